@@ -1,0 +1,134 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/a2qtoolkit/a2q/gemm"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Linear returns x·wᵀ + b for x of shape N×in, w of shape out×in and b of
+// length out (b may be nil).
+func (t *Tape) Linear(x, w, b *Var) *Var {
+	xs, ws := x.Value.Shape, w.Value.Shape
+	if len(xs) != 2 || len(ws) != 2 || xs[1] != ws[1] || (b != nil && b.Value.Len() != ws[0]) {
+		bs := "none"
+		if b != nil {
+			bs = b.Value.String()
+		}
+		panic(fmt.Sprintf("autodiff: Linear: input %v, weight %v, bias %s", x.Value, w.Value, bs))
+	}
+	n, in, outF := xs[0], xs[1], ws[0]
+	out := t.allocNoZero(n, outF)
+	gemm.SgemmParallel(t.Threads, false, true, n, outF, in, x.Value.Data, in, w.Value.Data, in, 0, out.Data, outF)
+	if b != nil {
+		addRowVector(out.Data, b.Value.Data)
+	}
+	var v *Var
+	v = t.node(out, func() {
+		dy := v.Grad.Data
+		if g := x.grad(); g != nil {
+			gemm.SgemmParallel(t.Threads, false, false, n, in, outF, dy, outF, w.Value.Data, in, 1, g.Data, in)
+		}
+		if g := w.grad(); g != nil {
+			gemm.SgemmParallel(t.Threads, true, false, outF, in, n, dy, outF, x.Value.Data, in, 1, g.Data, in)
+		}
+		if b != nil {
+			if g := b.grad(); g != nil {
+				sumRows(g.Data, dy)
+			}
+		}
+	}, x, w, b)
+	return v
+}
+
+// addRowVector adds vec to every row of m (rows of len(vec)).
+func addRowVector(m, vec []float32) {
+	c := len(vec)
+	for r := 0; r+c <= len(m); r += c {
+		row := m[r : r+c]
+		for i := range row {
+			row[i] += vec[i]
+		}
+	}
+}
+
+// sumRows adds the column sums of m (rows of len(dst)) into dst.
+func sumRows(dst, m []float32) {
+	c := len(dst)
+	for r := 0; r+c <= len(m); r += c {
+		row := m[r : r+c]
+		for i := range dst {
+			dst[i] += row[i]
+		}
+	}
+}
+
+// ConvOptions are a convolution's stride, padding and groups.
+type ConvOptions struct {
+	Stride, Pad, Groups int
+}
+
+// Conv2d convolves NHWC x (N×H×W×C) with w (Cout×KH×KW×C/groups) and adds
+// b (length Cout, may be nil), returning N×OH×OW×Cout. It lowers each group
+// to one im2col matrix and one matrix product.
+func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
+	xs, ws := x.Value.Shape, w.Value.Shape
+	if len(xs) != 4 || len(ws) != 4 {
+		panic(fmt.Sprintf("autodiff: Conv2d: input %v, weight %v: want NHWC and [Cout,KH,KW,Cin/groups]", x.Value, w.Value))
+	}
+	g := tensor.ConvGeom{N: xs[0], H: xs[1], W: xs[2], C: xs[3], KH: ws[1], KW: ws[2],
+		Stride: o.Stride, Pad: o.Pad, Groups: o.Groups, Cout: ws[0]}
+	if err := g.Validate(); err != nil || ws[3] != g.CinPerGroup || (b != nil && b.Value.Len() != g.Cout) {
+		panic(fmt.Sprintf("autodiff: Conv2d: input %v, weight %v, options %+v: %v", x.Value, w.Value, o, err))
+	}
+	rows, k, cout, cog := g.Rows(), g.KPerGroup, g.Cout, g.CoutPerGroup
+	out := t.allocNoZero(g.N, g.OH, g.OW, cout)
+	// A 1×1 convolution with stride 1 and one group needs no im2col:
+	// the input already is the patch matrix.
+	direct := g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
+	cols := make([][]float32, g.Groups)
+	for grp := range cols {
+		if direct {
+			cols[grp] = x.Value.Data
+		} else {
+			cols[grp] = t.buf(rows * k)
+			tensor.Im2col(t.Threads, &g, x.Value.Data, grp, cols[grp])
+		}
+		gemm.SgemmParallel(t.Threads, false, true, rows, cog, k, cols[grp], k,
+			w.Value.Data[grp*cog*k:], k, 0, out.Data[grp*cog:], cout)
+	}
+	if b != nil {
+		addRowVector(out.Data, b.Value.Data)
+	}
+	var v *Var
+	v = t.node(out, func() {
+		dy := v.Grad.Data
+		if gw := w.grad(); gw != nil {
+			for grp := range cols {
+				gemm.SgemmParallel(t.Threads, true, false, cog, k, rows, dy[grp*cog:], cout,
+					cols[grp], k, 1, gw.Data[grp*cog*k:], k)
+			}
+		}
+		if b != nil {
+			if gb := b.grad(); gb != nil {
+				sumRows(gb.Data, dy)
+			}
+		}
+		gx := x.grad()
+		if gx == nil {
+			return
+		}
+		if direct {
+			gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy, cout, w.Value.Data, k, 1, gx.Data, k)
+			return
+		}
+		dcol := t.buf(rows * k)
+		for grp := range cols {
+			gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy[grp*cog:], cout,
+				w.Value.Data[grp*cog*k:], k, 0, dcol, k)
+			tensor.Col2im(t.Threads, &g, dcol, grp, gx.Data)
+		}
+	}, x, w, b)
+	return v
+}

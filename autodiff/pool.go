@@ -1,0 +1,84 @@
+package autodiff
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+func poolGeom(op string, x *Var, k, stride int) tensor.PoolGeom {
+	s := x.Value.Shape
+	if len(s) != 4 {
+		panic(fmt.Sprintf("autodiff: %s: input %v is not NHWC", op, x.Value))
+	}
+	g := tensor.PoolGeom{N: s[0], H: s[1], W: s[2], C: s[3], K: k, Stride: stride}
+	if err := g.Validate(); err != nil {
+		panic(fmt.Sprintf("autodiff: %s: input %v: %v", op, x.Value, err))
+	}
+	return g
+}
+
+// MaxPool takes the maximum over k×k windows moved by stride (0 means k).
+func (t *Tape) MaxPool(x *Var, k, stride int) *Var {
+	g := poolGeom("MaxPool", x, k, stride)
+	out := t.allocNoZero(g.N, g.OH, g.OW, g.C)
+	// The argmax indices live in a pooled float32 buffer reinterpreted as int32.
+	ab := t.buf(out.Len())
+	arg := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(ab))), len(ab))
+	tensor.MaxPool(t.Threads, &g, x.Value.Data, out.Data, arg)
+	var v *Var
+	v = t.node(out, func() {
+		tensor.MaxPoolBackward(t.Threads, &g, v.Grad.Data, arg, x.grad().Data)
+	}, x)
+	return v
+}
+
+// AvgPool averages over k×k windows moved by stride (0 means k).
+func (t *Tape) AvgPool(x *Var, k, stride int) *Var {
+	g := poolGeom("AvgPool", x, k, stride)
+	out := t.allocNoZero(g.N, g.OH, g.OW, g.C)
+	tensor.AvgPool(t.Threads, &g, x.Value.Data, out.Data)
+	var v *Var
+	v = t.node(out, func() {
+		tensor.AvgPoolBackward(t.Threads, &g, v.Grad.Data, x.grad().Data)
+	}, x)
+	return v
+}
+
+// GlobalAvgPool averages each channel over the whole image: N×H×W×C → N×C.
+func (t *Tape) GlobalAvgPool(x *Var) *Var {
+	s := x.Value.Shape
+	if len(s) != 4 {
+		panic(fmt.Sprintf("autodiff: GlobalAvgPool: input %v is not NHWC", x.Value))
+	}
+	n, hw, c := s[0], s[1]*s[2], s[3]
+	out := t.alloc(n, c)
+	inv := 1 / float32(hw)
+	for b := 0; b < n; b++ {
+		o := out.Data[b*c : b*c+c]
+		for p := 0; p < hw; p++ {
+			xi := x.Value.Data[(b*hw+p)*c:][:c]
+			for i, v := range xi {
+				o[i] += v
+			}
+		}
+		for i := range o {
+			o[i] *= inv
+		}
+	}
+	var v *Var
+	v = t.node(out, func() {
+		gx := x.grad().Data
+		for b := 0; b < n; b++ {
+			d := v.Grad.Data[b*c : b*c+c]
+			for p := 0; p < hw; p++ {
+				gi := gx[(b*hw+p)*c:][:c]
+				for i, dv := range d {
+					gi[i] += dv * inv
+				}
+			}
+		}
+	}, x)
+	return v
+}

@@ -1,0 +1,163 @@
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Var is a value computed on a tape, with its gradient.
+type Var struct {
+	Value *tensor.Tensor
+	// Grad is the gradient of the loss with respect to Value. It is nil
+	// until Backward reaches the variable, and always nil for variables
+	// that do not require gradients.
+	Grad *tensor.Tensor
+
+	tape         *Tape
+	requiresGrad bool
+	back         func()
+}
+
+// RequiresGrad reports whether gradients flow to v.
+func (v *Var) RequiresGrad() bool { return v.requiresGrad }
+
+// Shape returns the shape of v's value.
+func (v *Var) Shape() []int { return v.Value.Shape }
+
+// Tape records operations for one forward and backward pass.
+type Tape struct {
+	// Threads is the number of goroutines kernels may use (at least 1).
+	Threads int
+
+	nodes []*Var
+	free  map[int][][]float32
+	live  [][]float32
+}
+
+// NewTape returns a tape whose kernels use the given number of threads.
+func NewTape(threads int) *Tape {
+	return &Tape{Threads: max(threads, 1), free: map[int][][]float32{}}
+}
+
+// Reset forgets the recorded operations and recycles every value and
+// gradient the tape allocated. Vars from before the Reset must not be used.
+func (t *Tape) Reset() {
+	for _, b := range t.live {
+		t.free[len(b)] = append(t.free[len(b)], b)
+	}
+	t.live = t.live[:0]
+	clear(t.nodes)
+	t.nodes = t.nodes[:0]
+}
+
+// alloc returns a zeroed tensor from the pool.
+func (t *Tape) alloc(shape ...int) *tensor.Tensor {
+	b := t.buf(tensor.Numel(shape))
+	clear(b)
+	return &tensor.Tensor{Shape: append([]int(nil), shape...), Data: b}
+}
+
+// allocNoZero returns a tensor from the pool whose contents are undefined;
+// for outputs that are fully overwritten.
+func (t *Tape) allocNoZero(shape ...int) *tensor.Tensor {
+	return &tensor.Tensor{Shape: append([]int(nil), shape...), Data: t.buf(tensor.Numel(shape))}
+}
+
+func (t *Tape) buf(n int) []float32 {
+	var b []float32
+	if l := t.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		t.free[n] = l[:len(l)-1]
+	} else {
+		b = make([]float32, n)
+	}
+	t.live = append(t.live, b)
+	return b
+}
+
+// Scratch returns an uninitialised buffer of n float32s that lives until
+// Reset, for Custom operations that keep state for their backward pass.
+func (t *Tape) Scratch(n int) []float32 { return t.buf(n) }
+
+// Constant records a value that needs no gradient.
+func (t *Tape) Constant(v *tensor.Tensor) *Var {
+	return &Var{Value: v, tape: t}
+}
+
+// Leaf records a trainable value whose gradient accumulates into grad,
+// which must have the same shape and is not cleared by the tape.
+func (t *Tape) Leaf(value, grad *tensor.Tensor) *Var {
+	if !tensor.SameShape(value.Shape, grad.Shape) {
+		panic(fmt.Sprintf("autodiff: Leaf: value %v, gradient %v", value, grad))
+	}
+	return &Var{Value: value, Grad: grad, tape: t, requiresGrad: true}
+}
+
+// node records an operation's output. If no input requires a gradient the
+// output does not either and back is dropped.
+func (t *Tape) node(value *tensor.Tensor, back func(), inputs ...*Var) *Var {
+	v := &Var{Value: value, tape: t}
+	for _, in := range inputs {
+		if in != nil && in.requiresGrad {
+			v.requiresGrad = true
+			break
+		}
+	}
+	if v.requiresGrad {
+		v.back = back
+		t.nodes = append(t.nodes, v)
+	}
+	return v
+}
+
+// grad returns v's gradient tensor, allocating a zeroed one on first use.
+// It returns nil if v needs no gradient.
+func (v *Var) grad() *tensor.Tensor {
+	if !v.requiresGrad {
+		return nil
+	}
+	if v.Grad == nil {
+		v.Grad = v.tape.alloc(v.Value.Shape...)
+	}
+	return v.Grad
+}
+
+// Backward computes the gradients of the scalar loss with respect to every
+// variable that requires one, by running the recorded operations in reverse.
+func (t *Tape) Backward(loss *Var) {
+	if loss.Value.Len() != 1 {
+		panic(fmt.Sprintf("autodiff: Backward: loss has shape %v, want a scalar", loss.Value.Shape))
+	}
+	if !loss.requiresGrad {
+		return
+	}
+	loss.grad().Data[0] = 1
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		n := t.nodes[i]
+		if n.Grad != nil && n.back != nil {
+			n.back()
+		}
+	}
+}
+
+// Custom records an operation computed by the caller: out is its value
+// (allocated by the caller, e.g. with Scratch) and back, called during
+// Backward with the output's gradient, must add the input gradients into
+// grads[i] for every input whose grads[i] is non-nil. This is the hook that
+// lets quantizers define straight-through estimators.
+func (t *Tape) Custom(out *tensor.Tensor, back func(dout *tensor.Tensor, grads []*tensor.Tensor), inputs ...*Var) *Var {
+	var v *Var
+	v = t.node(out, func() {
+		grads := make([]*tensor.Tensor, len(inputs))
+		for i, in := range inputs {
+			grads[i] = in.grad()
+		}
+		back(v.Grad, grads)
+	}, inputs...)
+	return v
+}
+
+// NewValue returns a tensor from the tape's pool, zeroed, for building the
+// output of a Custom operation.
+func (t *Tape) NewValue(shape ...int) *tensor.Tensor { return t.alloc(shape...) }

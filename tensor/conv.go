@@ -1,0 +1,125 @@
+package tensor
+
+import "fmt"
+
+// ConvGeom describes a 2-D convolution over NHWC images: N images of
+// H×W×C, KH×KW kernels, a stride and symmetric zero padding, Groups groups
+// (Groups == C is depthwise), Cout output channels.
+type ConvGeom struct {
+	N, H, W, C   int
+	KH, KW       int
+	Stride, Pad  int
+	Groups, Cout int
+	OH, OW       int // output height and width, set by Validate
+	CinPerGroup  int // C / Groups, set by Validate
+	CoutPerGroup int // Cout / Groups, set by Validate
+	KPerGroup    int // KH·KW·C/Groups: the dot-product length, set by Validate
+}
+
+// Validate fills in the derived sizes and reports inconsistent geometry.
+func (g *ConvGeom) Validate() error {
+	if g.Groups == 0 {
+		g.Groups = 1
+	}
+	if g.Stride == 0 {
+		g.Stride = 1
+	}
+	switch {
+	case g.N < 0 || g.H < 1 || g.W < 1 || g.C < 1 || g.KH < 1 || g.KW < 1 || g.Cout < 1 || g.Pad < 0 || g.Stride < 1:
+		return fmt.Errorf("conv: bad geometry %+v", *g)
+	case g.C%g.Groups != 0 || g.Cout%g.Groups != 0:
+		return fmt.Errorf("conv: %d input and %d output channels do not split into %d groups", g.C, g.Cout, g.Groups)
+	}
+	g.OH = (g.H+2*g.Pad-g.KH)/g.Stride + 1
+	g.OW = (g.W+2*g.Pad-g.KW)/g.Stride + 1
+	if g.OH < 1 || g.OW < 1 {
+		return fmt.Errorf("conv: %dx%d kernel does not fit a %dx%d input with padding %d", g.KH, g.KW, g.H, g.W, g.Pad)
+	}
+	g.CinPerGroup = g.C / g.Groups
+	g.CoutPerGroup = g.Cout / g.Groups
+	g.KPerGroup = g.KH * g.KW * g.CinPerGroup
+	return nil
+}
+
+// Rows returns N·OH·OW, the number of output pixels: the rows of the
+// im2col matrix.
+func (g *ConvGeom) Rows() int { return g.N * g.OH * g.OW }
+
+// Im2col writes the patches of group grp of x (NHWC, N×H×W×C) into col, a
+// Rows()×KPerGroup row-major matrix whose row (n, oh, ow) lists the
+// receptive field in (kh, kw, c) order, zeros where it falls in the padding.
+func Im2col(threads int, g *ConvGeom, x []float32, grp int, col []float32) {
+	if len(x) < g.N*g.H*g.W*g.C || len(col) < g.Rows()*g.KPerGroup {
+		panic(fmt.Sprintf("tensor: Im2col: x has %d values, col %d, for %+v", len(x), len(col), *g))
+	}
+	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
+	k := g.KPerGroup
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
+					p := 0
+					for kh := 0; kh < g.KH; kh++ {
+						ih := oh*g.Stride - g.Pad + kh
+						if ih < 0 || ih >= g.H {
+							clear(row[p : p+g.KW*cg])
+							p += g.KW * cg
+							continue
+						}
+						xrow := x[(n*g.H+ih)*g.W*g.C:]
+						for kw := 0; kw < g.KW; kw++ {
+							iw := ow*g.Stride - g.Pad + kw
+							if iw < 0 || iw >= g.W {
+								clear(row[p : p+cg])
+							} else {
+								copy(row[p:p+cg], xrow[iw*g.C+c0:])
+							}
+							p += cg
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// Col2im is the adjoint of Im2col: it adds each entry of col back into the
+// input position it was copied from, accumulating into dx (which the caller
+// zeroes first if it wants a fresh gradient).
+func Col2im(threads int, g *ConvGeom, col []float32, grp int, dx []float32) {
+	if len(dx) < g.N*g.H*g.W*g.C || len(col) < g.Rows()*g.KPerGroup {
+		panic(fmt.Sprintf("tensor: Col2im: dx has %d values, col %d, for %+v", len(dx), len(col), *g))
+	}
+	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
+	k := g.KPerGroup
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
+					p := 0
+					for kh := 0; kh < g.KH; kh++ {
+						ih := oh*g.Stride - g.Pad + kh
+						if ih < 0 || ih >= g.H {
+							p += g.KW * cg
+							continue
+						}
+						xrow := dx[(n*g.H+ih)*g.W*g.C:]
+						for kw := 0; kw < g.KW; kw++ {
+							iw := ow*g.Stride - g.Pad + kw
+							if iw >= 0 && iw < g.W {
+								dst := xrow[iw*g.C+c0:][:cg]
+								src := row[p : p+cg]
+								for i := range dst {
+									dst[i] += src[i]
+								}
+							}
+							p += cg
+						}
+					}
+				}
+			}
+		}
+	})
+}

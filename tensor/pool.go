@@ -1,0 +1,153 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// PoolGeom describes a pooling window over NHWC images: N×H×W×C inputs, a
+// K×K window moved by Stride, no padding; outputs are N×OH×OW×C.
+type PoolGeom struct {
+	N, H, W, C int
+	K, Stride  int
+	OH, OW     int // set by Validate
+}
+
+// Validate fills in the output size and reports a window that does not fit.
+func (g *PoolGeom) Validate() error {
+	if g.Stride == 0 {
+		g.Stride = g.K
+	}
+	if g.K < 1 || g.Stride < 1 || g.H < g.K || g.W < g.K || g.C < 1 || g.N < 0 {
+		return fmt.Errorf("pool: %dx%d window (stride %d) does not fit a %dx%d input", g.K, g.K, g.Stride, g.H, g.W)
+	}
+	g.OH = (g.H-g.K)/g.Stride + 1
+	g.OW = (g.W-g.K)/g.Stride + 1
+	return nil
+}
+
+// MaxPool writes the window maxima of x into y and, for the backward pass,
+// the flat index into x of each maximum into arg (first maximum wins).
+func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
+	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C || len(arg) < len(y) {
+		panic(fmt.Sprintf("tensor: MaxPool: sizes x %d y %d arg %d for %+v", len(x), len(y), len(arg), *g))
+	}
+	C := g.C
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					o := ((n*g.OH+oh)*g.OW + ow) * C
+					yo, ao := y[o:o+C], arg[o:o+C]
+					for c := range yo {
+						yo[c] = float32(math.Inf(-1))
+					}
+					for kh := 0; kh < g.K; kh++ {
+						for kw := 0; kw < g.K; kw++ {
+							i := ((n*g.H+oh*g.Stride+kh)*g.W + ow*g.Stride + kw) * C
+							xi := x[i : i+C]
+							for c, v := range xi {
+								if v > yo[c] || (kh == 0 && kw == 0) {
+									yo[c] = v
+									ao[c] = int32(i + c)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
+// Windows may overlap, so it runs on one goroutine per image.
+func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []int32, dx []float32) {
+	per := g.OH * g.OW * g.C
+	For(threads, g.N, func(lo, hi int) {
+		for i := lo * per; i < hi*per; i++ {
+			dx[arg[i]] += dy[i]
+		}
+	})
+}
+
+// AvgPool writes window means of x into y.
+func AvgPool(threads int, g *PoolGeom, x, y []float32) {
+	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C {
+		panic(fmt.Sprintf("tensor: AvgPool: sizes x %d y %d for %+v", len(x), len(y), *g))
+	}
+	C := g.C
+	inv := 1 / float32(g.K*g.K)
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					yo := y[((n*g.OH+oh)*g.OW+ow)*C:][:C]
+					clear(yo)
+					for kh := 0; kh < g.K; kh++ {
+						for kw := 0; kw < g.K; kw++ {
+							xi := x[((n*g.H+oh*g.Stride+kh)*g.W+ow*g.Stride+kw)*C:][:C]
+							for c, v := range xi {
+								yo[c] += v
+							}
+						}
+					}
+					for c := range yo {
+						yo[c] *= inv
+					}
+				}
+			}
+		}
+	})
+}
+
+// AvgPoolBackward adds the share of dy each input contributed into dx.
+func AvgPoolBackward(threads int, g *PoolGeom, dy, dx []float32) {
+	C := g.C
+	inv := 1 / float32(g.K*g.K)
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					dyo := dy[((n*g.OH+oh)*g.OW+ow)*C:][:C]
+					for kh := 0; kh < g.K; kh++ {
+						for kw := 0; kw < g.K; kw++ {
+							dxi := dx[((n*g.H+oh*g.Stride+kh)*g.W+ow*g.Stride+kw)*C:][:C]
+							for c, v := range dyo {
+								dxi[c] += v * inv
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// PixelShuffle rearranges N×H×W×(C·r·r) into N×(H·r)×(W·r)×C (depth to
+// space). Input channel c·r·r + i·r + j goes to output pixel (h·r+i, w·r+j),
+// channel c: PyTorch's PixelShuffle and ONNX DepthToSpace in CRD mode.
+// With inverse set it performs the opposite gather (the adjoint), adding
+// into x from y.
+func PixelShuffle(n, h, w, c, r int, x, y []float32, inverse bool) {
+	cin := c * r * r
+	for b := 0; b < n; b++ {
+		for hh := 0; hh < h; hh++ {
+			for ww := 0; ww < w; ww++ {
+				xi := x[((b*h+hh)*w+ww)*cin:][:cin]
+				for cc := 0; cc < c; cc++ {
+					for i := 0; i < r; i++ {
+						for j := 0; j < r; j++ {
+							o := ((b*h*r+hh*r+i)*w*r+ww*r+j)*c + cc
+							if inverse {
+								xi[cc*r*r+i*r+j] += y[o]
+							} else {
+								y[o] = xi[cc*r*r+i*r+j]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
