@@ -1,0 +1,26 @@
+// Package gemm provides the float32 matrix-multiply kernels that a2q trains on.
+//
+// Sgemm computes C = op(A)·op(B) + beta·C where op(X) is X or Xᵀ. All matrices
+// are row-major: element (i, j) of a matrix X with row stride ldx is
+// x[i*ldx+j]. op(A) is m×k, op(B) is k×n and C is m×n; a stored matrix that is
+// transposed by op has its dimensions swapped (A is stored k×m when transA is
+// true). A stride must be at least the stored row length. beta == 0
+// overwrites C without reading it, so C may hold NaN or garbage.
+//
+// The implementation follows GotoBLAS/BLIS: op(B) is packed in kc×nc blocks
+// and op(A) in mc×kc blocks, both split into micro-panels of nr columns and
+// mr rows laid out so that a 6×16 micro-kernel streams them sequentially.
+// Transposition is handled while packing, so one micro-kernel serves all four
+// combinations. Ragged edges are packed with zero padding and written
+// through a small temporary tile. On amd64 with AVX2 and FMA the micro-kernel
+// is Go assembly holding the 6×16 tile in twelve YMM registers; elsewhere, or
+// when built with the noasm tag, a pure-Go micro-kernel with the same
+// packing is used. The k-summation order of every C element depends only on
+// k and the block size kc, so SgemmParallel gives results bit-identical to
+// Sgemm.
+//
+// Shape errors (negative dimensions, strides shorter than a row, slices too
+// short for the given dimensions and strides) are programmer errors and
+// panic with a message naming the operand and the sizes. The functions never
+// retain the slices they are given.
+package gemm

@@ -1,0 +1,169 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// One k step of the 6×16 micro-kernel: two 8-wide loads of the packed B
+// row, six broadcasts of the packed A column, twelve FMAs into Y4..Y15
+// (row i of the tile lives in Y(4+2i), Y(5+2i)).
+#define KSTEP(ao0, ao1, ao2, ao3, ao4, ao5, bo0, bo1) \
+	VMOVUPS      bo0(DI), Y0    \
+	VMOVUPS      bo1(DI), Y1    \
+	VBROADCASTSS ao0(SI), Y2    \
+	VBROADCASTSS ao1(SI), Y3    \
+	VFMADD231PS  Y0, Y2, Y4     \
+	VFMADD231PS  Y1, Y2, Y5     \
+	VFMADD231PS  Y0, Y3, Y6     \
+	VFMADD231PS  Y1, Y3, Y7     \
+	VBROADCASTSS ao2(SI), Y2    \
+	VBROADCASTSS ao3(SI), Y3    \
+	VFMADD231PS  Y0, Y2, Y8     \
+	VFMADD231PS  Y1, Y2, Y9     \
+	VFMADD231PS  Y0, Y3, Y10    \
+	VFMADD231PS  Y1, Y3, Y11    \
+	VBROADCASTSS ao4(SI), Y2    \
+	VBROADCASTSS ao5(SI), Y3    \
+	VFMADD231PS  Y0, Y2, Y12    \
+	VFMADD231PS  Y1, Y2, Y13    \
+	VFMADD231PS  Y0, Y3, Y14    \
+	VFMADD231PS  Y1, Y3, Y15
+
+// func kernel6x16(kc int, a, b, c []float32, ldc int, beta float32)
+TEXT ·kernel6x16(SB), NOSPLIT, $0-92
+	MOVQ kc+0(FP), CX
+	MOVQ a_base+8(FP), SI
+	MOVQ b_base+32(FP), DI
+	MOVQ c_base+56(FP), DX
+	MOVQ ldc+80(FP), R8
+	SHLQ $2, R8              // ldc in bytes
+	LEAQ (DX)(R8*2), R9      // row 2
+	LEAQ (R9)(R8*2), R10     // row 4
+
+	PREFETCHT0 (DX)
+	PREFETCHT0 60(DX)
+	PREFETCHT0 (DX)(R8*1)
+	PREFETCHT0 60(DX)(R8*1)
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	PREFETCHT0 (R9)(R8*1)
+	PREFETCHT0 60(R9)(R8*1)
+	PREFETCHT0 (R10)
+	PREFETCHT0 60(R10)
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 60(R10)(R8*1)
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $2, BX              // BX = kc / 4
+	ANDQ $3, CX              // CX = kc % 4
+	TESTQ BX, BX
+	JZ   tail
+
+loop4:
+	PREFETCHT0 512(DI)
+	KSTEP(0, 4, 8, 12, 16, 20, 0, 32)
+	KSTEP(24, 28, 32, 36, 40, 44, 64, 96)
+	PREFETCHT0 576(DI)
+	KSTEP(48, 52, 56, 60, 64, 68, 128, 160)
+	KSTEP(72, 76, 80, 84, 88, 92, 192, 224)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  loop4
+
+tail:
+	TESTQ CX, CX
+	JZ    done
+
+loop1:
+	KSTEP(0, 4, 8, 12, 16, 20, 0, 32)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop1
+
+done:
+	MOVL beta+88(FP), AX
+	SHLL $1, AX              // drop the sign: ±0 means overwrite
+	JZ   store
+
+	VBROADCASTSS beta+88(FP), Y0
+	VFMADD231PS  (DX), Y0, Y4
+	VFMADD231PS  32(DX), Y0, Y5
+	VFMADD231PS  (DX)(R8*1), Y0, Y6
+	VFMADD231PS  32(DX)(R8*1), Y0, Y7
+	VFMADD231PS  (R9), Y0, Y8
+	VFMADD231PS  32(R9), Y0, Y9
+	VFMADD231PS  (R9)(R8*1), Y0, Y10
+	VFMADD231PS  32(R9)(R8*1), Y0, Y11
+	VFMADD231PS  (R10), Y0, Y12
+	VFMADD231PS  32(R10), Y0, Y13
+	VFMADD231PS  (R10)(R8*1), Y0, Y14
+	VFMADD231PS  32(R10)(R8*1), Y0, Y15
+
+store:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VMOVUPS Y6, (DX)(R8*1)
+	VMOVUPS Y7, 32(DX)(R8*1)
+	VMOVUPS Y8, (R9)
+	VMOVUPS Y9, 32(R9)
+	VMOVUPS Y10, (R9)(R8*1)
+	VMOVUPS Y11, 32(R9)(R8*1)
+	VMOVUPS Y12, (R10)
+	VMOVUPS Y13, 32(R10)
+	VMOVUPS Y14, (R10)(R8*1)
+	VMOVUPS Y15, 32(R10)(R8*1)
+	VZEROUPPER
+	RET
+
+// func fmaLoop(n int)
+TEXT ·fmaLoop(SB), NOSPLIT, $0-8
+	MOVQ   n+0(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	TESTQ  CX, CX
+	JLE    fmadone
+
+fmaloop:
+	VFMADD231PS Y12, Y13, Y0
+	VFMADD231PS Y12, Y13, Y1
+	VFMADD231PS Y12, Y13, Y2
+	VFMADD231PS Y12, Y13, Y3
+	VFMADD231PS Y12, Y13, Y4
+	VFMADD231PS Y12, Y13, Y5
+	VFMADD231PS Y12, Y13, Y6
+	VFMADD231PS Y12, Y13, Y7
+	VFMADD231PS Y12, Y13, Y8
+	VFMADD231PS Y12, Y13, Y9
+	VFMADD231PS Y12, Y13, Y10
+	VFMADD231PS Y12, Y13, Y11
+	DECQ        CX
+	JNZ         fmaloop
+
+fmadone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,33 @@
+//go:build !amd64 || noasm
+
+package gemm
+
+// hasAVX2FMA reports whether the CPU runs the AVX2/FMA micro-kernel; this
+// build has no assembly.
+const hasAVX2FMA = false
+
+// kernel6x16 is the AVX2/FMA micro-kernel on amd64; here it is kernelGo:
+//
+//	for i := 0; i < mr; i++ {
+//		for j := 0; j < nr; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[p*mr+i] * b[p*nr+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel6x16(kc int, a, b, c []float32, ldc int, beta float32) {
+	kernelGo(kc, a, b, c, ldc, beta)
+}
+
+// fmaLoop is not available without assembly; FMAPeak measures the Go loop.
+func fmaLoop(n int) { _ = fmaLoopGo(n) }
+
+// fmaLoopFlops is the number of floating-point operations per fmaLoop
+// iteration.
+const fmaLoopFlops = fmaLoopGoFlops
