@@ -1,0 +1,48 @@
+// Package intgemm computes integer matrix products for certified integer
+// inference: C = A·Wᵀ with 8-bit activations A, signed 8-bit weights W and
+// int32 results, accumulating either in 16-bit or in 32-bit lanes.
+//
+// # Layout
+//
+// A is m×k, row-major with row stride lda (in elements); W is n×k, row-major
+// and packed once by [NewKernel]; C is m×n int32, row-major with row stride
+// ldc. Both A and W are "k-contiguous", so every output C[i][j] = Σₖ A[i][k]·W[j][k]
+// is a dot product of two contiguous rows. Weights are narrow-range signed
+// 8-bit integers in [-127, 127]; activations are uint8 ([Kernel.MulU8]) or
+// int8 ([Kernel.MulS8]).
+//
+// # Accumulators
+//
+// The 16-bit path ([Acc16]) multiplies u8×s8 pairs with VPMADDUBSW and adds
+// them in int16 lanes, widening to int32 once per output. It is exact only
+// when every partial sum of every dot product fits in int16. The caller's
+// certificate (the exact accumulator bound of the layer, see SPEC.md) says so,
+// and NewKernel checks it again against the weights themselves: a kernel never
+// runs the 16-bit path on weights whose exact bound exceeds 16 bits. Signed
+// activations use the offset trick (a+128 is unsigned; the kernel subtracts
+// 128·Σₖ W[j][k] afterwards), which is exact when the unsigned-input bound of
+// the weights fits 16 bits; otherwise MulS8 runs the 32-bit path. The path a
+// kernel takes for each activation type is reported by [Kernel.Path].
+//
+// The 32-bit path ([Acc32]) widens both operands to int16 and multiplies with
+// VPMADDWD into int32 lanes; it is exact whenever the layer's exact bound fits
+// 32 bits, which NewKernel checks.
+//
+// # Implementations
+//
+// Every kernel exists twice: an AVX2 assembly micro-kernel (3 activation rows
+// × 4 weight rows per tile, 32 bytes of k per step) and a pure-Go twin that
+// emulates the same lanes, including the int16 saturation and wrap-around, and
+// serves as the reference. The AVX2 kernels are chosen at run time from
+// golang.org/x/sys/cpu; building with -tags noasm leaves only the Go kernels.
+//
+// # Errors and panics
+//
+// NewKernel returns errors for bad data (weights out of range, a certificate
+// that does not allow the requested accumulator). The Mul methods panic on
+// shape mismatches (short slices, strides smaller than the row length), which
+// are programmer errors.
+//
+// [DotP] is the scalar reference for a P-bit accumulator in exact, wrapping and
+// saturating modes; it shows what overflow does to a dot product.
+package intgemm

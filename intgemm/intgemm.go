@@ -1,0 +1,323 @@
+package intgemm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Acc selects the accumulator width a kernel uses.
+type Acc int
+
+const (
+	// Acc32 accumulates in int32 lanes: exact whenever the layer's exact
+	// accumulator bound fits 32 bits.
+	Acc32 Acc = iota
+	// Acc16 accumulates in int16 lanes: exact only for layers certified for
+	// a 16-bit accumulator.
+	Acc16
+)
+
+// String returns "acc16" or "acc32".
+func (a Acc) String() string {
+	switch a {
+	case Acc16:
+		return "acc16"
+	case Acc32:
+		return "acc32"
+	}
+	return fmt.Sprintf("Acc(%d)", int(a))
+}
+
+// ErrNotCertified is wrapped by the errors NewKernel returns when the
+// certificate (or the weights themselves) does not allow the requested
+// accumulator width. A caller can test for it with errors.Is and fall back to
+// Acc32.
+var ErrNotCertified = errors.New("accumulator not certified")
+
+// Micro-tile geometry shared by the assembly and the Go kernels.
+const (
+	mr        = 3  // activation rows per micro-tile
+	nr        = 4  // weight rows (output columns) per micro-tile
+	stepBytes = 32 // bytes of one packed weight row per k step
+	k16Step   = 32 // k values per step in the 16-bit path (u8 × s8)
+	k32Step   = 16 // k values per step in the 32-bit path (int16 × int16)
+)
+
+// Kernel is a prepared (packed) weight matrix for one layer. It is read-only
+// after NewKernel and safe for concurrent use.
+type Kernel struct {
+	n, k   int
+	acc    Acc
+	panels int // ceil(n/nr)
+
+	steps16 int     // ceil(k/32)
+	b8      []int8  // 16-bit path: panels × steps16 × nr × 32 bytes
+	steps32 int     // ceil(k/16)
+	b16     []int16 // 32-bit path: panels × steps32 × nr × 16 int16
+	colSum  []int32 // Σₖ W[j][k], for the signed-activation offset trick
+
+	bitsU8, bitsS8 int  // exact accumulator bounds of the weights
+	u16, s16       bool // whether MulU8 / MulS8 run the 16-bit path
+}
+
+// NewKernel packs n×k signed weights w (row-major, len n·k, values in
+// [-127, 127]) for products with accumulator acc. certifiedBits is the
+// layer's certified accumulator width (the exact bound of SPEC.md).
+//
+// For Acc16 it returns an error wrapping ErrNotCertified when certifiedBits
+// exceeds 16, or when the weights' own exact bound exceeds 16 bits for both
+// unsigned and signed 8-bit activations (a wrong certificate): the kernel
+// refuses the 16-bit path for an uncertified layer rather than compute
+// wrong sums. Callers add the layer name, e.g.
+// fmt.Errorf("layer %s: %w", name, err).
+func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) {
+	if n < 0 || k < 0 {
+		return nil, fmt.Errorf("intgemm: negative shape %d×%d", n, k)
+	}
+	if len(w) != n*k {
+		return nil, fmt.Errorf("intgemm: weights have %d values, want n·k = %d·%d = %d", len(w), n, k, n*k)
+	}
+	if acc != Acc16 && acc != Acc32 {
+		return nil, fmt.Errorf("intgemm: unknown accumulator %v", acc)
+	}
+	if certifiedBits < 1 {
+		return nil, fmt.Errorf("intgemm: certified accumulator width %d bits is not positive", certifiedBits)
+	}
+	kn := &Kernel{n: n, k: k, acc: acc, panels: (n + nr - 1) / nr}
+	kn.colSum = make([]int32, n)
+	for j := 0; j < n; j++ {
+		var pos, neg int64
+		var sum int32
+		for i, v := range w[j*k : (j+1)*k] {
+			if v == -128 {
+				return nil, fmt.Errorf("intgemm: weight [%d][%d] = -128 is outside the narrow range [-127, 127]", j, i)
+			}
+			if v > 0 {
+				pos += int64(v)
+			} else {
+				neg -= int64(v)
+			}
+			sum += int32(v)
+		}
+		kn.colSum[j] = sum
+		kn.bitsU8 = max(kn.bitsU8, bitsFor(-255*neg, 255*pos))
+		kn.bitsS8 = max(kn.bitsS8, bitsFor(-(128*pos + 127*neg), 127*pos+128*neg))
+	}
+	if b := max(kn.bitsU8, kn.bitsS8); b > 32 {
+		return nil, fmt.Errorf("intgemm: weights need a %d-bit accumulator; the 32-bit path requires ≤ 32: %w", b, ErrNotCertified)
+	}
+	if acc == Acc16 {
+		if certifiedBits > 16 {
+			return nil, fmt.Errorf("intgemm: certificate needs %d-bit accumulator; the 16-bit path requires ≤ 16: %w", certifiedBits, ErrNotCertified)
+		}
+		if kn.bitsU8 > 16 && kn.bitsS8 > 16 {
+			return nil, fmt.Errorf("intgemm: certificate claims a %d-bit accumulator but the weights need %d bits for u8 and %d bits for s8 activations; the 16-bit path requires ≤ 16: %w",
+				certifiedBits, kn.bitsU8, kn.bitsS8, ErrNotCertified)
+		}
+		// The offset trick for signed activations feeds a+128 ∈ [0, 255]
+		// to the unsigned kernel, so both need the unsigned bound.
+		kn.u16 = kn.bitsU8 <= 16
+		kn.s16 = kn.bitsU8 <= 16
+	}
+	if kn.u16 {
+		kn.steps16 = (k + k16Step - 1) / k16Step
+		kn.b8 = make([]int8, kn.panels*kn.steps16*nr*stepBytes)
+		for j := 0; j < n; j++ {
+			p, q := j/nr, j%nr
+			for i, v := range w[j*k : (j+1)*k] {
+				s := i / k16Step
+				kn.b8[((p*kn.steps16+s)*nr+q)*k16Step+i%k16Step] = v
+			}
+		}
+	}
+	if !kn.u16 || !kn.s16 {
+		kn.steps32 = (k + k32Step - 1) / k32Step
+		kn.b16 = make([]int16, kn.panels*kn.steps32*nr*k32Step)
+		for j := 0; j < n; j++ {
+			p, q := j/nr, j%nr
+			for i, v := range w[j*k : (j+1)*k] {
+				s := i / k32Step
+				kn.b16[((p*kn.steps32+s)*nr+q)*k32Step+i%k32Step] = int16(v)
+			}
+		}
+	}
+	return kn, nil
+}
+
+// bitsFor returns the smallest P such that [lo, hi] fits a signed P-bit
+// two's-complement accumulator.
+func bitsFor(lo, hi int64) int {
+	p := 1
+	for lo < -(int64(1)<<(p-1)) || hi > int64(1)<<(p-1)-1 {
+		p++
+	}
+	return p
+}
+
+// N returns the number of weight rows (outputs per activation row).
+func (kn *Kernel) N() int { return kn.n }
+
+// K returns the dot-product length.
+func (kn *Kernel) K() int { return kn.k }
+
+// Acc returns the accumulator width the kernel was built for.
+func (kn *Kernel) Acc() Acc { return kn.acc }
+
+// AccBits returns the exact accumulator bound of the weights (SPEC.md) for
+// unsigned (signedInput false) or signed 8-bit activations.
+func (kn *Kernel) AccBits(signedInput bool) int {
+	if signedInput {
+		return kn.bitsS8
+	}
+	return kn.bitsU8
+}
+
+// Path returns the accumulator width that MulU8 (signedInput false) or MulS8
+// (signedInput true) actually uses: Acc16 only when the kernel was built for
+// Acc16 and the weights' exact bound for that activation type fits 16 bits.
+func (kn *Kernel) Path(signedInput bool) Acc {
+	if (signedInput && kn.s16) || (!signedInput && kn.u16) {
+		return Acc16
+	}
+	return Acc32
+}
+
+// MulU8 computes C (m×n int32, row stride ldc) = A (m×k uint8, row stride
+// lda) · Wᵀ, using up to threads goroutines (threads ≤ 1 runs on the calling
+// goroutine). Elements of C outside the m×n block are not touched.
+func (kn *Kernel) MulU8(threads, m int, a []uint8, lda int, c []int32, ldc int) {
+	kn.check(m, len(a), lda, len(c), ldc)
+	kn.run(threads, m, a, lda, c, ldc, false)
+}
+
+// MulS8 computes C (m×n int32, row stride ldc) = A (m×k int8, row stride
+// lda) · Wᵀ, like MulU8.
+func (kn *Kernel) MulS8(threads, m int, a []int8, lda int, c []int32, ldc int) {
+	kn.check(m, len(a), lda, len(c), ldc)
+	kn.run(threads, m, asBytes(a), lda, c, ldc, true)
+}
+
+func (kn *Kernel) check(m, la, lda, lc, ldc int) {
+	switch {
+	case m < 0:
+		panic("intgemm: negative m")
+	case lda < kn.k:
+		panic("intgemm: lda < k")
+	case ldc < kn.n:
+		panic("intgemm: ldc < n")
+	case m > 0 && la < (m-1)*lda+kn.k:
+		panic("intgemm: activation slice too short")
+	case m > 0 && lc < (m-1)*ldc+kn.n:
+		panic("intgemm: output slice too short")
+	}
+}
+
+// run splits the rows of A into blocks of mr and hands contiguous ranges of
+// blocks to the goroutines.
+func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	if m == 0 || kn.n == 0 {
+		return
+	}
+	if kn.k == 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+kn.n])
+		}
+		return
+	}
+	blocks := (m + mr - 1) / mr
+	threads = max(1, min(threads, blocks))
+	if threads == 1 {
+		kn.rows(0, m, a, lda, c, ldc, signed)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
+		i0, i1 := b0*mr, min(b1*mr, m)
+		wg.Go(func() { kn.rows(i0, i1, a, lda, c, ldc, signed) })
+	}
+	wg.Wait()
+}
+
+// rows computes output rows [i0, i1).
+func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	use16 := kn.u16
+	if signed {
+		use16 = kn.s16
+	}
+	var steps, kStep int
+	var b8 []int8
+	var b16 []int16
+	if use16 {
+		steps, kStep, b8 = kn.steps16, k16Step, kn.b8
+	} else {
+		steps, kStep, b16 = kn.steps32, k32Step, kn.b16
+	}
+	kPad := steps * kStep
+	full := kn.n / nr // panels that are written straight into C
+	var pack []uint8  // zero-padded copy of a row block, when needed
+	tmp := make([]int32, mr*kn.panels*nr)
+	for i := i0; i < i1; i += mr {
+		rows := min(mr, i1-i)
+		ab, ld := a[i*lda:], lda
+		if rows < mr || kn.k != kPad {
+			if pack == nil {
+				pack = make([]uint8, mr*kPad)
+			}
+			for r := 0; r < mr; r++ {
+				dst := pack[r*kPad : (r+1)*kPad]
+				if r < rows {
+					copy(dst, a[(i+r)*lda:(i+r)*lda+kn.k])
+				}
+				// Padding past k meets zero weights; padding rows are
+				// discarded: any value works, zero keeps it tidy.
+				clear(dst[min(kn.k, len(dst)):])
+				if r >= rows {
+					clear(dst)
+				}
+			}
+			ab, ld = pack, kPad
+		}
+		done := 0
+		if rows == mr && full > 0 {
+			kn.tile(use16, signed, ab, ld, b8, b16, c[i*ldc:], ldc, steps, full)
+			done = full
+		}
+		if rest := kn.panels - done; rest > 0 {
+			off := done * steps * nr * stepBytes
+			w := rest * nr
+			if use16 {
+				kn.tile(true, signed, ab, ld, b8[off:], nil, tmp, w, steps, rest)
+			} else {
+				kn.tile(false, signed, ab, ld, nil, b16[off/2:], tmp, w, steps, rest)
+			}
+			for r := 0; r < rows; r++ {
+				copy(c[(i+r)*ldc+done*nr:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*nr])
+			}
+		}
+		if use16 && signed {
+			for r := 0; r < rows; r++ {
+				row := c[(i+r)*ldc : (i+r)*ldc+kn.n]
+				for j, s := range kn.colSum {
+					row[j] -= 128 * s
+				}
+			}
+		}
+	}
+}
+
+// tile runs the micro-kernel over panels weight panels for one block of mr
+// activation rows.
+func (kn *Kernel) tile(use16, signed bool, a []uint8, lda int, b8 []int8, b16 []int16, c []int32, ldc, steps, panels int) {
+	switch {
+	case use16 && !signed:
+		kern16U8(a, lda, b8, c, ldc, steps, panels)
+	case use16 && signed:
+		kern16S8(a, lda, b8, c, ldc, steps, panels)
+	case !signed:
+		kern32U8(a, lda, b16, c, ldc, steps, panels)
+	default:
+		kern32S8(a, lda, b16, c, ldc, steps, panels)
+	}
+}

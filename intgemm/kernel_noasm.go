@@ -1,0 +1,27 @@
+//go:build !amd64 || noasm
+
+package intgemm
+
+// useAVX2 is always false without assembly; it exists so that tests can
+// flip it on every platform.
+var useAVX2 = false
+
+func kern16U8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
+	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
+	kern16Go(a, lda, b, c, ldc, steps, panels, false)
+}
+
+func kern16S8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
+	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
+	kern16Go(a, lda, b, c, ldc, steps, panels, true)
+}
+
+func kern32U8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
+	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
+	kern32Go(a, lda, b, c, ldc, steps, panels, false)
+}
+
+func kern32S8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
+	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
+	kern32Go(a, lda, b, c, ldc, steps, panels, true)
+}
