@@ -102,7 +102,7 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 		}
 		kn.colSum[j] = sum
 		kn.bitsU8 = max(kn.bitsU8, bitsFor(-255*neg, 255*pos))
-		kn.bitsS8 = max(kn.bitsS8, bitsFor(-(128*pos + 127*neg), 127*pos+128*neg))
+		kn.bitsS8 = max(kn.bitsS8, bitsFor(-(128*pos+127*neg), 127*pos+128*neg))
 	}
 	if b := max(kn.bitsU8, kn.bitsS8); b > 32 {
 		return nil, fmt.Errorf("intgemm: weights need a %d-bit accumulator; the 32-bit path requires ≤ 32: %w", b, ErrNotCertified)
