@@ -144,14 +144,17 @@ func (t *Tape) Backward(loss *Var) {
 // Custom records an operation computed by the caller: out is its value
 // (allocated by the caller, e.g. with Scratch) and back, called during
 // Backward with the output's gradient, must add the input gradients into
-// grads[i] for every input whose grads[i] is non-nil. This is the hook that
+// grads[i] for every input whose grads[i] is non-nil (inputs may be nil,
+// for optional operands). This is the hook that
 // lets quantizers define straight-through estimators.
 func (t *Tape) Custom(out *tensor.Tensor, back func(dout *tensor.Tensor, grads []*tensor.Tensor), inputs ...*Var) *Var {
 	var v *Var
 	v = t.node(out, func() {
 		grads := make([]*tensor.Tensor, len(inputs))
 		for i, in := range inputs {
-			grads[i] = in.grad()
+			if in != nil {
+				grads[i] = in.grad()
+			}
 		}
 		back(v.Grad, grads)
 	}, inputs...)

@@ -1,0 +1,69 @@
+// Package quant implements a2q's quantizers and quantized layers: the
+// activation quantizer, the baseline per-channel weight quantizer, the
+// accumulator-aware A2Q and A2Q+ weight quantizers of SPEC.md with their
+// straight-through gradients, the penalty on g, Euclidean-projection
+// initialisation, and Layer, a convolution or linear layer that takes its
+// input bit width and signedness from its own input quantizer.
+//
+// The forward pass of a quantized Layer is computed on integers held in
+// float32: the input quantizer produces x_int = clamp(round(x/s_x)), the
+// weight quantizer produces q, the convolution or matrix product sums
+// q·x_int (exact in float32 while partial sums stay below 2^24, which every
+// accumulator of at most 24 bits guarantees), and only then is the
+// accumulator scaled: y = float32(acc·s_x·s_c) + b. The integer engine
+// (package intinfer) evaluates the very same scalar functions (Quantize,
+// OutputScale, Requant), which is why the two agree bit for bit.
+//
+// Scales are learned in the log2 domain. Budgets come from package accum.
+package quant
+
+import "math"
+
+// Mode names a weight quantizer.
+type Mode string
+
+// The weight quantizers.
+const (
+	Float    Mode = "float"    // no quantization
+	Baseline Mode = "baseline" // per-channel max scaling, round to nearest
+	A2Q      Mode = "a2q"      // accumulator-aware, L1 budget T_A2Q
+	A2QPlus  Mode = "a2q+"     // accumulator-aware, zero-centred, budget T_A2Q+
+)
+
+// ParseMode parses a --quant value.
+func ParseMode(s string) (Mode, bool) {
+	switch Mode(s) {
+	case Float, Baseline, A2Q, A2QPlus:
+		return Mode(s), true
+	}
+	return "", false
+}
+
+// AccumulatorAware reports whether m bounds the accumulator.
+func (m Mode) AccumulatorAware() bool { return m == A2Q || m == A2QPlus }
+
+// Quantize maps x to its integer grid value clamp(roundHalfEven(x/s), lo, hi).
+// Both the fake-quantized model and the integer engine use it.
+func Quantize(x, s, lo, hi float32) float32 {
+	v := float32(math.RoundToEven(float64(x / s)))
+	return min(max(v, lo), hi)
+}
+
+// RTZ rounds toward zero.
+func RTZ(x float32) float32 { return float32(math.Trunc(float64(x))) }
+
+// Exp2 returns 2^l as float32, the value of a log2-domain scale.
+func Exp2(l float32) float32 { return float32(math.Exp2(float64(l))) }
+
+// OutputScale is s_x·s_c, the factor that turns channel c's accumulator
+// into a real value, from the log2 scales.
+func OutputScale(log2sx, log2sc float32) float32 {
+	return float32(math.Exp2(float64(log2sx) + float64(log2sc)))
+}
+
+// Requant is the layer output for accumulator value acc: acc·scale + bias,
+// rounded to float32 after the product (never fused), so that every
+// implementation computes the same value.
+func Requant(acc, scale, bias float32) float32 {
+	return float32(acc*scale) + bias
+}

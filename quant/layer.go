@@ -1,0 +1,233 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// LayerConfig sets one layer's quantization.
+type LayerConfig struct {
+	Mode       Mode
+	WeightBits int // M
+	ActBits    int // N of the layer's input quantizer
+	AccBits    int // P the layer is meant to run at (budget for A2Q/A2Q+)
+}
+
+// Validate reports impossible settings, naming the layer.
+func (c LayerConfig) Validate(layer string) error {
+	if c.Mode == Float {
+		return nil
+	}
+	if c.WeightBits < 2 || c.WeightBits > 16 {
+		return fmt.Errorf("layer %s: weight bits %d outside [2, 16]", layer, c.WeightBits)
+	}
+	if c.ActBits < 1 || c.ActBits > 16 {
+		return fmt.Errorf("layer %s: activation bits %d outside [1, 16]", layer, c.ActBits)
+	}
+	if c.AccBits < 2 || c.AccBits > 64 {
+		return fmt.Errorf("layer %s: accumulator bits %d outside [2, 64]", layer, c.AccBits)
+	}
+	return nil
+}
+
+// Layer is a convolution or a fully connected layer, float or quantized.
+// A quantized layer quantizes its own input (In) and weights (W) and
+// computes y = acc·s_x·s_c + b from the integer accumulator acc = Σ q·x_int.
+type Layer struct {
+	Name    string
+	Kind    string // "conv" or "linear"
+	Config  LayerConfig
+	InC     int // input channels (features for linear)
+	OutC    int
+	Kernel  int                  // conv only
+	Options autodiff.ConvOptions // conv only
+	Weight  *nn.Param            // conv [Cout, KH, KW, Cin/groups]; linear [Out, In]
+	Bias    *nn.Param            // may be nil
+	In      *ActQuant            // nil: the input is not quantized
+	W       *WeightQuant         // nil for float layers
+}
+
+// NewConv returns a convolution layer. inSigned tells whether the layer's
+// input can be negative (false after a ReLU or for images in [0, 1]).
+func NewConv(name string, in, out, kernel int, o autodiff.ConvOptions, bias bool, cfg LayerConfig, inSigned bool, rng *rand.Rand) (*Layer, error) {
+	c := nn.NewConv2d(name, in, out, kernel, o, bias, rng)
+	l := &Layer{Name: name, Kind: "conv", Config: cfg, InC: in, OutC: out, Kernel: kernel, Options: c.Options, Weight: c.Weight, Bias: c.Bias}
+	return l, l.setup(inSigned)
+}
+
+// NewLinear returns a fully connected layer.
+func NewLinear(name string, in, out int, bias bool, cfg LayerConfig, inSigned bool, rng *rand.Rand) (*Layer, error) {
+	f := nn.NewLinear(name, in, out, bias, rng)
+	l := &Layer{Name: name, Kind: "linear", Config: cfg, InC: in, OutC: out, Weight: f.Weight, Bias: f.Bias}
+	return l, l.setup(inSigned)
+}
+
+func (l *Layer) setup(inSigned bool) error {
+	cfg := l.Config
+	if cfg.Mode == "" {
+		cfg.Mode = Float
+		l.Config.Mode = Float
+	}
+	if _, ok := ParseMode(string(cfg.Mode)); !ok {
+		return fmt.Errorf("layer %s: unknown quantizer %q (want float, baseline, a2q or a2q+)", l.Name, cfg.Mode)
+	}
+	if err := cfg.Validate(l.Name); err != nil {
+		return err
+	}
+	if cfg.Mode == Float {
+		return nil
+	}
+	l.In = NewActQuant(l.Name+".input_quant", cfg.ActBits, inSigned)
+	l.W = &WeightQuant{Mode: cfg.Mode, Bits: cfg.WeightBits, AccBits: cfg.AccBits,
+		InputBits: cfg.ActBits, InputSigned: inSigned, V: l.Weight}
+	if cfg.Mode.AccumulatorAware() {
+		if err := l.checkBudget(); err != nil {
+			return err
+		}
+		l.W.Log2G = nn.NewParam(l.Name+".log2_g", true, l.OutC)
+		l.W.Log2S = nn.NewParam(l.Name+".log2_s", true, l.OutC)
+		l.W.InitFromWeights(false)
+	}
+	return nil
+}
+
+// checkBudget rejects a P too small for any non-zero weight, or an
+// accumulator-aware layer whose input is not quantized.
+func (l *Layer) checkBudget() error {
+	if l.In == nil {
+		return fmt.Errorf("layer %s: %s needs a quantized input to derive its accumulator budget, and this layer's input is not quantized", l.Name, l.Config.Mode)
+	}
+	if t := l.W.Budget(); t < 1 {
+		need := accum.MinBitsForNonzero(l.In.Bits, l.In.Signed, l.Config.Mode == A2QPlus)
+		return fmt.Errorf("layer %s: a %d-bit accumulator with %d-bit inputs gives an L1 budget of %.3g, too small for any non-zero weight (need P >= %d)",
+			l.Name, l.Config.AccBits, l.In.Bits, t, need)
+	}
+	return nil
+}
+
+// Validate reports a layer that cannot be built as configured: an
+// accumulator-aware quantizer without a quantized input, or a budget too
+// small for any non-zero weight.
+func (l *Layer) Validate() error {
+	if l.W != nil && l.W.Mode.AccumulatorAware() {
+		return l.checkBudget()
+	}
+	return nil
+}
+
+// Params implements nn.Module.
+func (l *Layer) Params() []*nn.Param {
+	ps := []*nn.Param{l.Weight}
+	if l.Bias != nil {
+		ps = append(ps, l.Bias)
+	}
+	if l.In != nil {
+		ps = append(ps, l.In.Params()...)
+	}
+	if l.W != nil {
+		ps = append(ps, l.W.Params()...)
+	}
+	return ps
+}
+
+// K returns the dot-product length per output channel.
+func (l *Layer) K() int { return l.Weight.Value.Len() / l.OutC }
+
+// Forward implements nn.Module.
+func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	if l.Kind == "linear" && len(x.Shape()) != 2 {
+		x = tp.Flatten(x)
+	}
+	var b *autodiff.Var
+	if l.Bias != nil {
+		b = l.Bias.Var(tp)
+	}
+	if l.W == nil {
+		w := l.Weight.Var(tp)
+		if l.In != nil {
+			panic("quant: float layer with an input quantizer")
+		}
+		if l.Kind == "conv" {
+			return tp.Conv2d(x, w, b, l.Options)
+		}
+		return tp.Linear(x, w, b)
+	}
+	xi := l.In.Apply(tp, x, train)
+	q, lw := l.W.Apply(tp)
+	var acc *autodiff.Var
+	if l.Kind == "conv" {
+		acc = tp.Conv2d(xi, q, nil, l.Options)
+	} else {
+		acc = tp.Linear(xi, q, nil)
+	}
+	return scaleChannels(tp, acc, l.In.Log2Scale.Var(tp), lw, b)
+}
+
+// Penalty returns the layer's budget penalty, or nil.
+func (l *Layer) Penalty(tp *autodiff.Tape) *autodiff.Var {
+	if l.W == nil {
+		return nil
+	}
+	return l.W.Penalty(tp)
+}
+
+// scaleChannels computes y[r, c] = Requant(acc[r, c], OutputScale(lx, lw[c]), b[c]).
+func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Var {
+	s := acc.Value.Shape
+	c := s[len(s)-1]
+	rows := acc.Value.Len() / c
+	sc := make([]float32, c)
+	bias := make([]float32, c)
+	for i := range sc {
+		sc[i] = OutputScale(lx.Value.Data[0], lw.Value.Data[i])
+		if b != nil {
+			bias[i] = b.Value.Data[i]
+		}
+	}
+	out := tp.NewValue(s...)
+	ad := acc.Value.Data
+	for r := 0; r < rows; r++ {
+		ar, or := ad[r*c:r*c+c], out.Data[r*c:r*c+c]
+		for i, a := range ar {
+			or[i] = Requant(a, sc[i], bias[i])
+		}
+	}
+	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
+		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
+		dsc := make([]float64, c)
+		db := make([]float64, c)
+		for r := 0; r < rows; r++ {
+			dr, ar := d.Data[r*c:r*c+c], ad[r*c:r*c+c]
+			for i, dv := range dr {
+				dsc[i] += float64(dv) * float64(ar[i])
+				db[i] += float64(dv)
+			}
+			if ga != nil {
+				gr := ga.Data[r*c : r*c+c]
+				for i, dv := range dr {
+					gr[i] += dv * sc[i]
+				}
+			}
+		}
+		var dx float64
+		for i := range dsc {
+			v := dsc[i] * float64(sc[i]) * math.Ln2 // ∂y/∂log2 s = acc·scale·ln2
+			dx += v
+			if gw != nil {
+				gw.Data[i] += float32(v)
+			}
+			if gb != nil {
+				gb.Data[i] += float32(db[i])
+			}
+		}
+		if gx != nil {
+			gx.Data[0] += float32(dx)
+		}
+	}, acc, lx, lw, b)
+}

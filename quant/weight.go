@@ -1,0 +1,375 @@
+package quant
+
+import (
+	"math"
+	"slices"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// PenaltyWeight is λ of the penalty λ·Σ_c relu(g_c − T·s_c) that keeps g
+// inside the budget where min(g/s, T) passes it no gradient.
+const PenaltyWeight = 1e-3
+
+// WeightQuant quantizes a layer's weights per output channel. The float
+// weights (the direction v for A2Q and A2Q+) are the layer's weight
+// parameter, shaped [Cout, …] with each channel's K weights contiguous.
+type WeightQuant struct {
+	Mode Mode
+	Bits int // M
+	// AccBits is the accumulator width P the budget is derived from, and
+	// InputBits/InputSigned the layer's input quantizer (A2Q, A2Q+ only).
+	AccBits, InputBits int
+	InputSigned        bool
+	V                  *nn.Param // the float weights, [Cout, …]
+	Log2G, Log2S       *nn.Param // [Cout], A2Q and A2Q+ only
+
+	// surrogate replaces round-toward-zero and the clamp by the identity,
+	// so that tests can check the straight-through gradients against
+	// finite differences.
+	surrogate bool
+}
+
+// Channels returns Cout and K.
+func (w *WeightQuant) Channels() (cout, k int) {
+	cout = w.V.Value.Shape[0]
+	return cout, w.V.Value.Len() / cout
+}
+
+// QMax returns 2^(M−1) − 1.
+func (w *WeightQuant) QMax() float32 { return float32(accum.WeightMax(w.Bits)) }
+
+// Budget returns the L1 budget T of an accumulator-aware quantizer (0
+// otherwise).
+func (w *WeightQuant) Budget() float64 {
+	switch w.Mode {
+	case A2Q:
+		return accum.A2QBudget(w.AccBits, w.InputBits, w.InputSigned)
+	case A2QPlus:
+		return accum.A2QPlusBudget(w.AccBits, w.InputBits)
+	}
+	return 0
+}
+
+// Params returns the quantizer's own parameters (g and s), not V.
+func (w *WeightQuant) Params() []*nn.Param {
+	if w.Log2G == nil {
+		return nil
+	}
+	return []*nn.Param{w.Log2G, w.Log2S}
+}
+
+// InitFromWeights sets g_c = ‖v_c‖₁ (of the centred weights for A2Q+) and
+// s_c = max|v_c|/(2^(M−1)−1) from the current float weights. With project
+// set it first applies the Euclidean-projection initialisation of A2Q+:
+// each channel is projected onto the L1 ball of radius s_c·T and g_c
+// clipped to s_c·T, so that the first quantized weights are close to the
+// float ones instead of being squeezed (or zeroed) by the budget.
+func (w *WeightQuant) InitFromWeights(project bool) {
+	if w.Log2G == nil {
+		return
+	}
+	cout, k := w.Channels()
+	t := w.Budget()
+	qmax := float64(w.QMax())
+	for c := 0; c < cout; c++ {
+		v := w.V.Value.Data[c*k : c*k+k]
+		if w.Mode == A2QPlus {
+			mu := mean(v)
+			for i := range v {
+				v[i] -= mu
+			}
+		}
+		var mx, l1 float64
+		for _, x := range v {
+			mx = max(mx, math.Abs(float64(x)))
+			l1 += math.Abs(float64(x))
+		}
+		if mx == 0 {
+			mx, l1 = 1e-8, 1e-8
+		}
+		s := mx / qmax
+		if project {
+			ProjectL1(v, s*t)
+			l1 = 0
+			for _, x := range v {
+				l1 += math.Abs(float64(x))
+			}
+			l1 = min(max(l1, 1e-8), s*t)
+		}
+		w.Log2S.Value.Data[c] = float32(math.Log2(s))
+		w.Log2G.Value.Data[c] = float32(math.Log2(l1))
+	}
+}
+
+func mean(v []float32) float32 {
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	return float32(s / float64(len(v)))
+}
+
+// ProjectL1 replaces v by its Euclidean projection onto the L1 ball of
+// radius z (Duchi et al. 2008): with u = |v| sorted descending,
+// ρ = max{j : u_j·j > Σ_{i≤j} u_i − z}, θ = (Σ_{i≤ρ} u_i − z)/ρ and
+// v ← sign(v)·max(|v| − θ, 0). A vector already inside is unchanged.
+func ProjectL1(v []float32, z float64) {
+	u := make([]float64, len(v))
+	var l1 float64
+	for i, x := range v {
+		u[i] = math.Abs(float64(x))
+		l1 += u[i]
+	}
+	if l1 <= z {
+		return
+	}
+	slices.SortFunc(u, func(a, b float64) int {
+		switch {
+		case a > b:
+			return -1
+		case a < b:
+			return 1
+		}
+		return 0
+	})
+	var cum, theta float64
+	for j, x := range u {
+		cum += x
+		if x*float64(j+1) > cum-z {
+			theta = (cum - z) / float64(j+1)
+		}
+	}
+	for i, x := range v {
+		m := math.Max(math.Abs(float64(x))-theta, 0)
+		v[i] = float32(math.Copysign(m, float64(x)))
+	}
+}
+
+// Integers computes the integer weights q (as float32, [Cout·K]) and the
+// per-channel log2 scales, without recording anything: the same values the
+// forward pass uses.
+func (w *WeightQuant) Integers() (q []float32, log2s []float32) {
+	cout, k := w.Channels()
+	q = make([]float32, cout*k)
+	log2s = make([]float32, cout)
+	w.compute(q, log2s, nil)
+	return q, log2s
+}
+
+// chanState keeps what the backward pass of A2Q/A2Q+ needs per channel.
+type chanState struct {
+	mu, n1, r float32 // mean (A2Q+), ‖v−μ‖₁, min(g/s, T)
+	clamped   bool    // g/s ≥ T: no gradient to g and s through r
+	tiny      bool    // pre hit its floor: treat as constant
+}
+
+// compute fills q and log2s; st (len Cout, may be nil) receives the
+// per-channel state for the backward pass.
+func (w *WeightQuant) compute(q, log2s []float32, st []chanState) []chanState {
+	cout, k := w.Channels()
+	qmax := w.QMax()
+	vd := w.V.Value.Data
+	switch w.Mode {
+	case Baseline:
+		for c := 0; c < cout; c++ {
+			v := vd[c*k : c*k+k]
+			var mx float32
+			for _, x := range v {
+				mx = max(mx, float32(math.Abs(float64(x))))
+			}
+			if mx == 0 {
+				log2s[c] = 0
+				clear(q[c*k : c*k+k])
+				continue
+			}
+			l := float32(math.Log2(float64(mx / qmax)))
+			log2s[c] = l
+			s := Exp2(l)
+			for i, x := range v {
+				q[c*k+i] = Quantize(x, s, -qmax, qmax)
+			}
+		}
+	case A2Q, A2QPlus:
+		t := float32(w.Budget())
+		for c := 0; c < cout; c++ {
+			v := vd[c*k : c*k+k]
+			var mu float32
+			if w.Mode == A2QPlus {
+				mu = mean(v)
+			}
+			var n1 float64
+			for _, x := range v {
+				n1 += math.Abs(float64(x - mu))
+			}
+			g, s := Exp2(w.Log2G.Value.Data[c]), Exp2(w.Log2S.Value.Data[c])
+			r, clamped := g/s, false
+			if r >= t {
+				r, clamped = t, true
+			}
+			pre := float32(n1) / r
+			tiny := false
+			if !(pre > 1e-10) {
+				pre, tiny = 1e-10, true
+			}
+			log2s[c] = w.Log2S.Value.Data[c]
+			for i, x := range v {
+				if w.surrogate {
+					q[c*k+i] = (x - mu) / pre
+				} else {
+					q[c*k+i] = min(max(RTZ((x-mu)/pre), -qmax), qmax)
+				}
+			}
+			if st != nil {
+				st[c] = chanState{mu: mu, n1: float32(n1), r: r, clamped: clamped, tiny: tiny}
+			}
+		}
+	default:
+		panic("quant: compute on a float weight quantizer")
+	}
+	return st
+}
+
+// Apply records the weight quantizer on the tape. It returns the integer
+// weights q (shape of V) and the per-channel log2 scales log2 s_c ([Cout];
+// a constant for the baseline, the trainable Log2S otherwise).
+func (w *WeightQuant) Apply(tp *autodiff.Tape) (q, log2s *autodiff.Var) {
+	cout, k := w.Channels()
+	qv := tp.NewValue(w.V.Value.Shape...)
+	ls := tp.NewValue(cout)
+	var st []chanState
+	if w.Mode.AccumulatorAware() {
+		st = make([]chanState, cout)
+	}
+	w.compute(qv.Data, ls.Data, st)
+	v := w.V.Var(tp)
+	if w.Mode == Baseline {
+		s := ls.Data
+		qmax := w.QMax()
+		// Straight-through: dq/dw = 1/s inside the range.
+		qo := tp.Custom(qv, func(d *tensor.Tensor, g []*tensor.Tensor) {
+			if g[0] == nil {
+				return
+			}
+			for c := 0; c < cout; c++ {
+				inv := 1 / Exp2(s[c])
+				for i := c * k; i < c*k+k; i++ {
+					if math.Abs(float64(w.V.Value.Data[i]*inv)) <= float64(qmax)+0.5 {
+						g[0].Data[i] += d.Data[i] * inv
+					}
+				}
+			}
+		}, v)
+		return qo, tp.Constant(ls)
+	}
+	lg, lsv := w.Log2G.Var(tp), w.Log2S.Var(tp)
+	qmax := w.QMax()
+	vd, qd := w.V.Value.Data, qv.Data
+	qo := tp.Custom(qv, func(d *tensor.Tensor, g []*tensor.Tensor) {
+		gv, gg, gs := g[0], g[1], g[2]
+		for c := 0; c < cout; c++ {
+			cs := st[c]
+			if cs.tiny {
+				continue
+			}
+			v := vd[c*k : c*k+k]
+			dq := d.Data[c*k : c*k+k]
+			a := float32(cs.r / cs.n1) // du/dv scale: u = (v−μ)·r/‖v−μ‖₁
+			// Straight-through RTZ; no gradient where the clamp is active.
+			var sumAV, sumA float64
+			for i := range v {
+				if qd[c*k+i] == qmax || qd[c*k+i] == -qmax {
+					u := (v[i] - cs.mu) * a
+					if u >= qmax+1 || u <= -qmax-1 {
+						continue
+					}
+				}
+				sumAV += float64(dq[i]) * float64(v[i]-cs.mu)
+				sumA += float64(dq[i])
+			}
+			if gv != nil {
+				// dv_j = a·dq_j − a/‖v−μ‖₁·sign(v_j−μ)·Σ dq_i (v_i−μ), masked;
+				// A2Q+ then subtracts the mean of dv (through μ).
+				corr := float32(float64(a) / float64(cs.n1) * sumAV)
+				gvc := gv.Data[c*k : c*k+k]
+				var dsum float64
+				for i := range v {
+					var dv float32
+					in := true
+					if qd[c*k+i] == qmax || qd[c*k+i] == -qmax {
+						u := (v[i] - cs.mu) * a
+						in = u < qmax+1 && u > -qmax-1
+					}
+					if in {
+						dv = a * dq[i]
+					}
+					x := v[i] - cs.mu
+					if x > 0 {
+						dv -= corr
+					} else if x < 0 {
+						dv += corr
+					}
+					gvc[i] += dv
+					dsum += float64(dv)
+				}
+				if w.Mode == A2QPlus {
+					m := float32(dsum / float64(k))
+					for i := range gvc {
+						gvc[i] -= m
+					}
+				}
+			}
+			if !cs.clamped {
+				// u depends on r = g/s: ∂u/∂log2 g = u·ln2, ∂u/∂log2 s = −u·ln2.
+				dr := sumAV / float64(cs.n1) * float64(cs.r) * math.Ln2
+				if gg != nil {
+					gg.Data[c] += float32(dr)
+				}
+				if gs != nil {
+					gs.Data[c] -= float32(dr)
+				}
+			}
+		}
+	}, v, lg, lsv)
+	return qo, lsv
+}
+
+// Penalty records λ·Σ_c relu(g_c − T·s_c) (nil for quantizers without a
+// budget).
+func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
+	if !w.Mode.AccumulatorAware() {
+		return nil
+	}
+	t := w.Budget()
+	lg, ls := w.Log2G.Var(tp), w.Log2S.Var(tp)
+	out := tp.NewValue(1)
+	cout := w.Log2G.Value.Len()
+	active := make([]bool, cout)
+	var sum float64
+	for c := 0; c < cout; c++ {
+		g := math.Exp2(float64(w.Log2G.Value.Data[c]))
+		ts := t * math.Exp2(float64(w.Log2S.Value.Data[c]))
+		if g > ts {
+			sum += g - ts
+			active[c] = true
+		}
+	}
+	out.Data[0] = float32(PenaltyWeight * sum)
+	return tp.Custom(out, func(d *tensor.Tensor, gr []*tensor.Tensor) {
+		k := float64(d.Data[0]) * PenaltyWeight * math.Ln2
+		for c := 0; c < cout; c++ {
+			if !active[c] {
+				continue
+			}
+			if gr[0] != nil {
+				gr[0].Data[c] += float32(k * math.Exp2(float64(w.Log2G.Value.Data[c])))
+			}
+			if gr[1] != nil {
+				gr[1].Data[c] -= float32(k * t * math.Exp2(float64(w.Log2S.Value.Data[c])))
+			}
+		}
+	}, lg, ls)
+}
