@@ -1,0 +1,380 @@
+package qonnx
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// opsetVersion returns the version of the default ONNX domain the model
+// imports (11 if it declares none).
+func (m *Model) opsetVersion() int64 {
+	for _, o := range m.Opsets {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			return o.Version
+		}
+	}
+	return 11
+}
+
+// evalNode runs one node in float (fake-quant) arithmetic.
+func evalNode(m *Model, n *Node, in []*Tensor) ([]*Tensor, error) {
+	var f opFunc
+	switch {
+	case IsQuant(n):
+		f = opQuant
+	case n.Domain == "" || n.Domain == "ai.onnx":
+		f = ops[n.OpType]
+	}
+	if f == nil {
+		return nil, fmt.Errorf("node %s: unsupported op %s (domain %q)", n.Name, n.OpType, n.Domain)
+	}
+	outs, err := f(n, in, m.opsetVersion())
+	if err != nil {
+		return nil, fmt.Errorf("node %s (%s): %w", n.Name, n.OpType, err)
+	}
+	if len(outs) == 0 || outs[0] == nil {
+		return nil, fmt.Errorf("node %s (%s): no output", n.Name, n.OpType)
+	}
+	return outs, nil
+}
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Integer runs every certifiable layer (see Model.Layers) in integer
+	// arithmetic: the input is divided by its Quant scale (and checked to be
+	// integral), multiplied by the integer weights with int64 accumulation,
+	// then dequantised (acc·s_w·s_x + bias). Other nodes run in float.
+	Integer bool
+	// AccBits is the accumulator width P whose range the integer layers
+	// count excursions of (0 means 32). It does not change the result: the
+	// accumulation is exact.
+	AccBits int
+	// Keep keeps every intermediate value in Result.Values.
+	Keep bool
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	// Outputs holds the graph outputs by name.
+	Outputs map[string]*Tensor
+	// Values holds every value computed (only with RunOptions.Keep).
+	Values map[string]*Tensor
+	// Layers holds the statistics of the layers run as integers, in
+	// execution order (only with RunOptions.Integer).
+	Layers []LayerStats
+}
+
+// LayerStats describes one integer execution of a layer.
+type LayerStats struct {
+	Name string
+	// AccBits is the width P the counts refer to.
+	AccBits int
+	// Overflows counts the partial sums (after each term with a non-zero
+	// weight, summing in weight order Cin, kh, kw) outside
+	// [-2^(P-1), 2^(P-1)-1]; OverflowedOutputs counts the outputs with at
+	// least one such partial sum.
+	Overflows         int64
+	OverflowedOutputs int64
+	// Outputs is the number of dot products computed.
+	Outputs int64
+	// AccMin and AccMax are the extreme partial sums seen.
+	AccMin, AccMax int64
+}
+
+// Run executes the model on the given inputs (by graph input name) and
+// returns its outputs. Quant nodes apply their rounding (fake-quant
+// execution); see RunOptions for the integer path. Declared input ranks are
+// checked; spatial sizes are not, so fully convolutional models accept other
+// image sizes. Cancelling ctx stops the run between nodes.
+func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptions) (*Result, error) {
+	g := m.Graph
+	vals := make(map[string]*Tensor, len(g.Initializers)+len(g.Nodes))
+	for k, v := range g.Initializers {
+		vals[k] = v
+	}
+	for _, in := range g.Inputs {
+		t, ok := inputs[in.Name]
+		if !ok || t == nil {
+			return nil, fmt.Errorf("qonnx: %s: graph input %q not supplied", m.name(), in.Name)
+		}
+		if in.Shape != nil && len(in.Shape) != len(t.Shape) {
+			return nil, fmt.Errorf("qonnx: %s: graph input %q has shape %v, model declares rank %d %v", m.name(), in.Name, t.Shape, len(in.Shape), in.Shape)
+		}
+		if n, err := numElements(t.Shape); err != nil || n != t.Len() {
+			return nil, fmt.Errorf("qonnx: %s: graph input %q: data length %d does not match shape %v", m.name(), in.Name, t.Len(), t.Shape)
+		}
+		vals[in.Name] = t
+	}
+	var intLayers map[*Node]*Layer
+	if opt.Integer {
+		layers, err := m.Layers()
+		if err != nil {
+			return nil, err
+		}
+		intLayers = make(map[*Node]*Layer)
+		for i := range layers {
+			if layers[i].Certifiable() {
+				intLayers[layers[i].Node] = &layers[i]
+			}
+		}
+	}
+	accBits := opt.AccBits
+	if accBits == 0 {
+		accBits = 32
+	}
+	if accBits < 2 || accBits > 64 {
+		return nil, fmt.Errorf("qonnx: accumulator width %d out of range [2, 64]", accBits)
+	}
+	// Free values after their last use unless the caller keeps them.
+	uses := make(map[string]int)
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			uses[in]++
+		}
+	}
+	for _, o := range g.Outputs {
+		uses[o.Name]++
+	}
+	res := &Result{Outputs: make(map[string]*Tensor)}
+	for _, n := range g.Nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in := make([]*Tensor, len(n.Inputs))
+		for i, name := range n.Inputs {
+			if name == "" {
+				continue
+			}
+			in[i] = vals[name]
+		}
+		var outs []*Tensor
+		var err error
+		if l := intLayers[n]; l != nil {
+			var st LayerStats
+			outs, st, err = runIntegerLayer(l, in, accBits)
+			if err != nil {
+				return nil, fmt.Errorf("qonnx: %s: integer layer %s: %w", m.name(), n.Name, err)
+			}
+			res.Layers = append(res.Layers, st)
+		} else if outs, err = evalNode(m, n, in); err != nil {
+			return nil, fmt.Errorf("qonnx: %s: %w", m.name(), err)
+		}
+		for i, o := range n.Outputs {
+			if o != "" && i < len(outs) {
+				vals[o] = outs[i]
+			}
+		}
+		if !opt.Keep {
+			for _, name := range n.Inputs {
+				if uses[name]--; uses[name] == 0 {
+					if _, init := g.Initializers[name]; !init {
+						delete(vals, name)
+					}
+				}
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		t, ok := vals[o.Name]
+		if !ok {
+			return nil, fmt.Errorf("qonnx: %s: graph output %q was not computed", m.name(), o.Name)
+		}
+		res.Outputs[o.Name] = t
+	}
+	if opt.Keep {
+		res.Values = vals
+	}
+	return res, nil
+}
+
+// toIntegers divides x by scale and returns the integers, failing when a
+// value is not within 1e-3 of an integer (the input is then not on the grid
+// of the Quant node the layer was traced to).
+func toIntegers(x *Tensor, scale float64) ([]int64, error) {
+	xf := x.Floats()
+	q := make([]int64, len(xf))
+	for i, v := range xf {
+		r := float64(v) / scale
+		rr := math.RoundToEven(r)
+		if math.Abs(r-rr) > 1e-3 || math.Abs(rr) > 1<<52 {
+			return nil, fmt.Errorf("input element %d is %v = %.6f·scale, not an integer multiple of the input scale %v", i, v, r, scale)
+		}
+		q[i] = int64(rr)
+	}
+	return q, nil
+}
+
+// accCounter tracks partial sums against a P-bit range.
+type accCounter struct {
+	lo, hi         int64
+	overflows      int64
+	accMin, accMax int64
+}
+
+func newAccCounter(p int) accCounter {
+	lo := int64(math.MinInt64)
+	hi := int64(math.MaxInt64)
+	if p < 64 {
+		lo, hi = -(int64(1) << (p - 1)), int64(1)<<(p-1)-1
+	}
+	return accCounter{lo: lo, hi: hi, accMin: math.MaxInt64, accMax: math.MinInt64}
+}
+
+// runIntegerLayer computes a certifiable layer in integer arithmetic.
+func runIntegerLayer(l *Layer, in []*Tensor, accBits int) ([]*Tensor, LayerStats, error) {
+	st := LayerStats{Name: l.Name, AccBits: accBits}
+	if err := need(in, 2); err != nil {
+		return nil, st, err
+	}
+	x := in[0]
+	xi, err := toIntegers(x, l.InputScale)
+	if err != nil {
+		return nil, st, err
+	}
+	var bias []float32
+	if len(in) > 2 && in[2] != nil {
+		if l.Node.OpType == "Gemm" {
+			b, err := broadcastTo(in[2], []int{1, l.OutChannels})
+			if err != nil || in[2].Len() != l.OutChannels {
+				return nil, st, fmt.Errorf("Gemm C %v is not one value per output channel", in[2].Shape)
+			}
+			bias = b
+		} else {
+			if in[2].Len() != l.OutChannels {
+				return nil, st, fmt.Errorf("bias has %d values for %d output channels", in[2].Len(), l.OutChannels)
+			}
+			bias = in[2].Floats()
+		}
+	}
+	var acc []int64
+	var shape []int
+	var plane int // number of outputs per channel in a contiguous block
+	ac := newAccCounter(accBits)
+	var flagged []bool
+	switch l.Node.OpType {
+	case "Conv":
+		if in[1].Len() != l.OutChannels*l.K {
+			return nil, st, fmt.Errorf("weight has shape %v, layer expects %d×%d", in[1].Shape, l.OutChannels, l.K)
+		}
+		g, err := convGeometry(l.Node, x, in[1])
+		if err != nil {
+			return nil, st, err
+		}
+		acc, flagged = intConv(g, xi, l.Weights, &ac)
+		shape = []int{g.n, g.m, g.oh, g.ow}
+		plane = g.oh * g.ow
+	default: // MatMul, Gemm: [rows, K] × weightsᵀ
+		if len(x.Shape) < 1 || x.Shape[len(x.Shape)-1] != l.K {
+			return nil, st, fmt.Errorf("input shape %v does not end in K=%d", x.Shape, l.K)
+		}
+		if l.Node.OpType == "Gemm" {
+			alpha, _ := l.Node.AttrFloat("alpha", 1)
+			beta, _ := l.Node.AttrFloat("beta", 1)
+			if alpha != 1 || (bias != nil && beta != 1) || len(x.Shape) != 2 {
+				return nil, st, fmt.Errorf("only Gemm with alpha = beta = 1 and a 2-D input runs as integers")
+			}
+		}
+		rows := len(xi) / l.K
+		acc, flagged = intMatMul(xi, l.Weights, rows, l.K, l.OutChannels, &ac)
+		shape = append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.OutChannels)
+		plane = 1
+	}
+	out := make([]float32, len(acc))
+	for i, a := range acc {
+		c := (i / plane) % l.OutChannels
+		v := float32(float64(a) * l.WeightScale[c] * l.InputScale)
+		if bias != nil {
+			v += bias[c]
+		}
+		out[i] = v
+	}
+	st.Overflows = ac.overflows
+	st.Outputs = int64(len(acc))
+	for _, f := range flagged {
+		if f {
+			st.OverflowedOutputs++
+		}
+	}
+	st.AccMin, st.AccMax = ac.accMin, ac.accMax
+	if len(acc) == 0 {
+		st.AccMin, st.AccMax = 0, 0
+	}
+	return []*Tensor{NewFloat(out, shape...)}, st, nil
+}
+
+// intConv is the integer twin of opConv: int64 accumulation, summing each
+// output's terms in weight order (Cin/groups, kh, kw) and counting partial
+// sums outside [ac.lo, ac.hi]. Zero weights and padding add nothing.
+func intConv(g conv2d, x []int64, w []int32, ac *accCounter) ([]int64, []bool) {
+	plane := g.oh * g.ow
+	acc := make([]int64, g.n*g.m*plane)
+	flag := make([]bool, len(acc))
+	mg := g.m / g.group
+	for b := 0; b < g.n; b++ {
+		for oc := 0; oc < g.m; oc++ {
+			o := acc[(b*g.m+oc)*plane : (b*g.m+oc+1)*plane]
+			fl := flag[(b*g.m+oc)*plane : (b*g.m+oc+1)*plane]
+			grp := oc / mg
+			for ic := 0; ic < g.cg; ic++ {
+				xc := x[(b*g.c+grp*g.cg+ic)*g.h*g.w:]
+				for ky := 0; ky < g.kh; ky++ {
+					y0, y1 := span(g.h, g.oh, g.sh, g.pt, ky, g.dh)
+					for kx := 0; kx < g.kw; kx++ {
+						wv := int64(w[((oc*g.cg+ic)*g.kh+ky)*g.kw+kx])
+						if wv == 0 {
+							continue
+						}
+						x0, x1 := span(g.w, g.ow, g.sw, g.pl, kx, g.dw)
+						for oy := y0; oy < y1; oy++ {
+							iy := oy*g.sh - g.pt + ky*g.dh
+							row := xc[iy*g.w:]
+							ix := x0*g.sw - g.pl + kx*g.dw
+							base := oy * g.ow
+							for ox := x0; ox < x1; ox++ {
+								a := o[base+ox] + wv*row[ix]
+								o[base+ox] = a
+								if a < ac.lo || a > ac.hi {
+									ac.overflows++
+									fl[base+ox] = true
+								}
+								ac.accMin = min(ac.accMin, a)
+								ac.accMax = max(ac.accMax, a)
+								ix += g.sw
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return acc, flag
+}
+
+// intMatMul computes acc[r][c] = Σ_k x[r][k]·w[c][k] in int64, in k order,
+// counting partial sums outside [ac.lo, ac.hi].
+func intMatMul(x []int64, w []int32, rows, k, outCh int, ac *accCounter) ([]int64, []bool) {
+	acc := make([]int64, rows*outCh)
+	flag := make([]bool, len(acc))
+	for r := 0; r < rows; r++ {
+		xr := x[r*k : (r+1)*k]
+		for c := 0; c < outCh; c++ {
+			wr := w[c*k : (c+1)*k]
+			var a int64
+			for i, wv := range wr {
+				if wv == 0 {
+					continue
+				}
+				a += int64(wv) * xr[i]
+				if a < ac.lo || a > ac.hi {
+					ac.overflows++
+					flag[r*outCh+c] = true
+				}
+				ac.accMin = min(ac.accMin, a)
+				ac.accMax = max(ac.accMax, a)
+			}
+			acc[r*outCh+c] = a
+		}
+	}
+	return acc, flag
+}

@@ -1,0 +1,115 @@
+package qonnx
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
+)
+
+// Report is the accumulator report of a QONNX model: one certificate per
+// certifiable layer (the same per-layer fields `a2q inspect` prints for
+// checkpoints), and the layers that cannot be certified with the reason.
+type Report struct {
+	// File is the model's path ("" when decoded from memory).
+	File string `json:"file"`
+	// AccBits is the target accumulator width P (0: none, bounds only).
+	AccBits int `json:"acc_bits_target"`
+	// Layers holds the certificates of the certifiable layers, in graph
+	// order.
+	Layers []accum.Certificate `json:"layers"`
+	// Uncertifiable lists the Conv/MatMul/Gemm layers that could not be
+	// certified.
+	Uncertifiable []Uncertifiable `json:"uncertifiable"`
+	// Sparsity is the fraction of zero integer weights over the certified
+	// layers.
+	Sparsity float64 `json:"sparsity"`
+	// CompressionRate is the estimated compression M / H(q), with H the
+	// Shannon entropy in bits per weight of the integer weights of the
+	// certified layers and M their weight width (weighted mean over layers);
+	// 0 when undefined (no certified layer, or every weight equal).
+	CompressionRate float64 `json:"compression_rate"`
+	// Certified reports that every certifiable layer fits AccBits (false
+	// when AccBits is 0 or no layer is certifiable).
+	Certified bool `json:"certified"`
+}
+
+// Uncertifiable is a layer that Inspect cannot certify.
+type Uncertifiable struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+// Inspect certifies every quantized Conv/MatMul/Gemm layer of m against a
+// P-bit accumulator (accBits = 0: compute the bounds with no target). It
+// fails with an error wrapping ErrNoQuant for a model without Quant nodes.
+func Inspect(m *Model, accBits int) (Report, error) {
+	r := Report{File: m.Path, AccBits: accBits}
+	if !m.HasQuant() {
+		return r, fmt.Errorf("qonnx: %w: %s is a float model; a2q certifies quantized QONNX models", ErrNoQuant, m.name())
+	}
+	layers, err := m.Layers()
+	if err != nil {
+		return r, err
+	}
+	hist := make(map[int32]int64)
+	var zeros, total int64
+	var bitsSum float64
+	for i := range layers {
+		l := &layers[i]
+		if !l.Certifiable() {
+			r.Uncertifiable = append(r.Uncertifiable, Uncertifiable{Name: l.Name, Kind: l.Kind, Reason: l.Reason})
+			continue
+		}
+		c, err := accum.Certify(accum.Layer{
+			Name: l.Name, Kind: l.Kind,
+			Weights: l.Weights, OutChannels: l.OutChannels, K: l.K,
+			InputBits: l.InputBits, InputSigned: l.InputSigned, WeightBits: l.WeightBits,
+			TargetBits: accBits,
+		})
+		if err != nil {
+			return r, fmt.Errorf("qonnx: %s: %w", m.name(), err)
+		}
+		r.Layers = append(r.Layers, c)
+		for _, q := range l.Weights {
+			hist[q]++
+			if q == 0 {
+				zeros++
+			}
+		}
+		total += int64(len(l.Weights))
+		bitsSum += float64(l.WeightBits) * float64(len(l.Weights))
+	}
+	if total > 0 {
+		r.Sparsity = float64(zeros) / float64(total)
+		var h float64
+		for _, c := range hist {
+			p := float64(c) / float64(total)
+			h -= p * math.Log2(p)
+		}
+		if h > 0 {
+			r.CompressionRate = (bitsSum / float64(total)) / h
+		}
+	}
+	r.Certified = accBits > 0 && len(r.Layers) > 0
+	for _, c := range r.Layers {
+		r.Certified = r.Certified && c.Certified
+	}
+	return r, nil
+}
+
+// WriteTable writes the report as a human-readable table: the accum
+// certificate table, then the uncertifiable layers with their reasons.
+func (r Report) WriteTable(w io.Writer) error {
+	if err := accum.WriteTable(w, r.Layers); err != nil {
+		return err
+	}
+	for _, u := range r.Uncertifiable {
+		if _, err := fmt.Fprintf(w, "%s (%s): not certified: %s\n", u.Name, u.Kind, u.Reason); err != nil {
+			return fmt.Errorf("qonnx: writing report: %w", err)
+		}
+	}
+	return nil
+}
