@@ -1,0 +1,125 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// CIFAR-10 binary format: records of one label byte followed by the 32×32
+// red, green and blue planes, row-major.
+const (
+	cifarSide    = 32
+	cifarPixels  = 3 * cifarSide * cifarSide
+	cifarRecord  = 1 + cifarPixels
+	cifarClasses = 10
+)
+
+// cifarTrainFiles and cifarTestFile are the names of the CIFAR-10 batches.
+var cifarTrainFiles = []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
+
+const cifarTestFile = "test_batch.bin"
+
+// cifarDir returns the directory holding the CIFAR-10 batches: dir itself
+// or its cifar-10-batches-bin subdirectory (the layout of the official
+// archive). ok is false if neither holds test_batch.bin.
+func cifarDir(dir string) (string, bool) {
+	for _, d := range []string{dir, filepath.Join(dir, "cifar-10-batches-bin")} {
+		if st, err := os.Stat(filepath.Join(d, cifarTestFile)); err == nil && st.Mode().IsRegular() {
+			return d, true
+		}
+	}
+	return dir, false
+}
+
+// LoadCIFAR10 loads the CIFAR-10 binary version from dir (or from
+// dir/cifar-10-batches-bin): the training batches data_batch_1.bin ..
+// data_batch_5.bin and test_batch.bin. Each file is a sequence of
+// 3073-byte records, a label in 0..9 then 3×32×32 pixel bytes (red, green,
+// blue planes). Training batches that are absent are skipped, but at least
+// data_batch_1.bin and test_batch.bin must exist. The sets are named
+// "cifar10" and have C = 3, H = W = 32, Classes = 10.
+func LoadCIFAR10(dir string) (train, test *Set, err error) {
+	d, ok := cifarDir(dir)
+	if !ok {
+		return nil, nil, fmt.Errorf("data: %s: no CIFAR-10 %s (nor in cifar-10-batches-bin/): %w", dir, cifarTestFile, fs.ErrNotExist)
+	}
+	var trainPaths []string
+	for _, name := range cifarTrainFiles {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			trainPaths = append(trainPaths, p)
+		} else if name == cifarTrainFiles[0] {
+			return nil, nil, fmt.Errorf("data: %s: no CIFAR-10 training batch: %w", d, err)
+		}
+	}
+	train, err = loadCIFARFiles(trainPaths)
+	if err != nil {
+		return nil, nil, err
+	}
+	test, err = loadCIFARFiles([]string{filepath.Join(d, cifarTestFile)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+// loadCIFARFiles reads and concatenates CIFAR-10 batch files.
+func loadCIFARFiles(paths []string) (*Set, error) {
+	raw := make([][]byte, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			raw[i], errs[i] = os.ReadFile(p)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("data: %w", errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, b := range raw {
+		n += len(b) / cifarRecord
+	}
+	s := &Set{Name: "cifar10", N: n, C: 3, H: cifarSide, W: cifarSide, Classes: cifarClasses,
+		X: make([]float32, n*cifarPixels), Labels: make([]int, n)}
+	i := 0
+	for k, b := range raw {
+		m, err := parseCIFAR(b, paths[k], s.X[i*cifarPixels:], s.Labels[i:])
+		if err != nil {
+			return nil, err
+		}
+		i += m
+	}
+	return s, nil
+}
+
+// parseCIFAR decodes the records of one batch file into x (NCHW) and labels
+// and returns their number.
+func parseCIFAR(b []byte, name string, x []float32, labels []int) (int, error) {
+	if len(b) == 0 {
+		return 0, &FormatError{name, 0, "empty CIFAR-10 batch"}
+	}
+	if r := len(b) % cifarRecord; r != 0 {
+		return 0, &FormatError{name, int64(len(b) - r), fmt.Sprintf("truncated: %d bytes is not a whole number of %d-byte records (%d left over)", len(b), cifarRecord, r)}
+	}
+	n := len(b) / cifarRecord
+	for i := range n {
+		rec := b[i*cifarRecord : (i+1)*cifarRecord]
+		if rec[0] >= cifarClasses {
+			return 0, &FormatError{name, int64(i * cifarRecord), fmt.Sprintf("record %d has label %d, want 0..%d", i, rec[0], cifarClasses-1)}
+		}
+		labels[i] = int(rec[0])
+		bytesToUnit(x[i*cifarPixels:(i+1)*cifarPixels], rec[1:])
+	}
+	return n, nil
+}
