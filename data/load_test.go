@@ -318,4 +318,3 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
-
