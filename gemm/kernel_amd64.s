@@ -167,3 +167,64 @@ fmaloop:
 fmadone:
 	VZEROUPPER
 	RET
+
+// func packBPanels(dst, src []float32, kb, npan, ldb int)
+TEXT ·packBPanels(SB), NOSPLIT, $0-72
+	MOVQ  dst_base+0(FP), DI
+	MOVQ  src_base+24(FP), SI
+	MOVQ  kb+48(FP), CX
+	MOVQ  npan+56(FP), R8
+	MOVQ  ldb+64(FP), R9
+	SHLQ  $2, R9             // ldb in bytes
+	MOVQ  CX, R10
+	SHLQ  $6, R10            // panel length in bytes: kb*16*4
+	TESTQ CX, CX
+	JLE   pbdone
+	TESTQ R8, R8
+	JLE   pbdone
+
+pbrow:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R8, DX
+
+pbpanel:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    $64, AX
+	ADDQ    R10, BX
+	DECQ    DX
+	JNZ     pbpanel
+	ADDQ    R9, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     pbrow
+
+pbdone:
+	VZEROUPPER
+	RET
+
+// func packATrans6(dst, src []float32, kb, lda int)
+TEXT ·packATrans6(SB), NOSPLIT, $0-64
+	MOVQ  dst_base+0(FP), DI
+	MOVQ  src_base+24(FP), SI
+	MOVQ  kb+48(FP), CX
+	MOVQ  lda+56(FP), R9
+	SHLQ  $2, R9             // lda in bytes
+	TESTQ CX, CX
+	JLE   patdone
+
+patloop:
+	VMOVUPS (SI), X0
+	VMOVQ   16(SI), X1
+	VMOVUPS X0, (DI)
+	VMOVQ   X1, 16(DI)
+	ADDQ    R9, SI
+	ADDQ    $24, DI
+	DECQ    CX
+	JNZ     patloop
+
+patdone:
+	RET

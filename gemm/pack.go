@@ -11,9 +11,11 @@ func packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32)
 			// op(A)(i, p) = a[p*lda + i]: each p reads mr contiguous values.
 			off := pc*lda + ic + ir
 			if rows == mr {
-				for p := 0; p < kb; p++ {
-					*(*[mr]float32)(d[p*mr:]) = *(*[mr]float32)(a[off:])
-					off += lda
+				src := a[off : off+(kb-1)*lda+mr]
+				if useAsm {
+					packATrans6(d, src, kb, lda)
+				} else {
+					packATrans6Go(d, src, kb, lda)
 				}
 				continue
 			}
@@ -67,38 +69,90 @@ func packRows6(d, r0, r1, r2, r3, r4, r5 []float32) {
 // micro-panels of nr columns: element (p, j) of panel s is at
 // dst[s*nr*kb + p*nr + j]. Columns past nb are zero.
 func packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+	if !transB {
+		packBRows(kb, nb, b, ldb, pc, jc, dst)
+		return
+	}
 	for jr := 0; jr < nb; jr += nr {
 		d := dst[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
-		if transB {
-			// op(B)(p, j) = b[j*ldb + p]: each column j is a contiguous row of b.
-			if cols < nr {
-				clear(d)
-			}
-			for j := 0; j < cols; j++ {
-				off := (jc+jr+j)*ldb + pc
-				r := b[off : off+kb]
-				dd := d[j:]
-				for p, v := range r {
-					dd[p*nr] = v
-				}
-			}
-			continue
+		// op(B)(p, j) = b[j*ldb + p]: each column j is a contiguous row of b.
+		if cols < nr {
+			clear(d)
 		}
-		// op(B)(p, j) = b[p*ldb + j]: each p reads nr contiguous values.
-		off := pc*ldb + jc + jr
-		if cols == nr {
-			for p := 0; p < kb; p++ {
-				*(*[nr]float32)(d[p*nr:]) = *(*[nr]float32)(b[off:])
-				off += ldb
+		for j := 0; j < cols; j++ {
+			off := (jc+jr+j)*ldb + pc
+			r := b[off : off+kb]
+			dd := d[j:]
+			for p, v := range r {
+				dd[p*nr] = v
 			}
-			continue
-		}
-		for p := 0; p < kb; p++ {
-			q := d[p*nr : p*nr+nr]
-			copy(q, b[off:off+cols])
-			clear(q[cols:])
-			off += ldb
 		}
 	}
+}
+
+// packBRows packs op(B) = B, where op(B)(p, j) = b[p*ldb + j]. It walks B
+// row by row so that the reads are sequential, scattering each row's nr-wide
+// pieces into the panels.
+func packBRows(kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+	npan := nb / nr
+	full := npan * nr
+	if npan > 0 {
+		off := pc*ldb + jc
+		src := b[off : off+(kb-1)*ldb+full]
+		if useAsm {
+			packBPanels(dst[:npan*nr*kb], src, kb, npan, ldb)
+		} else {
+			packBPanelsGo(dst[:npan*nr*kb], src, kb, npan, ldb)
+		}
+	}
+	if rem := nb - full; rem > 0 {
+		d := dst[full*kb : (full+nr)*kb]
+		for p := 0; p < kb; p++ {
+			off := (pc+p)*ldb + jc + full
+			q := d[p*nr : p*nr+nr]
+			copy(q, b[off:off+rem])
+			clear(q[rem:])
+		}
+	}
+}
+
+// packBPanelsGo is the pure-Go packBPanels:
+//
+//	for p := 0; p < kb; p++ {
+//		for q := 0; q < npan; q++ {
+//			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
+//		}
+//	}
+func packBPanelsGo(dst, src []float32, kb, npan, ldb int) {
+	for p := 0; p < kb; p++ {
+		row := src[p*ldb : p*ldb+npan*nr]
+		d := dst[p*nr:]
+		for q := 0; q < npan; q++ {
+			copy16((*[nr]float32)(d[q*kb*nr:]), (*[nr]float32)(row[q*nr:]))
+		}
+	}
+}
+
+// packATrans6Go is the pure-Go packATrans6:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
+//	}
+func packATrans6Go(dst, src []float32, kb, lda int) {
+	dst = dst[:kb*mr]
+	for p := 0; p < kb; p++ {
+		s := (*[mr]float32)(src[p*lda:])
+		d := (*[mr]float32)(dst[p*mr:])
+		d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+	}
+}
+
+// copy16 copies one panel row; element-wise so that it compiles to moves
+// rather than a call to memmove.
+func copy16(d, s *[nr]float32) {
+	d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
+	d[4], d[5], d[6], d[7] = s[4], s[5], s[6], s[7]
+	d[8], d[9], d[10], d[11] = s[8], s[9], s[10], s[11]
+	d[12], d[13], d[14], d[15] = s[12], s[13], s[14], s[15]
 }

@@ -38,3 +38,24 @@ func fmaLoop(n int)
 // fmaLoopFlops is the number of floating-point operations per fmaLoop
 // iteration.
 const fmaLoopFlops = 12 * 8 * 2
+
+// packBPanels copies npan full nr-wide panels of kb rows of B into packed
+// form:
+//
+//	for p := 0; p < kb; p++ {
+//		for q := 0; q < npan; q++ {
+//			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
+//		}
+//	}
+//
+//go:noescape
+func packBPanels(dst, src []float32, kb, npan, ldb int)
+
+// packATrans6 packs one full micro-panel of a transposed A:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
+//	}
+//
+//go:noescape
+func packATrans6(dst, src []float32, kb, lda int)

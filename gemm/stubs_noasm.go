@@ -31,3 +31,24 @@ func fmaLoop(n int) { _ = fmaLoopGo(n) }
 // fmaLoopFlops is the number of floating-point operations per fmaLoop
 // iteration.
 const fmaLoopFlops = fmaLoopGoFlops
+
+// packBPanels copies npan full nr-wide panels of kb rows of B into packed
+// form:
+//
+//	for p := 0; p < kb; p++ {
+//		for q := 0; q < npan; q++ {
+//			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
+//		}
+//	}
+func packBPanels(dst, src []float32, kb, npan, ldb int) {
+	packBPanelsGo(dst, src, kb, npan, ldb)
+}
+
+// packATrans6 packs one full micro-panel of a transposed A:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
+//	}
+func packATrans6(dst, src []float32, kb, lda int) {
+	packATrans6Go(dst, src, kb, lda)
+}
