@@ -1,0 +1,114 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Checkpoint returns the model's parameters and configuration as a
+// checkpoint. extra metadata (training state) and extra tensors (optimizer
+// state, prefixed by the caller) are added as given.
+func (m *Model) Checkpoint(meta map[string]string, extra map[string]*tensor.Tensor) (*checkpoint.Checkpoint, error) {
+	cfg, err := json.Marshal(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	c := &checkpoint.Checkpoint{Meta: map[string]string{"config": string(cfg)}, Tensors: map[string]*tensor.Tensor{}}
+	for k, v := range meta {
+		c.Meta[k] = v
+	}
+	for _, p := range m.Params() {
+		c.Tensors[p.Name] = p.Value
+	}
+	for k, v := range extra {
+		if _, dup := c.Tensors[k]; dup {
+			return nil, fmt.Errorf("checkpoint: tensor %q given twice", k)
+		}
+		c.Tensors[k] = v
+	}
+	return c, nil
+}
+
+// FromCheckpoint rebuilds the model a checkpoint describes and loads its
+// parameters.
+func FromCheckpoint(c *checkpoint.Checkpoint) (*Model, error) {
+	var cfg Config
+	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
+		return nil, fmt.Errorf("checkpoint model configuration: %w", err)
+	}
+	m, err := Build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.LoadParams(c, false); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// LoadParams copies parameters from c by name. With partial set, tensors
+// absent from c are left as they are (loading float weights into a
+// quantized model); otherwise a missing tensor is an error. A shape
+// mismatch is always an error naming the tensor.
+func (m *Model) LoadParams(c *checkpoint.Checkpoint, partial bool) error {
+	for _, p := range m.Params() {
+		t, ok := c.Tensors[p.Name]
+		if !ok {
+			if partial {
+				continue
+			}
+			return fmt.Errorf("checkpoint has no tensor %q", p.Name)
+		}
+		if !tensor.SameShape(t.Shape, p.Value.Shape) {
+			return fmt.Errorf("tensor %q: checkpoint shape %v, model shape %v", p.Name, t.Shape, p.Value.Shape)
+		}
+		for _, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("tensor %q holds NaN or Inf", p.Name)
+			}
+		}
+		copy(p.Value.Data, t.Data)
+	}
+	return nil
+}
+
+// Certificates returns the accumulator certificate of every quantized
+// layer, in order. hiddenOnly keeps the constrained hidden layers only.
+// accBits, when positive, overrides each layer's own target P.
+func (m *Model) Certificates(hiddenOnly bool, accBits int) ([]accum.Certificate, error) {
+	var certs []accum.Certificate
+	for i, l := range m.Layers {
+		if l.W == nil || (hiddenOnly && !m.Hidden(i)) {
+			continue
+		}
+		q, _ := l.W.Integers()
+		qi := make([]int32, len(q))
+		for j, v := range q {
+			qi[j] = int32(v)
+		}
+		target := l.Config.AccBits
+		if accBits > 0 {
+			target = accBits
+		}
+		kind := l.Kind
+		if l.Kind == "conv" && l.Options.Groups > 1 {
+			kind = "grouped-conv"
+			if l.Options.Groups == l.InC {
+				kind = "depthwise"
+			}
+		}
+		c, err := accum.Certify(accum.Layer{Name: l.Name, Kind: kind, Weights: qi, OutChannels: l.OutC, K: l.K(),
+			InputBits: l.In.Bits, InputSigned: l.In.Signed, WeightBits: l.W.Bits,
+			TargetBits: target, L1Bound: l.W.Budget()})
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	return certs, nil
+}
