@@ -42,6 +42,12 @@ const (
 	stepBytes = 32 // bytes of one packed weight row per k step
 	k16Step   = 32 // k values per step in the 16-bit path (u8 × s8)
 	k32Step   = 16 // k values per step in the 32-bit path (int16 × int16)
+
+	// VNNI geometry: vnniRows activation rows against strips of vnniCols
+	// weight rows, k in groups of vnniGroup bytes; a panel is 4 strips.
+	vnniRows  = 6
+	vnniCols  = 16
+	vnniGroup = 4
 )
 
 // Kernel is a prepared (packed) weight matrix for one layer. It is read-only
@@ -56,6 +62,10 @@ type Kernel struct {
 	steps32 int     // ceil(k/16)
 	b16     []int16 // 32-bit path: panels × steps32 × nr × 16 int16
 	colSum  []int32 // Σₖ W[j][k], for the signed-activation offset trick
+
+	groups int    // ceil(k/4)
+	strips int    // ceil(n/16)
+	bv     []int8 // 32-bit path with VNNI: strips × groups × 16 × 4 bytes
 
 	bitsU8, bitsS8 int  // exact accumulator bounds of the weights
 	u16, s16       bool // whether MulU8 / MulS8 run the 16-bit path
@@ -142,6 +152,18 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 			}
 		}
 	}
+	if haveVNNI && (!kn.u16 || !kn.s16) {
+		kn.groups = (k + vnniGroup - 1) / vnniGroup
+		kn.strips = (n + vnniCols - 1) / vnniCols
+		kn.bv = make([]int8, kn.strips*kn.groups*vnniCols*vnniGroup)
+		for j := 0; j < n; j++ {
+			s, q := j/vnniCols, j%vnniCols
+			for i, v := range w[j*k : (j+1)*k] {
+				g := i / vnniGroup
+				kn.bv[((s*kn.groups+g)*vnniCols+q)*vnniGroup+i%vnniGroup] = v
+			}
+		}
+	}
 	return kn, nil
 }
 
@@ -225,19 +247,71 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 		}
 		return
 	}
-	blocks := (m + mr - 1) / mr
+	rows, blk := kn.rows, mr
+	if kn.Path(signed) == Acc32 && useVNNI && kn.bv != nil {
+		rows, blk = kn.rowsVNNI, vnniRows
+	}
+	blocks := (m + blk - 1) / blk
 	threads = max(1, min(threads, blocks))
 	if threads == 1 {
-		kn.rows(0, m, a, lda, c, ldc, signed)
+		rows(0, m, a, lda, c, ldc, signed)
 		return
 	}
 	var wg sync.WaitGroup
 	for t := 0; t < threads; t++ {
 		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
-		i0, i1 := b0*mr, min(b1*mr, m)
-		wg.Go(func() { kn.rows(i0, i1, a, lda, c, ldc, signed) })
+		i0, i1 := b0*blk, min(b1*blk, m)
+		wg.Go(func() { rows(i0, i1, a, lda, c, ldc, signed) })
 	}
 	wg.Wait()
+}
+
+// rowsVNNI computes output rows [i0, i1) with the VNNI kernels.
+func (kn *Kernel) rowsVNNI(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	kPad := kn.groups * vnniGroup
+	wide := kn.n / (4 * vnniCols) * 4 // strips in full panels, written straight into C
+	var pack []uint8
+	tmp := make([]int32, vnniRows*kn.strips*vnniCols)
+	for i := i0; i < i1; i += vnniRows {
+		rows := min(vnniRows, i1-i)
+		ab, ld := a[i*lda:], lda
+		if rows < vnniRows || kn.k != kPad {
+			if pack == nil {
+				pack = make([]uint8, vnniRows*kPad)
+			}
+			clear(pack)
+			for r := 0; r < rows; r++ {
+				copy(pack[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
+			}
+			ab, ld = pack, kPad
+		}
+		done := 0
+		if rows == vnniRows && wide > 0 {
+			kernVNNI(true, signed, ab, ld, kn.bv, c[i*ldc:], ldc, kn.groups, wide)
+			done = wide
+		}
+		if rest := kn.strips - done; rest > 0 {
+			w := rest * vnniCols
+			kernVNNI(false, signed, ab, ld, kn.bv[done*kn.groups*vnniCols*vnniGroup:], tmp, w, kn.groups, rest)
+			for r := 0; r < rows; r++ {
+				copy(c[(i+r)*ldc+done*vnniCols:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*vnniCols])
+			}
+		}
+		if signed {
+			kn.unflip(c, i, rows, ldc)
+		}
+	}
+}
+
+// unflip removes the offset of signed activations fed as a+128:
+// Σ (a+128)·w − 128·Σ w = Σ a·w.
+func (kn *Kernel) unflip(c []int32, i, rows, ldc int) {
+	for r := 0; r < rows; r++ {
+		row := c[(i+r)*ldc : (i+r)*ldc+kn.n]
+		for j, s := range kn.colSum {
+			row[j] -= 128 * s
+		}
+	}
 }
 
 // rows computes output rows [i0, i1).
@@ -297,12 +371,7 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 			}
 		}
 		if use16 && signed {
-			for r := 0; r < rows; r++ {
-				row := c[(i+r)*ldc : (i+r)*ldc+kn.n]
-				for j, s := range kn.colSum {
-					row[j] -= 128 * s
-				}
-			}
+			kn.unflip(c, i, rows, ldc)
 		}
 	}
 }

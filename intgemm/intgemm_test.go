@@ -13,17 +13,24 @@ import (
 
 // impls lists the kernel implementations this machine can run; forceImpl
 // selects one for the duration of a test.
+// "go" is the pure-Go kernels, "avx2" the AVX2 ones, "vnni" the AVX2
+// 16-bit and AVX-512 VNNI 32-bit kernels.
 func impls() []string {
-	if cpu.X86.HasAVX2 {
-		return []string{"go", "avx2"}
+	s := []string{"go"}
+	if cpu.X86.HasAVX2 && useAVX2 {
+		s = append(s, "avx2")
+		if haveVNNI {
+			s = append(s, "vnni")
+		}
 	}
-	return []string{"go"}
+	return s
 }
 
 func forceImpl(t testing.TB, impl string) {
-	old := useAVX2
-	useAVX2 = impl == "avx2"
-	t.Cleanup(func() { useAVX2 = old })
+	oldAVX2, oldVNNI := useAVX2, useVNNI
+	useAVX2 = impl == "avx2" || impl == "vnni"
+	useVNNI = impl == "vnni"
+	t.Cleanup(func() { useAVX2, useVNNI = oldAVX2, oldVNNI })
 }
 
 // refMul is the int64 oracle: C[i][j] = Σ A[i][k]·W[j][k].
@@ -129,7 +136,7 @@ func testShapes(rng *rand.Rand) []shape {
 	s := []shape{
 		{1, 1, 1}, {3, 4, 32}, {3, 4, 16}, {2, 3, 1}, {4, 5, 33}, {6, 8, 64}, {7, 9, 31},
 		{70, 70, 70}, {1, 70, 69}, {69, 1, 70}, {5, 64, 288}, {130, 64, 288}, {37, 10, 1600},
-		{9, 13, 500},
+		{9, 13, 500}, {13, 130, 45}, {12, 64, 8}, {18, 128, 100},
 	}
 	for range 40 {
 		s = append(s, shape{1 + rng.IntN(70), 1 + rng.IntN(70), 1 + rng.IntN(70)})

@@ -58,3 +58,52 @@ func kern32S8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) 
 	}
 	kern32Go(a, lda, b, c, ldc, steps, panels, true)
 }
+
+// useVNNI selects the AVX-512 VNNI kernels for the 32-bit path; haveVNNI
+// says whether NewKernel packs weights for them. Tests turn useVNNI off to
+// force the AVX2 or Go kernels.
+var (
+	haveVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
+	useVNNI  = haveVNNI
+)
+
+// VNNI micro-kernels: 6 activation rows against panels of 4 strips of 16
+// weight rows (kernVNNI4) or single strips (kernVNNI1), groups groups of 4 k
+// values. For each row r, strip column j and group g they compute
+//
+//	c[r*ldc+j] += Σ_{i<4} int32(x[r][4g+i]) · int32(w[j][4g+i]) // VPDPBUSD, int32, wraps
+//
+// with x the activation bytes (x ^ 0x80 in the S8 variants) and the weights
+// packed as in packVNNI. The reference is kern32Go: the same sums over a
+// different layout.
+
+//go:noescape
+func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+
+//go:noescape
+func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+
+//go:noescape
+func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+
+//go:noescape
+func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+
+// kernVNNI runs strips strips (a multiple of 4 when wide) for one block of
+// vnniRows activation rows.
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, strips int) {
+	if groups < 1 || strips < 1 || len(a) < (vnniRows-1)*lda+4*groups ||
+		len(b) < strips*groups*64 || len(c) < (vnniRows-1)*ldc+strips*16 || (wide && strips%4 != 0) {
+		panic("intgemm: micro-kernel operands too short")
+	}
+	switch {
+	case wide && signed:
+		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, strips/4)
+	case wide:
+		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, strips/4)
+	case signed:
+		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, strips)
+	default:
+		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, strips)
+	}
+}

@@ -25,3 +25,13 @@ func kern32S8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) 
 	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
 	kern32Go(a, lda, b, c, ldc, steps, panels, true)
 }
+
+// Without assembly there are no VNNI kernels.
+var (
+	haveVNNI = false
+	useVNNI  = false
+)
+
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, strips int) {
+	panic("intgemm: VNNI kernel without assembly")
+}

@@ -1,0 +1,160 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// AVX-512 VNNI micro-kernels for the 32-bit path: 6 activation rows against
+// strips of 16 weight rows. A strip holds, for each group of 4 k values, the
+// 4 bytes of each of its 16 weight rows (64 bytes, one ZMM), so that
+// VPDPBUSD of a broadcast group of 4 activation bytes accumulates 16 output
+// columns at once, in int32 with no saturation. Registers:
+//   SI  activation row 0; rows at SI, +BX, +2·BX, R13 = SI+3·BX, +BX, +2·BX
+//   DI  packed weight strips (R11 = strip bytes, R12 = 3·R11); after the
+//       k loop DI has crossed one strip, so DI+R12 is the next panel
+//   DX  output row 0; rows at DX, +R8, +2·R8, R14 = DX+3·R8, +R8, +2·R8
+//   Z0-Z23 accumulators (row r, strip q in Z(4r+q)), Z24-Z27 weights,
+//   Z28-Z29 broadcast activations, Z30 0x80 bytes for signed activations.
+
+#define ZERO24 \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+	VPXORD Z16, Z16, Z16; VPXORD Z17, Z17, Z17; VPXORD Z18, Z18, Z18; VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; VPXORD Z21, Z21, Z21; VPXORD Z22, Z22, Z22; VPXORD Z23, Z23, Z23
+
+#define DP4(areg, c0, c1, c2, c3) \
+	VPDPBUSD Z24, areg, c0; VPDPBUSD Z25, areg, c1; VPDPBUSD Z26, areg, c2; VPDPBUSD Z27, areg, c3
+
+#define NOFLIP(areg)
+#define FLIP(areg) VPXORD Z30, areg, areg
+
+#define GROUP4(flip) \
+	VMOVDQU32 (DI), Z24; \
+	VMOVDQU32 (DI)(R11*1), Z25; \
+	VMOVDQU32 (DI)(R11*2), Z26; \
+	VMOVDQU32 (DI)(R12*1), Z27; \
+	VPBROADCASTD (AX), Z28; flip(Z28); \
+	DP4(Z28, Z0, Z1, Z2, Z3); \
+	VPBROADCASTD (AX)(BX*1), Z29; flip(Z29); \
+	DP4(Z29, Z4, Z5, Z6, Z7); \
+	VPBROADCASTD (AX)(BX*2), Z28; flip(Z28); \
+	DP4(Z28, Z8, Z9, Z10, Z11); \
+	VPBROADCASTD (R13), Z29; flip(Z29); \
+	DP4(Z29, Z12, Z13, Z14, Z15); \
+	VPBROADCASTD (R13)(BX*1), Z28; flip(Z28); \
+	DP4(Z28, Z16, Z17, Z18, Z19); \
+	VPBROADCASTD (R13)(BX*2), Z29; flip(Z29); \
+	DP4(Z29, Z20, Z21, Z22, Z23); \
+	ADDQ $4, AX; \
+	ADDQ $4, R13; \
+	ADDQ $64, DI
+
+#define STROW4(c0, c1, c2, c3, base) \
+	VMOVDQU32 c0, 0(base); VMOVDQU32 c1, 64(base); VMOVDQU32 c2, 128(base); VMOVDQU32 c3, 192(base)
+
+#define STROW4X(c0, c1, c2, c3, base, scale) \
+	VMOVDQU32 c0, 0(base)(R8*scale); VMOVDQU32 c1, 64(base)(R8*scale); VMOVDQU32 c2, 128(base)(R8*scale); VMOVDQU32 c3, 192(base)(R8*scale)
+
+#define KERN4(flip) \
+	MOVQ a+0(FP), SI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ b+16(FP), DI; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ groups+40(FP), R9; \
+	MOVQ panels+48(FP), R10; \
+	MOVQ R9, R11; \
+	SHLQ $6, R11; \
+	LEAQ (R11)(R11*2), R12; \
+	MOVL $0x80808080, AX; \
+	VPBROADCASTD AX, Z30; \
+panel: \
+	ZERO24; \
+	MOVQ SI, AX; \
+	LEAQ (SI)(BX*2), R13; \
+	ADDQ BX, R13; \
+	MOVQ R9, CX; \
+loop: \
+	GROUP4(flip); \
+	DECQ CX; \
+	JNZ  loop; \
+	LEAQ (DX)(R8*2), R14; \
+	ADDQ R8, R14; \
+	STROW4(Z0, Z1, Z2, Z3, DX); \
+	STROW4X(Z4, Z5, Z6, Z7, DX, 1); \
+	STROW4X(Z8, Z9, Z10, Z11, DX, 2); \
+	STROW4(Z12, Z13, Z14, Z15, R14); \
+	STROW4X(Z16, Z17, Z18, Z19, R14, 1); \
+	STROW4X(Z20, Z21, Z22, Z23, R14, 2); \
+	ADDQ R12, DI; \
+	ADDQ $256, DX; \
+	DECQ R10; \
+	JNZ  panel; \
+	VZEROUPPER; \
+	RET
+
+// One strip at a time: 6 accumulators Z0-Z5, weights in Z24.
+#define GROUP1(flip) \
+	VMOVDQU32 (DI), Z24; \
+	VPBROADCASTD (AX), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z0; \
+	VPBROADCASTD (AX)(BX*1), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z1; \
+	VPBROADCASTD (AX)(BX*2), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z2; \
+	VPBROADCASTD (R13), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z3; \
+	VPBROADCASTD (R13)(BX*1), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z4; \
+	VPBROADCASTD (R13)(BX*2), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z5; \
+	ADDQ $4, AX; \
+	ADDQ $4, R13; \
+	ADDQ $64, DI
+
+#define KERN1(flip) \
+	MOVQ a+0(FP), SI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ b+16(FP), DI; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ groups+40(FP), R9; \
+	MOVQ strips+48(FP), R10; \
+	MOVL $0x80808080, AX; \
+	VPBROADCASTD AX, Z30; \
+strip: \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; \
+	MOVQ SI, AX; \
+	LEAQ (SI)(BX*2), R13; \
+	ADDQ BX, R13; \
+	MOVQ R9, CX; \
+loop: \
+	GROUP1(flip); \
+	DECQ CX; \
+	JNZ  loop; \
+	LEAQ (DX)(R8*2), R14; \
+	ADDQ R8, R14; \
+	VMOVDQU32 Z0, (DX); \
+	VMOVDQU32 Z1, (DX)(R8*1); \
+	VMOVDQU32 Z2, (DX)(R8*2); \
+	VMOVDQU32 Z3, (R14); \
+	VMOVDQU32 Z4, (R14)(R8*1); \
+	VMOVDQU32 Z5, (R14)(R8*2); \
+	ADDQ $64, DX; \
+	DECQ R10; \
+	JNZ  strip; \
+	VZEROUPPER; \
+	RET
+
+// func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+TEXT ·kernVNNI4U8(SB), NOSPLIT, $0-56
+	KERN4(NOFLIP)
+
+// func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+TEXT ·kernVNNI4S8(SB), NOSPLIT, $0-56
+	KERN4(FLIP)
+
+// func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+TEXT ·kernVNNI1U8(SB), NOSPLIT, $0-56
+	KERN1(NOFLIP)
+
+// func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+TEXT ·kernVNNI1S8(SB), NOSPLIT, $0-56
+	KERN1(FLIP)
