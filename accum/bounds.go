@@ -129,6 +129,17 @@ func A2QPlusBudget(p, n int) float64 {
 	if p < 1 || p > 64 || n < 1 || n > 64 {
 		panic(fmt.Sprintf("accum: A2QPlusBudget(p=%d, n=%d)", p, n))
 	}
+	if p <= 53 && n <= 53 {
+		// Numerator and denominator are exact float64s and the quotient is
+		// correctly rounded; the sign of the fused f·den − num is the sign
+		// of the exact rounding error, so one step down gives the floor.
+		num, den := math.Ldexp(1, p)-2, math.Ldexp(1, n)-1
+		f := num / den
+		if math.FMA(f, den, -num) > 0 {
+			f = math.Nextafter(f, 0)
+		}
+		return f
+	}
 	num := new(big.Int).Lsh(big.NewInt(1), uint(p))
 	num.Sub(num, big.NewInt(2))
 	den := new(big.Int).Lsh(big.NewInt(1), uint(n))

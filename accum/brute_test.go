@@ -109,7 +109,7 @@ func TestBruteForce(t *testing.T) {
 					wm := int64(1)<<(m-1) - 1
 					vectors := math.Pow(float64(2*wm+1), float64(k))
 					inputs := math.Pow(float64(hi-lo+1), float64(k))
-					full := vectors*inputs*float64(int(1)<<k) <= 1<<21
+					full := vectors*inputs*float64(int(1)<<k) <= 1<<25
 					pdt := DataTypeBits(k, n, signed, m)
 					var budget, plusHalf [maxP + 1]float64
 					for p := 2; p <= maxP; p++ {

@@ -59,5 +59,5 @@
 // a slice shorter than outChannels·k): these are programmer errors. Data
 // that comes from files or users goes through Certify or CheckConfig, which
 // return errors naming the layer and the field at fault and wrapping
-// ErrBitWidth, ErrShape or ErrWeightRange.
+// ErrBitWidth, ErrShape, ErrWeightRange or ErrValue.
 package accum
