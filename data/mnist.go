@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -22,12 +23,32 @@ var byteToUnit = func() (t [256]float32) {
 	return t
 }()
 
-// bytesToUnit converts pixel bytes to float32 values in [0, 1].
+// bytesToUnit converts pixel bytes to float32 values in [0, 1], splitting
+// large inputs across the available CPUs.
 func bytesToUnit(dst []float32, src []byte) {
+	const grain = 1 << 20
 	dst = dst[:len(src)]
-	for i, b := range src {
-		dst[i] = byteToUnit[b]
+	procs := runtime.GOMAXPROCS(0)
+	if len(src) < 2*grain || procs == 1 {
+		for i, b := range src {
+			dst[i] = byteToUnit[b]
+		}
+		return
 	}
+	chunk := (len(src) + procs - 1) / procs
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(src); lo += chunk {
+		hi := min(lo+chunk, len(src))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := dst[lo:hi]
+			for i, b := range src[lo:hi] {
+				d[i] = byteToUnit[b]
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // idxPart names one of the four files of an IDX data set.

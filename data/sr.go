@@ -95,9 +95,12 @@ func imageFiles(fsys fs.FS, dir string) ([]string, error) {
 // image file would hold it) the matching input in X. Images smaller than a
 // crop are an error naming the file. The set is named after dir.
 func LoadSR(dir string, o SROptions) (*Set, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("data: image folder: %w", err)
+	}
 	names, err := imageFiles(os.DirFS(dir), ".")
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, fmt.Errorf("data: image folder %s: %w", dir, err)
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("data: %s: no PNG or JPEG images", dir)
