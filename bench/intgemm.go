@@ -20,6 +20,8 @@ type IntGEMMResult struct {
 	Threads   int     `json:"threads"`
 	Acc16GOPS float64 `json:"acc16_gops"` // 16-bit accumulation (certified layers)
 	Acc32GOPS float64 `json:"acc32_gops"` // 32-bit accumulation
+	Acc16Impl string  `json:"acc16_impl"` // kernel behind Acc16GOPS, e.g. "avx2-int16"
+	Acc32Impl string  `json:"acc32_impl"` // kernel behind Acc32GOPS, e.g. "avx512vnni-int32"
 }
 
 // IntGEMMShape names one integer GEMM of the reference CNN.
@@ -111,6 +113,8 @@ func IntGEMM(ctx context.Context, m, n, k int, threads []int, minTime time.Durat
 			M: m, N: n, K: k, Threads: t,
 			Acc16GOPS: ops / best16.Seconds() / 1e9,
 			Acc32GOPS: ops / best32.Seconds() / 1e9,
+			Acc16Impl: k16.Impl(false),
+			Acc32Impl: k32.Impl(false),
 		})
 	}
 	return out, nil

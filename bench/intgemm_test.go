@@ -20,6 +20,9 @@ func TestIntGEMM(t *testing.T) {
 		if r.M != 37 || r.N != 10 || r.K != 160 || r.Threads != i+1 {
 			t.Errorf("result %d describes %+v", i, r)
 		}
+		if !strings.HasSuffix(r.Acc16Impl, "int16") || !strings.HasSuffix(r.Acc32Impl, "int32") {
+			t.Errorf("result %d names kernels %q and %q", i, r.Acc16Impl, r.Acc32Impl)
+		}
 		if !(r.Acc16GOPS > 0) || !(r.Acc32GOPS > 0) {
 			t.Errorf("result %d has non-positive throughput %+v", i, r)
 		}

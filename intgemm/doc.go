@@ -24,17 +24,27 @@
 // the weights fits 16 bits; otherwise MulS8 runs the 32-bit path. The path a
 // kernel takes for each activation type is reported by [Kernel.Path].
 //
-// The 32-bit path ([Acc32]) widens both operands to int16 and multiplies with
-// VPMADDWD into int32 lanes; it is exact whenever the layer's exact bound fits
-// 32 bits, which NewKernel checks.
+// The 32-bit path ([Acc32]) is exact whenever the layer's exact bound fits 32
+// bits, which NewKernel checks. On CPUs with AVX-512 VNNI it uses VPDPBUSD
+// (u8×s8 quadruples summed into int32 lanes without saturation; signed
+// activations through the same offset trick); otherwise it widens both
+// operands to int16 and multiplies with VPMADDWD into int32 lanes.
+//
+// VPDPBUSD does 64 multiply-adds in one instruction where the 16-bit AVX2
+// path needs two (VPMADDUBSW, VPADDW) for 32, so on a CPU with AVX-512 VNNI
+// the exact 32-bit path is the faster one; the 16-bit path pays off on AVX2
+// CPUs without it. [Preferred] picks the faster accumulator for a certified
+// layer on the running CPU.
 //
 // # Implementations
 //
-// Every kernel exists twice: an AVX2 assembly micro-kernel (3 activation rows
-// × 4 weight rows per tile, 32 bytes of k per step) and a pure-Go twin that
-// emulates the same lanes, including the int16 saturation and wrap-around, and
-// serves as the reference. The AVX2 kernels are chosen at run time from
-// golang.org/x/sys/cpu; building with -tags noasm leaves only the Go kernels.
+// Every kernel exists twice: an assembly micro-kernel (AVX2: 3 activation
+// rows × 4 weight rows per tile, 32 bytes of k per step; AVX-512 VNNI: 6 rows
+// × 64 weight rows, 4 bytes of k per step) and a pure-Go reference that
+// computes the same sums (for the 16-bit path it emulates the int16 lanes,
+// including saturation and wrap-around). The kernels are chosen at run time
+// from golang.org/x/sys/cpu ([Kernel.Impl] says which); building with
+// -tags noasm leaves only the Go kernels.
 //
 // # Errors and panics
 //

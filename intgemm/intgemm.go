@@ -205,6 +205,35 @@ func (kn *Kernel) Path(signedInput bool) Acc {
 	return Acc32
 }
 
+// Impl names the implementation MulU8 (signedInput false) or MulS8 (signedInput
+// true) runs with the current CPU features: "avx2-int16", "avx2-int32",
+// "avx512vnni-int32", "go-int16" or "go-int32".
+func (kn *Kernel) Impl(signedInput bool) string {
+	switch {
+	case kn.Path(signedInput) == Acc16 && useAVX2:
+		return "avx2-int16"
+	case kn.Path(signedInput) == Acc16:
+		return "go-int16"
+	case useVNNI && kn.bv != nil:
+		return "avx512vnni-int32"
+	case useAVX2:
+		return "avx2-int32"
+	}
+	return "go-int32"
+}
+
+// Preferred returns the faster accumulator for a layer certified for
+// certifiedBits bits on this CPU: Acc16 when the certificate allows it and
+// the CPU lacks AVX-512 VNNI, whose exact 32-bit dot products (one
+// instruction per 64 multiply-adds) outrun the AVX2 16-bit lanes (two per
+// 32); Acc32 otherwise.
+func Preferred(certifiedBits int) Acc {
+	if certifiedBits <= 16 && !useVNNI {
+		return Acc16
+	}
+	return Acc32
+}
+
 // MulU8 computes C (m×n int32, row stride ldc) = A (m×k uint8, row stride
 // lda) · Wᵀ, using up to threads goroutines (threads ≤ 1 runs on the calling
 // goroutine). Elements of C outside the m×n block are not touched.

@@ -406,3 +406,46 @@ func TestZeroSizes(t *testing.T) {
 	}
 	kn.MulU8(1, 0, nil, 0, nil, 3) // m = 0 touches nothing
 }
+
+func TestImplAndPreferred(t *testing.T) {
+	w := []int8{1, -2, 3, 4}
+	kn16, err := NewKernel(w, 2, 2, Acc16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kn32, err := NewKernel(w, 2, 2, Acc32, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		impl       string
+		want16     string
+		want32     string
+		preferred  Acc // for a 16-bit certificate
+		preferred2 Acc // for a 17-bit one
+	}{
+		{"go", "go-int16", "go-int32", Acc16, Acc32},
+		{"avx2", "avx2-int16", "avx2-int32", Acc16, Acc32},
+		{"vnni", "avx2-int16", "avx512vnni-int32", Acc32, Acc32},
+	}
+	for _, tc := range tests {
+		if !slices.Contains(impls(), tc.impl) {
+			continue
+		}
+		t.Run(tc.impl, func(t *testing.T) {
+			forceImpl(t, tc.impl)
+			if got := kn16.Impl(false); got != tc.want16 {
+				t.Errorf("Acc16 kernel runs %s, want %s", got, tc.want16)
+			}
+			if got := kn32.Impl(true); got != tc.want32 {
+				t.Errorf("Acc32 kernel runs %s, want %s", got, tc.want32)
+			}
+			if got := Preferred(16); got != tc.preferred {
+				t.Errorf("Preferred(16) = %v, want %v", got, tc.preferred)
+			}
+			if got := Preferred(17); got != tc.preferred2 {
+				t.Errorf("Preferred(17) = %v, want %v", got, tc.preferred2)
+			}
+		})
+	}
+}
