@@ -1,2 +1,46 @@
-// Package hw estimates and measures what a quantized layer costs in hardware.
+// Package hw estimates and measures what a quantized layer costs in FPGA hardware, so that
+// the saving of a narrow, certified accumulator can be seen for a user's own model.
+//
+// # Estimate
+//
+// EstimateLUT is FINN's analytical LUT model of one matrix-vector unit (MVU), as restated in
+// SPEC.md ("Hardware cost"); it comes from the FINN compiler's resource estimates for its
+// MVAU (matrix-vector-activation unit) as used in the A2Q paper. With M weight bits, N input
+// bits, P accumulator bits, B output (threshold) bits, PE processing elements of SIMD lanes,
+// TMEM = MH/PE and WMEM = MW·MH/(PE·SIMD):
+//
+//	LUT = 300 + 1.1·PE·(mult + addertree + P + thr + comp) + wmem
+//	mult = SIMD·(2·ceil((M+N)/6) − 1)·(M+N)   (0 with DSP multipliers)
+//	addertree = (M+N)·(2·SIMD − 1)
+//	thr = (2^B − 1)·P·ceil(TMEM/64)           (thresholds in LUTRAM)
+//	comp = (2^B − 1)·P
+//	wmem = PE·SIMD·M·ceil(WMEM/64)            (weights in LUTRAM)
+//
+// Threshold storage and comparators grow linearly with P, which is where narrow accumulators
+// save most. The model is an estimate, not a synthesis result.
+//
+// # Synthesis and simulation
+//
+// WriteVerilog generates, from a layer's integer weights, a synthesizable Verilog-2005
+// dot-product unit: SIMD lanes of M×N-bit multipliers (signed weights; unsigned inputs are
+// zero-extended by one bit so that Verilog's signed arithmetic applies), a balanced adder tree
+// and a P-bit accumulator register, taking K/SIMD cycles per output channel, with the weights
+// in a ROM built from the layer. Every intermediate is at most P bits wide and all arithmetic
+// is modulo 2^P, exactly as a P-bit accumulator wraps; a certified P therefore reproduces the
+// int64 dot products bit for bit, and a too narrow P the wrapped values Wrap predicts. The
+// unit does not include the thresholding (requantisation) stage, so measured savings are those
+// of the datapath alone.
+//
+// WriteTestbench writes a self-checking testbench whose expected values are computed in Go.
+// Synthesize drives Yosys (synth_xilinx, synth_ice40, synth_ecp5, synth_gowin) and counts
+// LUTs, flip-flops and other primitives; Simulate drives Icarus Verilog. The tools are
+// external: when one is missing the drivers return ErrToolMissing naming its Debian package
+// (yosys, iverilog; verilator is used by the tests for linting) and install nothing.
+//
+// # Conventions
+//
+// Weights are row-major, output channel by output channel (OutChannels×K). Weights are signed
+// two's complement; inputs are signed or unsigned as the layer's input quantizer says. Bad
+// configurations (impossible foldings, out-of-range bit widths or values) return errors
+// naming the layer and field; nothing in this package panics on user input.
 package hw
