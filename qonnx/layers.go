@@ -201,6 +201,10 @@ func (m *Model) layerWeights(f *folder, n *Node, l *Layer) error {
 		l.Reason = fmt.Sprintf("weight Quant %s is unsigned; certificates assume signed weights", q.Name)
 		return nil
 	}
+	if params.Bits == 1 {
+		l.Reason = fmt.Sprintf("weight Quant %s is 1-bit (bipolar); certificates need at least 2-bit narrow-range weights", q.Name)
+		return nil
+	}
 	sc, err := broadcastTo(scale, x.Shape)
 	if err != nil {
 		return fmt.Errorf("node %s (Quant) scale %q: %w", q.Name, q.Inputs[1], err)

@@ -71,12 +71,7 @@ func (r Rounding) Apply(x float64) float64 {
 	case RoundHalfUp:
 		return math.Round(x)
 	case RoundHalfDown:
-		if f := math.Floor(x); x-f == 0.5 {
-			return f
-		} else if c := math.Ceil(x); c-x == 0.5 {
-			return c
-		}
-		return math.Round(x)
+		return math.Copysign(math.Ceil(math.Abs(x)-0.5), x)
 	}
 	return math.RoundToEven(x)
 }
@@ -152,7 +147,9 @@ func quantParams(n *Node, bitwidth *Tensor) (QuantParams, error) {
 
 // quantize applies the QONNX Quant function elementwise:
 // y = scale·(clamp(round(x/scale + zp), lo, hi) − zp), with scale and
-// zero point broadcast against x. It returns y with x's shape.
+// zero point broadcast against x. It returns y with x's shape. As in the
+// QONNX reference, a 1-bit signed Quant is bipolar (x/scale + zp ≥ 0 → 1,
+// else −1).
 func quantize(x, scale, zp *Tensor, p QuantParams) (*Tensor, error) {
 	sc, err := broadcastTo(scale, x.Shape)
 	if err != nil {
@@ -163,12 +160,21 @@ func quantize(x, scale, zp *Tensor, p QuantParams) (*Tensor, error) {
 		return nil, fmt.Errorf("zero point: %w", err)
 	}
 	lo, hi := p.Range()
+	bipolar := p.Bits == 1 && p.Signed
 	xs := x.Floats()
 	y := make([]float32, len(xs))
 	for i, v := range xs {
 		s := sc[i]
 		if !(s > 0) {
 			return nil, fmt.Errorf("scale %v is not positive", s)
+		}
+		if bipolar { // QONNX reads a 1-bit signed Quant as bipolar: ±1
+			q := float32(1)
+			if v/s+zf[i] < 0 {
+				q = -1
+			}
+			y[i] = (q - zf[i]) * s
+			continue
 		}
 		q := p.Rounding.Apply(float64(v/s + zf[i]))
 		q = math.Min(math.Max(q, lo), hi)
