@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"time"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/optim"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// TrainReport is the JSON document of `a2q bench train --json`.
+type TrainReport struct {
+	Model        string  `json:"model"`
+	Quant        string  `json:"quant"`
+	Batch        int     `json:"batch"`
+	Threads      int     `json:"threads"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	// FloatImagesPerSec is the float model's rate measured in the same
+	// run, when Quant is not float.
+	FloatImagesPerSec *float64 `json:"float_images_per_sec,omitempty"`
+	PeakRSSMB         float64  `json:"peak_rss_mb"`
+}
+
+// TrainOptions configure Train.
+type TrainOptions struct {
+	Model   string
+	Quant   quant.Mode
+	Batch   int
+	Threads int
+	MinTime time.Duration
+	// AccBits, WeightBits, ActBits configure the quantized hidden layers.
+	AccBits, WeightBits, ActBits int
+}
+
+// Train measures training throughput (forward, backward and Adam update)
+// of a model on synthetic 28×28 one-channel batches with ten classes. For
+// a quantized model the float model is measured in the same run, the two
+// alternating in rounds so that load on the machine hits both.
+func Train(ctx context.Context, o TrainOptions) (TrainReport, error) {
+	r := TrainReport{Model: o.Model, Quant: string(o.Quant), Batch: o.Batch, Threads: o.Threads}
+	mk := func(mode quant.Mode) (*trainer, error) {
+		cfg := models.Config{Model: o.Model, InC: 1, InH: 28, InW: 28, Classes: 10, Scale: 2, Seed: 1,
+			Hidden: quant.LayerConfig{Mode: mode, WeightBits: o.WeightBits, ActBits: o.ActBits, AccBits: o.AccBits},
+			First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
+		if mode == quant.Float {
+			cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
+		}
+		m, err := models.Build(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return newTrainer(m, o.Batch, o.Threads), nil
+	}
+	q, err := mk(o.Quant)
+	if err != nil {
+		return r, err
+	}
+	var f *trainer
+	if o.Quant != quant.Float {
+		if f, err = mk(quant.Float); err != nil {
+			return r, err
+		}
+	}
+	// Warm up (buffer pools, calibration), then alternate rounds.
+	for _, t := range []*trainer{q, f} {
+		if t != nil {
+			t.steps(2)
+		}
+	}
+	deadline := time.Now().Add(o.MinTime)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		q.round()
+		if f != nil {
+			f.round()
+		}
+	}
+	r.ImagesPerSec = q.rate()
+	if f != nil {
+		fr := f.rate()
+		r.FloatImagesPerSec = &fr
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		r.PeakRSSMB = float64(ru.Maxrss) / 1024
+	}
+	if r.ImagesPerSec == 0 {
+		return r, fmt.Errorf("bench train: no step completed")
+	}
+	return r, nil
+}
+
+type trainer struct {
+	m       *models.Model
+	opt     optim.Optimizer
+	tape    *autodiff.Tape
+	x       *tensor.Tensor
+	labels  []int
+	images  int
+	elapsed time.Duration
+}
+
+func newTrainer(m *models.Model, batch, threads int) *trainer {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := tensor.New(batch, 28, 28, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.Float64())
+	}
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.IntN(10)
+	}
+	return &trainer{m: m, opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
+}
+
+func (t *trainer) steps(n int) {
+	for i := 0; i < n; i++ {
+		for _, p := range t.m.Params() {
+			if p.Grad != nil {
+				p.Grad.Zero()
+			}
+		}
+		tp := t.tape
+		out := t.m.Forward(tp, tp.Constant(t.x), true)
+		loss := tp.SoftmaxCrossEntropy(out, t.labels)
+		if pen := t.m.Penalty(tp); pen != nil {
+			loss = tp.Sum(loss, pen)
+		}
+		tp.Backward(loss)
+		t.opt.Step(1e-4)
+		tp.Reset()
+	}
+}
+
+// round runs steps for about 300 ms and records them.
+func (t *trainer) round() {
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 300*time.Millisecond {
+		t.steps(1)
+		n++
+	}
+	t.elapsed += time.Since(start)
+	t.images += n * t.x.Shape[0]
+}
+
+func (t *trainer) rate() float64 {
+	if t.elapsed == 0 {
+		return 0
+	}
+	return float64(t.images) / t.elapsed.Seconds()
+}

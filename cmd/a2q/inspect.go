@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/a2qtoolkit/a2q/report"
+)
+
+func runInspect(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "inspect", "FILE [--acc-bits P]   (FILE: a checkpoint, or a QONNX .onnx model)")
+	accBits := fs.Int("acc-bits", 0, "certify every layer against this P instead of its own target")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one file, got %d arguments", len(pos))
+	}
+	if *accBits < 0 || *accBits > 64 {
+		return usagef("--acc-bits %d outside [1, 64]", *accBits)
+	}
+	if strings.HasSuffix(pos[0], ".onnx") {
+		return inspectONNX(e, pos[0], *accBits, *asJSON)
+	}
+	m, err := loadModel(pos[0])
+	if err != nil {
+		return usageError{err}
+	}
+	rep, err := report.FromModel(m, *accBits)
+	if err != nil {
+		return usageError{err}
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return err
+		}
+	} else if err := rep.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if *accBits > 0 && !rep.Certified && len(rep.Layers) > 0 {
+		return checkFailed{errorf("not every hidden layer is certified at P = %d", *accBits)}
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/report"
+	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/train"
+)
+
+func runTrain(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "train", "--model M [--data D] [--quant float|baseline|a2q|a2q+] [--acc-bits P] --out DIR")
+	model := fs.String("model", "cnn", "model: "+fmt.Sprint(models.Names()))
+	dataSpec := fs.String("data", "", "data: empty for the embedded Fashion-MNIST subset, a directory of IDX files or CIFAR-10 batches, or 'fashion-mnist' for Debian's dataset-fashion-mnist")
+	epochs := fs.Int("epochs", 3, "training epochs")
+	wbits := fs.Int("weight-bits", 8, "weight bits M of the hidden layers")
+	abits := fs.Int("act-bits", 8, "activation bits N of the hidden layers' inputs")
+	pbits := fs.Int("acc-bits", 16, "accumulator bits P of the hidden layers")
+	mode := fs.String("quant", "float", "weight quantizer: float, baseline, a2q or a2q+")
+	initFrom := fs.String("init-from", "", "float checkpoint to start from (A2Q/A2Q+ use Euclidean-projection init)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	out := fs.String("out", "", "output directory (required)")
+	batch := fs.Int("batch", 128, "batch size")
+	lr := fs.Float64("lr", 0, "peak learning rate (default 1e-3, 1e-4 with --init-from)")
+	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
+	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out DIR is required")
+	}
+	qm, ok := quant.ParseMode(*mode)
+	if !ok {
+		return usagef("--quant %q: want float, baseline, a2q or a2q+", *mode)
+	}
+	if *epochs < 0 || *batch < 1 || *threads < 1 {
+		return usagef("--epochs, --batch and --threads must be positive")
+	}
+	trainSet, testSet, err := data.Open(*dataSpec)
+	if err != nil {
+		return usageError{fmt.Errorf("--data: %w", err)}
+	}
+	cfg := models.Config{Model: *model, InC: trainSet.C, InH: trainSet.H, InW: trainSet.W, Classes: trainSet.Classes,
+		Scale: *scale, Seed: *seed,
+		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits},
+		First:  models.DefaultEdge(qm), Last: models.DefaultEdge(qm)}
+	if qm == quant.Float {
+		cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
+	}
+	m, err := models.Build(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	rate := *lr
+	if *initFrom != "" {
+		if err := initFromFloat(m, *initFrom); err != nil {
+			return usageError{fmt.Errorf("--init-from: %w", err)}
+		}
+		if rate == 0 {
+			rate = 1e-4
+		}
+	}
+	if rate == 0 {
+		rate = 1e-3
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return usageError{fmt.Errorf("--out: %w", err)}
+	}
+	tr, err := train.New(m, train.Options{Epochs: *epochs, Batch: *batch, LR: rate, WeightDecay: *wd,
+		Threads: *threads, Seed: *seed, Dir: *out, Progress: e.stderr})
+	if err != nil {
+		return usageError{err}
+	}
+	if tr.State.Epoch > 0 {
+		fmt.Fprintf(e.stderr, "resuming %s after epoch %d\n", tr.CheckpointPath(), tr.State.Epoch)
+	}
+	if err := tr.Run(ctx, trainSet, testSet); err != nil {
+		return err
+	}
+	if *epochs == 0 {
+		if err := tr.Save(tr.CheckpointPath()); err != nil {
+			return err
+		}
+	}
+	rep, err := report.FromModel(m, 0)
+	if err != nil {
+		return err
+	}
+	score, err := train.Evaluate(ctx, m, testSet, *threads)
+	if err != nil {
+		return err
+	}
+	rep.SetScore(m, score)
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.WriteFileAtomic(filepath.Join(*out, "report.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, rep)
+	}
+	return rep.WriteText(e.stdout)
+}
+
+// initFromFloat loads the float weights of a checkpoint into m and
+// initialises the quantizers from them.
+func initFromFloat(m *models.Model, path string) error {
+	c, err := checkpoint.Load(path)
+	if err != nil {
+		return err
+	}
+	var cfg models.Config
+	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
+		return fmt.Errorf("%s: model configuration: %w", path, err)
+	}
+	if cfg.Model != m.Config.Model {
+		return fmt.Errorf("%s holds a %s model, not %s", path, cfg.Model, m.Config.Model)
+	}
+	// Only weights and biases carry over; quantizer state starts fresh.
+	float := &checkpoint.Checkpoint{Meta: c.Meta, Tensors: map[string]*tensor.Tensor{}}
+	for _, l := range m.Layers {
+		for _, p := range []string{l.Name + ".weight", l.Name + ".bias"} {
+			if t, ok := c.Tensors[p]; ok {
+				float.Tensors[p] = t
+			}
+		}
+	}
+	if err := m.LoadParams(float, true); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, l := range m.Layers {
+		if l.W != nil {
+			l.W.InitFromWeights(true)
+		}
+	}
+	return nil
+}
+
+func loadModel(path string) (*models.Model, error) {
+	c, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := models.FromCheckpoint(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+func runEval(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "eval", "CKPT [--data D]")
+	dataSpec := fs.String("data", "", "data set (empty: the embedded default)")
+	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one checkpoint, got %d arguments", len(pos))
+	}
+	m, err := loadModel(pos[0])
+	if err != nil {
+		return usageError{err}
+	}
+	_, testSet, err := data.Open(*dataSpec)
+	if err != nil {
+		return usageError{fmt.Errorf("--data: %w", err)}
+	}
+	score, err := train.Evaluate(ctx, m, testSet, *threads)
+	if err != nil {
+		return err
+	}
+	rep, err := report.FromModel(m, 0)
+	if err != nil {
+		return err
+	}
+	rep.SetScore(m, score)
+	if *asJSON {
+		return writeJSON(e.stdout, rep)
+	}
+	return rep.WriteText(e.stdout)
+}

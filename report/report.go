@@ -1,0 +1,127 @@
+// Package report assembles the JSON reports a2q's commands print and write
+// (the per-layer certificate fields of DESIGN.md, shared by train, inspect
+// and verify) and renders them as tables.
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/metrics"
+	"github.com/a2qtoolkit/a2q/models"
+)
+
+// CompressionFormula states how CompressionRate is computed.
+const CompressionFormula = "M / H(q): weight bits over the Shannon entropy (bits per weight) of the constrained layers' integer weights"
+
+// Model is the report of one model.
+type Model struct {
+	Model      string `json:"model"`
+	Quant      string `json:"quant"`
+	WeightBits int    `json:"weight_bits,omitempty"`
+	ActBits    int    `json:"act_bits,omitempty"`
+	AccBits    int    `json:"acc_bits,omitempty"`
+
+	Layers []accum.Certificate `json:"layers"`
+	// Sparsity and CompressionRate cover the constrained (hidden) layers.
+	Sparsity           float64  `json:"sparsity"`
+	CompressionRate    *float64 `json:"compression_rate"`
+	CompressionFormula string   `json:"compression_formula"`
+	Certified          bool     `json:"certified"`
+
+	TestAccuracy            *float64 `json:"test_accuracy"`
+	TestPSNR                *float64 `json:"test_psnr"`
+	Overflows               *int64   `json:"overflows"`
+	IntegerMatchesFakeQuant *bool    `json:"integer_matches_fake_quant"`
+	Warnings                []string `json:"warnings,omitempty"`
+}
+
+// FromModel builds the certificate part of a report. accBits, when
+// positive, certifies every layer against that P instead of its own.
+func FromModel(m *models.Model, accBits int) (*Model, error) {
+	h := m.Config.Hidden
+	r := &Model{Model: m.Config.Model, Quant: string(h.Mode), WeightBits: h.WeightBits, ActBits: h.ActBits,
+		AccBits: h.AccBits, CompressionFormula: CompressionFormula, Layers: []accum.Certificate{}}
+	certs, err := m.Certificates(false, accBits)
+	if err != nil {
+		return nil, err
+	}
+	r.Layers = certs
+	hist := &metrics.Histogram{}
+	var hidden []accum.Certificate
+	for i, l := range m.Layers {
+		if l.W == nil {
+			continue
+		}
+		q, _ := l.W.Integers()
+		qi := make([]int32, len(q))
+		allZero := true
+		for j, v := range q {
+			qi[j] = int32(v)
+			allZero = allZero && v == 0
+		}
+		if allZero {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("layer %s: every integer weight is zero (a dead layer: its output is the bias alone); train from a float checkpoint with --init-from or raise --acc-bits", l.Name))
+		}
+		if !m.Hidden(i) {
+			continue
+		}
+		hist.Add(qi)
+		for _, c := range certs {
+			if c.Name == l.Name {
+				hidden = append(hidden, c)
+			}
+		}
+	}
+	if hist.Total() > 0 {
+		r.Sparsity = hist.Sparsity()
+		cr := hist.CompressionRate(h.WeightBits)
+		if !math.IsInf(cr, 0) && !math.IsNaN(cr) {
+			r.CompressionRate = &cr
+		}
+	}
+	r.Certified = accum.Summarize(hidden).Certified
+	return r, nil
+}
+
+// SetScore records a test score: accuracy for classifiers, PSNR otherwise.
+func (r *Model) SetScore(m *models.Model, score float64) {
+	if m.Task == models.SuperResolve {
+		r.TestPSNR = &score
+	} else {
+		r.TestAccuracy = &score
+	}
+}
+
+// WriteText prints the report as a human-readable table.
+func (r *Model) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "model %s, quantizer %s", r.Model, r.Quant)
+	if r.Quant != "float" {
+		fmt.Fprintf(w, " (W%dA%d, hidden layers at P = %d)", r.WeightBits, r.ActBits, r.AccBits)
+	}
+	fmt.Fprintln(w)
+	if len(r.Layers) > 0 {
+		if err := accum.WriteTable(w, r.Layers); err != nil {
+			return err
+		}
+	}
+	if len(r.Layers) > 0 {
+		fmt.Fprintf(w, "hidden layers: sparsity %.4f", r.Sparsity)
+		if r.CompressionRate != nil {
+			fmt.Fprintf(w, ", compression rate %.2f× (M/H(q))", *r.CompressionRate)
+		}
+		fmt.Fprintf(w, ", certified %v\n", r.Certified)
+	}
+	if r.TestAccuracy != nil {
+		fmt.Fprintf(w, "test accuracy %.4f\n", *r.TestAccuracy)
+	}
+	if r.TestPSNR != nil {
+		fmt.Fprintf(w, "test PSNR %.3f dB\n", *r.TestPSNR)
+	}
+	for _, s := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+	return nil
+}

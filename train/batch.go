@@ -1,0 +1,80 @@
+package train
+
+import (
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Batch holds one mini-batch converted to the engine's NHWC layout.
+type Batch struct {
+	set        *data.Set
+	nchw, x, y []float32
+	ynchw      []float32
+	Labels     []int
+	cap        int
+}
+
+// NewBatch allocates buffers for batches of up to n examples of s.
+func NewBatch(s *data.Set, n int) *Batch {
+	b := &Batch{set: s, cap: n, nchw: make([]float32, n*s.Size()), x: make([]float32, n*s.Size())}
+	if s.Labels != nil {
+		b.Labels = make([]int, n)
+	}
+	if s.Y != nil {
+		b.ynchw = make([]float32, n*s.TargetSize())
+		b.y = make([]float32, n*s.TargetSize())
+	}
+	return b
+}
+
+// Next fills the batch from bt and returns the number of examples.
+func (b *Batch) Next(bt *data.Batcher) (int, bool) {
+	var y []float32
+	if b.ynchw != nil {
+		y = b.ynchw
+	}
+	var labels []int
+	if b.Labels != nil {
+		labels = b.Labels
+	}
+	n, ok := bt.Next(b.nchw, labels, y)
+	if !ok {
+		return 0, false
+	}
+	s := b.set
+	ToNHWC(b.x, b.nchw, n, s.C, s.H, s.W)
+	if y != nil {
+		ToNHWC(b.y, b.ynchw, n, s.TC, s.TH, s.TW)
+	}
+	return n, true
+}
+
+// X returns the first n inputs as an N×H×W×C tensor.
+func (b *Batch) X(n int) *tensor.Tensor {
+	s := b.set
+	return tensor.FromData(b.x[:n*s.Size()], n, s.H, s.W, s.C)
+}
+
+// Y returns the first n targets as an N×H×W×C tensor.
+func (b *Batch) Y(n int) *tensor.Tensor {
+	s := b.set
+	return tensor.FromData(b.y[:n*s.TargetSize()], n, s.TH, s.TW, s.TC)
+}
+
+// ToNHWC converts n images from channel-major (NCHW) to channel-minor
+// (NHWC) order. With one channel the layouts coincide and it copies.
+func ToNHWC(dst, src []float32, n, c, h, w int) {
+	if c == 1 {
+		copy(dst[:n*h*w], src)
+		return
+	}
+	hw := h * w
+	for b := 0; b < n; b++ {
+		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				d[p*c+ch] = s[ch*hw+p]
+			}
+		}
+	}
+}

@@ -1,0 +1,307 @@
+// Package train runs a2q's training loop: mini-batches from package data,
+// forward and backward passes on an autodiff tape, Adam updates, the A2Q
+// penalty, evaluation, progress on stderr, and checkpoints written
+// atomically after every epoch so that an interrupted run resumes where it
+// stopped.
+//
+// A NaN or infinite loss stops training with an error naming the epoch and
+// step; the last good checkpoint stays on disk.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/metrics"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/optim"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Options configure a training run.
+type Options struct {
+	Epochs      int
+	Batch       int
+	LR          float64 // peak learning rate (cosine schedule to LR/100)
+	WeightDecay float64 // decoupled (AdamW); never applied to biases, norms, g, s
+	Threads     int
+	Seed        uint64
+	// Dir receives model.ckpt after every epoch; empty for none. If
+	// Dir/model.ckpt exists for the same configuration, training resumes.
+	Dir string
+	// Progress receives a progress bar (stderr in the command); nil for none.
+	Progress io.Writer
+}
+
+// History is the per-epoch record kept in checkpoints.
+type History struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	TestScore float64 `json:"test_score"` // accuracy or PSNR
+}
+
+// State is the training state stored in a checkpoint's metadata.
+type State struct {
+	Epoch   int       `json:"epoch"` // completed epochs
+	Epochs  int       `json:"epochs"`
+	Step    int       `json:"step"`
+	Seed    uint64    `json:"seed"`
+	History []History `json:"history"`
+}
+
+// ErrNonFinite is returned (wrapped) when the loss becomes NaN or infinite.
+var ErrNonFinite = errors.New("loss is not finite")
+
+// Trainer trains one model.
+type Trainer struct {
+	Model *models.Model
+	Opt   *optim.Adam
+	State State
+	o     Options
+	tape  *autodiff.Tape
+}
+
+// New prepares a trainer. If o.Dir holds a checkpoint of the same model
+// configuration, its parameters, optimizer state and epoch are restored.
+func New(m *models.Model, o Options) (*Trainer, error) {
+	if o.Epochs < 0 || o.Batch < 1 || !(o.LR > 0) {
+		return nil, fmt.Errorf("train: need epochs >= 0, batch >= 1 and a positive learning rate (got %d, %d, %g)", o.Epochs, o.Batch, o.LR)
+	}
+	o.Threads = max(o.Threads, 1)
+	t := &Trainer{Model: m, Opt: optim.NewAdam(m.Params(), o.WeightDecay, true), o: o,
+		State: State{Epochs: o.Epochs, Seed: o.Seed}, tape: autodiff.NewTape(o.Threads)}
+	if o.Dir != "" {
+		if err := t.resume(); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// CheckpointPath returns Dir/model.ckpt.
+func (t *Trainer) CheckpointPath() string { return filepath.Join(t.o.Dir, "model.ckpt") }
+
+func (t *Trainer) resume() error {
+	path := t.CheckpointPath()
+	c, err := checkpoint.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resuming: %w", err)
+	}
+	cfg, _ := json.Marshal(t.Model.Config)
+	if c.Meta["config"] != string(cfg) {
+		return fmt.Errorf("resuming: %s holds a different model configuration; use another --out directory", path)
+	}
+	if err := t.Model.LoadParams(c, false); err != nil {
+		return fmt.Errorf("resuming from %s: %w", path, err)
+	}
+	var st State
+	if err := json.Unmarshal([]byte(c.Meta["train_state"]), &st); err != nil {
+		return fmt.Errorf("resuming from %s: training state: %w", path, err)
+	}
+	optState := map[string]*tensor.Tensor{}
+	for k, v := range c.Tensors {
+		if len(k) > 6 && k[:6] == "optim." {
+			optState[k[6:]] = v
+		}
+	}
+	if len(optState) > 0 {
+		if err := t.Opt.LoadState(optState); err != nil {
+			return fmt.Errorf("resuming from %s: %w", path, err)
+		}
+	}
+	st.Epochs = t.o.Epochs
+	t.State = st
+	return nil
+}
+
+// Save writes the model, optimizer and training state to path atomically.
+func (t *Trainer) Save(path string) error {
+	st, _ := json.Marshal(t.State)
+	extra := map[string]*tensor.Tensor{}
+	for k, v := range t.Opt.State() {
+		extra["optim."+k] = v
+	}
+	c, err := t.Model.Checkpoint(map[string]string{"train_state": string(st), "epoch": strconv.Itoa(t.State.Epoch)}, extra)
+	if err != nil {
+		return err
+	}
+	return checkpoint.Save(path, c)
+}
+
+// Run trains until o.Epochs epochs are complete, evaluating on test after
+// each epoch.
+func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
+	m := t.Model
+	sched := optim.Cosine(t.o.LR, t.o.LR/100, float64(t.o.Epochs), 0)
+	params := m.Params()
+	b := NewBatch(train, t.o.Batch)
+	steps := (train.N + t.o.Batch - 1) / t.o.Batch
+	for t.State.Epoch < t.o.Epochs {
+		ep := t.State.Epoch
+		batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, uint64(ep))), data.Augment{})
+		var bar *progressbar.ProgressBar
+		if t.o.Progress != nil {
+			bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(t.o.Progress),
+				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", ep+1, t.o.Epochs)),
+				progressbar.OptionShowCount(), progressbar.OptionSetItsString("batch"), progressbar.OptionShowIts(),
+				progressbar.OptionThrottle(200e6), progressbar.OptionClearOnFinish())
+		}
+		var lossSum float64
+		var count int
+		for i := 0; ; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n, ok := b.Next(batcher)
+			if !ok {
+				break
+			}
+			nn0 := params
+			for _, p := range nn0 {
+				if p.Grad != nil {
+					p.Grad.Zero()
+				}
+			}
+			loss, err := t.step(b, n)
+			if err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", ep+1, i+1, err)
+			}
+			t.Opt.Step(sched(float64(ep) + float64(i)/float64(steps)))
+			t.State.Step++
+			lossSum += loss * float64(n)
+			count += n
+			if bar != nil {
+				bar.Add(1)
+				if i%20 == 0 {
+					bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", ep+1, t.o.Epochs, lossSum/float64(count)))
+				}
+			}
+		}
+		if bar != nil {
+			bar.Finish()
+		}
+		score := math.NaN()
+		if test != nil {
+			s, err := Evaluate(ctx, m, test, t.o.Threads)
+			if err != nil {
+				return err
+			}
+			score = s
+		}
+		t.State.Epoch++
+		t.State.History = append(t.State.History, History{Epoch: t.State.Epoch, TrainLoss: lossSum / float64(max(count, 1)), TestScore: score})
+		if t.o.Progress != nil {
+			fmt.Fprintf(t.o.Progress, "epoch %d/%d: train loss %.4f, test %s %.4f\n", t.State.Epoch, t.o.Epochs,
+				lossSum/float64(max(count, 1)), scoreName(m), score)
+		}
+		if t.o.Dir != "" {
+			if err := t.Save(t.CheckpointPath()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func scoreName(m *models.Model) string {
+	if m.Task == models.SuperResolve {
+		return "PSNR"
+	}
+	return "accuracy"
+}
+
+// step runs one forward and backward pass and returns the loss.
+func (t *Trainer) step(b *Batch, n int) (float64, error) {
+	tp := t.tape
+	defer tp.Reset()
+	x := tp.Constant(b.X(n))
+	out := t.Model.Forward(tp, x, true)
+	var loss *autodiff.Var
+	if t.Model.Task == models.SuperResolve {
+		loss = tp.MSE(out, b.Y(n))
+	} else {
+		loss = tp.SoftmaxCrossEntropy(out, b.Labels[:n])
+	}
+	if pen := t.Model.Penalty(tp); pen != nil {
+		loss = tp.Sum(loss, pen)
+	}
+	l := float64(loss.Value.Data[0])
+	if math.IsNaN(l) || math.IsInf(l, 0) {
+		return l, ErrNonFinite
+	}
+	tp.Backward(loss)
+	return l, nil
+}
+
+// Evaluate returns the model's accuracy (classification) or mean PSNR in dB
+// (super-resolution, images in [0, 1]) on s, in evaluation mode.
+func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (float64, error) {
+	tp := autodiff.NewTape(threads)
+	b := NewBatch(s, 256)
+	batcher := data.NewBatcher(s, 256, nil, data.Augment{})
+	var correct int
+	var psnr float64
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, ok := b.Next(batcher)
+		if !ok {
+			break
+		}
+		out := m.Forward(tp, tp.Constant(b.X(n)), false).Value
+		if m.Task == models.SuperResolve {
+			y := b.Y(n)
+			per := y.Len() / n
+			for i := 0; i < n; i++ {
+				pred := out.Data[i*per : (i+1)*per]
+				clamped := make([]float32, per)
+				for j, v := range pred {
+					clamped[j] = min(max(v, 0), 1)
+				}
+				psnr += metrics.PSNR(clamped, y.Data[i*per:(i+1)*per], 1)
+			}
+		} else {
+			c := out.Shape[1]
+			for i := 0; i < n; i++ {
+				if argmax(out.Data[i*c:(i+1)*c]) == b.Labels[i] {
+					correct++
+				}
+			}
+		}
+		tp.Reset()
+	}
+	if s.N == 0 {
+		return 0, fmt.Errorf("evaluate: empty data set")
+	}
+	if m.Task == models.SuperResolve {
+		return psnr / float64(s.N), nil
+	}
+	return float64(correct) / float64(s.N), nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
