@@ -19,13 +19,29 @@ import "sync"
 //	}
 type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 
-// kernelFor returns the assembly micro-kernel when asm is true and the
-// build has one, the pure-Go micro-kernel otherwise.
-func kernelFor(asm bool) microKernel {
+// directKernel is a micro-kernel that reads a 6-row strip of op(A) = A in
+// place (element (i, p) at a[i*lda+p]) rather than from a packed panel.
+type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+
+// maxDirectN is the widest C for which A is read in place instead of
+// packed: with few column panels, each A strip is used so few times that
+// packing it costs more than it saves.
+const maxDirectN = 128
+
+// kernels is the pair of micro-kernels one multiplication uses. direct is
+// nil when the build has no in-place kernel.
+type kernels struct {
+	packed microKernel
+	direct directKernel
+}
+
+// kernelsFor returns the assembly micro-kernels when asm is true and the
+// build has them, the pure-Go micro-kernel otherwise.
+func kernelsFor(asm bool) kernels {
 	if asm && hasAVX2FMA {
-		return kernel6x16
+		return kernels{packed: kernel6x16, direct: kernel6x16Direct}
 	}
-	return kernelGo
+	return kernels{packed: kernelGo}
 }
 
 // packBuf holds one worker's packing memory.
@@ -76,7 +92,12 @@ func putPack(p *packBuf) { packPool.Put(p) }
 
 // sgemmBlocked is the GotoBLAS/BLIS loop nest around the micro-kernel. The
 // arguments have been checked and m, n, k are positive.
-func sgemmBlocked(kern microKernel, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+func sgemmBlocked(ks kernels, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+	if ks.direct != nil && !transA && n <= maxDirectN {
+		sgemmDirect(ks, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
+		return
+	}
+	kern := ks.packed
 	mc, kc, nc := blocks(m, n, k)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
@@ -94,6 +115,51 @@ func sgemmBlocked(kern microKernel, transA, transB bool, m, n, k int, a []float3
 				packA(transA, mb, kb, a, lda, ic, pc, ap)
 				macroKernel(kern, mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, bt, &p.tmp)
 			}
+		}
+	}
+}
+
+// sgemmDirect is the loop nest for a narrow C (n <= maxDirectN) and an
+// untransposed A: only op(B) is packed, and the direct kernel reads each
+// 6-row strip of A in place while it sweeps all column panels. Rows past the
+// last full strip are packed and go through the packed kernel.
+func sgemmDirect(ks kernels, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+	_, kc, _ := blocks(m, n, k)
+	mFull := m / mr * mr
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		bp := p.b[:roundUp(n, nr)*kb]
+		packB(transB, kb, n, b, ldb, pc, 0, bp)
+		bt := beta
+		if pc > 0 {
+			bt = 1
+		}
+		for ir := 0; ir < mFull; ir += mr {
+			as := a[ir*lda+pc:]
+			cs := c[ir*ldc:]
+			for jr := 0; jr < n; jr += nr {
+				bpan := bp[jr*kb : (jr+nr)*kb]
+				if jr+nr <= n {
+					ks.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
+					continue
+				}
+				nw := n - jr
+				t := p.tmp[:]
+				if bt != 0 {
+					for i := 0; i < mr; i++ {
+						copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
+					}
+				}
+				ks.direct(kb, as, lda, bpan, t, nr, bt)
+				for i := 0; i < mr; i++ {
+					copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
+				}
+			}
+		}
+		if mFull < m {
+			ap := p.a[:mr*kb]
+			packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+			macroKernel(ks.packed, m-mFull, n, kb, ap, bp, c[mFull*ldc:], ldc, bt, &p.tmp)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		return
 	}
 	p := getPack(m, n, k)
-	sgemmBlocked(kernelFor(useAsm), transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
+	sgemmBlocked(kernelsFor(useAsm), transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
 	putPack(p)
 }
 
@@ -67,7 +67,7 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 		Sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	kern := kernelFor(useAsm)
+	ks := kernelsFor(useAsm)
 	var wg sync.WaitGroup
 	for _, w := range parts {
 		wg.Add(1)
@@ -87,7 +87,7 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 				bb = b[w.n0:]
 			}
 			p := getPack(mm, nn, k)
-			sgemmBlocked(kern, transA, transB, mm, nn, k, aa, lda, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc, p)
+			sgemmBlocked(ks, transA, transB, mm, nn, k, aa, lda, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc, p)
 			putPack(p)
 		}(w)
 	}
@@ -109,9 +109,15 @@ func splitWork(threads, m, n, k int) []part {
 	}
 	mt := (m + mr - 1) / mr // row tiles
 	nt := (n + nr - 1) / nr // column tiles
-	// Prefer splitting m (each worker packs its own rows of A and streams
-	// B); split n when m has too few tiles to balance.
-	alongM := mt >= 4*threads || mt*mr >= nt*nr
+	// A split along m makes every worker pack all of op(B) (k·n values),
+	// one along n all of op(A) (m·k): duplicate the smaller operand, unless
+	// that leaves too few tiles to balance.
+	alongM := m >= n
+	if alongM && mt < 2*threads && nt >= 2*threads {
+		alongM = false
+	} else if !alongM && nt < 2*threads && mt >= 2*threads {
+		alongM = true
+	}
 	tiles, unit, size := mt, mr, m
 	if !alongM {
 		tiles, unit, size = nt, nr, n

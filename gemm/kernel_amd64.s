@@ -228,3 +228,134 @@ patloop:
 
 patdone:
 	RET
+
+// One k step of the direct micro-kernel: A is read in place, row i of the
+// 6-row strip at SI + i*R11 (rows 3..5 from R12 = SI + 3*R11).
+#define DSTEP(ao, bo0, bo1) \
+	VMOVUPS      bo0(DI), Y0         \
+	VMOVUPS      bo1(DI), Y1         \
+	VBROADCASTSS ao(SI), Y2          \
+	VBROADCASTSS ao(SI)(R11*1), Y3   \
+	VFMADD231PS  Y0, Y2, Y4          \
+	VFMADD231PS  Y1, Y2, Y5          \
+	VFMADD231PS  Y0, Y3, Y6          \
+	VFMADD231PS  Y1, Y3, Y7          \
+	VBROADCASTSS ao(SI)(R11*2), Y2   \
+	VBROADCASTSS ao(R12), Y3         \
+	VFMADD231PS  Y0, Y2, Y8          \
+	VFMADD231PS  Y1, Y2, Y9          \
+	VFMADD231PS  Y0, Y3, Y10         \
+	VFMADD231PS  Y1, Y3, Y11         \
+	VBROADCASTSS ao(R12)(R11*1), Y2  \
+	VBROADCASTSS ao(R12)(R11*2), Y3  \
+	VFMADD231PS  Y0, Y2, Y12         \
+	VFMADD231PS  Y1, Y2, Y13         \
+	VFMADD231PS  Y0, Y3, Y14         \
+	VFMADD231PS  Y1, Y3, Y15
+
+// func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+TEXT ·kernel6x16Direct(SB), NOSPLIT, $0-100
+	MOVQ kc+0(FP), CX
+	MOVQ a_base+8(FP), SI
+	MOVQ lda+32(FP), R11
+	SHLQ $2, R11             // lda in bytes
+	LEAQ (SI)(R11*2), R12
+	ADDQ R11, R12            // row 3
+	MOVQ b_base+40(FP), DI
+	MOVQ c_base+64(FP), DX
+	MOVQ ldc+88(FP), R8
+	SHLQ $2, R8              // ldc in bytes
+	LEAQ (DX)(R8*2), R9      // row 2
+	LEAQ (R9)(R8*2), R10     // row 4
+
+	PREFETCHT0 (DX)
+	PREFETCHT0 60(DX)
+	PREFETCHT0 (DX)(R8*1)
+	PREFETCHT0 60(DX)(R8*1)
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	PREFETCHT0 (R9)(R8*1)
+	PREFETCHT0 60(R9)(R8*1)
+	PREFETCHT0 (R10)
+	PREFETCHT0 60(R10)
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 60(R10)(R8*1)
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ  CX, BX
+	SHRQ  $2, BX             // BX = kc / 4
+	ANDQ  $3, CX             // CX = kc % 4
+	TESTQ BX, BX
+	JZ    dtail
+
+dloop4:
+	PREFETCHT0 512(DI)
+	DSTEP(0, 0, 32)
+	DSTEP(4, 64, 96)
+	PREFETCHT0 576(DI)
+	DSTEP(8, 128, 160)
+	DSTEP(12, 192, 224)
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  dloop4
+
+dtail:
+	TESTQ CX, CX
+	JZ    ddone
+
+dloop1:
+	DSTEP(0, 0, 32)
+	ADDQ $4, SI
+	ADDQ $4, R12
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  dloop1
+
+ddone:
+	MOVL beta+96(FP), AX
+	SHLL $1, AX              // drop the sign: ±0 means overwrite
+	JZ   dstore
+
+	VBROADCASTSS beta+96(FP), Y0
+	VFMADD231PS  (DX), Y0, Y4
+	VFMADD231PS  32(DX), Y0, Y5
+	VFMADD231PS  (DX)(R8*1), Y0, Y6
+	VFMADD231PS  32(DX)(R8*1), Y0, Y7
+	VFMADD231PS  (R9), Y0, Y8
+	VFMADD231PS  32(R9), Y0, Y9
+	VFMADD231PS  (R9)(R8*1), Y0, Y10
+	VFMADD231PS  32(R9)(R8*1), Y0, Y11
+	VFMADD231PS  (R10), Y0, Y12
+	VFMADD231PS  32(R10), Y0, Y13
+	VFMADD231PS  (R10)(R8*1), Y0, Y14
+	VFMADD231PS  32(R10)(R8*1), Y0, Y15
+
+dstore:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	VMOVUPS Y6, (DX)(R8*1)
+	VMOVUPS Y7, 32(DX)(R8*1)
+	VMOVUPS Y8, (R9)
+	VMOVUPS Y9, 32(R9)
+	VMOVUPS Y10, (R9)(R8*1)
+	VMOVUPS Y11, 32(R9)(R8*1)
+	VMOVUPS Y12, (R10)
+	VMOVUPS Y13, 32(R10)
+	VMOVUPS Y14, (R10)(R8*1)
+	VMOVUPS Y15, 32(R10)(R8*1)
+	VZEROUPPER
+	RET

@@ -52,3 +52,35 @@ func packBPanels(dst, src []float32, kb, npan, ldb int) {
 func packATrans6(dst, src []float32, kb, lda int) {
 	packATrans6Go(dst, src, kb, lda)
 }
+
+// kernel6x16Direct is kernel6x16 reading a 6-row strip of A in place,
+// element (i, p) at a[i*lda+p], instead of a packed panel:
+//
+//	for i := 0; i < mr; i++ {
+//		for j := 0; j < nr; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[i*lda+p] * b[p*nr+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nr; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[i*lda+p] * b[p*nr+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
