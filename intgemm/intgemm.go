@@ -37,17 +37,21 @@ var ErrNotCertified = errors.New("accumulator not certified")
 
 // Micro-tile geometry shared by the assembly and the Go kernels.
 const (
+	// AVX2 32-bit path (int16 operands, horizontal sums at the end).
 	mr        = 3  // activation rows per micro-tile
 	nr        = 4  // weight rows (output columns) per micro-tile
 	stepBytes = 32 // bytes of one packed weight row per k step
-	k16Step   = 32 // k values per step in the 16-bit path (u8 × s8)
-	k32Step   = 16 // k values per step in the 32-bit path (int16 × int16)
+	k32Step   = 16 // k values per step
 
-	// VNNI geometry: vnniRows activation rows against strips of vnniCols
-	// weight rows, k in groups of vnniGroup bytes; a panel is 4 strips.
-	vnniRows  = 6
+	// Broadcast kernels (16-bit AVX2 and 32-bit VNNI): bRows activation
+	// rows, k in groups of 4 bytes broadcast to every lane; the weights of
+	// a group are packed column after column, 4 bytes each, in panels of
+	// 16 columns (AVX2 16-bit: two YMM) or 64 columns (VNNI: four ZMM).
+	bRows     = 6
+	group     = 4
+	cols16    = 16
 	vnniCols  = 16
-	vnniGroup = 4
+	vnniPanel = 64
 )
 
 // Kernel is a prepared (packed) weight matrix for one layer. It is read-only
@@ -57,15 +61,13 @@ type Kernel struct {
 	acc    Acc
 	panels int // ceil(n/nr)
 
-	steps16 int     // ceil(k/32)
-	b8      []int8  // 16-bit path: panels × steps16 × nr × 32 bytes
+	groups  int     // ceil(k/4)
+	b8      []int8  // 16-bit path: ceil(n/16) panels × groups × 16 columns × 4 bytes
 	steps32 int     // ceil(k/16)
 	b16     []int16 // 32-bit path: panels × steps32 × nr × 16 int16
 	colSum  []int32 // Σₖ W[j][k], for the signed-activation offset trick
 
-	groups int    // ceil(k/4)
-	strips int    // ceil(n/16)
-	bv     []int8 // 32-bit path with VNNI: strips × groups × 16 × 4 bytes
+	bv []int8 // 32-bit path with VNNI: ceil(n/16) strips × groups × 16 columns × 4 bytes
 
 	bitsU8, bitsS8 int  // exact accumulator bounds of the weights
 	u16, s16       bool // whether MulU8 / MulS8 run the 16-bit path
@@ -130,16 +132,9 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 		kn.u16 = kn.bitsU8 <= 16
 		kn.s16 = kn.bitsU8 <= 16
 	}
+	kn.groups = (k + group - 1) / group
 	if kn.u16 {
-		kn.steps16 = (k + k16Step - 1) / k16Step
-		kn.b8 = make([]int8, kn.panels*kn.steps16*nr*stepBytes)
-		for j := 0; j < n; j++ {
-			p, q := j/nr, j%nr
-			for i, v := range w[j*k : (j+1)*k] {
-				s := i / k16Step
-				kn.b8[((p*kn.steps16+s)*nr+q)*k16Step+i%k16Step] = v
-			}
-		}
+		kn.b8 = packBcast(w, n, k, kn.groups, cols16)
 	}
 	if !kn.u16 || !kn.s16 {
 		kn.steps32 = (k + k32Step - 1) / k32Step
@@ -153,18 +148,25 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 		}
 	}
 	if haveVNNI && (!kn.u16 || !kn.s16) {
-		kn.groups = (k + vnniGroup - 1) / vnniGroup
-		kn.strips = (n + vnniCols - 1) / vnniCols
-		kn.bv = make([]int8, kn.strips*kn.groups*vnniCols*vnniGroup)
-		for j := 0; j < n; j++ {
-			s, q := j/vnniCols, j%vnniCols
-			for i, v := range w[j*k : (j+1)*k] {
-				g := i / vnniGroup
-				kn.bv[((s*kn.groups+g)*vnniCols+q)*vnniGroup+i%vnniGroup] = v
-			}
-		}
+		kn.bv = packBcast(w, n, k, kn.groups, vnniCols)
 	}
 	return kn, nil
+}
+
+// packBcast packs n×k weights for the broadcast kernels: strips of width
+// columns; within a strip, for each group g of 4 k values, the 4 bytes
+// w[j][4g..4g+3] of each column j in turn. Strips follow each other, so a
+// panel of several strips is contiguous too. Padding is zero.
+func packBcast(w []int8, n, k, groups, width int) []int8 {
+	strips := (n + width - 1) / width
+	b := make([]int8, strips*groups*width*group)
+	for j := 0; j < n; j++ {
+		s, q := j/width, j%width
+		for i, v := range w[j*k : (j+1)*k] {
+			b[((s*groups+i/group)*width+q)*group+i%group] = v
+		}
+	}
+	return b
 }
 
 // bitsFor returns the smallest P such that [lo, hi] fits a signed P-bit
@@ -277,8 +279,15 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 		return
 	}
 	rows, blk := kn.rows, mr
-	if kn.Path(signed) == Acc32 && useVNNI && kn.bv != nil {
-		rows, blk = kn.rowsVNNI, vnniRows
+	switch {
+	case kn.Path(signed) == Acc16:
+		rows, blk = func(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+			kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.b8, cols16, cols16, kern16)
+		}, bRows
+	case useVNNI && kn.bv != nil:
+		rows, blk = func(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+			kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.bv, vnniPanel, vnniCols, kernVNNI)
+		}, bRows
 	}
 	blocks := (m + blk - 1) / blk
 	threads = max(1, min(threads, blocks))
@@ -295,18 +304,20 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 	wg.Wait()
 }
 
-// rowsVNNI computes output rows [i0, i1) with the VNNI kernels.
-func (kn *Kernel) rowsVNNI(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-	kPad := kn.groups * vnniGroup
-	wide := kn.n / (4 * vnniCols) * 4 // strips in full panels, written straight into C
+// rowsBcast computes output rows [i0, i1) with a broadcast kernel: panels
+// of wide columns straight into C, the rest in panels of narrow columns
+// through a scratch tile.
+func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool,
+	b []int8, wide, narrow int, kern bcastKernel) {
+	kPad := kn.groups * group
 	var pack []uint8
-	tmp := make([]int32, vnniRows*kn.strips*vnniCols)
-	for i := i0; i < i1; i += vnniRows {
-		rows := min(vnniRows, i1-i)
+	tmp := make([]int32, bRows*((kn.n+narrow-1)/narrow*narrow))
+	for i := i0; i < i1; i += bRows {
+		rows := min(bRows, i1-i)
 		ab, ld := a[i*lda:], lda
-		if rows < vnniRows || kn.k != kPad {
+		if rows < bRows || kn.k != kPad {
 			if pack == nil {
-				pack = make([]uint8, vnniRows*kPad)
+				pack = make([]uint8, bRows*kPad)
 			}
 			clear(pack)
 			for r := 0; r < rows; r++ {
@@ -314,16 +325,15 @@ func (kn *Kernel) rowsVNNI(i0, i1 int, a []uint8, lda int, c []int32, ldc int, s
 			}
 			ab, ld = pack, kPad
 		}
-		done := 0
-		if rows == vnniRows && wide > 0 {
-			kernVNNI(true, signed, ab, ld, kn.bv, c[i*ldc:], ldc, kn.groups, wide)
-			done = wide
+		done := 0 // columns written straight into C
+		if rows == bRows && kn.n >= wide {
+			done = kn.n / wide * wide
+			kern(true, signed, ab, ld, b, c[i*ldc:], ldc, kn.groups, done)
 		}
-		if rest := kn.strips - done; rest > 0 {
-			w := rest * vnniCols
-			kernVNNI(false, signed, ab, ld, kn.bv[done*kn.groups*vnniCols*vnniGroup:], tmp, w, kn.groups, rest)
+		if rest := (kn.n - done + narrow - 1) / narrow * narrow; rest > 0 {
+			kern(false, signed, ab, ld, b[done*kn.groups*group:], tmp, rest, kn.groups, rest)
 			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+done*vnniCols:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*vnniCols])
+				copy(c[(i+r)*ldc+done:(i+r)*ldc+kn.n], tmp[r*rest:r*rest+kn.n-done])
 			}
 		}
 		if signed {
@@ -331,6 +341,10 @@ func (kn *Kernel) rowsVNNI(i0, i1 int, a []uint8, lda int, c []int32, ldc int, s
 		}
 	}
 }
+
+// bcastKernel runs a broadcast micro-kernel over cols columns (a multiple
+// of the panel width, wide or narrow) for one block of bRows rows.
+type bcastKernel func(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int)
 
 // unflip removes the offset of signed activations fed as a+128:
 // Σ (a+128)·w − 128·Σ w = Σ a·w.
@@ -343,24 +357,17 @@ func (kn *Kernel) unflip(c []int32, i, rows, ldc int) {
 	}
 }
 
-// rows computes output rows [i0, i1).
+// rows computes output rows [i0, i1) with the int16-operand 32-bit kernels.
 func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-	use16 := kn.u16
-	if signed {
-		use16 = kn.s16
-	}
-	var steps, kStep int
-	var b8 []int8
-	var b16 []int16
-	if use16 {
-		steps, kStep, b8 = kn.steps16, k16Step, kn.b8
-	} else {
-		steps, kStep, b16 = kn.steps32, k32Step, kn.b16
-	}
-	kPad := steps * kStep
+	steps, b16 := kn.steps32, kn.b16
+	kPad := steps * k32Step
 	full := kn.n / nr // panels that are written straight into C
 	var pack []uint8  // zero-padded copy of a row block, when needed
 	tmp := make([]int32, mr*kn.panels*nr)
+	kern := kern32U8
+	if signed {
+		kern = kern32S8
+	}
 	for i := i0; i < i1; i += mr {
 		rows := min(mr, i1-i)
 		ab, ld := a[i*lda:], lda
@@ -368,54 +375,23 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 			if pack == nil {
 				pack = make([]uint8, mr*kPad)
 			}
-			for r := 0; r < mr; r++ {
-				dst := pack[r*kPad : (r+1)*kPad]
-				if r < rows {
-					copy(dst, a[(i+r)*lda:(i+r)*lda+kn.k])
-				}
-				// Padding past k meets zero weights; padding rows are
-				// discarded: any value works, zero keeps it tidy.
-				clear(dst[min(kn.k, len(dst)):])
-				if r >= rows {
-					clear(dst)
-				}
+			clear(pack)
+			for r := 0; r < rows; r++ {
+				copy(pack[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
 			}
 			ab, ld = pack, kPad
 		}
 		done := 0
 		if rows == mr && full > 0 {
-			kn.tile(use16, signed, ab, ld, b8, b16, c[i*ldc:], ldc, steps, full)
+			kern(ab, ld, b16, c[i*ldc:], ldc, steps, full)
 			done = full
 		}
 		if rest := kn.panels - done; rest > 0 {
-			off := done * steps * nr * stepBytes
 			w := rest * nr
-			if use16 {
-				kn.tile(true, signed, ab, ld, b8[off:], nil, tmp, w, steps, rest)
-			} else {
-				kn.tile(false, signed, ab, ld, nil, b16[off/2:], tmp, w, steps, rest)
-			}
+			kern(ab, ld, b16[done*steps*nr*k32Step:], tmp, w, steps, rest)
 			for r := 0; r < rows; r++ {
 				copy(c[(i+r)*ldc+done*nr:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*nr])
 			}
 		}
-		if use16 && signed {
-			kn.unflip(c, i, rows, ldc)
-		}
-	}
-}
-
-// tile runs the micro-kernel over panels weight panels for one block of mr
-// activation rows.
-func (kn *Kernel) tile(use16, signed bool, a []uint8, lda int, b8 []int8, b16 []int16, c []int32, ldc, steps, panels int) {
-	switch {
-	case use16 && !signed:
-		kern16U8(a, lda, b8, c, ldc, steps, panels)
-	case use16 && signed:
-		kern16S8(a, lda, b8, c, ldc, steps, panels)
-	case !signed:
-		kern32U8(a, lda, b16, c, ldc, steps, panels)
-	default:
-		kern32S8(a, lda, b16, c, ldc, steps, panels)
 	}
 }

@@ -177,10 +177,7 @@ func TestAcc16Extremes(t *testing.T) {
 	w[0*k+0], w[0*k+1] = 127, 1 // 255·128 = 32640, one pair
 	w[1*k+3], w[1*k+40] = -127, -1
 	w[2*k+68], w[2*k+69] = 64, 64
-	for i := 0; i < 128; i++ { // q⁺ = 128 spread over 128 lanes/steps
-		w[3*k+i%k] = 0
-	}
-	for i := 0; i < 64; i++ {
+	for i := 0; i < 64; i++ { // q⁺ = 128 spread over every lane
 		w[3*k+i] = 2
 	}
 	w[4*k+2], w[4*k+33] = 127, -127

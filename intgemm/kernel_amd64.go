@@ -11,11 +11,13 @@ var useAVX2 = cpu.X86.HasAVX2
 // The assembly micro-kernels. Their reference loops are kern16Go and
 // kern32Go; lda and ldc count elements (bytes of A, int32 of C).
 
+// kern16AVX2 runs cols/16 panels of the 16-bit broadcast kernel.
+//
 //go:noescape
-func kern16U8AVX2(a *uint8, lda int, b *int8, c *int32, ldc, steps, panels int)
+func kern16U8AVX2(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
 
 //go:noescape
-func kern16S8AVX2(a *uint8, lda int, b *int8, c *int32, ldc, steps, panels int)
+func kern16S8AVX2(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
 
 //go:noescape
 func kern32U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
@@ -23,22 +25,17 @@ func kern32U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 //go:noescape
 func kern32S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 
-func kern16U8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
-	if useAVX2 {
-		kern16U8AVX2(&a[0], lda, &b[0], &c[0], ldc, steps, panels)
-		return
+// kern16 is the 16-bit bcastKernel: panels of 16 columns whether wide or not.
+func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+	checkBcast(a, lda, b, c, ldc, groups, cols, cols16)
+	switch {
+	case !useAVX2:
+		kern16Go(signed, a, lda, b, c, ldc, groups, cols)
+	case signed:
+		kern16S8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
+	default:
+		kern16U8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
 	}
-	kern16Go(a, lda, b, c, ldc, steps, panels, false)
-}
-
-func kern16S8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
-	if useAVX2 {
-		kern16S8AVX2(&a[0], lda, &b[0], &c[0], ldc, steps, panels)
-		return
-	}
-	kern16Go(a, lda, b, c, ldc, steps, panels, true)
 }
 
 func kern32U8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
@@ -89,21 +86,22 @@ func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
 //go:noescape
 func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
 
-// kernVNNI runs strips strips (a multiple of 4 when wide) for one block of
-// vnniRows activation rows.
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, strips int) {
-	if groups < 1 || strips < 1 || len(a) < (vnniRows-1)*lda+4*groups ||
-		len(b) < strips*groups*64 || len(c) < (vnniRows-1)*ldc+strips*16 || (wide && strips%4 != 0) {
-		panic("intgemm: micro-kernel operands too short")
+// kernVNNI is the VNNI bcastKernel: panels of 64 columns when wide, strips
+// of 16 otherwise.
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+	if wide {
+		checkBcast(a, lda, b, c, ldc, groups, cols, vnniPanel)
+	} else {
+		checkBcast(a, lda, b, c, ldc, groups, cols, vnniCols)
 	}
 	switch {
 	case wide && signed:
-		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, strips/4)
+		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel)
 	case wide:
-		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, strips/4)
+		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel)
 	case signed:
-		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, strips)
+		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols)
 	default:
-		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, strips)
+		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols)
 	}
 }

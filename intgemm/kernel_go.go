@@ -11,45 +11,51 @@ func asBytes(a []int8) []uint8 {
 	return unsafe.Slice((*uint8)(unsafe.Pointer(&a[0])), len(a))
 }
 
-// kern16Go is the reference for the 16-bit micro-kernels. For each of
-// panels weight panels p and each of the mr×nr outputs (r, q) of the tile it
-// computes, with x = a[r*lda+32*s+i] (x ^ 0x80 when signed, that is x+128
-// for int8 data) and y = b[((p*steps+s)*nr+q)*32+i]:
+// kern16Go is the reference for the 16-bit micro-kernels (kern16). For
+// each of cols/16 weight panels p, each of the bRows activation rows r and
+// each column q of the panel it computes, with x[i] = a[r*lda+i] (x ^ 0x80
+// when signed, that is a+128 for int8 data) and
+// y[i] = b[((p*groups+i/4)*16+q)*4+i%4]:
 //
-//	for s := 0; s < steps; s++ {
-//		for l := 0; l < 16; l++ { // VPMADDUBSW, VPADDW
-//			lane[l] += sat16(x[2l]·y[2l] + x[2l+1]·y[2l+1]) // int16, wraps
+//	for g := 0; g < groups; g++ { // VPBROADCASTD, VPMADDUBSW, VPADDW
+//		for h := 0; h < 2; h++ {
+//			lane[h] += sat16(x[4g+2h]·y[4g+2h] + x[4g+2h+1]·y[4g+2h+1]) // int16, wraps
 //		}
 //	}
-//	c[r*ldc+p*nr+q] = Σ_l int32(lane[l]) // VPMADDWD with ones, horizontal add
+//	c[r*ldc+16*p+q] = int32(lane[0]) + int32(lane[1]) // VPMADDWD with ones
 //
 // Saturation and wrap-around never happen when the weights' exact bound fits
-// 16 bits; the emulation keeps them so that the Go and assembly kernels agree
-// on any data.
-func kern16Go(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int, signed bool) {
+// 16 bits (every lane holds a partial sum); the emulation keeps them so that
+// the Go and assembly kernels agree on any data.
+func kern16Go(signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
 	var flip uint8
 	if signed {
 		flip = 0x80
 	}
-	for p := 0; p < panels; p++ {
-		for r := 0; r < mr; r++ {
-			for q := 0; q < nr; q++ {
-				var lane [16]int16
-				for s := 0; s < steps; s++ {
-					x := a[r*lda+s*k16Step : r*lda+s*k16Step+k16Step]
-					y := b[((p*steps+s)*nr+q)*k16Step : ((p*steps+s)*nr+q+1)*k16Step]
-					for l := range lane {
-						v := int32(x[2*l]^flip)*int32(y[2*l]) + int32(x[2*l+1]^flip)*int32(y[2*l+1])
-						lane[l] += int16(min(max(v, -32768), 32767))
+	for p := 0; p < cols/cols16; p++ {
+		for r := 0; r < bRows; r++ {
+			x := a[r*lda : r*lda+groups*group]
+			for q := 0; q < cols16; q++ {
+				var lane [2]int16
+				for g := 0; g < groups; g++ {
+					y := b[((p*groups+g)*cols16+q)*group:]
+					for h := 0; h < 2; h++ {
+						v := int32(x[4*g+2*h]^flip)*int32(y[2*h]) + int32(x[4*g+2*h+1]^flip)*int32(y[2*h+1])
+						lane[h] += int16(min(max(v, -32768), 32767))
 					}
 				}
-				var sum int32
-				for _, v := range lane {
-					sum += int32(v)
-				}
-				c[r*ldc+p*nr+q] = sum
+				c[r*ldc+p*cols16+q] = int32(lane[0]) + int32(lane[1])
 			}
 		}
+	}
+}
+
+// checkBcast panics unless the slices hold what a broadcast micro-kernel
+// call reads and writes; the assembly relies on it.
+func checkBcast(a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, width int) {
+	if groups < 1 || cols < 1 || cols%width != 0 || len(a) < (bRows-1)*lda+groups*group ||
+		len(b) < cols*groups*group || len(c) < (bRows-1)*ldc+cols {
+		panic("intgemm: micro-kernel operands too short")
 	}
 }
 

@@ -6,14 +6,9 @@ package intgemm
 // flip it on every platform.
 var useAVX2 = false
 
-func kern16U8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
-	kern16Go(a, lda, b, c, ldc, steps, panels, false)
-}
-
-func kern16S8(a []uint8, lda int, b []int8, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k16Step)
-	kern16Go(a, lda, b, c, ldc, steps, panels, true)
+func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+	checkBcast(a, lda, b, c, ldc, groups, cols, cols16)
+	kern16Go(signed, a, lda, b, c, ldc, groups, cols)
 }
 
 func kern32U8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
@@ -32,6 +27,6 @@ var (
 	useVNNI  = false
 )
 
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, strips int) {
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
 	panic("intgemm: VNNI kernel without assembly")
 }
