@@ -38,13 +38,16 @@
 //
 // # Implementations
 //
-// Every kernel exists twice: an assembly micro-kernel (AVX2: 3 activation
-// rows × 4 weight rows per tile, 32 bytes of k per step; AVX-512 VNNI: 6 rows
-// × 64 weight rows, 4 bytes of k per step) and a pure-Go reference that
+// Every kernel exists twice: an assembly micro-kernel and a pure-Go
+// reference that
 // computes the same sums (for the 16-bit path it emulates the int16 lanes,
 // including saturation and wrap-around). The kernels are chosen at run time
 // from golang.org/x/sys/cpu ([Kernel.Impl] says which); building with
-// -tags noasm leaves only the Go kernels.
+// -tags noasm leaves only the Go kernels. The 16-bit AVX2 and the VNNI
+// kernels broadcast 4 activation bytes to every lane and keep one output
+// column per lane (6 activation rows × 16 weight rows per tile for AVX2, ×
+// 64 for VNNI), so no horizontal sums are needed; the int16-operand 32-bit
+// AVX2 kernel uses 3 × 4 tiles over 16 values of k and sums lanes at the end.
 //
 // # Errors and panics
 //
