@@ -1,11 +1,16 @@
 package data
 
 import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 )
 
@@ -36,13 +41,17 @@ func cifarDir(dir string) (string, bool) {
 }
 
 // LoadCIFAR10 loads the CIFAR-10 binary version from dir (or from
-// dir/cifar-10-batches-bin): the training batches data_batch_1.bin ..
-// data_batch_5.bin and test_batch.bin. Each file is a sequence of
-// 3073-byte records, a label in 0..9 then 3×32×32 pixel bytes (red, green,
-// blue planes). Training batches that are absent are skipped, but at least
-// data_batch_1.bin and test_batch.bin must exist. The sets are named
-// "cifar10" and have C = 3, H = W = 32, Classes = 10.
+// dir/cifar-10-batches-bin), or straight from the official archive when dir
+// is a .tar.gz file (cifar-10-binary.tar.gz): the training batches
+// data_batch_1.bin .. data_batch_5.bin and test_batch.bin. Each batch is a
+// sequence of 3073-byte records, a label in 0..9 then 3×32×32 pixel bytes
+// (red, green, blue planes). Training batches that are absent are skipped,
+// but at least data_batch_1.bin and test_batch.bin must exist. The sets are
+// named "cifar10" and have C = 3, H = W = 32, Classes = 10.
 func LoadCIFAR10(dir string) (train, test *Set, err error) {
+	if st, err := os.Stat(dir); err == nil && st.Mode().IsRegular() {
+		return loadCIFARArchive(dir)
+	}
 	d, ok := cifarDir(dir)
 	if !ok {
 		return nil, nil, fmt.Errorf("data: %s: no CIFAR-10 %s (nor in cifar-10-batches-bin/): %w", dir, cifarTestFile, fs.ErrNotExist)
@@ -56,19 +65,72 @@ func LoadCIFAR10(dir string) (train, test *Set, err error) {
 			return nil, nil, fmt.Errorf("data: %s: no CIFAR-10 training batch: %w", d, err)
 		}
 	}
-	train, err = loadCIFARFiles(trainPaths)
+	testPath := filepath.Join(d, cifarTestFile)
+	raw, err := readFiles(append(trainPaths, testPath))
 	if err != nil {
 		return nil, nil, err
 	}
-	test, err = loadCIFARFiles([]string{filepath.Join(d, cifarTestFile)})
-	if err != nil {
+	if train, err = cifarSet(trainPaths, raw[:len(trainPaths)]); err != nil {
+		return nil, nil, err
+	}
+	if test, err = cifarSet([]string{testPath}, raw[len(trainPaths):]); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
 }
 
-// loadCIFARFiles reads and concatenates CIFAR-10 batch files.
-func loadCIFARFiles(paths []string) (*Set, error) {
+// loadCIFARArchive reads the batches from a gzipped tar archive.
+func loadCIFARArchive(path string) (train, test *Set, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: %s: not a gzipped tar archive of CIFAR-10 batches: %w", path, err)
+	}
+	tr := tar.NewReader(zr)
+	found := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("data: %s: reading the archive: %w", path, err)
+		}
+		base := filepath.Base(h.Name)
+		if h.Typeflag != tar.TypeReg || !(base == cifarTestFile || slices.Contains(cifarTrainFiles, base)) {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("data: %s: reading %s from the archive: %w", path, h.Name, err)
+		}
+		found[base] = b
+	}
+	var names []string
+	var raw [][]byte
+	for _, name := range cifarTrainFiles {
+		if b, ok := found[name]; ok {
+			names, raw = append(names, path+":"+name), append(raw, b)
+		}
+	}
+	if len(names) == 0 || found[cifarTestFile] == nil {
+		return nil, nil, fmt.Errorf("data: %s: archive lacks data_batch_*.bin or %s", path, cifarTestFile)
+	}
+	if train, err = cifarSet(names, raw); err != nil {
+		return nil, nil, err
+	}
+	if test, err = cifarSet([]string{path + ":" + cifarTestFile}, [][]byte{found[cifarTestFile]}); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+// readFiles reads files concurrently.
+func readFiles(paths []string) ([][]byte, error) {
 	raw := make([][]byte, len(paths))
 	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
@@ -83,9 +145,12 @@ func loadCIFARFiles(paths []string) (*Set, error) {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	return raw, errors.Join(errs...)
+}
+
+// cifarSet decodes and concatenates CIFAR-10 batches; names label them in
+// errors.
+func cifarSet(names []string, raw [][]byte) (*Set, error) {
 	n := 0
 	for _, b := range raw {
 		n += len(b) / cifarRecord
@@ -94,7 +159,7 @@ func loadCIFARFiles(paths []string) (*Set, error) {
 		X: make([]float32, n*cifarPixels), Labels: make([]int, n)}
 	i := 0
 	for k, b := range raw {
-		m, err := parseCIFAR(b, paths[k], s.X[i*cifarPixels:], s.Labels[i:])
+		m, err := parseCIFAR(b, names[k], s.X[i*cifarPixels:], s.Labels[i:])
 		if err != nil {
 			return nil, err
 		}

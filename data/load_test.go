@@ -1,6 +1,9 @@
 package data
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"os"
 	"path/filepath"
@@ -264,6 +267,17 @@ func TestLoadCIFAR10(t *testing.T) {
 		t.Error(err)
 	}
 
+	// The same batches in a gzipped tar archive load the same.
+	tgz := filepath.Join(dir, "cifar-10-binary.tar.gz")
+	writeTarGz(t, tgz, sub, "cifar-10-batches-bin")
+	atrain, atest, err := Open(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalF32(atrain.X, train.X) || !equalInts(atest.Labels, test.Labels) || !equalF32(atest.X, test.X) {
+		t.Error("archive and directory give different sets")
+	}
+
 	// Corruptions name the file and the offset.
 	bad := filepath.Join(sub, "test_batch.bin")
 	b, _ := os.ReadFile(bad)
@@ -317,4 +331,36 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// writeTarGz archives the regular files of dir under prefix/ into path.
+func writeTarGz(t *testing.T, path, dir, prefix string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.WriteHeader(&tar.Header{Name: prefix + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: prefix + "/" + e.Name(), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

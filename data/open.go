@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Open resolves a --data argument to a training and a test set:
@@ -12,7 +13,8 @@ import (
 //   - "fashion-mnist": the full Fashion-MNIST installed by Debian's
 //     dataset-fashion-mnist package in [DebianFashionMNIST];
 //   - a directory holding IDX files ([LoadIDX]) or CIFAR-10 binary batches,
-//     directly or in a cifar-10-batches-bin subdirectory ([LoadCIFAR10]).
+//     directly or in a cifar-10-batches-bin subdirectory ([LoadCIFAR10]);
+//   - CIFAR-10's binary archive, a .tar.gz or .tgz file ([LoadCIFAR10]).
 //
 // Anything else is an error saying what was expected.
 func Open(spec string) (train, test *Set, err error) {
@@ -30,7 +32,10 @@ func Open(spec string) (train, test *Set, err error) {
 		return nil, nil, fmt.Errorf("data: --data %q: not a known data set name (default, fashion-mnist) nor a directory: %w", spec, err)
 	}
 	if !st.IsDir() {
-		return nil, nil, fmt.Errorf("data: --data %q: is a file; pass the directory holding the IDX files or CIFAR-10 batches", spec)
+		if strings.HasSuffix(spec, ".tar.gz") || strings.HasSuffix(spec, ".tgz") {
+			return LoadCIFAR10(spec)
+		}
+		return nil, nil, fmt.Errorf("data: --data %q: is a file; pass the directory holding the IDX files or CIFAR-10 batches (or CIFAR-10's .tar.gz)", spec)
 	}
 	if hasIDX(spec) {
 		return LoadIDX(spec)
