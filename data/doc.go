@@ -18,10 +18,16 @@
 //     gzipped or raw (Debian's dataset-fashion-mnist installs them under
 //     /usr/share/datasets/fashion-mnist).
 //   - [LoadCIFAR10]: the CIFAR-10 binary batches (data_batch_1..5.bin,
-//     test_batch.bin; records of 1 label byte and 3×32×32 pixel bytes).
+//     test_batch.bin; records of 1 label byte and 3×32×32 pixel bytes),
+//     from a directory or straight from the official .tar.gz archive.
 //   - [LoadSR] and [DefaultSR]: super-resolution pairs cut from photographs:
 //     random high-resolution crops and their bicubic downscales.
-//   - [Open] resolves a command-line --data argument to one of the above.
+//   - [Open] resolves a command-line --data argument to a classification
+//     set, [OpenSR] to super-resolution pairs.
+//
+// [NewBatcher] then serves a set in shuffled mini-batches, optionally with
+// CIFAR-style [Augment]ation (random crop of the zero-padded image,
+// horizontal flip).
 //
 // All randomness is explicit: shuffling, crops and augmentation take seeds
 // or a *rand.Rand from math/rand/v2, so a run is reproducible.
