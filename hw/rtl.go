@@ -24,7 +24,28 @@ type Unit struct {
 	InputSigned           bool
 	// AccBits P is the accumulator width; SIMD the number of lanes (must divide K).
 	AccBits, SIMD int
+	// OutputBits B and Thresholds, when Thresholds is not empty, add FINN's thresholding
+	// stage: channel c's 2^B − 1 thresholds are Thresholds[c·(2^B−1):(c+1)·(2^B−1)], each in
+	// the P-bit range, and its B-bit output is the number of them at or below the accumulator
+	// (see ThresholdCount). Without thresholds the unit outputs the accumulator only.
+	OutputBits int
+	Thresholds []int64
 }
+
+// ThresholdCount is FINN's multi-threshold activation: the number of thresholds t with
+// acc ≥ t.
+func ThresholdCount(acc int64, thresholds []int64) int {
+	n := 0
+	for _, t := range thresholds {
+		if acc >= t {
+			n++
+		}
+	}
+	return n
+}
+
+// numThresholds is 2^B − 1, the thresholds per channel.
+func (u Unit) numThresholds() int { return 1<<u.OutputBits - 1 }
 
 var verilogIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -45,6 +66,23 @@ func (u Unit) Validate() error {
 		return fmt.Errorf("hw: unit %s: accumulator bits %d out of range [2, %d]", u.Name, u.AccBits, MaxAccBits)
 	case u.SIMD < 1 || u.K%u.SIMD != 0:
 		return fmt.Errorf("hw: unit %s: SIMD=%d must be a positive divisor of K=%d", u.Name, u.SIMD, u.K)
+	}
+	if len(u.Thresholds) > 0 {
+		if u.OutputBits < 1 || u.OutputBits > 8 {
+			return fmt.Errorf("hw: unit %s: output bits %d out of range [1, 8] for a thresholding stage", u.Name, u.OutputBits)
+		}
+		if want := u.OutChannels * u.numThresholds(); len(u.Thresholds) != want {
+			return fmt.Errorf("hw: unit %s: %d thresholds, want OutChannels·(2^%d−1) = %d", u.Name, len(u.Thresholds), u.OutputBits, want)
+		}
+		lo, hi := intRange(u.AccBits, true)
+		for i, t := range u.Thresholds {
+			if t < lo || t > hi {
+				return fmt.Errorf("hw: unit %s: threshold [channel %d, %d] = %d outside the %d-bit accumulator range [%d, %d]",
+					u.Name, i/u.numThresholds(), i%u.numThresholds(), t, u.AccBits, lo, hi)
+			}
+		}
+	} else if u.OutputBits != 0 {
+		return fmt.Errorf("hw: unit %s: output bits %d given without thresholds", u.Name, u.OutputBits)
 	}
 	lo, hi := intRange(u.WeightBits, true)
 	for i, w := range u.Weights {
@@ -175,11 +213,20 @@ func (e *errWriter) flush() error {
 // pack places lane values (each reduced to width bits) side by side, lane j at bits
 // [j·width, (j+1)·width), and returns the packed value as a sized Verilog hex literal.
 func pack(vals []int32, width int) string {
+	v := make([]int64, len(vals))
+	for i, x := range vals {
+		v[i] = int64(x)
+	}
+	return pack64(v, width)
+}
+
+// pack64 is pack for 64-bit values and widths up to 64.
+func pack64(vals []int64, width int) string {
 	var acc, lane big.Int
-	mask := uint64(1)<<width - 1
+	mask := uint64(1)<<uint(width) - 1 // all ones when width is 64
 	for j := len(vals) - 1; j >= 0; j-- {
 		acc.Lsh(&acc, uint(width))
-		lane.SetUint64(uint64(int64(vals[j])) & mask)
+		lane.SetUint64(uint64(vals[j]) & mask)
 		acc.Or(&acc, &lane)
 	}
 	return fmt.Sprintf("%d'h%s", width*len(vals), acc.Text(16))
@@ -195,12 +242,16 @@ func pack(vals []int32, width int) string {
 //	out_valid       one-cycle strobe: out_acc holds channel out_ch's P-bit dot product
 //	out_ch, out_acc channel index and signed accumulator value
 //	busy            high while channels are being issued
+//	act_valid, act_ch, act_out  with thresholds only: the B-bit activation of channel
+//	                act_ch, one cycle after its out_valid
 //
 // Each cycle one chunk of weights is read from a ROM (a case statement holding the non-zero
 // chunks) and SIMD products of a signed M-bit weight and an N-bit input (zero-extended by one
 // bit when unsigned) feed a balanced adder tree whose levels grow one bit each, up to P, and
 // a P-bit accumulator register; K/SIMD cycles per channel, channels in order, two cycles of
-// latency. All arithmetic is modulo 2^P, as a P-bit accumulator is.
+// latency. All arithmetic is modulo 2^P, as a P-bit accumulator is. With thresholds, a
+// per-channel ROM of 2^B − 1 P-bit thresholds feeds as many signed comparators whose count is
+// the activation (FINN's thresholding), so this stage too grows with P.
 func WriteVerilog(w io.Writer, u Unit) error {
 	if err := u.Validate(); err != nil {
 		return err
@@ -221,7 +272,14 @@ func WriteVerilog(w io.Writer, u Unit) error {
 	e.printf("    output reg  out_valid,\n")
 	e.printf("    output reg  [%d:0] out_ch,\n", g.chBits-1)
 	e.printf("    output wire signed [%d:0] out_acc,\n", p-1)
-	e.printf("    output reg  busy\n);\n")
+	if u.hasThresholds() {
+		e.printf("    output reg  busy,\n")
+		e.printf("    output reg  act_valid,\n")
+		e.printf("    output reg  [%d:0] act_ch,\n", g.chBits-1)
+		e.printf("    output reg  [%d:0] act_out\n);\n", u.OutputBits-1)
+	} else {
+		e.printf("    output reg  busy\n);\n")
+	}
 	e.printf("    // M = %d, N = %d, P = %d, SIMD = %d, K = %d, OUT_CH = %d, CHUNKS = K/SIMD = %d\n\n",
 		m, n, p, simd, u.K, u.OutChannels, g.chunks)
 
@@ -289,8 +347,41 @@ func WriteVerilog(w io.Writer, u Unit) error {
 	e.printf("        end else begin\n")
 	e.printf("            out_valid <= v1 & last1;\n            out_ch <= ch1;\n")
 	e.printf("            if (v1) acc <= first1 ? sum : acc + sum;\n")
-	e.printf("        end\n    end\nendmodule\n`default_nettype wire\n")
+	e.printf("        end\n    end\n")
+	if u.hasThresholds() {
+		u.writeThresholdStage(e, g)
+	}
+	e.printf("endmodule\n`default_nettype wire\n")
 	return e.flush()
+}
+
+func (u Unit) hasThresholds() bool { return len(u.Thresholds) > 0 }
+
+// writeThresholdStage emits FINN's thresholding: a per-channel ROM of 2^B − 1 P-bit
+// thresholds, as many signed comparators against the accumulator, and a count of the ones
+// that hold, registered as the B-bit activation one cycle after out_valid.
+func (u Unit) writeThresholdStage(e *errWriter, g geometry) {
+	nt, p, b := u.numThresholds(), u.AccBits, u.OutputBits
+	e.printf("\n    // Stage 3: %d thresholds of %d bits per channel, comparators, %d-bit count.\n", nt, p, b)
+	e.printf("    reg [%d:0] thr;\n", nt*p-1)
+	e.printf("    always @(*) begin\n        case (out_ch)\n")
+	for c := range u.OutChannels {
+		e.printf("        %d'd%d: thr = %s;\n", g.chBits, c, pack64(u.Thresholds[c*nt:(c+1)*nt], p))
+	}
+	e.printf("        default: thr = %d'd0;\n        endcase\n    end\n", nt*p)
+	e.printf("    wire [%d:0] ge;\n", nt-1)
+	e.printf("    genvar gi;\n")
+	e.printf("    generate for (gi = 0; gi < %d; gi = gi + 1) begin : cmp\n", nt)
+	e.printf("        assign ge[gi] = acc >= $signed(thr[gi*%d +: %d]);\n", p, p)
+	e.printf("    end endgenerate\n")
+	e.printf("    reg [%d:0] count;\n    integer ti;\n", b-1)
+	e.printf("    always @(*) begin\n        count = %d'd0;\n", b)
+	e.printf("        for (ti = 0; ti < %d; ti = ti + 1) count = count + {%d'd0, ge[ti]};\n", nt, b-1)
+	e.printf("    end\n")
+	e.printf("    always @(posedge clk) begin\n")
+	e.printf("        if (rst) begin\n            act_valid <= 1'b0; act_ch <= 0; act_out <= 0;\n")
+	e.printf("        end else begin\n            act_valid <= out_valid; act_ch <= out_ch; act_out <= count;\n")
+	e.printf("        end\n    end\n")
 }
 
 func allZero(v []int32) bool {
@@ -306,9 +397,10 @@ func allZero(v []int32) bool {
 // module WriteVerilog writes for u. It applies each input vector (length K, in the input
 // range) in turn, compares every accumulator the unit produces with the value computed here
 // (the int64 dot product wrapped to P bits, so a too narrow P is expected to wrap, exactly as
-// Expected predicts), prints one "ACC <vector> <channel> <value>" line per output, a
-// "TESTBENCH PASS" or "TESTBENCH FAIL" line, then "COUNTS passed=<n> failed=<m>", and
-// calls $finish. A watchdog fails the run if outputs stop coming.
+// Expected predicts) and, with thresholds, every activation with ThresholdCount of that
+// value. It prints one "ACC <vector> <channel> <value>" (and "ACT ...") line per output, a
+// "TESTBENCH PASS" or "TESTBENCH FAIL" line, then "COUNTS passed=<n> failed=<m>", and calls
+// $finish. A watchdog fails the run if outputs stop coming.
 func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 	if err := u.Validate(); err != nil {
 		return err
@@ -326,7 +418,12 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 	g := u.geometry()
 	e := &errWriter{w: bufio.NewWriter(w)}
 	nv, oc, p, simd, n := len(inputs), u.OutChannels, u.AccBits, u.SIMD, u.InputBits
-	total := nv * oc
+	thr := u.hasThresholds()
+	perOutput := 1
+	if thr {
+		perOutput = 2
+	}
+	total := nv * oc * perOutput
 	cycles := nv*(oc*g.chunks+8) + 20
 
 	e.printf("// %s_tb: self-checking testbench generated by the a2q toolkit (package hw).\n", u.Name)
@@ -338,12 +435,21 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 	e.printf("    always #5 clk = ~clk;\n")
 	e.printf("    wire [%d:0] x_addr;\n", g.ckBits-1)
 	e.printf("    reg [%d:0] xmem [0:%d];\n", simd*n-1, nv*g.chunks-1)
-	e.printf("    reg [%d:0] emem [0:%d];\n", p-1, total-1)
+	e.printf("    reg [%d:0] emem [0:%d];\n", p-1, nv*oc-1)
 	e.printf("    integer vec = 0, npass = 0, nfail = 0, nrecv = 0, expect_ch = 0;\n")
 	e.printf("    wire [%d:0] x_chunk = xmem[vec * CHUNKS + x_addr];\n", simd*n-1)
 	e.printf("    wire out_valid, busy;\n    wire [%d:0] out_ch;\n    wire signed [%d:0] out_acc;\n", g.chBits-1, p-1)
+	if thr {
+		e.printf("    reg [%d:0] amem [0:%d];\n", u.OutputBits-1, nv*oc-1)
+		e.printf("    integer nact = 0, expect_act_ch = 0;\n")
+		e.printf("    wire act_valid;\n    wire [%d:0] act_ch;\n    wire [%d:0] act_out;\n", g.chBits-1, u.OutputBits-1)
+	}
 	e.printf("    %s dut (.clk(clk), .rst(rst), .start(start), .x_addr(x_addr), .x_chunk(x_chunk),\n", u.Name)
-	e.printf("        .out_valid(out_valid), .out_ch(out_ch), .out_acc(out_acc), .busy(busy));\n\n")
+	e.printf("        .out_valid(out_valid), .out_ch(out_ch), .out_acc(out_acc), .busy(busy)")
+	if thr {
+		e.printf(",\n        .act_valid(act_valid), .act_ch(act_ch), .act_out(act_out)")
+	}
+	e.printf(");\n\n")
 
 	e.printf("    initial begin\n")
 	for i, x := range inputs {
@@ -351,10 +457,14 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 			e.printf("        xmem[%d] = %s;\n", i*g.chunks+k, pack(x[k*simd:(k+1)*simd], n))
 		}
 	}
+	nt := u.numThresholds()
 	for i := range inputs {
 		for c, v := range expected[i] {
-			e.printf("        emem[%d] = %s; // vector %d channel %d: %d\n",
-				i*oc+c, literal(v, p), i, c, v)
+			e.printf("        emem[%d] = %s; // vector %d channel %d: %d\n", i*oc+c, pack64([]int64{v}, p), i, c, v)
+			if thr {
+				a := ThresholdCount(v, u.Thresholds[c*nt:(c+1)*nt])
+				e.printf("        amem[%d] = %d'd%d;\n", i*oc+c, u.OutputBits, a)
+			}
 		}
 	}
 	e.printf("        repeat (3) @(posedge clk);\n")
@@ -362,7 +472,11 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 	e.printf("        for (vec = 0; vec < NV; vec = vec + 1) begin\n")
 	e.printf("            @(negedge clk) start = 1'b1;\n")
 	e.printf("            @(negedge clk) start = 1'b0;\n")
-	e.printf("            wait (nrecv == (vec + 1) * OUT_CH);\n")
+	if thr {
+		e.printf("            wait (nrecv == (vec + 1) * OUT_CH && nact == (vec + 1) * OUT_CH);\n")
+	} else {
+		e.printf("            wait (nrecv == (vec + 1) * OUT_CH);\n")
+	}
 	e.printf("            @(negedge clk);\n")
 	e.printf("        end\n")
 	e.printf("        finish_run;\n    end\n\n")
@@ -371,33 +485,35 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 	e.printf("        $display(\"ACC %%0d %%0d %%0d\", vec, out_ch, out_acc);\n")
 	e.printf("        if (out_ch !== expect_ch[%d:0] || out_acc !== emem[vec * OUT_CH + expect_ch]) begin\n", g.chBits-1)
 	e.printf("            nfail = nfail + 1;\n")
-	e.printf("            $display(\"MISMATCH vector %%0d channel %%0d: got channel %%0d value %%0d, expected %%0d\",\n")
+	e.printf("            $display(\"MISMATCH vector %%0d channel %%0d: got channel %%0d accumulator %%0d, expected %%0d\",\n")
 	e.printf("                vec, expect_ch, out_ch, out_acc, $signed(emem[vec * OUT_CH + expect_ch]));\n")
 	e.printf("        end else npass = npass + 1;\n")
 	e.printf("        nrecv = nrecv + 1;\n")
 	e.printf("        expect_ch = (expect_ch + 1) %% OUT_CH;\n")
 	e.printf("    end\n\n")
+	if thr {
+		e.printf("    always @(posedge clk) if (!rst && act_valid) begin\n")
+		e.printf("        $display(\"ACT %%0d %%0d %%0d\", vec, act_ch, act_out);\n")
+		e.printf("        if (act_ch !== expect_act_ch[%d:0] || act_out !== amem[vec * OUT_CH + expect_act_ch]) begin\n", g.chBits-1)
+		e.printf("            nfail = nfail + 1;\n")
+		e.printf("            $display(\"MISMATCH vector %%0d channel %%0d: got channel %%0d activation %%0d, expected %%0d\",\n")
+		e.printf("                vec, expect_act_ch, act_ch, act_out, amem[vec * OUT_CH + expect_act_ch]);\n")
+		e.printf("        end else npass = npass + 1;\n")
+		e.printf("        nact = nact + 1;\n")
+		e.printf("        expect_act_ch = (expect_act_ch + 1) %% OUT_CH;\n")
+		e.printf("    end\n\n")
+	}
 
 	e.printf("    initial begin\n        #%d;\n", 10*(2*cycles+100))
-	e.printf("        $display(\"TIMEOUT after %%0d of %%0d outputs\", nrecv, TOTAL);\n")
-	e.printf("        nfail = nfail + (TOTAL - npass - nfail);\n")
+	e.printf("        $display(\"TIMEOUT after %%0d of %%0d checks\", npass + nfail, TOTAL);\n")
 	e.printf("        finish_run;\n    end\n\n")
 
 	e.printf("    task finish_run;\n    begin\n")
 	e.printf("        if (nfail == 0 && npass == TOTAL)\n")
-	e.printf("            $display(\"TESTBENCH PASS: %%0d of %%0d accumulators match\", npass, TOTAL);\n")
+	e.printf("            $display(\"TESTBENCH PASS: %%0d of %%0d outputs match\", npass, TOTAL);\n")
 	e.printf("        else\n")
-	e.printf("            $display(\"TESTBENCH FAIL: %%0d of %%0d accumulators differ\", TOTAL - npass, TOTAL);\n")
+	e.printf("            $display(\"TESTBENCH FAIL: %%0d of %%0d outputs differ or are missing\", TOTAL - npass, TOTAL);\n")
 	e.printf("        $display(\"COUNTS passed=%%0d failed=%%0d\", npass, TOTAL - npass);\n")
 	e.printf("        $finish;\n    end\n    endtask\nendmodule\n`default_nettype wire\n")
 	return e.flush()
-}
-
-// literal is v (already in the P-bit range) as a P-bit two's-complement hex literal.
-func literal(v int64, p int) string {
-	u := uint64(v)
-	if p < 64 {
-		u &= uint64(1)<<p - 1
-	}
-	return fmt.Sprintf("%d'h%x", p, u)
 }

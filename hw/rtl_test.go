@@ -85,6 +85,10 @@ func TestUnitValidateErrors(t *testing.T) {
 		{"acc bits", func(u *Unit) { u.AccBits = 65 }, "accumulator bits 65"},
 		{"input bits", func(u *Unit) { u.InputBits = 0 }, "input bits 0"},
 		{"weight bits", func(u *Unit) { u.WeightBits = 40 }, "weight bits 40"},
+		{"output bits without thresholds", func(u *Unit) { u.OutputBits = 2 }, "without thresholds"},
+		{"thresholds count", func(u *Unit) { u.OutputBits = 2; u.Thresholds = make([]int64, 5) }, "5 thresholds, want"},
+		{"thresholds output bits", func(u *Unit) { u.OutputBits = 9; u.Thresholds = make([]int64, 2*511) }, "output bits 9"},
+		{"threshold beyond P", func(u *Unit) { u.OutputBits = 1; u.Thresholds = []int64{0, 1 << 15} }, "threshold [channel 1, 0] = 32768"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +187,21 @@ func TestPack(t *testing.T) {
 	for _, tt := range tests {
 		if got := pack(tt.vals, tt.width); got != tt.want {
 			t.Errorf("pack(%v, %d) = %s, want %s", tt.vals, tt.width, got, tt.want)
+		}
+	}
+}
+
+func TestThresholdCount(t *testing.T) {
+	ts := []int64{-10, 0, 0, 7}
+	tests := []struct {
+		acc  int64
+		want int
+	}{
+		{-11, 0}, {-10, 1}, {-1, 1}, {0, 3}, {6, 3}, {7, 4}, {1 << 40, 4},
+	}
+	for _, tt := range tests {
+		if got := ThresholdCount(tt.acc, ts); got != tt.want {
+			t.Errorf("ThresholdCount(%d, %v) = %d, want %d", tt.acc, ts, got, tt.want)
 		}
 	}
 }

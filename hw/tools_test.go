@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,15 +109,41 @@ func simulate(t *testing.T, u Unit, inputs [][]int32) SimResult {
 	return res
 }
 
-// accLines parses the "ACC vector channel value" lines of a simulation.
-func accLines(t *testing.T, out string) map[[2]int]int64 {
+// randomThresholds draws 2^B − 1 sorted thresholds per channel within the P-bit range,
+// mostly inside the range the channel's sums reach.
+func randomThresholds(rng *rand.Rand, u Unit) []int64 {
+	nt := 1<<u.OutputBits - 1
+	lo, hi := intRange(u.AccBits, true)
+	span := min(hi, int64(1)<<(u.WeightBits+u.InputBits+2))
+	out := make([]int64, 0, u.OutChannels*nt)
+	for range u.OutChannels {
+		ts := make([]int64, nt)
+		for i := range ts {
+			ts[i] = max(lo, -span+rng.Int64N(2*span+1))
+		}
+		slices.Sort(ts)
+		out = append(out, ts...)
+	}
+	return out
+}
+
+func valueSet(m map[[2]int]int64) map[int64]bool {
+	s := map[int64]bool{}
+	for _, v := range m {
+		s[v] = true
+	}
+	return s
+}
+
+// outputLines parses the "<tag> vector channel value" lines of a simulation.
+func outputLines(t *testing.T, out, tag string) map[[2]int]int64 {
 	t.Helper()
 	got := map[[2]int]int64{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		var v, c int
 		var acc int64
-		if n, _ := fmt.Sscanf(sc.Text(), "ACC %d %d %d", &v, &c, &acc); n == 3 {
+		if n, _ := fmt.Sscanf(sc.Text(), tag+" %d %d %d", &v, &c, &acc); n == 3 {
 			got[[2]int{v, c}] = acc
 		}
 	}
@@ -126,14 +153,14 @@ func accLines(t *testing.T, out string) map[[2]int]int64 {
 func TestSimulationMatchesGo(t *testing.T) {
 	requireTool(t, "iverilog", "iverilog")
 	tests := []struct {
-		name          string
-		oc, k, m, n   int
-		simd          int
-		signed        bool
-		narrower      int // bits below the exact bound
-		wantOverflow  bool
-		seed1, seed2  uint64
-		randomVectors int
+		name         string
+		oc, k, m, n  int
+		simd         int
+		signed       bool
+		narrower     int // bits below the exact bound
+		wantOverflow bool
+		seed1        uint64
+		outputBits   int // thresholding stage when > 0
 	}{
 		{name: "certified unsigned W8A8", oc: 2, k: 8, m: 8, n: 8, simd: 2, seed1: 1},
 		{name: "certified signed W4A4", oc: 3, k: 12, m: 4, n: 4, simd: 4, signed: true, seed1: 2},
@@ -142,6 +169,9 @@ func TestSimulationMatchesGo(t *testing.T) {
 		{name: "all lanes at once", oc: 4, k: 6, m: 8, n: 8, simd: 6, seed1: 5},
 		{name: "P one bit too narrow", oc: 2, k: 8, m: 8, n: 8, simd: 2, narrower: 1, wantOverflow: true, seed1: 6},
 		{name: "P far too narrow, signed", oc: 2, k: 8, m: 8, n: 8, simd: 4, signed: true, narrower: 6, wantOverflow: true, seed1: 7},
+		{name: "thresholds B=2", oc: 3, k: 8, m: 8, n: 8, simd: 2, seed1: 8, outputBits: 2},
+		{name: "thresholds B=4, signed", oc: 2, k: 12, m: 4, n: 4, simd: 3, signed: true, seed1: 9, outputBits: 4},
+		{name: "thresholds B=3, P too narrow", oc: 2, k: 8, m: 8, n: 8, simd: 8, narrower: 2, wantOverflow: true, seed1: 10, outputBits: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,15 +179,27 @@ func TestSimulationMatchesGo(t *testing.T) {
 			u := randomUnit(rng, "dot", tt.oc, tt.k, tt.m, tt.n, tt.simd, tt.signed)
 			certified := u.AccBits
 			u.AccBits -= tt.narrower
+			if tt.outputBits > 0 {
+				u.OutputBits = tt.outputBits
+				u.Thresholds = randomThresholds(rng, u)
+			}
 			inputs := extremeInputs(rng, u, 3)
 			res := simulate(t, u, inputs)
-			if res.Failed != 0 || res.Passed != len(inputs)*u.OutChannels {
+			checks := len(inputs) * u.OutChannels
+			if tt.outputBits > 0 {
+				checks *= 2
+			}
+			if res.Failed != 0 || res.Passed != checks {
 				t.Fatalf("P=%d: testbench passed %d, failed %d of %d\n%s", u.AccBits, res.Passed, res.Failed,
-					len(inputs)*u.OutChannels, res.Output)
+					checks, res.Output)
 			}
 			// Independently of the testbench's own check, every printed accumulator must
 			// equal Go's int64 result, wrapped to P bits.
-			got := accLines(t, res.Output)
+			got := outputLines(t, res.Output, "ACC")
+			acts := outputLines(t, res.Output, "ACT")
+			if tt.outputBits > 0 && len(acts) != len(inputs)*u.OutChannels {
+				t.Fatalf("simulation printed %d activations, want %d", len(acts), len(inputs)*u.OutChannels)
+			}
 			if len(got) != len(inputs)*u.OutChannels {
 				t.Fatalf("simulation printed %d accumulators, want %d", len(got), len(inputs)*u.OutChannels)
 			}
@@ -174,7 +216,17 @@ func TestSimulationMatchesGo(t *testing.T) {
 					if exact[c] != wrapped[c] {
 						overflowed++
 					}
+					if tt.outputBits > 0 {
+						nt := 1<<tt.outputBits - 1
+						want := ThresholdCount(wrapped[c], u.Thresholds[c*nt:(c+1)*nt])
+						if acts[[2]int{v, c}] != int64(want) {
+							t.Errorf("vector %d channel %d: activation %d, Go %d", v, c, acts[[2]int{v, c}], want)
+						}
+					}
 				}
+			}
+			if distinct := len(valueSet(acts)); tt.outputBits > 0 && distinct < 2 {
+				t.Errorf("all activations equal: the thresholds test nothing")
 			}
 			if tt.wantOverflow && overflowed == 0 {
 				t.Errorf("P=%d (certified %d) never wrapped: the test cannot show overflow", u.AccBits, certified)
@@ -224,6 +276,12 @@ func TestVerilatorLint(t *testing.T) {
 		tinyUnit(),
 		randomUnit(rng, "lint_signed", 3, 12, 4, 4, 4, true),
 		randomUnit(rng, "lint_one", 1, 3, 3, 2, 1, false),
+		func() Unit {
+			u := randomUnit(rng, "lint_thr", 3, 8, 8, 8, 4, false)
+			u.OutputBits = 3
+			u.Thresholds = randomThresholds(rng, u)
+			return u
+		}(),
 	} {
 		dir := t.TempDir()
 		if _, err := WriteFiles(dir, u, nil); err != nil {
