@@ -111,7 +111,9 @@ func TestLossGradients(t *testing.T) {
 	if err := GradCheck(mse, []*tensor.Tensor{randTensor(rng, 3, 3)}, 1e-2, 1e-2, 0, rng); err != nil {
 		t.Errorf("mse: %v", err)
 	}
-	sum := func(tp *Tape, v []*Var) *Var { return tp.Sum(tp.MSE(v[0], target), tp.SoftmaxCrossEntropy(v[1], labels)) }
+	sum := func(tp *Tape, v []*Var) *Var {
+		return tp.Sum(tp.MSE(v[0], target), tp.SoftmaxCrossEntropy(v[1], labels))
+	}
 	if err := GradCheck(sum, []*tensor.Tensor{randTensor(rng, 3, 3), logits}, 1e-2, 1e-2, 0, rng); err != nil {
 		t.Errorf("sum: %v", err)
 	}

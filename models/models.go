@@ -131,7 +131,8 @@ func Build(cfg Config) (*Model, error) {
 }
 
 // buildCNN is the reference CNN of DESIGN.md: conv 3×3 C→32, ReLU,
-// maxpool 2, conv 3×3 32→64, ReLU, maxpool 2, dense →classes.
+// maxpool 2, conv 3×3 32→64, ReLU, maxpool 2, dense →classes (each ReLU
+// applied after its pooling, which computes the same function).
 func buildCNN(b *build) error {
 	c := b.cfg
 	if c.Classes < 2 {
@@ -144,11 +145,13 @@ func buildCNN(b *build) error {
 	if err := b.conv("conv1", c.InC, 32, 3, 0, c.First, false); err != nil {
 		return err
 	}
-	b.add(nn.ReLU{}, nn.MaxPool{K: 2})
+	// Max pooling commutes with ReLU (both are monotone); pooling first
+	// runs the ReLU on a quarter of the values.
+	b.add(nn.MaxPool{K: 2}, nn.ReLU{})
 	if err := b.conv("conv2", 32, 64, 3, 0, c.Hidden, false); err != nil {
 		return err
 	}
-	b.add(nn.ReLU{}, nn.MaxPool{K: 2}, nn.Flatten{})
+	b.add(nn.MaxPool{K: 2}, nn.ReLU{}, nn.Flatten{})
 	return b.linear("fc", 64*h*w, c.Classes, c.Last, false)
 }
 

@@ -1,9 +1,6 @@
 package tensor
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // PoolGeom describes a pooling window over NHWC images: N×H×W×C inputs, a
 // K×K window moved by Stride, no padding; outputs are N×OH×OW×C.
@@ -39,15 +36,20 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 				for ow := 0; ow < g.OW; ow++ {
 					o := ((n*g.OH+oh)*g.OW + ow) * C
 					yo, ao := y[o:o+C], arg[o:o+C]
-					for c := range yo {
-						yo[c] = float32(math.Inf(-1))
+					first := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
+					copy(yo, x[first:first+C])
+					for c := range ao {
+						ao[c] = int32(first + c)
 					}
 					for kh := 0; kh < g.K; kh++ {
 						for kw := 0; kw < g.K; kw++ {
+							if kh == 0 && kw == 0 {
+								continue
+							}
 							i := ((n*g.H+oh*g.Stride+kh)*g.W + ow*g.Stride + kw) * C
 							xi := x[i : i+C]
 							for c, v := range xi {
-								if v > yo[c] || (kh == 0 && kw == 0) {
+								if v > yo[c] {
 									yo[c] = v
 									ao[c] = int32(i + c)
 								}
