@@ -52,6 +52,7 @@ func main() {
 		m        = flag.Int("m", 8, "weight bits M")
 		n        = flag.Int("n", 8, "input bits N")
 		signed   = flag.Bool("signed", false, "signed inputs")
+		outBits  = flag.Int("b", 0, "output bits B of a thresholding stage (0: accumulator only)")
 		ps       = flag.String("p", "16,32", "accumulator widths, comma-separated; the first sets the L1 budget")
 		fams     = flag.String("families", "xilinx-nodsp,ice40", "Yosys families, comma-separated")
 		seed     = flag.Uint64("seed", 1, "random seed")
@@ -61,13 +62,13 @@ func main() {
 		simulate = flag.Bool("sim", true, "simulate each width with iverilog first")
 	)
 	flag.Parse()
-	if err := run(*k, *ch, *simd, *m, *n, *signed, *ps, *fams, *seed, *out, *asJSON, *timeout, *simulate); err != nil {
+	if err := run(*k, *ch, *simd, *m, *n, *outBits, *signed, *ps, *fams, *seed, *out, *asJSON, *timeout, *simulate); err != nil {
 		fmt.Fprintln(os.Stderr, "hwmeasure:", err)
 		os.Exit(1)
 	}
 }
 
-func run(k, ch, simd, m, n int, signed bool, ps, fams string, seed uint64, out string, asJSON bool, timeout time.Duration, sim bool) error {
+func run(k, ch, simd, m, n, b int, signed bool, ps, fams string, seed uint64, out string, asJSON bool, timeout time.Duration, sim bool) error {
 	var widths []int
 	for _, s := range strings.Split(ps, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
@@ -90,12 +91,16 @@ func run(k, ch, simd, m, n int, signed bool, ps, fams string, seed uint64, out s
 		}
 		out = dir
 	}
-	fmt.Fprintf(os.Stderr, "K=%d channels=%d SIMD=%d M=%d N=%d: T=%.3f, max ||q||_1=%d, sparsity %.3f; work in %s\n",
-		k, ch, simd, m, n, budget, l1max, sparsity, out)
+	fmt.Fprintf(os.Stderr, "K=%d channels=%d SIMD=%d M=%d N=%d B=%d: T=%.3f, max ||q||_1=%d, sparsity %.3f; work in %s\n",
+		k, ch, simd, m, n, b, budget, l1max, sparsity, out)
 	var rows []row
 	for _, p := range widths {
 		u := hw.Unit{Name: fmt.Sprintf("dot_p%d", p), Weights: weights, OutChannels: ch, K: k,
 			WeightBits: m, InputBits: n, InputSigned: signed, AccBits: p, SIMD: simd}
+		if b > 0 {
+			u.OutputBits = b
+			u.Thresholds = uniformThresholds(u)
+		}
 		dir := filepath.Join(out, u.Name)
 		inputs := extremes(u)
 		if _, err := hw.WriteFiles(dir, u, inputs); err != nil {
@@ -111,7 +116,7 @@ func run(k, ch, simd, m, n int, signed bool, ps, fams string, seed uint64, out s
 			fmt.Fprintf(os.Stderr, "P=%d simulation: %d passed, %d failed\n", p, sr.Passed, sr.Failed)
 		}
 		est, err := hw.EstimateLUT(hw.MVU{Name: u.Name, MW: k, MH: ch, PE: 1, SIMD: simd, WeightBits: m,
-			InputBits: n, AccBits: p})
+			InputBits: n, OutputBits: b, AccBits: p})
 		if err != nil {
 			return err
 		}
@@ -134,7 +139,7 @@ func run(k, ch, simd, m, n int, signed bool, ps, fams string, seed uint64, out s
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	fmt.Println("| family | P | LUT | FF | carry | DSP | BRAM | LUTRAM | cells | yosys s | FINN LUT est. (PE=1, B=0, weights in BRAM) |")
+	fmt.Println("| family | P | LUT | FF | carry | DSP | BRAM | LUTRAM | cells | yosys s | FINN LUT est. (PE=1, weights in BRAM) |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rows {
 		fmt.Printf("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %.1f | %.0f |\n", r.Family, r.AccBits, r.LUT, r.FF,
@@ -205,6 +210,32 @@ func extremes(u hw.Unit) [][]int32 {
 			}
 		}
 		out = append(out, up, down)
+	}
+	return out
+}
+
+// uniformThresholds splits each channel's reachable accumulator range into 2^B equal steps,
+// as a uniform requantiser folded into FINN thresholds would.
+func uniformThresholds(u hw.Unit) []int64 {
+	nt := 1<<u.OutputBits - 1
+	lo, hi := int64(0), int64(1)<<u.InputBits-1
+	if u.InputSigned {
+		lo, hi = -(int64(1) << (u.InputBits - 1)), int64(1)<<(u.InputBits-1)-1
+	}
+	var out []int64
+	for c := range u.OutChannels {
+		var pos, neg int64
+		for _, w := range u.Weights[c*u.K : (c+1)*u.K] {
+			if w > 0 {
+				pos += int64(w)
+			} else {
+				neg -= int64(w)
+			}
+		}
+		amax, amin := hi*pos-lo*neg, lo*pos-hi*neg
+		for i := 1; i <= nt; i++ {
+			out = append(out, amin+(amax-amin)*int64(i)/int64(nt+1))
+		}
 	}
 	return out
 }
