@@ -330,7 +330,7 @@ type SimResult struct {
 var countsLine = regexp.MustCompile(`(?m)^COUNTS passed=(\d+) failed=(\d+)\s*$`)
 
 // Simulate compiles files (paths relative to dir, or absolute) with Icarus Verilog
-// (iverilog -g2005) and runs the result with vvp in dir. The testbench must print a
+// (iverilog -g2005, into dir/sim.vvp) and runs the result with vvp in dir. The testbench must print a
 // "COUNTS passed=<n> failed=<m>" line, as WriteTestbench's do; a run that prints none is an
 // error. A missing iverilog or vvp gives ErrToolMissing (Debian package iverilog).
 func Simulate(ctx context.Context, dir string, files ...string) (SimResult, error) {
