@@ -112,3 +112,39 @@ func (m *Model) Certificates(hiddenOnly bool, accBits int) ([]accum.Certificate,
 	}
 	return certs, nil
 }
+
+// InitFromFloat loads the weights and biases of the checkpoint at path (a
+// model of the same kind, usually trained in float) into m, and initialises
+// every quantizer from them; accumulator-aware quantizers use the
+// Euclidean-projection initialisation. Quantizer state in the checkpoint is
+// ignored: activation scales are calibrated again on the first batch.
+func InitFromFloat(m *Model, path string) error {
+	c, err := checkpoint.Load(path)
+	if err != nil {
+		return err
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
+		return fmt.Errorf("%s: model configuration: %w", path, err)
+	}
+	if cfg.Model != m.Config.Model {
+		return fmt.Errorf("%s holds a %s model, not %s", path, cfg.Model, m.Config.Model)
+	}
+	weights := &checkpoint.Checkpoint{Meta: c.Meta, Tensors: map[string]*tensor.Tensor{}}
+	for _, l := range m.Layers {
+		for _, p := range []string{l.Name + ".weight", l.Name + ".bias"} {
+			if t, ok := c.Tensors[p]; ok {
+				weights.Tensors[p] = t
+			}
+		}
+	}
+	if err := m.LoadParams(weights, true); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, l := range m.Layers {
+		if l.W != nil {
+			l.W.InitFromWeights(true)
+		}
+	}
+	return nil
+}

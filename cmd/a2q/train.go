@@ -13,7 +13,6 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
-	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
@@ -65,7 +64,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	rate := *lr
 	if *initFrom != "" {
-		if err := initFromFloat(m, *initFrom); err != nil {
+		if err := models.InitFromFloat(m, *initFrom); err != nil {
 			return usageError{fmt.Errorf("--init-from: %w", err)}
 		}
 		if rate == 0 {
@@ -117,40 +116,6 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
-}
-
-// initFromFloat loads the float weights of a checkpoint into m and
-// initialises the quantizers from them.
-func initFromFloat(m *models.Model, path string) error {
-	c, err := checkpoint.Load(path)
-	if err != nil {
-		return err
-	}
-	var cfg models.Config
-	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
-		return fmt.Errorf("%s: model configuration: %w", path, err)
-	}
-	if cfg.Model != m.Config.Model {
-		return fmt.Errorf("%s holds a %s model, not %s", path, cfg.Model, m.Config.Model)
-	}
-	// Only weights and biases carry over; quantizer state starts fresh.
-	float := &checkpoint.Checkpoint{Meta: c.Meta, Tensors: map[string]*tensor.Tensor{}}
-	for _, l := range m.Layers {
-		for _, p := range []string{l.Name + ".weight", l.Name + ".bias"} {
-			if t, ok := c.Tensors[p]; ok {
-				float.Tensors[p] = t
-			}
-		}
-	}
-	if err := m.LoadParams(float, true); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for _, l := range m.Layers {
-		if l.W != nil {
-			l.W.InitFromWeights(true)
-		}
-	}
-	return nil
 }
 
 func loadModel(path string) (*models.Model, error) {
