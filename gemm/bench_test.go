@@ -34,10 +34,7 @@ func benchGEMM(b *testing.B, s benchShape, impl string, threads int) {
 		SgemmParallel(threads, s.transA, s.transB, s.m, s.n, s.k, a, ac, bb, bc, 0, c, s.n)
 	}
 	switch impl {
-	case "go":
-		saved := useAsm
-		useAsm = false
-		defer func() { useAsm = saved }()
+	case "asm", "default":
 	case "gonum":
 		tA, tB := blas.NoTrans, blas.NoTrans
 		if s.transA {
@@ -49,8 +46,15 @@ func benchGEMM(b *testing.B, s benchShape, impl string, threads int) {
 		run = func() {
 			gonum.Implementation{}.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, ac, bb, bc, 0, c, s.n)
 		}
+	default:
+		for _, kn := range kernels() {
+			if kn.name == impl {
+				saved := active
+				active = kn
+				defer func() { active = saved }()
+			}
+		}
 	}
-	b.SetBytes(0)
 	b.ResetTimer()
 	t0 := time.Now()
 	for b.Loop() {
@@ -60,12 +64,17 @@ func benchGEMM(b *testing.B, s benchShape, impl string, threads int) {
 	b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/el/1e9, "GFLOP/s")
 }
 
+// implNames lists the implementations to compare: "asm" is the fastest
+// assembly family (the default), then every family by name, then gonum.
 func implNames() []string {
-	names := []string{"go", "gonum"}
+	var names []string
 	if hasAVX2FMA {
-		names = append([]string{"asm"}, names...)
+		names = append(names, "asm")
 	}
-	return names
+	for _, kn := range kernels() {
+		names = append(names, kn.name)
+	}
+	return append(names, "gonum")
 }
 
 // BenchmarkSgemm measures square multiplications, one thread.

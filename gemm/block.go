@@ -19,47 +19,94 @@ import "sync"
 //	}
 type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 
-// directKernel is a micro-kernel that reads a 6-row strip of op(A) = A in
+// directKernel is a micro-kernel that reads an mr-row strip of op(A) = A in
 // place (element (i, p) at a[i*lda+p]) rather than from a packed panel.
 type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 
-// maxDirectN is the widest C for which A is read in place instead of
-// packed: with few column panels, each A strip is used so few times that
-// packing it costs more than it saves.
-const maxDirectN = 128
+// maxDirectPanels is the most column panels of C for which A is read in
+// place instead of packed: with few panels, each A strip is used so few
+// times that packing it costs more than it saves.
+const maxDirectPanels = 8
 
-// kernels is the pair of micro-kernels one multiplication uses. direct is
-// nil when the build has no in-place kernel.
-type kernels struct {
-	packed microKernel
-	direct directKernel
+// maxTile is the largest mr·nr of any kernel.
+const maxTile = 12 * 32
+
+// kernel is one micro-kernel family: its tile, its cache blocks and the
+// routines that feed it.
+type kernel struct {
+	name       string
+	mr, nr     int // tile
+	mc, kc, nc int // block limits; mc is a multiple of mr, nc of nr
+	packed     microKernel
+	direct     directKernel // nil: A is always packed
+	// packATrans packs one full mr-row panel of op(A) = Aᵀ:
+	// dst[p*mr+i] = src[p*lda+i].
+	packATrans func(dst, src []float32, kb, lda int)
+	// packBPanels packs npan full nr-wide panels of op(B) = B:
+	// dst[q*kb*nr+p*nr+j] = src[p*ldb+q*nr+j].
+	packBPanels func(dst, src []float32, kb, npan, ldb, nr int)
 }
 
-// kernelsFor returns the assembly micro-kernels when asm is true and the
-// build has them, the pure-Go micro-kernel otherwise.
-func kernelsFor(asm bool) kernels {
-	if asm && hasAVX2FMA {
-		return kernels{packed: kernel6x16, direct: kernel6x16Direct}
+// The kernel families. Every build has goKernel; the others need assembly
+// and the CPU features named.
+var (
+	goKernel = &kernel{
+		name: "go", mr: 6, nr: 16, mc: 192, kc: 256, nc: 4080,
+		packed:      kernelGo,
+		packATrans:  func(dst, src []float32, kb, lda int) { packATransGo(dst, src, kb, lda, 6) },
+		packBPanels: packBPanelsGo,
 	}
-	return kernels{packed: kernelGo}
+	avx2Kernel = &kernel{
+		name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 4080,
+		packed:      kernel6x16,
+		direct:      kernel6x16Direct,
+		packATrans:  packATrans6,
+		packBPanels: packBPanels,
+	}
+	avx512Kernel = &kernel{
+		name: "avx512", mr: 12, nr: 32, mc: 192, kc: 256, nc: 4096,
+		packed:      kernel12x32,
+		direct:      kernel12x32Direct,
+		packATrans:  packATrans12,
+		packBPanels: packBPanels,
+	}
+)
+
+// kernels returns the kernel families this build and CPU can run, fastest
+// last.
+func kernels() []*kernel {
+	ks := []*kernel{goKernel}
+	if hasAVX2FMA {
+		ks = append(ks, avx2Kernel)
+	}
+	if hasAVX512 {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
 }
+
+// active is the kernel family Sgemm uses: the fastest the CPU runs. It is a
+// variable so that tests and benchmarks can force every path; it must not
+// change while a multiplication is running.
+var active = kernels()[len(kernels())-1]
 
 // packBuf holds one worker's packing memory.
 type packBuf struct {
 	a, b []float32
-	tmp  [mr * nr]float32 // edge tile
+	tmp  [maxTile]float32 // edge tile
 }
 
 // packPool recycles packing memory between calls.
 var packPool = sync.Pool{New: func() any { return new(packBuf) }}
 
-// blocks returns the cache block sizes for an m×n×k problem. kc is balanced
-// so that the k-blocks have nearly equal length; it depends on k only, so
-// every part of a split problem sums each C element in the same order.
-func blocks(m, n, k int) (mc, kc, nc int) {
-	kc = balance(k, defaultKC, 1)
-	mc = balance(m, defaultMC, mr)
-	nc = balance(n, defaultNC, nr)
+// blocks returns the cache block sizes of kernel kn for an m×n×k problem.
+// kc is balanced so that the k-blocks have nearly equal length; it depends
+// on k only, so every part of a split problem sums each C element in the
+// same order.
+func (kn *kernel) blocks(m, n, k int) (mc, kc, nc int) {
+	kc = balance(k, kn.kc, 1)
+	mc = balance(m, kn.mc, kn.mr)
+	nc = balance(n, kn.nc, kn.nr)
 	return mc, kc, nc
 }
 
@@ -76,8 +123,8 @@ func balance(size, limit, unit int) int {
 func roundUp(x, unit int) int { return (x + unit - 1) / unit * unit }
 
 // getPack returns packing memory large enough for an m×n×k problem.
-func getPack(m, n, k int) *packBuf {
-	mc, kc, nc := blocks(m, n, k)
+func (kn *kernel) getPack(m, n, k int) *packBuf {
+	mc, kc, nc := kn.blocks(m, n, k)
 	p := packPool.Get().(*packBuf)
 	if na := mc * kc; cap(p.a) < na {
 		p.a = make([]float32, na)
@@ -90,21 +137,28 @@ func getPack(m, n, k int) *packBuf {
 
 func putPack(p *packBuf) { packPool.Put(p) }
 
-// sgemmBlocked is the GotoBLAS/BLIS loop nest around the micro-kernel. The
-// arguments have been checked and m, n, k are positive.
-func sgemmBlocked(ks kernels, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
-	if ks.direct != nil && !transA && n <= maxDirectN {
-		sgemmDirect(ks, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
-		return
+// sgemm runs an m×n×k multiplication on one goroutine. The arguments have
+// been checked and m, n, k are positive.
+func (kn *kernel) sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	p := kn.getPack(m, n, k)
+	if kn.direct != nil && !transA && n <= maxDirectPanels*kn.nr {
+		kn.sgemmDirect(transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
+	} else {
+		kn.sgemmPacked(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
 	}
-	kern := ks.packed
-	mc, kc, nc := blocks(m, n, k)
+	putPack(p)
+}
+
+// sgemmPacked is the GotoBLAS/BLIS loop nest around the micro-kernel.
+func (kn *kernel) sgemmPacked(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+	mr, nr := kn.mr, kn.nr
+	mc, kc, nc := kn.blocks(m, n, k)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			bp := p.b[:roundUp(nb, nr)*kb]
-			packB(transB, kb, nb, b, ldb, pc, jc, bp)
+			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
 			bt := beta
 			if pc > 0 {
 				bt = 1
@@ -112,24 +166,25 @@ func sgemmBlocked(ks kernels, transA, transB bool, m, n, k int, a []float32, lda
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				ap := p.a[:roundUp(mb, mr)*kb]
-				packA(transA, mb, kb, a, lda, ic, pc, ap)
-				macroKernel(kern, mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, bt, &p.tmp)
+				kn.packA(transA, mb, kb, a, lda, ic, pc, ap)
+				kn.macroKernel(mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, bt, &p.tmp)
 			}
 		}
 	}
 }
 
-// sgemmDirect is the loop nest for a narrow C (n <= maxDirectN) and an
-// untransposed A: only op(B) is packed, and the direct kernel reads each
-// 6-row strip of A in place while it sweeps all column panels. Rows past the
-// last full strip are packed and go through the packed kernel.
-func sgemmDirect(ks kernels, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
-	_, kc, _ := blocks(m, n, k)
+// sgemmDirect is the loop nest for a narrow C and an untransposed A: only
+// op(B) is packed, and the direct kernel reads each mr-row strip of A in
+// place while it sweeps all column panels. Rows past the last full strip
+// are packed and go through the packed kernel.
+func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+	mr, nr := kn.mr, kn.nr
+	_, kc, _ := kn.blocks(m, n, k)
 	mFull := m / mr * mr
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
 		bp := p.b[:roundUp(n, nr)*kb]
-		packB(transB, kb, n, b, ldb, pc, 0, bp)
+		kn.packB(transB, kb, n, b, ldb, pc, 0, bp)
 		bt := beta
 		if pc > 0 {
 			bt = 1
@@ -140,17 +195,17 @@ func sgemmDirect(ks kernels, transB bool, m, n, k int, a []float32, lda int, b [
 			for jr := 0; jr < n; jr += nr {
 				bpan := bp[jr*kb : (jr+nr)*kb]
 				if jr+nr <= n {
-					ks.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
+					kn.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
 					continue
 				}
 				nw := n - jr
-				t := p.tmp[:]
+				t := p.tmp[:mr*nr]
 				if bt != 0 {
 					for i := 0; i < mr; i++ {
 						copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
 					}
 				}
-				ks.direct(kb, as, lda, bpan, t, nr, bt)
+				kn.direct(kb, as, lda, bpan, t, nr, bt)
 				for i := 0; i < mr; i++ {
 					copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
 				}
@@ -158,8 +213,8 @@ func sgemmDirect(ks kernels, transB bool, m, n, k int, a []float32, lda int, b [
 		}
 		if mFull < m {
 			ap := p.a[:mr*kb]
-			packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
-			macroKernel(ks.packed, m-mFull, n, kb, ap, bp, c[mFull*ldc:], ldc, bt, &p.tmp)
+			kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+			kn.macroKernel(m-mFull, n, kb, ap, bp, c[mFull*ldc:], ldc, bt, &p.tmp)
 		}
 	}
 }
@@ -167,7 +222,8 @@ func sgemmDirect(ks kernels, transB bool, m, n, k int, a []float32, lda int, b [
 // macroKernel multiplies a packed mb×kb block of op(A) by a packed kb×nb
 // block of op(B) into C, one micro-tile at a time. Partial tiles on the
 // right and bottom edges go through tmp.
-func macroKernel(kern microKernel, mb, nb, kb int, ap, bp, c []float32, ldc int, beta float32, tmp *[mr * nr]float32) {
+func (kn *kernel) macroKernel(mb, nb, kb int, ap, bp, c []float32, ldc int, beta float32, tmp *[maxTile]float32) {
+	mr, nr := kn.mr, kn.nr
 	for jr := 0; jr < nb; jr += nr {
 		nw := min(nr, nb-jr)
 		bpan := bp[jr*kb : (jr+nr)*kb]
@@ -176,16 +232,16 @@ func macroKernel(kern microKernel, mb, nb, kb int, ap, bp, c []float32, ldc int,
 			apan := ap[ir*kb : (ir+mr)*kb]
 			cc := c[ir*ldc+jr:]
 			if mh == mr && nw == nr {
-				kern(kb, apan, bpan, cc, ldc, beta)
+				kn.packed(kb, apan, bpan, cc, ldc, beta)
 				continue
 			}
-			t := tmp[:]
+			t := tmp[:mr*nr]
 			if beta != 0 {
 				for i := 0; i < mh; i++ {
 					copy(t[i*nr:i*nr+nw], cc[i*ldc:i*ldc+nw])
 				}
 			}
-			kern(kb, apan, bpan, t, nr, beta)
+			kn.packed(kb, apan, bpan, t, nr, beta)
 			for i := 0; i < mh; i++ {
 				copy(cc[i*ldc:i*ldc+nw], t[i*nr:i*nr+nw])
 			}

@@ -5,25 +5,6 @@ import (
 	"sync"
 )
 
-// Micro-tile shape: the micro-kernel updates an mr×nr tile of C.
-const (
-	mr = 6
-	nr = 16
-)
-
-// Cache blocking: op(A) is packed in mc×kc blocks (kept in L2), op(B) in
-// kc×nc blocks. mc is a multiple of mr and nc a multiple of nr.
-const (
-	defaultMC = 192
-	defaultKC = 256
-	defaultNC = 4080
-)
-
-// useAsm selects the assembly micro-kernel. It is a variable so that tests
-// and benchmarks can force the pure-Go path; it must not be changed while a
-// multiplication is running.
-var useAsm = hasAVX2FMA
-
 // Sgemm computes C = op(A)·op(B) + beta·C for row-major matrices, with
 // op(X) = X or Xᵀ. op(A) is m×k, op(B) is k×n, C is m×n. lda/ldb/ldc are row
 // strides. beta is 0 or any value (beta == 0 overwrites C even if C holds
@@ -40,9 +21,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	p := getPack(m, n, k)
-	sgemmBlocked(kernelsFor(useAsm), transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
-	putPack(p)
+	active.sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmParallel is Sgemm split over threads goroutines (threads <= 1 means
@@ -62,12 +41,12 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	parts := splitWork(threads, m, n, k)
+	kn := active
+	parts := splitWork(threads, m, n, k, kn.mr, kn.nr)
 	if len(parts) == 1 {
-		Sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+		kn.sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	ks := kernelsFor(useAsm)
 	var wg sync.WaitGroup
 	for _, w := range parts {
 		wg.Add(1)
@@ -86,9 +65,7 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 			} else {
 				bb = b[w.n0:]
 			}
-			p := getPack(mm, nn, k)
-			sgemmBlocked(ks, transA, transB, mm, nn, k, aa, lda, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc, p)
-			putPack(p)
+			kn.sgemm(transA, transB, mm, nn, k, aa, lda, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc)
 		}(w)
 	}
 	wg.Wait()
@@ -100,9 +77,9 @@ type part struct{ m0, m1, n0, n1 int }
 // minPartFlops is the least work worth a goroutine of its own.
 const minPartFlops = 1 << 18
 
-// splitWork cuts C into at most threads blocks whose edges fall on micro-tile
-// boundaries, along m when m offers enough tiles and along n otherwise.
-func splitWork(threads, m, n, k int) []part {
+// splitWork cuts C into at most threads blocks whose edges fall on mr×nr
+// micro-tile boundaries.
+func splitWork(threads, m, n, k, mr, nr int) []part {
 	flops := 2 * m * n * k
 	if t := flops / minPartFlops; t < threads {
 		threads = max(t, 1)

@@ -42,29 +42,11 @@ func naive(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 	return want, bound
 }
 
-// impls lists the micro-kernels this build can run.
-func impls() []struct {
-	name string
-	asm  bool
-} {
-	out := []struct {
-		name string
-		asm  bool
-	}{{"go", false}}
-	if hasAVX2FMA {
-		out = append(out, struct {
-			name string
-			asm  bool
-		}{"asm", true})
-	}
-	return out
-}
-
-// withImpl runs f with the package forced onto one micro-kernel.
-func withImpl(asm bool, f func()) {
-	saved := useAsm
-	useAsm = asm
-	defer func() { useAsm = saved }()
+// withKernel runs f with the package forced onto one kernel family.
+func withKernel(kn *kernel, f func()) {
+	saved := active
+	active = kn
+	defer func() { active = saved }()
 	f()
 }
 
@@ -166,8 +148,8 @@ func TestSgemmSmall(t *testing.T) {
 		maxDim = 12
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, im := range impls() {
-		withImpl(im.asm, func() {
+	for _, kn := range kernels() {
+		withKernel(kn, func() {
 			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 				for m := 0; m <= maxDim; m++ {
 					for n := 0; n <= maxDim; n++ {
@@ -179,7 +161,7 @@ func TestSgemmSmall(t *testing.T) {
 							a0 := append([]float32(nil), p.a...)
 							b0 := append([]float32(nil), p.b...)
 							p.run(1)
-							p.check(t, fmt.Sprintf("impl=%s tA=%v tB=%v m=%d n=%d k=%d beta=%v", im.name, tr[0], tr[1], m, n, k, beta), a0, b0)
+							p.check(t, fmt.Sprintf("impl=%s tA=%v tB=%v m=%d n=%d k=%d beta=%v", kn.name, tr[0], tr[1], m, n, k, beta), a0, b0)
 						}
 					}
 				}
@@ -197,9 +179,9 @@ func TestSgemmLarger(t *testing.T) {
 		shapes = append(shapes, shape{dims[rng.IntN(len(dims))], dims[rng.IntN(len(dims))], dims[rng.IntN(len(dims))]})
 	}
 	// Shapes that cross every cache block boundary (mc, kc, nc).
-	shapes = append(shapes, shape{97, 131, 97}, shape{131, 97, 131}, shape{389, 35, 600}, shape{7, defaultNC + 37, 5}, shape{200, 40, 513})
-	for _, im := range impls() {
-		withImpl(im.asm, func() {
+	shapes = append(shapes, shape{97, 131, 97}, shape{131, 97, 131}, shape{389, 35, 600}, shape{7, 4133, 5}, shape{200, 40, 513})
+	for _, kn := range kernels() {
+		withKernel(kn, func() {
 			for si, s := range shapes {
 				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 					for _, beta := range []float32{0, 1, 0.5} {
@@ -207,7 +189,7 @@ func TestSgemmLarger(t *testing.T) {
 						a0 := append([]float32(nil), p.a...)
 						b0 := append([]float32(nil), p.b...)
 						p.run(1)
-						p.check(t, fmt.Sprintf("impl=%s tA=%v tB=%v m=%d n=%d k=%d beta=%v", im.name, tr[0], tr[1], s.m, s.n, s.k, beta), a0, b0)
+						p.check(t, fmt.Sprintf("impl=%s tA=%v tB=%v m=%d n=%d k=%d beta=%v", kn.name, tr[0], tr[1], s.m, s.n, s.k, beta), a0, b0)
 					}
 				}
 			}
@@ -222,8 +204,8 @@ func TestParallelMatchesSerial(t *testing.T) {
 	shapes := []struct{ m, n, k int }{
 		{200, 64, 300}, {64, 288, 700}, {7, 500, 33}, {1000, 3, 9}, {131, 97, 257}, {48, 48, 48}, {1, 1, 1},
 	}
-	for _, im := range impls() {
-		withImpl(im.asm, func() {
+	for _, kn := range kernels() {
+		withKernel(kn, func() {
 			for _, s := range shapes {
 				for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 					for _, beta := range []float32{0, 0.5} {
@@ -238,7 +220,7 @@ func TestParallelMatchesSerial(t *testing.T) {
 							for i := range p.cBuf {
 								if math.Float32bits(p.cBuf[i]) != math.Float32bits(ref.cBuf[i]) {
 									t.Fatalf("impl=%s %v tA=%v tB=%v beta=%v threads=%d: index %d is %v, serial %v",
-										im.name, s, tr[0], tr[1], beta, threads, i, p.cBuf[i], ref.cBuf[i])
+										kn.name, s, tr[0], tr[1], beta, threads, i, p.cBuf[i], ref.cBuf[i])
 								}
 							}
 						}
@@ -255,19 +237,22 @@ func TestSplitWork(t *testing.T) {
 		{4, 6, 1000, 500}, {3, 10, 10, 10}, {8, 1000, 16, 1000},
 	}
 	for _, tt := range tests {
-		parts := splitWork(tt.threads, tt.m, tt.n, tt.k)
-		if len(parts) < 1 || len(parts) > tt.threads {
-			t.Fatalf("%+v: %d parts", tt, len(parts))
-		}
-		covered := 0
-		for _, p := range parts {
-			if p.m0%mr != 0 || p.n0%nr != 0 || p.m1 <= p.m0 || p.n1 <= p.n0 || p.m1 > tt.m || p.n1 > tt.n {
-				t.Fatalf("%+v: bad part %+v", tt, p)
+		for _, kn := range kernels() {
+			mr, nr := kn.mr, kn.nr
+			parts := splitWork(tt.threads, tt.m, tt.n, tt.k, mr, nr)
+			if len(parts) < 1 || len(parts) > tt.threads {
+				t.Fatalf("%+v: %d parts", tt, len(parts))
 			}
-			covered += (p.m1 - p.m0) * (p.n1 - p.n0)
-		}
-		if covered != tt.m*tt.n {
-			t.Fatalf("%+v: parts cover %d elements, want %d", tt, covered, tt.m*tt.n)
+			covered := 0
+			for _, p := range parts {
+				if p.m0%mr != 0 || p.n0%nr != 0 || p.m1 <= p.m0 || p.n1 <= p.n0 || p.m1 > tt.m || p.n1 > tt.n {
+					t.Fatalf("%+v: bad part %+v", tt, p)
+				}
+				covered += (p.m1 - p.m0) * (p.n1 - p.n0)
+			}
+			if covered != tt.m*tt.n {
+				t.Fatalf("%+v: parts cover %d elements, want %d", tt, covered, tt.m*tt.n)
+			}
 		}
 	}
 }

@@ -168,19 +168,27 @@ fmadone:
 	VZEROUPPER
 	RET
 
-// func packBPanels(dst, src []float32, kb, npan, ldb int)
-TEXT ·packBPanels(SB), NOSPLIT, $0-72
+// func packBPanels(dst, src []float32, kb, npan, ldb, nr int)
+TEXT ·packBPanels(SB), NOSPLIT, $0-80
 	MOVQ  dst_base+0(FP), DI
 	MOVQ  src_base+24(FP), SI
 	MOVQ  kb+48(FP), CX
 	MOVQ  npan+56(FP), R8
 	MOVQ  ldb+64(FP), R9
 	SHLQ  $2, R9             // ldb in bytes
-	MOVQ  CX, R10
-	SHLQ  $6, R10            // panel length in bytes: kb*16*4
+	MOVQ  nr+72(FP), R11
+	SHRQ  $4, R11            // 64-byte chunks per panel row
+	MOVQ  kb+48(FP), R10
+	IMULQ nr+72(FP), R10
+	SHLQ  $2, R10            // panel length in bytes: kb*nr*4
+	MOVQ  nr+72(FP), R12
+	SHLQ  $2, R12            // panel row in bytes
+	SUBQ  R12, R10           // from the end of one panel row to the next panel's
 	TESTQ CX, CX
 	JLE   pbdone
 	TESTQ R8, R8
+	JLE   pbdone
+	TESTQ R11, R11
 	JLE   pbdone
 
 pbrow:
@@ -189,16 +197,22 @@ pbrow:
 	MOVQ R8, DX
 
 pbpanel:
+	MOVQ R11, R13
+
+pbchunk:
 	VMOVUPS (AX), Y0
 	VMOVUPS 32(AX), Y1
 	VMOVUPS Y0, (BX)
 	VMOVUPS Y1, 32(BX)
 	ADDQ    $64, AX
+	ADDQ    $64, BX
+	DECQ    R13
+	JNZ     pbchunk
 	ADDQ    R10, BX
 	DECQ    DX
 	JNZ     pbpanel
 	ADDQ    R9, SI
-	ADDQ    $64, DI
+	ADDQ    R12, DI
 	DECQ    CX
 	JNZ     pbrow
 

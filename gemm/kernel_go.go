@@ -1,6 +1,6 @@
 package gemm
 
-// kernelGo is the pure-Go micro-kernel:
+// kernelGo is the pure-Go 6×16 micro-kernel (mr = 6, nr = 16):
 //
 //	for i := 0; i < mr; i++ {
 //		for j := 0; j < nr; j++ {
@@ -19,6 +19,7 @@ package gemm
 // It sweeps the packed panels once per 2×4 sub-tile so that the eight
 // partial sums stay in registers.
 func kernelGo(kc int, a, b, c []float32, ldc int, beta float32) {
+	const mr, nr = 6, 16
 	a = a[:kc*mr]
 	b = b[:kc*nr]
 	_ = c[(mr-1)*ldc+nr-1]

@@ -3,7 +3,8 @@ package gemm
 // packA packs rows [ic, ic+mb) and columns [pc, pc+kb) of op(A) into dst as
 // micro-panels of mr rows: element (i, p) of panel r is at
 // dst[r*mr*kb + p*mr + i]. Rows past mb are zero.
-func packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32) {
+func (kn *kernel) packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32) {
+	mr := kn.mr
 	for ir := 0; ir < mb; ir += mr {
 		d := dst[ir*kb : (ir+mr)*kb]
 		rows := min(mr, mb-ir)
@@ -11,12 +12,7 @@ func packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32)
 			// op(A)(i, p) = a[p*lda + i]: each p reads mr contiguous values.
 			off := pc*lda + ic + ir
 			if rows == mr {
-				src := a[off : off+(kb-1)*lda+mr]
-				if useAsm {
-					packATrans6(d, src, kb, lda)
-				} else {
-					packATrans6Go(d, src, kb, lda)
-				}
+				kn.packATrans(d, a[off:off+(kb-1)*lda+mr], kb, lda)
 				continue
 			}
 			for p := 0; p < kb; p++ {
@@ -29,21 +25,19 @@ func packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32)
 		}
 		// op(A)(i, p) = a[i*lda + p]: mr row streams.
 		base := (ic+ir)*lda + pc
-		if rows == mr {
-			r0 := a[base : base+kb]
-			r1 := a[base+lda : base+lda+kb]
-			r2 := a[base+2*lda : base+2*lda+kb]
-			r3 := a[base+3*lda : base+3*lda+kb]
-			r4 := a[base+4*lda : base+4*lda+kb]
-			r5 := a[base+5*lda : base+5*lda+kb]
-			packRows6(d, r0, r1, r2, r3, r4, r5)
+		if rows == 6 && mr == 6 {
+			packRows6(d, a[base:base+kb], a[base+lda:base+lda+kb], a[base+2*lda:base+2*lda+kb],
+				a[base+3*lda:base+3*lda+kb], a[base+4*lda:base+4*lda+kb], a[base+5*lda:base+5*lda+kb])
 			continue
 		}
-		clear(d)
+		if rows < mr {
+			clear(d)
+		}
 		for i := 0; i < rows; i++ {
 			r := a[base+i*lda : base+i*lda+kb]
+			dd := d[i:]
 			for p, v := range r {
-				d[p*mr+i] = v
+				dd[p*mr] = v
 			}
 		}
 	}
@@ -53,9 +47,9 @@ func packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32)
 func packRows6(d, r0, r1, r2, r3, r4, r5 []float32) {
 	n := len(r0)
 	r1, r2, r3, r4, r5 = r1[:n], r2[:n], r3[:n], r4[:n], r5[:n]
-	d = d[:n*mr]
+	d = d[:n*6]
 	for p := range n {
-		q := (*[mr]float32)(d[p*mr:])
+		q := (*[6]float32)(d[p*6:])
 		q[0] = r0[p]
 		q[1] = r1[p]
 		q[2] = r2[p]
@@ -68,15 +62,32 @@ func packRows6(d, r0, r1, r2, r3, r4, r5 []float32) {
 // packB packs rows [pc, pc+kb) and columns [jc, jc+nb) of op(B) into dst as
 // micro-panels of nr columns: element (p, j) of panel s is at
 // dst[s*nr*kb + p*nr + j]. Columns past nb are zero.
-func packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+func (kn *kernel) packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+	nr := kn.nr
 	if !transB {
-		packBRows(kb, nb, b, ldb, pc, jc, dst)
+		// op(B)(p, j) = b[p*ldb + j]: whole panels row by row, then the
+		// ragged last panel.
+		npan := nb / nr
+		full := npan * nr
+		if npan > 0 {
+			off := pc*ldb + jc
+			kn.packBPanels(dst[:npan*nr*kb], b[off:off+(kb-1)*ldb+full], kb, npan, ldb, nr)
+		}
+		if rem := nb - full; rem > 0 {
+			d := dst[full*kb : (full+nr)*kb]
+			for p := 0; p < kb; p++ {
+				off := (pc+p)*ldb + jc + full
+				q := d[p*nr : p*nr+nr]
+				copy(q, b[off:off+rem])
+				clear(q[rem:])
+			}
+		}
 		return
 	}
+	// op(B)(p, j) = b[j*ldb + p]: each column j is a contiguous row of b.
 	for jr := 0; jr < nb; jr += nr {
 		d := dst[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
-		// op(B)(p, j) = b[j*ldb + p]: each column j is a contiguous row of b.
 		if cols < nr {
 			clear(d)
 		}
@@ -91,32 +102,6 @@ func packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32)
 	}
 }
 
-// packBRows packs op(B) = B, where op(B)(p, j) = b[p*ldb + j]. It walks B
-// row by row so that the reads are sequential, scattering each row's nr-wide
-// pieces into the panels.
-func packBRows(kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
-	npan := nb / nr
-	full := npan * nr
-	if npan > 0 {
-		off := pc*ldb + jc
-		src := b[off : off+(kb-1)*ldb+full]
-		if useAsm {
-			packBPanels(dst[:npan*nr*kb], src, kb, npan, ldb)
-		} else {
-			packBPanelsGo(dst[:npan*nr*kb], src, kb, npan, ldb)
-		}
-	}
-	if rem := nb - full; rem > 0 {
-		d := dst[full*kb : (full+nr)*kb]
-		for p := 0; p < kb; p++ {
-			off := (pc+p)*ldb + jc + full
-			q := d[p*nr : p*nr+nr]
-			copy(q, b[off:off+rem])
-			clear(q[rem:])
-		}
-	}
-}
-
 // packBPanelsGo is the pure-Go packBPanels:
 //
 //	for p := 0; p < kb; p++ {
@@ -124,33 +109,43 @@ func packBRows(kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
 //			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
 //		}
 //	}
-func packBPanelsGo(dst, src []float32, kb, npan, ldb int) {
+func packBPanelsGo(dst, src []float32, kb, npan, ldb, nr int) {
 	for p := 0; p < kb; p++ {
 		row := src[p*ldb : p*ldb+npan*nr]
 		d := dst[p*nr:]
 		for q := 0; q < npan; q++ {
-			copy16((*[nr]float32)(d[q*kb*nr:]), (*[nr]float32)(row[q*nr:]))
+			if nr == 16 {
+				copy16((*[16]float32)(d[q*kb*nr:]), (*[16]float32)(row[q*nr:]))
+				continue
+			}
+			copy(d[q*kb*nr:q*kb*nr+nr], row[q*nr:q*nr+nr])
 		}
 	}
 }
 
-// packATrans6Go is the pure-Go packATrans6:
+// packATransGo is the pure-Go packATrans for mr rows:
 //
 //	for p := 0; p < kb; p++ {
 //		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
 //	}
-func packATrans6Go(dst, src []float32, kb, lda int) {
+func packATransGo(dst, src []float32, kb, lda, mr int) {
 	dst = dst[:kb*mr]
+	if mr == 6 {
+		for p := 0; p < kb; p++ {
+			s := (*[6]float32)(src[p*lda:])
+			d := (*[6]float32)(dst[p*6:])
+			d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+		}
+		return
+	}
 	for p := 0; p < kb; p++ {
-		s := (*[mr]float32)(src[p*lda:])
-		d := (*[mr]float32)(dst[p*mr:])
-		d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
 	}
 }
 
 // copy16 copies one panel row; element-wise so that it compiles to moves
 // rather than a call to memmove.
-func copy16(d, s *[nr]float32) {
+func copy16(d, s *[16]float32) {
 	d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
 	d[4], d[5], d[6], d[7] = s[4], s[5], s[6], s[7]
 	d[8], d[9], d[10], d[11] = s[8], s[9], s[10], s[11]

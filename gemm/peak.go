@@ -6,14 +6,18 @@ import (
 
 // FMAPeak measures the single-core float32 FMA peak in GFLOP/s with a tight
 // register-only loop of independent fused multiply-adds, running about d in
-// total, and returns the best rate seen. On amd64 with AVX2 and FMA the loop
-// is assembly issuing 8-wide FMAs; elsewhere it is a scalar Go loop, so the
-// figure is the scalar rate the pure-Go kernels can hope for.
+// total, and returns the best rate seen. On amd64 the loop is assembly
+// issuing the widest FMAs the GEMM kernels use: 16-wide with AVX-512, 8-wide
+// with AVX2 and FMA. Elsewhere it is a scalar Go loop, so the figure is the
+// scalar rate the pure-Go kernels can hope for.
 func FMAPeak(d time.Duration) float64 {
 	var sink float32
 	loop, flops := func(n int) { sink += fmaLoopGo(n) }, fmaLoopGoFlops
-	if hasAVX2FMA {
-		loop, flops = fmaLoop, fmaLoopFlops
+	switch {
+	case hasAVX512:
+		loop, flops = fmaLoop512, 12*16*2
+	case hasAVX2FMA:
+		loop, flops = fmaLoop, 12*8*2
 	}
 	defer func() { _ = sink }()
 	// Calibrate a chunk that takes about a millisecond (or d/8 when shorter).

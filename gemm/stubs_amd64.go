@@ -4,16 +4,23 @@ package gemm
 
 import "golang.org/x/sys/cpu"
 
-// hasAVX2FMA reports whether the CPU runs the AVX2/FMA micro-kernel.
-var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// asmBuild reports whether the kernels below are assembly; when false they
+// are their pure-Go reference loops and run anywhere.
+const asmBuild = true
 
-// kernel6x16 is the AVX2/FMA micro-kernel; it computes
+// CPU features of the assembly kernels.
+var (
+	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512  = hasAVX2FMA && cpu.X86.HasAVX512F
+)
+
+// kernel6x16 is the AVX2/FMA 6×16 micro-kernel:
 //
-//	for i := 0; i < mr; i++ {
-//		for j := 0; j < nr; j++ {
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
 //			var s float32
 //			for p := 0; p < kc; p++ {
-//				s += a[p*mr+i] * b[p*nr+j]
+//				s += a[p*6+i] * b[p*16+j]
 //			}
 //			if beta == 0 {
 //				c[i*ldc+j] = s
@@ -23,24 +30,80 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //		}
 //	}
 //
-// with a fused multiply-add for every product. kc must be positive and the
+// Every product is a fused multiply-add. kc must be positive and the
 // slices long enough; it does not check.
 //
 //go:noescape
 func kernel6x16(kc int, a, b, c []float32, ldc int, beta float32)
 
-// fmaLoop runs n iterations of twelve independent 8-wide FMAs (192 flops
-// per iteration) on registers only.
+// kernel6x16Direct is kernel6x16 reading a 6-row strip of A in place:
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[i*lda+p] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// Every product is a fused multiply-add. kc must be positive and the
+// slices long enough; it does not check.
 //
 //go:noescape
-func fmaLoop(n int)
+func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 
-// fmaLoopFlops is the number of floating-point operations per fmaLoop
-// iteration.
-const fmaLoopFlops = 12 * 8 * 2
+// kernel12x32 is the AVX-512 12×32 micro-kernel:
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[p*12+i] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// Every product is a fused multiply-add. kc must be positive and the
+// slices long enough; it does not check.
+//
+//go:noescape
+func kernel12x32(kc int, a, b, c []float32, ldc int, beta float32)
 
-// packBPanels copies npan full nr-wide panels of kb rows of B into packed
-// form:
+// kernel12x32Direct is kernel12x32 reading a 12-row strip of A in place:
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[i*lda+p] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// Every product is a fused multiply-add. kc must be positive and the
+// slices long enough; it does not check.
+//
+//go:noescape
+func kernel12x32Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+
+// packBPanels packs npan full nr-wide panels of kb rows of B (nr a
+// multiple of 16):
 //
 //	for p := 0; p < kb; p++ {
 //		for q := 0; q < npan; q++ {
@@ -49,33 +112,34 @@ const fmaLoopFlops = 12 * 8 * 2
 //	}
 //
 //go:noescape
-func packBPanels(dst, src []float32, kb, npan, ldb int)
+func packBPanels(dst, src []float32, kb, npan, ldb, nr int)
 
-// packATrans6 packs one full micro-panel of a transposed A:
+// packATrans6 packs one full 6-row panel of a transposed A:
 //
 //	for p := 0; p < kb; p++ {
-//		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
+//		copy(dst[p*6:p*6+6], src[p*lda:p*lda+6])
 //	}
 //
 //go:noescape
 func packATrans6(dst, src []float32, kb, lda int)
 
-// kernel6x16Direct is kernel6x16 reading a 6-row strip of A in place,
-// element (i, p) at a[i*lda+p], instead of a packed panel:
+// packATrans12 packs one full 12-row panel of a transposed A:
 //
-//	for i := 0; i < mr; i++ {
-//		for j := 0; j < nr; j++ {
-//			var s float32
-//			for p := 0; p < kc; p++ {
-//				s += a[i*lda+p] * b[p*nr+j]
-//			}
-//			if beta == 0 {
-//				c[i*ldc+j] = s
-//			} else {
-//				c[i*ldc+j] = beta*c[i*ldc+j] + s
-//			}
-//		}
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*12:p*12+12], src[p*lda:p*lda+12])
 //	}
 //
 //go:noescape
-func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+func packATrans12(dst, src []float32, kb, lda int)
+
+// fmaLoop runs n iterations of twelve independent 8-wide FMAs (192 flops
+// per iteration) on registers only.
+//
+//go:noescape
+func fmaLoop(n int)
+
+// fmaLoop512 runs n iterations of twelve independent 16-wide FMAs (384
+// flops per iteration) on registers only.
+//
+//go:noescape
+func fmaLoop512(n int)

@@ -2,17 +2,23 @@
 
 package gemm
 
-// hasAVX2FMA reports whether the CPU runs the AVX2/FMA micro-kernel; this
-// build has no assembly.
-const hasAVX2FMA = false
+// asmBuild reports whether the kernels below are assembly; when false they
+// are their pure-Go reference loops and run anywhere.
+const asmBuild = false
 
-// kernel6x16 is the AVX2/FMA micro-kernel on amd64; here it is kernelGo:
+// CPU features of the assembly kernels: this build has none.
+const (
+	hasAVX2FMA = false
+	hasAVX512  = false
+)
+
+// kernel6x16 is the AVX2/FMA 6×16 micro-kernel:
 //
-//	for i := 0; i < mr; i++ {
-//		for j := 0; j < nr; j++ {
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
 //			var s float32
 //			for p := 0; p < kc; p++ {
-//				s += a[p*mr+i] * b[p*nr+j]
+//				s += a[p*6+i] * b[p*16+j]
 //			}
 //			if beta == 0 {
 //				c[i*ldc+j] = s
@@ -22,59 +28,11 @@ const hasAVX2FMA = false
 //		}
 //	}
 func kernel6x16(kc int, a, b, c []float32, ldc int, beta float32) {
-	kernelGo(kc, a, b, c, ldc, beta)
-}
-
-// fmaLoop is not available without assembly; FMAPeak measures the Go loop.
-func fmaLoop(n int) { _ = fmaLoopGo(n) }
-
-// fmaLoopFlops is the number of floating-point operations per fmaLoop
-// iteration.
-const fmaLoopFlops = fmaLoopGoFlops
-
-// packBPanels copies npan full nr-wide panels of kb rows of B into packed
-// form:
-//
-//	for p := 0; p < kb; p++ {
-//		for q := 0; q < npan; q++ {
-//			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
-//		}
-//	}
-func packBPanels(dst, src []float32, kb, npan, ldb int) {
-	packBPanelsGo(dst, src, kb, npan, ldb)
-}
-
-// packATrans6 packs one full micro-panel of a transposed A:
-//
-//	for p := 0; p < kb; p++ {
-//		copy(dst[p*mr:p*mr+mr], src[p*lda:p*lda+mr])
-//	}
-func packATrans6(dst, src []float32, kb, lda int) {
-	packATrans6Go(dst, src, kb, lda)
-}
-
-// kernel6x16Direct is kernel6x16 reading a 6-row strip of A in place,
-// element (i, p) at a[i*lda+p], instead of a packed panel:
-//
-//	for i := 0; i < mr; i++ {
-//		for j := 0; j < nr; j++ {
-//			var s float32
-//			for p := 0; p < kc; p++ {
-//				s += a[i*lda+p] * b[p*nr+j]
-//			}
-//			if beta == 0 {
-//				c[i*ldc+j] = s
-//			} else {
-//				c[i*ldc+j] = beta*c[i*ldc+j] + s
-//			}
-//		}
-//	}
-func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nr; j++ {
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 16; j++ {
 			var s float32
 			for p := 0; p < kc; p++ {
-				s += a[i*lda+p] * b[p*nr+j]
+				s += a[p*6+i] * b[p*16+j]
 			}
 			if beta == 0 {
 				c[i*ldc+j] = s
@@ -84,3 +42,139 @@ func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, bet
 		}
 	}
 }
+
+// kernel6x16Direct is kernel6x16 reading a 6-row strip of A in place:
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[i*lda+p] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 16; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[i*lda+p] * b[p*16+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
+
+// kernel12x32 is the AVX-512 12×32 micro-kernel:
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[p*12+i] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel12x32(kc int, a, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < 12; i++ {
+		for j := 0; j < 32; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[p*12+i] * b[p*32+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
+
+// kernel12x32Direct is kernel12x32 reading a 12-row strip of A in place:
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[i*lda+p] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel12x32Direct(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < 12; i++ {
+		for j := 0; j < 32; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[i*lda+p] * b[p*32+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
+
+// packBPanels packs npan full nr-wide panels of kb rows of B (nr a
+// multiple of 16):
+//
+//	for p := 0; p < kb; p++ {
+//		for q := 0; q < npan; q++ {
+//			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
+//		}
+//	}
+func packBPanels(dst, src []float32, kb, npan, ldb, nr int) {
+	for p := 0; p < kb; p++ {
+		for q := 0; q < npan; q++ {
+			copy(dst[q*kb*nr+p*nr:q*kb*nr+p*nr+nr], src[p*ldb+q*nr:p*ldb+q*nr+nr])
+		}
+	}
+}
+
+// packATrans6 packs one full 6-row panel of a transposed A:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*6:p*6+6], src[p*lda:p*lda+6])
+//	}
+func packATrans6(dst, src []float32, kb, lda int) {
+	for p := 0; p < kb; p++ {
+		copy(dst[p*6:p*6+6], src[p*lda:p*lda+6])
+	}
+}
+
+// packATrans12 packs one full 12-row panel of a transposed A:
+//
+//	for p := 0; p < kb; p++ {
+//		copy(dst[p*12:p*12+12], src[p*lda:p*lda+12])
+//	}
+func packATrans12(dst, src []float32, kb, lda int) {
+	for p := 0; p < kb; p++ {
+		copy(dst[p*12:p*12+12], src[p*lda:p*lda+12])
+	}
+}
+
+// fmaLoop and fmaLoop512 need assembly; FMAPeak measures the Go loop.
+func fmaLoop(n int) { _ = fmaLoopGo(n) }
+
+func fmaLoop512(n int) { _ = fmaLoopGo(n) }
