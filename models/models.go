@@ -67,6 +67,12 @@ func Names() []string {
 	return n
 }
 
+// TaskOf returns what the named model predicts.
+func TaskOf(name string) (Task, bool) {
+	b, ok := builders[name]
+	return b.task, ok
+}
+
 type builder struct {
 	task  Task
 	build func(b *build) error

@@ -47,9 +47,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if *epochs < 0 || *batch < 1 || *threads < 1 {
 		return usagef("--epochs, --batch and --threads must be positive")
 	}
-	trainSet, testSet, err := data.Open(*dataSpec)
+	trainSet, testSet, err := openData(*model, *dataSpec, *scale, *seed)
 	if err != nil {
-		return usageError{fmt.Errorf("--data: %w", err)}
+		return err
 	}
 	cfg := models.Config{Model: *model, InC: trainSet.C, InH: trainSet.H, InW: trainSet.W, Classes: trainSet.Classes,
 		Scale: *scale, Seed: *seed,
@@ -118,6 +118,25 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	return rep.WriteText(e.stdout)
 }
 
+// openData loads the data set for a model: images with labels for
+// classifiers, (low-resolution, high-resolution) luminance pairs for
+// super-resolution models.
+func openData(model, spec string, scale int, seed uint64) (train, test *data.Set, err error) {
+	task, ok := models.TaskOf(model)
+	if !ok {
+		return nil, nil, usagef("--model %q: known models are %v", model, models.Names())
+	}
+	if task == models.SuperResolve {
+		train, test, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed), CropsPerImage: 256})
+	} else {
+		train, test, err = data.Open(spec)
+	}
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--data: %w", err)}
+	}
+	return train, test, nil
+}
+
 func loadModel(path string) (*models.Model, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
@@ -146,9 +165,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	_, testSet, err := data.Open(*dataSpec)
+	_, testSet, err := openData(m.Config.Model, *dataSpec, max(m.Config.Scale, 2), 1)
 	if err != nil {
-		return usageError{fmt.Errorf("--data: %w", err)}
+		return err
 	}
 	score, err := train.Evaluate(ctx, m, testSet, *threads)
 	if err != nil {
