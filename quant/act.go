@@ -79,23 +79,40 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	lo, hi := a.Range()
 	out := tp.NewValue(x.Value.Shape...)
 	xd, od := x.Value.Data, out.Data
-	for i, v := range xd {
-		od[i] = Quantize(v, s, lo, hi)
+	threads := tp.Threads
+	if len(xd) < 1<<15 {
+		threads = 1
 	}
+	tensor.For(threads, len(xd), func(lo0, hi0 int) {
+		for i, v := range xd[lo0:hi0] {
+			od[lo0+i] = Quantize(v, s, lo, hi)
+		}
+	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
 		gx, gl := g[0], g[1]
-		var dl float64
-		for i, v := range xd {
-			u := v / s
-			if u < lo-0.5 || u > hi+0.5 {
-				continue // clamped: constant in x and in s along this path
+		parts := make([]float64, max(threads, 1))
+		chunk := (len(xd) + len(parts) - 1) / len(parts)
+		tensor.For(len(parts), len(parts), func(tlo, thi int) {
+			for ti := tlo; ti < thi; ti++ {
+				var dl float64
+				for i := ti * chunk; i < min((ti+1)*chunk, len(xd)); i++ {
+					u := xd[i] / s
+					if u < lo-0.5 || u > hi+0.5 {
+						continue // clamped: constant in x and in s along this path
+					}
+					if gx != nil {
+						gx.Data[i] += d.Data[i] / s
+					}
+					dl -= float64(d.Data[i]) * float64(u)
+				}
+				parts[ti] = dl
 			}
-			if gx != nil {
-				gx.Data[i] += d.Data[i] / s
-			}
-			dl -= float64(d.Data[i]) * float64(u)
-		}
+		})
 		if gl != nil {
+			var dl float64
+			for _, p := range parts {
+				dl += p
+			}
 			gl.Data[0] += float32(dl * math.Ln2)
 		}
 	}, x, ls)

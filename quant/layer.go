@@ -192,38 +192,57 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 	}
 	out := tp.NewValue(s...)
 	ad := acc.Value.Data
-	for r := 0; r < rows; r++ {
-		ar, or := ad[r*c:r*c+c], out.Data[r*c:r*c+c]
-		for i, a := range ar {
-			or[i] = Requant(a, sc[i], bias[i])
-		}
+	threads := tp.Threads
+	if rows*c < 1<<15 {
+		threads = 1
 	}
+	tensor.For(threads, rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ar, or := ad[r*c:r*c+c], out.Data[r*c:r*c+c]
+			for i, a := range ar {
+				or[i] = Requant(a, sc[i], bias[i])
+			}
+		}
+	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
 		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
-		dsc := make([]float64, c)
-		db := make([]float64, c)
-		for r := 0; r < rows; r++ {
-			dr, ar := d.Data[r*c:r*c+c], ad[r*c:r*c+c]
-			for i, dv := range dr {
-				dsc[i] += float64(dv) * float64(ar[i])
-				db[i] += float64(dv)
-			}
-			if ga != nil {
-				gr := ga.Data[r*c : r*c+c]
-				for i, dv := range dr {
-					gr[i] += dv * sc[i]
+		// Per-thread partial sums of dy·acc and dy per channel.
+		nt := max(threads, 1)
+		parts := make([][]float64, nt)
+		chunk := (rows + nt - 1) / nt
+		tensor.For(nt, nt, func(tlo, thi int) {
+			for ti := tlo; ti < thi; ti++ {
+				dsc := make([]float64, 2*c)
+				for r := ti * chunk; r < min((ti+1)*chunk, rows); r++ {
+					dr, ar := d.Data[r*c:r*c+c], ad[r*c:r*c+c]
+					for i, dv := range dr {
+						dsc[i] += float64(dv) * float64(ar[i])
+						dsc[c+i] += float64(dv)
+					}
+					if ga != nil {
+						gr := ga.Data[r*c : r*c+c]
+						for i, dv := range dr {
+							gr[i] += dv * sc[i]
+						}
+					}
 				}
+				parts[ti] = dsc
 			}
-		}
+		})
 		var dx float64
-		for i := range dsc {
-			v := dsc[i] * float64(sc[i]) * math.Ln2 // ∂y/∂log2 s = acc·scale·ln2
+		for i := 0; i < c; i++ {
+			var dsc, db float64
+			for _, p := range parts {
+				dsc += p[i]
+				db += p[c+i]
+			}
+			v := dsc * float64(sc[i]) * math.Ln2 // ∂y/∂log2 s = acc·scale·ln2
 			dx += v
 			if gw != nil {
 				gw.Data[i] += float32(v)
 			}
 			if gb != nil {
-				gb.Data[i] += float32(db[i])
+				gb.Data[i] += float32(db)
 			}
 		}
 		if gx != nil {

@@ -37,6 +37,10 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 					o := ((n*g.OH+oh)*g.OW + ow) * C
 					yo, ao := y[o:o+C], arg[o:o+C]
 					first := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
+					if g.K == 2 {
+						maxPool2(x, first, first+C, first+g.W*C, first+g.W*C+C, yo, ao)
+						continue
+					}
 					copy(yo, x[first:first+C])
 					for c := range ao {
 						ao[c] = int32(first + c)
@@ -60,6 +64,28 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 			}
 		}
 	})
+}
+
+// maxPool2 takes the channelwise maximum of the four pixels starting at
+// flat offsets i0..i3 (the common 2×2 window), in that order of preference.
+func maxPool2(x []float32, i0, i1, i2, i3 int, yo []float32, ao []int32) {
+	c := len(yo)
+	x0, x1, x2, x3 := x[i0:i0+c], x[i1:i1+c], x[i2:i2+c], x[i3:i3+c]
+	ao = ao[:c]
+	for j := range yo {
+		m, idx := x0[j], i0+j
+		if v := x1[j]; v > m {
+			m, idx = v, i1+j
+		}
+		if v := x2[j]; v > m {
+			m, idx = v, i2+j
+		}
+		if v := x3[j]; v > m {
+			m, idx = v, i3+j
+		}
+		yo[j] = m
+		ao[j] = int32(idx)
+	}
 }
 
 // MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
