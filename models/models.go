@@ -11,6 +11,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -133,6 +134,7 @@ func Build(cfg Config) (*Model, error) {
 	if err := bd.build(b); err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
 	}
+	b.fixImageInput()
 	return &Model{Config: cfg, Task: bd.task, Net: b.net, Layers: b.ls}, nil
 }
 
@@ -199,6 +201,17 @@ func buildESPCN(b *build) error {
 	}
 	b.add(nn.PixelShuffle{R: c.Scale})
 	return nil
+}
+
+// fixImageInput freezes the first layer's input quantizer at
+// s = 1/(2^N − 1): images arrive in [0, 1] (8-bit pixels divided by 255),
+// which that grid represents exactly for N = 8, so the scale needs neither
+// calibration nor a gradient (and the first convolution needs no input
+// gradient at all).
+func (b *build) fixImageInput() {
+	if len(b.ls) > 0 && b.ls[0].In != nil && !b.ls[0].In.Signed {
+		b.ls[0].In.FixScale(1 / (math.Exp2(float64(b.ls[0].In.Bits)) - 1))
+	}
 }
 
 // Params lists every parameter and buffer of the model.

@@ -32,6 +32,15 @@ func NewActQuant(name string, bits int, signed bool) *ActQuant {
 		Calibrated: nn.NewBuffer(name+".calibrated", 1)}
 }
 
+// FixScale sets s and freezes it: the scale is no longer trained or
+// calibrated. Image inputs in [0, 1] use s = 1/(2^N − 1), which represents
+// 8-bit pixels exactly.
+func (a *ActQuant) FixScale(s float64) {
+	a.Log2Scale.Value.Data[0] = float32(math.Log2(s))
+	a.Log2Scale.Grad = nil
+	a.Calibrated.Value.Data[0] = 1
+}
+
 // Range returns the integer range of the quantizer.
 func (a *ActQuant) Range() (lo, hi float32) {
 	if a.Signed {
