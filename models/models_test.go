@@ -1,0 +1,148 @@
+package models
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+func config(model string, mode quant.Mode) Config {
+	c := Config{Model: model, InC: 1, InH: 28, InW: 28, Classes: 10, Scale: 3, Seed: 7,
+		Hidden: quant.LayerConfig{Mode: mode, WeightBits: 4, ActBits: 4, AccBits: 14},
+		First:  DefaultEdge(mode), Last: DefaultEdge(mode)}
+	if mode == quant.Float {
+		c.Hidden = quant.LayerConfig{Mode: quant.Float}
+	}
+	return c
+}
+
+func input(n, h, w, c int) *tensor.Tensor {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := tensor.New(n, h, w, c)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.Float64())
+	}
+	return x
+}
+
+func TestShapes(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		want  []int
+	}{{"cnn", []int{2, 10}}, {"mlp", []int{2, 10}}, {"espcn", []int{2, 84, 84, 1}}} {
+		for _, mode := range []quant.Mode{quant.Float, quant.Baseline, quant.A2Q, quant.A2QPlus} {
+			m, err := Build(config(c.model, mode))
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.model, mode, err)
+			}
+			tp := autodiff.NewTape(1)
+			y := m.Forward(tp, tp.Constant(input(2, 28, 28, 1)), false).Value
+			if !tensor.SameShape(y.Shape, c.want) {
+				t.Errorf("%s %s: output %v, want %v", c.model, mode, y.Shape, c.want)
+			}
+		}
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Model: "vgg", InC: 1, InH: 28, InW: 28}, "unknown model"},
+		{Config{Model: "cnn", InC: 1, InH: 8, InW: 8, Classes: 10}, "too small"},
+		{Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10,
+			Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 9},
+			First:  DefaultEdge(quant.A2Q), Last: DefaultEdge(quant.A2Q)}, "conv2"},
+	} {
+		if _, err := Build(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+// TestCheckpointRoundTrip saves a quantized model and loads it back: same
+// outputs, same certificates.
+func TestCheckpointRoundTrip(t *testing.T) {
+	m, err := Build(config("cnn", quant.A2QPlus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := input(3, 28, 28, 1)
+	tp := autodiff.NewTape(1)
+	m.Forward(tp, tp.Constant(x), true) // calibrate the activation quantizers
+	tp.Reset()
+	want := m.Forward(tp, tp.Constant(x), false).Value.Clone()
+	c, err := m.Checkpoint(map[string]string{"note": "x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.ckpt")
+	if err := checkpoint.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := FromCheckpoint(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m2.Forward(tp, tp.Constant(x), false).Value
+	for i := range want.Data {
+		if got.Data[i] != want.Data[i] {
+			t.Fatalf("output %d: %v after reload, %v before", i, got.Data[i], want.Data[i])
+		}
+	}
+	delete(c2.Tensors, "conv2.log2_g")
+	if _, err := FromCheckpoint(c2); err == nil || !strings.Contains(err.Error(), "conv2.log2_g") {
+		t.Fatalf("missing tensor: err = %v", err)
+	}
+}
+
+// TestInitFromFloat: a float model's weights seed an A2Q model whose hidden
+// layer then satisfies its budget, with the projection keeping the
+// quantized weights non-zero.
+func TestInitFromFloat(t *testing.T) {
+	f, err := Build(config("cnn", quant.Float))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "float.ckpt")
+	if err := checkpoint.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Build(config("cnn", quant.A2Q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := InitFromFloat(q, path); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := q.Certificates(true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != 1 || !certs[0].Certified || certs[0].Sparsity == 1 {
+		t.Fatalf("hidden layer after init: %+v", certs)
+	}
+	// The first layer's weights came from the float model.
+	if q.Layers[0].Weight.Value.Data[0] != f.Layers[0].Weight.Value.Data[0] {
+		t.Error("conv1 weights not copied")
+	}
+	mlp, _ := Build(config("mlp", quant.A2Q))
+	if err := InitFromFloat(mlp, path); err == nil || !strings.Contains(err.Error(), "cnn") {
+		t.Errorf("cnn checkpoint into mlp: err = %v", err)
+	}
+}
