@@ -1,0 +1,129 @@
+package sweep
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/a2qtoolkit/a2q/plot"
+)
+
+// Plot file names written by WritePlots.
+const (
+	ScorePlot    = "score_vs_p.png"
+	ParetoPlot   = "score_vs_lut.png"
+	SparsityPlot = "sparsity_vs_p.png"
+)
+
+// series groups results by quantizer and bit width, in canonical order.
+type series struct {
+	key   string
+	quant string
+	rs    []Result
+}
+
+func group(results []Result) []series {
+	var out []series
+	at := map[string]int{}
+	for _, r := range results {
+		k := seriesKey(r)
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, series{key: k, quant: r.Quant})
+		}
+		out[i].rs = append(out[i].rs, r)
+	}
+	return out
+}
+
+// label names a series in legends.
+func (s series) label() string {
+	q := strings.ToUpper(s.quant)
+	if s.quant == "baseline" {
+		q = "baseline"
+	}
+	return q + strings.TrimPrefix(s.key, s.quant)
+}
+
+// accX is the P a result is drawn at: its target for A2Q and A2Q+, its
+// certified P for the baseline (whose target is the data-type bound).
+func accX(r Result) float64 {
+	if r.Quant == "baseline" {
+		return float64(r.CertifiedAccBits)
+	}
+	return float64(r.AccBits)
+}
+
+// Charts returns the three charts of a sweep: score against P (one line per
+// quantizer and bit width, the baseline as markers at its certified P, the
+// float score as a reference line), score against the LUT estimate with
+// the Pareto front, and hidden-layer sparsity against P.
+func Charts(results []Result) ([]plot.Chart, error) {
+	if len(results) == 0 {
+		return nil, errNoResults
+	}
+	ylabel := "test accuracy"
+	if results[0].TestPSNR != nil {
+		ylabel = "test PSNR (dB)"
+	}
+	models := map[string]bool{}
+	var names []string
+	for _, r := range results {
+		if !models[r.Model] {
+			models[r.Model] = true
+			names = append(names, r.Model)
+		}
+	}
+	title := strings.Join(names, ", ")
+	score := plot.Chart{Title: title + ": score against accumulator width", XLabel: "accumulator bits P (baseline: certified P)",
+		YLabel: ylabel, IntegerX: true}
+	pareto := plot.Chart{Title: title + ": score against estimated LUTs (FINN model)", XLabel: "estimated LUTs, all layers",
+		YLabel: ylabel}
+	sparsity := plot.Chart{Title: title + ": sparsity of the hidden layers", XLabel: "accumulator bits P (baseline: certified P)",
+		YLabel: "fraction of zero weights", IntegerX: true}
+	for i, s := range group(results) {
+		var ps, sc, sp, lut []float64
+		for _, r := range s.rs {
+			ps = append(ps, accX(r))
+			sc = append(sc, r.Score())
+			sp = append(sp, r.Sparsity)
+			lut = append(lut, r.LUTEstimate)
+		}
+		markers := s.quant == "baseline"
+		score.Series = append(score.Series, plot.Series{Label: s.label(), X: ps, Y: sc, Markers: markers, Style: i})
+		sparsity.Series = append(sparsity.Series, plot.Series{Label: s.label(), X: ps, Y: sp, Markers: markers, Style: i})
+		pareto.Series = append(pareto.Series, plot.Series{Label: s.label(), X: lut, Y: sc, Markers: true, Style: i})
+	}
+	seen := map[float64]bool{}
+	for _, r := range results {
+		if !seen[r.FloatScore] {
+			seen[r.FloatScore] = true
+			score.Refs = append(score.Refs, plot.Ref{Label: fmt.Sprintf("float (%.4g)", r.FloatScore), Y: r.FloatScore})
+			pareto.Refs = append(pareto.Refs, plot.Ref{Label: fmt.Sprintf("float (%.4g)", r.FloatScore), Y: r.FloatScore})
+		}
+	}
+	var fx, fy []float64
+	for _, i := range Pareto(results) {
+		fx = append(fx, results[i].LUTEstimate)
+		fy = append(fy, results[i].Score())
+	}
+	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(pareto.Series)})
+	return []plot.Chart{score, pareto, sparsity}, nil
+}
+
+// WritePlots writes the charts of Charts to DIR/score_vs_p.png,
+// DIR/score_vs_lut.png and DIR/sparsity_vs_p.png.
+func WritePlots(dir string, results []Result) error {
+	cs, err := Charts(results)
+	if err != nil {
+		return err
+	}
+	for i, name := range []string{ScorePlot, ParetoPlot, SparsityPlot} {
+		if err := cs[i].Save(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+	}
+	return nil
+}

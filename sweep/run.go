@@ -1,0 +1,515 @@
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/hw"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/report"
+	"github.com/a2qtoolkit/a2q/train"
+)
+
+// Options configure how a sweep runs (not what it computes).
+type Options struct {
+	// Dir is the sweep directory (required).
+	Dir string
+	// Parallel is the number of points trained at once (default 1). The
+	// Threads are divided among them; Parallel is capped at Threads so the
+	// machine is never oversubscribed.
+	Parallel int
+	// Threads is the total number of threads (default runtime.NumCPU()).
+	Threads int
+	// Train and Test, when both set, are used instead of opening Grid.Data
+	// (tests and callers holding a data set in memory).
+	Train, Test *data.Set
+	// Progress receives progress lines (and, with one point at a time,
+	// training progress bars); nil for none.
+	Progress io.Writer
+}
+
+// run is one sweep in progress.
+type run struct {
+	g           Grid
+	o           Options
+	train, test *data.Set
+	mu          sync.Mutex // serialises Progress
+}
+
+func (r *run) logf(format string, args ...any) {
+	if r.o.Progress == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.o.Progress, format+"\n", args...)
+}
+
+// floatDir, pointDir and recipe paths.
+func floatDir(dir string) string            { return filepath.Join(dir, "float") }
+func pointDir(dir, id string) string        { return filepath.Join(dir, "points", id) }
+func resultPath(dir, id string) string      { return filepath.Join(pointDir(dir, id), "result.json") }
+func floatResultPath(dir string) string     { return filepath.Join(floatDir(dir), "result.json") }
+func recipePath(dir string) string          { return filepath.Join(dir, "sweep.json") }
+func floatCheckpointPath(dir string) string { return filepath.Join(floatDir(dir), "model.ckpt") }
+
+// prepare validates the grid, opens the data and records the recipe.
+func prepare(g Grid, o Options) (*run, error) {
+	g = g.withDefaults()
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Dir == "" {
+		return nil, errors.New("sweep: no output directory")
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	o.Parallel = min(max(o.Parallel, 1), o.Threads)
+	r := &run{g: g, o: o, train: o.Train, test: o.Test}
+	if r.train == nil || r.test == nil {
+		var err error
+		if r.train, r.test, err = Open(g.Model, g.Data, g.Scale, g.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "points"), 0o755); err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	if err := checkRecipe(o.Dir, g); err != nil {
+		return nil, err
+	}
+	// Build every point's model once: a P too small for a layer fails here,
+	// before any training.
+	for _, p := range g.Points() {
+		if _, err := r.build(p); err != nil {
+			return nil, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// Open loads the training and test sets of a model's task from a --data
+// argument: data.Open for classifiers, data.OpenSR (luminance, the given
+// scale, crops seeded by seed) for super-resolution.
+func Open(model, spec string, scale int, seed uint64) (trainSet, testSet *data.Set, err error) {
+	task, ok := models.TaskOf(model)
+	if !ok {
+		return nil, nil, fmt.Errorf("sweep: unknown model %q", model)
+	}
+	if task == models.SuperResolve {
+		trainSet, testSet, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed)})
+	} else {
+		trainSet, testSet, err = data.Open(spec)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("sweep: %w", err)
+	}
+	return trainSet, testSet, nil
+}
+
+// checkRecipe writes DIR/sweep.json, or checks that the one there
+// describes the same recipe (the grid lists may differ: a sweep can be
+// extended with more points).
+func checkRecipe(dir string, g Grid) error {
+	path := recipePath(dir)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		nb, err := json.MarshalIndent(g, "", "  ")
+		if err != nil {
+			return err
+		}
+		return checkpoint.WriteFileAtomic(path, append(nb, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	var old Grid
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("sweep: %s: %w", path, err)
+	}
+	g.Quants, g.Bits, g.AccBits = nil, nil, nil // not part of the recipe
+	if !reflect.DeepEqual(old, g) {
+		ob, _ := json.Marshal(old)
+		nb, _ := json.Marshal(g)
+		return fmt.Errorf("sweep: %s holds another recipe (%s, this run %s); use another directory", path, ob, nb)
+	}
+	return nil
+}
+
+// config returns the model configuration of a point (AccBits 0: float).
+func (r *run) config(mode quant.Mode, bits, accBits int) models.Config {
+	s := r.train
+	cfg := models.Config{Model: r.g.Model, InC: s.C, InH: s.H, InW: s.W, Classes: s.Classes, Scale: r.g.Scale, Seed: r.g.Seed,
+		Hidden: quant.LayerConfig{Mode: mode, WeightBits: bits, ActBits: bits, AccBits: accBits},
+		First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
+	if mode == quant.Float {
+		cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
+	}
+	if models.Task(r.task()) == models.SuperResolve {
+		cfg.Classes = 0
+	} else {
+		cfg.Scale = 0
+	}
+	return cfg
+}
+
+func (r *run) task() models.Task {
+	t, _ := models.TaskOf(r.g.Model)
+	return t
+}
+
+// build returns a point's model. The baseline's hidden layers get their
+// data-type P as their target.
+func (r *run) build(p Point) (*models.Model, error) {
+	acc := p.AccBits
+	if p.Quant == quant.Baseline {
+		acc = 32
+	}
+	m, err := models.Build(r.config(p.Quant, p.WeightBits, acc))
+	if err != nil || p.Quant != quant.Baseline {
+		return m, err
+	}
+	dt := 0
+	for i, l := range m.Layers {
+		if m.Hidden(i) && l.W != nil {
+			dt = max(dt, accum.DataTypeBits(l.K(), l.In.Bits, l.In.Signed, l.W.Bits))
+		}
+	}
+	if dt == 0 || dt == acc {
+		return m, nil
+	}
+	return models.Build(r.config(p.Quant, p.WeightBits, dt))
+}
+
+// floatResult is DIR/float/result.json.
+type floatResult struct {
+	Score   float64 `json:"score"`
+	Epochs  int     `json:"epochs"`
+	Seconds float64 `json:"seconds"`
+}
+
+// trainFloat trains (or resumes, or reuses) the float model and returns
+// its score.
+func (r *run) trainFloat(ctx context.Context, threads int) (float64, error) {
+	if b, err := os.ReadFile(floatResultPath(r.o.Dir)); err == nil {
+		var fr floatResult
+		if err := json.Unmarshal(b, &fr); err != nil {
+			return 0, fmt.Errorf("sweep: %s: %w", floatResultPath(r.o.Dir), err)
+		}
+		if fr.Epochs == r.g.FloatEpochs {
+			return fr.Score, nil
+		}
+	}
+	start := time.Now()
+	m, err := models.Build(r.config(quant.Float, 0, 0))
+	if err != nil {
+		return 0, fmt.Errorf("sweep: float model: %w", err)
+	}
+	dir := floatDir(r.o.Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	r.logf("float: training %d epochs", r.g.FloatEpochs)
+	tr, err := train.New(m, train.Options{Epochs: r.g.FloatEpochs, Batch: r.g.Batch, LR: r.g.LR, Threads: threads,
+		Seed: r.g.Seed, Dir: dir, Progress: r.o.Progress})
+	if err != nil {
+		return 0, fmt.Errorf("sweep: float model: %w", err)
+	}
+	if err := tr.Run(ctx, r.train, nil); err != nil {
+		return 0, fmt.Errorf("sweep: float model: %w", err)
+	}
+	if r.g.FloatEpochs == 0 || tr.State.Epoch == 0 {
+		if err := tr.Save(tr.CheckpointPath()); err != nil {
+			return 0, err
+		}
+	}
+	score, err := train.Evaluate(ctx, m, r.test, threads)
+	if err != nil {
+		return 0, fmt.Errorf("sweep: float model: %w", err)
+	}
+	b, _ := json.MarshalIndent(floatResult{Score: score, Epochs: r.g.FloatEpochs, Seconds: time.Since(start).Seconds()}, "", "  ")
+	if err := checkpoint.WriteFileAtomic(floatResultPath(r.o.Dir), append(b, '\n')); err != nil {
+		return 0, err
+	}
+	r.logf("float: %s %.4f", scoreName(r.task()), score)
+	return score, nil
+}
+
+func scoreName(t models.Task) string {
+	if t == models.SuperResolve {
+		return "PSNR"
+	}
+	return "accuracy"
+}
+
+// loadResult reads a finished point's result, or reports false.
+func loadResult(dir, id string) (Result, bool, error) {
+	path := resultPath(dir, id)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("sweep: %w", err)
+	}
+	res, err := decodeResult(b, path)
+	return res, err == nil, err
+}
+
+// runPoint fine-tunes one point from the float model, unless its result
+// file exists.
+func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads int, bars bool) (Result, error) {
+	if res, ok, err := loadResult(r.o.Dir, p.ID); ok || err != nil {
+		if ok {
+			r.logf("%s: done already, skipped", p.ID)
+		}
+		return res, err
+	}
+	start := time.Now()
+	m, err := r.build(p)
+	if err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	if err := models.InitFromFloat(m, floatCheckpointPath(r.o.Dir)); err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	dir := pointDir(r.o.Dir, p.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("sweep: %w", err)
+	}
+	var prog io.Writer
+	if bars {
+		prog = r.o.Progress
+	}
+	tr, err := train.New(m, train.Options{Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
+		Seed: r.g.Seed, Dir: dir, Progress: prog})
+	if err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	r.logf("%s: fine-tuning from epoch %d of %d", p.ID, tr.State.Epoch, r.g.Epochs)
+	if err := tr.Run(ctx, r.train, nil); err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	if r.g.Epochs == 0 || tr.State.Epoch == 0 {
+		if err := tr.Save(tr.CheckpointPath()); err != nil {
+			return Result{}, err
+		}
+	}
+	score, err := train.Evaluate(ctx, m, r.test, threads)
+	if err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	res, err := Measure(m, score, floatScore)
+	if err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
+	res.ID, res.Data, res.Epochs = p.ID, r.g.Data, r.g.Epochs
+	res.Seconds = time.Since(start).Seconds()
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkpoint.WriteFileAtomic(resultPath(r.o.Dir, p.ID), append(b, '\n')); err != nil {
+		return Result{}, err
+	}
+	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32), %.0f s",
+		p.ID, scoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, res.Seconds)
+	return res, nil
+}
+
+// Measure computes a trained model's Result fields from its weights: the
+// certificates, certified P, sparsity, compression rate and LUT
+// estimates, with score and the float model's score. ID, Data, Epochs and
+// Seconds are left for the caller.
+func Measure(m *models.Model, score, floatScore float64) (Result, error) {
+	rep, err := report.FromModel(m, 0)
+	if err != nil {
+		return Result{}, err
+	}
+	h := m.Config.Hidden
+	res := Result{Model: m.Config.Model, Quant: string(h.Mode), WeightBits: h.WeightBits, ActBits: h.ActBits, AccBits: h.AccBits,
+		FloatScore: floatScore, Sparsity: rep.Sparsity, CompressionRate: rep.CompressionRate, Warnings: rep.Warnings}
+	if floatScore != 0 {
+		res.ShareOfFloat = score / floatScore
+	}
+	if m.Task == models.SuperResolve {
+		res.TestPSNR = &score
+	} else {
+		res.TestAccuracy = &score
+	}
+	// rep.Layers holds one certificate per quantized layer, in order.
+	var layers []*layerCert
+	ci := 0
+	for i, l := range m.Layers {
+		if l.W == nil {
+			continue
+		}
+		if ci >= len(rep.Layers) {
+			return Result{}, fmt.Errorf("layer %s has no certificate", l.Name)
+		}
+		layers = append(layers, &layerCert{l: l, c: rep.Layers[ci], hidden: m.Hidden(i)})
+		ci++
+	}
+	for _, lc := range layers {
+		if lc.hidden {
+			res.CertifiedAccBits = max(res.CertifiedAccBits, lc.c.AccBitsExact)
+		}
+	}
+	res.Certified = res.CertifiedAccBits > 0 && res.CertifiedAccBits <= res.AccBits
+	if res.LUTEstimate, err = lutTotal(layers, false); err != nil {
+		return Result{}, err
+	}
+	if res.LUTEstimateP32, err = lutTotal(layers, true); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+type layerCert struct {
+	l      *quant.Layer
+	c      accum.Certificate
+	hidden bool
+}
+
+// LUTFolding gives the PE and SIMD caps of every layer's unit in the LUT
+// estimate (hw.DefaultFolding): the largest divisors of the output
+// channels and of K at most these. Multipliers are in LUTs, weights in
+// LUTRAM, and each layer but the last has a thresholding stage producing
+// the next layer's input bits.
+var LUTFolding = struct{ PE, SIMD int }{PE: 4, SIMD: 8}
+
+// lutTotal sums the LUT estimates of the layers: the hidden ones at their
+// certified P (or 32 with p32), the others at their own target P.
+func lutTotal(layers []*layerCert, p32 bool) (float64, error) {
+	var total float64
+	for i, lc := range layers {
+		p := lc.c.AccBitsTarget
+		if lc.hidden {
+			p = max(lc.c.AccBitsExact, 1)
+		}
+		if p32 {
+			p = 32
+		}
+		out := 0
+		if i+1 < len(layers) && layers[i+1].l.In != nil {
+			out = layers[i+1].l.In.Bits
+		}
+		pe, simd := hw.DefaultFolding(lc.c.K, lc.c.OutChannels, LUTFolding.PE, LUTFolding.SIMD)
+		e, err := hw.EstimateLUT(hw.MVU{Name: lc.c.Name, Kind: lc.c.Kind, MW: lc.c.K, MH: lc.c.OutChannels, PE: pe, SIMD: simd,
+			WeightBits: lc.c.WeightBits, InputBits: lc.c.InputBits, OutputBits: out, AccBits: p, WeightsInLUTRAM: true})
+		if err != nil {
+			return 0, err
+		}
+		total += e.LUT
+	}
+	return total, nil
+}
+
+// Run trains the float model, then every point of g not yet done (o.Parallel
+// at a time), and writes results.json, results.csv and the plots. It
+// returns the results of g's points in canonical order. On error (or
+// cancellation) finished points keep their result files and a new Run
+// resumes.
+func Run(ctx context.Context, g Grid, o Options) ([]Result, error) {
+	r, err := prepare(g, o)
+	if err != nil {
+		return nil, err
+	}
+	floatScore, err := r.trainFloat(ctx, r.o.Threads)
+	if err != nil {
+		return nil, err
+	}
+	points := r.g.Points()
+	results := make([]Result, len(points))
+	threads := max(r.o.Threads/r.o.Parallel, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	next := make(chan int)
+	for w := 0; w < r.o.Parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res, err := r.runPoint(ctx, points[i], floatScore, threads, r.o.Parallel == 1)
+				if err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					errMu.Unlock()
+					cancel()
+					continue
+				}
+				results[i] = res
+			}
+		}()
+	}
+	for i := range points {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sortResults(results)
+	if err := WriteResults(r.o.Dir, results); err != nil {
+		return nil, err
+	}
+	if err := WritePlots(r.o.Dir, results); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// RunPoint runs one point of g into o.Dir, for a sweep distributed over
+// processes or machines sharing the directory: id FloatID trains the float
+// model, any other ID fine-tunes that point (training the float model
+// first if it is not there yet). It writes no results table; Merge does.
+func RunPoint(ctx context.Context, g Grid, o Options, id string) (*Result, error) {
+	var p Point
+	if id != FloatID {
+		var ok bool
+		if p, ok = g.withDefaults().Find(id); !ok {
+			return nil, fmt.Errorf("sweep: no point %q in the grid", id)
+		}
+	}
+	r, err := prepare(g, o)
+	if err != nil {
+		return nil, err
+	}
+	floatScore, err := r.trainFloat(ctx, r.o.Threads)
+	if err != nil || id == FloatID {
+		return nil, err
+	}
+	res, err := r.runPoint(ctx, p, floatScore, r.o.Threads, true)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}

@@ -1,0 +1,292 @@
+// Package sweep runs a2q's evaluation: a grid of quantizer × bit width ×
+// accumulator width P for one model and data set, answering "how low can P
+// go for my network, and what does it cost?".
+//
+// # Recipe
+//
+// One float model is trained first (DIR/float/model.ckpt) and reused by
+// every point. Each point then fine-tunes a quantized copy of it
+// (models.InitFromFloat, which applies the Euclidean-projection
+// initialisation to A2Q and A2Q+ layers) for Grid.Epochs epochs. A2Q and
+// A2Q+ run once per (bit width, P); the baseline quantizer does not
+// constrain the accumulator, so it runs once per bit width, at its
+// data-type P (the widest data-type bound of its hidden layers, SPEC.md),
+// and reports the P its trained weights actually need.
+//
+// # Files
+//
+// Under the sweep directory DIR:
+//
+//	DIR/sweep.json              the recipe (model, data, epochs, learning rates, seed)
+//	DIR/float/model.ckpt        the float model; DIR/float/result.json its score
+//	DIR/points/<id>/model.ckpt  a point's fine-tuned model (resumable)
+//	DIR/points/<id>/result.json a point's Result; its presence marks the point done
+//	DIR/results.json, .csv      one row per point (see Result)
+//	DIR/*.png                   the plots (see WritePlots)
+//
+// A killed sweep resumes: finished points are skipped and unfinished ones
+// resume from their last checkpoint. Points are independent, so they can
+// run as separate processes sharing DIR (RunPoint, then Merge).
+//
+// # Conventions
+//
+// Scores are test accuracy in [0, 1] for classifiers and mean PSNR in dB for
+// super-resolution. The certified P of a layer is its exact accumulator
+// width (accum.Certificate.AccBitsExact); a point's certified P is the
+// largest over its hidden (constrained) layers. Sparsity and compression
+// rate cover the hidden layers (report.FromModel). The LUT estimate is
+// FINN's analytical model (hw.EstimateLUT) summed over every layer, see
+// LUTFolding.
+//
+// Bad input (an unknown model or quantizer, a P too small for any non-zero
+// weight, a result file that does not decode) returns an error naming the
+// point, layer or file.
+package sweep
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+// Grid is a sweep: the recipe shared by every point and the lists whose
+// product gives the points.
+type Grid struct {
+	Model string `json:"model"`
+	// Data is the --data argument ("" for the embedded default), or a label
+	// for data sets given in Options.
+	Data string `json:"data"`
+	// Quants lists the weight quantizers (baseline, a2q, a2q+).
+	Quants []quant.Mode `json:"-"`
+	// Bits lists the weight and activation bit widths (M = N).
+	Bits []int `json:"-"`
+	// AccBits lists the accumulator widths P of the A2Q and A2Q+ points.
+	AccBits []int `json:"-"`
+	// Epochs of fine-tuning per point, FloatEpochs of float training.
+	Epochs      int `json:"epochs"`
+	FloatEpochs int `json:"float_epochs"`
+	// Batch size; LR the float model's peak learning rate, FineTuneLR the
+	// points' (zero selects 1e-3 and 1e-4).
+	Batch      int     `json:"batch"`
+	LR         float64 `json:"lr"`
+	FineTuneLR float64 `json:"fine_tune_lr"`
+	Seed       uint64  `json:"seed"`
+	// Scale is the upscaling factor of super-resolution models (default 2).
+	Scale int `json:"scale"`
+}
+
+// withDefaults fills in zero fields.
+func (g Grid) withDefaults() Grid {
+	if g.Batch == 0 {
+		g.Batch = 128
+	}
+	if g.LR == 0 {
+		g.LR = 1e-3
+	}
+	if g.FineTuneLR == 0 {
+		g.FineTuneLR = 1e-4
+	}
+	if g.Scale == 0 {
+		g.Scale = 2
+	}
+	return g
+}
+
+// Point is one grid point.
+type Point struct {
+	ID         string     `json:"id"`
+	Quant      quant.Mode `json:"quant"`
+	WeightBits int        `json:"weight_bits"`
+	ActBits    int        `json:"act_bits"`
+	// AccBits is the target P; 0 for the baseline, which runs at its
+	// data-type P.
+	AccBits int `json:"acc_bits"`
+}
+
+// FloatID names the float model in RunPoint.
+const FloatID = "float"
+
+// PointID returns the identifier of a point: "a2q-w8a8-p16",
+// "a2qplus-w4a4-p13" ("+" is spelled "plus" so that IDs are plain file
+// names), "baseline-w8a8".
+func PointID(q quant.Mode, weightBits, actBits, accBits int) string {
+	name := strings.ReplaceAll(string(q), "+", "plus")
+	if q == quant.Baseline || accBits == 0 {
+		return fmt.Sprintf("%s-w%da%d", name, weightBits, actBits)
+	}
+	return fmt.Sprintf("%s-w%da%d-p%d", name, weightBits, actBits, accBits)
+}
+
+// Validate checks the grid's lists and recipe.
+func (g Grid) Validate() error {
+	if _, ok := models.TaskOf(g.Model); !ok {
+		return fmt.Errorf("sweep: unknown model %q (known: %s)", g.Model, strings.Join(models.Names(), ", "))
+	}
+	if len(g.Quants) == 0 || len(g.Bits) == 0 {
+		return fmt.Errorf("sweep: need at least one quantizer and one bit width")
+	}
+	aware := false
+	for _, q := range g.Quants {
+		switch q {
+		case quant.Baseline:
+		case quant.A2Q, quant.A2QPlus:
+			aware = true
+		default:
+			return fmt.Errorf("sweep: quantizer %q: want baseline, a2q or a2q+", q)
+		}
+	}
+	if aware && len(g.AccBits) == 0 {
+		return fmt.Errorf("sweep: a2q and a2q+ need at least one accumulator width P")
+	}
+	for _, b := range g.Bits {
+		if b < 2 || b > 16 {
+			return fmt.Errorf("sweep: bit width %d outside [2, 16]", b)
+		}
+	}
+	for _, p := range g.AccBits {
+		if p < 2 || p > 64 {
+			return fmt.Errorf("sweep: accumulator width %d outside [2, 64]", p)
+		}
+	}
+	if g.Epochs < 0 || g.FloatEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 {
+		return fmt.Errorf("sweep: epochs, batch, learning rates and scale must not be negative")
+	}
+	return nil
+}
+
+// Points lists the grid's points in canonical order: quantizer (baseline,
+// a2q, a2q+), then bit width, then P, each ascending; duplicates in the
+// lists are dropped.
+func (g Grid) Points() []Point {
+	var ps []Point
+	seen := map[string]bool{}
+	bits := slices.Sorted(slices.Values(g.Bits))
+	acc := slices.Sorted(slices.Values(g.AccBits))
+	for _, q := range []quant.Mode{quant.Baseline, quant.A2Q, quant.A2QPlus} {
+		if !slices.Contains(g.Quants, q) {
+			continue
+		}
+		for _, b := range bits {
+			ps1 := acc
+			if q == quant.Baseline {
+				ps1 = []int{0}
+			}
+			for _, p := range ps1 {
+				pt := Point{ID: PointID(q, b, b, p), Quant: q, WeightBits: b, ActBits: b, AccBits: p}
+				if !seen[pt.ID] {
+					seen[pt.ID] = true
+					ps = append(ps, pt)
+				}
+			}
+		}
+	}
+	return ps
+}
+
+// Find returns the grid point with the given ID.
+func (g Grid) Find(id string) (Point, bool) {
+	for _, p := range g.Points() {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Point{}, false
+}
+
+// Result is one row of results.json and results.csv.
+type Result struct {
+	ID         string `json:"id"`
+	Model      string `json:"model"`
+	Data       string `json:"data"`
+	Quant      string `json:"quant"`
+	WeightBits int    `json:"weight_bits"`
+	ActBits    int    `json:"act_bits"`
+	// AccBits is the target P (the data-type P for the baseline).
+	AccBits int `json:"acc_bits"`
+	// CertifiedAccBits is the largest exact accumulator width of the hidden
+	// layers; Certified reports that it is at most AccBits.
+	CertifiedAccBits int  `json:"certified_acc_bits"`
+	Certified        bool `json:"certified"`
+	// TestAccuracy (classifiers) or TestPSNR (super-resolution, dB).
+	TestAccuracy *float64 `json:"test_accuracy"`
+	TestPSNR     *float64 `json:"test_psnr"`
+	// FloatScore is the float model's score, ShareOfFloat the ratio.
+	FloatScore   float64 `json:"float_score"`
+	ShareOfFloat float64 `json:"share_of_float"`
+	// Sparsity and CompressionRate (M/H(q)) of the hidden layers.
+	Sparsity        float64  `json:"sparsity"`
+	CompressionRate *float64 `json:"compression_rate"`
+	// LUTEstimate sums hw.EstimateLUT over the layers, the hidden ones at
+	// their certified P and the first and last at their own P;
+	// LUTEstimateP32 has every layer at P = 32.
+	LUTEstimate    float64 `json:"lut_estimate"`
+	LUTEstimateP32 float64 `json:"lut_estimate_p32"`
+	Epochs         int     `json:"epochs"`
+	// Seconds is the wall time of the point's training and evaluation (of
+	// the last run only, if it was resumed).
+	Seconds  float64  `json:"seconds"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Score returns the test accuracy or PSNR, NaN if neither is set.
+func (r Result) Score() float64 {
+	switch {
+	case r.TestAccuracy != nil:
+		return *r.TestAccuracy
+	case r.TestPSNR != nil:
+		return *r.TestPSNR
+	}
+	return math.NaN()
+}
+
+// decodeResult parses a result file, naming it in errors.
+func decodeResult(b []byte, name string) (Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("sweep: %s: %w", name, err)
+	}
+	if r.ID == "" || r.Quant == "" || r.Model == "" {
+		return r, fmt.Errorf("sweep: %s: not a point result (no id, quant or model)", name)
+	}
+	return r, nil
+}
+
+// quantRank orders quantizers in tables.
+func quantRank(q string) int {
+	switch quant.Mode(q) {
+	case quant.Baseline:
+		return 0
+	case quant.A2Q:
+		return 1
+	case quant.A2QPlus:
+		return 2
+	}
+	return 3
+}
+
+// sortResults puts results in canonical order: model, quantizer, bits, P.
+func sortResults(rs []Result) {
+	slices.SortStableFunc(rs, func(a, b Result) int {
+		if c := strings.Compare(a.Model, b.Model); c != 0 {
+			return c
+		}
+		if c := quantRank(a.Quant) - quantRank(b.Quant); c != 0 {
+			return c
+		}
+		if c := a.WeightBits - b.WeightBits; c != 0 {
+			return c
+		}
+		if c := a.ActBits - b.ActBits; c != 0 {
+			return c
+		}
+		if c := a.AccBits - b.AccBits; c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}

@@ -1,0 +1,280 @@
+package sweep
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+var (
+	dataOnce              sync.Once
+	smallTrain, smallTest *data.Set
+	dataErr               error
+)
+
+// small returns 1000 training and 500 test images of the embedded data.
+func small(t *testing.T) (*data.Set, *data.Set) {
+	t.Helper()
+	dataOnce.Do(func() {
+		tr, te, err := data.Default()
+		if err != nil {
+			dataErr = err
+			return
+		}
+		// The embedded sets are in class order; take a spread of classes.
+		idx := func(n, total int) []int {
+			out := make([]int, n)
+			for i := range out {
+				out[i] = i * total / n
+			}
+			return out
+		}
+		smallTrain, smallTest = tr.Subset(idx(1000, tr.N)), te.Subset(idx(500, te.N))
+	})
+	if dataErr != nil {
+		t.Fatal(dataErr)
+	}
+	return smallTrain, smallTest
+}
+
+func tinyGrid() Grid {
+	return Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.A2QPlus, quant.Baseline},
+		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3}
+}
+
+func TestTinySweep(t *testing.T) {
+	tr, te := small(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	o := Options{Dir: dir, Parallel: 2, Train: tr, Test: te}
+	rs, err := Run(ctx, tinyGrid(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].ID != "baseline-w8a8" || rs[1].ID != "a2qplus-w8a8-p16" {
+		t.Fatalf("results %+v", rs)
+	}
+	base, plus := rs[0], rs[1]
+	// conv2 of the reference CNN: K = 3·3·32, 8-bit unsigned inputs, 8-bit weights.
+	if want := accum.DataTypeBits(288, 8, false, 8); base.AccBits != want || !base.Certified {
+		t.Errorf("baseline target P %d (certified %v), want the data-type P %d", base.AccBits, base.Certified, want)
+	}
+	if plus.AccBits != 16 || plus.CertifiedAccBits > 16 || !plus.Certified {
+		t.Errorf("a2q+ at P=16: certified P %d, certified %v", plus.CertifiedAccBits, plus.Certified)
+	}
+	if plus.Sparsity <= base.Sparsity {
+		t.Errorf("a2q+ sparsity %.3f not above the baseline's %.3f", plus.Sparsity, base.Sparsity)
+	}
+	for _, r := range rs {
+		t.Logf("%s: accuracy %v (float %.3f), certified P %d, sparsity %.3f, LUTs %.0f (P=32: %.0f)",
+			r.ID, r.Score(), r.FloatScore, r.CertifiedAccBits, r.Sparsity, r.LUTEstimate, r.LUTEstimateP32)
+		if r.TestAccuracy == nil || r.TestPSNR != nil || !(*r.TestAccuracy > 0.3) || r.FloatScore <= 0.3 {
+			t.Errorf("%s: accuracy %v, float %v: the tiny model did not learn", r.ID, *r.TestAccuracy, r.FloatScore)
+		}
+		if math.Abs(r.ShareOfFloat-*r.TestAccuracy/r.FloatScore) > 1e-12 {
+			t.Errorf("%s: share of float %v", r.ID, r.ShareOfFloat)
+		}
+		if !(r.LUTEstimate > 0 && r.LUTEstimate < r.LUTEstimateP32) {
+			t.Errorf("%s: LUT estimate %.0f, at P=32 %.0f: a narrower accumulator must cost less", r.ID, r.LUTEstimate, r.LUTEstimateP32)
+		}
+		if r.Epochs != 1 || r.Seconds <= 0 || r.Data != "embedded-1000" {
+			t.Errorf("%s: epochs %d, seconds %v, data %q", r.ID, r.Epochs, r.Seconds, r.Data)
+		}
+	}
+	if plus.LUTEstimate >= base.LUTEstimate {
+		t.Errorf("a2q+ at P=16 estimated at %.0f LUTs, not below the baseline's %.0f", plus.LUTEstimate, base.LUTEstimate)
+	}
+
+	// Files: checkpoints, results and plots.
+	for _, f := range []string{"float/model.ckpt", "points/baseline-w8a8/model.ckpt", "points/a2qplus-w8a8-p16/result.json", "sweep.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []Result
+	if err := json.Unmarshal(js, &back); err != nil || !reflect.DeepEqual(back, rs) {
+		t.Errorf("results.json does not hold the results: %v", err)
+	}
+	f, err := os.Open(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 3 || !reflect.DeepEqual(rows[0], CSVHeader) || rows[2][0] != "a2qplus-w8a8-p16" || rows[2][10] != "" {
+		t.Errorf("results.csv: %v %q", err, rows)
+	}
+	for _, name := range []string{ScorePlot, ParetoPlot, SparsityPlot} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if b := img.Bounds(); b.Dx() != 800 || b.Dy() != 560 {
+			t.Errorf("%s: %dx%d", name, b.Dx(), b.Dy())
+		}
+	}
+
+	// A second run skips the finished points (result files untouched, same
+	// seconds) and the float model.
+	st := func(p string) int64 {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime().UnixNano()
+	}
+	before := []int64{st("float/model.ckpt"), st("points/baseline-w8a8/result.json"), st("points/a2qplus-w8a8-p16/model.ckpt")}
+	var log bytes.Buffer
+	o.Progress = &log
+	rs2, err := Run(ctx, tinyGrid(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := []int64{st("float/model.ckpt"), st("points/baseline-w8a8/result.json"), st("points/a2qplus-w8a8-p16/model.ckpt")}
+	if !reflect.DeepEqual(rs2, rs) || !reflect.DeepEqual(before, after) || strings.Count(log.String(), "skipped") != 2 {
+		t.Errorf("second run redid work: files %v → %v\n%s", before, after, log.String())
+	}
+
+	// Merge rebuilds results.json byte for byte.
+	for _, f := range []string{"results.json", "results.csv", ScorePlot} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	if _, err := Merge(dir); err != nil {
+		t.Fatal(err)
+	}
+	js2, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil || !bytes.Equal(js, js2) {
+		t.Errorf("merged results.json differs (%v):\n%s\nwant\n%s", err, js2, js)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ScorePlot)); err != nil {
+		t.Error(err)
+	}
+
+	// A different recipe in the same directory is refused; an unknown point too.
+	g := tinyGrid()
+	g.Epochs = 2
+	if _, err := Run(ctx, g, o); err == nil || !strings.Contains(err.Error(), "sweep.json") {
+		t.Errorf("another recipe in the same directory: %v", err)
+	}
+	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
+		t.Errorf("unknown point: %v", err)
+	}
+	// RunPoint on a finished point returns its result without training.
+	r, err := RunPoint(ctx, tinyGrid(), o, "a2qplus-w8a8-p16")
+	if err != nil || !reflect.DeepEqual(*r, plus) {
+		t.Errorf("RunPoint on a finished point: %v %+v", err, r)
+	}
+}
+
+func TestPoints(t *testing.T) {
+	cases := []struct {
+		name string
+		g    Grid
+		ids  []string
+	}{
+		{"full", Grid{Quants: []quant.Mode{quant.A2QPlus, quant.A2Q, quant.Baseline}, Bits: []int{8, 4}, AccBits: []int{14, 12}},
+			[]string{"baseline-w4a4", "baseline-w8a8", "a2q-w4a4-p12", "a2q-w4a4-p14", "a2q-w8a8-p12", "a2q-w8a8-p14",
+				"a2qplus-w4a4-p12", "a2qplus-w4a4-p14", "a2qplus-w8a8-p12", "a2qplus-w8a8-p14"}},
+		{"baseline ignores P", Grid{Quants: []quant.Mode{quant.Baseline}, Bits: []int{8}, AccBits: []int{12, 13}}, []string{"baseline-w8a8"}},
+		{"duplicates dropped", Grid{Quants: []quant.Mode{quant.A2Q, quant.A2Q}, Bits: []int{4, 4}, AccBits: []int{10, 10}}, []string{"a2q-w4a4-p10"}},
+	}
+	for _, c := range cases {
+		var ids []string
+		for _, p := range c.g.Points() {
+			ids = append(ids, p.ID)
+			if q, ok := c.g.Find(p.ID); !ok || q != p {
+				t.Errorf("%s: Find(%s) = %+v, %v", c.name, p.ID, q, ok)
+			}
+		}
+		if !reflect.DeepEqual(ids, c.ids) {
+			t.Errorf("%s: points %v, want %v", c.name, ids, c.ids)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Grid{Model: "cnn", Quants: []quant.Mode{quant.A2Q}, Bits: []int{8}, AccBits: []int{16}}
+	cases := []struct {
+		name string
+		edit func(*Grid)
+		want string
+	}{
+		{"unknown model", func(g *Grid) { g.Model = "vgg" }, "vgg"},
+		{"float quantizer", func(g *Grid) { g.Quants = []quant.Mode{quant.Float} }, "float"},
+		{"no P", func(g *Grid) { g.AccBits = nil }, "accumulator"},
+		{"bits", func(g *Grid) { g.Bits = []int{1} }, "bit width 1"},
+		{"P range", func(g *Grid) { g.AccBits = []int{70} }, "70"},
+		{"epochs", func(g *Grid) { g.Epochs = -1 }, "negative"},
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		g := ok
+		c.edit(&g)
+		if err := g.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", c.name, err, c.want)
+		}
+	}
+}
+
+// A P too small for the hidden layer fails before any training, naming
+// the point and the layer.
+func TestImpossibleP(t *testing.T) {
+	tr, te := small(t)
+	g := tinyGrid()
+	g.Quants = []quant.Mode{quant.A2Q}
+	g.AccBits = []int{8}
+	_, err := Run(context.Background(), g, Options{Dir: t.TempDir(), Train: tr, Test: te})
+	if err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p8") || !strings.Contains(err.Error(), "conv2") {
+		t.Errorf("P = 8 with 8-bit inputs: %v", err)
+	}
+}
+
+func acc(v float64) *float64 { return &v }
+
+func TestParetoLowest(t *testing.T) {
+	rs := []Result{
+		{ID: "a", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 12, TestAccuracy: acc(0.80), LUTEstimate: 100, ShareOfFloat: 0.90},
+		{ID: "b", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 14, TestAccuracy: acc(0.88), LUTEstimate: 120, ShareOfFloat: 0.99},
+		{ID: "c", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 16, TestAccuracy: acc(0.885), LUTEstimate: 140, ShareOfFloat: 0.995},
+		{ID: "d", Quant: "a2q+", WeightBits: 4, ActBits: 4, AccBits: 12, TestAccuracy: acc(0.87), LUTEstimate: 100, ShareOfFloat: 0.989},
+		{ID: "e", Quant: "a2q+", WeightBits: 4, ActBits: 4, AccBits: 13, TestAccuracy: acc(0.86), LUTEstimate: 110, ShareOfFloat: 0.99},
+		{ID: "f", Quant: "baseline", WeightBits: 4, ActBits: 4, AccBits: 19, CertifiedAccBits: 17, TestAccuracy: acc(0.89), LUTEstimate: 200, ShareOfFloat: 1},
+		{ID: "g", Quant: "a2q", WeightBits: 8, ActBits: 8, AccBits: 12, TestAccuracy: nil, LUTEstimate: 50},
+	}
+	var front []string
+	for _, i := range Pareto(rs) {
+		front = append(front, rs[i].ID)
+	}
+	if want := []string{"d", "b", "c", "f"}; !reflect.DeepEqual(front, want) {
+		t.Errorf("Pareto front %v, want %v", front, want)
+	}
+	low := Lowest(rs, 0.99)
+	want := map[string]int{"a2q W4A4": 14, "a2q+ W4A4": 13, "baseline W4A4": 17, "a2q W8A8": 0}
+	if !reflect.DeepEqual(low, want) {
+		t.Errorf("Lowest = %v, want %v", low, want)
+	}
+}
