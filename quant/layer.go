@@ -92,7 +92,10 @@ func (l *Layer) setup(inSigned bool) error {
 		}
 		l.W.Log2G = nn.NewParam(l.Name+".log2_g", true, l.OutC)
 		l.W.Log2S = nn.NewParam(l.Name+".log2_s", true, l.OutC)
-		l.W.InitFromWeights(false)
+		// Projection even for random weights: without it, K = 288 random
+		// weights scaled into a budget of T ≈ 128 all round toward zero and
+		// the layer starts (and stays) dead.
+		l.W.InitFromWeights(true)
 	}
 	return nil
 }

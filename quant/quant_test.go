@@ -324,3 +324,29 @@ func TestLayerComputesOnIntegers(t *testing.T) {
 		}
 	}
 }
+
+// TestFreshLayerNotDead: a randomly initialised A2Q layer with a tight
+// budget (K = 288, P = 16, 8-bit unsigned inputs: T ≈ 128) must start with
+// non-zero integer weights in every channel.
+func TestFreshLayerNotDead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, mode := range []Mode{A2Q, A2QPlus} {
+		l, err := NewConv("conv2", 32, 64, 3, autodiff.ConvOptions{}, true, LayerConfig{Mode: mode, WeightBits: 8, ActBits: 8, AccBits: 16}, false, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := l.W.Integers()
+		k := l.K()
+		for c := 0; c < l.OutC; c++ {
+			nz := 0
+			for _, v := range q[c*k : c*k+k] {
+				if v != 0 {
+					nz++
+				}
+			}
+			if nz == 0 {
+				t.Fatalf("%s: channel %d of a fresh layer is all zero", mode, c)
+			}
+		}
+	}
+}

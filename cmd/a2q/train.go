@@ -33,6 +33,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
+	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
+	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
+	edgeAcc := fs.Int("edge-acc-bits", 32, "accumulator bits of the first and last layers")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -57,6 +60,13 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		First:  models.DefaultEdge(qm), Last: models.DefaultEdge(qm)}
 	if qm == quant.Float {
 		cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
+	} else {
+		em, ok := quant.ParseMode(*edgeQuant)
+		if !ok || em == quant.Float {
+			return usagef("--edge-quant %q: want baseline, a2q or a2q+ (integer inference needs every layer quantized)", *edgeQuant)
+		}
+		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc}
+		cfg.First, cfg.Last = edge, edge
 	}
 	m, err := models.Build(cfg)
 	if err != nil {
