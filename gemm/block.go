@@ -23,11 +23,6 @@ type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 // place (element (i, p) at a[i*lda+p]) rather than from a packed panel.
 type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 
-// maxDirectPanels is the most column panels of C for which A is read in
-// place instead of packed: with few panels, each A strip is used so few
-// times that packing it costs more than it saves.
-const maxDirectPanels = 8
-
 // maxTile is the largest mr·nr of any kernel.
 const maxTile = 12 * 32
 
@@ -39,6 +34,14 @@ type kernel struct {
 	mc, kc, nc int // block limits; mc is a multiple of mr, nc of nr
 	packed     microKernel
 	direct     directKernel // nil: A is always packed
+	// directN is the widest C for which A is read in place by direct
+	// instead of packed (when A is not transposed). The in-place strip
+	// stays in L1 while the packed B block streams from L2; it saves
+	// packing A, which matters most when C has few column panels.
+	directN int
+	// directNC is the nc limit of the direct loop nest: a kc×directNC
+	// block of B must sit in L2.
+	directNC int
 	// packATrans packs one full mr-row panel of op(A) = Aᵀ:
 	// dst[p*mr+i] = src[p*lda+i].
 	packATrans func(dst, src []float32, kb, lda int)
@@ -60,6 +63,8 @@ var (
 		name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 4080,
 		packed:      kernel6x16,
 		direct:      kernel6x16Direct,
+		directN:     128,
+		directNC:    128,
 		packATrans:  packATrans6,
 		packBPanels: packBPanels,
 	}
@@ -67,6 +72,8 @@ var (
 		name: "avx512", mr: 12, nr: 32, mc: 192, kc: 256, nc: 4096,
 		packed:      kernel12x32,
 		direct:      kernel12x32Direct,
+		directN:     1 << 62,
+		directNC:    1024,
 		packATrans:  packATrans12,
 		packBPanels: packBPanels,
 	}
@@ -106,7 +113,11 @@ var packPool = sync.Pool{New: func() any { return new(packBuf) }}
 func (kn *kernel) blocks(m, n, k int) (mc, kc, nc int) {
 	kc = balance(k, kn.kc, 1)
 	mc = balance(m, kn.mc, kn.mr)
-	nc = balance(n, kn.nc, kn.nr)
+	ncMax := kn.nc
+	if kn.useDirect(false, n) {
+		ncMax = kn.directNC
+	}
+	nc = balance(n, ncMax, kn.nr)
 	return mc, kc, nc
 }
 
@@ -141,12 +152,17 @@ func putPack(p *packBuf) { packPool.Put(p) }
 // been checked and m, n, k are positive.
 func (kn *kernel) sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	p := kn.getPack(m, n, k)
-	if kn.direct != nil && !transA && n <= maxDirectPanels*kn.nr {
+	if kn.useDirect(transA, n) {
 		kn.sgemmDirect(transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
 	} else {
 		kn.sgemmPacked(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
 	}
 	putPack(p)
+}
+
+// useDirect reports whether an n-column product reads A in place.
+func (kn *kernel) useDirect(transA bool, n int) bool {
+	return kn.direct != nil && !transA && n <= kn.directN
 }
 
 // sgemmPacked is the GotoBLAS/BLIS loop nest around the micro-kernel.
@@ -173,48 +189,51 @@ func (kn *kernel) sgemmPacked(transA, transB bool, m, n, k int, a []float32, lda
 	}
 }
 
-// sgemmDirect is the loop nest for a narrow C and an untransposed A: only
-// op(B) is packed, and the direct kernel reads each mr-row strip of A in
-// place while it sweeps all column panels. Rows past the last full strip
-// are packed and go through the packed kernel.
+// sgemmDirect is the loop nest for an untransposed A: only op(B) is packed,
+// in kc×nc blocks kept in L2, and the direct kernel reads each mr-row strip
+// of A in place (from L1) while it sweeps the block's column panels. Rows
+// past the last full strip are packed and go through the packed kernel.
 func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
-	_, kc, _ := kn.blocks(m, n, k)
+	_, kc, nc := kn.blocks(m, n, k)
 	mFull := m / mr * mr
-	for pc := 0; pc < k; pc += kc {
-		kb := min(kc, k-pc)
-		bp := p.b[:roundUp(n, nr)*kb]
-		kn.packB(transB, kb, n, b, ldb, pc, 0, bp)
-		bt := beta
-		if pc > 0 {
-			bt = 1
-		}
-		for ir := 0; ir < mFull; ir += mr {
-			as := a[ir*lda+pc:]
-			cs := c[ir*ldc:]
-			for jr := 0; jr < n; jr += nr {
-				bpan := bp[jr*kb : (jr+nr)*kb]
-				if jr+nr <= n {
-					kn.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
-					continue
-				}
-				nw := n - jr
-				t := p.tmp[:mr*nr]
-				if bt != 0 {
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			bp := p.b[:roundUp(nb, nr)*kb]
+			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
+			bt := beta
+			if pc > 0 {
+				bt = 1
+			}
+			for ir := 0; ir < mFull; ir += mr {
+				as := a[ir*lda+pc:]
+				cs := c[ir*ldc+jc:]
+				for jr := 0; jr < nb; jr += nr {
+					bpan := bp[jr*kb : (jr+nr)*kb]
+					if jr+nr <= nb {
+						kn.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
+						continue
+					}
+					nw := nb - jr
+					t := p.tmp[:mr*nr]
+					if bt != 0 {
+						for i := 0; i < mr; i++ {
+							copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
+						}
+					}
+					kn.direct(kb, as, lda, bpan, t, nr, bt)
 					for i := 0; i < mr; i++ {
-						copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
+						copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
 					}
 				}
-				kn.direct(kb, as, lda, bpan, t, nr, bt)
-				for i := 0; i < mr; i++ {
-					copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
-				}
 			}
-		}
-		if mFull < m {
-			ap := p.a[:mr*kb]
-			kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
-			kn.macroKernel(m-mFull, n, kb, ap, bp, c[mFull*ldc:], ldc, bt, &p.tmp)
+			if mFull < m {
+				ap := p.a[:mr*kb]
+				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+				kn.macroKernel(m-mFull, nb, kb, ap, bp, c[mFull*ldc+jc:], ldc, bt, &p.tmp)
+			}
 		}
 	}
 }

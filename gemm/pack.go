@@ -30,6 +30,14 @@ func (kn *kernel) packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, d
 				a[base+3*lda:base+3*lda+kb], a[base+4*lda:base+4*lda+kb], a[base+5*lda:base+5*lda+kb])
 			continue
 		}
+		if rows == 12 && mr == 12 {
+			var r [12][]float32
+			for i := range r {
+				r[i] = a[base+i*lda : base+i*lda+kb]
+			}
+			packRows12(d, &r)
+			continue
+		}
 		if rows < mr {
 			clear(d)
 		}
@@ -56,6 +64,20 @@ func packRows6(d, r0, r1, r2, r3, r4, r5 []float32) {
 		q[3] = r3[p]
 		q[4] = r4[p]
 		q[5] = r5[p]
+	}
+}
+
+// packRows12 interleaves twelve equal-length rows: d[p*12+i] = r[i][p].
+func packRows12(d []float32, r *[12][]float32) {
+	n := len(r[0])
+	r0, r1, r2, r3, r4, r5 := r[0][:n], r[1][:n], r[2][:n], r[3][:n], r[4][:n], r[5][:n]
+	r6, r7, r8, r9, r10, r11 := r[6][:n], r[7][:n], r[8][:n], r[9][:n], r[10][:n], r[11][:n]
+	d = d[:n*12]
+	for p := range n {
+		q := (*[12]float32)(d[p*12:])
+		q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
+		q[4], q[5], q[6], q[7] = r4[p], r5[p], r6[p], r7[p]
+		q[8], q[9], q[10], q[11] = r8[p], r9[p], r10[p], r11[p]
 	}
 }
 
