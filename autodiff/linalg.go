@@ -71,7 +71,8 @@ type ConvOptions struct {
 
 // Conv2d convolves NHWC x (N×H×W×C) with w (Cout×KH×KW×C/groups) and adds
 // b (length Cout, may be nil), returning N×OH×OW×Cout. It lowers each group
-// to one im2col matrix and one matrix product.
+// to one im2col matrix and one matrix product, except depthwise
+// convolutions, which run directly.
 func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	xs, ws := x.Value.Shape, w.Value.Shape
 	if len(xs) != 4 || len(ws) != 4 {
@@ -81,6 +82,9 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		Stride: o.Stride, Pad: o.Pad, Groups: o.Groups, Cout: ws[0]}
 	if err := g.Validate(); err != nil || ws[3] != g.CinPerGroup || (b != nil && b.Value.Len() != g.Cout) {
 		panic(fmt.Sprintf("autodiff: Conv2d: input %v, weight %v, options %+v: %v", x.Value, w.Value, o, err))
+	}
+	if g.CinPerGroup == 1 && g.CoutPerGroup == 1 {
+		return t.depthwise(&g, x, w, b)
 	}
 	rows, k, cout, cog := g.Rows(), g.KPerGroup, g.Cout, g.CoutPerGroup
 	out := t.allocNoZero(g.N, g.OH, g.OW, cout)
