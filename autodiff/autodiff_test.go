@@ -51,7 +51,9 @@ func TestGradients(t *testing.T) {
 		{"conv-depthwise", []*tensor.Tensor{randTensor(rng, 2, 5, 5, 3), randTensor(rng, 3, 3, 3, 1)},
 			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], nil, ConvOptions{Pad: 1, Groups: 3}) }},
 		{"conv-depthwise-stride", []*tensor.Tensor{randTensor(rng, 2, 6, 5, 4), randTensor(rng, 4, 3, 3, 1), randTensor(rng, 4)},
-			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], v[2], ConvOptions{Stride: 2, Pad: 1, Groups: 4}) }},
+			func(tp *Tape, v []*Var) *Var {
+				return tp.Conv2d(v[0], v[1], v[2], ConvOptions{Stride: 2, Pad: 1, Groups: 4})
+			}},
 		{"conv1x1", []*tensor.Tensor{randTensor(rng, 2, 3, 3, 4), randTensor(rng, 5, 1, 1, 4), randTensor(rng, 5)},
 			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], v[2], ConvOptions{}) }},
 		{"relu", []*tensor.Tensor{randTensor(rng, 3, 8)},
