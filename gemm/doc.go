@@ -9,15 +9,21 @@
 //
 // The implementation follows GotoBLAS/BLIS: op(B) is packed in kc×nc blocks
 // and op(A) in mc×kc blocks, both split into micro-panels of nr columns and
-// mr rows laid out so that a 6×16 micro-kernel streams them sequentially.
-// Transposition is handled while packing, so one micro-kernel serves all four
-// combinations. Ragged edges are packed with zero padding and written
-// through a small temporary tile. On amd64 with AVX2 and FMA the micro-kernel
-// is Go assembly holding the 6×16 tile in twelve YMM registers; elsewhere, or
-// when built with the noasm tag, a pure-Go micro-kernel with the same
-// packing is used. The k-summation order of every C element depends only on
-// k and the block size kc, so SgemmParallel gives results bit-identical to
-// Sgemm.
+// mr rows laid out so that an mr×nr micro-kernel streams them sequentially.
+// Transposition is handled while packing, so one micro-kernel serves all
+// four combinations. When A is not transposed and C is narrow (or always,
+// with AVX-512) A is not packed: the micro-kernel reads an mr-row strip in
+// place while it sweeps the packed column panels of B. Ragged edges are
+// packed with zero padding and written through a small temporary tile.
+//
+// The micro-kernel family is chosen at run time (golang.org/x/sys/cpu):
+// a 12×32 AVX-512 kernel holding the tile in 24 ZMM registers, else a 6×16
+// AVX2/FMA kernel holding it in 12 YMM registers, else (and with the noasm
+// build tag, or on other architectures) a pure-Go 6×16 kernel with the same
+// packing. Every assembly routine has its pure-Go reference loop in its doc
+// comment and, in stubs_noasm.go, as its body. The k-summation order of
+// every C element depends only on k, the kernel family and its block size
+// kc, so SgemmParallel gives results bit-identical to Sgemm.
 //
 // Shape errors (negative dimensions, strides shorter than a row, slices too
 // short for the given dimensions and strides) are programmer errors and

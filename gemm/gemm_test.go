@@ -179,7 +179,7 @@ func TestSgemmLarger(t *testing.T) {
 		shapes = append(shapes, shape{dims[rng.IntN(len(dims))], dims[rng.IntN(len(dims))], dims[rng.IntN(len(dims))]})
 	}
 	// Shapes that cross every cache block boundary (mc, kc, nc).
-	shapes = append(shapes, shape{97, 131, 97}, shape{131, 97, 131}, shape{389, 35, 600}, shape{7, 4133, 5}, shape{200, 40, 513})
+	shapes = append(shapes, shape{97, 131, 97}, shape{131, 97, 131}, shape{389, 35, 600}, shape{7, 4133, 5}, shape{25, 2100, 7}, shape{200, 40, 513})
 	for _, kn := range kernels() {
 		withKernel(kn, func() {
 			for si, s := range shapes {
