@@ -17,8 +17,9 @@ func (m *Model) opsetVersion() int64 {
 	return 11
 }
 
-// evalNode runs one node in float (fake-quant) arithmetic.
-func evalNode(m *Model, n *Node, in []*Tensor) ([]*Tensor, error) {
+// evalNode runs one node in float (fake-quant) arithmetic; no output may
+// have more than limit elements (0: MaxElements).
+func evalNode(m *Model, n *Node, in []*Tensor, limit int) ([]*Tensor, error) {
 	var f opFunc
 	switch {
 	case IsQuant(n):
@@ -29,7 +30,7 @@ func evalNode(m *Model, n *Node, in []*Tensor) ([]*Tensor, error) {
 	if f == nil {
 		return nil, fmt.Errorf("node %s: unsupported op %s (domain %q)", n.Name, n.OpType, n.Domain)
 	}
-	outs, err := f(n, in, m.opsetVersion())
+	outs, err := f(n, in, env{opset: m.opsetVersion(), limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("node %s (%s): %w", n.Name, n.OpType, err)
 	}
@@ -52,6 +53,9 @@ type RunOptions struct {
 	AccBits int
 	// Keep keeps every intermediate value in Result.Values.
 	Keep bool
+	// MaxElements caps the number of elements of any value a node
+	// produces (0: the package's MaxElements), a guard for untrusted models.
+	MaxElements int
 }
 
 // Result is the outcome of Run.
@@ -152,12 +156,12 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 		var err error
 		if l := intLayers[n]; l != nil {
 			var st LayerStats
-			outs, st, err = runIntegerLayer(l, in, accBits)
+			outs, st, err = runIntegerLayer(l, in, accBits, opt.MaxElements)
 			if err != nil {
 				return nil, fmt.Errorf("qonnx: %s: integer layer %s: %w", m.name(), n.Name, err)
 			}
 			res.Layers = append(res.Layers, st)
-		} else if outs, err = evalNode(m, n, in); err != nil {
+		} else if outs, err = evalNode(m, n, in, opt.MaxElements); err != nil {
 			return nil, fmt.Errorf("qonnx: %s: %w", m.name(), err)
 		}
 		for i, o := range n.Outputs {
@@ -222,7 +226,8 @@ func newAccCounter(p int) accCounter {
 }
 
 // runIntegerLayer computes a certifiable layer in integer arithmetic.
-func runIntegerLayer(l *Layer, in []*Tensor, accBits int) ([]*Tensor, LayerStats, error) {
+func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, LayerStats, error) {
+	lim := env{limit: limit}
 	st := LayerStats{Name: l.Name, AccBits: accBits}
 	if err := need(in, 2); err != nil {
 		return nil, st, err
@@ -261,6 +266,9 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits int) ([]*Tensor, LayerStats
 		if err != nil {
 			return nil, st, err
 		}
+		if _, err := lim.size([]int{g.n, g.m, g.oh, g.ow}); err != nil {
+			return nil, st, err
+		}
 		acc, flagged = intConv(g, xi, l.Weights, &ac)
 		shape = []int{g.n, g.m, g.oh, g.ow}
 		plane = g.oh * g.ow
@@ -276,6 +284,9 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits int) ([]*Tensor, LayerStats
 			}
 		}
 		rows := len(xi) / l.K
+		if _, err := lim.size([]int{rows, l.OutChannels}); err != nil {
+			return nil, st, err
+		}
 		acc, flagged = intMatMul(xi, l.Weights, rows, l.K, l.OutChannels, &ac)
 		shape = append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.OutChannels)
 		plane = 1

@@ -57,6 +57,10 @@ var passThrough = map[string]bool{
 	"Resize": true, "Upsample": true, "Squeeze": true, "Unsqueeze": true,
 }
 
+// foldLimit caps the size of a folded constant: constant folding runs on
+// untrusted models during inspection, before any caller chose a limit.
+const foldLimit = 1 << 24
+
 // folder evaluates constant sub-expressions (initialisers, Constant nodes
 // and any node whose inputs are all constant), memoised.
 type folder struct {
@@ -97,7 +101,7 @@ func (f *folder) value(name string) *Tensor {
 			return nil
 		}
 	}
-	outs, err := evalNode(f.m, n, in)
+	outs, err := evalNode(f.m, n, in, foldLimit)
 	if err != nil {
 		f.memo[name] = nil
 		return nil

@@ -8,7 +8,25 @@ import (
 
 // opFunc evaluates one node on its input values (nil for omitted optional
 // inputs). Errors need not name the node: the caller adds it.
-type opFunc func(n *Node, in []*Tensor, opset int64) ([]*Tensor, error)
+type opFunc func(n *Node, in []*Tensor, e env) ([]*Tensor, error)
+
+// env is what an op needs to know beyond its node and inputs.
+type env struct {
+	opset int64 // version of the default ONNX domain
+	limit int   // largest number of elements an output may have
+}
+
+// size returns the number of elements of shape, failing above e.limit.
+func (e env) size(shape []int) (int, error) {
+	n, err := numElements(shape)
+	if err != nil {
+		return 0, err
+	}
+	if e.limit > 0 && n > e.limit {
+		return 0, fmt.Errorf("output shape %v: %w (more than the limit of %d elements)", shape, errTooLarge, e.limit)
+	}
+	return n, nil
+}
 
 var ops map[string]opFunc
 
@@ -20,7 +38,7 @@ func init() {
 		"Div":                opBinary(func(a, b float32) float32 { return a / b }, intDiv),
 		"Relu":               opUnary(func(x float32) float32 { return max(x, 0) }),
 		"Sigmoid":            opUnary(func(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }),
-		"Identity":           func(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) { return in[:1], nil },
+		"Identity":           func(_ *Node, in []*Tensor, e env) ([]*Tensor, error) { return in[:1], nil },
 		"Clip":               opClip,
 		"Conv":               opConv,
 		"MatMul":             opMatMul,
@@ -66,7 +84,7 @@ func intDiv(a, b int64) int64 {
 }
 
 func opUnary(f func(float32) float32) opFunc {
-	return func(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+	return func(_ *Node, in []*Tensor, e env) ([]*Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -80,7 +98,7 @@ func opUnary(f func(float32) float32) opFunc {
 }
 
 func opBinary(f func(a, b float32) float32, fi func(a, b int64) int64) opFunc {
-	return func(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+	return func(_ *Node, in []*Tensor, e env) ([]*Tensor, error) {
 		if err := need(in, 2); err != nil {
 			return nil, err
 		}
@@ -90,7 +108,10 @@ func opBinary(f func(a, b float32) float32, fi func(a, b int64) int64) opFunc {
 			return nil, err
 		}
 		sa, sb := broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)
-		n, _ := numElements(shape)
+		n, err := e.size(shape)
+		if err != nil {
+			return nil, err
+		}
 		if a.DType == Int && b.DType == Int {
 			out := make([]int64, n)
 			forEachIndex(shape, sa, sb, func(i, ia, ib int) { out[i] = fi(a.Int[ia], b.Int[ib]) })
@@ -103,12 +124,12 @@ func opBinary(f func(a, b float32) float32, fi func(a, b int64) int64) opFunc {
 	}
 }
 
-func opClip(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
+func opClip(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
 	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-	if opset < 11 {
+	if e.opset < 11 {
 		var err error
 		if lo, err = n.AttrFloat("min", lo); err != nil {
 			return nil, err
@@ -127,10 +148,10 @@ func opClip(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 			}
 		}
 	}
-	return opUnary(func(x float32) float32 { return min(max(x, lo), hi) })(n, in, opset)
+	return opUnary(func(x float32) float32 { return min(max(x, lo), hi) })(n, in, e)
 }
 
-func opQuant(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opQuant(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 4); err != nil {
 		return nil, err
 	}
@@ -280,12 +301,15 @@ func span(size, outSize, s, p, kk, d int) (int, int) {
 	return lo, max(lo, hi)
 }
 
-func opConv(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opConv(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
 	g, err := convGeometry(n, in[0], in[1])
 	if err != nil {
+		return nil, err
+	}
+	if _, err := e.size([]int{g.n, g.m, g.oh, g.ow}); err != nil {
 		return nil, err
 	}
 	var bias []float32
@@ -353,7 +377,7 @@ func matmul2(a, b, c []float32, m, k, n int) {
 	}
 }
 
-func opMatMul(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opMatMul(_ *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -377,7 +401,7 @@ func opMatMul(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 		return nil, err
 	}
 	outShape := append(append([]int(nil), batch...), m, nn)
-	total, err := numElements(outShape)
+	total, err := e.size(outShape)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +433,7 @@ func transpose2(x []float32, r, c int) []float32 {
 	return y
 }
 
-func opGemm(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opGemm(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -447,7 +471,7 @@ func opGemm(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 	if k != k2 {
 		return nil, fmt.Errorf("inner dimensions differ: %v × %v (transA=%d transB=%d)", a.Shape, b.Shape, ta, tb)
 	}
-	if _, err := numElements([]int{m, nn}); err != nil {
+	if _, err := e.size([]int{m, nn}); err != nil {
 		return nil, err
 	}
 	out := make([]float32, m*nn)
@@ -468,7 +492,7 @@ func opGemm(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 }
 
 func opPool(isMax bool) opFunc {
-	return func(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+	return func(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -522,7 +546,7 @@ func opPool(isMax bool) opFunc {
 		if oh < 1 || ow < 1 {
 			return nil, fmt.Errorf("output would be empty (input %v, kernel %v)", x.Shape, ks)
 		}
-		if _, err := numElements([]int{N, C, oh, ow}); err != nil {
+		if _, err := e.size([]int{N, C, oh, ow}); err != nil {
 			return nil, err
 		}
 		xf := x.Floats()
@@ -533,29 +557,26 @@ func opPool(isMax bool) opFunc {
 			for oy := 0; oy < oh; oy++ {
 				for ox := 0; ox < ow; ox++ {
 					y0, x0 := oy*sh-p[0], ox*sw-p[1]
+					// The window clipped to the input, and (for
+					// count_include_pad) to the input plus its pads.
+					ya, yb := max(y0, 0), min(y0+kh, H)
+					xa, xb := max(x0, 0), min(x0+kw, W)
 					acc := float32(math.Inf(-1))
 					if !isMax {
 						acc = 0
 					}
-					cnt := 0
-					for ky := y0; ky < y0+kh; ky++ {
-						for kx := x0; kx < x0+kw; kx++ {
-							if ky < 0 || ky >= H || kx < 0 || kx >= W {
-								if ky < H+p[2] && kx < W+p[3] {
-									if incl != 0 {
-										cnt++
-									}
-								}
-								continue
-							}
-							v := xc[ky*W+kx]
+					for ky := ya; ky < yb; ky++ {
+						for _, v := range xc[ky*W+xa : ky*W+max(xa, xb)] {
 							if isMax {
 								acc = max(acc, v)
 							} else {
 								acc += v
 							}
-							cnt++
 						}
+					}
+					cnt := max(yb-ya, 0) * max(xb-xa, 0)
+					if incl != 0 {
+						cnt = max(min(y0+kh, H+p[2])-y0, 0) * max(min(x0+kw, W+p[3])-x0, 0)
 					}
 					if !isMax && cnt > 0 {
 						acc /= float32(cnt)
@@ -568,7 +589,7 @@ func opPool(isMax bool) opFunc {
 	}
 }
 
-func opGlobalAveragePool(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opGlobalAveragePool(_ *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -596,7 +617,7 @@ func opGlobalAveragePool(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 	return []*Tensor{NewFloat(out, shape...)}, nil
 }
 
-func opBatchNorm(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opBatchNorm(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 5); err != nil {
 		return nil, err
 	}
@@ -635,7 +656,7 @@ func reshaped(x *Tensor, shape []int) *Tensor {
 	return &t
 }
 
-func opReshape(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opReshape(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 2); err != nil {
 		return nil, err
 	}
@@ -676,13 +697,13 @@ func opReshape(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 		}
 		shape[infer] = in[0].Len() / known
 	}
-	if n, err := numElements(shape); err != nil || n != in[0].Len() {
+	if n, err := e.size(shape); err != nil || n != in[0].Len() {
 		return nil, fmt.Errorf("cannot reshape %v to %v", in[0].Shape, spec)
 	}
 	return []*Tensor{reshaped(in[0], shape)}, nil
 }
 
-func opFlatten(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opFlatten(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -743,7 +764,7 @@ func permute(x *Tensor, perm []int) (*Tensor, error) {
 	return NewFloat(out, outShape...), nil
 }
 
-func opTranspose(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opTranspose(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -771,7 +792,7 @@ func opTranspose(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 }
 
 func opSqueeze(unsqueeze bool) opFunc {
-	return func(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
+	return func(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 		if err := need(in, 1); err != nil {
 			return nil, err
 		}
@@ -826,7 +847,7 @@ func opSqueeze(unsqueeze bool) opFunc {
 	}
 }
 
-func opPad(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
+func opPad(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -836,7 +857,7 @@ func opPad(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 	}
 	var pads []int64
 	var value float32
-	if opset < 11 {
+	if e.opset < 11 {
 		if pads, err = n.AttrInts("pads", nil); err != nil {
 			return nil, err
 		}
@@ -868,7 +889,7 @@ func opPad(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 		}
 		out[i] = x.Shape[i] + int(pads[i]+pads[i+r])
 	}
-	total, err := numElements(out)
+	total, err := e.size(out)
 	if err != nil {
 		return nil, err
 	}
@@ -921,7 +942,7 @@ func opPad(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 	return []*Tensor{NewFloat(y, out...)}, nil
 }
 
-func opConcat(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opConcat(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if len(in) == 0 || in[0] == nil {
 		return nil, fmt.Errorf("no inputs")
 	}
@@ -952,7 +973,7 @@ func opConcat(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 		shape[ax] += t.Shape[ax]
 		allInt = allInt && t.DType == Int
 	}
-	total, err := numElements(shape)
+	total, err := e.size(shape)
 	if err != nil {
 		return nil, err
 	}
@@ -984,7 +1005,7 @@ func opConcat(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 	return []*Tensor{NewFloat(out, shape...)}, nil
 }
 
-func opDepthToSpace(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opDepthToSpace(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -1022,7 +1043,7 @@ func opDepthToSpace(n *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
 	return []*Tensor{reshaped(t, []int{N, co, H * b, W * b})}, nil
 }
 
-func opResize(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
+func opResize(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}
@@ -1044,7 +1065,7 @@ func opResize(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 	x := in[0]
 	r := len(x.Shape)
 	var scalesT, sizesT *Tensor
-	if n.OpType == "Upsample" || opset < 11 {
+	if n.OpType == "Upsample" || e.opset < 11 {
 		// Upsample and Resize-10: (X, scales), asymmetric, floor.
 		ctm, nm = "asymmetric", "floor"
 		if err := need(in, 2); err != nil {
@@ -1091,7 +1112,7 @@ func opResize(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 	default:
 		return nil, fmt.Errorf("neither scales nor sizes given")
 	}
-	total, err := numElements(out)
+	total, err := e.size(out)
 	if err != nil {
 		return nil, err
 	}
@@ -1166,7 +1187,7 @@ func opResize(n *Node, in []*Tensor, opset int64) ([]*Tensor, error) {
 	return []*Tensor{NewFloat(y, out...)}, nil
 }
 
-func opConstant(n *Node, _ []*Tensor, _ int64) ([]*Tensor, error) {
+func opConstant(n *Node, _ []*Tensor, e env) ([]*Tensor, error) {
 	if t, err := n.AttrTensor("value"); err != nil || t != nil {
 		return []*Tensor{t}, err
 	}
@@ -1185,7 +1206,7 @@ func opConstant(n *Node, _ []*Tensor, _ int64) ([]*Tensor, error) {
 	return nil, fmt.Errorf("no supported value attribute")
 }
 
-func opShape(_ *Node, in []*Tensor, _ int64) ([]*Tensor, error) {
+func opShape(_ *Node, in []*Tensor, e env) ([]*Tensor, error) {
 	if err := need(in, 1); err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func TestConvMatchesNaive(t *testing.T) {
 				IntsAttr("dilations", int64(tc.dh), int64(tc.dw)), IntsAttr("pads", int64(tc.pt), int64(tc.pl), int64(tc.pb), int64(tc.pr))} {
 				n.Attrs[a.Name] = a
 			}
-			got, err := opConv(n, in, 11)
+			got, err := opConv(n, in, env{opset: 11})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestDepthToSpace(t *testing.T) {
 	const N, C, H, W, b = 2, 8, 3, 2, 2
 	x := seq(N, C, H, W)
 	for _, mode := range []string{"DCR", "CRD"} {
-		out, err := opDepthToSpace(node("DepthToSpace", IntAttr("blocksize", b), StringAttr("mode", mode)), []*Tensor{x}, 11)
+		out, err := opDepthToSpace(node("DepthToSpace", IntAttr("blocksize", b), StringAttr("mode", mode)), []*Tensor{x}, env{opset: 11})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func TestDepthToSpace(t *testing.T) {
 func TestResizeNearest(t *testing.T) {
 	x := seq(1, 1, 2, 3)
 	n := node("Resize", StringAttr("mode", "nearest"), StringAttr("coordinate_transformation_mode", "asymmetric"), StringAttr("nearest_mode", "floor"))
-	out, err := opResize(n, []*Tensor{x, NewFloat(nil, 0), NewFloat([]float32{1, 1, 2, 2}, 4)}, 11)
+	out, err := opResize(n, []*Tensor{x, NewFloat(nil, 0), NewFloat([]float32{1, 1, 2, 2}, 4)}, env{opset: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestPoolsAndShapes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := tc.f(tc.n, tc.in, 11)
+			out, err := tc.f(tc.n, tc.in, env{opset: 11})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -231,7 +231,7 @@ func TestPoolsAndShapes(t *testing.T) {
 }
 
 func TestSigmoid(t *testing.T) {
-	out, err := ops["Sigmoid"](node("Sigmoid"), []*Tensor{NewFloat([]float32{0, 2}, 2)}, 11)
+	out, err := ops["Sigmoid"](node("Sigmoid"), []*Tensor{NewFloat([]float32{0, 2}, 2)}, env{opset: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
