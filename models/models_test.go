@@ -8,6 +8,8 @@ import (
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/optim"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -35,7 +37,8 @@ func TestShapes(t *testing.T) {
 	for _, c := range []struct {
 		model string
 		want  []int
-	}{{"cnn", []int{2, 10}}, {"mlp", []int{2, 10}}, {"espcn", []int{2, 84, 84, 1}}} {
+	}{{"cnn", []int{2, 10}}, {"mlp", []int{2, 10}}, {"espcn", []int{2, 84, 84, 1}},
+		{"mobilenet", []int{2, 10}}, {"resnet", []int{2, 10}}} {
 		for _, mode := range []quant.Mode{quant.Float, quant.Baseline, quant.A2Q, quant.A2QPlus} {
 			m, err := Build(config(c.model, mode))
 			if err != nil {
@@ -144,5 +147,43 @@ func TestInitFromFloat(t *testing.T) {
 	mlp, _ := Build(config("mlp", quant.A2Q))
 	if err := InitFromFloat(mlp, path); err == nil || !strings.Contains(err.Error(), "cnn") {
 		t.Errorf("cnn checkpoint into mlp: err = %v", err)
+	}
+}
+
+// TestOverfitBatch: a few Adam steps on one fixed batch must reduce the
+// loss of every classifier, float and A2Q+ (a broken gradient path through
+// any block, residual or depthwise, would not).
+func TestOverfitBatch(t *testing.T) {
+	labels := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	for _, model := range []string{"cnn", "mlp", "mobilenet", "resnet"} {
+		for _, mode := range []quant.Mode{quant.Float, quant.A2QPlus} {
+			cfg := config(model, mode)
+			cfg.Hidden.AccBits = 20
+			m, err := Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := input(8, 28, 28, 1)
+			opt := optim.NewAdam(m.Params(), 0, true)
+			tp := autodiff.NewTape(2)
+			var first, last float32
+			for step := 0; step < 25; step++ {
+				nn.ZeroGrad(m.Params())
+				loss := tp.SoftmaxCrossEntropy(m.Forward(tp, tp.Constant(x), true), labels)
+				if p := m.Penalty(tp); p != nil {
+					loss = tp.Sum(loss, p)
+				}
+				if step == 0 {
+					first = loss.Value.Data[0]
+				}
+				last = loss.Value.Data[0]
+				tp.Backward(loss)
+				opt.Step(3e-3)
+				tp.Reset()
+			}
+			if !(last < 0.7*first) {
+				t.Errorf("%s %s: loss %.3f → %.3f after 25 steps on one batch", model, mode, first, last)
+			}
+		}
 	}
 }
