@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -187,3 +188,35 @@ func Pareto(results []Result) []int {
 }
 
 var errNoResults = errors.New("sweep: no results to plot")
+
+// WriteMarkdown writes results as a Markdown table: quantizer, bits, target
+// and certified P, score, share of float, sparsity, compression rate and
+// LUT estimates.
+func WriteMarkdown(w io.Writer, results []Result) error {
+	score := "accuracy"
+	if len(results) > 0 && results[0].TestPSNR != nil {
+		score = "PSNR (dB)"
+	}
+	fmt.Fprintf(w, "| quantizer | W/A bits | target P | certified P | %s | share of float | sparsity | compression (M/H(q)) | LUTs | LUTs at P = 32 | epochs |\n", score)
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, r := range results {
+		cr := "—"
+		if r.CompressionRate != nil {
+			cr = fmt.Sprintf("%.2f×", *r.CompressionRate)
+		}
+		sc := fmt.Sprintf("%.4f", r.Score())
+		if r.TestPSNR != nil {
+			sc = fmt.Sprintf("%.2f", r.Score())
+		}
+		target := strconv.Itoa(r.AccBits)
+		if r.Quant == "baseline" {
+			target += " (data type)"
+		}
+		if _, err := fmt.Fprintf(w, "| %s | %d/%d | %s | %d | %s | %.1f %% | %.3f | %s | %.0f | %.0f | %d |\n",
+			r.Quant, r.WeightBits, r.ActBits, target, r.CertifiedAccBits, sc, 100*r.ShareOfFloat, r.Sparsity, cr,
+			r.LUTEstimate, r.LUTEstimateP32, r.Epochs); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -46,6 +46,7 @@ var commands = []command{
 	{"eval", "evaluate a checkpoint on a data set", runEval},
 	{"inspect", "print the per-layer accumulator certificate of a checkpoint or QONNX file", runInspect},
 	{"bench", "measure GEMM, training and inference throughput (bench gemm|train)", runBench},
+	{"sweep", "train a grid of quantizers × bit widths × accumulator widths P; tables and plots (sweep --help)", runSweep},
 }
 
 // usageError is bad usage or bad input: exit status 2.
