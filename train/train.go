@@ -156,7 +156,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		ep := t.State.Epoch
 		batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, uint64(ep))), data.Augment{})
 		var bar *progressbar.ProgressBar
-		if t.o.Progress != nil {
+		if t.o.Progress != nil && isTerminal(t.o.Progress) {
 			bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(t.o.Progress),
 				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", ep+1, t.o.Epochs)),
 				progressbar.OptionShowCount(), progressbar.OptionSetItsString("batch"), progressbar.OptionShowIts(),
@@ -217,6 +217,17 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a character device: progress bars go to
+// terminals; logs get one line per epoch.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func scoreName(m *models.Model) string {
