@@ -13,8 +13,9 @@ import (
 const QONNXDomain = "qonnx.custom_op.general"
 
 // Encode serialises the model as an ONNX protobuf. Initialisers are written
-// as FLOAT or INT64 tensors with raw data, sorted by name; nodes in the
-// graph's (topological) order.
+// as FLOAT or INT64 tensors with raw data, sorted by name (and, for IR
+// versions below 4, also declared as graph inputs); nodes in the graph's
+// (topological) order.
 func (m *Model) Encode() ([]byte, error) {
 	if m.Graph == nil {
 		return nil, fmt.Errorf("qonnx: encode: model has no graph")
@@ -39,6 +40,17 @@ func (m *Model) Encode() ([]byte, error) {
 	}
 	for _, v := range g.Inputs {
 		gp.Input = append(gp.Input, encodeValueInfo(v))
+	}
+	if m.IRVersion < 4 {
+		// Before IR version 4 every initialiser must also be a graph input.
+		for _, name := range names {
+			t := g.Initializers[name]
+			et := onnxpb.TensorProto_FLOAT
+			if t.DType == Int {
+				et = onnxpb.TensorProto_INT64
+			}
+			gp.Input = append(gp.Input, encodeValueInfo(ValueInfo{Name: name, ElemType: int32(et), Shape: dims64(t.Shape)}))
+		}
 	}
 	for _, v := range g.Outputs {
 		gp.Output = append(gp.Output, encodeValueInfo(v))

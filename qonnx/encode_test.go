@@ -177,6 +177,11 @@ func TestFixtureRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The checker knows no Brevitas domain, and Debian's onnx 1.12
+		// stops at IR version 8.
+		if !m.HasQuant() && m.IRVersion <= 8 {
+			writeCheck(t, data)
+		}
 		back, err := Decode(data)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)

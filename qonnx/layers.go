@@ -12,7 +12,9 @@ import (
 // Identity, DepthToSpace, Resize nearest and similar ops that map integers to
 // integers).
 type Layer struct {
-	// Name is the Conv/MatMul/Gemm node's name; Kind is "conv" or "linear".
+	// Name is the Conv/MatMul/Gemm node's name; Kind is "conv",
+	// "depthwise" (a grouped conv with one input channel per group) or
+	// "linear".
 	Name string
 	Kind string
 	Node *Node
@@ -270,6 +272,9 @@ func (m *Model) layerWeights(f *folder, n *Node, l *Layer) error {
 		}
 		l.Groups = int(group)
 		l.OutChannels, l.K = ws[0], ws[1]*ws[2]*ws[3]
+		if l.Groups > 1 && ws[1] == 1 {
+			l.Kind = "depthwise"
+		}
 	case "MatMul":
 		if len(ws) != 2 {
 			l.Reason = fmt.Sprintf("weight shape %v is not 2-D", ws)
