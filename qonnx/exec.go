@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // opsetVersion returns the version of the default ONNX domain the model
@@ -201,7 +202,7 @@ func toIntegers(x *Tensor, scale float64) ([]int64, error) {
 	for i, v := range xf {
 		r := float64(v) / scale
 		rr := math.RoundToEven(r)
-		if math.Abs(r-rr) > 1e-3 || math.Abs(rr) > 1<<52 {
+		if math.IsNaN(r) || math.Abs(r-rr) > 1e-3 || math.Abs(rr) > 1<<52 {
 			return nil, fmt.Errorf("input element %d is %v = %.6f·scale, not an integer multiple of the input scale %v", i, v, r, scale)
 		}
 		q[i] = int64(rr)
@@ -231,6 +232,10 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, Lay
 	st := LayerStats{Name: l.Name, AccBits: accBits}
 	if err := need(in, 2); err != nil {
 		return nil, st, err
+	}
+	// Exact int64 accumulation needs |Σ q·x| < 2^63.
+	if l.InputBits+l.WeightBits+bits.Len(uint(l.K)) > 62 {
+		return nil, st, fmt.Errorf("%d-bit inputs × %d-bit weights over K=%d may exceed int64", l.InputBits, l.WeightBits, l.K)
 	}
 	x := in[0]
 	xi, err := toIntegers(x, l.InputScale)
