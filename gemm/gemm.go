@@ -75,7 +75,7 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 type part struct{ m0, m1, n0, n1 int }
 
 // minPartFlops is the least work worth a goroutine of its own.
-const minPartFlops = 1 << 18
+const minPartFlops = 1 << 20
 
 // splitWork cuts C into at most threads blocks whose edges fall on mr×nr
 // micro-tile boundaries.
