@@ -17,7 +17,7 @@ func inspectONNX(e *env, path string, accBits int, asJSON bool) error {
 	}
 	r, err := qonnx.Inspect(m, accBits)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", path, err)}
+		return usageError{err}
 	}
 	if asJSON {
 		if err := writeJSON(e.stdout, r); err != nil {
