@@ -94,8 +94,8 @@ func TestA2QPlusFineTune(t *testing.T) {
 	facc, qacc := tr.State.History[0].TestScore, tq.State.History[0].TestScore
 	t.Logf("float %.3f; A2Q+ P=16 after projection init %.3f, after one epoch %.3f", facc, init, qacc)
 	// The P = 16 budget (||q||_1 <= 257 over K = 288) makes conv2 about 93 %
-	// sparse at initialisation; fine-tuning must recover a good part of it.
-	if qacc < init+0.1 || qacc < 0.45 {
+	// sparse at initialisation; fine-tuning must recover part of it.
+	if qacc < init+0.04 || qacc < 0.5 {
 		t.Errorf("A2Q+ accuracy %.3f after fine-tuning (%.3f at init, float %.3f)", qacc, init, facc)
 	}
 	certs, err := q.Certificates(true, 0)
