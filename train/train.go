@@ -44,6 +44,9 @@ type Options struct {
 	Dir string
 	// Progress receives a progress bar (stderr in the command); nil for none.
 	Progress io.Writer
+	// Augment is applied to training examples (random crops with padding,
+	// horizontal flips); the zero value applies none.
+	Augment data.Augment
 }
 
 // History is the per-epoch record kept in checkpoints.
@@ -154,7 +157,9 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 	steps := (train.N + t.o.Batch - 1) / t.o.Batch
 	for t.State.Epoch < t.o.Epochs {
 		ep := t.State.Epoch
-		batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, uint64(ep))), data.Augment{})
+		aug := t.o.Augment
+		aug.Seed = aug.Seed ^ uint64(ep)<<32 // a fresh, reproducible draw each epoch
+		batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, uint64(ep))), aug)
 		var bar *progressbar.ProgressBar
 		if t.o.Progress != nil && isTerminal(t.o.Progress) {
 			bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(t.o.Progress),

@@ -33,6 +33,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
+	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
 	edgeAcc := fs.Int("edge-acc-bits", 32, "accumulator bits of the first and last layers")
@@ -87,8 +88,12 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return usageError{fmt.Errorf("--out: %w", err)}
 	}
-	tr, err := train.New(m, train.Options{Epochs: *epochs, Batch: *batch, LR: rate, WeightDecay: *wd,
-		Threads: *threads, Seed: *seed, Dir: *out, Progress: e.stderr})
+	opts := train.Options{Epochs: *epochs, Batch: *batch, LR: rate, WeightDecay: *wd,
+		Threads: *threads, Seed: *seed, Dir: *out, Progress: e.stderr}
+	if *augment {
+		opts.Augment = data.Augment{Pad: 4, Flip: true, Seed: *seed}
+	}
+	tr, err := train.New(m, opts)
 	if err != nil {
 		return usageError{err}
 	}
