@@ -26,13 +26,12 @@ func kernelGo(kc int, a, b, c []float32, ldc int, beta float32) {
 	for i := 0; i < mr; i += 2 {
 		for j := 0; j < nr; j += 4 {
 			var s00, s01, s02, s03, s10, s11, s12, s13 float32
-			bj := b[j:]
-			ai := a[i:]
+			pa, pb := i, j
 			for p := 0; p < kc; p++ {
-				av := (*[2]float32)(ai[p*mr:])
-				bv := (*[4]float32)(bj[p*nr:])
-				a0, a1 := av[0], av[1]
-				b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+				a0, a1 := a[pa], a[pa+1]
+				b0, b1, b2, b3 := b[pb], b[pb+1], b[pb+2], b[pb+3]
+				pa += mr
+				pb += nr
 				s00 += a0 * b0
 				s01 += a0 * b1
 				s02 += a0 * b2
