@@ -3,6 +3,7 @@ package gemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func benchGEMM(b *testing.B, s benchShape, impl string, threads int) {
 		run = func() {
 			gonum.Implementation{}.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, ac, bb, bc, 0, c, s.n)
 		}
+		// gonum spreads its Sgemm over GOMAXPROCS goroutines.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
 	default:
 		for _, kn := range kernels() {
 			if kn.name == impl {
