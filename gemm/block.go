@@ -1,6 +1,9 @@
 package gemm
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 // microKernel updates one mr×nr tile of C from packed panels:
 //
@@ -72,7 +75,7 @@ var (
 		name: "avx512", mr: 12, nr: 32, mc: 192, kc: 256, nc: 4096,
 		packed:      kernel12x32,
 		direct:      kernel12x32Direct,
-		directN:     1 << 62,
+		directN:     math.MaxInt,
 		directNC:    1024,
 		packATrans:  packATrans12,
 		packBPanels: packBPanels,

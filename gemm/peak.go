@@ -26,7 +26,7 @@ func FMAPeak(d time.Duration) float64 {
 	for {
 		t0 := time.Now()
 		loop(n)
-		if time.Since(t0) >= chunk/2 || n >= 1<<40 {
+		if time.Since(t0) >= chunk/2 || n >= 1<<30 {
 			break
 		}
 		n *= 2
