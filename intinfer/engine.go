@@ -1,0 +1,571 @@
+package intinfer
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Path selects the kernels an Engine runs certified layers on.
+type Path int
+
+const (
+	// PathPreferred uses intgemm.Preferred: the faster exact accumulator
+	// on this CPU for each certified layer.
+	PathPreferred Path = iota
+	// PathAcc16 accumulates in 16 bits wherever the layer's certificate
+	// allows it, in 32 bits elsewhere.
+	PathAcc16
+	// PathAcc32 accumulates in 32 bits.
+	PathAcc32
+	// PathScalar runs every layer on the scalar reference, addition by
+	// addition.
+	PathScalar
+)
+
+// String returns "preferred", "acc16", "acc32" or "scalar".
+func (p Path) String() string {
+	switch p {
+	case PathPreferred:
+		return "preferred"
+	case PathAcc16:
+		return "acc16"
+	case PathAcc32:
+		return "acc32"
+	case PathScalar:
+		return "scalar"
+	}
+	return fmt.Sprintf("Path(%d)", int(p))
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Mode is the accumulator's overflow behaviour.
+	Mode intgemm.Mode
+	// AccBits sets the accumulator width P of the named layers; the
+	// others run at their own target (Layer.AccBits). P must be in
+	// [2, 62].
+	AccBits map[string]int
+	// Path selects the kernels of certified layers.
+	Path Path
+	// Threads is the number of goroutines (≤ 1: the calling one).
+	Threads int
+}
+
+// LayerInfo describes how an Engine runs one layer.
+type LayerInfo struct {
+	Name string `json:"name"`
+	// AccBits is the accumulator width P the layer runs at.
+	AccBits int `json:"acc_bits"`
+	// AccBitsExact is the exact accumulator bound of the layer's integer
+	// weights and input range (SPEC.md); the layer cannot overflow when it
+	// is at most AccBits.
+	AccBitsExact int `json:"acc_bits_exact"`
+	// Impl names the kernel: an intgemm implementation (e.g.
+	// "avx512vnni-int32", "avx2-int16") or "scalar-exact", "scalar-wrap",
+	// "scalar-saturate".
+	Impl string `json:"impl"`
+	// Note says why the layer is not on the requested path (e.g. intgemm's
+	// refusal of the 16-bit accumulator), or is empty.
+	Note string `json:"note,omitempty"`
+}
+
+// layerRun is a layer prepared for running.
+type layerRun struct {
+	l     *Layer
+	info  LayerInfo
+	p     int
+	kerns []*intgemm.Kernel // one per group; nil: scalar path
+	thr   []int64           // OutC rows of tsize thresholds, padded with Unreached
+	tsize int
+	outLo int32
+}
+
+// Engine runs an integer model with chosen accumulators. It is read-only
+// after NewEngine and safe for concurrent use.
+type Engine struct {
+	m      *Model
+	o      Options
+	layers []*layerRun
+}
+
+// NewEngine validates m and prepares it to run with o.
+func NewEngine(m *Model, o Options) (*Engine, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Mode != intgemm.Exact && o.Mode != intgemm.Wrap && o.Mode != intgemm.Saturate {
+		return nil, fmt.Errorf("intinfer: unknown accumulator mode %v", o.Mode)
+	}
+	if o.Path < PathPreferred || o.Path > PathScalar {
+		return nil, fmt.Errorf("intinfer: unknown path %v", o.Path)
+	}
+	e := &Engine{m: m, o: o}
+	known := map[string]bool{}
+	for _, l := range m.Layers() {
+		known[l.Name] = true
+		lr, err := prepare(l, o)
+		if err != nil {
+			return nil, err
+		}
+		e.layers = append(e.layers, lr)
+	}
+	for name := range o.AccBits {
+		if !known[name] {
+			return nil, fmt.Errorf("intinfer: accumulator width given for layer %q, which the model does not have", name)
+		}
+	}
+	return e, nil
+}
+
+func prepare(l *Layer, o Options) (*layerRun, error) {
+	p := l.AccBits
+	if v, ok := o.AccBits[l.Name]; ok {
+		p = v
+	}
+	if p < 2 || p > 62 {
+		return nil, fmt.Errorf("layer %s: accumulator width P = %d outside [2, 62]", l.Name, p)
+	}
+	exact := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+	lr := &layerRun{l: l, p: p, info: LayerInfo{Name: l.Name, AccBits: p, AccBitsExact: exact}}
+	if l.OutBits > 0 {
+		n := 1<<l.OutBits - 1
+		lr.tsize = n + 1
+		lr.thr = make([]int64, l.OutC*lr.tsize)
+		for c := 0; c < l.OutC; c++ {
+			copy(lr.thr[c*lr.tsize:], l.Thresholds[c*n:(c+1)*n])
+			lr.thr[c*lr.tsize+n] = Unreached
+		}
+		lr.outLo, _ = levels(l.OutBits, l.OutSigned)
+	}
+	scalar := "scalar-" + o.Mode.String()
+	switch {
+	case o.Path == PathScalar:
+		lr.info.Impl, lr.info.Note = scalar, "scalar path forced"
+		return lr, nil
+	case exact > p:
+		lr.info.Impl = scalar
+		lr.info.Note = fmt.Sprintf("not certified at P = %d (exact bound %d bits): the scalar path counts overflows", p, exact)
+		return lr, nil
+	case l.WeightBits > 8 || l.InputBits > 8:
+		lr.info.Impl = scalar
+		lr.info.Note = fmt.Sprintf("%d-bit weights, %d-bit inputs: the integer kernels take 8 bits", l.WeightBits, l.InputBits)
+		return lr, nil
+	}
+	acc := intgemm.Acc32
+	switch o.Path {
+	case PathPreferred:
+		acc = intgemm.Preferred(exact)
+	case PathAcc16:
+		if exact <= 16 {
+			acc = intgemm.Acc16
+		} else {
+			lr.info.Note = fmt.Sprintf("acc16 not certified: exact bound %d bits", exact)
+		}
+	}
+	cog := l.OutC / l.Groups
+	w8 := make([]int8, len(l.Weights))
+	for i, v := range l.Weights {
+		w8[i] = int8(v)
+	}
+	build := func(acc intgemm.Acc) error {
+		lr.kerns = lr.kerns[:0]
+		for g := 0; g < l.Groups; g++ {
+			k, err := intgemm.NewKernel(w8[g*cog*l.K:(g+1)*cog*l.K], cog, l.K, acc, exact)
+			if err != nil {
+				return err
+			}
+			lr.kerns = append(lr.kerns, k)
+		}
+		return nil
+	}
+	err := build(acc)
+	if err != nil && acc == intgemm.Acc16 && errors.Is(err, intgemm.ErrNotCertified) {
+		lr.info.Note = fmt.Sprintf("acc16 refused: %v", err)
+		err = build(intgemm.Acc32)
+	}
+	if err != nil {
+		lr.kerns = nil
+		lr.info.Impl = scalar
+		lr.info.Note = fmt.Sprintf("integer kernel refused (%v): scalar path", err)
+		return lr, nil
+	}
+	lr.info.Impl = lr.kerns[0].Impl(l.InputSigned)
+	if acc == intgemm.Acc16 && lr.kerns[0].Path(l.InputSigned) != intgemm.Acc16 && lr.info.Note == "" {
+		lr.info.Note = fmt.Sprintf("acc16 not available for these inputs (weights need %d bits)", lr.kerns[0].AccBits(l.InputSigned))
+	}
+	return lr, nil
+}
+
+// Model returns the engine's model.
+func (e *Engine) Model() *Model { return e.m }
+
+// Layers describes how each layer runs, in order.
+func (e *Engine) Layers() []LayerInfo {
+	out := make([]LayerInfo, len(e.layers))
+	for i, lr := range e.layers {
+		out[i] = lr.info
+	}
+	return out
+}
+
+// Result is the output of one Engine.Run.
+type Result struct {
+	// Out holds the float output (logits or images), N×Shape.
+	Out []float32
+	// Shape is the output shape of one example ([classes] or [H, W, C]).
+	Shape []int
+	// Overflows counts, per layer, the additions that left the layer's
+	// P-bit range.
+	Overflows []int64
+	// Inputs holds each layer's integer input (NHWC, or N×features), when
+	// Run was asked to capture them.
+	Inputs [][]int32
+}
+
+// act is an activation: float or integer, n examples of shape.
+type act struct {
+	shape []int
+	f     []float32
+	i     []int32
+}
+
+// Run computes the model on n NHWC float images x (n·InH·InW·InC values).
+// With capture set, the result keeps every layer's integer input. It panics
+// if len(x) is wrong.
+func (e *Engine) Run(x []float32, n int, capture bool) *Result {
+	m := e.m
+	if n < 0 || len(x) != n*m.InH*m.InW*m.InC {
+		panic(fmt.Sprintf("intinfer: Run: %d values for %d images of %d×%d×%d", len(x), n, m.InH, m.InW, m.InC))
+	}
+	th := max(e.o.Threads, 1)
+	res := &Result{Overflows: make([]int64, len(e.layers))}
+	if capture {
+		res.Inputs = make([][]int32, len(e.layers))
+	}
+	cur := act{shape: []int{m.InH, m.InW, m.InC}, f: x}
+	li := 0
+	for idx := 0; idx < len(m.Ops); idx++ {
+		op := m.Ops[idx]
+		switch op.Kind {
+		case OpLayer:
+			lr := e.layers[li]
+			l := lr.l
+			xin := cur.i
+			if cur.f != nil {
+				xin = quantizeInput(l, cur.f)
+			}
+			if capture {
+				res.Inputs[li] = xin
+			}
+			// Max pooling right after the layer commutes with the monotone
+			// requantisation: pool the accumulators, threshold a quarter.
+			var pools []Op
+			for l.OutBits > 0 && idx+1 < len(m.Ops) && m.Ops[idx+1].Kind == OpMaxPool {
+				idx++
+				pools = append(pools, m.Ops[idx])
+			}
+			cur = e.runLayer(th, lr, xin, cur.shape, n, pools, &res.Overflows[li])
+			li++
+		case OpReLU:
+			if cur.i != nil {
+				cur.i = relu(cur.i)
+			} else {
+				cur.f = relu(cur.f)
+			}
+		case OpFlatten:
+			cur.shape = []int{prod(cur.shape)}
+		case OpMaxPool:
+			s := cur.shape
+			if cur.i != nil {
+				cur.i, cur.shape = maxPool(th, n, s[0], s[1], s[2], op.K, op.Stride, cur.i)
+			} else {
+				cur.f, cur.shape = maxPool(th, n, s[0], s[1], s[2], op.K, op.Stride, cur.f)
+			}
+		case OpPixelShuffle:
+			s := cur.shape
+			if cur.i != nil {
+				cur.i, cur.shape = pixelShuffle(n, s[0], s[1], s[2], op.R, cur.i)
+			} else {
+				cur.f, cur.shape = pixelShuffle(n, s[0], s[1], s[2], op.R, cur.f)
+			}
+		}
+	}
+	res.Shape = cur.shape
+	res.Out = cur.f
+	if cur.f == nil { // Validate guarantees a float output; keep Run total.
+		res.Out = make([]float32, len(cur.i))
+		for i, v := range cur.i {
+			res.Out[i] = float32(v)
+		}
+	}
+	return res
+}
+
+// quantizeInput applies the layer's input quantizer to a float input.
+func quantizeInput(l *Layer, x []float32) []int32 {
+	lo, hi := levels(l.InputBits, l.InputSigned)
+	flo, fhi := float32(lo), float32(hi)
+	out := make([]int32, len(x))
+	for i, v := range x {
+		out[i] = int32(quant.Quantize(v, l.InputScale, flo, fhi))
+	}
+	return out
+}
+
+// runLayer computes one layer on n inputs of per-example shape in, then the
+// max pools that follow it, then its requantisation.
+func (e *Engine) runLayer(th int, lr *layerRun, x []int32, in []int, n int, pools []Op, overflows *int64) act {
+	l := lr.l
+	var g tensor.ConvGeom
+	if l.Kind == "conv" {
+		g = tensor.ConvGeom{N: n, H: in[0], W: in[1], C: in[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+	} else {
+		// A linear layer is a 1×1 convolution of a 1×1 image.
+		g = tensor.ConvGeom{N: n, H: 1, W: 1, C: l.InC, KH: 1, KW: 1, Groups: 1, Cout: l.OutC}
+	}
+	if err := g.Validate(); err != nil {
+		panic(fmt.Sprintf("intinfer: layer %s: %v", l.Name, err)) // Validate checked the model
+	}
+	shape := []int{g.OH, g.OW, l.OutC}
+	if l.Kind == "linear" {
+		shape = []int{l.OutC}
+	}
+	if lr.kerns != nil {
+		acc := e.fast(th, lr, &g, x)
+		return finish(th, lr, acc, n, shape, pools)
+	}
+	acc := e.scalar(th, lr, &g, x, overflows)
+	return finish(th, lr, acc, n, shape, pools)
+}
+
+// fast runs the layer on the intgemm kernels.
+func (e *Engine) fast(th int, lr *layerRun, g *tensor.ConvGeom, x []int32) []int32 {
+	l := lr.l
+	rows, k, cog := g.Rows(), g.KPerGroup, g.CoutPerGroup
+	acc := make([]int32, rows*l.OutC)
+	if l.InputSigned {
+		col := make([]int8, rows*k)
+		for grp, kn := range lr.kerns {
+			im2col(th, g, x, grp, col)
+			kn.MulS8(th, rows, col, k, acc[grp*cog:], l.OutC)
+		}
+		return acc
+	}
+	col := make([]uint8, rows*k)
+	for grp, kn := range lr.kerns {
+		im2col(th, g, x, grp, col)
+		kn.MulU8(th, rows, col, k, acc[grp*cog:], l.OutC)
+	}
+	return acc
+}
+
+// scalar runs the layer addition by addition in a P-bit accumulator.
+func (e *Engine) scalar(th int, lr *layerRun, g *tensor.ConvGeom, x []int32, overflows *int64) []int64 {
+	l := lr.l
+	rows, k, cog := g.Rows(), g.KPerGroup, g.CoutPerGroup
+	acc := make([]int64, rows*l.OutC)
+	col := make([]int32, rows*k)
+	var total atomic.Int64
+	for grp := 0; grp < l.Groups; grp++ {
+		im2col(th, g, x, grp, col)
+		tensor.For(th, rows, func(lo, hi int) {
+			var ov int64
+			for r := lo; r < hi; r++ {
+				xr := col[r*k : (r+1)*k]
+				out := acc[r*l.OutC+grp*cog:][:cog]
+				for j := range out {
+					c := grp*cog + j
+					a, o := dotP(xr, l.Weights[c*k:(c+1)*k], lr.p, e.o.Mode)
+					out[j] = a
+					ov += o
+				}
+			}
+			total.Add(ov)
+		})
+	}
+	*overflows += total.Load()
+	return acc
+}
+
+// dotP is intgemm.DotP on int32 inputs: Σ x[i]·w[i] added in index order
+// in a P-bit accumulator, counting the additions that leave the range.
+func dotP(x, w []int32, p int, mode intgemm.Mode) (acc, overflows int64) {
+	lo, hi := -int64(1)<<(p-1), int64(1)<<(p-1)-1
+	w = w[:len(x)]
+	switch mode {
+	case intgemm.Exact:
+		for i, v := range x {
+			acc += int64(v) * int64(w[i])
+			if acc < lo || acc > hi {
+				overflows++
+			}
+		}
+	case intgemm.Wrap:
+		sh := 64 - p
+		for i, v := range x {
+			acc += int64(v) * int64(w[i])
+			if acc < lo || acc > hi {
+				overflows++
+				acc = acc << sh >> sh
+			}
+		}
+	case intgemm.Saturate:
+		for i, v := range x {
+			acc += int64(v) * int64(w[i])
+			if acc < lo {
+				overflows++
+				acc = lo
+			} else if acc > hi {
+				overflows++
+				acc = hi
+			}
+		}
+	}
+	return acc, overflows
+}
+
+// finish pools the accumulators and requantises them: thresholds to the
+// next layer's integers, or the float output of the last layer.
+func finish[T int32 | int64](th int, lr *layerRun, acc []T, n int, shape []int, pools []Op) act {
+	for _, op := range pools {
+		acc, shape = maxPool(th, n, shape[0], shape[1], shape[2], op.K, op.Stride, acc)
+	}
+	l := lr.l
+	cout := l.OutC
+	rows := len(acc) / cout
+	if l.OutBits == 0 {
+		out := make([]float32, len(acc))
+		tensor.For(th, rows, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				a, o := acc[r*cout:(r+1)*cout], out[r*cout:(r+1)*cout]
+				for c, v := range a {
+					o[c] = quant.Requant(float32(v), l.Scale[c], l.Bias[c])
+				}
+			}
+		})
+		return act{shape: shape, f: out}
+	}
+	out := make([]int32, len(acc))
+	ts := lr.tsize
+	tensor.For(th, rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			a, o := acc[r*cout:(r+1)*cout], out[r*cout:(r+1)*cout]
+			for c, v := range a {
+				t := lr.thr[c*ts : (c+1)*ts]
+				v64 := int64(v)
+				base := 0
+				for half := ts >> 1; half > 0; half >>= 1 {
+					if t[base+half-1] <= v64 {
+						base += half
+					}
+				}
+				o[c] = lr.outLo + int32(base)
+			}
+		}
+	})
+	return act{shape: shape, i: out}
+}
+
+// im2col writes the patches of group grp of the NHWC integer images x into
+// col (g.Rows() × g.KPerGroup), in (kh, kw, c) order, zeros in the
+// padding, converting each value to T (the caller guarantees it fits).
+func im2col[T uint8 | int8 | int32](th int, g *tensor.ConvGeom, x []int32, grp int, col []T) {
+	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
+	k := g.KPerGroup
+	tensor.For(th, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
+					p := 0
+					for kh := 0; kh < g.KH; kh++ {
+						ih := oh*g.Stride - g.Pad + kh
+						if ih < 0 || ih >= g.H {
+							clear(row[p : p+g.KW*cg])
+							p += g.KW * cg
+							continue
+						}
+						xrow := x[(n*g.H+ih)*g.W*g.C:]
+						for kw := 0; kw < g.KW; kw++ {
+							iw := ow*g.Stride - g.Pad + kw
+							dst := row[p : p+cg]
+							if iw < 0 || iw >= g.W {
+								clear(dst)
+							} else {
+								for i, v := range xrow[iw*g.C+c0:][:cg] {
+									dst[i] = T(v)
+								}
+							}
+							p += cg
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// maxPool takes the maximum over k×k windows of n NHWC images h×w×c.
+func maxPool[T int32 | int64 | float32](th, n, h, w, c, k, stride int, x []T) ([]T, []int) {
+	if stride == 0 {
+		stride = k
+	}
+	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	y := make([]T, n*oh*ow*c)
+	tensor.For(th, n, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					yo := y[((b*oh+i)*ow+j)*c:][:c]
+					copy(yo, x[((b*h+i*stride)*w+j*stride)*c:][:c])
+					for kh := 0; kh < k; kh++ {
+						for kw := 0; kw < k; kw++ {
+							xi := x[((b*h+i*stride+kh)*w+j*stride+kw)*c:][:c]
+							for ch, v := range xi {
+								yo[ch] = max(yo[ch], v)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	return y, []int{oh, ow, c}
+}
+
+func relu[T int32 | float32](x []T) []T {
+	y := make([]T, len(x))
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+	return y
+}
+
+// pixelShuffle is depth to space by r in PyTorch's channel order, like
+// tensor.PixelShuffle: input channel cc·r² + i·r + j of pixel (hh, ww) goes
+// to output pixel (hh·r+i, ww·r+j), channel cc.
+func pixelShuffle[T int32 | float32](n, h, w, cin, r int, x []T) ([]T, []int) {
+	c := cin / (r * r)
+	y := make([]T, len(x))
+	for b := 0; b < n; b++ {
+		for hh := 0; hh < h; hh++ {
+			for ww := 0; ww < w; ww++ {
+				xi := x[((b*h+hh)*w+ww)*cin:][:cin]
+				for cc := 0; cc < c; cc++ {
+					for i := 0; i < r; i++ {
+						for j := 0; j < r; j++ {
+							y[((b*h*r+hh*r+i)*w*r+ww*r+j)*c+cc] = xi[cc*r*r+i*r+j]
+						}
+					}
+				}
+			}
+		}
+	}
+	return y, []int{h * r, w * r, c}
+}

@@ -1,0 +1,291 @@
+package intinfer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+
+	"github.com/a2qtoolkit/a2q/checkpoint"
+)
+
+// Magic starts every integer model file; Version is the format version
+// this package writes and reads.
+const (
+	Magic   = "A2QINT"
+	Version = 1
+)
+
+const prefixLen = len(Magic) + 2 + 4
+
+// fileHeader is the JSON header of an integer model file.
+type fileHeader struct {
+	Model        string   `json:"model"`
+	Task         string   `json:"task"`
+	Input        [3]int   `json:"input"` // H, W, C
+	PayloadBytes int64    `json:"payload_bytes"`
+	PayloadCRC32 uint32   `json:"payload_crc32"`
+	Ops          []fileOp `json:"ops"`
+}
+
+type fileOp struct {
+	Op     OpKind     `json:"op"`
+	K      int        `json:"k,omitempty"`
+	Stride int        `json:"stride,omitempty"`
+	R      int        `json:"r,omitempty"`
+	Layer  *fileLayer `json:"layer,omitempty"`
+}
+
+type fileLayer struct {
+	Name        string  `json:"name"`
+	Kind        string  `json:"kind"`
+	InC         int     `json:"in_c"`
+	OutC        int     `json:"out_c"`
+	KH          int     `json:"kh"`
+	KW          int     `json:"kw"`
+	Stride      int     `json:"stride"`
+	Pad         int     `json:"pad"`
+	Groups      int     `json:"groups"`
+	K           int     `json:"k"`
+	WeightBits  int     `json:"weight_bits"`
+	InputBits   int     `json:"input_bits"`
+	InputSigned bool    `json:"input_signed"`
+	InputScale  float32 `json:"input_scale"`
+	AccBits     int     `json:"acc_bits"`
+	OutBits     int     `json:"out_bits"`
+	OutSigned   bool    `json:"out_signed"`
+
+	Weights    array  `json:"weights"`
+	Scale      array  `json:"scale"`
+	Bias       array  `json:"bias"`
+	Thresholds *array `json:"thresholds,omitempty"`
+}
+
+// array locates a little-endian array in the payload.
+type array struct {
+	DType  string `json:"dtype"` // int8, int16, int32, int64, float32
+	Offset int64  `json:"offset"`
+	Count  int64  `json:"count"`
+}
+
+var dtypeSize = map[string]int64{"int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4}
+
+// Encode serialises m in the integer model format (see the package doc).
+func (m *Model) Encode() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	var payload bytes.Buffer
+	put := func(dtype string, n int, at func(i int) int64, f []float32) array {
+		a := array{DType: dtype, Offset: int64(payload.Len()), Count: int64(n)}
+		var b [8]byte
+		for i := 0; i < n; i++ {
+			switch dtype {
+			case "int8":
+				payload.WriteByte(byte(at(i)))
+			case "int16":
+				binary.LittleEndian.PutUint16(b[:], uint16(at(i)))
+				payload.Write(b[:2])
+			case "int32":
+				binary.LittleEndian.PutUint32(b[:], uint32(at(i)))
+				payload.Write(b[:4])
+			case "int64":
+				binary.LittleEndian.PutUint64(b[:], uint64(at(i)))
+				payload.Write(b[:8])
+			case "float32":
+				binary.LittleEndian.PutUint32(b[:], math.Float32bits(f[i]))
+				payload.Write(b[:4])
+			}
+		}
+		return a
+	}
+	h := fileHeader{Model: m.Name, Task: m.Task, Input: [3]int{m.InH, m.InW, m.InC}}
+	for _, op := range m.Ops {
+		fo := fileOp{Op: op.Kind, K: op.K, Stride: op.Stride, R: op.R}
+		if l := op.Layer; l != nil {
+			wt := "int32"
+			switch {
+			case l.WeightBits <= 8:
+				wt = "int8"
+			case l.WeightBits <= 16:
+				wt = "int16"
+			}
+			fl := &fileLayer{Name: l.Name, Kind: l.Kind, InC: l.InC, OutC: l.OutC, KH: l.KH, KW: l.KW, Stride: l.Stride,
+				Pad: l.Pad, Groups: l.Groups, K: l.K, WeightBits: l.WeightBits, InputBits: l.InputBits,
+				InputSigned: l.InputSigned, InputScale: l.InputScale, AccBits: l.AccBits, OutBits: l.OutBits, OutSigned: l.OutSigned}
+			fl.Weights = put(wt, len(l.Weights), func(i int) int64 { return int64(l.Weights[i]) }, nil)
+			fl.Scale = put("float32", len(l.Scale), nil, l.Scale)
+			fl.Bias = put("float32", len(l.Bias), nil, l.Bias)
+			if l.Thresholds != nil {
+				t := put("int64", len(l.Thresholds), func(i int) int64 { return l.Thresholds[i] }, nil)
+				fl.Thresholds = &t
+			}
+			fo.Layer = fl
+		}
+		h.Ops = append(h.Ops, fo)
+	}
+	h.PayloadBytes = int64(payload.Len())
+	h.PayloadCRC32 = crc32.ChecksumIEEE(payload.Bytes())
+	hj, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, prefixLen, prefixLen+len(hj)+payload.Len())
+	copy(out, Magic)
+	binary.LittleEndian.PutUint16(out[6:], Version)
+	binary.LittleEndian.PutUint32(out[8:], uint32(len(hj)))
+	out = append(out, hj...)
+	return append(out, payload.Bytes()...), nil
+}
+
+// Decode parses an integer model file's bytes; name identifies the file in
+// errors. The model is validated before it is returned.
+func Decode(b []byte, name string) (*Model, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("integer model %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	if len(b) < prefixLen {
+		return nil, fail("truncated: %d bytes, shorter than the %d-byte preamble", len(b), prefixLen)
+	}
+	if string(b[:len(Magic)]) != Magic {
+		return nil, fail("not an integer model (magic %q, want %q)", b[:len(Magic)], Magic)
+	}
+	if v := binary.LittleEndian.Uint16(b[6:]); v != Version {
+		return nil, fail("format version %d, this program reads version %d", v, Version)
+	}
+	hl := int64(binary.LittleEndian.Uint32(b[8:]))
+	if int64(len(b)-prefixLen) < hl {
+		return nil, fail("truncated: header of %d bytes at offset %d, file has %d bytes", hl, prefixLen, len(b))
+	}
+	var h fileHeader
+	dec := json.NewDecoder(bytes.NewReader(b[prefixLen : prefixLen+int(hl)]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return nil, fail("header at offset %d: %v", prefixLen, err)
+	}
+	if dec.InputOffset() != hl {
+		return nil, fail("header at offset %d: %d bytes after the JSON document", prefixLen, hl-dec.InputOffset())
+	}
+	payload := b[prefixLen+int(hl):]
+	if h.PayloadBytes != int64(len(payload)) {
+		if h.PayloadBytes > int64(len(payload)) {
+			return nil, fail("truncated: payload of %d bytes at offset %d, only %d present", h.PayloadBytes, int64(prefixLen)+hl, len(payload))
+		}
+		return nil, fail("%d bytes after the %d-byte payload", int64(len(payload))-h.PayloadBytes, h.PayloadBytes)
+	}
+	if c := crc32.ChecksumIEEE(payload); c != h.PayloadCRC32 {
+		return nil, fail("payload checksum %08x, header says %08x: the file is corrupted", c, h.PayloadCRC32)
+	}
+	m := &Model{Name: h.Model, Task: h.Task, InH: h.Input[0], InW: h.Input[1], InC: h.Input[2]}
+	for i, fo := range h.Ops {
+		op := Op{Kind: fo.Op, K: fo.K, Stride: fo.Stride, R: fo.R}
+		if (fo.Op == OpLayer) != (fo.Layer != nil) {
+			return nil, fail("op %d (%s): layer description present on a non-layer op or missing on a layer op", i, fo.Op)
+		}
+		if fl := fo.Layer; fl != nil {
+			l := &Layer{Name: fl.Name, Kind: fl.Kind, InC: fl.InC, OutC: fl.OutC, KH: fl.KH, KW: fl.KW, Stride: fl.Stride,
+				Pad: fl.Pad, Groups: fl.Groups, K: fl.K, WeightBits: fl.WeightBits, InputBits: fl.InputBits,
+				InputSigned: fl.InputSigned, InputScale: fl.InputScale, AccBits: fl.AccBits, OutBits: fl.OutBits, OutSigned: fl.OutSigned}
+			var err error
+			if l.Weights, err = readInts[int32](payload, fl.Weights, "weights"); err != nil {
+				return nil, fail("layer %s: %v", fl.Name, err)
+			}
+			if l.Scale, err = readFloats(payload, fl.Scale, "scale"); err != nil {
+				return nil, fail("layer %s: %v", fl.Name, err)
+			}
+			if l.Bias, err = readFloats(payload, fl.Bias, "bias"); err != nil {
+				return nil, fail("layer %s: %v", fl.Name, err)
+			}
+			if fl.Thresholds != nil {
+				if fl.Thresholds.DType != "int64" {
+					return nil, fail("layer %s: thresholds: dtype %q, want int64", fl.Name, fl.Thresholds.DType)
+				}
+				if l.Thresholds, err = readInts[int64](payload, *fl.Thresholds, "thresholds"); err != nil {
+					return nil, fail("layer %s: %v", fl.Name, err)
+				}
+			}
+			op.Layer = l
+		}
+		m.Ops = append(m.Ops, op)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fail("%v", err)
+	}
+	return m, nil
+}
+
+// span checks that a lies inside the payload and returns its bytes.
+func span(payload []byte, a array, field string) ([]byte, error) {
+	sz, ok := dtypeSize[a.DType]
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown dtype %q", field, a.DType)
+	}
+	n := int64(len(payload))
+	if a.Offset < 0 || a.Count < 0 || a.Offset > n || a.Count > (n-a.Offset)/sz {
+		return nil, fmt.Errorf("%s: %d %s values at payload offset %d run past the %d-byte payload", field, a.Count, a.DType, a.Offset, n)
+	}
+	return payload[a.Offset : a.Offset+a.Count*sz], nil
+}
+
+func readInts[T int32 | int64](payload []byte, a array, field string) ([]T, error) {
+	b, err := span(payload, a, field)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, a.Count)
+	for i := range out {
+		switch a.DType {
+		case "int8":
+			out[i] = T(int8(b[i]))
+		case "int16":
+			out[i] = T(int16(binary.LittleEndian.Uint16(b[2*i:])))
+		case "int32":
+			out[i] = T(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		case "int64":
+			v := int64(binary.LittleEndian.Uint64(b[8*i:]))
+			if int64(T(v)) != v {
+				return nil, fmt.Errorf("%s: value %d does not fit", field, v)
+			}
+			out[i] = T(v)
+		default:
+			return nil, fmt.Errorf("%s: dtype %q is not an integer type", field, a.DType)
+		}
+	}
+	return out, nil
+}
+
+func readFloats(payload []byte, a array, field string) ([]float32, error) {
+	if a.DType != "float32" {
+		return nil, fmt.Errorf("%s: dtype %q, want float32", field, a.DType)
+	}
+	b, err := span(payload, a, field)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, a.Count)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// Save writes m to path atomically (a temporary file, then a rename).
+func Save(path string, m *Model) error {
+	b, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("integer model %s: %w", path, err)
+	}
+	return checkpoint.WriteFileAtomic(path, b)
+}
+
+// Load reads and validates an integer model file.
+func Load(path string) (*Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("integer model: %w", err)
+	}
+	return Decode(b, path)
+}

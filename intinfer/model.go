@@ -1,0 +1,413 @@
+package intinfer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+// OpKind names one step of an integer model.
+type OpKind string
+
+// The ops of an integer model.
+const (
+	OpLayer        OpKind = "layer"         // a quantized convolution or linear layer
+	OpMaxPool      OpKind = "maxpool"       // max over K×K windows (Stride 0 means K)
+	OpReLU         OpKind = "relu"          // max(x, 0)
+	OpFlatten      OpKind = "flatten"       // N×H×W×C → N×(H·W·C)
+	OpPixelShuffle OpKind = "pixel_shuffle" // depth to space by R (PyTorch channel order)
+)
+
+// Op is one step of an integer model. Layer is set for OpLayer, K and
+// Stride for OpMaxPool, R for OpPixelShuffle.
+type Op struct {
+	Kind      OpKind
+	Layer     *Layer
+	K, Stride int
+	R         int
+}
+
+// Layer is one quantized convolution or linear layer as integers.
+type Layer struct {
+	Name string
+	Kind string // "conv" or "linear"
+	// InC and OutC are the input and output channels (features).
+	InC, OutC int
+	// KH, KW, Stride, Pad and Groups are the convolution's geometry (1, 1,
+	// 1, 0, 1 for a linear layer).
+	KH, KW, Stride, Pad, Groups int
+	// K is the dot-product length per output channel: KH·KW·InC/Groups.
+	K int
+
+	// WeightBits is M; Weights holds OutC rows of K integers in
+	// [−(2^(M−1)−1), 2^(M−1)−1], in (kh, kw, cin) order for a convolution.
+	WeightBits int
+	Weights    []int32
+
+	// InputBits, InputSigned and InputScale describe the layer's input
+	// quantizer: x_int = quant.Quantize(x, InputScale, lo, hi). The scale
+	// is used only when the input is a float image (the first layer).
+	InputBits   int
+	InputSigned bool
+	InputScale  float32
+
+	// AccBits is the accumulator width P the layer was trained for.
+	AccBits int
+
+	// Scale and Bias give the layer's float output for accumulator acc of
+	// channel c: quant.Requant(float32(acc), Scale[c], Bias[c]).
+	Scale, Bias []float32
+
+	// OutBits is 0 for a layer that produces floats (the last one).
+	// Otherwise the layer produces the next layer's OutBits-bit inputs
+	// (signed if OutSigned): Thresholds holds OutC rows of 2^OutBits − 1
+	// non-decreasing accumulator thresholds, and the output for acc is
+	// lo + #{k : acc ≥ Thresholds[c][k]}.
+	OutBits    int
+	OutSigned  bool
+	Thresholds []int64
+}
+
+// Model is an integer-only network: ops applied in order to N×H×W×C float
+// images in [0, 1] (NHWC).
+type Model struct {
+	Name          string // the model's kind, e.g. "cnn"
+	Task          string // "classify" or "super-resolution"
+	InH, InW, InC int
+	Ops           []Op
+}
+
+// Layers returns the model's layers in order.
+func (m *Model) Layers() []*Layer {
+	var ls []*Layer
+	for _, op := range m.Ops {
+		if op.Kind == OpLayer {
+			ls = append(ls, op.Layer)
+		}
+	}
+	return ls
+}
+
+// HiddenAccBits returns per-layer accumulator widths that set every hidden
+// layer (all but the first and the last) to p and leave the first and last
+// layers at their own targets: the Options.AccBits of `a2q verify
+// --acc-bits P`.
+func (m *Model) HiddenAccBits(p int) map[string]int {
+	ls := m.Layers()
+	bits := map[string]int{}
+	for i, l := range ls {
+		if i > 0 && i < len(ls)-1 {
+			bits[l.Name] = p
+		}
+	}
+	return bits
+}
+
+// Search range of the thresholds: every accumulator value the engine can
+// produce lies in [threshLo, threshHi] (the scalar reference accepts P ≤ 62).
+const (
+	threshLo = -(int64(1) << 62)
+	threshHi = int64(1)<<62 - 1
+	// Unreached marks a level no accumulator value reaches.
+	Unreached = threshHi + 1
+)
+
+// Thresholds fills dst (len hi − lo) with the accumulator thresholds of the
+// map f(acc) = quant.Quantize(quant.Requant(float32(acc), scale, bias), s,
+// lo, hi): dst[k−lo−1] = min{acc ∈ [−2^62, 2^62) : f(acc) ≥ k} for k = lo+1
+// … hi, or Unreached. Since f is non-decreasing for scale > 0,
+// f(acc) = lo + #{k : acc ≥ dst[k]} for every acc in that range.
+func Thresholds(scale, bias, s float32, lo, hi int32, dst []int64) {
+	if len(dst) != int(hi-lo) {
+		panic(fmt.Sprintf("intinfer: Thresholds: %d slots for levels [%d, %d]", len(dst), lo, hi))
+	}
+	f := func(acc int64) int32 {
+		return int32(quant.Quantize(quant.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
+	}
+	from := threshLo
+	for i := range dst {
+		k := lo + 1 + int32(i)
+		// Smallest acc in [from, threshHi] with f(acc) ≥ k, or Unreached.
+		a, b := from, threshHi+1
+		for a < b {
+			mid := a + int64((uint64(b)-uint64(a))/2) // b − a may reach 2^63
+			if f(mid) >= k {
+				b = mid
+			} else {
+				a = mid + 1
+			}
+		}
+		dst[i] = a
+		from = a
+	}
+}
+
+// FromModel converts a trained model into an integer model. Every
+// convolution and linear layer must be quantized with a calibrated input
+// quantizer; between layers only ReLU, max pooling, flatten and pixel
+// shuffle are supported.
+func FromModel(m *models.Model) (*Model, error) {
+	im := &Model{Name: m.Config.Model, Task: string(m.Task), InH: m.Config.InH, InW: m.Config.InW, InC: m.Config.InC}
+	for i, mod := range m.Net {
+		switch v := mod.(type) {
+		case *quant.Layer:
+			l, err := fromLayer(v)
+			if err != nil {
+				return nil, err
+			}
+			im.Ops = append(im.Ops, Op{Kind: OpLayer, Layer: l})
+		case nn.ReLU:
+			im.Ops = append(im.Ops, Op{Kind: OpReLU})
+		case nn.MaxPool:
+			im.Ops = append(im.Ops, Op{Kind: OpMaxPool, K: v.K, Stride: v.Stride})
+		case nn.Flatten:
+			im.Ops = append(im.Ops, Op{Kind: OpFlatten})
+		case nn.PixelShuffle:
+			im.Ops = append(im.Ops, Op{Kind: OpPixelShuffle, R: v.R})
+		case *nn.Linear:
+			return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
+		case *nn.Conv2d:
+			return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
+		default:
+			return nil, fmt.Errorf("module %d (%T) of model %s has no integer implementation", i, mod, m.Config.Model)
+		}
+	}
+	ls := im.Layers()
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("model %s has no layers", m.Config.Model)
+	}
+	for i, l := range ls[:len(ls)-1] {
+		next := ls[i+1]
+		l.OutBits, l.OutSigned = next.InputBits, next.InputSigned
+		lo, hi := levels(next.InputBits, next.InputSigned)
+		n := int(hi - lo)
+		l.Thresholds = make([]int64, l.OutC*n)
+		for c := 0; c < l.OutC; c++ {
+			Thresholds(l.Scale[c], l.Bias[c], next.InputScale, lo, hi, l.Thresholds[c*n:(c+1)*n])
+		}
+	}
+	if err := im.Validate(); err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Config.Model, err)
+	}
+	return im, nil
+}
+
+func fromLayer(v *quant.Layer) (*Layer, error) {
+	if v.W == nil || v.In == nil {
+		return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
+	}
+	if v.In.Calibrated.Value.Data[0] == 0 {
+		return nil, fmt.Errorf("layer %s: its input quantizer was never calibrated (train or run the model on data first)", v.Name)
+	}
+	if v.In.Bits > 16 || v.W.Bits > 16 {
+		return nil, fmt.Errorf("layer %s: %d-bit inputs and %d-bit weights: integer inference supports at most 16 bits", v.Name, v.In.Bits, v.W.Bits)
+	}
+	q, log2s := v.W.Integers()
+	l := &Layer{Name: v.Name, Kind: v.Kind, InC: v.InC, OutC: v.OutC, KH: 1, KW: 1, Stride: 1, Groups: 1, K: v.K(),
+		WeightBits: v.W.Bits, Weights: make([]int32, len(q)),
+		InputBits: v.In.Bits, InputSigned: v.In.Signed, InputScale: v.In.Scale(), AccBits: v.Config.AccBits,
+		Scale: make([]float32, v.OutC), Bias: make([]float32, v.OutC)}
+	if v.Kind == "conv" {
+		l.KH, l.KW, l.Stride, l.Pad, l.Groups = v.Kernel, v.Kernel, max(v.Options.Stride, 1), v.Options.Pad, max(v.Options.Groups, 1)
+	}
+	for i, x := range q {
+		l.Weights[i] = int32(x)
+	}
+	lx := v.In.Log2Scale.Value.Data[0]
+	for c := range l.Scale {
+		l.Scale[c] = quant.OutputScale(lx, log2s[c])
+		if v.Bias != nil {
+			l.Bias[c] = v.Bias.Value.Data[c]
+		}
+	}
+	return l, nil
+}
+
+// levels returns the integer range of an n-bit input.
+func levels(n int, signed bool) (lo, hi int32) {
+	l, h := accum.InputRange(n, signed)
+	return int32(l), int32(h)
+}
+
+// Size limits that keep a malformed file from asking for absurd memory.
+const (
+	maxDim    = 1 << 16 // any single dimension
+	maxValues = 1 << 28 // values of one image's activation or one array
+)
+
+// Validate checks the model's consistency: shapes through every op, bit
+// widths, weight ranges, scales and sorted thresholds. Errors name the op
+// or layer and the field.
+func (m *Model) Validate() error {
+	if m.InH < 1 || m.InW < 1 || m.InC < 1 || m.InH > maxDim || m.InW > maxDim || m.InC > maxDim || m.InH*m.InW*m.InC > maxValues {
+		return fmt.Errorf("input shape %d×%d×%d is empty or too large", m.InH, m.InW, m.InC)
+	}
+	if m.Task != string(models.Classify) && m.Task != string(models.SuperResolve) {
+		return fmt.Errorf("task %q: want %q or %q", m.Task, models.Classify, models.SuperResolve)
+	}
+	shape := []int{m.InH, m.InW, m.InC} // per image: [H, W, C] or [F]
+	isInt, bits, signed := false, 0, false
+	nLayers := 0
+	for _, op := range m.Ops {
+		if op.Kind == OpLayer {
+			nLayers++
+		}
+	}
+	if nLayers == 0 {
+		return fmt.Errorf("the model has no layers")
+	}
+	li := 0
+	for i, op := range m.Ops {
+		switch op.Kind {
+		case OpLayer:
+			l := op.Layer
+			if l == nil {
+				return fmt.Errorf("op %d: layer op without a layer", i)
+			}
+			if isInt && (l.InputBits != bits || l.InputSigned != signed) {
+				return fmt.Errorf("layer %s: takes %d-bit inputs (signed %v) but the previous layer produces %d-bit (signed %v)", l.Name, l.InputBits, l.InputSigned, bits, signed)
+			}
+			if !isInt && li > 0 {
+				return fmt.Errorf("layer %s: its input is the previous layer's float output", l.Name)
+			}
+			out, err := l.validate(shape, li == nLayers-1)
+			if err != nil {
+				return err
+			}
+			shape = out
+			isInt, bits, signed = l.OutBits > 0, l.OutBits, l.OutSigned
+			li++
+		case OpReLU:
+		case OpFlatten:
+			shape = []int{prod(shape)}
+		case OpMaxPool:
+			if len(shape) != 3 || op.K < 1 || op.Stride < 0 || op.K > maxDim || op.Stride > maxDim {
+				return fmt.Errorf("op %d: max pool %d×%d (stride %d) on a %v input", i, op.K, op.K, op.Stride, shape)
+			}
+			st := op.Stride
+			if st == 0 {
+				st = op.K
+			}
+			if shape[0] < op.K || shape[1] < op.K {
+				return fmt.Errorf("op %d: max pool %d×%d does not fit a %d×%d input", i, op.K, op.K, shape[0], shape[1])
+			}
+			shape = []int{(shape[0]-op.K)/st + 1, (shape[1]-op.K)/st + 1, shape[2]}
+		case OpPixelShuffle:
+			if len(shape) != 3 || op.R < 1 || op.R > 64 || shape[2]%(op.R*op.R) != 0 {
+				return fmt.Errorf("op %d: pixel shuffle by %d on a %v input", i, op.R, shape)
+			}
+			shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+			if shape[0] > maxDim || shape[1] > maxDim || prod(shape) > maxValues {
+				return fmt.Errorf("op %d: pixel shuffle output %v too large", i, shape)
+			}
+		default:
+			return fmt.Errorf("op %d: unknown op %q", i, op.Kind)
+		}
+	}
+	return nil
+}
+
+func prod(s []int) int {
+	p := 1
+	for _, v := range s {
+		p *= v
+	}
+	return p
+}
+
+// validate checks the layer against its per-image input shape and returns
+// its output shape.
+func (l *Layer) validate(in []int, last bool) ([]int, error) {
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("layer %s: %s: %s", l.Name, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case l.Kind != "conv" && l.Kind != "linear":
+		return nil, fail("kind", "%q, want conv or linear", l.Kind)
+	case l.InC < 1 || l.OutC < 1 || l.InC > maxValues || l.OutC > maxDim:
+		return nil, fail("channels", "%d in, %d out", l.InC, l.OutC)
+	case l.WeightBits < 2 || l.WeightBits > 16:
+		return nil, fail("weight_bits", "M = %d outside [2, 16]", l.WeightBits)
+	case l.InputBits < 1 || l.InputBits > 16:
+		return nil, fail("input_bits", "N = %d outside [1, 16]", l.InputBits)
+	case l.AccBits < accum.MinAccBits || l.AccBits > accum.MaxAccBits:
+		return nil, fail("acc_bits", "P = %d outside [%d, %d]", l.AccBits, accum.MinAccBits, accum.MaxAccBits)
+	case !(l.InputScale > 0) || math.IsInf(float64(l.InputScale), 0):
+		return nil, fail("input_scale", "%v, want a positive finite scale", l.InputScale)
+	}
+	var out []int
+	if l.Kind == "conv" {
+		if len(in) != 3 || in[2] != l.InC {
+			return nil, fail("in_c", "input %v, want H×W×%d", in, l.InC)
+		}
+		if l.KH < 1 || l.KW < 1 || l.KH > maxDim || l.KW > maxDim || l.Stride < 1 || l.Stride > maxDim || l.Pad < 0 || l.Pad > maxDim ||
+			l.Groups < 1 || l.InC%l.Groups != 0 || l.OutC%l.Groups != 0 {
+			return nil, fail("geometry", "kernel %d×%d, stride %d, pad %d, groups %d for %d→%d channels", l.KH, l.KW, l.Stride, l.Pad, l.Groups, l.InC, l.OutC)
+		}
+		oh, ow := (in[0]+2*l.Pad-l.KH)/l.Stride+1, (in[1]+2*l.Pad-l.KW)/l.Stride+1
+		if in[0]+2*l.Pad < l.KH || in[1]+2*l.Pad < l.KW {
+			return nil, fail("geometry", "%d×%d kernel does not fit a %d×%d input with padding %d", l.KH, l.KW, in[0], in[1], l.Pad)
+		}
+		if k := l.KH * l.KW * (l.InC / l.Groups); k != l.K {
+			return nil, fail("k", "%d, want KH·KW·Cin/groups = %d", l.K, k)
+		}
+		out = []int{oh, ow, l.OutC}
+		if prod(out) > maxValues {
+			return nil, fail("geometry", "output %v too large", out)
+		}
+	} else {
+		if prod(in) != l.InC || l.K != l.InC {
+			return nil, fail("in_c", "input %v (%d values), k %d, want %d", in, prod(in), l.K, l.InC)
+		}
+		if l.KH != 1 || l.KW != 1 || l.Stride != 1 || l.Pad != 0 || l.Groups != 1 {
+			return nil, fail("geometry", "a linear layer has a 1×1 kernel, stride 1, no padding, one group")
+		}
+		out = []int{l.OutC}
+	}
+	if l.K < 1 || l.K > maxValues/l.OutC || len(l.Weights) != l.OutC*l.K {
+		return nil, fail("weights", "%d values, want out_c·k = %d·%d", len(l.Weights), l.OutC, l.K)
+	}
+	wm := int32(accum.WeightMax(l.WeightBits))
+	for i, q := range l.Weights {
+		if q > wm || q < -wm {
+			return nil, fail("weights", "weight [%d][%d] = %d outside ±%d", i/l.K, i%l.K, q, wm)
+		}
+	}
+	if len(l.Scale) != l.OutC || len(l.Bias) != l.OutC {
+		return nil, fail("scale", "%d scales and %d biases for %d channels", len(l.Scale), len(l.Bias), l.OutC)
+	}
+	for c, s := range l.Scale {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return nil, fail("scale", "channel %d: %v, want positive and finite", c, s)
+		}
+		if b := float64(l.Bias[c]); math.IsNaN(b) || math.IsInf(b, 0) {
+			return nil, fail("bias", "channel %d: %v", c, b)
+		}
+	}
+	if last {
+		if l.OutBits != 0 || l.Thresholds != nil {
+			return nil, fail("out_bits", "the last layer produces floats and has no thresholds")
+		}
+		return out, nil
+	}
+	if l.OutBits < 1 || l.OutBits > 16 {
+		return nil, fail("out_bits", "%d outside [1, 16]", l.OutBits)
+	}
+	n := 1<<l.OutBits - 1
+	if len(l.Thresholds) != l.OutC*n {
+		return nil, fail("thresholds", "%d values, want out_c·(2^out_bits − 1) = %d·%d", len(l.Thresholds), l.OutC, n)
+	}
+	for c := 0; c < l.OutC; c++ {
+		t := l.Thresholds[c*n : (c+1)*n]
+		for k, v := range t {
+			if v < threshLo || v > Unreached || (k > 0 && v < t[k-1]) {
+				return nil, fail("thresholds", "channel %d: threshold %d = %d is out of order or out of range", c, k, v)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,287 @@
+package intinfer
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/metrics"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Batch is the number of images per forward pass (default 256).
+	Batch int
+	// Limit caps the number of images (0: the whole set).
+	Limit int
+	// Threads for the fake-quantized float model (≤ 1: one).
+	Threads int
+}
+
+// LayerCheck is one layer's outcome in a Verification.
+type LayerCheck struct {
+	LayerInfo
+	// Overflows counts the additions that left the layer's P-bit range.
+	Overflows int64 `json:"overflows"`
+	// Mismatches counts the layer's integer inputs that differ from the
+	// fake-quantized model's, out of Values.
+	Mismatches int64 `json:"activation_mismatches"`
+	Values     int64 `json:"activation_values"`
+}
+
+// Verification compares integer inference with the fake-quantized float
+// model on a data set.
+type Verification struct {
+	Images int          `json:"images"`
+	Mode   string       `json:"mode"`
+	Layers []LayerCheck `json:"integer_layers"`
+	// Overflows is the total over the layers.
+	Overflows int64 `json:"overflows"`
+	// IntegerMatchesFakeQuant reports that every layer's integer input
+	// equals the fake-quantized model's, bit for bit, on every image.
+	IntegerMatchesFakeQuant bool `json:"integer_matches_fake_quant"`
+	// OutputsEqual reports that the float outputs (logits or images) are
+	// identical; MaxOutputDiff is the largest absolute difference.
+	OutputsEqual  bool    `json:"outputs_equal"`
+	MaxOutputDiff float64 `json:"max_output_diff"`
+	// SamePredictions counts the images whose predicted class is the same
+	// in both models (classification only).
+	SamePredictions int `json:"same_predictions"`
+	// IntegerScore and FakeQuantScore are the test accuracy
+	// (classification) or mean PSNR in dB (super-resolution) of the two
+	// models.
+	IntegerScore   float64 `json:"integer_score"`
+	FakeQuantScore float64 `json:"fake_quant_score"`
+}
+
+// Verify runs the fake-quantized model m (in evaluation mode, layer by layer,
+// capturing each quantized layer's integer input) and the engine e (built
+// from FromModel(m)) on the examples of s, and compares them.
+func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o VerifyOptions) (*Verification, error) {
+	im := e.Model()
+	if s.C != im.InC || s.H != im.InH || s.W != im.InW {
+		return nil, fmt.Errorf("verify: data set %s has %d×%d×%d images, the model takes %d×%d×%d", s.Name, s.C, s.H, s.W, im.InC, im.InH, im.InW)
+	}
+	sr := m.Task == models.SuperResolve
+	if sr && s.Y == nil || !sr && s.Labels == nil {
+		return nil, fmt.Errorf("verify: data set %s does not fit a %s model", s.Name, m.Task)
+	}
+	total := s.N
+	if o.Limit > 0 {
+		total = min(total, o.Limit)
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("verify: data set %s is empty", s.Name)
+	}
+	batch := o.Batch
+	if batch < 1 {
+		batch = 256
+	}
+	v := &Verification{Mode: e.o.Mode.String(), IntegerMatchesFakeQuant: true, OutputsEqual: true}
+	for _, info := range e.Layers() {
+		v.Layers = append(v.Layers, LayerCheck{LayerInfo: info})
+	}
+	tp := autodiff.NewTape(max(o.Threads, 1))
+	size := s.Size()
+	var intScore, fqScore float64
+	for start := 0; start < total; start += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(batch, total-start)
+		x := make([]float32, n*size)
+		toNHWC(x, s.X[start*size:(start+n)*size], n, s.C, s.H, s.W)
+		ins, fq := fakeQuant(tp, m, x, n, s)
+		res := e.Run(x, n, true)
+		if len(ins) != len(res.Inputs) {
+			tp.Reset()
+			return nil, fmt.Errorf("verify: the float model has %d quantized layers, the integer model %d", len(ins), len(res.Inputs))
+		}
+		for i, a := range ins {
+			lc := &v.Layers[i]
+			lc.Overflows += res.Overflows[i]
+			b := res.Inputs[i]
+			lc.Values += int64(len(a))
+			if len(a) != len(b) {
+				lc.Mismatches += int64(len(a))
+				continue
+			}
+			for j, f := range a {
+				if f != float32(b[j]) {
+					lc.Mismatches++
+				}
+			}
+		}
+		if len(fq) != len(res.Out) {
+			tp.Reset()
+			return nil, fmt.Errorf("verify: the float model gives %d outputs, the integer model %d", len(fq), len(res.Out))
+		}
+		for j, f := range fq {
+			d := math.Abs(float64(f) - float64(res.Out[j]))
+			if f != res.Out[j] {
+				v.OutputsEqual = false
+			}
+			if d > v.MaxOutputDiff || math.IsNaN(d) {
+				v.MaxOutputDiff = d
+			}
+		}
+		per := len(fq) / n
+		for i := 0; i < n; i++ {
+			a, b := fq[i*per:(i+1)*per], res.Out[i*per:(i+1)*per]
+			if sr {
+				y := make([]float32, per)
+				toNHWC(y, s.Target(start+i), 1, s.TC, s.TH, s.TW)
+				fqScore += psnr(a, y)
+				intScore += psnr(b, y)
+				continue
+			}
+			pa, pb := argmax(a), argmax(b)
+			if pa == pb {
+				v.SamePredictions++
+			}
+			if pa == s.Labels[start+i] {
+				fqScore++
+			}
+			if pb == s.Labels[start+i] {
+				intScore++
+			}
+		}
+		tp.Reset()
+	}
+	v.Images = total
+	v.IntegerScore, v.FakeQuantScore = intScore/float64(total), fqScore/float64(total)
+	for _, lc := range v.Layers {
+		v.Overflows += lc.Overflows
+		if lc.Mismatches > 0 {
+			v.IntegerMatchesFakeQuant = false
+		}
+	}
+	return v, nil
+}
+
+// fakeQuant runs m on x (n NHWC images) with train = false and returns each
+// quantized layer's integer input and the output. The slices live on the
+// tape until it is reset.
+func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.Set) ([][]float32, []float32) {
+	v := tp.Constant(tensor.FromData(x, n, s.H, s.W, s.C))
+	var ins [][]float32
+	for _, mod := range m.Net {
+		if l, ok := mod.(*quant.Layer); ok && l.In != nil {
+			in := v
+			if l.Kind == "linear" && len(in.Shape()) != 2 {
+				in = tp.Flatten(in)
+			}
+			ins = append(ins, l.In.Apply(tp, in, false).Value.Data)
+		}
+		v = mod.Forward(tp, v, false)
+	}
+	return ins, v.Value.Data
+}
+
+func psnr(pred, target []float32) float64 {
+	c := make([]float32, len(pred))
+	for i, v := range pred {
+		c[i] = min(max(v, 0), 1)
+	}
+	return metrics.PSNR(c, target, 1)
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// toNHWC converts n images from NCHW to NHWC.
+func toNHWC(dst, src []float32, n, c, h, w int) {
+	hw := h * w
+	for b := 0; b < n; b++ {
+		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				d[p*c+ch] = s[ch*hw+p]
+			}
+		}
+	}
+}
+
+// AdversarialLayer is the outcome of the adversarial test of one layer.
+type AdversarialLayer struct {
+	Name         string `json:"name"`
+	AccBits      int    `json:"acc_bits"`
+	AccBitsExact int    `json:"acc_bits_exact"`
+	// Overflows counts the additions that left the P-bit range over the
+	// 2·OutC adversarial dot products; MaxError is the largest
+	// |acc_P − acc_exact| among them, for each mode.
+	WrapOverflows     int64 `json:"wrap_overflows"`
+	WrapMaxError      int64 `json:"wrap_max_error"`
+	SaturateOverflows int64 `json:"saturate_overflows"`
+	SaturateMaxError  int64 `json:"saturate_max_error"`
+}
+
+// Adversarial runs, for every layer and output channel, the input vector
+// that maximises the channel's accumulator (x_i = hi where q_i > 0, lo where
+// q_i < 0, 0 elsewhere) and the one that minimises it (the reverse) through
+// a P-bit accumulator in wrap and saturate modes (intgemm.DotP, natural
+// order). accBits sets P per layer name, as in Options; other layers run at
+// their own target.
+func Adversarial(m *Model, accBits map[string]int) ([]AdversarialLayer, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	var out []AdversarialLayer
+	for _, l := range m.Layers() {
+		p := l.AccBits
+		if v, ok := accBits[l.Name]; ok {
+			p = v
+		}
+		if p < 2 || p > 62 {
+			return nil, fmt.Errorf("layer %s: accumulator width P = %d outside [2, 62]", l.Name, p)
+		}
+		r := AdversarialLayer{Name: l.Name, AccBits: p, AccBitsExact: accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)}
+		lo, hi := levels(l.InputBits, l.InputSigned)
+		x := make([]int32, l.K)
+		for c := 0; c < l.OutC; c++ {
+			w := l.Weights[c*l.K : (c+1)*l.K]
+			for _, up := range []bool{true, false} {
+				for i, q := range w {
+					switch {
+					case (q > 0) == up && q != 0:
+						x[i] = hi
+					case q != 0:
+						x[i] = lo
+					default:
+						x[i] = 0
+					}
+				}
+				exact, _ := intgemm.DotP(x, w, 62, intgemm.Exact)
+				a, ov := intgemm.DotP(x, w, p, intgemm.Wrap)
+				r.WrapOverflows += int64(ov)
+				r.WrapMaxError = max(r.WrapMaxError, abs(a-exact))
+				a, ov = intgemm.DotP(x, w, p, intgemm.Saturate)
+				r.SaturateOverflows += int64(ov)
+				r.SaturateMaxError = max(r.SaturateMaxError, abs(a-exact))
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
