@@ -159,7 +159,7 @@ func (r *run) config(mode quant.Mode, bits, accBits int) models.Config {
 	if mode == quant.Float {
 		cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
 	}
-	if models.Task(r.task()) == models.SuperResolve {
+	if r.task() == models.SuperResolve {
 		cfg.Classes = 0
 	} else {
 		cfg.Scale = 0
@@ -489,8 +489,10 @@ func Run(ctx context.Context, g Grid, o Options) ([]Result, error) {
 
 // RunPoint runs one point of g into o.Dir, for a sweep distributed over
 // processes or machines sharing the directory: id FloatID trains the float
-// model, any other ID fine-tunes that point (training the float model
-// first if it is not there yet). It writes no results table; Merge does.
+// model, any other ID fine-tunes that point from it. The float model must
+// be finished first (otherwise every point would train its own, and the
+// points would not share one starting model): RunPoint returns an error
+// saying so. It writes no results table; Merge does.
 func RunPoint(ctx context.Context, g Grid, o Options, id string) (*Result, error) {
 	var p Point
 	if id != FloatID {
@@ -502,6 +504,11 @@ func RunPoint(ctx context.Context, g Grid, o Options, id string) (*Result, error
 	r, err := prepare(g, o)
 	if err != nil {
 		return nil, err
+	}
+	if id != FloatID {
+		if _, err := os.Stat(floatResultPath(r.o.Dir)); err != nil {
+			return nil, fmt.Errorf("sweep: point %s: the float model in %s is not trained yet; run point %q first", id, floatDir(r.o.Dir), FloatID)
+		}
 	}
 	floatScore, err := r.trainFloat(ctx, r.o.Threads)
 	if err != nil || id == FloatID {

@@ -181,6 +181,10 @@ func TestTinySweep(t *testing.T) {
 	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
 		t.Errorf("unknown point: %v", err)
 	}
+	// RunPoint needs the float model first.
+	if _, err := RunPoint(ctx, tinyGrid(), Options{Dir: t.TempDir(), Train: tr, Test: te}, "baseline-w8a8"); err == nil || !strings.Contains(err.Error(), `"float" first`) {
+		t.Errorf("a point before the float model: %v", err)
+	}
 	// RunPoint on a finished point returns its result without training.
 	r, err := RunPoint(ctx, tinyGrid(), o, "a2qplus-w8a8-p16")
 	if err != nil || !reflect.DeepEqual(*r, plus) {
