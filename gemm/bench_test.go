@@ -91,12 +91,16 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// trainingShapes are multiplications a small CNN's training step makes.
+// trainingShapes are the multiplications of a training step of a 3×3
+// convolution with 32 input and 64 output channels on a batch of 128 13×13
+// maps (rows = 128·13·13 patches, k = 32·9), as package autodiff calls
+// them, and of a first layer (one input channel, 32 outputs, 128 26×26
+// maps).
 var trainingShapes = []benchShape{
-	{name: "conv-fwd-21632x64x288", m: 21632, n: 64, k: 288},
+	{name: "conv-fwd-21632x64x288-NT", transB: true, m: 21632, n: 64, k: 288},
 	{name: "conv-wgrad-64x288x21632-TN", transA: true, m: 64, n: 288, k: 21632},
-	{name: "conv-dgrad-21632x288x64-NT", transB: true, m: 21632, n: 288, k: 64},
-	{name: "conv-first-86528x32x9", m: 86528, n: 32, k: 9},
+	{name: "conv-dgrad-21632x288x64-NN", m: 21632, n: 288, k: 64},
+	{name: "conv-first-86528x32x9-NT", transB: true, m: 86528, n: 32, k: 9},
 }
 
 // BenchmarkSgemmTraining measures typical training shapes at one thread

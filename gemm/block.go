@@ -143,7 +143,11 @@ func (kn *kernel) getPack(m, n, k int) *packBuf {
 	if na := mc * kc; cap(p.a) < na {
 		p.a = make([]float32, na)
 	}
-	if nb := nc * kc; cap(p.b) < nb {
+	nb := nc * kc
+	if kn.wholeB(n, k) {
+		nb = roundUp(n, kn.nr) * k
+	}
+	if cap(p.b) < nb {
 		p.b = make([]float32, nb)
 	}
 	return p
@@ -192,51 +196,92 @@ func (kn *kernel) sgemmPacked(transA, transB bool, m, n, k int, a []float32, lda
 	}
 }
 
+// wholeBBytes is the most packed op(B) that sgemmDirect packs at once; it
+// is then read from L2 for every strip of A.
+const wholeBBytes = 1 << 20
+
+// wholeB reports whether sgemmDirect packs all of op(B) up front.
+func (kn *kernel) wholeB(n, k int) bool {
+	return kn.useDirect(false, n) && n <= kn.directNC && roundUp(n, kn.nr)*k*4 <= wholeBBytes
+}
+
 // sgemmDirect is the loop nest for an untransposed A: only op(B) is packed,
-// in kc×nc blocks kept in L2, and the direct kernel reads each mr-row strip
-// of A in place (from L1) while it sweeps the block's column panels. Rows
-// past the last full strip are packed and go through the packed kernel.
+// and the direct kernel reads each mr-row strip of A in place (from L1)
+// while it sweeps the column panels of B. When all of op(B) packs into
+// wholeBBytes it is packed once and each strip runs through every k-block
+// while its rows of C are hot; otherwise B is packed in kc×nc blocks kept
+// in L2. Rows past the last full strip are packed and go through the
+// packed kernel. Either way each C element sums its k-blocks in order.
 func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
 	_, kc, nc := kn.blocks(m, n, k)
 	mFull := m / mr * mr
+	betaAt := func(pc int) float32 {
+		if pc > 0 {
+			return 1
+		}
+		return beta
+	}
+	if kn.wholeB(n, k) {
+		npad := roundUp(n, nr)
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			kn.packB(transB, kb, n, b, ldb, pc, 0, p.b[pc*npad:pc*npad+npad*kb])
+		}
+		for ir := 0; ir < mFull; ir += mr {
+			for pc := 0; pc < k; pc += kc {
+				kb := min(kc, k-pc)
+				kn.directStrip(kb, n, a[ir*lda+pc:], lda, p.b[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
+			}
+		}
+		if mFull < m {
+			for pc := 0; pc < k; pc += kc {
+				kb := min(kc, k-pc)
+				ap := p.a[:mr*kb]
+				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+				kn.macroKernel(m-mFull, n, kb, ap, p.b[pc*npad:pc*npad+npad*kb], c[mFull*ldc:], ldc, betaAt(pc), &p.tmp)
+			}
+		}
+		return
+	}
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			bp := p.b[:roundUp(nb, nr)*kb]
 			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
-			bt := beta
-			if pc > 0 {
-				bt = 1
-			}
 			for ir := 0; ir < mFull; ir += mr {
-				as := a[ir*lda+pc:]
-				cs := c[ir*ldc+jc:]
-				for jr := 0; jr < nb; jr += nr {
-					bpan := bp[jr*kb : (jr+nr)*kb]
-					if jr+nr <= nb {
-						kn.direct(kb, as, lda, bpan, cs[jr:], ldc, bt)
-						continue
-					}
-					nw := nb - jr
-					t := p.tmp[:mr*nr]
-					if bt != 0 {
-						for i := 0; i < mr; i++ {
-							copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
-						}
-					}
-					kn.direct(kb, as, lda, bpan, t, nr, bt)
-					for i := 0; i < mr; i++ {
-						copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
-					}
-				}
+				kn.directStrip(kb, nb, a[ir*lda+pc:], lda, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
 			}
 			if mFull < m {
 				ap := p.a[:mr*kb]
 				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
-				kn.macroKernel(m-mFull, nb, kb, ap, bp, c[mFull*ldc+jc:], ldc, bt, &p.tmp)
+				kn.macroKernel(m-mFull, nb, kb, ap, bp, c[mFull*ldc+jc:], ldc, betaAt(pc), &p.tmp)
 			}
+		}
+	}
+}
+
+// directStrip multiplies one in-place mr×kb strip of A by a packed kb×nb
+// block of op(B) into mr rows of C; a ragged last panel goes through tmp.
+func (kn *kernel) directStrip(kb, nb int, as []float32, lda int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
+	mr, nr := kn.mr, kn.nr
+	for jr := 0; jr < nb; jr += nr {
+		bpan := bp[jr*kb : (jr+nr)*kb]
+		if jr+nr <= nb {
+			kn.direct(kb, as, lda, bpan, cs[jr:], ldc, beta)
+			continue
+		}
+		nw := nb - jr
+		t := p.tmp[:mr*nr]
+		if beta != 0 {
+			for i := 0; i < mr; i++ {
+				copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
+			}
+		}
+		kn.direct(kb, as, lda, bpan, t, nr, beta)
+		for i := 0; i < mr; i++ {
+			copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
 		}
 	}
 }
