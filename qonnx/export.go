@@ -1,11 +1,16 @@
 package qonnx
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"runtime"
 
+	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // ExportOptions configure Export.
@@ -392,4 +397,103 @@ func (e *exporter) layer(l *quant.Layer, x value) (value, error) {
 		out = e.node("Add", name+".bias_add", []string{y, b}, outShape)
 	}
 	return out, nil
+}
+
+// Agreement compares an exported graph with the model it came from.
+type Agreement struct {
+	// Images is the number of inputs compared; SameArgmax how many of them
+	// the two classify alike (0 for super-resolution models).
+	Images     int `json:"images"`
+	SameArgmax int `json:"same_argmax"`
+	// MaxAbsDiff is the largest difference between corresponding outputs
+	// and MaxAbsOutput the largest output magnitude of the model.
+	MaxAbsDiff   float64 `json:"max_abs_diff"`
+	MaxAbsOutput float64 `json:"max_abs_output"`
+}
+
+// Compare runs the exported graph g (float, fake-quant) and the model m
+// (evaluation mode) on n images given NCHW in x, batch images at a time, and
+// reports how closely they agree. The model's image outputs are compared in
+// NCHW order.
+func Compare(ctx context.Context, g *Model, m *models.Model, x []float32, n, batch int) (Agreement, error) {
+	c := m.Config
+	size := c.InC * c.InH * c.InW
+	if len(x) != n*size {
+		return Agreement{}, fmt.Errorf("qonnx: compare: %d values for %d images of %dx%dx%d", len(x), n, c.InC, c.InH, c.InW)
+	}
+	if len(g.Graph.Inputs) != 1 || len(g.Graph.Outputs) != 1 {
+		return Agreement{}, fmt.Errorf("qonnx: compare: %s has %d inputs and %d outputs, want one of each", g.name(), len(g.Graph.Inputs), len(g.Graph.Outputs))
+	}
+	batch = max(batch, 1)
+	var a Agreement
+	tp := autodiff.NewTape(runtime.GOMAXPROCS(0))
+	xh := make([]float32, batch*size)
+	for start := 0; start < n; start += batch {
+		k := min(batch, n-start)
+		xb := x[start*size : (start+k)*size]
+		res, err := g.Run(ctx, map[string]*Tensor{g.Graph.Inputs[0].Name: NewFloat(xb, k, c.InC, c.InH, c.InW)}, RunOptions{})
+		if err != nil {
+			return a, err
+		}
+		got := res.Outputs[g.Graph.Outputs[0].Name].Floats()
+		nchwToNHWC(xh, xb, k, c.InC, c.InH, c.InW)
+		out := m.Forward(tp, tp.Constant(tensor.FromData(xh[:k*size], k, c.InH, c.InW, c.InC)), false).Value
+		want := out.Data
+		if len(out.Shape) == 4 {
+			s := out.Shape
+			want = make([]float32, out.Len())
+			nhwcToNCHW(want, out.Data, s[0], s[3], s[1], s[2])
+		}
+		if len(got) != len(want) {
+			tp.Reset()
+			return a, fmt.Errorf("qonnx: compare: %s gives %d outputs for %d images, the model %d", g.name(), len(got), k, len(want))
+		}
+		for i, v := range want {
+			a.MaxAbsOutput = max(a.MaxAbsOutput, math.Abs(float64(v)))
+			a.MaxAbsDiff = max(a.MaxAbsDiff, math.Abs(float64(v)-float64(got[i])))
+		}
+		if m.Task == models.Classify {
+			per := len(want) / k
+			for r := 0; r < k; r++ {
+				if argmaxF(got[r*per:(r+1)*per]) == argmaxF(want[r*per:(r+1)*per]) {
+					a.SameArgmax++
+				}
+			}
+		}
+		a.Images += k
+		tp.Reset()
+	}
+	return a, nil
+}
+
+func argmaxF(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// nchwToNHWC converts n images from channel-major to channel-minor order.
+func nchwToNHWC(dst, src []float32, n, c, h, w int) {
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < h*w; p++ {
+				dst[(b*h*w+p)*c+ch] = src[(b*c+ch)*h*w+p]
+			}
+		}
+	}
+}
+
+// nhwcToNCHW converts n images from channel-minor to channel-major order.
+func nhwcToNCHW(dst, src []float32, n, c, h, w int) {
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < h*w; p++ {
+				dst[(b*c+ch)*h*w+p] = src[(b*h*w+p)*c+ch]
+			}
+		}
+	}
 }

@@ -287,6 +287,13 @@ func TestExportTrainedCNN(t *testing.T) {
 		t.Errorf("the model predicts only %d classes on %d images: too little training for a meaningful comparison", len(classes), n)
 	}
 	t.Logf("%d images: largest output difference %g", n, worst)
+	ag, err := Compare(context.Background(), back, m, test.X, n, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ag.Images != n || ag.SameArgmax != n || ag.MaxAbsDiff != worst {
+		t.Errorf("Compare: %+v, want %d images alike, largest difference %g", ag, n, worst)
+	}
 
 	// Integer execution at P = 16: the A2Q hidden layer never leaves the range.
 	gotInt, res := runFloat(t, back, test.X, n, cfg, RunOptions{Integer: true, AccBits: 16})
@@ -371,6 +378,13 @@ func TestExportModels(t *testing.T) {
 			}
 			worst := compareOutputs(t, tc.name, got, want, rows)
 			t.Logf("largest output difference %g", worst)
+			ag, err := Compare(context.Background(), back, m, x, n, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ag.Images != n || ag.SameArgmax != rows || ag.MaxAbsDiff != worst {
+				t.Errorf("Compare: %+v, want %d images, %d alike, largest difference %g", ag, n, rows, worst)
+			}
 		})
 	}
 }
