@@ -102,16 +102,21 @@ func prepare(g Grid, o Options) (*run, error) {
 	return r, nil
 }
 
+// SRCropsPerImage is the number of random training crops Open cuts from
+// each photograph for super-resolution, as the train command does.
+const SRCropsPerImage = 256
+
 // Open loads the training and test sets of a model's task from a --data
 // argument: data.Open for classifiers, data.OpenSR (luminance, the given
-// scale, crops seeded by seed) for super-resolution.
+// scale, SRCropsPerImage crops per photograph seeded by seed) for
+// super-resolution.
 func Open(model, spec string, scale int, seed uint64) (trainSet, testSet *data.Set, err error) {
 	task, ok := models.TaskOf(model)
 	if !ok {
 		return nil, nil, fmt.Errorf("sweep: unknown model %q", model)
 	}
 	if task == models.SuperResolve {
-		trainSet, testSet, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed)})
+		trainSet, testSet, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed), CropsPerImage: SRCropsPerImage})
 	} else {
 		trainSet, testSet, err = data.Open(spec)
 	}
@@ -229,7 +234,7 @@ func (r *run) trainFloat(ctx context.Context, threads int) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sweep: float model: %w", err)
 	}
-	if err := tr.Run(ctx, r.train, nil); err != nil {
+	if err := tr.Run(ctx, r.train, r.test); err != nil {
 		return 0, fmt.Errorf("sweep: float model: %w", err)
 	}
 	if r.g.FloatEpochs == 0 || tr.State.Epoch == 0 {
@@ -301,7 +306,7 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
 	r.logf("%s: fine-tuning from epoch %d of %d", p.ID, tr.State.Epoch, r.g.Epochs)
-	if err := tr.Run(ctx, r.train, nil); err != nil {
+	if err := tr.Run(ctx, r.train, r.test); err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
 	if r.g.Epochs == 0 || tr.State.Epoch == 0 {

@@ -157,6 +157,31 @@ func TestTinySweep(t *testing.T) {
 		t.Errorf("second run redid work: files %v → %v\n%s", before, after, log.String())
 	}
 
+	// A point killed after its last checkpoint but before its result file
+	// resumes from the checkpoint: no more training, the same score.
+	if err := os.Remove(filepath.Join(dir, "points", "baseline-w8a8", "result.json")); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	rs3, err := Run(ctx, tinyGrid(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "baseline-w8a8: fine-tuning from epoch 1 of 1") || *rs3[0].TestAccuracy != *base.TestAccuracy ||
+		rs3[0].Sparsity != base.Sparsity {
+		t.Errorf("resumed point: %+v, want %+v\n%s", rs3[0], base, log.String())
+	}
+	if err := WriteResults(dir, rs); err != nil { // restore the first run's seconds
+		t.Fatal(err)
+	}
+	js, err = os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpointWrite(filepath.Join(dir, "points", "baseline-w8a8", "result.json"), base); err != nil {
+		t.Fatal(err)
+	}
+
 	// Merge rebuilds results.json byte for byte.
 	for _, f := range []string{"results.json", "results.csv", ScorePlot} {
 		os.Remove(filepath.Join(dir, f))
@@ -281,4 +306,12 @@ func TestParetoLowest(t *testing.T) {
 	if !reflect.DeepEqual(low, want) {
 		t.Errorf("Lowest = %v, want %v", low, want)
 	}
+}
+
+func checkpointWrite(path string, r Result) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
