@@ -236,7 +236,7 @@ func levels(n int, signed bool) (lo, hi int32) {
 // Size limits that keep a malformed file from asking for absurd memory.
 const (
 	maxDim    = 1 << 16 // any single dimension
-	maxValues = 1 << 28 // values of one image's activation or one array
+	maxValues = 1 << 24 // values of one image's activation or one array
 )
 
 // Validate checks the model's consistency: shapes through every op, bit
@@ -344,9 +344,9 @@ func (l *Layer) validate(in []int, last bool) ([]int, error) {
 		if len(in) != 3 || in[2] != l.InC {
 			return nil, fail("in_c", "input %v, want H×W×%d", in, l.InC)
 		}
-		if l.KH < 1 || l.KW < 1 || l.KH > maxDim || l.KW > maxDim || l.Stride < 1 || l.Stride > maxDim || l.Pad < 0 || l.Pad > maxDim ||
+		if l.KH < 1 || l.KW < 1 || l.KH > maxDim || l.KW > maxDim || l.Stride < 1 || l.Stride > maxDim || l.Pad < 0 || l.Pad >= max(l.KH, l.KW) ||
 			l.Groups < 1 || l.InC%l.Groups != 0 || l.OutC%l.Groups != 0 {
-			return nil, fail("geometry", "kernel %d×%d, stride %d, pad %d, groups %d for %d→%d channels", l.KH, l.KW, l.Stride, l.Pad, l.Groups, l.InC, l.OutC)
+			return nil, fail("geometry", "kernel %d×%d, stride %d, pad %d (must be less than the kernel), groups %d for %d→%d channels", l.KH, l.KW, l.Stride, l.Pad, l.Groups, l.InC, l.OutC)
 		}
 		oh, ow := (in[0]+2*l.Pad-l.KH)/l.Stride+1, (in[1]+2*l.Pad-l.KW)/l.Stride+1
 		if in[0]+2*l.Pad < l.KH || in[1]+2*l.Pad < l.KW {
