@@ -189,9 +189,10 @@ func runFloat(t *testing.T, back *Model, x []float32, n int, cfg models.Config, 
 }
 
 // compareOutputs checks the exported graph's outputs against the model's:
-// same shape, every value within float32 accumulation error of the
-// model's (relative to the output's scale), and, for classifiers, the same
-// argmax. It returns the largest difference.
+// same shape, every value within 1e-3 of the largest output (float32
+// accumulation error, which cancellation in long dot products can make
+// large relative to small outputs; a layout error is of the order of the
+// outputs themselves), and, for classifiers, the same argmax. It returns the largest difference.
 func compareOutputs(t *testing.T, name string, got *Tensor, want []float32, rows int) float64 {
 	t.Helper()
 	if got.Len() != len(want) {
@@ -204,7 +205,7 @@ func compareOutputs(t *testing.T, name string, got *Tensor, want []float32, rows
 	for i, v := range got.Float {
 		worst = max(worst, math.Abs(float64(v)-float64(want[i])))
 	}
-	if tol := 1e-4*scale + 1e-6; worst > tol {
+	if tol := 1e-3*scale + 1e-6; worst > tol {
 		t.Errorf("%s: outputs differ by up to %g (tolerance %g, largest output %g)", name, worst, tol, scale)
 	}
 	if rows > 0 {
