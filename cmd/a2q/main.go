@@ -47,6 +47,7 @@ var commands = []command{
 	{"inspect", "print the per-layer accumulator certificate of a checkpoint or QONNX file", runInspect},
 	{"export", "write a checkpoint as a QONNX model for FINN (export CKPT --format qonnx -o FILE.onnx)", runExport},
 	{"bench", "measure GEMM, training and inference throughput (bench gemm|train)", runBench},
+	{"hw", "LUT cost of a checkpoint's layers at their certified accumulator widths and at 32 (--synth: Yosys, Icarus)", runHW},
 	{"sweep", "train a grid of quantizers × bit widths × accumulator widths P; tables and plots (sweep --help)", runSweep},
 }
 
