@@ -24,6 +24,11 @@
 //     AddConv, ...) write QONNX: opset 11 plus domain
 //     qonnx.custom_op.general, weights as float initialisers on their
 //     integer grid with zero zero-point.
+//   - Export turns an a2q model (package models) into such a graph on NCHW
+//     input, computing the fake-quantized model's function (a Quant node
+//     per layer input and per weight tensor, Conv/Gemm, bias Add, and the
+//     ONNX forms of ReLU, pooling, batch norm, pixel shuffle, flatten and
+//     residual blocks); Compare runs the two side by side.
 //
 // # Conventions
 //

@@ -2,6 +2,8 @@ package qonnx
 
 import (
 	"context"
+	"fmt"
+	"log"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -471,4 +473,39 @@ print(len(m.graph.node), "nodes,", len(quants), "Quant")
 			t.Logf("%s", strings.TrimSpace(string(out)))
 		})
 	}
+}
+
+// Export the reference CNN with an A2Q hidden layer at P = 16, after one
+// evaluation pass on blank images has calibrated its activation
+// quantizers, and list the graph and the layers Inspect finds in it.
+func ExampleExport() {
+	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
+		Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 16},
+		First:  models.DefaultEdge(quant.A2Q), Last: models.DefaultEdge(quant.A2Q)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp := autodiff.NewTape(1)
+	m.Forward(tp, tp.Constant(tensor.New(1, 28, 28, 1)), false)
+	g, err := Export(m, ExportOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var ops []string
+	for _, n := range g.Graph.Nodes {
+		ops = append(ops, n.OpType)
+	}
+	fmt.Println(strings.Join(ops, " "))
+	r, err := Inspect(g, 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range r.Layers {
+		fmt.Printf("%s: K=%d N=%d M=%d certified at P=16: %v\n", c.Name, c.K, c.InputBits, c.WeightBits, c.Certified)
+	}
+	// Output:
+	// Quant Quant Quant Quant Conv Add MaxPool Relu Quant Conv Add MaxPool Relu Transpose Flatten Quant Gemm Add
+	// conv1: K=9 N=8 M=8 certified at P=16: false
+	// conv2: K=288 N=8 M=8 certified at P=16: true
+	// fc: K=1600 N=8 M=8 certified at P=16: false
 }
