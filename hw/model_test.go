@@ -1,0 +1,208 @@
+package hw
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// smallModel builds a model with 8-bit A2Q+ hidden layers at P = 16 and captures its
+// layers' integer inputs on seeded random images.
+func smallModel(t *testing.T, name string, h, w int) (*models.Model, *tensor.Tensor, map[string]*tensor.Tensor) {
+	t.Helper()
+	cfg := models.Config{Model: name, InC: 1, InH: h, InW: w, Classes: 4, Scale: 2, Seed: 3,
+		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16},
+		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)}
+	m, err := models.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	x := tensor.New(3, h, w, 1)
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+	}
+	in, err := CaptureInputs(m, x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, x, in
+}
+
+func TestEstimateModel(t *testing.T) {
+	m, _, _ := smallModel(t, "cnn", 12, 12)
+	mc, err := EstimateModel(m, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := m.Certificates(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantB := []int{8, 8, 0} // the next layer's input bits; the last layer has no thresholds
+	var total, total32 float64
+	for i, l := range mc.Layers {
+		c := certs[i]
+		if l.Name != c.Name || l.AccBits != max(c.AccBitsExact, 2) || l.Unit.OutputBits != wantB[i] {
+			t.Errorf("layer %d: %s at P = %d, B = %d; certificate %s at %d bits, want B = %d",
+				i, l.Name, l.AccBits, l.Unit.OutputBits, c.Name, c.AccBitsExact, wantB[i])
+		}
+		if l.Unit.MH%l.Unit.PE != 0 || l.Unit.PE > 4 || l.Unit.MW%l.Unit.SIMD != 0 || l.Unit.SIMD > 8 {
+			t.Errorf("%s: folding PE=%d SIMD=%d of %d×%d", l.Name, l.Unit.PE, l.Unit.SIMD, l.Unit.MW, l.Unit.MH)
+		}
+		total += l.LUTEstimate
+		total32 += l.LUTEstimateP32
+	}
+	if mc.TotalLUTEstimate != total || mc.TotalLUTEstimateP32 != total32 || mc.Reduction != total32/total {
+		t.Errorf("totals %+v, layers sum to %g and %g", mc, total, total32)
+	}
+	if _, err := EstimateModel(m, 0, 8); err == nil {
+		t.Error("PE cap 0 accepted")
+	}
+}
+
+// TestLayerThresholds checks the derived thresholds against the float model: for
+// accumulator values across the layer's range, the number of thresholds reached equals the
+// next layer's quantized input (offset by its lowest level) of ReLU(acc·s + b).
+func TestLayerThresholds(t *testing.T) {
+	m, _, _ := smallModel(t, "cnn", 12, 12)
+	qs := quantized(m)
+	l, next := qs[0], qs[1]
+	b, thr, err := LayerThresholds(m, l.Name, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := 1<<b - 1
+	if b != next.In.Bits || len(thr) != l.OutC*nt {
+		t.Fatalf("B = %d with %d thresholds, want B = %d with %d", b, len(thr), next.In.Bits, l.OutC*nt)
+	}
+	_, log2s := l.W.Integers()
+	lo, hi := next.In.Range()
+	sNext := next.In.Scale()
+	rng := rand.New(rand.NewPCG(1, 2))
+	checked := 0
+	for c := range l.OutC {
+		scale := quant.OutputScale(l.In.Log2Scale.Value.Data[0], log2s[c])
+		bias := l.Bias.Value.Data[c]
+		span := float64(hi-lo) * float64(sNext) / float64(scale)
+		for range 400 {
+			acc := int64(math.Round((rng.Float64()*1.4 - 0.2) * span))
+			y := max(quant.Requant(float32(acc), scale, bias), 0)
+			if u := float64(y/sNext) + 0.5; math.Abs(u-math.Round(u)) < 1e-3 {
+				continue // a rounding tie: either side is right
+			}
+			want := int(quant.Quantize(y, sNext, lo, hi) - lo)
+			if got := ThresholdCount(acc, thr[c*nt:(c+1)*nt]); got != want {
+				t.Fatalf("channel %d, acc %d (y = %g): %d thresholds reached, quantizer gives level %d", c, acc, y, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < l.OutC*300 {
+		t.Errorf("only %d values checked", checked)
+	}
+	if _, _, err := LayerThresholds(m, qs[len(qs)-1].Name, 24); err == nil || !strings.Contains(err.Error(), "last layer") {
+		t.Errorf("thresholds of the last layer: err = %v", err)
+	}
+	// Average pooling is not monotone in the sense thresholds need: refuse.
+	for i, mod := range m.Net {
+		if _, ok := mod.(nn.MaxPool); ok {
+			m.Net[i] = nn.AvgPool{K: 2}
+			break
+		}
+	}
+	if _, _, err := LayerThresholds(m, l.Name, 24); err == nil || !strings.Contains(err.Error(), "AvgPool") {
+		t.Errorf("thresholds across average pooling: err = %v", err)
+	}
+}
+
+func TestInputRows(t *testing.T) {
+	tests := []struct {
+		model string
+		h, w  int
+	}{
+		{"cnn", 12, 12},  // valid convolutions, then a linear layer
+		{"espcn", 8, 10}, // padded 5×5 and 3×3 convolutions
+	}
+	for _, tt := range tests {
+		m, x, in := smallModel(t, tt.model, tt.h, tt.w)
+		for _, l := range quantized(m) {
+			// InputRows checks every row's dot products against the layer's own product.
+			rows, err := InputRows(l, in[l.Name], 7)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.model, err)
+			}
+			want := 7
+			if l.Kind == "linear" {
+				want = x.Shape[0] // one row per image
+			}
+			if len(rows) != want {
+				t.Errorf("%s %s: %d rows, want %d", tt.model, l.Name, len(rows), want)
+			}
+			lo, hi := l.In.Range()
+			nonzero := 0
+			for _, r := range rows {
+				if len(r) != l.K() {
+					t.Fatalf("%s %s: row of %d, want K = %d", tt.model, l.Name, len(r), l.K())
+				}
+				for _, v := range r {
+					if float32(v) < lo || float32(v) > hi {
+						t.Fatalf("%s %s: input %d outside [%g, %g]", tt.model, l.Name, v, lo, hi)
+					}
+					if v != 0 {
+						nonzero++
+					}
+				}
+			}
+			if nonzero == 0 {
+				t.Errorf("%s %s: every selected input is zero", tt.model, l.Name)
+			}
+		}
+	}
+	m, _, in := smallModel(t, "cnn", 12, 12)
+	if _, err := InputRows(quantized(m)[1], in["conv1"], 3); err == nil {
+		t.Error("conv2 accepted conv1's input")
+	}
+}
+
+// TestLayerUnitSimulation simulates conv1 of a small model with its thresholding stage on
+// real input rows: every accumulator and every activation must match.
+func TestLayerUnitSimulation(t *testing.T) {
+	requireTool(t, "iverilog", "iverilog")
+	m, _, in := smallModel(t, "cnn", 12, 12)
+	mc, err := EstimateModel(m, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mc.Layers[0]
+	u, err := LayerUnit(m, l.Name, l.AccBits, l.Unit.SIMD, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.OutputBits != 8 || len(u.Thresholds) != u.OutChannels*255 {
+		t.Fatalf("unit has B = %d and %d thresholds", u.OutputBits, len(u.Thresholds))
+	}
+	rows, err := InputRows(quantized(m)[0], in[l.Name], 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := WriteFiles(dir, u, rows); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Simulate(context.Background(), dir, u.Name+".v", u.Name+"_tb.v")
+	skipWithout(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * len(rows) * u.OutChannels; res.Passed != want || res.Failed != 0 {
+		t.Errorf("simulation: %d passed, %d failed, want %d passed\n%s", res.Passed, res.Failed, want, tail(res.Output, 10))
+	}
+}
