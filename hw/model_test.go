@@ -1,7 +1,10 @@
 package hw
 
 import (
+	"bytes"
 	"context"
+	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -204,5 +207,33 @@ func TestLayerUnitSimulation(t *testing.T) {
 	}
 	if want := 2 * len(rows) * u.OutChannels; res.Passed != want || res.Failed != 0 {
 		t.Errorf("simulation: %d passed, %d failed, want %d passed\n%s", res.Passed, res.Failed, want, tail(res.Output, 10))
+	}
+}
+
+func TestWritePlotPNG(t *testing.T) {
+	m, _, _ := smallModel(t, "cnn", 12, 12)
+	mc, err := EstimateModel(m, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, synth := range []bool{false, true} {
+		if synth {
+			a, b := 100, 120
+			mc.Layers[1].LUTSynth, mc.Layers[1].LUTSynthP32 = &a, &b
+		}
+		var buf bytes.Buffer
+		if err := mc.WritePlotPNG(&buf, "test"); err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := img.Bounds(); b.Dx() != 900 || b.Dy() != 500 {
+			t.Errorf("synth %v: image %v, want 900×500", synth, b)
+		}
+	}
+	if err := (&ModelCost{}).WritePlotPNG(io.Discard, "empty"); err == nil {
+		t.Error("empty cost plotted")
 	}
 }

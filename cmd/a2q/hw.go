@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 	"github.com/a2qtoolkit/a2q/train"
 )
 
-const hwUsage = `CKPT [--pe N] [--simd N] [--synth [--layer NAME,...] [--family F] [--work DIR]] [--json]
+const hwUsage = `CKPT [--pe N] [--simd N] [--synth [--layer NAME,...] [--family F] [--work DIR]] [--plot FILE.png] [--json]
 
 FINN's analytical LUT estimate of every quantized layer at its certified accumulator
 width (acc_bits_exact) and at P = 32. Each layer is folded with the largest PE dividing
@@ -41,6 +42,7 @@ func runHW(ctx context.Context, e *env, args []string) error {
 	rows := fs.Int("rows", hw.DefaultSimRows, "with --synth: input rows (output pixels) simulated per layer")
 	datapath := fs.Bool("datapath-only", false, "with --synth: leave the thresholding stage out of the synthesised units")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	plotFile := fs.String("plot", "", "write a PNG bar chart of the per-layer LUTs to this file")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -98,6 +100,16 @@ func runHW(ctx context.Context, e *env, args []string) error {
 			return err
 		case err != nil:
 			return usageError{err}
+		}
+	}
+	if *plotFile != "" {
+		var buf bytes.Buffer
+		title := fmt.Sprintf("%s, %s hidden layers at P = %d: LUTs per layer", m.Config.Model, m.Config.Hidden.Mode, m.Config.Hidden.AccBits)
+		if err := cost.WritePlotPNG(&buf, title); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*plotFile, buf.Bytes(), 0o644); err != nil {
+			return usageError{fmt.Errorf("--plot: %w", err)}
 		}
 	}
 	if *asJSON {
