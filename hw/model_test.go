@@ -229,8 +229,8 @@ func TestWritePlotPNG(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := img.Bounds(); b.Dx() != 900 || b.Dy() != 500 {
-			t.Errorf("synth %v: image %v, want 900×500", synth, b)
+		if b := img.Bounds(); b.Dx() != 864 || b.Dy() != 480 {
+			t.Errorf("synth %v: image %v, want 864×480", synth, b)
 		}
 	}
 	if err := (&ModelCost{}).WritePlotPNG(io.Discard, "empty"); err == nil {

@@ -10,7 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// WritePlotPNG draws c as a grouped bar chart (PNG, 900×500 pixels at 100 dpi) to w: per
+// WritePlotPNG draws c as a grouped bar chart (PNG, 9×5 inches: 864×480 pixels at 96 dpi) to w: per
 // layer, the LUT estimate at the certified width and at ReferenceAccBits, and, for layers
 // synthesised, Yosys's LUT counts at both widths; title heads the chart.
 func (c *ModelCost) WritePlotPNG(w io.Writer, title string) error {
