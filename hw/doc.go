@@ -37,6 +37,17 @@
 // external: when one is missing the drivers return ErrToolMissing naming its Debian package
 // (yosys, iverilog; verilator is used by the tests for linting) and install nothing.
 //
+// # Models
+//
+// EstimateModel applies the estimate to every quantized layer of a trained model (package
+// models) at the layer's certified width (its exact bound acc_bits_exact) and at
+// ReferenceAccBits = 32, with DefaultFolding (caps DefaultPECap, DefaultSIMDCap), weights in
+// LUTRAM, multipliers in LUTs, and a thresholding stage of B = the next layer's input bits on
+// every layer but the last. SynthesizeModel builds each layer's unit with its real weights and
+// the thresholds LayerThresholds derives from the model's scales and biases, simulates it on
+// im2col rows (InputRows) of real activations captured by CaptureInputs, and synthesises it at
+// both widths; WritePlotPNG draws the per-layer result. The command `a2q hw` drives all of it.
+//
 // # Conventions
 //
 // Weights are row-major, output channel by output channel (OutChannels×K). Weights are signed
