@@ -3,6 +3,7 @@ package intinfer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/a2qtoolkit/a2q/accum"
@@ -82,6 +83,10 @@ type layerRun struct {
 	p     int
 	kerns []*intgemm.Kernel // one per group; nil: scalar path
 	thr   []int64           // OutC rows of tsize thresholds, padded with Unreached
+	// thr32 holds the thresholds clamped to the layer's exact accumulator
+	// range [lo, hi + 1], when that fits int32, for the fast path.
+	thr32 []int32
+	guess []thrGuess // per channel, with thr32
 	tsize int
 	outLo int32
 }
@@ -196,6 +201,16 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 		return lr, nil
 	}
 	lr.info.Impl = lr.kerns[0].Impl(l.InputSigned)
+	if r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned); lr.thr != nil && r.Min > math.MinInt32 && r.Max < math.MaxInt32 {
+		lr.thr32 = make([]int32, len(lr.thr))
+		for i, t := range lr.thr {
+			lr.thr32[i] = int32(min(max(t, r.Min), r.Max+1))
+		}
+		lr.guess = make([]thrGuess, l.OutC)
+		for c := range lr.guess {
+			lr.guess[c] = fitGuess(lr.thr32[c*lr.tsize:(c+1)*lr.tsize-1], int32(r.Min), int32(r.Max+1))
+		}
+	}
 	if acc == intgemm.Acc16 && lr.kerns[0].Path(l.InputSigned) != intgemm.Acc16 && lr.info.Note == "" {
 		lr.info.Note = fmt.Sprintf("acc16 not available for these inputs (weights need %d bits)", lr.kerns[0].AccBits(l.InputSigned))
 	}
@@ -453,6 +468,12 @@ func finish[T int32 | int64](th int, lr *layerRun, acc []T, n int, shape []int, 
 	}
 	out := make([]int32, len(acc))
 	ts := lr.tsize
+	if a32, ok := any(acc).([]int32); ok && lr.thr32 != nil {
+		tensor.For(th, rows, func(lo, hi int) {
+			threshold32(a32[lo*cout:hi*cout], out[lo*cout:hi*cout], cout, lr.thr32, lr.guess, ts, lr.outLo)
+		})
+		return act{shape: shape, i: out}
+	}
 	tensor.For(th, rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			a, o := acc[r*cout:(r+1)*cout], out[r*cout:(r+1)*cout]
@@ -470,6 +491,69 @@ func finish[T int32 | int64](th int, lr *layerRun, acc []T, n int, shape []int, 
 		}
 	})
 	return act{shape: shape, i: out}
+}
+
+// thrGuess predicts a channel's level count from its accumulator with one
+// fixed-point multiply: count ≈ base + ((acc − anchor)·mul) >> guessShift.
+// The thresholds then correct the guess, so it only affects speed.
+type thrGuess struct {
+	anchor, base int32
+	mul          int64 // 0: no guess, binary search
+}
+
+const guessShift = 20
+
+// fitGuess fits the line through the thresholds strictly inside the
+// accumulator range (lo, hi) of a channel (t excludes the sentinel).
+func fitGuess(t []int32, lo, hi int32) thrGuess {
+	i0, i1 := -1, -1
+	for i, v := range t {
+		if v > lo && v < hi {
+			if i0 < 0 {
+				i0 = i
+			}
+			i1 = i
+		}
+	}
+	if i0 < 0 || i1 == i0 || t[i1] == t[i0] {
+		return thrGuess{}
+	}
+	step := float64(t[i1]-t[i0]) / float64(i1-i0)
+	return thrGuess{anchor: t[i0], base: int32(i0 + 1), mul: int64(math.Floor(math.Exp2(guessShift) / step))}
+}
+
+// threshold32 requantises rows of cout int32 accumulators: out = lo +
+// #{k : acc ≥ thr[c][k]} over each channel's ts thresholds (ts a power of
+// two, the last one unreachable). A linear guess, corrected by walking the
+// thresholds, finds the count in a step or two; channels without a guess
+// use a binary search.
+func threshold32(acc, out []int32, cout int, thr []int32, guess []thrGuess, ts int, lo int32) {
+	n := ts - 1
+	for r := 0; r+cout <= len(acc); r += cout {
+		a, o := acc[r:r+cout], out[r:r+cout]
+		for c, v := range a {
+			t := thr[c*ts : c*ts+ts]
+			gs := guess[c]
+			var g int
+			if gs.mul != 0 {
+				g = int(int64(gs.base) + (int64(v)-int64(gs.anchor))*gs.mul>>guessShift)
+				g = min(max(g, 0), n)
+				for g < n && t[g] <= v {
+					g++
+				}
+				for g > 0 && t[g-1] > v {
+					g--
+				}
+			} else {
+				for half := ts >> 1; half > 0; half >>= 1 {
+					if t[g+half-1] <= v {
+						g += half
+					}
+				}
+			}
+			o[c] = lo + int32(g)
+		}
+	}
 }
 
 // im2col writes the patches of group grp of the NHWC integer images x into

@@ -1,0 +1,30 @@
+package intinfer
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+// BenchmarkRun measures integer inference of the reference CNN (A2Q+,
+// hidden layer at P = 16) on batches of 128 images, per path.
+func BenchmarkRun(b *testing.B) {
+	im, err := FromModel(calibrated(b, quant.A2QPlus, 16))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := randImages(rand.New(rand.NewPCG(1, 1)), 128, im, 0, 1)
+	for _, path := range []Path{PathAcc16, PathAcc32, PathScalar} {
+		e, err := NewEngine(im, Options{Path: path, Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(path.String(), func(b *testing.B) {
+			for b.Loop() {
+				e.Run(x, 128, false)
+			}
+			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
