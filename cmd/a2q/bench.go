@@ -12,7 +12,7 @@ import (
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("want a benchmark: gemm or train")
+		return usagef("want a benchmark: gemm, train or infer")
 	}
 	what, args := args[0], args[1:]
 	fs := newFlags(e, "bench "+what, "[flags]")
@@ -63,6 +63,30 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, ", peak RSS %.0f MB\n", r.PeakRSSMB)
 		return nil
+	case "infer":
+		model := fs.String("model", "cnn", "model (28×28 one-channel input)")
+		batch := fs.Int("batch", 128, "batch size")
+		pbits := fs.Int("acc-bits", 16, "hidden-layer accumulator bits")
+		if _, err := parse(fs, args); err != nil {
+			return err
+		}
+		threads := []int{1}
+		if n := runtime.NumCPU(); n > 1 {
+			threads = append(threads, n)
+		}
+		r, err := bench.Infer(ctx, bench.InferOptions{Model: *model, Batch: *batch, Threads: threads, AccBits: *pbits, MinTime: *minTime})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "%s %s, hidden layers at P = %d, batch %d; kernels: acc16 %s, acc32 %s\n", r.Model, r.Quant, r.AccBits, r.Batch, r.Acc16Impl, r.Acc32Impl)
+		fmt.Fprintf(e.stdout, "%8s %14s %14s %14s\n", "threads", "acc16 img/s", "acc32 img/s", "float img/s")
+		for _, t := range r.Threads {
+			fmt.Fprintf(e.stdout, "%8d %14.0f %14.0f %14.0f\n", t.Threads, t.Acc16ImagesPerSec, t.Acc32ImagesPerSec, t.FloatImagesPerSec)
+		}
+		return nil
 	}
-	return usagef("unknown benchmark %q: want gemm or train", what)
+	return usagef("unknown benchmark %q: want gemm, train or infer", what)
 }

@@ -45,6 +45,7 @@ var commands = []command{
 	{"train", "train a model and write DIR/model.ckpt and DIR/report.json", runTrain},
 	{"eval", "evaluate a checkpoint on a data set", runEval},
 	{"inspect", "print the per-layer accumulator certificate of a checkpoint or QONNX file", runInspect},
+	{"verify", "run a checkpoint as integers with P-bit accumulators; check bit-exactness and overflows", runVerify},
 	{"export", "write a checkpoint as a QONNX model for FINN (export CKPT --format qonnx -o FILE.onnx)", runExport},
 	{"bench", "measure GEMM, training and inference throughput (bench gemm|train)", runBench},
 	{"hw", "LUT cost of a checkpoint's layers at their certified accumulator widths and at 32 (--synth: Yosys, Icarus)", runHW},

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"text/tabwriter"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/intinfer"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/report"
+)
+
+// verifyReport is the JSON document of `a2q verify`: the report fields of
+// DESIGN.md (certificates, test score from integer inference, overflows,
+// integer_matches_fake_quant) and the integer engine's details.
+type verifyReport struct {
+	*report.Model
+	Mode string `json:"mode"`
+	// HiddenAccBits is --acc-bits (0: each layer's own target).
+	HiddenAccBits        int                         `json:"hidden_acc_bits"`
+	Images               int                         `json:"images"`
+	FakeQuantAccuracy    *float64                    `json:"fake_quant_accuracy"`
+	FakeQuantPSNR        *float64                    `json:"fake_quant_psnr"`
+	SamePredictions      int                         `json:"same_predictions"`
+	OutputsEqual         bool                        `json:"outputs_equal"`
+	MaxOutputDiff        float64                     `json:"max_output_diff"`
+	IntegerLayers        []intinfer.LayerCheck       `json:"integer_layers"`
+	Adversarial          []intinfer.AdversarialLayer `json:"adversarial,omitempty"`
+	AdversarialOverflows *int64                      `json:"adversarial_overflows,omitempty"`
+}
+
+func runVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "verify", "CKPT [--acc-bits P] [--mode exact|wrap|saturate] [--data D] [--adversarial] [--json]")
+	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden layers (0: each layer's own target; the first and last layers keep theirs)")
+	modeName := fs.String("mode", "wrap", "accumulator overflow behaviour: exact (count only), wrap (two's complement) or saturate")
+	dataSpec := fs.String("data", "", "data set (empty: the embedded default); the test split is used")
+	adversarial := fs.Bool("adversarial", false, "also run each channel's extreme input vectors through the P-bit accumulator (wrap and saturate); their overflows fail the check too")
+	limit := fs.Int("limit", 0, "verify on at most this many test images (0: all)")
+	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	save := fs.String("save", "", "also write the integer model to this file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one checkpoint, got %d arguments", len(pos))
+	}
+	if *accBits != 0 && (*accBits < 2 || *accBits > 62) {
+		return usagef("--acc-bits %d outside [2, 62]", *accBits)
+	}
+	if *limit < 0 || *threads < 1 {
+		return usagef("--limit must be non-negative and --threads positive")
+	}
+	mode, err := intgemm.ParseMode(*modeName)
+	if err != nil {
+		return usagef("--mode: %v", err)
+	}
+	m, err := loadModel(pos[0])
+	if err != nil {
+		return usageError{err}
+	}
+	im, err := intinfer.FromModel(m)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	var bits map[string]int
+	if *accBits > 0 {
+		bits = im.HiddenAccBits(*accBits)
+	}
+	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, AccBits: bits, Threads: *threads})
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	_, testSet, err := openData(m.Config.Model, *dataSpec, m.Config.Scale, m.Config.Seed)
+	if err != nil {
+		return err
+	}
+	if *save != "" {
+		if err := intinfer.Save(*save, im); err != nil {
+			return usageError{fmt.Errorf("--save: %w", err)}
+		}
+	}
+	v, err := intinfer.Verify(ctx, m, eng, testSet, intinfer.VerifyOptions{Limit: *limit, Threads: *threads})
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	rep, err := report.FromModel(m, 0)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	if *accBits > 0 {
+		// Certify the hidden layers at --acc-bits, as the engine runs them.
+		var hidden []accum.Certificate
+		for i := range rep.Layers {
+			c := &rep.Layers[i]
+			if _, ok := bits[c.Name]; ok {
+				c.AccBitsTarget = *accBits
+				c.Certified = c.AccBitsExact <= *accBits
+				hidden = append(hidden, *c)
+			}
+		}
+		rep.Certified = accum.Summarize(hidden).Certified
+		rep.AccBits = *accBits
+	}
+	rep.SetScore(m, v.IntegerScore)
+	rep.Overflows = &v.Overflows
+	rep.IntegerMatchesFakeQuant = &v.IntegerMatchesFakeQuant
+	out := verifyReport{Model: rep, Mode: mode.String(), HiddenAccBits: *accBits, Images: v.Images,
+		SamePredictions: v.SamePredictions, OutputsEqual: v.OutputsEqual, MaxOutputDiff: v.MaxOutputDiff, IntegerLayers: v.Layers}
+	fq := v.FakeQuantScore
+	if m.Task == models.SuperResolve {
+		out.FakeQuantPSNR = &fq
+	} else {
+		out.FakeQuantAccuracy = &fq
+	}
+	var advOverflows int64
+	if *adversarial {
+		adv, err := intinfer.Adversarial(im, bits)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		}
+		for _, a := range adv {
+			advOverflows += a.WrapOverflows + a.SaturateOverflows
+		}
+		out.Adversarial, out.AdversarialOverflows = adv, &advOverflows
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else if err := writeVerifyText(e.stdout, &out); err != nil {
+		return err
+	}
+	switch {
+	case !v.IntegerMatchesFakeQuant:
+		return checkFailed{errorf("integer activations differ from the fake-quantized model's (%d overflows in %s mode)", v.Overflows, mode)}
+	case v.Overflows > 0:
+		return checkFailed{errorf("%d accumulator overflows in %s mode", v.Overflows, mode)}
+	case advOverflows > 0:
+		return checkFailed{errorf("%d accumulator overflows on adversarial inputs", advOverflows)}
+	}
+	return nil
+}
+
+func writeVerifyText(w io.Writer, r *verifyReport) error {
+	if err := r.Model.WriteText(w); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ninteger inference, %s accumulators, %d test images:\n", r.Mode, r.Images)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\tP\tP_exact\tkernel\toverflows\tactivation mismatches\tnote")
+	for _, l := range r.IntegerLayers {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\n", l.Name, l.AccBits, l.AccBitsExact, l.Impl, l.Overflows, l.Mismatches, l.Values, l.Note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	score := "accuracy"
+	if r.FakeQuantPSNR != nil {
+		score = "PSNR"
+	}
+	var intScore, fqScore float64
+	if r.TestAccuracy != nil {
+		intScore, fqScore = *r.TestAccuracy, *r.FakeQuantAccuracy
+	} else if r.TestPSNR != nil {
+		intScore, fqScore = *r.TestPSNR, *r.FakeQuantPSNR
+	}
+	fmt.Fprintf(w, "integer %s %.4f, fake-quantized %.4f; same predictions %d/%d; integer matches fake-quant: %v; overflows %d\n",
+		score, intScore, fqScore, r.SamePredictions, r.Images, *r.IntegerMatchesFakeQuant, *r.Overflows)
+	if r.Adversarial != nil {
+		fmt.Fprintln(w, "\nadversarial inputs (each channel's extreme vectors):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "layer\tP\tP_exact\twrap overflows\twrap max error\tsaturate overflows\tsaturate max error")
+		for _, a := range r.Adversarial {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", a.Name, a.AccBits, a.AccBitsExact, a.WrapOverflows, a.WrapMaxError, a.SaturateOverflows, a.SaturateMaxError)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
