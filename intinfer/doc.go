@@ -27,9 +27,11 @@
 // t_k = min{acc : f_c(acc) ≥ k} (k = lo+1 … hi) by binary search over the
 // integers in [−2^62, 2^62), evaluating exactly those quant functions; an
 // unreachable level gets the threshold 2^62. At run time
-// x' = lo + #{k : acc ≥ t_k}, found by a branch-free binary search: no
-// float arithmetic, and bit-exact with the fake-quantized model by
-// construction. The last layer turns its accumulator into floats (logits,
+// x' = lo + #{k : acc ≥ t_k}: no float arithmetic, and bit-exact with the
+// fake-quantized model by construction. The count is found by a binary
+// search, or on the fast path (thresholds clamped to the layer's exact
+// accumulator range, in int32) from a fixed-point linear guess that the
+// thresholds then correct, usually in one or two comparisons. The last layer turns its accumulator into floats (logits,
 // or the super-resolved image) with quant.Requant directly.
 //
 // The fake-quantized model sums the integer products in float32, which is
