@@ -11,7 +11,11 @@
 //	train    train a model (float, baseline, a2q or a2q+) and write DIR/model.ckpt and DIR/report.json
 //	eval     evaluate a checkpoint on a data set
 //	inspect  print the per-layer accumulator certificate of a checkpoint or QONNX file
-//	bench    measure kernels and training throughput
+//	verify   run a checkpoint as integers with P-bit accumulators: bit-exactness, overflows
+//	export   write a checkpoint as a QONNX model for FINN
+//	hw       FINN's LUT estimate per layer at the certified P and at 32; synthesis and simulation
+//	sweep    train a grid of quantizers × bit widths × P; tables and plots
+//	bench    measure GEMM, training and integer-inference throughput
 //
 // Every command takes --json and then prints one JSON document on stdout;
 // progress goes to stderr. Exit status is 0 on success, 1 when a check
@@ -47,7 +51,7 @@ var commands = []command{
 	{"inspect", "print the per-layer accumulator certificate of a checkpoint or QONNX file", runInspect},
 	{"verify", "run a checkpoint as integers with P-bit accumulators; check bit-exactness and overflows", runVerify},
 	{"export", "write a checkpoint as a QONNX model for FINN (export CKPT --format qonnx -o FILE.onnx)", runExport},
-	{"bench", "measure GEMM, training and inference throughput (bench gemm|train)", runBench},
+	{"bench", "measure GEMM, training and inference throughput (bench gemm|train|infer)", runBench},
 	{"hw", "LUT cost of a checkpoint's layers at their certified accumulator widths and at 32 (--synth: Yosys, Icarus)", runHW},
 	{"sweep", "train a grid of quantizers × bit widths × accumulator widths P; tables and plots (sweep --help)", runSweep},
 }
