@@ -5,7 +5,8 @@
 // x[i*ldx+j]. op(A) is m×k, op(B) is k×n and C is m×n; a stored matrix that is
 // transposed by op has its dimensions swapped (A is stored k×m when transA is
 // true). A stride must be at least the stored row length. beta == 0
-// overwrites C without reading it, so C may hold NaN or garbage.
+// overwrites C without reading it, so C may hold NaN or garbage. C must not
+// overlap A or B.
 //
 // The implementation follows GotoBLAS/BLIS: op(B) is packed in kc×nc blocks
 // and op(A) in mc×kc blocks, both split into micro-panels of nr columns and
