@@ -30,11 +30,8 @@ type GEMMReport struct {
 	GEMM          []GEMMResult `json:"gemm"`
 }
 
-// DefaultGEMMSizes are the square sizes GEMM measures when given none.
-var DefaultGEMMSizes = []int{256, 512, 1024}
-
 // GEMM measures square float32 products C = A·B of the given sizes (nil
-// means DefaultGEMMSizes) at one thread and at runtime.NumCPU() threads,
+// means 256, 512 and 1024) at one thread and at runtime.NumCPU() threads,
 // with a2q's gemm.SgemmParallel and gonum's Sgemm. gonum spreads its work
 // over GOMAXPROCS goroutines, so GOMAXPROCS is set to the row's thread count
 // while the row is measured and restored afterwards. The two kernels
@@ -44,7 +41,7 @@ var DefaultGEMMSizes = []int{256, 512, 1024}
 // about minTime.
 func GEMM(ctx context.Context, sizes []int, minTime time.Duration) (GEMMReport, error) {
 	if len(sizes) == 0 {
-		sizes = DefaultGEMMSizes
+		sizes = []int{256, 512, 1024}
 	}
 	for _, s := range sizes {
 		if s < 1 {
