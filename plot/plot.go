@@ -221,7 +221,10 @@ func (c Chart) Save(path string) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	_, err = f.Write(buf.Bytes())
+	err = f.Chmod(0o644) // CreateTemp makes the file private; a plot is for reading
+	if err == nil {
+		_, err = f.Write(buf.Bytes())
+	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
 		err = os.Rename(tmp, path)
