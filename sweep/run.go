@@ -323,6 +323,9 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
 	res.ID, res.Data, res.Epochs = p.ID, r.g.Data, r.g.Epochs
+	if res.Data == "" {
+		res.Data = r.train.Name
+	}
 	res.Seconds = time.Since(start).Seconds()
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {

@@ -200,8 +200,9 @@ func (g Grid) Find(id string) (Point, bool) {
 
 // Result is one row of results.json and results.csv.
 type Result struct {
-	ID         string `json:"id"`
-	Model      string `json:"model"`
+	ID    string `json:"id"`
+	Model string `json:"model"`
+	// Data is Grid.Data, or the training set's name for the default data.
 	Data       string `json:"data"`
 	Quant      string `json:"quant"`
 	WeightBits int    `json:"weight_bits"`

@@ -78,7 +78,11 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		return usagef("--batch, --threads, --parallel and the learning rates must be positive, the limits not negative")
 	}
 	if *trainLimit > 0 || *testLimit > 0 {
-		g.Data = fmt.Sprintf("%s (train-limit %d, test-limit %d)", *dataSpec, *trainLimit, *testLimit)
+		name := *dataSpec
+		if name == "" {
+			name = "default"
+		}
+		g.Data = fmt.Sprintf("%s (train-limit %d, test-limit %d)", name, *trainLimit, *testLimit)
 	}
 	if err := g.Validate(); err != nil {
 		return usageError{err}
