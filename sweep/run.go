@@ -393,12 +393,16 @@ type layerCert struct {
 	hidden bool
 }
 
-// LUTFolding gives the PE and SIMD caps of every layer's unit in the LUT
-// estimate (hw.DefaultFolding): the largest divisors of the output
-// channels and of K at most these. Multipliers are in LUTs, weights in
-// LUTRAM, and each layer but the last has a thresholding stage producing
-// the next layer's input bits.
-var LUTFolding = struct{ PE, SIMD int }{PE: 4, SIMD: 8}
+// LUTMaxPE and LUTMaxSIMD cap the folding of every layer's unit in the LUT
+// estimate (hw.DefaultFolding): PE is the largest divisor of the output
+// channels, SIMD the largest divisor of K, at most these. Multipliers are
+// in LUTs, weights in LUTRAM, and each layer but the last has a
+// thresholding stage producing the next layer's input bits (the choices of
+// the hw command).
+const (
+	LUTMaxPE   = 4
+	LUTMaxSIMD = 8
+)
 
 // lutTotal sums the LUT estimates of the layers: the hidden ones at their
 // certified P (or 32 with p32), the others at their own target P.
@@ -416,7 +420,7 @@ func lutTotal(layers []*layerCert, p32 bool) (float64, error) {
 		if i+1 < len(layers) && layers[i+1].l.In != nil {
 			out = layers[i+1].l.In.Bits
 		}
-		pe, simd := hw.DefaultFolding(lc.c.K, lc.c.OutChannels, LUTFolding.PE, LUTFolding.SIMD)
+		pe, simd := hw.DefaultFolding(lc.c.K, lc.c.OutChannels, LUTMaxPE, LUTMaxSIMD)
 		e, err := hw.EstimateLUT(hw.MVU{Name: lc.c.Name, Kind: lc.c.Kind, MW: lc.c.K, MH: lc.c.OutChannels, PE: pe, SIMD: simd,
 			WeightBits: lc.c.WeightBits, InputBits: lc.c.InputBits, OutputBits: out, AccBits: p, WeightsInLUTRAM: true})
 		if err != nil {

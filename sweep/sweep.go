@@ -36,7 +36,7 @@
 // largest over its hidden (constrained) layers. Sparsity and compression
 // rate cover the hidden layers (report.FromModel). The LUT estimate is
 // FINN's analytical model (hw.EstimateLUT) summed over every layer, see
-// LUTFolding.
+// LUTMaxPE.
 //
 // Bad input (an unknown model or quantizer, a P too small for any non-zero
 // weight, a result file that does not decode) returns an error naming the

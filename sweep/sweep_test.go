@@ -16,6 +16,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -93,6 +94,22 @@ func TestTinySweep(t *testing.T) {
 		if r.Epochs != 1 || r.Seconds <= 0 || r.Data != "embedded-1000" {
 			t.Errorf("%s: epochs %d, seconds %v, data %q", r.ID, r.Epochs, r.Seconds, r.Data)
 		}
+	}
+	// Every layer at P = 32, from the reference CNN's shapes: conv1 (K = 9,
+	// 32 channels) and conv2 (K = 288, 64 channels) threshold into 8-bit
+	// inputs, fc (K = 1600, 10 outputs) has no thresholds.
+	var p32 float64
+	for _, u := range []struct{ k, out, in, b int }{{9, 32, 8, 8}, {288, 64, 8, 8}, {1600, 10, 8, 0}} {
+		pe, simd := hw.DefaultFolding(u.k, u.out, LUTMaxPE, LUTMaxSIMD)
+		e, err := hw.EstimateLUT(hw.MVU{MW: u.k, MH: u.out, PE: pe, SIMD: simd, WeightBits: 8, InputBits: u.in, OutputBits: u.b,
+			AccBits: 32, WeightsInLUTRAM: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p32 += e.LUT
+	}
+	if math.Abs(base.LUTEstimateP32-p32) > 1e-6*p32 || math.Abs(plus.LUTEstimateP32-p32) > 1e-6*p32 {
+		t.Errorf("LUT estimate at P = 32: %.1f and %.1f, want %.1f", base.LUTEstimateP32, plus.LUTEstimateP32, p32)
 	}
 	if plus.LUTEstimate >= base.LUTEstimate {
 		t.Errorf("a2q+ at P=16 estimated at %.0f LUTs, not below the baseline's %.0f", plus.LUTEstimate, base.LUTEstimate)
