@@ -27,9 +27,9 @@
 // and a P-bit accumulator register, taking K/SIMD cycles per output channel, with the weights
 // in a ROM built from the layer. Every intermediate is at most P bits wide and all arithmetic
 // is modulo 2^P, exactly as a P-bit accumulator wraps; a certified P therefore reproduces the
-// int64 dot products bit for bit, and a too narrow P the wrapped values Wrap predicts. The
-// unit does not include the thresholding (requantisation) stage, so measured savings are those
-// of the datapath alone.
+// int64 dot products bit for bit, and a too narrow P the wrapped values Wrap predicts. With
+// Unit.Thresholds the unit ends in FINN's thresholding stage (2^B − 1 P-bit thresholds per
+// channel and as many comparators); without, measured savings are those of the datapath alone.
 //
 // WriteTestbench writes a self-checking testbench whose expected values are computed in Go.
 // Synthesize drives Yosys (synth_xilinx, synth_ice40, synth_ecp5, synth_gowin) and counts
