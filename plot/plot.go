@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"os"
@@ -38,6 +39,9 @@ type Series struct {
 	// Style selects the colour, marker shape and dash pattern; series with
 	// the same Style look alike. Negative means the series' index.
 	Style int
+	// Color, when set, replaces the Style's colour (e.g. black for a
+	// summary line drawn over the data).
+	Color color.Color
 }
 
 // Ref is a horizontal reference line at Y.
@@ -119,6 +123,9 @@ func (c Chart) build() (*gplot.Plot, error) {
 			style = i
 		}
 		col := plotutil.Color(style)
+		if s.Color != nil {
+			col = s.Color
+		}
 		sc, err := plotter.NewScatter(xys)
 		if err != nil {
 			return nil, fmt.Errorf("plot: chart %q: series %q: %w", c.Title, s.Label, err)
@@ -147,7 +154,7 @@ func (c Chart) build() (*gplot.Plot, error) {
 		}
 		y := r.Y
 		f := plotter.NewFunction(func(float64) float64 { return y })
-		f.LineStyle.Color = plotutil.DarkColors[(len(plotutil.DarkColors) - 1 - i%len(plotutil.DarkColors))]
+		f.LineStyle.Color = refColors[i%len(refColors)]
 		f.LineStyle.Width = vg.Points(1)
 		f.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		p.Add(f)
@@ -166,6 +173,10 @@ func (c Chart) build() (*gplot.Plot, error) {
 	}
 	return p, nil
 }
+
+// refColors are the colours of reference lines: greys, apart from the
+// series' palette.
+var refColors = []color.Color{color.Gray{Y: 0x60}, color.Gray{Y: 0x90}, color.Gray{Y: 0xb0}}
 
 // integerTicks labels every integer within the axis range when they are
 // few, and every other integer otherwise.

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"image/color"
 	"path/filepath"
 	"strings"
 
@@ -109,7 +110,7 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		fx = append(fx, results[i].LUTEstimate)
 		fy = append(fy, results[i].Score())
 	}
-	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(pareto.Series)})
+	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(pareto.Series), Color: color.Black})
 	return []plot.Chart{score, pareto, sparsity}, nil
 }
 
