@@ -332,3 +332,45 @@ func checkpointWrite(path string, r Result) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+func TestCharts(t *testing.T) {
+	rs := []Result{
+		{ID: "b", Model: "cnn", Quant: "baseline", WeightBits: 4, ActBits: 4, AccBits: 17, CertifiedAccBits: 15, TestAccuracy: acc(0.85), FloatScore: 0.85, Sparsity: 0.1, LUTEstimate: 200},
+		{ID: "a12", Model: "cnn", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 12, CertifiedAccBits: 11, TestAccuracy: acc(0.8), FloatScore: 0.85, Sparsity: 0.8, LUTEstimate: 100},
+		{ID: "a13", Model: "cnn", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 13, CertifiedAccBits: 13, TestAccuracy: acc(0.83), FloatScore: 0.85, Sparsity: 0.6, LUTEstimate: 120},
+	}
+	cs, err := Charts(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 3 {
+		t.Fatalf("%d charts", len(cs))
+	}
+	score, pareto, sparsity := cs[0], cs[1], cs[2]
+	if len(score.Series) != 2 || len(score.Refs) != 1 || score.Refs[0].Y != 0.85 {
+		t.Fatalf("score chart: %+v", score)
+	}
+	base, a2q := score.Series[0], score.Series[1]
+	// The baseline is drawn as a marker at its certified P, A2Q as a line at its target P.
+	if !base.Markers || !reflect.DeepEqual(base.X, []float64{15}) || a2q.Markers || !reflect.DeepEqual(a2q.X, []float64{12, 13}) ||
+		!reflect.DeepEqual(a2q.Y, []float64{0.8, 0.83}) {
+		t.Errorf("score series: %+v", score.Series)
+	}
+	if !reflect.DeepEqual(sparsity.Series[1].Y, []float64{0.8, 0.6}) {
+		t.Errorf("sparsity series: %+v", sparsity.Series[1])
+	}
+	front := pareto.Series[len(pareto.Series)-1]
+	if front.Label != "Pareto front" || !reflect.DeepEqual(front.X, []float64{100, 120, 200}) {
+		t.Errorf("Pareto front: %+v", front)
+	}
+	if _, err := Charts(nil); err == nil {
+		t.Error("Charts of no results: no error")
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, rs); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 5 || !strings.Contains(lines[2], "| baseline | 4/4 | 17 (data type) | 15 | 0.8500 |") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+}
