@@ -48,7 +48,9 @@ func FromModel(m *models.Model, accBits int) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Layers = certs
+	if certs != nil {
+		r.Layers = certs
+	}
 	hist := &metrics.Histogram{}
 	var hidden []accum.Certificate
 	for i, l := range m.Layers {
