@@ -23,9 +23,9 @@ func poolGeom(op string, x *Var, k, stride int) tensor.PoolGeom {
 func (t *Tape) MaxPool(x *Var, k, stride int) *Var {
 	g := poolGeom("MaxPool", x, k, stride)
 	out := t.allocNoZero(g.N, g.OH, g.OW, g.C)
-	// The argmax indices live in a pooled float32 buffer reinterpreted as int32.
-	ab := t.buf(out.Len())
-	arg := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(ab))), len(ab))
+	// The argmax positions (a byte each) live in a pooled float32 buffer.
+	ab := t.buf((out.Len() + 3) / 4)
+	arg := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(ab))), 4*len(ab))
 	tensor.MaxPool(t.Threads, &g, x.Value.Data, out.Data, arg)
 	var v *Var
 	v = t.node(out, func() {

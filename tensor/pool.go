@@ -24,9 +24,11 @@ func (g *PoolGeom) Validate() error {
 }
 
 // MaxPool writes the window maxima of x into y and, for the backward pass,
-// the flat index into x of each maximum into arg (first maximum wins).
-func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
-	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C || len(arg) < len(y) {
+// the position of each maximum within its window (kh·K + kw, first maximum
+// wins) into arg. A byte per output instead of a flat index keeps the
+// pass's memory traffic down; windows are at most 15×15.
+func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
+	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C || len(arg) < len(y) || g.K > 15 {
 		panic(fmt.Sprintf("tensor: MaxPool: sizes x %d y %d arg %d for %+v", len(x), len(y), len(arg), *g))
 	}
 	C := g.C
@@ -38,13 +40,12 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 					yo, ao := y[o:o+C], arg[o:o+C]
 					first := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
 					if g.K == 2 {
-						maxPool2(x, first, first+C, first+g.W*C, first+g.W*C+C, yo, ao)
+						maxPool2(x[first:first+C], x[first+C:first+2*C], x[first+g.W*C:first+g.W*C+C],
+							x[first+g.W*C+C:first+g.W*C+2*C], yo, ao)
 						continue
 					}
 					copy(yo, x[first:first+C])
-					for c := range ao {
-						ao[c] = int32(first + c)
-					}
+					clear(ao)
 					for kh := 0; kh < g.K; kh++ {
 						for kw := 0; kw < g.K; kw++ {
 							if kh == 0 && kw == 0 {
@@ -52,10 +53,11 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 							}
 							i := ((n*g.H+oh*g.Stride+kh)*g.W + ow*g.Stride + kw) * C
 							xi := x[i : i+C]
+							pos := uint8(kh*g.K + kw)
 							for c, v := range xi {
 								if v > yo[c] {
 									yo[c] = v
-									ao[c] = int32(i + c)
+									ao[c] = pos
 								}
 							}
 						}
@@ -66,35 +68,45 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []int32) {
 	})
 }
 
-// maxPool2 takes the channelwise maximum of the four pixels starting at
-// flat offsets i0..i3 (the common 2×2 window), in that order of preference.
-func maxPool2(x []float32, i0, i1, i2, i3 int, yo []float32, ao []int32) {
+// maxPool2 takes the channelwise maximum of the four pixels of a 2×2
+// window (x0 x1 on the first row, x2 x3 on the second).
+func maxPool2(x0, x1, x2, x3, yo []float32, ao []uint8) {
 	c := len(yo)
-	x0, x1, x2, x3 := x[i0:i0+c], x[i1:i1+c], x[i2:i2+c], x[i3:i3+c]
-	ao = ao[:c]
+	x0, x1, x2, x3, ao = x0[:c], x1[:c], x2[:c], x3[:c], ao[:c]
 	for j := range yo {
-		m, idx := x0[j], i0+j
+		m, p := x0[j], uint8(0)
 		if v := x1[j]; v > m {
-			m, idx = v, i1+j
+			m, p = v, 1
 		}
 		if v := x2[j]; v > m {
-			m, idx = v, i2+j
+			m, p = v, 2
 		}
 		if v := x3[j]; v > m {
-			m, idx = v, i3+j
+			m, p = v, 3
 		}
 		yo[j] = m
-		ao[j] = int32(idx)
+		ao[j] = p
 	}
 }
 
 // MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
-// Windows may overlap, so it runs on one goroutine per image.
-func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []int32, dx []float32) {
-	per := g.OH * g.OW * g.C
+// Windows may overlap, so work is split by image.
+func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
+	C := g.C
 	For(threads, g.N, func(lo, hi int) {
-		for i := lo * per; i < hi*per; i++ {
-			dx[arg[i]] += dy[i]
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					o := ((n*g.OH+oh)*g.OW + ow) * C
+					d, a := dy[o:o+C], arg[o:o+C]
+					base := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
+					for c, v := range d {
+						p := int(a[c])
+						kh, kw := p/g.K, p%g.K
+						dx[base+(kh*g.W+kw)*C+c] += v
+					}
+				}
+			}
 		}
 	})
 }

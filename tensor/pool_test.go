@@ -19,7 +19,7 @@ func TestMaxPoolReference(t *testing.T) {
 			x[i] = float32(rng.IntN(5)) // ties: the first maximum must win
 		}
 		y := make([]float32, c.n*g.OH*g.OW*c.ch)
-		arg := make([]int32, len(y))
+		arg := make([]uint8, len(y))
 		MaxPool(2, &g, x, y, arg)
 		for n := 0; n < c.n; n++ {
 			for oh := 0; oh < g.OH; oh++ {
@@ -30,7 +30,7 @@ func TestMaxPoolReference(t *testing.T) {
 							for kw := 0; kw < c.k; kw++ {
 								i := ((n*c.h+oh*c.s+kh)*c.w+ow*c.s+kw)*c.ch + ch
 								if x[i] > best {
-									best, bi = x[i], i
+									best, bi = x[i], kh*c.k+kw
 								}
 							}
 						}
