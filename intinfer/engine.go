@@ -97,6 +97,7 @@ type Engine struct {
 	m      *Model
 	o      Options
 	layers []*layerRun
+	plan   *fastPlan // nil: every run takes the general path
 }
 
 // NewEngine validates m and prepares it to run with o.
@@ -125,6 +126,7 @@ func NewEngine(m *Model, o Options) (*Engine, error) {
 			return nil, fmt.Errorf("intinfer: accumulator width given for layer %q, which the model does not have", name)
 		}
 	}
+	e.plan = planFast(e)
 	return e, nil
 }
 
@@ -257,6 +259,9 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 	m := e.m
 	if n < 0 || len(x) != n*m.InH*m.InW*m.InC {
 		panic(fmt.Sprintf("intinfer: Run: %d values for %d images of %d×%d×%d", len(x), n, m.InH, m.InW, m.InC))
+	}
+	if e.plan != nil && !capture {
+		return e.runFast(x, n)
 	}
 	th := max(e.o.Threads, 1)
 	res := &Result{Overflows: make([]int64, len(e.layers))}

@@ -1,0 +1,518 @@
+package intinfer
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// The fused pipeline runs a model whose layers are all on the integer
+// kernels. It splits the batch into chunks of a few images and runs the
+// whole network on one chunk at a time, so the activations of a chunk stay
+// in cache; the threads take chunks in turn. Between layers the activations
+// are bytes (uint8, or int8 for signed inputs), the im2col copies whole runs
+// of channels, a 1×1 convolution reads its input in place, and the max
+// pools and ReLUs that follow a layer are applied to its accumulators before
+// the requantisation (both commute with the monotone threshold map). Every
+// buffer comes from per-engine scratch reused across runs.
+
+// chunkImages is the number of images a chunk holds, at most: small enough
+// for a chunk's activations to stay in the L2 cache, large enough for the
+// kernels' row blocks.
+const chunkImages = 8
+
+// fastStage is one layer of the fused pipeline with the ops that follow it.
+type fastStage struct {
+	lr *layerRun
+	// g is the layer's geometry for one image (N = 1); a linear layer is a
+	// 1×1 convolution of a 1×1 image.
+	g tensor.ConvGeom
+	// direct: the input is already the im2col matrix (1×1, stride 1, no
+	// padding, one group).
+	direct bool
+	// pools are the max pools applied to the accumulators; relu clamps the
+	// requantised levels at 0.
+	pools []Op
+	relu  bool
+	// shuffle: pixel shuffles of the integer output (R values), applied in
+	// order, each with its input shape.
+	shuffles []shuffleOp
+	// post are the float ops after the last layer.
+	post []Op
+	// inSize, outSize: values per image at the layer's input and at the
+	// stage's output (after the ops).
+	inSize, outSize int
+}
+
+type shuffleOp struct{ h, w, c, r int }
+
+// fastPlan is the fused pipeline of an engine, or nil when the model needs
+// the general path (a layer on the scalar path, unsupported op order).
+type fastPlan struct {
+	stages   []fastStage
+	outShape []int
+	outSize  int
+	// per-image scratch sizes
+	colSize, accSize, poolSize, actSize, fltSize int
+	scratch                                      sync.Pool
+}
+
+// fastScratch holds one worker's buffers, sized for chunkImages images.
+type fastScratch struct {
+	col          []uint8
+	acc          []int32
+	pool0, pool1 []int32
+	act0, act1   []uint8
+	flt0, flt1   []float32
+}
+
+// planFast builds the fused pipeline for e, or returns nil.
+func planFast(e *Engine) *fastPlan {
+	m := e.m
+	for _, lr := range e.layers {
+		if lr.kerns == nil || (lr.l.OutBits > 0 && lr.thr32 == nil) {
+			return nil
+		}
+	}
+	p := &fastPlan{}
+	shape := []int{m.InH, m.InW, m.InC}
+	ops := m.Ops
+	i := 0
+	for i < len(ops) && ops[i].Kind == OpFlatten {
+		shape = []int{prod(shape)}
+		i++
+	}
+	li := 0
+	for i < len(ops) {
+		if ops[i].Kind != OpLayer {
+			return nil
+		}
+		lr := e.layers[li]
+		l := lr.l
+		li++
+		i++
+		var st fastStage
+		st.lr = lr
+		st.inSize = prod(shape)
+		if l.Kind == "conv" {
+			if len(shape) != 3 {
+				return nil
+			}
+			st.g = tensor.ConvGeom{N: 1, H: shape[0], W: shape[1], C: shape[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+		} else {
+			st.g = tensor.ConvGeom{N: 1, H: 1, W: 1, C: l.InC, KH: 1, KW: 1, Groups: 1, Cout: l.OutC}
+		}
+		if err := st.g.Validate(); err != nil {
+			return nil
+		}
+		g := &st.g
+		st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
+		if l.Kind == "linear" {
+			shape = []int{l.OutC}
+		} else {
+			shape = []int{g.OH, g.OW, l.OutC}
+		}
+		rows := g.OH * g.OW
+		if !st.direct {
+			p.colSize = max(p.colSize, rows*g.KPerGroup)
+		}
+		p.accSize = max(p.accSize, rows*l.OutC)
+		if l.OutBits > 0 {
+			// Absorb max pools, ReLUs and flattens.
+			for ; i < len(ops); i++ {
+				op := ops[i]
+				if op.Kind == OpMaxPool {
+					if len(shape) != 3 {
+						return nil
+					}
+					s := op.Stride
+					if s == 0 {
+						s = op.K
+					}
+					shape = []int{(shape[0]-op.K)/s + 1, (shape[1]-op.K)/s + 1, shape[2]}
+					st.pools = append(st.pools, op)
+					p.poolSize = max(p.poolSize, prod(shape))
+				} else if op.Kind == OpReLU {
+					st.relu = true
+				} else if op.Kind == OpFlatten {
+					shape = []int{prod(shape)}
+				} else {
+					break
+				}
+			}
+			for ; i < len(ops) && ops[i].Kind != OpLayer; i++ {
+				op := ops[i]
+				switch {
+				case op.Kind == OpPixelShuffle && len(shape) == 3:
+					st.shuffles = append(st.shuffles, shuffleOp{shape[0], shape[1], shape[2], op.R})
+					shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+				case op.Kind == OpFlatten:
+					shape = []int{prod(shape)}
+				default:
+					return nil
+				}
+			}
+			if i == len(ops) {
+				return nil // Validate guarantees a float output
+			}
+			p.actSize = max(p.actSize, prod(shape))
+		} else {
+			p.fltSize = max(p.fltSize, prod(shape))
+			for ; i < len(ops); i++ {
+				op := ops[i]
+				switch {
+				case op.Kind == OpLayer:
+					return nil
+				case op.Kind == OpMaxPool && len(shape) == 3:
+					s := op.Stride
+					if s == 0 {
+						s = op.K
+					}
+					shape = []int{(shape[0]-op.K)/s + 1, (shape[1]-op.K)/s + 1, shape[2]}
+				case op.Kind == OpPixelShuffle && len(shape) == 3:
+					shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+				case op.Kind == OpFlatten:
+					shape = []int{prod(shape)}
+				case op.Kind == OpReLU:
+				default:
+					return nil
+				}
+				st.post = append(st.post, op)
+				p.fltSize = max(p.fltSize, prod(shape))
+			}
+		}
+		st.outSize = prod(shape)
+		p.stages = append(p.stages, st)
+	}
+	if li != len(e.layers) || len(p.stages) == 0 {
+		return nil
+	}
+	p.actSize = max(p.actSize, p.stages[0].inSize)
+	p.outShape = shape
+	p.outSize = prod(shape)
+	p.scratch.New = func() any {
+		c := chunkImages
+		return &fastScratch{
+			col:   make([]uint8, c*p.colSize),
+			acc:   make([]int32, c*p.accSize),
+			pool0: make([]int32, c*p.poolSize),
+			pool1: make([]int32, c*p.poolSize),
+			act0:  make([]uint8, c*p.actSize),
+			act1:  make([]uint8, c*p.actSize),
+			flt0:  make([]float32, c*p.fltSize),
+			flt1:  make([]float32, c*p.fltSize),
+		}
+	}
+	return p
+}
+
+// runFast computes n images x with the fused pipeline.
+func (e *Engine) runFast(x []float32, n int) *Result {
+	p := e.plan
+	res := &Result{Overflows: make([]int64, len(e.layers)), Shape: append([]int(nil), p.outShape...)}
+	res.Out = make([]float32, n*p.outSize)
+	chunks := (n + chunkImages - 1) / chunkImages
+	workers := min(max(e.o.Threads, 1), chunks)
+	var next atomic.Int64
+	work := func() {
+		s := p.scratch.Get().(*fastScratch)
+		defer p.scratch.Put(s)
+		for {
+			ch := int(next.Add(1)) - 1
+			if ch >= chunks {
+				return
+			}
+			b0 := ch * chunkImages
+			nb := min(chunkImages, n-b0)
+			e.chunk(s, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize])
+		}
+	}
+	if workers <= 1 {
+		work()
+		return res
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return res
+}
+
+// chunk runs the network on nb images x, writing the float outputs to out.
+func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
+	p := e.plan
+	in, spare := s.act0, s.act1
+	{
+		l := p.stages[0].lr.l
+		lo, hi := levels(l.InputBits, l.InputSigned)
+		flo, fhi := float32(lo), float32(hi)
+		dst := in[:len(x)]
+		for i, v := range x {
+			dst[i] = uint8(int32(quant.Quantize(v, l.InputScale, flo, fhi)))
+		}
+	}
+	for si := range p.stages {
+		st := &p.stages[si]
+		l := st.lr.l
+		g := st.g
+		g.N = nb
+		g.OH, g.OW = st.g.OH, st.g.OW
+		rows, k, cog := nb*g.OH*g.OW, g.KPerGroup, g.CoutPerGroup
+		acc := s.acc[:rows*l.OutC]
+		xin := in[:nb*st.inSize]
+		for grp, kn := range st.lr.kerns {
+			col := xin
+			if !st.direct {
+				col = s.col[:rows*k]
+				im2colU8(&g, xin, grp, col)
+			}
+			if l.InputSigned {
+				kn.MulS8(1, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
+			} else {
+				kn.MulU8(1, rows, col, k, acc[grp*cog:], l.OutC)
+			}
+		}
+		if l.OutBits == 0 {
+			e.finishFloat(s, st, acc, nb, out)
+			return
+		}
+		h, w := g.OH, g.OW
+		for pi, op := range st.pools {
+			k, stride := op.K, op.Stride
+			if stride == 0 {
+				stride = k
+			}
+			oh, ow := (h-k)/stride+1, (w-k)/stride+1
+			dst := s.pool0[:nb*oh*ow*l.OutC]
+			if pi%2 == 1 {
+				dst = s.pool1[:len(dst)]
+			}
+			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst)
+			acc, h, w = dst, oh, ow
+		}
+		outb := spare[:len(acc)]
+		lr := st.lr
+		floor := int32(-1 << 31)
+		if st.relu {
+			floor = 0
+		}
+		thresholdBytes(acc, outb, l.OutC, lr.thr32, lr.guess, lr.tsize, lr.outLo, floor)
+		for _, sh := range st.shuffles {
+			dst := in[:len(outb)]
+			pixelShuffleInto(nb, sh.h, sh.w, sh.c, sh.r, outb, dst)
+			outb = dst
+			in, spare = spare, in
+		}
+		in, spare = spare, in
+	}
+}
+
+// finishFloat requantises the last layer's accumulators to floats and runs
+// the float ops that follow, into out.
+func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int, out []float32) {
+	l := st.lr.l
+	cout := l.OutC
+	f := out
+	if len(st.post) > 0 {
+		f = s.flt0[:len(acc)]
+	}
+	for r := 0; r+cout <= len(acc); r += cout {
+		a, o := acc[r:r+cout], f[r:r+cout]
+		for c, v := range a {
+			o[c] = quant.Requant(float32(v), l.Scale[c], l.Bias[c])
+		}
+	}
+	if len(st.post) == 0 {
+		return
+	}
+	shape := []int{st.g.OH, st.g.OW, cout}
+	if l.Kind == "linear" {
+		shape = []int{cout}
+	}
+	cur, spare := f, s.flt1
+	for j, op := range st.post {
+		last := j == len(st.post)-1
+		switch op.Kind {
+		case OpReLU:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			for i, v := range cur {
+				dst[i] = max(v, 0)
+			}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpFlatten:
+			shape = []int{prod(shape)}
+			if last {
+				copy(out, cur)
+			}
+		case OpMaxPool:
+			stride := op.Stride
+			if stride == 0 {
+				stride = op.K
+			}
+			oh, ow := (shape[0]-op.K)/stride+1, (shape[1]-op.K)/stride+1
+			dst := spare[:nb*oh*ow*shape[2]]
+			if last {
+				dst = out
+			}
+			maxPoolInto(nb, shape[0], shape[1], shape[2], op.K, stride, cur, dst)
+			shape = []int{oh, ow, shape[2]}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpPixelShuffle:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			pixelShuffleInto(nb, shape[0], shape[1], shape[2], op.R, cur, dst)
+			shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+			cur, spare = dst, cur[:cap(cur)]
+		}
+	}
+}
+
+func asInt8(b []uint8) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// im2colU8 writes the patches of group grp of the NHWC byte images x into
+// col (g.Rows() × g.KPerGroup), in (kh, kw, c) order, zeros in the padding.
+// With one group, the kw positions inside the image are one contiguous run
+// of the input row.
+func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
+	cg, c0, k := g.CinPerGroup, grp*g.CinPerGroup, g.KPerGroup
+	whole := cg == g.C
+	for n := 0; n < g.N; n++ {
+		img := x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
+		for oh := 0; oh < g.OH; oh++ {
+			for ow := 0; ow < g.OW; ow++ {
+				row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
+				iw0 := ow*g.Stride - g.Pad
+				kw0, kw1 := max(0, -iw0), min(g.KW, g.W-iw0)
+				p := 0
+				for kh := 0; kh < g.KH; kh++ {
+					ih := oh*g.Stride - g.Pad + kh
+					seg := row[p : p+g.KW*cg]
+					p += g.KW * cg
+					if ih < 0 || ih >= g.H || kw0 >= kw1 {
+						clear(seg)
+						continue
+					}
+					xrow := img[ih*g.W*g.C:]
+					clear(seg[:kw0*cg])
+					clear(seg[kw1*cg:])
+					if whole {
+						copy(seg[kw0*cg:kw1*cg], xrow[(iw0+kw0)*g.C:])
+						continue
+					}
+					for kw := kw0; kw < kw1; kw++ {
+						copy(seg[kw*cg:(kw+1)*cg], xrow[(iw0+kw)*g.C+c0:])
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxPoolInto is maxPool into y (n·oh·ow·c values).
+func maxPoolInto[T int32 | float32](n, h, w, c, k, stride int, x, y []T) {
+	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	y = y[:n*oh*ow*c]
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				yo := y[((b*oh+i)*ow+j)*c:][:c]
+				copy(yo, x[((b*h+i*stride)*w+j*stride)*c:][:c])
+				for kh := 0; kh < k; kh++ {
+					for kw := 0; kw < k; kw++ {
+						if kh|kw == 0 {
+							continue
+						}
+						xi := x[((b*h+i*stride+kh)*w+j*stride+kw)*c:][:c]
+						for ch, v := range xi {
+							yo[ch] = max(yo[ch], v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// pixelShuffleInto is pixelShuffle into y.
+func pixelShuffleInto[T uint8 | float32](n, h, w, cin, r int, x, y []T) {
+	c := cin / (r * r)
+	for b := 0; b < n; b++ {
+		for hh := 0; hh < h; hh++ {
+			for ww := 0; ww < w; ww++ {
+				xi := x[((b*h+hh)*w+ww)*cin:][:cin]
+				for cc := 0; cc < c; cc++ {
+					for i := 0; i < r; i++ {
+						for j := 0; j < r; j++ {
+							y[((b*h*r+hh*r+i)*w*r+ww*r+j)*c+cc] = xi[cc*r*r+i*r+j]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// thresholdBytes requantises rows of cout int32 accumulators like
+// threshold32, clamps the levels at floor (0 for a ReLU) and stores them as
+// bytes (two's complement for signed levels). The linear guess g is
+// checked against a window of thresholds t[g−1] ≤ acc < t[g+2], and the
+// count inside the window is found without branches; a guess outside the
+// window falls back to threshold32's walk.
+func thresholdBytes(acc []int32, out []uint8, cout int, thr []int32, guess []thrGuess, ts int, lo, floor int32) {
+	n := ts - 1
+	for r := 0; r+cout <= len(acc); r += cout {
+		a, o := acc[r:r+cout], out[r:r+cout]
+		for c, v := range a {
+			t := thr[c*ts : c*ts+ts]
+			gs := &guess[c]
+			var g int
+			if gs.mul != 0 && n >= 3 {
+				// Window [b, b+2): count = b + #{t[b] ≤ v} + #{t[b+1] ≤ v},
+				// valid when t[b−1] ≤ v (or b = 0) and t[b+2] > v.
+				b := int(int64(gs.base) + (int64(v)-int64(gs.anchor))*gs.mul>>guessShift)
+				b = min(max(b-1, 0), n-2)
+				w := t[b : b+3]
+				if (b == 0 || t[b-1] <= v) && w[2] > v {
+					g = b + b2i(w[0] <= v) + b2i(w[1] <= v)
+				} else {
+					g = min(max(b, 0), n)
+					for g < n && t[g] <= v {
+						g++
+					}
+					for g > 0 && t[g-1] > v {
+						g--
+					}
+				}
+			} else {
+				for half := ts >> 1; half > 0; half >>= 1 {
+					if t[g+half-1] <= v {
+						g += half
+					}
+				}
+			}
+			o[c] = uint8(max(lo+int32(g), floor))
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package intinfer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// fusedCases returns integer models covering the fused pipeline's ops:
+// the reference CNN, the MLP (flatten first), ESPCN (padding, float pixel
+// shuffle after the last layer), and tiny models with signed activations,
+// a 1×1 convolution and a pixel shuffle of integer activations.
+func fusedCases(t *testing.T) map[string]*Model {
+	t.Helper()
+	out := map[string]*Model{}
+	for _, cfg := range []models.Config{
+		{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 3},
+		{Model: "mlp", InC: 1, InH: 12, InW: 12, Classes: 10, Seed: 4},
+		{Model: "espcn", InC: 1, InH: 9, InW: 7, Scale: 2, Seed: 5},
+	} {
+		cfg.Hidden = quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
+		cfg.First, cfg.Last = models.DefaultEdge(quant.A2QPlus), models.DefaultEdge(quant.A2QPlus)
+		m, err := models.Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range m.Layers {
+			l.W.InitFromWeights(true)
+		}
+		rng := rand.New(rand.NewPCG(7, 8))
+		x := make([]float32, 8*cfg.InH*cfg.InW*cfg.InC)
+		for i := range x {
+			x[i] = float32(rng.Float64())
+		}
+		tp := autodiff.NewTape(1)
+		m.Forward(tp, tp.Constant(tensor.FromData(x, 8, cfg.InH, cfg.InW, cfg.InC)), false)
+		im, err := FromModel(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[cfg.Model] = im
+	}
+	for i, sp := range []tinySpec{
+		{h: 12, w: 12, cin: 8, cout: 24, k: 3, pad: 1, classes: 5, l1: 128},
+		{h: 9, w: 11, cin: 3, cout: 72, k: 3, pad: 0, classes: 7, l1: 120, inSigned: true, hiddenSigned: true},
+		{h: 7, w: 7, cin: 40, cout: 16, k: 1, pad: 0, classes: 3, l1: 128},
+		{h: 10, w: 6, cin: 5, cout: 20, k: 5, pad: 2, classes: 4, l1: 128, hiddenSigned: true},
+	} {
+		rng := rand.New(rand.NewPCG(uint64(i), 3))
+		out[fmt.Sprintf("tiny%d", i)] = tinyModel(rng, sp)
+		if sp.cout%4 == 0 {
+			// ReLU before the pool, then a pixel shuffle of the integers.
+			m := tinyModel(rng, sp)
+			m.Ops = []Op{m.Ops[0], {Kind: OpReLU}, {Kind: OpMaxPool, K: 2}, {Kind: OpPixelShuffle, R: 2}, {Kind: OpFlatten}, m.Ops[4]}
+			if err := m.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			out[fmt.Sprintf("tiny%d-shuffle", i)] = m
+		}
+	}
+	return out
+}
+
+// TestFusedMatchesScalar runs the fused pipeline (no capture) on every
+// kernel path and thread count, on batches that end in a partial chunk:
+// outputs must equal the scalar reference bit for bit.
+func TestFusedMatchesScalar(t *testing.T) {
+	for name, m := range fusedCases(t) {
+		lo := 0.0
+		if m.Layers()[0].InputSigned {
+			lo = -0.6
+		}
+		for _, n := range []int{1, chunkImages + 5, 3*chunkImages + 1} {
+			x := randImages(rand.New(rand.NewPCG(uint64(n), 1)), n, m, lo, 1)
+			ref, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: PathScalar})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ref.Run(x, n, false)
+			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32} {
+				for _, th := range []int{1, 3} {
+					e, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: path, Threads: th})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.plan == nil {
+						t.Fatalf("%s, %v: no fused pipeline (layers %+v)", name, path, e.Layers())
+					}
+					got := e.Run(x, n, false)
+					if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Shape, want.Shape) || !slices.Equal(got.Overflows, want.Overflows) {
+						t.Errorf("%s, n = %d, %v, %d threads: fused output differs from the scalar reference", name, n, path, th)
+					}
+					// The general path (capture) agrees too, and repeated runs reuse scratch.
+					if again := e.Run(x, n, true); !slices.Equal(again.Out, want.Out) {
+						t.Errorf("%s, n = %d, %v: captured run differs", name, n, path)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFusedFallsBack checks that an engine with a layer on the scalar path
+// (not certified at the chosen width) takes the general path.
+func TestFusedFallsBack(t *testing.T) {
+	m := fusedCases(t)["cnn"]
+	e, err := NewEngine(m, Options{Mode: intgemm.Wrap, AccBits: m.HiddenAccBits(8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.plan != nil {
+		t.Errorf("uncertified layer but fused pipeline planned: %+v", e.Layers())
+	}
+}
+
+// TestThresholdBytes checks the windowed threshold count against a plain
+// count, with clamping at a ReLU floor.
+func TestThresholdBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for trial := 0; trial < 200; trial++ {
+		bits := 1 + rng.IntN(8)
+		ts := 1 << bits
+		lo, hi := int32(-5000-rng.IntN(5000)), int32(5000+rng.IntN(5000))
+		cout := 1 + rng.IntN(5)
+		thr := make([]int32, cout*ts)
+		guess := make([]thrGuess, cout)
+		for c := 0; c < cout; c++ {
+			row := thr[c*ts : (c+1)*ts]
+			v := lo - 1 + int32(rng.IntN(3000))
+			step := 1 + rng.IntN(60)
+			for i := range row[:ts-1] {
+				v += int32(rng.IntN(step))
+				row[i] = min(max(v, lo), hi+1)
+			}
+			row[ts-1] = hi + 1
+			guess[c] = fitGuess(row[:ts-1], lo, hi+1)
+		}
+		acc := make([]int32, cout*50)
+		for i := range acc {
+			acc[i] = lo + int32(rng.IntN(int(hi-lo+1)))
+		}
+		outLo := -int32(rng.IntN(ts))
+		floor := int32(-1 << 31)
+		if trial%2 == 1 {
+			floor = 0
+		}
+		out := make([]uint8, len(acc))
+		thresholdBytes(acc, out, cout, thr, guess, ts, outLo, floor)
+		for i, v := range acc {
+			c := i % cout
+			want := outLo
+			for _, tv := range thr[c*ts : (c+1)*ts] {
+				if v >= tv {
+					want++
+				}
+			}
+			want = max(want, floor)
+			if out[i] != uint8(want) {
+				t.Fatalf("trial %d: acc %d, channel %d: got %d, want %d", trial, v, c, int8(out[i]), want)
+			}
+		}
+	}
+}
