@@ -1,10 +1,12 @@
 package intinfer
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -45,6 +47,10 @@ type fastStage struct {
 	// inSize, outSize: values per image at the layer's input and at the
 	// stage's output (after the ops).
 	inSize, outSize int
+	// preShuffle: values per image before the pixel shuffles.
+	preShuffle int
+	// q requantises the accumulators to bytes.
+	q requant
 }
 
 type shuffleOp struct{ h, w, c, r int }
@@ -143,6 +149,9 @@ func planFast(e *Engine) *fastPlan {
 					break
 				}
 			}
+			st.preShuffle = prod(shape)
+			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+			st.q = newRequant(lr, st.relu, int32(r.Max))
 			for ; i < len(ops) && ops[i].Kind != OpLayer; i++ {
 				op := ops[i]
 				switch {
@@ -281,11 +290,16 @@ func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
 			e.finishFloat(s, st, acc, nb, out)
 			return
 		}
+		outb := spare[:nb*st.preShuffle]
 		h, w := g.OH, g.OW
 		for pi, op := range st.pools {
 			k, stride := op.K, op.Stride
 			if stride == 0 {
 				stride = k
+			}
+			if pi == len(st.pools)-1 {
+				poolRequant(nb, h, w, l.OutC, k, stride, acc, outb, &st.q)
+				break
 			}
 			oh, ow := (h-k)/stride+1, (w-k)/stride+1
 			dst := s.pool0[:nb*oh*ow*l.OutC]
@@ -295,13 +309,9 @@ func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
 			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst)
 			acc, h, w = dst, oh, ow
 		}
-		outb := spare[:len(acc)]
-		lr := st.lr
-		floor := int32(-1 << 31)
-		if st.relu {
-			floor = 0
+		if len(st.pools) == 0 {
+			st.q.rows(acc, outb)
 		}
-		thresholdBytes(acc, outb, l.OutC, lr.thr32, lr.guess, lr.tsize, lr.outLo, floor)
 		for _, sh := range st.shuffles {
 			dst := in[:len(outb)]
 			pixelShuffleInto(nb, sh.h, sh.w, sh.c, sh.r, outb, dst)
@@ -408,10 +418,22 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
 						continue
 					}
 					xrow := img[ih*g.W*g.C:]
-					clear(seg[:kw0*cg])
-					clear(seg[kw1*cg:])
+					if kw0 > 0 {
+						clear(seg[:kw0*cg])
+					}
+					if kw1 < g.KW {
+						clear(seg[kw1*cg:])
+					}
 					if whole {
-						copy(seg[kw0*cg:kw1*cg], xrow[(iw0+kw0)*g.C:])
+						dst := seg[kw0*cg : kw1*cg]
+						src := xrow[(iw0+kw0)*g.C:][:len(dst)]
+						if len(dst) <= 16 {
+							for i := range dst {
+								dst[i] = src[i]
+							}
+						} else {
+							copy(dst, src)
+						}
 						continue
 					}
 					for kw := kw0; kw < kw1; kw++ {
@@ -474,45 +496,223 @@ func b2i(b bool) int {
 	return 0
 }
 
-// thresholdBytes requantises rows of cout int32 accumulators like
-// threshold32, clamps the levels at floor (0 for a ReLU) and stores them as
-// bytes (two's complement for signed levels). The linear guess g is
-// checked against a window of thresholds t[g−1] ≤ acc < t[g+2], and the
-// count inside the window is found without branches; a guess outside the
-// window falls back to threshold32's walk.
-func thresholdBytes(acc []int32, out []uint8, cout int, thr []int32, guess []thrGuess, ts int, lo, floor int32) {
-	n := ts - 1
-	for r := 0; r+cout <= len(acc); r += cout {
-		a, o := acc[r:r+cout], out[r:r+cout]
-		for c, v := range a {
-			t := thr[c*ts : c*ts+ts]
-			gs := &guess[c]
-			var g int
-			if gs.mul != 0 && n >= 3 {
-				// Window [b, b+2): count = b + #{t[b] ≤ v} + #{t[b+1] ≤ v},
-				// valid when t[b−1] ≤ v (or b = 0) and t[b+2] > v.
-				b := int(int64(gs.base) + (int64(v)-int64(gs.anchor))*gs.mul>>guessShift)
-				b = min(max(b-1, 0), n-2)
-				w := t[b : b+3]
-				if (b == 0 || t[b-1] <= v) && w[2] > v {
-					g = b + b2i(w[0] <= v) + b2i(w[1] <= v)
-				} else {
-					g = min(max(b, 0), n)
-					for g < n && t[g] <= v {
-						g++
-					}
-					for g > 0 && t[g-1] > v {
-						g--
-					}
-				}
-			} else {
-				for half := ts >> 1; half > 0; half >>= 1 {
-					if t[g+half-1] <= v {
-						g += half
-					}
+// requant maps a layer's int32 accumulators to the next layer's input
+// bytes. Each channel's thresholds are padded to n + 3 values, [MinInt32,
+// t₀ … t_{n−1}, sentinel, MaxInt32], so the window around any guess can be
+// read without bounds tests.
+type requant struct {
+	// Bucket tables, when every channel's fits: channel c's accumulator
+	// v falls in bucket j = clamp((v − base_c) >> shift_c, 0, nb_c − 1),
+	// which holds at most one distinct threshold value.
+	buckets   []bucket
+	chans     []bucketChan
+	tp        []int32 // OutC rows of n + 3 padded thresholds
+	t         []int32 // the layer's thr32 (OutC rows of n + 1)
+	guess     []thrGuess
+	n         int
+	lo, floor int32
+}
+
+func newRequant(lr *layerRun, relu bool, amax int32) requant {
+	n := lr.tsize - 1
+	q := requant{t: lr.thr32, guess: lr.guess, n: n, lo: lr.outLo, floor: math.MinInt32}
+	if relu {
+		q.floor = 0
+	}
+	q.tp = make([]int32, lr.l.OutC*(n+3))
+	for c := 0; c < lr.l.OutC; c++ {
+		row := q.tp[c*(n+3) : (c+1)*(n+3)]
+		row[0] = math.MinInt32
+		copy(row[1:], lr.thr32[c*(n+1):(c+1)*(n+1)])
+		row[n+2] = math.MaxInt32
+	}
+	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amax, lr.outLo, q.floor)
+	return q
+}
+
+// bucket is one slice of a channel's accumulator range: an accumulator v
+// in it maps to above if v ≥ t, to below otherwise (levels as bytes).
+type bucket struct {
+	t            int32
+	below, above uint8
+}
+
+// bucketChan locates a channel's buckets.
+type bucketChan struct {
+	base  int32
+	shift uint8
+	last  int32 // number of buckets − 1
+	off   int32 // first bucket in requant.buckets
+}
+
+// maxBuckets bounds the buckets of one channel.
+const maxBuckets = 1024
+
+// bucketTables builds the bucket tables of cout channels of n thresholds
+// (rows of n + 1 in thr, the last unreachable), for accumulators at most
+// amax, or returns nil when a channel would need more than maxBuckets. The
+// buckets are as wide as the largest power of two not above the smallest
+// gap between the channel's distinct reachable thresholds, so each holds at
+// most one of them.
+func bucketTables(thr []int32, cout, n int, amax, lo, floor int32) ([]bucket, []bucketChan) {
+	chans := make([]bucketChan, cout)
+	var bs []bucket
+	lvl := func(count int) uint8 { return uint8(max(lo+int32(count), floor)) }
+	for c := 0; c < cout; c++ {
+		t := thr[c*(n+1) : c*(n+1)+n]
+		reach := 0 // thresholds ≤ amax: t[:reach]
+		for reach < n && t[reach] <= amax {
+			reach++
+		}
+		if reach == 0 {
+			chans[c] = bucketChan{base: math.MinInt32, off: int32(len(bs))}
+			bs = append(bs, bucket{t: math.MaxInt32, below: lvl(0), above: lvl(0)})
+			continue
+		}
+		gap := int64(math.MaxInt32)
+		for i := 1; i < reach; i++ {
+			if d := int64(t[i]) - int64(t[i-1]); d > 0 {
+				gap = min(gap, d)
+			}
+		}
+		shift := 0
+		for shift < 30 && int64(1)<<(shift+1) <= gap {
+			shift++
+		}
+		base := t[0]
+		nb := int((int64(t[reach-1])-int64(base))>>shift) + 1
+		if nb > maxBuckets {
+			return nil, nil
+		}
+		chans[c] = bucketChan{base: base, shift: uint8(shift), last: int32(nb - 1), off: int32(len(bs))}
+		k := 0 // thresholds below the current bucket
+		for j := 0; j < nb; j++ {
+			end := int64(base) + int64(j+1)<<shift // exclusive
+			b := bucket{t: math.MaxInt32, below: lvl(k)}
+			if k < reach && int64(t[k]) < end {
+				b.t = t[k]
+				for k < reach && t[k] == b.t {
+					k++
 				}
 			}
-			o[c] = uint8(max(lo+int32(g), floor))
+			b.above = lvl(k)
+			bs = append(bs, b)
+		}
+	}
+	return bs, chans
+}
+
+// span requantises channels [0, len(o)) of one pixel, whose accumulator of
+// channel c is max(x0[c], x1[c], x2[c], x3[c]) (pass the same slice several
+// times for fewer inputs). Maxima and clamps are computed without branches:
+// pooled accumulators are in no predictable order.
+func (q *requant) span(o []uint8, x0, x1, x2, x3 []int32) {
+	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
+	guess := q.guess[:len(o)]
+	tp := q.tp
+	stride, last := q.n+3, int64(q.n-1)
+	lo, floor := int64(q.lo), int64(q.floor)
+	if q.buckets != nil {
+		q.spanBuckets(o, x0, x1, x2, x3)
+		return
+	}
+	off := 0
+	for c := range o {
+		v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
+		gs := &guess[c]
+		b := int64(gs.base) + (v-int64(gs.anchor))*gs.mul>>guessShift
+		b = b &^ (b >> 63)   // max(b, 0)
+		b = -bmax(-b, -last) // min(b, last)
+		i := off + int(b)
+		t := tp[i : i+4 : i+4]
+		v32 := int32(v)
+		var g int64
+		if t[0] <= v32 && t[3] > v32 {
+			g = b + int64(b2i(t[1] <= v32)) + int64(b2i(t[2] <= v32))
+		} else {
+			g = int64(q.search(c, v32))
+		}
+		o[c] = uint8(bmax(lo+g, floor))
+		off += stride
+	}
+}
+
+// spanBuckets is span with the bucket tables.
+func (q *requant) spanBuckets(o []uint8, x0, x1, x2, x3 []int32) {
+	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
+	chans := q.chans[:len(o)]
+	bs := q.buckets
+	for c := range o {
+		v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
+		ch := &chans[c]
+		j := (v - int64(ch.base)) >> ch.shift
+		j = j &^ (j >> 63)             // max(j, 0)
+		j = -bmax(-j, -int64(ch.last)) // min(j, last)
+		b := bs[int(ch.off)+int(j)]
+		m := -uint8(b2i(int32(v) >= b.t)) // 0xff: above
+		o[c] = b.below ^ (b.below^b.above)&m
+	}
+}
+
+// bmax is max(a, b) without a branch, for |a − b| < 2^63.
+func bmax(a, b int64) int64 {
+	d := a - b
+	return a - d&(d>>63)
+}
+
+// search counts channel c's thresholds at most v by binary search.
+//
+//go:noinline
+func (q *requant) search(c int, v int32) int {
+	ts := q.n + 1
+	t := q.t[c*ts : (c+1)*ts]
+	g := 0
+	for half := ts >> 1; half > 0; half >>= 1 {
+		if t[g+half-1] <= v {
+			g += half
+		}
+	}
+	return g
+}
+
+// rows requantises rows of OutC accumulators.
+func (q *requant) rows(acc []int32, out []uint8) {
+	cout := len(q.guess)
+	for r := 0; r+cout <= len(acc); r += cout {
+		a := acc[r : r+cout]
+		q.span(out[r:r+cout], a, a, a, a)
+	}
+}
+
+// poolRequant max-pools n NHWC accumulator images h×w×c over k×k windows
+// and requantises each pooled value into out.
+func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
+	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	var row []int32
+	if k != 2 {
+		row = make([]int32, c)
+	}
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				o := out[((b*oh+i)*ow+j)*c:][:c]
+				base := ((b*h+i*stride)*w + j*stride) * c
+				if k == 2 {
+					x0, x1 := acc[base:][:c], acc[base+c:][:c]
+					x2, x3 := acc[base+w*c:][:c], acc[base+w*c+c:][:c]
+					q.span(o, x0, x1, x2, x3)
+					continue
+				}
+				copy(row, acc[base:][:c])
+				for kh := 0; kh < k; kh++ {
+					for kw := 0; kw < k; kw++ {
+						for ch, v := range acc[base+(kh*w+kw)*c:][:c] {
+							row[ch] = max(row[ch], v)
+						}
+					}
+				}
+				q.span(o, row, row, row, row)
+			}
 		}
 	}
 }

@@ -120,11 +120,12 @@ func TestFusedFallsBack(t *testing.T) {
 	}
 }
 
-// TestThresholdBytes checks the windowed threshold count against a plain
-// count, with clamping at a ReLU floor.
-func TestThresholdBytes(t *testing.T) {
+// TestRequantRows checks both threshold counts (bucket tables and the
+// guessed window) against a plain count, with clamping at a ReLU floor.
+func TestRequantRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	for trial := 0; trial < 200; trial++ {
+	for trial := 0; trial < 400; trial++ {
+		regular := trial%4 < 2
 		bits := 1 + rng.IntN(8)
 		ts := 1 << bits
 		lo, hi := int32(-5000-rng.IntN(5000)), int32(5000+rng.IntN(5000))
@@ -136,7 +137,11 @@ func TestThresholdBytes(t *testing.T) {
 			v := lo - 1 + int32(rng.IntN(3000))
 			step := 1 + rng.IntN(60)
 			for i := range row[:ts-1] {
-				v += int32(rng.IntN(step))
+				if regular {
+					v += int32(step/2 + rng.IntN(2)) // a linear map's rounded steps
+				} else {
+					v += int32(rng.IntN(step))
+				}
 				row[i] = min(max(v, lo), hi+1)
 			}
 			row[ts-1] = hi + 1
@@ -151,8 +156,16 @@ func TestThresholdBytes(t *testing.T) {
 		if trial%2 == 1 {
 			floor = 0
 		}
+		lr := &layerRun{l: &Layer{OutC: cout}, tsize: ts, thr32: thr, guess: guess, outLo: outLo}
+		q := newRequant(lr, floor == 0, hi)
+		if regular && q.buckets == nil {
+			t.Fatalf("trial %d: no bucket tables for regular thresholds", trial)
+		}
 		out := make([]uint8, len(acc))
-		thresholdBytes(acc, out, cout, thr, guess, ts, outLo, floor)
+		q.rows(acc, out)
+		q.buckets = nil // the guessed window
+		window := make([]uint8, len(acc))
+		q.rows(acc, window)
 		for i, v := range acc {
 			c := i % cout
 			want := outLo
@@ -162,8 +175,8 @@ func TestThresholdBytes(t *testing.T) {
 				}
 			}
 			want = max(want, floor)
-			if out[i] != uint8(want) {
-				t.Fatalf("trial %d: acc %d, channel %d: got %d, want %d", trial, v, c, int8(out[i]), want)
+			if out[i] != uint8(want) || window[i] != uint8(want) {
+				t.Fatalf("trial %d: acc %d, channel %d: buckets %d, window %d, want %d", trial, v, c, int8(out[i]), int8(window[i]), want)
 			}
 		}
 	}
