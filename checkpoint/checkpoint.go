@@ -109,6 +109,12 @@ func WriteFileAtomic(path string, data []byte) error {
 	tmp := f.Name()
 	_, err = f.Write(data)
 	if err == nil {
+		// CreateTemp makes the file private; results are meant to be shared
+		// (a sweep directory read by cluster jobs), like any file written
+		// with the usual umask.
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

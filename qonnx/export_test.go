@@ -267,7 +267,7 @@ func TestExportTrainedCNN(t *testing.T) {
 		if err := tr.Run(context.Background(), trainSub, testSub); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s hidden layer, one short epoch: test accuracy %.3f", c.Hidden.Mode, tr.State.History[0].TestScore)
+		t.Logf("%s hidden layer, one short epoch: test accuracy %.3f", c.Hidden.Mode, *tr.State.History[0].TestScore)
 		if c.Hidden.Mode == quant.Float {
 			if err := tr.Save(filepath.Join(dir, "model.ckpt")); err != nil {
 				t.Fatal(err)

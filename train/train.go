@@ -53,7 +53,7 @@ type Options struct {
 type History struct {
 	Epoch     int     `json:"epoch"`
 	TrainLoss float64 `json:"train_loss"`
-	TestScore float64 `json:"test_score"` // accuracy or PSNR
+	TestScore *float64 `json:"test_score"` // accuracy or PSNR; null without a test set
 }
 
 // State is the training state stored in a checkpoint's metadata.
@@ -135,7 +135,10 @@ func (t *Trainer) resume() error {
 
 // Save writes the model, optimizer and training state to path atomically.
 func (t *Trainer) Save(path string) error {
-	st, _ := json.Marshal(t.State)
+	st, err := json.Marshal(t.State)
+	if err != nil {
+		return fmt.Errorf("training state: %w", err)
+	}
 	extra := map[string]*tensor.Tensor{}
 	for k, v := range t.Opt.State() {
 		extra["optim."+k] = v
@@ -201,19 +204,22 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		if bar != nil {
 			bar.Finish()
 		}
-		score := math.NaN()
+		var score *float64
 		if test != nil {
 			s, err := Evaluate(ctx, m, test, t.o.Threads)
 			if err != nil {
 				return err
 			}
-			score = s
+			score = &s
 		}
 		t.State.Epoch++
 		t.State.History = append(t.State.History, History{Epoch: t.State.Epoch, TrainLoss: lossSum / float64(max(count, 1)), TestScore: score})
 		if t.o.Progress != nil {
-			fmt.Fprintf(t.o.Progress, "epoch %d/%d: train loss %.4f, test %s %.4f\n", t.State.Epoch, t.o.Epochs,
-				lossSum/float64(max(count, 1)), scoreName(m), score)
+			fmt.Fprintf(t.o.Progress, "epoch %d/%d: train loss %.4f", t.State.Epoch, t.o.Epochs, lossSum/float64(max(count, 1)))
+			if score != nil {
+				fmt.Fprintf(t.o.Progress, ", test %s %.4f", scoreName(m), *score)
+			}
+			fmt.Fprintln(t.o.Progress)
 		}
 		if t.o.Dir != "" {
 			if err := t.Save(t.CheckpointPath()); err != nil {

@@ -49,7 +49,7 @@ func TestTrainingLearns(t *testing.T) {
 	if err := tr.Run(context.Background(), trainSet, testSet); err != nil {
 		t.Fatal(err)
 	}
-	acc := tr.State.History[0].TestScore
+	acc := *tr.State.History[0].TestScore
 	t.Logf("float CNN, 4000 images, one epoch: test accuracy %.3f", acc)
 	if acc < 0.70 {
 		t.Fatalf("test accuracy %.3f after one epoch, want >= 0.70", acc)
@@ -91,7 +91,7 @@ func TestA2QPlusFineTune(t *testing.T) {
 	if err := tq.Run(context.Background(), trainSet, testSet); err != nil {
 		t.Fatal(err)
 	}
-	facc, qacc := tr.State.History[0].TestScore, tq.State.History[0].TestScore
+	facc, qacc := *tr.State.History[0].TestScore, *tq.State.History[0].TestScore
 	t.Logf("float %.3f; A2Q+ P=16 after projection init %.3f, after one epoch %.3f", facc, init, qacc)
 	// The P = 16 budget (||q||_1 <= 257 over K = 288) makes conv2 about 93 %
 	// sparse at initialisation; fine-tuning must recover part of it.
@@ -166,5 +166,26 @@ func TestNaNStopsTraining(t *testing.T) {
 	err = tr.Run(context.Background(), trainSet, nil)
 	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "epoch 1 step 1") {
 		t.Fatalf("err = %v, want a non-finite loss error naming epoch 1 step 1", err)
+	}
+}
+
+// TestResumeWithoutTestSet: a run with no test set records null scores and
+// its checkpoint still resumes.
+func TestResumeWithoutTestSet(t *testing.T) {
+	trainSet, _ := embedded(t, 200, 10)
+	dir := t.TempDir()
+	tr, err := New(cnn(t, quant.Float, 0), Options{Epochs: 1, Batch: 100, LR: 1e-3, Threads: 1, Seed: 1, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background(), trainSet, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr2, err := New(cnn(t, quant.Float, 0), Options{Epochs: 2, Batch: 100, LR: 1e-3, Threads: 1, Seed: 1, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr2.State.Epoch != 1 || tr2.State.History[0].TestScore != nil {
+		t.Fatalf("resumed state %+v", tr2.State)
 	}
 }
