@@ -51,8 +51,8 @@ type Options struct {
 
 // History is the per-epoch record kept in checkpoints.
 type History struct {
-	Epoch     int     `json:"epoch"`
-	TrainLoss float64 `json:"train_loss"`
+	Epoch     int      `json:"epoch"`
+	TrainLoss float64  `json:"train_loss"`
 	TestScore *float64 `json:"test_score"` // accuracy or PSNR; null without a test set
 }
 
