@@ -1,6 +1,7 @@
 package intinfer
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -401,6 +402,10 @@ func asInt8(b []uint8) []int8 {
 func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
 	cg, c0, k := g.CinPerGroup, grp*g.CinPerGroup, g.KPerGroup
 	whole := cg == g.C
+	if whole && g.Pad == 0 {
+		im2colValid(g, x, col)
+		return
+	}
 	for n := 0; n < g.N; n++ {
 		img := x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
 		for oh := 0; oh < g.OH; oh++ {
@@ -440,6 +445,34 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
 						copy(seg[kw*cg:(kw+1)*cg], xrow[(iw0+kw)*g.C+c0:])
 					}
 				}
+			}
+		}
+	}
+}
+
+// im2colValid is im2colU8 for one group without padding: every kernel row
+// of a patch is one contiguous run of KW·C input bytes. Runs of at most 8
+// bytes move as one 8-byte word where both slices have room (the extra
+// bytes land in the next run, which is written after).
+func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8) {
+	run, k := g.KW*g.C, g.KPerGroup
+	rowLen := g.W * g.C
+	r := 0
+	for n := 0; n < g.N; n++ {
+		img := x[n*g.H*rowLen : (n+1)*g.H*rowLen]
+		for oh := 0; oh < g.OH; oh++ {
+			for ow := 0; ow < g.OW; ow++ {
+				src0 := oh*g.Stride*rowLen + ow*g.Stride*g.C
+				for kh := 0; kh < g.KH; kh++ {
+					s := img[src0+kh*rowLen:]
+					d := col[r*k+kh*run:]
+					if run <= 8 && len(s) >= 8 && len(d) >= 8 {
+						binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
+						continue
+					}
+					copy(d[:run], s[:run])
+				}
+				r++
 			}
 		}
 	}
@@ -637,20 +670,38 @@ func (q *requant) span(o []uint8, x0, x1, x2, x3 []int32) {
 	}
 }
 
-// spanBuckets is span with the bucket tables.
+// spanBuckets is span with the bucket tables. Maxima, clamps and the
+// final choice are arithmetic rather than branches (the compiler keeps
+// branches here): pooled accumulators come in no predictable order, and a
+// mispredicted branch costs more than the whole lookup.
 func (q *requant) spanBuckets(o []uint8, x0, x1, x2, x3 []int32) {
 	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
 	chans := q.chans[:len(o)]
 	bs := q.buckets
 	for c := range o {
 		v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
-		ch := &chans[c]
-		j := (v - int64(ch.base)) >> ch.shift
-		j = j &^ (j >> 63)             // max(j, 0)
-		j = -bmax(-j, -int64(ch.last)) // min(j, last)
-		b := bs[int(ch.off)+int(j)]
-		m := -uint8(b2i(int32(v) >= b.t)) // 0xff: above
-		o[c] = b.below ^ (b.below^b.above)&m
+		o[c] = bucketLevel(&chans[c], bs, v)
+	}
+}
+
+// bucketLevel looks v up in its channel's buckets.
+func bucketLevel(ch *bucketChan, bs []bucket, v int64) uint8 {
+	j := (v - int64(ch.base)) >> ch.shift
+	j &^= j >> 63 // max(j, 0)
+	d := j - int64(ch.last)
+	j -= d &^ (d >> 63) // min(j, last)
+	b := bs[int(ch.off)+int(j)]
+	m := -uint8(b2i(int32(v) >= b.t)) // 0xff: above
+	return b.below ^ (b.below^b.above)&m
+}
+
+// rowsBuckets is spanBuckets on one input.
+func (q *requant) rowsBuckets(o []uint8, x []int32) {
+	x = x[:len(o)]
+	chans := q.chans[:len(o)]
+	bs := q.buckets
+	for c, v := range x {
+		o[c] = bucketLevel(&chans[c], bs, int64(v))
 	}
 }
 
@@ -680,6 +731,10 @@ func (q *requant) rows(acc []int32, out []uint8) {
 	cout := len(q.guess)
 	for r := 0; r+cout <= len(acc); r += cout {
 		a := acc[r : r+cout]
+		if q.buckets != nil {
+			q.rowsBuckets(out[r:r+cout], a)
+			continue
+		}
 		q.span(out[r:r+cout], a, a, a, a)
 	}
 }
