@@ -152,7 +152,7 @@ func planFast(e *Engine) *fastPlan {
 			}
 			st.preShuffle = prod(shape)
 			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
-			st.q = newRequant(lr, st.relu, int32(r.Max))
+			st.q = newRequant(lr, st.relu, int32(r.Min), int32(r.Max))
 			for ; i < len(ops) && ops[i].Kind != OpLayer; i++ {
 				op := ops[i]
 				switch {
@@ -546,7 +546,7 @@ type requant struct {
 	lo, floor int32
 }
 
-func newRequant(lr *layerRun, relu bool, amax int32) requant {
+func newRequant(lr *layerRun, relu bool, amin, amax int32) requant {
 	n := lr.tsize - 1
 	q := requant{t: lr.thr32, guess: lr.guess, n: n, lo: lr.outLo, floor: math.MinInt32}
 	if relu {
@@ -559,7 +559,7 @@ func newRequant(lr *layerRun, relu bool, amax int32) requant {
 		copy(row[1:], lr.thr32[c*(n+1):(c+1)*(n+1)])
 		row[n+2] = math.MaxInt32
 	}
-	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amax, lr.outLo, q.floor)
+	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor)
 	return q
 }
 
@@ -582,28 +582,33 @@ type bucketChan struct {
 const maxBuckets = 1024
 
 // bucketTables builds the bucket tables of cout channels of n thresholds
-// (rows of n + 1 in thr, the last unreachable), for accumulators at most
-// amax, or returns nil when a channel would need more than maxBuckets. The
-// buckets are as wide as the largest power of two not above the smallest
-// gap between the channel's distinct reachable thresholds, so each holds at
-// most one of them.
-func bucketTables(thr []int32, cout, n int, amax, lo, floor int32) ([]bucket, []bucketChan) {
+// (rows of n + 1 in thr, the last unreachable), for accumulators in [amin,
+// amax], or returns nil when a channel would need more than maxBuckets.
+// Thresholds at most amin count for every accumulator, those above amax for
+// none; the buckets cover the others, as wide as the largest power of two
+// not above the smallest gap between their distinct values, so that each
+// holds at most one of them.
+func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]bucket, []bucketChan) {
 	chans := make([]bucketChan, cout)
 	var bs []bucket
 	lvl := func(count int) uint8 { return uint8(max(lo+int32(count), floor)) }
 	for c := 0; c < cout; c++ {
 		t := thr[c*(n+1) : c*(n+1)+n]
-		reach := 0 // thresholds ≤ amax: t[:reach]
+		low := 0 // thresholds ≤ amin: t[:low]
+		for low < n && t[low] <= amin {
+			low++
+		}
+		reach := low // thresholds ≤ amax: t[:reach]
 		for reach < n && t[reach] <= amax {
 			reach++
 		}
-		if reach == 0 {
+		if reach == low {
 			chans[c] = bucketChan{base: math.MinInt32, off: int32(len(bs))}
-			bs = append(bs, bucket{t: math.MaxInt32, below: lvl(0), above: lvl(0)})
+			bs = append(bs, bucket{t: math.MaxInt32, below: lvl(low), above: lvl(low)})
 			continue
 		}
 		gap := int64(math.MaxInt32)
-		for i := 1; i < reach; i++ {
+		for i := low + 1; i < reach; i++ {
 			if d := int64(t[i]) - int64(t[i-1]); d > 0 {
 				gap = min(gap, d)
 			}
@@ -612,13 +617,13 @@ func bucketTables(thr []int32, cout, n int, amax, lo, floor int32) ([]bucket, []
 		for shift < 30 && int64(1)<<(shift+1) <= gap {
 			shift++
 		}
-		base := t[0]
+		base := t[low]
 		nb := int((int64(t[reach-1])-int64(base))>>shift) + 1
 		if nb > maxBuckets {
 			return nil, nil
 		}
 		chans[c] = bucketChan{base: base, shift: uint8(shift), last: int32(nb - 1), off: int32(len(bs))}
-		k := 0 // thresholds below the current bucket
+		k := low // thresholds below the current bucket
 		for j := 0; j < nb; j++ {
 			end := int64(base) + int64(j+1)<<shift // exclusive
 			b := bucket{t: math.MaxInt32, below: lvl(k)}
