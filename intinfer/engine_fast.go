@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -36,6 +37,11 @@ type fastStage struct {
 	// direct: the input is already the im2col matrix (1×1, stride 1, no
 	// padding, one group).
 	direct bool
+	// kerns are the layer's kernels for im2col rows of lda bytes: when
+	// KPerGroup is not a multiple of 4, kernels of weights padded with zeros
+	// to lda, which spares the kernels a padded copy of every row block.
+	kerns []*intgemm.Kernel
+	lda   int
 	// pools are the max pools applied to the accumulators; relu clamps the
 	// requantised levels at 0.
 	pools []Op
@@ -123,8 +129,10 @@ func planFast(e *Engine) *fastPlan {
 			shape = []int{g.OH, g.OW, l.OutC}
 		}
 		rows := g.OH * g.OW
+		st.kerns, st.lda = lr.kerns, g.KPerGroup
 		if !st.direct {
-			p.colSize = max(p.colSize, rows*g.KPerGroup)
+			padKernels(&st)
+			p.colSize = max(p.colSize, rows*st.lda)
 		}
 		p.accSize = max(p.accSize, rows*l.OutC)
 		if l.OutBits > 0 {
@@ -272,14 +280,14 @@ func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
 		g := st.g
 		g.N = nb
 		g.OH, g.OW = st.g.OH, st.g.OW
-		rows, k, cog := nb*g.OH*g.OW, g.KPerGroup, g.CoutPerGroup
+		rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
 		acc := s.acc[:rows*l.OutC]
 		xin := in[:nb*st.inSize]
-		for grp, kn := range st.lr.kerns {
+		for grp, kn := range st.kerns {
 			col := xin
 			if !st.direct {
 				col = s.col[:rows*k]
-				im2colU8(&g, xin, grp, col)
+				im2colU8(&g, xin, grp, col, k)
 			}
 			if l.InputSigned {
 				kn.MulS8(1, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
@@ -396,21 +404,23 @@ func asInt8(b []uint8) []int8 {
 }
 
 // im2colU8 writes the patches of group grp of the NHWC byte images x into
-// col (g.Rows() × g.KPerGroup), in (kh, kw, c) order, zeros in the padding.
-// With one group, the kw positions inside the image are one contiguous run
-// of the input row.
-func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
+// col (g.Rows() rows of lda ≥ g.KPerGroup bytes), in (kh, kw, c) order,
+// zeros in the padding and after the KPerGroup values of each row. With one
+// group, the kw positions inside the image are one contiguous run of the
+// input row.
+func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 	cg, c0, k := g.CinPerGroup, grp*g.CinPerGroup, g.KPerGroup
 	whole := cg == g.C
 	if whole && g.Pad == 0 {
-		im2colValid(g, x, col)
+		im2colValid(g, x, col, lda)
 		return
 	}
 	for n := 0; n < g.N; n++ {
 		img := x[n*g.H*g.W*g.C : (n+1)*g.H*g.W*g.C]
 		for oh := 0; oh < g.OH; oh++ {
 			for ow := 0; ow < g.OW; ow++ {
-				row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
+				row := col[((n*g.OH+oh)*g.OW+ow)*lda:][:lda]
+				clear(row[k:])
 				iw0 := ow*g.Stride - g.Pad
 				kw0, kw1 := max(0, -iw0), min(g.KW, g.W-iw0)
 				p := 0
@@ -454,7 +464,7 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8) {
 // of a patch is one contiguous run of KW·C input bytes. Runs of at most 8
 // bytes move as one 8-byte word where both slices have room (the extra
 // bytes land in the next run, which is written after).
-func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8) {
+func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 	run, k := g.KW*g.C, g.KPerGroup
 	rowLen := g.W * g.C
 	r := 0
@@ -465,17 +475,48 @@ func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8) {
 				src0 := oh*g.Stride*rowLen + ow*g.Stride*g.C
 				for kh := 0; kh < g.KH; kh++ {
 					s := img[src0+kh*rowLen:]
-					d := col[r*k+kh*run:]
+					d := col[r*lda+kh*run:]
 					if run <= 8 && len(s) >= 8 && len(d) >= 8 {
 						binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
 						continue
 					}
 					copy(d[:run], s[:run])
 				}
+				for i := r*lda + k; i < (r+1)*lda; i++ {
+					col[i] = 0
+				}
 				r++
 			}
 		}
 	}
+}
+
+// padKernels gives st kernels for im2col rows padded to a multiple of 4
+// bytes, when the layer's rows are not; it keeps the layer's kernels if
+// intgemm refuses the padded weights.
+func padKernels(st *fastStage) {
+	l, g := st.lr.l, &st.g
+	k := g.KPerGroup
+	if k%4 == 0 {
+		return
+	}
+	lda := (k + 3) &^ 3
+	cog := g.CoutPerGroup
+	var kerns []*intgemm.Kernel
+	for grp := range st.lr.kerns {
+		w := make([]int8, cog*lda)
+		for j := 0; j < cog; j++ {
+			for i, v := range l.Weights[(grp*cog+j)*k : (grp*cog+j+1)*k] {
+				w[j*lda+i] = int8(v)
+			}
+		}
+		kn, err := intgemm.NewKernel(w, cog, lda, st.lr.kerns[grp].Acc(), st.lr.info.AccBitsExact)
+		if err != nil || kn.Path(l.InputSigned) != st.lr.kerns[grp].Path(l.InputSigned) {
+			return
+		}
+		kerns = append(kerns, kn)
+	}
+	st.kerns, st.lda = kerns, lda
 }
 
 // maxPoolInto is maxPool into y (n·oh·ow·c values).
