@@ -607,8 +607,8 @@ func newRequant(lr *layerRun, relu bool, amin, amax int32) requant {
 // bucket is one slice of a channel's accumulator range: an accumulator v
 // in it maps to above if v ≥ t, to below otherwise (levels as bytes).
 type bucket struct {
-	t            int32
-	below, above uint8
+	t  int32
+	lv [2]uint8 // below, above
 }
 
 // bucketChan locates a channel's buckets.
@@ -645,7 +645,7 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]buck
 		}
 		if reach == low {
 			chans[c] = bucketChan{base: math.MinInt32, off: int32(len(bs))}
-			bs = append(bs, bucket{t: math.MaxInt32, below: lvl(low), above: lvl(low)})
+			bs = append(bs, bucket{t: math.MaxInt32, lv: [2]uint8{lvl(low), lvl(low)}})
 			continue
 		}
 		gap := int64(math.MaxInt32)
@@ -667,14 +667,14 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]buck
 		k := low // thresholds below the current bucket
 		for j := 0; j < nb; j++ {
 			end := int64(base) + int64(j+1)<<shift // exclusive
-			b := bucket{t: math.MaxInt32, below: lvl(k)}
+			b := bucket{t: math.MaxInt32, lv: [2]uint8{lvl(k), 0}}
 			if k < reach && int64(t[k]) < end {
 				b.t = t[k]
 				for k < reach && t[k] == b.t {
 					k++
 				}
 			}
-			b.above = lvl(k)
+			b.lv[1] = lvl(k)
 			bs = append(bs, b)
 		}
 	}
@@ -736,9 +736,8 @@ func bucketLevel(ch *bucketChan, bs []bucket, v int64) uint8 {
 	j &^= j >> 63 // max(j, 0)
 	d := j - int64(ch.last)
 	j -= d &^ (d >> 63) // min(j, last)
-	b := bs[int(ch.off)+int(j)]
-	m := -uint8(b2i(int32(v) >= b.t)) // 0xff: above
-	return b.below ^ (b.below^b.above)&m
+	b := &bs[int(ch.off)+int(j)]
+	return b.lv[b2i(int32(v) >= b.t)&1]
 }
 
 // rowsBuckets is spanBuckets on one input.
@@ -789,10 +788,7 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
 	oh, ow := (h-k)/stride+1, (w-k)/stride+1
-	var row []int32
-	if k != 2 {
-		row = make([]int32, c)
-	}
+	row := make([]int32, c)
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {
