@@ -732,7 +732,7 @@ func (q *requant) spanBuckets(o []uint8, x0, x1, x2, x3 []int32) {
 
 // bucketLevel looks v up in its channel's buckets.
 func bucketLevel(ch *bucketChan, bs []bucket, v int64) uint8 {
-	j := (v - int64(ch.base)) >> ch.shift
+	j := (v - int64(ch.base)) >> (ch.shift & 63)
 	j &^= j >> 63 // max(j, 0)
 	d := j - int64(ch.last)
 	j -= d &^ (d >> 63) // min(j, last)
