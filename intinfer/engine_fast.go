@@ -25,8 +25,12 @@ import (
 
 // chunkImages is the number of images a chunk holds, at most: small enough
 // for a chunk's activations to stay in the L2 cache, large enough for the
-// kernels' row blocks.
-const chunkImages = 8
+// kernels' row blocks. Large images get fewer per chunk, down to one, so
+// that a worker's scratch stays near chunkBytes.
+const (
+	chunkImages = 8
+	chunkBytes  = 4 << 20
+)
 
 // fastStage is one layer of the fused pipeline with the ops that follow it.
 type fastStage struct {
@@ -68,12 +72,14 @@ type fastPlan struct {
 	stages   []fastStage
 	outShape []int
 	outSize  int
+	// chunk is the number of images per chunk.
+	chunk int
 	// per-image scratch sizes
 	colSize, accSize, poolSize, actSize, fltSize int
 	scratch                                      sync.Pool
 }
 
-// fastScratch holds one worker's buffers, sized for chunkImages images.
+// fastScratch holds one worker's buffers, sized for fastPlan.chunk images.
 type fastScratch struct {
 	col          []uint8
 	acc          []int32
@@ -211,8 +217,10 @@ func planFast(e *Engine) *fastPlan {
 	p.actSize = max(p.actSize, p.stages[0].inSize)
 	p.outShape = shape
 	p.outSize = prod(shape)
+	per := p.colSize + 4*p.accSize + 8*p.poolSize + 2*p.actSize + 8*p.fltSize
+	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
 	p.scratch.New = func() any {
-		c := chunkImages
+		c := p.chunk
 		return &fastScratch{
 			col:   make([]uint8, c*p.colSize),
 			acc:   make([]int32, c*p.accSize),
@@ -232,8 +240,11 @@ func (e *Engine) runFast(x []float32, n int) *Result {
 	p := e.plan
 	res := &Result{Overflows: make([]int64, len(e.layers)), Shape: append([]int(nil), p.outShape...)}
 	res.Out = make([]float32, n*p.outSize)
-	chunks := (n + chunkImages - 1) / chunkImages
-	workers := min(max(e.o.Threads, 1), chunks)
+	cb := p.chunk
+	chunks := (n + cb - 1) / cb
+	th := max(e.o.Threads, 1)
+	workers := min(th, chunks)
+	inner := th / workers // kernel threads per chunk, when chunks are few
 	var next atomic.Int64
 	work := func() {
 		s := p.scratch.Get().(*fastScratch)
@@ -243,9 +254,9 @@ func (e *Engine) runFast(x []float32, n int) *Result {
 			if ch >= chunks {
 				return
 			}
-			b0 := ch * chunkImages
-			nb := min(chunkImages, n-b0)
-			e.chunk(s, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize])
+			b0 := ch * cb
+			nb := min(cb, n-b0)
+			e.chunk(s, inner, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize])
 		}
 	}
 	if workers <= 1 {
@@ -262,7 +273,7 @@ func (e *Engine) runFast(x []float32, n int) *Result {
 }
 
 // chunk runs the network on nb images x, writing the float outputs to out.
-func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
+func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float32) {
 	p := e.plan
 	in, spare := s.act0, s.act1
 	{
@@ -290,9 +301,9 @@ func (e *Engine) chunk(s *fastScratch, x []float32, nb int, out []float32) {
 				im2colU8(&g, xin, grp, col, k)
 			}
 			if l.InputSigned {
-				kn.MulS8(1, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
+				kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
 			} else {
-				kn.MulU8(1, rows, col, k, acc[grp*cog:], l.OutC)
+				kn.MulU8(th, rows, col, k, acc[grp*cog:], l.OutC)
 			}
 		}
 		if l.OutBits == 0 {
