@@ -589,8 +589,11 @@ type requant struct {
 	// Bucket tables, when every channel's fits: channel c's accumulator
 	// v falls in bucket j = clamp((v − base_c) >> shift_c, 0, nb_c − 1),
 	// which holds at most one distinct threshold value.
-	buckets   []bucket
-	chans     []bucketChan
+	buckets []bucket
+	chans   []bucketChan
+	// full: the buckets cover the whole accumulator range, v − base ≥ 0
+	// and j ≤ last for every accumulator, so lookups need no clamps.
+	full      bool
 	tp        []int32 // OutC rows of n + 3 padded thresholds
 	t         []int32 // the layer's thr32 (OutC rows of n + 1)
 	guess     []thrGuess
@@ -611,7 +614,11 @@ func newRequant(lr *layerRun, relu bool, amin, amax int32) requant {
 		copy(row[1:], lr.thr32[c*(n+1):(c+1)*(n+1)])
 		row[n+2] = math.MaxInt32
 	}
-	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor)
+	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, true)
+	q.full = q.buckets != nil
+	if !q.full {
+		q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, false)
+	}
 	return q
 }
 
@@ -630,8 +637,15 @@ type bucketChan struct {
 	off   int32 // first bucket in requant.buckets
 }
 
-// maxBuckets bounds the buckets of one channel.
-const maxBuckets = 1024
+// maxBuckets bounds the buckets of one channel; maxFull those of a channel
+// whose buckets cover the whole accumulator range.
+const (
+	maxBuckets = 1024
+	maxFull    = 4096
+	// maxFullTotal bounds the buckets of all channels of a layer with
+	// full tables (8 bytes each).
+	maxFullTotal = 1 << 17
+)
 
 // bucketTables builds the bucket tables of cout channels of n thresholds
 // (rows of n + 1 in thr, the last unreachable), for accumulators in [amin,
@@ -640,7 +654,7 @@ const maxBuckets = 1024
 // none; the buckets cover the others, as wide as the largest power of two
 // not above the smallest gap between their distinct values, so that each
 // holds at most one of them.
-func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]bucket, []bucketChan) {
+func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32, full bool) ([]bucket, []bucketChan) {
 	chans := make([]bucketChan, cout)
 	var bs []bucket
 	lvl := func(count int) uint8 { return uint8(max(lo+int32(count), floor)) }
@@ -656,6 +670,9 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]buck
 		}
 		if reach == low {
 			chans[c] = bucketChan{base: math.MinInt32, off: int32(len(bs))}
+			if full {
+				chans[c].base, chans[c].shift = amin, 40
+			}
 			bs = append(bs, bucket{t: math.MaxInt32, lv: [2]uint8{lvl(low), lvl(low)}})
 			continue
 		}
@@ -671,7 +688,11 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]buck
 		}
 		base := t[low]
 		nb := int((int64(t[reach-1])-int64(base))>>shift) + 1
-		if nb > maxBuckets {
+		if full {
+			base = amin
+			nb = int((int64(amax)-int64(base))>>shift) + 1
+		}
+		if !full && nb > maxBuckets || full && nb > maxFull {
 			return nil, nil
 		}
 		chans[c] = bucketChan{base: base, shift: uint8(shift), last: int32(nb - 1), off: int32(len(bs))}
@@ -687,6 +708,9 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32) ([]buck
 			}
 			b.lv[1] = lvl(k)
 			bs = append(bs, b)
+		}
+		if full && len(bs) > maxFullTotal {
+			return nil, nil
 		}
 	}
 	return bs, chans
@@ -735,6 +759,15 @@ func (q *requant) spanBuckets(o []uint8, x0, x1, x2, x3 []int32) {
 	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
 	chans := q.chans[:len(o)]
 	bs := q.buckets
+	if q.full {
+		for c := range o {
+			v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
+			ch := &chans[c]
+			b := &bs[int(ch.off)+int((v-int64(ch.base))>>(ch.shift&63))]
+			o[c] = b.lv[b2i(int32(v) >= b.t)&1]
+		}
+		return
+	}
 	for c := range o {
 		v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
 		o[c] = bucketLevel(&chans[c], bs, v)

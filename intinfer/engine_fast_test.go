@@ -123,10 +123,11 @@ func TestFusedFallsBack(t *testing.T) {
 	}
 }
 
-// TestRequantRows checks both threshold counts (bucket tables and the
-// guessed window) against a plain count, with clamping at a ReLU floor.
+// TestRequantRows checks the threshold counts (full-range and clamped
+// bucket tables, the guessed window) against a plain count, with clamping at a ReLU floor.
 func TestRequantRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
+	fulls := 0
 	for trial := 0; trial < 400; trial++ {
 		regular := trial%4 < 2
 		bits := 1 + rng.IntN(8)
@@ -164,8 +165,16 @@ func TestRequantRows(t *testing.T) {
 		if regular && q.buckets == nil {
 			t.Fatalf("trial %d: no bucket tables for regular thresholds", trial)
 		}
+		if q.full {
+			fulls++
+		}
 		out := make([]uint8, len(acc))
 		q.rows(acc, out)
+		// Clamped buckets (when q.full, else the same again).
+		q.buckets, q.chans = bucketTables(thr, cout, ts-1, lo, hi, outLo, floor, false)
+		q.full = false
+		clamped := make([]uint8, len(acc))
+		q.rows(acc, clamped)
 		q.buckets = nil // the guessed window
 		window := make([]uint8, len(acc))
 		q.rows(acc, window)
@@ -178,9 +187,13 @@ func TestRequantRows(t *testing.T) {
 				}
 			}
 			want = max(want, floor)
-			if out[i] != uint8(want) || window[i] != uint8(want) {
-				t.Fatalf("trial %d: acc %d, channel %d: buckets %d, window %d, want %d", trial, v, c, int8(out[i]), int8(window[i]), want)
+			if out[i] != uint8(want) || clamped[i] != uint8(want) || window[i] != uint8(want) {
+				t.Fatalf("trial %d: acc %d, channel %d: buckets %d (full %v), clamped %d, window %d, want %d",
+					trial, v, c, int8(out[i]), q.full, int8(clamped[i]), int8(window[i]), want)
 			}
 		}
+	}
+	if fulls == 0 {
+		t.Error("no trial built full-range bucket tables")
 	}
 }
