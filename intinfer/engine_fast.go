@@ -478,25 +478,31 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 	run, k := g.KW*g.C, g.KPerGroup
 	rowLen := g.W * g.C
+	imgLen := g.H * rowLen
+	kh, oh, ow := g.KH, g.OH, g.OW
+	sh, sw := g.Stride*rowLen, g.Stride*g.C
+	short := run <= 8
 	r := 0
 	for n := 0; n < g.N; n++ {
-		img := x[n*g.H*rowLen : (n+1)*g.H*rowLen]
-		for oh := 0; oh < g.OH; oh++ {
-			for ow := 0; ow < g.OW; ow++ {
-				src0 := oh*g.Stride*rowLen + ow*g.Stride*g.C
-				for kh := 0; kh < g.KH; kh++ {
-					s := img[src0+kh*rowLen:]
-					d := col[r*lda+kh*run:]
-					if run <= 8 && len(s) >= 8 && len(d) >= 8 {
-						binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
-						continue
-					}
-					copy(d[:run], s[:run])
-				}
-				for i := r*lda + k; i < (r+1)*lda; i++ {
-					col[i] = 0
-				}
+		img := x[n*imgLen : (n+1)*imgLen]
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				src := i*sh + j*sw
+				d := r * lda
 				r++
+				if short && src+(kh-1)*rowLen+8 <= len(img) && d+lda+8 <= len(col) {
+					for h := 0; h < kh; h++ {
+						binary.LittleEndian.PutUint64(col[d+h*run:], binary.LittleEndian.Uint64(img[src+h*rowLen:]))
+					}
+					// The last word spilled into the padding: zero it (and
+					// what follows, the next row, written later).
+					binary.LittleEndian.PutUint64(col[d+k:], 0)
+					continue
+				}
+				for h := 0; h < kh; h++ {
+					copy(col[d+h*run:d+(h+1)*run], img[src+h*rowLen:])
+				}
+				clear(col[d+k : d+lda])
 			}
 		}
 	}
