@@ -260,8 +260,8 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 	if n < 0 || len(x) != n*m.InH*m.InW*m.InC {
 		panic(fmt.Sprintf("intinfer: Run: %d values for %d images of %d×%d×%d", len(x), n, m.InH, m.InW, m.InC))
 	}
-	if e.plan != nil && !capture {
-		return e.runFast(x, n)
+	if e.plan != nil {
+		return e.runFast(x, n, capture)
 	}
 	th := max(e.o.Threads, 1)
 	res := &Result{Overflows: make([]int64, len(e.layers))}

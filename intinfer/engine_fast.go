@@ -235,11 +235,21 @@ func planFast(e *Engine) *fastPlan {
 	return p
 }
 
-// runFast computes n images x with the fused pipeline.
-func (e *Engine) runFast(x []float32, n int) *Result {
+// runFast computes n images x with the fused pipeline; with capture set,
+// it keeps every layer's integer input.
+func (e *Engine) runFast(x []float32, n int, capture bool) *Result {
 	p := e.plan
 	res := &Result{Overflows: make([]int64, len(e.layers)), Shape: append([]int(nil), p.outShape...)}
 	res.Out = make([]float32, n*p.outSize)
+	if capture {
+		res.Inputs = make([][]int32, len(p.stages))
+		for i, st := range p.stages {
+			res.Inputs[i] = make([]int32, n*st.inSize)
+		}
+	}
+	if n == 0 {
+		return res
+	}
 	cb := p.chunk
 	chunks := (n + cb - 1) / cb
 	th := max(e.o.Threads, 1)
@@ -256,7 +266,7 @@ func (e *Engine) runFast(x []float32, n int) *Result {
 			}
 			b0 := ch * cb
 			nb := min(cb, n-b0)
-			e.chunk(s, inner, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize])
+			e.chunk(s, inner, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize], res.Inputs, b0)
 		}
 	}
 	if workers <= 1 {
@@ -273,7 +283,9 @@ func (e *Engine) runFast(x []float32, n int) *Result {
 }
 
 // chunk runs the network on nb images x, writing the float outputs to out.
-func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float32) {
+// With inputs non-nil, it stores each layer's input as integers at image
+// b0 of inputs[layer].
+func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float32, inputs [][]int32, b0 int) {
 	p := e.plan
 	in, spare := s.act0, s.act1
 	{
@@ -294,6 +306,18 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
 		acc := s.acc[:rows*l.OutC]
 		xin := in[:nb*st.inSize]
+		if inputs != nil {
+			dst := inputs[si][b0*st.inSize : (b0+nb)*st.inSize]
+			if l.InputSigned {
+				for i, v := range xin {
+					dst[i] = int32(int8(v))
+				}
+			} else {
+				for i, v := range xin {
+					dst[i] = int32(v)
+				}
+			}
+		}
 		for grp, kn := range st.kerns {
 			col := xin
 			if !st.direct {

@@ -68,7 +68,7 @@ func fusedCases(t *testing.T) map[string]*Model {
 	return out
 }
 
-// TestFusedMatchesScalar runs the fused pipeline (no capture) on every
+// TestFusedMatchesScalar runs the fused pipeline on every
 // kernel path and thread count, on batches that end in a partial chunk:
 // outputs must equal the scalar reference bit for bit.
 func TestFusedMatchesScalar(t *testing.T) {
@@ -77,13 +77,13 @@ func TestFusedMatchesScalar(t *testing.T) {
 		if m.Layers()[0].InputSigned {
 			lo = -0.6
 		}
-		for _, n := range []int{1, chunkImages + 5, 3*chunkImages + 1} {
+		for _, n := range []int{0, 1, chunkImages + 5, 3*chunkImages + 1} {
 			x := randImages(rand.New(rand.NewPCG(uint64(n), 1)), n, m, lo, 1)
 			ref, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: PathScalar})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := ref.Run(x, n, false)
+			want := ref.Run(x, n, true)
 			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32} {
 				for _, th := range []int{1, 3} {
 					e, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: path, Threads: th})
@@ -100,9 +100,15 @@ func TestFusedMatchesScalar(t *testing.T) {
 					if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Shape, want.Shape) || !slices.Equal(got.Overflows, want.Overflows) {
 						t.Errorf("%s, n = %d, %v, %d threads: fused output differs from the scalar reference", name, n, path, th)
 					}
-					// The general path (capture) agrees too, and repeated runs reuse scratch.
-					if again := e.Run(x, n, true); !slices.Equal(again.Out, want.Out) {
+					// Captured inputs agree too, and repeated runs reuse scratch.
+					again := e.Run(x, n, true)
+					if !slices.Equal(again.Out, want.Out) {
 						t.Errorf("%s, n = %d, %v: captured run differs", name, n, path)
+					}
+					for li := range want.Inputs {
+						if !slices.Equal(again.Inputs[li], want.Inputs[li]) {
+							t.Errorf("%s, n = %d, %v: layer %d's captured input differs", name, n, path, li)
+						}
 					}
 				}
 			}
