@@ -664,7 +664,9 @@ type bucketChan struct {
 	base  int32
 	shift uint8
 	last  int32 // number of buckets − 1
-	off   int32 // first bucket in requant.buckets
+	// off is the first bucket in requant.buckets, or with full tables the
+	// index of bucket 0 of v >> shift = 0.
+	off int64
 }
 
 // maxBuckets bounds the buckets of one channel; maxFull those of a channel
@@ -698,11 +700,8 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32, full bo
 		for reach < n && t[reach] <= amax {
 			reach++
 		}
-		if reach == low {
-			chans[c] = bucketChan{base: math.MinInt32, off: int32(len(bs))}
-			if full {
-				chans[c].base, chans[c].shift = amin, 40
-			}
+		if reach == low && !full {
+			chans[c] = bucketChan{base: math.MinInt32, off: int64(len(bs))}
 			bs = append(bs, bucket{t: math.MaxInt32, lv: [2]uint8{lvl(low), lvl(low)}})
 			continue
 		}
@@ -716,19 +715,26 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32, full bo
 		for shift < 30 && int64(1)<<(shift+1) <= gap {
 			shift++
 		}
-		base := t[low]
-		nb := int((int64(t[reach-1])-int64(base))>>shift) + 1
+		var base int64
+		var nb int
 		if full {
-			base = amin
-			nb = int((int64(amax)-int64(base))>>shift) + 1
+			// Aligned to the bucket width: v's bucket is off + v>>shift.
+			base = int64(amin) >> shift << shift
+			nb = int(int64(amax)>>shift-base>>shift) + 1
+		} else {
+			base = int64(t[low])
+			nb = int((int64(t[reach-1])-base)>>shift) + 1
 		}
 		if !full && nb > maxBuckets || full && nb > maxFull {
 			return nil, nil
 		}
-		chans[c] = bucketChan{base: base, shift: uint8(shift), last: int32(nb - 1), off: int32(len(bs))}
+		chans[c] = bucketChan{base: int32(base), shift: uint8(shift), last: int32(nb - 1), off: int64(len(bs))}
+		if full {
+			chans[c].off -= base >> shift
+		}
 		k := low // thresholds below the current bucket
 		for j := 0; j < nb; j++ {
-			end := int64(base) + int64(j+1)<<shift // exclusive
+			end := base + int64(j+1)<<shift // exclusive
 			b := bucket{t: math.MaxInt32, lv: [2]uint8{lvl(k), 0}}
 			if k < reach && int64(t[k]) < end {
 				b.t = t[k]
@@ -793,7 +799,7 @@ func (q *requant) spanBuckets(o []uint8, x0, x1, x2, x3 []int32) {
 		for c := range o {
 			v := bmax(bmax(int64(x0[c]), int64(x1[c])), bmax(int64(x2[c]), int64(x3[c])))
 			ch := &chans[c]
-			b := &bs[int(ch.off)+int((v-int64(ch.base))>>(ch.shift&63))]
+			b := &bs[int(ch.off+v>>(ch.shift&63))]
 			o[c] = b.lv[b2i(int32(v) >= b.t)&1]
 		}
 		return
@@ -819,6 +825,14 @@ func (q *requant) rowsBuckets(o []uint8, x []int32) {
 	x = x[:len(o)]
 	chans := q.chans[:len(o)]
 	bs := q.buckets
+	if q.full {
+		for c, v := range x {
+			ch := &chans[c]
+			b := &bs[int(ch.off+int64(v)>>(ch.shift&63))]
+			o[c] = b.lv[b2i(v >= b.t)&1]
+		}
+		return
+	}
 	for c, v := range x {
 		o[c] = bucketLevel(&chans[c], bs, int64(v))
 	}
