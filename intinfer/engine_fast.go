@@ -20,8 +20,10 @@ import (
 // are bytes (uint8, or int8 for signed inputs), the im2col copies whole runs
 // of channels, a 1×1 convolution reads its input in place, and the max
 // pools and ReLUs that follow a layer are applied to its accumulators before
-// the requantisation (both commute with the monotone threshold map). Every
-// buffer comes from per-engine scratch reused across runs.
+// the requantisation (both commute with the monotone threshold map), which
+// looks levels up in per-channel bucket tables without branches (see
+// requant) and writes the next layer's bytes. Every buffer comes from
+// per-engine scratch reused across runs.
 
 // chunkImages is the number of images a chunk holds, at most: small enough
 // for a chunk's activations to stay in the L2 cache, large enough for the
@@ -612,17 +614,21 @@ func b2i(b bool) int {
 }
 
 // requant maps a layer's int32 accumulators to the next layer's input
-// bytes. Each channel's thresholds are padded to n + 3 values, [MinInt32,
-// t₀ … t_{n−1}, sentinel, MaxInt32], so the window around any guess can be
-// read without bounds tests.
+// bytes: lo + #{k : acc ≥ t_k}, at least floor, exactly threshold32's count.
+//
+// Its first method is a bucket table per channel: the accumulator axis cut
+// into buckets of width 2^shift_c, narrow enough that each holds at most
+// one distinct threshold value, so one load and one comparison give the
+// level. Where the tables for the whole accumulator range are small (full),
+// bucket = off_c + v>>shift_c; otherwise they cover the thresholds only and
+// the index is clamped. Without tables (thresholds too close for their
+// span), the linear guess of threshold32 is checked against a window of
+// thresholds: each channel's are padded to n + 3 values, [MinInt32, t₀ …
+// t_{n−1}, sentinel, MaxInt32], so the window around any guess can be read
+// without bounds tests.
 type requant struct {
-	// Bucket tables, when every channel's fits: channel c's accumulator
-	// v falls in bucket j = clamp((v − base_c) >> shift_c, 0, nb_c − 1),
-	// which holds at most one distinct threshold value.
-	buckets []bucket
-	chans   []bucketChan
-	// full: the buckets cover the whole accumulator range, v − base ≥ 0
-	// and j ≤ last for every accumulator, so lookups need no clamps.
+	buckets   []bucket
+	chans     []bucketChan
 	full      bool
 	tp        []int32 // OutC rows of n + 3 padded thresholds
 	t         []int32 // the layer's thr32 (OutC rows of n + 1)
