@@ -65,6 +65,16 @@ func fusedCases(t *testing.T) map[string]*Model {
 			out[fmt.Sprintf("tiny%d-shuffle", i)] = m
 		}
 	}
+	// A grouped convolution (two groups of 4 input channels).
+	rng := rand.New(rand.NewPCG(5, 5))
+	m := tinyModel(rng, tinySpec{h: 9, w: 8, cin: 8, cout: 24, k: 3, pad: 1, classes: 5, l1: 128})
+	conv := m.Ops[0].Layer
+	conv.Groups, conv.K = 2, 3*3*4
+	conv.Weights = randWeights(rng, conv.OutC, conv.K, 128)
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out["tiny-groups"] = m
 	return out
 }
 
