@@ -46,7 +46,7 @@ func (t *Tape) depthwise(g *tensor.ConvGeom, x, w, b *Var) *Var {
 		}
 	})
 	if b != nil {
-		addRowVector(od, b.Value.Data)
+		t.addRowVector(od, b.Value.Data)
 	}
 	var v *Var
 	v = t.node(out, func() {
@@ -106,7 +106,7 @@ func (t *Tape) depthwise(g *tensor.ConvGeom, x, w, b *Var) *Var {
 		}
 		if b != nil {
 			if gb := b.grad(); gb != nil {
-				sumRows(gb.Data, dy)
+				t.sumRows(gb.Data, dy)
 			}
 		}
 	}, x, w, b)

@@ -22,7 +22,7 @@ func (t *Tape) Linear(x, w, b *Var) *Var {
 	out := t.allocNoZero(n, outF)
 	gemm.SgemmParallel(t.Threads, false, true, n, outF, in, x.Value.Data, in, w.Value.Data, in, 0, out.Data, outF)
 	if b != nil {
-		addRowVector(out.Data, b.Value.Data)
+		t.addRowVector(out.Data, b.Value.Data)
 	}
 	var v *Var
 	v = t.node(out, func() {
@@ -35,31 +35,59 @@ func (t *Tape) Linear(x, w, b *Var) *Var {
 		}
 		if b != nil {
 			if g := b.grad(); g != nil {
-				sumRows(g.Data, dy)
+				t.sumRows(g.Data, dy)
 			}
 		}
 	}, x, w, b)
 	return v
 }
 
-// addRowVector adds vec to every row of m (rows of len(vec)).
-func addRowVector(m, vec []float32) {
+// addRowVector adds vec to every row of m (rows of len(vec)), split over
+// the tape's threads for large matrices.
+func (t *Tape) addRowVector(m, vec []float32) {
 	c := len(vec)
-	for r := 0; r+c <= len(m); r += c {
-		row := m[r : r+c]
-		for i := range row {
-			row[i] += vec[i]
-		}
+	rows := len(m) / c
+	th := t.Threads
+	if rows*c < minParallel {
+		th = 1
 	}
+	tensor.For(th, rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := m[r*c : r*c+c]
+			for i := range row {
+				row[i] += vec[i]
+			}
+		}
+	})
 }
 
-// sumRows adds the column sums of m (rows of len(dst)) into dst.
-func sumRows(dst, m []float32) {
+// sumRows adds the column sums of m (rows of len(dst)) into dst, with
+// per-thread partial sums for large matrices.
+func (t *Tape) sumRows(dst, m []float32) {
 	c := len(dst)
-	for r := 0; r+c <= len(m); r += c {
-		row := m[r : r+c]
-		for i := range dst {
-			dst[i] += row[i]
+	rows := len(m) / c
+	th := t.Threads
+	if rows*c < minParallel {
+		th = 1
+	}
+	th = max(1, min(th, rows))
+	parts := make([][]float32, th)
+	chunk := (rows + th - 1) / th
+	tensor.For(th, th, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			acc := make([]float32, c)
+			for r := p * chunk; r < min((p+1)*chunk, rows); r++ {
+				row := m[r*c : r*c+c]
+				for i := range acc {
+					acc[i] += row[i]
+				}
+			}
+			parts[p] = acc
+		}
+	})
+	for _, acc := range parts {
+		for i, v := range acc {
+			dst[i] += v
 		}
 	}
 }
@@ -103,7 +131,7 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 			w.Value.Data[grp*cog*k:], k, 0, out.Data[grp*cog:], cout)
 	}
 	if b != nil {
-		addRowVector(out.Data, b.Value.Data)
+		t.addRowVector(out.Data, b.Value.Data)
 	}
 	var v *Var
 	v = t.node(out, func() {
@@ -116,7 +144,7 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		}
 		if b != nil {
 			if gb := b.grad(); gb != nil {
-				sumRows(gb.Data, dy)
+				t.sumRows(gb.Data, dy)
 			}
 		}
 		gx := x.grad()

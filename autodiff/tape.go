@@ -54,7 +54,7 @@ func (t *Tape) Reset() {
 // alloc returns a zeroed tensor from the pool.
 func (t *Tape) alloc(shape ...int) *tensor.Tensor {
 	b := t.buf(tensor.Numel(shape))
-	clear(b)
+	t.forEach(len(b), func(lo, hi int) { clear(b[lo:hi]) })
 	return &tensor.Tensor{Shape: append([]int(nil), shape...), Data: b}
 }
 
