@@ -213,3 +213,28 @@ func TestRequantRows(t *testing.T) {
 		t.Error("no trial built full-range bucket tables")
 	}
 }
+
+// BenchmarkRunThreads measures the fused pipeline of the reference CNN on
+// batches of 128 images with one and two threads, without and with the
+// captured layer inputs of verification.
+func BenchmarkRunThreads(b *testing.B) {
+	im, err := FromModel(calibrated(b, quant.A2QPlus, 16))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := randImages(rand.New(rand.NewPCG(1, 1)), 128, im, 0, 1)
+	for _, th := range []int{1, 2} {
+		for _, capture := range []bool{false, true} {
+			e, err := NewEngine(im, Options{Path: PathPreferred, Threads: th})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("threads=%d/capture=%v", th, capture), func(b *testing.B) {
+				for b.Loop() {
+					e.Run(x, 128, capture)
+				}
+				b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+			})
+		}
+	}
+}
