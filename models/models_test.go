@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -184,6 +185,68 @@ func TestOverfitBatch(t *testing.T) {
 			if !(last < 0.7*first) {
 				t.Errorf("%s %s: loss %.3f → %.3f after 25 steps on one batch", model, mode, first, last)
 			}
+		}
+	}
+}
+
+// TestFoldProjectionGain: folding the projection's shrinkage into the next
+// layer brings the A2Q model's logits back towards the float model's, and
+// keeps the hidden layer's integer weights (and so its certificate).
+func TestFoldProjectionGain(t *testing.T) {
+	f, err := Build(config("cnn", quant.Float))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Give conv2 larger weights so that the P = 14, 4-bit budget bites.
+	for i := range f.Layers[1].Weight.Value.Data {
+		f.Layers[1].Weight.Value.Data[i] *= 4
+	}
+	c, err := f.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "float.ckpt")
+	if err := checkpoint.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	x := input(16, 28, 28, 1)
+	tp := autodiff.NewTape(1)
+	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
+	dist := func(fold bool) (float64, []int32) {
+		q, err := Build(config("cnn", quant.A2Q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := InitFromFloat(q, path); err != nil {
+			t.Fatal(err)
+		}
+		if fold {
+			n, err := FoldProjectionGain(q, path)
+			if err != nil || n != 1 {
+				t.Fatalf("folded %d layers, err %v", n, err)
+			}
+		}
+		got := q.Forward(tp, tp.Constant(x), true).Value
+		var d float64
+		for i, v := range got.Data {
+			d += math.Abs(float64(v - want.Data[i]))
+		}
+		w, _ := q.Layers[1].W.Integers()
+		qi := make([]int32, len(w))
+		for i, v := range w {
+			qi[i] = int32(v)
+		}
+		return d, qi
+	}
+	plain, q1 := dist(false)
+	folded, q2 := dist(true)
+	t.Logf("L1 distance to the float logits: %.3g without folding, %.3g with", plain, folded)
+	if !(folded < 0.85*plain) {
+		t.Errorf("folding did not bring the logits closer: %.3g vs %.3g", folded, plain)
+	}
+	for i := range q1 {
+		if q1[i] != q2[i] {
+			t.Fatalf("conv2 integer weight %d changed by folding", i)
 		}
 	}
 }

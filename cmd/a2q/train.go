@@ -33,6 +33,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
+	foldGain := fs.Bool("fold-gain", false, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
@@ -77,6 +78,13 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if *initFrom != "" {
 		if err := models.InitFromFloat(m, *initFrom); err != nil {
 			return usageError{fmt.Errorf("--init-from: %w", err)}
+		}
+		if *foldGain {
+			n, err := models.FoldProjectionGain(m, *initFrom)
+			if err != nil {
+				return usageError{fmt.Errorf("--fold-gain: %w", err)}
+			}
+			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", n)
 		}
 		if rate == 0 {
 			rate = 1e-4
