@@ -292,6 +292,11 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err := models.InitFromFloat(m, floatCheckpointPath(r.o.Dir)); err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
+	if r.g.FoldGain {
+		if _, err := models.FoldProjectionGain(m, floatCheckpointPath(r.o.Dir)); err != nil {
+			return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+		}
+	}
 	dir := pointDir(r.o.Dir, p.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("sweep: %w", err)

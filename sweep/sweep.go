@@ -78,6 +78,10 @@ type Grid struct {
 	Seed       uint64  `json:"seed"`
 	// Scale is the upscaling factor of super-resolution models (default 2).
 	Scale int `json:"scale"`
+	// FoldGain folds the gain the projection initialisation takes from
+	// each accumulator-aware layer into the next layer
+	// (models.FoldProjectionGain).
+	FoldGain bool `json:"fold_gain,omitempty"`
 }
 
 // withDefaults fills in zero fields.
