@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
 
 // PoolGeom describes a pooling window over NHWC images: N×H×W×C inputs, a
 // K×K window moved by Stride, no padding; outputs are N×OH×OW×C.
@@ -69,24 +73,28 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
 }
 
 // maxPool2 takes the channelwise maximum of the four pixels of a 2×2
-// window (x0 x1 on the first row, x2 x3 on the second).
+// window (x0 x1 on the first row, x2 x3 on the second). It is written
+// without branches: on real activations the comparisons are unpredictable,
+// and mispredictions cost more than the arithmetic.
 func maxPool2(x0, x1, x2, x3, yo []float32, ao []uint8) {
 	c := len(yo)
 	x0, x1, x2, x3, ao = x0[:c], x1[:c], x2[:c], x3[:c], ao[:c]
 	for j := range yo {
-		m, p := x0[j], uint8(0)
-		if v := x1[j]; v > m {
-			m, p = v, 1
-		}
-		if v := x2[j]; v > m {
-			m, p = v, 2
-		}
-		if v := x3[j]; v > m {
-			m, p = v, 3
-		}
+		m, p := x0[j], uint32(0)
+		m, p = keepGreater(m, p, x1[j], 1)
+		m, p = keepGreater(m, p, x2[j], 2)
+		m, p = keepGreater(m, p, x3[j], 3)
 		yo[j] = m
-		ao[j] = p
+		ao[j] = uint8(p)
 	}
+}
+
+// keepGreater returns (v, pv) if v > m, else (m, pm), without a branch.
+func keepGreater(m float32, pm uint32, v float32, pv uint32) (float32, uint32) {
+	gt := v > m
+	mask := -uint32(*(*uint8)(unsafe.Pointer(&gt)))
+	mb := math.Float32bits(m)&^mask | math.Float32bits(v)&mask
+	return math.Float32frombits(mb), pm&^mask | pv&mask
 }
 
 // MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
