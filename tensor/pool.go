@@ -101,17 +101,23 @@ func keepGreater(m float32, pm uint32, v float32, pv uint32) (float32, uint32) {
 // Windows may overlap, so work is split by image.
 func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
 	C := g.C
+	// off[p] is the offset from a window's first element to position p.
+	off := make([]int, g.K*g.K)
+	for kh := 0; kh < g.K; kh++ {
+		for kw := 0; kw < g.K; kw++ {
+			off[kh*g.K+kw] = (kh*g.W + kw) * C
+		}
+	}
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
 				for ow := 0; ow < g.OW; ow++ {
 					o := ((n*g.OH+oh)*g.OW + ow) * C
 					d, a := dy[o:o+C], arg[o:o+C]
+					a = a[:len(d)]
 					base := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
 					for c, v := range d {
-						p := int(a[c])
-						kh, kw := p/g.K, p%g.K
-						dx[base+(kh*g.W+kw)*C+c] += v
+						dx[base+off[a[c]]+c] += v
 					}
 				}
 			}
