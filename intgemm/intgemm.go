@@ -224,6 +224,15 @@ func (kn *Kernel) Impl(signedInput bool) string {
 	return "go-int32"
 }
 
+// WithoutVNNI restricts the kernel's 32-bit path to the AVX2 (or pure-Go)
+// kernels, dropping its AVX-512 VNNI packing. Benchmarks use it to compare
+// 16- and 32-bit accumulation on one instruction set.
+func (kn *Kernel) WithoutVNNI() { kn.bv = nil }
+
+// UsesVNNI reports whether the kernel's 32-bit path runs the AVX-512 VNNI
+// kernels.
+func (kn *Kernel) UsesVNNI() bool { return useVNNI && kn.bv != nil }
+
 // Preferred returns the faster accumulator for a layer certified for
 // certifiedBits bits on this CPU: Acc16 when the certificate allows it and
 // the CPU lacks AVX-512 VNNI, whose exact 32-bit dot products (one

@@ -56,6 +56,10 @@ type Options struct {
 	Path Path
 	// Threads is the number of goroutines (≤ 1: the calling one).
 	Threads int
+	// NoVNNI keeps 32-bit layers on the AVX2 kernels even where AVX-512
+	// VNNI is available, for same-instruction-set comparisons with the
+	// 16-bit path.
+	NoVNNI bool
 }
 
 // LayerInfo describes how an Engine runs one layer.
@@ -186,6 +190,9 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 			k, err := intgemm.NewKernel(w8[g*cog*l.K:(g+1)*cog*l.K], cog, l.K, acc, exact)
 			if err != nil {
 				return err
+			}
+			if o.NoVNNI {
+				k.WithoutVNNI()
 			}
 			lr.kerns = append(lr.kerns, k)
 		}

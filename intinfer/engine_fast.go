@@ -557,6 +557,9 @@ func padKernels(st *fastStage) {
 		if err != nil || kn.Path(l.InputSigned) != st.lr.kerns[grp].Path(l.InputSigned) {
 			return
 		}
+		if !st.lr.kerns[grp].UsesVNNI() {
+			kn.WithoutVNNI()
+		}
 		kerns = append(kerns, kn)
 	}
 	st.kerns, st.lda = kerns, lda
