@@ -135,17 +135,6 @@ func findLayer(m *models.Model, name string) (idx int, l *quant.Layer, err error
 	return 0, nil, fmt.Errorf("hw: model %s has no quantized layer %q (have %v)", m.Config.Model, name, names)
 }
 
-// integerWeights returns l's integer weights, OutC×K row-major, and the per-channel log2
-// weight scales.
-func integerWeights(l *quant.Layer) ([]int32, []float32) {
-	q, log2s := l.W.Integers()
-	qi := make([]int32, len(q))
-	for i, v := range q {
-		qi[i] = int32(v)
-	}
-	return qi, log2s
-}
-
 var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
 // moduleName is a Verilog identifier for layer name at width p.
@@ -167,7 +156,7 @@ func LayerUnit(m *models.Model, name string, p, simd int, thresholds bool) (Unit
 	if err != nil {
 		return Unit{}, err
 	}
-	w, _ := integerWeights(l)
+	w, _ := l.W.IntegerWeights()
 	u := Unit{Name: moduleName(name, p), Weights: w, OutChannels: l.OutC, K: l.K(),
 		WeightBits: l.W.Bits, InputBits: l.In.Bits, InputSigned: l.In.Signed, AccBits: p, SIMD: simd}
 	if thresholds && idx+1 < len(quantized(m)) {
@@ -209,7 +198,7 @@ func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64
 	if err != nil {
 		return 0, nil, err
 	}
-	_, log2s := integerWeights(l)
+	_, log2s := l.W.IntegerWeights()
 	lx := l.In.Log2Scale.Value.Data[0]
 	sNext := float64(next.In.Scale())
 	lo, hi := next.In.Range()
@@ -313,7 +302,7 @@ func InputRows(l *quant.Layer, xi *tensor.Tensor, count int) ([][]int32, error) 
 	n := xi.Shape[0]
 	var rows [][]int32
 	var refs [][]float32 // the layer's accumulators for each row (first group's channels)
-	w, _ := integerWeights(l)
+	w, _ := l.W.IntegerWeights()
 	wf := make([]float32, len(w))
 	for i, v := range w {
 		wf[i] = float32(v)

@@ -206,16 +206,13 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 	if v.In.Bits > 16 || v.W.Bits > 16 {
 		return nil, fmt.Errorf("layer %s: %d-bit inputs and %d-bit weights: integer inference supports at most 16 bits", v.Name, v.In.Bits, v.W.Bits)
 	}
-	q, log2s := v.W.Integers()
+	q, log2s := v.W.IntegerWeights()
 	l := &Layer{Name: v.Name, Kind: v.Kind, InC: v.InC, OutC: v.OutC, KH: 1, KW: 1, Stride: 1, Groups: 1, K: v.K(),
-		WeightBits: v.W.Bits, Weights: make([]int32, len(q)),
+		WeightBits: v.W.Bits, Weights: q,
 		InputBits: v.In.Bits, InputSigned: v.In.Signed, InputScale: v.In.Scale(), AccBits: v.Config.AccBits,
 		Scale: make([]float32, v.OutC), Bias: make([]float32, v.OutC)}
 	if v.Kind == "conv" {
 		l.KH, l.KW, l.Stride, l.Pad, l.Groups = v.Kernel, v.Kernel, max(v.Options.Stride, 1), v.Options.Pad, max(v.Options.Groups, 1)
-	}
-	for i, x := range q {
-		l.Weights[i] = int32(x)
 	}
 	lx := v.In.Log2Scale.Value.Data[0]
 	for c := range l.Scale {

@@ -86,11 +86,7 @@ func (m *Model) Certificates(hiddenOnly bool, accBits int) ([]accum.Certificate,
 		if l.W == nil || (hiddenOnly && !m.Hidden(i)) {
 			continue
 		}
-		q, _ := l.W.Integers()
-		qi := make([]int32, len(q))
-		for j, v := range q {
-			qi[j] = int32(v)
-		}
+		qi, _ := l.W.IntegerWeights()
 		target := l.Config.AccBits
 		if accBits > 0 {
 			target = accBits

@@ -160,6 +160,17 @@ func (w *WeightQuant) Integers() (q []float32, log2s []float32) {
 	return q, log2s
 }
 
+// IntegerWeights returns Integers' weights as int32, the form the
+// accumulator bounds, the integer engine and the hardware generator take.
+func (w *WeightQuant) IntegerWeights() (q []int32, log2s []float32) {
+	qf, log2s := w.Integers()
+	q = make([]int32, len(qf))
+	for i, v := range qf {
+		q[i] = int32(v)
+	}
+	return q, log2s
+}
+
 // chanState keeps what the backward pass of A2Q/A2Q+ needs per channel.
 type chanState struct {
 	mu, n1, r float32 // mean (A2Q+), ‖v−μ‖₁, min(g/s, T)
@@ -278,17 +289,20 @@ func (w *WeightQuant) Apply(tp *autodiff.Tape) (q, log2s *autodiff.Var) {
 			v := vd[c*k : c*k+k]
 			dq := d.Data[c*k : c*k+k]
 			a := float32(cs.r / cs.n1) // du/dv scale: u = (v−μ)·r/‖v−μ‖₁
-			// Straight-through RTZ; no gradient where the clamp is active.
-			var sumAV, sumA float64
-			for i := range v {
-				if qd[c*k+i] == qmax || qd[c*k+i] == -qmax {
-					u := (v[i] - cs.mu) * a
-					if u >= qmax+1 || u <= -qmax-1 {
-						continue
-					}
+			// Straight-through RTZ; no gradient where the clamp is active
+			// (only a weight at ±qmax can have been clamped).
+			passes := func(i int) bool {
+				if q := qd[c*k+i]; q != qmax && q != -qmax {
+					return true
 				}
-				sumAV += float64(dq[i]) * float64(v[i]-cs.mu)
-				sumA += float64(dq[i])
+				u := (v[i] - cs.mu) * a
+				return u < qmax+1 && u > -qmax-1
+			}
+			var sumAV float64
+			for i := range v {
+				if passes(i) {
+					sumAV += float64(dq[i]) * float64(v[i]-cs.mu)
+				}
 			}
 			if gv != nil {
 				// dv_j = a·dq_j − a/‖v−μ‖₁·sign(v_j−μ)·Σ dq_i (v_i−μ), masked;
@@ -298,12 +312,7 @@ func (w *WeightQuant) Apply(tp *autodiff.Tape) (q, log2s *autodiff.Var) {
 				var dsum float64
 				for i := range v {
 					var dv float32
-					in := true
-					if qd[c*k+i] == qmax || qd[c*k+i] == -qmax {
-						u := (v[i] - cs.mu) * a
-						in = u < qmax+1 && u > -qmax-1
-					}
-					if in {
+					if passes(i) {
 						dv = a * dq[i]
 					}
 					x := v[i] - cs.mu

@@ -53,29 +53,22 @@ func FromModel(m *models.Model, accBits int) (*Model, error) {
 	}
 	hist := &metrics.Histogram{}
 	var hidden []accum.Certificate
+	next := 0 // certs holds the quantized layers in order
 	for i, l := range m.Layers {
 		if l.W == nil {
 			continue
 		}
-		q, _ := l.W.Integers()
-		qi := make([]int32, len(q))
-		allZero := true
-		for j, v := range q {
-			qi[j] = int32(v)
-			allZero = allZero && v == 0
-		}
-		if allZero {
+		c := certs[next]
+		next++
+		if c.ZeroChannels == c.OutChannels {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("layer %s: every integer weight is zero (a dead layer: its output is the bias alone); train from a float checkpoint with --init-from or raise --acc-bits", l.Name))
 		}
 		if !m.Hidden(i) {
 			continue
 		}
-		hist.Add(qi)
-		for _, c := range certs {
-			if c.Name == l.Name {
-				hidden = append(hidden, c)
-			}
-		}
+		q, _ := l.W.IntegerWeights()
+		hist.Add(q)
+		hidden = append(hidden, c)
 	}
 	if hist.Total() > 0 {
 		r.Sparsity = hist.Sparsity()
