@@ -9,6 +9,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/optim"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -100,6 +101,7 @@ func Train(ctx context.Context, o TrainOptions) (TrainReport, error) {
 
 type trainer struct {
 	m       *models.Model
+	params  []*nn.Param
 	opt     optim.Optimizer
 	tape    *autodiff.Tape
 	x       *tensor.Tensor
@@ -118,23 +120,14 @@ func newTrainer(m *models.Model, batch, threads int) *trainer {
 	for i := range labels {
 		labels[i] = rng.IntN(10)
 	}
-	return &trainer{m: m, opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
+	return &trainer{m: m, params: m.Params(), opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
 }
 
 func (t *trainer) steps(n int) {
 	for i := 0; i < n; i++ {
-		for _, p := range t.m.Params() {
-			if p.Grad != nil {
-				p.Grad.Zero()
-			}
-		}
+		nn.ZeroGrad(t.params)
 		tp := t.tape
-		out := t.m.Forward(tp, tp.Constant(t.x), true)
-		loss := tp.SoftmaxCrossEntropy(out, t.labels)
-		if pen := t.m.Penalty(tp); pen != nil {
-			loss = tp.Sum(loss, pen)
-		}
-		tp.Backward(loss)
+		tp.Backward(t.m.Loss(tp, tp.Constant(t.x), t.labels, nil))
 		t.opt.Step(1e-4)
 		tp.Reset()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Config selects and configures a model. It is stored in checkpoints.
@@ -237,6 +238,23 @@ func (m *Model) Penalty(tp *autodiff.Tape) *autodiff.Var {
 		return nil
 	}
 	return tp.Sum(ps...)
+}
+
+// Loss records one training forward pass on x and returns the objective:
+// softmax cross-entropy against labels for classifiers, mean squared error
+// against target for super-resolution, plus the layers' budget penalties.
+func (m *Model) Loss(tp *autodiff.Tape, x *autodiff.Var, labels []int, target *tensor.Tensor) *autodiff.Var {
+	out := m.Forward(tp, x, true)
+	var loss *autodiff.Var
+	if m.Task == SuperResolve {
+		loss = tp.MSE(out, target)
+	} else {
+		loss = tp.SoftmaxCrossEntropy(out, labels)
+	}
+	if pen := m.Penalty(tp); pen != nil {
+		loss = tp.Sum(loss, pen)
+	}
+	return loss
 }
 
 // DefaultEdge is the first and last layers' setting under quantizer mode:

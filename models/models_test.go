@@ -170,10 +170,7 @@ func TestOverfitBatch(t *testing.T) {
 			var first, last float32
 			for step := 0; step < 25; step++ {
 				nn.ZeroGrad(m.Params())
-				loss := tp.SoftmaxCrossEntropy(m.Forward(tp, tp.Constant(x), true), labels)
-				if p := m.Penalty(tp); p != nil {
-					loss = tp.Sum(loss, p)
-				}
+				loss := m.Loss(tp, tp.Constant(x), labels, nil)
 				if step == 0 {
 					first = loss.Value.Data[0]
 				}

@@ -29,21 +29,13 @@ func NewBatch(s *data.Set, n int) *Batch {
 
 // Next fills the batch from bt and returns the number of examples.
 func (b *Batch) Next(bt *data.Batcher) (int, bool) {
-	var y []float32
-	if b.ynchw != nil {
-		y = b.ynchw
-	}
-	var labels []int
-	if b.Labels != nil {
-		labels = b.Labels
-	}
-	n, ok := bt.Next(b.nchw, labels, y)
+	n, ok := bt.Next(b.nchw, b.Labels, b.ynchw)
 	if !ok {
 		return 0, false
 	}
 	s := b.set
 	ToNHWC(b.x, b.nchw, n, s.C, s.H, s.W)
-	if y != nil {
+	if b.ynchw != nil {
 		ToNHWC(b.y, b.ynchw, n, s.TC, s.TH, s.TW)
 	}
 	return n, true

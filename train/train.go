@@ -27,6 +27,7 @@ import (
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/optim"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -180,12 +181,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 			if !ok {
 				break
 			}
-			nn0 := params
-			for _, p := range nn0 {
-				if p.Grad != nil {
-					p.Grad.Zero()
-				}
-			}
+			nn.ZeroGrad(params)
 			loss, err := t.step(b, n)
 			if err != nil {
 				return fmt.Errorf("epoch %d step %d: %w", ep+1, i+1, err)
@@ -252,17 +248,14 @@ func scoreName(m *models.Model) string {
 func (t *Trainer) step(b *Batch, n int) (float64, error) {
 	tp := t.tape
 	defer tp.Reset()
-	x := tp.Constant(b.X(n))
-	out := t.Model.Forward(tp, x, true)
-	var loss *autodiff.Var
+	var labels []int
+	var target *tensor.Tensor
 	if t.Model.Task == models.SuperResolve {
-		loss = tp.MSE(out, b.Y(n))
+		target = b.Y(n)
 	} else {
-		loss = tp.SoftmaxCrossEntropy(out, b.Labels[:n])
+		labels = b.Labels[:n]
 	}
-	if pen := t.Model.Penalty(tp); pen != nil {
-		loss = tp.Sum(loss, pen)
-	}
+	loss := t.Model.Loss(tp, tp.Constant(b.X(n)), labels, target)
 	l := float64(loss.Value.Data[0])
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		return l, ErrNonFinite
@@ -279,6 +272,7 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 	batcher := data.NewBatcher(s, 256, nil, data.Augment{})
 	var correct int
 	var psnr float64
+	var clamped []float32 // predictions clipped to [0, 1], one image at a time
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -291,13 +285,15 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 		if m.Task == models.SuperResolve {
 			y := b.Y(n)
 			per := y.Len() / n
+			if len(clamped) < per {
+				clamped = make([]float32, per)
+			}
 			for i := 0; i < n; i++ {
 				pred := out.Data[i*per : (i+1)*per]
-				clamped := make([]float32, per)
 				for j, v := range pred {
 					clamped[j] = min(max(v, 0), 1)
 				}
-				psnr += metrics.PSNR(clamped, y.Data[i*per:(i+1)*per], 1)
+				psnr += metrics.PSNR(clamped[:per], y.Data[i*per:(i+1)*per], 1)
 			}
 		} else {
 			c := out.Shape[1]
