@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/report"
@@ -40,7 +41,7 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *accBits > 0 && !rep.Certified && len(rep.Layers) > 0 {
-		return checkFailed{errorf("not every hidden layer is certified at P = %d", *accBits)}
+		return checkFailed{fmt.Errorf("not every hidden layer is certified at P = %d", *accBits)}
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/a2qtoolkit/a2q/qonnx"
 )
 
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
 // inspectONNX prints the per-layer certificate of a QONNX model.
 func inspectONNX(e *env, path string, accBits int, asJSON bool) error {
 	m, err := qonnx.Load(path)

@@ -138,11 +138,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case !v.IntegerMatchesFakeQuant:
-		return checkFailed{errorf("integer activations differ from the fake-quantized model's (%d overflows in %s mode)", v.Overflows, mode)}
+		return checkFailed{fmt.Errorf("integer activations differ from the fake-quantized model's (%d overflows in %s mode)", v.Overflows, mode)}
 	case v.Overflows > 0:
-		return checkFailed{errorf("%d accumulator overflows in %s mode", v.Overflows, mode)}
+		return checkFailed{fmt.Errorf("%d accumulator overflows in %s mode", v.Overflows, mode)}
 	case advOverflows > 0:
-		return checkFailed{errorf("%d accumulator overflows on adversarial inputs", advOverflows)}
+		return checkFailed{fmt.Errorf("%d accumulator overflows on adversarial inputs", advOverflows)}
 	}
 	return nil
 }
