@@ -82,7 +82,7 @@ func prepare(g Grid, o Options) (*run, error) {
 	r := &run{g: g, o: o, train: o.Train, test: o.Test}
 	if r.train == nil || r.test == nil {
 		var err error
-		if r.train, r.test, err = Open(g.Model, g.Data, g.Scale, g.Seed); err != nil {
+		if r.train, r.test, err = train.OpenData(g.Model, g.Data, g.Scale, g.Seed); err != nil {
 			return nil, err
 		}
 	}
@@ -100,30 +100,6 @@ func prepare(g Grid, o Options) (*run, error) {
 		}
 	}
 	return r, nil
-}
-
-// SRCropsPerImage is the number of random training crops Open cuts from
-// each photograph for super-resolution, as the train command does.
-const SRCropsPerImage = 256
-
-// Open loads the training and test sets of a model's task from a --data
-// argument: data.Open for classifiers, data.OpenSR (luminance, the given
-// scale, SRCropsPerImage crops per photograph seeded by seed) for
-// super-resolution.
-func Open(model, spec string, scale int, seed uint64) (trainSet, testSet *data.Set, err error) {
-	task, ok := models.TaskOf(model)
-	if !ok {
-		return nil, nil, fmt.Errorf("sweep: unknown model %q", model)
-	}
-	if task == models.SuperResolve {
-		trainSet, testSet, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed), CropsPerImage: SRCropsPerImage})
-	} else {
-		trainSet, testSet, err = data.Open(spec)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("sweep: %w", err)
-	}
-	return trainSet, testSet, nil
 }
 
 // checkRecipe writes DIR/sweep.json, or checks that the one there

@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/sweep"
+	"github.com/a2qtoolkit/a2q/train"
 )
 
 const sweepUsage = `--model M --quant baseline,a2q,a2q+ --bits 4,8 --acc-bits 12,14,16 [--epochs E] [--float-epochs F]
@@ -93,7 +94,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	}
 	o := sweep.Options{Dir: *out, Parallel: *parallel, Threads: *threads, Progress: e.stderr}
 	if *trainLimit > 0 || *testLimit > 0 {
-		tr, te, err := sweep.Open(*model, *dataSpec, *scale, *seed)
+		tr, te, err := train.OpenData(*model, *dataSpec, *scale, *seed)
 		if err != nil {
 			return usageError{err}
 		}

@@ -141,23 +141,17 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	return rep.WriteText(e.stdout)
 }
 
-// openData loads the data set for a model: images with labels for
-// classifiers, (low-resolution, high-resolution) luminance pairs for
-// super-resolution models.
-func openData(model, spec string, scale int, seed uint64) (train, test *data.Set, err error) {
-	task, ok := models.TaskOf(model)
-	if !ok {
+// openData is train.OpenData with the command's errors: an unknown model
+// names --model, a data set that will not load names --data.
+func openData(model, spec string, scale int, seed uint64) (trainSet, testSet *data.Set, err error) {
+	if _, ok := models.TaskOf(model); !ok {
 		return nil, nil, usagef("--model %q: known models are %v", model, models.Names())
 	}
-	if task == models.SuperResolve {
-		train, test, err = data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed), CropsPerImage: 256})
-	} else {
-		train, test, err = data.Open(spec)
-	}
+	trainSet, testSet, err = train.OpenData(model, spec, scale, seed)
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("--data: %w", err)}
 	}
-	return train, test, nil
+	return trainSet, testSet, nil
 }
 
 func loadModel(path string) (*models.Model, error) {
