@@ -52,36 +52,7 @@ func Im2col(threads int, g *ConvGeom, x []float32, grp int, col []float32) {
 	if len(x) < g.N*g.H*g.W*g.C || len(col) < g.Rows()*g.KPerGroup {
 		panic(fmt.Sprintf("tensor: Im2col: x has %d values, col %d, for %+v", len(x), len(col), *g))
 	}
-	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
-	k := g.KPerGroup
-	For(threads, g.N, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			for oh := 0; oh < g.OH; oh++ {
-				for ow := 0; ow < g.OW; ow++ {
-					row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
-					p := 0
-					for kh := 0; kh < g.KH; kh++ {
-						ih := oh*g.Stride - g.Pad + kh
-						if ih < 0 || ih >= g.H {
-							clear(row[p : p+g.KW*cg])
-							p += g.KW * cg
-							continue
-						}
-						xrow := x[(n*g.H+ih)*g.W*g.C:]
-						for kw := 0; kw < g.KW; kw++ {
-							iw := ow*g.Stride - g.Pad + kw
-							if iw < 0 || iw >= g.W {
-								clear(row[p : p+cg])
-							} else {
-								copy(row[p:p+cg], xrow[iw*g.C+c0:])
-							}
-							p += cg
-						}
-					}
-				}
-			}
-		}
-	})
+	patches(threads, g, x, grp, col, false)
 }
 
 // Col2im is the adjoint of Im2col: it adds each entry of col back into the
@@ -91,6 +62,13 @@ func Col2im(threads int, g *ConvGeom, col []float32, grp int, dx []float32) {
 	if len(dx) < g.N*g.H*g.W*g.C || len(col) < g.Rows()*g.KPerGroup {
 		panic(fmt.Sprintf("tensor: Col2im: dx has %d values, col %d, for %+v", len(dx), len(col), *g))
 	}
+	patches(threads, g, dx, grp, col, true)
+}
+
+// patches walks every receptive field of group grp: forward (adjoint
+// false) it copies x into col and zeroes the padding; adjoint it adds col
+// back into x. Work is split by image, so adjoint writes never collide.
+func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjoint bool) {
 	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
 	k := g.KPerGroup
 	For(threads, g.N, func(lo, hi int) {
@@ -98,24 +76,32 @@ func Col2im(threads int, g *ConvGeom, col []float32, grp int, dx []float32) {
 			for oh := 0; oh < g.OH; oh++ {
 				for ow := 0; ow < g.OW; ow++ {
 					row := col[((n*g.OH+oh)*g.OW+ow)*k:][:k]
-					p := 0
 					for kh := 0; kh < g.KH; kh++ {
+						seg := row[kh*g.KW*cg:][:g.KW*cg] // this kernel row's KW·cg entries
 						ih := oh*g.Stride - g.Pad + kh
 						if ih < 0 || ih >= g.H {
-							p += g.KW * cg
+							if !adjoint {
+								clear(seg)
+							}
 							continue
 						}
-						xrow := dx[(n*g.H+ih)*g.W*g.C:]
+						xrow := x[(n*g.H+ih)*g.W*g.C:]
 						for kw := 0; kw < g.KW; kw++ {
+							entries := seg[kw*cg:][:cg]
 							iw := ow*g.Stride - g.Pad + kw
-							if iw >= 0 && iw < g.W {
-								dst := xrow[iw*g.C+c0:][:cg]
-								src := row[p : p+cg]
-								for i := range dst {
-									dst[i] += src[i]
+							switch {
+							case iw < 0 || iw >= g.W:
+								if !adjoint {
+									clear(entries)
 								}
+							case adjoint:
+								pixel := xrow[iw*g.C+c0:][:cg]
+								for i, v := range entries {
+									pixel[i] += v
+								}
+							default:
+								copy(entries, xrow[iw*g.C+c0:][:cg])
 							}
-							p += cg
 						}
 					}
 				}
