@@ -158,12 +158,12 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 	sched := optim.Cosine(t.o.LR, t.o.LR/100, float64(t.o.Epochs), 0)
 	params := m.Params()
 	b := NewBatch(train, t.o.Batch)
-	steps := (train.N + t.o.Batch - 1) / t.o.Batch
 	for t.State.Epoch < t.o.Epochs {
 		ep := t.State.Epoch
 		aug := t.o.Augment
 		aug.Seed = aug.Seed ^ uint64(ep)<<32 // a fresh, reproducible draw each epoch
 		batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, uint64(ep))), aug)
+		steps := batcher.Batches()
 		var bar *progressbar.ProgressBar
 		if t.o.Progress != nil && isTerminal(t.o.Progress) {
 			bar = progressbar.NewOptions(steps, progressbar.OptionSetWriter(t.o.Progress),
