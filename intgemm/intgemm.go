@@ -314,8 +314,8 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 }
 
 // rowsBcast computes output rows [i0, i1) with a broadcast kernel: panels
-// of wide columns straight into C, the rest in panels of narrow columns
-// through a scratch tile.
+// of wide columns, then whole panels of narrow columns straight into C, the
+// last partial panel (and short row blocks) through a scratch tile.
 func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool,
 	b []int8, wide, narrow int, kern bcastKernel) {
 	kPad := kn.groups * group
@@ -338,6 +338,10 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, 
 		if rows == bRows && kn.n >= wide {
 			done = kn.n / wide * wide
 			kern(true, signed, ab, ld, b, c[i*ldc:], ldc, kn.groups, done)
+		}
+		if whole := (kn.n - done) / narrow * narrow; rows == bRows && whole > 0 {
+			kern(false, signed, ab, ld, b[done*kn.groups*group:], c[i*ldc+done:], ldc, kn.groups, whole)
+			done += whole
 		}
 		if rest := (kn.n - done + narrow - 1) / narrow * narrow; rest > 0 {
 			kern(false, signed, ab, ld, b[done*kn.groups*group:], tmp, rest, kn.groups, rest)

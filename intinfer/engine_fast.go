@@ -168,7 +168,11 @@ func planFast(e *Engine) *fastPlan {
 			}
 			st.preShuffle = prod(shape)
 			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
-			st.q = newRequant(lr, st.relu, int32(r.Min), int32(r.Max))
+			var next *Layer
+			if li < len(e.layers) {
+				next = e.layers[li].l
+			}
+			st.q = newRequant(lr, next, st.relu, int32(r.Min), int32(r.Max))
 			for ; i < len(ops) && ops[i].Kind != OpLayer; i++ {
 				op := ops[i]
 				switch {
@@ -638,9 +642,11 @@ type requant struct {
 	guess     []thrGuess
 	n         int
 	lo, floor int32
+	// vec, when set, replaces the lookups with the vector kernel.
+	vec *vecRequant
 }
 
-func newRequant(lr *layerRun, relu bool, amin, amax int32) requant {
+func newRequant(lr *layerRun, next *Layer, relu bool, amin, amax int32) requant {
 	n := lr.tsize - 1
 	q := requant{t: lr.thr32, guess: lr.guess, n: n, lo: lr.outLo, floor: math.MinInt32}
 	if relu {
@@ -658,7 +664,14 @@ func newRequant(lr *layerRun, relu bool, amin, amax int32) requant {
 	if !q.full {
 		q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, false)
 	}
+	q.vec = newVecRequant(&q, lr.l, next, amin, amax)
 	return q
+}
+
+// level is channel c's level for accumulator v, by binary search: the
+// reference the faster forms are checked against.
+func (q *requant) level(c int, v int32) uint8 {
+	return uint8(max(q.lo+int32(q.search(c, v)), q.floor))
 }
 
 // bucket is one slice of a channel's accumulator range: an accumulator v
@@ -766,6 +779,10 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32, full bo
 // times for fewer inputs). Maxima and clamps are computed without branches:
 // pooled accumulators are in no predictable order.
 func (q *requant) span(o []uint8, x0, x1, x2, x3 []int32) {
+	if q.vec != nil {
+		q.vec.run(o, x0, x1, x2, x3)
+		return
+	}
 	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
 	guess := q.guess[:len(o)]
 	tp := q.tp
@@ -873,6 +890,10 @@ func (q *requant) rows(acc []int32, out []uint8) {
 	cout := len(q.guess)
 	for r := 0; r+cout <= len(acc); r += cout {
 		a := acc[r : r+cout]
+		if q.vec != nil {
+			q.vec.run(out[r:r+cout], a, a, a, a)
+			continue
+		}
 		if q.buckets != nil {
 			q.rowsBuckets(out[r:r+cout], a)
 			continue

@@ -177,7 +177,7 @@ func TestRequantRows(t *testing.T) {
 			floor = 0
 		}
 		lr := &layerRun{l: &Layer{OutC: cout}, tsize: ts, thr32: thr, guess: guess, outLo: outLo}
-		q := newRequant(lr, floor == 0, lo, hi)
+		q := newRequant(lr, nil, floor == 0, lo, hi)
 		if regular && q.buckets == nil {
 			t.Fatalf("trial %d: no bucket tables for regular thresholds", trial)
 		}

@@ -1,0 +1,87 @@
+package intinfer
+
+// The vector requantisation. The thresholds of a layer are the step points
+// of the float map the model was trained with,
+//
+//	level(acc) = Quantize(Requant(float32(acc), scale_c, bias_c), s, lo, hi),
+//
+// s being the next layer's input scale. Evaluating that map directly takes
+// a handful of vector instructions per sixteen channels (convert, multiply,
+// add, divide, clamp, round, narrow), against a table lookup per channel
+// for the thresholds. The two agree by construction, but the engine does
+// not take that on trust: it uses the vector form for a layer only after
+// verify has checked it, on this CPU, against the thresholds at every
+// point where they could differ.
+
+// vecRequant is a layer's requantisation in its float form, for the vector
+// kernel: level = clamp(RoundToEven((float32(acc)·scale_c + bias_c) / div),
+// lo, hi), with lo raised to the ReLU floor when a ReLU follows.
+type vecRequant struct {
+	scale, bias []float32
+	div, lo, hi float32
+}
+
+// newVecRequant returns the vector form of q for layer l, whose outputs
+// feed next, or nil when there is no vector kernel or the float form does
+// not reproduce q on [amin, amax].
+func newVecRequant(q *requant, l, next *Layer, amin, amax int32) *vecRequant {
+	if !useAVX512 || next == nil || l.OutBits == 0 || l.OutBits > 8 {
+		return nil
+	}
+	lo, hi := levels(l.OutBits, l.OutSigned)
+	v := &vecRequant{scale: l.Scale, bias: l.Bias, div: next.InputScale, lo: float32(max(lo, q.floor)), hi: float32(hi)}
+	if !v.verify(q, amin, amax) {
+		return nil
+	}
+	return v
+}
+
+// run requantises channels [0, len(o)) of one pixel whose accumulator of
+// channel c is max(x0[c], x1[c], x2[c], x3[c]).
+func (v *vecRequant) run(o []uint8, x0, x1, x2, x3 []int32) {
+	n := len(o)
+	if n == 0 {
+		return
+	}
+	_, _, _, _ = x0[n-1], x1[n-1], x2[n-1], x3[n-1]
+	_, _ = v.scale[n-1], v.bias[n-1]
+	requantAVX512(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+}
+
+// verify reports whether the kernel gives q's level for every accumulator
+// value in [amin, amax]. Both maps are non-decreasing in the accumulator
+// (scales are positive, and conversion, product, sum, quotient, clamp and
+// rounding are each monotone in IEEE arithmetic), and the threshold map is
+// constant between consecutive thresholds; so agreeing at amin, at amax and
+// on both sides of every threshold inside the range proves agreement on the
+// whole range. That is at most 2·(2^N − 1) + 2 points per channel.
+func (v *vecRequant) verify(q *requant, amin, amax int32) bool {
+	cout := len(v.scale)
+	n := q.n
+	pts := make([][]int32, cout)
+	rows := 0
+	for c := range pts {
+		p := []int32{amin, amax}
+		for _, t := range q.t[c*(n+1) : c*(n+1)+n] {
+			if t > amin && t <= amax {
+				p = append(p, t-1, t)
+			}
+		}
+		pts[c] = p
+		rows = max(rows, len(p))
+	}
+	row := make([]int32, cout)
+	got := make([]uint8, cout)
+	for r := 0; r < rows; r++ {
+		for c, p := range pts {
+			row[c] = p[min(r, len(p)-1)]
+		}
+		v.run(got, row, row, row, row)
+		for c, x := range row {
+			if got[c] != q.level(c, x) {
+				return false
+			}
+		}
+	}
+	return true
+}
