@@ -166,6 +166,16 @@ func planFast(e *Engine) *fastPlan {
 					break
 				}
 			}
+			if len(st.pools) > 0 && !st.direct {
+				// A pool whose windows do not reach the last rows or
+				// columns drops them: the layer need not compute them
+				// (a direct layer reads its input as it lies, all rows).
+				k, s := st.pools[0].K, st.pools[0].Stride
+				if s == 0 {
+					s = k
+				}
+				st.g.OH, st.g.OW = (st.g.OH-k)/s*s+k, (st.g.OW-k)/s*s+k
+			}
 			st.preShuffle = prod(shape)
 			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
 			var next *Layer
