@@ -183,7 +183,8 @@ func buildMLP(b *build) error {
 }
 
 // buildESPCN is ESPCN (Shi et al. 2016): conv 5×5 C→64, ReLU, conv 3×3
-// 64→32, ReLU, conv 3×3 32→C·r², pixel shuffle by r.
+// 64→32, ReLU, conv 3×3 32→C·r², pixel shuffle by r. Its activation
+// quantizers calibrate on the maximum (quant.RegressionPercentile).
 func buildESPCN(b *build) error {
 	c := b.cfg
 	if c.Scale < 2 {
@@ -201,6 +202,12 @@ func buildESPCN(b *build) error {
 		return err
 	}
 	b.add(nn.PixelShuffle{R: c.Scale})
+	// The output is pixels: a clipped activation becomes a wrong pixel.
+	for _, l := range b.ls {
+		if l.In != nil {
+			l.In.Percentile = quant.RegressionPercentile
+		}
+	}
 	return nil
 }
 
