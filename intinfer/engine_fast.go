@@ -21,9 +21,12 @@ import (
 // of channels, a 1×1 convolution reads its input in place, and the max
 // pools and ReLUs that follow a layer are applied to its accumulators before
 // the requantisation (both commute with the monotone threshold map), which
-// looks levels up in per-channel bucket tables without branches (see
-// requant) and writes the next layer's bytes. Every buffer comes from
-// per-engine scratch reused across runs.
+// evaluates the layer's float map with a vector kernel where this CPU has
+// one and the map has been checked against the thresholds (requant_vec.go),
+// and otherwise looks levels up in per-channel bucket tables without
+// branches (see requant), and writes the next layer's bytes. Patches are
+// copied by assembly kernels where the convolution is unpadded. Every
+// buffer comes from per-engine scratch reused across runs.
 
 // chunkImages is the number of images a chunk holds, at most: small enough
 // for a chunk's activations to stay in the L2 cache, large enough for the
@@ -32,6 +35,9 @@ import (
 const (
 	chunkImages = 8
 	chunkBytes  = 4 << 20
+	// slack is the room after the byte buffers that word-wise copies may
+	// spill into.
+	slack = 64
 )
 
 // fastStage is one layer of the fused pipeline with the ops that follow it.
@@ -238,12 +244,12 @@ func planFast(e *Engine) *fastPlan {
 	p.scratch.New = func() any {
 		c := p.chunk
 		return &fastScratch{
-			col:   make([]uint8, c*p.colSize),
+			col:   make([]uint8, c*p.colSize+slack),
 			acc:   make([]int32, c*p.accSize),
 			pool0: make([]int32, c*p.poolSize),
 			pool1: make([]int32, c*p.poolSize),
-			act0:  make([]uint8, c*p.actSize),
-			act1:  make([]uint8, c*p.actSize),
+			act0:  make([]uint8, c*p.actSize+slack),
+			act1:  make([]uint8, c*p.actSize+slack),
 			flt0:  make([]float32, c*p.fltSize),
 			flt1:  make([]float32, c*p.fltSize),
 		}
@@ -308,10 +314,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		l := p.stages[0].lr.l
 		lo, hi := levels(l.InputBits, l.InputSigned)
 		flo, fhi := float32(lo), float32(hi)
-		dst := in[:len(x)]
-		for i, v := range x {
-			dst[i] = uint8(int32(quant.Quantize(v, l.InputScale, flo, fhi)))
-		}
+		quantizeBytes(in[:len(x)], x, l.InputScale, flo, fhi)
 	}
 	for si := range p.stages {
 		st := &p.stages[si]
@@ -337,8 +340,10 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		for grp, kn := range st.kerns {
 			col := xin
 			if !st.direct {
+				// The patch copies may move words past the end of
+				// both buffers, into their slack.
+				im2colU8(&g, in[:len(xin)+slack], grp, s.col[:rows*k+slack], k)
 				col = s.col[:rows*k]
-				im2colU8(&g, xin, grp, col, k)
 			}
 			if l.InputSigned {
 				kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
@@ -525,6 +530,20 @@ func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 	r := 0
 	for n := 0; n < g.N; n++ {
 		img := x[n*imgLen : (n+1)*imgLen]
+		if useAVX2 && run > 0 && k <= lda {
+			// Bounds of the kernels' reads and writes (with slack for
+			// the word moves).
+			last := (oh-1)*sh + (ow-1)*sw + (kh-1)*rowLen
+			end := (r + oh*ow) * lda
+			if short && n*imgLen+last+8 <= len(x) && end+8 <= len(col) {
+				im2colWords(&col[r*lda], lda, &img[0], oh, ow, sh, sw, rowLen, kh, run, k)
+			} else {
+				_, _ = img[last+run-1], col[end-1]
+				im2colValidAVX2(&col[r*lda], lda, &img[0], oh, ow, sh, sw, rowLen, kh, run, k)
+			}
+			r += oh * ow
+			continue
+		}
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {
 				src := i*sh + j*sw
@@ -545,6 +564,19 @@ func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 				clear(col[d+k : d+lda])
 			}
 		}
+	}
+}
+
+// quantizeBytes quantizes the float images x to the first layer's input
+// bytes as quant.Quantize does.
+func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
+	dst = dst[:len(x)]
+	if useAVX512 && len(x) > 0 {
+		quantizeAVX512(&dst[0], &x[0], len(x), s, lo, hi)
+		return
+	}
+	for i, v := range x {
+		dst[i] = uint8(int32(quant.Quantize(v, s, lo, hi)))
 	}
 }
 

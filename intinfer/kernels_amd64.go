@@ -1,0 +1,37 @@
+//go:build !noasm
+
+package intinfer
+
+import "golang.org/x/sys/cpu"
+
+// useAVX512 selects the vector requantisation and input quantisation
+// kernels, useAVX2 the im2col kernel. Tests turn them off to force the Go
+// code.
+var (
+	useAVX512 = cpu.X86.HasAVX512F
+	useAVX2   = cpu.X86.HasAVX2
+)
+
+// requantAVX512 requantises n channels of one pixel in the float form of
+// vecRequant, taking the maximum of four accumulator rows first (pass the
+// same row several times for fewer).
+//
+//go:noescape
+func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+
+// quantizeAVX512 quantizes n floats x to bytes as quant.Quantize does.
+//
+//go:noescape
+func quantizeAVX512(o *uint8, x *float32, n int, div, lo, hi float32)
+
+// im2colValidAVX2 writes the oh·ow patch rows of one image for a valid
+// (unpadded) one-group convolution; see im2colValid.
+//
+//go:noescape
+func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
+
+// im2colWords is im2colValidAVX2 for runs of at most 8 bytes, moved as
+// words; it needs 8 bytes of slack after the source and the destination.
+//
+//go:noescape
+func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)

@@ -1,0 +1,26 @@
+//go:build !amd64 || noasm
+
+package intinfer
+
+// Without assembly the kernels below are never selected: the bucket
+// tables requantise, and Go loops quantize and copy patches.
+var (
+	useAVX512 = false
+	useAVX2   = false
+)
+
+func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func quantizeAVX512(o *uint8, x *float32, n int, div, lo, hi float32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int) {
+	panic("intinfer: no vector kernels in this build")
+}
