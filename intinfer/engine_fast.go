@@ -571,12 +571,17 @@ func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 // bytes as quant.Quantize does.
 func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 	dst = dst[:len(x)]
-	if useAVX512 && len(x) > 0 {
+	done := 0
+	switch {
+	case useAVX512 && len(x) > 0:
 		quantizeAVX512(&dst[0], &x[0], len(x), s, lo, hi)
 		return
+	case useAVX2 && len(x) >= 8:
+		quantizeAVX2(&dst[0], &x[0], len(x), s, lo, hi)
+		done = len(x) &^ 7
 	}
-	for i, v := range x {
-		dst[i] = uint8(int32(quant.Quantize(v, s, lo, hi)))
+	for i, v := range x[done:] {
+		dst[done+i] = uint8(int32(quant.Quantize(v, s, lo, hi)))
 	}
 }
 

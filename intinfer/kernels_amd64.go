@@ -35,3 +35,12 @@ func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh
 //
 //go:noescape
 func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
+
+// requantAVX2 and quantizeAVX2 are requantAVX512 and quantizeAVX512 on
+// the first n &^ 7 values.
+//
+//go:noescape
+func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+
+//go:noescape
+func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32)

@@ -294,3 +294,96 @@ wjdone:
 
 wend:
 	RET
+
+// The AVX2 forms of requantAVX512 and quantizeAVX512 take eight values per
+// step and leave the last n mod 8 to the caller. A step narrows its eight
+// int32 levels to bytes by truncation: VPSHUFB gathers the low byte of
+// each into the first dword of its 128-bit lane, VPERMD puts the two dwords
+// side by side.
+
+// Low byte of each dword, per 128-bit lane, into the lane's first dword.
+DATA lowbytes<>+0(SB)/8, $0x808080800c080400
+DATA lowbytes<>+8(SB)/8, $0x8080808080808080
+DATA lowbytes<>+16(SB)/8, $0x808080800c080400
+DATA lowbytes<>+24(SB)/8, $0x8080808080808080
+GLOBL lowbytes<>(SB), RODATA|NOPTR, $32
+
+// VPERMD indices: dword 0, then dword 4.
+DATA lanes<>+0(SB)/8, $0x0000000400000000
+DATA lanes<>+8(SB)/8, $0x0000000000000000
+DATA lanes<>+16(SB)/8, $0x0000000000000000
+DATA lanes<>+24(SB)/8, $0x0000000000000000
+GLOBL lanes<>(SB), RODATA|NOPTR, $32
+
+// func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+TEXT ·requantAVX2(SB), NOSPLIT, $0-76
+	MOVQ o+0(FP), DI
+	MOVQ x0+8(FP), R8
+	MOVQ x1+16(FP), R9
+	MOVQ x2+24(FP), R10
+	MOVQ x3+32(FP), R11
+	MOVQ scale+40(FP), R12
+	MOVQ bias+48(FP), R13
+	MOVQ n+56(FP), CX
+	VBROADCASTSS div+64(FP), Y12
+	VBROADCASTSS lo+68(FP), Y13
+	VBROADCASTSS hi+72(FP), Y14
+	VMOVDQU lowbytes<>(SB), Y15
+	VMOVDQU lanes<>(SB), Y11
+	XORQ AX, AX
+
+r2loop:
+	CMPQ CX, $8
+	JL   r2done
+	VMOVDQU   (R8)(AX*4), Y0
+	VPMAXSD   (R9)(AX*4), Y0, Y0
+	VPMAXSD   (R10)(AX*4), Y0, Y0
+	VPMAXSD   (R11)(AX*4), Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    (R12)(AX*4), Y0, Y0
+	VADDPS    (R13)(AX*4), Y0, Y0
+	VDIVPS    Y12, Y0, Y0
+	VMAXPS    Y13, Y0, Y0
+	VMINPS    Y14, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VPSHUFB   Y15, Y0, Y0
+	VPERMD    Y0, Y11, Y0
+	VMOVQ     X0, (DI)(AX*1)
+	ADDQ      $8, AX
+	SUBQ      $8, CX
+	JMP       r2loop
+
+r2done:
+	VZEROUPPER
+	RET
+
+// func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32)
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-36
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS div+24(FP), Y12
+	VBROADCASTSS lo+28(FP), Y13
+	VBROADCASTSS hi+32(FP), Y14
+	VMOVDQU lowbytes<>(SB), Y15
+	VMOVDQU lanes<>(SB), Y11
+	XORQ AX, AX
+
+q2loop:
+	CMPQ CX, $8
+	JL   q2done
+	VMOVUPS   (SI)(AX*4), Y1
+	VDIVPS    Y12, Y1, Y0
+	VMAXPS    Y13, Y0, Y0
+	VMINPS    Y14, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VPSHUFB   Y15, Y0, Y0
+	VPERMD    Y0, Y11, Y0
+	VMOVQ     X0, (DI)(AX*1)
+	ADDQ      $8, AX
+	SUBQ      $8, CX
+	JMP       q2loop
+
+q2done:
+	VZEROUPPER
+	RET

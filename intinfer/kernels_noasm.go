@@ -24,3 +24,11 @@ func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh
 func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int) {
 	panic("intinfer: no vector kernels in this build")
 }
+
+func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32) {
+	panic("intinfer: no vector kernels in this build")
+}

@@ -8,17 +8,30 @@ import (
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
-// withKernels runs f with the vector kernels on and then off, when this
-// CPU has them, and returns both results.
-func withKernels[T any](t *testing.T, flag *bool, f func() T) (vec, ref T) {
-	t.Helper()
-	if !*flag {
-		t.Skip("no vector kernel on this CPU (or a noasm build)")
+// cpuAVX512 and cpuAVX2 are the kernel choices of this CPU and build,
+// before any test changes them.
+var cpuAVX512, cpuAVX2 = useAVX512, useAVX2
+
+// vecImpls lists the vector kernel sets this CPU runs: "avx512" and
+// "avx2" where present.
+func vecImpls() []string {
+	var impls []string
+	if cpuAVX512 {
+		impls = append(impls, "avx512")
 	}
-	vec = f()
-	*flag = false
-	defer func() { *flag = true }()
-	return vec, f()
+	if cpuAVX2 {
+		impls = append(impls, "avx2")
+	}
+	return impls
+}
+
+// forceVec runs the rest of the test with the named kernels only ("go":
+// none), restoring the CPU's choice when the test ends.
+func forceVec(t *testing.T, impl string) {
+	t.Helper()
+	t.Cleanup(func() { useAVX512, useAVX2 = cpuAVX512, cpuAVX2 })
+	useAVX512 = impl == "avx512" && cpuAVX512
+	useAVX2 = (impl == "avx2" || impl == "avx512") && cpuAVX2
 }
 
 // TestQuantizeBytes compares the input quantisation kernel with
@@ -41,14 +54,17 @@ func TestQuantizeBytes(t *testing.T) {
 					x[i] = float32(rng.Float64()*4 - 2)
 				}
 			}
-			run := func() []uint8 {
+			run := func(impl string) []uint8 {
+				forceVec(t, impl)
 				o := make([]uint8, n)
 				quantizeBytes(o, x, s, float32(lo), float32(hi))
 				return o
 			}
-			vec, ref := withKernels(t, &useAVX512, run)
-			if !slices.Equal(vec, ref) {
-				t.Fatalf("signed %v, n = %d, s = %v, x = %v: kernel %v, Go %v", signed, n, s, x, vec, ref)
+			ref := run("go")
+			for _, impl := range vecImpls() {
+				if got := run(impl); !slices.Equal(got, ref) {
+					t.Fatalf("%s, signed %v, n = %d, s = %v, x = %v: kernel %v, Go %v", impl, signed, n, s, x, got, ref)
+				}
 			}
 		}
 	}
@@ -71,7 +87,8 @@ func TestIm2colValidKernel(t *testing.T) {
 		for i := range x {
 			x[i] = uint8(rng.Uint32())
 		}
-		run := func() []uint8 {
+		run := func(impl string) []uint8 {
+			forceVec(t, impl)
 			col := make([]uint8, g.N*g.OH*g.OW*lda+8) // the Go loops' slack
 			for i := range col {
 				col[i] = 0xAA // padding must be overwritten with zeros
@@ -79,9 +96,44 @@ func TestIm2colValidKernel(t *testing.T) {
 			im2colValid(&g, x, col, lda)
 			return col[:g.N*g.OH*g.OW*lda]
 		}
-		vec, ref := withKernels(t, &useAVX2, run)
-		if !slices.Equal(vec, ref) {
+		if !cpuAVX2 {
+			t.Skip("no AVX2 on this CPU (or a noasm build)")
+		}
+		if vec, ref := run("avx2"), run("go"); !slices.Equal(vec, ref) {
 			t.Fatalf("trial %d, %+v, lda %d: kernel and Go patches differ", trial, g, lda)
+		}
+	}
+}
+
+// TestFusedKernelSets runs the fused pipeline with each vector kernel set
+// and with none: outputs and captured layer inputs must be identical.
+func TestFusedKernelSets(t *testing.T) {
+	for name, m := range fusedCases(t) {
+		lo := 0.0
+		if m.Layers()[0].InputSigned {
+			lo = -0.6
+		}
+		n := 2*chunkImages + 3
+		x := randImages(rand.New(rand.NewPCG(9, 9)), n, m, lo, 1)
+		run := func(impl string) *Result {
+			forceVec(t, impl)
+			e, err := NewEngine(m, Options{Path: PathPreferred})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.Run(x, n, true)
+		}
+		ref := run("go")
+		for _, impl := range vecImpls() {
+			got := run(impl)
+			if !slices.Equal(got.Out, ref.Out) {
+				t.Errorf("%s, %s kernels: outputs differ from the Go loops'", name, impl)
+			}
+			for i := range got.Inputs {
+				if !slices.Equal(got.Inputs[i], ref.Inputs[i]) {
+					t.Errorf("%s, %s kernels: layer %d's inputs differ from the Go loops'", name, impl, i)
+				}
+			}
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package intinfer
 
+import "github.com/a2qtoolkit/a2q/quant"
+
 // The vector requantisation. The thresholds of a layer are the step points
 // of the float map the model was trained with,
 //
@@ -25,7 +27,7 @@ type vecRequant struct {
 // feed next, or nil when there is no vector kernel or the float form does
 // not reproduce q on [amin, amax].
 func newVecRequant(q *requant, l, next *Layer, amin, amax int32) *vecRequant {
-	if !useAVX512 || next == nil || l.OutBits == 0 || l.OutBits > 8 {
+	if !useAVX512 && !useAVX2 || next == nil || l.OutBits == 0 || l.OutBits > 8 {
 		return nil
 	}
 	lo, hi := levels(l.OutBits, l.OutSigned)
@@ -45,7 +47,18 @@ func (v *vecRequant) run(o []uint8, x0, x1, x2, x3 []int32) {
 	}
 	_, _, _, _ = x0[n-1], x1[n-1], x2[n-1], x3[n-1]
 	_, _ = v.scale[n-1], v.bias[n-1]
-	requantAVX512(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+	if useAVX512 {
+		requantAVX512(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+		return
+	}
+	done := n &^ 7
+	if done > 0 {
+		requantAVX2(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+	}
+	for c := done; c < n; c++ {
+		acc := max(x0[c], x1[c], x2[c], x3[c])
+		o[c] = uint8(int32(quant.Quantize(quant.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
+	}
 }
 
 // verify reports whether the kernel gives q's level for every accumulator

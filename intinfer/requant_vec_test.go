@@ -39,9 +39,18 @@ func vecLayer(rng *rand.Rand, cout, bits int, signed, relu bool, amin, amax int3
 // signed outputs of 2 to 8 bits, with and without a ReLU floor, and for
 // channel counts that leave a masked tail.
 func TestVecRequant(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 on this CPU (or a noasm build): the bucket tables requantise")
+	if len(vecImpls()) == 0 {
+		t.Skip("no vector kernels on this CPU (or a noasm build): the bucket tables requantise")
 	}
+	for _, impl := range vecImpls() {
+		t.Run(impl, func(t *testing.T) {
+			forceVec(t, impl)
+			testVecRequant(t)
+		})
+	}
+}
+
+func testVecRequant(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	for trial := range 60 {
 		cout := 1 + rng.IntN(70)
@@ -79,8 +88,8 @@ func TestVecRequant(t *testing.T) {
 // thresholds anywhere in the range is refused: a threshold moved by one
 // is caught.
 func TestVecRequantRefuses(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 on this CPU (or a noasm build)")
+	if len(vecImpls()) == 0 {
+		t.Skip("no vector kernels on this CPU (or a noasm build)")
 	}
 	rng := rand.New(rand.NewPCG(33, 34))
 	l, next, q := vecLayer(rng, 20, 8, false, true, -1<<16, 1<<16)
