@@ -827,7 +827,7 @@ func bucketTables(thr []int32, cout, n int, amin, amax, lo, floor int32, full bo
 // pooled accumulators are in no predictable order.
 func (q *requant) span(o []uint8, x0, x1, x2, x3 []int32) {
 	if q.vec != nil {
-		q.vec.run(o, x0, x1, x2, x3)
+		q.vec.pixel(o, x0, x1, x2, x3)
 		return
 	}
 	x0, x1, x2, x3 = x0[:len(o)], x1[:len(o)], x2[:len(o)], x3[:len(o)]
@@ -935,12 +935,12 @@ func (q *requant) search(c int, v int32) int {
 // rows requantises rows of OutC accumulators.
 func (q *requant) rows(acc []int32, out []uint8) {
 	cout := len(q.guess)
+	if q.vec != nil {
+		q.vec.run(out, acc, cout, len(acc)/cout, cout, [4]int{})
+		return
+	}
 	for r := 0; r+cout <= len(acc); r += cout {
 		a := acc[r : r+cout]
-		if q.vec != nil {
-			q.vec.run(out[r:r+cout], a, a, a, a)
-			continue
-		}
 		if q.buckets != nil {
 			q.rowsBuckets(out[r:r+cout], a)
 			continue
@@ -953,6 +953,16 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
 	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	if k == 2 && q.vec != nil {
+		// A row of output pixels per kernel call.
+		for b := 0; b < n; b++ {
+			for i := 0; i < oh; i++ {
+				base := (b*h + i*stride) * w * c
+				q.vec.run(out[(b*oh+i)*ow*c:], acc, c, ow, stride*c, [4]int{base, base + c, base + w*c, base + w*c + c})
+			}
+		}
+		return
+	}
 	row := make([]int32, c)
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {

@@ -12,12 +12,12 @@ var (
 	useAVX2   = cpu.X86.HasAVX2
 )
 
-// requantAVX512 requantises n channels of one pixel in the float form of
-// vecRequant, taking the maximum of four accumulator rows first (pass the
-// same row several times for fewer).
+// requantAVX512 requantises n channels of pix pixels in the float form of
+// vecRequant, each the maximum of four accumulators (x0…x3 advance by step
+// values a pixel; pass the same pointer several times for fewer).
 //
 //go:noescape
-func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 
 // quantizeAVX512 quantizes n floats x to bytes as quant.Quantize does.
 //
@@ -37,10 +37,10 @@ func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh
 func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
 
 // requantAVX2 and quantizeAVX2 are requantAVX512 and quantizeAVX512 on
-// the first n &^ 7 values.
+// the first n &^ 7 channels (values).
 //
 //go:noescape
-func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 
 //go:noescape
 func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32)

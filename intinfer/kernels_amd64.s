@@ -2,15 +2,17 @@
 
 #include "textflag.h"
 
-// func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
+// func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 //
-// For c < n: v = max(x0[c], x1[c], x2[c], x3[c]);
-// o[c] = byte(int32(RoundToEven(min(max((float32(v)·scale[c] + bias[c]) / div, lo), hi)))),
-// sixteen channels per step, the last step masked. Each operation rounds
-// to float32 as the scalar code does (multiply, then add: never fused).
-//   DI o; R8–R11 x0–x3; R12 scale; R13 bias; CX channels left; AX index
+// For pix pixels p and channels c < n: v = max(x0[p·step+c], x1[…], x2[…],
+// x3[…]); o[p·n+c] = byte(int32(RoundToEven(min(max((float32(v)·scale[c] +
+// bias[c]) / div, lo), hi)))), sixteen channels per step, the last step of
+// a pixel masked. Each operation rounds to float32 as the scalar code does
+// (multiply, then add: never fused).
+//   DI o; R8–R11 x0–x3; R12 scale; R13 bias; BX n; CX channels left;
+//   AX channel; R14 pixels left; R15 step in bytes;
 //   Z28 div, Z29 lo, Z30 hi; K1 tail mask.
-TEXT ·requantAVX512(SB), NOSPLIT, $0-76
+TEXT ·requantAVX512(SB), NOSPLIT, $0-92
 	MOVQ o+0(FP), DI
 	MOVQ x0+8(FP), R8
 	MOVQ x1+16(FP), R9
@@ -18,11 +20,25 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-76
 	MOVQ x3+32(FP), R11
 	MOVQ scale+40(FP), R12
 	MOVQ bias+48(FP), R13
-	MOVQ n+56(FP), CX
-	VBROADCASTSS div+64(FP), Z28
-	VBROADCASTSS lo+68(FP), Z29
-	VBROADCASTSS hi+72(FP), Z30
-	XORQ AX, AX
+	MOVQ n+56(FP), BX
+	MOVQ pix+64(FP), R14
+	MOVQ step+72(FP), R15
+	SHLQ $2, R15
+	VBROADCASTSS div+80(FP), Z28
+	VBROADCASTSS lo+84(FP), Z29
+	VBROADCASTSS hi+88(FP), Z30
+	MOVQ  BX, CX
+	ANDQ  $15, CX
+	MOVQ  $1, DX
+	SHLQ  CX, DX
+	DECQ  DX
+	KMOVW DX, K1
+
+pixel:
+	TESTQ R14, R14
+	JZ    done
+	XORQ  AX, AX
+	MOVQ  BX, CX
 
 loop:
 	CMPQ CX, $16
@@ -45,11 +61,7 @@ loop:
 
 tail:
 	TESTQ CX, CX
-	JZ    done
-	MOVQ  $1, DX
-	SHLQ  CX, DX
-	DECQ  DX
-	KMOVW DX, K1
+	JZ    next
 	VMOVDQU32.Z (R8)(AX*4), K1, Z0
 	VMOVDQU32.Z (R9)(AX*4), K1, Z1
 	VMOVDQU32.Z (R10)(AX*4), K1, Z2
@@ -67,6 +79,15 @@ tail:
 	VMINPS      Z30, Z0, Z0
 	VCVTPS2DQ   Z0, Z0
 	VPMOVDB     Z0, K1, (DI)(AX*1)
+
+next:
+	ADDQ R15, R8
+	ADDQ R15, R9
+	ADDQ R15, R10
+	ADDQ R15, R11
+	ADDQ BX, DI
+	DECQ R14
+	JMP  pixel
 
 done:
 	VZEROUPPER
@@ -315,8 +336,8 @@ DATA lanes<>+16(SB)/8, $0x0000000000000000
 DATA lanes<>+24(SB)/8, $0x0000000000000000
 GLOBL lanes<>(SB), RODATA|NOPTR, $32
 
-// func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32)
-TEXT ·requantAVX2(SB), NOSPLIT, $0-76
+// func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
+TEXT ·requantAVX2(SB), NOSPLIT, $0-92
 	MOVQ o+0(FP), DI
 	MOVQ x0+8(FP), R8
 	MOVQ x1+16(FP), R9
@@ -324,17 +345,25 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-76
 	MOVQ x3+32(FP), R11
 	MOVQ scale+40(FP), R12
 	MOVQ bias+48(FP), R13
-	MOVQ n+56(FP), CX
-	VBROADCASTSS div+64(FP), Y12
-	VBROADCASTSS lo+68(FP), Y13
-	VBROADCASTSS hi+72(FP), Y14
+	MOVQ n+56(FP), BX
+	MOVQ pix+64(FP), R14
+	MOVQ step+72(FP), R15
+	SHLQ $2, R15
+	VBROADCASTSS div+80(FP), Y12
+	VBROADCASTSS lo+84(FP), Y13
+	VBROADCASTSS hi+88(FP), Y14
 	VMOVDQU lowbytes<>(SB), Y15
 	VMOVDQU lanes<>(SB), Y11
-	XORQ AX, AX
+
+r2pixel:
+	TESTQ R14, R14
+	JZ    r2done
+	XORQ  AX, AX
+	MOVQ  BX, CX
 
 r2loop:
 	CMPQ CX, $8
-	JL   r2done
+	JL   r2next
 	VMOVDQU   (R8)(AX*4), Y0
 	VPMAXSD   (R9)(AX*4), Y0, Y0
 	VPMAXSD   (R10)(AX*4), Y0, Y0
@@ -352,6 +381,15 @@ r2loop:
 	ADDQ      $8, AX
 	SUBQ      $8, CX
 	JMP       r2loop
+
+r2next:
+	ADDQ R15, R8
+	ADDQ R15, R9
+	ADDQ R15, R10
+	ADDQ R15, R11
+	ADDQ BX, DI
+	DECQ R14
+	JMP  r2pixel
 
 r2done:
 	VZEROUPPER

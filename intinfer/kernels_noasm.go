@@ -9,7 +9,7 @@ var (
 	useAVX2   = false
 )
 
-func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32) {
+func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }
 
@@ -25,7 +25,7 @@ func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, ru
 	panic("intinfer: no vector kernels in this build")
 }
 
-func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n int, div, lo, hi float32) {
+func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }
 

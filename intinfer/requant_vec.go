@@ -38,27 +38,56 @@ func newVecRequant(q *requant, l, next *Layer, amin, amax int32) *vecRequant {
 	return v
 }
 
-// run requantises channels [0, len(o)) of one pixel whose accumulator of
-// channel c is max(x0[c], x1[c], x2[c], x3[c]).
-func (v *vecRequant) run(o []uint8, x0, x1, x2, x3 []int32) {
+// pixel requantises channels [0, len(o)) of one pixel whose accumulator
+// of channel c is max(x0[c], x1[c], x2[c], x3[c]).
+func (v *vecRequant) pixel(o []uint8, x0, x1, x2, x3 []int32) {
 	n := len(o)
 	if n == 0 {
 		return
 	}
 	_, _, _, _ = x0[n-1], x1[n-1], x2[n-1], x3[n-1]
-	_, _ = v.scale[n-1], v.bias[n-1]
-	if useAVX512 {
-		requantAVX512(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+	v.kernel(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], n, 1, 0)
+	for c := n &^ 7; c < n && !useAVX512; c++ {
+		o[c] = v.level(c, max(x0[c], x1[c], x2[c], x3[c]))
+	}
+}
+
+// run requantises pix pixels of n channels: pixel p's output is
+// o[p·n : (p+1)·n], and its accumulator of channel c the largest of
+// x[p·step + off[i] + c], i < 4 (repeat an offset for fewer inputs).
+func (v *vecRequant) run(o []uint8, x []int32, n, pix, step int, off [4]int) {
+	if n == 0 || pix == 0 {
 		return
 	}
-	done := n &^ 7
-	if done > 0 {
-		requantAVX2(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], &v.scale[0], &v.bias[0], n, v.div, v.lo, v.hi)
+	if step < 0 || min(off[0], off[1], off[2], off[3]) < 0 {
+		panic("intinfer: negative requantisation stride or offset")
 	}
-	for c := done; c < n; c++ {
-		acc := max(x0[c], x1[c], x2[c], x3[c])
-		o[c] = uint8(int32(quant.Quantize(quant.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
+	_, _ = o[pix*n-1], x[(pix-1)*step+max(off[0], off[1], off[2], off[3])+n-1]
+	v.kernel(&o[0], &x[off[0]], &x[off[1]], &x[off[2]], &x[off[3]], n, pix, step)
+	for c := n &^ 7; c < n && !useAVX512; c++ {
+		for p := range pix {
+			b := p * step
+			o[p*n+c] = v.level(c, max(x[b+off[0]+c], x[b+off[1]+c], x[b+off[2]+c], x[b+off[3]+c]))
+		}
 	}
+}
+
+// kernel runs the vector kernel on pix pixels; without AVX-512 it leaves
+// the last n mod 8 channels of each pixel to its callers. The callers have
+// checked the bounds.
+func (v *vecRequant) kernel(o *uint8, x0, x1, x2, x3 *int32, n, pix, step int) {
+	_, _ = v.scale[n-1], v.bias[n-1]
+	switch {
+	case useAVX512:
+		requantAVX512(o, x0, x1, x2, x3, &v.scale[0], &v.bias[0], n, pix, step, v.div, v.lo, v.hi)
+	case n >= 8:
+		requantAVX2(o, x0, x1, x2, x3, &v.scale[0], &v.bias[0], n, pix, step, v.div, v.lo, v.hi)
+	}
+}
+
+// level is the float map of channel c for accumulator acc, in Go.
+func (v *vecRequant) level(c int, acc int32) uint8 {
+	return uint8(int32(quant.Quantize(quant.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
 }
 
 // verify reports whether the kernel gives q's level for every accumulator
@@ -89,7 +118,7 @@ func (v *vecRequant) verify(q *requant, amin, amax int32) bool {
 		for c, p := range pts {
 			row[c] = p[min(r, len(p)-1)]
 		}
-		v.run(got, row, row, row, row)
+		v.pixel(got, row, row, row, row)
 		for c, x := range row {
 			if got[c] != q.level(c, x) {
 				return false

@@ -81,6 +81,27 @@ func testVecRequant(t *testing.T) {
 				}
 			}
 		}
+		// A 2×2 max pool over an h×w accumulator image, a row of output
+		// pixels per call.
+		h, w := 2+rng.IntN(5), 2+rng.IntN(9)
+		img := make([]int32, h*w*cout)
+		for i := range img {
+			img[i] = amin + int32(rng.Int64N(int64(amax-amin)+1))
+		}
+		oh, ow := h/2, w/2
+		out := make([]uint8, oh*ow*cout)
+		poolRequant(1, h, w, cout, 2, 2, img, out, &q)
+		for i := range oh {
+			for j := range ow {
+				for c := range cout {
+					at := func(di, dj int) int32 { return img[((2*i+di)*w+2*j+dj)*cout+c] }
+					v := max(at(0, 0), at(0, 1), at(1, 0), at(1, 1))
+					if got, want := out[(i*ow+j)*cout+c], q.level(c, v); got != want {
+						t.Fatalf("trial %d: pooled pixel (%d, %d) channel %d of %d: kernel %d, thresholds %d", trial, i, j, c, cout, int8(got), int8(want))
+					}
+				}
+			}
+		}
 	}
 }
 
