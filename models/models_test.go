@@ -247,3 +247,74 @@ func TestFoldProjectionGain(t *testing.T) {
 		}
 	}
 }
+
+// TestInitFromFloatWith: zero-centring an A2Q+ layer on data brings the
+// model's logits closer to the float model's than subtracting the channel
+// means, folding composes with it, the hidden layer stays certified, and
+// the activation quantizers are left for training to calibrate.
+func TestInitFromFloatWith(t *testing.T) {
+	f, err := Build(config("cnn", quant.Float))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shift conv2's channel means away from zero, as trained filters after
+	// a ReLU often are.
+	for i := range f.Layers[1].Weight.Value.Data {
+		f.Layers[1].Weight.Value.Data[i] += 0.05
+	}
+	c, err := f.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "float.ckpt")
+	if err := checkpoint.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	x := input(300, 28, 28, 1)
+	tp := autodiff.NewTape(1)
+	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
+	tp.Reset()
+	dist := func(o InitOptions) float64 {
+		q, err := Build(config("cnn", quant.A2QPlus))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := InitFromFloatWith(q, path, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if centred := o.CentreOn != nil; (r.Centred == 1) != centred || (r.Folded == 1) != o.FoldGain {
+			t.Fatalf("%+v: result %+v", o, r)
+		}
+		for _, l := range q.Layers[1:] {
+			if l.In.Calibrated.Value.Data[0] != 0 {
+				t.Fatalf("%s: input quantizer calibrated before training", l.Name)
+			}
+		}
+		certs, err := q.Certificates(true, 0)
+		if err != nil || !certs[0].Certified {
+			t.Fatalf("%+v: certificate %+v, %v", o, certs, err)
+		}
+		got := q.Forward(tp, tp.Constant(x), true).Value
+		defer tp.Reset()
+		var d float64
+		for i, v := range got.Data {
+			d += math.Abs(float64(v - want.Data[i]))
+		}
+		return d
+	}
+	plain := dist(InitOptions{})
+	centred := dist(InitOptions{CentreOn: x})
+	both := dist(InitOptions{CentreOn: x, FoldGain: true})
+	t.Logf("L1 distance to the float logits: %.3g plain, %.3g centred on data, %.3g centred and folded", plain, centred, both)
+	if !(centred < 0.7*plain) {
+		t.Errorf("centring on data did not bring the logits closer: %.3g vs %.3g", centred, plain)
+	}
+	if !(both < plain) {
+		t.Errorf("centred and folded: %.3g, plain %.3g", both, plain)
+	}
+	q, _ := Build(config("cnn", quant.A2QPlus))
+	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "conv2") {
+		t.Errorf("empty batch: err = %v", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
@@ -51,6 +53,10 @@ type Layer struct {
 	Bias    *nn.Param            // may be nil
 	In      *ActQuant            // nil: the input is not quantized
 	W       *WeightQuant         // nil for float layers
+	// Observe, if non-nil, receives the layer's float input (before its
+	// input quantizer; flattened for a linear layer) on every forward
+	// pass. CentreOnInputs gathers its statistics this way.
+	Observe func(x *tensor.Tensor)
 }
 
 // NewConv returns a convolution layer. inSigned tells whether the layer's
@@ -146,6 +152,9 @@ func (l *Layer) K() int { return l.Weight.Value.Len() / l.OutC }
 func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
 	if l.Kind == "linear" && len(x.Shape()) != 2 {
 		x = tp.Flatten(x)
+	}
+	if l.Observe != nil {
+		l.Observe(x.Value)
 	}
 	var b *autodiff.Var
 	if l.Bias != nil {
@@ -266,4 +275,216 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 			gx.Data[0] += float32(dx)
 		}
 	}, acc, lx, lw, b)
+}
+
+// CentringRidge is ρ of the data-aware zero-centring (CentreOnInputs): the
+// input covariance is regularised to Σ + ρ·(tr Σ/K)·I. Small values follow
+// the data more closely but may grow a few weights (directions of little
+// input variance absorb the channel's mean), which coarsens the scale
+// max|w|/(2^(M−1)−1); large values tend to the plain mean subtraction.
+// 0.1 was the best of 0.03–3 on the reference CNN at W4A4 (docs/EVALUATION.md §1c).
+const CentringRidge = 0.1
+
+// maxMomentRows caps the dot-product input rows InputMoments.Add samples
+// from one tensor.
+const maxMomentRows = 4096
+
+// InputMoments accumulates the mean and second moment of a layer's
+// dot-product inputs: the im2col rows of a convolution (one per output
+// pixel, per group), the input rows of a linear layer. Add samples at most
+// a few thousand rows from each tensor it is given.
+type InputMoments struct {
+	l     *Layer
+	k     int
+	n     int             // rows accumulated
+	sum   [][]float64     // per group, K
+	outer []*mat.SymDense // per group, Σ x·xᵀ
+}
+
+// NewInputMoments returns empty moments for l's inputs.
+func (l *Layer) NewInputMoments() *InputMoments {
+	groups := 1
+	if l.Kind == "conv" {
+		groups = max(l.Options.Groups, 1)
+	}
+	k := l.K()
+	mo := &InputMoments{l: l, k: k}
+	for g := 0; g < groups; g++ {
+		mo.sum = append(mo.sum, make([]float64, k))
+		mo.outer = append(mo.outer, mat.NewSymDense(k, nil))
+	}
+	return mo
+}
+
+// Rows returns the number of input rows accumulated (per group).
+func (mo *InputMoments) Rows() int { return mo.n }
+
+// Add accumulates the dot-product inputs of x, the layer's float input as
+// Forward receives it (NHWC for a convolution, [N, In] for a linear layer).
+// It panics if x does not fit the layer.
+func (mo *InputMoments) Add(x *tensor.Tensor) {
+	l := mo.l
+	if l.Kind != "conv" {
+		in := x.Len() / max(x.Shape[0], 1)
+		if in != mo.k {
+			panic(fmt.Sprintf("quant: InputMoments.Add: layer %s takes %d inputs, got shape %v", l.Name, mo.k, x.Shape))
+		}
+		mo.addRows(0, x.Data, x.Shape[0])
+		return
+	}
+	if len(x.Shape) != 4 {
+		panic(fmt.Sprintf("quant: InputMoments.Add: layer %s wants an NHWC input, got shape %v", l.Name, x.Shape))
+	}
+	g := tensor.ConvGeom{N: x.Shape[0], H: x.Shape[1], W: x.Shape[2], C: x.Shape[3], KH: l.Kernel, KW: l.Kernel,
+		Stride: l.Options.Stride, Pad: l.Options.Pad, Groups: l.Options.Groups, Cout: l.OutC}
+	if err := g.Validate(); err != nil || g.KPerGroup != mo.k {
+		panic(fmt.Sprintf("quant: InputMoments.Add: layer %s (K = %d) cannot take an input of shape %v", l.Name, mo.k, x.Shape))
+	}
+	// One image at a time keeps the im2col buffer small.
+	per := g.OH * g.OW
+	stride := max(1, (g.N*per+maxMomentRows-1)/maxMomentRows)
+	one := g
+	one.N = 1
+	col := make([]float32, per*mo.k)
+	sel := make([]float32, 0, per*mo.k)
+	img := g.H * g.W * g.C
+	row := 0
+	for n := 0; n < g.N; n++ {
+		for grp := range mo.sum {
+			tensor.Im2col(1, &one, x.Data[n*img:(n+1)*img], grp, col)
+			sel = sel[:0]
+			for r := 0; r < per; r++ {
+				if (row+r)%stride == 0 {
+					sel = append(sel, col[r*mo.k:(r+1)*mo.k]...)
+				}
+			}
+			mo.addGroup(grp, sel, len(sel)/mo.k)
+		}
+		row += per
+		mo.n += countMultiples(row-per, row, stride)
+	}
+}
+
+// countMultiples returns how many of lo..hi−1 are multiples of s.
+func countMultiples(lo, hi, s int) int {
+	return (hi+s-1)/s - (lo+s-1)/s
+}
+
+// addRows adds rows of a linear layer's input, sampling at most
+// maxMomentRows of them.
+func (mo *InputMoments) addRows(grp int, x []float32, rows int) {
+	stride := max(1, (rows+maxMomentRows-1)/maxMomentRows)
+	sel := make([]float32, 0, min(rows, maxMomentRows)*mo.k)
+	for r := 0; r < rows; r += stride {
+		sel = append(sel, x[r*mo.k:(r+1)*mo.k]...)
+	}
+	mo.addGroup(grp, sel, len(sel)/mo.k)
+	mo.n += len(sel) / mo.k
+}
+
+// addGroup adds rows (row-major, rows×K) to group grp's sums.
+func (mo *InputMoments) addGroup(grp int, x []float32, rows int) {
+	if rows == 0 {
+		return
+	}
+	d := make([]float64, rows*mo.k)
+	for i, v := range x[:rows*mo.k] {
+		d[i] = float64(v)
+		mo.sum[grp][i%mo.k] += float64(v)
+	}
+	o := mo.outer[grp]
+	o.SymRankK(o, 1, mat.NewDense(rows, mo.k, d).T())
+}
+
+// CentreOnInputs gives an A2Q+ layer zero-centred weights chosen for its
+// data, then re-initialises the quantizer (InitFromWeights with the
+// projection). A2Q+ needs Σ_i w_ci = 0 in every output channel c; the
+// plain way there, subtracting the channel mean μ_c, removes μ_c·Σ_i x_i
+// from the output, a large term after a ReLU (all inputs positive), which
+// no bias can restore. Instead, with m and Σ the mean and covariance of the
+// inputs in mo, it subtracts the correction d_c that changes the output
+// least: it minimises E[(d_c·(x − m))²] subject to Σ_i (w_ci − d_ci) = 0,
+// i.e. d_c = (Σ_i w_ci / 1ᵀz)·z with z = (Σ + ρ·tr(Σ)/K·I)⁻¹·1 (ρ =
+// CentringRidge), and moves the mean part into the bias, b_c += d_c·m. A
+// layer without a bias uses the second moment E[x·xᵀ] instead of Σ. With
+// no input variance at all it falls back to the mean subtraction.
+//
+// Call it on the layer's float (pre-trained) weights, with moments of the
+// inputs the layer sees in the model. It returns an error for a layer that
+// is not A2Q+ or moments without rows.
+func (l *Layer) CentreOnInputs(mo *InputMoments) error {
+	if l.W == nil || l.W.Mode != A2QPlus {
+		return fmt.Errorf("layer %s: data-aware zero-centring applies to A2Q+ layers only", l.Name)
+	}
+	if mo == nil || mo.l != l || mo.n == 0 {
+		return fmt.Errorf("layer %s: no input statistics for data-aware zero-centring", l.Name)
+	}
+	k := mo.k
+	groups := len(mo.sum)
+	perGroup := l.OutC / groups
+	w := l.Weight.Value.Data
+	n := float64(mo.n)
+	for grp := 0; grp < groups; grp++ {
+		m := make([]float64, k)
+		for i, v := range mo.sum[grp] {
+			m[i] = v / n
+		}
+		a := mat.NewSymDense(k, nil)
+		var tr float64
+		for i := 0; i < k; i++ {
+			for j := i; j < k; j++ {
+				v := mo.outer[grp].At(i, j) / n
+				if l.Bias != nil {
+					v -= m[i] * m[j]
+				}
+				a.SetSym(i, j, v)
+			}
+			tr += a.At(i, i)
+		}
+		z := make([]float64, k)
+		for i := range z {
+			z[i] = 1
+		}
+		if tr > 0 {
+			for i := 0; i < k; i++ {
+				a.SetSym(i, i, a.At(i, i)+CentringRidge*tr/float64(k))
+			}
+			var ch mat.Cholesky
+			if ch.Factorize(a) {
+				var zv mat.VecDense
+				if err := ch.SolveVecTo(&zv, mat.NewVecDense(k, z)); err == nil {
+					z = zv.RawVector().Data
+				}
+			}
+		}
+		var den float64
+		for _, v := range z {
+			den += v
+		}
+		if !(math.Abs(den) > 0) || math.IsNaN(den) || math.IsInf(den, 0) {
+			for i := range z {
+				z[i] = 1
+			}
+			den = float64(k)
+		}
+		for c := grp * perGroup; c < (grp+1)*perGroup; c++ {
+			wc := w[c*k : c*k+k]
+			var sum float64
+			for _, v := range wc {
+				sum += float64(v)
+			}
+			lam := sum / den
+			var db float64
+			for i := range wc {
+				d := lam * z[i]
+				wc[i] = float32(float64(wc[i]) - d)
+				db += d * m[i]
+			}
+			if l.Bias != nil {
+				l.Bias.Value.Data[c] += float32(db)
+			}
+		}
+	}
+	l.W.InitFromWeights(true)
+	return nil
 }

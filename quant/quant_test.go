@@ -350,3 +350,248 @@ func TestFreshLayerNotDead(t *testing.T) {
 		}
 	}
 }
+
+// TestInputMoments: the moments of a grouped, strided, padded convolution
+// and of a linear layer match sums over explicitly enumerated patches.
+func TestInputMoments(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	cases := []struct {
+		name string
+		l    func() (*Layer, error)
+		x    *tensor.Tensor
+	}{
+		{"conv pad 1 stride 2 groups 2", func() (*Layer, error) {
+			return NewConv("c", 4, 6, 3, autodiff.ConvOptions{Pad: 1, Stride: 2, Groups: 2}, true, LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 16}, false, rng)
+		}, tensor.New(3, 5, 6, 4)},
+		{"linear", func() (*Layer, error) {
+			return NewLinear("f", 7, 3, true, LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 16}, false, rng)
+		}, tensor.New(11, 7)},
+	}
+	for _, c := range cases {
+		l, err := c.l()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.x.Data {
+			c.x.Data[i] = float32(rng.Float64())
+		}
+		mo := l.NewInputMoments()
+		mo.Add(c.x)
+		// Enumerate the patches: rows[group] is a list of K-vectors.
+		k := l.K()
+		var rows [][][]float64
+		if l.Kind == "linear" {
+			var rs [][]float64
+			for n := 0; n < c.x.Shape[0]; n++ {
+				r := make([]float64, k)
+				for i := range r {
+					r[i] = float64(c.x.Data[n*k+i])
+				}
+				rs = append(rs, r)
+			}
+			rows = append(rows, rs)
+		} else {
+			sh := c.x.Shape
+			g := l.Options.Groups
+			cpg := sh[3] / g
+			for grp := 0; grp < g; grp++ {
+				var rs [][]float64
+				for n := 0; n < sh[0]; n++ {
+					for oy := 0; oy*2-1+3 <= sh[1]+1; oy++ {
+						for ox := 0; ox*2-1+3 <= sh[2]+1; ox++ {
+							r := make([]float64, 0, k)
+							for a := 0; a < 3; a++ {
+								for b := 0; b < 3; b++ {
+									y, x := oy*2-1+a, ox*2-1+b
+									for ci := 0; ci < cpg; ci++ {
+										v := 0.0
+										if y >= 0 && x >= 0 && y < sh[1] && x < sh[2] {
+											v = float64(c.x.Data[((n*sh[1]+y)*sh[2]+x)*sh[3]+grp*cpg+ci])
+										}
+										r = append(r, v)
+									}
+								}
+							}
+							rs = append(rs, r)
+						}
+					}
+				}
+				rows = append(rows, rs)
+			}
+		}
+		if mo.Rows() != len(rows[0]) || len(mo.sum) != len(rows) {
+			t.Fatalf("%s: %d rows in %d groups, want %d in %d", c.name, mo.Rows(), len(mo.sum), len(rows[0]), len(rows))
+		}
+		for grp, rs := range rows {
+			for i := 0; i < k; i++ {
+				var s float64
+				for _, r := range rs {
+					s += r[i]
+				}
+				if math.Abs(s-mo.sum[grp][i]) > 1e-4 {
+					t.Fatalf("%s: group %d sum[%d] = %g, want %g", c.name, grp, i, mo.sum[grp][i], s)
+				}
+				for j := 0; j < k; j++ {
+					var o float64
+					for _, r := range rs {
+						o += r[i] * r[j]
+					}
+					if got := mo.outer[grp].At(i, j); math.Abs(got-o) > 1e-4 {
+						t.Fatalf("%s: group %d outer[%d][%d] = %g, want %g", c.name, grp, i, j, got, o)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestCentreOnInputs: on inputs that are positive and correlated (as after
+// a ReLU), data-aware zero-centring keeps a layer's float output much
+// closer to the original than the plain mean subtraction, even with the
+// bias corrected for the mean input; the weights it leaves sum to zero per
+// channel and the quantized layer still meets the A2Q+ budget.
+func TestCentreOnInputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	const k, cout, rows, latent = 24, 5, 3000, 4
+	l, err := NewLinear("f", k, cout, true, LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// x = relu(A·z + 0.5): a few latent factors, positive mean.
+	a := make([]float64, k*latent)
+	for i := range a {
+		a[i] = rng.NormFloat64()
+	}
+	x := tensor.New(rows, k)
+	for r := 0; r < rows; r++ {
+		z := make([]float64, latent)
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		for i := 0; i < k; i++ {
+			v := 0.5
+			for j := 0; j < latent; j++ {
+				v += a[i*latent+j] * z[j]
+			}
+			x.Data[r*k+i] = float32(max(v, 0))
+		}
+	}
+	w0 := make([]float32, k*cout)
+	for i := range w0 {
+		w0[i] = float32(rng.NormFloat64()*0.1 + 0.05) // channel means far from zero
+	}
+	b0 := make([]float32, cout)
+	mean := make([]float64, k)
+	for r := 0; r < rows; r++ {
+		for i := 0; i < k; i++ {
+			mean[i] += float64(x.Data[r*k+i]) / rows
+		}
+	}
+	// outErr is the mean squared change of the float outputs w·x + b.
+	outErr := func(w, b []float32) float64 {
+		var e float64
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cout; c++ {
+				var d float64
+				for i := 0; i < k; i++ {
+					d += float64(w[c*k+i]-w0[c*k+i]) * float64(x.Data[r*k+i])
+				}
+				d += float64(b[c] - b0[c])
+				e += d * d
+			}
+		}
+		return e / rows / cout
+	}
+	plain := make([]float32, len(w0))
+	plainB := make([]float32, cout)
+	for c := 0; c < cout; c++ {
+		mu := mean32(w0[c*k : c*k+k])
+		for i := 0; i < k; i++ {
+			plain[c*k+i] = w0[c*k+i] - mu
+			plainB[c] += mu * float32(mean[i])
+		}
+	}
+	plainErr := outErr(plain, plainB)
+
+	copy(l.Weight.Value.Data, w0)
+	copy(l.Bias.Value.Data, b0)
+	mo := l.NewInputMoments()
+	mo.Add(x)
+	if err := l.CentreOnInputs(mo); err != nil {
+		t.Fatal(err)
+	}
+	got := outErr(l.Weight.Value.Data, l.Bias.Value.Data)
+	t.Logf("mean squared output change: plain centring with bias correction %.3g, data-aware %.3g", plainErr, got)
+	if !(got < 0.5*plainErr) {
+		t.Errorf("data-aware centring changes the output by %.3g, plain centring by %.3g", got, plainErr)
+	}
+	// The budget does not bind here, so the projection left V as centred.
+	ref := l.W.ReferenceL1()
+	q, _ := l.W.Integers()
+	budget := l.W.Budget()
+	for c := 0; c < cout; c++ {
+		var s, pos, neg float64
+		for i := 0; i < k; i++ {
+			s += float64(l.Weight.Value.Data[c*k+i])
+			if v := float64(q[c*k+i]); v > 0 {
+				pos += v
+			} else {
+				neg -= v
+			}
+		}
+		if math.Abs(s) > 1e-4*ref[c] {
+			t.Errorf("channel %d: weights sum to %g", c, s)
+		}
+		if pos > budget/2 || neg > budget/2 {
+			t.Errorf("channel %d: q⁺ = %g, q⁻ = %g exceed T/2 = %g", c, pos, neg, budget/2)
+		}
+	}
+
+	// Errors: not A2Q+, no rows.
+	b, _ := NewLinear("g", k, cout, true, LayerConfig{Mode: A2Q, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rng)
+	if err := b.CentreOnInputs(b.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer g") {
+		t.Errorf("A2Q layer: err = %v", err)
+	}
+	if err := l.CentreOnInputs(l.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer f") {
+		t.Errorf("empty moments: err = %v", err)
+	}
+}
+
+func mean32(v []float32) float32 {
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	return float32(s / float64(len(v)))
+}
+
+// TestReferenceL1: InitFromWeights records each channel's L1 norm after
+// A2Q+'s centring and before the projection.
+func TestReferenceL1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	for _, mode := range []Mode{A2Q, A2QPlus} {
+		w := randWQ(rng, mode, 3, 50, 4, 4, 10, false)
+		for i := range w.V.Value.Data {
+			w.V.Value.Data[i] += 0.2
+		}
+		cout, k := w.Channels()
+		want := make([]float64, cout)
+		for c := 0; c < cout; c++ {
+			v := w.V.Value.Data[c*k : c*k+k]
+			var mu float32
+			if mode == A2QPlus {
+				mu = mean32(v)
+			}
+			for _, x := range v {
+				want[c] += math.Abs(float64(x - mu))
+			}
+		}
+		w.InitFromWeights(true)
+		got := w.ReferenceL1()
+		for c := range want {
+			if math.Abs(got[c]-want[c]) > 1e-4*want[c] {
+				t.Errorf("%s channel %d: ReferenceL1 %g, want %g", mode, c, got[c], want[c])
+			}
+		}
+	}
+}

@@ -27,6 +27,10 @@ type WeightQuant struct {
 	V                  *nn.Param // the float weights, [Cout, …]
 	Log2G, Log2S       *nn.Param // [Cout], A2Q and A2Q+ only
 
+	// refL1 is each channel's L1 norm after centring and before the
+	// projection, recorded by InitFromWeights.
+	refL1 []float64
+
 	// surrogate replaces round-toward-zero and the clamp by the identity,
 	// so that tests can check the straight-through gradients against
 	// finite differences.
@@ -75,6 +79,7 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 	cout, k := w.Channels()
 	t := w.Budget()
 	qmax := float64(w.QMax())
+	w.refL1 = make([]float64, cout)
 	for c := 0; c < cout; c++ {
 		v := w.V.Value.Data[c*k : c*k+k]
 		if w.Mode == A2QPlus {
@@ -91,6 +96,7 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 		if mx == 0 {
 			mx, l1 = 1e-8, 1e-8
 		}
+		w.refL1[c] = l1
 		s := mx / qmax
 		if project {
 			ProjectL1(v, s*t)
@@ -104,6 +110,13 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 		w.Log2G.Value.Data[c] = float32(math.Log2(l1))
 	}
 }
+
+// ReferenceL1 returns, per output channel, the L1 norm of the float
+// weights the last InitFromWeights started from (after A2Q+'s centring,
+// before the projection): the norm the quantized channel is meant to
+// reproduce. It is nil until InitFromWeights has run in this process (it
+// is not stored in checkpoints).
+func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 
 func mean(v []float32) float32 {
 	var s float64

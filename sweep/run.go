@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
+	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
@@ -126,7 +128,22 @@ func checkRecipe(dir string, g Grid) error {
 	if !reflect.DeepEqual(old, g) {
 		ob, _ := json.Marshal(old)
 		nb, _ := json.Marshal(g)
-		return fmt.Errorf("sweep: %s holds another recipe (%s, this run %s); use another directory", path, ob, nb)
+		// Directories from before folding and centring were the command's
+		// defaults: say which flags extend them.
+		hint, aligned := "use another directory", old
+		var flags []string
+		if !old.FoldGain && g.FoldGain {
+			aligned.FoldGain = true
+			flags = append(flags, "--fold-gain=false")
+		}
+		if !old.CentreOnData && g.CentreOnData {
+			aligned.CentreOnData = true
+			flags = append(flags, "--centre-on-data=false")
+		}
+		if len(flags) > 0 && reflect.DeepEqual(aligned, g) {
+			hint = "add " + strings.Join(flags, " ") + " to extend it (its recipe predates them as defaults), or use another directory"
+		}
+		return fmt.Errorf("sweep: %s holds another recipe (%s, this run %s); %s", path, ob, nb, hint)
 	}
 	return nil
 }
@@ -265,13 +282,12 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	if err := models.InitFromFloat(m, floatCheckpointPath(r.o.Dir)); err != nil {
-		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	iopt := models.InitOptions{FoldGain: r.g.FoldGain, Threads: threads}
+	if r.g.CentreOnData {
+		iopt.CentreOn = firstInputs(r.train, models.CentringExamples)
 	}
-	if r.g.FoldGain {
-		if _, err := models.FoldProjectionGain(m, floatCheckpointPath(r.o.Dir)); err != nil {
-			return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
-		}
+	if _, err := models.InitFromFloatWith(m, floatCheckpointPath(r.o.Dir), iopt); err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
 	dir := pointDir(r.o.Dir, p.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -318,6 +334,15 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32), %.0f s",
 		p.ID, scoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, res.Seconds)
 	return res, nil
+}
+
+// firstInputs returns the first n examples of s (all of them if fewer) as
+// one N×H×W×C batch.
+func firstInputs(s *data.Set, n int) *tensor.Tensor {
+	n = min(n, s.N)
+	b := train.NewBatch(s, n)
+	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
+	return b.X(got)
 }
 
 // Measure computes a trained model's Result fields from its weights: the

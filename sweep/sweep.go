@@ -6,8 +6,10 @@
 //
 // One float model is trained first (DIR/float/model.ckpt) and reused by
 // every point. Each point then fine-tunes a quantized copy of it
-// (models.InitFromFloat, which applies the Euclidean-projection
-// initialisation to A2Q and A2Q+ layers) for Grid.Epochs epochs. A2Q and
+// (models.InitFromFloatWith, which applies the Euclidean-projection
+// initialisation to A2Q and A2Q+ layers, and with Grid.FoldGain and
+// Grid.CentreOnData folds the projection's gain into the next layer and
+// zero-centres A2Q+ layers on data) for Grid.Epochs epochs. A2Q and
 // A2Q+ run once per (bit width, P); the baseline quantizer does not
 // constrain the accumulator, so it runs once per bit width, at its
 // data-type P (the widest data-type bound of its hidden layers, SPEC.md),
@@ -80,8 +82,14 @@ type Grid struct {
 	Scale int `json:"scale"`
 	// FoldGain folds the gain the projection initialisation takes from
 	// each accumulator-aware layer into the next layer
-	// (models.FoldProjectionGain).
+	// (models.FoldProjectionGain). The a2q sweep command sets it unless
+	// told --fold-gain=false.
 	FoldGain bool `json:"fold_gain,omitempty"`
+	// CentreOnData zero-centres A2Q+ layers on the first
+	// models.CentringExamples training examples (quant.Layer.CentreOnInputs)
+	// instead of by subtracting each channel's mean. The a2q sweep command
+	// sets it unless told --centre-on-data=false.
+	CentreOnData bool `json:"centre_on_data,omitempty"`
 }
 
 // withDefaults fills in zero fields.

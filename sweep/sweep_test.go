@@ -53,7 +53,7 @@ func small(t *testing.T) (*data.Set, *data.Set) {
 
 func tinyGrid() Grid {
 	return Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.A2QPlus, quant.Baseline},
-		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3}
+		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3, FoldGain: true, CentreOnData: true}
 }
 
 func TestTinySweep(t *testing.T) {
@@ -219,6 +219,28 @@ func TestTinySweep(t *testing.T) {
 	g.Epochs = 2
 	if _, err := Run(ctx, g, o); err == nil || !strings.Contains(err.Error(), "sweep.json") {
 		t.Errorf("another recipe in the same directory: %v", err)
+	}
+	// A directory of the recipe before folding and centring were the
+	// command's defaults: the error says how to extend it.
+	g = tinyGrid()
+	g.FoldGain, g.CentreOnData = false, false
+	if _, err := Run(ctx, g, o); err == nil || !strings.Contains(err.Error(), "sweep.json") || strings.Contains(err.Error(), "=false") {
+		t.Errorf("recipe without folding in a directory with it: %v", err)
+	}
+	old := t.TempDir()
+	if err := checkRecipe(old, g.withDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "--fold-gain=false --centre-on-data=false") {
+		t.Errorf("new defaults in an old directory: %v", err)
+	}
+	g.FoldGain = true
+	old = t.TempDir()
+	if err := checkRecipe(old, g.withDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --centre-on-data=false to extend") {
+		t.Errorf("centring in a directory with folding only: %v", err)
 	}
 	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
 		t.Errorf("unknown point: %v", err)

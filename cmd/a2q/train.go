@@ -13,6 +13,7 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
+	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
@@ -33,7 +34,8 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
-	foldGain := fs.Bool("fold-gain", false, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer")
+	foldGain := fs.Bool("fold-gain", true, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
+	centre := fs.Bool("centre-on-data", true, "with --init-from: zero-centre A2Q+ layers on the first 1,024 training examples instead of by subtracting each channel's mean (--centre-on-data=false to opt out)")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
@@ -76,15 +78,19 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	rate := *lr
 	if *initFrom != "" {
-		if err := models.InitFromFloat(m, *initFrom); err != nil {
+		o := models.InitOptions{FoldGain: *foldGain, Threads: *threads}
+		if *centre {
+			o.CentreOn = firstInputs(trainSet, models.CentringExamples)
+		}
+		r, err := models.InitFromFloatWith(m, *initFrom, o)
+		if err != nil {
 			return usageError{fmt.Errorf("--init-from: %w", err)}
 		}
-		if *foldGain {
-			n, err := models.FoldProjectionGain(m, *initFrom)
-			if err != nil {
-				return usageError{fmt.Errorf("--fold-gain: %w", err)}
-			}
-			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", n)
+		if r.Centred > 0 {
+			fmt.Fprintf(e.stderr, "zero-centred %d A2Q+ layer(s) on %d training examples\n", r.Centred, o.CentreOn.Shape[0])
+		}
+		if r.Folded > 0 {
+			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", r.Folded)
 		}
 		if rate == 0 {
 			rate = 1e-4
@@ -139,6 +145,15 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
+}
+
+// firstInputs returns the first n examples of s (all of them if fewer) as
+// one N×H×W×C batch.
+func firstInputs(s *data.Set, n int) *tensor.Tensor {
+	n = min(n, s.N)
+	b := train.NewBatch(s, n)
+	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
+	return b.X(got)
 }
 
 // openData is train.OpenData with the command's errors: an unknown model
