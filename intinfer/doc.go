@@ -30,9 +30,20 @@
 // x' = lo + #{k : acc ≥ t_k}: no float arithmetic, and bit-exact with the
 // fake-quantized model by construction. The count is found by a binary
 // search, or on the fast path (thresholds clamped to the layer's exact
-// accumulator range, in int32) from a fixed-point linear guess that the
-// thresholds then correct, usually in one or two comparisons. The last layer turns its accumulator into floats (logits,
-// or the super-resolved image) with quant.Requant directly.
+// accumulator range, in int32) from per-channel bucket tables or a
+// fixed-point linear guess that the thresholds then correct. The last layer
+// turns its accumulator into floats (logits, or the super-resolved image)
+// with quant.Requant directly.
+//
+// Where the CPU has AVX-512 or AVX2, the fast path evaluates f_c itself
+// with vector instructions (convert, multiply, add, divide, clamp, round,
+// narrow: sixteen or eight channels per step) instead of looking the
+// thresholds up, but only for a layer whose vector map has been checked on
+// this CPU against the thresholds at both sides of every threshold inside
+// the layer's accumulator range and at its ends. Both maps are monotone and
+// the threshold map is constant between thresholds, so that check proves
+// them equal on the whole range; a layer that fails it (a model file whose
+// thresholds do not come from its scales, say) keeps the tables.
 //
 // The fake-quantized model sums the integer products in float32, which is
 // exact while every partial sum stays below 2^24 in magnitude; a layer
@@ -57,7 +68,12 @@
 // integer im2col into uint8 (int8 for signed inputs), then Kernel.MulU8
 // (MulS8), with 16-bit accumulation where the layer's certificate allows it
 // and the options ask for it, 32-bit otherwise; the reason intgemm refuses
-// the 16-bit path is recorded. Any other layer (not certified at P, or
+// the 16-bit path is recorded. A model whose layers all run on the kernels
+// goes through a fused pipeline: chunks of a few images pass through the
+// whole network in bytes, the patch copies and the first layer's input
+// quantisation run in assembly, pools and ReLUs are applied to the
+// accumulators before the requantisation, and a layer followed by a pool
+// computes only the positions the pool reads. Any other layer (not certified at P, or
 // wider than 8 bits) runs on the scalar path, which follows intgemm.DotP
 // addition by addition and counts. [PathScalar] forces the scalar path
 // everywhere: it is the reference the kernels are tested against.
