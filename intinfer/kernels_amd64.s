@@ -2,6 +2,142 @@
 
 #include "textflag.h"
 
+// Patch copies of an unpadded one-group convolution, one image: for each
+// output pixel (i, j), row r = i·ow + j of dst gets the kh runs of run
+// bytes at src[i·sh + j·sw + h·rowLen] at dst[r·lda + h·run], then zeros
+// from k up to lda. The two kernels share the loops and differ in how a run
+// and the padding move (MOVE and PAD):
+//   DI dst row; BX lda; R9 source row of i; AX source of (i, j);
+//   R8 i left; CX j left; DX h left; R10/R11 source/destination of the run;
+//   R12 rowLen; R13 run; R14, R15 scratch.
+#define IM2COL(MOVE, PAD) \
+	MOVQ dst+0(FP), DI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ src+16(FP), R9; \
+	MOVQ oh+24(FP), R8; \
+	MOVQ rowLen+56(FP), R12; \
+	MOVQ run+72(FP), R13; \
+iloop: \
+	TESTQ R8, R8; \
+	JZ    end; \
+	MOVQ  R9, AX; \
+	MOVQ  ow+32(FP), CX; \
+jloop: \
+	TESTQ CX, CX; \
+	JZ    jdone; \
+	MOVQ  AX, R10; \
+	MOVQ  DI, R11; \
+	MOVQ  kh+64(FP), DX; \
+hloop: \
+	MOVE; \
+	ADDQ R12, R10; \
+	ADDQ R13, R11; \
+	DECQ DX; \
+	JNZ  hloop; \
+	MOVQ k+80(FP), R14; \
+	PAD; \
+	ADDQ BX, DI; \
+	ADDQ sw+48(FP), AX; \
+	DECQ CX; \
+	JMP  jloop; \
+jdone: \
+	ADDQ sh+40(FP), R9; \
+	DECQ R8; \
+	JMP  iloop; \
+end: \
+	VZEROUPPER; \
+	RET
+
+// A run as 32-byte blocks (the last one overlapping the one before), or as
+// two overlapping moves of 16, 8, 4 or 2 bytes, or one byte.
+#define MOVE_BLOCKS \
+	CMPQ R13, $32; \
+	JB   lt32; \
+	XORQ R14, R14; \
+	MOVQ R13, R15; \
+	SUBQ $32, R15; \
+blocks: \
+	CMPQ    R14, R15; \
+	JAE     last; \
+	VMOVDQU (R10)(R14*1), Y0; \
+	VMOVDQU Y0, (R11)(R14*1); \
+	ADDQ    $32, R14; \
+	JMP     blocks; \
+last: \
+	VMOVDQU (R10)(R15*1), Y0; \
+	VMOVDQU Y0, (R11)(R15*1); \
+	JMP     moved; \
+lt32: \
+	CMPQ    R13, $16; \
+	JB      lt16; \
+	VMOVDQU (R10), X0; \
+	VMOVDQU -16(R10)(R13*1), X1; \
+	VMOVDQU X0, (R11); \
+	VMOVDQU X1, -16(R11)(R13*1); \
+	JMP     moved; \
+lt16: \
+	CMPQ R13, $8; \
+	JB   lt8; \
+	MOVQ (R10), R14; \
+	MOVQ -8(R10)(R13*1), R15; \
+	MOVQ R14, (R11); \
+	MOVQ R15, -8(R11)(R13*1); \
+	JMP  moved; \
+lt8: \
+	CMPQ R13, $4; \
+	JB   lt4; \
+	MOVL (R10), R14; \
+	MOVL -4(R10)(R13*1), R15; \
+	MOVL R14, (R11); \
+	MOVL R15, -4(R11)(R13*1); \
+	JMP  moved; \
+lt4: \
+	CMPQ R13, $2; \
+	JB   lt2; \
+	MOVW (R10), R14; \
+	MOVW -2(R10)(R13*1), R15; \
+	MOVW R14, (R11); \
+	MOVW R15, -2(R11)(R13*1); \
+	JMP  moved; \
+lt2: \
+	MOVB (R10), R14; \
+	MOVB R14, (R11); \
+moved:
+
+// The padding byte by byte.
+#define PAD_BYTES \
+pad: \
+	CMPQ R14, BX; \
+	JAE  padded; \
+	MOVB $0, (DI)(R14*1); \
+	INCQ R14; \
+	JMP  pad; \
+padded:
+
+// A run of at most 8 bytes as one 8-byte word, the padding as words of
+// zeros. A word spills past its run into the next one, written after it,
+// and past the row into the next row, also written after; the caller
+// guarantees 8 bytes of slack after the last row and after the last
+// source byte read.
+#define MOVE_WORD \
+	MOVQ (R10), R14; \
+	MOVQ R14, (R11)
+
+#define PAD_WORDS \
+pad: \
+	MOVQ $0, (DI)(R14*1); \
+	ADDQ $8, R14; \
+	CMPQ R14, BX; \
+	JB   pad
+
+// func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
+TEXT ·im2colValidAVX2(SB), NOSPLIT, $0-88
+	IM2COL(MOVE_BLOCKS, PAD_BYTES)
+
+// func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
+TEXT ·im2colWords(SB), NOSPLIT, $0-88
+	IM2COL(MOVE_WORD, PAD_WORDS)
+
 // func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 //
 // For pix pixels p and channels c < n: v = max(x0[p·step+c], x1[…], x2[…],
@@ -135,185 +271,6 @@ qtail:
 
 qdone:
 	VZEROUPPER
-	RET
-
-// func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
-//
-// For each output pixel (i, j), row r = i·ow + j of dst gets the kh runs of
-// run bytes at src[i·sh + j·sw + h·rowLen] at dst[r·lda + h·run], then
-// zeros up to lda. A run is moved as 32-byte blocks (the last one
-// overlapping the one before), or as two overlapping moves of 16, 8, 4 or 2
-// bytes, or one byte.
-//   DI dst row; BX lda; R9 source row of i; AX source of (i, j);
-//   R8 i left; CX j left; DX h left; R10/R11 source/destination of the run;
-//   R12 rowLen; R13 run; R14, R15 scratch.
-TEXT ·im2colValidAVX2(SB), NOSPLIT, $0-88
-	MOVQ dst+0(FP), DI
-	MOVQ lda+8(FP), BX
-	MOVQ src+16(FP), R9
-	MOVQ oh+24(FP), R8
-	MOVQ rowLen+56(FP), R12
-	MOVQ run+72(FP), R13
-
-iloop:
-	TESTQ R8, R8
-	JZ    end
-	MOVQ  R9, AX
-	MOVQ  ow+32(FP), CX
-
-jloop:
-	TESTQ CX, CX
-	JZ    jdone
-	MOVQ  AX, R10
-	MOVQ  DI, R11
-	MOVQ  kh+64(FP), DX
-
-hloop:
-	CMPQ R13, $32
-	JB   lt32
-	XORQ R14, R14
-	MOVQ R13, R15
-	SUBQ $32, R15
-
-blocks:
-	CMPQ    R14, R15
-	JAE     last
-	VMOVDQU (R10)(R14*1), Y0
-	VMOVDQU Y0, (R11)(R14*1)
-	ADDQ    $32, R14
-	JMP     blocks
-
-last:
-	VMOVDQU (R10)(R15*1), Y0
-	VMOVDQU Y0, (R11)(R15*1)
-	JMP     moved
-
-lt32:
-	CMPQ    R13, $16
-	JB      lt16
-	VMOVDQU (R10), X0
-	VMOVDQU -16(R10)(R13*1), X1
-	VMOVDQU X0, (R11)
-	VMOVDQU X1, -16(R11)(R13*1)
-	JMP     moved
-
-lt16:
-	CMPQ R13, $8
-	JB   lt8
-	MOVQ (R10), R14
-	MOVQ -8(R10)(R13*1), R15
-	MOVQ R14, (R11)
-	MOVQ R15, -8(R11)(R13*1)
-	JMP  moved
-
-lt8:
-	CMPQ R13, $4
-	JB   lt4
-	MOVL (R10), R14
-	MOVL -4(R10)(R13*1), R15
-	MOVL R14, (R11)
-	MOVL R15, -4(R11)(R13*1)
-	JMP  moved
-
-lt4:
-	CMPQ R13, $2
-	JB   lt2
-	MOVW (R10), R14
-	MOVW -2(R10)(R13*1), R15
-	MOVW R14, (R11)
-	MOVW R15, -2(R11)(R13*1)
-	JMP  moved
-
-lt2:
-	MOVB (R10), R14
-	MOVB R14, (R11)
-
-moved:
-	ADDQ R12, R10
-	ADDQ R13, R11
-	DECQ DX
-	JNZ  hloop
-
-	MOVQ k+80(FP), R14
-
-pad:
-	CMPQ R14, BX
-	JAE  padded
-	MOVB $0, (DI)(R14*1)
-	INCQ R14
-	JMP  pad
-
-padded:
-	ADDQ BX, DI
-	ADDQ sw+48(FP), AX
-	DECQ CX
-	JMP  jloop
-
-jdone:
-	ADDQ sh+40(FP), R9
-	DECQ R8
-	JMP  iloop
-
-end:
-	VZEROUPPER
-	RET
-
-// func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
-//
-// im2colValidAVX2 for runs of at most 8 bytes: each run moves as one 8-byte
-// word, and the padding from k to lda as 8-byte words of zeros. A word
-// spills past its run into the next one, written after it, and past the
-// row into the next row, also written after; the caller guarantees 8 bytes
-// of slack after the last row and after the last source byte read.
-//   Registers as in im2colValidAVX2; R15 lda rounded up to the next word.
-TEXT ·im2colWords(SB), NOSPLIT, $0-88
-	MOVQ dst+0(FP), DI
-	MOVQ lda+8(FP), BX
-	MOVQ src+16(FP), R9
-	MOVQ oh+24(FP), R8
-	MOVQ rowLen+56(FP), R12
-	MOVQ run+72(FP), R13
-
-wiloop:
-	TESTQ R8, R8
-	JZ    wend
-	MOVQ  R9, AX
-	MOVQ  ow+32(FP), CX
-
-wjloop:
-	TESTQ CX, CX
-	JZ    wjdone
-	MOVQ  AX, R10
-	MOVQ  DI, R11
-	MOVQ  kh+64(FP), DX
-
-whloop:
-	MOVQ (R10), R14
-	MOVQ R14, (R11)
-	ADDQ R12, R10
-	ADDQ R13, R11
-	DECQ DX
-	JNZ  whloop
-
-	MOVQ k+80(FP), R14
-
-wpad:
-	MOVQ $0, (DI)(R14*1)
-	ADDQ $8, R14
-	CMPQ R14, BX
-	JB   wpad
-
-	ADDQ BX, DI
-	ADDQ sw+48(FP), AX
-	DECQ CX
-	JMP  wjloop
-
-wjdone:
-	ADDQ sh+40(FP), R9
-	DECQ R8
-	JMP  wiloop
-
-wend:
 	RET
 
 // The AVX2 forms of requantAVX512 and quantizeAVX512 take eight values per
