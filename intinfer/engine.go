@@ -614,23 +614,9 @@ func maxPool[T int32 | int64 | float32](th, n, h, w, c, k, stride int, x []T) ([
 	}
 	oh, ow := (h-k)/stride+1, (w-k)/stride+1
 	y := make([]T, n*oh*ow*c)
+	img, pooled := h*w*c, oh*ow*c
 	tensor.For(th, n, func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			for i := 0; i < oh; i++ {
-				for j := 0; j < ow; j++ {
-					yo := y[((b*oh+i)*ow+j)*c:][:c]
-					copy(yo, x[((b*h+i*stride)*w+j*stride)*c:][:c])
-					for kh := 0; kh < k; kh++ {
-						for kw := 0; kw < k; kw++ {
-							xi := x[((b*h+i*stride+kh)*w+j*stride+kw)*c:][:c]
-							for ch, v := range xi {
-								yo[ch] = max(yo[ch], v)
-							}
-						}
-					}
-				}
-			}
-		}
+		maxPoolInto(hi-lo, h, w, c, k, stride, x[lo*img:hi*img], y[lo*pooled:hi*pooled])
 	})
 	return y, []int{oh, ow, c}
 }
@@ -647,21 +633,7 @@ func relu[T int32 | float32](x []T) []T {
 // tensor.PixelShuffle: input channel cc·r² + i·r + j of pixel (hh, ww) goes
 // to output pixel (hh·r+i, ww·r+j), channel cc.
 func pixelShuffle[T int32 | float32](n, h, w, cin, r int, x []T) ([]T, []int) {
-	c := cin / (r * r)
 	y := make([]T, len(x))
-	for b := 0; b < n; b++ {
-		for hh := 0; hh < h; hh++ {
-			for ww := 0; ww < w; ww++ {
-				xi := x[((b*h+hh)*w+ww)*cin:][:cin]
-				for cc := 0; cc < c; cc++ {
-					for i := 0; i < r; i++ {
-						for j := 0; j < r; j++ {
-							y[((b*h*r+hh*r+i)*w*r+ww*r+j)*c+cc] = xi[cc*r*r+i*r+j]
-						}
-					}
-				}
-			}
-		}
-	}
-	return y, []int{h * r, w * r, c}
+	pixelShuffleInto(n, h, w, cin, r, x, y)
+	return y, []int{h * r, w * r, cin / (r * r)}
 }

@@ -617,7 +617,7 @@ func padKernels(st *fastStage) {
 }
 
 // maxPoolInto is maxPool into y (n·oh·ow·c values).
-func maxPoolInto[T int32 | float32](n, h, w, c, k, stride int, x, y []T) {
+func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
 	oh, ow := (h-k)/stride+1, (w-k)/stride+1
 	y = y[:n*oh*ow*c]
 	for b := 0; b < n; b++ {
@@ -642,7 +642,7 @@ func maxPoolInto[T int32 | float32](n, h, w, c, k, stride int, x, y []T) {
 }
 
 // pixelShuffleInto is pixelShuffle into y.
-func pixelShuffleInto[T uint8 | float32](n, h, w, cin, r int, x, y []T) {
+func pixelShuffleInto[T uint8 | int32 | float32](n, h, w, cin, r int, x, y []T) {
 	c := cin / (r * r)
 	for b := 0; b < n; b++ {
 		for hh := 0; hh < h; hh++ {
