@@ -2,7 +2,7 @@ package models
 
 import (
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
@@ -28,8 +28,15 @@ type InitOptions struct {
 
 // InitResult counts the layers each refinement changed.
 type InitResult struct {
-	Folded  int // layers whose gain was folded into the next layer
-	Centred int // A2Q+ layers zero-centred on data
+	Folded int // layers whose gain was folded into the next layer
+	// Centred counts the A2Q+ layers zero-centred on data; PlainLayers
+	// those for which the plain mean subtraction reproduced the float
+	// model's outputs better and was kept.
+	Centred, PlainLayers int
+	// PlainChannels counts the channels of the centred layers for which
+	// the plain mean subtraction quantized best (quant.Layer.CentreOnInputs),
+	// of Channels.
+	PlainChannels, Channels int
 }
 
 // CentringExamples is how many training examples the train and sweep
@@ -39,9 +46,14 @@ const CentringExamples = 1024
 // InitFromFloatWith is InitFromFloat followed by the refinements o asks
 // for, applied layer by layer in network order so that each layer's input
 // statistics and float weights already include the changes made upstream:
-// an A2Q+ layer is first zero-centred on data (its float weights being the
+// an A2Q+ layer is zero-centred on data (its float weights being the
 // checkpoint's, times the gain folded into it by the layer before), then
-// its own projection gain is folded into the next layer.
+// its own projection gain is folded into the next layer. Centring on data
+// is kept only if the model's outputs on the CentreOn examples are then
+// closer (mean squared difference) to the float model's than with the
+// plain mean subtraction: it wins where the budget leaves room (W4A4 on the
+// reference CNN, every P), the plain subtraction where the budget binds
+// hard (W8A8, P ≤ 16), docs/EVALUATION.md §1c.
 func InitFromFloatWith(m *Model, path string, o InitOptions) (InitResult, error) {
 	if err := InitFromFloat(m, path); err != nil {
 		return InitResult{}, err
@@ -63,9 +75,11 @@ func InitFromFloatWith(m *Model, path string, o InitOptions) (InitResult, error)
 // positively homogeneous, dividing the channel's bias by α_c and
 // multiplying the next layer's weights on that channel by α_c gives the
 // network back (approximately) the float model's function, so fine-tuning
-// starts from a good model instead of a damaged one. α_c is the ratio of
-// the channel's L1 norm before the projection (after A2Q+'s centring) to
-// that of its dequantised weights q·s.
+// starts from a good model instead of a damaged one. α_c is
+// quant.WeightQuant.ProjectionGain: the ratio of the channel's L1 norm
+// before the projection (after A2Q+'s centring) to that of its dequantised
+// weights q·s, or, for A2Q+ layers zero-centred on data, the least-squares
+// gain of the channel's output on that data.
 //
 // It applies to every accumulator-aware layer of the top-level sequence
 // followed, through ReLU, max pooling and flattening only, by another
@@ -89,7 +103,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 	ref := map[*quant.Layer][]float32{}
 	for _, l := range m.Layers {
 		if t, ok := c.Tensors[l.Name+".weight"]; ok && t.Len() == l.Weight.Value.Len() {
-			ref[l] = append([]float32(nil), t.Data...)
+			ref[l] = slices.Clone(t.Data)
 		}
 	}
 	type follower struct {
@@ -104,22 +118,81 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 			}
 		}
 	}
+	var want []float32 // the float model's outputs on o.CentreOn
 	for _, l := range m.Layers {
 		if l.W == nil || !l.W.Mode.AccumulatorAware() || ref[l] == nil {
 			continue
 		}
-		if o.CentreOn != nil && l.W.Mode == quant.A2QPlus {
-			copy(l.Weight.Value.Data, ref[l])
-			if err := centreOnData(m, l, o.CentreOn, o.Threads); err != nil {
-				return res, err
-			}
-			res.Centred++
-		}
 		f, ok := next[l]
-		if !o.FoldGain || !ok || ref[f.l] == nil {
+		canFold := o.FoldGain && ok && ref[f.l] != nil
+		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus {
+			if canFold && fold(l, f.l, f.flatten, ref[f.l]) {
+				res.Folded++
+			}
 			continue
 		}
-		if fold(l, f.l, f.flatten, ref[f.l]) {
+		if want == nil {
+			fm, err := FromCheckpoint(c)
+			if err != nil {
+				return res, err
+			}
+			if want, err = outputs(fm, o.CentreOn, o.Threads); err != nil {
+				return res, err
+			}
+		}
+		var bias []float32
+		if l.Bias != nil {
+			bias = slices.Clone(l.Bias.Value.Data)
+		}
+		// apply initialises l (centred on data or by its mean) and folds
+		// its gain into a copy of the next layer's float weights, or into
+		// them with commit.
+		apply := func(onData, commit bool) (plain int, folded bool, err error) {
+			copy(l.Weight.Value.Data, ref[l])
+			if bias != nil {
+				copy(l.Bias.Value.Data, bias)
+			}
+			if onData {
+				if plain, err = centreOnData(m, l, o.CentreOn, o.Threads); err != nil {
+					return 0, false, err
+				}
+			} else {
+				l.W.InitFromWeights(true)
+			}
+			if canFold {
+				nw := ref[f.l]
+				if !commit {
+					nw = slices.Clone(nw)
+				}
+				folded = fold(l, f.l, f.flatten, nw)
+			}
+			return plain, folded, nil
+		}
+		if _, _, err := apply(true, false); err != nil {
+			return res, err
+		}
+		dData, err := distance(m, o.CentreOn, want, o.Threads)
+		if err != nil {
+			return res, err
+		}
+		apply(false, false)
+		dPlain, err := distance(m, o.CentreOn, want, o.Threads)
+		if err != nil {
+			return res, err
+		}
+		onData := dData < dPlain
+		plain, folded, err := apply(onData, true)
+		if err != nil {
+			return res, err
+		}
+		if onData {
+			res.Centred++
+			res.PlainChannels += plain
+			res.Channels += l.OutC
+		} else {
+			res.PlainLayers++
+		}
+		if folded {
 			res.Folded++
 		}
 	}
@@ -130,7 +203,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 // to nw (its float weights, updated in place) times α on l's channels. It
 // reports false (changing nothing) if the layout does not allow it.
 func fold(l, next *quant.Layer, flatten bool, nw []float32) bool {
-	alpha := projectionGain(l)
+	alpha := l.W.ProjectionGain()
 	if alpha == nil {
 		return false
 	}
@@ -179,68 +252,86 @@ func nextLayer(ms []nn.Module) (*quant.Layer, bool) {
 	return nil, false
 }
 
-// projectionGain returns, per output channel, the ratio of the L1 norm of
-// the weights the quantizer was initialised from (quant.WeightQuant's
-// ReferenceL1) to that of the dequantised weights q·s, at least 1, or nil
-// if any channel quantizes to zero.
-func projectionGain(l *quant.Layer) []float64 {
-	ref := l.W.ReferenceL1()
-	q, log2s := l.W.Integers()
-	cout := l.OutC
-	if len(ref) != cout {
-		return nil
-	}
-	k := len(q) / cout
-	alpha := make([]float64, cout)
-	for c := 0; c < cout; c++ {
-		var ql float64
-		for i := c * k; i < c*k+k; i++ {
-			ql += math.Abs(float64(q[i]))
-		}
-		ql *= math.Exp2(float64(log2s[c]))
-		if ql == 0 || ref[c] == 0 {
-			return nil
-		}
-		alpha[c] = max(ref[c]/ql, 1)
-	}
-	return alpha
-}
-
-// centreOnData gathers l's input moments over x (forward passes of m in
-// evaluation mode, 256 examples at a time) and zero-centres l on them. The
-// activation quantizers' scales and calibration flags are restored
-// afterwards, so that training still calibrates them on its first batch.
-func centreOnData(m *Model, l *quant.Layer, x *tensor.Tensor, threads int) error {
-	if len(x.Shape) != 4 || x.Shape[0] == 0 {
-		return fmt.Errorf("layer %s: data-aware centring wants a non-empty N×H×W×C batch, got shape %v", l.Name, x.Shape)
-	}
+// keepActState runs fn and then restores every activation quantizer's
+// scale and calibration flag, so that training still calibrates them on
+// its first batch.
+func keepActState(m *Model, fn func() error) error {
 	type saved struct{ scale, calibrated float32 }
 	var acts []saved
-	for _, ql := range m.Layers {
-		if ql.In != nil {
-			acts = append(acts, saved{ql.In.Log2Scale.Value.Data[0], ql.In.Calibrated.Value.Data[0]})
+	for _, l := range m.Layers {
+		if l.In != nil {
+			acts = append(acts, saved{l.In.Log2Scale.Value.Data[0], l.In.Calibrated.Value.Data[0]})
 		}
 	}
 	defer func() {
 		i := 0
-		for _, ql := range m.Layers {
-			if ql.In != nil {
-				ql.In.Log2Scale.Value.Data[0], ql.In.Calibrated.Value.Data[0] = acts[i].scale, acts[i].calibrated
+		for _, l := range m.Layers {
+			if l.In != nil {
+				l.In.Log2Scale.Value.Data[0], l.In.Calibrated.Value.Data[0] = acts[i].scale, acts[i].calibrated
 				i++
 			}
 		}
 	}()
-	mo := l.NewInputMoments()
-	l.Observe = mo.Add
-	defer func() { l.Observe = nil }()
+	return fn()
+}
+
+// forEachChunk runs m in evaluation mode on x, 256 examples at a time,
+// passing each chunk's output to fn.
+func forEachChunk(m *Model, x *tensor.Tensor, threads int, fn func(out *tensor.Tensor)) error {
+	if len(x.Shape) != 4 || x.Shape[0] == 0 {
+		return fmt.Errorf("want a non-empty N×H×W×C batch of inputs, got shape %v", x.Shape)
+	}
 	tp := autodiff.NewTape(max(threads, 1))
 	n := x.Shape[0]
 	per := x.Len() / n
 	for lo := 0; lo < n; lo += 256 {
 		hi := min(n, lo+256)
 		shape := append([]int{hi - lo}, x.Shape[1:]...)
-		m.Forward(tp, tp.Constant(tensor.FromData(x.Data[lo*per:hi*per], shape...)), false)
+		out := m.Forward(tp, tp.Constant(tensor.FromData(x.Data[lo*per:hi*per], shape...)), false)
+		if fn != nil {
+			fn(out.Value)
+		}
 		tp.Reset()
+	}
+	return nil
+}
+
+// outputs returns m's outputs on x, concatenated.
+func outputs(m *Model, x *tensor.Tensor, threads int) ([]float32, error) {
+	var out []float32
+	err := keepActState(m, func() error {
+		return forEachChunk(m, x, threads, func(o *tensor.Tensor) { out = append(out, o.Data...) })
+	})
+	return out, err
+}
+
+// distance returns the mean squared difference between m's outputs on x
+// and want.
+func distance(m *Model, x *tensor.Tensor, want []float32, threads int) (float64, error) {
+	got, err := outputs(m, x, threads)
+	if err != nil {
+		return 0, err
+	}
+	if len(got) != len(want) {
+		return 0, fmt.Errorf("model outputs %d values on the centring examples, the float model %d", len(got), len(want))
+	}
+	var d float64
+	for i, v := range got {
+		e := float64(v - want[i])
+		d += e * e
+	}
+	return d / float64(len(got)), nil
+}
+
+// centreOnData gathers l's input moments over x (forward passes of m in
+// evaluation mode) and zero-centres l on them (quant.Layer.CentreOnInputs),
+// returning the number of channels left with the plain mean subtraction.
+func centreOnData(m *Model, l *quant.Layer, x *tensor.Tensor, threads int) (int, error) {
+	mo := l.NewInputMoments()
+	l.Observe = mo.Add
+	defer func() { l.Observe = nil }()
+	if err := keepActState(m, func() error { return forEachChunk(m, x, threads, nil) }); err != nil {
+		return 0, fmt.Errorf("layer %s: data-aware centring: %w", l.Name, err)
 	}
 	return l.CentreOnInputs(mo)
 }

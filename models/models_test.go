@@ -249,8 +249,9 @@ func TestFoldProjectionGain(t *testing.T) {
 }
 
 // TestInitFromFloatWith: zero-centring an A2Q+ layer on data brings the
-// model's logits closer to the float model's than subtracting the channel
-// means, folding composes with it, the hidden layer stays certified, and
+// model's outputs closer to the float model's than subtracting the channel
+// means where the budget leaves room, and is never kept where it would be
+// worse; folding composes with it, the hidden layer stays certified, and
 // the activation quantizers are left for training to calibrate.
 func TestInitFromFloatWith(t *testing.T) {
 	f, err := Build(config("cnn", quant.Float))
@@ -274,8 +275,10 @@ func TestInitFromFloatWith(t *testing.T) {
 	tp := autodiff.NewTape(1)
 	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
 	tp.Reset()
-	dist := func(o InitOptions) float64 {
-		q, err := Build(config("cnn", quant.A2QPlus))
+	dist := func(bits, p int, o InitOptions) (float64, InitResult) {
+		cfg := config("cnn", quant.A2QPlus)
+		cfg.Hidden.WeightBits, cfg.Hidden.ActBits, cfg.Hidden.AccBits = bits, bits, p
+		q, err := Build(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +286,7 @@ func TestInitFromFloatWith(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if centred := o.CentreOn != nil; (r.Centred == 1) != centred || (r.Folded == 1) != o.FoldGain {
+		if tried := o.CentreOn != nil; (r.Centred+r.PlainLayers == 1) != tried || (r.Folded == 1) != o.FoldGain {
 			t.Fatalf("%+v: result %+v", o, r)
 		}
 		for _, l := range q.Layers[1:] {
@@ -295,26 +298,34 @@ func TestInitFromFloatWith(t *testing.T) {
 		if err != nil || !certs[0].Certified {
 			t.Fatalf("%+v: certificate %+v, %v", o, certs, err)
 		}
-		got := q.Forward(tp, tp.Constant(x), true).Value
+		// Evaluation mode, as InitFromFloatWith compares outputs.
+		got := q.Forward(tp, tp.Constant(x), false).Value
 		defer tp.Reset()
 		var d float64
 		for i, v := range got.Data {
-			d += math.Abs(float64(v - want.Data[i]))
+			e := float64(v - want.Data[i])
+			d += e * e
 		}
-		return d
+		return d / float64(len(got.Data)), r
 	}
-	plain := dist(InitOptions{})
-	centred := dist(InitOptions{CentreOn: x})
-	both := dist(InitOptions{CentreOn: x, FoldGain: true})
-	t.Logf("L1 distance to the float logits: %.3g plain, %.3g centred on data, %.3g centred and folded", plain, centred, both)
-	if !(centred < 0.7*plain) {
-		t.Errorf("centring on data did not bring the logits closer: %.3g vs %.3g", centred, plain)
-	}
-	if !(both < plain) {
-		t.Errorf("centred and folded: %.3g, plain %.3g", both, plain)
+	for _, c := range []struct {
+		bits, p int
+		better  bool // centring on data must win
+	}{{4, 14, true}, {8, 12, false}} {
+		for _, fold := range []bool{false, true} {
+			plain, _ := dist(c.bits, c.p, InitOptions{FoldGain: fold})
+			got, r := dist(c.bits, c.p, InitOptions{CentreOn: x, FoldGain: fold})
+			t.Logf("W%dA%d P = %d, fold %v: mean squared distance to the float outputs %.4g plain, %.4g with centring on data (%+v)", c.bits, c.bits, c.p, fold, plain, got, r)
+			if got > plain*(1+1e-9) {
+				t.Errorf("W%dA%d P = %d, fold %v: centring on data kept although worse: %.4g vs %.4g", c.bits, c.bits, c.p, fold, got, plain)
+			}
+			if c.better && !(got < 0.5*plain && r.Centred == 1) {
+				t.Errorf("W%dA%d P = %d, fold %v: centring on data did not bring the outputs closer: %.4g vs %.4g", c.bits, c.bits, c.p, fold, got, plain)
+			}
+		}
 	}
 	q, _ := Build(config("cnn", quant.A2QPlus))
-	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "conv2") {
+	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "N×H×W×C") {
 		t.Errorf("empty batch: err = %v", err)
 	}
 }

@@ -277,13 +277,13 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 	}, acc, lx, lw, b)
 }
 
-// CentringRidge is ρ of the data-aware zero-centring (CentreOnInputs): the
-// input covariance is regularised to Σ + ρ·(tr Σ/K)·I. Small values follow
-// the data more closely but may grow a few weights (directions of little
-// input variance absorb the channel's mean), which coarsens the scale
-// max|w|/(2^(M−1)−1); large values tend to the plain mean subtraction.
-// 0.1 was the best of 0.03–3 on the reference CNN at W4A4 (docs/EVALUATION.md §1c).
-const CentringRidge = 0.1
+// CentringRidges are the regularisations ρ among which CentreOnInputs
+// chooses, per channel: the input covariance Σ becomes Σ + ρ·(tr Σ/K)·I.
+// Small values follow the data closely but may grow a few weights
+// (directions of little input variance absorb the channel's mean), which
+// coarsens the scale max|w|/(2^(M−1)−1) and spends L1 budget; +Inf is the
+// plain mean subtraction.
+var CentringRidges = []float64{0.01, 0.1, 1, 10, math.Inf(1)}
 
 // maxMomentRows caps the dot-product input rows InputMoments.Add samples
 // from one tensor.
@@ -401,35 +401,47 @@ func (mo *InputMoments) addGroup(grp int, x []float32, rows int) {
 // projection). A2Q+ needs Σ_i w_ci = 0 in every output channel c; the
 // plain way there, subtracting the channel mean μ_c, removes μ_c·Σ_i x_i
 // from the output, a large term after a ReLU (all inputs positive), which
-// no bias can restore. Instead, with m and Σ the mean and covariance of the
-// inputs in mo, it subtracts the correction d_c that changes the output
-// least: it minimises E[(d_c·(x − m))²] subject to Σ_i (w_ci − d_ci) = 0,
-// i.e. d_c = (Σ_i w_ci / 1ᵀz)·z with z = (Σ + ρ·tr(Σ)/K·I)⁻¹·1 (ρ =
-// CentringRidge), and moves the mean part into the bias, b_c += d_c·m. A
-// layer without a bias uses the second moment E[x·xᵀ] instead of Σ. With
-// no input variance at all it falls back to the mean subtraction.
+// no bias can restore.
+//
+// With m and Σ the mean and covariance of the inputs in mo, the correction
+// d_c that changes the float output least subject to Σ_i (w_ci − d_ci) = 0
+// minimises E[(d_c·(x − m))²]: d_c = (Σ_i w_ci / 1ᵀz)·z with
+// z = (Σ + ρ·tr(Σ)/K·I)⁻¹·1, the mean part moving into the bias,
+// b_c += d_c·m. What counts, though, is the quantized channel: for each ρ
+// of CentringRidges (the last, +Inf, being the plain mean subtraction) it
+// quantizes w_c − d_c as InitFromWeights and the forward pass would, and
+// keeps the candidate whose dequantised weights ŵ reproduce the float
+// channel's output best up to a gain and an offset (smallest
+// min_α (w_c − α·ŵ)ᵀ·Σ·(w_c − α·ŵ); the gain is what FoldProjectionGain
+// restores, the offset the bias). Data-aware centring wins where the budget
+// leaves room (W4A4 on the reference CNN); where it binds hard, the plain
+// subtraction, whose weights spend the least L1 norm, often does. A layer
+// without a bias uses the second moment E[x·xᵀ] instead of Σ.
 //
 // Call it on the layer's float (pre-trained) weights, with moments of the
-// inputs the layer sees in the model. It returns an error for a layer that
-// is not A2Q+ or moments without rows.
-func (l *Layer) CentreOnInputs(mo *InputMoments) error {
+// inputs the layer sees in the model. It returns the number of channels
+// that kept the plain mean subtraction, and an error for a layer that is
+// not A2Q+ or moments without rows.
+func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	if l.W == nil || l.W.Mode != A2QPlus {
-		return fmt.Errorf("layer %s: data-aware zero-centring applies to A2Q+ layers only", l.Name)
+		return 0, fmt.Errorf("layer %s: data-aware zero-centring applies to A2Q+ layers only", l.Name)
 	}
 	if mo == nil || mo.l != l || mo.n == 0 {
-		return fmt.Errorf("layer %s: no input statistics for data-aware zero-centring", l.Name)
+		return 0, fmt.Errorf("layer %s: no input statistics for data-aware zero-centring", l.Name)
 	}
 	k := mo.k
 	groups := len(mo.sum)
 	perGroup := l.OutC / groups
 	w := l.Weight.Value.Data
 	n := float64(mo.n)
+	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, AccBits: l.W.AccBits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
+		V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
 	for grp := 0; grp < groups; grp++ {
 		m := make([]float64, k)
 		for i, v := range mo.sum[grp] {
 			m[i] = v / n
 		}
-		a := mat.NewSymDense(k, nil)
+		cov := mat.NewSymDense(k, nil)
 		var tr float64
 		for i := 0; i < k; i++ {
 			for j := i; j < k; j++ {
@@ -437,54 +449,138 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) error {
 				if l.Bias != nil {
 					v -= m[i] * m[j]
 				}
-				a.SetSym(i, j, v)
+				cov.SetSym(i, j, v)
 			}
-			tr += a.At(i, i)
+			tr += cov.At(i, i)
 		}
-		z := make([]float64, k)
-		for i := range z {
-			z[i] = 1
-		}
-		if tr > 0 {
-			for i := 0; i < k; i++ {
-				a.SetSym(i, i, a.At(i, i)+CentringRidge*tr/float64(k))
-			}
-			var ch mat.Cholesky
-			if ch.Factorize(a) {
-				var zv mat.VecDense
-				if err := ch.SolveVecTo(&zv, mat.NewVecDense(k, z)); err == nil {
-					z = zv.RawVector().Data
-				}
+		// One direction z per ridge; plain centring (z = 1) is always last.
+		var dirs [][]float64
+		for _, rho := range CentringRidges {
+			if z := centringDirection(cov, tr, rho); z != nil {
+				dirs = append(dirs, z)
 			}
 		}
-		var den float64
-		for _, v := range z {
-			den += v
+		if len(dirs) == 0 || !isOnes(dirs[len(dirs)-1]) {
+			dirs = append(dirs, ones(k))
 		}
-		if !(math.Abs(den) > 0) || math.IsNaN(den) || math.IsInf(den, 0) {
-			for i := range z {
-				z[i] = 1
-			}
-			den = float64(k)
-		}
+		wc64 := make([]float64, k)
+		cand := make([]float32, k)
+		best := make([]float32, k)
 		for c := grp * perGroup; c < (grp+1)*perGroup; c++ {
 			wc := w[c*k : c*k+k]
 			var sum float64
-			for _, v := range wc {
+			for i, v := range wc {
+				wc64[i] = float64(v)
 				sum += float64(v)
 			}
-			lam := sum / den
-			var db float64
-			for i := range wc {
-				d := lam * z[i]
-				wc[i] = float32(float64(wc[i]) - d)
-				db += d * m[i]
+			bestErr, bestD := math.Inf(1), -1
+			var bestDB float64
+			for di, z := range dirs {
+				var den float64
+				for _, v := range z {
+					den += v
+				}
+				lam := sum / den
+				var db float64
+				for i := range cand {
+					d := lam * z[i]
+					cand[i] = float32(wc64[i] - d)
+					db += d * m[i]
+				}
+				e := trial.quantizedError(cand, wc64, cov)
+				// Ties (and NaN-free equal errors) go to the plainer candidate.
+				if e <= bestErr || bestD < 0 {
+					bestErr, bestD, bestDB = e, di, db
+					copy(best, cand)
+				}
 			}
+			if bestD == len(dirs)-1 {
+				plain++
+			}
+			copy(wc, best)
 			if l.Bias != nil {
-				l.Bias.Value.Data[c] += float32(db)
+				l.Bias.Value.Data[c] += float32(bestDB)
 			}
 		}
 	}
 	l.W.InitFromWeights(true)
-	return nil
+	return plain, nil
+}
+
+// centringDirection returns z = (Σ + ρ·tr/K·I)⁻¹·1, ones for ρ = +Inf or
+// tr ≤ 0, or nil if the system cannot be solved.
+func centringDirection(cov *mat.SymDense, tr, rho float64) []float64 {
+	k := cov.SymmetricDim()
+	if math.IsInf(rho, 1) || !(tr > 0) {
+		return ones(k)
+	}
+	a := mat.NewSymDense(k, nil)
+	a.CopySym(cov)
+	for i := 0; i < k; i++ {
+		a.SetSym(i, i, a.At(i, i)+rho*tr/float64(k))
+	}
+	var ch mat.Cholesky
+	if !ch.Factorize(a) {
+		return nil
+	}
+	var zv mat.VecDense
+	if err := ch.SolveVecTo(&zv, mat.NewVecDense(k, ones(k))); err != nil {
+		return nil
+	}
+	z := zv.RawVector().Data
+	var den float64
+	for _, v := range z {
+		den += v
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+	}
+	if !(den > 0) {
+		return nil
+	}
+	return z
+}
+
+func ones(k int) []float64 {
+	z := make([]float64, k)
+	for i := range z {
+		z[i] = 1
+	}
+	return z
+}
+
+func isOnes(z []float64) bool {
+	for _, v := range z {
+		if v != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// quantizedError quantizes the one-channel weights v as InitFromWeights
+// (with the projection) and the forward pass would, and returns
+// min_α (w − α·ŵ)ᵀ·cov·(w − α·ŵ) for the dequantised weights ŵ = q·s.
+// It uses w (the receiver's single channel) as scratch.
+func (w *WeightQuant) quantizedError(v []float32, ref []float64, cov *mat.SymDense) float64 {
+	copy(w.V.Value.Data, v)
+	w.InitFromWeights(true)
+	q, log2s := w.Integers()
+	s := math.Exp2(float64(log2s[0]))
+	k := len(ref)
+	hat := make([]float64, k)
+	for i, x := range q {
+		hat[i] = float64(x) * s
+	}
+	rv, hv := mat.NewVecDense(k, ref), mat.NewVecDense(k, hat)
+	var ch mat.VecDense
+	ch.MulVec(cov, hv)
+	hh := mat.Dot(hv, &ch)
+	rh := mat.Dot(rv, &ch)
+	rr := mat.Inner(rv, cov, rv)
+	if !(hh > 0) {
+		return rr
+	}
+	alpha := max(rh/hh, 0)
+	return rr - 2*alpha*rh + alpha*alpha*hh
 }

@@ -446,23 +446,21 @@ func TestInputMoments(t *testing.T) {
 }
 
 // TestCentreOnInputs: on inputs that are positive and correlated (as after
-// a ReLU), data-aware zero-centring keeps a layer's float output much
-// closer to the original than the plain mean subtraction, even with the
-// bias corrected for the mean input; the weights it leaves sum to zero per
-// channel and the quantized layer still meets the A2Q+ budget.
+// a ReLU), the quantized weights CentreOnInputs leaves reproduce the float
+// layer's output (up to a gain and an offset) no worse than those of the
+// plain mean subtraction, and much better where the budget leaves room;
+// the float weights sum to zero per channel, the bias keeps each channel's
+// mean output, and the A2Q+ budget holds.
 func TestCentreOnInputs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 10))
-	const k, cout, rows, latent = 24, 5, 3000, 4
-	l, err := NewLinear("f", k, cout, true, LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const k, cout, rows, latent = 24, 6, 3000, 4
 	// x = relu(A·z + 0.5): a few latent factors, positive mean.
 	a := make([]float64, k*latent)
 	for i := range a {
 		a[i] = rng.NormFloat64()
 	}
 	x := tensor.New(rows, k)
+	mean := make([]float64, k)
 	for r := 0; r < rows; r++ {
 		z := make([]float64, latent)
 		for i := range z {
@@ -474,6 +472,7 @@ func TestCentreOnInputs(t *testing.T) {
 				v += a[i*latent+j] * z[j]
 			}
 			x.Data[r*k+i] = float32(max(v, 0))
+			mean[i] += float64(x.Data[r*k+i]) / rows
 		}
 	}
 	w0 := make([]float32, k*cout)
@@ -481,78 +480,106 @@ func TestCentreOnInputs(t *testing.T) {
 		w0[i] = float32(rng.NormFloat64()*0.1 + 0.05) // channel means far from zero
 	}
 	b0 := make([]float32, cout)
-	mean := make([]float64, k)
-	for r := 0; r < rows; r++ {
-		for i := 0; i < k; i++ {
-			mean[i] += float64(x.Data[r*k+i]) / rows
-		}
+	for i := range b0 {
+		b0[i] = float32(rng.NormFloat64())
 	}
-	// outErr is the mean squared change of the float outputs w·x + b.
-	outErr := func(w, b []float32) float64 {
-		var e float64
-		for r := 0; r < rows; r++ {
-			for c := 0; c < cout; c++ {
-				var d float64
+	// quantErr is the mean over channels of min_α E[((w0 − α·q·s)·(x − m))²].
+	quantErr := func(l *Layer) float64 {
+		q, log2s := l.W.Integers()
+		var total float64
+		for c := 0; c < cout; c++ {
+			s := float64(Exp2(log2s[c]))
+			var rr, rh, hh float64
+			for r := 0; r < rows; r++ {
+				var yr, yh float64
 				for i := 0; i < k; i++ {
-					d += float64(w[c*k+i]-w0[c*k+i]) * float64(x.Data[r*k+i])
+					xc := float64(x.Data[r*k+i]) - mean[i]
+					yr += float64(w0[c*k+i]) * xc
+					yh += float64(q[c*k+i]) * s * xc
 				}
-				d += float64(b[c] - b0[c])
-				e += d * d
+				rr, rh, hh = rr+yr*yr, rh+yr*yh, hh+yh*yh
 			}
-		}
-		return e / rows / cout
-	}
-	plain := make([]float32, len(w0))
-	plainB := make([]float32, cout)
-	for c := 0; c < cout; c++ {
-		mu := mean32(w0[c*k : c*k+k])
-		for i := 0; i < k; i++ {
-			plain[c*k+i] = w0[c*k+i] - mu
-			plainB[c] += mu * float32(mean[i])
-		}
-	}
-	plainErr := outErr(plain, plainB)
-
-	copy(l.Weight.Value.Data, w0)
-	copy(l.Bias.Value.Data, b0)
-	mo := l.NewInputMoments()
-	mo.Add(x)
-	if err := l.CentreOnInputs(mo); err != nil {
-		t.Fatal(err)
-	}
-	got := outErr(l.Weight.Value.Data, l.Bias.Value.Data)
-	t.Logf("mean squared output change: plain centring with bias correction %.3g, data-aware %.3g", plainErr, got)
-	if !(got < 0.5*plainErr) {
-		t.Errorf("data-aware centring changes the output by %.3g, plain centring by %.3g", got, plainErr)
-	}
-	// The budget does not bind here, so the projection left V as centred.
-	ref := l.W.ReferenceL1()
-	q, _ := l.W.Integers()
-	budget := l.W.Budget()
-	for c := 0; c < cout; c++ {
-		var s, pos, neg float64
-		for i := 0; i < k; i++ {
-			s += float64(l.Weight.Value.Data[c*k+i])
-			if v := float64(q[c*k+i]); v > 0 {
-				pos += v
-			} else {
-				neg -= v
+			alpha := 0.0
+			if hh > 0 {
+				alpha = max(rh/hh, 0)
 			}
+			total += (rr - 2*alpha*rh + alpha*alpha*hh) / rows
 		}
-		if math.Abs(s) > 1e-4*ref[c] {
-			t.Errorf("channel %d: weights sum to %g", c, s)
+		return total / cout
+	}
+	for _, c := range []struct {
+		name    string
+		cfg     LayerConfig
+		betterX float64 // data-aware error at most this share of the plain one
+	}{
+		{"W4A4, budget loose", LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, 0.5},
+		{"W8A8, budget tight", LayerConfig{Mode: A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 11}, 1 + 1e-9},
+	} {
+		newLayer := func() *Layer {
+			l, err := NewLinear("f", k, cout, true, c.cfg, false, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(l.Weight.Value.Data, w0)
+			copy(l.Bias.Value.Data, b0)
+			return l
 		}
-		if pos > budget/2 || neg > budget/2 {
-			t.Errorf("channel %d: q⁺ = %g, q⁻ = %g exceed T/2 = %g", c, pos, neg, budget/2)
+		plain := newLayer()
+		plain.W.InitFromWeights(true)
+		l := newLayer()
+		mo := l.NewInputMoments()
+		mo.Add(x)
+		kept, err := l.CentreOnInputs(mo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe, de := quantErr(plain), quantErr(l)
+		t.Logf("%s: output error of the quantized weights: plain %.4g, on data %.4g (plain kept in %d of %d channels)", c.name, pe, de, kept, cout)
+		if !(de <= c.betterX*pe) {
+			t.Errorf("%s: error %.4g on data, plain %.4g: want at most %g of it", c.name, de, pe, c.betterX)
+		}
+		ref := l.W.ReferenceL1()
+		q, _ := l.W.Integers()
+		budget := l.W.Budget()
+		for ch := 0; ch < cout; ch++ {
+			var pos, neg float64
+			for i := 0; i < k; i++ {
+				if v := float64(q[ch*k+i]); v > 0 {
+					pos += v
+				} else {
+					neg -= v
+				}
+			}
+			if pos > budget/2 || neg > budget/2 {
+				t.Errorf("%s channel %d: q⁺ = %g, q⁻ = %g exceed T/2 = %g", c.name, ch, pos, neg, budget/2)
+			}
+			if c.betterX < 1 {
+				// The budget does not bind, so the projection left V as
+				// centred: it sums to zero, and the bias kept the mean output.
+				var sum, dm float64
+				for i := 0; i < k; i++ {
+					v := float64(l.Weight.Value.Data[ch*k+i])
+					sum += v
+					dm += (v - float64(w0[ch*k+i])) * mean[i]
+				}
+				if math.Abs(sum) > 1e-4*ref[ch] {
+					t.Errorf("%s channel %d: weights sum to %g", c.name, ch, sum)
+				}
+				if d := dm + float64(l.Bias.Value.Data[ch]-b0[ch]); math.Abs(d) > 1e-4 {
+					t.Errorf("%s channel %d: mean output moved by %g", c.name, ch, d)
+				}
+			}
 		}
 	}
 
 	// Errors: not A2Q+, no rows.
-	b, _ := NewLinear("g", k, cout, true, LayerConfig{Mode: A2Q, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rng)
-	if err := b.CentreOnInputs(b.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer g") {
+	rngE := rand.New(rand.NewPCG(1, 1))
+	b, _ := NewLinear("g", k, cout, true, LayerConfig{Mode: A2Q, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rngE)
+	if _, err := b.CentreOnInputs(b.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer g") {
 		t.Errorf("A2Q layer: err = %v", err)
 	}
-	if err := l.CentreOnInputs(l.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer f") {
+	l, _ := NewLinear("f", k, cout, true, LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, false, rngE)
+	if _, err := l.CentreOnInputs(l.NewInputMoments()); err == nil || !strings.Contains(err.Error(), "layer f") {
 		t.Errorf("empty moments: err = %v", err)
 	}
 }

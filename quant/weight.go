@@ -118,6 +118,34 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 // is not stored in checkpoints).
 func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 
+// ProjectionGain returns, per output channel, the gain α_c ≥ 1 that the
+// initialisation took from the channel, the factor models.FoldProjectionGain
+// gives back to the next layer: the ratio of ReferenceL1 to the L1 norm of
+// the dequantised weights q·s. (On the reference CNN at W8A8 this L1 ratio
+// makes a better start than the least-squares gain of the channel's
+// output.) It is nil before InitFromWeights, or if a channel quantizes to
+// zero.
+func (w *WeightQuant) ProjectionGain() []float64 {
+	cout, k := w.Channels()
+	if len(w.refL1) != cout {
+		return nil
+	}
+	q, log2s := w.Integers()
+	alpha := make([]float64, cout)
+	for c := 0; c < cout; c++ {
+		var ql float64
+		for _, v := range q[c*k : c*k+k] {
+			ql += math.Abs(float64(v))
+		}
+		ql *= math.Exp2(float64(log2s[c]))
+		if ql == 0 || w.refL1[c] == 0 {
+			return nil
+		}
+		alpha[c] = max(w.refL1[c]/ql, 1)
+	}
+	return alpha
+}
+
 func mean(v []float32) float32 {
 	var s float64
 	for _, x := range v {

@@ -87,7 +87,11 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 			return usageError{fmt.Errorf("--init-from: %w", err)}
 		}
 		if r.Centred > 0 {
-			fmt.Fprintf(e.stderr, "zero-centred %d A2Q+ layer(s) on %d training examples\n", r.Centred, o.CentreOn.Shape[0])
+			fmt.Fprintf(e.stderr, "zero-centred %d A2Q+ layer(s) on %d training examples (plain mean subtraction kept in %d of %d channels)\n",
+				r.Centred, o.CentreOn.Shape[0], r.PlainChannels, r.Channels)
+		}
+		if r.PlainLayers > 0 {
+			fmt.Fprintf(e.stderr, "kept the plain mean subtraction in %d A2Q+ layer(s): it reproduces the float model's outputs better there\n", r.PlainLayers)
 		}
 		if r.Folded > 0 {
 			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", r.Folded)
