@@ -50,57 +50,35 @@
 	RED4(Y11, Y12, Y13, Y14, X11, (DX)(R8*2)); \
 	ADDQ $16, DX
 
+// KERN32 is the whole kernel; widen is VPMOVZXBW (uint8 activations) or
+// VPMOVSXBW (int8).
+#define KERN32(widen) \
+	PROLOGUE; \
+panel: \
+	ZERO12; \
+	MOVQ SI, AX; \
+	MOVQ R9, CX; \
+loop: \
+	widen (AX), Y0; \
+	widen (AX)(BX*1), Y1; \
+	widen (AX)(BX*2), Y2; \
+	ROW32(Y0, Y3, Y4, Y5, Y6); \
+	ROW32(Y1, Y7, Y8, Y9, Y10); \
+	ROW32(Y2, Y11, Y12, Y13, Y14); \
+	ADDQ $16, AX; \
+	ADDQ $128, DI; \
+	DECQ CX; \
+	JNZ  loop; \
+	STORE12; \
+	DECQ R10; \
+	JNZ  panel; \
+	VZEROUPPER; \
+	RET
 
 // func kern32U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 TEXT ·kern32U8AVX2(SB), NOSPLIT, $0-56
-	PROLOGUE
-
-panel:
-	ZERO12
-	MOVQ SI, AX
-	MOVQ R9, CX
-
-loop:
-	VPMOVZXBW (AX), Y0
-	VPMOVZXBW (AX)(BX*1), Y1
-	VPMOVZXBW (AX)(BX*2), Y2
-	ROW32(Y0, Y3, Y4, Y5, Y6)
-	ROW32(Y1, Y7, Y8, Y9, Y10)
-	ROW32(Y2, Y11, Y12, Y13, Y14)
-	ADDQ $16, AX
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  loop
-
-	STORE12
-	DECQ R10
-	JNZ  panel
-	VZEROUPPER
-	RET
+	KERN32(VPMOVZXBW)
 
 // func kern32S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 TEXT ·kern32S8AVX2(SB), NOSPLIT, $0-56
-	PROLOGUE
-
-panel:
-	ZERO12
-	MOVQ SI, AX
-	MOVQ R9, CX
-
-loop:
-	VPMOVSXBW (AX), Y0
-	VPMOVSXBW (AX)(BX*1), Y1
-	VPMOVSXBW (AX)(BX*2), Y2
-	ROW32(Y0, Y3, Y4, Y5, Y6)
-	ROW32(Y1, Y7, Y8, Y9, Y10)
-	ROW32(Y2, Y11, Y12, Y13, Y14)
-	ADDQ $16, AX
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  loop
-
-	STORE12
-	DECQ R10
-	JNZ  panel
-	VZEROUPPER
-	RET
+	KERN32(VPMOVSXBW)
