@@ -113,3 +113,15 @@ func equalShape(a, b []int) bool {
 	}
 	return true
 }
+
+// nextIndex steps the multi-index idx to the next element of shape out in
+// row-major order (after the last it wraps to all zeros).
+func nextIndex(idx, out []int) {
+	for d := len(out) - 1; d >= 0; d-- {
+		idx[d]++
+		if idx[d] < out[d] {
+			return
+		}
+		idx[d] = 0
+	}
+}

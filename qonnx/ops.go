@@ -931,13 +931,7 @@ func opPad(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 		} else {
 			y[i] = value
 		}
-		for d := r - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < out[d] {
-				break
-			}
-			idx[d] = 0
-		}
+		nextIndex(idx, out)
 	}
 	return []*Tensor{NewFloat(y, out...)}, nil
 }
@@ -1176,13 +1170,7 @@ func opResize(n *Node, in []*Tensor, e env) ([]*Tensor, error) {
 			off += src[d][idx[d]] * inStrides[d]
 		}
 		y[i] = xf[off]
-		for d := r - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < out[d] {
-				break
-			}
-			idx[d] = 0
-		}
+		nextIndex(idx, out)
 	}
 	return []*Tensor{NewFloat(y, out...)}, nil
 }
