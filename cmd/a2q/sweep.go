@@ -35,7 +35,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	lr := fs.Float64("lr", 1e-3, "peak learning rate of the float model")
 	ftLR := fs.Float64("fine-tune-lr", 1e-4, "peak learning rate of the points' fine-tuning")
 	foldGain := fs.Bool("fold-gain", true, "fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false: the recipe of sweeps run before it was the default)")
-	centre := fs.Bool("centre-on-data", true, "zero-centre A2Q+ layers on the first 1,024 training examples instead of by subtracting each channel's mean (--centre-on-data=false: the plain A2Q+ recipe)")
+	centre := fs.Bool("centre-on-data", true, "zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false: the plain A2Q+ recipe)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
 	trainLimit := fs.Int("train-limit", 0, "use only this many training images, spread evenly over the set (0: all)")

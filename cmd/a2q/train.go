@@ -35,7 +35,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
 	foldGain := fs.Bool("fold-gain", true, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
-	centre := fs.Bool("centre-on-data", true, "with --init-from: zero-centre A2Q+ layers on the first 1,024 training examples instead of by subtracting each channel's mean (--centre-on-data=false to opt out)")
+	centre := fs.Bool("centre-on-data", true, "with --init-from: zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false to opt out)")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
