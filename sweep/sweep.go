@@ -85,10 +85,11 @@ type Grid struct {
 	// (models.FoldProjectionGain). The a2q sweep command sets it unless
 	// told --fold-gain=false.
 	FoldGain bool `json:"fold_gain,omitempty"`
-	// CentreOnData zero-centres A2Q+ layers on the first
+	// CentreOnData zero-centres each A2Q+ layer on the first
 	// models.CentringExamples training examples (quant.Layer.CentreOnInputs)
-	// instead of by subtracting each channel's mean. The a2q sweep command
-	// sets it unless told --centre-on-data=false.
+	// where that reproduces the float model's outputs better than
+	// subtracting each channel's mean (models.InitFromFloatWith). The a2q
+	// sweep command sets it unless told --centre-on-data=false.
 	CentreOnData bool `json:"centre_on_data,omitempty"`
 }
 
