@@ -277,13 +277,13 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 	}, acc, lx, lw, b)
 }
 
-// CentringRidges are the regularisations ρ among which CentreOnInputs
+// centringRidges are the regularisations ρ among which CentreOnInputs
 // chooses, per channel: the input covariance Σ becomes Σ + ρ·(tr Σ/K)·I.
 // Small values follow the data closely but may grow a few weights
 // (directions of little input variance absorb the channel's mean), which
 // coarsens the scale max|w|/(2^(M−1)−1) and spends L1 budget; +Inf is the
 // plain mean subtraction.
-var CentringRidges = []float64{0.01, 0.1, 1, 10, math.Inf(1)}
+var centringRidges = []float64{0.01, 0.1, 1, 10, math.Inf(1)}
 
 // maxMomentRows caps the dot-product input rows InputMoments.Add samples
 // from one tensor.
@@ -407,16 +407,18 @@ func (mo *InputMoments) addGroup(grp int, x []float32, rows int) {
 // d_c that changes the float output least subject to Σ_i (w_ci − d_ci) = 0
 // minimises E[(d_c·(x − m))²]: d_c = (Σ_i w_ci / 1ᵀz)·z with
 // z = (Σ + ρ·tr(Σ)/K·I)⁻¹·1, the mean part moving into the bias,
-// b_c += d_c·m. What counts, though, is the quantized channel: for each ρ
-// of CentringRidges (the last, +Inf, being the plain mean subtraction) it
-// quantizes w_c − d_c as InitFromWeights and the forward pass would, and
-// keeps the candidate whose dequantised weights ŵ reproduce the float
-// channel's output best up to a gain and an offset (smallest
-// min_α (w_c − α·ŵ)ᵀ·Σ·(w_c − α·ŵ); the gain is what FoldProjectionGain
-// restores, the offset the bias). Data-aware centring wins where the budget
-// leaves room (W4A4 on the reference CNN); where it binds hard, the plain
-// subtraction, whose weights spend the least L1 norm, often does. A layer
-// without a bias uses the second moment E[x·xᵀ] instead of Σ.
+// b_c += d_c·m. Small ρ follows the data closely but may grow a few
+// weights (directions of little input variance absorb the channel's sum),
+// which coarsens the scale and spends L1 budget. What counts is the
+// quantized channel: for ρ = 0.01, 0.1, 1, 10 and the plain mean
+// subtraction (ρ = ∞) it quantizes w_c − d_c as InitFromWeights and the
+// forward pass would, and keeps the candidate whose dequantised weights ŵ
+// reproduce the float channel's output best up to a gain and an offset
+// (smallest min_α (w_c − α·ŵ)ᵀ·Σ·(w_c − α·ŵ); models.FoldProjectionGain
+// restores a gain, the bias an offset). A layer without a bias uses the
+// second moment E[x·xᵀ] instead of Σ. Whether the whole layer is better
+// off this way than with the plain subtraction is for the caller to judge
+// on the model's outputs (models.InitFromFloatWith does).
 //
 // Call it on the layer's float (pre-trained) weights, with moments of the
 // inputs the layer sees in the model. It returns the number of channels
@@ -455,7 +457,7 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 		}
 		// One direction z per ridge; plain centring (z = 1) is always last.
 		var dirs [][]float64
-		for _, rho := range CentringRidges {
+		for _, rho := range centringRidges {
 			if z := centringDirection(cov, tr, rho); z != nil {
 				dirs = append(dirs, z)
 			}
