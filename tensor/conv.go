@@ -71,6 +71,7 @@ func Col2im(threads int, g *ConvGeom, col []float32, grp int, dx []float32) {
 func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjoint bool) {
 	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
 	k := g.KPerGroup
+	whole := cg == g.C // one group: a kernel row's channels are contiguous
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
@@ -86,6 +87,24 @@ func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjo
 							continue
 						}
 						xrow := x[(n*g.H+ih)*g.W*g.C:]
+						if iw0 := ow*g.Stride - g.Pad; whole && iw0 >= 0 && iw0+g.KW <= g.W {
+							// The kernel row lies inside the image: its
+							// KW·C entries are one run of the input row.
+							run := xrow[iw0*g.C:][:len(seg)]
+							switch {
+							case adjoint:
+								for i, v := range seg {
+									run[i] += v
+								}
+							case len(seg) <= 16: // cheaper than a call to memmove
+								for i := range seg {
+									seg[i] = run[i]
+								}
+							default:
+								copy(seg, run)
+							}
+							continue
+						}
 						for kw := 0; kw < g.KW; kw++ {
 							entries := seg[kw*cg:][:cg]
 							iw := ow*g.Stride - g.Pad + kw

@@ -1,0 +1,109 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// naiveIm2col is the definition of Im2col: entry (row, (kh·KW + kw)·cg + c)
+// is input channel c0 + c at pixel (oh·s − p + kh, ow·s − p + kw), or 0
+// outside the image.
+func naiveIm2col(g *ConvGeom, x []float32, grp int) []float32 {
+	cg, k := g.CinPerGroup, g.KPerGroup
+	col := make([]float32, g.Rows()*k)
+	for n := 0; n < g.N; n++ {
+		for oh := 0; oh < g.OH; oh++ {
+			for ow := 0; ow < g.OW; ow++ {
+				row := ((n*g.OH+oh)*g.OW + ow) * k
+				for kh := 0; kh < g.KH; kh++ {
+					for kw := 0; kw < g.KW; kw++ {
+						ih, iw := oh*g.Stride-g.Pad+kh, ow*g.Stride-g.Pad+kw
+						if ih < 0 || ih >= g.H || iw < 0 || iw >= g.W {
+							continue
+						}
+						for c := 0; c < cg; c++ {
+							col[row+(kh*g.KW+kw)*cg+c] = x[((n*g.H+ih)*g.W+iw)*g.C+grp*cg+c]
+						}
+					}
+				}
+			}
+		}
+	}
+	return col
+}
+
+// TestIm2colCol2im checks Im2col against its definition and Col2im as its
+// adjoint (⟨Im2col x, c⟩ = ⟨x, Col2im c⟩, exact on small integers) on
+// random geometries: padding, strides, groups, kernel rows inside and
+// across the image border.
+func TestIm2colCol2im(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		groups := 1 + rng.IntN(3)
+		g := ConvGeom{N: 1 + rng.IntN(3), H: 1 + rng.IntN(9), W: 1 + rng.IntN(9), C: groups * (1 + rng.IntN(6)),
+			KH: 1 + rng.IntN(4), KW: 1 + rng.IntN(4), Stride: 1 + rng.IntN(3), Pad: rng.IntN(3), Groups: groups, Cout: groups}
+		if g.Validate() != nil || g.H+2*g.Pad < g.KH || g.W+2*g.Pad < g.KW {
+			continue
+		}
+		x := make([]float32, g.N*g.H*g.W*g.C)
+		for i := range x {
+			x[i] = float32(rng.IntN(19) - 9)
+		}
+		for grp := 0; grp < groups; grp++ {
+			col := make([]float32, g.Rows()*g.KPerGroup)
+			for i := range col {
+				col[i] = 99 // padding entries must be overwritten
+			}
+			Im2col(1+trial%2, &g, x, grp, col)
+			if want := naiveIm2col(&g, x, grp); !slices.Equal(col, want) {
+				t.Fatalf("trial %d, %+v, group %d: Im2col differs from its definition", trial, g, grp)
+			}
+			c := make([]float32, len(col))
+			for i := range c {
+				c[i] = float32(rng.IntN(19) - 9)
+			}
+			dx := make([]float32, len(x))
+			Col2im(1+trial%2, &g, c, grp, dx)
+			var lhs, rhs float64
+			for i, v := range col {
+				lhs += float64(v) * float64(c[i])
+			}
+			for i, v := range x {
+				rhs += float64(v) * float64(dx[i])
+			}
+			if lhs != rhs {
+				t.Fatalf("trial %d, %+v, group %d: ⟨Im2col x, c⟩ = %v, ⟨x, Col2im c⟩ = %v", trial, g, grp, lhs, rhs)
+			}
+		}
+	}
+}
+
+// BenchmarkIm2col copies the patches of the reference CNN's two
+// convolutions for a batch of 128 images, and adds them back.
+func BenchmarkIm2col(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		g    ConvGeom
+	}{
+		{"conv1", ConvGeom{N: 128, H: 28, W: 28, C: 1, KH: 3, KW: 3, Cout: 32}},
+		{"conv2", ConvGeom{N: 128, H: 13, W: 13, C: 32, KH: 3, KW: 3, Cout: 64}},
+	} {
+		g := c.g
+		if err := g.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		x := make([]float32, g.N*g.H*g.W*g.C)
+		col := make([]float32, g.Rows()*g.KPerGroup)
+		b.Run(c.name+"/im2col", func(b *testing.B) {
+			for b.Loop() {
+				Im2col(1, &g, x, 0, col)
+			}
+		})
+		b.Run(c.name+"/col2im", func(b *testing.B) {
+			for b.Loop() {
+				Col2im(1, &g, col, 0, x)
+			}
+		})
+	}
+}
