@@ -14,7 +14,19 @@
 // (package intinfer) evaluates the very same scalar functions (Quantize,
 // OutputScale, Requant), which is why the two agree bit for bit.
 //
-// Scales are learned in the log2 domain. Budgets come from package accum.
+// Initialisation from a float model: A2Q and A2Q+ start from the Euclidean
+// projection of the float weights onto their L1 ball (InitFromWeights).
+// A2Q+ needs each channel's weights to sum to zero; subtracting the mean is
+// one way, and Layer.CentreOnInputs chooses instead, from the mean and
+// covariance of the layer's inputs (InputMoments), the zero-sum weights
+// that change the channel's output least, moving their mean effect into
+// the bias. After a ReLU the inputs are non-negative and the plain
+// subtraction removes a term no bias can replace.
+//
+// Activation scales are calibrated on the first batch: the 99.99th
+// percentile for classifiers, the maximum (RegressionPercentile) for
+// networks that regress pixels. Scales are learned in the log2 domain.
+// Budgets come from package accum.
 package quant
 
 import "math"
