@@ -119,14 +119,7 @@ func TestInitFromFloat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "float.ckpt")
-	if err := checkpoint.Save(path, c); err != nil {
-		t.Fatal(err)
-	}
+	path := saveCheckpoint(t, f)
 	q, err := Build(config("cnn", quant.A2Q))
 	if err != nil {
 		t.Fatal(err)
@@ -198,14 +191,7 @@ func TestFoldProjectionGain(t *testing.T) {
 	for i := range f.Layers[1].Weight.Value.Data {
 		f.Layers[1].Weight.Value.Data[i] *= 4
 	}
-	c, err := f.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "float.ckpt")
-	if err := checkpoint.Save(path, c); err != nil {
-		t.Fatal(err)
-	}
+	path := saveCheckpoint(t, f)
 	x := input(16, 28, 28, 1)
 	tp := autodiff.NewTape(1)
 	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
@@ -263,14 +249,7 @@ func TestInitFromFloatWith(t *testing.T) {
 	for i := range f.Layers[1].Weight.Value.Data {
 		f.Layers[1].Weight.Value.Data[i] += 0.05
 	}
-	c, err := f.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "float.ckpt")
-	if err := checkpoint.Save(path, c); err != nil {
-		t.Fatal(err)
-	}
+	path := saveCheckpoint(t, f)
 	x := input(300, 28, 28, 1)
 	tp := autodiff.NewTape(1)
 	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
@@ -328,4 +307,19 @@ func TestInitFromFloatWith(t *testing.T) {
 	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "N×H×W×C") {
 		t.Errorf("empty batch: err = %v", err)
 	}
+}
+
+// saveCheckpoint writes m's checkpoint to a temporary file and returns its
+// path.
+func saveCheckpoint(t *testing.T, m *Model) string {
+	t.Helper()
+	c, err := m.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "float.ckpt")
+	if err := checkpoint.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
