@@ -1,0 +1,105 @@
+package report
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+func build(t *testing.T, model string, mode quant.Mode, p int) *models.Model {
+	t.Helper()
+	cfg := models.Config{Model: model, InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
+		Hidden: quant.LayerConfig{Mode: mode, WeightBits: 8, ActBits: 8, AccBits: p},
+		First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
+	if model == "espcn" {
+		cfg.InH, cfg.InW, cfg.Classes, cfg.Scale = 9, 9, 0, 2
+	}
+	m, err := models.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m.Layers {
+		if l.W != nil {
+			l.W.InitFromWeights(true)
+		}
+	}
+	return m
+}
+
+// TestFromModel checks the report of a projection-initialised A2Q+ CNN
+// against figures computed here from the hidden layer's integer weights:
+// sparsity, M/H(q) and the certificate.
+func TestFromModel(t *testing.T) {
+	m := build(t, "cnn", quant.A2QPlus, 16)
+	r, err := FromModel(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Layers) != 3 || r.Layers[1].Name != "conv2" {
+		t.Fatalf("layers %+v, want conv1, conv2, fc", r.Layers)
+	}
+	if !r.Certified || r.Layers[1].AccBitsExact > 16 {
+		t.Errorf("projected A2Q+ conv2 not certified at 16: %+v", r.Layers[1])
+	}
+	q, _ := m.Layers[1].W.IntegerWeights()
+	counts := map[int32]int{}
+	for _, v := range q {
+		counts[v]++
+	}
+	var h float64
+	for _, c := range counts {
+		pr := float64(c) / float64(len(q))
+		h -= pr * math.Log2(pr)
+	}
+	if want := float64(counts[0]) / float64(len(q)); math.Abs(r.Sparsity-want) > 1e-12 {
+		t.Errorf("sparsity %v, want %v", r.Sparsity, want)
+	}
+	if r.CompressionRate == nil || math.Abs(*r.CompressionRate-8/h) > 1e-9 {
+		t.Errorf("compression rate %v, want 8/H = %v", r.CompressionRate, 8/h)
+	}
+	if len(r.Warnings) != 0 {
+		t.Errorf("warnings on a live model: %v", r.Warnings)
+	}
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "certified true") || !strings.Contains(b.String(), "conv2") {
+		t.Errorf("text report lacks the certificate:\n%s", b.String())
+	}
+}
+
+// TestDeadLayerWarning zeroes conv2's weights: the report must name it.
+func TestDeadLayerWarning(t *testing.T) {
+	m := build(t, "cnn", quant.A2Q, 16)
+	clear(m.Layers[1].W.V.Value.Data)
+	r, err := FromModel(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "conv2") {
+		t.Errorf("warnings %v, want one naming conv2", r.Warnings)
+	}
+}
+
+// TestSetScore files accuracy for classifiers and PSNR for super-resolution.
+func TestSetScore(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		psnr  bool
+	}{{"cnn", false}, {"espcn", true}} {
+		m := build(t, c.model, quant.A2QPlus, 16)
+		r, err := FromModel(m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetScore(m, 0.5)
+		if got := r.TestPSNR != nil; got != c.psnr || (r.TestAccuracy != nil) == c.psnr {
+			t.Errorf("%s: accuracy %v, PSNR %v", c.model, r.TestAccuracy, r.TestPSNR)
+		}
+	}
+}
