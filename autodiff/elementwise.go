@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -29,7 +30,7 @@ func (t *Tape) addInto(dst, src []float32) {
 
 // Add returns a + b, elementwise; the shapes must match (residual add).
 func (t *Tape) Add(a, b *Var) *Var {
-	if !tensor.SameShape(a.Value.Shape, b.Value.Shape) {
+	if !slices.Equal(a.Value.Shape, b.Value.Shape) {
 		panic(fmt.Sprintf("autodiff: Add: shapes %v and %v", a.Value, b.Value))
 	}
 	out := t.allocNoZero(a.Value.Shape...)
@@ -120,7 +121,7 @@ func (t *Tape) Concat(xs ...*Var) *Var {
 	total := 0
 	for _, x := range xs {
 		s := x.Value.Shape
-		if len(s) != len(s0) || tensor.Numel(s[:len(s)-1]) != rows || !tensor.SameShape(s[:len(s)-1], s0[:len(s0)-1]) {
+		if len(s) != len(s0) || tensor.Numel(s[:len(s)-1]) != rows || !slices.Equal(s[:len(s)-1], s0[:len(s0)-1]) {
 			panic(fmt.Sprintf("autodiff: Concat: shapes %v and %v", xs[0].Value, x.Value))
 		}
 		total += s[len(s)-1]

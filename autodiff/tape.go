@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -88,7 +89,7 @@ func (t *Tape) Constant(v *tensor.Tensor) *Var {
 // Leaf records a trainable value whose gradient accumulates into grad,
 // which must have the same shape and is not cleared by the tape.
 func (t *Tape) Leaf(value, grad *tensor.Tensor) *Var {
-	if !tensor.SameShape(value.Shape, grad.Shape) {
+	if !slices.Equal(value.Shape, grad.Shape) {
 		panic(fmt.Sprintf("autodiff: Leaf: value %v, gradient %v", value, grad))
 	}
 	return &Var{Value: value, Grad: grad, tape: t, requiresGrad: true}

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for name, want := range sample().Tensors {
 		got := c.Tensors[name]
-		if got == nil || !tensor.SameShape(got.Shape, want.Shape) {
+		if got == nil || !slices.Equal(got.Shape, want.Shape) {
 			t.Fatalf("%s: got %v, want %v", name, got, want)
 		}
 		for i := range want.Data {

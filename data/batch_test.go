@@ -2,6 +2,7 @@ package data
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -81,7 +82,7 @@ func TestBatcherCoversEpoch(t *testing.T) {
 		if sorted == tt.shuffle && tt.n > 2 {
 			t.Errorf("%+v: first epoch order %v", tt, orders[0])
 		}
-		if tt.shuffle && tt.n > 4 && equalInts(orders[0], orders[1]) {
+		if tt.shuffle && tt.n > 4 && slices.Equal(orders[0], orders[1]) {
 			t.Errorf("%+v: epochs 1 and 2 in the same order %v", tt, orders[0])
 		}
 	}
@@ -114,7 +115,7 @@ func TestAugmentInto(t *testing.T) {
 	for _, tt := range tests {
 		dst := make([]float32, 6)
 		augmentInto(dst, src, 1, 2, 3, tt.oy, tt.ox, tt.flip)
-		if !equalF32(dst, tt.want) {
+		if !slices.Equal(dst, tt.want) {
 			t.Errorf("offset (%d,%d) flip %v: %v, want %v", tt.oy, tt.ox, tt.flip, dst, tt.want)
 		}
 	}
@@ -143,15 +144,15 @@ func TestAugmentDeterministic(t *testing.T) {
 	aug := Augment{Pad: 2, Flip: true, Seed: 5}
 	a := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), aug)
 	b := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), aug)
-	if !equalF32(a, b) {
+	if !slices.Equal(a, b) {
 		t.Error("same seeds gave different augmented epochs")
 	}
 	aug2 := aug
 	aug2.Seed = 6
-	if c := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), aug2); equalF32(a, c) {
+	if c := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), aug2); slices.Equal(a, c) {
 		t.Error("augmentation seeds 5 and 6 gave the same epoch")
 	}
-	if plain := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), Augment{}); equalF32(a, plain) {
+	if plain := epochOf(s, 7, rand.New(rand.NewPCG(3, 3)), Augment{}); slices.Equal(a, plain) {
 		t.Error("augmentation changed nothing")
 	}
 	// Augmentation only moves values and adds zeros: every output value is
@@ -205,7 +206,7 @@ func TestAugmentSRAligned(t *testing.T) {
 func TestSubsetSplit(t *testing.T) {
 	s := indexSet(10, 2, 1, 1)
 	sub := s.Subset([]int{7, 2, 7})
-	if sub.N != 3 || !equalInts(sub.Labels, []int{1, 2, 1}) || sub.Example(1)[1] != s.Example(2)[1] {
+	if sub.N != 3 || !slices.Equal(sub.Labels, []int{1, 2, 1}) || sub.Example(1)[1] != s.Example(2)[1] {
 		t.Errorf("Subset: N=%d labels %v", sub.N, sub.Labels)
 	}
 	sub.X[0] = 9

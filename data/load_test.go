@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,7 +214,7 @@ func TestFashionMNISTDebian(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := p.full.Subset(idx)
-		if !equalF32(want.X, p.emb.X) || !equalInts(want.Labels, p.emb.Labels) {
+		if !slices.Equal(want.X, p.emb.X) || !slices.Equal(want.Labels, p.emb.Labels) {
 			t.Errorf("embedded subset differs from the Debian files: regenerate with go generate")
 		}
 	}
@@ -251,7 +252,7 @@ func TestLoadCIFAR10(t *testing.T) {
 	if train.N != 5 || test.N != 4 || train.C != 3 || train.H != 32 || train.W != 32 || train.Classes != 10 {
 		t.Fatalf("train N=%d %d×%d×%d classes %d, test N=%d", train.N, train.C, train.H, train.W, train.Classes, test.N)
 	}
-	if got := train.Labels; !equalInts(got, []int{0, 1, 2, 9, 3}) {
+	if got := train.Labels; !slices.Equal(got, []int{0, 1, 2, 9, 3}) {
 		t.Errorf("train labels %v", got)
 	}
 	// Example 3 is record 0 of batch 2 (label 9, seed 1): channel c, row y,
@@ -274,7 +275,7 @@ func TestLoadCIFAR10(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalF32(atrain.X, train.X) || !equalInts(atest.Labels, test.Labels) || !equalF32(atest.X, test.X) {
+	if !slices.Equal(atrain.X, train.X) || !slices.Equal(atest.Labels, test.Labels) || !slices.Equal(atest.X, test.X) {
 		t.Error("archive and directory give different sets")
 	}
 
@@ -307,30 +308,6 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil || train.Name != DefaultName {
 		t.Errorf(`Open(""): %v, %v`, train, err)
 	}
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // writeTarGz archives the regular files of dir under prefix/ into path.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -166,7 +167,7 @@ func TestLoadSR(t *testing.T) {
 		}
 		// Same seed, same crops.
 		again, err := LoadSR(dir, tt.o)
-		if err != nil || !equalF32(again.Y, s.Y) {
+		if err != nil || !slices.Equal(again.Y, s.Y) {
 			t.Errorf("%+v: second load differs (%v)", tt.o, err)
 		}
 	}
@@ -182,7 +183,7 @@ func TestLoadSR(t *testing.T) {
 	// Different seeds give different crops.
 	s1, _ := LoadSR(dir, SROptions{Seed: 1, Crop: 16})
 	s2, _ := LoadSR(dir, SROptions{Seed: 2, Crop: 16})
-	if equalF32(s1.Y, s2.Y) {
+	if slices.Equal(s1.Y, s2.Y) {
 		t.Error("seeds 1 and 2 gave the same crops")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/checkpoint"
@@ -64,7 +65,7 @@ func (m *Model) LoadParams(c *checkpoint.Checkpoint, partial bool) error {
 			}
 			return fmt.Errorf("checkpoint has no tensor %q", p.Name)
 		}
-		if !tensor.SameShape(t.Shape, p.Value.Shape) {
+		if !slices.Equal(t.Shape, p.Value.Shape) {
 			return fmt.Errorf("tensor %q: checkpoint shape %v, model shape %v", p.Name, t.Shape, p.Value.Shape)
 		}
 		for _, v := range t.Data {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func TestShapes(t *testing.T) {
 			}
 			tp := autodiff.NewTape(1)
 			y := m.Forward(tp, tp.Constant(input(2, 28, 28, 1)), false).Value
-			if !tensor.SameShape(y.Shape, c.want) {
+			if !slices.Equal(y.Shape, c.want) {
 				t.Errorf("%s %s: output %v, want %v", c.model, mode, y.Shape, c.want)
 			}
 		}

@@ -10,6 +10,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/nn"
@@ -119,7 +120,7 @@ func load(m map[string]*tensor.Tensor, name string, dst *tensor.Tensor) error {
 	if !ok {
 		return fmt.Errorf("optimizer state %q missing", name)
 	}
-	if !tensor.SameShape(t.Shape, dst.Shape) {
+	if !slices.Equal(t.Shape, dst.Shape) {
 		return fmt.Errorf("optimizer state %q has shape %v, want %v", name, t.Shape, dst.Shape)
 	}
 	copy(dst.Data, t.Data)

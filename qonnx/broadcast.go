@@ -1,6 +1,9 @@
 package qonnx
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // broadcastShape returns the numpy broadcast of two shapes.
 func broadcastShape(a, b []int) ([]int, error) {
@@ -88,7 +91,7 @@ func broadcastTo(t *Tensor, shape []int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !equalShape(bs, shape) {
+	if !slices.Equal(bs, shape) {
 		return nil, fmt.Errorf("shape %v does not broadcast to %v", t.Shape, shape)
 	}
 	src := t.Floats()
@@ -100,18 +103,6 @@ func broadcastTo(t *Tensor, shape []int) ([]float32, error) {
 	st := broadcastStrides(t.Shape, shape)
 	forEachIndex(shape, st, st, func(i, ia, _ int) { out[i] = src[ia] })
 	return out, nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // nextIndex steps the multi-index idx to the next element of shape out in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/models"
@@ -255,22 +256,10 @@ func (e *exporter) residual(r *nn.Residual, x value, path string) (value, error)
 			return x, err
 		}
 	}
-	if !sameInts(short.shape, body.shape) {
+	if !slices.Equal(short.shape, body.shape) {
 		return x, fmt.Errorf("%s: residual block adds shortcut %v to body %v", path, short.shape, body.shape)
 	}
 	return e.node("Add", path+".add", []string{short.name, body.name}, body.shape), nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // layer exports a convolution or linear layer, quantized or float.

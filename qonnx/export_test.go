@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -375,7 +376,7 @@ func TestExportModels(t *testing.T) {
 			rows := n
 			if m.Task == models.SuperResolve {
 				rows = 0
-				if wantShape := []int{n, c.InC, c.InH * c.Scale, c.InW * c.Scale}; !sameInts(got.Shape, wantShape) {
+				if wantShape := []int{n, c.InC, c.InH * c.Scale, c.InW * c.Scale}; !slices.Equal(got.Shape, wantShape) {
 					t.Errorf("output shape %v, want %v", got.Shape, wantShape)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,7 +57,7 @@ func naiveConv(x, w *Tensor, b []float32, group, sh, sw, dh, dw, pt, pl, pb, pr 
 
 func maxAbsDiff(t *testing.T, a, b *Tensor) float64 {
 	t.Helper()
-	if !equalShape(a.Shape, b.Shape) {
+	if !slices.Equal(a.Shape, b.Shape) {
 		t.Fatalf("shapes differ: %v vs %v", a.Shape, b.Shape)
 	}
 	var d float64
@@ -137,7 +138,7 @@ func TestDepthToSpace(t *testing.T) {
 		}
 		y := out[0]
 		co := C / (b * b)
-		if !equalShape(y.Shape, []int{N, co, H * b, W * b}) {
+		if !slices.Equal(y.Shape, []int{N, co, H * b, W * b}) {
 			t.Fatalf("%s: shape %v", mode, y.Shape)
 		}
 		for n := 0; n < N; n++ {
@@ -170,7 +171,7 @@ func TestResizeNearest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []float32{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 3, 3, 4, 4, 5, 5}
-	if !equalShape(out[0].Shape, []int{1, 1, 4, 6}) {
+	if !slices.Equal(out[0].Shape, []int{1, 1, 4, 6}) {
 		t.Fatalf("shape %v", out[0].Shape)
 	}
 	for i, v := range want {
@@ -218,7 +219,7 @@ func TestPoolsAndShapes(t *testing.T) {
 				t.Fatal(err)
 			}
 			y := out[0]
-			if !equalShape(y.Shape, tc.shape) {
+			if !slices.Equal(y.Shape, tc.shape) {
 				t.Fatalf("shape %v, want %v", y.Shape, tc.shape)
 			}
 			for i, v := range tc.want {

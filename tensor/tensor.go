@@ -77,16 +77,3 @@ func ShapeString(s []int) string {
 	}
 	return "[" + strings.Join(parts, "×") + "]"
 }
-
-// SameShape reports whether a and b have identical shapes.
-func SameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

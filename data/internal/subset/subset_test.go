@@ -2,6 +2,7 @@ package subset
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func TestBalanced(t *testing.T) {
 			t.Errorf("Balanced(%v, %d, %d) error = %v, want error %v", tt.labels, tt.classes, tt.perClass, err, tt.wantErr)
 			continue
 		}
-		if !tt.wantErr && !equal(got, tt.want) {
+		if !tt.wantErr && !slices.Equal(got, tt.want) {
 			t.Errorf("Balanced(%v, %d, %d) = %v, want %v", tt.labels, tt.classes, tt.perClass, got, tt.want)
 		}
 	}
@@ -35,16 +36,4 @@ func TestGather(t *testing.T) {
 	if got, want := Gather(body, 2, []int{2, 0}), []byte{20, 21, 0, 1}; !bytes.Equal(got, want) {
 		t.Errorf("Gather = %v, want %v", got, want)
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
