@@ -634,6 +634,6 @@ func relu[T int32 | float32](x []T) []T {
 // to output pixel (hh·r+i, ww·r+j), channel cc.
 func pixelShuffle[T int32 | float32](n, h, w, cin, r int, x []T) ([]T, []int) {
 	y := make([]T, len(x))
-	pixelShuffleInto(n, h, w, cin, r, x, y)
+	tensor.PixelShuffle(n, h, w, cin/(r*r), r, x, y, false)
 	return y, []int{h * r, w * r, cin / (r * r)}
 }

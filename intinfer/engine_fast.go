@@ -379,7 +379,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		}
 		for _, sh := range st.shuffles {
 			dst := in[:len(outb)]
-			pixelShuffleInto(nb, sh.h, sh.w, sh.c, sh.r, outb, dst)
+			tensor.PixelShuffle(nb, sh.h, sh.w, sh.c/(sh.r*sh.r), sh.r, outb, dst, false)
 			outb = dst
 			in, spare = spare, in
 		}
@@ -445,7 +445,7 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 			if last {
 				dst = out
 			}
-			pixelShuffleInto(nb, shape[0], shape[1], shape[2], op.R, cur, dst)
+			tensor.PixelShuffle(nb, shape[0], shape[1], shape[2]/(op.R*op.R), op.R, cur, dst, false)
 			shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
 			cur, spare = dst, cur[:cap(cur)]
 		}
@@ -633,25 +633,6 @@ func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T)
 						xi := x[((b*h+i*stride+kh)*w+j*stride+kw)*c:][:c]
 						for ch, v := range xi {
 							yo[ch] = max(yo[ch], v)
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// pixelShuffleInto is pixelShuffle into y.
-func pixelShuffleInto[T uint8 | int32 | float32](n, h, w, cin, r int, x, y []T) {
-	c := cin / (r * r)
-	for b := 0; b < n; b++ {
-		for hh := 0; hh < h; hh++ {
-			for ww := 0; ww < w; ww++ {
-				xi := x[((b*h+hh)*w+ww)*cin:][:cin]
-				for cc := 0; cc < c; cc++ {
-					for i := 0; i < r; i++ {
-						for j := 0; j < r; j++ {
-							y[((b*h*r+hh*r+i)*w*r+ww*r+j)*c+cc] = xi[cc*r*r+i*r+j]
 						}
 					}
 				}

@@ -182,8 +182,8 @@ func AvgPoolBackward(threads int, g *PoolGeom, dy, dx []float32) {
 // space). Input channel c·r·r + i·r + j goes to output pixel (h·r+i, w·r+j),
 // channel c: PyTorch's PixelShuffle and ONNX DepthToSpace in CRD mode.
 // With inverse set it performs the opposite gather (the adjoint), adding
-// into x from y.
-func PixelShuffle(n, h, w, c, r int, x, y []float32, inverse bool) {
+// into x from y. The integer engine shuffles its byte activations with it.
+func PixelShuffle[T uint8 | int32 | float32](n, h, w, c, r int, x, y []T, inverse bool) {
 	cin := c * r * r
 	for b := 0; b < n; b++ {
 		for hh := 0; hh < h; hh++ {
