@@ -255,7 +255,7 @@ func between(m *models.Model, a, b *quant.Layer) (relu bool, err error) {
 }
 
 // CaptureInputs runs m in evaluation mode on images x (NHWC, values in [0, 1] as the data
-// package delivers them after train.ToNHWC) and returns, for every quantized layer by name,
+// package delivers them after tensor.NCHWToNHWC) and returns, for every quantized layer by name,
 // the integer input its input quantizer produced, with the shape the layer received (NHWC for
 // convolutions). An uncalibrated quantizer (a checkpoint saved before any training step) is
 // calibrated on x, as the first forward pass of training would.

@@ -188,7 +188,7 @@ func calibrated(t testing.TB, mode quant.Mode, p int) *models.Model {
 // the scales of its uncalibrated activation quantizers.
 func calibrate(m *models.Model, s *data.Set) {
 	x := make([]float32, s.N*s.Size())
-	toNHWC(x, s.X, s.N, s.C, s.H, s.W)
+	tensor.NCHWToNHWC(x, s.X, s.N, s.C, s.H, s.W)
 	tp := autodiff.NewTape(1)
 	m.Forward(tp, tp.Constant(tensor.FromData(x, s.N, s.H, s.W, s.C)), false)
 }

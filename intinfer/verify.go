@@ -97,7 +97,7 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		}
 		n := min(batch, total-start)
 		x := make([]float32, n*size)
-		toNHWC(x, s.X[start*size:(start+n)*size], n, s.C, s.H, s.W)
+		tensor.NCHWToNHWC(x, s.X[start*size:(start+n)*size], n, s.C, s.H, s.W)
 		ins, fq := fakeQuant(tp, m, x, n, s)
 		res := e.Run(x, n, true)
 		if len(ins) != len(res.Inputs) {
@@ -137,12 +137,12 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 			a, b := fq[i*per:(i+1)*per], res.Out[i*per:(i+1)*per]
 			if sr {
 				y := make([]float32, per)
-				toNHWC(y, s.Target(start+i), 1, s.TC, s.TH, s.TW)
-				fqScore += psnr(a, y)
-				intScore += psnr(b, y)
+				tensor.NCHWToNHWC(y, s.Target(start+i), 1, s.TC, s.TH, s.TW)
+				fqScore += metrics.ImagePSNR(a, y)
+				intScore += metrics.ImagePSNR(b, y)
 				continue
 			}
-			pa, pb := argmax(a), argmax(b)
+			pa, pb := metrics.Argmax(a), metrics.Argmax(b)
 			if pa == pb {
 				v.SamePredictions++
 			}
@@ -183,37 +183,6 @@ func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.S
 		v = mod.Forward(tp, v, false)
 	}
 	return ins, v.Value.Data
-}
-
-func psnr(pred, target []float32) float64 {
-	c := make([]float32, len(pred))
-	for i, v := range pred {
-		c[i] = min(max(v, 0), 1)
-	}
-	return metrics.PSNR(c, target, 1)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// toNHWC converts n images from NCHW to NHWC.
-func toNHWC(dst, src []float32, n, c, h, w int) {
-	hw := h * w
-	for b := 0; b < n; b++ {
-		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
-		for ch := 0; ch < c; ch++ {
-			for p := 0; p < hw; p++ {
-				d[p*c+ch] = s[ch*hw+p]
-			}
-		}
-	}
 }
 
 // AdversarialLayer is the outcome of the adversarial test of one layer.

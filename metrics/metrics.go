@@ -129,6 +129,17 @@ func CompressionRate(q []int32, m int) float64 { return histogram(q).Compression
 // for identical images and NaN for empty ones. It panics if the lengths
 // differ or peak is not positive.
 func PSNR(pred, target []float32, peak float64) float64 {
+	return psnr(pred, target, peak, false)
+}
+
+// ImagePSNR is the PSNR of a network's predicted image against its target,
+// both with values in [0, 1]: the prediction is clamped to [0, 1] first, as
+// it would be when stored as an image.
+func ImagePSNR(pred, target []float32) float64 {
+	return psnr(pred, target, 1, true)
+}
+
+func psnr(pred, target []float32, peak float64, clamp bool) float64 {
 	if len(pred) != len(target) {
 		panic(fmt.Sprintf("metrics: PSNR of %d and %d values", len(pred), len(target)))
 	}
@@ -140,6 +151,9 @@ func PSNR(pred, target []float32, peak float64) float64 {
 	}
 	var sum float64
 	for i, p := range pred {
+		if clamp {
+			p = min(max(p, 0), 1)
+		}
 		d := float64(p) - float64(target[i])
 		sum += d * d
 	}
@@ -166,6 +180,18 @@ func Accuracy(pred, labels []int) float64 {
 		}
 	}
 	return float64(hits) / float64(len(pred))
+}
+
+// Argmax returns the index of the largest of the scores v (the first one on
+// ties): the predicted class of a logit vector. It panics on an empty v.
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v[1:] {
+		if x > v[best] {
+			best = i + 1
+		}
+	}
+	return best
 }
 
 // ShareOfFloat returns q / f, the share of the float model's performance f

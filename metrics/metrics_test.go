@@ -228,3 +228,30 @@ func BenchmarkEntropy(b *testing.B) {
 		Entropy(q)
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	tests := []struct {
+		v    []float32
+		want int
+	}{
+		{[]float32{1}, 0}, {[]float32{0, 3, 2}, 1}, {[]float32{-1, -2, -0.5}, 2}, {[]float32{2, 2, 1}, 0},
+	}
+	for _, tt := range tests {
+		if got := Argmax(tt.v); got != tt.want {
+			t.Errorf("Argmax(%v) = %d, want %d", tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestImagePSNR checks that predictions outside [0, 1] count as clamped.
+func TestImagePSNR(t *testing.T) {
+	target := []float32{0, 0.5, 1, 1}
+	pred := []float32{-3, 0.5, 7, 0.9}
+	clamped := []float32{0, 0.5, 1, 0.9}
+	if got, want := ImagePSNR(pred, target), PSNR(clamped, target, 1); got != want {
+		t.Errorf("ImagePSNR = %v, want PSNR of the clamped prediction %v", got, want)
+	}
+	if got := ImagePSNR(pred, target); got <= PSNR(pred, target, 1) {
+		t.Errorf("clamping did not help: %v", got)
+	}
+}

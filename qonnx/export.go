@@ -3,6 +3,7 @@ package qonnx
 import (
 	"context"
 	"fmt"
+	"github.com/a2qtoolkit/a2q/metrics"
 	"math"
 	"runtime"
 	"slices"
@@ -425,13 +426,13 @@ func Compare(ctx context.Context, g *Model, m *models.Model, x []float32, n, bat
 			return a, err
 		}
 		got := res.Outputs[g.Graph.Outputs[0].Name].Floats()
-		nchwToNHWC(xh, xb, k, c.InC, c.InH, c.InW)
+		tensor.NCHWToNHWC(xh, xb, k, c.InC, c.InH, c.InW)
 		out := m.Forward(tp, tp.Constant(tensor.FromData(xh[:k*size], k, c.InH, c.InW, c.InC)), false).Value
 		want := out.Data
 		if len(out.Shape) == 4 {
 			s := out.Shape
 			want = make([]float32, out.Len())
-			nhwcToNCHW(want, out.Data, s[0], s[3], s[1], s[2])
+			tensor.NHWCToNCHW(want, out.Data, s[0], s[3], s[1], s[2])
 		}
 		if len(got) != len(want) {
 			tp.Reset()
@@ -444,7 +445,7 @@ func Compare(ctx context.Context, g *Model, m *models.Model, x []float32, n, bat
 		if m.Task == models.Classify {
 			per := len(want) / k
 			for r := 0; r < k; r++ {
-				if argmaxF(got[r*per:(r+1)*per]) == argmaxF(want[r*per:(r+1)*per]) {
+				if metrics.Argmax(got[r*per:(r+1)*per]) == metrics.Argmax(want[r*per:(r+1)*per]) {
 					a.SameArgmax++
 				}
 			}
@@ -453,36 +454,4 @@ func Compare(ctx context.Context, g *Model, m *models.Model, x []float32, n, bat
 		tp.Reset()
 	}
 	return a, nil
-}
-
-func argmaxF(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// nchwToNHWC converts n images from channel-major to channel-minor order.
-func nchwToNHWC(dst, src []float32, n, c, h, w int) {
-	for b := 0; b < n; b++ {
-		for ch := 0; ch < c; ch++ {
-			for p := 0; p < h*w; p++ {
-				dst[(b*h*w+p)*c+ch] = src[(b*c+ch)*h*w+p]
-			}
-		}
-	}
-}
-
-// nhwcToNCHW converts n images from channel-minor to channel-major order.
-func nhwcToNCHW(dst, src []float32, n, c, h, w int) {
-	for b := 0; b < n; b++ {
-		for ch := 0; ch < c; ch++ {
-			for p := 0; p < h*w; p++ {
-				dst[(b*c+ch)*h*w+p] = src[(b*h*w+p)*c+ch]
-			}
-		}
-	}
 }

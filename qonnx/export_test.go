@@ -3,6 +3,7 @@ package qonnx
 import (
 	"context"
 	"fmt"
+	"github.com/a2qtoolkit/a2q/metrics"
 	"log"
 	"math"
 	"math/rand/v2"
@@ -43,7 +44,7 @@ func subset(s *data.Set, n int) *data.Set {
 func forward(m *models.Model, x []float32, n int, training bool) []float32 {
 	c, h, w := m.Config.InC, m.Config.InH, m.Config.InW
 	xh := make([]float32, len(x))
-	train.ToNHWC(xh, x, n, c, h, w)
+	tensor.NCHWToNHWC(xh, x, n, c, h, w)
 	tp := autodiff.NewTape(2)
 	out := m.Forward(tp, tp.Constant(tensor.FromData(xh, n, h, w, c)), training).Value
 	if len(out.Shape) != 4 {
@@ -214,22 +215,12 @@ func compareOutputs(t *testing.T, name string, got *Tensor, want []float32, rows
 	if rows > 0 {
 		per := len(want) / rows
 		for r := 0; r < rows; r++ {
-			if a, b := argmax(got.Float[r*per:(r+1)*per]), argmax(want[r*per:(r+1)*per]); a != b {
+			if a, b := metrics.Argmax(got.Float[r*per:(r+1)*per]), metrics.Argmax(want[r*per:(r+1)*per]); a != b {
 				t.Errorf("%s: image %d: export predicts class %d, model %d", name, r, a, b)
 			}
 		}
 	}
 	return worst
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // TestExportTrainedCNN exports a briefly trained reference CNN with an A2Q
@@ -285,7 +276,7 @@ func TestExportTrainedCNN(t *testing.T) {
 	worst := compareOutputs(t, "cnn", got, want, n)
 	classes := make(map[int]bool)
 	for r := 0; r < n; r++ {
-		classes[argmax(want[r*10:(r+1)*10])] = true
+		classes[metrics.Argmax(want[r*10:(r+1)*10])] = true
 	}
 	if len(classes) < 3 {
 		t.Errorf("the model predicts only %d classes on %d images: too little training for a meaningful comparison", len(classes), n)

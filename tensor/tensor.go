@@ -77,3 +77,39 @@ func ShapeString(s []int) string {
 	}
 	return "[" + strings.Join(parts, "×") + "]"
 }
+
+// NCHWToNHWC converts n images from channel-major (NCHW: data sets, ONNX)
+// to channel-minor (NHWC: this package) order. With one channel the
+// layouts coincide and it copies.
+func NCHWToNHWC(dst, src []float32, n, c, h, w int) {
+	if c == 1 {
+		copy(dst[:n*h*w], src)
+		return
+	}
+	hw := h * w
+	for b := 0; b < n; b++ {
+		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				d[p*c+ch] = s[ch*hw+p]
+			}
+		}
+	}
+}
+
+// NHWCToNCHW is the inverse of NCHWToNHWC.
+func NHWCToNCHW(dst, src []float32, n, c, h, w int) {
+	if c == 1 {
+		copy(dst[:n*h*w], src)
+		return
+	}
+	hw := h * w
+	for b := 0; b < n; b++ {
+		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				d[ch*hw+p] = s[p*c+ch]
+			}
+		}
+	}
+}

@@ -34,9 +34,9 @@ func (b *Batch) Next(bt *data.Batcher) (int, bool) {
 		return 0, false
 	}
 	s := b.set
-	ToNHWC(b.x, b.nchw, n, s.C, s.H, s.W)
+	tensor.NCHWToNHWC(b.x, b.nchw, n, s.C, s.H, s.W)
 	if b.ynchw != nil {
-		ToNHWC(b.y, b.ynchw, n, s.TC, s.TH, s.TW)
+		tensor.NCHWToNHWC(b.y, b.ynchw, n, s.TC, s.TH, s.TW)
 	}
 	return n, true
 }
@@ -51,22 +51,4 @@ func (b *Batch) X(n int) *tensor.Tensor {
 func (b *Batch) Y(n int) *tensor.Tensor {
 	s := b.set
 	return tensor.FromData(b.y[:n*s.TargetSize()], n, s.TH, s.TW, s.TC)
-}
-
-// ToNHWC converts n images from channel-major (NCHW) to channel-minor
-// (NHWC) order. With one channel the layouts coincide and it copies.
-func ToNHWC(dst, src []float32, n, c, h, w int) {
-	if c == 1 {
-		copy(dst[:n*h*w], src)
-		return
-	}
-	hw := h * w
-	for b := 0; b < n; b++ {
-		s, d := src[b*c*hw:(b+1)*c*hw], dst[b*c*hw:(b+1)*c*hw]
-		for ch := 0; ch < c; ch++ {
-			for p := 0; p < hw; p++ {
-				d[p*c+ch] = s[ch*hw+p]
-			}
-		}
-	}
 }

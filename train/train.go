@@ -272,7 +272,6 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 	batcher := data.NewBatcher(s, 256, nil, data.Augment{})
 	var correct int
 	var psnr float64
-	var clamped []float32 // predictions clipped to [0, 1], one image at a time
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -285,20 +284,13 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 		if m.Task == models.SuperResolve {
 			y := b.Y(n)
 			per := y.Len() / n
-			if len(clamped) < per {
-				clamped = make([]float32, per)
-			}
 			for i := 0; i < n; i++ {
-				pred := out.Data[i*per : (i+1)*per]
-				for j, v := range pred {
-					clamped[j] = min(max(v, 0), 1)
-				}
-				psnr += metrics.PSNR(clamped[:per], y.Data[i*per:(i+1)*per], 1)
+				psnr += metrics.ImagePSNR(out.Data[i*per:(i+1)*per], y.Data[i*per:(i+1)*per])
 			}
 		} else {
 			c := out.Shape[1]
 			for i := 0; i < n; i++ {
-				if argmax(out.Data[i*c:(i+1)*c]) == b.Labels[i] {
+				if metrics.Argmax(out.Data[i*c:(i+1)*c]) == b.Labels[i] {
 					correct++
 				}
 			}
@@ -312,14 +304,4 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 		return psnr / float64(s.N), nil
 	}
 	return float64(correct) / float64(s.N), nil
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }

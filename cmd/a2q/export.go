@@ -11,7 +11,6 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/qonnx"
 	"github.com/a2qtoolkit/a2q/tensor"
-	"github.com/a2qtoolkit/a2q/train"
 )
 
 // exportResult is what `a2q export --json` prints.
@@ -164,7 +163,7 @@ func calibrateModel(m *models.Model, x []float32, n int) bool {
 	k := min(n, 256)
 	size := c.InC * c.InH * c.InW
 	xh := make([]float32, k*size)
-	train.ToNHWC(xh, x[:k*size], k, c.InC, c.InH, c.InW)
+	tensor.NCHWToNHWC(xh, x[:k*size], k, c.InC, c.InH, c.InW)
 	tp := autodiff.NewTape(runtime.NumCPU())
 	m.Forward(tp, tp.Constant(tensor.FromData(xh, k, c.InH, c.InW, c.InC)), false)
 	return true

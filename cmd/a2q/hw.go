@@ -12,7 +12,6 @@ import (
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/tensor"
-	"github.com/a2qtoolkit/a2q/train"
 )
 
 const hwUsage = `CKPT [--pe N] [--simd N] [--synth [--layer NAME,...] [--family F] [--work DIR]] [--plot FILE.png] [--json]
@@ -135,7 +134,7 @@ func testImages(c, h, w, n int) (*tensor.Tensor, error) {
 	}
 	n = min(n, test.N)
 	x := tensor.New(n, h, w, c)
-	train.ToNHWC(x.Data, test.X[:n*test.Size()], n, c, h, w)
+	tensor.NCHWToNHWC(x.Data, test.X[:n*test.Size()], n, c, h, w)
 	return x, nil
 }
 
