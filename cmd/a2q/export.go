@@ -41,12 +41,9 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	images := fs.Int("images", 0, "--verify on the first N test images (0: all)")
 	dataSpec := fs.String("data", "", "data set for --calibrate and --verify (empty: the embedded default)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	path, err := parseOne(fs, args, "checkpoint")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("want one checkpoint, got %d arguments", len(pos))
 	}
 	if *format != "qonnx" {
 		return usagef("--format %q: the only export format is qonnx", *format)
@@ -57,7 +54,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("-o FILE.onnx is required")
 	}
-	m, err := loadModel(pos[0])
+	m, err := loadModel(path)
 	if err != nil {
 		return usageError{err}
 	}
@@ -84,7 +81,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	g, err := qonnx.Export(m, qonnx.ExportOptions{DynamicBatch: *dynamic})
 	if err != nil {
 		if !*calibrate {
-			err = fmt.Errorf("%s: %w (--calibrate sets uncalibrated scales from data)", pos[0], err)
+			err = fmt.Errorf("%s: %w (--calibrate sets uncalibrated scales from data)", path, err)
 		}
 		return usageError{err}
 	}
@@ -99,7 +96,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("exported model does not decode: %w", err)
 	}
 	if res.Layers, err = m.Certificates(false, 0); err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	res.CertificatesMatch, err = sameCertificates(back, res.Layers)
 	if err != nil {

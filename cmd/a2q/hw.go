@@ -43,12 +43,9 @@ func runHW(ctx context.Context, e *env, args []string) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	plotFile := fs.String("plot", "", "write a PNG bar chart of the per-layer LUTs to this file")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	path, err := parseOne(fs, args, "checkpoint")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("want one checkpoint, got %d arguments", len(pos))
 	}
 	if *pe < 1 || *simd < 1 {
 		return usagef("--pe %d and --simd %d must be positive", *pe, *simd)
@@ -56,13 +53,13 @@ func runHW(ctx context.Context, e *env, args []string) error {
 	if *images < 1 || *rows < 1 || *threads < 1 {
 		return usagef("--images, --rows and --threads must be positive")
 	}
-	m, err := loadModel(pos[0])
+	m, err := loadModel(path)
 	if err != nil {
 		return usageError{err}
 	}
 	cost, err := hw.EstimateModel(m, *pe, *simd)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	var simErr error
 	if *synth {

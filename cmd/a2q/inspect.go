@@ -12,20 +12,17 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "inspect", "FILE [--acc-bits P]   (FILE: a checkpoint, or a QONNX .onnx model)")
 	accBits := fs.Int("acc-bits", 0, "certify every layer against this P instead of its own target")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	path, err := parseOne(fs, args, "file")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("want one file, got %d arguments", len(pos))
 	}
 	if *accBits < 0 || *accBits > 64 {
 		return usagef("--acc-bits %d outside [1, 64]", *accBits)
 	}
-	if strings.HasSuffix(pos[0], ".onnx") {
-		return inspectONNX(e, pos[0], *accBits, *asJSON)
+	if strings.HasSuffix(path, ".onnx") {
+		return inspectONNX(e, path, *accBits, *asJSON)
 	}
-	m, err := loadModel(pos[0])
+	m, err := loadModel(path)
 	if err != nil {
 		return usageError{err}
 	}

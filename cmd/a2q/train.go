@@ -190,14 +190,11 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	path, err := parseOne(fs, args, "checkpoint")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one checkpoint, got %d arguments", len(pos))
-	}
-	m, err := loadModel(pos[0])
+	m, err := loadModel(path)
 	if err != nil {
 		return usageError{err}
 	}

@@ -43,12 +43,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	save := fs.String("save", "", "also write the integer model to this file")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	path, err := parseOne(fs, args, "checkpoint")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("want one checkpoint, got %d arguments", len(pos))
 	}
 	if *accBits != 0 && (*accBits < 2 || *accBits > 62) {
 		return usagef("--acc-bits %d outside [2, 62]", *accBits)
@@ -60,13 +57,13 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--mode: %v", err)
 	}
-	m, err := loadModel(pos[0])
+	m, err := loadModel(path)
 	if err != nil {
 		return usageError{err}
 	}
 	im, err := intinfer.FromModel(m)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	var bits map[string]int
 	if *accBits > 0 {
@@ -74,7 +71,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, AccBits: bits, Threads: *threads})
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	_, testSet, err := openData(m.Config.Model, *dataSpec, m.Config.Scale, m.Config.Seed)
 	if err != nil {
@@ -87,11 +84,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	v, err := intinfer.Verify(ctx, m, eng, testSet, intinfer.VerifyOptions{Limit: *limit, Threads: *threads})
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	rep, err := report.FromModel(m, 0)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	if *accBits > 0 {
 		// Certify the hidden layers at --acc-bits, as the engine runs them.
@@ -122,7 +119,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *adversarial {
 		adv, err := intinfer.Adversarial(im, bits)
 		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+			return usageError{fmt.Errorf("%s: %w", path, err)}
 		}
 		for _, a := range adv {
 			advOverflows += a.WrapOverflows + a.SaturateOverflows
