@@ -155,31 +155,8 @@ func TestRequantRows(t *testing.T) {
 	fulls := 0
 	for trial := 0; trial < 400; trial++ {
 		regular := trial%4 < 2
-		bits := 1 + rng.IntN(8)
-		ts := 1 << bits
-		lo, hi := int32(-5000-rng.IntN(5000)), int32(5000+rng.IntN(5000))
-		cout := 1 + rng.IntN(5)
-		thr := make([]int32, cout*ts)
-		guess := make([]thrGuess, cout)
-		for c := 0; c < cout; c++ {
-			row := thr[c*ts : (c+1)*ts]
-			v := lo - 1 + int32(rng.IntN(3000))
-			step := 1 + rng.IntN(60)
-			for i := range row[:ts-1] {
-				if regular {
-					v += int32(step/2 + rng.IntN(2)) // a linear map's rounded steps
-				} else {
-					v += int32(rng.IntN(step))
-				}
-				row[i] = min(max(v, lo), hi+1)
-			}
-			row[ts-1] = hi + 1
-			guess[c] = fitGuess(row[:ts-1], lo, hi+1)
-		}
-		acc := make([]int32, cout*50)
-		for i := range acc {
-			acc[i] = lo + int32(rng.IntN(int(hi-lo+1)))
-		}
+		tc := randThresholds(rng, regular, func(hi int32) int32 { return hi + 1 })
+		ts, lo, hi, cout, thr, guess, acc := tc.ts, tc.lo, tc.hi, tc.cout, tc.thr, tc.guess, tc.acc
 		outLo := -int32(rng.IntN(ts))
 		floor := int32(-1 << 31)
 		if trial%2 == 1 {
@@ -205,13 +182,7 @@ func TestRequantRows(t *testing.T) {
 		q.rows(acc, window)
 		for i, v := range acc {
 			c := i % cout
-			want := outLo
-			for _, tv := range thr[c*ts : (c+1)*ts] {
-				if v >= tv {
-					want++
-				}
-			}
-			want = max(want, floor)
+			want := max(tc.count(c, v, outLo), floor)
 			if out[i] != uint8(want) || clamped[i] != uint8(want) || window[i] != uint8(want) {
 				t.Fatalf("trial %d: acc %d, channel %d: buckets %d (full %v), clamped %d, window %d, want %d",
 					trial, v, c, int8(out[i]), q.full, int8(clamped[i]), int8(window[i]), want)

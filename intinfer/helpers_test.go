@@ -192,3 +192,57 @@ func calibrate(m *models.Model, s *data.Set) {
 	tp := autodiff.NewTape(1)
 	m.Forward(tp, tp.Constant(tensor.FromData(x, s.N, s.H, s.W, s.C)), false)
 }
+
+// thresholdCase is a random layer requantisation for the threshold
+// searches: cout rows of ts thresholds clamped to the accumulator range
+// [lo, hi] (each row ending in an unreachable one), their guesses, and
+// accumulators drawn from that range.
+type thresholdCase struct {
+	ts, cout int
+	lo, hi   int32
+	thr      []int32
+	guess    []thrGuess
+	acc      []int32
+}
+
+// randThresholds draws a thresholdCase. regular thresholds step like a
+// linear map's rounded levels; others step irregularly, with repeats.
+// last is the value of each channel's unreachable final threshold.
+func randThresholds(rng *rand.Rand, regular bool, last func(hi int32) int32) thresholdCase {
+	bits := 1 + rng.IntN(8)
+	ts := 1 << bits
+	lo, hi := int32(-5000-rng.IntN(5000)), int32(5000+rng.IntN(5000))
+	tc := thresholdCase{ts: ts, cout: 1 + rng.IntN(5), lo: lo, hi: hi}
+	tc.thr = make([]int32, tc.cout*ts)
+	tc.guess = make([]thrGuess, tc.cout)
+	for c := 0; c < tc.cout; c++ {
+		row := tc.thr[c*ts : (c+1)*ts]
+		v := lo - 1 + int32(rng.IntN(3000))
+		step := 1 + rng.IntN(60)
+		for i := range row[:ts-1] {
+			if regular {
+				v += int32(step/2 + rng.IntN(2))
+			} else {
+				v += int32(rng.IntN(step))
+			}
+			row[i] = min(max(v, lo), hi+1)
+		}
+		row[ts-1] = last(hi)
+		tc.guess[c] = fitGuess(row[:ts-1], lo, hi+1)
+	}
+	tc.acc = make([]int32, tc.cout*50)
+	for i := range tc.acc {
+		tc.acc[i] = lo + int32(rng.IntN(int(hi-lo+1)))
+	}
+	return tc
+}
+
+// count is lo plus the number of channel c's thresholds at most v.
+func (tc *thresholdCase) count(c int, v, lo int32) int32 {
+	for _, tv := range tc.thr[c*tc.ts : (c+1)*tc.ts] {
+		if v >= tv {
+			lo++
+		}
+	}
+	return lo
+}

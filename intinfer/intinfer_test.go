@@ -322,38 +322,12 @@ func TestFreshModelBitExact(t *testing.T) {
 func TestThreshold32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for trial := 0; trial < 200; trial++ {
-		bits := 1 + rng.IntN(8)
-		ts := 1 << bits
-		lo, hi := int32(-5000-rng.IntN(5000)), int32(5000+rng.IntN(5000))
-		cout := 1 + rng.IntN(5)
-		thr := make([]int32, cout*ts)
-		guess := make([]thrGuess, cout)
-		for c := 0; c < cout; c++ {
-			row := thr[c*ts : (c+1)*ts]
-			v := lo - 1 + int32(rng.IntN(3000))
-			step := 1 + rng.IntN(60)
-			for i := range row[:ts-1] {
-				v += int32(rng.IntN(step))
-				row[i] = min(max(v, lo), hi+1)
-			}
-			row[ts-1] = math.MaxInt32
-			guess[c] = fitGuess(row[:ts-1], lo, hi+1)
-		}
-		acc := make([]int32, cout*50)
-		for i := range acc {
-			acc[i] = lo + int32(rng.IntN(int(hi-lo+1)))
-		}
-		out := make([]int32, len(acc))
-		threshold32(acc, out, cout, thr, guess, ts, -3)
-		for i, v := range acc {
-			c := i % cout
-			want := int32(-3)
-			for _, tv := range thr[c*ts : (c+1)*ts] {
-				if v >= tv {
-					want++
-				}
-			}
-			if out[i] != want {
+		tc := randThresholds(rng, false, func(int32) int32 { return math.MaxInt32 })
+		out := make([]int32, len(tc.acc))
+		threshold32(tc.acc, out, tc.cout, tc.thr, tc.guess, tc.ts, -3)
+		for i, v := range tc.acc {
+			c := i % tc.cout
+			if want := tc.count(c, v, -3); out[i] != want {
 				t.Fatalf("trial %d: acc %d, channel %d: got %d, want %d", trial, v, c, out[i], want)
 			}
 		}
