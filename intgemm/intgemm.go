@@ -319,8 +319,8 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool,
 	b []int8, wide, narrow int, kern bcastKernel) {
 	kPad := kn.groups * group
-	var pack []uint8
-	tmp := make([]int32, bRows*((kn.n+narrow-1)/narrow*narrow))
+	var pack []uint8 // zero-padded copy of a row block, when needed
+	var tmp []int32  // output tile of the last partial panel, when needed
 	for i := i0; i < i1; i += bRows {
 		rows := min(bRows, i1-i)
 		ab, ld := a[i*lda:], lda
@@ -344,6 +344,9 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, 
 			done += whole
 		}
 		if rest := (kn.n - done + narrow - 1) / narrow * narrow; rest > 0 {
+			if tmp == nil {
+				tmp = make([]int32, bRows*((kn.n+narrow-1)/narrow*narrow))
+			}
 			kern(false, signed, ab, ld, b[done*kn.groups*group:], tmp, rest, kn.groups, rest)
 			for r := 0; r < rows; r++ {
 				copy(c[(i+r)*ldc+done:(i+r)*ldc+kn.n], tmp[r*rest:r*rest+kn.n-done])
@@ -376,7 +379,7 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 	kPad := steps * k32Step
 	full := kn.n / nr // panels that are written straight into C
 	var pack []uint8  // zero-padded copy of a row block, when needed
-	tmp := make([]int32, mr*kn.panels*nr)
+	var tmp []int32   // output tile of the last panels, when needed
 	kern := kern32U8
 	if signed {
 		kern = kern32S8
@@ -400,6 +403,9 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 			done = full
 		}
 		if rest := kn.panels - done; rest > 0 {
+			if tmp == nil {
+				tmp = make([]int32, mr*kn.panels*nr)
+			}
 			w := rest * nr
 			kern(ab, ld, b16[done*steps*nr*k32Step:], tmp, w, steps, rest)
 			for r := 0; r < rows; r++ {
