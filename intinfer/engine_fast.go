@@ -687,12 +687,15 @@ func newRequant(lr *layerRun, next *Layer, relu bool, amin, amax int32) requant 
 		copy(row[1:], lr.thr32[c*(n+1):(c+1)*(n+1)])
 		row[n+2] = math.MaxInt32
 	}
+	// The vector form, where it holds, makes the tables unnecessary.
+	if q.vec = newVecRequant(&q, lr.l, next, amin, amax); q.vec != nil {
+		return q
+	}
 	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, true)
 	q.full = q.buckets != nil
 	if !q.full {
 		q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, false)
 	}
-	q.vec = newVecRequant(&q, lr.l, next, amin, amax)
 	return q
 }
 
