@@ -24,16 +24,11 @@ func (t *Tape) depthwise(g *tensor.ConvGeom, x, w, b *Var) *Var {
 			for oh := 0; oh < g.OH; oh++ {
 				for ow := 0; ow < g.OW; ow++ {
 					o := od[((n*g.OH+oh)*g.OW+ow)*C:][:C]
-					for kh := 0; kh < g.KH; kh++ {
+					kh0, kh1, kw0, kw1 := g.Window(oh, ow)
+					for kh := kh0; kh < kh1; kh++ {
 						ih := oh*g.Stride - g.Pad + kh
-						if ih < 0 || ih >= g.H {
-							continue
-						}
-						for kw := 0; kw < g.KW; kw++ {
+						for kw := kw0; kw < kw1; kw++ {
 							iw := ow*g.Stride - g.Pad + kw
-							if iw < 0 || iw >= g.W {
-								continue
-							}
 							xi := xd[((n*g.H+ih)*g.W+iw)*C:][:C]
 							wk := wt[(kh*g.KW+kw)*C:][:C]
 							for c := range o {
@@ -63,16 +58,11 @@ func (t *Tape) depthwise(g *tensor.ConvGeom, x, w, b *Var) *Var {
 					for oh := 0; oh < g.OH; oh++ {
 						for ow := 0; ow < g.OW; ow++ {
 							d := dy[((n*g.OH+oh)*g.OW+ow)*C:][:C]
-							for kh := 0; kh < g.KH; kh++ {
+							kh0, kh1, kw0, kw1 := g.Window(oh, ow)
+							for kh := kh0; kh < kh1; kh++ {
 								ih := oh*g.Stride - g.Pad + kh
-								if ih < 0 || ih >= g.H {
-									continue
-								}
-								for kw := 0; kw < g.KW; kw++ {
+								for kw := kw0; kw < kw1; kw++ {
 									iw := ow*g.Stride - g.Pad + kw
-									if iw < 0 || iw >= g.W {
-										continue
-									}
 									off := ((n*g.H+ih)*g.W + iw) * C
 									xi := xd[off:][:C]
 									k := (kh*g.KW + kw) * C

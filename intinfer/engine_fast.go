@@ -478,7 +478,7 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 				row := col[((n*g.OH+oh)*g.OW+ow)*lda:][:lda]
 				clear(row[k:])
 				iw0 := ow*g.Stride - g.Pad
-				kw0, kw1 := max(0, -iw0), min(g.KW, g.W-iw0)
+				_, _, kw0, kw1 := g.Window(oh, ow)
 				p := 0
 				for kh := 0; kh < g.KH; kh++ {
 					ih := oh*g.Stride - g.Pad + kh

@@ -45,6 +45,13 @@ func (g *ConvGeom) Validate() error {
 // im2col matrix.
 func (g *ConvGeom) Rows() int { return g.N * g.OH * g.OW }
 
+// Window returns the kernel taps of output pixel (oh, ow) that fall inside
+// the image: kh in [kh0, kh1), kw in [kw0, kw1); the others read padding.
+func (g *ConvGeom) Window(oh, ow int) (kh0, kh1, kw0, kw1 int) {
+	ih0, iw0 := oh*g.Stride-g.Pad, ow*g.Stride-g.Pad
+	return max(0, -ih0), min(g.KH, g.H-ih0), max(0, -iw0), min(g.KW, g.W-iw0)
+}
+
 // Im2col writes the patches of group grp of x (NHWC, N×H×W×C) into col, a
 // Rows()×KPerGroup row-major matrix whose row (n, oh, ow) lists the
 // receptive field in (kh, kw, c) order, zeros where it falls in the padding.

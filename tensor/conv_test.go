@@ -107,3 +107,29 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
+
+// TestWindow compares Window with the taps found by testing each one.
+func TestWindow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 200 {
+		g := ConvGeom{N: 1, H: 1 + rng.IntN(7), W: 1 + rng.IntN(7), C: 1, KH: 1 + rng.IntN(4), KW: 1 + rng.IntN(4),
+			Stride: 1 + rng.IntN(3), Pad: rng.IntN(3), Cout: 1}
+		if g.Validate() != nil || g.OH < 1 || g.OW < 1 {
+			continue
+		}
+		for oh := 0; oh < g.OH; oh++ {
+			for ow := 0; ow < g.OW; ow++ {
+				kh0, kh1, kw0, kw1 := g.Window(oh, ow)
+				for kh := 0; kh < g.KH; kh++ {
+					for kw := 0; kw < g.KW; kw++ {
+						ih, iw := oh*g.Stride-g.Pad+kh, ow*g.Stride-g.Pad+kw
+						inside := ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
+						if got := kh >= kh0 && kh < kh1 && kw >= kw0 && kw < kw1; got != inside {
+							t.Fatalf("%+v pixel (%d, %d) tap (%d, %d): in window %v, inside the image %v", g, oh, ow, kh, kw, got, inside)
+						}
+					}
+				}
+			}
+		}
+	}
+}
