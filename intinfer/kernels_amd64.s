@@ -48,6 +48,16 @@ end: \
 	VZEROUPPER; \
 	RET
 
+// PAIR moves a run of n to 2n bytes (R13) from R10 to R11 as two
+// overlapping moves of n bytes, the first and the last n, then jumps to
+// moved.
+#define PAIR(MOV, r0, r1, n) \
+	MOV (R10), r0; \
+	MOV -n(R10)(R13*1), r1; \
+	MOV r0, (R11); \
+	MOV r1, -n(R11)(R13*1); \
+	JMP moved
+
 // A run as 32-byte blocks (the last one overlapping the one before), or as
 // two overlapping moves of 16, 8, 4 or 2 bytes, or one byte.
 #define MOVE_BLOCKS \
@@ -68,37 +78,21 @@ last: \
 	VMOVDQU Y0, (R11)(R15*1); \
 	JMP     moved; \
 lt32: \
-	CMPQ    R13, $16; \
-	JB      lt16; \
-	VMOVDQU (R10), X0; \
-	VMOVDQU -16(R10)(R13*1), X1; \
-	VMOVDQU X0, (R11); \
-	VMOVDQU X1, -16(R11)(R13*1); \
-	JMP     moved; \
+	CMPQ R13, $16; \
+	JB   lt16; \
+	PAIR(VMOVDQU, X0, X1, 16); \
 lt16: \
 	CMPQ R13, $8; \
 	JB   lt8; \
-	MOVQ (R10), R14; \
-	MOVQ -8(R10)(R13*1), R15; \
-	MOVQ R14, (R11); \
-	MOVQ R15, -8(R11)(R13*1); \
-	JMP  moved; \
+	PAIR(MOVQ, R14, R15, 8); \
 lt8: \
 	CMPQ R13, $4; \
 	JB   lt4; \
-	MOVL (R10), R14; \
-	MOVL -4(R10)(R13*1), R15; \
-	MOVL R14, (R11); \
-	MOVL R15, -4(R11)(R13*1); \
-	JMP  moved; \
+	PAIR(MOVL, R14, R15, 4); \
 lt4: \
 	CMPQ R13, $2; \
 	JB   lt2; \
-	MOVW (R10), R14; \
-	MOVW -2(R10)(R13*1), R15; \
-	MOVW R14, (R11); \
-	MOVW R15, -2(R11)(R13*1); \
-	JMP  moved; \
+	PAIR(MOVW, R14, R15, 2); \
 lt2: \
 	MOVB (R10), R14; \
 	MOVB R14, (R11); \
