@@ -937,12 +937,13 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
 	oh, ow := (h-k)/stride+1, (w-k)/stride+1
-	if k == 2 && q.vec != nil {
-		// A row of output pixels per kernel call.
+	if k == 2 {
+		// The four inputs of a window are at fixed offsets: a row of
+		// output pixels at a time.
 		for b := 0; b < n; b++ {
 			for i := 0; i < oh; i++ {
 				base := (b*h + i*stride) * w * c
-				q.vec.run(out[(b*oh+i)*ow*c:], acc, c, ow, stride*c, [4]int{base, base + c, base + w*c, base + w*c + c})
+				q.pixels(out[(b*oh+i)*ow*c:], acc, c, ow, stride*c, [4]int{base, base + c, base + w*c, base + w*c + c})
 			}
 		}
 		return
@@ -951,14 +952,7 @@ func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {
-				o := out[((b*oh+i)*ow+j)*c:][:c]
 				base := ((b*h+i*stride)*w + j*stride) * c
-				if k == 2 {
-					x0, x1 := acc[base:][:c], acc[base+c:][:c]
-					x2, x3 := acc[base+w*c:][:c], acc[base+w*c+c:][:c]
-					q.span(o, x0, x1, x2, x3)
-					continue
-				}
 				copy(row, acc[base:][:c])
 				for kh := 0; kh < k; kh++ {
 					for kw := 0; kw < k; kw++ {
@@ -967,8 +961,22 @@ func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant
 						}
 					}
 				}
-				q.span(o, row, row, row, row)
+				q.span(out[((b*oh+i)*ow+j)*c:][:c], row, row, row, row)
 			}
 		}
+	}
+}
+
+// pixels requantises pix pixels of n channels laid out as for
+// vecRequant.run: pixel p's accumulator of channel c is the largest of
+// x[p·step + off[i] + c], i < 4.
+func (q *requant) pixels(o []uint8, x []int32, n, pix, step int, off [4]int) {
+	if q.vec != nil {
+		q.vec.run(o, x, n, pix, step, off)
+		return
+	}
+	for p := 0; p < pix; p++ {
+		b := p * step
+		q.span(o[p*n:(p+1)*n], x[b+off[0]:], x[b+off[1]:], x[b+off[2]:], x[b+off[3]:])
 	}
 }
