@@ -144,6 +144,11 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		if l.Bias != nil {
 			bias = slices.Clone(l.Bias.Value.Data)
 		}
+		// l's inputs do not depend on l: their statistics serve both trials.
+		mo, err := inputMoments(m, l, o.CentreOn, o.Threads)
+		if err != nil {
+			return res, err
+		}
 		// apply initialises l (centred on data or by its mean) and folds
 		// its gain into a copy of the next layer's float weights, or into
 		// them with commit.
@@ -153,7 +158,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 				copy(l.Bias.Value.Data, bias)
 			}
 			if onData {
-				if plain, err = centreOnData(m, l, o.CentreOn, o.Threads); err != nil {
+				if plain, err = l.CentreOnInputs(mo); err != nil {
 					return 0, false, err
 				}
 			} else {
@@ -323,15 +328,14 @@ func distance(m *Model, x *tensor.Tensor, want []float32, threads int) (float64,
 	return d / float64(len(got)), nil
 }
 
-// centreOnData gathers l's input moments over x (forward passes of m in
-// evaluation mode) and zero-centres l on them (quant.Layer.CentreOnInputs),
-// returning the number of channels left with the plain mean subtraction.
-func centreOnData(m *Model, l *quant.Layer, x *tensor.Tensor, threads int) (int, error) {
+// inputMoments gathers the moments of l's inputs over x (forward passes of
+// m in evaluation mode), for quant.Layer.CentreOnInputs.
+func inputMoments(m *Model, l *quant.Layer, x *tensor.Tensor, threads int) (*quant.InputMoments, error) {
 	mo := l.NewInputMoments()
 	l.Observe = mo.Add
 	defer func() { l.Observe = nil }()
 	if err := keepActState(m, func() error { return forEachChunk(m, x, threads, nil) }); err != nil {
-		return 0, fmt.Errorf("layer %s: data-aware centring: %w", l.Name, err)
+		return nil, fmt.Errorf("layer %s: data-aware centring: %w", l.Name, err)
 	}
-	return l.CentreOnInputs(mo)
+	return mo, nil
 }
