@@ -7,12 +7,12 @@ import (
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
-func poolGeom(op string, x *Var, k, stride int) tensor.PoolGeom {
+func poolGeom(op string, x *Var, k, stride, pad int, countPad bool) tensor.PoolGeom {
 	s := x.Value.Shape
 	if len(s) != 4 {
 		panic(fmt.Sprintf("autodiff: %s: input %v is not NHWC", op, x.Value))
 	}
-	g := tensor.PoolGeom{N: s[0], H: s[1], W: s[2], C: s[3], K: k, Stride: stride}
+	g := tensor.PoolGeom{N: s[0], H: s[1], W: s[2], C: s[3], K: k, Stride: stride, Pad: pad, CountPad: countPad}
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("autodiff: %s: input %v: %v", op, x.Value, err))
 	}
@@ -21,7 +21,18 @@ func poolGeom(op string, x *Var, k, stride int) tensor.PoolGeom {
 
 // MaxPool takes the maximum over k×k windows moved by stride (0 means k).
 func (t *Tape) MaxPool(x *Var, k, stride int) *Var {
-	g := poolGeom("MaxPool", x, k, stride)
+	return t.maxPool("MaxPool", x, k, stride, 0)
+}
+
+// MaxPoolPad is MaxPool over the image padded by pad pixels on every side
+// (0 ≤ pad < k), the padding counting as −∞: ONNX MaxPool with symmetric
+// pads.
+func (t *Tape) MaxPoolPad(x *Var, k, stride, pad int) *Var {
+	return t.maxPool("MaxPoolPad", x, k, stride, pad)
+}
+
+func (t *Tape) maxPool(op string, x *Var, k, stride, pad int) *Var {
+	g := poolGeom(op, x, k, stride, pad, false)
 	out := t.allocNoZero(g.N, g.OH, g.OW, g.C)
 	// The argmax positions (a byte each) live in a pooled float32 buffer.
 	ab := t.buf((out.Len() + 3) / 4)
@@ -36,7 +47,19 @@ func (t *Tape) MaxPool(x *Var, k, stride int) *Var {
 
 // AvgPool averages over k×k windows moved by stride (0 means k).
 func (t *Tape) AvgPool(x *Var, k, stride int) *Var {
-	g := poolGeom("AvgPool", x, k, stride)
+	return t.avgPool("AvgPool", x, k, stride, 0, true)
+}
+
+// AvgPoolPad is AvgPool over the image padded with zeros by pad pixels on
+// every side (0 ≤ pad < k): ONNX AveragePool with symmetric pads. With
+// countIncludePad every window is divided by k², padding included;
+// otherwise by the number of its pixels inside the image.
+func (t *Tape) AvgPoolPad(x *Var, k, stride, pad int, countIncludePad bool) *Var {
+	return t.avgPool("AvgPoolPad", x, k, stride, pad, countIncludePad)
+}
+
+func (t *Tape) avgPool(op string, x *Var, k, stride, pad int, countPad bool) *Var {
+	g := poolGeom(op, x, k, stride, pad, countPad)
 	out := t.allocNoZero(g.N, g.OH, g.OW, g.C)
 	tensor.AvgPool(t.Threads, &g, x.Value.Data, out.Data)
 	var v *Var

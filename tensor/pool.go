@@ -7,11 +7,21 @@ import (
 )
 
 // PoolGeom describes a pooling window over NHWC images: N×H×W×C inputs, a
-// K×K window moved by Stride, no padding; outputs are N×OH×OW×C.
+// K×K window moved by Stride, Pad pixels of padding on every side;
+// outputs are N×OH×OW×C (the floor of the window count, ONNX's and
+// PyTorch's ceil_mode off).
 type PoolGeom struct {
 	N, H, W, C int
 	K, Stride  int
-	OH, OW     int // set by Validate
+	// Pad is the symmetric padding, less than K so that every window
+	// covers at least one pixel of the image. MaxPool treats the padding
+	// as −∞, AvgPool as zeros.
+	Pad int
+	// CountPad makes AvgPool divide every window's sum by K·K, padding
+	// included (ONNX's count_include_pad = 1); otherwise a window is
+	// divided by the number of its taps inside the image.
+	CountPad bool
+	OH, OW   int // set by Validate
 }
 
 // Validate fills in the output size and reports a window that does not fit.
@@ -19,18 +29,26 @@ func (g *PoolGeom) Validate() error {
 	if g.Stride == 0 {
 		g.Stride = g.K
 	}
-	if g.K < 1 || g.Stride < 1 || g.H < g.K || g.W < g.K || g.C < 1 || g.N < 0 {
-		return fmt.Errorf("pool: %dx%d window (stride %d) does not fit a %dx%d input", g.K, g.K, g.Stride, g.H, g.W)
+	if g.K < 1 || g.Stride < 1 || g.Pad < 0 || g.Pad >= g.K || g.H+2*g.Pad < g.K || g.W+2*g.Pad < g.K || g.H < 1 || g.W < 1 || g.C < 1 || g.N < 0 {
+		return fmt.Errorf("pool: %dx%d window (stride %d, padding %d) does not fit a %dx%d input", g.K, g.K, g.Stride, g.Pad, g.H, g.W)
 	}
-	g.OH = (g.H-g.K)/g.Stride + 1
-	g.OW = (g.W-g.K)/g.Stride + 1
+	g.OH = (g.H+2*g.Pad-g.K)/g.Stride + 1
+	g.OW = (g.W+2*g.Pad-g.K)/g.Stride + 1
 	return nil
+}
+
+// Window returns the taps of the window of output pixel (oh, ow) that fall
+// inside the image: kh in [kh0, kh1), kw in [kw0, kw1).
+func (g *PoolGeom) Window(oh, ow int) (kh0, kh1, kw0, kw1 int) {
+	ih0, iw0 := oh*g.Stride-g.Pad, ow*g.Stride-g.Pad
+	return max(0, -ih0), min(g.K, g.H-ih0), max(0, -iw0), min(g.K, g.W-iw0)
 }
 
 // MaxPool writes the window maxima of x into y and, for the backward pass,
 // the position of each maximum within its window (kh·K + kw, first maximum
 // wins) into arg. A byte per output instead of a flat index keeps the
-// pass's memory traffic down; windows are at most 15×15.
+// pass's memory traffic down; windows are at most 15×15. Padding never
+// wins: the maximum is taken over the window's taps inside the image.
 func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
 	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C || len(arg) < len(y) || g.K > 15 {
 		panic(fmt.Sprintf("tensor: MaxPool: sizes x %d y %d arg %d for %+v", len(x), len(y), len(arg), *g))
@@ -39,37 +57,55 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
+				ih0 := oh*g.Stride - g.Pad
 				for ow := 0; ow < g.OW; ow++ {
+					iw0 := ow*g.Stride - g.Pad
 					o := ((n*g.OH+oh)*g.OW + ow) * C
 					yo, ao := y[o:o+C], arg[o:o+C]
-					first := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
-					if g.K == 2 {
+					kh0, kh1, kw0, kw1 := g.Window(oh, ow)
+					if g.K == 2 && kh0 == 0 && kw0 == 0 && kh1 == 2 && kw1 == 2 {
+						first := ((n*g.H+ih0)*g.W + iw0) * C
 						maxPool2(x[first:first+C], x[first+C:first+2*C], x[first+g.W*C:first+g.W*C+C],
 							x[first+g.W*C+C:first+g.W*C+2*C], yo, ao)
 						continue
 					}
+					first := ((n*g.H+ih0+kh0)*g.W + iw0 + kw0) * C
 					copy(yo, x[first:first+C])
-					clear(ao)
-					for kh := 0; kh < g.K; kh++ {
-						for kw := 0; kw < g.K; kw++ {
-							if kh == 0 && kw == 0 {
+					if p0 := uint8(kh0*g.K + kw0); p0 == 0 {
+						clear(ao)
+					} else {
+						for c := range ao {
+							ao[c] = p0
+						}
+					}
+					for kh := kh0; kh < kh1; kh++ {
+						for kw := kw0; kw < kw1; kw++ {
+							if kh == kh0 && kw == kw0 {
 								continue
 							}
-							i := ((n*g.H+oh*g.Stride+kh)*g.W + ow*g.Stride + kw) * C
-							xi := x[i : i+C]
-							pos := uint8(kh*g.K + kw)
-							for c, v := range xi {
-								if v > yo[c] {
-									yo[c] = v
-									ao[c] = pos
-								}
-							}
+							i := ((n*g.H+ih0+kh)*g.W + iw0 + kw) * C
+							maxInto(yo, ao, x[i:i+C], uint8(kh*g.K+kw))
 						}
 					}
 				}
 			}
 		}
 	})
+}
+
+// maxInto raises yo to xi where xi is greater, recording pos in ao there.
+// It is kept out of line: inlined into MaxPool's closure, the loop ran
+// with its counter and pointers spilled to the stack.
+//
+//go:noinline
+func maxInto(yo []float32, ao []uint8, xi []float32, pos uint8) {
+	yo, ao = yo[:len(xi)], ao[:len(xi)]
+	for c, v := range xi {
+		if v > yo[c] {
+			yo[c] = v
+			ao[c] = pos
+		}
+	}
 }
 
 // maxPool2 takes the channelwise maximum of the four pixels of a 2×2
@@ -115,7 +151,9 @@ func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []f
 					o := ((n*g.OH+oh)*g.OW + ow) * C
 					d, a := dy[o:o+C], arg[o:o+C]
 					a = a[:len(d)]
-					base := ((n*g.H+oh*g.Stride)*g.W + ow*g.Stride) * C
+					// base may lie before the image when the window starts
+					// in the padding; base+off[a[c]] never does.
+					base := ((n*g.H+oh*g.Stride-g.Pad)*g.W + ow*g.Stride - g.Pad) * C
 					for c, v := range d {
 						dx[base+off[a[c]]+c] += v
 					}
@@ -125,27 +163,31 @@ func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []f
 	})
 }
 
-// AvgPool writes window means of x into y.
+// AvgPool writes window means of x into y (see PoolGeom.CountPad for the
+// divisor of windows that cover padding).
 func AvgPool(threads int, g *PoolGeom, x, y []float32) {
 	if len(x) < g.N*g.H*g.W*g.C || len(y) < g.N*g.OH*g.OW*g.C {
 		panic(fmt.Sprintf("tensor: AvgPool: sizes x %d y %d for %+v", len(x), len(y), *g))
 	}
 	C := g.C
-	inv := 1 / float32(g.K*g.K)
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
+				ih0 := oh*g.Stride - g.Pad
 				for ow := 0; ow < g.OW; ow++ {
+					iw0 := ow*g.Stride - g.Pad
+					kh0, kh1, kw0, kw1 := g.Window(oh, ow)
 					yo := y[((n*g.OH+oh)*g.OW+ow)*C:][:C]
 					clear(yo)
-					for kh := 0; kh < g.K; kh++ {
-						for kw := 0; kw < g.K; kw++ {
-							xi := x[((n*g.H+oh*g.Stride+kh)*g.W+ow*g.Stride+kw)*C:][:C]
+					for kh := kh0; kh < kh1; kh++ {
+						for kw := kw0; kw < kw1; kw++ {
+							xi := x[((n*g.H+ih0+kh)*g.W+iw0+kw)*C:][:C]
 							for c, v := range xi {
 								yo[c] += v
 							}
 						}
 					}
+					inv := g.avgScale(kh0, kh1, kw0, kw1)
 					for c := range yo {
 						yo[c] *= inv
 					}
@@ -155,18 +197,30 @@ func AvgPool(threads int, g *PoolGeom, x, y []float32) {
 	})
 }
 
+// avgScale is the reciprocal of the divisor of a window whose taps inside
+// the image are [kh0, kh1)×[kw0, kw1).
+func (g *PoolGeom) avgScale(kh0, kh1, kw0, kw1 int) float32 {
+	if g.CountPad {
+		return 1 / float32(g.K*g.K)
+	}
+	return 1 / float32((kh1-kh0)*(kw1-kw0))
+}
+
 // AvgPoolBackward adds the share of dy each input contributed into dx.
 func AvgPoolBackward(threads int, g *PoolGeom, dy, dx []float32) {
 	C := g.C
-	inv := 1 / float32(g.K*g.K)
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
+				ih0 := oh*g.Stride - g.Pad
 				for ow := 0; ow < g.OW; ow++ {
+					iw0 := ow*g.Stride - g.Pad
+					kh0, kh1, kw0, kw1 := g.Window(oh, ow)
+					inv := g.avgScale(kh0, kh1, kw0, kw1)
 					dyo := dy[((n*g.OH+oh)*g.OW+ow)*C:][:C]
-					for kh := 0; kh < g.K; kh++ {
-						for kw := 0; kw < g.K; kw++ {
-							dxi := dx[((n*g.H+oh*g.Stride+kh)*g.W+ow*g.Stride+kw)*C:][:C]
+					for kh := kh0; kh < kh1; kh++ {
+						for kw := kw0; kw < kw1; kw++ {
+							dxi := dx[((n*g.H+ih0+kh)*g.W+iw0+kw)*C:][:C]
 							for c, v := range dyo {
 								dxi[c] += v * inv
 							}
