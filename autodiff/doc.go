@@ -4,9 +4,13 @@
 //
 // The set of operations is small and each has one hand-written gradient,
 // checked against central finite differences in the tests (see GradCheck):
-// Linear, Conv2d (stride, padding, groups), BatchNorm, ReLU, max/average/
-// global-average pooling, Add, Reshape, PixelShuffle, Concat, and the
-// softmax cross-entropy and mean-squared-error losses. Custom lets a caller
+// Linear, Conv2d (stride, padding, groups), ConvTranspose2d (stride,
+// padding, output padding, groups), BatchNorm, ReLU, LeakyReLU, Clip (and
+// so ReLU6), Sigmoid, max/average pooling with optional symmetric padding
+// (MaxPoolPad, AvgPoolPad), global-average pooling, constant spatial Pad,
+// ResizeNearest (integer scales), Add, Scale, Reshape, PixelShuffle and
+// DepthToSpace (CRD and DCR), Concat, and the softmax cross-entropy and
+// mean-squared-error losses. Custom lets a caller
 // define an operation with its own backward function, which is how the
 // quantizers in package quant attach straight-through gradients.
 //
