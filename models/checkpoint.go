@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -120,23 +123,36 @@ func InitFromFloat(m *Model, path string) error {
 	if err != nil {
 		return err
 	}
+	if err := initFrom(m, c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// initFrom is InitFromFloat on a loaded checkpoint.
+func initFrom(m *Model, c *checkpoint.Checkpoint) error {
 	var cfg Config
 	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
-		return fmt.Errorf("%s: model configuration: %w", path, err)
+		return fmt.Errorf("model configuration: %w", err)
 	}
 	if cfg.Model != m.Config.Model {
-		return fmt.Errorf("%s holds a %s model, not %s", path, cfg.Model, m.Config.Model)
+		return fmt.Errorf("holds a %s model, not %s", cfg.Model, m.Config.Model)
+	}
+	if (cfg.Graph == nil) != (m.Config.Graph == nil) || cfg.Graph != nil && !sameNodes(cfg.Graph, m.Config.Graph) {
+		return fmt.Errorf("holds a network whose graph differs from %s's", m.Config.Model)
 	}
 	weights := &checkpoint.Checkpoint{Meta: c.Meta, Tensors: map[string]*tensor.Tensor{}}
-	for _, l := range m.Layers {
-		for _, p := range []string{l.Name + ".weight", l.Name + ".bias"} {
-			if t, ok := c.Tensors[p]; ok {
-				weights.Tensors[p] = t
-			}
+	for _, p := range m.Params() {
+		// Weights, biases and batch norms; not quantizer state.
+		if l := layerOf(m, p.Name); l != nil && p != l.Weight && p != l.Bias {
+			continue
+		}
+		if t, ok := c.Tensors[p.Name]; ok {
+			weights.Tensors[p.Name] = t
 		}
 	}
 	if err := m.LoadParams(weights, true); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
 	for _, l := range m.Layers {
 		if l.W != nil {
@@ -144,4 +160,25 @@ func InitFromFloat(m *Model, path string) error {
 		}
 	}
 	return nil
+}
+
+// layerOf returns the quantized layer owning parameter name, or nil.
+func layerOf(m *Model, name string) *quant.Layer {
+	for _, l := range m.Layers {
+		if strings.HasPrefix(name, l.Name+".") {
+			for _, p := range l.Params() {
+				if p.Name == name {
+					return l
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sameNodes reports whether two graphs have the same nodes.
+func sameNodes(a, b *graph.Graph) bool {
+	ja, _ := json.Marshal(a.Nodes)
+	jb, _ := json.Marshal(b.Nodes)
+	return string(ja) == string(jb)
 }

@@ -55,15 +55,25 @@ const CentringExamples = 1024
 // reference CNN, every P), the plain subtraction where the budget binds
 // hard (W8A8, P ≤ 16), docs/EVALUATION.md §1c.
 func InitFromFloatWith(m *Model, path string, o InitOptions) (InitResult, error) {
-	if err := InitFromFloat(m, path); err != nil {
+	c, err := checkpoint.Load(path)
+	if err != nil {
+		return InitResult{}, err
+	}
+	r, err := InitFromCheckpoint(m, c, o)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// InitFromCheckpoint is InitFromFloatWith on a checkpoint in memory (an
+// imported float network's, see Model.Checkpoint).
+func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, error) {
+	if err := initFrom(m, c); err != nil {
 		return InitResult{}, err
 	}
 	if !o.FoldGain && o.CentreOn == nil {
 		return InitResult{}, nil
-	}
-	c, err := checkpoint.Load(path)
-	if err != nil {
-		return InitResult{}, err
 	}
 	return refine(m, c, o)
 }

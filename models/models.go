@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/graph"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -39,6 +40,9 @@ type Config struct {
 	Classes int    `json:"classes,omitempty"`
 	Scale   int    `json:"scale,omitempty"`
 	Seed    uint64 `json:"seed"`
+	// Graph, if set, is the network (an imported one); Model then only
+	// names it.
+	Graph *graph.Graph `json:"graph,omitempty"`
 }
 
 // Task names what a model predicts.
@@ -57,6 +61,9 @@ type Model struct {
 	Net    nn.Sequential
 	// Layers lists the convolution and linear layers in order.
 	Layers []*quant.Layer
+	// roles gives each layer's role for graph models (nil: the first and
+	// last of Layers are the edges).
+	roles []Role
 }
 
 // Names lists the models Build knows.
@@ -88,10 +95,11 @@ var builders = map[string]builder{
 
 // build accumulates layers while a model is assembled.
 type build struct {
-	cfg Config
-	rng *rand.Rand
-	net nn.Sequential
-	ls  []*quant.Layer
+	cfg   Config
+	rng   *rand.Rand
+	net   nn.Sequential
+	ls    []*quant.Layer
+	roles []Role
 }
 
 func (b *build) add(ms ...nn.Module) {
@@ -124,6 +132,17 @@ func (b *build) linear(name string, in, out int, cfg quant.LayerConfig, inSigned
 // Build constructs the model cfg describes, with fresh weights drawn from
 // cfg.Seed.
 func Build(cfg Config) (*Model, error) {
+	if cfg.Graph != nil {
+		if cfg.InC < 1 || cfg.InH < 1 || cfg.InW < 1 {
+			return nil, fmt.Errorf("model %s: input shape %dx%dx%d is empty", cfg.Model, cfg.InC, cfg.InH, cfg.InW)
+		}
+		b := &build{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0xa2))}
+		task, err := buildGraph(b)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
+		}
+		return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles}, nil
+	}
 	bd, ok := builders[cfg.Model]
 	if !ok {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", cfg.Model, strings.Join(Names(), ", "))
@@ -226,7 +245,12 @@ func (b *build) fixImageInput() {
 func (m *Model) Params() []*nn.Param { return m.Net.Params() }
 
 // Hidden reports whether layer i is a hidden (constrained) layer.
-func (m *Model) Hidden(i int) bool { return i > 0 && i < len(m.Layers)-1 }
+func (m *Model) Hidden(i int) bool {
+	if m.roles != nil {
+		return m.roles[i] == Hidden
+	}
+	return i > 0 && i < len(m.Layers)-1
+}
 
 // Forward runs the network.
 func (m *Model) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {

@@ -160,6 +160,18 @@ func firstInputs(s *data.Set, n int) *tensor.Tensor {
 	return b.X(got)
 }
 
+// openModelData opens the data set a built model trains on.
+func openModelData(m *models.Model, spec string, seed uint64) (trainSet, testSet *data.Set, err error) {
+	if m.Config.Graph == nil {
+		return openData(m.Config.Model, spec, max(m.Config.Scale, 2), seed)
+	}
+	trainSet, testSet, err = train.OpenDataFor(m.Task, spec, m.Config.Scale, seed)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--data: %w", err)}
+	}
+	return trainSet, testSet, nil
+}
+
 // openData is train.OpenData with the command's errors: an unknown model
 // names --model, a data set that will not load names --data.
 func openData(model, spec string, scale int, seed uint64) (trainSet, testSet *data.Set, err error) {
@@ -174,6 +186,9 @@ func openData(model, spec string, scale int, seed uint64) (trainSet, testSet *da
 }
 
 func loadModel(path string) (*models.Model, error) {
+	if isONNX(path) {
+		return loadONNX(path)
+	}
 	c, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
@@ -198,7 +213,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	_, testSet, err := openData(m.Config.Model, *dataSpec, max(m.Config.Scale, 2), 1)
+	_, testSet, err := openModelData(m, *dataSpec, 1)
 	if err != nil {
 		return err
 	}

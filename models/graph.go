@@ -1,0 +1,185 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/quant"
+)
+
+// Role is a layer's place in A2Q's recipe.
+type Role int
+
+// Roles: the first and last layers keep their own settings (Config.First,
+// Config.Last), the hidden layers between them are constrained.
+const (
+	Hidden Role = iota
+	First
+	Last
+)
+
+// GraphTask returns what a network graph predicts: an image output means
+// super-resolution (or any image-to-image regression), a vector output
+// classification. It returns an error for a graph that does not validate.
+func GraphTask(g *graph.Graph, in []int) (Task, []int, error) {
+	shapes, err := g.Validate(in)
+	if err != nil {
+		return "", nil, err
+	}
+	out := shapes[g.Output]
+	if len(out) == 3 {
+		return SuperResolve, out, nil
+	}
+	return Classify, out, nil
+}
+
+// buildGraph builds the network cfg.Graph describes: a quantized layer
+// (package quant) for every convolution and linear node, configured by its
+// role, with its input quantized unsigned where the graph proves it
+// non-negative; a batch norm for every batch-norm node; stateless modules
+// for the rest. A chain of nodes becomes an nn.Sequential, a graph with
+// branches an nn.DAG.
+func buildGraph(b *build) (Task, error) {
+	c := b.cfg
+	g := c.Graph
+	in := []int{c.InH, c.InW, c.InC}
+	if len(g.InShape) == 1 {
+		in = []int{c.InC * c.InH * c.InW}
+	}
+	task, out, err := GraphTask(g, in)
+	if err != nil {
+		return "", err
+	}
+	if task == Classify && c.Classes != 0 && out[0] != c.Classes {
+		return "", fmt.Errorf("the graph outputs %d values, the data has %d classes", out[0], c.Classes)
+	}
+	nonneg := g.NonNegative(true)
+	first, last := g.Edges()
+	index := map[string]int{g.Input: 0}
+	chain := true
+	var steps []nn.Step
+	var roles []Role
+	for i, n := range g.Nodes {
+		index[n.Name] = i + 1
+		step := nn.Step{Name: n.Name}
+		for _, name := range n.Inputs {
+			step.Inputs = append(step.Inputs, index[name])
+		}
+		chain = chain && len(n.Inputs) == 1 && step.Inputs[0] == i
+		role := Hidden
+		switch {
+		case first[n.Name]:
+			role = First
+		case last[n.Name]:
+			role = Last
+		}
+		op, err := b.graphOp(&n, role, !nonneg[n.Inputs[0]])
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		if l, ok := op.(*quant.Layer); ok {
+			b.ls = append(b.ls, l)
+			roles = append(roles, role)
+		}
+		step.Op = op
+		steps = append(steps, step)
+	}
+	chain = chain && index[g.Output] == len(g.Nodes)
+	if chain {
+		for _, s := range steps {
+			b.net = append(b.net, s.Op.(nn.Module))
+		}
+	} else {
+		b.net = nn.Sequential{&nn.DAG{Steps: steps, Output: index[g.Output]}}
+	}
+	b.roles = roles
+	// Images arrive in [0, 1]: the layers reading them take 8-bit pixels.
+	for i, l := range b.ls {
+		if roles[i] == First && l.In != nil && !l.In.Signed && isInput(g, l.Name) {
+			l.In.FixScale(1 / (math.Exp2(float64(l.In.Bits)) - 1))
+		}
+		if task == SuperResolve && l.In != nil {
+			l.In.Percentile = quant.RegressionPercentile
+		}
+	}
+	return task, nil
+}
+
+// isInput reports whether node name reads the graph's input directly.
+func isInput(g *graph.Graph, name string) bool {
+	n := g.Node(name)
+	return n != nil && len(n.Inputs) == 1 && n.Inputs[0] == g.Input
+}
+
+// graphOp returns the module (or joiner) computing node n.
+func (b *build) graphOp(n *graph.Node, role Role, inSigned bool) (any, error) {
+	cfg := b.cfg.Hidden
+	switch role {
+	case First:
+		cfg = b.cfg.First
+	case Last:
+		cfg = b.cfg.Last
+	}
+	switch n.Op {
+	case graph.Conv:
+		o := autodiff.ConvOptions{Stride: n.StrideOr(), Pad: n.Pad, Groups: n.GroupsOr()}
+		return quant.NewConv(n.Name, n.In, n.Out, n.Kernel, o, n.Bias, cfg, inSigned, b.rng)
+	case graph.Linear:
+		return quant.NewLinear(n.Name, n.In, n.Out, n.Bias, cfg, inSigned, b.rng)
+	case graph.ConvTranspose:
+		if cfg.Mode != quant.Float && cfg.Mode != "" {
+			return nil, fmt.Errorf("transposed convolutions train in float only (quantized transposed convolutions are not implemented yet)")
+		}
+		o := autodiff.ConvTransposeOptions{Stride: n.StrideOr(), Pad: n.Pad, OutputPad: n.OutputPad, Groups: n.GroupsOr()}
+		return nn.NewConvTranspose2d(n.Name, n.In, n.Out, n.Kernel, o, n.Bias, b.rng), nil
+	case graph.BatchNorm:
+		bn := nn.NewBatchNorm(n.Name, n.Out)
+		bn.Eps = n.Eps
+		return bn, nil
+	case graph.ReLU:
+		return nn.ReLU{}, nil
+	case graph.Clip:
+		c := nn.Clip{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+		if n.Min != nil {
+			c.Lo = *n.Min
+		}
+		if n.Max != nil {
+			c.Hi = *n.Max
+		}
+		return c, nil
+	case graph.LeakyReLU:
+		return nn.LeakyReLU{Alpha: n.Alpha}, nil
+	case graph.Sigmoid:
+		return nn.Sigmoid{}, nil
+	case graph.MaxPool, graph.AvgPool:
+		s := n.StrideOr()
+		if n.Pad == 0 && n.Op == graph.MaxPool {
+			return nn.MaxPool{K: n.Kernel, Stride: s}, nil
+		}
+		if n.Pad == 0 {
+			return nn.AvgPool{K: n.Kernel, Stride: s}, nil
+		}
+		return nn.PaddedPool{Max: n.Op == graph.MaxPool, K: n.Kernel, Stride: s, Pad: n.Pad, CountPad: n.CountPad}, nil
+	case graph.GlobalAvgPool:
+		return nn.GlobalAvgPool{}, nil
+	case graph.Pad:
+		return nn.Pad{Top: n.Pads[0], Left: n.Pads[1], Bottom: n.Pads[2], Right: n.Pads[3], Value: n.Value}, nil
+	case graph.Add:
+		return nn.Add{}, nil
+	case graph.Concat:
+		return nn.Concat{}, nil
+	case graph.Flatten:
+		return nn.Flatten{}, nil
+	case graph.DepthToSpace:
+		if n.DCR {
+			return nn.DepthToSpaceDCR{R: n.Factor}, nil
+		}
+		return nn.PixelShuffle{R: n.Factor}, nil
+	case graph.Resize:
+		return nn.ResizeNearest{F: n.Factor}, nil
+	}
+	return nil, fmt.Errorf("operation %q has no implementation", n.Op)
+}

@@ -1,0 +1,1318 @@
+// Package onnx imports float ONNX networks, as torch.onnx.export writes
+// them (opsets 7 to 21, any batch dimension), into a2q's network graph
+// (package graph) and its weights, ready to evaluate, train with A2Q or
+// A2Q+, certify and run as integers.
+//
+// The protobuf decoding, topological sorting and cycle checks are package
+// qonnx's; this package maps each ONNX operator onto a graph node and
+// converts the layout: ONNX images are NCHW with OIHW convolution weights,
+// a2q's are NHWC with [Cout, KH, KW, Cin/groups] weights. A Flatten of an
+// image therefore orders features differently, and the importer permutes
+// the columns of the linear layer that reads it so that the imported
+// network computes the same function.
+//
+// Supported: Conv (stride, symmetric or asymmetric pads, groups incl.
+// depthwise), ConvTranspose, Gemm, MatMul (with a following Add of a
+// constant as its bias), BatchNormalization, Relu, Clip, LeakyRelu,
+// Sigmoid, MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Add,
+// Concat (channels), Flatten, Reshape (to [batch, features]), Identity,
+// Dropout, Constant, DepthToSpace and Resize (nearest, integer scale).
+// Anything else is an error naming the node, its op type and, where it is
+// an attribute that is not supported, the attribute.
+package onnx
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/qonnx"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Opsets are the default-domain operator set versions Import accepts.
+const (
+	MinOpset = 7
+	MaxOpset = 21
+)
+
+// Network is an imported float network: its graph and its weights, keyed
+// by parameter name ("<node>.weight", ...), in a2q's layouts.
+type Network struct {
+	Graph   *graph.Graph
+	Weights map[string]*tensor.Tensor
+	// Source is the file the network was read from.
+	Source string
+}
+
+// Import reads the float ONNX network in the file at path.
+func Import(path string) (*Network, error) {
+	m, err := qonnx.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	n, err := FromModel(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	n.Source = path
+	return n, nil
+}
+
+// Decode imports a float ONNX network from its protobuf encoding.
+func Decode(b []byte) (*Network, error) {
+	m, err := qonnx.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return FromModel(m)
+}
+
+// value is what the importer knows of an ONNX value.
+type value struct {
+	name  string        // graph value it maps to
+	shape []int         // graph shape (no batch): [H, W, C] or [F]
+	rank  int           // ONNX rank including the batch dimension
+	perm  []int         // vectors from an image flatten: perm[onnxIndex] = graph index; nil when equal
+	konst *qonnx.Tensor // a constant (initialiser or Constant node), not a graph value
+	layer int           // index of the bias-less conv or linear node that produced it (a following Add of a constant is its bias), or -1
+}
+
+type importer struct {
+	m     *qonnx.Model
+	g     *graph.Graph
+	w     map[string]*tensor.Tensor
+	vals  map[string]*value
+	names map[string]bool
+	opset int64
+	batch int64 // the input's batch dimension if the file fixes it, else -1
+}
+
+// FromModel imports a decoded ONNX model.
+func FromModel(m *qonnx.Model) (*Network, error) {
+	im := &importer{m: m, g: &graph.Graph{}, w: map[string]*tensor.Tensor{}, vals: map[string]*value{}, names: map[string]bool{}}
+	if err := im.header(); err != nil {
+		return nil, err
+	}
+	for _, n := range m.Graph.Nodes {
+		if err := im.node(n); err != nil {
+			return nil, err
+		}
+	}
+	if err := im.output(); err != nil {
+		return nil, err
+	}
+	if _, err := im.g.Validate(nil); err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(im.g.Nodes, func(n graph.Node) bool { return n.Op.Layered() }) {
+		return nil, fmt.Errorf("the network has no convolution or linear layer to quantize")
+	}
+	return &Network{Graph: im.g, Weights: im.w}, nil
+}
+
+func (im *importer) header() error {
+	im.opset = -1
+	for _, o := range im.m.Opsets {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			im.opset = o.Version
+		}
+	}
+	if im.opset < MinOpset || im.opset > MaxOpset {
+		return fmt.Errorf("default-domain opset %d: a2q imports opsets %d to %d (re-export with torch.onnx.export(..., opset_version=13))", im.opset, MinOpset, MaxOpset)
+	}
+	if im.m.HasQuant() {
+		return fmt.Errorf("the file holds QONNX Quant nodes: it is an already quantized network; inspect, verify, eval and hw read it as QONNX")
+	}
+	g := im.m.Graph
+	for name, t := range g.Initializers {
+		im.vals[name] = &value{konst: t, layer: -1}
+	}
+	if len(g.Inputs) != 1 {
+		return fmt.Errorf("the graph has %d inputs; a2q imports networks with one input", len(g.Inputs))
+	}
+	in := g.Inputs[0]
+	var shape []int
+	switch len(in.Shape) {
+	case 4:
+		shape = []int{int(in.Shape[2]), int(in.Shape[3]), int(in.Shape[1])}
+	case 2:
+		shape = []int{int(in.Shape[1])}
+	default:
+		return fmt.Errorf("input %q has shape %v; want [batch, C, H, W] or [batch, features]", in.Name, in.Shape)
+	}
+	for _, d := range shape {
+		if d < 1 {
+			return fmt.Errorf("input %q has shape %v: only the batch dimension may be dynamic", in.Name, in.Shape)
+		}
+	}
+	im.batch = in.Shape[0]
+	if im.batch < 1 {
+		im.batch = -1
+	}
+	name := im.unique(sanitize(in.Name, "input"))
+	im.g.Input, im.g.InShape = name, shape
+	im.vals[in.Name] = &value{name: name, shape: shape, rank: len(in.Shape), layer: -1}
+	return nil
+}
+
+func (im *importer) output() error {
+	outs := im.m.Graph.Outputs
+	if len(outs) != 1 {
+		return fmt.Errorf("the graph has %d outputs; a2q imports networks with one output", len(outs))
+	}
+	v, ok := im.vals[outs[0].Name]
+	if !ok || v.konst != nil || v.name == im.g.Input {
+		return fmt.Errorf("output %q is not computed from the input", outs[0].Name)
+	}
+	if v.perm != nil {
+		return fmt.Errorf("output %q is a flattened image: its feature order would differ from the file's", outs[0].Name)
+	}
+	im.g.Output = v.name
+	return nil
+}
+
+// nodeName returns a free graph name for n: its module path, else the path
+// and the op type, else with a numeric suffix.
+func (im *importer) nodeName(n *qonnx.Node, fallback string) string {
+	name := sanitize(n.Name, fallback)
+	if im.names[name] {
+		if alt := name + "." + strings.ToLower(n.OpType); !im.names[alt] {
+			name = alt
+		}
+	}
+	return im.unique(name)
+}
+
+// unique returns name, or name with a numeric suffix if taken.
+func (im *importer) unique(name string) string {
+	u := name
+	for i := 2; im.names[u]; i++ {
+		u = fmt.Sprintf("%s_%d", name, i)
+	}
+	im.names[u] = true
+	return u
+}
+
+// sanitize turns an ONNX node or value name into a graph name. PyTorch
+// names a node by its module scopes and op type: "/s/s.0/a/a.0/Conv" is
+// the Conv of module s.0.a.0 (each scope names its attribute relative to
+// the one before), which becomes the name; other names lose their slashes
+// and colons.
+func sanitize(name, fallback string) string {
+	parts := strings.FieldsFunc(name, func(r rune) bool { return r == '/' })
+	if len(parts) >= 2 {
+		if first, _, _ := strings.Cut(parts[len(parts)-1], "_"); isOpName(first) {
+			var path []string
+			prev := ""
+			for _, c := range parts[:len(parts)-1] {
+				if prev != "" && strings.HasPrefix(c, prev+".") {
+					path = append(path, strings.TrimPrefix(c, prev+"."))
+				} else {
+					path = append(path, c)
+				}
+				prev = c
+			}
+			name = strings.Join(path, ".")
+		}
+	}
+	name = strings.Trim(strings.Map(func(r rune) rune {
+		switch {
+		case r == '/' || r == ':' || r == ' ':
+			return '.'
+		case r < 0x20:
+			return -1
+		}
+		return r
+	}, name), ".")
+	if name == "" {
+		return fallback
+	}
+	return name
+}
+
+// isOpName reports whether s looks like an ONNX op type (PyTorch ends node
+// names with it).
+func isOpName(s string) bool {
+	return s != "" && s[0] >= 'A' && s[0] <= 'Z' && !strings.ContainsAny(s, ".")
+}
+
+// errNode is an error naming the ONNX node.
+func errNode(n *qonnx.Node, format string, args ...any) error {
+	return fmt.Errorf("node %q (%s): %s", n.Name, n.OpType, fmt.Sprintf(format, args...))
+}
+
+// errAttr is an error naming the ONNX node and attribute.
+func errAttr(n *qonnx.Node, attr, format string, args ...any) error {
+	return fmt.Errorf("node %q (%s) attribute %q: %s", n.Name, n.OpType, attr, fmt.Sprintf(format, args...))
+}
+
+// in returns the graph value of n's i-th input, refusing constants.
+func (im *importer) in(n *qonnx.Node, i int) (*value, error) {
+	name := n.Input(i)
+	v, ok := im.vals[name]
+	if name == "" || !ok {
+		return nil, errNode(n, "input %d (%q) is missing", i, name)
+	}
+	if v.konst != nil {
+		return nil, errNode(n, "input %d (%q) is a constant; a2q imports networks whose ops apply to the input's data", i, name)
+	}
+	return v, nil
+}
+
+// konst returns n's i-th input as a constant, or nil if absent.
+func (im *importer) konst(n *qonnx.Node, i int, what string) (*qonnx.Tensor, error) {
+	name := n.Input(i)
+	if name == "" {
+		return nil, nil
+	}
+	v, ok := im.vals[name]
+	if !ok || v.konst == nil {
+		return nil, errNode(n, "%s (input %d, %q) must be a constant (an initialiser or a Constant node)", what, i, name)
+	}
+	return v.konst, nil
+}
+
+// add appends a graph node computing n's output from the given inputs.
+func (im *importer) add(n *qonnx.Node, gn graph.Node, ins ...*value) (*value, error) {
+	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+		return nil, errNode(n, "has no output")
+	}
+	gn.Name = im.nodeName(n, sanitize(n.Outputs[0], string(gn.Op)))
+	for _, v := range ins {
+		gn.Inputs = append(gn.Inputs, v.name)
+	}
+	shape, err := gn.OutShape(shapesOf(ins))
+	if err != nil {
+		return nil, errNode(n, "%v", err)
+	}
+	im.g.Nodes = append(im.g.Nodes, gn)
+	rank := 4
+	if len(shape) == 1 {
+		rank = 2
+	}
+	v := &value{name: gn.Name, shape: shape, rank: rank, layer: -1}
+	im.vals[n.Outputs[0]] = v
+	return v, nil
+}
+
+func shapesOf(vs []*value) [][]int {
+	s := make([][]int, len(vs))
+	for i, v := range vs {
+		s[i] = v.shape
+	}
+	return s
+}
+
+// alias makes n's output the same value as its input (Identity, Dropout).
+func (im *importer) alias(n *qonnx.Node, v *value) {
+	for _, o := range n.Outputs[:1] {
+		im.vals[o] = v
+	}
+}
+
+func (im *importer) node(n *qonnx.Node) error {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return errNode(n, "operator domain %q is not supported", n.Domain)
+	}
+	if len(n.Outputs) == 0 {
+		return errNode(n, "has no output")
+	}
+	// Extra outputs (a MaxPool's indices, a Dropout's mask, a training
+	// BatchNormalization's statistics) must not be used.
+	for _, o := range n.Outputs[1:] {
+		if o != "" && len(im.m.Graph.Consumers(o)) > 0 {
+			return errNode(n, "output %q is used; a2q supports only the first output of %s", o, n.OpType)
+		}
+	}
+	switch n.OpType {
+	case "Constant":
+		t, err := constantValue(n)
+		if err != nil {
+			return err
+		}
+		im.vals[n.Outputs[0]] = &value{konst: t, layer: -1}
+		return nil
+	case "Identity", "Dropout":
+		v, ok := im.vals[n.Input(0)]
+		if !ok {
+			return errNode(n, "input %q is missing", n.Input(0))
+		}
+		im.alias(n, v)
+		return nil
+	case "Conv":
+		return im.conv(n)
+	case "ConvTranspose":
+		return im.convTranspose(n)
+	case "Gemm":
+		return im.gemm(n)
+	case "MatMul":
+		return im.matmul(n)
+	case "BatchNormalization":
+		return im.batchNorm(n)
+	case "Relu", "Sigmoid":
+		op := graph.ReLU
+		if n.OpType == "Sigmoid" {
+			op = graph.Sigmoid
+		}
+		return im.elementwise(n, graph.Node{Op: op})
+	case "LeakyRelu":
+		a, err := n.AttrFloat("alpha", 0.01)
+		if err != nil {
+			return err
+		}
+		return im.elementwise(n, graph.Node{Op: graph.LeakyReLU, Alpha: a})
+	case "Clip":
+		return im.clip(n)
+	case "MaxPool", "AveragePool":
+		return im.pool(n)
+	case "GlobalAveragePool":
+		x, err := im.image(n)
+		if err != nil {
+			return err
+		}
+		v, err := im.add(n, graph.Node{Op: graph.GlobalAvgPool}, x)
+		if err != nil {
+			return err
+		}
+		v.rank = 4 // [N, C, 1, 1] in the file; its flatten is a no-op
+		return nil
+	case "Pad":
+		return im.pad(n)
+	case "Add":
+		return im.add2(n)
+	case "Concat":
+		return im.concat(n)
+	case "Flatten":
+		return im.flatten(n)
+	case "Reshape":
+		return im.reshape(n)
+	case "DepthToSpace":
+		return im.depthToSpace(n)
+	case "Resize", "Upsample":
+		return im.resize(n)
+	}
+	return errNode(n, "operator %s is not supported (a2q imports %s)", n.OpType, supportedOps)
+}
+
+const supportedOps = "Conv, ConvTranspose, Gemm, MatMul, BatchNormalization, Relu, Clip, LeakyRelu, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, Pad, Add, Concat, Flatten, Reshape, Identity, Dropout, Constant, DepthToSpace, Resize"
+
+func constantValue(n *qonnx.Node) (*qonnx.Tensor, error) {
+	for name, a := range n.Attrs {
+		switch name {
+		case "value":
+			if a.Tensor == nil {
+				return nil, errAttr(n, name, "is not a tensor")
+			}
+			return a.Tensor, nil
+		case "value_float":
+			return qonnx.NewFloat([]float32{a.Float}), nil
+		case "value_floats":
+			return qonnx.NewFloat(slices.Clone(a.Floats), len(a.Floats)), nil
+		case "value_int":
+			return qonnx.NewInt([]int64{a.Int}), nil
+		case "value_ints":
+			return qonnx.NewInt(slices.Clone(a.Ints), len(a.Ints)), nil
+		default:
+			return nil, errAttr(n, name, "is not supported")
+		}
+	}
+	return nil, errNode(n, "has no value")
+}
+
+// image returns n's first input, which must be an image.
+func (im *importer) image(n *qonnx.Node) (*value, error) {
+	x, err := im.in(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.shape) != 3 {
+		return nil, errNode(n, "input %q has shape %v (features); want an image [batch, C, H, W]", n.Input(0), x.shape)
+	}
+	return x, nil
+}
+
+// elementwise adds a one-input elementwise node; the feature order of a
+// flattened input carries over.
+func (im *importer) elementwise(n *qonnx.Node, gn graph.Node) error {
+	x, err := im.in(n, 0)
+	if err != nil {
+		return err
+	}
+	v, err := im.add(n, gn, x)
+	if err != nil {
+		return err
+	}
+	v.perm, v.rank = x.perm, x.rank
+	return nil
+}
+
+func (im *importer) clip(n *qonnx.Node) error {
+	gn := graph.Node{Op: graph.Clip}
+	if im.opset < 11 {
+		lo, err := n.AttrFloat("min", float32(math.Inf(-1)))
+		if err != nil {
+			return err
+		}
+		hi, err := n.AttrFloat("max", float32(math.Inf(1)))
+		if err != nil {
+			return err
+		}
+		gn.Min, gn.Max = finite(lo), finite(hi)
+	} else {
+		for i, dst := range []**float32{&gn.Min, &gn.Max} {
+			t, err := im.konst(n, i+1, []string{"min", "max"}[i])
+			if err != nil {
+				return err
+			}
+			if t == nil {
+				continue
+			}
+			s, err := t.Scalar()
+			if err != nil {
+				return errNode(n, "%s: %v", []string{"min", "max"}[i], err)
+			}
+			*dst = finite(float32(s))
+		}
+	}
+	if gn.Min != nil && *gn.Min == 0 && gn.Max == nil {
+		gn = graph.Node{Op: graph.ReLU}
+	}
+	return im.elementwise(n, gn)
+}
+
+func finite(v float32) *float32 {
+	if math.IsInf(float64(v), 0) {
+		return nil
+	}
+	return &v
+}
+
+// window reads the square kernel, equal strides, symmetric or asymmetric
+// pads and unit dilations of a convolution or pool on an h×w image.
+type window struct {
+	k, stride int
+	pads      [4]int // top, left, bottom, right
+}
+
+func readWindow(n *qonnx.Node, kernel []int, h, w int) (window, error) {
+	var win window
+	ks, err := n.AttrInts("kernel_shape", nil)
+	if err != nil {
+		return win, err
+	}
+	if ks == nil {
+		ks = []int64{int64(kernel[0]), int64(kernel[1])}
+	}
+	if len(ks) != 2 || ks[0] != ks[1] || ks[0] < 1 {
+		return win, errAttr(n, "kernel_shape", "%v: a2q supports square 2-D kernels", ks)
+	}
+	if kernel != nil && (int64(kernel[0]) != ks[0] || int64(kernel[1]) != ks[1]) {
+		return win, errAttr(n, "kernel_shape", "%v does not match the weights' %v", ks, kernel)
+	}
+	win.k = int(ks[0])
+	st, err := n.AttrInts("strides", []int64{1, 1})
+	if err != nil {
+		return win, err
+	}
+	if len(st) != 2 || st[0] != st[1] || st[0] < 1 {
+		return win, errAttr(n, "strides", "%v: a2q supports equal strides", st)
+	}
+	win.stride = int(st[0])
+	dl, err := n.AttrInts("dilations", []int64{1, 1})
+	if err != nil {
+		return win, err
+	}
+	for _, d := range dl {
+		if d != 1 {
+			return win, errAttr(n, "dilations", "%v: a2q supports dilation 1", dl)
+		}
+	}
+	auto, err := n.AttrString("auto_pad", "NOTSET")
+	if err != nil {
+		return win, err
+	}
+	switch auto {
+	case "NOTSET", "":
+		p, err := n.AttrInts("pads", []int64{0, 0, 0, 0})
+		if err != nil {
+			return win, err
+		}
+		if len(p) != 4 {
+			return win, errAttr(n, "pads", "%v: want 4 values", p)
+		}
+		for i, v := range p {
+			if v < 0 || v > graph.MaxKernel {
+				return win, errAttr(n, "pads", "%v: negative or absurd", p)
+			}
+			// ONNX: (top, left, bottom, right) = (p[0], p[1], p[2], p[3]).
+			win.pads[i] = int(v)
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		for i, size := range []int{h, w} {
+			out := (size + win.stride - 1) / win.stride
+			total := max(0, (out-1)*win.stride+win.k-size)
+			lo := total / 2
+			if auto == "SAME_LOWER" {
+				lo = total - total/2
+			}
+			win.pads[i], win.pads[i+2] = lo, total-lo
+		}
+	default:
+		return win, errAttr(n, "auto_pad", "%q is not supported", auto)
+	}
+	return win, nil
+}
+
+// symmetric reports whether the pads are equal on all sides.
+func (w window) symmetric() bool {
+	return w.pads[0] == w.pads[1] && w.pads[1] == w.pads[2] && w.pads[2] == w.pads[3]
+}
+
+// padFirst inserts an explicit Pad node for asymmetric pads and returns
+// the padded input.
+func (im *importer) padFirst(n *qonnx.Node, x *value, win *window, fill float32) (*value, error) {
+	if win.symmetric() {
+		return x, nil
+	}
+	gn := graph.Node{Op: graph.Pad, Pads: win.pads[:], Value: fill}
+	gn.Name = im.unique(sanitize(n.Name, "pad") + ".pad")
+	gn.Inputs = []string{x.name}
+	shape, err := gn.OutShape([][]int{x.shape})
+	if err != nil {
+		return nil, errNode(n, "%v", err)
+	}
+	im.g.Nodes = append(im.g.Nodes, gn)
+	win.pads = [4]int{}
+	return &value{name: gn.Name, shape: shape, rank: 4, layer: -1}, nil
+}
+
+func (im *importer) conv(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	w, err := im.konst(n, 1, "the weight")
+	if err != nil {
+		return err
+	}
+	if w == nil || len(w.Shape) != 4 {
+		return errNode(n, "want 4-D weights [Cout, Cin/groups, kH, kW]")
+	}
+	b, err := im.konst(n, 2, "the bias")
+	if err != nil {
+		return err
+	}
+	groups, err := n.AttrInt("group", 1)
+	if err != nil {
+		return err
+	}
+	if groups < 1 || groups > graph.MaxChannels {
+		return errAttr(n, "group", "%d", groups)
+	}
+	win, err := readWindow(n, w.Shape[2:], x.shape[0], x.shape[1])
+	if err != nil {
+		return err
+	}
+	if x, err = im.padFirst(n, x, &win, 0); err != nil {
+		return err
+	}
+	cout, cin := w.Shape[0], w.Shape[1]*int(groups)
+	gn := graph.Node{Op: graph.Conv, In: cin, Out: cout, Kernel: win.k, Stride: win.stride, Pad: win.pads[0], Groups: int(groups), Bias: b != nil}
+	v, err := im.add(n, gn, x)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		v.layer = len(im.g.Nodes) - 1
+	}
+	// OIHW → [O, KH, KW, I/g].
+	wt := tensor.New(cout, win.k, win.k, w.Shape[1])
+	src := w.Floats()
+	ci := w.Shape[1]
+	kk := win.k * win.k
+	for o := 0; o < cout; o++ {
+		for c := 0; c < ci; c++ {
+			for p := 0; p < kk; p++ {
+				wt.Data[(o*kk+p)*ci+c] = src[(o*ci+c)*kk+p]
+			}
+		}
+	}
+	return im.setParams(n, v.name, wt, b, cout)
+}
+
+func (im *importer) convTranspose(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	w, err := im.konst(n, 1, "the weight")
+	if err != nil {
+		return err
+	}
+	if w == nil || len(w.Shape) != 4 {
+		return errNode(n, "want 4-D weights [Cin, Cout/groups, kH, kW]")
+	}
+	b, err := im.konst(n, 2, "the bias")
+	if err != nil {
+		return err
+	}
+	groups, err := n.AttrInt("group", 1)
+	if err != nil {
+		return err
+	}
+	if groups < 1 || groups > graph.MaxChannels {
+		return errAttr(n, "group", "%d", groups)
+	}
+	for _, a := range []string{"output_shape", "auto_pad"} {
+		if _, ok := n.Attrs[a]; ok {
+			if s, _ := n.AttrString(a, "NOTSET"); a == "auto_pad" && (s == "NOTSET" || s == "") {
+				continue
+			}
+			return errAttr(n, a, "is not supported (give pads and output_padding)")
+		}
+	}
+	win, err := readWindow(n, w.Shape[2:], x.shape[0], x.shape[1])
+	if err != nil {
+		return err
+	}
+	if !win.symmetric() {
+		return errAttr(n, "pads", "%v: a2q supports symmetric pads on transposed convolutions", win.pads)
+	}
+	op, err := n.AttrInts("output_padding", []int64{0, 0})
+	if err != nil {
+		return err
+	}
+	if len(op) != 2 || op[0] != op[1] || op[0] < 0 {
+		return errAttr(n, "output_padding", "%v: a2q supports equal output padding", op)
+	}
+	cin, coutG := w.Shape[0], w.Shape[1]
+	cout := coutG * int(groups)
+	gn := graph.Node{Op: graph.ConvTranspose, In: cin, Out: cout, Kernel: win.k, Stride: win.stride, Pad: win.pads[0],
+		OutputPad: int(op[0]), Groups: int(groups), Bias: b != nil}
+	v, err := im.add(n, gn, x)
+	if err != nil {
+		return err
+	}
+	// [Cin, Cout/g, kH, kW] → [Cin, KH, KW, Cout/g].
+	kk := win.k * win.k
+	wt := tensor.New(cin, win.k, win.k, coutG)
+	src := w.Floats()
+	for c := 0; c < cin; c++ {
+		for o := 0; o < coutG; o++ {
+			for p := 0; p < kk; p++ {
+				wt.Data[(c*kk+p)*coutG+o] = src[(c*coutG+o)*kk+p]
+			}
+		}
+	}
+	return im.setParams(n, v.name, wt, b, cout)
+}
+
+// setParams stores a layer's weight and optional bias (checked to hold
+// out values).
+func (im *importer) setParams(n *qonnx.Node, name string, w *tensor.Tensor, b *qonnx.Tensor, out int) error {
+	if err := finiteData(w.Data); err != nil {
+		return errNode(n, "weights: %v", err)
+	}
+	im.w[name+".weight"] = w
+	if b != nil {
+		if b.Len() != out {
+			return errNode(n, "bias has %d values for %d outputs", b.Len(), out)
+		}
+		bt := tensor.FromData(slices.Clone(b.Floats()), out)
+		if err := finiteData(bt.Data); err != nil {
+			return errNode(n, "bias: %v", err)
+		}
+		im.w[name+".bias"] = bt
+	}
+	return nil
+}
+
+func finiteData(d []float32) error {
+	for i, v := range d {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("value %d is %v", i, v)
+		}
+	}
+	return nil
+}
+
+// vector returns n's i-th input, which must be a feature vector (an image
+// flattened to [N, C, 1, 1] after global pooling counts as one).
+func (im *importer) vector(n *qonnx.Node, i int) (*value, error) {
+	x, err := im.in(n, i)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.shape) != 1 {
+		return nil, errNode(n, "input %q has shape %v; want features [batch, F] (flatten the image first)", n.Input(i), x.shape)
+	}
+	return x, nil
+}
+
+// linear adds a linear node with weights w [Out, In] (in the file's
+// feature order) reading x, permuting the columns to x's graph order.
+func (im *importer) linear(n *qonnx.Node, x *value, w []float32, out int, bias []float32) error {
+	in := x.shape[0]
+	gn := graph.Node{Op: graph.Linear, In: in, Out: out, Bias: bias != nil}
+	v, err := im.add(n, gn, x)
+	if err != nil {
+		return err
+	}
+	wt := tensor.New(out, in)
+	for o := 0; o < out; o++ {
+		for j := 0; j < in; j++ {
+			dst := j
+			if x.perm != nil {
+				dst = x.perm[j]
+			}
+			wt.Data[o*in+dst] = w[o*in+j]
+		}
+	}
+	var b *qonnx.Tensor
+	if bias != nil {
+		b = qonnx.NewFloat(bias, len(bias))
+	} else {
+		v.layer = len(im.g.Nodes) - 1
+	}
+	return im.setParams(n, v.name, wt, b, out)
+}
+
+func (im *importer) gemm(n *qonnx.Node) error {
+	x, err := im.vector(n, 0)
+	if err != nil {
+		return err
+	}
+	w, err := im.konst(n, 1, "B (the weight)")
+	if err != nil {
+		return err
+	}
+	if w == nil || len(w.Shape) != 2 {
+		return errNode(n, "want a 2-D weight B")
+	}
+	c, err := im.konst(n, 2, "C (the bias)")
+	if err != nil {
+		return err
+	}
+	ta, err := n.AttrInt("transA", 0)
+	if err != nil {
+		return err
+	}
+	if ta != 0 {
+		return errAttr(n, "transA", "%d: a2q supports transA = 0", ta)
+	}
+	tb, err := n.AttrInt("transB", 0)
+	if err != nil {
+		return err
+	}
+	alpha, err := n.AttrFloat("alpha", 1)
+	if err != nil {
+		return err
+	}
+	beta, err := n.AttrFloat("beta", 1)
+	if err != nil {
+		return err
+	}
+	in := x.shape[0]
+	src := w.Floats()
+	var out int
+	var wt []float32
+	if tb != 0 { // B is [Out, In]
+		out = w.Shape[0]
+		if w.Shape[1] != in {
+			return errNode(n, "weight %v for %d input features", w.Shape, in)
+		}
+		wt = slices.Clone(src)
+	} else { // B is [In, Out]
+		out = w.Shape[1]
+		if w.Shape[0] != in {
+			return errNode(n, "weight %v for %d input features", w.Shape, in)
+		}
+		wt = transpose(src, in, out)
+	}
+	for i := range wt {
+		wt[i] *= alpha
+	}
+	var bias []float32
+	if c != nil {
+		if c.Len() != out && c.Len() != 1 {
+			return errNode(n, "C has shape %v for %d outputs", c.Shape, out)
+		}
+		bias = make([]float32, out)
+		cv := c.Floats()
+		for i := range bias {
+			bias[i] = beta * cv[i%len(cv)]
+		}
+	}
+	return im.linear(n, x, wt, out, bias)
+}
+
+func transpose(a []float32, r, c int) []float32 {
+	t := make([]float32, len(a))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			t[j*r+i] = a[i*c+j]
+		}
+	}
+	return t
+}
+
+func (im *importer) matmul(n *qonnx.Node) error {
+	x, err := im.vector(n, 0)
+	if err != nil {
+		return err
+	}
+	w, err := im.konst(n, 1, "the weight")
+	if err != nil {
+		return err
+	}
+	if w == nil || len(w.Shape) != 2 || w.Shape[0] != x.shape[0] {
+		return errNode(n, "want a 2-D weight [%d, out]", x.shape[0])
+	}
+	return im.linear(n, x, transpose(w.Floats(), w.Shape[0], w.Shape[1]), w.Shape[1], nil)
+}
+
+func (im *importer) batchNorm(n *qonnx.Node) error {
+	x, err := im.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if tm, _ := n.AttrInt("training_mode", 0); tm != 0 {
+		return errAttr(n, "training_mode", "%d: export the network in eval mode (batch norm with running statistics)", tm)
+	}
+	eps, err := n.AttrFloat("epsilon", 1e-5)
+	if err != nil {
+		return err
+	}
+	c := x.shape[len(x.shape)-1]
+	if x.perm != nil {
+		return errNode(n, "batch norm of a flattened image is not supported")
+	}
+	params := make([]*tensor.Tensor, 4)
+	for i, what := range []string{"scale", "bias", "mean", "variance"} {
+		t, err := im.konst(n, i+1, what)
+		if err != nil {
+			return err
+		}
+		if t == nil || t.Len() != c {
+			return errNode(n, "%s must hold %d values", what, c)
+		}
+		params[i] = tensor.FromData(slices.Clone(t.Floats()), c)
+		if err := finiteData(params[i].Data); err != nil {
+			return errNode(n, "%s: %v", what, err)
+		}
+	}
+	for i, v := range params[3].Data {
+		if v < 0 {
+			return errNode(n, "variance %d is negative (%v)", i, v)
+		}
+	}
+	v, err := im.add(n, graph.Node{Op: graph.BatchNorm, Out: c, Eps: eps}, x)
+	if err != nil {
+		return err
+	}
+	v.rank = x.rank
+	for i, role := range []string{"weight", "bias", "running_mean", "running_var"} {
+		im.w[v.name+"."+role] = params[i]
+	}
+	return nil
+}
+
+func (im *importer) pool(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	if cm, _ := n.AttrInt("ceil_mode", 0); cm != 0 {
+		return errAttr(n, "ceil_mode", "%d: a2q supports ceil_mode = 0", cm)
+	}
+	if so, _ := n.AttrInt("storage_order", 0); so != 0 {
+		return errAttr(n, "storage_order", "%d is not supported", so)
+	}
+	win, err := readWindow(n, nil, x.shape[0], x.shape[1])
+	if err != nil {
+		return err
+	}
+	gn := graph.Node{Op: graph.MaxPool, Kernel: win.k, Stride: win.stride}
+	fill := float32(math.Inf(-1))
+	if n.OpType == "AveragePool" {
+		cip, err := n.AttrInt("count_include_pad", 0)
+		if err != nil {
+			return err
+		}
+		gn.Op, gn.CountPad, fill = graph.AvgPool, cip != 0, 0
+		if !win.symmetric() && !gn.CountPad {
+			return errAttr(n, "pads", "%v: asymmetric pads need count_include_pad = 1", win.pads)
+		}
+	}
+	if !win.symmetric() {
+		if fill != 0 {
+			return errAttr(n, "pads", "%v: a2q supports symmetric pads on MaxPool", win.pads)
+		}
+		if x, err = im.padFirst(n, x, &win, 0); err != nil {
+			return err
+		}
+	}
+	gn.Pad = win.pads[0]
+	_, err = im.add(n, gn, x)
+	return err
+}
+
+func (im *importer) pad(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	mode, err := n.AttrString("mode", "constant")
+	if err != nil {
+		return err
+	}
+	if mode != "constant" {
+		return errAttr(n, "mode", "%q: a2q supports constant padding", mode)
+	}
+	var pt *qonnx.Tensor
+	if im.opset < 11 {
+		p, err := n.AttrInts("pads", nil)
+		if err != nil {
+			return err
+		}
+		pt = qonnx.NewInt(p, len(p))
+	} else if pt, err = im.konst(n, 1, "pads"); err != nil {
+		return err
+	}
+	if pt == nil || pt.Len() != 8 {
+		return errNode(n, "pads must be a constant of 8 values [N, C, H, W begin, N, C, H, W end]")
+	}
+	if len(n.Inputs) > 3 && n.Input(3) != "" {
+		return errNode(n, "the axes input is not supported")
+	}
+	p := pt.Ints()
+	if p[0] != 0 || p[1] != 0 || p[4] != 0 || p[5] != 0 {
+		return errNode(n, "pads %v: a2q pads height and width only", p)
+	}
+	var fill float32
+	if im.opset < 11 {
+		if fill, err = n.AttrFloat("value", 0); err != nil {
+			return err
+		}
+	} else if cv, err := im.konst(n, 2, "constant_value"); err != nil {
+		return err
+	} else if cv != nil {
+		s, err := cv.Scalar()
+		if err != nil {
+			return errNode(n, "constant_value: %v", err)
+		}
+		fill = float32(s)
+	}
+	pads := []int{int(p[2]), int(p[3]), int(p[6]), int(p[7])}
+	for _, v := range pads {
+		if v < 0 || v > graph.MaxSide {
+			return errNode(n, "pads %v: negative (cropping) or absurd", p)
+		}
+	}
+	_, err = im.add(n, graph.Node{Op: graph.Pad, Pads: pads, Value: fill}, x)
+	return err
+}
+
+func (im *importer) add2(n *qonnx.Node) error {
+	if len(n.Inputs) != 2 {
+		return errNode(n, "want 2 inputs")
+	}
+	a, aok := im.vals[n.Input(0)]
+	b, bok := im.vals[n.Input(1)]
+	if !aok || !bok {
+		return errNode(n, "an input is missing")
+	}
+	aName := n.Input(0)
+	if a.konst != nil {
+		a, b, aName = b, a, n.Input(1)
+	}
+	if b.konst != nil {
+		// A constant added to a bias-less layer's output is its bias.
+		if a.konst != nil || a.layer < 0 || len(im.m.Graph.Consumers(aName)) > 1 {
+			return errNode(n, "adding a constant is supported only as the bias of the Conv, Gemm or MatMul before it")
+		}
+		ln := &im.g.Nodes[a.layer]
+		if b.konst.Len() != ln.Out && b.konst.Len() != 1 {
+			return errNode(n, "bias of shape %v for %d outputs", b.konst.Shape, ln.Out)
+		}
+		bias := make([]float32, ln.Out)
+		cv := b.konst.Floats()
+		for i := range bias {
+			bias[i] = cv[i%len(cv)]
+		}
+		if err := finiteData(bias); err != nil {
+			return errNode(n, "bias: %v", err)
+		}
+		ln.Bias = true
+		im.w[ln.Name+".bias"] = tensor.FromData(bias, ln.Out)
+		a.layer = -1
+		im.vals[n.Outputs[0]] = a
+		return nil
+	}
+	if !slices.Equal(a.perm, b.perm) {
+		return errNode(n, "adds values whose feature orders differ")
+	}
+	v, err := im.add(n, graph.Node{Op: graph.Add}, a, b)
+	if err != nil {
+		return err
+	}
+	v.perm, v.rank = a.perm, a.rank
+	return nil
+}
+
+func (im *importer) concat(n *qonnx.Node) error {
+	axis, err := n.AttrInt("axis", 1)
+	if err != nil {
+		return err
+	}
+	var ins []*value
+	for i := range n.Inputs {
+		v, err := im.in(n, i)
+		if err != nil {
+			return err
+		}
+		if v.perm != nil {
+			return errNode(n, "concatenation of flattened images is not supported")
+		}
+		ins = append(ins, v)
+	}
+	if len(ins) == 0 {
+		return errNode(n, "has no inputs")
+	}
+	rank := ins[0].rank
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	if axis != 1 {
+		return errAttr(n, "axis", "%d: a2q concatenates along channels (axis 1)", axis)
+	}
+	v, err := im.add(n, graph.Node{Op: graph.Concat}, ins...)
+	if err != nil {
+		return err
+	}
+	v.rank = rank
+	return nil
+}
+
+// flatten records the graph's NHWC flatten and the permutation from the
+// file's NCHW feature order to it.
+func (im *importer) flatten(n *qonnx.Node) error {
+	axis, err := n.AttrInt("axis", 1)
+	if err != nil {
+		return err
+	}
+	x, err := im.in(n, 0)
+	if err != nil {
+		return err
+	}
+	if axis != 1 && !(axis == -3 && x.rank == 4) && !(axis == -1 && x.rank == 2) {
+		return errAttr(n, "axis", "%d: a2q flattens everything but the batch dimension (axis 1)", axis)
+	}
+	return im.flattenTo(n, x)
+}
+
+func (im *importer) flattenTo(n *qonnx.Node, x *value) error {
+	if len(x.shape) == 1 {
+		v := *x
+		v.rank = 2
+		im.vals[n.Outputs[0]] = &v
+		return nil
+	}
+	v, err := im.add(n, graph.Node{Op: graph.Flatten}, x)
+	if err != nil {
+		return err
+	}
+	h, w, c := x.shape[0], x.shape[1], x.shape[2]
+	if h*w > 1 && c > 1 {
+		v.perm = make([]int, h*w*c)
+		for ci := 0; ci < c; ci++ {
+			for p := 0; p < h*w; p++ {
+				v.perm[ci*h*w+p] = p*c + ci
+			}
+		}
+	}
+	v.rank = 2
+	return nil
+}
+
+func (im *importer) reshape(n *qonnx.Node) error {
+	if v, ok := im.vals[n.Input(0)]; ok && v.konst != nil {
+		return im.reshapeConstant(n, v.konst)
+	}
+	x, err := im.in(n, 0)
+	if err != nil {
+		return err
+	}
+	st, err := im.konst(n, 1, "the shape")
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return errNode(n, "needs a constant shape")
+	}
+	s := st.Ints()
+	total := 1
+	for _, d := range x.shape {
+		total *= d
+	}
+	if len(s) == 2 && (s[0] == -1 || s[0] == 0 || s[0] > 0) && (s[1] == -1 || s[1] == int64(total)) && !(s[0] == -1 && s[1] == -1) {
+		if s[0] > 0 && s[0] != im.batch {
+			return errNode(n, "shape %v fixes the batch size; a2q reshapes to [batch, features] ([-1, %d] or [0, -1])", s, total)
+		}
+		return im.flattenTo(n, x)
+	}
+	return errNode(n, "shape %v: a2q supports reshaping to [batch, features] only", s)
+}
+
+// reshapeConstant folds a Reshape of a constant into a constant.
+func (im *importer) reshapeConstant(n *qonnx.Node, t *qonnx.Tensor) error {
+	st, err := im.konst(n, 1, "the shape")
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return errNode(n, "needs a constant shape")
+	}
+	shape := make([]int, 0, st.Len())
+	infer, known := -1, 1
+	for i, d := range st.Ints() {
+		switch {
+		case d == -1 && infer < 0:
+			infer = len(shape)
+			shape = append(shape, 1)
+		case d == 0 && i < len(t.Shape):
+			shape = append(shape, t.Shape[i])
+			known *= t.Shape[i]
+		case d > 0 && d <= qonnx.MaxElements:
+			shape = append(shape, int(d))
+			known *= int(d)
+		default:
+			return errNode(n, "shape %v for a constant of shape %v", st.Ints(), t.Shape)
+		}
+		if known > qonnx.MaxElements {
+			return errNode(n, "shape %v is too large", st.Ints())
+		}
+	}
+	if infer >= 0 {
+		if known == 0 || t.Len()%known != 0 {
+			return errNode(n, "shape %v for a constant of shape %v", st.Ints(), t.Shape)
+		}
+		shape[infer] = t.Len() / known
+		known = t.Len()
+	}
+	if known != t.Len() {
+		return errNode(n, "shape %v for a constant of %d values", st.Ints(), t.Len())
+	}
+	c := t.Clone()
+	c.Shape = shape
+	im.vals[n.Outputs[0]] = &value{konst: c, layer: -1}
+	return nil
+}
+
+func (im *importer) depthToSpace(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	r, err := n.AttrInt("blocksize", 0)
+	if err != nil {
+		return err
+	}
+	if r < 1 || r > graph.MaxKernel {
+		return errAttr(n, "blocksize", "%d", r)
+	}
+	mode, err := n.AttrString("mode", "DCR")
+	if err != nil {
+		return err
+	}
+	if mode != "DCR" && mode != "CRD" {
+		return errAttr(n, "mode", "%q: want DCR or CRD", mode)
+	}
+	_, err = im.add(n, graph.Node{Op: graph.DepthToSpace, Factor: int(r), DCR: mode == "DCR"}, x)
+	return err
+}
+
+func (im *importer) resize(n *qonnx.Node) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	mode, err := n.AttrString("mode", "nearest")
+	if err != nil {
+		return err
+	}
+	if mode != "nearest" {
+		return errAttr(n, "mode", "%q: a2q supports nearest resizing", mode)
+	}
+	ctm, err := n.AttrString("coordinate_transformation_mode", "half_pixel")
+	if err != nil {
+		return err
+	}
+	nm, err := n.AttrString("nearest_mode", "round_prefer_floor")
+	if err != nil {
+		return err
+	}
+	// For an integer factor s, output pixel k·s + j must read input k.
+	ok := n.OpType == "Upsample" // asymmetric and floor by definition
+	switch ctm {
+	case "asymmetric", "tf_half_pixel_for_nearest":
+		ok = ok || nm == "floor"
+	case "half_pixel", "pytorch_half_pixel":
+		ok = ok || nm == "round_prefer_floor" || nm == "round_prefer_ceil"
+	}
+	if !ok {
+		return errAttr(n, "coordinate_transformation_mode", "%q with nearest_mode %q does not map an integer upscaling onto pixel blocks", ctm, nm)
+	}
+	var scales []float32
+	var sizes []int64
+	if n.OpType == "Upsample" || im.opset < 11 {
+		t, err := im.konst(n, 1, "scales")
+		if err != nil || t == nil {
+			return errNode(n, "needs constant scales")
+		}
+		scales = t.Floats()
+	} else {
+		if t, err := im.konst(n, 2, "scales"); err != nil {
+			return err
+		} else if t != nil && t.Len() > 0 {
+			scales = t.Floats()
+		}
+		if t, err := im.konst(n, 3, "sizes"); err != nil {
+			return err
+		} else if t != nil && t.Len() > 0 {
+			sizes = t.Ints()
+		}
+	}
+	h, w, c := x.shape[0], x.shape[1], x.shape[2]
+	var fh, fw float64
+	switch {
+	case len(scales) == 4:
+		if scales[0] != 1 || scales[1] != 1 {
+			return errNode(n, "scales %v: a2q resizes height and width only", scales)
+		}
+		fh, fw = float64(scales[2]), float64(scales[3])
+	case len(sizes) == 4:
+		if sizes[1] != int64(c) {
+			return errNode(n, "sizes %v: a2q resizes height and width only", sizes)
+		}
+		fh, fw = float64(sizes[2])/float64(h), float64(sizes[3])/float64(w)
+	default:
+		return errNode(n, "needs 4 constant scales or sizes")
+	}
+	if fh != fw || fh < 1 || fh != math.Trunc(fh) || fh > graph.MaxKernel {
+		return errNode(n, "scale %v × %v: a2q supports equal integer upscaling", fh, fw)
+	}
+	_, err = im.add(n, graph.Node{Op: graph.Resize, Factor: int(fh)}, x)
+	return err
+}
+
+// Base returns a model name for the file at path: its base name without
+// the extension.
+func Base(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+}
