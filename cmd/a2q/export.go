@@ -62,7 +62,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	var testX []float32
 	var testN int
 	if *calibrate || *verify {
-		_, test, err := openData(m.Config.Model, *dataSpec, m.Config.Scale, m.Config.Seed)
+		_, test, err := openModelData(m, *dataSpec, m.Config.Seed)
 		if err != nil {
 			return err
 		}

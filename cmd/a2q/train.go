@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -19,7 +20,7 @@ import (
 
 func runTrain(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "train", "--model M [--data D] [--quant float|baseline|a2q|a2q+] [--acc-bits P] --out DIR")
-	model := fs.String("model", "cnn", "model: "+fmt.Sprint(models.Names()))
+	model := fs.String("model", "cnn", "model: one of "+fmt.Sprint(models.Names())+", or a float ONNX file (NAME.onnx) to start from its weights")
 	dataSpec := fs.String("data", "", "data: empty for the embedded Fashion-MNIST subset, a directory of IDX files or CIFAR-10 batches, or 'fashion-mnist' for Debian's dataset-fashion-mnist")
 	epochs := fs.Int("epochs", 3, "training epochs")
 	wbits := fs.Int("weight-bits", 8, "weight bits M of the hidden layers")
@@ -54,8 +55,30 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if *epochs < 0 || *batch < 1 || *threads < 1 {
 		return usagef("--epochs, --batch and --threads must be positive")
 	}
-	trainSet, testSet, err := openData(*model, *dataSpec, *scale, *seed)
-	if err != nil {
+	var (
+		trainSet, testSet *data.Set
+		imported          *onnx.Network
+		err               error
+	)
+	if isONNX(*model) {
+		if *initFrom != "" {
+			return usagef("--init-from and an ONNX --model both give the starting weights: use one")
+		}
+		if imported, err = onnx.Import(*model); err != nil {
+			return usageError{fmt.Errorf("--model: %w", err)}
+		}
+		task, outShape, err := models.GraphTask(imported.Graph, nil)
+		if err != nil {
+			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
+		}
+		if task == models.SuperResolve {
+			*scale = outShape[0] / imported.Graph.InShape[0]
+		}
+		trainSet, testSet, err = train.OpenDataFor(task, *dataSpec, *scale, *seed)
+		if err != nil {
+			return usageError{fmt.Errorf("--data: %w", err)}
+		}
+	} else if trainSet, testSet, err = openData(*model, *dataSpec, *scale, *seed); err != nil {
 		return err
 	}
 	cfg := models.Config{Model: *model, InC: trainSet.C, InH: trainSet.H, InW: trainSet.W, Classes: trainSet.Classes,
@@ -72,19 +95,33 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc}
 		cfg.First, cfg.Last = edge, edge
 	}
+	var start *checkpoint.Checkpoint // float weights to start from
+	if imported != nil {
+		cfg.Model, cfg.Graph = onnx.Base(*model), imported.Graph
+		if start, err = floatCheckpoint(cfg, imported.Weights); err != nil {
+			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
+		}
+	} else if *initFrom != "" {
+		if start, err = checkpoint.Load(*initFrom); err != nil {
+			return usageError{fmt.Errorf("--init-from: %w", err)}
+		}
+	}
 	m, err := models.Build(cfg)
 	if err != nil {
 		return usageError{err}
 	}
-	rate := *lr
-	if *initFrom != "" {
+	if start != nil {
 		o := models.InitOptions{FoldGain: *foldGain, Threads: *threads}
 		if *centre {
 			o.CentreOn = firstInputs(trainSet, models.CentringExamples)
 		}
-		r, err := models.InitFromFloatWith(m, *initFrom, o)
+		r, err := models.InitFromCheckpoint(m, start, o)
 		if err != nil {
-			return usageError{fmt.Errorf("--init-from: %w", err)}
+			what := "--init-from"
+			if imported != nil {
+				what = "--model"
+			}
+			return usageError{fmt.Errorf("%s: %w", what, err)}
 		}
 		if r.Centred > 0 {
 			fmt.Fprintf(e.stderr, "zero-centred %d A2Q+ layer(s) on %d training examples (plain mean subtraction kept in %d of %d channels)\n",
@@ -96,10 +133,11 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		if r.Folded > 0 {
 			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", r.Folded)
 		}
-		if rate == 0 {
-			rate = 1e-4
+		if *lr == 0 {
+			*lr = 1e-4
 		}
 	}
+	rate := *lr
 	if rate == 0 {
 		rate = 1e-3
 	}
@@ -230,4 +268,20 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
+}
+
+// floatCheckpoint returns the checkpoint of the float model cfg describes
+// (its layer settings replaced by float) holding weights: where an
+// imported network's quantized training starts.
+func floatCheckpoint(cfg models.Config, weights map[string]*tensor.Tensor) (*checkpoint.Checkpoint, error) {
+	float := quant.LayerConfig{Mode: quant.Float}
+	cfg.Hidden, cfg.First, cfg.Last = float, float, float
+	fm, err := models.Build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := fm.LoadParams(&checkpoint.Checkpoint{Tensors: weights}, false); err != nil {
+		return nil, err
+	}
+	return fm.Checkpoint(nil, nil)
 }

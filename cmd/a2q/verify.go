@@ -73,7 +73,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
-	_, testSet, err := openData(m.Config.Model, *dataSpec, m.Config.Scale, m.Config.Seed)
+	_, testSet, err := openModelData(m, *dataSpec, m.Config.Seed)
 	if err != nil {
 		return err
 	}
