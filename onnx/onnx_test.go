@@ -16,6 +16,7 @@ import (
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/qonnx"
+	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -318,4 +319,71 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExportRoundTrip quantizes each imported network (A2Q+ hidden layers
+// at P = 16, 8-bit baseline edges, activation scales calibrated on one
+// batch), exports it as QONNX and runs the export with package qonnx's
+// interpreter: it must compute what the model computes.
+func TestExportRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, name := range []string{"cnn_bn_bn", "resnet8_bn", "mobilenet_tiny_bn", "espcn"} {
+		t.Run(name, func(t *testing.T) {
+			n, err := Import(filepath.Join("testdata", name+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, w, c := n.Graph.InShape[0], n.Graph.InShape[1], n.Graph.InShape[2]
+			fm := floatModel(t, n, []int{h, w, c})
+			start, err := fm.Checkpoint(nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := fm.Config
+			cfg.Hidden = quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
+			cfg.First, cfg.Last = models.DefaultEdge(quant.A2QPlus), models.DefaultEdge(quant.A2QPlus)
+			m, err := models.Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := models.InitFromCheckpoint(m, start, models.InitOptions{FoldGain: true}); err != nil {
+				t.Fatal(err)
+			}
+			const batch = 4
+			x := make([]float32, batch*c*h*w)
+			for i := range x {
+				x[i] = float32(rng.IntN(256)) / 255
+			}
+			tp := autodiff.NewTape(2)
+			m.Forward(tp, tp.Constant(nhwc(nil, x, batch, c, h, w)), true) // calibrates the activation scales
+			certs, err := m.Certificates(true, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cert := range certs {
+				if !cert.Certified {
+					t.Errorf("layer %s: not certified at P = 16 (exact %d bits)", cert.Name, cert.AccBitsExact)
+				}
+			}
+			g, err := qonnx.Export(m, qonnx.ExportOptions{DynamicBatch: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := g.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := qonnx.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := qonnx.Compare(context.Background(), back, m, x, batch, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.MaxAbsDiff > 1e-3*max(1, a.MaxAbsOutput) {
+				t.Errorf("export differs from the model by %g (outputs up to %g)", a.MaxAbsDiff, a.MaxAbsOutput)
+			}
+		})
+	}
 }

@@ -3,12 +3,13 @@ package qonnx
 import (
 	"context"
 	"fmt"
-	"github.com/a2qtoolkit/a2q/metrics"
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -177,8 +178,149 @@ func (e *exporter) module(mod nn.Module, x value, path string) (value, error) {
 		return e.batchNorm(v, x)
 	case *nn.Residual:
 		return e.residual(v, x, path)
+	case *nn.DAG:
+		return e.dag(v, x, path)
+	case nn.Clip:
+		return e.clip(v, x, path), nil
+	case nn.LeakyReLU:
+		return e.node("LeakyRelu", path+".leaky_relu", []string{x.name}, x.shape, FloatAttr("alpha", v.Alpha)), nil
+	case nn.Sigmoid:
+		return e.node("Sigmoid", path+".sigmoid", []string{x.name}, x.shape), nil
+	case nn.PaddedPool:
+		op := "AveragePool"
+		var attrs []*Attr
+		if v.Max {
+			op = "MaxPool"
+		} else if v.CountPad {
+			attrs = append(attrs, IntAttr("count_include_pad", 1))
+		}
+		return e.paddedPool(op, v.K, v.Stride, v.Pad, x, path+"."+strings.ToLower(op), attrs...)
+	case nn.Pad:
+		return e.pad(v, x, path)
+	case nn.DepthToSpaceDCR:
+		if len(x.shape) != 4 || v.R < 1 || x.shape[1]%(v.R*v.R) != 0 {
+			return x, fmt.Errorf("%s: depth to space by %d of input %v", path, v.R, x.shape)
+		}
+		s := x.shape
+		return e.node("DepthToSpace", path+".depth_to_space", []string{x.name}, []int{s[0], s[1] / (v.R * v.R), s[2] * v.R, s[3] * v.R},
+			IntAttr("blocksize", int64(v.R)), StringAttr("mode", "DCR")), nil
+	case nn.ResizeNearest:
+		return e.resize(v.F, x, path)
 	}
 	return x, fmt.Errorf("%s: module %T has no QONNX export", path, mod)
+}
+
+// dag exports the steps of a network with branches; Add and Concat join
+// their inputs.
+func (e *exporter) dag(d *nn.DAG, x value, path string) (value, error) {
+	vals := []value{x}
+	for _, s := range d.Steps {
+		ins := make([]value, len(s.Inputs))
+		for i, k := range s.Inputs {
+			if k < 0 || k >= len(vals) {
+				return x, fmt.Errorf("%s.%s: input %d is not an earlier step", path, s.Name, k)
+			}
+			ins[i] = vals[k]
+		}
+		var out value
+		var err error
+		switch op := s.Op.(type) {
+		case nn.Add:
+			names := []string{ins[0].name}
+			for _, in := range ins[1:] {
+				if !slices.Equal(in.shape, ins[0].shape) {
+					return x, fmt.Errorf("%s: adds %v and %v", s.Name, ins[0].shape, in.shape)
+				}
+				names = append(names, in.name)
+			}
+			out = ins[0]
+			for _, n := range names[1:] {
+				out = e.node("Add", s.Name, []string{out.name, n}, ins[0].shape)
+			}
+		case nn.Concat:
+			shape := slices.Clone(ins[0].shape)
+			names := []string{ins[0].name}
+			for _, in := range ins[1:] {
+				if len(in.shape) != len(shape) || !slices.Equal(in.shape[2:], shape[2:]) || in.shape[0] != shape[0] {
+					return x, fmt.Errorf("%s: concatenates %v and %v along channels", s.Name, ins[0].shape, in.shape)
+				}
+				shape[1] += in.shape[1]
+				names = append(names, in.name)
+			}
+			out = e.node("Concat", s.Name, names, shape, IntAttr("axis", 1))
+		case nn.Module:
+			out, err = e.module(op, ins[0], s.Name)
+		default:
+			err = fmt.Errorf("%s: step %T has no QONNX export", s.Name, s.Op)
+		}
+		if err != nil {
+			return x, err
+		}
+		vals = append(vals, out)
+	}
+	if d.Output < 0 || d.Output >= len(vals) {
+		return x, fmt.Errorf("%s: output %d is not a step", path, d.Output)
+	}
+	return vals[d.Output], nil
+}
+
+// clip exports min(max(x, lo), hi) (opset 11: the bounds are inputs).
+func (e *exporter) clip(c nn.Clip, x value, path string) value {
+	name := e.unique(path + ".clip")
+	ins := []string{x.name, "", ""}
+	for i, b := range []float32{c.Lo, c.Hi} {
+		if math.IsInf(float64(b), 0) {
+			continue
+		}
+		ins[i+1] = name + []string{"_min", "_max"}[i]
+		e.b.AddInitializer(ins[i+1], NewFloat([]float32{b}))
+	}
+	for len(ins) > 1 && ins[len(ins)-1] == "" {
+		ins = ins[:len(ins)-1]
+	}
+	out := e.b.AddNode("Clip", "", name, ins, 1)
+	e.declare(out, x.shape)
+	return value{name: out, shape: x.shape}
+}
+
+func (e *exporter) paddedPool(op string, k, stride, pad int, x value, name string, attrs ...*Attr) (value, error) {
+	stride = max(stride, 1)
+	if len(x.shape) != 4 || k < 1 || x.shape[2]+2*pad < k || x.shape[3]+2*pad < k {
+		return x, fmt.Errorf("%s: %dx%d window (stride %d, pad %d) does not fit input %v", name, k, k, stride, pad, x.shape)
+	}
+	s := x.shape
+	shape := []int{s[0], s[1], (s[2]+2*pad-k)/stride + 1, (s[3]+2*pad-k)/stride + 1}
+	p := int64(pad)
+	attrs = append(attrs, IntsAttr("kernel_shape", int64(k), int64(k)), IntsAttr("strides", int64(stride), int64(stride)), IntsAttr("pads", p, p, p, p))
+	return e.node(op, name, []string{x.name}, shape, attrs...), nil
+}
+
+func (e *exporter) pad(p nn.Pad, x value, path string) (value, error) {
+	if len(x.shape) != 4 {
+		return x, fmt.Errorf("%s: padding of input %v", path, x.shape)
+	}
+	name := e.unique(path + ".pad")
+	e.b.AddInitializer(name+"_pads", NewInt([]int64{0, 0, int64(p.Top), int64(p.Left), 0, 0, int64(p.Bottom), int64(p.Right)}, 8))
+	e.b.AddInitializer(name+"_value", NewFloat([]float32{p.Value}))
+	s := x.shape
+	shape := []int{s[0], s[1], s[2] + p.Top + p.Bottom, s[3] + p.Left + p.Right}
+	out := e.b.AddNode("Pad", "", name, []string{x.name, name + "_pads", name + "_value"}, 1, StringAttr("mode", "constant"))
+	e.declare(out, shape)
+	return value{name: out, shape: shape}, nil
+}
+
+func (e *exporter) resize(f int, x value, path string) (value, error) {
+	if len(x.shape) != 4 || f < 1 {
+		return x, fmt.Errorf("%s: resize by %d of input %v", path, f, x.shape)
+	}
+	name := e.unique(path + ".resize")
+	e.b.AddInitializer(name+"_scales", NewFloat([]float32{1, 1, float32(f), float32(f)}, 4))
+	s := x.shape
+	shape := []int{s[0], s[1], s[2] * f, s[3] * f}
+	out := e.b.AddNode("Resize", "", name, []string{x.name, "", name + "_scales"}, 1, StringAttr("mode", "nearest"),
+		StringAttr("coordinate_transformation_mode", "asymmetric"), StringAttr("nearest_mode", "floor"))
+	e.declare(out, shape)
+	return value{name: out, shape: shape}, nil
 }
 
 // flatten reshapes x to N×F in a2q's (NHWC) order.
