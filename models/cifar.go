@@ -3,93 +3,57 @@ package models
 import (
 	"fmt"
 
-	"github.com/a2qtoolkit/a2q/autodiff"
-	"github.com/a2qtoolkit/a2q/nn"
-	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/graph"
 )
 
-func init() {
-	builders["mobilenet"] = builder{Classify, buildMobileNet}
-	builders["resnet"] = builder{Classify, buildResNet}
-}
-
-// convBN appends a convolution (no bias: the batch norm has one), batch
-// norm and, with relu, a ReLU.
-func (b *build) convBN(name string, in, out, k, stride, groups int, cfg quant.LayerConfig, relu bool) error {
-	l, err := quant.NewConv(name, in, out, k, autodiff.ConvOptions{Stride: stride, Pad: k / 2, Groups: groups}, false, cfg, false, b.rng)
-	if err != nil {
-		return err
+// mobileNetGraph is a MobileNet-style network for small colour images: a
+// 3×3 convolution to 32 channels, then depthwise-separable blocks (3×3
+// depthwise, 1×1 pointwise, each with batch norm and ReLU) widening to 256
+// channels with two stride-2 stages, global average pooling and a linear
+// classifier. Every depthwise and pointwise convolution is a constrained
+// hidden layer.
+func mobileNetGraph(c Config) (*graph.Graph, error) {
+	if err := classes(c); err != nil {
+		return nil, err
 	}
-	b.add(l, nn.NewBatchNorm(name+".bn", out))
-	if relu {
-		b.add(nn.ReLU{})
-	}
-	return nil
-}
-
-// buildMobileNet is a MobileNet-style network for small colour images:
-// a 3×3 convolution to 32 channels, then depthwise-separable blocks
-// (3×3 depthwise, 1×1 pointwise, each with batch norm and ReLU) widening to
-// 256 channels with two stride-2 stages, global average pooling and a
-// linear classifier. Every depthwise and pointwise convolution is a
-// constrained hidden layer.
-func buildMobileNet(b *build) error {
-	c := b.cfg
-	if c.Classes < 2 {
-		return fmt.Errorf("needs at least 2 classes, got %d", c.Classes)
-	}
-	if err := b.convBN("conv1", c.InC, 32, 3, 1, 1, c.First, true); err != nil {
-		return err
-	}
+	z := newZoo(c)
+	z.convBN("conv1", c.InC, 32, 3, 1, 1, true)
 	in := 32
 	for i, s := range []struct{ out, stride int }{{64, 1}, {128, 2}, {128, 1}, {256, 2}, {256, 1}} {
-		if err := b.convBN(fmt.Sprintf("block%d.dw", i+1), in, in, 3, s.stride, in, c.Hidden, true); err != nil {
-			return err
-		}
-		if err := b.convBN(fmt.Sprintf("block%d.pw", i+1), in, s.out, 1, 1, 1, c.Hidden, true); err != nil {
-			return err
-		}
+		z.convBN(fmt.Sprintf("block%d.dw", i+1), in, in, 3, s.stride, in, true)
+		z.convBN(fmt.Sprintf("block%d.pw", i+1), in, s.out, 1, 1, 1, true)
 		in = s.out
 	}
-	b.add(nn.GlobalAvgPool{})
-	return b.linear("fc", in, c.Classes, c.Last, false)
+	z.add(graph.Node{Name: "pool", Op: graph.GlobalAvgPool})
+	z.add(graph.Node{Name: "fc", Op: graph.Linear, In: in, Out: c.Classes, Bias: true})
+	return z.g, nil
 }
 
-// buildResNet is a small ResNet for 32×32 colour images: a 3×3 stem to 16
+// resNetGraph is a small ResNet for 32×32 colour images: a 3×3 stem to 16
 // channels, three stages of one basic block each (16, 32 and 64 channels,
-// the last two with stride 2 and a 1×1 projection shortcut), global average
-// pooling and a linear classifier.
-func buildResNet(b *build) error {
-	c := b.cfg
-	if c.Classes < 2 {
-		return fmt.Errorf("needs at least 2 classes, got %d", c.Classes)
+// the last two with stride 2 and a 1×1 projection shortcut), global
+// average pooling and a linear classifier.
+func resNetGraph(c Config) (*graph.Graph, error) {
+	if err := classes(c); err != nil {
+		return nil, err
 	}
-	if err := b.convBN("conv1", c.InC, 16, 3, 1, 1, c.First, true); err != nil {
-		return err
-	}
+	z := newZoo(c)
+	x := z.convBN("conv1", c.InC, 16, 3, 1, 1, true)
 	in := 16
 	for i, s := range []struct{ out, stride int }{{16, 1}, {32, 2}, {64, 2}} {
 		name := fmt.Sprintf("layer%d", i+1)
-		body := &build{cfg: c, rng: b.rng}
-		if err := body.convBN(name+".conv1", in, s.out, 3, s.stride, 1, c.Hidden, true); err != nil {
-			return err
-		}
-		if err := body.convBN(name+".conv2", s.out, s.out, 3, 1, 1, c.Hidden, false); err != nil {
-			return err
-		}
-		block := &nn.Residual{Body: body.net}
-		b.ls = append(b.ls, body.ls...)
+		z.convBN(name+".conv1", in, s.out, 3, s.stride, 1, true)
+		body := z.convBN(name+".conv2", s.out, s.out, 3, 1, 1, false)
+		short := x
 		if s.stride != 1 || in != s.out {
-			short := &build{cfg: c, rng: b.rng}
-			if err := short.convBN(name+".shortcut", in, s.out, 1, s.stride, 1, c.Hidden, false); err != nil {
-				return err
-			}
-			block.Shortcut = short.net
-			b.ls = append(b.ls, short.ls...)
+			z.last = x
+			short = z.convBN(name+".shortcut", in, s.out, 1, s.stride, 1, false)
 		}
-		b.net = append(b.net, block, nn.ReLU{})
+		z.add(graph.Node{Name: name + ".add", Op: graph.Add, Inputs: []string{body, short}})
+		x = z.add(graph.Node{Name: name + ".relu", Op: graph.ReLU})
 		in = s.out
 	}
-	b.add(nn.GlobalAvgPool{})
-	return b.linear("fc", in, c.Classes, c.Last, false)
+	z.add(graph.Node{Name: "pool", Op: graph.GlobalAvgPool})
+	z.add(graph.Node{Name: "fc", Op: graph.Linear, In: in, Out: c.Classes, Bias: true})
+	return z.g, nil
 }

@@ -42,9 +42,8 @@ func GraphTask(g *graph.Graph, in []int) (Task, []int, error) {
 // non-negative; a batch norm for every batch-norm node; stateless modules
 // for the rest. A chain of nodes becomes an nn.Sequential, a graph with
 // branches an nn.DAG.
-func buildGraph(b *build) (Task, error) {
+func buildGraph(b *build, g *graph.Graph) (Task, error) {
 	c := b.cfg
-	g := c.Graph
 	in := []int{c.InH, c.InW, c.InC}
 	if len(g.InShape) == 1 {
 		in = []int{c.InC * c.InH * c.InW}

@@ -11,7 +11,6 @@ package models
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -84,13 +83,15 @@ func TaskOf(name string) (Task, bool) {
 
 type builder struct {
 	task  Task
-	build func(b *build) error
+	graph func(c Config) (*graph.Graph, error)
 }
 
 var builders = map[string]builder{
-	"cnn":   {Classify, buildCNN},
-	"mlp":   {Classify, buildMLP},
-	"espcn": {SuperResolve, buildESPCN},
+	"cnn":       {Classify, cnnGraph},
+	"mlp":       {Classify, mlpGraph},
+	"espcn":     {SuperResolve, espcnGraph},
+	"mobilenet": {Classify, mobileNetGraph},
+	"resnet":    {Classify, resNetGraph},
 }
 
 // build accumulates layers while a model is assembled.
@@ -102,143 +103,144 @@ type build struct {
 	roles []Role
 }
 
-func (b *build) add(ms ...nn.Module) {
-	for _, m := range ms {
-		if l, ok := m.(*quant.Layer); ok {
-			b.ls = append(b.ls, l)
-		}
-		b.net = append(b.net, m)
-	}
-}
-
-func (b *build) conv(name string, in, out, k, pad int, cfg quant.LayerConfig, inSigned bool) error {
-	l, err := quant.NewConv(name, in, out, k, autodiff.ConvOptions{Pad: pad}, true, cfg, inSigned, b.rng)
-	if err != nil {
-		return err
-	}
-	b.add(l)
-	return nil
-}
-
-func (b *build) linear(name string, in, out int, cfg quant.LayerConfig, inSigned bool) error {
-	l, err := quant.NewLinear(name, in, out, true, cfg, inSigned, b.rng)
-	if err != nil {
-		return err
-	}
-	b.add(l)
-	return nil
-}
-
-// Build constructs the model cfg describes, with fresh weights drawn from
-// cfg.Seed.
-func Build(cfg Config) (*Model, error) {
+// Graph returns the network cfg describes: cfg.Graph for an imported
+// network, else the zoo's definition of cfg.Model for cfg's input shape
+// and classes (or upscaling factor).
+func Graph(cfg Config) (*graph.Graph, error) {
 	if cfg.Graph != nil {
-		if cfg.InC < 1 || cfg.InH < 1 || cfg.InW < 1 {
-			return nil, fmt.Errorf("model %s: input shape %dx%dx%d is empty", cfg.Model, cfg.InC, cfg.InH, cfg.InW)
-		}
-		b := &build{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0xa2))}
-		task, err := buildGraph(b)
-		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
-		}
-		return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles}, nil
+		return cfg.Graph, nil
 	}
 	bd, ok := builders[cfg.Model]
 	if !ok {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", cfg.Model, strings.Join(Names(), ", "))
 	}
+	g, err := bd.graph(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
+	}
+	return g, nil
+}
+
+// Build constructs the model cfg describes, with fresh weights drawn from
+// cfg.Seed.
+func Build(cfg Config) (*Model, error) {
 	if cfg.InC < 1 || cfg.InH < 1 || cfg.InW < 1 {
 		return nil, fmt.Errorf("model %s: input shape %dx%dx%d is empty", cfg.Model, cfg.InC, cfg.InH, cfg.InW)
 	}
+	g, err := Graph(cfg)
+	if err != nil {
+		return nil, err
+	}
 	b := &build{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0xa2))}
-	if err := bd.build(b); err != nil {
+	task, err := buildGraph(b, g)
+	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
 	}
-	b.fixImageInput()
-	return &Model{Config: cfg, Task: bd.task, Net: b.net, Layers: b.ls}, nil
+	return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles}, nil
 }
 
-// buildCNN is the reference CNN of DESIGN.md: conv 3×3 C→32, ReLU,
-// maxpool 2, conv 3×3 32→64, ReLU, maxpool 2, dense →classes (each ReLU
-// applied after its pooling, which computes the same function).
-func buildCNN(b *build) error {
-	c := b.cfg
+// zoo assembles a zoo network's graph node by node, each node reading the
+// one before unless told otherwise.
+type zoo struct {
+	g    *graph.Graph
+	last string
+}
+
+func newZoo(c Config) *zoo {
+	return &zoo{g: &graph.Graph{Input: "input", InShape: []int{c.InH, c.InW, c.InC}}, last: "input"}
+}
+
+// add appends n reading the previous node (or n.Inputs if set) and
+// returns its name.
+func (z *zoo) add(n graph.Node) string {
+	if n.Inputs == nil {
+		n.Inputs = []string{z.last}
+	}
+	z.g.Nodes = append(z.g.Nodes, n)
+	z.last = n.Name
+	z.g.Output = n.Name
+	return n.Name
+}
+
+func (z *zoo) conv(name string, in, out, k, stride, pad, groups int, bias bool) string {
+	return z.add(graph.Node{Name: name, Op: graph.Conv, In: in, Out: out, Kernel: k, Stride: stride, Pad: pad, Groups: groups, Bias: bias})
+}
+
+// convBN appends a convolution without bias (the batch norm has one), its
+// batch norm "NAME.bn" and, with relu, a ReLU.
+func (z *zoo) convBN(name string, in, out, k, stride, groups int, relu bool) string {
+	z.conv(name, in, out, k, stride, k/2, groups, false)
+	z.add(graph.Node{Name: name + ".bn", Op: graph.BatchNorm, Out: out, Eps: 1e-5})
+	if relu {
+		z.add(graph.Node{Name: name + ".relu", Op: graph.ReLU})
+	}
+	return z.last
+}
+
+func classes(c Config) error {
 	if c.Classes < 2 {
 		return fmt.Errorf("needs at least 2 classes, got %d", c.Classes)
-	}
-	h, w := ((c.InH-2)/2-2)/2, ((c.InW-2)/2-2)/2
-	if h < 1 || w < 1 {
-		return fmt.Errorf("input %dx%d too small", c.InH, c.InW)
-	}
-	if err := b.conv("conv1", c.InC, 32, 3, 0, c.First, false); err != nil {
-		return err
-	}
-	// Max pooling commutes with ReLU (both are monotone); pooling first
-	// runs the ReLU on a quarter of the values.
-	b.add(nn.MaxPool{K: 2}, nn.ReLU{})
-	if err := b.conv("conv2", 32, 64, 3, 0, c.Hidden, false); err != nil {
-		return err
-	}
-	b.add(nn.MaxPool{K: 2}, nn.ReLU{}, nn.Flatten{})
-	return b.linear("fc", 64*h*w, c.Classes, c.Last, false)
-}
-
-// buildMLP is a three-layer perceptron: in→256, ReLU, 256→256, ReLU, 256→classes.
-func buildMLP(b *build) error {
-	c := b.cfg
-	if c.Classes < 2 {
-		return fmt.Errorf("needs at least 2 classes, got %d", c.Classes)
-	}
-	b.add(nn.Flatten{})
-	if err := b.linear("fc1", c.InC*c.InH*c.InW, 256, c.First, false); err != nil {
-		return err
-	}
-	b.add(nn.ReLU{})
-	if err := b.linear("fc2", 256, 256, c.Hidden, false); err != nil {
-		return err
-	}
-	b.add(nn.ReLU{})
-	return b.linear("fc3", 256, c.Classes, c.Last, false)
-}
-
-// buildESPCN is ESPCN (Shi et al. 2016): conv 5×5 C→64, ReLU, conv 3×3
-// 64→32, ReLU, conv 3×3 32→C·r², pixel shuffle by r. Its activation
-// quantizers calibrate on the maximum (quant.RegressionPercentile).
-func buildESPCN(b *build) error {
-	c := b.cfg
-	if c.Scale < 2 {
-		return fmt.Errorf("needs an upscaling factor of at least 2, got %d", c.Scale)
-	}
-	if err := b.conv("conv1", c.InC, 64, 5, 2, c.First, false); err != nil {
-		return err
-	}
-	b.add(nn.ReLU{})
-	if err := b.conv("conv2", 64, 32, 3, 1, c.Hidden, false); err != nil {
-		return err
-	}
-	b.add(nn.ReLU{})
-	if err := b.conv("conv3", 32, c.InC*c.Scale*c.Scale, 3, 1, c.Last, false); err != nil {
-		return err
-	}
-	b.add(nn.PixelShuffle{R: c.Scale})
-	// The output is pixels: a clipped activation becomes a wrong pixel.
-	for _, l := range b.ls {
-		if l.In != nil {
-			l.In.Percentile = quant.RegressionPercentile
-		}
 	}
 	return nil
 }
 
-// fixImageInput freezes the first layer's input quantizer at
-// s = 1/(2^N − 1): images arrive in [0, 1] (8-bit pixels divided by 255),
-// which that grid represents exactly for N = 8, so the scale needs neither
-// calibration nor a gradient (and the first convolution needs no input
-// gradient at all).
-func (b *build) fixImageInput() {
-	if len(b.ls) > 0 && b.ls[0].In != nil && !b.ls[0].In.Signed {
-		b.ls[0].In.FixScale(1 / (math.Exp2(float64(b.ls[0].In.Bits)) - 1))
+// cnnGraph is the reference CNN of DESIGN.md: conv 3×3 C→32, ReLU,
+// maxpool 2, conv 3×3 32→64, ReLU, maxpool 2, dense →classes (each ReLU
+// applied after its pooling, which computes the same function: max
+// pooling commutes with ReLU, and pooling first runs the ReLU on a quarter
+// of the values).
+func cnnGraph(c Config) (*graph.Graph, error) {
+	if err := classes(c); err != nil {
+		return nil, err
 	}
+	h, w := ((c.InH-2)/2-2)/2, ((c.InW-2)/2-2)/2
+	if h < 1 || w < 1 {
+		return nil, fmt.Errorf("input %dx%d too small", c.InH, c.InW)
+	}
+	z := newZoo(c)
+	z.conv("conv1", c.InC, 32, 3, 1, 0, 1, true)
+	z.add(graph.Node{Name: "pool1", Op: graph.MaxPool, Kernel: 2})
+	z.add(graph.Node{Name: "relu1", Op: graph.ReLU})
+	z.conv("conv2", 32, 64, 3, 1, 0, 1, true)
+	z.add(graph.Node{Name: "pool2", Op: graph.MaxPool, Kernel: 2})
+	z.add(graph.Node{Name: "relu2", Op: graph.ReLU})
+	z.add(graph.Node{Name: "flatten", Op: graph.Flatten})
+	z.add(graph.Node{Name: "fc", Op: graph.Linear, In: 64 * h * w, Out: c.Classes, Bias: true})
+	return z.g, nil
+}
+
+// mlpGraph is a three-layer perceptron: in→256, ReLU, 256→256, ReLU,
+// 256→classes.
+func mlpGraph(c Config) (*graph.Graph, error) {
+	if err := classes(c); err != nil {
+		return nil, err
+	}
+	z := newZoo(c)
+	z.add(graph.Node{Name: "flatten", Op: graph.Flatten})
+	z.add(graph.Node{Name: "fc1", Op: graph.Linear, In: c.InC * c.InH * c.InW, Out: 256, Bias: true})
+	z.add(graph.Node{Name: "relu1", Op: graph.ReLU})
+	z.add(graph.Node{Name: "fc2", Op: graph.Linear, In: 256, Out: 256, Bias: true})
+	z.add(graph.Node{Name: "relu2", Op: graph.ReLU})
+	z.add(graph.Node{Name: "fc3", Op: graph.Linear, In: 256, Out: c.Classes, Bias: true})
+	return z.g, nil
+}
+
+// espcnGraph is ESPCN (Shi et al. 2016): conv 5×5 C→64, ReLU, conv 3×3
+// 64→32, ReLU, conv 3×3 32→C·r², pixel shuffle by r. Like every network
+// whose output is an image, its activation quantizers calibrate on the
+// maximum (quant.RegressionPercentile).
+func espcnGraph(c Config) (*graph.Graph, error) {
+	if c.Scale < 2 {
+		return nil, fmt.Errorf("needs an upscaling factor of at least 2, got %d", c.Scale)
+	}
+	z := newZoo(c)
+	z.conv("conv1", c.InC, 64, 5, 1, 2, 1, true)
+	z.add(graph.Node{Name: "relu1", Op: graph.ReLU})
+	z.conv("conv2", 64, 32, 3, 1, 1, 1, true)
+	z.add(graph.Node{Name: "relu2", Op: graph.ReLU})
+	z.conv("conv3", 32, c.InC*c.Scale*c.Scale, 3, 1, 1, 1, true)
+	z.add(graph.Node{Name: "shuffle", Op: graph.DepthToSpace, Factor: c.Scale})
+	return z.g, nil
 }
 
 // Params lists every parameter and buffer of the model.
