@@ -1,0 +1,100 @@
+package models
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// skipNet is a small encoder–decoder with a residual sum and a skip
+// concatenation: a graph no chain can express.
+func skipNet() *graph.Graph {
+	six := float32(6)
+	zero := float32(0)
+	return &graph.Graph{Input: "x", InShape: []int{8, 8, 1}, Output: "out", Nodes: []graph.Node{
+		{Name: "enc", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 8, Kernel: 3, Pad: 1, Bias: true},
+		{Name: "enc.relu", Op: graph.ReLU, Inputs: []string{"enc"}},
+		{Name: "down", Op: graph.MaxPool, Inputs: []string{"enc.relu"}, Kernel: 2},
+		{Name: "mid", Op: graph.Conv, Inputs: []string{"down"}, In: 8, Out: 8, Kernel: 3, Pad: 1},
+		{Name: "mid.bn", Op: graph.BatchNorm, Inputs: []string{"mid"}, Out: 8, Eps: 1e-5},
+		{Name: "res", Op: graph.Add, Inputs: []string{"mid.bn", "down"}},
+		{Name: "res.relu6", Op: graph.Clip, Inputs: []string{"res"}, Min: &zero, Max: &six},
+		{Name: "up", Op: graph.Resize, Inputs: []string{"res.relu6"}, Factor: 2},
+		{Name: "skip", Op: graph.Concat, Inputs: []string{"up", "enc.relu"}},
+		{Name: "head", Op: graph.Conv, Inputs: []string{"skip"}, In: 16, Out: 4, Kernel: 1, Bias: true},
+		{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
+	}}
+}
+
+// TestGraphModel builds an A2Q+ model from a graph with branches: roles,
+// input signedness, a training step, and a checkpoint that carries the
+// graph and rebuilds the same function.
+func TestGraphModel(t *testing.T) {
+	cfg := Config{Model: "skipnet", Graph: skipNet(), InH: 8, InW: 8, InC: 1, Seed: 4,
+		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16},
+		First:  DefaultEdge(quant.A2QPlus), Last: DefaultEdge(quant.A2QPlus)}
+	m, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Task != SuperResolve {
+		t.Errorf("task %s, want %s (the output is an image)", m.Task, SuperResolve)
+	}
+	var names []string
+	var hidden []bool
+	for i, l := range m.Layers {
+		names = append(names, l.Name)
+		hidden = append(hidden, m.Hidden(i))
+		if l.In.Signed {
+			t.Errorf("layer %s: input quantized signed; the graph proves it non-negative", l.Name)
+		}
+	}
+	if !slices.Equal(names, []string{"enc", "mid", "head"}) || !slices.Equal(hidden, []bool{false, true, false}) {
+		t.Fatalf("layers %v hidden %v", names, hidden)
+	}
+	if m.Layers[1].W.Mode != quant.A2QPlus || m.Layers[0].W.Mode != quant.Baseline {
+		t.Errorf("modes %s %s", m.Layers[0].W.Mode, m.Layers[1].W.Mode)
+	}
+	x := tensor.New(4, 8, 8, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i%17) / 16
+	}
+	target := tensor.New(4, 16, 16, 1)
+	tp := autodiff.NewTape(1)
+	loss := m.Loss(tp, tp.Constant(x), nil, target)
+	tp.Backward(loss)
+	if g := m.Layers[1].W.Log2G.Grad.Data; slices.Max(g) == 0 && slices.Min(g) == 0 {
+		t.Error("no gradient reached the hidden layer through the residual branch")
+	}
+	tp.Reset()
+	want := append([]float32(nil), m.Forward(tp, tp.Constant(x), false).Value.Data...)
+	c, err := m.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeModel(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Reset()
+	if got := back.Forward(tp, tp.Constant(x), false).Value.Data; !slices.Equal(got, want) {
+		t.Error("the model rebuilt from its checkpoint computes another function")
+	}
+}
+
+func decodeModel(b []byte) (*Model, error) {
+	c, err := checkpoint.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return FromCheckpoint(c)
+}
