@@ -75,13 +75,20 @@ func buildGraph(b *build, g *graph.Graph) (Task, error) {
 		case last[n.Name]:
 			role = Last
 		}
-		op, err := b.graphOp(&n, role, !nonneg[n.Inputs[0]])
+		signed := false
+		for _, in := range n.Inputs {
+			signed = signed || !nonneg[in]
+		}
+		op, err := b.graphOp(&n, role, signed)
 		if err != nil {
 			return "", fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		if l, ok := op.(*quant.Layer); ok {
 			b.ls = append(b.ls, l)
 			roles = append(roles, role)
+		}
+		if q := gridQuant(op); q != nil {
+			b.grids = append(b.grids, q)
 		}
 		step.Op = op
 		steps = append(steps, step)
@@ -104,7 +111,35 @@ func buildGraph(b *build, g *graph.Graph) (Task, error) {
 			l.In.Percentile = quant.RegressionPercentile
 		}
 	}
+	if task == SuperResolve {
+		for _, q := range b.grids {
+			q.Percentile = quant.RegressionPercentile
+		}
+	}
 	return task, nil
+}
+
+// gridQuant returns the activation quantizer of a sum or average that
+// quantizes its inputs, or nil.
+func gridQuant(op any) *quant.ActQuant {
+	switch v := op.(type) {
+	case quant.Sum:
+		return v.Q
+	case quant.OnGrid:
+		return v.Q
+	}
+	return nil
+}
+
+// quantized reports whether a model of cfg runs as integers (any layer
+// quantized).
+func quantized(c Config) bool {
+	for _, l := range []quant.LayerConfig{c.First, c.Hidden, c.Last} {
+		if l.Mode != "" && l.Mode != quant.Float {
+			return true
+		}
+	}
+	return false
 }
 
 // isInput reports whether node name reads the graph's input directly.
@@ -113,8 +148,20 @@ func isInput(g *graph.Graph, name string) bool {
 	return n != nil && len(n.Inputs) == 1 && n.Inputs[0] == g.Input
 }
 
-// graphOp returns the module (or joiner) computing node n.
+// graphOp returns the module (or joiner) computing node n; inSigned tells
+// whether any of its inputs may be negative. In a quantized model a sum
+// and an average quantize their inputs (quant.Sum, quant.OnGrid) with
+// the hidden layers' activation bits, so that every value between layers
+// stays on an integer grid.
 func (b *build) graphOp(n *graph.Node, role Role, inSigned bool) (any, error) {
+	q := quantized(b.cfg)
+	grid := func() *quant.ActQuant {
+		bits := b.cfg.Hidden.ActBits
+		if b.cfg.Hidden.Mode == quant.Float || bits == 0 {
+			bits = b.cfg.Last.ActBits
+		}
+		return quant.NewActQuant(n.Name+".input_quant", bits, inSigned)
+	}
 	cfg := b.cfg.Hidden
 	switch role {
 	case First:
@@ -153,20 +200,31 @@ func (b *build) graphOp(n *graph.Node, role Role, inSigned bool) (any, error) {
 		return nn.LeakyReLU{Alpha: n.Alpha}, nil
 	case graph.Sigmoid:
 		return nn.Sigmoid{}, nil
-	case graph.MaxPool, graph.AvgPool:
-		s := n.StrideOr()
-		if n.Pad == 0 && n.Op == graph.MaxPool {
-			return nn.MaxPool{K: n.Kernel, Stride: s}, nil
-		}
+	case graph.MaxPool:
 		if n.Pad == 0 {
-			return nn.AvgPool{K: n.Kernel, Stride: s}, nil
+			return nn.MaxPool{K: n.Kernel, Stride: n.StrideOr()}, nil
 		}
-		return nn.PaddedPool{Max: n.Op == graph.MaxPool, K: n.Kernel, Stride: s, Pad: n.Pad, CountPad: n.CountPad}, nil
+		return nn.PaddedPool{Max: true, K: n.Kernel, Stride: n.StrideOr(), Pad: n.Pad}, nil
+	case graph.AvgPool:
+		var p nn.Module = nn.PaddedPool{K: n.Kernel, Stride: n.StrideOr(), Pad: n.Pad, CountPad: n.CountPad}
+		if n.Pad == 0 {
+			p = nn.AvgPool{K: n.Kernel, Stride: n.StrideOr()}
+		}
+		if q {
+			return quant.OnGrid{Q: grid(), Op: p}, nil
+		}
+		return p, nil
 	case graph.GlobalAvgPool:
+		if q {
+			return quant.OnGrid{Q: grid(), Op: nn.GlobalAvgPool{}}, nil
+		}
 		return nn.GlobalAvgPool{}, nil
 	case graph.Pad:
 		return nn.Pad{Top: n.Pads[0], Left: n.Pads[1], Bottom: n.Pads[2], Right: n.Pads[3], Value: n.Value}, nil
 	case graph.Add:
+		if q {
+			return quant.Sum{Q: grid()}, nil
+		}
 		return nn.Add{}, nil
 	case graph.Concat:
 		return nn.Concat{}, nil

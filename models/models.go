@@ -60,6 +60,10 @@ type Model struct {
 	Net    nn.Sequential
 	// Layers lists the convolution and linear layers in order.
 	Layers []*quant.Layer
+	// Grids lists the activation quantizers a quantized model puts on the
+	// inputs of its sums and averages (quant.Sum, quant.OnGrid), which
+	// integer inference needs on an integer grid.
+	Grids []*quant.ActQuant
 	// roles gives each layer's role for graph models (nil: the first and
 	// last of Layers are the edges).
 	roles []Role
@@ -101,6 +105,7 @@ type build struct {
 	net   nn.Sequential
 	ls    []*quant.Layer
 	roles []Role
+	grids []*quant.ActQuant
 }
 
 // Graph returns the network cfg describes: cfg.Graph for an imported
@@ -136,7 +141,7 @@ func Build(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
 	}
-	return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles}, nil
+	return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles, Grids: b.grids}, nil
 }
 
 // zoo assembles a zoo network's graph node by node, each node reading the

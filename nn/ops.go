@@ -166,7 +166,8 @@ func (d *DAG) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.
 func (d *DAG) Params() []*Param {
 	var ps []*Param
 	for _, s := range d.Steps {
-		if m, ok := s.Op.(Module); ok {
+		// Modules, and joiners with parameters of their own.
+		if m, ok := s.Op.(interface{ Params() []*Param }); ok {
 			ps = append(ps, m.Params()...)
 		}
 	}

@@ -180,6 +180,8 @@ func (e *exporter) module(mod nn.Module, x value, path string) (value, error) {
 		return e.residual(v, x, path)
 	case *nn.DAG:
 		return e.dag(v, x, path)
+	case quant.OnGrid:
+		return e.module(v.Op, e.actQuant(v.Q, x), path)
 	case nn.Clip:
 		return e.clip(v, x, path), nil
 	case nn.LeakyReLU:
@@ -224,8 +226,13 @@ func (e *exporter) dag(d *nn.DAG, x value, path string) (value, error) {
 		}
 		var out value
 		var err error
+		if sum, ok := s.Op.(quant.Sum); ok {
+			for i := range ins {
+				ins[i] = e.actQuant(sum.Q, ins[i])
+			}
+		}
 		switch op := s.Op.(type) {
-		case nn.Add:
+		case nn.Add, quant.Sum:
 			names := []string{ins[0].name}
 			for _, in := range ins[1:] {
 				if !slices.Equal(in.shape, ins[0].shape) {
@@ -262,6 +269,14 @@ func (e *exporter) dag(d *nn.DAG, x value, path string) (value, error) {
 		return x, fmt.Errorf("%s: output %d is not a step", path, d.Output)
 	}
 	return vals[d.Output], nil
+}
+
+// actQuant exports an activation quantizer on x (a Quant node whose
+// output is the dequantized value).
+func (e *exporter) actQuant(q *quant.ActQuant, x value) value {
+	out := e.b.AddQuant(e.unique(q.Name), x.name, NewFloat([]float32{q.Scale()}), q.Bits, q.Signed, false)
+	e.declare(out, x.shape)
+	return value{name: out, shape: x.shape}
 }
 
 // clip exports min(max(x, lo), hi) (opset 11: the bounds are inputs).

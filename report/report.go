@@ -36,6 +36,10 @@ type Model struct {
 	Overflows               *int64   `json:"overflows"`
 	IntegerMatchesFakeQuant *bool    `json:"integer_matches_fake_quant"`
 	Warnings                []string `json:"warnings,omitempty"`
+	// GridQuantizers names the activation quantizers the model puts on
+	// the inputs of its sums and averages (residual adds, global average
+	// pooling) so that integer inference can compute them exactly.
+	GridQuantizers []string `json:"grid_quantizers,omitempty"`
 }
 
 // FromModel builds the certificate part of a report. accBits, when
@@ -78,6 +82,9 @@ func FromModel(m *models.Model, accBits int) (*Model, error) {
 		}
 	}
 	r.Certified = accum.Summarize(hidden).Certified
+	for _, q := range m.Grids {
+		r.GridQuantizers = append(r.GridQuantizers, q.String())
+	}
 	return r, nil
 }
 
@@ -114,6 +121,12 @@ func (r *Model) WriteText(w io.Writer) error {
 	}
 	if r.TestPSNR != nil {
 		fmt.Fprintf(w, "test PSNR %.3f dB\n", *r.TestPSNR)
+	}
+	if len(r.GridQuantizers) > 0 {
+		fmt.Fprintf(w, "activation quantizers on sums and averages (for exact integer inference): %d\n", len(r.GridQuantizers))
+		for _, q := range r.GridQuantizers {
+			fmt.Fprintf(w, "  %s\n", q)
+		}
 	}
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", s)
