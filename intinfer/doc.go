@@ -6,44 +6,92 @@
 //
 // # From a trained model
 //
-// [FromModel] walks a models.Model's network. Every convolution and linear
-// layer must be quantized (a weight quantizer and a calibrated input
-// quantizer). Layer i keeps its integer weights q (from the weight
-// quantizer, exactly those of the fake-quantized forward pass), its input
-// quantizer (scale, bits, signedness), its per-channel output scale
+// [FromModel] walks a models.Model whose network is a chain (an
+// nn.Sequential; graphs with branches, residual sums or concatenations are
+// refused). Every convolution and linear layer must be quantized (a weight
+// quantizer and a calibrated input quantizer). Layer i keeps its integer
+// weights q (from the weight quantizer, exactly those of the
+// fake-quantized forward pass, up to the sign of a row: see below), its
+// input quantizer (scale, bits, signedness), its per-channel output scale
 // s_c = quant.OutputScale(log2 s_x, log2 s_w[c]) and its float bias b_c.
 //
 // Between two quantized layers the fake-quantized model computes, for an
 // accumulator value acc of channel c,
 //
-//	y  = quant.Requant(acc, s_c, b_c)          // float32(acc·s_c) + b_c
-//	y' = ReLU / max-pool / flatten of y        // monotone or a permutation
-//	x' = quant.Quantize(y', s_next, lo, hi)    // the next layer's input
+//	y  = quant.Requant(acc, s_c, b_c)         // float32(acc·s_c) + b_c
+//	y' = g_c(y)                               // batch norms (evaluation mode), ReLUs, clips, in model order
+//	x' = quant.Quantize(y', s_next, lo, hi)   // the next layer's input
 //
-// For each channel the map f_c: acc ↦ quant.Quantize(quant.Requant(acc))
-// is monotone non-decreasing (s_c > 0, float rounding is monotone), and
-// ReLU and max-pooling commute with it (Quantize(0) = 0). FromModel
-// therefore precomputes, per channel, the 2^N − 1 thresholds
-// t_k = min{acc : f_c(acc) ≥ k} (k = lo+1 … hi) by binary search over the
-// integers in [−2^62, 2^62), evaluating exactly those quant functions; an
-// unreachable level gets the threshold 2^62. At run time
-// x' = lo + #{k : acc ≥ t_k}: no float arithmetic, and bit-exact with the
-// fake-quantized model by construction. The count is found by a binary
-// search, or on the fast path (thresholds clamped to the layer's exact
-// accumulator range, in int32) from per-channel bucket tables or a
-// fixed-point linear guess that the thresholds then correct. The last layer
-// turns its accumulator into floats (logits, or the super-resolved image)
-// with quant.Requant directly.
+// with max pooling, flatten and pixel shuffle anywhere among them (they
+// select or move values). A batch norm is folded in its evaluation form,
+// exactly the float32 operations of autodiff.BatchNorm: h = (y −
+// μ_c)·invStd_c rounded to float32, then γ_c·h + β_c, with μ and invStd =
+// float32(1/√(float64(σ²_c) + float64(ε))) from the running statistics;
+// a clip is min(max(y, lo), hi) (ReLU6 is [0, 6]; infinite bounds too).
+// Each of these operations, Requant and Quantize is monotone in IEEE
+// arithmetic, so f_c: acc ↦ x' is monotone: non-decreasing, except in a
+// channel where an odd number of batch norms have a negative scale γ_c
+// (non-increasing) or one has γ_c = 0 (constant). FromModel precomputes,
+// per channel, the 2^N − 1 thresholds t_k = min{acc : f_c(acc) ≥ k} (k =
+// lo+1 … hi) by binary search over the integers in [−2^62, 2^62),
+// evaluating exactly those float operations; an unreachable level gets the
+// threshold 2^62. For a non-increasing channel it negates the channel's
+// row of integer weights, so that the accumulator becomes −acc, and
+// thresholds acc ↦ f_c(−acc), which is non-decreasing; every certified
+// accumulator bound holds for −q as for q (FromModel refuses the corner
+// case where the negation would widen a layer's exact bound past its P).
+// At run time x' = lo + #{k : acc ≥ t_k}: no float arithmetic, and
+// bit-exact with the fake-quantized model.
 //
-// Where the CPU has AVX-512 or AVX2, the fast path evaluates f_c itself
-// with vector instructions (convert, multiply, add, divide, clamp, round,
-// narrow: sixteen or eight channels per step) instead of looking the
-// thresholds up, but only for a layer whose vector map has been checked on
-// this CPU against the thresholds at both sides of every threshold inside
-// the layer's accumulator range and at its ends. Both maps are monotone and
-// the threshold map is constant between thresholds, so that check proves
-// them equal on the whole range; a layer that fails it (a model file whose
-// thresholds do not come from its scales, say) keeps the tables.
+// FromModel does not take the copy of the float operations on trust: it
+// then runs the model's own modules (the batch norms, ReLUs and clips, and
+// the next layer's input quantizer, on an autodiff tape in evaluation
+// mode) at both ends of the search range and on both sides of every
+// threshold inside it, and refuses the model unless they agree with the
+// thresholds and every intermediate value at the ends is finite. Since the
+// model's map is monotone and the threshold map is constant between
+// thresholds, that agreement proves the two equal on the whole range.
+//
+// Max pooling commutes with a non-decreasing map, so the engine pools the
+// accumulators before thresholding them; with the negated rows it also
+// commutes with a map that decreases from before the pool on (max of
+// f(acc) = f(min acc) = f(−max(−acc))). A pool before a batch norm that
+// reverses a channel's direction does not commute, and FromModel refuses
+// it with an error naming the pool and the batch norm. A batch norm after
+// a flatten of a spatial activation or after a pixel shuffle (whose
+// parameters no longer follow the layer's channels) is refused too. Where
+// the folded map ends in a ReLU or a clip with a non-negative lower bound,
+// the ops keep a ReLU: a no-op on the levels that tells the fast paths the
+// levels are non-negative.
+//
+// Before the first layer and after the last the activations are float:
+// there batch norms ([OpBatchNorm], with the operands above) and clips
+// ([OpClip]) run in float like ReLU, max pooling, flatten and pixel
+// shuffle, in the operation order of the fake-quantized model. The last
+// layer turns its accumulator into floats with quant.Requant directly; a
+// batch norm that follows it (normalised logits, say) is applied to those
+// floats exactly as autodiff does, which FromModel checks against the
+// module on sample values.
+//
+// Anything else (average or global average pooling, padded pools, leaky
+// ReLU, sigmoid, transposed convolutions, residual sums) is an error
+// naming the module.
+//
+// The count is found by a binary search, or on the fast path (thresholds
+// clamped to the layer's exact accumulator range, in int32) from
+// per-channel bucket tables or a fixed-point linear guess that the
+// thresholds then correct.
+//
+// Where the CPU has AVX-512 or AVX2, the fast path evaluates
+// Quantize(Requant(acc)) itself with vector instructions (convert,
+// multiply, add, divide, clamp, round, narrow: sixteen or eight channels
+// per step) instead of looking the thresholds up, but only for a layer
+// whose vector map has been checked on this CPU against the thresholds at
+// both sides of every threshold inside the layer's accumulator range and
+// at its ends. Both maps are monotone and the threshold map is constant
+// between thresholds, so that check proves them equal on the whole range;
+// a layer that fails it (one with a folded batch norm or clip, or a model
+// file whose thresholds do not come from its scales) keeps the tables.
 //
 // The fake-quantized model sums the integer products in float32, which is
 // exact while every partial sum stays below 2^24 in magnitude; a layer
@@ -87,10 +135,10 @@
 //
 // # File format
 //
-// An integer model file (version 1) is
+// An integer model file (version 1 or 2) is
 //
 //	offset 0   6 bytes   magic "A2QINT"
-//	offset 6   uint16    format version (1), little-endian
+//	offset 6   uint16    format version (1 or 2), little-endian
 //	offset 8   uint32    header length H, little-endian
 //	offset 12  H bytes   JSON header (see fileHeader)
 //	12+H       payload   little-endian arrays, referenced from the header
@@ -101,10 +149,16 @@
 // layer's geometry, bit widths, input scale and its arrays: weights (int8,
 // int16 or int32 by M), per-channel output scales and biases (float32) and,
 // for every layer but the last, its thresholds (int64, Cout rows of
-// 2^N_next − 1). [Save] writes atomically (temporary file, then rename);
-// [Load] rejects a corrupted or truncated file with an error naming the
-// file and what is wrong, and checks the whole model's consistency (shapes,
-// weight ranges, sorted thresholds) before returning it.
+// 2^N_next − 1). Version 2 adds the float ops batch_norm (its name and
+// float32 arrays mean, inv_std, gamma, beta) and clip (min and max, absent
+// when infinite); a model without them is written as version 1, which
+// older readers read, and both versions are read. Batch norms and clips
+// between layers need no new field: they are part of the thresholds (and
+// of the sign of the weights). [Save] writes atomically (temporary file,
+// then rename); [Load] rejects a corrupted or truncated file with an error
+// naming the file and what is wrong, and checks the whole model's
+// consistency (shapes, weight ranges, sorted thresholds, batch-norm
+// operands) before returning it.
 //
 // # Errors and panics
 //

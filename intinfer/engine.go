@@ -305,6 +305,10 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 			} else {
 				cur.f = relu(cur.f)
 			}
+		case OpClip: // float activations only (Validate)
+			cur.f = clip(cur.f, op.Lo, op.Hi)
+		case OpBatchNorm: // float activations only (Validate)
+			cur.f = batchNorm(cur.f, op.Norm)
 		case OpFlatten:
 			cur.shape = []int{prod(cur.shape)}
 		case OpMaxPool:

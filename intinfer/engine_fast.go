@@ -222,7 +222,7 @@ func planFast(e *Engine) *fastPlan {
 					shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
 				case op.Kind == OpFlatten:
 					shape = []int{prod(shape)}
-				case op.Kind == OpReLU:
+				case op.Kind == OpReLU, op.Kind == OpClip, op.Kind == OpBatchNorm:
 				default:
 					return nil
 				}
@@ -420,6 +420,17 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 			}
 			for i, v := range cur {
 				dst[i] = max(v, 0)
+			}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpClip, OpBatchNorm:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			if op.Kind == OpClip {
+				clipInto(dst, cur, op.Lo, op.Hi)
+			} else {
+				batchNormInto(dst, cur, op.Norm)
 			}
 			cur, spare = dst, cur[:cap(cur)]
 		case OpFlatten:

@@ -12,11 +12,14 @@ import (
 	"github.com/a2qtoolkit/a2q/checkpoint"
 )
 
-// Magic starts every integer model file; Version is the format version
-// this package writes and reads.
+// Magic starts every integer model file. Version is the newest format
+// version this package reads and writes: version 2 adds the float ops
+// batch_norm and clip (after the last layer or before the first). Encode
+// writes version 1 for a model without them, so that older readers keep
+// reading what they can run; Decode reads both.
 const (
 	Magic   = "A2QINT"
-	Version = 1
+	Version = 2
 )
 
 const prefixLen = len(Magic) + 2 + 4
@@ -37,6 +40,20 @@ type fileOp struct {
 	Stride int        `json:"stride,omitempty"`
 	R      int        `json:"r,omitempty"`
 	Layer  *fileLayer `json:"layer,omitempty"`
+	// Version 2: a clip's bounds (absent: infinite), a batch norm's
+	// operands.
+	Min  *float32  `json:"min,omitempty"`
+	Max  *float32  `json:"max,omitempty"`
+	Norm *fileNorm `json:"norm,omitempty"`
+}
+
+// fileNorm is a batch norm's float32 operands (see Norm).
+type fileNorm struct {
+	Name   string `json:"name"`
+	Mean   array  `json:"mean"`
+	InvStd array  `json:"inv_std"`
+	Gamma  array  `json:"gamma"`
+	Beta   array  `json:"beta"`
 }
 
 type fileLayer struct {
@@ -103,8 +120,27 @@ func (m *Model) Encode() ([]byte, error) {
 		return a
 	}
 	h := fileHeader{Model: m.Name, Task: m.Task, Input: [3]int{m.InH, m.InW, m.InC}}
+	version := uint16(1)
 	for _, op := range m.Ops {
 		fo := fileOp{Op: op.Kind, K: op.K, Stride: op.Stride, R: op.R}
+		switch op.Kind {
+		case OpClip:
+			version = 2
+			if !math.IsInf(float64(op.Lo), -1) {
+				fo.Min = &op.Lo
+			}
+			if !math.IsInf(float64(op.Hi), 1) {
+				fo.Max = &op.Hi
+			}
+		case OpBatchNorm:
+			version = 2
+			nm := op.Norm
+			fo.Norm = &fileNorm{Name: nm.Name,
+				Mean:   put("float32", len(nm.Mean), nil, nm.Mean),
+				InvStd: put("float32", len(nm.InvStd), nil, nm.InvStd),
+				Gamma:  put("float32", len(nm.Gamma), nil, nm.Gamma),
+				Beta:   put("float32", len(nm.Beta), nil, nm.Beta)}
+		}
 		if l := op.Layer; l != nil {
 			wt := "int32"
 			switch {
@@ -135,7 +171,7 @@ func (m *Model) Encode() ([]byte, error) {
 	}
 	out := make([]byte, prefixLen, prefixLen+len(hj)+payload.Len())
 	copy(out, Magic)
-	binary.LittleEndian.PutUint16(out[6:], Version)
+	binary.LittleEndian.PutUint16(out[6:], version)
 	binary.LittleEndian.PutUint32(out[8:], uint32(len(hj)))
 	out = append(out, hj...)
 	return append(out, payload.Bytes()...), nil
@@ -153,8 +189,9 @@ func Decode(b []byte, name string) (*Model, error) {
 	if string(b[:len(Magic)]) != Magic {
 		return nil, fail("not an integer model (magic %q, want %q)", b[:len(Magic)], Magic)
 	}
-	if v := binary.LittleEndian.Uint16(b[6:]); v != Version {
-		return nil, fail("format version %d, this program reads version %d", v, Version)
+	version := binary.LittleEndian.Uint16(b[6:])
+	if version < 1 || version > Version {
+		return nil, fail("format version %d, this program reads versions 1 to %d", version, Version)
 	}
 	hl := int64(binary.LittleEndian.Uint32(b[8:]))
 	if int64(len(b)-prefixLen) < hl {
@@ -184,6 +221,36 @@ func Decode(b []byte, name string) (*Model, error) {
 		op := Op{Kind: fo.Op, K: fo.K, Stride: fo.Stride, R: fo.R}
 		if (fo.Op == OpLayer) != (fo.Layer != nil) {
 			return nil, fail("op %d (%s): layer description present on a non-layer op or missing on a layer op", i, fo.Op)
+		}
+		if (fo.Op == OpBatchNorm) != (fo.Norm != nil) || fo.Op != OpClip && (fo.Min != nil || fo.Max != nil) {
+			return nil, fail("op %d (%s): batch-norm operands or clip bounds on the wrong op", i, fo.Op)
+		}
+		if (fo.Op == OpBatchNorm || fo.Op == OpClip) && version < 2 {
+			return nil, fail("op %d (%s) needs format version 2, the file is version %d", i, fo.Op, version)
+		}
+		if fo.Op == OpClip {
+			op.Lo, op.Hi = float32(math.Inf(-1)), float32(math.Inf(1))
+			if fo.Min != nil {
+				op.Lo = *fo.Min
+			}
+			if fo.Max != nil {
+				op.Hi = *fo.Max
+			}
+		}
+		if fn := fo.Norm; fn != nil {
+			nm := &Norm{Name: fn.Name}
+			for _, f := range []struct {
+				dst  *[]float32
+				a    array
+				name string
+			}{{&nm.Mean, fn.Mean, "mean"}, {&nm.InvStd, fn.InvStd, "inv_std"}, {&nm.Gamma, fn.Gamma, "gamma"}, {&nm.Beta, fn.Beta, "beta"}} {
+				v, err := readFloats(payload, f.a, f.name)
+				if err != nil {
+					return nil, fail("batch norm %s: %v", fn.Name, err)
+				}
+				*f.dst = v
+			}
+			op.Norm = nm
 		}
 		if fl := fo.Layer; fl != nil {
 			l := &Layer{Name: fl.Name, Kind: fl.Kind, InC: fl.InC, OutC: fl.OutC, KH: fl.KH, KW: fl.KW, Stride: fl.Stride,

@@ -3,6 +3,7 @@ package intinfer
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -136,6 +137,15 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add(good[:40])
+	// Version 2: a batch norm and a clip after the last layer.
+	v2 := tinyModel(rng, tinySpec{h: 5, w: 5, cin: 1, cout: 2, k: 3, classes: 2, l1: 50})
+	v2.Ops = append(v2.Ops, Op{Kind: OpBatchNorm, Norm: &Norm{Name: "bn", Mean: []float32{0, 1}, InvStd: []float32{1, 2},
+		Gamma: []float32{-1, 0.5}, Beta: []float32{0, 1}}}, Op{Kind: OpClip, Lo: -1, Hi: float32(math.Inf(1))})
+	good2, err := v2.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good2)
 	f.Add([]byte(Magic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b, "fuzz.a2qint")

@@ -20,15 +20,37 @@ const (
 	OpReLU         OpKind = "relu"          // max(x, 0)
 	OpFlatten      OpKind = "flatten"       // N×H×W×C → N×(H·W·C)
 	OpPixelShuffle OpKind = "pixel_shuffle" // depth to space by R (PyTorch channel order)
+	// OpBatchNorm and OpClip run on float activations only: before the
+	// first layer or after the last (between layers they are folded into
+	// the thresholds). Models that use them are stored in format version 2.
+	OpBatchNorm OpKind = "batch_norm" // per-channel normalisation (evaluation mode)
+	OpClip      OpKind = "clip"       // min(max(x, Lo), Hi)
 )
 
 // Op is one step of an integer model. Layer is set for OpLayer, K and
-// Stride for OpMaxPool, R for OpPixelShuffle.
+// Stride for OpMaxPool, R for OpPixelShuffle, Lo and Hi for OpClip, Norm
+// for OpBatchNorm.
 type Op struct {
 	Kind      OpKind
 	Layer     *Layer
 	K, Stride int
 	R         int
+	Lo, Hi    float32 // infinite bounds allowed
+	Norm      *Norm
+}
+
+// Norm is a batch norm in evaluation mode, by the float32 operands of
+// autodiff.BatchNorm: channel c (the last dimension) of x becomes
+//
+//	h = (x − Mean[c])·InvStd[c]     // rounded to float32
+//	y = Gamma[c]·h + Beta[c]
+//
+// where InvStd[c] = float32(1/√(float64(σ²_c) + float64(ε))) from the
+// running variance, and the two lines are written as autodiff writes them,
+// so that both evaluate the same float32 operations.
+type Norm struct {
+	Name                      string
+	Mean, InvStd, Gamma, Beta []float32
 }
 
 // Layer is one quantized convolution or linear layer as integers.
@@ -45,6 +67,8 @@ type Layer struct {
 
 	// WeightBits is M; Weights holds OutC rows of K integers in
 	// [−(2^(M−1)−1), 2^(M−1)−1], in (kh, kw, cin) order for a convolution.
+	// FromModel negates the row of a channel whose map to the next layer
+	// decreases (a negative batch-norm scale, see fold.go).
 	WeightBits int
 	Weights    []int32
 
@@ -59,7 +83,12 @@ type Layer struct {
 	AccBits int
 
 	// Scale and Bias give the layer's float output for accumulator acc of
-	// channel c: quant.Requant(float32(acc), Scale[c], Bias[c]).
+	// channel c: quant.Requant(float32(acc), Scale[c], Bias[c]) — the
+	// last layer's output. For the other layers the thresholds are the
+	// map; Scale and Bias describe its first step for the model's own
+	// accumulator (−acc for a negated row), and the engine uses them only
+	// for a vector form of the map, after checking it against the
+	// thresholds.
 	Scale, Bias []float32
 
 	// OutBits is 0 for a layer that produces floats (the last one).
@@ -128,6 +157,12 @@ func Thresholds(scale, bias, s float32, lo, hi int32, dst []int64) {
 	f := func(acc int64) int32 {
 		return int32(quant.Quantize(quant.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
 	}
+	searchThresholds(f, lo, hi, dst)
+}
+
+// searchThresholds fills dst with the thresholds of the non-decreasing map
+// f from [−2^62, 2^62) to the levels [lo, hi], by binary search.
+func searchThresholds(f func(int64) int32, lo, hi int32, dst []int64) {
 	from := threshLo
 	for i := range dst {
 		k := lo + 1 + int32(i)
@@ -146,12 +181,19 @@ func Thresholds(scale, bias, s float32, lo, hi int32, dst []int64) {
 	}
 }
 
-// FromModel converts a trained model into an integer model. Every
+// FromModel converts a trained chain model into an integer model. Every
 // convolution and linear layer must be quantized with a calibrated input
-// quantizer; between layers only ReLU, max pooling, flatten and pixel
-// shuffle are supported.
+// quantizer. Between two layers it accepts batch norms (evaluation mode),
+// ReLUs and clips, folded into the first layer's thresholds (see fold.go),
+// and max pooling, flatten and pixel shuffle; before the first layer and
+// after the last, the same operations run in float. Anything else is an
+// error naming the module.
 func FromModel(m *models.Model) (*Model, error) {
-	im := &Model{Name: m.Config.Model, Task: string(m.Task), InH: m.Config.InH, InW: m.Config.InW, InC: m.Config.InC}
+	name := m.Config.Model
+	im := &Model{Name: name, Task: string(m.Task), InH: m.Config.InH, InW: m.Config.InW, InC: m.Config.InC}
+	var pos []int
+	var qls []*quant.Layer
+	var ls []*Layer
 	for i, mod := range m.Net {
 		switch v := mod.(type) {
 		case *quant.Layer:
@@ -159,39 +201,49 @@ func FromModel(m *models.Model) (*Model, error) {
 			if err != nil {
 				return nil, err
 			}
-			im.Ops = append(im.Ops, Op{Kind: OpLayer, Layer: l})
-		case nn.ReLU:
-			im.Ops = append(im.Ops, Op{Kind: OpReLU})
-		case nn.MaxPool:
-			im.Ops = append(im.Ops, Op{Kind: OpMaxPool, K: v.K, Stride: v.Stride})
-		case nn.Flatten:
-			im.Ops = append(im.Ops, Op{Kind: OpFlatten})
-		case nn.PixelShuffle:
-			im.Ops = append(im.Ops, Op{Kind: OpPixelShuffle, R: v.R})
+			pos, qls, ls = append(pos, i), append(qls, v), append(ls, l)
+		case nn.ReLU, nn.MaxPool, nn.Flatten, nn.PixelShuffle, nn.Clip, *nn.BatchNorm:
 		case *nn.Linear:
 			return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
 		case *nn.Conv2d:
 			return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
 		default:
-			return nil, fmt.Errorf("module %d (%T) of model %s has no integer implementation", i, mod, m.Config.Model)
+			return nil, fmt.Errorf("module %d (%T) of model %s has no integer implementation", i, mod, name)
 		}
 	}
-	ls := im.Layers()
 	if len(ls) == 0 {
-		return nil, fmt.Errorf("model %s has no layers", m.Config.Model)
+		return nil, fmt.Errorf("model %s has no layers", name)
 	}
-	for i, l := range ls[:len(ls)-1] {
-		next := ls[i+1]
-		l.OutBits, l.OutSigned = next.InputBits, next.InputSigned
-		lo, hi := levels(next.InputBits, next.InputSigned)
-		n := int(hi - lo)
-		l.Thresholds = make([]int64, l.OutC*n)
-		for c := 0; c < l.OutC; c++ {
-			Thresholds(l.Scale[c], l.Bias[c], next.InputScale, lo, hi, l.Thresholds[c*n:(c+1)*n])
+	float := func(from, to int) error {
+		for i := from; i < to; i++ {
+			op, err := floatOp(name, i, m.Net[i])
+			if err != nil {
+				return err
+			}
+			im.Ops = append(im.Ops, op)
 		}
+		return nil
+	}
+	if err := float(0, pos[0]); err != nil {
+		return nil, err
+	}
+	shapes := moduleShapes(m.Net, []int{im.InH, im.InW, im.InC})
+	for i, l := range ls {
+		im.Ops = append(im.Ops, Op{Kind: OpLayer, Layer: l})
+		if i == len(ls)-1 {
+			if err := float(pos[i]+1, len(m.Net)); err != nil {
+				return nil, err
+			}
+			break
+		}
+		sg := &segment{model: name, l: l, next: ls[i+1], nextQuant: qls[i+1].In, net: m.Net, from: pos[i] + 1, to: pos[i+1], shapes: shapes}
+		if err := sg.fold(); err != nil {
+			return nil, err
+		}
+		im.Ops = append(im.Ops, sg.ops...)
 	}
 	if err := im.Validate(); err != nil {
-		return nil, fmt.Errorf("model %s: %w", m.Config.Model, err)
+		return nil, fmt.Errorf("model %s: %w", name, err)
 	}
 	return im, nil
 }
@@ -279,6 +331,26 @@ func (m *Model) Validate() error {
 			isInt, bits, signed = l.OutBits > 0, l.OutBits, l.OutSigned
 			li++
 		case OpReLU:
+		case OpClip:
+			if isInt {
+				return fmt.Errorf("op %d: clip on integer activations (between layers it is part of the thresholds)", i)
+			}
+			if err := checkBounds(op.Lo, op.Hi); err != nil {
+				return fmt.Errorf("op %d: %v", i, err)
+			}
+		case OpBatchNorm:
+			if isInt {
+				return fmt.Errorf("op %d: batch norm on integer activations (between layers it is part of the thresholds)", i)
+			}
+			if op.Norm == nil {
+				return fmt.Errorf("op %d: batch norm op without its parameters", i)
+			}
+			if err := op.Norm.validate(); err != nil {
+				return fmt.Errorf("op %d: batch norm %s: %v", i, op.Norm.Name, err)
+			}
+			if c := len(op.Norm.Mean); c != shape[len(shape)-1] {
+				return fmt.Errorf("op %d: batch norm %s of %d channels on a %v input", i, op.Norm.Name, c, shape)
+			}
 		case OpFlatten:
 			shape = []int{prod(shape)}
 		case OpMaxPool:
