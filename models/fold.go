@@ -6,7 +6,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
-	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/graph"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -91,9 +91,9 @@ func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (Init
 // weights q·s, or, for A2Q+ layers zero-centred on data, the least-squares
 // gain of the channel's output on that data.
 //
-// It applies to every accumulator-aware layer of the top-level sequence
-// followed, through ReLU, max pooling and flattening only, by another
-// layer, which is re-initialised from its float weights (in the float
+// It applies to every accumulator-aware layer followed, through ReLU, max
+// pooling and flattening only and with no other reader of its output, by
+// another layer, which is re-initialised from its float weights (in the float
 // checkpoint at path) times α. It returns the number of layers folded. Call
 // it after InitFromFloat(m, path); InitFromFloatWith does both.
 func FoldProjectionGain(m *Model, path string) (int, error) {
@@ -116,18 +116,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 			ref[l] = slices.Clone(t.Data)
 		}
 	}
-	type follower struct {
-		l       *quant.Layer
-		flatten bool
-	}
-	next := map[*quant.Layer]follower{}
-	for i, mod := range m.Net {
-		if l, ok := mod.(*quant.Layer); ok {
-			if n, flatten := nextLayer(m.Net[i+1:]); n != nil {
-				next[l] = follower{n, flatten}
-			}
-		}
-	}
+	next := followers(m)
 	var want []float32 // the float model's outputs on o.CentreOn
 	for _, l := range m.Layers {
 		if l.W == nil || !l.W.Mode.AccumulatorAware() || ref[l] == nil {
@@ -249,22 +238,47 @@ func fold(l, next *quant.Layer, flatten bool, nw []float32) bool {
 	return true
 }
 
-// nextLayer returns the first quantized layer in ms reached through
-// ReLU, max pooling and flattening only, and whether a flatten was passed.
-func nextLayer(ms []nn.Module) (*quant.Layer, bool) {
-	flatten := false
-	for _, m := range ms {
-		switch v := m.(type) {
-		case *quant.Layer:
-			return v, flatten
-		case nn.ReLU, nn.MaxPool:
-		case nn.Flatten:
-			flatten = true
-		default:
-			return nil, false
+// follower is the layer a layer's gain folds into, and whether a flatten
+// lies between them.
+type follower struct {
+	l       *quant.Layer
+	flatten bool
+}
+
+// followers maps each layer to the layer its output reaches through ReLU,
+// unpadded max pooling and flattening only, with no other reader on the
+// way (a residual sum or a second consumer would see the unfolded gain).
+func followers(m *Model) map[*quant.Layer]follower {
+	next := map[*quant.Layer]follower{}
+	if m.graph == nil {
+		return next
+	}
+	g := m.graph
+	cons := g.Consumers()
+	byName := map[string]*quant.Layer{}
+	for _, l := range m.Layers {
+		byName[l.Name] = l
+	}
+	for _, l := range m.Layers {
+		v, flatten := l.Name, false
+		for {
+			cs := cons[v]
+			if len(cs) != 1 || v == g.Output {
+				break
+			}
+			n := g.Nodes[cs[0]]
+			if n.Op == graph.ReLU || n.Op == graph.MaxPool && n.Pad == 0 || n.Op == graph.Flatten {
+				flatten = flatten || n.Op == graph.Flatten
+				v = n.Name
+				continue
+			}
+			if f := byName[n.Name]; f != nil && n.Op != graph.ConvTranspose {
+				next[l] = follower{f, flatten}
+			}
+			break
 		}
 	}
-	return nil, false
+	return next
 }
 
 // keepActState runs fn and then restores every activation quantizer's

@@ -64,6 +64,8 @@ type Model struct {
 	// inputs of its sums and averages (quant.Sum, quant.OnGrid), which
 	// integer inference needs on an integer grid.
 	Grids []*quant.ActQuant
+	// graph is the network's graph.
+	graph *graph.Graph
 	// roles gives each layer's role for graph models (nil: the first and
 	// last of Layers are the edges).
 	roles []Role
@@ -141,7 +143,7 @@ func Build(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
 	}
-	return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles, Grids: b.grids}, nil
+	return &Model{Config: cfg, Task: task, Net: b.net, Layers: b.ls, roles: b.roles, Grids: b.grids, graph: g}, nil
 }
 
 // zoo assembles a zoo network's graph node by node, each node reading the
@@ -247,6 +249,10 @@ func espcnGraph(c Config) (*graph.Graph, error) {
 	z.add(graph.Node{Name: "shuffle", Op: graph.DepthToSpace, Factor: c.Scale})
 	return z.g, nil
 }
+
+// Graph returns the network's graph (the zoo's definition or the
+// imported one).
+func (m *Model) Graph() *graph.Graph { return m.graph }
 
 // Params lists every parameter and buffer of the model.
 func (m *Model) Params() []*nn.Param { return m.Net.Params() }
