@@ -130,7 +130,9 @@ func NewEngine(m *Model, o Options) (*Engine, error) {
 			return nil, fmt.Errorf("intinfer: accumulator width given for layer %q, which the model does not have", name)
 		}
 	}
-	e.plan = planFast(e)
+	if m.dag == nil {
+		e.plan = planFast(e)
+	}
 	return e, nil
 }
 
@@ -266,6 +268,9 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 	m := e.m
 	if n < 0 || len(x) != n*m.InH*m.InW*m.InC {
 		panic(fmt.Sprintf("intinfer: Run: %d values for %d images of %d×%d×%d", len(x), n, m.InH, m.InW, m.InC))
+	}
+	if m.dag != nil {
+		return e.runDAG(x, n, capture)
 	}
 	if e.plan != nil {
 		return e.runFast(x, n, capture)

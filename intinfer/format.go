@@ -92,6 +92,9 @@ var dtypeSize = map[string]int64{"int8": 1, "int16": 2, "int32": 4, "int64": 8, 
 
 // Encode serialises m in the integer model format (see the package doc).
 func (m *Model) Encode() ([]byte, error) {
+	if m.dag != nil {
+		return nil, fmt.Errorf("intinfer: model %s has branches, which the integer model file cannot hold yet", m.Name)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}

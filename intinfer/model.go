@@ -108,6 +108,10 @@ type Model struct {
 	Task          string // "classify" or "super-resolution"
 	InH, InW, InC int
 	Ops           []Op
+	// dag, for a model with branches, is how its values flow (see
+	// dag.go); Ops then lists its layers only. Such models run but have no
+	// file format yet.
+	dag *dagPlan
 }
 
 // Layers returns the model's layers in order.
@@ -189,6 +193,14 @@ func searchThresholds(f func(int64) int32, lo, hi int32, dst []int64) {
 // after the last, the same operations run in float. Anything else is an
 // error naming the module.
 func FromModel(m *models.Model) (*Model, error) {
+	if len(m.Net) == 1 {
+		if d, ok := m.Net[0].(*nn.DAG); ok {
+			return fromDAG(m, d)
+		}
+	}
+	if d := chainAsDAG(m.Net); d != nil {
+		return fromDAG(m, d)
+	}
 	name := m.Config.Model
 	im := &Model{Name: name, Task: string(m.Task), InH: m.Config.InH, InW: m.Config.InW, InC: m.Config.InC}
 	var pos []int
@@ -297,6 +309,13 @@ func (m *Model) Validate() error {
 	}
 	if m.Task != string(models.Classify) && m.Task != string(models.SuperResolve) {
 		return fmt.Errorf("task %q: want %q or %q", m.Task, models.Classify, models.SuperResolve)
+	}
+	if m.dag != nil {
+		// FromModel checked the shapes along the graph.
+		if len(m.Layers()) != len(m.dag.layerIn) {
+			return fmt.Errorf("%d layers, %d layer inputs", len(m.Layers()), len(m.dag.layerIn))
+		}
+		return nil
 	}
 	shape := []int{m.InH, m.InW, m.InC} // per image: [H, W, C] or [F]
 	isInt, bits, signed := false, 0, false

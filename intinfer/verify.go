@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -171,6 +172,11 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 // tape until it is reset.
 func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.Set) ([][]float32, []float32) {
 	v := tp.Constant(tensor.FromData(x, n, s.H, s.W, s.C))
+	if len(m.Net) == 1 {
+		if _, ok := m.Net[0].(*nn.DAG); ok {
+			return fakeQuantObserved(tp, m, v)
+		}
+	}
 	var ins [][]float32
 	for _, mod := range m.Net {
 		if l, ok := mod.(*quant.Layer); ok && l.In != nil {
@@ -253,4 +259,31 @@ func abs(v int64) int64 {
 		return -v
 	}
 	return v
+}
+
+// fakeQuantObserved is fakeQuant for networks with branches: each layer's
+// input quantizer is applied to the input the layer observes.
+func fakeQuantObserved(tp *autodiff.Tape, m *models.Model, v *autodiff.Var) ([][]float32, []float32) {
+	ins := make([][]float32, len(m.Layers))
+	for i, l := range m.Layers {
+		if l.In == nil {
+			continue
+		}
+		lo, hi := l.In.Range()
+		s := l.In.Scale()
+		l.Observe = func(x *tensor.Tensor) {
+			q := make([]float32, x.Len())
+			for j, f := range x.Data {
+				q[j] = quant.Quantize(f, s, lo, hi)
+			}
+			ins[i] = q
+		}
+	}
+	defer func() {
+		for _, l := range m.Layers {
+			l.Observe = nil
+		}
+	}()
+	out := m.Forward(tp, v, false)
+	return ins, out.Value.Data
 }

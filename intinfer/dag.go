@@ -1,0 +1,548 @@
+package intinfer
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Integer inference of networks with branches (an nn.DAG: residual sums,
+// concatenations, global average pooling).
+//
+// Every value the fake-quantized model computes between layers is a
+// per-channel monotone float function of an integer tensor, its source: a
+// layer's accumulator (y = Requant(acc)), a quantized sum
+// (quant.Sum: y = s·Σ k_i), a quantized global average (quant.OnGrid:
+// y = (S·(1/HW))·s for the integer sum S of a channel over the image), or
+// the image itself. On the way from a source to the quantizer that reads
+// the value (a layer's input quantizer, a sum's, an average's) lie
+// elementwise monotone operations (batch norms in evaluation mode, ReLUs,
+// clips, leaky ReLUs with a non-negative slope), which compose into the
+// channel's map, and operations that only move or select values (max
+// pooling, flatten, padding, nearest resize, depth to space,
+// concatenation). The engine applies each edge's map to the source's
+// integers through thresholds, found by binary search on the exact float32
+// operations the fake-quantized model performs (a decreasing channel, after
+// a batch norm with a negative scale, is thresholded in −x), then moves
+// the resulting integers. Max pooling commutes with the map where the part
+// of it after the pool is non-decreasing, the only case accepted; padding
+// fills with the map of the pad value. Integer sums and averages are
+// computed exactly on the integers. Only the network's output is float,
+// computed from its source with the same float32 operations.
+
+// srcKind is the kind of an integer source.
+type srcKind int
+
+const (
+	srcImage srcKind = iota // the float image (quantized by the first layers)
+	srcAcc                  // a layer's accumulator
+	srcSum                  // a quantized sum: y = s·k
+	srcMean                 // a quantized global average: y = (S·inv)·s
+)
+
+// elem is one elementwise float operation of an edge's chain.
+type elem struct {
+	norm   *Norm   // batch norm, or nil
+	lo, hi float32 // clip bounds (ReLU: [0, +Inf])
+	leaky  bool
+	alpha  float32
+}
+
+func (e *elem) apply(c int, v float32) float32 {
+	switch {
+	case e.norm != nil:
+		return e.norm.apply(c, v)
+	case e.leaky:
+		if v > 0 {
+			return v
+		}
+		return e.alpha * v
+	}
+	return min(max(v, e.lo), e.hi)
+}
+
+// sign is the direction of the operation in channel c: 1 non-decreasing,
+// −1 non-increasing, 0 constant.
+func (e *elem) sign(c int) int {
+	if e.norm == nil {
+		return 1
+	}
+	switch g := e.norm.Gamma[c]; {
+	case g > 0:
+		return 1
+	case g < 0:
+		return -1
+	}
+	return 0
+}
+
+// move is one data-movement operation of an edge.
+type move struct {
+	kind      OpKind // OpMaxPool, OpFlatten, OpPixelShuffle, opDCR, opPad, opResize
+	k, stride int
+	r         int
+	pads      [4]int
+	value     float32 // pad value (before the chain's remaining elements)
+	at        int     // chain elements [at:] come after this move
+	fill      []int32 // pad: per source channel, the quantized pad value
+	ffill     []float32
+}
+
+const (
+	opDCR    OpKind = "depth_to_space_dcr"
+	opPad    OpKind = "pad"
+	opResize OpKind = "resize"
+)
+
+// sym is what FromModel knows of a value while it walks the DAG: its
+// source, chain and moves, or the parts of a concatenation.
+type sym struct {
+	src      int // value index of the source (0: the image)
+	kind     srcKind
+	chain    []elem
+	moves    []move
+	parts    []*sym // concatenation (chain empty; moves after the join)
+	shape    []int  // the value's shape per example
+	srcShape []int
+	// perChannel is false once a move mixed channels into positions
+	// (flatten, depth to space): channel-dependent elements would then no
+	// longer be the source channel's.
+	perChannel bool
+}
+
+func (s *sym) clone() *sym {
+	c := *s
+	c.chain = slices.Clone(s.chain)
+	c.moves = slices.Clone(s.moves)
+	c.parts = slices.Clone(s.parts)
+	c.shape = slices.Clone(s.shape)
+	return &c
+}
+
+// quantizer is the integer grid an edge quantizes onto.
+type quantizer struct {
+	s      float32
+	lo, hi int32
+}
+
+func quantizerOf(a *quant.ActQuant) *quantizer {
+	lo, hi := levels(a.Bits, a.Signed)
+	return &quantizer{s: a.Scale(), lo: lo, hi: hi}
+}
+
+// edge produces the integers a quantizer reads (or, q nil, the float
+// output) from a source.
+type edge struct {
+	sym   *sym
+	q     *quantizer
+	parts []*edge
+	// Thresholds per source channel (tsize slots, padded with Unreached),
+	// and whether the channel is thresholded in −x.
+	thr   []int64
+	tsize int
+	neg   []bool
+	// base of the source's float value, per channel.
+	base func(c int, x int64) float32
+}
+
+// dagSource is one source's description for the run.
+type dagSource struct {
+	kind  srcKind
+	layer int // srcAcc: index into the engine's layers
+	in    []*edge
+	s     float32 // srcSum, srcMean
+	hw    int     // srcMean
+	shape []int
+}
+
+// dagPlan is the integer form of a model with branches.
+type dagPlan struct {
+	sources map[int]*dagSource // by value index
+	order   []int              // value indices of the sources, in order
+	layerIn []*edge            // per layer, its input edge
+	out     *edge
+}
+
+// fromDAG converts a model whose network is an nn.DAG.
+func fromDAG(m *models.Model, d *nn.DAG) (*Model, error) {
+	name := m.Config.Model
+	im := &Model{Name: name, Task: string(m.Task), InH: m.Config.InH, InW: m.Config.InW, InC: m.Config.InC}
+	plan := &dagPlan{sources: map[int]*dagSource{}}
+	syms := make([]*sym, len(d.Steps)+1)
+	syms[0] = &sym{src: 0, kind: srcImage, shape: []int{im.InH, im.InW, im.InC}, srcShape: []int{im.InH, im.InW, im.InC}, perChannel: true}
+	var layers []*Layer
+	for i, st := range d.Steps {
+		idx := i + 1
+		in := make([]*sym, len(st.Inputs))
+		for j, k := range st.Inputs {
+			in[j] = syms[k]
+		}
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("model %s: step %s (%T): %s", name, st.Name, st.Op, fmt.Sprintf(format, args...))
+		}
+		switch v := st.Op.(type) {
+		case *quant.Layer:
+			l, err := fromLayer(v)
+			if err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if v.Kind == "linear" && len(x.shape) != 1 {
+				x = x.clone()
+				x.moves = append(x.moves, move{kind: OpFlatten, at: len(x.chain)})
+				x.shape = []int{prod(x.shape)}
+				x.perChannel = false
+			}
+			e, err := plan.newEdge(x, quantizerOf(v.In), layers)
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			plan.layerIn = append(plan.layerIn, e)
+			shape := []int{l.OutC}
+			if v.Kind == "conv" {
+				g := tensor.ConvGeom{N: 1, H: x.shape[0], W: x.shape[1], C: x.shape[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+				if err := g.Validate(); err != nil {
+					return nil, fail("%v", err)
+				}
+				shape = []int{g.OH, g.OW, l.OutC}
+			}
+			plan.sources[idx] = &dagSource{kind: srcAcc, layer: len(layers), shape: shape}
+			plan.order = append(plan.order, idx)
+			layers = append(layers, l)
+			im.Ops = append(im.Ops, Op{Kind: OpLayer, Layer: l})
+			syms[idx] = &sym{src: idx, kind: srcAcc, shape: shape, srcShape: shape, perChannel: true}
+		case quant.Sum:
+			q := quantizerOf(v.Q)
+			src := &dagSource{kind: srcSum, s: v.Q.Scale(), shape: in[0].shape}
+			for _, x := range in {
+				if !slices.Equal(x.shape, in[0].shape) {
+					return nil, fail("adds shapes %v and %v", in[0].shape, x.shape)
+				}
+				e, err := plan.newEdge(x, q, layers)
+				if err != nil {
+					return nil, fail("%v", err)
+				}
+				src.in = append(src.in, e)
+			}
+			plan.sources[idx] = src
+			plan.order = append(plan.order, idx)
+			syms[idx] = &sym{src: idx, kind: srcSum, shape: in[0].shape, srcShape: in[0].shape, perChannel: true}
+		case quant.OnGrid:
+			if _, ok := v.Op.(nn.GlobalAvgPool); !ok {
+				return nil, fail("integer inference averages over the whole image only (global average pooling)")
+			}
+			x := in[0]
+			if len(x.shape) != 3 {
+				return nil, fail("global average of shape %v", x.shape)
+			}
+			e, err := plan.newEdge(x, quantizerOf(v.Q), layers)
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			hw := x.shape[0] * x.shape[1]
+			_, hi := levels(v.Q.Bits, v.Q.Signed)
+			if int64(hw)*int64(hi) >= 1<<24 {
+				return nil, fail("a sum of %d values of %d bits is not exact in float32", hw, v.Q.Bits)
+			}
+			shape := []int{x.shape[2]}
+			plan.sources[idx] = &dagSource{kind: srcMean, s: v.Q.Scale(), hw: hw, in: []*edge{e}, shape: shape}
+			plan.order = append(plan.order, idx)
+			syms[idx] = &sym{src: idx, kind: srcMean, shape: shape, srcShape: shape, perChannel: true}
+		case *nn.BatchNorm:
+			nm, err := normOf(v)
+			if err != nil {
+				return nil, err
+			}
+			x := in[0]
+			if !x.perChannel || x.parts != nil || len(nm.Mean) != x.shape[len(x.shape)-1] {
+				return nil, fail("a batch norm after a flatten, depth to space or concatenation has no per-source-channel form")
+			}
+			s := x.clone()
+			s.chain = append(s.chain, elem{norm: nm})
+			syms[idx] = s
+		case nn.ReLU, nn.Clip, nn.LeakyReLU:
+			el := elem{lo: 0, hi: float32(math.Inf(1))}
+			switch o := v.(type) {
+			case nn.Clip:
+				el.lo, el.hi = o.Lo, o.Hi
+			case nn.LeakyReLU:
+				if o.Alpha < 0 {
+					return nil, fail("a negative slope is not monotone")
+				}
+				el = elem{leaky: true, alpha: o.Alpha}
+			}
+			syms[idx] = withElem(in[0], el)
+		case nn.MaxPool:
+			s, err := withMove(in[0], move{kind: OpMaxPool, k: v.K, stride: max(v.Stride, v.K, 1)})
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			if v.Stride == 0 {
+				s.moves[len(s.moves)-1].stride = v.K
+			}
+			syms[idx] = s
+		case nn.Flatten:
+			s, _ := withMove(in[0], move{kind: OpFlatten})
+			syms[idx] = s
+		case nn.PixelShuffle:
+			s, err := withMove(in[0], move{kind: OpPixelShuffle, r: v.R})
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			syms[idx] = s
+		case nn.DepthToSpaceDCR:
+			s, err := withMove(in[0], move{kind: opDCR, r: v.R})
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			syms[idx] = s
+		case nn.Pad:
+			s, err := withMove(in[0], move{kind: opPad, pads: [4]int{v.Top, v.Left, v.Bottom, v.Right}, value: v.Value})
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			syms[idx] = s
+		case nn.ResizeNearest:
+			s, err := withMove(in[0], move{kind: opResize, r: v.F})
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			syms[idx] = s
+		case nn.Concat:
+			c := &sym{shape: slices.Clone(in[0].shape), perChannel: true}
+			c.shape[len(c.shape)-1] = 0
+			for _, x := range in {
+				if len(x.shape) != len(in[0].shape) || !slices.Equal(x.shape[:len(x.shape)-1], in[0].shape[:len(x.shape)-1]) {
+					return nil, fail("joins shapes %v and %v", in[0].shape, x.shape)
+				}
+				c.parts = append(c.parts, x)
+				c.shape[len(c.shape)-1] += x.shape[len(x.shape)-1]
+			}
+			syms[idx] = c
+		default:
+			return nil, fail("no integer implementation")
+		}
+	}
+	out, err := plan.newEdge(syms[d.Output], nil, layers)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: output: %w", name, err)
+	}
+	plan.out = out
+	im.dag = plan
+	return im, nil
+}
+
+// chainAsDAG returns a chain that holds operations only the graph form
+// runs (global average pooling, padding, resizing, DCR depth to space,
+// leaky ReLU) as a DAG of one branch, or nil.
+func chainAsDAG(net nn.Sequential) *nn.DAG {
+	need := false
+	for _, mod := range net {
+		switch mod.(type) {
+		case quant.OnGrid, nn.Pad, nn.ResizeNearest, nn.DepthToSpaceDCR, nn.LeakyReLU:
+			need = true
+		}
+	}
+	if !need {
+		return nil
+	}
+	d := &nn.DAG{Output: len(net)}
+	for i, mod := range net {
+		d.Steps = append(d.Steps, nn.Step{Name: fmt.Sprintf("%d", i), Op: mod, Inputs: []int{i}})
+	}
+	return d
+}
+
+// withElem returns x followed by el (for every part of a concatenation).
+func withElem(x *sym, el elem) *sym {
+	s := x.clone()
+	if s.parts != nil && len(s.moves) == 0 {
+		for i, p := range s.parts {
+			s.parts[i] = withElem(p, el)
+		}
+		return s
+	}
+	s.chain = append(s.chain, el)
+	return s
+}
+
+// withMove returns x followed by the data movement mv, with the value's
+// new shape.
+func withMove(x *sym, mv move) (*sym, error) {
+	s := x.clone()
+	mv.at = len(s.chain)
+	sh := s.shape
+	switch mv.kind {
+	case OpFlatten:
+		s.shape = []int{prod(sh)}
+		s.perChannel = false
+	default:
+		if len(sh) != 3 {
+			return nil, fmt.Errorf("an image operation on shape %v", sh)
+		}
+		switch mv.kind {
+		case OpMaxPool:
+			st := max(mv.stride, 1)
+			if sh[0] < mv.k || sh[1] < mv.k {
+				return nil, fmt.Errorf("pool %d on %v", mv.k, sh)
+			}
+			s.shape = []int{(sh[0]-mv.k)/st + 1, (sh[1]-mv.k)/st + 1, sh[2]}
+		case OpPixelShuffle, opDCR:
+			if mv.r < 1 || sh[2]%(mv.r*mv.r) != 0 {
+				return nil, fmt.Errorf("depth to space by %d of %v", mv.r, sh)
+			}
+			s.shape = []int{sh[0] * mv.r, sh[1] * mv.r, sh[2] / (mv.r * mv.r)}
+			s.perChannel = false
+		case opPad:
+			p := mv.pads
+			s.shape = []int{sh[0] + p[0] + p[2], sh[1] + p[1] + p[3], sh[2]}
+		case opResize:
+			s.shape = []int{sh[0] * mv.r, sh[1] * mv.r, sh[2]}
+		}
+	}
+	if s.parts != nil {
+		// Moves after a concatenation apply to the joined integers; only
+		// channel-uniform elements may follow them.
+		s.perChannel = s.perChannel && mv.kind != OpFlatten
+	}
+	s.moves = append(s.moves, mv)
+	return s, nil
+}
+
+// newEdge prepares the thresholds (or, q nil, the float map) of x's
+// source for quantizer q.
+func (p *dagPlan) newEdge(x *sym, q *quantizer, ls []*Layer) (*edge, error) {
+	e := &edge{sym: x, q: q}
+	if x.parts != nil {
+		for _, part := range x.parts {
+			pe, err := p.newEdge(part, q, ls)
+			if err != nil {
+				return nil, err
+			}
+			e.parts = append(e.parts, pe)
+		}
+		if len(x.chain) > 0 {
+			return nil, fmt.Errorf("elementwise operations after a concatenation's moves are not supported")
+		}
+		return e, e.padFills()
+	}
+	// Max pooling commutes with the map when the part of it after the pool
+	// (and the quantizer) is non-decreasing in every channel.
+	c := x.srcShape[len(x.srcShape)-1]
+	for _, mv := range x.moves {
+		if mv.kind != OpMaxPool {
+			continue
+		}
+		for ch := 0; ch < c; ch++ {
+			if chainSign(x.chain[mv.at:], ch) < 0 {
+				return nil, fmt.Errorf("max pooling before a batch norm with a negative scale (channel %d) does not commute with it", ch)
+			}
+		}
+	}
+	e.bind(p, ls)
+	if x.kind == srcImage {
+		return e, e.padFills()
+	}
+	if q == nil {
+		return e, e.padFills()
+	}
+	e.tsize = int(q.hi-q.lo) + 1
+	e.thr = make([]int64, c*e.tsize)
+	e.neg = make([]bool, c)
+	for ch := 0; ch < c; ch++ {
+		sign := chainSign(x.chain, ch)
+		e.neg[ch] = sign < 0
+		t := e.thr[ch*e.tsize : (ch+1)*e.tsize]
+		f := func(v int64) int32 {
+			if e.neg[ch] {
+				v = -v
+			}
+			return e.level(ch, v)
+		}
+		searchThresholds(f, q.lo, q.hi, t[:e.tsize-1])
+		t[e.tsize-1] = Unreached
+	}
+	return e, e.padFills()
+}
+
+// chainSign is the direction of a chain in channel c.
+func chainSign(chain []elem, c int) int {
+	s := 1
+	for i := range chain {
+		s *= chain[i].sign(c)
+	}
+	return s
+}
+
+// value is the float value the fake-quantized model computes in channel
+// c from the source's integer v (not for the image).
+func (e *edge) value(c int, v int64) float32 {
+	y := e.base(c, v)
+	for i := range e.sym.chain {
+		y = e.sym.chain[i].apply(c, y)
+	}
+	return y
+}
+
+// level is the quantized level of source integer v in channel c.
+func (e *edge) level(c int, v int64) int32 {
+	return int32(quant.Quantize(e.value(c, v), e.q.s, float32(e.q.lo), float32(e.q.hi)))
+}
+
+// padFills computes each pad's fill: the rest of the chain applied to
+// the pad value, then the quantizer.
+func (e *edge) padFills() error {
+	c := 1
+	if len(e.sym.srcShape) > 0 {
+		c = e.sym.srcShape[len(e.sym.srcShape)-1]
+	}
+	for i := range e.sym.moves {
+		mv := &e.sym.moves[i]
+		if mv.kind != opPad {
+			continue
+		}
+		if e.sym.parts != nil || !e.sym.perChannel && len(e.sym.chain[mv.at:]) > 0 {
+			// The fill is channel-uniform when no channel-dependent element follows.
+			for _, el := range e.sym.chain[mv.at:] {
+				if el.norm != nil {
+					return fmt.Errorf("padding before a batch norm of mixed channels")
+				}
+			}
+			c = 1
+		}
+		mv.fill, mv.ffill = make([]int32, c), make([]float32, c)
+		for ch := 0; ch < c; ch++ {
+			y := mv.value
+			for _, el := range e.sym.chain[mv.at:] {
+				y = el.apply(ch, y)
+			}
+			mv.ffill[ch] = y
+			if e.q != nil {
+				mv.fill[ch] = int32(quant.Quantize(y, e.q.s, float32(e.q.lo), float32(e.q.hi)))
+			}
+		}
+	}
+	return nil
+}
+
+// bind sets the edge's base map from the plan's sources and layers.
+func (e *edge) bind(p *dagPlan, ls []*Layer) {
+	switch e.sym.kind {
+	case srcAcc:
+		l := ls[p.sources[e.sym.src].layer]
+		e.base = func(c int, v int64) float32 { return quant.Requant(float32(v), l.Scale[c], l.Bias[c]) }
+	case srcSum:
+		s := p.sources[e.sym.src].s
+		e.base = func(_ int, v int64) float32 { return float32(v) * s }
+	case srcMean:
+		src := p.sources[e.sym.src]
+		inv := 1 / float32(src.hw)
+		s := src.s
+		e.base = func(_ int, v int64) float32 { return float32(v) * inv * s }
+	}
+}

@@ -1,0 +1,158 @@
+package intinfer
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// skipGraph is an encoder–decoder with a residual sum, a skip
+// concatenation, padding, a nearest upscaling and a depth-to-space output.
+func skipGraph() *graph.Graph {
+	six, zero := float32(6), float32(0)
+	return &graph.Graph{Input: "x", InShape: []int{8, 8, 2}, Output: "out", Nodes: []graph.Node{
+		{Name: "enc", Op: graph.Conv, Inputs: []string{"x"}, In: 2, Out: 8, Kernel: 3, Pad: 1, Bias: true},
+		{Name: "enc.relu", Op: graph.ReLU, Inputs: []string{"enc"}},
+		{Name: "down", Op: graph.MaxPool, Inputs: []string{"enc.relu"}, Kernel: 2},
+		{Name: "mid", Op: graph.Conv, Inputs: []string{"down"}, In: 8, Out: 8, Kernel: 3, Pad: 1},
+		{Name: "mid.bn", Op: graph.BatchNorm, Inputs: []string{"mid"}, Out: 8, Eps: 1e-5},
+		{Name: "res", Op: graph.Add, Inputs: []string{"mid.bn", "down"}},
+		{Name: "res.relu6", Op: graph.Clip, Inputs: []string{"res"}, Min: &zero, Max: &six},
+		{Name: "up", Op: graph.Resize, Inputs: []string{"res.relu6"}, Factor: 2},
+		{Name: "skip", Op: graph.Concat, Inputs: []string{"up", "enc.relu"}},
+		{Name: "pad", Op: graph.Pad, Inputs: []string{"skip"}, Pads: []int{1, 1, 1, 1}},
+		{Name: "head", Op: graph.Conv, Inputs: []string{"pad"}, In: 16, Out: 8, Kernel: 3, Bias: true},
+		{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
+	}}
+}
+
+// dagModel builds cfg's model, gives its batch norms scales of both signs,
+// running statistics from a training-mode pass over x, and calibrates
+// every activation quantizer on x.
+func dagModel(t *testing.T, cfg models.Config, x []float32, n int) *models.Model {
+	t.Helper()
+	m, err := models.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	var bns []*nn.BatchNorm
+	mods := []any{}
+	for _, mod := range m.Net {
+		mods = append(mods, mod)
+	}
+	if d, ok := m.Net[0].(*nn.DAG); ok {
+		mods = mods[:0]
+		for _, st := range d.Steps {
+			mods = append(mods, st.Op)
+		}
+	}
+	for _, op := range mods {
+		if b, ok := op.(*nn.BatchNorm); ok {
+			bns = append(bns, b)
+			b.Momentum = 1
+			for i := range b.Gamma.Value.Data {
+				sign := float32(1)
+				if i%3 == 1 {
+					sign = -1
+				}
+				b.Gamma.Value.Data[i] = sign * float32(0.5+rng.Float64())
+				b.Beta.Value.Data[i] = float32(0.3 * rng.NormFloat64())
+			}
+		}
+	}
+	tp := autodiff.NewTape(1)
+	in := tensor.FromData(slices.Clone(x), n, cfg.InH, cfg.InW, cfg.InC)
+	m.Forward(tp, tp.Constant(in), true) // batch statistics, calibration
+	for _, b := range bns {
+		b.Momentum = 0.1
+	}
+	return m
+}
+
+// TestDAGBitExact runs models with branches (the zoo's ResNet and
+// MobileNet, and an encoder–decoder with a residual sum and a skip
+// concatenation) as integers on every path and in every overflow mode: the
+// layers' integer inputs and the outputs equal the fake-quantized model's
+// bit for bit, with no overflow at the certified widths.
+func TestDAGBitExact(t *testing.T) {
+	a2qp := quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
+	edge := models.DefaultEdge(quant.A2QPlus)
+	cases := []models.Config{
+		{Model: "resnet", InC: 3, InH: 12, InW: 12, Classes: 10, Hidden: a2qp, First: edge, Last: edge},
+		{Model: "mobilenet", InC: 1, InH: 8, InW: 8, Classes: 4, Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 6, ActBits: 6, AccBits: 15}, First: edge, Last: edge},
+		{Model: "skip", Graph: skipGraph(), InC: 2, InH: 8, InW: 8, Hidden: a2qp, First: edge, Last: edge},
+		{Model: "leaky", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "fc", Nodes: []graph.Node{
+			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "lrelu", Op: graph.LeakyReLU, Inputs: []string{"c1"}, Alpha: 0.125},
+			{Name: "c2", Op: graph.Conv, Inputs: []string{"lrelu"}, In: 6, Out: 6, Kernel: 3, Stride: 2, Pad: 1},
+			{Name: "bn", Op: graph.BatchNorm, Inputs: []string{"c2"}, Out: 6, Eps: 1e-5},
+			{Name: "relu", Op: graph.ReLU, Inputs: []string{"bn"}},
+			{Name: "gap", Op: graph.GlobalAvgPool, Inputs: []string{"relu"}},
+			{Name: "fc", Op: graph.Linear, Inputs: []string{"gap"}, In: 6, Out: 3, Bias: true},
+		}}, InC: 1, InH: 6, InW: 6, Classes: 3, Hidden: a2qp, First: edge, Last: edge},
+	}
+	for i, cfg := range cases {
+		t.Run(cfg.Model, func(t *testing.T) {
+			cfg.Seed = uint64(i + 3)
+			rng := rand.New(rand.NewPCG(5, uint64(i)))
+			const n = 32
+			probe := &models.Model{Config: cfg}
+			calib := randomSet(rng, probe, n)
+			x := make([]float32, n*calib.Size())
+			tensor.NCHWToNHWC(x, calib.X, n, calib.C, calib.H, calib.W)
+			m := dagModel(t, cfg, x, n)
+			im, err := FromModel(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set := randomSet(rng, m, 24)
+			for _, mode := range []intgemm.Mode{intgemm.Exact, intgemm.Wrap, intgemm.Saturate} {
+				for _, path := range []Path{PathScalar, PathPreferred, PathAcc16} {
+					e, err := NewEngine(im, Options{Mode: mode, Path: path, Threads: 2})
+					if err != nil {
+						t.Fatal(err)
+					}
+					v, err := Verify(context.Background(), m, e, set, VerifyOptions{Batch: 8})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !v.IntegerMatchesFakeQuant || !v.OutputsEqual || v.Overflows != 0 {
+						t.Fatalf("%v, %v: matches %v, outputs equal %v (max difference %g), overflows %d; layers %+v",
+							mode, path, v.IntegerMatchesFakeQuant, v.OutputsEqual, v.MaxOutputDiff, v.Overflows, v.Layers)
+					}
+				}
+			}
+			// Not vacuous: the hidden layers see many levels.
+			e, _ := NewEngine(im, Options{})
+			xs := make([]float32, set.N*set.Size())
+			tensor.NCHWToNHWC(xs, set.X, set.N, set.C, set.H, set.W)
+			r := e.Run(xs, set.N, true)
+			for li, in := range r.Inputs[1:] {
+				seen := map[int32]bool{}
+				for _, v := range in {
+					seen[v] = true
+				}
+				if len(seen) < 6 {
+					t.Errorf("layer %d sees only %d distinct levels", li+1, len(seen))
+				}
+			}
+			if im.dag == nil {
+				t.Fatal("not run by the graph engine")
+			}
+			if _, err := im.Encode(); err == nil || !strings.Contains(err.Error(), "branches") {
+				t.Errorf("Encode of a model with branches: %v", err)
+			}
+		})
+	}
+}
