@@ -7,8 +7,15 @@
 // # From a trained model
 //
 // [FromModel] walks a models.Model whose network is a chain (an
-// nn.Sequential; graphs with branches, residual sums or concatenations are
-// refused). Every convolution and linear layer must be quantized (a weight
+// nn.Sequential) as described below; a network with branches (an nn.DAG:
+// residual sums, concatenations) or with operations only the graph form
+// runs (global average pooling, padding, nearest resize, leaky ReLU) takes
+// the graph form of dag.go, whose doc comment says how it stays exact: a
+// quantized model sums and averages on its activations' integer grid
+// (quant.Sum, quant.OnGrid), every other value between layers is a
+// monotone per-channel map of an integer source, thresholded for each
+// quantizer that reads it. Models with branches run, but the integer
+// model file cannot hold them yet. Every convolution and linear layer must be quantized (a weight
 // quantizer and a calibrated input quantizer). Layer i keeps its integer
 // weights q (from the weight quantizer, exactly those of the
 // fake-quantized forward pass, up to the sign of a row: see below), its
