@@ -591,28 +591,35 @@ func (im *importer) padFirst(n *qonnx.Node, x *value, win *window, fill float32)
 	return &value{name: gn.Name, shape: shape, rank: 4, layer: -1}, nil
 }
 
-func (im *importer) conv(n *qonnx.Node) error {
-	x, err := im.image(n)
-	if err != nil {
-		return err
+// convInputs reads what Conv and ConvTranspose share: the image, 4-D
+// weights (layout named by want), the optional bias and the group count.
+func (im *importer) convInputs(n *qonnx.Node, want string) (x *value, w, b *qonnx.Tensor, groups int64, err error) {
+	if x, err = im.image(n); err != nil {
+		return
 	}
-	w, err := im.konst(n, 1, "the weight")
-	if err != nil {
-		return err
+	if w, err = im.konst(n, 1, "the weight"); err != nil {
+		return
 	}
 	if w == nil || len(w.Shape) != 4 {
-		return errNode(n, "want 4-D weights [Cout, Cin/groups, kH, kW]")
+		err = errNode(n, "want 4-D weights %s", want)
+		return
 	}
-	b, err := im.konst(n, 2, "the bias")
-	if err != nil {
-		return err
+	if b, err = im.konst(n, 2, "the bias"); err != nil {
+		return
 	}
-	groups, err := n.AttrInt("group", 1)
-	if err != nil {
-		return err
+	if groups, err = n.AttrInt("group", 1); err != nil {
+		return
 	}
 	if groups < 1 || groups > graph.MaxChannels {
-		return errAttr(n, "group", "%d", groups)
+		err = errAttr(n, "group", "%d", groups)
+	}
+	return
+}
+
+func (im *importer) conv(n *qonnx.Node) error {
+	x, w, b, groups, err := im.convInputs(n, "[Cout, Cin/groups, kH, kW]")
+	if err != nil {
+		return err
 	}
 	win, err := readWindow(n, w.Shape[2:], x.shape[0], x.shape[1])
 	if err != nil {
@@ -646,27 +653,9 @@ func (im *importer) conv(n *qonnx.Node) error {
 }
 
 func (im *importer) convTranspose(n *qonnx.Node) error {
-	x, err := im.image(n)
+	x, w, b, groups, err := im.convInputs(n, "[Cin, Cout/groups, kH, kW]")
 	if err != nil {
 		return err
-	}
-	w, err := im.konst(n, 1, "the weight")
-	if err != nil {
-		return err
-	}
-	if w == nil || len(w.Shape) != 4 {
-		return errNode(n, "want 4-D weights [Cin, Cout/groups, kH, kW]")
-	}
-	b, err := im.konst(n, 2, "the bias")
-	if err != nil {
-		return err
-	}
-	groups, err := n.AttrInt("group", 1)
-	if err != nil {
-		return err
-	}
-	if groups < 1 || groups > graph.MaxChannels {
-		return errAttr(n, "group", "%d", groups)
 	}
 	for _, a := range []string{"output_shape", "auto_pad"} {
 		if _, ok := n.Attrs[a]; ok {
