@@ -387,3 +387,73 @@ func TestExportRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestConvTranspose imports a transposed convolution (stride 2, padding,
+// output padding, two groups, bias) built with qonnx's graph builder and
+// checks the imported network against the definition, computed here in
+// NCHW: y[n, o, i·S − P + kh, j·S − P + kw] += x[n, c, i, j]·w[c, o − g·Cout/G, kh, kw].
+func TestConvTranspose(t *testing.T) {
+	const (
+		cin, cout, groups, k, stride, pad, opad = 4, 6, 2, 3, 2, 1, 1
+		h, w                                     = 5, 4
+	)
+	rng := rand.New(rand.NewPCG(8, 8))
+	wt := make([]float32, cin*(cout/groups)*k*k)
+	for i := range wt {
+		wt[i] = float32(rng.NormFloat64())
+	}
+	bias := []float32{0.1, -0.2, 0.3, 0.4, -0.5, 0.6}
+	b := qonnx.NewGraph("convtranspose")
+	b.AddInput("x", -1, cin, h, w)
+	b.AddInitializer("w", qonnx.NewFloat(wt, cin, cout/groups, k, k))
+	b.AddInitializer("b", qonnx.NewFloat(bias, cout))
+	y := b.AddNode("ConvTranspose", "", "up", []string{"x", "w", "b"}, 1,
+		qonnx.IntsAttr("kernel_shape", k, k), qonnx.IntsAttr("strides", stride, stride), qonnx.IntsAttr("pads", pad, pad, pad, pad),
+		qonnx.IntsAttr("output_padding", opad, opad), qonnx.IntAttr("group", groups))
+	b.AddOutput(y)
+	qm, err := b.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := FromModel(qm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oh, ow := (h-1)*stride-2*pad+k+opad, (w-1)*stride-2*pad+k+opad
+	const batch = 2
+	x := make([]float32, batch*cin*h*w)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	want := make([]float64, batch*cout*oh*ow)
+	for nb := 0; nb < batch; nb++ {
+		for o := 0; o < cout; o++ {
+			for i := range oh * ow {
+				want[(nb*cout+o)*oh*ow+i] = float64(bias[o])
+			}
+		}
+		for c := 0; c < cin; c++ {
+			g := c / (cin / groups)
+			for og := 0; og < cout/groups; og++ {
+				o := g*cout/groups + og
+				for i := 0; i < h; i++ {
+					for j := 0; j < w; j++ {
+						for kh := 0; kh < k; kh++ {
+							for kw := 0; kw < k; kw++ {
+								yy, xx := i*stride-pad+kh, j*stride-pad+kw
+								if yy < 0 || yy >= oh || xx < 0 || xx >= ow {
+									continue
+								}
+								want[((nb*cout+o)*oh+yy)*ow+xx] += float64(x[((nb*cin+c)*h+i)*w+j]) * float64(wt[((c*(cout/groups)+og)*k+kh)*k+kw])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	got := run(floatModel(t, n, []int{h, w, cin}), nhwc(nil, x, batch, cin, h, w))
+	nchw := make([]float32, len(got))
+	tensor.NHWCToNCHW(nchw, got, batch, cout, oh, ow)
+	closeTo(t, nchw, want, 1e-5)
+}
