@@ -15,7 +15,7 @@ const QONNXDomain = "qonnx.custom_op.general"
 // Encode serialises the model as an ONNX protobuf. Initialisers are written
 // as FLOAT or INT64 tensors with raw data, sorted by name (and, for IR
 // versions below 4, also declared as graph inputs); nodes in the graph's
-// (topological) order.
+// (topological) order; Metadata as metadata_props sorted by key.
 func (m *Model) Encode() ([]byte, error) {
 	if m.Graph == nil {
 		return nil, fmt.Errorf("qonnx: encode: model has no graph")
@@ -28,6 +28,14 @@ func (m *Model) Encode() ([]byte, error) {
 	}
 	for _, o := range m.Opsets {
 		mp.OpsetImport = append(mp.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String(o.Domain), Version: proto.Int64(o.Version)})
+	}
+	keys := make([]string, 0, len(m.Metadata))
+	for k := range m.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(m.Metadata[k])})
 	}
 	gp := &onnxpb.GraphProto{Name: proto.String(g.Name)}
 	names := make([]string, 0, len(g.Initializers))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
@@ -47,10 +48,12 @@ type ExportOptions struct {
 //     layer on a 4-D tensor) becomes Transpose to NHWC followed by Flatten
 //     when the tensor has more than one channel and more than one pixel.
 //
-// The fake-quantized float graph accumulates products of dequantised
-// values, so its outputs match the model's within float32 rounding (and an
-// activation on a rounding tie may, rarely, land one step apart), while
-// the integer weights, scales and bit widths are exactly the model's.
+// The graph's metadata carries each quantized layer's certificate (see
+// CertificatesKey). The fake-quantized float graph accumulates products of
+// dequantised values, so its outputs match the model's within float32
+// rounding (and an activation on a rounding tie may, rarely, land one step
+// apart), while the integer weights, scales and bit widths are exactly the
+// model's.
 // Export fails, naming the layer, on a module it cannot express and on an
 // activation quantizer that was never calibrated (its scale would not be
 // the one the model uses on its first batch).
@@ -83,7 +86,46 @@ func Export(m *models.Model, o ExportOptions) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("qonnx: export: model %s: %w", c.Model, err)
 	}
+	if err := exportClaims(mod, m); err != nil {
+		return nil, fmt.Errorf("qonnx: export: model %s: %w", c.Model, err)
+	}
 	return mod, nil
+}
+
+// exportClaims stores in g's metadata (CertificatesKey) the certificate of
+// every quantized layer, recomputed from the exported graph itself: the
+// claimed width is the one the layer's quantizer targets (its AccBits)
+// when the layer is certified at it, else its exact width. A graph with no
+// quantized layer gets no claims.
+func exportClaims(g *Model, m *models.Model) error {
+	if !g.HasQuant() {
+		return nil
+	}
+	certs, err := m.Certificates(false, 0)
+	if err != nil {
+		return err
+	}
+	target := make(map[string]int, len(certs))
+	for _, c := range certs {
+		target[c.Name] = c.AccBitsTarget
+	}
+	r, err := Inspect(g, 0)
+	if err != nil {
+		return err
+	}
+	claims := make([]Claim, 0, len(r.Layers))
+	for _, c := range r.Layers {
+		p := max(c.AccBitsExact, accum.MinAccBits)
+		if t := target[c.Name]; t >= p && t <= accum.MaxAccBits {
+			p = t
+		}
+		cl, ok := NewClaim(c, p)
+		if !ok {
+			return fmt.Errorf("layer %s: no bound proves P = %d", c.Name, p)
+		}
+		claims = append(claims, cl)
+	}
+	return g.SetClaims(claims)
 }
 
 // value is a tensor of the graph being built, with its NCHW (or N×F) shape.

@@ -151,6 +151,9 @@ func checkLayers(t *testing.T, m *models.Model, back *Model) {
 		}
 	}
 	if quantized == 0 {
+		if v, ok := back.Metadata[CertificatesKey]; ok {
+			t.Errorf("a float export claims certificates: %s", v)
+		}
 		return
 	}
 	r, err := Inspect(back, 0)
@@ -174,6 +177,39 @@ func checkLayers(t *testing.T, m *models.Model, back *Model) {
 			g.AccBitsDatatype != w.AccBitsDatatype || g.AccBitsL1 != w.AccBitsL1 || g.AccBitsExact != w.AccBitsExact ||
 			g.AccMin != w.AccMin || g.AccMax != w.AccMax || g.ZeroChannels != w.ZeroChannels {
 			t.Errorf("certificate of %s:\nexport %+v\nmodel  %+v", w.Name, g, w)
+		}
+	}
+	checkClaims(t, r, want)
+}
+
+// checkClaims checks the certificates the decoded export claims in its
+// metadata: one per quantized layer, each holding, at the width the
+// layer's quantizer targets when it is certified there (else its exact
+// width), with the exact range and the first bound that proves it.
+func checkClaims(t *testing.T, r Report, want []accum.Certificate) {
+	t.Helper()
+	if !r.ClaimsHold || len(r.Claims) != len(want) || len(r.Unclaimed) != 0 {
+		t.Fatalf("claims: hold %v, %d claims for %d layers, unclaimed %v", r.ClaimsHold, len(r.Claims), len(want), r.Unclaimed)
+	}
+	claims := make(map[string]ClaimCheck)
+	for _, c := range r.Claims {
+		claims[c.Name] = c
+	}
+	for _, w := range want {
+		c, ok := claims[w.Name]
+		p := max(w.AccBitsExact, 2)
+		if w.Certified {
+			p = w.AccBitsTarget
+		}
+		bound := BoundExact
+		if w.AccBitsDatatype <= p {
+			bound = BoundDatatype
+		} else if w.AccBitsL1 <= p {
+			bound = BoundL1
+		}
+		if !ok || !c.Holds || c.AccBits != p || c.AccMin != w.AccMin || c.AccMax != w.AccMax || c.Bound != bound ||
+			c.InputBits != w.InputBits || c.InputSigned != w.InputSigned || c.WeightBits != w.WeightBits {
+			t.Errorf("claim of %s: %+v, want P = %d, bound %s, certificate %+v", w.Name, c, p, bound, w)
 		}
 	}
 }

@@ -33,6 +33,15 @@ type Report struct {
 	// Certified reports that every certifiable layer fits AccBits (false
 	// when AccBits is 0 or no layer is certifiable).
 	Certified bool `json:"certified"`
+	// Claims sets each certificate the file carries in its metadata
+	// (CertificatesKey, written by Export) against the certificate
+	// recomputed from its weights; nil when the file carries none.
+	// Unclaimed names the certified layers no claim covers, and
+	// ClaimsHold reports that every claim holds (true when there are
+	// none).
+	Claims     []ClaimCheck `json:"claims,omitempty"`
+	Unclaimed  []string     `json:"unclaimed,omitempty"`
+	ClaimsHold bool         `json:"claims_hold"`
 }
 
 // Uncertifiable is a layer that Inspect cannot certify.
@@ -43,12 +52,19 @@ type Uncertifiable struct {
 }
 
 // Inspect certifies every quantized Conv/MatMul/Gemm layer of m against a
-// P-bit accumulator (accBits = 0: compute the bounds with no target). It
-// fails with an error wrapping ErrNoQuant for a model without Quant nodes.
+// P-bit accumulator (accBits = 0: compute the bounds with no target), and
+// checks the certificates the file claims in its metadata (see Claims). It
+// fails with an error wrapping ErrNoQuant for a model without Quant nodes,
+// and with an error naming CertificatesKey when that metadata is not a
+// list of claims.
 func Inspect(m *Model, accBits int) (Report, error) {
-	r := Report{File: m.Path, AccBits: accBits}
+	r := Report{File: m.Path, AccBits: accBits, ClaimsHold: true}
 	if !m.HasQuant() {
 		return r, fmt.Errorf("qonnx: %w: %s is a float model; a2q certifies quantized QONNX models", ErrNoQuant, m.name())
+	}
+	claims, err := m.Claims()
+	if err != nil {
+		return r, err
 	}
 	layers, err := m.Layers()
 	if err != nil {
@@ -97,7 +113,24 @@ func Inspect(m *Model, accBits int) (Report, error) {
 	for _, c := range r.Layers {
 		r.Certified = r.Certified && c.Certified
 	}
+	if claims != nil {
+		r.Claims, r.Unclaimed = CheckClaims(claims, r.Layers, r.Uncertifiable)
+		for _, c := range r.Claims {
+			r.ClaimsHold = r.ClaimsHold && c.Holds
+		}
+	}
 	return r, nil
+}
+
+// FailedClaims returns the names of the layers whose claim does not hold.
+func (r Report) FailedClaims() []string {
+	var names []string
+	for _, c := range r.Claims {
+		if !c.Holds {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 // WriteTable writes the report as a human-readable table: the accum

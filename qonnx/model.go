@@ -22,6 +22,10 @@ type Model struct {
 	// Opsets lists the operator sets the model imports, in file order.
 	Opsets []Opset
 	Graph  *Graph
+	// Metadata holds the model's metadata_props (key → value; nil when
+	// the file has none). Export stores the layers' accumulator
+	// certificates under CertificatesKey.
+	Metadata map[string]string
 }
 
 // Opset is one imported operator set (domain "" is the default ONNX domain).
@@ -144,6 +148,15 @@ func decode(b []byte, path string) (*Model, error) {
 	}
 	for _, o := range mp.GetOpsetImport() {
 		m.Opsets = append(m.Opsets, Opset{Domain: o.GetDomain(), Version: o.GetVersion()})
+	}
+	for _, kv := range mp.GetMetadataProps() {
+		if m.Metadata == nil {
+			m.Metadata = make(map[string]string, len(mp.GetMetadataProps()))
+		}
+		if _, dup := m.Metadata[kv.GetKey()]; dup {
+			return nil, fmt.Errorf("%s: metadata key %q appears twice", where, kv.GetKey())
+		}
+		m.Metadata[kv.GetKey()] = kv.GetValue()
 	}
 	g, err := decodeGraph(mp.GetGraph())
 	if err != nil {
