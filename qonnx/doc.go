@@ -15,11 +15,24 @@
 //     to a Quant node giving N and signedness. A layer that cannot be
 //     certified carries the reason.
 //   - Inspect certifies each layer against a P-bit accumulator with
-//     accum.Certify: the report `a2q inspect` prints for QONNX files.
+//     accum.Certify: the report `a2q inspect` prints for QONNX files. It
+//     also checks the certificates the file claims (below).
 //   - Model.Run interprets the graph in float32 (fake-quant: Quant nodes
 //     round and clamp), or with RunOptions.Integer runs the certifiable
 //     layers as integer dot products accumulated in int64, counting partial
-//     sums that leave a P-bit range, and dequantises the result.
+//     sums that leave a P-bit range (RunOptions.AccBits, or LayerAccBits
+//     per layer), and dequantises the result. RunOptions.LayerInputs feeds
+//     the integer layers the values of another run.
+//   - Model.Verify runs inputs fake-quantized and with integer layers and
+//     compares them (`a2q verify FILE.onnx`): overflows per layer at its
+//     width, and every quantized activation of the two runs. It also runs
+//     each integer layer on the fake-quantized run's own input, so that a
+//     difference shows where it starts: the pass criterion (WithinTies) is
+//     that on the same inputs no activation differs by more than one step
+//     and at most MaxTieFraction of them differ. In the free integer run a
+//     one-step difference propagates and may grow in later layers; the
+//     counts say how far. InputQuant and OutputQuant find the Quant nodes
+//     of a graph input and after a layer; ActQuant reads one's parameters.
 //   - Model.Encode and the Builder (NewGraph, AddQuant, AddQuantWeights,
 //     AddConv, ...) write QONNX: opset 11 plus domain
 //     qonnx.custom_op.general, weights as float initialisers on their
@@ -29,6 +42,22 @@
 //     per layer input and per weight tensor, Conv/Gemm, bias Add, and the
 //     ONNX forms of ReLU, pooling, batch norm, pixel shuffle, flatten and
 //     residual blocks); Compare runs the two side by side.
+//
+// # Portable certificates
+//
+// No model format has a field for the accumulator width, so Export writes
+// each quantized layer's certificate into the file's metadata_props
+// (Model.Metadata, kept by Decode and Encode) under CertificatesKey,
+// "a2q.certificates": a JSON list of Claim, one per layer, named after the
+// Conv/Gemm node, with the width P the layer is certified for (the one its
+// quantizer targets when it fits, else its exact width), the exact
+// accumulator range, N, input signedness, M, and the first of the
+// data-type, L1 and exact bounds that proves P. Claims reads them;
+// CheckClaims (run by Inspect) recomputes every certificate from the
+// file's integer weights and says per layer whether the claim holds: the
+// operand widths match, the exact range lies inside the claimed range,
+// which fits P, and the named bound gives at most P bits. Any tool can so
+// check a file's claim without trusting the exporter.
 //
 // # Conventions
 //

@@ -52,6 +52,14 @@ type RunOptions struct {
 	// count excursions of (0 means 32). It does not change the result: the
 	// accumulation is exact.
 	AccBits int
+	// LayerAccBits gives some layers (by node name) a width of their own,
+	// overriding AccBits.
+	LayerAccBits map[string]int
+	// LayerInputs, when set, feeds every integer layer its data input from
+	// this map (by value name, e.g. Result.Values of a float run) instead of
+	// the run's own value: each layer's arithmetic is then compared on the
+	// same inputs as the reference, isolated from differences upstream.
+	LayerInputs map[string]*Tensor
 	// Keep keeps every intermediate value in Result.Values.
 	Keep bool
 	// MaxElements caps the number of elements of any value a node
@@ -131,6 +139,11 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 	if accBits < 2 || accBits > 64 {
 		return nil, fmt.Errorf("qonnx: accumulator width %d out of range [2, 64]", accBits)
 	}
+	for name, p := range opt.LayerAccBits {
+		if p < 2 || p > 64 {
+			return nil, fmt.Errorf("qonnx: layer %s: accumulator width %d out of range [2, 64]", name, p)
+		}
+	}
 	// Free values after their last use unless the caller keeps them.
 	uses := make(map[string]int)
 	for _, n := range g.Nodes {
@@ -157,7 +170,14 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 		var err error
 		if l := intLayers[n]; l != nil {
 			var st LayerStats
-			outs, st, err = runIntegerLayer(l, in, accBits, opt.MaxElements)
+			p := accBits
+			if lp, ok := opt.LayerAccBits[l.Name]; ok {
+				p = lp
+			}
+			if x, ok := opt.LayerInputs[n.Inputs[0]]; ok && x != nil {
+				in[0] = x
+			}
+			outs, st, err = runIntegerLayer(l, in, p, opt.MaxElements)
 			if err != nil {
 				return nil, fmt.Errorf("qonnx: %s: integer layer %s: %w", m.name(), n.Name, err)
 			}
