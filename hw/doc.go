@@ -39,11 +39,13 @@
 //
 // # Models
 //
-// EstimateModel applies the estimate to every quantized layer of a trained model (package
-// models) at the layer's certified width (its exact bound acc_bits_exact) and at
-// ReferenceAccBits = 32, with DefaultFolding (caps DefaultPECap, DefaultSIMDCap), weights in
-// LUTRAM, multipliers in LUTs, and a thresholding stage of B = the next layer's input bits on
-// every layer but the last. SynthesizeModel builds each layer's unit with its real weights and
+// EstimateLayers applies the estimate to a list of layers, each given by its accumulator
+// certificate and the output bits B of its thresholding stage, at the layer's certified width
+// (its exact bound acc_bits_exact) and at ReferenceAccBits = 32, with DefaultFolding (caps
+// DefaultPECap, DefaultSIMDCap), weights in LUTRAM and multipliers in LUTs, and owns the
+// network's totals. EstimateModel calls it for a trained model (package models), with a
+// thresholding stage of B = the next layer's input bits on every layer but the last; `a2q hw`
+// calls it for QONNX files with B read from the graph's Quant nodes. SynthesizeModel builds each layer's unit with its real weights and
 // the thresholds LayerThresholds derives from the model's scales and biases, simulates it on
 // im2col rows (InputRows) of real activations captured by CaptureInputs, and synthesises it at
 // both widths; WritePlotPNG draws the per-layer result. The command `a2q hw` drives all of it.

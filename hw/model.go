@@ -56,12 +56,57 @@ type ModelCost struct {
 	Reduction           float64     `json:"reduction"`
 }
 
-// EstimateModel estimates every quantized layer of m with FINN's LUT model (EstimateLUT) at
-// the layer's certified width and at ReferenceAccBits. Folding: DefaultFolding with caps
-// peCap and simdCap. Multipliers are in LUTs and weights in LUTRAM, as in the A2Q paper's
-// estimates. Every layer but the last has a thresholding stage whose output bits B are the
-// next layer's input bits; the last layer outputs its accumulator (B = 0, no thresholds):
-// its scores are read directly, as FINN leaves the final scaling to the host.
+// LayerSpec is what the estimate needs of one quantized layer: its accumulator certificate
+// (dot-product length K, output channels, operand widths M and N, exact width) and the output
+// bits B of the thresholding stage that ends it (0: none, the layer outputs its accumulator).
+type LayerSpec struct {
+	Cert       accum.Certificate
+	OutputBits int
+}
+
+// EstimateLayers estimates every layer with FINN's LUT model (EstimateLUT) at the layer's
+// certified width (its exact bound acc_bits_exact, at least 2) and at ReferenceAccBits, and
+// totals them: the one place a network's estimate is computed, for checkpoints
+// (EstimateModel) and for QONNX files alike. Folding: DefaultFolding with caps peCap and
+// simdCap. Multipliers are in LUTs and weights in LUTRAM, as in the A2Q paper's estimates.
+// It fails for an empty list and, naming the layer, for an impossible unit.
+func EstimateLayers(specs []LayerSpec, peCap, simdCap int) (*ModelCost, error) {
+	if peCap < 1 || simdCap < 1 {
+		return nil, fmt.Errorf("hw: folding caps PE=%d SIMD=%d must be positive", peCap, simdCap)
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("hw: no quantized layer to estimate")
+	}
+	mc := &ModelCost{}
+	for _, s := range specs {
+		c := s.Cert
+		pe, simd := DefaultFolding(c.K, c.OutChannels, peCap, simdCap)
+		u := MVU{Name: c.Name, Kind: c.Kind, MW: c.K, MH: c.OutChannels, PE: pe, SIMD: simd,
+			WeightBits: c.WeightBits, InputBits: c.InputBits, OutputBits: s.OutputBits, AccBits: certifiedBits(c),
+			WeightsInLUTRAM: true}
+		e, err := EstimateLUT(u)
+		if err != nil {
+			return nil, err
+		}
+		u32 := u
+		u32.AccBits = ReferenceAccBits
+		e32, err := EstimateLUT(u32)
+		if err != nil {
+			return nil, err
+		}
+		mc.Layers = append(mc.Layers, LayerCost{Name: c.Name, AccBits: u.AccBits, LUTEstimate: e.LUT,
+			LUTEstimateP32: e32.LUT, Unit: u, Estimate: e, EstimateP32: e32, Cert: c})
+		mc.TotalLUTEstimate += e.LUT
+		mc.TotalLUTEstimateP32 += e32.LUT
+	}
+	mc.Reduction = mc.TotalLUTEstimateP32 / mc.TotalLUTEstimate
+	return mc, nil
+}
+
+// EstimateModel estimates every quantized layer of m with EstimateLayers. Every layer but the
+// last has a thresholding stage whose output bits B are the next layer's input bits; the last
+// layer outputs its accumulator (B = 0, no thresholds): its scores are read directly, as FINN
+// leaves the final scaling to the host.
 func EstimateModel(m *models.Model, peCap, simdCap int) (*ModelCost, error) {
 	if peCap < 1 || simdCap < 1 {
 		return nil, fmt.Errorf("hw: folding caps PE=%d SIMD=%d must be positive", peCap, simdCap)
@@ -77,34 +122,14 @@ func EstimateModel(m *models.Model, peCap, simdCap int) (*ModelCost, error) {
 	if len(certs) != len(layers) {
 		return nil, fmt.Errorf("hw: %d certificates for %d quantized layers", len(certs), len(layers))
 	}
-	mc := &ModelCost{}
-	for i, l := range layers {
-		c := certs[i]
-		out := 0
+	specs := make([]LayerSpec, len(layers))
+	for i := range layers {
+		specs[i].Cert = certs[i]
 		if i+1 < len(layers) {
-			out = layers[i+1].In.Bits
+			specs[i].OutputBits = layers[i+1].In.Bits
 		}
-		pe, simd := DefaultFolding(c.K, c.OutChannels, peCap, simdCap)
-		u := MVU{Name: l.Name, Kind: c.Kind, MW: c.K, MH: c.OutChannels, PE: pe, SIMD: simd,
-			WeightBits: c.WeightBits, InputBits: c.InputBits, OutputBits: out, AccBits: certifiedBits(c),
-			WeightsInLUTRAM: true}
-		e, err := EstimateLUT(u)
-		if err != nil {
-			return nil, err
-		}
-		u32 := u
-		u32.AccBits = ReferenceAccBits
-		e32, err := EstimateLUT(u32)
-		if err != nil {
-			return nil, err
-		}
-		mc.Layers = append(mc.Layers, LayerCost{Name: l.Name, AccBits: u.AccBits, LUTEstimate: e.LUT,
-			LUTEstimateP32: e32.LUT, Unit: u, Estimate: e, EstimateP32: e32, Cert: c})
-		mc.TotalLUTEstimate += e.LUT
-		mc.TotalLUTEstimateP32 += e32.LUT
 	}
-	mc.Reduction = mc.TotalLUTEstimateP32 / mc.TotalLUTEstimate
-	return mc, nil
+	return EstimateLayers(specs, peCap, simdCap)
 }
 
 // certifiedBits is the certificate's exact width, at least 2 (an all-zero layer needs no

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -68,6 +69,57 @@ func TestEstimateModel(t *testing.T) {
 	}
 	if _, err := EstimateModel(m, 0, 8); err == nil {
 		t.Error("PE cap 0 accepted")
+	}
+}
+
+// TestEstimateLayers checks that EstimateModel is EstimateLayers on the model's certificates
+// with B = the next layer's input bits, that each layer is EstimateLUT of its unit, that the
+// totals are the sums of the layers, and the errors.
+func TestEstimateLayers(t *testing.T) {
+	m, _, _ := smallModel(t, "cnn", 12, 12)
+	certs, err := m.Certificates(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []LayerSpec{{certs[0], 8}, {certs[1], 8}, {certs[2], 0}}
+	got, err := EstimateLayers(specs, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := EstimateModel(m, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EstimateLayers %+v\nEstimateModel %+v", got, want)
+	}
+	var total float64
+	for i, l := range got.Layers {
+		e, err := EstimateLUT(l.Unit)
+		if err != nil || e != l.Estimate || l.LUTEstimate != e.LUT || l.Unit.OutputBits != specs[i].OutputBits {
+			t.Errorf("%s: estimate %+v, EstimateLUT of its unit %+v (%v)", l.Name, l.Estimate, e, err)
+		}
+		total += l.LUTEstimate
+	}
+	if got.TotalLUTEstimate != total {
+		t.Errorf("total %g, layers sum to %g", got.TotalLUTEstimate, total)
+	}
+	bad := specs[1]
+	bad.OutputBits = MaxOutputBits + 1
+	for _, tc := range []struct {
+		name  string
+		specs []LayerSpec
+		want  string
+	}{
+		{"empty", nil, "no quantized layer"},
+		{"bad B", []LayerSpec{specs[0], bad}, certs[1].Name},
+	} {
+		if _, err := EstimateLayers(tc.specs, 4, 8); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want a mention of %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := EstimateLayers(specs, 4, 0); err == nil {
+		t.Error("SIMD cap 0 accepted")
 	}
 }
 
