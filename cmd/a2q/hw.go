@@ -15,6 +15,7 @@ import (
 )
 
 const hwUsage = `CKPT [--pe N] [--simd N] [--synth [--layer NAME,...] [--family F] [--work DIR]] [--plot FILE.png] [--json]
+(a QONNX FILE.onnx: a2q hw FILE.onnx -h)
 
 FINN's analytical LUT estimate of every quantized layer at its certified accumulator
 width (acc_bits_exact) and at P = 32. Each layer is folded with the largest PE dividing
@@ -30,6 +31,9 @@ synthesises it with Yosys at both widths. Large layers take minutes each; --laye
 selects some. Needs the Debian packages yosys and iverilog; nothing is installed.`
 
 func runHW(ctx context.Context, e *env, args []string) error {
+	if path := onnxArg(args); isONNX(path) && isQONNX(path) {
+		return hwQONNX(ctx, e, args)
+	}
 	fs := newFlags(e, "hw", hwUsage)
 	pe := fs.Int("pe", hw.DefaultPECap, "largest PE (processing elements) per layer")
 	simd := fs.Int("simd", hw.DefaultSIMDCap, "largest SIMD (lanes per PE) per layer")

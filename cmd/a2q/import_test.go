@@ -87,7 +87,7 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{[]string{"eval", bad}, "bad.onnx"},
 		{[]string{"train", "--model", bad, "--out", filepath.Join(dir, "o")}, "bad.onnx"},
-		{[]string{"eval", filepath.Join("..", "..", "qonnx", "testdata", "bsd300x3-espcn_subpixel_quant_model.onnx")}, "QONNX"},
+		{[]string{"export", filepath.Join("..", "..", "qonnx", "testdata", "bsd300x3-espcn_subpixel_quant_model.onnx"), "-o", filepath.Join(dir, "x.onnx")}, "QONNX"},
 		{[]string{"train", "--model", filepath.Join("..", "..", "onnx", "testdata", "cnn_bn.onnx"), "--init-from", bad, "--out", filepath.Join(dir, "o")}, "--init-from"},
 	} {
 		code, _, stderr := runArgs(t, c.args...)

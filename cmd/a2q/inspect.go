@@ -20,7 +20,7 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 		return usagef("--acc-bits %d outside [1, 64]", *accBits)
 	}
 	if strings.HasSuffix(path, ".onnx") {
-		return inspectONNX(e, path, *accBits, *asJSON)
+		return inspectQONNX(e, path, *accBits, *asJSON)
 	}
 	m, err := loadModel(path)
 	if err != nil {

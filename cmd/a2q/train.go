@@ -239,6 +239,9 @@ func loadModel(path string) (*models.Model, error) {
 }
 
 func runEval(ctx context.Context, e *env, args []string) error {
+	if path := onnxArg(args); isONNX(path) && isQONNX(path) {
+		return evalQONNX(ctx, e, args)
+	}
 	fs := newFlags(e, "eval", "CKPT [--data D]")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")

@@ -34,7 +34,11 @@ type verifyReport struct {
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "verify", "CKPT [--acc-bits P] [--mode exact|wrap|saturate] [--data D] [--adversarial] [--json]")
+	if path := onnxArg(args); isONNX(path) && isQONNX(path) {
+		return verifyQONNX(ctx, e, args)
+	}
+	fs := newFlags(e, "verify", "CKPT [--acc-bits P] [--mode exact|wrap|saturate] [--data D] [--adversarial] [--json]\n\n"+
+		"A QONNX file takes other flags: a2q verify FILE.onnx -h")
 	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden layers (0: each layer's own target; the first and last layers keep theirs)")
 	modeName := fs.String("mode", "wrap", "accumulator overflow behaviour: exact (count only), wrap (two's complement) or saturate")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default); the test split is used")
