@@ -10,8 +10,8 @@
 // the value named by Graph.Input. Shapes exclude the batch dimension and
 // follow package tensor: an image is [H, W, C] (NHWC), a vector [F].
 // Parameters are addressed as "<node>.<role>": "conv2.weight" (convolution
-// [Cout, K, K, Cin/groups], transposed convolution [Cin, K, K,
-// Cout/groups], linear [Out, In]), "conv2.bias" [Cout], and a batch norm's
+// and transposed convolution [Cout, K, K, Cin/groups]: each output
+// channel's weights one row, as A2Q constrains them; linear [Out, In]), "conv2.bias" [Cout], and a batch norm's
 // "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var" [C].
 //
 // Nodes are stored in topological order: every input of a node is the
@@ -119,7 +119,7 @@ func (n *Node) ParamShapes() map[string][]int {
 	case Conv:
 		ps = map[string][]int{"weight": {n.Out, n.Kernel, n.Kernel, n.In / g}}
 	case ConvTranspose:
-		ps = map[string][]int{"weight": {n.In, n.Kernel, n.Kernel, n.Out / g}}
+		ps = map[string][]int{"weight": {n.Out, n.Kernel, n.Kernel, n.In / g}}
 	case Linear:
 		ps = map[string][]int{"weight": {n.Out, n.In}}
 	case BatchNorm:

@@ -8,7 +8,6 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
-	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Integer inference of networks with branches (an nn.DAG: residual sums,
@@ -204,8 +203,11 @@ func fromDAG(m *models.Model, d *nn.DAG) (*Model, error) {
 			}
 			plan.layerIn = append(plan.layerIn, e)
 			shape := []int{l.OutC}
-			if v.Kind == "conv" {
-				g := tensor.ConvGeom{N: 1, H: x.shape[0], W: x.shape[1], C: x.shape[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+			if v.Kind != "linear" {
+				if len(x.shape) != 3 || x.shape[2] != l.InC {
+					return nil, fail("input of shape %v", x.shape)
+				}
+				g := layerGeom(l, 1, x.shape)
 				if err := g.Validate(); err != nil {
 					return nil, fail("%v", err)
 				}
@@ -343,9 +345,11 @@ func fromDAG(m *models.Model, d *nn.DAG) (*Model, error) {
 func chainAsDAG(net nn.Sequential) *nn.DAG {
 	need := false
 	for _, mod := range net {
-		switch mod.(type) {
+		switch v := mod.(type) {
 		case quant.OnGrid, nn.Pad, nn.ResizeNearest, nn.DepthToSpaceDCR, nn.LeakyReLU:
 			need = true
+		case *quant.Layer:
+			need = need || v.Kind == "conv_transpose"
 		}
 	}
 	if !need {

@@ -66,12 +66,50 @@ func (e *Engine) runDAG(x []float32, n int, capture bool) *Result {
 	return res
 }
 
+// layerGeom is the convolution a layer computes on n inputs of shape in:
+// a linear layer is a 1×1 convolution of a 1×1 image, a transposed
+// convolution the stride-1 convolution of its spread input (spread).
+func layerGeom(l *Layer, n int, in []int) tensor.ConvGeom {
+	switch l.Kind {
+	case "conv":
+		return tensor.ConvGeom{N: n, H: in[0], W: in[1], C: in[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+	case "conv_transpose":
+		h, w := spreadSize(l, in[0]), spreadSize(l, in[1])
+		return tensor.ConvGeom{N: n, H: h, W: w, C: in[2], KH: l.KH, KW: l.KW, Stride: 1, Groups: l.Groups, Cout: l.OutC}
+	}
+	return tensor.ConvGeom{N: n, H: 1, W: 1, C: l.InC, KH: 1, KW: 1, Groups: 1, Cout: l.OutC}
+}
+
+// spreadSize is the side of a transposed convolution's spread input: the
+// input's values S apart, K − 1 − P zeros before, as many plus the output
+// padding after.
+func spreadSize(l *Layer, side int) int {
+	return (side-1)*l.Stride + 1 + 2*(l.KH-1-l.Pad) + l.OutPad
+}
+
+// spread places n images x of shape in S apart in a zero image of the
+// transposed convolution's spread size.
+func spread(l *Layer, x []int32, n int, in []int) []int32 {
+	h, w, c := in[0], in[1], in[2]
+	sh, sw := spreadSize(l, h), spreadSize(l, w)
+	off := l.KH - 1 - l.Pad
+	y := make([]int32, n*sh*sw*c)
+	for b := 0; b < n; b++ {
+		for i := 0; i < h; i++ {
+			for j := 0; j < w; j++ {
+				copy(y[((b*sh+off+i*l.Stride)*sw+off+j*l.Stride)*c:][:c], x[((b*h+i)*w+j)*c:][:c])
+			}
+		}
+	}
+	return y
+}
+
 // accumulate computes a layer's accumulators for n inputs of shape in.
 func (e *Engine) accumulate(th int, lr *layerRun, x []int32, in []int, n int, overflows *int64) []int64 {
 	l := lr.l
-	g := tensor.ConvGeom{N: n, H: 1, W: 1, C: l.InC, KH: 1, KW: 1, Groups: 1, Cout: l.OutC}
-	if l.Kind == "conv" {
-		g = tensor.ConvGeom{N: n, H: in[0], W: in[1], C: in[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+	g := layerGeom(l, n, in)
+	if l.Kind == "conv_transpose" {
+		x = spread(l, x, n, in)
 	}
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("intinfer: layer %s: %v", l.Name, err)) // FromModel checked the shapes

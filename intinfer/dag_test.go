@@ -92,6 +92,18 @@ func TestDAGBitExact(t *testing.T) {
 		{Model: "resnet", InC: 3, InH: 12, InW: 12, Classes: 10, Hidden: a2qp, First: edge, Last: edge},
 		{Model: "mobilenet", InC: 1, InH: 8, InW: 8, Classes: 4, Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 6, ActBits: 6, AccBits: 15}, First: edge, Last: edge},
 		{Model: "skip", Graph: skipGraph(), InC: 2, InH: 8, InW: 8, Hidden: a2qp, First: edge, Last: edge},
+		{Model: "unet", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "out", Nodes: []graph.Node{
+			{Name: "e1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "e1.relu", Op: graph.ReLU, Inputs: []string{"e1"}},
+			{Name: "e2", Op: graph.Conv, Inputs: []string{"e1.relu"}, In: 6, Out: 8, Kernel: 3, Stride: 2, Pad: 1},
+			{Name: "e2.bn", Op: graph.BatchNorm, Inputs: []string{"e2"}, Out: 8, Eps: 1e-5},
+			{Name: "e2.relu", Op: graph.ReLU, Inputs: []string{"e2.bn"}},
+			{Name: "up", Op: graph.ConvTranspose, Inputs: []string{"e2.relu"}, In: 8, Out: 6, Kernel: 3, Stride: 2, Pad: 1, OutputPad: 1, Groups: 2, Bias: true},
+			{Name: "up.relu", Op: graph.ReLU, Inputs: []string{"up"}},
+			{Name: "cat", Op: graph.Concat, Inputs: []string{"up.relu", "e1.relu"}},
+			{Name: "head", Op: graph.Conv, Inputs: []string{"cat"}, In: 12, Out: 4, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
+		}}, InC: 1, InH: 6, InW: 6, Hidden: a2qp, First: edge, Last: edge},
 		{Model: "leaky", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "fc", Nodes: []graph.Node{
 			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
 			{Name: "lrelu", Op: graph.LeakyReLU, Inputs: []string{"c1"}, Alpha: 0.125},

@@ -60,8 +60,12 @@ type Layer struct {
 	// InC and OutC are the input and output channels (features).
 	InC, OutC int
 	// KH, KW, Stride, Pad and Groups are the convolution's geometry (1, 1,
-	// 1, 0, 1 for a linear layer).
+	// 1, 0, 1 for a linear layer). A transposed convolution ("conv_transpose")
+	// keeps its own stride, padding and output padding OutPad, and its
+	// weights flipped in kh and kw: it runs as the convolution (stride 1)
+	// of its input spread out by the stride and padded by KH − 1 − Pad.
 	KH, KW, Stride, Pad, Groups int
+	OutPad                      int
 	// K is the dot-product length per output channel: KH·KW·InC/Groups.
 	K int
 
@@ -275,8 +279,26 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 		WeightBits: v.W.Bits, Weights: q,
 		InputBits: v.In.Bits, InputSigned: v.In.Signed, InputScale: v.In.Scale(), AccBits: v.Config.AccBits,
 		Scale: make([]float32, v.OutC), Bias: make([]float32, v.OutC)}
-	if v.Kind == "conv" {
+	switch v.Kind {
+	case "conv":
 		l.KH, l.KW, l.Stride, l.Pad, l.Groups = v.Kernel, v.Kernel, max(v.Options.Stride, 1), v.Options.Pad, max(v.Options.Groups, 1)
+	case "conv_transpose":
+		// Run as the convolution of the input spread out by the stride
+		// (see dag_run.go) with the kernels flipped.
+		o := v.TOptions
+		l.KH, l.KW, l.Stride, l.Pad, l.Groups, l.OutPad = v.Kernel, v.Kernel, max(o.Stride, 1), o.Pad, max(o.Groups, 1), o.OutputPad
+		if o.Pad > v.Kernel-1 {
+			return nil, fmt.Errorf("layer %s: a transposed convolution padding %d beyond its kernel %d has no integer form", v.Name, o.Pad, v.Kernel)
+		}
+		k, kk, cg := v.Kernel, v.Kernel*v.Kernel, v.InC/l.Groups
+		flipped := make([]int32, len(q))
+		for ch := 0; ch < v.OutC; ch++ {
+			for p := 0; p < kk; p++ {
+				kh, kw := p/k, p%k
+				copy(flipped[(ch*kk+(k-1-kh)*k+(k-1-kw))*cg:][:cg], q[(ch*kk+p)*cg:][:cg])
+			}
+		}
+		l.Weights = flipped
 	}
 	lx := v.In.Log2Scale.Value.Data[0]
 	for c := range l.Scale {

@@ -124,7 +124,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		}
 		f, ok := next[l]
 		canFold := o.FoldGain && ok && ref[f.l] != nil
-		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus {
+		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus || l.Kind == "conv_transpose" {
 			if canFold && fold(l, f.l, f.flatten, ref[f.l]) {
 				res.Folded++
 			}

@@ -176,11 +176,8 @@ func (b *build) graphOp(n *graph.Node, role Role, inSigned bool) (any, error) {
 	case graph.Linear:
 		return quant.NewLinear(n.Name, n.In, n.Out, n.Bias, cfg, inSigned, b.rng)
 	case graph.ConvTranspose:
-		if cfg.Mode != quant.Float && cfg.Mode != "" {
-			return nil, fmt.Errorf("transposed convolutions train in float only (quantized transposed convolutions are not implemented yet)")
-		}
 		o := autodiff.ConvTransposeOptions{Stride: n.StrideOr(), Pad: n.Pad, OutputPad: n.OutputPad, Groups: n.GroupsOr()}
-		return nn.NewConvTranspose2d(n.Name, n.In, n.Out, n.Kernel, o, n.Bias, b.rng), nil
+		return quant.NewConvTranspose(n.Name, n.In, n.Out, n.Kernel, o, n.Bias, cfg, inSigned, b.rng)
 	case graph.BatchNorm:
 		bn := nn.NewBatchNorm(n.Name, n.Out)
 		bn.Eps = n.Eps

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Clip is min(max(x, Lo), Hi); ReLU6 is Clip{0, 6}. Infinite bounds are
@@ -174,8 +175,11 @@ func (d *DAG) Params() []*Param {
 	return ps
 }
 
-// ConvTranspose2d is a 2-D transposed convolution over NHWC images, with
-// weights [Cin, K, K, Cout/groups].
+// ConvTranspose2d is a 2-D transposed convolution over NHWC images. Its
+// weights are stored output channel first, [Cout, K, K, Cin/groups], as a
+// convolution's are, so that each output channel's weights are one row
+// (what A2Q's per-channel budget constrains); TransposedWeights gives
+// autodiff's layout.
 type ConvTranspose2d struct {
 	Name            string
 	In, Out, Kernel int
@@ -189,7 +193,7 @@ type ConvTranspose2d struct {
 func NewConvTranspose2d(name string, in, out, kernel int, o autodiff.ConvTransposeOptions, bias bool, rng *rand.Rand) *ConvTranspose2d {
 	g := max(o.Groups, 1)
 	c := &ConvTranspose2d{Name: name, In: in, Out: out, Kernel: kernel, Options: o,
-		Weight: NewParam(name+".weight", false, in, kernel, kernel, out/g)}
+		Weight: NewParam(name+".weight", false, out, kernel, kernel, in/g)}
 	b := 1 / math.Sqrt(float64(kernel*kernel*out/g))
 	uniform(rng, c.Weight.Value, b)
 	if bias {
@@ -205,8 +209,44 @@ func (c *ConvTranspose2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool
 	if c.Bias != nil {
 		b = c.Bias.Var(tp)
 	}
-	return tp.ConvTranspose2d(x, c.Weight.Var(tp), b, c.Options)
+	return tp.ConvTranspose2d(x, TransposedWeights(tp, c.Weight.Var(tp), c.In, max(c.Options.Groups, 1)), b, c.Options)
 }
 
 // Params implements Module.
 func (c *ConvTranspose2d) Params() []*Param { return appendNonNil(nil, c.Weight, c.Bias) }
+
+// TransposedWeights rearranges transposed-convolution weights stored
+// [Cout, K, K, Cin/groups] into autodiff's [Cin, K, K, Cout/groups].
+func TransposedWeights(tp *autodiff.Tape, w *autodiff.Var, in, groups int) *autodiff.Var {
+	s := w.Value.Shape
+	cout, k, cinG := s[0], s[1], s[3]
+	coutG := cout / groups
+	kk := k * s[2]
+	idx := func(o, p, ci int) (src, dst int) {
+		g := o / coutG
+		c := g*cinG + ci
+		return (o*kk+p)*cinG + ci, (c*kk+p)*coutG + o - g*coutG
+	}
+	out := tp.NewValue(in, k, s[2], coutG)
+	for o := 0; o < cout; o++ {
+		for p := 0; p < kk; p++ {
+			for ci := 0; ci < cinG; ci++ {
+				a, b := idx(o, p, ci)
+				out.Data[b] = w.Value.Data[a]
+			}
+		}
+	}
+	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
+		if g[0] == nil {
+			return
+		}
+		for o := 0; o < cout; o++ {
+			for p := 0; p < kk; p++ {
+				for ci := 0; ci < cinG; ci++ {
+					a, b := idx(o, p, ci)
+					g[0].Data[a] += d.Data[b]
+				}
+			}
+		}
+	}, w)
+}

@@ -681,20 +681,27 @@ func (im *importer) convTranspose(n *qonnx.Node) error {
 	}
 	cin, coutG := w.Shape[0], w.Shape[1]
 	cout := coutG * int(groups)
+	if cin%int(groups) != 0 {
+		return errAttr(n, "group", "%d does not divide %d input channels", groups, cin)
+	}
 	gn := graph.Node{Op: graph.ConvTranspose, In: cin, Out: cout, Kernel: win.k, Stride: win.stride, Pad: win.pads[0],
 		OutputPad: int(op[0]), Groups: int(groups), Bias: b != nil}
 	v, err := im.add(n, gn, x)
 	if err != nil {
 		return err
 	}
-	// [Cin, Cout/g, kH, kW] → [Cin, KH, KW, Cout/g].
+	// [Cin, Cout/g, kH, kW] → [Cout, KH, KW, Cin/g]: output channel og of
+	// group gi is og + gi·Cout/g, input channel ci of the group ci + gi·Cin/g.
 	kk := win.k * win.k
-	wt := tensor.New(cin, win.k, win.k, coutG)
+	cinG := cin / int(groups)
+	wt := tensor.New(cout, win.k, win.k, cinG)
 	src := w.Floats()
 	for c := 0; c < cin; c++ {
-		for o := 0; o < coutG; o++ {
+		gi, ci := c/cinG, c%cinG
+		for og := 0; og < coutG; og++ {
+			o := gi*coutG + og
 			for p := 0; p < kk; p++ {
-				wt.Data[(c*kk+p)*coutG+o] = src[(c*coutG+o)*kk+p]
+				wt.Data[(o*kk+p)*cinG+ci] = src[(c*coutG+og)*kk+p]
 			}
 		}
 	}

@@ -43,16 +43,19 @@ func (c LayerConfig) Validate(layer string) error {
 // computes y = acc·s_x·s_c + b from the integer accumulator acc = Σ q·x_int.
 type Layer struct {
 	Name    string
-	Kind    string // "conv" or "linear"
+	Kind    string // "conv", "conv_transpose" or "linear"
 	Config  LayerConfig
 	InC     int // input channels (features for linear)
 	OutC    int
-	Kernel  int                  // conv only
+	Kernel  int                  // conv and conv_transpose
 	Options autodiff.ConvOptions // conv only
-	Weight  *nn.Param            // conv [Cout, KH, KW, Cin/groups]; linear [Out, In]
-	Bias    *nn.Param            // may be nil
-	In      *ActQuant            // nil: the input is not quantized
-	W       *WeightQuant         // nil for float layers
+	// TOptions are a transposed convolution's (Kind "conv_transpose",
+	// weights [Cout, K, K, Cin/groups] as a convolution's).
+	TOptions autodiff.ConvTransposeOptions
+	Weight   *nn.Param    // conv [Cout, KH, KW, Cin/groups]; linear [Out, In]
+	Bias     *nn.Param    // may be nil
+	In       *ActQuant    // nil: the input is not quantized
+	W        *WeightQuant // nil for float layers
 	// Observe, if non-nil, receives the layer's float input (before its
 	// input quantizer; flattened for a linear layer) on every forward
 	// pass. CentreOnInputs gathers its statistics this way.
@@ -64,6 +67,16 @@ type Layer struct {
 func NewConv(name string, in, out, kernel int, o autodiff.ConvOptions, bias bool, cfg LayerConfig, inSigned bool, rng *rand.Rand) (*Layer, error) {
 	c := nn.NewConv2d(name, in, out, kernel, o, bias, rng)
 	l := &Layer{Name: name, Kind: "conv", Config: cfg, InC: in, OutC: out, Kernel: kernel, Options: c.Options, Weight: c.Weight, Bias: c.Bias}
+	return l, l.setup(inSigned)
+}
+
+// NewConvTranspose returns a transposed convolution layer. Its weights are
+// stored [Cout, K, K, Cin/groups], each output channel's in one row, so
+// that A2Q constrains the channels it sums into; the per-channel L1 bound
+// then covers every output pixel, which sums a subset of the row.
+func NewConvTranspose(name string, in, out, kernel int, o autodiff.ConvTransposeOptions, bias bool, cfg LayerConfig, inSigned bool, rng *rand.Rand) (*Layer, error) {
+	c := nn.NewConvTranspose2d(name, in, out, kernel, o, bias, rng)
+	l := &Layer{Name: name, Kind: "conv_transpose", Config: cfg, InC: in, OutC: out, Kernel: kernel, TOptions: c.Options, Weight: c.Weight, Bias: c.Bias}
 	return l, l.setup(inSigned)
 }
 
@@ -165,20 +178,23 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 		if l.In != nil {
 			panic("quant: float layer with an input quantizer")
 		}
-		if l.Kind == "conv" {
-			return tp.Conv2d(x, w, b, l.Options)
-		}
-		return tp.Linear(x, w, b)
+		return l.apply(tp, x, w, b)
 	}
 	xi := l.In.Apply(tp, x, train)
 	q, lw := l.W.Apply(tp)
-	var acc *autodiff.Var
-	if l.Kind == "conv" {
-		acc = tp.Conv2d(xi, q, nil, l.Options)
-	} else {
-		acc = tp.Linear(xi, q, nil)
-	}
+	acc := l.apply(tp, xi, q, nil)
 	return scaleChannels(tp, acc, l.In.Log2Scale.Var(tp), lw, b)
+}
+
+// apply is the layer's linear map of x with weights w (and bias b).
+func (l *Layer) apply(tp *autodiff.Tape, x, w, b *autodiff.Var) *autodiff.Var {
+	switch l.Kind {
+	case "conv":
+		return tp.Conv2d(x, w, b, l.Options)
+	case "conv_transpose":
+		return tp.ConvTranspose2d(x, nn.TransposedWeights(tp, w, l.InC, max(l.TOptions.Groups, 1)), b, l.TOptions)
+	}
+	return tp.Linear(x, w, b)
 }
 
 // Penalty returns the layer's budget penalty, or nil.
@@ -425,6 +441,9 @@ func (mo *InputMoments) addGroup(grp int, x []float32, rows int) {
 // that kept the plain mean subtraction, and an error for a layer that is
 // not A2Q+ or moments without rows.
 func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
+	if l.Kind == "conv_transpose" {
+		return 0, fmt.Errorf("layer %s: data-aware zero-centring of transposed convolutions is not implemented", l.Name)
+	}
 	if l.W == nil || l.W.Mode != A2QPlus {
 		return 0, fmt.Errorf("layer %s: data-aware zero-centring applies to A2Q+ layers only", l.Name)
 	}
