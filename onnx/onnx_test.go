@@ -395,7 +395,7 @@ func TestExportRoundTrip(t *testing.T) {
 func TestConvTranspose(t *testing.T) {
 	const (
 		cin, cout, groups, k, stride, pad, opad = 4, 6, 2, 3, 2, 1, 1
-		h, w                                     = 5, 4
+		h, w                                    = 5, 4
 	)
 	rng := rand.New(rand.NewPCG(8, 8))
 	wt := make([]float32, cin*(cout/groups)*k*k)

@@ -4,50 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/qonnx"
 	"github.com/a2qtoolkit/a2q/quant"
 )
-
-// inspectONNX prints the per-layer certificate of a QONNX model.
-func inspectONNX(e *env, path string, accBits int, asJSON bool) error {
-	m, err := qonnx.Load(path)
-	if err != nil {
-		return usageError{err}
-	}
-	r, err := qonnx.Inspect(m, accBits)
-	if err != nil {
-		return usageError{err}
-	}
-	if asJSON {
-		if err := writeJSON(e.stdout, r); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(e.stdout, "%s: %d quantized layers\n", path, len(r.Layers))
-		if err := accum.WriteTable(e.stdout, r.Layers); err != nil {
-			return err
-		}
-		for _, u := range r.Uncertifiable {
-			fmt.Fprintf(e.stdout, "not certifiable: %s (%s): %s\n", u.Name, u.Kind, u.Reason)
-		}
-		fmt.Fprintf(e.stdout, "sparsity %.4f", r.Sparsity)
-		if r.CompressionRate > 0 {
-			fmt.Fprintf(e.stdout, ", compression rate %.2f× (M/H(q))", r.CompressionRate)
-		}
-		if accBits > 0 {
-			fmt.Fprintf(e.stdout, ", certified at P = %d: %v", accBits, r.Certified)
-		}
-		fmt.Fprintln(e.stdout)
-	}
-	if accBits > 0 && !r.Certified {
-		return checkFailed{fmt.Errorf("%s: not every layer is certified at P = %d", path, accBits)}
-	}
-	return nil
-}
 
 // isONNX reports whether path names an ONNX file (float or QONNX).
 func isONNX(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".onnx") }
@@ -121,7 +83,7 @@ func loadONNX(path string) (*models.Model, error) {
 		return nil, err
 	}
 	if qm.HasQuant() {
-		return nil, fmt.Errorf("%s is a QONNX model (it has Quant nodes): this command reads checkpoints and float ONNX networks; 'a2q inspect' reads QONNX files", path)
+		return nil, fmt.Errorf("%s is a QONNX model (it has Quant nodes): this command reads checkpoints and float ONNX networks (inspect, verify, eval and hw read QONNX files)", path)
 	}
 	m, _, err := importFloat(path, models.Config{Seed: 1})
 	return m, err
