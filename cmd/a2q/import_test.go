@@ -96,3 +96,24 @@ func TestImportErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectFloatNetwork: inspect shows what a2q makes of a float ONNX
+// network before any training: the graph, shapes and the layers' roles.
+func TestInspectFloatNetwork(t *testing.T) {
+	code, stdout, stderr := runArgs(t, "inspect", filepath.Join("..", "..", "onnx", "testdata", "resnet8_bn.onnx"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r graphReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, n := range r.Nodes {
+		roles[n.Role]++
+	}
+	// resnet8: a stem, 8 convolutions in three blocks, a classifier.
+	if r.Task != "classify" || roles["first"] != 1 || roles["hidden"] != 8 || roles["last"] != 1 || r.Parameters < 70000 {
+		t.Errorf("report: task %s, roles %v, %d parameters", r.Task, roles, r.Parameters)
+	}
+}

@@ -9,7 +9,7 @@ import (
 )
 
 func runInspect(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "inspect", "FILE [--acc-bits P]   (FILE: a checkpoint, or a QONNX .onnx model)")
+	fs := newFlags(e, "inspect", "FILE [--acc-bits P]   (FILE: a checkpoint, a QONNX .onnx model, or a float .onnx network)")
 	accBits := fs.Int("acc-bits", 0, "certify every layer against this P instead of its own target")
 	asJSON := fs.Bool("json", false, "print JSON")
 	path, err := parseOne(fs, args, "file")
@@ -20,6 +20,9 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 		return usagef("--acc-bits %d outside [1, 64]", *accBits)
 	}
 	if strings.HasSuffix(path, ".onnx") {
+		if !isQONNX(path) {
+			return inspectFloat(e, path, *asJSON)
+		}
 		return inspectQONNX(e, path, *accBits, *asJSON)
 	}
 	m, err := loadModel(path)
