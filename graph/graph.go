@@ -499,3 +499,34 @@ func (g *Graph) Edges() (first, last map[string]bool) {
 	}
 	return first, last
 }
+
+// InsertAfter returns a copy of g with node n inserted right after the
+// node named after: n reads after's output, and every reader of that
+// output (and the graph's output, if it was) reads n instead.
+func (g *Graph) InsertAfter(after string, n Node) (*Graph, error) {
+	if g.Node(after) == nil {
+		return nil, fmt.Errorf("graph: no node %q to insert after", after)
+	}
+	if g.Node(n.Name) != nil || n.Name == g.Input {
+		return nil, fmt.Errorf("graph: node name %q is taken", n.Name)
+	}
+	c := g.Clone()
+	var nodes []Node
+	for _, m := range c.Nodes {
+		for i, in := range m.Inputs {
+			if in == after {
+				m.Inputs[i] = n.Name
+			}
+		}
+		nodes = append(nodes, m)
+		if m.Name == after {
+			n.Inputs = []string{after}
+			nodes = append(nodes, n)
+		}
+	}
+	c.Nodes = nodes
+	if c.Output == after {
+		c.Output = n.Name
+	}
+	return c, nil
+}

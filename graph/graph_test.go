@@ -100,3 +100,26 @@ func TestNonNegativeAndEdges(t *testing.T) {
 		t.Error("mid is an edge layer")
 	}
 }
+
+func TestInsertAfter(t *testing.T) {
+	g := unet()
+	c, err := g.InsertAfter("mid", Node{Name: "mid.scale", Op: ReLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Node("mid.bn").Inputs, []string{"mid.scale"}) || !slices.Equal(c.Node("mid.scale").Inputs, []string{"mid"}) {
+		t.Errorf("readers not rewired: %v, %v", c.Node("mid.bn").Inputs, c.Node("mid.scale").Inputs)
+	}
+	if _, err := c.Validate(nil); err != nil {
+		t.Error(err)
+	}
+	if g.Node("mid.scale") != nil {
+		t.Error("InsertAfter changed the original graph")
+	}
+	if o, _ := g.InsertAfter("out", Node{Name: "tail", Op: ReLU}); o.Output != "tail" {
+		t.Errorf("output %s, want the inserted node", o.Output)
+	}
+	if _, err := g.InsertAfter("nowhere", Node{Name: "x2", Op: ReLU}); err == nil {
+		t.Error("inserted after a node that does not exist")
+	}
+}

@@ -2,11 +2,13 @@ package models
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -24,11 +26,18 @@ type InitOptions struct {
 	CentreOn *tensor.Tensor
 	// Threads for the forward passes over CentreOn (0: one).
 	Threads int
+	// RestoredNorms names batch norms inserted by WithRestoredNorms, to be
+	// initialised on NormsOn (training inputs, N×H×W×C).
+	RestoredNorms []string
+	NormsOn       *tensor.Tensor
 }
 
 // InitResult counts the layers each refinement changed.
 type InitResult struct {
 	Folded int // layers whose gain was folded into the next layer
+	// Restored counts the batch norms initialised on data
+	// (InitOptions.RestoredNorms).
+	Restored int
 	// Centred counts the A2Q+ layers zero-centred on data; PlainLayers
 	// those for which the plain mean subtraction reproduced the float
 	// model's outputs better and was kept.
@@ -72,10 +81,25 @@ func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (Init
 	if err := initFrom(m, c); err != nil {
 		return InitResult{}, err
 	}
-	if !o.FoldGain && o.CentreOn == nil {
+	if !o.FoldGain && o.CentreOn == nil && len(o.RestoredNorms) == 0 {
 		return InitResult{}, nil
 	}
-	return refine(m, c, o)
+	r, err := refine(m, c, o)
+	if err != nil || len(o.RestoredNorms) == 0 {
+		return r, err
+	}
+	if o.NormsOn == nil {
+		return r, fmt.Errorf("restored batch norms need training inputs to start from")
+	}
+	fm, err := FromCheckpoint(c)
+	if err != nil {
+		return r, err
+	}
+	if err := restoreNorms(m, fm, o.RestoredNorms, o.NormsOn, o.Threads); err != nil {
+		return r, err
+	}
+	r.Restored = len(o.RestoredNorms)
+	return r, nil
 }
 
 // FoldProjectionGain compensates the shrinkage that the projection
@@ -245,40 +269,167 @@ type follower struct {
 	flatten bool
 }
 
-// followers maps each layer to the layer its output reaches through ReLU,
-// unpadded max pooling and flattening only, with no other reader on the
-// way (a residual sum or a second consumer would see the unfolded gain).
+// followers maps each layer to the layer its gain folds into (foldTarget).
 func followers(m *Model) map[*quant.Layer]follower {
 	next := map[*quant.Layer]follower{}
 	if m.graph == nil {
 		return next
 	}
-	g := m.graph
-	cons := g.Consumers()
 	byName := map[string]*quant.Layer{}
 	for _, l := range m.Layers {
 		byName[l.Name] = l
 	}
+	cons := m.graph.Consumers()
 	for _, l := range m.Layers {
-		v, flatten := l.Name, false
-		for {
-			cs := cons[v]
-			if len(cs) != 1 || v == g.Output {
-				break
-			}
-			n := g.Nodes[cs[0]]
-			if n.Op == graph.ReLU || n.Op == graph.MaxPool && n.Pad == 0 || n.Op == graph.Flatten {
-				flatten = flatten || n.Op == graph.Flatten
-				v = n.Name
-				continue
-			}
-			if f := byName[n.Name]; f != nil && n.Op != graph.ConvTranspose {
-				next[l] = follower{f, flatten}
-			}
-			break
+		if t, flatten, ok := foldTarget(m.graph, cons, l.Name); ok && byName[t] != nil {
+			next[l] = follower{byName[t], flatten}
 		}
 	}
 	return next
+}
+
+// foldTarget returns the layer the output of layer name reaches through
+// ReLU, unpadded max pooling and flattening only, with no other reader on
+// the way (a residual sum or a second reader would see the unfolded
+// gain), and whether a flatten lies between them.
+func foldTarget(g *graph.Graph, cons map[string][]int, name string) (target string, flatten, ok bool) {
+	v := name
+	for {
+		cs := cons[v]
+		if len(cs) != 1 || v == g.Output {
+			return "", false, false
+		}
+		n := g.Nodes[cs[0]]
+		switch {
+		case n.Op == graph.ReLU || n.Op == graph.MaxPool && n.Pad == 0 || n.Op == graph.Flatten:
+			flatten = flatten || n.Op == graph.Flatten
+			v = n.Name
+		case n.Op == graph.Conv || n.Op == graph.Linear:
+			return n.Name, flatten, true
+		default:
+			return "", false, false
+		}
+	}
+}
+
+// RestoredNormEps is the ε of the batch norms WithRestoredNorms inserts:
+// far below the variance of a channel the projection shrank (which can
+// fall under 10⁻⁶), so that the norm can scale it back up.
+const RestoredNormEps = 1e-10
+
+// WithRestoredNorms returns g with a batch norm inserted after every
+// hidden layer whose projection gain cannot fold into a next layer (its
+// output feeds a residual sum, a concatenation, a clip, several readers)
+// and that no batch norm follows already, and the names of the inserted
+// norms. Networks exported with their batch norms folded into the
+// convolutions (torch.onnx.export in evaluation mode) lose the channel
+// gains the A2Q projection takes from such layers; the inserted norm,
+// initialised on data by InitFromCheckpoint (InitOptions.RestoredNorms),
+// gives each channel its float mean and spread back, and stays trainable
+// (integer inference folds it into the thresholds).
+func WithRestoredNorms(g *graph.Graph) (*graph.Graph, []string, error) {
+	first, last := g.Edges()
+	var names []string
+	out := g
+	for _, n := range g.Nodes {
+		if !n.Op.Layered() || first[n.Name] || last[n.Name] {
+			continue
+		}
+		cons := out.Consumers()
+		if cs := cons[n.Name]; len(cs) == 1 && out.Nodes[cs[0]].Op == graph.BatchNorm {
+			continue
+		}
+		if _, _, ok := foldTarget(out, cons, n.Name); ok {
+			continue
+		}
+		name := n.Name + ".bn"
+		for i := 2; out.Node(name) != nil; i++ {
+			name = fmt.Sprintf("%s.bn%d", n.Name, i)
+		}
+		var err error
+		if out, err = out.InsertAfter(n.Name, graph.Node{Name: name, Op: graph.BatchNorm, Out: n.Out, Eps: RestoredNormEps}); err != nil {
+			return nil, nil, err
+		}
+		names = append(names, name)
+	}
+	return out, names, nil
+}
+
+// restoreNorms initialises the batch norms InitOptions.RestoredNorms names
+// in m so that each gives its channels the mean and spread the float model
+// fm has there, on the examples x: running statistics of the quantized
+// model's values (gathered norm by norm, in graph order, each with the
+// ones before it set), scale √(σ²_float + ε) and shift μ_float.
+func restoreNorms(m, fm *Model, names []string, x *tensor.Tensor, threads int) error {
+	for _, name := range names {
+		fb, qb := fm.batchNorm(name), m.batchNorm(name)
+		if fb == nil || qb == nil {
+			return fmt.Errorf("no batch norm %s to initialise", name)
+		}
+		fmu, fvar, err := observedMoments(fm, fb, x, threads)
+		if err != nil {
+			return err
+		}
+		qmu, qvar, err := observedMoments(m, qb, x, threads)
+		if err != nil {
+			return err
+		}
+		for c := range fmu {
+			qb.RunMean.Value.Data[c] = float32(qmu[c])
+			qb.RunVar.Value.Data[c] = float32(qvar[c])
+			qb.Gamma.Value.Data[c] = float32(math.Sqrt(fvar[c] + float64(qb.Eps)))
+			qb.Beta.Value.Data[c] = float32(fmu[c])
+		}
+	}
+	return nil
+}
+
+// batchNorm returns the model's batch norm named name, or nil.
+func (m *Model) batchNorm(name string) *nn.BatchNorm {
+	var found *nn.BatchNorm
+	visit := func(mod any) {
+		if b, ok := mod.(*nn.BatchNorm); ok && b.Name == name {
+			found = b
+		}
+	}
+	for _, mod := range m.Net {
+		if d, ok := mod.(*nn.DAG); ok {
+			for _, s := range d.Steps {
+				visit(s.Op)
+			}
+			continue
+		}
+		visit(mod)
+	}
+	return found
+}
+
+// observedMoments returns the per-channel mean and variance of b's input
+// over m's evaluation-mode passes on x.
+func observedMoments(m *Model, b *nn.BatchNorm, x *tensor.Tensor, threads int) (mu, vr []float64, err error) {
+	c := b.Gamma.Value.Len()
+	sum, sq := make([]float64, c), make([]float64, c)
+	var rows int
+	b.Observe = func(t *tensor.Tensor) {
+		for i, v := range t.Data {
+			sum[i%c] += float64(v)
+			sq[i%c] += float64(v) * float64(v)
+		}
+		rows += t.Len() / c
+	}
+	defer func() { b.Observe = nil }()
+	if err := keepActState(m, func() error { return forEachChunk(m, x, threads, nil) }); err != nil {
+		return nil, nil, err
+	}
+	if rows == 0 {
+		return nil, nil, fmt.Errorf("batch norm %s saw no values", b.Name)
+	}
+	mu, vr = make([]float64, c), make([]float64, c)
+	for i := range mu {
+		mu[i] = sum[i] / float64(rows)
+		vr[i] = max(sq[i]/float64(rows)-mu[i]*mu[i], 0)
+	}
+	return mu, vr, nil
 }
 
 // keepActState runs fn and then restores every activation quantizer's

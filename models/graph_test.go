@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -97,4 +98,78 @@ func decodeModel(b []byte) (*Model, error) {
 		return nil, err
 	}
 	return FromCheckpoint(c)
+}
+
+// TestRestoredNorms: a hidden layer whose output feeds a residual sum
+// gets a batch norm, initialised so that its channels carry the float
+// model's mean and spread again after the A2Q projection shrank them.
+func TestRestoredNorms(t *testing.T) {
+	g := &graph.Graph{Input: "x", InShape: []int{8, 8, 1}, Output: "out", Nodes: []graph.Node{
+		{Name: "enc", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 8, Kernel: 3, Pad: 1, Bias: true},
+		{Name: "enc.relu", Op: graph.ReLU, Inputs: []string{"enc"}},
+		{Name: "mid", Op: graph.Conv, Inputs: []string{"enc.relu"}, In: 8, Out: 8, Kernel: 3, Pad: 1, Bias: true},
+		{Name: "res", Op: graph.Add, Inputs: []string{"mid", "enc.relu"}},
+		{Name: "res.relu", Op: graph.ReLU, Inputs: []string{"res"}},
+		{Name: "head", Op: graph.Conv, Inputs: []string{"res.relu"}, In: 8, Out: 4, Kernel: 3, Pad: 1, Bias: true},
+		{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
+	}}
+	rg, names, err := WithRestoredNorms(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, []string{"mid.bn"}) || !slices.Equal(rg.Node("res").Inputs, []string{"mid.bn", "enc.relu"}) {
+		t.Fatalf("inserted %v; res reads %v", names, rg.Node("res").Inputs)
+	}
+	float := quant.LayerConfig{Mode: quant.Float}
+	cfg := Config{Model: "res", Graph: rg, InH: 8, InW: 8, InC: 1, Seed: 2, Hidden: float, First: float, Last: float}
+	fm, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fbn := fm.batchNorm("mid.bn")
+	for i := range fbn.RunVar.Value.Data {
+		fbn.RunVar.Value.Data[i] = 1 - fbn.Eps // the identity
+	}
+	c, err := fm.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Hidden = quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 12}
+	cfg.First, cfg.Last = DefaultEdge(quant.A2Q), DefaultEdge(quant.A2Q)
+	m, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(64, 8, 8, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i*7%23) / 22
+	}
+	if _, err := InitFromCheckpoint(m, c, InitOptions{RestoredNorms: names, NormsOn: x}); err != nil {
+		t.Fatal(err)
+	}
+	// The float channel statistics at mid's output, and the quantized
+	// model's after its restored norm.
+	fmu, fvar, err := observedMoments(fm, fbn, x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qbn := m.batchNorm("mid.bn")
+	qmu, qvar, err := observedMoments(m, qbn, x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shrunk := false
+	for ch := range fmu {
+		shrunk = shrunk || qvar[ch] < fvar[ch]/4
+		// The norm maps the quantized channel's statistics onto the float ones.
+		gain := float64(qbn.Gamma.Value.Data[ch]) / math.Sqrt(qvar[ch]+float64(qbn.Eps))
+		mu := (qmu[ch]-float64(qbn.RunMean.Value.Data[ch]))*gain + float64(qbn.Beta.Value.Data[ch])
+		v := qvar[ch] * gain * gain
+		if math.Abs(mu-fmu[ch]) > 1e-3*(1+math.Abs(fmu[ch])) || math.Abs(v-fvar[ch]) > 0.01*fvar[ch]+1e-6 {
+			t.Errorf("channel %d: restored mean %.4g variance %.4g, float %.4g %.4g (gamma %v runvar %v qvar %v)", ch, mu, v, fmu[ch], fvar[ch], qbn.Gamma.Value.Data[ch], qbn.RunVar.Value.Data[ch], qvar[ch])
+		}
+	}
+	if !shrunk {
+		t.Error("the A2Q projection shrank no channel: the test checks nothing")
+	}
 }

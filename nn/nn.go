@@ -166,6 +166,9 @@ type BatchNorm struct {
 	Name                         string
 	Gamma, Beta, RunMean, RunVar *Param
 	Momentum, Eps                float32
+	// Observe, if non-nil, receives the input of every forward pass (the
+	// statistics the training recipe gathers).
+	Observe func(x *tensor.Tensor)
 }
 
 // NewBatchNorm returns a batch-norm layer over c channels (γ = 1, β = 0).
@@ -183,6 +186,9 @@ func NewBatchNorm(name string, c int) *BatchNorm {
 
 // Forward implements Module.
 func (b *BatchNorm) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	if b.Observe != nil {
+		b.Observe(x.Value)
+	}
 	st := &autodiff.BatchNormState{Mean: b.RunMean.Value, Var: b.RunVar.Value, Momentum: b.Momentum, Eps: b.Eps}
 	return tp.BatchNorm(x, b.Gamma.Var(tp), b.Beta.Var(tp), st, train)
 }

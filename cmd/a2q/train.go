@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
@@ -37,6 +40,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
 	foldGain := fs.Bool("fold-gain", true, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
 	centre := fs.Bool("centre-on-data", true, "with --init-from: zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false to opt out)")
+	restoreNorms := fs.Bool("restore-norms", true, "with an ONNX --model and --quant a2q or a2q+: insert a batch norm after each constrained layer whose projection gain cannot fold into the next layer (residual sums, clips), initialised on the first 1,024 training examples to the float model's statistics (--restore-norms=false to opt out)")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
@@ -96,8 +100,14 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		cfg.First, cfg.Last = edge, edge
 	}
 	var start *checkpoint.Checkpoint // float weights to start from
+	var restored []string
 	if imported != nil {
 		cfg.Model, cfg.Graph = onnx.Base(*model), imported.Graph
+		if *restoreNorms && qm.AccumulatorAware() {
+			if cfg.Graph, restored, err = models.WithRestoredNorms(cfg.Graph); err != nil {
+				return usageError{fmt.Errorf("--model %s: %w", *model, err)}
+			}
+		}
 		if start, err = floatCheckpoint(cfg, imported.Weights); err != nil {
 			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
 		}
@@ -114,6 +124,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		o := models.InitOptions{FoldGain: *foldGain, Threads: *threads}
 		if *centre {
 			o.CentreOn = firstInputs(trainSet, models.CentringExamples)
+		}
+		if len(restored) > 0 {
+			o.RestoredNorms, o.NormsOn = restored, firstInputs(trainSet, models.CentringExamples)
 		}
 		r, err := models.InitFromCheckpoint(m, start, o)
 		if err != nil {
@@ -132,6 +145,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		}
 		if r.Folded > 0 {
 			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", r.Folded)
+		}
+		if r.Restored > 0 {
+			fmt.Fprintf(e.stderr, "inserted %d batch norm(s) where the projection gain cannot fold (%s), set to the float model's statistics\n", r.Restored, strings.Join(restored, ", "))
 		}
 		if *lr == 0 {
 			*lr = 1e-4
@@ -283,8 +299,22 @@ func floatCheckpoint(cfg models.Config, weights map[string]*tensor.Tensor) (*che
 	if err != nil {
 		return nil, err
 	}
-	if err := fm.LoadParams(&checkpoint.Checkpoint{Tensors: weights}, false); err != nil {
+	// Batch norms the file does not have (inserted by
+	// models.WithRestoredNorms) start as the identity.
+	for _, p := range fm.Params() {
+		if _, ok := weights[p.Name]; !ok && strings.HasSuffix(p.Name, ".running_var") {
+			for i := range p.Value.Data {
+				p.Value.Data[i] = 1 - 1e-5
+			}
+		}
+	}
+	if err := fm.LoadParams(&checkpoint.Checkpoint{Tensors: weights}, true); err != nil {
 		return nil, err
+	}
+	for name := range weights {
+		if !slices.ContainsFunc(fm.Params(), func(p *nn.Param) bool { return p.Name == name }) {
+			return nil, fmt.Errorf("weight %s has no place in the network", name)
+		}
 	}
 	return fm.Checkpoint(nil, nil)
 }
