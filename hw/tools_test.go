@@ -314,7 +314,7 @@ func TestSynthesize(t *testing.T) {
 		if _, err := WriteFiles(dir, u, nil); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // generous: CI machines may be shared
 		res, err := Synthesize(ctx, dir, u.Name, tt.family)
 		cancel()
 		skipWithout(t, err)
