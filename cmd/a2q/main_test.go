@@ -20,6 +20,10 @@ func runArgs(t *testing.T, args ...string) (int, string, string) {
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	fixtures := filepath.Join("..", "..", "qonnx", "testdata")
+	junk := filepath.Join(dir, "junk.onnx")
+	if err := os.WriteFile(junk, []byte("not a protobuf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		args   []string
@@ -33,7 +37,8 @@ func TestExitCodes(t *testing.T) {
 		{"bad quant", []string{"train", "--quant", "int3", "--out", dir}, 2, "--quant"},
 		{"P too small", []string{"train", "--quant", "a2q", "--acc-bits", "8", "--epochs", "0", "--out", dir}, 2, "conv2"},
 		{"missing checkpoint", []string{"inspect", filepath.Join(dir, "nope.ckpt")}, 2, "nope.ckpt"},
-		{"float onnx", []string{"inspect", filepath.Join(fixtures, "mnist-conv_model.onnx")}, 2, "no Quant nodes"},
+		{"onnx that is not one", []string{"inspect", junk}, 2, "junk.onnx"},
+		{"float onnx to verify", []string{"verify", filepath.Join(fixtures, "mnist-conv_model.onnx")}, 2, "float"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runArgs(t, c.args...)
