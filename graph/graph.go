@@ -176,6 +176,7 @@ const (
 	MaxKernel   = 64
 	MaxSide     = 1 << 14
 	MaxValue    = 1 << 28 // elements per example in one value
+	MaxParams   = 1 << 28 // parameters of the whole network
 )
 
 // Validate checks the graph for an input of shape in (nil: g.InShape) and
@@ -203,6 +204,7 @@ func (g *Graph) Validate(in []int) (map[string][]int, error) {
 		return nil, fmt.Errorf("graph: %d nodes, more than %d", len(g.Nodes), MaxNodes)
 	}
 	shapes := map[string][]int{g.Input: slices.Clone(in)}
+	params := 0
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		if n.Name == "" || strings.ContainsAny(n.Name, "\x00") {
@@ -222,6 +224,15 @@ func (g *Graph) Validate(in []int) (map[string][]int, error) {
 		out, err := n.OutShape(ins)
 		if err != nil {
 			return nil, fmt.Errorf("graph: node %s (%s): %w", n.Name, n.Op, err)
+		}
+		for role, s := range n.ParamShapes() {
+			size := 1
+			for _, d := range s {
+				size *= d
+			}
+			if params += size; params > MaxParams {
+				return nil, fmt.Errorf("graph: node %s (%s): %s %v brings the network past %d parameters", n.Name, n.Op, role, s, MaxParams)
+			}
 		}
 		if err := checkShape(out); err != nil {
 			return nil, fmt.Errorf("graph: node %s (%s): output %w", n.Name, n.Op, err)

@@ -68,6 +68,10 @@ func TestValidateErrors(t *testing.T) {
 		{"output", func(g *Graph) { g.Output = "nothing" }, `output "nothing"`},
 		{"huge", func(g *Graph) { g.InShape = []int{1 << 15, 1 << 15, 1} }, "more than"},
 		{"pool padding", func(g *Graph) { g.Nodes[2].Pad = 2 }, "pad must be at most half the kernel"},
+		{"absurd parameters", func(g *Graph) {
+			*g = Graph{Input: "x", InShape: []int{1 << 16}, Output: "fc", Nodes: []Node{
+				{Name: "fc", Op: Linear, Inputs: []string{"x"}, In: 1 << 16, Out: 1 << 16}}}
+		}, "parameters"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
