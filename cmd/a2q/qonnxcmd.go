@@ -217,6 +217,25 @@ func qonnxTestSet(t qonnxTask, spec string, shape []int) (*data.Set, error) {
 }
 
 // setInputs returns the first n examples of s (all if n is 0) as inputs.
+// testInputs returns at most limit test images of the data set spec (all:
+// 0) that fit m's image input name (shape N×C×H×W, set to N = 1: the
+// images run one at a time), with the set and the task m's output shows.
+func testInputs(ctx context.Context, m *qonnx.Model, name string, shape []int, spec string, limit int) ([]map[string]*qonnx.Tensor, *data.Set, qonnxTask, error) {
+	if len(shape) != 4 {
+		return nil, nil, qonnxTask{}, usagef("%s: the model's input %v is not an N×C×H×W image: test images do not fit it", m.Path, shape)
+	}
+	shape[0] = 1
+	t, err := probeTask(ctx, m, name, shape)
+	if err != nil {
+		return nil, nil, t, err
+	}
+	set, err := qonnxTestSet(t, spec, shape)
+	if err != nil {
+		return nil, nil, t, err
+	}
+	return setInputs(set, name, limit), set, t, nil
+}
+
 func setInputs(s *data.Set, name string, n int) []map[string]*qonnx.Tensor {
 	if n <= 0 || n > s.N {
 		n = s.N
@@ -381,20 +400,11 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	var inputs []map[string]*qonnx.Tensor
 	var source string
 	if *dataSpec != "" {
-		if len(shape) != 4 {
-			return usagef("--data: the model's input %v is not an N×C×H×W image", shape)
-		}
-		shape[0] = 1
-		t, err := probeTask(ctx, m, name, shape)
+		in, set, _, err := testInputs(ctx, m, name, shape, *dataSpec, *limit)
 		if err != nil {
 			return err
 		}
-		set, err := qonnxTestSet(t, *dataSpec, shape)
-		if err != nil {
-			return err
-		}
-		inputs = setInputs(set, name, *limit)
-		source = fmt.Sprintf("test images of %s", set.Name)
+		inputs, source = in, fmt.Sprintf("test images of %s", set.Name)
 	} else {
 		n := *limit
 		if n == 0 {
@@ -804,19 +814,10 @@ func evalQONNX(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(shape) != 4 {
-		return usagef("%s: the model's input %v is not an N×C×H×W image; a2q eval reads image models", path, shape)
-	}
-	shape[0] = 1
-	t, err := probeTask(ctx, m, name, shape)
+	inputs, set, t, err := testInputs(ctx, m, name, shape, *dataSpec, *limit)
 	if err != nil {
 		return err
 	}
-	set, err := qonnxTestSet(t, *dataSpec, shape)
-	if err != nil {
-		return err
-	}
-	inputs := setInputs(set, name, *limit)
 	scores := make([]float64, len(inputs))
 	out := m.Graph.Outputs[0].Name
 	err = parallel(ctx, len(inputs), *threads, func(i int) error {
