@@ -384,12 +384,12 @@ func restoreNorms(m, fm *Model, names []string, x *tensor.Tensor, threads int) e
 	return nil
 }
 
-// batchNorm returns the model's batch norm named name, or nil.
-func (m *Model) batchNorm(name string) *nn.BatchNorm {
-	var found *nn.BatchNorm
+// batchNorms returns the model's batch norms in network order.
+func (m *Model) batchNorms() []*nn.BatchNorm {
+	var bns []*nn.BatchNorm
 	visit := func(mod any) {
-		if b, ok := mod.(*nn.BatchNorm); ok && b.Name == name {
-			found = b
+		if b, ok := mod.(*nn.BatchNorm); ok {
+			bns = append(bns, b)
 		}
 	}
 	for _, mod := range m.Net {
@@ -401,7 +401,17 @@ func (m *Model) batchNorm(name string) *nn.BatchNorm {
 		}
 		visit(mod)
 	}
-	return found
+	return bns
+}
+
+// batchNorm returns the model's batch norm named name, or nil.
+func (m *Model) batchNorm(name string) *nn.BatchNorm {
+	for _, b := range m.batchNorms() {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
 }
 
 // observedMoments returns the per-channel mean and variance of b's input

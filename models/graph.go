@@ -5,9 +5,11 @@ import (
 	"math"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/graph"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Role is a layer's place in A2Q's recipe.
@@ -34,6 +36,58 @@ func GraphTask(g *graph.Graph, in []int) (Task, []int, error) {
 		return SuperResolve, out, nil
 	}
 	return Classify, out, nil
+}
+
+// GraphOutput tells what a graph's output is, for its declared input: a
+// classifier's number of classes, or an image-to-image network's
+// upscaling factor.
+func GraphOutput(g *graph.Graph) (task Task, classes, scale int, err error) {
+	task, out, err := GraphTask(g, nil)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	if task == Classify {
+		return task, out[0], 0, nil
+	}
+	if len(g.InShape) != 3 || out[0]%g.InShape[0] != 0 || out[0]/g.InShape[0] != out[1]/g.InShape[1] {
+		return "", 0, 0, fmt.Errorf("graph: output %v is not an integer upscaling of the input %v", out, g.InShape)
+	}
+	return task, 0, out[0] / g.InShape[0], nil
+}
+
+// FloatFromWeights builds the float model of cfg's network (its layer
+// settings replaced by float) holding weights, by parameter name: where an
+// imported network is evaluated, and where its quantized training starts
+// (see Checkpoint and InitFromCheckpoint). A batch norm the weights do not
+// hold (one WithRestoredNorms inserted) starts as the identity. Every
+// weight must have a place in the network.
+func FloatFromWeights(cfg Config, weights map[string]*tensor.Tensor) (*Model, error) {
+	float := quant.LayerConfig{Mode: quant.Float}
+	cfg.Hidden, cfg.First, cfg.Last = float, float, float
+	m, err := Build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, p := range m.Params() {
+		names[p.Name] = true
+	}
+	for name := range weights {
+		if !names[name] {
+			return nil, fmt.Errorf("weight %s has no place in the network", name)
+		}
+	}
+	for _, b := range m.batchNorms() {
+		if _, ok := weights[b.RunVar.Name]; !ok {
+			for i := range b.RunVar.Value.Data {
+				b.RunVar.Value.Data[i] = 1 - b.Eps // invStd = 1
+			}
+		}
+	}
+	if err := m.LoadParams(&checkpoint.Checkpoint{Tensors: weights}, true); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // buildGraph builds the network cfg.Graph describes: a quantized layer

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
-	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
@@ -32,11 +31,8 @@ func floatModel(t *testing.T, n *Network, in []int) *models.Model {
 	if task == models.Classify {
 		cfg.Classes = out[0]
 	}
-	m, err := models.Build(cfg)
+	m, err := models.FloatFromWeights(cfg, n.Weights)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.LoadParams(&checkpoint.Checkpoint{Tensors: n.Weights}, false); err != nil {
 		t.Fatal(err)
 	}
 	return m

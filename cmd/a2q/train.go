@@ -7,13 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/models"
-	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
@@ -71,12 +69,12 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		if imported, err = onnx.Import(*model); err != nil {
 			return usageError{fmt.Errorf("--model: %w", err)}
 		}
-		task, outShape, err := models.GraphTask(imported.Graph, nil)
+		task, _, upscale, err := models.GraphOutput(imported.Graph)
 		if err != nil {
 			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
 		}
 		if task == models.SuperResolve {
-			*scale = outShape[0] / imported.Graph.InShape[0]
+			*scale = upscale
 		}
 		trainSet, testSet, err = train.OpenDataFor(task, *dataSpec, *scale, *seed)
 		if err != nil {
@@ -108,8 +106,12 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 				return usageError{fmt.Errorf("--model %s: %w", *model, err)}
 			}
 		}
-		if start, err = floatCheckpoint(cfg, imported.Weights); err != nil {
+		fm, err := models.FloatFromWeights(cfg, imported.Weights)
+		if err != nil {
 			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
+		}
+		if start, err = fm.Checkpoint(nil, nil); err != nil {
+			return err
 		}
 	} else if *initFrom != "" {
 		if start, err = checkpoint.Load(*initFrom); err != nil {
@@ -287,34 +289,4 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
-}
-
-// floatCheckpoint returns the checkpoint of the float model cfg describes
-// (its layer settings replaced by float) holding weights: where an
-// imported network's quantized training starts.
-func floatCheckpoint(cfg models.Config, weights map[string]*tensor.Tensor) (*checkpoint.Checkpoint, error) {
-	float := quant.LayerConfig{Mode: quant.Float}
-	cfg.Hidden, cfg.First, cfg.Last = float, float, float
-	fm, err := models.Build(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Batch norms the file does not have (inserted by
-	// models.WithRestoredNorms) start as the identity.
-	for _, p := range fm.Params() {
-		if _, ok := weights[p.Name]; !ok && strings.HasSuffix(p.Name, ".running_var") {
-			for i := range p.Value.Data {
-				p.Value.Data[i] = 1 - 1e-5
-			}
-		}
-	}
-	if err := fm.LoadParams(&checkpoint.Checkpoint{Tensors: weights}, true); err != nil {
-		return nil, err
-	}
-	for name := range weights {
-		if !slices.ContainsFunc(fm.Params(), func(p *nn.Param) bool { return p.Name == name }) {
-			return nil, fmt.Errorf("weight %s has no place in the network", name)
-		}
-	}
-	return fm.Checkpoint(nil, nil)
 }
