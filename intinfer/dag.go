@@ -280,12 +280,13 @@ func fromDAG(m *models.Model, d *nn.DAG) (*Model, error) {
 			}
 			syms[idx] = withElem(in[0], el)
 		case nn.MaxPool:
-			s, err := withMove(in[0], move{kind: OpMaxPool, k: v.K, stride: max(v.Stride, v.K, 1)})
+			stride := v.Stride
+			if stride == 0 {
+				stride = v.K
+			}
+			s, err := withMove(in[0], move{kind: OpMaxPool, k: v.K, stride: stride})
 			if err != nil {
 				return nil, fail("%v", err)
-			}
-			if v.Stride == 0 {
-				s.moves[len(s.moves)-1].stride = v.K
 			}
 			syms[idx] = s
 		case nn.Flatten:

@@ -107,7 +107,8 @@ func TestDAGBitExact(t *testing.T) {
 		{Model: "leaky", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "fc", Nodes: []graph.Node{
 			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
 			{Name: "lrelu", Op: graph.LeakyReLU, Inputs: []string{"c1"}, Alpha: 0.125},
-			{Name: "c2", Op: graph.Conv, Inputs: []string{"lrelu"}, In: 6, Out: 6, Kernel: 3, Stride: 2, Pad: 1},
+			{Name: "pool", Op: graph.MaxPool, Inputs: []string{"lrelu"}, Kernel: 3, Stride: 1},
+			{Name: "c2", Op: graph.Conv, Inputs: []string{"pool"}, In: 6, Out: 6, Kernel: 3, Stride: 2, Pad: 1}, // 4×4 → 2×2
 			{Name: "bn", Op: graph.BatchNorm, Inputs: []string{"c2"}, Out: 6, Eps: 1e-5},
 			{Name: "relu", Op: graph.ReLU, Inputs: []string{"bn"}},
 			{Name: "gap", Op: graph.GlobalAvgPool, Inputs: []string{"relu"}},
