@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/graph"
-	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -141,13 +140,23 @@ func initFrom(m *Model, c *checkpoint.Checkpoint) error {
 	if (cfg.Graph == nil) != (m.Config.Graph == nil) || cfg.Graph != nil && !sameNodes(cfg.Graph, m.Config.Graph) {
 		return fmt.Errorf("holds a network whose graph differs from %s's", m.Config.Model)
 	}
+	// Weights, biases and batch norms; not quantizer state (the layers'
+	// scales and the grid quantizers of sums and averages), which
+	// training calibrates afresh.
+	state := map[*nn.Param]bool{}
+	for _, l := range m.Layers {
+		for _, p := range l.Params() {
+			state[p] = p != l.Weight && p != l.Bias
+		}
+	}
+	for _, q := range m.Grids {
+		for _, p := range q.Params() {
+			state[p] = true
+		}
+	}
 	weights := &checkpoint.Checkpoint{Meta: c.Meta, Tensors: map[string]*tensor.Tensor{}}
 	for _, p := range m.Params() {
-		// Weights, biases and batch norms; not quantizer state.
-		if l := layerOf(m, p.Name); l != nil && p != l.Weight && p != l.Bias {
-			continue
-		}
-		if t, ok := c.Tensors[p.Name]; ok {
+		if t, ok := c.Tensors[p.Name]; ok && !state[p] {
 			weights.Tensors[p.Name] = t
 		}
 	}
@@ -157,20 +166,6 @@ func initFrom(m *Model, c *checkpoint.Checkpoint) error {
 	for _, l := range m.Layers {
 		if l.W != nil {
 			l.W.InitFromWeights(true)
-		}
-	}
-	return nil
-}
-
-// layerOf returns the quantized layer owning parameter name, or nil.
-func layerOf(m *Model, name string) *quant.Layer {
-	for _, l := range m.Layers {
-		if strings.HasPrefix(name, l.Name+".") {
-			for _, p := range l.Params() {
-				if p.Name == name {
-					return l
-				}
-			}
 		}
 	}
 	return nil
