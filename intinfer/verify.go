@@ -11,7 +11,6 @@ import (
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
-	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -167,30 +166,6 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 	return v, nil
 }
 
-// fakeQuant runs m on x (n NHWC images) with train = false and returns each
-// quantized layer's integer input and the output. The slices live on the
-// tape until it is reset.
-func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.Set) ([][]float32, []float32) {
-	v := tp.Constant(tensor.FromData(x, n, s.H, s.W, s.C))
-	if len(m.Net) == 1 {
-		if _, ok := m.Net[0].(*nn.DAG); ok {
-			return fakeQuantObserved(tp, m, v)
-		}
-	}
-	var ins [][]float32
-	for _, mod := range m.Net {
-		if l, ok := mod.(*quant.Layer); ok && l.In != nil {
-			in := v
-			if l.Kind == "linear" && len(in.Shape()) != 2 {
-				in = tp.Flatten(in)
-			}
-			ins = append(ins, l.In.Apply(tp, in, false).Value.Data)
-		}
-		v = mod.Forward(tp, v, false)
-	}
-	return ins, v.Value.Data
-}
-
 // AdversarialLayer is the outcome of the adversarial test of one layer.
 type AdversarialLayer struct {
 	Name         string `json:"name"`
@@ -261,20 +236,21 @@ func abs(v int64) int64 {
 	return v
 }
 
-// fakeQuantObserved is fakeQuant for networks with branches: each layer's
-// input quantizer is applied to the input the layer observes.
-func fakeQuantObserved(tp *autodiff.Tape, m *models.Model, v *autodiff.Var) ([][]float32, []float32) {
+// fakeQuant runs m on x (n NHWC images) with train = false and returns
+// each quantized layer's integer input, as its input quantizer computes it
+// from the input the layer observes, and the output.
+func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.Set) ([][]float32, []float32) {
 	ins := make([][]float32, len(m.Layers))
 	for i, l := range m.Layers {
 		if l.In == nil {
 			continue
 		}
 		lo, hi := l.In.Range()
-		s := l.In.Scale()
+		scale := l.In.Scale()
 		l.Observe = func(x *tensor.Tensor) {
 			q := make([]float32, x.Len())
 			for j, f := range x.Data {
-				q[j] = quant.Quantize(f, s, lo, hi)
+				q[j] = quant.Quantize(f, scale, lo, hi)
 			}
 			ins[i] = q
 		}
@@ -284,6 +260,6 @@ func fakeQuantObserved(tp *autodiff.Tape, m *models.Model, v *autodiff.Var) ([][
 			l.Observe = nil
 		}
 	}()
-	out := m.Forward(tp, v, false)
+	out := m.Forward(tp, tp.Constant(tensor.FromData(x, n, s.H, s.W, s.C)), false)
 	return ins, out.Value.Data
 }
