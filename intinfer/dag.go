@@ -88,8 +88,6 @@ type move struct {
 	pads      [4]int
 	value     float32 // pad value (before the chain's remaining elements)
 	at        int     // chain elements [at:] come after this move
-	fill      []int32 // pad: per source channel, the quantized pad value
-	ffill     []float32
 }
 
 const (
@@ -147,6 +145,11 @@ type edge struct {
 	neg   []bool
 	// base of the source's float value, per channel.
 	base func(c int, x int64) float32
+	// fill and ffill hold, by move index, each pad's fill per source
+	// channel (one value where channels are mixed): quantized, and as the
+	// float output has it.
+	fill  map[int][]int32
+	ffill map[int][]float32
 }
 
 // dagSource is one source's description for the run.
@@ -499,38 +502,38 @@ func (e *edge) level(c int, v int64) int32 {
 	return int32(quant.Quantize(e.value(c, v), e.q.s, float32(e.q.lo), float32(e.q.hi)))
 }
 
-// padFills computes each pad's fill: the rest of the chain applied to
-// the pad value, then the quantizer.
+// padFills computes the fill of each of the edge's pads (by move index):
+// the rest of the chain applied to the pad value, then the edge's
+// quantizer, per source channel (one value where the channels are mixed
+// and only channel-uniform elements follow). Fills belong to the edge: two
+// readers of one padded value quantize it each on their own grid.
 func (e *edge) padFills() error {
-	c := 1
-	if len(e.sym.srcShape) > 0 {
-		c = e.sym.srcShape[len(e.sym.srcShape)-1]
-	}
-	for i := range e.sym.moves {
-		mv := &e.sym.moves[i]
+	for i, mv := range e.sym.moves {
 		if mv.kind != opPad {
 			continue
 		}
-		if e.sym.parts != nil || !e.sym.perChannel && len(e.sym.chain[mv.at:]) > 0 {
-			// The fill is channel-uniform when no channel-dependent element follows.
-			for _, el := range e.sym.chain[mv.at:] {
-				if el.norm != nil {
-					return fmt.Errorf("padding before a batch norm of mixed channels")
-				}
-			}
-			c = 1
+		rest := e.sym.chain[mv.at:]
+		c := 1
+		if e.sym.parts == nil && e.sym.perChannel {
+			c = e.sym.srcShape[len(e.sym.srcShape)-1]
+		} else if slices.ContainsFunc(rest, func(el elem) bool { return el.norm != nil }) {
+			return fmt.Errorf("padding before a batch norm of mixed channels")
 		}
-		mv.fill, mv.ffill = make([]int32, c), make([]float32, c)
-		for ch := 0; ch < c; ch++ {
+		fill, ffill := make([]int32, c), make([]float32, c)
+		for ch := range c {
 			y := mv.value
-			for _, el := range e.sym.chain[mv.at:] {
+			for _, el := range rest {
 				y = el.apply(ch, y)
 			}
-			mv.ffill[ch] = y
+			ffill[ch] = y
 			if e.q != nil {
-				mv.fill[ch] = int32(quant.Quantize(y, e.q.s, float32(e.q.lo), float32(e.q.hi)))
+				fill[ch] = int32(quant.Quantize(y, e.q.s, float32(e.q.lo), float32(e.q.hi)))
 			}
 		}
+		if e.fill == nil {
+			e.fill, e.ffill = map[int][]int32{}, map[int][]float32{}
+		}
+		e.fill[i], e.ffill[i] = fill, ffill
 	}
 	return nil
 }

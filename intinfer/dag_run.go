@@ -175,7 +175,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 			}
 		})
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mv *move, ch int) int32 { return mv.fill[min(ch, len(mv.fill)-1)] })
+	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) int32 { f := e.fill[mi]; return f[min(ch, len(f)-1)] })
 }
 
 // floats computes the edge's float values (the network's output).
@@ -204,11 +204,12 @@ func (e *edge) floats(th, n int, vals map[int]*srcVal, img []float32, imgShape *
 			out[i] = e.value(i%c, v)
 		}
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mv *move, ch int) float32 { return mv.ffill[min(ch, len(mv.ffill)-1)] })
+	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] })
 }
 
 // applyMoves applies data movements to n examples x of shape.
-func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, fill func(*move, int) T) ([]T, []int) {
+// fill(i, ch) is the fill of move i, a pad, in channel ch.
+func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, fill func(i, ch int) T) ([]T, []int) {
 	for i := range moves {
 		mv := &moves[i]
 		switch mv.kind {
@@ -235,7 +236,7 @@ func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, 
 						sy, sx := yy-p[0], xx-p[1]
 						if sy < 0 || sy >= h || sx < 0 || sx >= w {
 							for ch := range dst {
-								dst[ch] = fill(mv, ch)
+								dst[ch] = fill(i, ch)
 							}
 							continue
 						}

@@ -104,6 +104,18 @@ func TestDAGBitExact(t *testing.T) {
 			{Name: "head", Op: graph.Conv, Inputs: []string{"cat"}, In: 12, Out: 4, Kernel: 3, Pad: 1, Bias: true},
 			{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
 		}}, InC: 1, InH: 6, InW: 6, Hidden: a2qp, First: edge, Last: edge},
+		// One padded value (pad 0.3, so each reader's fill is its own
+		// quantization of it) read by a layer and by a residual sum, whose
+		// quantizers have their own scales.
+		{Model: "twopad", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "out", Nodes: []graph.Node{
+			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 4, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "c1.relu", Op: graph.ReLU, Inputs: []string{"c1"}},
+			{Name: "pad", Op: graph.Pad, Inputs: []string{"c1.relu"}, Pads: []int{1, 1, 1, 1}, Value: 0.3},
+			{Name: "a", Op: graph.Conv, Inputs: []string{"pad"}, In: 4, Out: 4, Kernel: 1, Bias: true},
+			{Name: "sum", Op: graph.Add, Inputs: []string{"a", "pad"}},
+			{Name: "head", Op: graph.Conv, Inputs: []string{"sum"}, In: 4, Out: 4, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "out", Op: graph.DepthToSpace, Inputs: []string{"head"}, Factor: 2},
+		}}, InC: 1, InH: 6, InW: 6, Hidden: a2qp, First: edge, Last: edge},
 		{Model: "leaky", Graph: &graph.Graph{Input: "x", InShape: []int{6, 6, 1}, Output: "fc", Nodes: []graph.Node{
 			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
 			{Name: "lrelu", Op: graph.LeakyReLU, Inputs: []string{"c1"}, Alpha: 0.125},
