@@ -124,11 +124,15 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if start != nil {
 		o := models.InitOptions{FoldGain: *foldGain, Threads: *threads}
+		var examples *tensor.Tensor
+		if *centre || len(restored) > 0 {
+			examples = firstInputs(trainSet, models.CentringExamples)
+		}
 		if *centre {
-			o.CentreOn = firstInputs(trainSet, models.CentringExamples)
+			o.CentreOn = examples
 		}
 		if len(restored) > 0 {
-			o.RestoredNorms, o.NormsOn = restored, firstInputs(trainSet, models.CentringExamples)
+			o.RestoredNorms, o.NormsOn = restored, examples
 		}
 		r, err := models.InitFromCheckpoint(m, start, o)
 		if err != nil {
