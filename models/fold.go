@@ -361,24 +361,29 @@ func WithRestoredNorms(g *graph.Graph) (*graph.Graph, []string, error) {
 // model's values (gathered norm by norm, in graph order, each with the
 // ones before it set), scale √(σ²_float + ε) and shift μ_float.
 func restoreNorms(m, fm *Model, names []string, x *tensor.Tensor, threads int) error {
-	for _, name := range names {
-		fb, qb := fm.batchNorm(name), m.batchNorm(name)
-		if fb == nil || qb == nil {
+	fbs, qbs := make([]*nn.BatchNorm, len(names)), make([]*nn.BatchNorm, len(names))
+	for i, name := range names {
+		fbs[i], qbs[i] = fm.batchNorm(name), m.batchNorm(name)
+		if fbs[i] == nil || qbs[i] == nil {
 			return fmt.Errorf("no batch norm %s to initialise", name)
 		}
-		fmu, fvar, err := observedMoments(fm, fb, x, threads)
+	}
+	// The float model's statistics do not depend on the norms: one pass.
+	fmom, err := observedMoments(fm, fbs, x, threads)
+	if err != nil {
+		return err
+	}
+	for i, qb := range qbs {
+		qmom, err := observedMoments(m, qbs[i:i+1], x, threads)
 		if err != nil {
 			return err
 		}
-		qmu, qvar, err := observedMoments(m, qb, x, threads)
-		if err != nil {
-			return err
-		}
-		for c := range fmu {
-			qb.RunMean.Value.Data[c] = float32(qmu[c])
-			qb.RunVar.Value.Data[c] = float32(qvar[c])
-			qb.Gamma.Value.Data[c] = float32(math.Sqrt(fvar[c] + float64(qb.Eps)))
-			qb.Beta.Value.Data[c] = float32(fmu[c])
+		f, q := fmom[i], qmom[0]
+		for c := range f.mu {
+			qb.RunMean.Value.Data[c] = float32(q.mu[c])
+			qb.RunVar.Value.Data[c] = float32(q.vr[c])
+			qb.Gamma.Value.Data[c] = float32(math.Sqrt(f.vr[c] + float64(qb.Eps)))
+			qb.Beta.Value.Data[c] = float32(f.mu[c])
 		}
 	}
 	return nil
@@ -414,32 +419,45 @@ func (m *Model) batchNorm(name string) *nn.BatchNorm {
 	return nil
 }
 
-// observedMoments returns the per-channel mean and variance of b's input
-// over m's evaluation-mode passes on x.
-func observedMoments(m *Model, b *nn.BatchNorm, x *tensor.Tensor, threads int) (mu, vr []float64, err error) {
-	c := b.Gamma.Value.Len()
-	sum, sq := make([]float64, c), make([]float64, c)
-	var rows int
-	b.Observe = func(t *tensor.Tensor) {
-		for i, v := range t.Data {
-			sum[i%c] += float64(v)
-			sq[i%c] += float64(v) * float64(v)
+// moments are per-channel means and variances.
+type moments struct{ mu, vr []float64 }
+
+// observedMoments returns, for each of bns, the moments of its input over
+// one evaluation-mode pass of m on x.
+func observedMoments(m *Model, bns []*nn.BatchNorm, x *tensor.Tensor, threads int) ([]moments, error) {
+	sums := make([]moments, len(bns)) // Σ v and Σ v² until the end
+	rows := make([]int, len(bns))
+	for i, b := range bns {
+		c := b.Gamma.Value.Len()
+		sum, sq := make([]float64, c), make([]float64, c)
+		sums[i] = moments{sum, sq}
+		b.Observe = func(t *tensor.Tensor) {
+			for j, v := range t.Data {
+				sum[j%c] += float64(v)
+				sq[j%c] += float64(v) * float64(v)
+			}
+			rows[i] += t.Len() / c
 		}
-		rows += t.Len() / c
 	}
-	defer func() { b.Observe = nil }()
+	defer func() {
+		for _, b := range bns {
+			b.Observe = nil
+		}
+	}()
 	if err := keepActState(m, func() error { return forEachChunk(m, x, threads, nil) }); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if rows == 0 {
-		return nil, nil, fmt.Errorf("batch norm %s saw no values", b.Name)
+	for i, s := range sums {
+		if rows[i] == 0 {
+			return nil, fmt.Errorf("batch norm %s saw no values", bns[i].Name)
+		}
+		n := float64(rows[i])
+		for c := range s.mu {
+			s.mu[c] /= n
+			s.vr[c] = max(s.vr[c]/n-s.mu[c]*s.mu[c], 0)
+		}
 	}
-	mu, vr = make([]float64, c), make([]float64, c)
-	for i := range mu {
-		mu[i] = sum[i] / float64(rows)
-		vr[i] = max(sq[i]/float64(rows)-mu[i]*mu[i], 0)
-	}
-	return mu, vr, nil
+	return sums, nil
 }
 
 // keepActState runs fn and then restores every activation quantizer's

@@ -8,6 +8,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/graph"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -146,15 +147,17 @@ func TestRestoredNorms(t *testing.T) {
 	}
 	// The float channel statistics at mid's output, and the quantized
 	// model's after its restored norm.
-	fmu, fvar, err := observedMoments(fm, fbn, x, 1)
+	fmom, err := observedMoments(fm, []*nn.BatchNorm{fbn}, x, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fmu, fvar := fmom[0].mu, fmom[0].vr
 	qbn := m.batchNorm("mid.bn")
-	qmu, qvar, err := observedMoments(m, qbn, x, 1)
+	qmom, err := observedMoments(m, []*nn.BatchNorm{qbn}, x, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	qmu, qvar := qmom[0].mu, qmom[0].vr
 	shrunk := false
 	for ch := range fmu {
 		shrunk = shrunk || qvar[ch] < fvar[ch]/4
