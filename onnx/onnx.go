@@ -281,10 +281,23 @@ func (im *importer) add(n *qonnx.Node, gn graph.Node, ins ...*value) (*value, er
 		return nil, errNode(n, "has no output")
 	}
 	gn.Name = im.nodeName(n, sanitize(n.Outputs[0], string(gn.Op)))
-	for _, v := range ins {
-		gn.Inputs = append(gn.Inputs, v.name)
+	v, err := im.appendNode(n, gn, ins...)
+	if err != nil {
+		return nil, err
 	}
-	shape, err := gn.OutShape(shapesOf(ins))
+	im.vals[n.Outputs[0]] = v
+	return v, nil
+}
+
+// appendNode appends gn (named) reading ins, checks its shape, and returns
+// its value; errors name n, the ONNX node it comes from.
+func (im *importer) appendNode(n *qonnx.Node, gn graph.Node, ins ...*value) (*value, error) {
+	shapes := make([][]int, len(ins))
+	for i, v := range ins {
+		gn.Inputs = append(gn.Inputs, v.name)
+		shapes[i] = v.shape
+	}
+	shape, err := gn.OutShape(shapes)
 	if err != nil {
 		return nil, errNode(n, "%v", err)
 	}
@@ -293,25 +306,11 @@ func (im *importer) add(n *qonnx.Node, gn graph.Node, ins ...*value) (*value, er
 	if len(shape) == 1 {
 		rank = 2
 	}
-	v := &value{name: gn.Name, shape: shape, rank: rank, layer: -1}
-	im.vals[n.Outputs[0]] = v
-	return v, nil
-}
-
-func shapesOf(vs []*value) [][]int {
-	s := make([][]int, len(vs))
-	for i, v := range vs {
-		s[i] = v.shape
-	}
-	return s
+	return &value{name: gn.Name, shape: shape, rank: rank, layer: -1}, nil
 }
 
 // alias makes n's output the same value as its input (Identity, Dropout).
-func (im *importer) alias(n *qonnx.Node, v *value) {
-	for _, o := range n.Outputs[:1] {
-		im.vals[o] = v
-	}
-}
+func (im *importer) alias(n *qonnx.Node, v *value) { im.vals[n.Outputs[0]] = v }
 
 func (im *importer) node(n *qonnx.Node) error {
 	if n.Domain != "" && n.Domain != "ai.onnx" {

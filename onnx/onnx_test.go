@@ -453,3 +453,47 @@ func TestConvTranspose(t *testing.T) {
 	tensor.NHWCToNCHW(nchw, got, batch, cout, oh, ow)
 	closeTo(t, nchw, want, 1e-5)
 }
+
+// TestAsymmetricPads imports convolutions and an average pool whose pads
+// differ per side (the importer puts an explicit Pad before them) and
+// checks them against package qonnx's interpreter.
+func TestAsymmetricPads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	w := make([]float32, 3*2*3*3)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	b := qonnx.NewGraph("pads")
+	b.AddInput("x", -1, 2, 7, 6)
+	b.AddInitializer("w", qonnx.NewFloat(w, 3, 2, 3, 3))
+	c := b.AddNode("Conv", "", "conv", []string{"x", "w"}, 1, qonnx.IntsAttr("kernel_shape", 3, 3), qonnx.IntsAttr("pads", 0, 1, 2, 1), qonnx.IntsAttr("strides", 2, 2))
+	p := b.AddNode("AveragePool", "", "avg", []string{c}, 1, qonnx.IntsAttr("kernel_shape", 2, 2), qonnx.IntsAttr("pads", 1, 0, 0, 1),
+		qonnx.IntsAttr("strides", 1, 1), qonnx.IntAttr("count_include_pad", 1))
+	b.AddOutput(p)
+	qm, err := b.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := FromModel(qm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 2
+	x := make([]float32, batch*2*7*6)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	res, err := qm.Run(context.Background(), map[string]*qonnx.Tensor{"x": qonnx.NewFloat(x, batch, 2, 7, 6)}, qonnx.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Outputs[p]
+	got := run(floatModel(t, n, []int{7, 6, 2}), nhwc(nil, x, batch, 2, 7, 6))
+	nchw := make([]float32, len(got))
+	tensor.NHWCToNCHW(nchw, got, batch, want.Shape[1], want.Shape[2], want.Shape[3])
+	w64 := make([]float64, want.Len())
+	for i, v := range want.Floats() {
+		w64[i] = float64(v)
+	}
+	closeTo(t, nchw, w64, 1e-5)
+}

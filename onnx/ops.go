@@ -192,16 +192,13 @@ func (im *importer) padFirst(n *qonnx.Node, x *value, win *window, fill float32)
 	if win.symmetric() {
 		return x, nil
 	}
-	gn := graph.Node{Op: graph.Pad, Pads: win.pads[:], Value: fill}
-	gn.Name = im.unique(sanitize(n.Name, "pad") + ".pad")
-	gn.Inputs = []string{x.name}
-	shape, err := gn.OutShape([][]int{x.shape})
+	gn := graph.Node{Name: im.unique(sanitize(n.Name, "pad") + ".pad"), Op: graph.Pad, Pads: slices.Clone(win.pads[:]), Value: fill}
+	v, err := im.appendNode(n, gn, x)
 	if err != nil {
-		return nil, errNode(n, "%v", err)
+		return nil, err
 	}
-	im.g.Nodes = append(im.g.Nodes, gn)
 	win.pads = [4]int{}
-	return &value{name: gn.Name, shape: shape, rank: 4, layer: -1}, nil
+	return v, nil
 }
 
 // convInputs reads what Conv and ConvTranspose share: the image, 4-D
