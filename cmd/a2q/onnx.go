@@ -5,7 +5,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/a2qtoolkit/a2q/graph"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/qonnx"
@@ -101,9 +100,10 @@ func inspectFloat(e *env, path string, asJSON bool) error {
 			case last[n.Name]:
 				gn.Role = "last"
 			}
-			gn.K = n.Kernel * n.Kernel * n.In / n.GroupsOr()
-			if n.Op == graph.Linear {
-				gn.K = n.In
+			// K is a weight row: everything but the output channel.
+			gn.K = 1
+			for _, d := range n.ParamShapes()["weight"][1:] {
+				gn.K *= d
 			}
 		}
 		r.Nodes = append(r.Nodes, gn)
