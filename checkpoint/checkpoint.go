@@ -20,9 +20,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
+	"github.com/a2qtoolkit/a2q/atomicfile"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -95,40 +95,13 @@ func Save(path string, c *Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it to path.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		// CreateTemp makes the file private; results are meant to be shared
-		// (a sweep directory read by cluster jobs), like any file written
-		// with the usual umask.
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
+// WriteFileAtomic writes data to path atomically.
+//
+// Deprecated: use atomicfile.WriteFile, which this calls.
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
 
 // Load reads a checkpoint file.
 func Load(path string) (*Checkpoint, error) {

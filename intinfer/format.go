@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/atomicfile"
 )
 
 // Magic starts every integer model file. Version is the newest format
@@ -348,7 +348,7 @@ func Save(path string, m *Model) error {
 	if err != nil {
 		return fmt.Errorf("integer model %s: %w", path, err)
 	}
-	return checkpoint.WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }
 
 // Load reads and validates an integer model file.

@@ -16,18 +16,17 @@ package plot
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/a2qtoolkit/a2q/atomicfile"
 )
 
 // Series is one named set of points.
@@ -215,33 +214,15 @@ func (c Chart) WritePNG(w io.Writer) error {
 	return nil
 }
 
-// Save renders the chart to the PNG file path, written to a temporary file
-// in the same directory and renamed, so a reader never sees half an image.
-func (c Chart) Save(path string) (err error) {
+// Save renders the chart to the PNG file path, written atomically (package
+// atomicfile), so a reader never sees half an image.
+func (c Chart) Save(path string) error {
 	var buf bytes.Buffer
 	if err := c.WritePNG(&buf); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("plot: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	err = f.Chmod(0o644) // CreateTemp makes the file private; a plot is for reading
-	if err == nil {
-		_, err = f.Write(buf.Bytes())
-	}
-	err = errors.Join(err, f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("plot: writing %s: %w", path, err)
 	}
 	return nil
 }

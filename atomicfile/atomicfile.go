@@ -1,0 +1,122 @@
+// Package atomicfile writes output files so that a reader, or a crash, never
+// sees half of one: the data go to a temporary file beside the target, are
+// synced, and the temporary file is renamed over the target.
+//
+// Every a2q output (checkpoints, reports, exported models, plots, sweep
+// results) is written through WriteFile, so the rules for what may be
+// replaced live here: a symbolic link is followed and its target written (the
+// link survives), and a target that exists but is not a regular file (a
+// device, a directory, a named pipe) is refused rather than replaced.
+//
+// The standard library has no atomic write; this package is the project's
+// one implementation of it.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// maxLinks bounds how many symbolic links WriteFile follows, as the kernel
+// does, so that a cycle of links is an error rather than a loop.
+const maxLinks = 40
+
+// WriteFile writes data to path atomically. A new file gets mode 0644 (results
+// are meant to be shared); an existing regular file keeps its mode. If path is
+// a symbolic link, the file it names is written. Errors name path.
+func WriteFile(path string, data []byte) error {
+	target, mode, err := resolve(path)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := write(target, data, mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// resolve follows symbolic links from path to the file that should be
+// written and returns it with the mode the written file should have.
+func resolve(path string) (string, fs.FileMode, error) {
+	for range maxLinks {
+		fi, err := os.Lstat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return path, 0o644, nil
+		case err != nil:
+			return "", 0, err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			dest, err := os.Readlink(path)
+			if err != nil {
+				return "", 0, err
+			}
+			if !filepath.IsAbs(dest) {
+				dest = filepath.Join(filepath.Dir(path), dest)
+			}
+			path = dest
+		case !fi.Mode().IsRegular():
+			return "", 0, fmt.Errorf("%s exists and is not a regular file (%s); refusing to replace it", path, kind(fi.Mode()))
+		default:
+			return path, fi.Mode().Perm(), nil
+		}
+	}
+	return "", 0, errors.New("too many levels of symbolic links")
+}
+
+// kind names a non-regular file type for an error message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	default:
+		return "mode " + m.String()
+	}
+}
+
+// write does the temporary-file-and-rename dance for a resolved target.
+func write(path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	_, err = f.Write(data)
+	if err == nil {
+		// CreateTemp makes the file private.
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// Make the rename itself durable; a directory that cannot be synced (some
+	// file systems refuse) still holds the complete file.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
