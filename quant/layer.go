@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
