@@ -1,0 +1,276 @@
+package intinfer
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Running the fused pipeline (planned in fast_plan.go): the batch split
+// into chunks, each taken through every stage by one worker.
+
+// runFast computes n images x with the fused pipeline; with capture set,
+// it keeps every layer's integer input.
+func (e *Engine) runFast(x []float32, n int, capture bool) *Result {
+	p := e.plan
+	res := &Result{Overflows: make([]int64, len(e.layers)), Shape: append([]int(nil), p.outShape...)}
+	res.Out = make([]float32, n*p.outSize)
+	if capture {
+		res.Inputs = make([][]int32, len(p.stages))
+		for i, st := range p.stages {
+			res.Inputs[i] = make([]int32, n*st.inSize)
+		}
+	}
+	if n == 0 {
+		return res
+	}
+	cb := p.chunk
+	chunks := (n + cb - 1) / cb
+	th := max(e.o.Threads, 1)
+	workers := min(th, chunks)
+	inner := th / workers // kernel threads per chunk, when chunks are few
+	var next atomic.Int64
+	work := func() {
+		s := p.scratch.Get().(*fastScratch)
+		defer p.scratch.Put(s)
+		for {
+			ch := int(next.Add(1)) - 1
+			if ch >= chunks {
+				return
+			}
+			b0 := ch * cb
+			nb := min(cb, n-b0)
+			e.chunk(s, inner, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize], res.Inputs, b0)
+		}
+	}
+	if workers <= 1 {
+		work()
+		return res
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return res
+}
+
+// chunk runs the network on nb images x, writing the float outputs to out.
+// With inputs non-nil, it stores each layer's input as integers at image
+// b0 of inputs[layer].
+func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float32, inputs [][]int32, b0 int) {
+	p := e.plan
+	in, spare := s.act0, s.act1
+	{
+		l := p.stages[0].lr.l
+		lo, hi := levels(l.InputBits, l.InputSigned)
+		flo, fhi := float32(lo), float32(hi)
+		quantizeBytes(in[:len(x)], x, l.InputScale, flo, fhi)
+	}
+	for si := range p.stages {
+		st := &p.stages[si]
+		l := st.lr.l
+		g := st.g
+		g.N = nb
+		g.OH, g.OW = st.g.OH, st.g.OW
+		rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
+		acc := s.acc[:rows*l.OutC]
+		xin := in[:nb*st.inSize]
+		if inputs != nil {
+			dst := inputs[si][b0*st.inSize : (b0+nb)*st.inSize]
+			if l.InputSigned {
+				for i, v := range xin {
+					dst[i] = int32(int8(v))
+				}
+			} else {
+				for i, v := range xin {
+					dst[i] = int32(v)
+				}
+			}
+		}
+		for grp, kn := range st.kerns {
+			col := xin
+			if !st.direct {
+				// The patch copies may move words past the end of
+				// both buffers, into their slack.
+				im2colU8(&g, in[:len(xin)+slack], grp, s.col[:rows*k+slack], k)
+				col = s.col[:rows*k]
+			}
+			if l.InputSigned {
+				kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
+			} else {
+				kn.MulU8(th, rows, col, k, acc[grp*cog:], l.OutC)
+			}
+		}
+		if l.OutBits == 0 {
+			e.finishFloat(s, st, acc, nb, out)
+			return
+		}
+		outb := spare[:nb*st.preShuffle]
+		h, w := g.OH, g.OW
+		for pi, op := range st.pools {
+			k, stride := op.K, op.Stride
+			if stride == 0 {
+				stride = k
+			}
+			if pi == len(st.pools)-1 {
+				poolRequant(nb, h, w, l.OutC, k, stride, acc, outb, &st.q)
+				break
+			}
+			oh, ow := (h-k)/stride+1, (w-k)/stride+1
+			dst := s.pool0[:nb*oh*ow*l.OutC]
+			if pi%2 == 1 {
+				dst = s.pool1[:len(dst)]
+			}
+			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst)
+			acc, h, w = dst, oh, ow
+		}
+		if len(st.pools) == 0 {
+			st.q.rows(acc, outb)
+		}
+		for _, sh := range st.shuffles {
+			dst := in[:len(outb)]
+			tensor.PixelShuffle(nb, sh.h, sh.w, sh.c/(sh.r*sh.r), sh.r, outb, dst, false)
+			outb = dst
+			in, spare = spare, in
+		}
+		in, spare = spare, in
+	}
+}
+
+// finishFloat requantises the last layer's accumulators to floats and runs
+// the float ops that follow, into out.
+func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int, out []float32) {
+	l := st.lr.l
+	cout := l.OutC
+	f := out
+	if len(st.post) > 0 {
+		f = s.flt0[:len(acc)]
+	}
+	for r := 0; r+cout <= len(acc); r += cout {
+		a, o := acc[r:r+cout], f[r:r+cout]
+		for c, v := range a {
+			o[c] = quant.Requant(float32(v), l.Scale[c], l.Bias[c])
+		}
+	}
+	if len(st.post) == 0 {
+		return
+	}
+	shape := []int{st.g.OH, st.g.OW, cout}
+	if l.Kind == "linear" {
+		shape = []int{cout}
+	}
+	cur, spare := f, s.flt1
+	for j, op := range st.post {
+		last := j == len(st.post)-1
+		switch op.Kind {
+		case OpReLU:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			for i, v := range cur {
+				dst[i] = max(v, 0)
+			}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpClip, OpBatchNorm:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			if op.Kind == OpClip {
+				clipInto(dst, cur, op.Lo, op.Hi)
+			} else {
+				batchNormInto(dst, cur, op.Norm)
+			}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpFlatten:
+			shape = []int{prod(shape)}
+			if last {
+				copy(out, cur)
+			}
+		case OpMaxPool:
+			stride := op.Stride
+			if stride == 0 {
+				stride = op.K
+			}
+			oh, ow := (shape[0]-op.K)/stride+1, (shape[1]-op.K)/stride+1
+			dst := spare[:nb*oh*ow*shape[2]]
+			if last {
+				dst = out
+			}
+			maxPoolInto(nb, shape[0], shape[1], shape[2], op.K, stride, cur, dst)
+			shape = []int{oh, ow, shape[2]}
+			cur, spare = dst, cur[:cap(cur)]
+		case OpPixelShuffle:
+			dst := spare[:len(cur)]
+			if last {
+				dst = out
+			}
+			tensor.PixelShuffle(nb, shape[0], shape[1], shape[2]/(op.R*op.R), op.R, cur, dst, false)
+			shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+			cur, spare = dst, cur[:cap(cur)]
+		}
+	}
+}
+
+func asInt8(b []uint8) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// quantizeBytes quantizes the float images x to the first layer's input
+// bytes as quant.Quantize does.
+func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
+	dst = dst[:len(x)]
+	done := 0
+	switch {
+	case useAVX512 && len(x) > 0:
+		quantizeAVX512(&dst[0], &x[0], len(x), s, lo, hi)
+		return
+	case useAVX2 && len(x) >= 8:
+		quantizeAVX2(&dst[0], &x[0], len(x), s, lo, hi)
+		done = len(x) &^ 7
+	}
+	for i, v := range x[done:] {
+		dst[done+i] = uint8(int32(quant.Quantize(v, s, lo, hi)))
+	}
+}
+
+// maxPoolInto is maxPool into y (n·oh·ow·c values).
+func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
+	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	y = y[:n*oh*ow*c]
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				yo := y[((b*oh+i)*ow+j)*c:][:c]
+				copy(yo, x[((b*h+i*stride)*w+j*stride)*c:][:c])
+				for kh := 0; kh < k; kh++ {
+					for kw := 0; kw < k; kw++ {
+						if kh|kw == 0 {
+							continue
+						}
+						xi := x[((b*h+i*stride+kh)*w+j*stride+kw)*c:][:c]
+						for ch, v := range xi {
+							yo[ch] = max(yo[ch], v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

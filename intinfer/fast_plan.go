@@ -1,0 +1,284 @@
+package intinfer
+
+import (
+	"sync"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// The fused pipeline runs a model whose layers are all on the integer
+// kernels. It splits the batch into chunks of a few images and runs the
+// whole network on one chunk at a time, so the activations of a chunk stay
+// in cache; the threads take chunks in turn. Between layers the activations
+// are bytes (uint8, or int8 for signed inputs), the im2col copies whole runs
+// of channels, a 1×1 convolution reads its input in place, and the max
+// pools and ReLUs that follow a layer are applied to its accumulators before
+// the requantisation (both commute with the monotone threshold map), which
+// evaluates the layer's float map with a vector kernel where this CPU has
+// one and the map has been checked against the thresholds (requant_vec.go),
+// and otherwise looks levels up in per-channel bucket tables without
+// branches (see requant), and writes the next layer's bytes. Patches are
+// copied by assembly kernels where the convolution is unpadded. Every
+// buffer comes from per-engine scratch reused across runs.
+
+// chunkImages is the number of images a chunk holds, at most: small enough
+// for a chunk's activations to stay in the L2 cache, large enough for the
+// kernels' row blocks. Large images get fewer per chunk, down to one, so
+// that a worker's scratch stays near chunkBytes.
+const (
+	chunkImages = 8
+	chunkBytes  = 4 << 20
+	// slack is the room after the byte buffers that word-wise copies may
+	// spill into.
+	slack = 64
+)
+
+// fastStage is one layer of the fused pipeline with the ops that follow it.
+type fastStage struct {
+	lr *layerRun
+	// g is the layer's geometry for one image (N = 1); a linear layer is a
+	// 1×1 convolution of a 1×1 image.
+	g tensor.ConvGeom
+	// direct: the input is already the im2col matrix (1×1, stride 1, no
+	// padding, one group).
+	direct bool
+	// kerns are the layer's kernels for im2col rows of lda bytes: when
+	// KPerGroup is not a multiple of 4, kernels of weights padded with zeros
+	// to lda, which spares the kernels a padded copy of every row block.
+	kerns []*intgemm.Kernel
+	lda   int
+	// pools are the max pools applied to the accumulators; relu clamps the
+	// requantised levels at 0.
+	pools []Op
+	relu  bool
+	// shuffle: pixel shuffles of the integer output (R values), applied in
+	// order, each with its input shape.
+	shuffles []shuffleOp
+	// post are the float ops after the last layer.
+	post []Op
+	// inSize, outSize: values per image at the layer's input and at the
+	// stage's output (after the ops).
+	inSize, outSize int
+	// preShuffle: values per image before the pixel shuffles.
+	preShuffle int
+	// q requantises the accumulators to bytes.
+	q requant
+}
+
+type shuffleOp struct{ h, w, c, r int }
+
+// fastPlan is the fused pipeline of an engine, or nil when the model needs
+// the general path (a layer on the scalar path, unsupported op order).
+type fastPlan struct {
+	stages   []fastStage
+	outShape []int
+	outSize  int
+	// chunk is the number of images per chunk.
+	chunk int
+	// per-image scratch sizes
+	colSize, accSize, poolSize, actSize, fltSize int
+	scratch                                      sync.Pool
+}
+
+// fastScratch holds one worker's buffers, sized for fastPlan.chunk images.
+type fastScratch struct {
+	col          []uint8
+	acc          []int32
+	pool0, pool1 []int32
+	act0, act1   []uint8
+	flt0, flt1   []float32
+}
+
+// planFast builds the fused pipeline for e, or returns nil.
+func planFast(e *Engine) *fastPlan {
+	m := e.m
+	for _, lr := range e.layers {
+		if lr.kerns == nil || (lr.l.OutBits > 0 && lr.thr32 == nil) {
+			return nil
+		}
+	}
+	p := &fastPlan{}
+	shape := []int{m.InH, m.InW, m.InC}
+	ops := m.Ops
+	i := 0
+	for i < len(ops) && ops[i].Kind == OpFlatten {
+		shape = []int{prod(shape)}
+		i++
+	}
+	li := 0
+	for i < len(ops) {
+		if ops[i].Kind != OpLayer {
+			return nil
+		}
+		lr := e.layers[li]
+		l := lr.l
+		li++
+		i++
+		var st fastStage
+		st.lr = lr
+		st.inSize = prod(shape)
+		if l.Kind == "conv" {
+			if len(shape) != 3 {
+				return nil
+			}
+			st.g = tensor.ConvGeom{N: 1, H: shape[0], W: shape[1], C: shape[2], KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups, Cout: l.OutC}
+		} else {
+			st.g = tensor.ConvGeom{N: 1, H: 1, W: 1, C: l.InC, KH: 1, KW: 1, Groups: 1, Cout: l.OutC}
+		}
+		if err := st.g.Validate(); err != nil {
+			return nil
+		}
+		g := &st.g
+		st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
+		if l.Kind == "linear" {
+			shape = []int{l.OutC}
+		} else {
+			shape = []int{g.OH, g.OW, l.OutC}
+		}
+		rows := g.OH * g.OW
+		st.kerns, st.lda = lr.kerns, g.KPerGroup
+		if !st.direct {
+			padKernels(&st)
+			p.colSize = max(p.colSize, rows*st.lda)
+		}
+		p.accSize = max(p.accSize, rows*l.OutC)
+		if l.OutBits > 0 {
+			// Absorb max pools, ReLUs and flattens.
+			for ; i < len(ops); i++ {
+				op := ops[i]
+				if op.Kind == OpMaxPool {
+					if len(shape) != 3 {
+						return nil
+					}
+					s := op.Stride
+					if s == 0 {
+						s = op.K
+					}
+					shape = []int{(shape[0]-op.K)/s + 1, (shape[1]-op.K)/s + 1, shape[2]}
+					st.pools = append(st.pools, op)
+					p.poolSize = max(p.poolSize, prod(shape))
+				} else if op.Kind == OpReLU {
+					st.relu = true
+				} else if op.Kind == OpFlatten {
+					shape = []int{prod(shape)}
+				} else {
+					break
+				}
+			}
+			if len(st.pools) > 0 && !st.direct {
+				// A pool whose windows do not reach the last rows or
+				// columns drops them: the layer need not compute them
+				// (a direct layer reads its input as it lies, all rows).
+				k, s := st.pools[0].K, st.pools[0].Stride
+				if s == 0 {
+					s = k
+				}
+				st.g.OH, st.g.OW = (st.g.OH-k)/s*s+k, (st.g.OW-k)/s*s+k
+			}
+			st.preShuffle = prod(shape)
+			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+			var next *Layer
+			if li < len(e.layers) {
+				next = e.layers[li].l
+			}
+			st.q = newRequant(lr, next, st.relu, int32(r.Min), int32(r.Max))
+			for ; i < len(ops) && ops[i].Kind != OpLayer; i++ {
+				op := ops[i]
+				switch {
+				case op.Kind == OpPixelShuffle && len(shape) == 3:
+					st.shuffles = append(st.shuffles, shuffleOp{shape[0], shape[1], shape[2], op.R})
+					shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+				case op.Kind == OpFlatten:
+					shape = []int{prod(shape)}
+				default:
+					return nil
+				}
+			}
+			if i == len(ops) {
+				return nil // Validate guarantees a float output
+			}
+			p.actSize = max(p.actSize, prod(shape))
+		} else {
+			p.fltSize = max(p.fltSize, prod(shape))
+			for ; i < len(ops); i++ {
+				op := ops[i]
+				switch {
+				case op.Kind == OpLayer:
+					return nil
+				case op.Kind == OpMaxPool && len(shape) == 3:
+					s := op.Stride
+					if s == 0 {
+						s = op.K
+					}
+					shape = []int{(shape[0]-op.K)/s + 1, (shape[1]-op.K)/s + 1, shape[2]}
+				case op.Kind == OpPixelShuffle && len(shape) == 3:
+					shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
+				case op.Kind == OpFlatten:
+					shape = []int{prod(shape)}
+				case op.Kind == OpReLU, op.Kind == OpClip, op.Kind == OpBatchNorm:
+				default:
+					return nil
+				}
+				st.post = append(st.post, op)
+				p.fltSize = max(p.fltSize, prod(shape))
+			}
+		}
+		st.outSize = prod(shape)
+		p.stages = append(p.stages, st)
+	}
+	if li != len(e.layers) || len(p.stages) == 0 {
+		return nil
+	}
+	p.actSize = max(p.actSize, p.stages[0].inSize)
+	p.outShape = shape
+	p.outSize = prod(shape)
+	per := p.colSize + 4*p.accSize + 8*p.poolSize + 2*p.actSize + 8*p.fltSize
+	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
+	p.scratch.New = func() any {
+		c := p.chunk
+		return &fastScratch{
+			col:   make([]uint8, c*p.colSize+slack),
+			acc:   make([]int32, c*p.accSize),
+			pool0: make([]int32, c*p.poolSize),
+			pool1: make([]int32, c*p.poolSize),
+			act0:  make([]uint8, c*p.actSize+slack),
+			act1:  make([]uint8, c*p.actSize+slack),
+			flt0:  make([]float32, c*p.fltSize),
+			flt1:  make([]float32, c*p.fltSize),
+		}
+	}
+	return p
+}
+
+// padKernels gives st kernels for im2col rows padded to a multiple of 4
+// bytes, when the layer's rows are not; it keeps the layer's kernels if
+// intgemm refuses the padded weights.
+func padKernels(st *fastStage) {
+	l, g := st.lr.l, &st.g
+	k := g.KPerGroup
+	if k%4 == 0 {
+		return
+	}
+	lda := (k + 3) &^ 3
+	cog := g.CoutPerGroup
+	var kerns []*intgemm.Kernel
+	for grp := range st.lr.kerns {
+		w := make([]int8, cog*lda)
+		for j := 0; j < cog; j++ {
+			for i, v := range l.Weights[(grp*cog+j)*k : (grp*cog+j+1)*k] {
+				w[j*lda+i] = int8(v)
+			}
+		}
+		kn, err := intgemm.NewKernel(w, cog, lda, st.lr.kerns[grp].Acc(), st.lr.info.AccBitsExact)
+		if err != nil || kn.Path(l.InputSigned) != st.lr.kerns[grp].Path(l.InputSigned) {
+			return
+		}
+		if !st.lr.kerns[grp].UsesVNNI() {
+			kn.WithoutVNNI()
+		}
+		kerns = append(kerns, kn)
+	}
+	st.kerns, st.lda = kerns, lda
+}
