@@ -8,6 +8,7 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Integer inference of networks with branches (an nn.DAG: residual sums,
@@ -283,10 +284,7 @@ func fromDAG(m *models.Model, d *nn.DAG) (*Model, error) {
 			}
 			syms[idx] = withElem(in[0], el)
 		case nn.MaxPool:
-			stride := v.Stride
-			if stride == 0 {
-				stride = v.K
-			}
+			stride := tensor.PoolStride(v.K, v.Stride)
 			s, err := withMove(in[0], move{kind: OpMaxPool, k: v.K, stride: stride})
 			if err != nil {
 				return nil, fail("%v", err)

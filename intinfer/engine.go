@@ -618,10 +618,8 @@ func im2col[T uint8 | int8 | int32](th int, g *tensor.ConvGeom, x []int32, grp i
 
 // maxPool takes the maximum over k×k windows of n NHWC images h×w×c.
 func maxPool[T int32 | int64 | float32](th, n, h, w, c, k, stride int, x []T) ([]T, []int) {
-	if stride == 0 {
-		stride = k
-	}
-	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	stride = tensor.PoolStride(k, stride)
+	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
 	y := make([]T, n*oh*ow*c)
 	img, pooled := h*w*c, oh*ow*c
 	tensor.For(th, n, func(lo, hi int) {

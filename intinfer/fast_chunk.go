@@ -113,15 +113,12 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		outb := spare[:nb*st.preShuffle]
 		h, w := g.OH, g.OW
 		for pi, op := range st.pools {
-			k, stride := op.K, op.Stride
-			if stride == 0 {
-				stride = k
-			}
+			k, stride := op.K, tensor.PoolStride(op.K, op.Stride)
 			if pi == len(st.pools)-1 {
 				poolRequant(nb, h, w, l.OutC, k, stride, acc, outb, &st.q)
 				break
 			}
-			oh, ow := (h-k)/stride+1, (w-k)/stride+1
+			oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
 			dst := s.pool0[:nb*oh*ow*l.OutC]
 			if pi%2 == 1 {
 				dst = s.pool1[:len(dst)]
@@ -194,11 +191,8 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 				copy(out, cur)
 			}
 		case OpMaxPool:
-			stride := op.Stride
-			if stride == 0 {
-				stride = op.K
-			}
-			oh, ow := (shape[0]-op.K)/stride+1, (shape[1]-op.K)/stride+1
+			stride := tensor.PoolStride(op.K, op.Stride)
+			oh, ow := tensor.PoolOut(shape[0], op.K, stride), tensor.PoolOut(shape[1], op.K, stride)
 			dst := spare[:nb*oh*ow*shape[2]]
 			if last {
 				dst = out
@@ -245,7 +239,7 @@ func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 
 // maxPoolInto is maxPool into y (n·oh·ow·c values).
 func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
-	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
 	y = y[:n*oh*ow*c]
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {

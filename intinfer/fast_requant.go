@@ -2,6 +2,8 @@ package intinfer
 
 import (
 	"math"
+
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // Requantisation in the fused pipeline: int32 accumulators to the next
@@ -295,7 +297,7 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // poolRequant max-pools n NHWC accumulator images h×w×c over k×k windows
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
-	oh, ow := (h-k)/stride+1, (w-k)/stride+1
+	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
 	if k == 2 {
 		// The four inputs of a window are at fixed offsets: a row of
 		// output pixels at a time.

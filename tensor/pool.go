@@ -24,16 +24,27 @@ type PoolGeom struct {
 	OH, OW   int // set by Validate
 }
 
+// PoolStride is the project's pooling stride rule: a stride of 0 means the
+// window's size k (non-overlapping windows); any other stride is itself.
+func PoolStride(k, stride int) int {
+	if stride == 0 {
+		return k
+	}
+	return stride
+}
+
+// PoolOut returns the number of positions of a window of size k moved by
+// stride over n pixels with no padding (the floor, ceil_mode off).
+func PoolOut(n, k, stride int) int { return (n-k)/stride + 1 }
+
 // Validate fills in the output size and reports a window that does not fit.
 func (g *PoolGeom) Validate() error {
-	if g.Stride == 0 {
-		g.Stride = g.K
-	}
+	g.Stride = PoolStride(g.K, g.Stride)
 	if g.K < 1 || g.Stride < 1 || g.Pad < 0 || g.Pad >= g.K || g.H+2*g.Pad < g.K || g.W+2*g.Pad < g.K || g.H < 1 || g.W < 1 || g.C < 1 || g.N < 0 {
 		return fmt.Errorf("pool: %dx%d window (stride %d, padding %d) does not fit a %dx%d input", g.K, g.K, g.Stride, g.Pad, g.H, g.W)
 	}
-	g.OH = (g.H+2*g.Pad-g.K)/g.Stride + 1
-	g.OW = (g.W+2*g.Pad-g.K)/g.Stride + 1
+	g.OH = PoolOut(g.H+2*g.Pad, g.K, g.Stride)
+	g.OW = PoolOut(g.W+2*g.Pad, g.K, g.Stride)
 	return nil
 }
 
