@@ -76,3 +76,18 @@ func TestSearchPanics(t *testing.T) {
 	}()
 	Search(func(int64) int32 { return 0 }, 0, 3, make([]int64, 2))
 }
+
+func TestCount(t *testing.T) {
+	ts := []int64{-10, 0, 0, 7}
+	tests := []struct {
+		acc  int64
+		want int
+	}{
+		{-11, 0}, {-10, 1}, {-1, 1}, {0, 3}, {6, 3}, {7, 4}, {1 << 40, 4},
+	}
+	for _, tt := range tests {
+		if got := Count(tt.acc, ts); got != tt.want {
+			t.Errorf("Count(%d, %v) = %d, want %d", tt.acc, ts, got, tt.want)
+		}
+	}
+}
