@@ -397,14 +397,12 @@ func (e *exporter) flatten(x value, path string) value {
 }
 
 func (e *exporter) pool(op string, k, stride int, x value, name string) (value, error) {
-	if stride == 0 {
-		stride = k
-	}
+	stride = tensor.PoolStride(k, stride)
 	if len(x.shape) != 4 || k < 1 || stride < 1 || x.shape[2] < k || x.shape[3] < k {
 		return x, fmt.Errorf("%s: %dx%d window (stride %d) does not fit input %v", name, k, k, stride, x.shape)
 	}
 	s := x.shape
-	shape := []int{s[0], s[1], (s[2]-k)/stride + 1, (s[3]-k)/stride + 1}
+	shape := []int{s[0], s[1], tensor.PoolOut(s[2], k, stride, 0), tensor.PoolOut(s[3], k, stride, 0)}
 	return e.node(op, name, []string{x.name}, shape,
 		IntsAttr("kernel_shape", int64(k), int64(k)), IntsAttr("strides", int64(stride), int64(stride)),
 		IntsAttr("pads", 0, 0, 0, 0)), nil
