@@ -46,7 +46,7 @@
 // network's totals. EstimateModel calls it for a trained model (package models), with a
 // thresholding stage of B = the next layer's input bits on every layer but the last; `a2q hw`
 // calls it for QONNX files with B read from the graph's Quant nodes. SynthesizeModel builds each layer's unit with its real weights and
-// the thresholds LayerThresholds derives from the model's scales and biases, simulates it on
+// the thresholds LayerThresholds derives from the model, the integer engine's (package thresh), simulates it on
 // im2col rows (InputRows) of real activations captured by CaptureInputs, and synthesises it at
 // both widths; WritePlotPNG draws the per-layer result. The command `a2q hw` drives all of it.
 //

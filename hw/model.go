@@ -12,6 +12,7 @@ import (
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Default folding caps of a model's units (see DefaultFolding): each layer gets the largest
@@ -198,14 +199,16 @@ func LayerUnit(m *models.Model, name string, p, simd int, thresholds bool) (Unit
 }
 
 // LayerThresholds derives FINN's multi-threshold activation for the quantized layer called
-// name from the model: the layer's output y_c = acc·s_x·s_c + b_c passes through monotone
-// modules (ReLU, max pooling, flattening) into the next layer's input quantizer
-// x = clamp(round(y/s_next), lo, hi), so x − lo is the number of thresholds
-// t_j = ceil(((j − ½)·s_next − b_c)/(s_x·s_c)), j = lo+1 … hi, that acc reaches (after a ReLU,
-// thresholds of j ≤ 0 always hold). It returns the output bits B (the next layer's input bits)
-// and OutC·(2^B − 1) thresholds, clamped to the p-bit range. Rounding ties and float rounding
-// at the boundaries may move a threshold by one; the cost does not depend on that. It fails
-// for the last layer and when a module between the two layers is not monotone.
+// name from the model, the thresholds the integer engine (package intinfer) runs: the
+// layer's output quant.Requant(acc, s_x·s_c, b_c) passes through monotone modules (ReLU, max
+// pooling, flattening) into the next layer's input quantizer, and thresh.Search finds, for
+// each channel c and level j = lo+1 … hi of that quantizer, the least accumulator that the
+// model's own float operations map to j or above. It returns the output bits B (the next
+// layer's input bits) and OutC·(2^B − 1) thresholds fitted to the p-bit comparators:
+// thresholds below the p-bit range become its minimum (always reached), those above it its
+// maximum, which is exact while the channel's accumulator (accum.ExactRange of its weights)
+// stays below that maximum. It fails for the last layer, when a module between the two
+// layers is not monotone, and when p bits cannot hold a channel's thresholds exactly.
 func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64, err error) {
 	idx, l, err := findLayer(m, name)
 	if err != nil {
@@ -223,29 +226,40 @@ func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64
 	if err != nil {
 		return 0, nil, err
 	}
-	_, log2s := l.W.IntegerWeights()
+	w, log2s := l.W.IntegerWeights()
+	k := l.K()
 	lx := l.In.Log2Scale.Value.Data[0]
-	sNext := float64(next.In.Scale())
-	lo, hi := next.In.Range()
+	sNext := next.In.Scale()
+	flo, fhi := next.In.Range()
+	lo, hi := int32(flo), int32(fhi)
 	pmin, pmax := intRange(p, true)
 	nt := int(hi - lo)
-	thr = make([]int64, 0, l.OutC*nt)
+	thr = make([]int64, l.OutC*nt)
 	for c := range l.OutC {
-		scale := float64(quant.OutputScale(lx, log2s[c]))
-		var b float64
-		if l.Bias != nil {
-			b = float64(l.Bias.Value.Data[c])
+		scale := quant.OutputScale(lx, log2s[c])
+		if !(scale > 0) || math.IsInf(float64(scale), 0) {
+			return 0, nil, fmt.Errorf("hw: layer %s channel %d: output scale %g gives no thresholds", name, c, scale)
 		}
-		for j := int(lo) + 1; j <= int(hi); j++ {
-			if relu && j <= 0 {
-				thr = append(thr, pmin)
-				continue
+		var b float32
+		if l.Bias != nil {
+			b = l.Bias.Value.Data[c]
+		}
+		f := func(acc int64) int32 {
+			y := quant.Requant(float32(acc), scale, b)
+			if relu {
+				y = max(y, 0)
 			}
-			t := math.Ceil(((float64(j)-0.5)*sNext - b) / scale)
-			if math.IsNaN(t) || scale <= 0 {
-				return 0, nil, fmt.Errorf("hw: layer %s channel %d: scale %g gives no threshold", name, c, scale)
+			return int32(quant.Quantize(y, sNext, flo, fhi))
+		}
+		t := thr[c*nt : (c+1)*nt]
+		thresh.Search(f, lo, hi, t)
+		reach := accum.ExactRange(w[c*k:(c+1)*k], 1, k, l.In.Bits, l.In.Signed)
+		for j, v := range t {
+			if v > pmax && reach.Max >= pmax {
+				return 0, nil, fmt.Errorf("hw: layer %s channel %d: level %d needs accumulator %d, beyond %d bits, which the channel's accumulator reaches (up to %d): no %d-bit threshold is exact",
+					name, c, int(lo)+j+1, v, p, reach.Max, p)
 			}
-			thr = append(thr, int64(math.Max(float64(pmin), math.Min(float64(pmax), t))))
+			t[j] = min(max(v, pmin), pmax)
 		}
 	}
 	return next.In.Bits, thr, nil

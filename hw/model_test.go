@@ -15,6 +15,7 @@ import (
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // smallModel builds a model with 8-bit A2Q+ hidden layers at P = 16 and captures its
@@ -124,8 +125,9 @@ func TestEstimateLayers(t *testing.T) {
 }
 
 // TestLayerThresholds checks the derived thresholds against the float model: for
-// accumulator values across the layer's range, the number of thresholds reached equals the
-// next layer's quantized input (offset by its lowest level) of ReLU(acc·s + b).
+// accumulator values across the layer's range and on both sides of every threshold, the
+// number of thresholds reached equals the next layer's quantized input (offset by its lowest
+// level) of ReLU(quant.Requant(acc, s, b)), ties included.
 func TestLayerThresholds(t *testing.T) {
 	m, _, _ := smallModel(t, "cnn", 12, 12)
 	qs := quantized(m)
@@ -147,20 +149,24 @@ func TestLayerThresholds(t *testing.T) {
 		scale := quant.OutputScale(l.In.Log2Scale.Value.Data[0], log2s[c])
 		bias := l.Bias.Value.Data[c]
 		span := float64(hi-lo) * float64(sNext) / float64(scale)
+		ct := thr[c*nt : (c+1)*nt]
+		var accs []int64
 		for range 400 {
-			acc := int64(math.Round((rng.Float64()*1.4 - 0.2) * span))
+			accs = append(accs, int64(math.Round((rng.Float64()*1.4-0.2)*span)))
+		}
+		for _, v := range ct {
+			accs = append(accs, v-1, v)
+		}
+		for _, acc := range accs {
 			y := max(quant.Requant(float32(acc), scale, bias), 0)
-			if u := float64(y/sNext) + 0.5; math.Abs(u-math.Round(u)) < 1e-3 {
-				continue // a rounding tie: either side is right
-			}
 			want := int(quant.Quantize(y, sNext, lo, hi) - lo)
-			if got := ThresholdCount(acc, thr[c*nt:(c+1)*nt]); got != want {
+			if got := thresh.Count(acc, ct); got != want {
 				t.Fatalf("channel %d, acc %d (y = %g): %d thresholds reached, quantizer gives level %d", c, acc, y, got, want)
 			}
 			checked++
 		}
 	}
-	if checked < l.OutC*300 {
+	if checked < l.OutC*400 {
 		t.Errorf("only %d values checked", checked)
 	}
 	if _, _, err := LayerThresholds(m, qs[len(qs)-1].Name, 24); err == nil || !strings.Contains(err.Error(), "last layer") {

@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"math/bits"
 	"regexp"
+
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Unit is one layer's dot-product engine for RTL generation: OutChannels dot products of
@@ -27,21 +29,9 @@ type Unit struct {
 	// OutputBits B and Thresholds, when Thresholds is not empty, add FINN's thresholding
 	// stage: channel c's 2^B − 1 thresholds are Thresholds[c·(2^B−1):(c+1)·(2^B−1)], each in
 	// the P-bit range, and its B-bit output is the number of them at or below the accumulator
-	// (see ThresholdCount). Without thresholds the unit outputs the accumulator only.
+	// (thresh.Count). Without thresholds the unit outputs the accumulator only.
 	OutputBits int
 	Thresholds []int64
-}
-
-// ThresholdCount is FINN's multi-threshold activation: the number of thresholds t with
-// acc ≥ t.
-func ThresholdCount(acc int64, thresholds []int64) int {
-	n := 0
-	for _, t := range thresholds {
-		if acc >= t {
-			n++
-		}
-	}
-	return n
 }
 
 // numThresholds is 2^B − 1, the thresholds per channel.
@@ -397,7 +387,7 @@ func allZero(v []int32) bool {
 // module WriteVerilog writes for u. It applies each input vector (length K, in the input
 // range) in turn, compares every accumulator the unit produces with the value computed here
 // (the int64 dot product wrapped to P bits, so a too narrow P is expected to wrap, exactly as
-// Expected predicts) and, with thresholds, every activation with ThresholdCount of that
+// Expected predicts) and, with thresholds, every activation with thresh.Count of that
 // value. It prints one "ACC <vector> <channel> <value>" (and "ACT ...") line per output, a
 // "TESTBENCH PASS" or "TESTBENCH FAIL" line, then "COUNTS passed=<n> failed=<m>", and calls
 // $finish. A watchdog fails the run if outputs stop coming.
@@ -462,7 +452,7 @@ func WriteTestbench(w io.Writer, u Unit, inputs [][]int32) error {
 		for c, v := range expected[i] {
 			e.printf("        emem[%d] = %s; // vector %d channel %d: %d\n", i*oc+c, pack64([]int64{v}, p), i, c, v)
 			if thr {
-				a := ThresholdCount(v, u.Thresholds[c*nt:(c+1)*nt])
+				a := thresh.Count(v, u.Thresholds[c*nt:(c+1)*nt])
 				e.printf("        amem[%d] = %d'd%d;\n", i*oc+c, u.OutputBits, a)
 			}
 		}

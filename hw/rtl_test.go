@@ -190,18 +190,3 @@ func TestPack(t *testing.T) {
 		}
 	}
 }
-
-func TestThresholdCount(t *testing.T) {
-	ts := []int64{-10, 0, 0, 7}
-	tests := []struct {
-		acc  int64
-		want int
-	}{
-		{-11, 0}, {-10, 1}, {-1, 1}, {0, 3}, {6, 3}, {7, 4}, {1 << 40, 4},
-	}
-	for _, tt := range tests {
-		if got := ThresholdCount(tt.acc, ts); got != tt.want {
-			t.Errorf("ThresholdCount(%d, %v) = %d, want %d", tt.acc, ts, got, tt.want)
-		}
-	}
-}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // skipWithout skips the test when err says a tool is missing, naming the Debian package.
@@ -218,7 +220,7 @@ func TestSimulationMatchesGo(t *testing.T) {
 					}
 					if tt.outputBits > 0 {
 						nt := 1<<tt.outputBits - 1
-						want := ThresholdCount(wrapped[c], u.Thresholds[c*nt:(c+1)*nt])
+						want := thresh.Count(wrapped[c], u.Thresholds[c*nt:(c+1)*nt])
 						if acts[[2]int{v, c}] != int64(want) {
 							t.Errorf("vector %d channel %d: activation %d, Go %d", v, c, acts[[2]int{v, c}], want)
 						}

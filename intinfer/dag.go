@@ -9,6 +9,7 @@ import (
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Integer inference of networks with branches (an nn.DAG: residual sums,
@@ -470,7 +471,7 @@ func (p *dagPlan) newEdge(x *sym, q *quantizer, ls []*Layer) (*edge, error) {
 			}
 			return e.level(ch, v)
 		}
-		searchThresholds(f, q.lo, q.hi, t[:e.tsize-1])
+		thresh.Search(f, q.lo, q.hi, t[:e.tsize-1])
 		t[e.tsize-1] = Unreached
 	}
 	return e, e.padFills()

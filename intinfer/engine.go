@@ -619,7 +619,7 @@ func im2col[T uint8 | int8 | int32](th int, g *tensor.ConvGeom, x []int32, grp i
 // maxPool takes the maximum over k×k windows of n NHWC images h×w×c.
 func maxPool[T int32 | int64 | float32](th, n, h, w, c, k, stride int, x []T) ([]T, []int) {
 	stride = tensor.PoolStride(k, stride)
-	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
+	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	y := make([]T, n*oh*ow*c)
 	img, pooled := h*w*c, oh*ow*c
 	tensor.For(th, n, func(lo, hi int) {

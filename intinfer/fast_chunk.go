@@ -118,7 +118,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 				poolRequant(nb, h, w, l.OutC, k, stride, acc, outb, &st.q)
 				break
 			}
-			oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
+			oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 			dst := s.pool0[:nb*oh*ow*l.OutC]
 			if pi%2 == 1 {
 				dst = s.pool1[:len(dst)]
@@ -192,7 +192,7 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 			}
 		case OpMaxPool:
 			stride := tensor.PoolStride(op.K, op.Stride)
-			oh, ow := tensor.PoolOut(shape[0], op.K, stride), tensor.PoolOut(shape[1], op.K, stride)
+			oh, ow := tensor.PoolOut(shape[0], op.K, stride, 0), tensor.PoolOut(shape[1], op.K, stride, 0)
 			dst := spare[:nb*oh*ow*shape[2]]
 			if last {
 				dst = out
@@ -239,7 +239,7 @@ func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 
 // maxPoolInto is maxPool into y (n·oh·ow·c values).
 func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
-	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
+	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	y = y[:n*oh*ow*c]
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {

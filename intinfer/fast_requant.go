@@ -297,7 +297,7 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // poolRequant max-pools n NHWC accumulator images h×w×c over k×k windows
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
-	oh, ow := tensor.PoolOut(h, k, stride), tensor.PoolOut(w, k, stride)
+	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	if k == 2 {
 		// The four inputs of a window are at fixed offsets: a row of
 		// output pixels at a time.

@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Folding the float operations between two quantized layers into the
@@ -360,7 +361,7 @@ func (sg *segment) thresholdsAndCheck() error {
 			}
 			return int32(quant.Quantize(y, s, flo, fhi))
 		}
-		searchThresholds(f, lo, hi, l.Thresholds[c*n:(c+1)*n])
+		thresh.Search(f, lo, hi, l.Thresholds[c*n:(c+1)*n])
 	}
 	return sg.certify()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // OpKind names one step of an integer model.
@@ -144,49 +145,26 @@ func (m *Model) HiddenAccBits(p int) map[string]int {
 	return bits
 }
 
-// Search range of the thresholds: every accumulator value the engine can
-// produce lies in [threshLo, threshHi] (the scalar reference accepts P ≤ 62).
+// Search range of the thresholds (package thresh): every accumulator value
+// the engine can produce lies in [threshLo, threshHi] (the scalar reference
+// accepts P ≤ 62).
 const (
-	threshLo = -(int64(1) << 62)
-	threshHi = int64(1)<<62 - 1
+	threshLo = thresh.Min
+	threshHi = thresh.Max
 	// Unreached marks a level no accumulator value reaches.
-	Unreached = threshHi + 1
+	Unreached = thresh.Unreached
 )
 
 // Thresholds fills dst (len hi − lo) with the accumulator thresholds of the
 // map f(acc) = quant.Quantize(quant.Requant(float32(acc), scale, bias), s,
 // lo, hi): dst[k−lo−1] = min{acc ∈ [−2^62, 2^62) : f(acc) ≥ k} for k = lo+1
-// … hi, or Unreached. Since f is non-decreasing for scale > 0,
-// f(acc) = lo + #{k : acc ≥ dst[k]} for every acc in that range.
+// … hi, or Unreached (thresh.Search). Since f is non-decreasing for scale >
+// 0, f(acc) = lo + #{k : acc ≥ dst[k]} for every acc in that range.
 func Thresholds(scale, bias, s float32, lo, hi int32, dst []int64) {
-	if len(dst) != int(hi-lo) {
-		panic(fmt.Sprintf("intinfer: Thresholds: %d slots for levels [%d, %d]", len(dst), lo, hi))
-	}
 	f := func(acc int64) int32 {
 		return int32(quant.Quantize(quant.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
 	}
-	searchThresholds(f, lo, hi, dst)
-}
-
-// searchThresholds fills dst with the thresholds of the non-decreasing map
-// f from [−2^62, 2^62) to the levels [lo, hi], by binary search.
-func searchThresholds(f func(int64) int32, lo, hi int32, dst []int64) {
-	from := threshLo
-	for i := range dst {
-		k := lo + 1 + int32(i)
-		// Smallest acc in [from, threshHi] with f(acc) ≥ k, or Unreached.
-		a, b := from, threshHi+1
-		for a < b {
-			mid := a + int64((uint64(b)-uint64(a))/2) // b − a may reach 2^63
-			if f(mid) >= k {
-				b = mid
-			} else {
-				a = mid + 1
-			}
-		}
-		dst[i] = a
-		from = a
-	}
+	thresh.Search(f, lo, hi, dst)
 }
 
 // FromModel converts a trained chain model into an integer model. Every

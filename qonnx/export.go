@@ -346,7 +346,7 @@ func (e *exporter) paddedPool(op string, k, stride, pad int, x value, name strin
 		return x, fmt.Errorf("%s: %dx%d window (stride %d, pad %d) does not fit input %v", name, k, k, stride, pad, x.shape)
 	}
 	s := x.shape
-	shape := []int{s[0], s[1], tensor.PoolOut(s[2]+2*pad, k, stride), tensor.PoolOut(s[3]+2*pad, k, stride)}
+	shape := []int{s[0], s[1], tensor.PoolOut(s[2], k, stride, pad), tensor.PoolOut(s[3], k, stride, pad)}
 	p := int64(pad)
 	attrs = append(attrs, IntsAttr("kernel_shape", int64(k), int64(k)), IntsAttr("strides", int64(stride), int64(stride)), IntsAttr("pads", p, p, p, p))
 	return e.node(op, name, []string{x.name}, shape, attrs...), nil
@@ -402,7 +402,7 @@ func (e *exporter) pool(op string, k, stride int, x value, name string) (value, 
 		return x, fmt.Errorf("%s: %dx%d window (stride %d) does not fit input %v", name, k, k, stride, x.shape)
 	}
 	s := x.shape
-	shape := []int{s[0], s[1], tensor.PoolOut(s[2], k, stride), tensor.PoolOut(s[3], k, stride)}
+	shape := []int{s[0], s[1], tensor.PoolOut(s[2], k, stride, 0), tensor.PoolOut(s[3], k, stride, 0)}
 	return e.node(op, name, []string{x.name}, shape,
 		IntsAttr("kernel_shape", int64(k), int64(k)), IntsAttr("strides", int64(stride), int64(stride)),
 		IntsAttr("pads", 0, 0, 0, 0)), nil

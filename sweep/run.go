@@ -366,7 +366,6 @@ func Measure(m *models.Model, score, floatScore float64) (Result, error) {
 		res.TestAccuracy = &score
 	}
 	// rep.Layers holds one certificate per quantized layer, in order.
-	var layers []*layerCert
 	ci := 0
 	for i, l := range m.Layers {
 		if l.W == nil {
@@ -375,66 +374,19 @@ func Measure(m *models.Model, score, floatScore float64) (Result, error) {
 		if ci >= len(rep.Layers) {
 			return Result{}, fmt.Errorf("layer %s has no certificate", l.Name)
 		}
-		layers = append(layers, &layerCert{l: l, c: rep.Layers[ci], hidden: m.Hidden(i)})
+		if m.Hidden(i) {
+			res.CertifiedAccBits = max(res.CertifiedAccBits, rep.Layers[ci].AccBitsExact)
+		}
 		ci++
 	}
-	for _, lc := range layers {
-		if lc.hidden {
-			res.CertifiedAccBits = max(res.CertifiedAccBits, lc.c.AccBitsExact)
-		}
-	}
 	res.Certified = res.CertifiedAccBits > 0 && res.CertifiedAccBits <= res.AccBits
-	if res.LUTEstimate, err = lutTotal(layers, false); err != nil {
+	// The LUT totals are a2q hw's, with its default folding.
+	cost, err := hw.EstimateModel(m, hw.DefaultPECap, hw.DefaultSIMDCap)
+	if err != nil {
 		return Result{}, err
 	}
-	if res.LUTEstimateP32, err = lutTotal(layers, true); err != nil {
-		return Result{}, err
-	}
+	res.LUTEstimate, res.LUTEstimateP32 = cost.TotalLUTEstimate, cost.TotalLUTEstimateP32
 	return res, nil
-}
-
-type layerCert struct {
-	l      *quant.Layer
-	c      accum.Certificate
-	hidden bool
-}
-
-// LUTMaxPE and LUTMaxSIMD cap the folding of every layer's unit in the LUT
-// estimate (hw.DefaultFolding): PE is the largest divisor of the output
-// channels, SIMD the largest divisor of K, at most these. Multipliers are
-// in LUTs, weights in LUTRAM, and each layer but the last has a
-// thresholding stage producing the next layer's input bits (the choices of
-// the hw command).
-const (
-	LUTMaxPE   = 4
-	LUTMaxSIMD = 8
-)
-
-// lutTotal sums the LUT estimates of the layers: the hidden ones at their
-// certified P (or 32 with p32), the others at their own target P.
-func lutTotal(layers []*layerCert, p32 bool) (float64, error) {
-	var total float64
-	for i, lc := range layers {
-		p := lc.c.AccBitsTarget
-		if lc.hidden {
-			p = max(lc.c.AccBitsExact, 1)
-		}
-		if p32 {
-			p = 32
-		}
-		out := 0
-		if i+1 < len(layers) && layers[i+1].l.In != nil {
-			out = layers[i+1].l.In.Bits
-		}
-		pe, simd := hw.DefaultFolding(lc.c.K, lc.c.OutChannels, LUTMaxPE, LUTMaxSIMD)
-		e, err := hw.EstimateLUT(hw.MVU{Name: lc.c.Name, Kind: lc.c.Kind, MW: lc.c.K, MH: lc.c.OutChannels, PE: pe, SIMD: simd,
-			WeightBits: lc.c.WeightBits, InputBits: lc.c.InputBits, OutputBits: out, AccBits: p, WeightsInLUTRAM: true})
-		if err != nil {
-			return 0, err
-		}
-		total += e.LUT
-	}
-	return total, nil
 }
 
 // Run trains the float model, then every point of g not yet done (o.Parallel

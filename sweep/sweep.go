@@ -36,9 +36,10 @@
 // super-resolution. The certified P of a layer is its exact accumulator
 // width (accum.Certificate.AccBitsExact); a point's certified P is the
 // largest over its hidden (constrained) layers. Sparsity and compression
-// rate cover the hidden layers (report.FromModel). The LUT estimate is
-// FINN's analytical model (hw.EstimateLUT) summed over every layer, see
-// LUTMaxPE.
+// rate cover the hidden layers (report.FromModel). The LUT estimates are
+// the totals of the hw command (hw.EstimateModel with hw's default
+// folding): FINN's analytical model summed over every layer at its
+// certified width and at 32 bits.
 //
 // Bad input (an unknown model or quantizer, a P too small for any non-zero
 // weight, a result file that does not decode) returns an error naming the
@@ -235,9 +236,8 @@ type Result struct {
 	// Sparsity and CompressionRate (M/H(q)) of the hidden layers.
 	Sparsity        float64  `json:"sparsity"`
 	CompressionRate *float64 `json:"compression_rate"`
-	// LUTEstimate sums hw.EstimateLUT over the layers, the hidden ones at
-	// their certified P and the first and last at their own P;
-	// LUTEstimateP32 has every layer at P = 32.
+	// LUTEstimate and LUTEstimateP32 are hw.EstimateModel's totals: every
+	// layer at its certified P, and every layer at P = 32.
 	LUTEstimate    float64 `json:"lut_estimate"`
 	LUTEstimateP32 float64 `json:"lut_estimate_p32"`
 	Epochs         int     `json:"epochs"`

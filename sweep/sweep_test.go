@@ -15,8 +15,10 @@ import (
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/hw"
+	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -95,12 +97,31 @@ func TestTinySweep(t *testing.T) {
 			t.Errorf("%s: epochs %d, seconds %v, data %q", r.ID, r.Epochs, r.Seconds, r.Data)
 		}
 	}
+	// a2q hw on each point's checkpoint gives the point's LUT totals.
+	for _, r := range rs {
+		c, err := checkpoint.Load(filepath.Join(dir, "points", r.ID, "model.ckpt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := models.FromCheckpoint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cost, err := hw.EstimateModel(m, hw.DefaultPECap, hw.DefaultSIMDCap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cost.TotalLUTEstimate != r.LUTEstimate || cost.TotalLUTEstimateP32 != r.LUTEstimateP32 {
+			t.Errorf("%s: sweep totals %.0f LUTs (%.0f at P = 32), hw on its checkpoint %.0f (%.0f)",
+				r.ID, r.LUTEstimate, r.LUTEstimateP32, cost.TotalLUTEstimate, cost.TotalLUTEstimateP32)
+		}
+	}
 	// Every layer at P = 32, from the reference CNN's shapes: conv1 (K = 9,
 	// 32 channels) and conv2 (K = 288, 64 channels) threshold into 8-bit
 	// inputs, fc (K = 1600, 10 outputs) has no thresholds.
 	var p32 float64
 	for _, u := range []struct{ k, out, in, b int }{{9, 32, 8, 8}, {288, 64, 8, 8}, {1600, 10, 8, 0}} {
-		pe, simd := hw.DefaultFolding(u.k, u.out, LUTMaxPE, LUTMaxSIMD)
+		pe, simd := hw.DefaultFolding(u.k, u.out, hw.DefaultPECap, hw.DefaultSIMDCap)
 		e, err := hw.EstimateLUT(hw.MVU{MW: u.k, MH: u.out, PE: pe, SIMD: simd, WeightBits: 8, InputBits: u.in, OutputBits: u.b,
 			AccBits: 32, WeightsInLUTRAM: true})
 		if err != nil {

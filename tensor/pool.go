@@ -24,8 +24,8 @@ type PoolGeom struct {
 	OH, OW   int // set by Validate
 }
 
-// PoolStride is the project's pooling stride rule: a stride of 0 means the
-// window's size k (non-overlapping windows); any other stride is itself.
+// PoolStride is the pool-stride rule: a pooling window of k taps moves by
+// stride, or by k when stride is 0 (the pools' default).
 func PoolStride(k, stride int) int {
 	if stride == 0 {
 		return k
@@ -33,9 +33,13 @@ func PoolStride(k, stride int) int {
 	return stride
 }
 
-// PoolOut returns the number of positions of a window of size k moved by
-// stride over n pixels with no padding (the floor, ceil_mode off).
-func PoolOut(n, k, stride int) int { return (n-k)/stride + 1 }
+// PoolOut returns the number of positions of a pooling window of k taps
+// moved by stride (PoolStride) over n values padded by pad on both sides:
+// (n + 2·pad − k)/stride + 1, the floor (ONNX's and PyTorch's ceil_mode
+// off). The caller checks that the window fits (n + 2·pad ≥ k, stride ≥ 1).
+func PoolOut(n, k, stride, pad int) int {
+	return (n+2*pad-k)/PoolStride(k, stride) + 1
+}
 
 // Validate fills in the output size and reports a window that does not fit.
 func (g *PoolGeom) Validate() error {
@@ -43,8 +47,8 @@ func (g *PoolGeom) Validate() error {
 	if g.K < 1 || g.Stride < 1 || g.Pad < 0 || g.Pad >= g.K || g.H+2*g.Pad < g.K || g.W+2*g.Pad < g.K || g.H < 1 || g.W < 1 || g.C < 1 || g.N < 0 {
 		return fmt.Errorf("pool: %dx%d window (stride %d, padding %d) does not fit a %dx%d input", g.K, g.K, g.Stride, g.Pad, g.H, g.W)
 	}
-	g.OH = PoolOut(g.H+2*g.Pad, g.K, g.Stride)
-	g.OW = PoolOut(g.W+2*g.Pad, g.K, g.Stride)
+	g.OH = PoolOut(g.H, g.K, g.Stride, g.Pad)
+	g.OW = PoolOut(g.W, g.K, g.Stride, g.Pad)
 	return nil
 }
 

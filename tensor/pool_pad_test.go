@@ -71,3 +71,19 @@ func TestPoolGeomRejectsWidePadding(t *testing.T) {
 		t.Error("padding 2 accepted for a 2×2 window")
 	}
 }
+
+func TestPoolOut(t *testing.T) {
+	tests := []struct{ n, k, stride, pad, want int }{
+		{28, 2, 0, 0, 14}, // stride 0: the window's size
+		{27, 2, 0, 0, 13}, // the floor
+		{5, 3, 1, 0, 3},
+		{5, 3, 2, 1, 3},
+		{7, 3, 0, 1, 3},
+		{2, 2, 0, 0, 1},
+	}
+	for _, tt := range tests {
+		if got := PoolOut(tt.n, tt.k, tt.stride, tt.pad); got != tt.want {
+			t.Errorf("PoolOut(%d, %d, %d, %d) = %d, want %d", tt.n, tt.k, tt.stride, tt.pad, got, tt.want)
+		}
+	}
+}

@@ -44,30 +44,3 @@ func TestMaxPoolReference(t *testing.T) {
 		}
 	}
 }
-
-func TestPoolStrideAndOut(t *testing.T) {
-	tests := []struct{ n, k, stride, wantStride, wantOut int }{
-		{n: 28, k: 2, stride: 0, wantStride: 2, wantOut: 14},
-		{n: 27, k: 2, stride: 0, wantStride: 2, wantOut: 13}, // floor: the last column is dropped
-		{n: 28, k: 3, stride: 1, wantStride: 1, wantOut: 26},
-		{n: 7, k: 3, stride: 2, wantStride: 2, wantOut: 3},
-		{n: 3, k: 3, stride: 0, wantStride: 3, wantOut: 1},
-	}
-	for _, tt := range tests {
-		s := PoolStride(tt.k, tt.stride)
-		if s != tt.wantStride {
-			t.Errorf("PoolStride(%d, %d) = %d, want %d", tt.k, tt.stride, s, tt.wantStride)
-		}
-		if got := PoolOut(tt.n, tt.k, s); got != tt.wantOut {
-			t.Errorf("PoolOut(%d, %d, %d) = %d, want %d", tt.n, tt.k, s, got, tt.wantOut)
-		}
-		// Against the definition: count the window positions that fit.
-		count := 0
-		for i := 0; i+tt.k <= tt.n; i += s {
-			count++
-		}
-		if count != tt.wantOut {
-			t.Errorf("n=%d k=%d stride=%d: %d windows fit, test expects %d", tt.n, tt.k, s, count, tt.wantOut)
-		}
-	}
-}
