@@ -200,7 +200,7 @@ func LayerUnit(m *models.Model, name string, p, simd int, thresholds bool) (Unit
 
 // LayerThresholds derives FINN's multi-threshold activation for the quantized layer called
 // name from the model, the thresholds the integer engine (package intinfer) runs: the
-// layer's output quant.Requant(acc, s_x·s_c, b_c) passes through monotone modules (ReLU, max
+// layer's output thresh.Requant(acc, s_x·s_c, b_c) passes through monotone modules (ReLU, max
 // pooling, flattening) into the next layer's input quantizer, and thresh.Search finds, for
 // each channel c and level j = lo+1 … hi of that quantizer, the least accumulator that the
 // model's own float operations map to j or above. It returns the output bits B (the next
@@ -236,7 +236,7 @@ func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64
 	nt := int(hi - lo)
 	thr = make([]int64, l.OutC*nt)
 	for c := range l.OutC {
-		scale := quant.OutputScale(lx, log2s[c])
+		scale := thresh.OutputScale(lx, log2s[c])
 		if !(scale > 0) || math.IsInf(float64(scale), 0) {
 			return 0, nil, fmt.Errorf("hw: layer %s channel %d: output scale %g gives no thresholds", name, c, scale)
 		}
@@ -245,11 +245,11 @@ func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64
 			b = l.Bias.Value.Data[c]
 		}
 		f := func(acc int64) int32 {
-			y := quant.Requant(float32(acc), scale, b)
+			y := thresh.Requant(float32(acc), scale, b)
 			if relu {
 				y = max(y, 0)
 			}
-			return int32(quant.Quantize(y, sNext, flo, fhi))
+			return int32(thresh.Quantize(y, sNext, flo, fhi))
 		}
 		t := thr[c*nt : (c+1)*nt]
 		thresh.Search(f, lo, hi, t)

@@ -127,7 +127,7 @@ func TestEstimateLayers(t *testing.T) {
 // TestLayerThresholds checks the derived thresholds against the float model: for
 // accumulator values across the layer's range and on both sides of every threshold, the
 // number of thresholds reached equals the next layer's quantized input (offset by its lowest
-// level) of ReLU(quant.Requant(acc, s, b)), ties included.
+// level) of ReLU(thresh.Requant(acc, s, b)), ties included.
 func TestLayerThresholds(t *testing.T) {
 	m, _, _ := smallModel(t, "cnn", 12, 12)
 	qs := quantized(m)
@@ -146,7 +146,7 @@ func TestLayerThresholds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	checked := 0
 	for c := range l.OutC {
-		scale := quant.OutputScale(l.In.Log2Scale.Value.Data[0], log2s[c])
+		scale := thresh.OutputScale(l.In.Log2Scale.Value.Data[0], log2s[c])
 		bias := l.Bias.Value.Data[c]
 		span := float64(hi-lo) * float64(sNext) / float64(scale)
 		ct := thr[c*nt : (c+1)*nt]
@@ -158,8 +158,8 @@ func TestLayerThresholds(t *testing.T) {
 			accs = append(accs, v-1, v)
 		}
 		for _, acc := range accs {
-			y := max(quant.Requant(float32(acc), scale, bias), 0)
-			want := int(quant.Quantize(y, sNext, lo, hi) - lo)
+			y := max(thresh.Requant(float32(acc), scale, bias), 0)
+			want := int(thresh.Quantize(y, sNext, lo, hi) - lo)
 			if got := thresh.Count(acc, ct); got != want {
 				t.Fatalf("channel %d, acc %d (y = %g): %d thresholds reached, quantizer gives level %d", c, acc, y, got, want)
 			}

@@ -498,7 +498,7 @@ func (e *edge) value(c int, v int64) float32 {
 
 // level is the quantized level of source integer v in channel c.
 func (e *edge) level(c int, v int64) int32 {
-	return int32(quant.Quantize(e.value(c, v), e.q.s, float32(e.q.lo), float32(e.q.hi)))
+	return int32(thresh.Quantize(e.value(c, v), e.q.s, float32(e.q.lo), float32(e.q.hi)))
 }
 
 // padFills computes the fill of each of the edge's pads (by move index):
@@ -526,7 +526,7 @@ func (e *edge) padFills() error {
 			}
 			ffill[ch] = y
 			if e.q != nil {
-				fill[ch] = int32(quant.Quantize(y, e.q.s, float32(e.q.lo), float32(e.q.hi)))
+				fill[ch] = int32(thresh.Quantize(y, e.q.s, float32(e.q.lo), float32(e.q.hi)))
 			}
 		}
 		if e.fill == nil {
@@ -542,7 +542,7 @@ func (e *edge) bind(p *dagPlan, ls []*Layer) {
 	switch e.sym.kind {
 	case srcAcc:
 		l := ls[p.sources[e.sym.src].layer]
-		e.base = func(c int, v int64) float32 { return quant.Requant(float32(v), l.Scale[c], l.Bias[c]) }
+		e.base = func(c int, v int64) float32 { return thresh.Requant(float32(v), l.Scale[c], l.Bias[c]) }
 	case srcSum:
 		s := p.sources[e.sym.src].s
 		e.base = func(_ int, v int64) float32 { return float32(v) * s }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // srcVal is a source's integers for one batch: n examples of shape.
@@ -148,7 +148,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 			for j := range e.sym.chain {
 				v = e.sym.chain[j].apply(ch, v)
 			}
-			out[i] = int32(quant.Quantize(v, e.q.s, lo, hi))
+			out[i] = int32(thresh.Quantize(v, e.q.s, lo, hi))
 		}
 		shape = imgShape.shape
 	default:

@@ -20,14 +20,14 @@
 // weights q (from the weight quantizer, exactly those of the
 // fake-quantized forward pass, up to the sign of a row: see below), its
 // input quantizer (scale, bits, signedness), its per-channel output scale
-// s_c = quant.OutputScale(log2 s_x, log2 s_w[c]) and its float bias b_c.
+// s_c = thresh.OutputScale(log2 s_x, log2 s_w[c]) and its float bias b_c.
 //
 // Between two quantized layers the fake-quantized model computes, for an
 // accumulator value acc of channel c,
 //
-//	y  = quant.Requant(acc, s_c, b_c)         // float32(acc·s_c) + b_c
+//	y  = thresh.Requant(acc, s_c, b_c)         // float32(acc·s_c) + b_c
 //	y' = g_c(y)                               // batch norms (evaluation mode), ReLUs, clips, in model order
-//	x' = quant.Quantize(y', s_next, lo, hi)   // the next layer's input
+//	x' = thresh.Quantize(y', s_next, lo, hi)   // the next layer's input
 //
 // with max pooling, flatten and pixel shuffle anywhere among them (they
 // select or move values). A batch norm is folded in its evaluation form,
@@ -75,7 +75,7 @@
 // there batch norms ([OpBatchNorm], with the operands above) and clips
 // ([OpClip]) run in float like ReLU, max pooling, flatten and pixel
 // shuffle, in the operation order of the fake-quantized model. The last
-// layer turns its accumulator into floats with quant.Requant directly; a
+// layer turns its accumulator into floats with thresh.Requant directly; a
 // batch norm that follows it (normalised logits, say) is applied to those
 // floats exactly as autodiff does, which FromModel checks against the
 // module on sample values.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/intgemm"
-	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Path selects the kernels an Engine runs certified layers on.
@@ -349,7 +349,7 @@ func quantizeInput(l *Layer, x []float32) []int32 {
 	flo, fhi := float32(lo), float32(hi)
 	out := make([]int32, len(x))
 	for i, v := range x {
-		out[i] = int32(quant.Quantize(v, l.InputScale, flo, fhi))
+		out[i] = int32(thresh.Quantize(v, l.InputScale, flo, fhi))
 	}
 	return out
 }
@@ -481,7 +481,7 @@ func finish[T int32 | int64](th int, lr *layerRun, acc []T, n int, shape []int, 
 			for r := lo; r < hi; r++ {
 				a, o := acc[r*cout:(r+1)*cout], out[r*cout:(r+1)*cout]
 				for c, v := range a {
-					o[c] = quant.Requant(float32(v), l.Scale[c], l.Bias[c])
+					o[c] = thresh.Requant(float32(v), l.Scale[c], l.Bias[c])
 				}
 			}
 		})

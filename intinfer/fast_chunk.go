@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Running the fused pipeline (planned in fast_plan.go): the batch split
@@ -151,7 +151,7 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 	for r := 0; r+cout <= len(acc); r += cout {
 		a, o := acc[r:r+cout], f[r:r+cout]
 		for c, v := range a {
-			o[c] = quant.Requant(float32(v), l.Scale[c], l.Bias[c])
+			o[c] = thresh.Requant(float32(v), l.Scale[c], l.Bias[c])
 		}
 	}
 	if len(st.post) == 0 {
@@ -220,7 +220,7 @@ func asInt8(b []uint8) []int8 {
 }
 
 // quantizeBytes quantizes the float images x to the first layer's input
-// bytes as quant.Quantize does.
+// bytes as thresh.Quantize does.
 func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 	dst = dst[:len(x)]
 	done := 0
@@ -233,7 +233,7 @@ func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 		done = len(x) &^ 7
 	}
 	for i, v := range x[done:] {
-		dst[done+i] = uint8(int32(quant.Quantize(v, s, lo, hi)))
+		dst[done+i] = uint8(int32(thresh.Quantize(v, s, lo, hi)))
 	}
 }
 

@@ -19,9 +19,9 @@ import (
 //
 // Between layer i and layer i+1 the fake-quantized model computes, per
 // output channel c of layer i, a chain of float32 operations on the
-// layer's output quant.Requant(acc, s_c, b_c): batch norms (evaluation
+// layer's output thresh.Requant(acc, s_c, b_c): batch norms (evaluation
 // mode), ReLUs and clips in model order, then the next layer's
-// quant.Quantize; max pools, flattens and pixel shuffles only move or
+// thresh.Quantize; max pools, flattens and pixel shuffles only move or
 // select values. Each of those float operations is monotone, so the
 // whole per-channel map is monotone: non-decreasing, or non-increasing
 // where an odd number of batch norms have a negative scale in that
@@ -355,11 +355,11 @@ func (sg *segment) thresholdsAndCheck() error {
 		}
 		scale, bias := l.Scale[c], l.Bias[c]
 		f := func(acc int64) int32 {
-			y := quant.Requant(float32(sign*acc), scale, bias)
+			y := thresh.Requant(float32(sign*acc), scale, bias)
 			for i := range sg.steps {
 				y = sg.steps[i].apply(c, y)
 			}
-			return int32(quant.Quantize(y, s, flo, fhi))
+			return int32(thresh.Quantize(y, s, flo, fhi))
 		}
 		thresh.Search(f, lo, hi, l.Thresholds[c*n:(c+1)*n])
 	}
@@ -427,7 +427,7 @@ func (sg *segment) certify() error {
 				if sg.negate[c] {
 					a = -a
 				}
-				y[r*cout+c] = quant.Requant(float32(a), l.Scale[c], l.Bias[c])
+				y[r*cout+c] = thresh.Requant(float32(a), l.Scale[c], l.Bias[c])
 			}
 		}
 		v := tp.Constant(tensor.FromData(y, nr, cout))

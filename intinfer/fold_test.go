@@ -19,6 +19,7 @@ import (
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // Graph nodes for the folding tests; chain links them.
@@ -360,7 +361,7 @@ func TestFoldThresholdsDense(t *testing.T) {
 		// channels are zeros.
 		xs := make([]float32, len(accs)*l.OutC)
 		for i, a := range accs {
-			xs[i*l.OutC+ch] = quant.Requant(float32(sign*a), l.Scale[ch], l.Bias[ch])
+			xs[i*l.OutC+ch] = thresh.Requant(float32(sign*a), l.Scale[ch], l.Bias[ch])
 		}
 		tp := autodiff.NewTape(1)
 		y := bn2.Forward(tp, tp.Constant(tensor.FromData(xs, len(accs), l.OutC)), false)

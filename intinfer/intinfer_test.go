@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // TestThresholdsMatchDirect checks the threshold requantisation against
@@ -28,7 +29,7 @@ func TestThresholdsMatchDirect(t *testing.T) {
 		th := make([]int64, hi-lo)
 		Thresholds(scale, bias, s, lo, hi, th)
 		f := func(acc int64) int32 {
-			return int32(quant.Quantize(quant.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
+			return int32(thresh.Quantize(thresh.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
 		}
 		count := func(acc int64) int32 {
 			n := int32(0)

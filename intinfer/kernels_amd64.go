@@ -19,7 +19,7 @@ var (
 //go:noescape
 func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 
-// quantizeAVX512 quantizes n floats x to bytes as quant.Quantize does.
+// quantizeAVX512 quantizes n floats x to bytes as thresh.Quantize does.
 //
 //go:noescape
 func quantizeAVX512(o *uint8, x *float32, n int, div, lo, hi float32)

@@ -35,7 +35,7 @@ func forceVec(t *testing.T, impl string) {
 }
 
 // TestQuantizeBytes compares the input quantisation kernel with
-// quant.Quantize on values that include exact ties, values outside the
+// thresh.Quantize on values that include exact ties, values outside the
 // range and every length up to 40 (masked tails).
 func TestQuantizeBytes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))

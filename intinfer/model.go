@@ -78,7 +78,7 @@ type Layer struct {
 	Weights    []int32
 
 	// InputBits, InputSigned and InputScale describe the layer's input
-	// quantizer: x_int = quant.Quantize(x, InputScale, lo, hi). The scale
+	// quantizer: x_int = thresh.Quantize(x, InputScale, lo, hi). The scale
 	// is used only when the input is a float image (the first layer).
 	InputBits   int
 	InputSigned bool
@@ -88,7 +88,7 @@ type Layer struct {
 	AccBits int
 
 	// Scale and Bias give the layer's float output for accumulator acc of
-	// channel c: quant.Requant(float32(acc), Scale[c], Bias[c]) — the
+	// channel c: thresh.Requant(float32(acc), Scale[c], Bias[c]) — the
 	// last layer's output. For the other layers the thresholds are the
 	// map; Scale and Bias describe its first step for the model's own
 	// accumulator (−acc for a negated row), and the engine uses them only
@@ -156,13 +156,13 @@ const (
 )
 
 // Thresholds fills dst (len hi − lo) with the accumulator thresholds of the
-// map f(acc) = quant.Quantize(quant.Requant(float32(acc), scale, bias), s,
+// map f(acc) = thresh.Quantize(thresh.Requant(float32(acc), scale, bias), s,
 // lo, hi): dst[k−lo−1] = min{acc ∈ [−2^62, 2^62) : f(acc) ≥ k} for k = lo+1
 // … hi, or Unreached (thresh.Search). Since f is non-decreasing for scale >
 // 0, f(acc) = lo + #{k : acc ≥ dst[k]} for every acc in that range.
 func Thresholds(scale, bias, s float32, lo, hi int32, dst []int64) {
 	f := func(acc int64) int32 {
-		return int32(quant.Quantize(quant.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
+		return int32(thresh.Quantize(thresh.Requant(float32(acc), scale, bias), s, float32(lo), float32(hi)))
 	}
 	thresh.Search(f, lo, hi, dst)
 }
@@ -280,7 +280,7 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 	}
 	lx := v.In.Log2Scale.Value.Data[0]
 	for c := range l.Scale {
-		l.Scale[c] = quant.OutputScale(lx, log2s[c])
+		l.Scale[c] = thresh.OutputScale(lx, log2s[c])
 		if v.Bias != nil {
 			l.Bias[c] = v.Bias.Value.Data[c]
 		}

@@ -1,6 +1,6 @@
 package intinfer
 
-import "github.com/a2qtoolkit/a2q/quant"
+import "github.com/a2qtoolkit/a2q/thresh"
 
 // The vector requantisation. The thresholds of a layer are the step points
 // of the float map the model was trained with,
@@ -87,7 +87,7 @@ func (v *vecRequant) kernel(o *uint8, x0, x1, x2, x3 *int32, n, pix, step int) {
 
 // level is the float map of channel c for accumulator acc, in Go.
 func (v *vecRequant) level(c int, acc int32) uint8 {
-	return uint8(int32(quant.Quantize(quant.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
+	return uint8(int32(thresh.Quantize(thresh.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
 }
 
 // verify reports whether the kernel gives q's level for every accumulator

@@ -11,8 +11,8 @@ import (
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
-	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // VerifyOptions configure Verify.
@@ -250,7 +250,7 @@ func fakeQuant(tp *autodiff.Tape, m *models.Model, x []float32, n int, s *data.S
 		l.Observe = func(x *tensor.Tensor) {
 			q := make([]float32, x.Len())
 			for j, f := range x.Data {
-				q[j] = quant.Quantize(f, scale, lo, hi)
+				q[j] = thresh.Quantize(f, scale, lo, hi)
 			}
 			ins[i] = q
 		}

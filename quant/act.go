@@ -8,6 +8,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // ActQuant quantizes a layer's input to N-bit integers with a learned scale:
@@ -134,7 +135,7 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	}
 	tensor.For(threads, len(xd), func(lo0, hi0 int) {
 		for i, v := range xd[lo0:hi0] {
-			od[lo0+i] = Quantize(v, s, lo, hi)
+			od[lo0+i] = thresh.Quantize(v, s, lo, hi)
 		}
 	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {

@@ -54,28 +54,8 @@ func ParseMode(s string) (Mode, bool) {
 // AccumulatorAware reports whether m bounds the accumulator.
 func (m Mode) AccumulatorAware() bool { return m == A2Q || m == A2QPlus }
 
-// Quantize maps x to its integer grid value clamp(roundHalfEven(x/s), lo, hi).
-// Both the fake-quantized model and the integer engine use it.
-func Quantize(x, s, lo, hi float32) float32 {
-	v := float32(math.RoundToEven(float64(x / s)))
-	return min(max(v, lo), hi)
-}
-
 // RTZ rounds toward zero.
 func RTZ(x float32) float32 { return float32(math.Trunc(float64(x))) }
 
 // Exp2 returns 2^l as float32, the value of a log2-domain scale.
 func Exp2(l float32) float32 { return float32(math.Exp2(float64(l))) }
-
-// OutputScale is s_x·s_c, the factor that turns channel c's accumulator
-// into a real value, from the log2 scales.
-func OutputScale(log2sx, log2sc float32) float32 {
-	return float32(math.Exp2(float64(log2sx) + float64(log2sc)))
-}
-
-// Requant is the layer output for accumulator value acc: acc·scale + bias,
-// rounded to float32 after the product (never fused), so that every
-// implementation computes the same value.
-func Requant(acc, scale, bias float32) float32 {
-	return float32(acc*scale) + bias
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // LayerConfig sets one layer's quantization.
@@ -203,7 +204,7 @@ func (l *Layer) Penalty(tp *autodiff.Tape) *autodiff.Var {
 	return l.W.Penalty(tp)
 }
 
-// scaleChannels computes y[r, c] = Requant(acc[r, c], OutputScale(lx, lw[c]), b[c]).
+// scaleChannels computes y[r, c] = thresh.Requant(acc[r, c], thresh.OutputScale(lx, lw[c]), b[c]).
 func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Var {
 	s := acc.Value.Shape
 	c := s[len(s)-1]
@@ -211,7 +212,7 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 	sc := make([]float32, c)
 	bias := make([]float32, c)
 	for i := range sc {
-		sc[i] = OutputScale(lx.Value.Data[0], lw.Value.Data[i])
+		sc[i] = thresh.OutputScale(lx.Value.Data[0], lw.Value.Data[i])
 		if b != nil {
 			bias[i] = b.Value.Data[i]
 		}
@@ -226,7 +227,7 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 		for r := lo; r < hi; r++ {
 			ar, or := ad[r*c:r*c+c], out.Data[r*c:r*c+c]
 			for i, a := range ar {
-				or[i] = Requant(a, sc[i], bias[i])
+				or[i] = thresh.Requant(a, sc[i], bias[i])
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 func randWQ(rng *rand.Rand, mode Mode, cout, k, m, n, p int, signed bool) *WeightQuant {
@@ -309,12 +310,12 @@ func TestLayerComputesOnIntegers(t *testing.T) {
 									continue
 								}
 								for c := 0; c < 3; c++ {
-									xi := Quantize(x.Data[((n*5+hh)*5+ww)*3+c], s, lo, hi)
+									xi := thresh.Quantize(x.Data[((n*5+hh)*5+ww)*3+c], s, lo, hi)
 									acc += int64(xi) * int64(q[o*k+(a*3+b)*3+c])
 								}
 							}
 						}
-						want := Requant(float32(acc), OutputScale(l.In.Log2Scale.Value.Data[0], ls[o]), l.Bias.Value.Data[o])
+						want := thresh.Requant(float32(acc), thresh.OutputScale(l.In.Log2Scale.Value.Data[0], ls[o]), l.Bias.Value.Data[o])
 						if got := y.Data[((n*5+i)*5+j)*4+o]; got != want {
 							t.Fatalf("%s: y = %v, integer path %v", mode, got, want)
 						}

@@ -8,6 +8,7 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // PenaltyWeight is λ of the penalty λ·Σ_c relu(g_c − T·s_c) that keeps g
@@ -242,7 +243,7 @@ func (w *WeightQuant) compute(q, log2s []float32, st []chanState) []chanState {
 			log2s[c] = l
 			s := Exp2(l)
 			for i, x := range v {
-				q[c*k+i] = Quantize(x, s, -qmax, qmax)
+				q[c*k+i] = thresh.Quantize(x, s, -qmax, qmax)
 			}
 		}
 	case A2Q, A2QPlus:

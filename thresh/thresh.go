@@ -1,5 +1,7 @@
-// Package thresh computes the accumulator thresholds of a requantisation
-// map: the integers at which a non-decreasing map from accumulator values
+// Package thresh owns requantisation: the float map from a layer's integer
+// accumulator to the next layer's input level (Requant, then Quantize, in
+// requant.go), shared by the fake-quantized model, the integer engine and
+// the hardware, and the accumulator thresholds that replace it: the integers at which a non-decreasing map from accumulator values
 // to activation levels steps up. A layer's output passes through float
 // operations (the scale and bias of its requantisation, ReLUs, clips,
 // batch norms) into the next layer's input quantizer; when that map is
