@@ -1,15 +1,15 @@
 // Package thresh owns requantisation: the float map from a layer's integer
-// accumulator to the next layer's input level (Requant, then Quantize, in
+// accumulator to the next layer's input level (Requant, then Quantize; see
 // requant.go), shared by the fake-quantized model, the integer engine and
-// the hardware, and the accumulator thresholds that replace it: the integers at which a non-decreasing map from accumulator values
-// to activation levels steps up. A layer's output passes through float
-// operations (the scale and bias of its requantisation, ReLUs, clips,
-// batch norms) into the next layer's input quantizer; when that map is
-// non-decreasing, the level of an accumulator acc is lo + #{k : acc ≥
-// t[k]}, so a list of integers replaces the float operations exactly.
-// This is FINN's multi-threshold activation, used by the integer engine
-// (package intinfer) and by the generated hardware (package hw) alike, so
-// both hold the same thresholds.
+// the hardware, and the accumulator thresholds that replace it.
+//
+// A layer's output passes through float operations (the scale and bias of
+// its requantisation, ReLUs, clips, batch norms) into the next layer's input
+// quantizer; when that map is non-decreasing, the level of an accumulator
+// acc is lo + #{k : acc ≥ t[k]}, so a list of integers, the thresholds t,
+// replaces the float operations exactly. This is FINN's multi-threshold
+// activation, used by the integer engine (package intinfer) and by the
+// generated hardware (package hw) alike, so both hold the same thresholds.
 //
 // The package depends on nothing but the standard library: the caller
 // supplies the map, written with the float operations of its model.
