@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/data"
-	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -164,76 +162,6 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		}
 	}
 	return v, nil
-}
-
-// AdversarialLayer is the outcome of the adversarial test of one layer.
-type AdversarialLayer struct {
-	Name         string `json:"name"`
-	AccBits      int    `json:"acc_bits"`
-	AccBitsExact int    `json:"acc_bits_exact"`
-	// Overflows counts the additions that left the P-bit range over the
-	// 2·OutC adversarial dot products; MaxError is the largest
-	// |acc_P − acc_exact| among them, for each mode.
-	WrapOverflows     int64 `json:"wrap_overflows"`
-	WrapMaxError      int64 `json:"wrap_max_error"`
-	SaturateOverflows int64 `json:"saturate_overflows"`
-	SaturateMaxError  int64 `json:"saturate_max_error"`
-}
-
-// Adversarial runs, for every layer and output channel, the input vector
-// that maximises the channel's accumulator (x_i = hi where q_i > 0, lo where
-// q_i < 0, 0 elsewhere) and the one that minimises it (the reverse) through
-// a P-bit accumulator in wrap and saturate modes (intgemm.DotP, natural
-// order). accBits sets P per layer name, as in Options; other layers run at
-// their own target.
-func Adversarial(m *Model, accBits map[string]int) ([]AdversarialLayer, error) {
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	var out []AdversarialLayer
-	for _, l := range m.Layers() {
-		p := l.AccBits
-		if v, ok := accBits[l.Name]; ok {
-			p = v
-		}
-		if p < 2 || p > 62 {
-			return nil, fmt.Errorf("layer %s: accumulator width P = %d outside [2, 62]", l.Name, p)
-		}
-		r := AdversarialLayer{Name: l.Name, AccBits: p, AccBitsExact: accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)}
-		lo, hi := levels(l.InputBits, l.InputSigned)
-		x := make([]int32, l.K)
-		for c := 0; c < l.OutC; c++ {
-			w := l.Weights[c*l.K : (c+1)*l.K]
-			for _, up := range []bool{true, false} {
-				for i, q := range w {
-					switch {
-					case (q > 0) == up && q != 0:
-						x[i] = hi
-					case q != 0:
-						x[i] = lo
-					default:
-						x[i] = 0
-					}
-				}
-				exact, _ := intgemm.DotP(x, w, 62, intgemm.Exact)
-				a, ov := intgemm.DotP(x, w, p, intgemm.Wrap)
-				r.WrapOverflows += int64(ov)
-				r.WrapMaxError = max(r.WrapMaxError, abs(a-exact))
-				a, ov = intgemm.DotP(x, w, p, intgemm.Saturate)
-				r.SaturateOverflows += int64(ov)
-				r.SaturateMaxError = max(r.SaturateMaxError, abs(a-exact))
-			}
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }
 
 // fakeQuant runs m on x (n NHWC images) with train = false and returns
