@@ -32,8 +32,8 @@ func (c LayerConfig) Validate(layer string) error {
 	if c.ActBits < 1 || c.ActBits > 16 {
 		return fmt.Errorf("layer %s: activation bits %d outside [1, 16]", layer, c.ActBits)
 	}
-	if c.AccBits < 2 || c.AccBits > 64 {
-		return fmt.Errorf("layer %s: accumulator bits %d outside [2, 64]", layer, c.AccBits)
+	if err := accum.CheckAccBits(c.AccBits); err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
 	}
 	return nil
 }
@@ -103,8 +103,8 @@ func (l *Layer) setup(inSigned bool) error {
 		return nil
 	}
 	l.In = NewActQuant(l.Name+".input_quant", cfg.ActBits, inSigned)
-	l.W = &WeightQuant{Mode: cfg.Mode, Bits: cfg.WeightBits, AccBits: cfg.AccBits,
-		InputBits: cfg.ActBits, InputSigned: inSigned, V: l.Weight}
+	l.W = &WeightQuant{Mode: cfg.Mode, Bits: cfg.WeightBits, InputBits: cfg.ActBits, InputSigned: inSigned,
+		V: l.Weight, layer: &l.Config}
 	if cfg.Mode.AccumulatorAware() {
 		if err := l.checkBudget(); err != nil {
 			return err
@@ -455,8 +455,8 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	perGroup := l.OutC / groups
 	w := l.Weight.Value.Data
 	n := float64(mo.n)
-	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, AccBits: l.W.AccBits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
-		V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
+	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
+		layer: l.W.layer, V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
 	for grp := 0; grp < groups; grp++ {
 		m := make([]float64, k)
 		for i, v := range mo.sum[grp] {
