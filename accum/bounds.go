@@ -22,13 +22,35 @@ var (
 	ErrValue = errors.New("invalid value")
 )
 
-// Limits accepted by CheckConfig and Certify.
+// Limits accepted by CheckConfig and Certify. MinAccBits and MaxAccBits
+// define the valid accumulator widths P for the whole toolkit (see
+// CheckAccBits); a back-end that cannot run some of them says so in its
+// own terms.
 const (
 	MaxInputBits  = 32 // largest N
 	MaxWeightBits = 32 // largest M
 	MinAccBits    = 2  // smallest P: one sign bit and one magnitude bit
 	MaxAccBits    = 64 // largest P
 )
+
+// CheckAccBits reports whether p is a valid accumulator width P, in
+// [MinAccBits, MaxAccBits]. It is the one check of P: every flag, file
+// reader and configuration that takes a P calls it, so the same bad P gets
+// the same message ("accumulator width P = 70 outside [2, 64]")
+// everywhere. The error wraps ErrBitWidth.
+func CheckAccBits(p int) error {
+	if p < MinAccBits || p > MaxAccBits {
+		return bitWidthError(fmt.Sprintf("accumulator width P = %d outside [%d, %d]", p, MinAccBits, MaxAccBits))
+	}
+	return nil
+}
+
+// bitWidthError is an error that wraps ErrBitWidth without repeating its
+// text.
+type bitWidthError string
+
+func (e bitWidthError) Error() string { return string(e) }
+func (e bitWidthError) Unwrap() error { return ErrBitWidth }
 
 // sbit returns s: 1 for signed inputs, 0 for unsigned ones.
 func sbit(signed bool) int {
@@ -263,12 +285,12 @@ func MinBitsForNonzero(n int, signed bool, plus bool) int {
 }
 
 // CheckConfig validates the bit widths of an accumulator-aware layer:
-// accumulator P in [MinAccBits, MaxAccBits], input N in [1, MaxInputBits],
+// accumulator P as CheckAccBits, input N in [1, MaxInputBits],
 // weight M in [2, MaxWeightBits] (1-bit narrow-range weights can only be 0).
 // The error wraps ErrBitWidth and names the field.
 func CheckConfig(p, n, m int) error {
-	if p < MinAccBits || p > MaxAccBits {
-		return fmt.Errorf("accumulator bits P = %d: must be in [%d, %d]: %w", p, MinAccBits, MaxAccBits, ErrBitWidth)
+	if err := CheckAccBits(p); err != nil {
+		return err
 	}
 	if n < 1 || n > MaxInputBits {
 		return fmt.Errorf("input bits N = %d: must be in [1, %d]: %w", n, MaxInputBits, ErrBitWidth)

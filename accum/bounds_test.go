@@ -345,6 +345,57 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+func TestCheckAccBits(t *testing.T) {
+	tests := []struct {
+		p    int
+		want string // "" when valid
+	}{
+		{MinAccBits, ""}, {16, ""}, {62, ""}, {MaxAccBits, ""},
+		{0, "accumulator width P = 0 outside [2, 64]"},
+		{1, "accumulator width P = 1 outside [2, 64]"},
+		{65, "accumulator width P = 65 outside [2, 64]"},
+		{-3, "accumulator width P = -3 outside [2, 64]"},
+	}
+	for _, tt := range tests {
+		err := CheckAccBits(tt.p)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckAccBits(%d) = %v, want nil", tt.p, err)
+		case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.Is(err, ErrBitWidth)):
+			t.Errorf("CheckAccBits(%d) = %v, want %q wrapping ErrBitWidth", tt.p, err, tt.want)
+		}
+		// CheckConfig and Certify take P through CheckAccBits and say the same.
+		cerr := CheckConfig(tt.p, 8, 8)
+		if (cerr == nil) != (err == nil) || err != nil && !contains(cerr.Error(), err.Error()) {
+			t.Errorf("CheckConfig(%d, 8, 8) = %v, CheckAccBits %v", tt.p, cerr, err)
+		}
+		if tt.p == 0 {
+			continue // Certify takes 0 as "no target"
+		}
+		_, lerr := Certify(Layer{Name: "l", Weights: []int32{1}, OutChannels: 1, K: 1, InputBits: 8, WeightBits: 8, TargetBits: tt.p})
+		if (lerr == nil) != (err == nil) || err != nil && (!contains(lerr.Error(), err.Error()) || !errors.Is(lerr, ErrBitWidth)) {
+			t.Errorf("Certify at P = %d: %v, CheckAccBits %v", tt.p, lerr, err)
+		}
+	}
+}
+
+func TestWithTarget(t *testing.T) {
+	c, err := Certify(Layer{Name: "l", Weights: []int32{3, -2, 1}, OutChannels: 1, K: 3, InputBits: 4, WeightBits: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{0, c.AccBitsExact - 1, c.AccBitsExact, c.AccBitsExact + 1, MaxAccBits} {
+		got := c.WithTarget(p)
+		want, err := Certify(Layer{Name: "l", Weights: []int32{3, -2, 1}, OutChannels: 1, K: 3, InputBits: 4, WeightBits: 4, TargetBits: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("WithTarget(%d) = %+v, Certify at that target %+v", p, got, want)
+		}
+	}
+}
+
 func TestPanicsOnProgrammerErrors(t *testing.T) {
 	tests := []struct {
 		name string

@@ -82,6 +82,16 @@ type Certificate struct {
 // Weights returns the number of weights of the certified layer.
 func (c Certificate) Weights() int { return c.OutChannels * c.K }
 
+// WithTarget returns c certified against the accumulator width p instead
+// of its own target: AccBitsTarget = p and Certified = AccBitsExact ≤ p
+// (false for p = 0). The bounds do not depend on P, so this is what
+// Certify would return for the layer at target p.
+func (c Certificate) WithTarget(p int) Certificate {
+	c.AccBitsTarget = p
+	c.Certified = p > 0 && c.AccBitsExact <= p
+	return c
+}
+
 // CertifiedWithBias reports AccBitsExactWithBias ≤ AccBitsTarget (false when
 // the target is 0).
 func (c Certificate) CertifiedWithBias() bool {
@@ -102,8 +112,8 @@ func (l *Layer) validate() error {
 		return fail("input_bits", ErrBitWidth, "N = %d, must be in [1, %d]", l.InputBits, MaxInputBits)
 	case l.WeightBits < 1 || l.WeightBits > MaxWeightBits:
 		return fail("weight_bits", ErrBitWidth, "M = %d, must be in [1, %d]", l.WeightBits, MaxWeightBits)
-	case l.TargetBits != 0 && (l.TargetBits < MinAccBits || l.TargetBits > MaxAccBits):
-		return fail("acc_bits_target", ErrBitWidth, "P = %d, must be 0 (unknown) or in [%d, %d]", l.TargetBits, MinAccBits, MaxAccBits)
+	case l.TargetBits != 0 && CheckAccBits(l.TargetBits) != nil:
+		return fmt.Errorf("layer %q: acc_bits_target: %w (or 0: unknown)", name, CheckAccBits(l.TargetBits))
 	case l.OutChannels < 1:
 		return fail("out_channels", ErrShape, "%d output channels, need at least 1", l.OutChannels)
 	case l.K < 1:
@@ -129,7 +139,7 @@ func (l *Layer) validate() error {
 // of the package, the exact range with and without the bias, sparsity and
 // whether the exact width fits the target. It returns an error naming the
 // layer and the field when a bit width is impossible (N or M outside
-// [1, 32], a non-zero P outside [2, 64]), when len(Weights) != OutChannels·K
+// [1, 32], a non-zero P that CheckAccBits refuses), when len(Weights) != OutChannels·K
 // or the bias length differs from OutChannels, when a weight lies outside
 // ±WeightMax(M), or when L1Bound is negative or not finite.
 func Certify(l Layer) (Certificate, error) {
@@ -206,8 +216,7 @@ func Certify(l Layer) (Certificate, error) {
 	cert.AccMinWithBias = clampBig(bMin)
 	cert.AccMaxWithBias = clampBig(bMax)
 	cert.AccBitsExactWithBias = bigRangeBits(bMin, bMax)
-	cert.Certified = cert.AccBitsTarget > 0 && cert.AccBitsExact <= cert.AccBitsTarget
-	return cert, nil
+	return cert.WithTarget(cert.AccBitsTarget), nil
 }
 
 // set128 sets z = x and returns z.

@@ -1,8 +1,6 @@
 package intinfer
 
 import (
-	"fmt"
-
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/intgemm"
 )
@@ -40,10 +38,11 @@ func Adversarial(m *Model, accBits map[string]int) ([]AdversarialLayer, error) {
 		if v, ok := accBits[l.Name]; ok {
 			p = v
 		}
-		if p < 2 || p > 62 {
-			return nil, fmt.Errorf("layer %s: accumulator width P = %d outside [2, 62]", l.Name, p)
-		}
 		r := AdversarialLayer{Name: l.Name, AccBits: p, AccBitsExact: accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)}
+		run, err := simAccBits(l.Name, p, r.AccBitsExact)
+		if err != nil {
+			return nil, err
+		}
 		lo, hi := levels(l.InputBits, l.InputSigned)
 		x := make([]int32, l.K)
 		for c := 0; c < l.OutC; c++ {
@@ -59,11 +58,11 @@ func Adversarial(m *Model, accBits map[string]int) ([]AdversarialLayer, error) {
 						x[i] = 0
 					}
 				}
-				exact, _ := intgemm.DotP(x, w, 62, intgemm.Exact)
-				a, ov := intgemm.DotP(x, w, p, intgemm.Wrap)
+				exact, _ := intgemm.DotP(x, w, MaxSimAccBits, intgemm.Exact)
+				a, ov := intgemm.DotP(x, w, run, intgemm.Wrap)
 				r.WrapOverflows += int64(ov)
 				r.WrapMaxError = max(r.WrapMaxError, abs(a-exact))
-				a, ov = intgemm.DotP(x, w, p, intgemm.Saturate)
+				a, ov = intgemm.DotP(x, w, run, intgemm.Saturate)
 				r.SaturateOverflows += int64(ov)
 				r.SaturateMaxError = max(r.SaturateMaxError, abs(a-exact))
 			}

@@ -49,8 +49,9 @@ type Options struct {
 	// Mode is the accumulator's overflow behaviour.
 	Mode intgemm.Mode
 	// AccBits sets the accumulator width P of the named layers; the
-	// others run at their own target (Layer.AccBits). P must be in
-	// [2, 62].
+	// others run at their own target (Layer.AccBits). P is any width
+	// accum.CheckAccBits accepts; see MaxSimAccBits for the ones the
+	// engine can simulate.
 	AccBits map[string]int
 	// Path selects the kernels of certified layers.
 	Path Path
@@ -136,16 +137,44 @@ func NewEngine(m *Model, o Options) (*Engine, error) {
 	return e, nil
 }
 
+// MaxSimAccBits is the widest accumulator the integer engine simulates:
+// it accumulates in int64 and searches thresholds over [−2^62, 2^62), so
+// it runs a P-bit accumulator bit for bit for P ≤ MaxSimAccBits. It is a
+// limit on what the engine can run, not on valid P (accum.CheckAccBits): a
+// layer at a wider P runs when its exact width (accum.ExactBits) is at
+// most MaxSimAccBits, because then no partial sum can leave the P-bit
+// range and the wrap and saturate modes both equal the exact sum.
+const MaxSimAccBits = 62
+
+// simAccBits returns the width the engine runs a layer with target P = p
+// and exact width exact at, or an error naming the layer when p is not a
+// valid P or the layer's exact range does not fit the engine.
+func simAccBits(name string, p, exact int) (int, error) {
+	if err := accum.CheckAccBits(p); err != nil {
+		return 0, fmt.Errorf("layer %s: %w", name, err)
+	}
+	switch {
+	case p <= MaxSimAccBits:
+		return p, nil
+	case exact > MaxSimAccBits:
+		return 0, fmt.Errorf("layer %s: at P = %d its exact accumulator range needs %d bits, more than the %d bits the integer engine simulates (intinfer.MaxSimAccBits)",
+			name, p, exact, MaxSimAccBits)
+	}
+	// No partial sum leaves MaxSimAccBits bits, so none leaves P bits.
+	return MaxSimAccBits, nil
+}
+
 func prepare(l *Layer, o Options) (*layerRun, error) {
 	p := l.AccBits
 	if v, ok := o.AccBits[l.Name]; ok {
 		p = v
 	}
-	if p < 2 || p > 62 {
-		return nil, fmt.Errorf("layer %s: accumulator width P = %d outside [2, 62]", l.Name, p)
-	}
 	exact := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
-	lr := &layerRun{l: l, p: p, info: LayerInfo{Name: l.Name, AccBits: p, AccBitsExact: exact}}
+	run, err := simAccBits(l.Name, p, exact)
+	if err != nil {
+		return nil, err
+	}
+	lr := &layerRun{l: l, p: run, info: LayerInfo{Name: l.Name, AccBits: p, AccBitsExact: exact}}
 	if l.OutBits > 0 {
 		n := 1<<l.OutBits - 1
 		lr.tsize = n + 1
@@ -200,7 +229,7 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 		}
 		return nil
 	}
-	err := build(acc)
+	err = build(acc)
 	if err != nil && acc == intgemm.Acc16 && errors.Is(err, intgemm.ErrNotCertified) {
 		lr.info.Note = fmt.Sprintf("acc16 refused: %v", err)
 		err = build(intgemm.Acc32)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -163,6 +164,43 @@ func TestScalarOverflowSemantics(t *testing.T) {
 	}
 	if slices.Equal(wide.Inputs[1], wrap.Inputs[1]) || slices.Equal(wide.Inputs[1], sat.Inputs[1]) {
 		t.Error("wrap or saturate at P = 12 left every activation unchanged")
+	}
+	// Above MaxSimAccBits a layer whose exact width fits still runs, at its
+	// P, with the exact sums in every mode.
+	for _, mode := range []intgemm.Mode{intgemm.Exact, intgemm.Wrap, intgemm.Saturate} {
+		for _, p := range []int{MaxSimAccBits + 1, accum.MaxAccBits} {
+			r := run(mode, p)
+			e, _ := NewEngine(m, Options{Mode: mode, AccBits: map[string]int{"conv": p}})
+			if got := e.Layers()[0].AccBits; got != p || r.Overflows[0] != 0 || !slices.Equal(wide.Inputs[1], r.Inputs[1]) {
+				t.Errorf("%v at P = %d: runs at P = %d, %d overflows, activations equal to the exact ones: %v",
+					mode, p, got, r.Overflows[0], slices.Equal(wide.Inputs[1], r.Inputs[1]))
+			}
+		}
+	}
+}
+
+// TestSimAccBits: any valid P runs as itself up to MaxSimAccBits; above it,
+// as MaxSimAccBits when the exact width fits, else an error naming the
+// layer and the limit; an invalid P gets accum.CheckAccBits's message.
+func TestSimAccBits(t *testing.T) {
+	tests := []struct {
+		p, exact, want int
+		err            string
+	}{
+		{16, 12, 16, ""}, {16, 20, 16, ""}, {MaxSimAccBits, 30, MaxSimAccBits, ""},
+		{64, 25, MaxSimAccBits, ""}, {63, MaxSimAccBits, MaxSimAccBits, ""},
+		{64, MaxSimAccBits + 1, 0, "intinfer.MaxSimAccBits"},
+		{1, 5, 0, "accumulator width P = 1 outside [2, 64]"},
+		{65, 5, 0, "accumulator width P = 65 outside [2, 64]"},
+	}
+	for _, tt := range tests {
+		got, err := simAccBits("conv2", tt.p, tt.exact)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("simAccBits(P = %d, exact %d) = %d, %v, want %d", tt.p, tt.exact, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "conv2")):
+			t.Errorf("simAccBits(P = %d, exact %d) = %d, %v, want an error naming conv2 and %q", tt.p, tt.exact, got, err, tt.err)
+		}
 	}
 }
 

@@ -149,9 +149,8 @@ func (m *Model) HiddenAccBits(p int) map[string]int {
 	return bits
 }
 
-// Search range of the thresholds (package thresh): every accumulator value
-// the engine can produce lies in [threshLo, threshHi] (the scalar reference
-// accepts P ≤ 62).
+// Search range of the thresholds: every accumulator value the engine can
+// produce lies in [threshLo, threshHi] (it simulates P ≤ MaxSimAccBits).
 const (
 	threshLo = thresh.Min
 	threshHi = thresh.Max
@@ -305,8 +304,8 @@ func (l *Layer) validate(in []int, last bool) ([]int, error) {
 		return nil, fail("weight_bits", "M = %d outside [2, 16]", l.WeightBits)
 	case l.InputBits < 1 || l.InputBits > 16:
 		return nil, fail("input_bits", "N = %d outside [1, 16]", l.InputBits)
-	case l.AccBits < accum.MinAccBits || l.AccBits > accum.MaxAccBits:
-		return nil, fail("acc_bits", "P = %d outside [%d, %d]", l.AccBits, accum.MinAccBits, accum.MaxAccBits)
+	case accum.CheckAccBits(l.AccBits) != nil:
+		return nil, fail("acc_bits", "%v", accum.CheckAccBits(l.AccBits))
 	case !(l.InputScale > 0) || math.IsInf(float64(l.InputScale), 0):
 		return nil, fail("input_scale", "%v, want a positive finite scale", l.InputScale)
 	}

@@ -44,6 +44,11 @@ type Claim struct {
 	// Bound names the bound that proves AccBits: the first of "datatype",
 	// "l1" and "exact" whose width is at most AccBits.
 	Bound string `json:"bound"`
+	// Edge marks a first or last layer of the network, which keeps its
+	// own P when the hidden layers are certified at another width
+	// (Inspect's accBits); absent in files written before it existed,
+	// whose layers then all count as hidden.
+	Edge bool `json:"edge,omitempty"`
 }
 
 // NewClaim returns the claim that a layer with certificate c fits a p-bit
@@ -149,8 +154,8 @@ func CheckClaims(claims []Claim, certs []accum.Certificate, uncert []Uncertifiab
 			reasons = append(reasons, "the file has no quantized Conv, Gemm or MatMul node of that name")
 		}
 		seen[cl.Name] = true
-		if cl.AccBits < accum.MinAccBits || cl.AccBits > accum.MaxAccBits {
-			reasons = append(reasons, fmt.Sprintf("claimed P = %d is outside [%d, %d]", cl.AccBits, accum.MinAccBits, accum.MaxAccBits))
+		if err := accum.CheckAccBits(cl.AccBits); err != nil {
+			reasons = append(reasons, "claimed "+err.Error())
 		}
 		if len(reasons) == 0 {
 			ck.Recomputed = true

@@ -201,3 +201,59 @@ func TestNewClaim(t *testing.T) {
 		t.Errorf("claim JSON %s, want %s", b, want)
 	}
 }
+
+// TestInspectHiddenAccBits: Inspect's accBits is P for the hidden layers;
+// the layers the export marks Edge keep the P they claim, as a
+// checkpoint's first and last layers do, and a file whose claims carry no
+// Edge mark (written before it existed) certifies every layer at accBits.
+func TestInspectHiddenAccBits(t *testing.T) {
+	back, m := exportedCNN(t)
+	claims, err := back.Claims()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, false, true} // conv1, conv2, fc
+	for i, cl := range claims {
+		if cl.Edge != want[i] {
+			t.Errorf("claim %s: edge %v, want %v", cl.Name, cl.Edge, want[i])
+		}
+	}
+	certs, err := m.Certificates(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = 12
+	r, err := Inspect(back, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range r.Layers {
+		target := p
+		if want[i] {
+			target = claims[i].AccBits
+		}
+		if c.AccBitsTarget != target || c.AccBitsExact != certs[i].AccBitsExact || c.Certified != (c.AccBitsExact <= target) {
+			t.Errorf("%s at hidden P = %d: target %d, P_exact %d (checkpoint %d), certified %v; want target %d",
+				c.Name, p, c.AccBitsTarget, c.AccBitsExact, certs[i].AccBitsExact, c.Certified, target)
+		}
+	}
+	for i := range claims {
+		claims[i].Edge = false
+	}
+	if err := back.SetClaims(claims); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Inspect(back, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Layers {
+		if c.AccBitsTarget != p {
+			t.Errorf("%s without edge marks: target %d, want %d", c.Name, c.AccBitsTarget, p)
+		}
+	}
+	for _, bad := range []int{1, 65, -1} {
+		if _, err := Inspect(back, bad); err == nil || !strings.Contains(err.Error(), "outside [2, 64]") {
+			t.Errorf("Inspect at P = %d: %v", bad, err)
+		}
+	}
+}

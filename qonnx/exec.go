@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/bits"
+
+	"github.com/a2qtoolkit/a2q/accum"
 )
 
 // opsetVersion returns the version of the default ONNX domain the model
@@ -136,12 +137,12 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 	if accBits == 0 {
 		accBits = 32
 	}
-	if accBits < 2 || accBits > 64 {
-		return nil, fmt.Errorf("qonnx: accumulator width %d out of range [2, 64]", accBits)
+	if err := accum.CheckAccBits(accBits); err != nil {
+		return nil, fmt.Errorf("qonnx: %w", err)
 	}
 	for name, p := range opt.LayerAccBits {
-		if p < 2 || p > 64 {
-			return nil, fmt.Errorf("qonnx: layer %s: accumulator width %d out of range [2, 64]", name, p)
+		if err := accum.CheckAccBits(p); err != nil {
+			return nil, fmt.Errorf("qonnx: layer %s: %w", name, err)
 		}
 	}
 	// Free values after their last use unless the caller keeps them.
@@ -230,6 +231,10 @@ func toIntegers(x *Tensor, scale float64) ([]int64, error) {
 	return q, nil
 }
 
+// maxExactAccBits is the widest exact accumulator range (accum.ExactBits)
+// the integer interpreter runs: it adds the products in int64.
+const maxExactAccBits = 64
+
 // accCounter tracks partial sums against a P-bit range.
 type accCounter struct {
 	lo, hi         int64
@@ -253,9 +258,10 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, Lay
 	if err := need(in, 2); err != nil {
 		return nil, st, err
 	}
-	// Exact int64 accumulation needs |Σ q·x| < 2^63.
-	if l.InputBits+l.WeightBits+bits.Len(uint(l.K)) > 62 {
-		return nil, st, fmt.Errorf("%d-bit inputs × %d-bit weights over K=%d may exceed int64", l.InputBits, l.WeightBits, l.K)
+	// Exact int64 accumulation needs every partial sum, so the layer's
+	// exact range, to fit 64 bits; P itself may be any valid width.
+	if exact := accum.ExactBits(l.Weights, l.OutChannels, l.K, l.InputBits, l.InputSigned); exact > maxExactAccBits {
+		return nil, st, fmt.Errorf("its exact accumulator range needs %d bits, more than the interpreter's %d-bit accumulation holds", exact, maxExactAccBits)
 	}
 	x := in[0]
 	xi, err := toIntegers(x, l.InputScale)

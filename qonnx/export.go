@@ -95,8 +95,9 @@ func Export(m *models.Model, o ExportOptions) (*Model, error) {
 // exportClaims stores in g's metadata (CertificatesKey) the certificate of
 // every quantized layer, recomputed from the exported graph itself: the
 // claimed width is the one the layer's quantizer targets (its AccBits)
-// when the layer is certified at it, else its exact width. A graph with no
-// quantized layer gets no claims.
+// when the layer is certified at it, else its exact width; the first and
+// last layers are marked Edge. A graph with no quantized layer gets no
+// claims.
 func exportClaims(g *Model, m *models.Model) error {
 	if !g.HasQuant() {
 		return nil
@@ -109,6 +110,10 @@ func exportClaims(g *Model, m *models.Model) error {
 	for _, c := range certs {
 		target[c.Name] = c.AccBitsTarget
 	}
+	edge := make(map[string]bool)
+	for i, l := range m.Layers {
+		edge[l.Name] = l.W != nil && !m.Hidden(i)
+	}
 	r, err := Inspect(g, 0)
 	if err != nil {
 		return err
@@ -116,13 +121,14 @@ func exportClaims(g *Model, m *models.Model) error {
 	claims := make([]Claim, 0, len(r.Layers))
 	for _, c := range r.Layers {
 		p := max(c.AccBitsExact, accum.MinAccBits)
-		if t := target[c.Name]; t >= p && t <= accum.MaxAccBits {
+		if t := target[c.Name]; t >= p && accum.CheckAccBits(t) == nil {
 			p = t
 		}
 		cl, ok := NewClaim(c, p)
 		if !ok {
 			return fmt.Errorf("layer %s: no bound proves P = %d", c.Name, p)
 		}
+		cl.Edge = edge[c.Name]
 		claims = append(claims, cl)
 	}
 	return g.SetClaims(claims)

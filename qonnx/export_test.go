@@ -521,7 +521,8 @@ print(len(m.graph.node), "nodes,", len(quants), "Quant")
 
 // Export the reference CNN with an A2Q hidden layer at P = 16, after one
 // evaluation pass on blank images has calibrated its activation
-// quantizers, and list the graph and the layers Inspect finds in it.
+// quantizers, and list the graph and the layers Inspect finds in it with
+// the hidden layers at P = 16 (the first and last keep the P they claim).
 func ExampleExport() {
 	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
 		Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 16},
@@ -545,11 +546,11 @@ func ExampleExport() {
 		log.Fatal(err)
 	}
 	for _, c := range r.Layers {
-		fmt.Printf("%s: K=%d N=%d M=%d certified at P=16: %v\n", c.Name, c.K, c.InputBits, c.WeightBits, c.Certified)
+		fmt.Printf("%s: K=%d N=%d M=%d P=%d P_exact=%d certified: %v\n", c.Name, c.K, c.InputBits, c.WeightBits, c.AccBitsTarget, c.AccBitsExact, c.Certified)
 	}
 	// Output:
 	// Quant Quant Quant Quant Conv Add MaxPool Relu Quant Conv Add MaxPool Relu Transpose Flatten Quant Gemm Add
-	// conv1: K=9 N=8 M=8 certified at P=16: false
-	// conv2: K=288 N=8 M=8 certified at P=16: true
-	// fc: K=1600 N=8 M=8 certified at P=16: false
+	// conv1: K=9 N=8 M=8 P=32 P_exact=19 certified: true
+	// conv2: K=288 N=8 M=8 P=16 P_exact=16 certified: true
+	// fc: K=1600 N=8 M=8 P=32 P_exact=25 certified: true
 }

@@ -14,7 +14,9 @@ import (
 type Report struct {
 	// File is the model's path ("" when decoded from memory).
 	File string `json:"file"`
-	// AccBits is the target accumulator width P (0: none, bounds only).
+	// AccBits is the target accumulator width P of the hidden layers (0:
+	// none, bounds only); layers the file's claims mark Edge keep the P
+	// they claim.
 	AccBits int `json:"acc_bits_target"`
 	// Layers holds the certificates of the certifiable layers, in graph
 	// order.
@@ -30,8 +32,8 @@ type Report struct {
 	// certified layers and M their weight width (weighted mean over layers);
 	// 0 when undefined (no certified layer, or every weight equal).
 	CompressionRate float64 `json:"compression_rate"`
-	// Certified reports that every certifiable layer fits AccBits (false
-	// when AccBits is 0 or no layer is certifiable).
+	// Certified reports that every certifiable layer fits its target
+	// (false when AccBits is 0 or no layer is certifiable).
 	Certified bool `json:"certified"`
 	// Claims sets each certificate the file carries in its metadata
 	// (CertificatesKey, written by Export) against the certificate
@@ -52,8 +54,11 @@ type Uncertifiable struct {
 }
 
 // Inspect certifies every quantized Conv/MatMul/Gemm layer of m against a
-// P-bit accumulator (accBits = 0: compute the bounds with no target), and
-// checks the certificates the file claims in its metadata (see Claims). It
+// P-bit accumulator, P = accBits for the hidden layers (accBits = 0:
+// compute the bounds with no target); a layer the file's claims mark Edge
+// (the first and last layers of an a2q export) keeps the P it claims, as a
+// checkpoint's first and last layers keep theirs. It also checks the
+// certificates the file claims in its metadata (see Claims). It
 // fails with an error wrapping ErrNoQuant for a model without Quant nodes,
 // and with an error naming CertificatesKey when that metadata is not a
 // list of claims.
@@ -70,6 +75,17 @@ func Inspect(m *Model, accBits int) (Report, error) {
 	if err != nil {
 		return r, err
 	}
+	if accBits != 0 {
+		if err := accum.CheckAccBits(accBits); err != nil {
+			return r, fmt.Errorf("qonnx: %w", err)
+		}
+	}
+	edgeP := make(map[string]int) // the P an edge layer claims
+	for _, cl := range claims {
+		if _, dup := edgeP[cl.Name]; !dup && cl.Edge && accum.CheckAccBits(cl.AccBits) == nil {
+			edgeP[cl.Name] = cl.AccBits
+		}
+	}
 	hist := make(map[int32]int64)
 	var zeros, total int64
 	var bitsSum float64
@@ -79,11 +95,15 @@ func Inspect(m *Model, accBits int) (Report, error) {
 			r.Uncertifiable = append(r.Uncertifiable, Uncertifiable{Name: l.Name, Kind: l.Kind, Reason: l.Reason})
 			continue
 		}
+		target := accBits
+		if p, ok := edgeP[l.Name]; ok && accBits > 0 {
+			target = p
+		}
 		c, err := accum.Certify(accum.Layer{
 			Name: l.Name, Kind: l.Kind,
 			Weights: l.Weights, OutChannels: l.OutChannels, K: l.K,
 			InputBits: l.InputBits, InputSigned: l.InputSigned, WeightBits: l.WeightBits,
-			TargetBits: accBits,
+			TargetBits: target,
 		})
 		if err != nil {
 			return r, fmt.Errorf("qonnx: %s: %w", m.name(), err)

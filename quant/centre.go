@@ -177,8 +177,8 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	perGroup := l.OutC / groups
 	w := l.Weight.Value.Data
 	n := float64(mo.n)
-	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, AccBits: l.W.AccBits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
-		V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
+	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
+		layer: l.W.layer, V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
 	for grp := 0; grp < groups; grp++ {
 		m := make([]float64, k)
 		for i, v := range mo.sum[grp] {

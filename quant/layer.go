@@ -31,8 +31,8 @@ func (c LayerConfig) Validate(layer string) error {
 	if c.ActBits < 1 || c.ActBits > 16 {
 		return fmt.Errorf("layer %s: activation bits %d outside [1, 16]", layer, c.ActBits)
 	}
-	if c.AccBits < 2 || c.AccBits > 64 {
-		return fmt.Errorf("layer %s: accumulator bits %d outside [2, 64]", layer, c.AccBits)
+	if err := accum.CheckAccBits(c.AccBits); err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
 	}
 	return nil
 }
@@ -102,8 +102,8 @@ func (l *Layer) setup(inSigned bool) error {
 		return nil
 	}
 	l.In = NewActQuant(l.Name+".input_quant", cfg.ActBits, inSigned)
-	l.W = &WeightQuant{Mode: cfg.Mode, Bits: cfg.WeightBits, AccBits: cfg.AccBits,
-		InputBits: cfg.ActBits, InputSigned: inSigned, V: l.Weight}
+	l.W = &WeightQuant{Mode: cfg.Mode, Bits: cfg.WeightBits, InputBits: cfg.ActBits, InputSigned: inSigned,
+		V: l.Weight, layer: &l.Config}
 	if cfg.Mode.AccumulatorAware() {
 		if err := l.checkBudget(); err != nil {
 			return err

@@ -18,7 +18,7 @@ func randWQ(rng *rand.Rand, mode Mode, cout, k, m, n, p int, signed bool) *Weigh
 	for i := range v.Value.Data {
 		v.Value.Data[i] = float32(rng.NormFloat64() * 0.1)
 	}
-	w := &WeightQuant{Mode: mode, Bits: m, AccBits: p, InputBits: n, InputSigned: signed, V: v}
+	w := &WeightQuant{Mode: mode, Bits: m, InputBits: n, InputSigned: signed, V: v, layer: &LayerConfig{AccBits: p}}
 	if mode.AccumulatorAware() {
 		w.Log2G = nn.NewParam("g", true, cout)
 		w.Log2S = nn.NewParam("s", true, cout)

@@ -21,12 +21,16 @@ const PenaltyWeight = 1e-3
 type WeightQuant struct {
 	Mode Mode
 	Bits int // M
-	// AccBits is the accumulator width P the budget is derived from, and
-	// InputBits/InputSigned the layer's input quantizer (A2Q, A2Q+ only).
-	AccBits, InputBits int
-	InputSigned        bool
-	V                  *nn.Param // the float weights, [Cout, …]
-	Log2G, Log2S       *nn.Param // [Cout], A2Q and A2Q+ only
+	// InputBits and InputSigned are the layer's input quantizer's (A2Q,
+	// A2Q+ only).
+	InputBits    int
+	InputSigned  bool
+	V            *nn.Param // the float weights, [Cout, …]
+	Log2G, Log2S *nn.Param // [Cout], A2Q and A2Q+ only
+
+	// layer is the owning layer's configuration, whose AccBits is the one
+	// stored accumulator width P of the layer (see AccBits).
+	layer *LayerConfig
 
 	// refL1 is each channel's L1 norm after centring and before the
 	// projection, recorded by InitFromWeights.
@@ -47,14 +51,19 @@ func (w *WeightQuant) Channels() (cout, k int) {
 // QMax returns 2^(M−1) − 1.
 func (w *WeightQuant) QMax() float32 { return float32(accum.WeightMax(w.Bits)) }
 
+// AccBits returns the accumulator width P the budget is derived from: the
+// owning layer's Config.AccBits, which the quantizer reads rather than
+// copies.
+func (w *WeightQuant) AccBits() int { return w.layer.AccBits }
+
 // Budget returns the L1 budget T of an accumulator-aware quantizer (0
 // otherwise).
 func (w *WeightQuant) Budget() float64 {
 	switch w.Mode {
 	case A2Q:
-		return accum.A2QBudget(w.AccBits, w.InputBits, w.InputSigned)
+		return accum.A2QBudget(w.AccBits(), w.InputBits, w.InputSigned)
 	case A2QPlus:
-		return accum.A2QPlusBudget(w.AccBits, w.InputBits)
+		return accum.A2QPlusBudget(w.AccBits(), w.InputBits)
 	}
 	return 0
 }

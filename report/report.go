@@ -42,13 +42,48 @@ type Model struct {
 	GridQuantizers []string `json:"grid_quantizers,omitempty"`
 }
 
-// FromModel builds the certificate part of a report. accBits, when
-// positive, certifies every layer against that P instead of its own.
-func FromModel(m *models.Model, accBits int) (*Model, error) {
+// Certificates returns the certificate rows of m's quantized layers, in
+// order: the hidden layers certified at hiddenAccBits (0: each at its own
+// target), the first and last layers at their own P. This is the
+// certificate train, inspect and verify report, and the P verify runs
+// each layer at. A non-zero hiddenAccBits must pass accum.CheckAccBits.
+func Certificates(m *models.Model, hiddenAccBits int) ([]accum.Certificate, error) {
+	if hiddenAccBits != 0 {
+		if err := accum.CheckAccBits(hiddenAccBits); err != nil {
+			return nil, err
+		}
+	}
+	certs, err := m.Certificates(false, 0)
+	if err != nil {
+		return nil, err
+	}
+	if hiddenAccBits == 0 {
+		return certs, nil
+	}
+	next := 0 // certs holds the quantized layers in order
+	for i, l := range m.Layers {
+		if l.W == nil {
+			continue
+		}
+		if m.Hidden(i) {
+			certs[next] = certs[next].WithTarget(hiddenAccBits)
+		}
+		next++
+	}
+	return certs, nil
+}
+
+// FromModel builds the certificate part of a report from Certificates(m,
+// hiddenAccBits); Certified covers the hidden layers. With a non-zero
+// hiddenAccBits the report's AccBits is that P.
+func FromModel(m *models.Model, hiddenAccBits int) (*Model, error) {
 	h := m.Config.Hidden
 	r := &Model{Model: m.Config.Model, Quant: string(h.Mode), WeightBits: h.WeightBits, ActBits: h.ActBits,
 		AccBits: h.AccBits, CompressionFormula: CompressionFormula, Layers: []accum.Certificate{}}
-	certs, err := m.Certificates(false, accBits)
+	if hiddenAccBits != 0 {
+		r.AccBits = hiddenAccBits
+	}
+	certs, err := Certificates(m, hiddenAccBits)
 	if err != nil {
 		return nil, err
 	}

@@ -103,3 +103,43 @@ func TestSetScore(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificatesHiddenAccBits: the hidden layers are certified at the P
+// given, the first and last keep their own; 0 keeps every layer's own; a
+// bad P is refused with accum's message.
+func TestCertificatesHiddenAccBits(t *testing.T) {
+	m := build(t, "cnn", quant.A2QPlus, 16)
+	own, err := Certificates(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{12, 16, 40, 64} {
+		certs, err := Certificates(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := FromModel(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hiddenOK := true
+		for i, c := range certs {
+			want := own[i] // the edges: conv1 and fc
+			if i == 1 {
+				want = own[i].WithTarget(p)
+				hiddenOK = c.Certified
+			}
+			if c != want || r.Layers[i] != want {
+				t.Errorf("hidden P = %d, %s: %+v, want target %d", p, c.Name, c, want.AccBitsTarget)
+			}
+		}
+		if r.Certified != hiddenOK || r.AccBits != p || hiddenOK != (own[1].AccBitsExact <= p) {
+			t.Errorf("hidden P = %d: report certified %v at P = %d, conv2 P_exact %d", p, r.Certified, r.AccBits, own[1].AccBitsExact)
+		}
+	}
+	for _, p := range []int{1, 65, -2} {
+		if _, err := FromModel(m, p); err == nil || !strings.Contains(err.Error(), "outside [2, 64]") {
+			t.Errorf("hidden P = %d: %v", p, err)
+		}
+	}
+}

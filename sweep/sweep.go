@@ -53,6 +53,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
@@ -163,8 +164,8 @@ func (g Grid) Validate() error {
 		}
 	}
 	for _, p := range g.AccBits {
-		if p < 2 || p > 64 {
-			return fmt.Errorf("sweep: accumulator width %d outside [2, 64]", p)
+		if err := accum.CheckAccBits(p); err != nil {
+			return fmt.Errorf("sweep: %w", err)
 		}
 	}
 	if g.Epochs < 0 || g.FloatEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 {

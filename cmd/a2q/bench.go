@@ -45,6 +45,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if _, err := parse(fs, args); err != nil {
 			return err
 		}
+		if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {
+			return err
+		}
 		qm, ok := quant.ParseMode(*mode)
 		if !ok {
 			return usagef("--quant %q: want float, baseline, a2q or a2q+", *mode)
@@ -68,6 +71,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		batch := fs.Int("batch", 128, "batch size")
 		pbits := fs.Int("acc-bits", 16, "hidden-layer accumulator bits")
 		if _, err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {
 			return err
 		}
 		threads := []int{1}

@@ -10,14 +10,14 @@ import (
 
 func runInspect(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "inspect", "FILE [--acc-bits P]   (FILE: a checkpoint, a QONNX .onnx model, or a float .onnx network)")
-	accBits := fs.Int("acc-bits", 0, "certify every layer against this P instead of its own target")
+	accBits := fs.Int("acc-bits", 0, "certify the hidden layers against this P instead of their own target (0: their own; the first and last layers keep theirs)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	path, err := parseOne(fs, args, "file")
 	if err != nil {
 		return err
 	}
-	if *accBits < 0 || *accBits > 64 {
-		return usagef("--acc-bits %d outside [1, 64]", *accBits)
+	if err := checkAccBitsFlag("--acc-bits", *accBits, true); err != nil {
+		return err
 	}
 	if strings.HasSuffix(path, ".onnx") {
 		if !isQONNX(path) {

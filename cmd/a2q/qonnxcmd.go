@@ -294,8 +294,9 @@ const qonnxVerifyUsage = `FILE.onnx [--acc-bits P] [--limit N] [--data D] [--sha
 
 Runs a QONNX model on each input fake-quantized in float32, and with every certifiable layer
 as exact int64 integer dot products whose partial sums are counted against a P-bit range. P
-is --acc-bits for every layer, else the width the file claims for the layer in its
-a2q.certificates metadata (written by 'a2q export'), else the layer's exact width P_exact.
+is --acc-bits for the hidden layers (a first or last layer that the file's a2q.certificates
+metadata, written by 'a2q export', marks as an edge keeps the width it claims), else the width
+the file claims for the layer, else the layer's exact width P_exact.
 Inputs: random integers on the grid of the input's Quant node if the graph input is
 quantized, else uniform random values in [0, 1); with --data, test images that fit the model.
 Every quantized activation of the two runs is compared. The check passes when, with each
@@ -368,7 +369,7 @@ type qonnxVerifyReport struct {
 
 func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", qonnxVerifyUsage)
-	accBits := fs.Int("acc-bits", 0, "accumulator bits P of every integer layer (0: the file's claim for the layer, else its exact width)")
+	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden integer layers (0: the file's claim for the layer, else its exact width; edge layers keep their claim)")
 	limit := fs.Int("limit", 0, "number of inputs (0: 4 random inputs, or every test image of --data)")
 	dataSpec := fs.String("data", "", "feed test images of this data set (they must fit the model) instead of random inputs")
 	shapeSpec := fs.String("shape", "", "input shape N,C,H,W instead of the declared one (fully convolutional models accept other sizes)")
@@ -379,8 +380,8 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *accBits != 0 && (*accBits < 2 || *accBits > 62) {
-		return usagef("--acc-bits %d outside [2, 62]", *accBits)
+	if err := checkAccBitsFlag("--acc-bits", *accBits, true); err != nil {
+		return err
 	}
 	if *limit < 0 || *threads < 1 {
 		return usagef("--limit must be non-negative and --threads positive")
@@ -429,20 +430,22 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 		Uncertifiable: r.Uncertifiable, Claims: r.Claims, Unclaimed: r.Unclaimed, ClaimsHold: r.ClaimsHold,
 		Sparsity: r.Sparsity, CompressionRate: r.CompressionRate}
 	for _, c := range r.Layers {
-		l := qonnxVerifyLayer{Certificate: c}
 		cl, hasClaim := claimed[c.Name]
+		validClaim := hasClaim && accum.CheckAccBits(cl.AccBits) == nil
+		p, from := c.AccBitsTarget, "--acc-bits"
 		switch {
+		case *accBits > 0 && validClaim && cl.Edge:
+			from = "claim" // Inspect keeps an edge layer's claimed P
 		case *accBits > 0:
-			l.AccBitsFrom = "--acc-bits"
-		case hasClaim && cl.AccBits >= accum.MinAccBits && cl.AccBits <= 62:
-			l.AccBitsTarget, l.AccBitsFrom = cl.AccBits, "claim"
+		case validClaim:
+			p, from = cl.AccBits, "claim"
 		default:
-			l.AccBitsTarget, l.AccBitsFrom = max(c.AccBitsExact, accum.MinAccBits), "exact"
+			p, from = max(c.AccBitsExact, accum.MinAccBits), "exact"
 		}
+		l := qonnxVerifyLayer{Certificate: c.WithTarget(p), AccBitsFrom: from}
 		if hasClaim {
 			l.Claim = &cl
 		}
-		l.Certified = l.AccBitsExact <= l.AccBitsTarget
 		widths[c.Name] = l.AccBitsTarget
 		rep.Layers = append(rep.Layers, l)
 	}
@@ -626,7 +629,7 @@ func inspectQONNX(e *env, path string, accBits int, asJSON bool) error {
 			fmt.Fprintf(w, ", compression rate %.2f× (M/H(q))", r.CompressionRate)
 		}
 		if accBits > 0 {
-			fmt.Fprintf(w, ", certified at P = %d: %v", accBits, r.Certified)
+			fmt.Fprintf(w, ", certified with the hidden layers at P = %d: %v", accBits, r.Certified)
 		}
 		fmt.Fprintln(w)
 		if r.Claims != nil {
@@ -639,7 +642,7 @@ func inspectQONNX(e *env, path string, accBits int, asJSON bool) error {
 		return checkFailed{fmt.Errorf("%s: the certificate the file claims does not hold for %s", path, strings.Join(r.FailedClaims(), ", "))}
 	}
 	if accBits > 0 && !r.Certified {
-		return checkFailed{fmt.Errorf("%s: not every layer is certified at P = %d", path, accBits)}
+		return checkFailed{fmt.Errorf("%s: not every layer is certified with the hidden layers at P = %d", path, accBits)}
 	}
 	return nil
 }

@@ -78,6 +78,11 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if g.AccBits, err = intList("--acc-bits", *accBits); err != nil {
 		return err
 	}
+	for _, p := range g.AccBits {
+		if err := checkAccBitsFlag("--acc-bits", p, false); err != nil {
+			return err
+		}
+	}
 	if *batch < 1 || *threads < 1 || *parallel < 1 || *trainLimit < 0 || *testLimit < 0 || *lr <= 0 || *ftLR <= 0 {
 		return usagef("--batch, --threads, --parallel and the learning rates must be positive, the limits not negative")
 	}

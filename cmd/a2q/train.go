@@ -54,6 +54,12 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return usagef("--quant %q: want float, baseline, a2q or a2q+", *mode)
 	}
+	if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {
+		return err
+	}
+	if err := checkAccBitsFlag("--edge-acc-bits", *edgeAcc, false); err != nil {
+		return err
+	}
 	if *epochs < 0 || *batch < 1 || *threads < 1 {
 		return usagef("--epochs, --batch and --threads must be positive")
 	}

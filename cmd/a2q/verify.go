@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"text/tabwriter"
 
-	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
@@ -51,8 +50,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *accBits != 0 && (*accBits < 2 || *accBits > 62) {
-		return usagef("--acc-bits %d outside [2, 62]", *accBits)
+	if err := checkAccBitsFlag("--acc-bits", *accBits, true); err != nil {
+		return err
 	}
 	if *limit < 0 || *threads < 1 {
 		return usagef("--limit must be non-negative and --threads positive")
@@ -69,9 +68,21 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
-	var bits map[string]int
-	if *accBits > 0 {
-		bits = im.HiddenAccBits(*accBits)
+	// The certificate at --acc-bits says each layer's P; the engine runs
+	// every layer at it.
+	rep, err := report.FromModel(m, *accBits)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	target := make(map[string]int, len(rep.Layers))
+	for _, c := range rep.Layers {
+		target[c.Name] = c.AccBitsTarget
+	}
+	bits := make(map[string]int)
+	for _, l := range im.Layers() {
+		if p, ok := target[l.Name]; ok {
+			bits[l.Name] = p
+		}
 	}
 	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, AccBits: bits, Threads: *threads})
 	if err != nil {
@@ -89,24 +100,6 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	v, err := intinfer.Verify(ctx, m, eng, testSet, intinfer.VerifyOptions{Limit: *limit, Threads: *threads})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
-	}
-	rep, err := report.FromModel(m, 0)
-	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", path, err)}
-	}
-	if *accBits > 0 {
-		// Certify the hidden layers at --acc-bits, as the engine runs them.
-		var hidden []accum.Certificate
-		for i := range rep.Layers {
-			c := &rep.Layers[i]
-			if _, ok := bits[c.Name]; ok {
-				c.AccBitsTarget = *accBits
-				c.Certified = c.AccBitsExact <= *accBits
-				hidden = append(hidden, *c)
-			}
-		}
-		rep.Certified = accum.Summarize(hidden).Certified
-		rep.AccBits = *accBits
 	}
 	rep.SetScore(m, v.IntegerScore)
 	rep.Overflows = &v.Overflows
