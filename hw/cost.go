@@ -3,14 +3,15 @@ package hw
 import (
 	"fmt"
 	"math"
+
+	"github.com/a2qtoolkit/a2q/accum"
 )
 
-// Limits on the bit widths accepted by EstimateLUT and the RTL generator.
+// Limits on the bit widths accepted by EstimateLUT and the RTL generator
+// (the accumulator width P is checked by accum.CheckAccBits).
 const (
 	// MaxOperandBits is the widest weight or input accepted.
 	MaxOperandBits = 32
-	// MaxAccBits is the widest accumulator accepted (an int64 holds the Go-side reference).
-	MaxAccBits = 64
 	// MaxOutputBits is the widest thresholded output accepted by the cost model: the
 	// model stores 2^B − 1 thresholds per channel, which is only sensible for small B.
 	MaxOutputBits = 16
@@ -131,8 +132,8 @@ func (u MVU) validate() error {
 		return fmt.Errorf("hw: layer %s: input bits %d out of range [1, %d]", name, u.InputBits, MaxOperandBits)
 	case u.OutputBits < 0 || u.OutputBits > MaxOutputBits:
 		return fmt.Errorf("hw: layer %s: output bits %d out of range [0, %d]", name, u.OutputBits, MaxOutputBits)
-	case u.AccBits < 1 || u.AccBits > MaxAccBits:
-		return fmt.Errorf("hw: layer %s: accumulator bits %d out of range [1, %d]", name, u.AccBits, MaxAccBits)
+	case accum.CheckAccBits(u.AccBits) != nil:
+		return fmt.Errorf("hw: layer %s: %w", name, accum.CheckAccBits(u.AccBits))
 	}
 	return nil
 }

@@ -121,8 +121,8 @@ func TestEstimateLUTErrors(t *testing.T) {
 		{"huge input bits", func(u *MVU) { u.InputBits = 33 }, "input bits"},
 		{"negative output bits", func(u *MVU) { u.OutputBits = -1 }, "output bits"},
 		{"huge output bits", func(u *MVU) { u.OutputBits = 17 }, "output bits"},
-		{"zero acc bits", func(u *MVU) { u.AccBits = 0 }, "accumulator bits"},
-		{"acc bits over 64", func(u *MVU) { u.AccBits = 65 }, "accumulator bits"},
+		{"zero acc bits", func(u *MVU) { u.AccBits = 0 }, "accumulator width P = 0 outside"},
+		{"acc bits over 64", func(u *MVU) { u.AccBits = 65 }, "accumulator width P = 65 outside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -135,7 +135,9 @@ func EstimateModel(m *models.Model, peCap, simdCap int) (*ModelCost, error) {
 
 // certifiedBits is the certificate's exact width, at least 2 (an all-zero layer needs no
 // accumulator, but a register of one sign bit is not a useful unit).
-func certifiedBits(c accum.Certificate) int { return min(max(c.AccBitsExact, 2), MaxAccBits) }
+func certifiedBits(c accum.Certificate) int {
+	return min(max(c.AccBitsExact, accum.MinAccBits), accum.MaxAccBits)
+}
 
 // quantized returns the quantized layers of m in order.
 func quantized(m *models.Model) []*quant.Layer {
@@ -218,8 +220,8 @@ func LayerThresholds(m *models.Model, name string, p int) (bits int, thr []int64
 	if idx+1 >= len(qs) {
 		return 0, nil, fmt.Errorf("hw: layer %s is the last layer: it has no thresholding stage", name)
 	}
-	if p < 2 || p > MaxAccBits {
-		return 0, nil, fmt.Errorf("hw: layer %s: accumulator bits %d out of range [2, %d]", name, p, MaxAccBits)
+	if err := accum.CheckAccBits(p); err != nil {
+		return 0, nil, fmt.Errorf("hw: layer %s: %w", name, err)
 	}
 	next := qs[idx+1]
 	relu, err := between(m, l, next)

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"regexp"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/thresh"
 )
 
@@ -52,8 +53,8 @@ func (u Unit) Validate() error {
 		return fmt.Errorf("hw: unit %s: weight bits %d out of range [1, %d]", u.Name, u.WeightBits, MaxOperandBits)
 	case u.InputBits < 1 || u.InputBits > MaxOperandBits:
 		return fmt.Errorf("hw: unit %s: input bits %d out of range [1, %d]", u.Name, u.InputBits, MaxOperandBits)
-	case u.AccBits < 2 || u.AccBits > MaxAccBits:
-		return fmt.Errorf("hw: unit %s: accumulator bits %d out of range [2, %d]", u.Name, u.AccBits, MaxAccBits)
+	case accum.CheckAccBits(u.AccBits) != nil:
+		return fmt.Errorf("hw: unit %s: %w", u.Name, accum.CheckAccBits(u.AccBits))
 	case u.SIMD < 1 || u.K%u.SIMD != 0:
 		return fmt.Errorf("hw: unit %s: SIMD=%d must be a positive divisor of K=%d", u.Name, u.SIMD, u.K)
 	}

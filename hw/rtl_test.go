@@ -82,7 +82,7 @@ func TestUnitValidateErrors(t *testing.T) {
 		{"zero channels", func(u *Unit) { u.OutChannels = 0 }, "OutChannels=0"},
 		{"weight too wide", func(u *Unit) { u.Weights[9] = 128 }, "[channel 1, k 1] = 128"},
 		{"weight too negative", func(u *Unit) { u.WeightBits = 3; u.Weights = make([]int32, 16); u.Weights[3] = -5 }, "[channel 0, k 3] = -5"},
-		{"acc bits", func(u *Unit) { u.AccBits = 65 }, "accumulator bits 65"},
+		{"acc bits", func(u *Unit) { u.AccBits = 65 }, "accumulator width P = 65 outside"},
 		{"input bits", func(u *Unit) { u.InputBits = 0 }, "input bits 0"},
 		{"weight bits", func(u *Unit) { u.WeightBits = 40 }, "weight bits 40"},
 		{"output bits without thresholds", func(u *Unit) { u.OutputBits = 2 }, "without thresholds"},
