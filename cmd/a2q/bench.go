@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/a2qtoolkit/a2q/bench"
+	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -49,6 +50,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if !ok {
 			return usagef("--quant %q: want float, baseline, a2q or a2q+", *mode)
 		}
+		if _, ok := models.TaskOf(*model); !ok {
+			return usagef("--model %q: known models are %v", *model, models.Names())
+		}
 		r, err := bench.Train(ctx, bench.TrainOptions{Model: *model, Quant: qm, Batch: *batch, Threads: *threads,
 			MinTime: *minTime, AccBits: *pbits, WeightBits: 8, ActBits: 8})
 		if err != nil {
@@ -69,6 +73,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		pbits := fs.Int("acc-bits", 16, "hidden-layer accumulator bits")
 		if _, err := parse(fs, args); err != nil {
 			return err
+		}
+		if _, ok := models.TaskOf(*model); !ok {
+			return usagef("--model %q: known models are %v", *model, models.Names())
 		}
 		threads := []int{1}
 		if n := runtime.NumCPU(); n > 1 {
