@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/a2qtoolkit/a2q/train"
 )
 
 // TestExitStatus checks the classification of the errors commands return.
@@ -22,7 +24,8 @@ func TestExitStatus(t *testing.T) {
 		{"bad flag", usagef("--quant %q: want float, baseline, a2q or a2q+", "int3"), exitUsage},
 		{"missing input", usageError{fmt.Errorf("--init-from: %w", &os.PathError{Op: "open", Path: "x.ckpt", Err: syscall.ENOENT})}, exitUsage},
 		{"malformed input", usageError{fmt.Errorf("x.ckpt: %w", errors.New("bad header"))}, exitUsage},
-		{"unmarked", errors.New("training diverged"), exitRunFailure},
+		{"unmarked", errors.New("something failed"), exitRunFailure},
+		{"diverged", fmt.Errorf("epoch 2, step 17: %w", train.ErrNonFinite), exitRunFailure},
 		{"interrupted", fmt.Errorf("epoch 3: %w", context.Canceled), exitRunFailure},
 		{"disk full", fmt.Errorf("writing model.ckpt: %w", &os.PathError{Op: "write", Path: "model.ckpt", Err: syscall.ENOSPC}), exitRunFailure},
 		{"disk full, blamed on a flag", usageError{fmt.Errorf("--save: %w", syscall.ENOSPC)}, exitRunFailure},
