@@ -70,11 +70,11 @@ func TestKnownValues(t *testing.T) {
 		name      string
 		got, want int
 	}{
-		{"DataTypeBits K=576 N=M=8 unsigned (SPEC.md)", DataTypeBits(576, 8, false, 8), 26},
-		{"DataTypeBits K=288 N=M=8 unsigned (DESIGN.md)", DataTypeBits(288, 8, false, 8), 25},
-		{"L1BitsInt 120 N=8 unsigned (DESIGN.md)", L1BitsInt(120, 8, false), 16},
-		{"L1Bits 120 N=8 unsigned (DESIGN.md)", L1Bits(120, 8, false), 16},
-		{"RangeBits [-25755, 30600] (DESIGN.md)", RangeBits(Range{-25755, 30600}), 16},
+		{"DataTypeBits K=576 N=M=8 unsigned (docs/MATH.md)", DataTypeBits(576, 8, false, 8), 26},
+		{"DataTypeBits K=288 N=M=8 unsigned (docs/MATH.md, docs/CLI.md)", DataTypeBits(288, 8, false, 8), 25},
+		{"L1BitsInt 120 N=8 unsigned (docs/CLI.md)", L1BitsInt(120, 8, false), 16},
+		{"L1Bits 120 N=8 unsigned (docs/CLI.md)", L1Bits(120, 8, false), 16},
+		{"RangeBits [-25755, 30600] (docs/CLI.md)", RangeBits(Range{-25755, 30600}), 16},
 		// Powers of two: log2 must not round up by an ulp.
 		{"DataTypeBits K=512 N=M=8 unsigned", DataTypeBits(512, 8, false, 8), 26},
 		{"DataTypeBits K=2^30 N=M=16 unsigned", DataTypeBits(1<<30, 16, false, 16), 63},
@@ -157,7 +157,7 @@ func TestL1BitsIsInverseOfBudget(t *testing.T) {
 }
 
 func TestL1BitsFormula(t *testing.T) {
-	// Where β is not near an integer, the float formula of SPEC.md is safe:
+	// Where β is not near an integer, the float formula of docs/MATH.md (“A2Q bound”) is safe:
 	// the exact implementation must agree with it.
 	for _, signed := range []bool{false, true} {
 		for n := 1; n <= 8; n++ {

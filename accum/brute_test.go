@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// refInputRange is the input range of SPEC.md, written out independently.
+// refInputRange is the input range of docs/MATH.md (“Notation”), written out independently.
 func refInputRange(n int, signed bool) (lo, hi int64) {
 	if signed {
 		return -(int64(1) << (n - 1)), int64(1)<<(n-1) - 1

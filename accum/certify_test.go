@@ -154,7 +154,7 @@ func TestTiledBits(t *testing.T) {
 	}
 }
 
-// designLayer is the conv2 layer of the report example in DESIGN.md: K =
+// designLayer is the conv2 layer of the report example in docs/CLI.md (“Report fields”): K =
 // 288, 8-bit unsigned inputs, a channel with q⁺ = 120 and one with q⁻ = 101.
 func designLayer() Layer {
 	const k = 288
@@ -351,7 +351,7 @@ func TestCertificateJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &fields); err != nil {
 		t.Fatal(err)
 	}
-	// The report fields of DESIGN.md, plus the bias and zero-channel fields.
+	// The certificate fields of docs/CLI.md, “Report fields”.
 	want := []string{"name", "kind", "k", "out_channels", "input_bits", "input_signed", "weight_bits",
 		"acc_bits_target", "l1_max", "l1_bound", "acc_bits_datatype", "acc_bits_l1", "acc_bits_exact",
 		"acc_min", "acc_max", "sparsity", "certified",

@@ -61,7 +61,7 @@ func (e Estimate) Add(f Estimate) Estimate {
 	}
 }
 
-// EstimateLUT evaluates FINN's analytical LUT model (SPEC.md, "Hardware cost") for u:
+// EstimateLUT evaluates FINN's analytical LUT model (docs/MATH.md, “Hardware cost”) for u:
 //
 //	mult      = SIMD·(2·ceil((M+N)/6) − 1)·(M+N)   (0 when MultOnDSP)
 //	addertree = (M+N)·(2·SIMD − 1)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestEstimateLUTHandComputed(t *testing.T) {
-	// Every want below was worked out by hand from the formula in SPEC.md.
+	// Every want below was worked out by hand from the formula in docs/MATH.md (“Hardware cost”).
 	tests := []struct {
 		name string
 		u    MVU

@@ -4,7 +4,7 @@
 // # Estimate
 //
 // EstimateLUT is FINN's analytical LUT model of one matrix-vector unit (MVU), as restated in
-// SPEC.md ("Hardware cost"); it comes from the FINN compiler's resource estimates for its
+// docs/MATH.md (“Hardware cost”); it comes from the FINN compiler's resource estimates for its
 // MVAU (matrix-vector-activation unit) as used in the A2Q paper. With M weight bits, N input
 // bits, P accumulator bits, B output (threshold) bits, PE processing elements of SIMD lanes,
 // TMEM = MH/PE and WMEM = MW·MH/(PE·SIMD):

@@ -33,7 +33,7 @@ func requireTool(t *testing.T, tool, pkg string) {
 	}
 }
 
-// exactAccBits is SPEC.md's exact bound, computed here independently of the generator:
+// exactAccBits is the exact bound of docs/MATH.md, computed here independently of the generator:
 // each weight meets the input extreme that grows the sum.
 func exactAccBits(u Unit) int {
 	mu, nu := intRange(u.InputBits, u.InputSigned)

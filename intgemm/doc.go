@@ -16,7 +16,7 @@
 // The 16-bit path ([Acc16]) multiplies u8×s8 pairs with VPMADDUBSW and adds
 // them in int16 lanes, widening to int32 once per output. It is exact only
 // when every partial sum of every dot product fits in int16. The caller's
-// certificate (the exact accumulator bound of the layer, see SPEC.md) says so,
+// certificate (the exact accumulator bound of the layer, docs/MATH.md) says so,
 // and NewKernel checks it again against the weights themselves: a kernel never
 // runs the 16-bit path on weights whose exact bound exceeds 16 bits. Signed
 // activations use the offset trick (a+128 is unsigned; the kernel subtracts

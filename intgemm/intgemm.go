@@ -75,7 +75,7 @@ type Kernel struct {
 
 // NewKernel packs n×k signed weights w (row-major, len n·k, values in
 // [-127, 127]) for products with accumulator acc. certifiedBits is the
-// layer's certified accumulator width (the exact bound of SPEC.md).
+// layer's certified accumulator width (docs/MATH.md, “Exact bound”).
 //
 // For Acc16 it returns an error wrapping ErrNotCertified when certifiedBits
 // exceeds 16, or when the weights' own exact bound exceeds 16 bits for both
@@ -188,7 +188,7 @@ func (kn *Kernel) K() int { return kn.k }
 // Acc returns the accumulator width the kernel was built for.
 func (kn *Kernel) Acc() Acc { return kn.acc }
 
-// AccBits returns the exact accumulator bound of the weights (SPEC.md) for
+// AccBits returns the exact accumulator bound of the weights (docs/MATH.md) for
 // unsigned (signedInput false) or signed 8-bit activations.
 func (kn *Kernel) AccBits(signedInput bool) int {
 	if signedInput {

@@ -117,7 +117,7 @@
 // does; the bias is not seeded into the accumulator (it is part of the
 // float requantisation, folded into the thresholds).
 //
-// A layer whose exact accumulator bound (SPEC.md, from its integer weights
+// A layer whose exact accumulator bound (docs/MATH.md, “Exact bound”: from its integer weights
 // and its input range) fits P cannot overflow in any mode, so it runs on
 // the fast kernels of package intgemm (8-bit weights and activations):
 // integer im2col into uint8 (int8 for signed inputs), then Kernel.MulU8

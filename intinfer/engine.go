@@ -69,7 +69,7 @@ type LayerInfo struct {
 	// AccBits is the accumulator width P the layer runs at.
 	AccBits int `json:"acc_bits"`
 	// AccBitsExact is the exact accumulator bound of the layer's integer
-	// weights and input range (SPEC.md); the layer cannot overflow when it
+	// weights and input range (docs/MATH.md, “Exact bound”); the layer cannot overflow when it
 	// is at most AccBits.
 	AccBitsExact int `json:"acc_bits_exact"`
 	// Impl names the kernel: an intgemm implementation (e.g.

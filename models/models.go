@@ -191,7 +191,7 @@ func classes(c Config) error {
 	return nil
 }
 
-// cnnGraph is the reference CNN of DESIGN.md: conv 3×3 C→32, ReLU,
+// cnnGraph is the reference CNN: conv 3×3 C→32, ReLU,
 // maxpool 2, conv 3×3 32→64, ReLU, maxpool 2, dense →classes (each ReLU
 // applied after its pooling, which computes the same function: max
 // pooling commutes with ReLU, and pooling first runs the ReLU on a quarter

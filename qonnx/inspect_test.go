@@ -83,7 +83,7 @@ func TestInspectFixtures(t *testing.T) {
 					t.Errorf("%s: K=%d out=%d N=%d M=%d signed=%v l1=%d, want K=%d out=%d N=%d M=%d unsigned l1=%d",
 						w.name, c.K, c.OutChannels, c.InputBits, c.WeightBits, c.InputSigned, c.L1Max, w.k, w.out, w.n, w.m, w.l1)
 				}
-				// SPEC.md formulas, evaluated here in float64.
+				// The formulas of docs/MATH.md (“Bounds”), evaluated here in float64.
 				alpha := math.Log2(float64(w.k)) + float64(w.n+w.m) - 1
 				if p := int(math.Ceil(alpha + math.Log2(1+math.Exp2(-alpha)) + 1)); c.AccBitsDatatype != p {
 					t.Errorf("%s: acc_bits_datatype %d, want %d", w.name, c.AccBitsDatatype, p)

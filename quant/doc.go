@@ -1,6 +1,6 @@
 // Package quant implements a2q's quantizers and quantized layers: the
 // activation quantizer, the baseline per-channel weight quantizer, the
-// accumulator-aware A2Q and A2Q+ weight quantizers of SPEC.md with their
+// accumulator-aware A2Q and A2Q+ weight quantizers of docs/MATH.md with their
 // straight-through gradients, the penalty on g, Euclidean-projection
 // initialisation, and Layer, a convolution or linear layer that takes its
 // input bit width and signedness from its own input quantizer.

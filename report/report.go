@@ -1,5 +1,5 @@
 // Package report assembles the JSON reports a2q's commands print and write
-// (the per-layer certificate fields of DESIGN.md, shared by train, inspect
+// (docs/CLI.md, “Report fields”: the per-layer certificate part is shared by train, inspect
 // and verify) and renders them as tables.
 package report
 

@@ -12,7 +12,7 @@
 // zero-centres A2Q+ layers on data) for Grid.Epochs epochs. A2Q and
 // A2Q+ run once per (bit width, P); the baseline quantizer does not
 // constrain the accumulator, so it runs once per bit width, at its
-// data-type P (the widest data-type bound of its hidden layers, SPEC.md),
+// data-type P (the widest data-type bound of its hidden layers, docs/MATH.md, “Data-type bound”),
 // and reports the P its trained weights actually need.
 //
 // # Files

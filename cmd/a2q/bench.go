@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/a2qtoolkit/a2q/bench"
+	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -52,6 +53,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if !ok {
 			return usagef("--quant %q: want float, baseline, a2q or a2q+", *mode)
 		}
+		if _, ok := models.TaskOf(*model); !ok {
+			return usagef("--model %q: known models are %v", *model, models.Names())
+		}
 		r, err := bench.Train(ctx, bench.TrainOptions{Model: *model, Quant: qm, Batch: *batch, Threads: *threads,
 			MinTime: *minTime, AccBits: *pbits, WeightBits: 8, ActBits: 8})
 		if err != nil {
@@ -75,6 +79,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 		if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {
 			return err
+		}
+		if _, ok := models.TaskOf(*model); !ok {
+			return usagef("--model %q: known models are %v", *model, models.Names())
 		}
 		threads := []int{1}
 		if n := runtime.NumCPU(); n > 1 {

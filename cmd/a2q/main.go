@@ -18,8 +18,17 @@
 //	bench    measure GEMM, training and integer-inference throughput
 //
 // Every command takes --json and then prints one JSON document on stdout;
-// progress goes to stderr. Exit status is 0 on success, 1 when a check
-// fails (an uncertified layer, an overflow) and 2 on bad usage or input.
+// progress goes to stderr.
+//
+// Exit status:
+//
+//	0  success
+//	1  a check failed (an uncertified layer, an overflow, a mismatch)
+//	2  bad usage or bad input (an unknown flag, a missing or malformed file)
+//	3  the run failed for another reason (a file that cannot be written,
+//	   a full disk, training that diverged, an interrupt)
+//
+// The contract is docs/CLI.md.
 package main
 
 import (
@@ -32,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"syscall"
 )
 
 // command is one subcommand.
@@ -56,11 +66,62 @@ var commands = []command{
 	{"sweep", "train a grid of quantizers × bit widths × accumulator widths P; tables and plots (sweep --help)", runSweep},
 }
 
+// Exit statuses; see the package comment.
+const (
+	exitOK         = 0
+	exitCheck      = 1
+	exitUsage      = 2
+	exitRunFailure = 3
+)
+
 // usageError is bad usage or bad input: exit status 2.
 type usageError struct{ error }
 
+func (e usageError) Unwrap() error { return e.error }
+
 // checkFailed is a failed check (uncertified layer, overflow): exit status 1.
 type checkFailed struct{ error }
+
+func (e checkFailed) Unwrap() error { return e.error }
+
+// exitStatus classifies the error a command returned. A failed check is
+// 1. An interrupt, or a failure to write (creating a directory or a
+// temporary file, writing, syncing or renaming; a full, read-only or
+// failing disk), is a run failure, 3, even when the command blamed the
+// flag that named the path. Other errors marked as usage are 2, and
+// everything else is a run failure.
+func exitStatus(err error) int {
+	var cf checkFailed
+	if errors.As(err, &cf) {
+		return exitCheck
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || failedWrite(err) {
+		return exitRunFailure
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitRunFailure
+}
+
+// failedWrite reports whether err comes from writing to the file system.
+func failedWrite(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Op {
+	case "mkdir", "mkdirtemp", "createtemp", "write", "sync", "rename", "truncate":
+		return true
+	}
+	return false
+}
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
@@ -74,31 +135,24 @@ func run(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(e.stderr)
 		if len(args) == 0 {
-			return 2
+			return exitUsage
 		}
-		return 0
+		return exitOK
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
+		if err == nil || errors.Is(err, flag.ErrHelp) {
+			return exitOK
 		}
 		fmt.Fprintf(e.stderr, "a2q %s: %v\n", c.name, err)
-		var cf checkFailed
-		if errors.As(err, &cf) {
-			return 1
-		}
-		return 2
+		return exitStatus(err)
 	}
 	fmt.Fprintf(e.stderr, "a2q: unknown command %q\n", args[0])
 	printUsage(e.stderr)
-	return 2
+	return exitUsage
 }
 
 func printUsage(w io.Writer) {

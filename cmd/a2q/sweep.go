@@ -58,7 +58,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if *merge {
 		rs, err := sweep.Merge(*out)
 		if err != nil {
-			return err
+			return usageError{err} // no sweep in --out (a failed write is still a run failure)
 		}
 		return printResults(e, rs, *asJSON)
 	}

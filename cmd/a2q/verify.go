@@ -14,7 +14,7 @@ import (
 )
 
 // verifyReport is the JSON document of `a2q verify`: the report fields of
-// DESIGN.md (certificates, test score from integer inference, overflows,
+// docs/CLI.md (certificates, test score from integer inference, overflows,
 // integer_matches_fake_quant) and the integer engine's details.
 type verifyReport struct {
 	*report.Model
