@@ -20,8 +20,8 @@ import (
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/recipe"
 	"github.com/a2qtoolkit/a2q/report"
-	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
@@ -58,6 +58,28 @@ func (r *run) logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fmt.Fprintf(r.o.Progress, format+"\n", args...)
+}
+
+// prefixed returns a writer that logs each line written to it as
+// "id: line" (nil without Progress).
+func (r *run) prefixed(id string) io.Writer {
+	if r.o.Progress == nil {
+		return nil
+	}
+	return logWriter{r, id}
+}
+
+// logWriter logs the lines written to it, prefixed with id.
+type logWriter struct {
+	r  *run
+	id string
+}
+
+func (w logWriter) Write(b []byte) (int, error) {
+	for line := range strings.Lines(string(b)) {
+		w.r.logf("%s: %s", w.id, strings.TrimSuffix(line, "\n"))
+	}
+	return len(b), nil
 }
 
 // floatDir, pointDir and recipe paths.
@@ -213,45 +235,20 @@ func (r *run) trainFloat(ctx context.Context, threads int) (float64, error) {
 		}
 	}
 	start := time.Now()
-	m, err := models.Build(r.config(quant.Float, 0, 0))
-	if err != nil {
-		return 0, fmt.Errorf("sweep: float model: %w", err)
-	}
-	dir := floatDir(r.o.Dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
-	}
 	r.logf("float: training %d epochs", r.g.FloatEpochs)
-	tr, err := train.New(m, train.Options{Epochs: r.g.FloatEpochs, Batch: r.g.Batch, LR: r.g.LR, Threads: threads,
-		Seed: r.g.Seed, Dir: dir, Progress: r.o.Progress})
+	res, err := recipe.Run(ctx, recipe.Options{Config: r.config(quant.Float, 0, 0), Train: r.train, Test: r.test,
+		Epochs: r.g.FloatEpochs, Batch: r.g.Batch, LR: r.g.LR, Threads: threads, Dir: floatDir(r.o.Dir),
+		Progress: r.o.Progress, Log: r.prefixed("float")})
 	if err != nil {
 		return 0, fmt.Errorf("sweep: float model: %w", err)
 	}
-	if err := tr.Run(ctx, r.train, r.test); err != nil {
-		return 0, fmt.Errorf("sweep: float model: %w", err)
-	}
-	if r.g.FloatEpochs == 0 || tr.State.Epoch == 0 {
-		if err := tr.Save(tr.CheckpointPath()); err != nil {
-			return 0, err
-		}
-	}
-	score, err := train.Evaluate(ctx, m, r.test, threads)
-	if err != nil {
-		return 0, fmt.Errorf("sweep: float model: %w", err)
-	}
+	score := res.Score
 	b, _ := json.MarshalIndent(floatResult{Score: score, Epochs: r.g.FloatEpochs, Seconds: time.Since(start).Seconds()}, "", "  ")
 	if err := checkpoint.WriteFileAtomic(floatResultPath(r.o.Dir), append(b, '\n')); err != nil {
 		return 0, err
 	}
-	r.logf("float: %s %.4f", scoreName(r.task()), score)
+	r.logf("float: %s %.4f", train.ScoreName(r.task()), score)
 	return score, nil
-}
-
-func scoreName(t models.Task) string {
-	if t == models.SuperResolve {
-		return "PSNR"
-	}
-	return "accuracy"
 }
 
 // loadResult reads a finished point's result, or reports false.
@@ -282,39 +279,22 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	iopt := models.InitOptions{FoldGain: r.g.FoldGain, Threads: threads}
-	if r.g.CentreOnData {
-		iopt.CentreOn = firstInputs(r.train, models.CentringExamples)
-	}
-	if _, err := models.InitFromFloatWith(m, floatCheckpointPath(r.o.Dir), iopt); err != nil {
+	fc, err := checkpoint.Load(floatCheckpointPath(r.o.Dir))
+	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
-	}
-	dir := pointDir(r.o.Dir, p.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("sweep: %w", err)
 	}
 	var prog io.Writer
 	if bars {
 		prog = r.o.Progress
 	}
-	tr, err := train.New(m, train.Options{Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
-		Seed: r.g.Seed, Dir: dir, Progress: prog})
+	r.logf("%s: fine-tuning %d epochs", p.ID, r.g.Epochs)
+	rr, err := recipe.Run(ctx, recipe.Options{Config: m.Config, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData,
+		Train: r.train, Test: r.test, Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
+		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	r.logf("%s: fine-tuning from epoch %d of %d", p.ID, tr.State.Epoch, r.g.Epochs)
-	if err := tr.Run(ctx, r.train, r.test); err != nil {
-		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
-	}
-	if r.g.Epochs == 0 || tr.State.Epoch == 0 {
-		if err := tr.Save(tr.CheckpointPath()); err != nil {
-			return Result{}, err
-		}
-	}
-	score, err := train.Evaluate(ctx, m, r.test, threads)
-	if err != nil {
-		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
-	}
+	m, score := rr.Model, rr.Score
 	res, err := Measure(m, score, floatScore)
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
@@ -332,17 +312,8 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 		return Result{}, err
 	}
 	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32), %.0f s",
-		p.ID, scoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, res.Seconds)
+		p.ID, train.ScoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, res.Seconds)
 	return res, nil
-}
-
-// firstInputs returns the first n examples of s (all of them if fewer) as
-// one N×H×W×C batch.
-func firstInputs(s *data.Set, n int) *tensor.Tensor {
-	n = min(n, s.N)
-	b := train.NewBatch(s, n)
-	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
-	return b.X(got)
 }
 
 // Measure computes a trained model's Result fields from its weights: the

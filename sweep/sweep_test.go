@@ -205,7 +205,7 @@ func TestTinySweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "baseline-w8a8: fine-tuning from epoch 1 of 1") || *rs3[0].TestAccuracy != *base.TestAccuracy ||
+	if !strings.Contains(log.String(), "baseline-w8a8: "+filepath.Join(dir, "points", "baseline-w8a8", "model.ckpt")+" has its 1 epoch(s) already") || *rs3[0].TestAccuracy != *base.TestAccuracy ||
 		rs3[0].Sparsity != base.Sparsity {
 		t.Errorf("resumed point: %+v, want %+v\n%s", rs3[0], base, log.String())
 	}

@@ -52,3 +52,12 @@ func (b *Batch) Y(n int) *tensor.Tensor {
 	s := b.set
 	return tensor.FromData(b.y[:n*s.TargetSize()], n, s.TH, s.TW, s.TC)
 }
+
+// FirstInputs returns the first n examples of s (all of them if fewer) as
+// one N×H×W×C batch, in the set's order.
+func FirstInputs(s *data.Set, n int) *tensor.Tensor {
+	n = min(n, s.N)
+	b := NewBatch(s, n)
+	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
+	return b.X(got)
+}

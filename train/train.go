@@ -40,7 +40,8 @@ type Options struct {
 	WeightDecay float64 // decoupled (AdamW); never applied to biases, norms, g, s
 	Threads     int
 	Seed        uint64
-	// Dir receives model.ckpt after every epoch; empty for none. If
+	// Dir receives model.ckpt after every epoch (and, with Epochs 0, the
+	// model as it stands when Run returns); empty for none. If
 	// Dir/model.ckpt exists for the same configuration, training resumes.
 	Dir string
 	// Progress receives a progress bar (stderr in the command); nil for none.
@@ -152,8 +153,16 @@ func (t *Trainer) Save(path string) error {
 }
 
 // Run trains until o.Epochs epochs are complete, evaluating on test after
-// each epoch.
+// each epoch and saving the checkpoint (o.Dir) after each. With no epochs
+// to run (o.Epochs 0) it saves the model as it stands, so that o.Dir
+// always holds the model Run leaves behind.
 func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
+	if t.o.Epochs == 0 {
+		if t.o.Dir == "" {
+			return nil
+		}
+		return t.Save(t.CheckpointPath())
+	}
 	m := t.Model
 	sched := optim.Cosine(t.o.LR, t.o.LR/100, float64(t.o.Epochs), 0)
 	params := m.Params()
@@ -213,7 +222,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		if t.o.Progress != nil {
 			fmt.Fprintf(t.o.Progress, "epoch %d/%d: train loss %.4f", t.State.Epoch, t.o.Epochs, lossSum/float64(max(count, 1)))
 			if score != nil {
-				fmt.Fprintf(t.o.Progress, ", test %s %.4f", scoreName(m), *score)
+				fmt.Fprintf(t.o.Progress, ", test %s %.4f", ScoreName(m.Task), *score)
 			}
 			fmt.Fprintln(t.o.Progress)
 		}
@@ -237,8 +246,10 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func scoreName(m *models.Model) string {
-	if m.Task == models.SuperResolve {
+// ScoreName names the score Evaluate returns for a task: "accuracy" or
+// "PSNR".
+func ScoreName(t models.Task) string {
+	if t == models.SuperResolve {
 		return "PSNR"
 	}
 	return "accuracy"

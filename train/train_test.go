@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -187,5 +188,46 @@ func TestResumeWithoutTestSet(t *testing.T) {
 	}
 	if tr2.State.Epoch != 1 || tr2.State.History[0].TestScore != nil {
 		t.Fatalf("resumed state %+v", tr2.State)
+	}
+}
+
+// TestNoEpochsSaves: a run with no epochs writes the model as it stands,
+// and a later run with epochs resumes from it at epoch 0.
+func TestNoEpochsSaves(t *testing.T) {
+	trainSet, testSet := embedded(t, 100, 10)
+	for _, c := range []struct {
+		name string
+		dir  bool
+	}{{"with dir", true}, {"without dir", false}} {
+		dir := ""
+		if c.dir {
+			dir = t.TempDir()
+		}
+		m := cnn(t, quant.A2QPlus, 16)
+		tr, err := New(m, Options{Epochs: 0, Batch: 50, LR: 1e-3, Threads: 1, Seed: 1, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Run(context.Background(), trainSet, testSet); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !c.dir {
+			continue
+		}
+		got, err := checkpoint.Load(tr.CheckpointPath())
+		if err != nil {
+			t.Fatalf("%s: no checkpoint after a run with no epochs: %v", c.name, err)
+		}
+		if got.Meta["epoch"] != "0" {
+			t.Errorf("%s: checkpoint at epoch %q, want 0", c.name, got.Meta["epoch"])
+		}
+		m2 := cnn(t, quant.A2QPlus, 16)
+		tr2, err := New(m2, Options{Epochs: 1, Batch: 50, LR: 1e-3, Threads: 1, Seed: 1, Dir: dir})
+		if err != nil {
+			t.Fatalf("%s: resuming: %v", c.name, err)
+		}
+		if tr2.State.Epoch != 0 {
+			t.Errorf("%s: resumed at epoch %d, want 0", c.name, tr2.State.Epoch)
+		}
 	}
 }

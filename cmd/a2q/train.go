@@ -2,42 +2,46 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/recipe"
 	"github.com/a2qtoolkit/a2q/report"
-	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
 func runTrain(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "train", "--model M [--data D] [--quant float|baseline|a2q|a2q+] [--acc-bits P] --out DIR")
+	fs := newFlags(e, "train", "--model M [--data D] [--quant float|baseline|a2q|a2q+] [--acc-bits P] [--init-from CKPT] --out DIR\n\n"+
+		"A quantized model trained without --init-from (or an ONNX --model) starts from a float model that train\n"+
+		"pre-trains first into DIR/float (--float-epochs), by projection initialisation: the recipe of a2q sweep.\n"+
+		"--from-scratch trains it from random weights instead.")
 	model := fs.String("model", "cnn", "model: one of "+fmt.Sprint(models.Names())+", or a float ONNX file (NAME.onnx) to start from its weights")
 	dataSpec := fs.String("data", "", "data: empty for the embedded Fashion-MNIST subset, a directory of IDX files or CIFAR-10 batches, or 'fashion-mnist' for Debian's dataset-fashion-mnist")
 	epochs := fs.Int("epochs", 3, "training epochs")
+	floatEpochs := fs.Int("float-epochs", -1, "epochs of the float pre-training of a quantized model trained without --init-from (-1: as many as --epochs)")
+	floatLR := fs.Float64("float-lr", recipe.LR, "peak learning rate of the float pre-training")
+	scratch := fs.Bool("from-scratch", false, "train a quantized model from random weights, without float pre-training")
 	wbits := fs.Int("weight-bits", 8, "weight bits M of the hidden layers")
 	abits := fs.Int("act-bits", 8, "activation bits N of the hidden layers' inputs")
 	pbits := fs.Int("acc-bits", 16, "accumulator bits P of the hidden layers")
-	mode := fs.String("quant", "float", "weight quantizer: float, baseline, a2q or a2q+")
-	initFrom := fs.String("init-from", "", "float checkpoint to start from (A2Q/A2Q+ use Euclidean-projection init)")
+	mode := fs.String("quant", "a2q+", "weight quantizer: float, baseline, a2q or a2q+")
+	initFrom := fs.String("init-from", "", "float checkpoint to start from instead of pre-training one (A2Q/A2Q+ use Euclidean-projection init)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output directory (required)")
 	batch := fs.Int("batch", 128, "batch size")
-	lr := fs.Float64("lr", 0, "peak learning rate (default 1e-3, 1e-4 with --init-from)")
+	lr := fs.Float64("lr", 0, "peak learning rate (default 1e-3 from random weights, 1e-4 from float weights: --init-from, an ONNX --model or the float pre-training)")
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
-	foldGain := fs.Bool("fold-gain", true, "with --init-from: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
-	centre := fs.Bool("centre-on-data", true, "with --init-from: zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false to opt out)")
+	foldGain := fs.Bool("fold-gain", true, "starting from float weights: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
+	centre := fs.Bool("centre-on-data", true, "starting from float weights: zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false to opt out)")
 	restoreNorms := fs.Bool("restore-norms", true, "with an ONNX --model and --quant a2q or a2q+: insert a batch norm after each constrained layer whose projection gain cannot fold into the next layer (residual sums, clips), initialised on the first 1,024 training examples to the float model's statistics (--restore-norms=false to opt out)")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
@@ -62,6 +66,12 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if *epochs < 0 || *batch < 1 || *threads < 1 {
 		return usagef("--epochs, --batch and --threads must be positive")
+	}
+	if *floatEpochs < 0 {
+		*floatEpochs = *epochs
+	}
+	if *scratch && *initFrom != "" {
+		return usagef("--from-scratch and --init-from: use one")
 	}
 	var (
 		trainSet, testSet *data.Set
@@ -103,127 +113,55 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc}
 		cfg.First, cfg.Last = edge, edge
 	}
-	var start *checkpoint.Checkpoint // float weights to start from
-	var restored []string
-	if imported != nil {
-		cfg.Model, cfg.Graph = onnx.Base(*model), imported.Graph
-		if *restoreNorms && qm.AccumulatorAware() {
-			if cfg.Graph, restored, err = models.WithRestoredNorms(cfg.Graph); err != nil {
-				return usageError{fmt.Errorf("--model %s: %w", *model, err)}
-			}
-		}
-		fm, err := models.FloatFromWeights(cfg, imported.Weights)
-		if err != nil {
-			return usageError{fmt.Errorf("--model %s: %w", *model, err)}
-		}
-		if start, err = fm.Checkpoint(nil, nil); err != nil {
-			return err
-		}
-	} else if *initFrom != "" {
-		if start, err = checkpoint.Load(*initFrom); err != nil {
+	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, RestoreNorms: *restoreNorms,
+		Train: trainSet, Test: testSet, Epochs: *epochs, Batch: *batch, LR: *lr, WeightDecay: *wd,
+		Threads: *threads, Dir: *out, WriteReport: true, Progress: e.stderr, Log: e.stderr}
+	if *augment {
+		o.Augment = data.Augment{Pad: 4, Flip: true, Seed: *seed}
+	}
+	switch {
+	case imported != nil:
+		o.Config.Model, o.Config.Graph, o.Weights = onnx.Base(*model), imported.Graph, imported.Weights
+	case *initFrom != "":
+		if o.InitFrom, err = checkpoint.Load(*initFrom); err != nil {
 			return usageError{fmt.Errorf("--init-from: %w", err)}
 		}
+	case !*scratch:
+		o.Float = &recipe.Float{Epochs: *floatEpochs, LR: *floatLR}
 	}
-	m, err := models.Build(cfg)
-	if err != nil {
-		return usageError{err}
-	}
-	if start != nil {
-		o := models.InitOptions{FoldGain: *foldGain, Threads: *threads}
-		var examples *tensor.Tensor
-		if *centre || len(restored) > 0 {
-			examples = firstInputs(trainSet, models.CentringExamples)
-		}
-		if *centre {
-			o.CentreOn = examples
-		}
-		if len(restored) > 0 {
-			o.RestoredNorms, o.NormsOn = restored, examples
-		}
-		r, err := models.InitFromCheckpoint(m, start, o)
-		if err != nil {
-			what := "--init-from"
+	res, err := recipe.Run(ctx, o)
+	if se := (*recipe.SetupError)(nil); errors.As(err, &se) {
+		switch se.Field {
+		case "Weights", "Config":
 			if imported != nil {
-				what = "--model"
+				return usageError{fmt.Errorf("--model %s: %w", *model, se.Err)}
 			}
-			return usageError{fmt.Errorf("%s: %w", what, err)}
+		case "InitFrom":
+			return usageError{fmt.Errorf("--init-from: %w", se.Err)}
 		}
-		if r.Centred > 0 {
-			fmt.Fprintf(e.stderr, "zero-centred %d A2Q+ layer(s) on %d training examples (plain mean subtraction kept in %d of %d channels)\n",
-				r.Centred, o.CentreOn.Shape[0], r.PlainChannels, r.Channels)
-		}
-		if r.PlainLayers > 0 {
-			fmt.Fprintf(e.stderr, "kept the plain mean subtraction in %d A2Q+ layer(s): it reproduces the float model's outputs better there\n", r.PlainLayers)
-		}
-		if r.Folded > 0 {
-			fmt.Fprintf(e.stderr, "folded the projection gain of %d layer(s) into the next layer\n", r.Folded)
-		}
-		if r.Restored > 0 {
-			fmt.Fprintf(e.stderr, "inserted %d batch norm(s) where the projection gain cannot fold (%s), set to the float model's statistics\n", r.Restored, strings.Join(restored, ", "))
-		}
-		if *lr == 0 {
-			*lr = 1e-4
-		}
+		return usageError{se.Err}
 	}
-	rate := *lr
-	if rate == 0 {
-		rate = 1e-3
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return usageError{fmt.Errorf("--out: %w", err)}
-	}
-	opts := train.Options{Epochs: *epochs, Batch: *batch, LR: rate, WeightDecay: *wd,
-		Threads: *threads, Seed: *seed, Dir: *out, Progress: e.stderr}
-	if *augment {
-		opts.Augment = data.Augment{Pad: 4, Flip: true, Seed: *seed}
-	}
-	tr, err := train.New(m, opts)
-	if err != nil {
-		return usageError{err}
-	}
-	if tr.State.Epoch > 0 {
-		fmt.Fprintf(e.stderr, "resuming %s after epoch %d\n", tr.CheckpointPath(), tr.State.Epoch)
-	}
-	if err := tr.Run(ctx, trainSet, testSet); err != nil {
-		return err
-	}
-	if *epochs == 0 {
-		if err := tr.Save(tr.CheckpointPath()); err != nil {
-			return err
-		}
-	}
-	rep, err := report.FromModel(m, 0)
 	if err != nil {
 		return err
 	}
-	score, err := train.Evaluate(ctx, m, testSet, *threads)
-	if err != nil {
-		return err
-	}
-	rep.SetScore(m, score)
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := checkpoint.WriteFileAtomic(filepath.Join(*out, "report.json"), append(b, '\n')); err != nil {
-		return err
-	}
+	rep := res.Report
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, rep)
 	}
-	return rep.WriteText(e.stdout)
-}
-
-// firstInputs returns the first n examples of s (all of them if fewer) as
-// one N×H×W×C batch.
-func firstInputs(s *data.Set, n int) *tensor.Tensor {
-	n = min(n, s.N)
-	b := train.NewBatch(s, n)
-	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
-	return b.X(got)
+	if err := rep.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if qm != quant.Float {
+		next := "a2q verify " + filepath.Join(*out, "model.ckpt") + " --adversarial"
+		if *dataSpec != "" {
+			next += " --data " + *dataSpec
+		}
+		fmt.Fprintf(e.stderr, "next: %s   # run it as integers and check the certificate\n", next)
+	}
+	return nil
 }
 
 // openModelData opens the data set a built model trains on.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,42 @@ func TestTrainInitDefaults(t *testing.T) {
 		}
 		if got := strings.Contains(stderr, "folded the projection gain of 1 layer(s)"); got != cs.folds {
 			t.Errorf("%s (case %d): folded %v, want %v; stderr %q", cs.name, i, got, cs.folds, stderr)
+		}
+	}
+}
+
+// TestTrainRecipe: a quantized model trained without --init-from starts
+// from a float model pre-trained into DIR/float, unless told
+// --from-scratch; a float model and --json print no pointer to verify.
+func TestTrainRecipe(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name        string
+		args        []string
+		code        int
+		float, next bool
+	}{
+		{"default quantizer", nil, 0, true, true},
+		{"baseline", []string{"--quant", "baseline"}, 0, true, true},
+		{"from scratch", []string{"--from-scratch"}, 0, false, true},
+		{"float", []string{"--quant", "float"}, 0, false, false},
+		{"json", []string{"--json"}, 0, true, false},
+		{"scratch and init-from", []string{"--from-scratch", "--init-from", "x.ckpt"}, 2, false, false},
+	}
+	for _, c := range cases {
+		out := filepath.Join(dir, c.name)
+		args := append([]string{"train", "--epochs", "0", "--out", out}, c.args...)
+		code, _, stderr := runArgs(t, args...)
+		if code != c.code {
+			t.Fatalf("%s: exit %d, want %d: %s", c.name, code, c.code, stderr)
+		}
+		_, err := os.Stat(filepath.Join(out, "float", "model.ckpt"))
+		if got := err == nil; got != c.float || strings.Contains(stderr, "float pre-training") != c.float {
+			t.Errorf("%s: float model trained %v, want %v; stderr %q", c.name, got, c.float, stderr)
+		}
+		next := "next: a2q verify " + filepath.Join(out, "model.ckpt") + " --adversarial"
+		if got := strings.Contains(stderr, next); got != c.next {
+			t.Errorf("%s: pointer to verify %v, want %v; stderr %q", c.name, got, c.next, stderr)
 		}
 	}
 }
