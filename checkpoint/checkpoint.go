@@ -98,11 +98,6 @@ func Save(path string, c *Checkpoint) error {
 	return atomicfile.WriteFile(path, b)
 }
 
-// WriteFileAtomic writes data to path atomically.
-//
-// Deprecated: use atomicfile.WriteFile, which this calls.
-func WriteFileAtomic(path string, data []byte) error { return atomicfile.WriteFile(path, data) }
-
 // Load reads a checkpoint file.
 func Load(path string) (*Checkpoint, error) {
 	b, err := os.ReadFile(path)
