@@ -112,7 +112,7 @@ func EstimateModel(m *models.Model, peCap, simdCap int) (*ModelCost, error) {
 	if peCap < 1 || simdCap < 1 {
 		return nil, fmt.Errorf("hw: folding caps PE=%d SIMD=%d must be positive", peCap, simdCap)
 	}
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		return nil, fmt.Errorf("hw: certifying model: %w", err)
 	}

@@ -47,7 +47,7 @@ func TestEstimateModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestEstimateModel(t *testing.T) {
 // totals are the sums of the layers, and the errors.
 func TestEstimateLayers(t *testing.T) {
 	m, _, _ := smallModel(t, "cnn", 12, 12)
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ func TestFusedMatchesScalar(t *testing.T) {
 // (not certified at the chosen width) takes the general path.
 func TestFusedFallsBack(t *testing.T) {
 	m := fusedCases(t)["cnn"]
-	e, err := NewEngine(m, Options{Mode: intgemm.Wrap, AccBits: m.HiddenAccBits(8)})
+	e, err := NewEngine(m, Options{Mode: intgemm.Wrap, AccBits: map[string]int{"conv2": 8}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	e, err := intinfer.NewEngine(im, intinfer.Options{Mode: intgemm.Wrap, AccBits: im.HiddenAccBits(16)})
+	e, err := intinfer.NewEngine(im, intinfer.Options{Mode: intgemm.Wrap, AccBits: map[string]int{"conv2": 16}}) // conv2 at P = 16; conv1 and fc keep theirs
 	if err != nil {
 		panic(err)
 	}

@@ -246,7 +246,7 @@ func TestTrainedCNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adv, err = Adversarial(bm, bm.HiddenAccBits(16))
+	adv, err = Adversarial(bm, map[string]int{"conv2": 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestTrainedCNN(t *testing.T) {
 		t.Errorf("baseline conv2 at P = 16 shows no adversarial overflow: %+v", adv[1])
 	}
 	for _, mode := range []intgemm.Mode{intgemm.Exact, intgemm.Wrap} {
-		be, err := NewEngine(bm, Options{Mode: mode, AccBits: bm.HiddenAccBits(16), Threads: 2})
+		be, err := NewEngine(bm, Options{Mode: mode, AccBits: map[string]int{"conv2": 16}, Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,21 +134,6 @@ func (m *Model) Layers() []*Layer {
 	return ls
 }
 
-// HiddenAccBits returns per-layer accumulator widths that set every hidden
-// layer (all but the first and the last) to p and leave the first and last
-// layers at their own targets: the Options.AccBits of `a2q verify
-// --acc-bits P`.
-func (m *Model) HiddenAccBits(p int) map[string]int {
-	ls := m.Layers()
-	bits := map[string]int{}
-	for i, l := range ls {
-		if i > 0 && i < len(ls)-1 {
-			bits[l.Name] = p
-		}
-	}
-	return bits
-}
-
 // Search range of the thresholds: every accumulator value the engine can
 // produce lies in [threshLo, threshHi] (it simulates P ≤ MaxSimAccBits).
 const (

@@ -81,19 +81,16 @@ func (m *Model) LoadParams(c *checkpoint.Checkpoint, partial bool) error {
 }
 
 // Certificates returns the accumulator certificate of every quantized
-// layer, in order. hiddenOnly keeps the constrained hidden layers only.
-// accBits, when positive, overrides each layer's own target P.
-func (m *Model) Certificates(hiddenOnly bool, accBits int) ([]accum.Certificate, error) {
+// layer, each at its own target P, in order. hiddenOnly keeps the
+// constrained hidden layers only. report.Certificates certifies the hidden
+// layers at another P.
+func (m *Model) Certificates(hiddenOnly bool) ([]accum.Certificate, error) {
 	var certs []accum.Certificate
 	for i, l := range m.Layers {
 		if l.W == nil || (hiddenOnly && !m.Hidden(i)) {
 			continue
 		}
 		qi, _ := l.W.IntegerWeights()
-		target := l.Config.AccBits
-		if accBits > 0 {
-			target = accBits
-		}
 		kind := l.Kind
 		if l.Kind == "conv" && l.Options.Groups > 1 {
 			kind = "grouped-conv"
@@ -103,7 +100,7 @@ func (m *Model) Certificates(hiddenOnly bool, accBits int) ([]accum.Certificate,
 		}
 		c, err := accum.Certify(accum.Layer{Name: l.Name, Kind: kind, Weights: qi, OutChannels: l.OutC, K: l.K(),
 			InputBits: l.In.Bits, InputSigned: l.In.Signed, WeightBits: l.W.Bits,
-			TargetBits: target, L1Bound: l.W.Budget()})
+			TargetBits: l.Config.AccBits, L1Bound: l.W.Budget()})
 		if err != nil {
 			return nil, err
 		}

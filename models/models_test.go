@@ -128,7 +128,7 @@ func TestInitFromFloat(t *testing.T) {
 	if err := InitFromFloat(q, path); err != nil {
 		t.Fatal(err)
 	}
-	certs, err := q.Certificates(true, 0)
+	certs, err := q.Certificates(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestInitFromFloatWith(t *testing.T) {
 				t.Fatalf("%s: input quantizer calibrated before training", l.Name)
 			}
 		}
-		certs, err := q.Certificates(true, 0)
+		certs, err := q.Certificates(true)
 		if err != nil || !certs[0].Certified {
 			t.Fatalf("%+v: certificate %+v, %v", o, certs, err)
 		}

@@ -352,7 +352,7 @@ func TestExportRoundTrip(t *testing.T) {
 			}
 			tp := autodiff.NewTape(2)
 			m.Forward(tp, tp.Constant(nhwc(nil, x, batch, c, h, w)), true) // calibrates the activation scales
-			certs, err := m.Certificates(true, 0)
+			certs, err := m.Certificates(true)
 			if err != nil {
 				t.Fatal(err)
 			}

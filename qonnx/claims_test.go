@@ -93,7 +93,7 @@ func TestClaimsTampered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := m.Certificates(false, 0)
+	want, err := m.Certificates(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestInspectHiddenAccBits(t *testing.T) {
 			t.Errorf("claim %s: edge %v, want %v", cl.Name, cl.Edge, want[i])
 		}
 	}
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func exportClaims(g *Model, m *models.Model) error {
 	if !g.HasQuant() {
 		return nil
 	}
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		return err
 	}

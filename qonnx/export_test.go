@@ -160,7 +160,7 @@ func checkLayers(t *testing.T, m *models.Model, back *Model) {
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	want, err := m.Certificates(false, 0)
+	want, err := m.Certificates(false)
 	if err != nil {
 		t.Fatal(err)
 	}

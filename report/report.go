@@ -53,7 +53,7 @@ func Certificates(m *models.Model, hiddenAccBits int) ([]accum.Certificate, erro
 			return nil, err
 		}
 	}
-	certs, err := m.Certificates(false, 0)
+	certs, err := m.Certificates(false)
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func TestA2QPlusFineTune(t *testing.T) {
 	if qacc < init+0.04 || qacc < 0.5 {
 		t.Errorf("A2Q+ accuracy %.3f after fine-tuning (%.3f at init, float %.3f)", qacc, init, facc)
 	}
-	certs, err := q.Certificates(true, 0)
+	certs, err := q.Certificates(true)
 	if err != nil {
 		t.Fatal(err)
 	}

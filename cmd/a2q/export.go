@@ -95,7 +95,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("exported model does not decode: %w", err)
 	}
-	if res.Layers, err = m.Certificates(false, 0); err != nil {
+	if res.Layers, err = m.Certificates(false); err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
 	res.CertificatesMatch, err = sameCertificates(back, res.Layers)

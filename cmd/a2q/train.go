@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -72,6 +73,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if *scratch && *initFrom != "" {
 		return usagef("--from-scratch and --init-from: use one")
+	}
+	if err := writableDir(*out); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	var (
 		trainSet, testSet *data.Set
@@ -237,4 +241,20 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
+}
+
+// writableDir creates dir if needed and checks that files can be created in
+// it, so that a run finds an unwritable output before it trains rather
+// than when it first saves.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".a2q-write-test*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
