@@ -133,22 +133,10 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		per := len(fq) / n
 		for i := 0; i < n; i++ {
 			a, b := fq[i*per:(i+1)*per], res.Out[i*per:(i+1)*per]
-			if sr {
-				y := make([]float32, per)
-				tensor.NCHWToNHWC(y, s.Target(start+i), 1, s.TC, s.TH, s.TW)
-				fqScore += metrics.ImagePSNR(a, y)
-				intScore += metrics.ImagePSNR(b, y)
-				continue
-			}
-			pa, pb := metrics.Argmax(a), metrics.Argmax(b)
-			if pa == pb {
+			fqScore += score(sr, a, s, start+i)
+			intScore += score(sr, b, s, start+i)
+			if !sr && metrics.Argmax(a) == metrics.Argmax(b) {
 				v.SamePredictions++
-			}
-			if pa == s.Labels[start+i] {
-				fqScore++
-			}
-			if pb == s.Labels[start+i] {
-				intScore++
 			}
 		}
 		tp.Reset()
@@ -162,6 +150,89 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		}
 	}
 	return v, nil
+}
+
+// score is example i's score for the output out: 1 for a correct class
+// and 0 otherwise (classification), its PSNR in dB (super-resolution).
+func score(sr bool, out []float32, s *data.Set, i int) float64 {
+	if sr {
+		y := make([]float32, len(out))
+		tensor.NCHWToNHWC(y, s.Target(i), 1, s.TC, s.TH, s.TW)
+		return metrics.ImagePSNR(out, y)
+	}
+	if metrics.Argmax(out) == s.Labels[i] {
+		return 1
+	}
+	return 0
+}
+
+// LayerRun is how one layer ran in an Evaluation.
+type LayerRun struct {
+	LayerInfo
+	// Overflows counts the additions that left the layer's P-bit range.
+	Overflows int64 `json:"overflows"`
+}
+
+// Evaluation is the outcome of running an integer model alone on a data set.
+type Evaluation struct {
+	Images int    `json:"images"`
+	Mode   string `json:"mode"`
+	Layers []LayerRun `json:"integer_layers"`
+	// Overflows is the total over the layers.
+	Overflows int64 `json:"overflows"`
+	// Score is the test accuracy (classification) or the mean PSNR in dB
+	// (super-resolution).
+	Score float64 `json:"score"`
+}
+
+// Evaluate runs the engine on the examples of s (at most o.Limit, in
+// batches of o.Batch) and scores its outputs: what an integer model file
+// does without the model it was made from.
+func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Evaluation, error) {
+	im := e.Model()
+	if s.C != im.InC || s.H != im.InH || s.W != im.InW {
+		return nil, fmt.Errorf("evaluate: data set %s has %d×%d×%d images, the model takes %d×%d×%d", s.Name, s.C, s.H, s.W, im.InC, im.InH, im.InW)
+	}
+	sr := im.Task == TaskSuperResolve
+	if sr && s.Y == nil || !sr && s.Labels == nil {
+		return nil, fmt.Errorf("evaluate: data set %s does not fit a %s model", s.Name, im.Task)
+	}
+	total := s.N
+	if o.Limit > 0 {
+		total = min(total, o.Limit)
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("evaluate: data set %s is empty", s.Name)
+	}
+	batch := o.Batch
+	if batch < 1 {
+		batch = 256
+	}
+	ev := &Evaluation{Images: total, Mode: e.o.Mode.String()}
+	for _, info := range e.Layers() {
+		ev.Layers = append(ev.Layers, LayerRun{LayerInfo: info})
+	}
+	size := s.Size()
+	x := make([]float32, batch*size)
+	var total64 float64
+	for start := 0; start < total; start += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(batch, total-start)
+		tensor.NCHWToNHWC(x[:n*size], s.X[start*size:(start+n)*size], n, s.C, s.H, s.W)
+		res := e.Run(x[:n*size], n, false)
+		for i, ov := range res.Overflows {
+			ev.Layers[i].Overflows += ov
+			ev.Overflows += ov
+		}
+		per := len(res.Out) / n
+		for i := 0; i < n; i++ {
+			total64 += score(sr, res.Out[i*per:(i+1)*per], s, start+i)
+		}
+	}
+	ev.Score = total64 / float64(total)
+	return ev, nil
 }
 
 // fakeQuant runs m on x (n NHWC images) with train = false and returns

@@ -212,6 +212,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if path := onnxArg(args); isONNX(path) && isQONNX(path) {
 		return evalQONNX(ctx, e, args)
 	}
+	if intModelArg(args) != "" {
+		return runIntModel(ctx, e, "eval", args)
+	}
 	fs := newFlags(e, "eval", "CKPT [--data D]")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")

@@ -36,6 +36,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if path := onnxArg(args); isONNX(path) && isQONNX(path) {
 		return verifyQONNX(ctx, e, args)
 	}
+	if intModelArg(args) != "" {
+		return runIntModel(ctx, e, "verify", args)
+	}
 	fs := newFlags(e, "verify", "CKPT [--acc-bits P] [--mode exact|wrap|saturate] [--data D] [--adversarial] [--json]\n\n"+
 		"A QONNX file takes other flags: a2q verify FILE.onnx -h")
 	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden layers (0: each layer's own target; the first and last layers keep theirs)")

@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -89,6 +92,7 @@ func TestVerify(t *testing.T) {
 	if len(rep.Adversarial) != 3 || rep.Adversarial[1].WrapOverflows != 0 {
 		t.Errorf("adversarial: %+v", rep.Adversarial)
 	}
+	checkIntModelFile(t, intModel, *rep.TestAccuracy)
 
 	// At P = 10 the hidden layer is not certified; the adversarial inputs
 	// overflow it and the check fails (exit 1). The first and last layers
@@ -111,12 +115,71 @@ func TestVerify(t *testing.T) {
 		{[]string{"verify", uncalibrated, "--limit", "10"}, "calibrated"},
 		{[]string{"verify", ckpt, "--acc-bits", "99"}, "--acc-bits"},
 		{[]string{"verify", filepath.Join(dir, "nope.ckpt")}, "nope.ckpt"},
-		{[]string{"verify", intModel}, "model.a2qint"},
 		{[]string{"verify"}, "one checkpoint"},
 	}
 	for _, c := range cases {
 		if code, _, stderr := runArgs(t, c.args...); code != 2 || !strings.Contains(stderr, c.stderr) {
 			t.Errorf("%v: exit %d, stderr %q (want 2 and a mention of %q)", c.args, code, stderr, c.stderr)
 		}
+	}
+}
+
+// checkIntModelFile runs the integer model file that verify --save wrote
+// through verify and eval: the same accuracy as the checkpoint's verify on
+// the same images, a failed check once a layer's P is lowered below its
+// exact width, and bad input for a damaged file.
+func checkIntModelFile(t *testing.T, path string, accuracy float64) {
+	t.Helper()
+	for _, cmd := range []string{"verify", "eval"} {
+		code, stdout, stderr := runArgs(t, cmd, path, "--limit", "300", "--json")
+		if code != 0 {
+			t.Fatalf("%s %s: exit %d: %s", cmd, path, code, stderr)
+		}
+		var r struct {
+			TestAccuracy *float64 `json:"test_accuracy"`
+			Certified    bool     `json:"certified"`
+			Images       int      `json:"images"`
+			Overflows    int64    `json:"overflows"`
+			Layers       []struct {
+				AccBits int `json:"acc_bits"`
+			} `json:"integer_layers"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("%s --json: %v\n%s", cmd, err, stdout)
+		}
+		if r.TestAccuracy == nil || *r.TestAccuracy != accuracy || !r.Certified || r.Images != 300 || r.Overflows != 0 || len(r.Layers) != 3 {
+			t.Errorf("%s %s: %s (want accuracy %v, certified, no overflows)", cmd, path, stdout, accuracy)
+		}
+	}
+
+	// conv2 at a P below its exact width: not certified, and the
+	// adversarial inputs overflow it.
+	im, err := intinfer.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := im.Layers()[1]
+	l.AccBits = accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned) - 2
+	narrow := filepath.Join(filepath.Dir(path), "narrow.a2qint")
+	if err := intinfer.Save(narrow, im); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := runArgs(t, "verify", narrow, "--limit", "50", "--adversarial"); code != 1 || !strings.Contains(stdout, "false") {
+		t.Errorf("verify of conv2 below its exact width: exit %d, want 1\n%s", code, stdout)
+	}
+	if code, _, stderr := runArgs(t, "eval", narrow, "--limit", "50"); code != 0 {
+		t.Errorf("eval of conv2 below its exact width: exit %d, want 0 (eval reports, verify checks): %s", code, stderr)
+	}
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(filepath.Dir(path), "cut.a2qint")
+	if err := os.WriteFile(cut, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runArgs(t, "verify", cut); code != 2 || !strings.Contains(stderr, "cut.a2qint") {
+		t.Errorf("verify of a truncated integer model: exit %d, stderr %q (want 2, naming the file)", code, stderr)
 	}
 }
