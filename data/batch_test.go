@@ -230,6 +230,33 @@ func TestSubsetSplit(t *testing.T) {
 	}
 }
 
+func TestSpread(t *testing.T) {
+	s := indexSet(10, 1, 1, 1) // example i holds i/10
+	tests := []struct {
+		n    int
+		want []float32 // the examples' values
+	}{
+		{n: 5, want: []float32{0, 0.2, 0.4, 0.6, 0.8}},
+		{n: 3, want: []float32{0, 0.3, 0.6}},
+		{n: 1, want: []float32{0}},
+		{n: 0, want: nil},  // all of s
+		{n: 10, want: nil}, // all of s
+		{n: 11, want: nil}, // all of s
+	}
+	for _, tt := range tests {
+		got := s.Spread(tt.n)
+		if tt.want == nil {
+			if got != s {
+				t.Errorf("Spread(%d) is a copy, want s itself", tt.n)
+			}
+			continue
+		}
+		if got.N != tt.n || !slices.Equal(got.X, tt.want) {
+			t.Errorf("Spread(%d): %d examples %v, want %v", tt.n, got.N, got.X, tt.want)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	bad := []func(s *Set){
 		func(s *Set) { s.X = s.X[:3] },

@@ -119,6 +119,20 @@ func (s *Set) Subset(idx []int) *Set {
 	return t
 }
 
+// Spread returns a new set of n examples spaced evenly over s (indices
+// i·N/n), so that a set stored in class order, as the embedded ones are,
+// keeps every class. For n ≤ 0 or n ≥ N it returns s itself.
+func (s *Set) Spread(n int) *Set {
+	if n <= 0 || n >= s.N {
+		return s
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i * s.N / n
+	}
+	return s.Subset(idx)
+}
+
 // Split returns the first n examples as a and the remaining N−n as b. The
 // two sets share storage with s (no copy). It panics unless 0 ≤ n ≤ N.
 func (s *Set) Split(n int) (a, b *Set) {

@@ -63,25 +63,11 @@ type Verification struct {
 // capturing each quantized layer's integer input) and the engine e (built
 // from FromModel(m)) on the examples of s, and compares them.
 func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o VerifyOptions) (*Verification, error) {
-	im := e.Model()
-	if s.C != im.InC || s.H != im.InH || s.W != im.InW {
-		return nil, fmt.Errorf("verify: data set %s has %d×%d×%d images, the model takes %d×%d×%d", s.Name, s.C, s.H, s.W, im.InC, im.InH, im.InW)
+	total, batch, err := fit(e.Model(), s, o)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
 	}
 	sr := m.Task == models.SuperResolve
-	if sr && s.Y == nil || !sr && s.Labels == nil {
-		return nil, fmt.Errorf("verify: data set %s does not fit a %s model", s.Name, m.Task)
-	}
-	total := s.N
-	if o.Limit > 0 {
-		total = min(total, o.Limit)
-	}
-	if total == 0 {
-		return nil, fmt.Errorf("verify: data set %s is empty", s.Name)
-	}
-	batch := o.Batch
-	if batch < 1 {
-		batch = 256
-	}
 	v := &Verification{Mode: e.o.Mode.String(), IntegerMatchesFakeQuant: true, OutputsEqual: true}
 	for _, info := range e.Layers() {
 		v.Layers = append(v.Layers, LayerCheck{LayerInfo: info})
@@ -152,6 +138,31 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 	return v, nil
 }
 
+// fit checks that s suits the integer model im (image shape, labels or
+// targets for its task, not empty) and returns how many of its examples to
+// run (at most o.Limit) and the batch size.
+func fit(im *Model, s *data.Set, o VerifyOptions) (total, batch int, err error) {
+	if s.C != im.InC || s.H != im.InH || s.W != im.InW {
+		return 0, 0, fmt.Errorf("data set %s has %d×%d×%d images, the model takes %d×%d×%d", s.Name, s.C, s.H, s.W, im.InC, im.InH, im.InW)
+	}
+	sr := im.Task == TaskSuperResolve
+	if sr && s.Y == nil || !sr && s.Labels == nil {
+		return 0, 0, fmt.Errorf("data set %s does not fit a %s model", s.Name, im.Task)
+	}
+	total = s.N
+	if o.Limit > 0 {
+		total = min(total, o.Limit)
+	}
+	if total == 0 {
+		return 0, 0, fmt.Errorf("data set %s is empty", s.Name)
+	}
+	batch = o.Batch
+	if batch < 1 {
+		batch = 256
+	}
+	return total, batch, nil
+}
+
 // score is example i's score for the output out: 1 for a correct class
 // and 0 otherwise (classification), its PSNR in dB (super-resolution).
 func score(sr bool, out []float32, s *data.Set, i int) float64 {
@@ -175,8 +186,8 @@ type LayerRun struct {
 
 // Evaluation is the outcome of running an integer model alone on a data set.
 type Evaluation struct {
-	Images int    `json:"images"`
-	Mode   string `json:"mode"`
+	Images int        `json:"images"`
+	Mode   string     `json:"mode"`
 	Layers []LayerRun `json:"integer_layers"`
 	// Overflows is the total over the layers.
 	Overflows int64 `json:"overflows"`
@@ -189,25 +200,11 @@ type Evaluation struct {
 // batches of o.Batch) and scores its outputs: what an integer model file
 // does without the model it was made from.
 func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Evaluation, error) {
-	im := e.Model()
-	if s.C != im.InC || s.H != im.InH || s.W != im.InW {
-		return nil, fmt.Errorf("evaluate: data set %s has %d×%d×%d images, the model takes %d×%d×%d", s.Name, s.C, s.H, s.W, im.InC, im.InH, im.InW)
+	total, batch, err := fit(e.Model(), s, o)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	sr := im.Task == TaskSuperResolve
-	if sr && s.Y == nil || !sr && s.Labels == nil {
-		return nil, fmt.Errorf("evaluate: data set %s does not fit a %s model", s.Name, im.Task)
-	}
-	total := s.N
-	if o.Limit > 0 {
-		total = min(total, o.Limit)
-	}
-	if total == 0 {
-		return nil, fmt.Errorf("evaluate: data set %s is empty", s.Name)
-	}
-	batch := o.Batch
-	if batch < 1 {
-		batch = 256
-	}
+	sr := e.Model().Task == TaskSuperResolve
 	ev := &Evaluation{Images: total, Mode: e.o.Mode.String()}
 	for _, info := range e.Layers() {
 		ev.Layers = append(ev.Layers, LayerRun{LayerInfo: info})

@@ -20,7 +20,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	trainSet, testSet = spread(trainSet, 600), spread(testSet, 200)
+	trainSet, testSet = trainSet.Spread(600), testSet.Spread(200)
 	hidden := quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
 	cfg := models.Config{Model: "cnn", InC: trainSet.C, InH: trainSet.H, InW: trainSet.W, Classes: trainSet.Classes, Seed: 1,
 		Hidden: hidden, First: models.DefaultEdge(hidden.Mode), Last: models.DefaultEdge(hidden.Mode)}
@@ -42,14 +42,4 @@ func Example() {
 	// conv2: 8-bit inputs, 8-bit weights, K = 288, certified for P = 16: true
 	// fc: 8-bit inputs, 8-bit weights, K = 1600, certified for P = 32: true
 	// every hidden layer certified: true
-}
-
-// spread returns n examples of s spread evenly over it (the embedded sets
-// are in class order).
-func spread(s *data.Set, n int) *data.Set {
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i * s.N / n
-	}
-	return s.Subset(idx)
 }

@@ -32,14 +32,7 @@ func small(t *testing.T) (*data.Set, *data.Set) {
 			dataErr = err
 			return
 		}
-		spread := func(s *data.Set, n int) *data.Set {
-			idx := make([]int, n)
-			for i := range idx {
-				idx[i] = i * s.N / n
-			}
-			return s.Subset(idx)
-		}
-		smallTrain, smallTest = spread(tr, 400), spread(te, 100)
+		smallTrain, smallTest = tr.Spread(400), te.Spread(100)
 	})
 	if dataErr != nil {
 		t.Fatal(dataErr)

@@ -37,15 +37,7 @@ func small(t *testing.T) (*data.Set, *data.Set) {
 			dataErr = err
 			return
 		}
-		// The embedded sets are in class order; take a spread of classes.
-		idx := func(n, total int) []int {
-			out := make([]int, n)
-			for i := range out {
-				out[i] = i * total / n
-			}
-			return out
-		}
-		smallTrain, smallTest = tr.Subset(idx(1000, tr.N)), te.Subset(idx(500, te.N))
+		smallTrain, smallTest = tr.Spread(1000), te.Spread(500)
 	})
 	if dataErr != nil {
 		t.Fatal(dataErr)

@@ -120,14 +120,10 @@ func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	}
 	var advOverflows int64
 	if adversarial != nil && *adversarial {
-		adv, err := intinfer.Adversarial(im, nil)
-		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", path, err)}
+		if r.Adversarial, advOverflows, err = adversarialRun(im, nil, path); err != nil {
+			return err
 		}
-		for _, a := range adv {
-			advOverflows += a.WrapOverflows + a.SaturateOverflows
-		}
-		r.Adversarial, r.AdversarialOverflows = adv, &advOverflows
+		r.AdversarialOverflows = &advOverflows
 	}
 	if *asJSON {
 		err = writeJSON(e.stdout, r)

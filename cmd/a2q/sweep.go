@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/sweep"
 	"github.com/a2qtoolkit/a2q/train"
@@ -105,7 +104,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		o.Train, o.Test = spread(tr, *trainLimit), spread(te, *testLimit)
+		o.Train, o.Test = tr.Spread(*trainLimit), te.Spread(*testLimit)
 	}
 	if *point != "" {
 		if _, ok := g.Find(*point); !ok && *point != sweep.FloatID {
@@ -201,17 +200,4 @@ func intList(flagName, s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// spread returns n examples of s spread evenly over it (all of s for n = 0
-// or n ≥ s.N), so that a class-ordered set keeps every class.
-func spread(s *data.Set, n int) *data.Set {
-	if n <= 0 || n >= s.N {
-		return s
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i * s.N / n
-	}
-	return s.Subset(idx)
 }

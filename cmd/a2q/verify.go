@@ -117,14 +117,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	var advOverflows int64
 	if *adversarial {
-		adv, err := intinfer.Adversarial(im, bits)
-		if err != nil {
-			return usageError{fmt.Errorf("%s: %w", path, err)}
+		if out.Adversarial, advOverflows, err = adversarialRun(im, bits, path); err != nil {
+			return err
 		}
-		for _, a := range adv {
-			advOverflows += a.WrapOverflows + a.SaturateOverflows
-		}
-		out.Adversarial, out.AdversarialOverflows = adv, &advOverflows
+		out.AdversarialOverflows = &advOverflows
 	}
 	if *asJSON {
 		if err := writeJSON(e.stdout, out); err != nil {
@@ -142,6 +138,21 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return checkFailed{fmt.Errorf("%d accumulator overflows on adversarial inputs", advOverflows)}
 	}
 	return nil
+}
+
+// adversarialRun runs intinfer.Adversarial on im (the model of the file
+// path) with the accumulator widths bits and totals the overflows of both
+// modes.
+func adversarialRun(im *intinfer.Model, bits map[string]int, path string) ([]intinfer.AdversarialLayer, int64, error) {
+	adv, err := intinfer.Adversarial(im, bits)
+	if err != nil {
+		return nil, 0, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	var overflows int64
+	for _, a := range adv {
+		overflows += a.WrapOverflows + a.SaturateOverflows
+	}
+	return adv, overflows, nil
 }
 
 func writeVerifyText(w io.Writer, r *verifyReport) error {
