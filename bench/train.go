@@ -40,7 +40,8 @@ type TrainOptions struct {
 }
 
 // Train measures training throughput (forward, backward and Adam update)
-// of a model on synthetic 28×28 one-channel batches with ten classes. For
+// of a model on synthetic 28×28 one-channel batches with ten classes (or,
+// for a super-resolution model, random target images). For
 // a quantized model the float model is measured in the same run, the two
 // alternating in rounds so that load on the machine hits both.
 func Train(ctx context.Context, o TrainOptions) (TrainReport, error) {
@@ -106,6 +107,7 @@ type trainer struct {
 	tape    *autodiff.Tape
 	x       *tensor.Tensor
 	labels  []int
+	target  *tensor.Tensor // super-resolution models: the images to regress to
 	images  int
 	elapsed time.Duration
 }
@@ -120,14 +122,23 @@ func newTrainer(m *models.Model, batch, threads int) *trainer {
 	for i := range labels {
 		labels[i] = rng.IntN(10)
 	}
-	return &trainer{m: m, params: m.Params(), opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
+	t := &trainer{m: m, params: m.Params(), opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
+	if m.Task == models.SuperResolve {
+		out := m.Forward(t.tape, t.tape.Constant(x), false)
+		t.target = tensor.New(out.Value.Shape...)
+		t.tape.Reset()
+		for i := range t.target.Data {
+			t.target.Data[i] = float32(rng.Float64())
+		}
+	}
+	return t
 }
 
 func (t *trainer) steps(n int) {
 	for i := 0; i < n; i++ {
 		nn.ZeroGrad(t.params)
 		tp := t.tape
-		tp.Backward(t.m.Loss(tp, tp.Constant(t.x), t.labels, nil))
+		tp.Backward(t.m.Loss(tp, tp.Constant(t.x), t.labels, t.target))
 		t.opt.Step(1e-4)
 		tp.Reset()
 	}
