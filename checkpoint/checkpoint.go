@@ -22,7 +22,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/a2qtoolkit/a2q/atomicfile"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -95,7 +95,7 @@ func Save(path string, c *Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, b)
+	return fileio.WriteAtomic(path, b)
 }
 
 // Load reads a checkpoint file.

@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/a2qtoolkit/a2q/atomicfile"
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // Magic starts every integer model file. Version is the newest format
@@ -348,7 +348,7 @@ func Save(path string, m *Model) error {
 	if err != nil {
 		return fmt.Errorf("integer model %s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, b)
+	return fileio.WriteAtomic(path, b)
 }
 
 // Load reads and validates an integer model file.

@@ -26,7 +26,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/a2qtoolkit/a2q/atomicfile"
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // Series is one named set of points.
@@ -215,13 +215,13 @@ func (c Chart) WritePNG(w io.Writer) error {
 }
 
 // Save renders the chart to the PNG file path, written atomically (package
-// atomicfile), so a reader never sees half an image.
+// fileio), so a reader never sees half an image.
 func (c Chart) Save(path string) error {
 	var buf bytes.Buffer
 	if err := c.WritePNG(&buf); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
+	if err := fileio.WriteAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	return nil

@@ -21,9 +21,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/a2qtoolkit/a2q/atomicfile"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/report"
@@ -242,7 +242,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.WriteFile(filepath.Join(o.Dir, "report.json"), append(b, '\n')); err != nil {
+		if err := fileio.WriteAtomic(filepath.Join(o.Dir, "report.json"), append(b, '\n')); err != nil {
 			return nil, err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/a2qtoolkit/a2q/atomicfile"
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // CSVHeader lists the columns of results.csv, in order.
@@ -79,10 +79,10 @@ func WriteResults(dir string, results []Result) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "results.json"), js); err != nil {
+	if err := fileio.WriteAtomic(filepath.Join(dir, "results.json"), js); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, "results.csv"), cs); err != nil {
+	if err := fileio.WriteAtomic(filepath.Join(dir, "results.csv"), cs); err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	return nil

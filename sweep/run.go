@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/a2qtoolkit/a2q/accum"
-	"github.com/a2qtoolkit/a2q/atomicfile"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -138,7 +138,7 @@ func checkRecipe(dir string, g Grid) error {
 		if err != nil {
 			return err
 		}
-		return atomicfile.WriteFile(path, append(nb, '\n'))
+		return fileio.WriteAtomic(path, append(nb, '\n'))
 	}
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
@@ -245,7 +245,7 @@ func (r *run) trainFloat(ctx context.Context, threads int) (float64, error) {
 	}
 	score := res.Score
 	b, _ := json.MarshalIndent(floatResult{Score: score, Epochs: r.g.FloatEpochs, Seconds: time.Since(start).Seconds()}, "", "  ")
-	if err := atomicfile.WriteFile(floatResultPath(r.o.Dir), append(b, '\n')); err != nil {
+	if err := fileio.WriteAtomic(floatResultPath(r.o.Dir), append(b, '\n')); err != nil {
 		return 0, err
 	}
 	r.logf("float: %s %.4f", train.ScoreName(r.task()), score)
@@ -309,7 +309,7 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err != nil {
 		return Result{}, err
 	}
-	if err := atomicfile.WriteFile(resultPath(r.o.Dir, p.ID), append(b, '\n')); err != nil {
+	if err := fileio.WriteAtomic(resultPath(r.o.Dir, p.ID), append(b, '\n')); err != nil {
 		return Result{}, err
 	}
 	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32), %.0f s",

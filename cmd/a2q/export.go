@@ -6,8 +6,8 @@ import (
 	"runtime"
 
 	"github.com/a2qtoolkit/a2q/accum"
-	"github.com/a2qtoolkit/a2q/atomicfile"
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/qonnx"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -102,7 +102,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(*out, b); err != nil {
+	if err := fileio.WriteAtomic(*out, b); err != nil {
 		return usageError{fmt.Errorf("-o: %w", err)}
 	}
 	if *verify {

@@ -1,16 +1,17 @@
-// Package atomicfile writes output files so that a reader, or a crash, never
-// sees half of one: the data go to a temporary file beside the target, are
-// synced, and the temporary file is renamed over the target.
+// Package fileio holds the rules for the files a2q reads and writes, so that
+// every command follows the same ones.
 //
-// Every a2q output (checkpoints, reports, exported models, plots, sweep
-// results) is written through WriteFile, so the rules for what may be
-// replaced live here: a symbolic link is followed and its target written (the
-// link survives), and a target that exists but is not a regular file (a
-// device, a directory, a named pipe) is refused rather than replaced.
+// Outputs (checkpoints, reports, exported models, plots, sweep results) are
+// written with WriteAtomic: the data go to a temporary file beside the
+// target, are synced, and the temporary file is renamed over the target, so
+// that a reader, or a crash, never sees half of one. A symbolic link is
+// followed and its target written (the link survives), and a target that
+// exists but is not a regular file (a device, a directory, a named pipe) is
+// refused rather than replaced.
 //
 // The standard library has no atomic write; this package is the project's
 // one implementation of it.
-package atomicfile
+package fileio
 
 import (
 	"errors"
@@ -24,10 +25,10 @@ import (
 // does, so that a cycle of links is an error rather than a loop.
 const maxLinks = 40
 
-// WriteFile writes data to path atomically. A new file gets mode 0644 (results
+// WriteAtomic writes data to path atomically. A new file gets mode 0644 (results
 // are meant to be shared); an existing regular file keeps its mode. If path is
 // a symbolic link, the file it names is written. Errors name path.
-func WriteFile(path string, data []byte) error {
+func WriteAtomic(path string, data []byte) error {
 	target, mode, err := resolve(path)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

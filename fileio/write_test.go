@@ -1,4 +1,4 @@
-package atomicfile
+package fileio
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestWriteFile(t *testing.T) {
+func TestWriteAtomic(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "target.json")
 	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
@@ -56,10 +56,10 @@ func TestWriteFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := []byte(tt.name)
-			err := WriteFile(tt.path, data)
+			err := WriteAtomic(tt.path, data)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
-					t.Fatalf("WriteFile(%s) = %v, want an error naming the path and containing %q", tt.path, err, tt.wantErr)
+					t.Fatalf("WriteAtomic(%s) = %v, want an error naming the path and containing %q", tt.path, err, tt.wantErr)
 				}
 				return
 			}
