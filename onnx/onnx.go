@@ -32,10 +32,11 @@ import (
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
-// Opsets are the default-domain operator set versions Import accepts.
+// Opsets are the default-domain operator set versions Import accepts:
+// those package qonnx reads.
 const (
-	MinOpset = 7
-	MaxOpset = 21
+	MinOpset = qonnx.MinOpset
+	MaxOpset = qonnx.MaxOpset
 )
 
 // Network is an imported float network: its graph and its weights, keyed
@@ -90,8 +91,12 @@ type importer struct {
 	batch int64 // the input's batch dimension if the file fixes it, else -1
 }
 
-// FromModel imports a decoded ONNX model.
+// FromModel imports a decoded ONNX model. A model whose structure is
+// impossible (qonnx.Model.Validate) is an error wrapping qonnx.ErrInvalid.
 func FromModel(m *qonnx.Model) (*Network, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
 	im := &importer{m: m, g: &graph.Graph{}, w: map[string]*tensor.Tensor{}, vals: map[string]*value{}, names: map[string]bool{}}
 	if err := im.header(); err != nil {
 		return nil, err

@@ -100,8 +100,12 @@ type LayerStats struct {
 // returns its outputs. Quant nodes apply their rounding (fake-quant
 // execution); see RunOptions for the integer path. Declared input ranks are
 // checked; spatial sizes are not, so fully convolutional models accept other
-// image sizes. Cancelling ctx stops the run between nodes.
+// image sizes. A model whose structure is impossible (Validate) is an
+// error. Cancelling ctx stops the run between nodes.
 func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptions) (*Result, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
 	g := m.Graph
 	vals := make(map[string]*Tensor, len(g.Initializers)+len(g.Nodes))
 	for k, v := range g.Initializers {

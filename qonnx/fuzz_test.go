@@ -15,13 +15,7 @@ func addFixtureSeeds(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	b := NewGraph("seed")
-	b.AddInput("x", 1, 2, 3, 3)
-	xq := b.AddQuant("xq", "x", NewFloat([]float32{0.5}), 4, false, false)
-	wq := b.AddQuantWeights("w", []int32{1, -2, 3, 0, 1, -1, 2, 2, 0, 0, 0, 1, -3, 1, 1, 1, 1, 1}, []int{1, 2, 3, 3}, []float32{0.1}, 3)
-	y := b.AddConv("conv", xq, wq, "", 3, 3, ConvParams{Pads: [4]int64{1, 1, 1, 1}})
-	b.AddOutput(y)
-	m, err := b.Model()
+	m, err := seedModel()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -32,6 +26,43 @@ func addFixtureSeeds(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte{})
 	f.Add([]byte("\x3a\x02\x0a\x00"))
+	addBadSeeds(f)
+}
+
+// seedModel is a small QONNX model: a quantized 3×3 convolution.
+func seedModel() (*Model, error) {
+	b := NewGraph("seed")
+	b.AddInput("x", 1, 2, 3, 3)
+	xq := b.AddQuant("xq", "x", NewFloat([]float32{0.5}), 4, false, false)
+	wq := b.AddQuantWeights("w", []int32{1, -2, 3, 0, 1, -1, 2, 2, 0, 0, 0, 1, -3, 1, 1, 1, 1, 1}, []int{1, 2, 3, 3}, []float32{0.1}, 3)
+	y := b.AddConv("conv", xq, wq, "", 3, 3, ConvParams{Pads: [4]int64{1, 1, 1, 1}})
+	b.AddOutput(y)
+	return b.Model()
+}
+
+// addBadSeeds adds the impossible structures of badEdits, each applied to
+// the small fixtures and the seed model, encoded without validation.
+func addBadSeeds(f *testing.F) {
+	models := map[string]func() (*Model, error){"seed": seedModel}
+	for _, name := range fuzzSeedFixtures {
+		models[name] = func() (*Model, error) { return Load(filepath.Join("testdata", name)) }
+	}
+	for name, load := range models {
+		for _, c := range badEdits {
+			m, err := load()
+			if err != nil {
+				f.Fatalf("%s: %v", name, err)
+			}
+			if _, ok := c.edit(m); !ok {
+				continue
+			}
+			b, err := m.Encode()
+			if err != nil {
+				f.Fatalf("%s, %s: %v", name, c.name, err)
+			}
+			f.Add(b)
+		}
+	}
 }
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must return a model or an
@@ -57,15 +88,19 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzInspect decodes arbitrary bytes and inspects and, for small graphs,
-// runs them (float and integer) on a small input: errors are fine, panics
-// are not.
+// FuzzInspect decodes arbitrary bytes (Decode runs the structural checks
+// of Validate), inspects and, for small graphs, runs them (float and
+// integer) on a small input: errors are fine, panics are not. Its seeds
+// include the impossible structures of badEdits.
 func FuzzInspect(f *testing.F) {
 	addFixtureSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
 		if err != nil {
 			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("Decode accepted a model Validate refuses: %v", err)
 		}
 		if r, err := Inspect(m, 16); err == nil {
 			for _, c := range r.Layers {

@@ -59,11 +59,15 @@ type Uncertifiable struct {
 // (the first and last layers of an a2q export) keeps the P it claims, as a
 // checkpoint's first and last layers keep theirs. It also checks the
 // certificates the file claims in its metadata (see Claims). It
-// fails with an error wrapping ErrNoQuant for a model without Quant nodes,
+// fails with an error wrapping ErrInvalid for a model whose structure is
+// impossible (Validate), wrapping ErrNoQuant for a model without Quant nodes,
 // and with an error naming CertificatesKey when that metadata is not a
 // list of claims.
 func Inspect(m *Model, accBits int) (Report, error) {
 	r := Report{File: m.Path, AccBits: accBits, ClaimsHold: true}
+	if err := m.Validate(); err != nil {
+		return r, err
+	}
 	if !m.HasQuant() {
 		return r, fmt.Errorf("qonnx: %w: %s is a float model; a2q certifies quantized QONNX models", ErrNoQuant, m.name())
 	}

@@ -110,7 +110,8 @@ type Attr struct {
 	Strings []string
 }
 
-// Load reads and decodes the ONNX model in the file at path.
+// Load reads and decodes the ONNX model in the file at path and checks its
+// structure (Validate).
 func Load(path string) (*Model, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -124,7 +125,8 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
-// Decode decodes an ONNX model from its protobuf encoding.
+// Decode decodes an ONNX model from its protobuf encoding and checks its
+// structure (Validate).
 func Decode(b []byte) (*Model, error) {
 	return decode(b, "")
 }
@@ -163,6 +165,10 @@ func decode(b []byte, path string) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	m.Graph = g
+	m.Path = path
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -239,13 +239,9 @@ func TestWrongAttributeType(t *testing.T) {
 			}
 		}
 	})
-	m, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Inspect(m, 16)
-	if err == nil || !strings.Contains(err.Error(), "Quant_16") || !strings.Contains(err.Error(), "narrow") {
-		t.Fatalf("err = %v, want one naming Quant_16 and narrow", err)
+	_, err := Decode(b)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "Quant_16") || !strings.Contains(err.Error(), "narrow") {
+		t.Fatalf("err = %v, want ErrInvalid naming Quant_16 and narrow", err)
 	}
 }
 

@@ -104,6 +104,31 @@ const maxQuantBits = 32
 // quantParams reads the attributes and bit-width input of a Quant node.
 // bitwidth is the value of its fourth input.
 func quantParams(n *Node, bitwidth *Tensor) (QuantParams, error) {
+	p, err := quantAttrs(n)
+	if err != nil {
+		return p, err
+	}
+	if bitwidth == nil {
+		return p, fmt.Errorf("node %s (Quant): bit width input %q is not a constant", n.Name, n.Input(3))
+	}
+	b, err := bitwidth.Scalar()
+	if err != nil {
+		return p, fmt.Errorf("node %s (Quant): bit width %q: %w", n.Name, n.Input(3), err)
+	}
+	minBits := 1.0
+	if p.Signed && p.Narrow {
+		minBits = 2
+	}
+	if b != math.Trunc(b) || b < minBits || b > maxQuantBits {
+		return p, fmt.Errorf("node %s (Quant): bit width %q is %v, want an integer in [%v, %d]", n.Name, n.Input(3), b, minBits, maxQuantBits)
+	}
+	p.Bits = int(b)
+	return p, nil
+}
+
+// quantAttrs reads the attributes of a Quant node: signed, narrow and
+// rounding_mode.
+func quantAttrs(n *Node) (QuantParams, error) {
 	var p QuantParams
 	signed, err := n.AttrInt("signed", 1)
 	if err != nil {
@@ -127,21 +152,6 @@ func quantParams(n *Node, bitwidth *Tensor) (QuantParams, error) {
 		return p, n.errAttr("narrow", "is %d, want 0 or 1", narrow)
 	}
 	p.Signed, p.Narrow = signed == 1, narrow == 1
-	if bitwidth == nil {
-		return p, fmt.Errorf("node %s (Quant): bit width input %q is not a constant", n.Name, n.Input(3))
-	}
-	b, err := bitwidth.Scalar()
-	if err != nil {
-		return p, fmt.Errorf("node %s (Quant): bit width %q: %w", n.Name, n.Input(3), err)
-	}
-	minBits := 1.0
-	if p.Signed && p.Narrow {
-		minBits = 2
-	}
-	if b != math.Trunc(b) || b < minBits || b > maxQuantBits {
-		return p, fmt.Errorf("node %s (Quant): bit width %q is %v, want an integer in [%v, %d]", n.Name, n.Input(3), b, minBits, maxQuantBits)
-	}
-	p.Bits = int(b)
 	return p, nil
 }
 
