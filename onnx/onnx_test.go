@@ -3,6 +3,7 @@ package onnx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -291,11 +292,81 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// impossibleEdits turn cnn_bn.onnx (Conv, Relu, MaxPool, Conv, ...) into
+// networks of impossible structure; want are substrings of the error.
+var impossibleEdits = []struct {
+	name string
+	edit func(m *qonnx.Model)
+	want []string
+}{
+	{"stride 0", func(m *qonnx.Model) { m.Graph.Nodes[3].Attrs["strides"].Ints = []int64{0, 0} }, []string{`/f/f.2/f.2.0/Conv (Conv) attribute "strides"`}},
+	{"kernel [0 -5]", func(m *qonnx.Model) { m.Graph.Nodes[3].Attrs["kernel_shape"].Ints = []int64{0, -5} }, []string{`(Conv) attribute "kernel_shape"`, "[0 -5]"}},
+	{"pads -100", func(m *qonnx.Model) { m.Graph.Nodes[3].Attrs["pads"].Ints = []int64{-100, -100, -100, -100} }, []string{`(Conv) attribute "pads"`}},
+	{"group 0", func(m *qonnx.Model) { m.Graph.Nodes[3].Attrs["group"].Int = 0 }, []string{`(Conv) attribute "group"`}},
+	{"pool stride 0", func(m *qonnx.Model) { m.Graph.Nodes[2].Attrs["strides"].Ints = []int64{0, 2} }, []string{`(MaxPool) attribute "strides"`}},
+	{"pool kernel 0", func(m *qonnx.Model) { m.Graph.Nodes[2].Attrs["kernel_shape"].Ints = []int64{0, 0} }, []string{`(MaxPool) attribute "kernel_shape"`}},
+	{"input 2^40×2^40", func(m *qonnx.Model) { m.Graph.Inputs[0].Shape = []int64{-1, 1, 1 << 40, 1 << 40} }, []string{`graph input "input"`, "more than"}},
+	{"input 2^31 features", func(m *qonnx.Model) { m.Graph.Inputs[0].Shape = []int64{-1, 1 << 31} }, []string{`graph input "input"`, "more than"}},
+	{"opset 999", func(m *qonnx.Model) { m.Opsets[0].Version = 999 }, []string{"opset 999", "supported: 7 to 21"}},
+}
+
+// TestImpossibleStructure checks that each impossible network is refused
+// before import with an error wrapping qonnx.ErrInvalid that names the
+// file, the node and the attribute, whether read from a file or given in
+// memory.
+func TestImpossibleStructure(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range impossibleEdits {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := qonnx.Load("testdata/cnn_bn.onnx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.edit(m)
+			check := func(what string, err error, want []string) {
+				t.Helper()
+				if !errors.Is(err, qonnx.ErrInvalid) {
+					t.Fatalf("%s: err = %v, want qonnx.ErrInvalid", what, err)
+				}
+				for _, w := range want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s: error %q does not mention %q", what, err, w)
+					}
+				}
+			}
+			_, err = FromModel(m)
+			check("FromModel", err, c.want)
+			b, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".onnx")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Import(path)
+			check("Import", err, append(c.want, path))
+		})
+	}
+}
+
 // FuzzDecode feeds corrupted networks to the importer: errors, never
-// panics.
+// panics. The seeds include the impossible networks of impossibleEdits.
 func FuzzDecode(f *testing.F) {
 	for _, p := range []string{"testdata/cnn_bn.onnx", "testdata/resnet8_bn.onnx", "testdata/espcn.onnx"} {
 		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, c := range impossibleEdits {
+		m, err := qonnx.Load("testdata/cnn_bn.onnx")
+		if err != nil {
+			f.Fatal(err)
+		}
+		c.edit(m)
+		b, err := m.Encode()
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -7,6 +7,10 @@
 //   - Load / Decode parse an ONNX protobuf into a typed Model: nodes in
 //     topological order (cycles and undefined inputs are errors),
 //     initialisers as float32 or int64 Tensors, declared value shapes.
+//     They then check its structure with Model.Validate: a default-domain
+//     opset from MinOpset to MaxOpset, declared shapes positive and within
+//     MaxElements, and the attributes of convolutions, pools, Gemm and
+//     Quant nodes in range (an error wrapping ErrInvalid otherwise).
 //   - Model.Layers finds every Conv, MatMul and Gemm, recovers its integer
 //     weights from the Quant node that produces them (checked to lie on the
 //     Quant's integer grid) with per-channel scales and bit width M, and
@@ -76,7 +80,10 @@
 // # Errors
 //
 // Malformed input never panics: Decode, Layers, Inspect and Run return
-// errors naming the file, node, attribute or initialiser at fault. Decoded
+// errors naming the file, node, attribute or initialiser at fault. A model
+// of impossible structure (a stride of 0, a negative pad, a kernel larger
+// than its padded input) is never certified: Decode, Inspect and Run
+// refuse it with Validate's error. Decoded
 // tensors are checked against their declared shape before allocation, and
 // no tensor may exceed MaxElements (RunOptions.MaxElements lowers the cap
 // for intermediate values). Panics are reserved for programmer errors,

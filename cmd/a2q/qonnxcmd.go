@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,14 +26,16 @@ import (
 )
 
 // isQONNX reports whether path is an ONNX file that decodes and has Quant
-// nodes (a QONNX model). A file that does not load is not: the command's
-// own loader then names the problem.
+// nodes (a QONNX model). A file that does not decode is not: the command's
+// own loader then names the problem. One that decodes to an impossible
+// structure (qonnx.ErrInvalid) is, so that the QONNX flags parse and the
+// QONNX loader names what is wrong.
 func isQONNX(path string) bool {
 	if !isONNX(path) {
 		return false
 	}
 	m, err := qonnx.Load(path)
-	return err == nil && m.HasQuant()
+	return err == nil && m.HasQuant() || errors.Is(err, qonnx.ErrInvalid)
 }
 
 // onnxArg returns the first positional-looking argument naming an .onnx
@@ -83,6 +86,13 @@ func qonnxInput(m *qonnx.Model, override string) (string, []int, error) {
 		}
 		if in.Shape != nil && len(shape) != len(in.Shape) {
 			return "", nil, usagef("--shape %q has rank %d, graph input %q has rank %d %v", override, len(shape), in.Name, len(in.Shape), in.Shape)
+		}
+		size := 1
+		for _, d := range shape {
+			if size > qonnx.MaxElements/d {
+				return "", nil, usagef("--shape %q has more than %d elements", override, qonnx.MaxElements)
+			}
+			size *= d
 		}
 		return in.Name, shape, nil
 	}
