@@ -199,16 +199,26 @@ func Decode(b []byte) (*Checkpoint, error) {
 		}
 		spans = append(spans, span{name, e, lo, hi})
 	}
-	// The byte ranges, in order, must tile the data region.
+	// The byte ranges, in order, must tile the data region: first no two
+	// overlap, then no byte is left out.
 	slices.SortFunc(spans, func(a, b span) int {
 		return cmp.Or(cmp.Compare(a.lo, b.lo), cmp.Compare(a.hi, b.hi), cmp.Compare(a.name, b.name))
 	})
+	var far span // the range reaching furthest so far
+	if len(spans) > 0 {
+		far = spans[0]
+	}
+	for i := 1; i < len(spans); i++ {
+		if s := spans[i]; s.lo < far.hi {
+			return nil, fmt.Errorf("tensors %q [%d, %d) and %q [%d, %d) overlap", far.name, far.lo, far.hi, s.name, s.lo, s.hi)
+		}
+		if spans[i].hi > far.hi {
+			far = spans[i]
+		}
+	}
 	var end int64
 	for i, s := range spans {
 		switch {
-		case s.lo < end:
-			p := spans[i-1]
-			return nil, fmt.Errorf("tensors %q [%d, %d) and %q [%d, %d) overlap", p.name, p.lo, p.hi, s.name, s.lo, s.hi)
 		case s.lo > end && i == 0:
 			return nil, fmt.Errorf("data bytes [0, %d) before tensor %q belong to no tensor", s.lo, s.name)
 		case s.lo > end:

@@ -134,6 +134,14 @@ func crafted(t testing.TB) map[string][]byte {
 		"overlap": rewrite(t, good, nil, func(h map[string]*entry, _ map[string]string) {
 			h["fc.bias"].DataOffsets = [2]int64{20, 24}
 		}),
+		// fc.bias moved onto conv1.weight's first bytes also leaves a gap;
+		// the overlap is the fault reported.
+		"overlap and gap": rewrite(t, good, nil, func(h map[string]*entry, _ map[string]string) {
+			h["fc.bias"].DataOffsets = [2]int64{0, 4}
+		}),
+		"empty inside": rewrite(t, good, nil, func(h map[string]*entry, _ map[string]string) {
+			h["z"] = &entry{Dtype: "F32", Shape: []int{0}, DataOffsets: [2]int64{4, 4}}
+		}),
 		"gap": rewrite(t, good, append(slices.Clone(data), 0, 0, 0, 0), func(h map[string]*entry, _ map[string]string) {
 			h["fc.bias"].DataOffsets = [2]int64{28, 32}
 		}),
@@ -158,15 +166,17 @@ func crafted(t testing.TB) map[string][]byte {
 
 func TestDecodeDamaged(t *testing.T) {
 	for name, want := range map[string]string{
-		"overlap":        `tensors "conv1.weight" [0, 24) and "fc.bias" [20, 24) overlap`,
-		"gap":            `data bytes [24, 28) between tensors "conv1.weight" and "fc.bias" belong to no tensor`,
-		"leading gap":    `data bytes [0, 4) before tensor "conv1.weight" belong to no tensor`,
-		"trailing bytes": "4 data bytes after the last tensor belong to no tensor",
-		"flip weight":    `tensor "conv1.weight": its bytes have CRC-32C`,
-		"flip bias":      `tensor "fc.bias": its bytes have CRC-32C`,
-		"crc missing":    `tensor "fc.bias" has no checksum`,
-		"crc malformed":  `tensor "conv1.weight": checksum "xyz" is not 8 hexadecimal digits`,
-		"crc not json":   "metadata crc32c",
+		"overlap":         `tensors "conv1.weight" [0, 24) and "fc.bias" [20, 24) overlap`,
+		"overlap and gap": `tensors "fc.bias" [0, 4) and "conv1.weight" [0, 24) overlap`,
+		"empty inside":    `tensors "conv1.weight" [0, 24) and "z" [4, 4) overlap`,
+		"gap":             `data bytes [24, 28) between tensors "conv1.weight" and "fc.bias" belong to no tensor`,
+		"leading gap":     `data bytes [0, 4) before tensor "conv1.weight" belong to no tensor`,
+		"trailing bytes":  "4 data bytes after the last tensor belong to no tensor",
+		"flip weight":     `tensor "conv1.weight": its bytes have CRC-32C`,
+		"flip bias":       `tensor "fc.bias": its bytes have CRC-32C`,
+		"crc missing":     `tensor "fc.bias" has no checksum`,
+		"crc malformed":   `tensor "conv1.weight": checksum "xyz" is not 8 hexadecimal digits`,
+		"crc not json":    "metadata crc32c",
 	} {
 		b := crafted(t)[name]
 		if b == nil {
