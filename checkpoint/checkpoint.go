@@ -8,6 +8,15 @@
 // The format is small enough that a dependency would add more than it
 // saves; this package also validates every offset and shape on reading, so
 // a truncated or corrupted file is an error naming the file and the fault.
+// As safetensors requires, the tensors' byte ranges must tile the data
+// region: no overlap, no gap, no trailing bytes.
+//
+// Encode records the CRC-32C (Castagnoli) of each tensor's bytes in the
+// metadata key "crc32c", a JSON object mapping each tensor name to eight
+// hexadecimal digits; other safetensors readers ignore it. Decode checks
+// every tensor against it, so a flipped bit in the data is an error naming
+// the tensor, and drops the key from Checkpoint.Meta. Files written before
+// the key existed have none and are read unchecked.
 //
 // Save writes to a temporary file in the destination directory, syncs it
 // and renames it over the destination: a crash leaves the old checkpoint or
@@ -15,12 +24,17 @@
 package checkpoint
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -35,6 +49,11 @@ const (
 // maxHeader bounds the JSON header a reader accepts.
 const maxHeader = 100 << 20
 
+// crcKey is the metadata key of the tensors' CRC-32C checksums.
+const crcKey = "crc32c"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // Checkpoint is a set of named float32 tensors with string metadata.
 type Checkpoint struct {
 	Meta    map[string]string
@@ -48,7 +67,8 @@ type entry struct {
 }
 
 // Encode returns the checkpoint in safetensors form. Tensors are stored in
-// name order.
+// name order, and the metadata records each one's CRC-32C (replacing any
+// "crc32c" entry of c.Meta).
 func (c *Checkpoint) Encode() ([]byte, error) {
 	names := make([]string, 0, len(c.Tensors))
 	for n := range c.Tensors {
@@ -63,14 +83,31 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	for k, v := range c.Meta {
 		meta[k] = v
 	}
-	header["__metadata__"] = meta
 	var off int64
 	for _, n := range names {
 		t := c.Tensors[n]
+		if len(t.Data) != t.Len() {
+			return nil, fmt.Errorf("checkpoint: tensor %q holds %d values for shape %v", n, len(t.Data), t.Shape)
+		}
 		size := int64(4 * t.Len())
 		header[n] = entry{Dtype: "F32", Shape: t.Shape, DataOffsets: [2]int64{off, off + size}}
 		off += size
 	}
+	data := make([]byte, 0, off)
+	crcs := make(map[string]string, len(names))
+	for _, n := range names {
+		start := len(data)
+		for _, v := range c.Tensors[n].Data {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+		}
+		crcs[n] = fmt.Sprintf("%08x", crc32.Checksum(data[start:], castagnoli))
+	}
+	sums, err := json.Marshal(crcs)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint checksums: %w", err)
+	}
+	meta[crcKey] = string(sums)
+	header["__metadata__"] = meta
 	h, err := json.Marshal(header)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint header: %w", err)
@@ -78,15 +115,10 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	for len(h)%8 != 0 {
 		h = append(h, ' ')
 	}
-	buf := make([]byte, 8, 8+len(h)+int(off))
+	buf := make([]byte, 8, 8+len(h)+len(data))
 	binary.LittleEndian.PutUint64(buf, uint64(len(h)))
 	buf = append(buf, h...)
-	for _, n := range names {
-		for _, v := range c.Tensors[n].Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-		}
-	}
-	return buf, nil
+	return append(buf, data...), nil
 }
 
 // Save writes c to path atomically.
@@ -111,7 +143,9 @@ func Load(path string) (*Checkpoint, error) {
 	return c, nil
 }
 
-// Decode parses a safetensors byte slice, checking every offset and shape.
+// Decode parses a safetensors byte slice, checking every offset and shape,
+// that the tensors' byte ranges tile the data region, and each tensor's
+// CRC-32C where the metadata records them.
 func Decode(b []byte) (*Checkpoint, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("truncated: %d bytes, a safetensors file starts with an 8-byte header length", len(b))
@@ -126,6 +160,12 @@ func Decode(b []byte) (*Checkpoint, error) {
 	}
 	data := b[8+hl:]
 	c := &Checkpoint{Meta: map[string]string{}, Tensors: map[string]*tensor.Tensor{}}
+	type span struct {
+		name   string
+		e      entry
+		lo, hi int64
+	}
+	var spans []span
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &c.Meta); err != nil {
@@ -157,12 +197,64 @@ func Decode(b []byte) (*Checkpoint, error) {
 		if hi-lo != 4*n {
 			return nil, fmt.Errorf("tensor %q: %d bytes for shape %v (want %d)", name, hi-lo, e.Shape, 4*n)
 		}
-		t := tensor.New(e.Shape...)
-		for i := range t.Data {
-			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[lo+4*int64(i):]))
-		}
-		c.Tensors[name] = t
+		spans = append(spans, span{name, e, lo, hi})
 	}
+	// The byte ranges, in order, must tile the data region: first no two
+	// overlap, then no byte is left out.
+	slices.SortFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.lo, b.lo), cmp.Compare(a.hi, b.hi), cmp.Compare(a.name, b.name))
+	})
+	var far span // the range reaching furthest so far
+	if len(spans) > 0 {
+		far = spans[0]
+	}
+	for i := 1; i < len(spans); i++ {
+		if s := spans[i]; s.lo < far.hi {
+			return nil, fmt.Errorf("tensors %q [%d, %d) and %q [%d, %d) overlap", far.name, far.lo, far.hi, s.name, s.lo, s.hi)
+		}
+		if spans[i].hi > far.hi {
+			far = spans[i]
+		}
+	}
+	var end int64
+	for i, s := range spans {
+		switch {
+		case s.lo > end && i == 0:
+			return nil, fmt.Errorf("data bytes [0, %d) before tensor %q belong to no tensor", s.lo, s.name)
+		case s.lo > end:
+			return nil, fmt.Errorf("data bytes [%d, %d) between tensors %q and %q belong to no tensor", end, s.lo, spans[i-1].name, s.name)
+		}
+		end = s.hi
+	}
+	if end != int64(len(data)) {
+		return nil, fmt.Errorf("%d data bytes after the last tensor belong to no tensor", int64(len(data))-end)
+	}
+	crcs, err := checksums(c.Meta)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range spans {
+		if crcs != nil {
+			want, ok := crcs[s.name]
+			if !ok {
+				return nil, fmt.Errorf("tensor %q has no checksum in the metadata's %s", s.name, crcKey)
+			}
+			delete(crcs, s.name)
+			if got := crc32.Checksum(data[s.lo:s.hi], castagnoli); got != want {
+				return nil, fmt.Errorf("tensor %q: its bytes have CRC-32C %08x, the metadata records %08x: the data is corrupt", s.name, got, want)
+			}
+		}
+		t := tensor.New(s.e.Shape...)
+		for i := range t.Data {
+			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[s.lo+4*int64(i):]))
+		}
+		c.Tensors[s.name] = t
+	}
+	if len(crcs) > 0 {
+		name := slices.Sorted(maps.Keys(crcs))[0]
+		return nil, fmt.Errorf("metadata %s has a checksum for %q, which the file does not hold", crcKey, name)
+	}
+	delete(c.Meta, crcKey)
 	if f := c.Meta["format"]; f != Format {
 		return nil, fmt.Errorf("not an a2q checkpoint (metadata format %q)", f)
 	}
@@ -170,4 +262,25 @@ func Decode(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint format version %q, this a2q reads version %s", v, Version)
 	}
 	return c, nil
+}
+
+// checksums parses the metadata's CRC-32C map; nil if it has none.
+func checksums(meta map[string]string) (map[string]uint32, error) {
+	s, ok := meta[crcKey]
+	if !ok {
+		return nil, nil
+	}
+	var hex map[string]string
+	if err := json.Unmarshal([]byte(s), &hex); err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", crcKey, err)
+	}
+	crcs := make(map[string]uint32, len(hex))
+	for name, h := range hex {
+		v, err := strconv.ParseUint(h, 16, 32)
+		if err != nil || len(h) != 8 {
+			return nil, fmt.Errorf("metadata %s: tensor %q: checksum %q is not 8 hexadecimal digits", crcKey, name, h)
+		}
+		crcs[name] = uint32(v)
+	}
+	return crcs, nil
 }

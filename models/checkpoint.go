@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -38,11 +39,22 @@ func (m *Model) Checkpoint(meta map[string]string, extra map[string]*tensor.Tens
 }
 
 // FromCheckpoint rebuilds the model a checkpoint describes and loads its
-// parameters.
+// parameters. Before allocating any layer it checks the configuration's
+// sizes against package graph's limits and the shape of every weight, bias
+// and batch-norm tensor the configuration implies against the tensor the
+// checkpoint holds, so that crafted metadata cannot ask for more memory
+// than the file's own tensors take. Loading checks every quantizer scale
+// (see LoadParams).
 func FromCheckpoint(c *checkpoint.Checkpoint) (*Model, error) {
 	var cfg Config
 	if err := json.Unmarshal([]byte(c.Meta["config"]), &cfg); err != nil {
 		return nil, fmt.Errorf("checkpoint model configuration: %w", err)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := checkShapes(cfg, c); err != nil {
+		return nil, err
 	}
 	m, err := Build(cfg)
 	if err != nil {
@@ -54,10 +66,36 @@ func FromCheckpoint(c *checkpoint.Checkpoint) (*Model, error) {
 	return m, nil
 }
 
+// checkShapes compares the shape of every weight, bias and batch-norm
+// tensor of the network cfg describes (graph.Node.ParamShapes, which
+// allocates nothing) with the tensor of that name in c.
+func checkShapes(cfg Config, c *checkpoint.Checkpoint) error {
+	g, err := Graph(cfg)
+	if err != nil {
+		return err
+	}
+	for _, n := range g.Nodes {
+		ps := n.ParamShapes()
+		for _, role := range slices.Sorted(maps.Keys(ps)) {
+			name, want := n.Name+"."+role, ps[role]
+			t, ok := c.Tensors[name]
+			if !ok {
+				return fmt.Errorf("checkpoint has no tensor %q (shape %v in the configuration's %s network)", name, want, cfg.Model)
+			}
+			if !slices.Equal(t.Shape, want) {
+				return fmt.Errorf("tensor %q: checkpoint shape %v, the configuration's %s network has %v", name, t.Shape, cfg.Model, want)
+			}
+		}
+	}
+	return nil
+}
+
 // LoadParams copies parameters from c by name. With partial set, tensors
 // absent from c are left as they are (loading float weights into a
 // quantized model); otherwise a missing tensor is an error. A shape
-// mismatch is always an error naming the tensor.
+// mismatch, a NaN or infinity, and a quantizer log2 scale whose scale is
+// not a positive finite float32 (quant.CheckLog2Scale) are always errors
+// naming the tensor.
 func (m *Model) LoadParams(c *checkpoint.Checkpoint, partial bool) error {
 	for _, p := range m.Params() {
 		t, ok := c.Tensors[p.Name]
@@ -76,6 +114,23 @@ func (m *Model) LoadParams(c *checkpoint.Checkpoint, partial bool) error {
 			}
 		}
 		copy(p.Value.Data, t.Data)
+	}
+	return m.CheckScales()
+}
+
+// CheckScales reports the first quantizer parameter of the model (a
+// layer's input or weight quantizer, or the grid quantizer of a sum or
+// average) that is not the log2 of a usable scale, naming the tensor.
+func (m *Model) CheckScales() error {
+	for _, l := range m.Layers {
+		if err := l.CheckScales(); err != nil {
+			return err
+		}
+	}
+	for _, q := range m.Grids {
+		if err := q.CheckScale(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

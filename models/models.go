@@ -128,11 +128,31 @@ func Graph(cfg Config) (*graph.Graph, error) {
 	return g, nil
 }
 
+// check reports sizes of c outside the limits package graph sets for any
+// network: an empty or absurd input shape, number of classes or upscaling
+// factor.
+func (c Config) check() error {
+	switch {
+	case c.InC < 1 || c.InH < 1 || c.InW < 1:
+		return fmt.Errorf("model %s: input shape %dx%dx%d is empty", c.Model, c.InC, c.InH, c.InW)
+	case c.InC > graph.MaxChannels || c.InH > graph.MaxSide || c.InW > graph.MaxSide:
+		return fmt.Errorf("model %s: input shape %dx%dx%d exceeds %d channels or %d pixels a side", c.Model, c.InC, c.InH, c.InW, graph.MaxChannels, graph.MaxSide)
+	case c.Classes < 0 || c.Classes > maxClasses:
+		return fmt.Errorf("model %s: %d classes, want 0 to %d", c.Model, c.Classes, maxClasses)
+	case c.Scale < 0 || c.Scale > graph.MaxKernel:
+		return fmt.Errorf("model %s: upscaling factor %d, want 0 to %d", c.Model, c.Scale, graph.MaxKernel)
+	}
+	return nil
+}
+
+// maxClasses is the most outputs graph.Validate allows a linear layer.
+const maxClasses = 16 * graph.MaxChannels
+
 // Build constructs the model cfg describes, with fresh weights drawn from
 // cfg.Seed.
 func Build(cfg Config) (*Model, error) {
-	if cfg.InC < 1 || cfg.InH < 1 || cfg.InW < 1 {
-		return nil, fmt.Errorf("model %s: input shape %dx%dx%d is empty", cfg.Model, cfg.InC, cfg.InH, cfg.InW)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	g, err := Graph(cfg)
 	if err != nil {

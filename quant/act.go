@@ -73,6 +73,15 @@ func (a *ActQuant) Range() (lo, hi float32) {
 // Scale returns s.
 func (a *ActQuant) Scale() float32 { return Exp2(a.Log2Scale.Value.Data[0]) }
 
+// CheckScale reports a log2 scale that is not the log2 of a usable scale
+// (see CheckLog2Scale), naming the tensor.
+func (a *ActQuant) CheckScale() error {
+	if err := CheckLog2Scale(a.Log2Scale.Value.Data[0]); err != nil {
+		return fmt.Errorf("tensor %s: %w", a.Log2Scale.Name, err)
+	}
+	return nil
+}
+
 // Params returns the scale and the calibration flag.
 func (a *ActQuant) Params() []*nn.Param { return []*nn.Param{a.Log2Scale, a.Calibrated} }
 

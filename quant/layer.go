@@ -61,6 +61,41 @@ type Layer struct {
 	Observe func(x *tensor.Tensor)
 }
 
+// CheckLog2Scale returns an error unless l is the base-2 logarithm of a
+// usable scale: 2^l and 2^−l both positive, finite float32 numbers
+// (quantizing divides by the scale, dequantizing multiplies by it), that
+// is −128 < l < 128.
+func CheckLog2Scale(l float32) error {
+	s, inv := Exp2(l), Exp2(-l)
+	if !(s > 0 && inv > 0) || math.IsInf(float64(s), 0) || math.IsInf(float64(inv), 0) {
+		return fmt.Errorf("log2 scale %v makes the scale %v: want 2^l and 2^−l positive and finite in float32", l, s)
+	}
+	return nil
+}
+
+// CheckScales reports the first of the layer's quantizer parameters (its
+// input quantizer's log2 scale, its weight quantizer's log2 g and log2 s)
+// that is not the log2 of a usable scale (see CheckLog2Scale), naming the
+// tensor and the channel.
+func (l *Layer) CheckScales() error {
+	if l.In != nil {
+		if err := l.In.CheckScale(); err != nil {
+			return err
+		}
+	}
+	if l.W == nil {
+		return nil
+	}
+	for _, p := range l.W.Params() {
+		for c, v := range p.Value.Data {
+			if err := CheckLog2Scale(v); err != nil {
+				return fmt.Errorf("tensor %s, channel %d: %w", p.Name, c, err)
+			}
+		}
+	}
+	return nil
+}
+
 // NewConv returns a convolution layer. inSigned tells whether the layer's
 // input can be negative (false after a ReLU or for images in [0, 1]).
 func NewConv(name string, in, out, kernel int, o autodiff.ConvOptions, bias bool, cfg LayerConfig, inSigned bool, rng *rand.Rand) (*Layer, error) {
