@@ -546,10 +546,10 @@ func (e *exporter) layer(l *quant.Layer, x value) (value, error) {
 			if l.In.Calibrated.Value.Data[0] == 0 {
 				return x, fmt.Errorf("layer %s: input quantizer %s was never calibrated; train the model or run it on data first", l.Name, l.In.Name)
 			}
-			s := l.In.Scale()
-			if !(s > 0) || s > 3.4e38 {
-				return x, fmt.Errorf("layer %s: input quantizer scale %v is not a positive number", l.Name, s)
+			if err := l.CheckScales(); err != nil {
+				return x, fmt.Errorf("layer %s: %w", l.Name, err)
 			}
+			s := l.In.Scale()
 			in = e.b.AddQuant(e.unique(name+".input_quant"), x.name, NewFloat([]float32{s}), l.In.Bits, l.In.Signed, false)
 			e.declare(in, x.shape)
 		}
