@@ -49,7 +49,7 @@ func Lock(dir string) (unlock func() error, err error) {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
 		if err == nil {
-			err = fmt.Errorf("%s is %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+			err = fmt.Errorf("%s is %s, %w", path, kind(fi.Mode()), ErrNotRegular)
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}

@@ -31,7 +31,7 @@ func Open(path string) (*os.File, int64, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s is %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+		return nil, 0, fmt.Errorf("%s is %s, %w", path, kind(fi.Mode()), ErrNotRegular)
 	}
 	return f, fi.Size(), nil
 }
