@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -108,7 +109,7 @@ func runHW(ctx context.Context, e *env, args []string) error {
 		if err := cost.WritePlotPNG(&buf, title); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*plotFile, buf.Bytes(), 0o644); err != nil {
+		if err := fileio.WriteAtomic(*plotFile, buf.Bytes()); err != nil {
 			return usageError{fmt.Errorf("--plot: %w", err)}
 		}
 	}
