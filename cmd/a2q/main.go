@@ -138,11 +138,16 @@ func failedWrite(err error) bool {
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
-	// SIGTERM (kill, a batch scheduler's time limit) stops a run as Ctrl-C
-	// does: between steps, with the last checkpoint kept.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// signalContext returns the context of a command, cancelled by Ctrl-C
+// (SIGINT) or SIGTERM (kill, a batch scheduler's time limit): either stops
+// a run between steps, with the last checkpoint kept.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 func run(ctx context.Context, args []string, e *env) int {
