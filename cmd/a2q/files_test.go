@@ -228,6 +228,17 @@ func TestOutputDirLocked(t *testing.T) {
 			t.Errorf("%s after the holder ended: exit %d: %s", args[0], code, stderr)
 		}
 	}
+	// hw --synth holds its --work directory.
+	work := filepath.Join(dir, "work")
+	unlock, err := fileio.Lock(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runArgs(t, "hw", filepath.Join(trainDir, "model.ckpt"), "--synth", "--work", work)
+	if want := fmt.Sprintf("%s is in use by pid %d", work, os.Getpid()); code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("hw --synth --work on a held directory: exit %d (want %d), stderr %q (want it to say %q)", code, exitUsage, head(stderr), want)
+	}
+	unlock()
 
 	// A holder killed with SIGKILL mid-run.
 	killed := filepath.Join(dir, "killed")
@@ -250,7 +261,7 @@ func TestOutputDirLocked(t *testing.T) {
 	if err := os.WriteFile(orphan, []byte("half a checkpoint"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runArgs(t, "train", "--model", "mlp", "--from-scratch", "--epochs", "0", "--out", killed)
+	code, _, stderr = runArgs(t, "train", "--model", "mlp", "--from-scratch", "--epochs", "0", "--out", killed)
 	if code != exitOK {
 		t.Fatalf("train after the holder was killed: exit %d: %s", code, stderr)
 	}

@@ -84,8 +84,13 @@ func runHW(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			defer os.RemoveAll(dir)
-		} else if err := os.MkdirAll(dir, 0o755); err != nil {
-			return usageError{fmt.Errorf("--work: %w", err)}
+		} else {
+			// A synthesis runs for minutes: hold the directory.
+			unlock, err := fileio.Lock(dir)
+			if err != nil {
+				return usageError{fmt.Errorf("--work: %w", err)}
+			}
+			defer unlock()
 		}
 		var names []string
 		if *layers != "" {
