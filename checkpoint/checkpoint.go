@@ -31,7 +31,6 @@ import (
 	"hash/crc32"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -130,9 +129,13 @@ func Save(path string, c *Checkpoint) error {
 	return fileio.WriteAtomic(path, b)
 }
 
-// Load reads a checkpoint file.
+// MaxFileSize bounds the checkpoint files Load reads (4 GiB).
+const MaxFileSize = 1 << 32
+
+// Load reads a checkpoint file: a regular file of at most MaxFileSize bytes
+// (a device, a named pipe or a directory is an error naming it).
 func Load(path string) (*Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileio.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}

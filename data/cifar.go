@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // CIFAR-10 binary format: records of one label byte followed by the 32×32
@@ -27,6 +29,11 @@ const (
 var cifarTrainFiles = []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
 
 const cifarTestFile = "test_batch.bin"
+
+// maxCIFARBatch bounds one batch file (4 GiB; CIFAR-10's hold 10,000
+// records, 30,730,000 bytes), so that a corrupt archive cannot ask for an
+// absurd allocation.
+const maxCIFARBatch = 1 << 32
 
 // cifarDir returns the directory holding the CIFAR-10 batches: dir itself
 // or its cifar-10-batches-bin subdirectory (the layout of the official
@@ -81,7 +88,7 @@ func LoadCIFAR10(dir string) (train, test *Set, err error) {
 
 // loadCIFARArchive reads the batches from a gzipped tar archive.
 func loadCIFARArchive(path string) (train, test *Set, err error) {
-	f, err := os.Open(path)
+	f, _, err := fileio.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
 	}
@@ -103,6 +110,9 @@ func loadCIFARArchive(path string) (train, test *Set, err error) {
 		base := filepath.Base(h.Name)
 		if h.Typeflag != tar.TypeReg || !(base == cifarTestFile || slices.Contains(cifarTrainFiles, base)) {
 			continue
+		}
+		if h.Size > maxCIFARBatch {
+			return nil, nil, fmt.Errorf("data: %s: %s is %d bytes, more than the %d a batch may have", path, h.Name, h.Size, int64(maxCIFARBatch))
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
@@ -138,7 +148,7 @@ func readFiles(paths []string) ([][]byte, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			raw[i], errs[i] = os.ReadFile(p)
+			raw[i], errs[i] = fileio.ReadFile(p, maxCIFARBatch)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("data: %w", errs[i])
 			}

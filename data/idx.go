@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
+
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // IDX element type codes (the third byte of the magic number).
@@ -133,7 +134,7 @@ func WriteIDX(w io.Writer, dims []int, body []byte) error {
 // ReadIDXFile reads the IDX file at path, decompressing it if it is gzipped
 // (recognised by its content, whatever its name).
 func ReadIDXFile(path string) (dims []int, body []byte, err error) {
-	f, err := os.Open(path)
+	f, _, err := fileio.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
 	}

@@ -9,6 +9,17 @@
 // exists but is not a regular file (a device, a directory, a named pipe) is
 // refused rather than replaced.
 //
+// Inputs given by the user (checkpoints, ONNX and integer model files,
+// data sets) are opened with Open or read with ReadFile: only a regular file
+// is read, never more than its size, and never more than the reader's own
+// maximum, so that a device, a named pipe or a directory given by mistake is
+// an error naming it rather than a hang.
+//
+// A run that writes into a directory for a long time (training, a sweep)
+// holds the directory's Lock for its life, so that two runs cannot mix
+// their files, and then removes with RemoveOrphans the temporary files of
+// writes that a killed run left behind.
+//
 // The standard library has no atomic write; this package is the project's
 // one implementation of it.
 package fileio
@@ -19,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // maxLinks bounds how many symbolic links WriteFile follows, as the kernel
@@ -83,10 +95,33 @@ func kind(m fs.FileMode) string {
 	}
 }
 
+// createTemp creates the temporary file for target name in dir and holds a
+// shared lock on it while it exists, so that RemoveOrphans, run by another
+// process, leaves it alone.
+func createTemp(dir, name string) (*os.File, error) {
+	for {
+		f, err := os.CreateTemp(dir, "."+name+".tmp*")
+		if err != nil {
+			return nil, err
+		}
+		// A file system without flock leaves the file unprotected.
+		if flock(int(f.Fd()), syscall.LOCK_SH) != nil {
+			return f, nil
+		}
+		// RemoveOrphans may have removed the file between its creation and
+		// the lock: then make another.
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Nlink > 0 {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
 // write does the temporary-file-and-rename dance for a resolved target.
 func write(path string, data []byte, mode fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := createTemp(dir, filepath.Base(path))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // ErrToolMissing is returned when an external EDA tool is not installed. DebianPackage
@@ -203,7 +206,7 @@ func Synthesize(ctx context.Context, dir, top, family string) (SynthResult, erro
 	fmt.Fprintf(&script, fam.script+"\n", top)
 	fmt.Fprintf(&script, "tee -q -o %s stat\n", statFile)
 	scriptFile := base + ".ys"
-	if err := os.WriteFile(filepath.Join(dir, scriptFile), []byte(script.String()), 0o644); err != nil {
+	if err := fileio.WriteAtomic(filepath.Join(dir, scriptFile), []byte(script.String())); err != nil {
 		return SynthResult{}, fmt.Errorf("hw: writing synthesis script: %w", err)
 	}
 	logFile := filepath.Join(dir, base+".log")
@@ -378,27 +381,23 @@ func WriteFiles(dir string, u Unit, inputs [][]int32) ([]string, error) {
 		return nil, fmt.Errorf("hw: %w", err)
 	}
 	var written []string
-	write := func(name string, gen func(*os.File) error) error {
+	write := func(name string, gen func(io.Writer) error) error {
 		path := filepath.Join(dir, name)
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("hw: %w", err)
-		}
-		if err := gen(f); err != nil {
-			f.Close()
+		var b bytes.Buffer
+		if err := gen(&b); err != nil {
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("hw: writing %s: %w", path, err)
+		if err := fileio.WriteAtomic(path, b.Bytes()); err != nil {
+			return fmt.Errorf("hw: %w", err)
 		}
 		written = append(written, path)
 		return nil
 	}
-	if err := write(u.Name+".v", func(f *os.File) error { return WriteVerilog(f, u) }); err != nil {
+	if err := write(u.Name+".v", func(w io.Writer) error { return WriteVerilog(w, u) }); err != nil {
 		return nil, err
 	}
 	if len(inputs) > 0 {
-		if err := write(u.Name+"_tb.v", func(f *os.File) error { return WriteTestbench(f, u, inputs) }); err != nil {
+		if err := write(u.Name+"_tb.v", func(w io.Writer) error { return WriteTestbench(w, u, inputs) }); err != nil {
 			return nil, err
 		}
 	}

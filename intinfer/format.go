@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"os"
 
 	"github.com/a2qtoolkit/a2q/fileio"
 )
@@ -351,9 +350,14 @@ func Save(path string, m *Model) error {
 	return fileio.WriteAtomic(path, b)
 }
 
-// Load reads and validates an integer model file.
+// MaxFileSize bounds the integer model files Load reads (4 GiB).
+const MaxFileSize = 1 << 32
+
+// Load reads and validates an integer model file: a regular file of at
+// most MaxFileSize bytes (a device, a named pipe or a directory is an error
+// naming it).
 func Load(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileio.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("integer model: %w", err)
 	}

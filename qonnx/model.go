@@ -3,11 +3,11 @@ package qonnx
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/internal/onnxpb"
 )
 
@@ -110,10 +110,16 @@ type Attr struct {
 	Strings []string
 }
 
-// Load reads and decodes the ONNX model in the file at path and checks its
-// structure (Validate).
+// MaxFileSize bounds the ONNX files Load reads: 2 GiB, the most a protobuf
+// message may hold (larger models keep their weights in external files,
+// which a2q does not read).
+const MaxFileSize = 2 << 30
+
+// Load reads and decodes the ONNX model in the file at path, a regular file
+// of at most MaxFileSize bytes (a device, a named pipe or a directory is an
+// error naming it), and checks its structure (Validate).
 func Load(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileio.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("qonnx: %w", err)
 	}

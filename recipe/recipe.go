@@ -85,7 +85,7 @@ type Options struct {
 	// Threads (default 1).
 	Threads int
 	// Dir receives the checkpoint, Dir/model.ckpt, and resumes from it;
-	// empty for none.
+	// empty for none. Run holds its lock (fileio.Lock) while it runs.
 	Dir string
 	// WriteReport writes the report to Dir/report.json (and the float
 	// model's to its directory).
@@ -127,7 +127,8 @@ type Result struct {
 type SetupError struct {
 	// Field names the Options field at fault: "Config", "Weights",
 	// "InitFrom" or "Dir" (a checkpoint there of another model, or of the
-	// same model that does not load).
+	// same model that does not load, or a directory another run holds:
+	// then Err is a *fileio.LockedError).
 	Field string
 	Err   error
 }
@@ -172,6 +173,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	m, err := models.Build(cfg)
 	if err != nil {
 		return nil, &SetupError{"Config", err}
+	}
+	if o.Dir != "" {
+		unlock, err := lockDir(o.Dir, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
 	res := &Result{Model: m}
 	start, field := o.InitFrom, "InitFrom"
@@ -247,6 +255,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// lockDir takes the lock of dir for this run and removes the temporary
+// files a killed run left there. Another run holding dir is a *SetupError.
+func lockDir(dir string, log io.Writer) (unlock func() error, err error) {
+	unlock, err = fileio.Lock(dir)
+	if le := (*fileio.LockedError)(nil); errors.As(err, &le) {
+		return nil, &SetupError{"Dir", err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	removed, err := fileio.RemoveOrphans(dir)
+	if len(removed) > 0 {
+		logf(log, "removed %s in %s, left by an interrupted run", strings.Join(removed, ", "), dir)
+	}
+	if err != nil {
+		logf(log, "warning: %v", err)
+	}
+	return unlock, nil
 }
 
 // runFloat pre-trains the float model of o.Config.

@@ -365,8 +365,17 @@ func Measure(m *models.Model, score, floatScore float64) (Result, error) {
 // at a time), and writes results.json, results.csv and the plots. It
 // returns the results of g's points in canonical order. On error (or
 // cancellation) finished points keep their result files and a new Run
-// resumes.
+// resumes. Run holds the lock of o.Dir (fileio.Lock) while it runs:
+// another Run on it fails with a *fileio.LockedError.
 func Run(ctx context.Context, g Grid, o Options) ([]Result, error) {
+	if o.Dir != "" {
+		unlock, err := fileio.Lock(o.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("sweep: %w", err)
+		}
+		defer unlock()
+		fileio.RemoveOrphans(o.Dir)
+	}
 	r, err := prepare(g, o)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -83,8 +84,13 @@ func runHW(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			defer os.RemoveAll(dir)
-		} else if err := os.MkdirAll(dir, 0o755); err != nil {
-			return usageError{fmt.Errorf("--work: %w", err)}
+		} else {
+			// A synthesis runs for minutes: hold the directory.
+			unlock, err := fileio.Lock(dir)
+			if err != nil {
+				return usageError{fmt.Errorf("--work: %w", err)}
+			}
+			defer unlock()
 		}
 		var names []string
 		if *layers != "" {
@@ -108,7 +114,7 @@ func runHW(ctx context.Context, e *env, args []string) error {
 		if err := cost.WritePlotPNG(&buf, title); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*plotFile, buf.Bytes(), 0o644); err != nil {
+		if err := fileio.WriteAtomic(*plotFile, buf.Bytes()); err != nil {
 			return usageError{fmt.Errorf("--plot: %w", err)}
 		}
 	}

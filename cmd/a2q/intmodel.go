@@ -8,10 +8,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"text/tabwriter"
 
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
@@ -19,13 +19,10 @@ import (
 )
 
 // isIntModel reports whether path is a regular file that starts like an
-// integer model file.
+// integer model file (it reads no more than the magic, and never waits on
+// a device or a named pipe).
 func isIntModel(path string) bool {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	f, err := os.Open(path)
+	f, _, err := fileio.Open(path)
 	if err != nil {
 		return false
 	}

@@ -66,6 +66,18 @@ var commands = []command{
 	{"sweep", "train a grid of quantizers × bit widths × accumulator widths P; tables and plots (sweep --help)", runSweep},
 }
 
+// resumeHint says where an interrupted run of command cmd resumes, or ""
+// for a command that does not resume.
+func resumeHint(cmd string) string {
+	switch cmd {
+	case "train":
+		return "after the last completed epoch"
+	case "sweep":
+		return "(finished points are kept, the point in progress resumes after its last completed epoch)"
+	}
+	return ""
+}
+
 // Exit statuses; see the package comment.
 const (
 	exitOK         = 0
@@ -126,9 +138,16 @@ func failedWrite(err error) bool {
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// signalContext returns the context of a command, cancelled by Ctrl-C
+// (SIGINT) or SIGTERM (kill, a batch scheduler's time limit): either stops
+// a run between steps, with the last checkpoint kept.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 func run(ctx context.Context, args []string, e *env) int {
@@ -148,6 +167,9 @@ func run(ctx context.Context, args []string, e *env) int {
 			return exitOK
 		}
 		fmt.Fprintf(e.stderr, "a2q %s: %v\n", c.name, err)
+		if resume := resumeHint(c.name); resume != "" && errors.Is(err, context.Canceled) {
+			fmt.Fprintf(e.stderr, "a2q %s: interrupted; run the same command again to resume %s\n", c.name, resume)
+		}
 		return exitStatus(err)
 	}
 	fmt.Fprintf(e.stderr, "a2q: unknown command %q\n", args[0])

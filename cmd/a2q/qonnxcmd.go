@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/qonnx"
@@ -768,7 +768,7 @@ func hwQONNX(ctx context.Context, e *env, args []string) error {
 		if err := cost.WritePlotPNG(&buf, fmt.Sprintf("%s: LUTs per layer", m.Path)); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*plotFile, buf.Bytes(), 0o644); err != nil {
+		if err := fileio.WriteAtomic(*plotFile, buf.Bytes()); err != nil {
 			return usageError{fmt.Errorf("--plot: %w", err)}
 		}
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/data/internal/subset"
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // Photos chosen for the super-resolution demo, with their licences as
@@ -148,5 +149,5 @@ func writeFile(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o644)
+	return fileio.WriteAtomic(path, b)
 }

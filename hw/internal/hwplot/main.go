@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 )
 
@@ -42,5 +43,5 @@ func run(args []string, title, out string) error {
 	if err := c.WritePlotPNG(&buf, title); err != nil {
 		return err
 	}
-	return os.WriteFile(out, buf.Bytes(), 0o644)
+	return fileio.WriteAtomic(out, buf.Bytes())
 }
