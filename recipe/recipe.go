@@ -244,6 +244,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		res.Report.SetScore(m, res.Score)
+		if m.Task == models.SuperResolve {
+			if flat, bicubic, err := train.SRBaselines(o.Test); err == nil {
+				res.Report.CompareSR(flat, bicubic)
+			}
+		}
 	}
 	if o.WriteReport && o.Dir != "" {
 		b, err := json.MarshalIndent(res.Report, "", "  ")

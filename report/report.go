@@ -13,6 +13,18 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 )
 
+// DeadChannelShare is the share of a layer's output channels with
+// all-zero integer weights from which the report warns (a layer with
+// every channel dead has its own warning). A2Q's budget zeroes single
+// channels at a low P; a quarter of a layer is a capacity loss worth
+// knowing.
+const DeadChannelShare = 0.25
+
+// ChanceMargin sets the chance level of a classifier: a test accuracy of
+// at most (1 + ChanceMargin)/classes is reported as chance level, within
+// 20 % of what guessing scores.
+const ChanceMargin = 0.2
+
 // CompressionFormula states how CompressionRate is computed.
 const CompressionFormula = "M / H(q): weight bits over the Shannon entropy (bits per weight) of the constrained layers' integer weights"
 
@@ -99,8 +111,11 @@ func FromModel(m *models.Model, hiddenAccBits int) (*Model, error) {
 		}
 		c := certs[next]
 		next++
-		if c.ZeroChannels == c.OutChannels {
+		switch {
+		case c.ZeroChannels == c.OutChannels:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("layer %s: every integer weight is zero (a dead layer: its output is the bias alone); train from a float checkpoint with --init-from or raise --acc-bits", l.Name))
+		case c.ZeroChannels > 0 && float64(c.ZeroChannels) >= DeadChannelShare*float64(c.OutChannels):
+			r.Warnings = append(r.Warnings, fmt.Sprintf("layer %s: %d of %d channels have all-zero integer weights (dead channels: their output is the bias alone); raise --acc-bits or --weight-bits", l.Name, c.ZeroChannels, c.OutChannels))
 		}
 		if !m.Hidden(i) {
 			continue
@@ -124,12 +139,29 @@ func FromModel(m *models.Model, hiddenAccBits int) (*Model, error) {
 }
 
 // SetScore records a test score: accuracy for classifiers, PSNR otherwise.
+// A classifier's accuracy at chance level (ChanceMargin) adds a warning;
+// for super-resolution, see CompareSR.
 func (r *Model) SetScore(m *models.Model, score float64) {
 	if m.Task == models.SuperResolve {
 		r.TestPSNR = &score
-	} else {
-		r.TestAccuracy = &score
+		return
 	}
+	r.TestAccuracy = &score
+	if k := m.Config.Classes; k >= 2 && score <= (1+ChanceMargin)/float64(k) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("test accuracy %.4f is at chance level (1/%d classes = %.4f): the model has learnt nothing; lower --lr if training diverged, or raise --acc-bits or the bit widths", score, k, 1/float64(k)))
+	}
+}
+
+// CompareSR adds a warning when the recorded test PSNR is not above flat,
+// the PSNR of a flat image at each input's mean brightness on the same
+// test set: the super-resolution analogue of chance level, a model that
+// has not learnt to use its input. bicubic, the PSNR of bicubic upscaling,
+// is quoted for scale. It does nothing without a test PSNR.
+func (r *Model) CompareSR(flat, bicubic float64) {
+	if r.TestPSNR == nil || *r.TestPSNR > flat {
+		return
+	}
+	r.Warnings = append(r.Warnings, fmt.Sprintf("test PSNR %.3f dB is not above %.3f dB, that of a flat image at each input's mean brightness (bicubic upscaling: %.3f dB): the model has not learnt to upscale; train longer, or lower --lr if training diverged", *r.TestPSNR, flat, bicubic))
 }
 
 // WriteText prints the report as a human-readable table.

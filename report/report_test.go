@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -140,6 +141,85 @@ func TestCertificatesHiddenAccBits(t *testing.T) {
 	for _, p := range []int{1, 65, -2} {
 		if _, err := FromModel(m, p); err == nil || !strings.Contains(err.Error(), "outside [2, 64]") {
 			t.Errorf("hidden P = %d: %v", p, err)
+		}
+	}
+}
+
+// TestDeadChannelWarning zeroes a share of conv2's output channels: the
+// report warns, with the count, from DeadChannelShare on, and about the
+// whole layer when every channel is dead.
+func TestDeadChannelWarning(t *testing.T) {
+	for _, c := range []struct {
+		dead int // of conv2's 64 channels
+		want string
+	}{
+		{0, ""},
+		{1, ""},
+		{int(DeadChannelShare*64) - 1, ""},
+		{int(DeadChannelShare * 64), fmt.Sprintf("conv2: %d of 64 channels have all-zero integer weights", int(DeadChannelShare*64))},
+		{48, "conv2: 48 of 64 channels have all-zero integer weights"},
+		{64, "layer conv2: every integer weight is zero"},
+	} {
+		m := build(t, "cnn", quant.A2Q, 16)
+		l := m.Layers[1]
+		_, k := l.W.Channels()
+		clear(l.W.V.Value.Data[:c.dead*k]) // channel-major: the first c.dead channels
+		r, err := FromModel(m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Layers[1].ZeroChannels != c.dead {
+			t.Fatalf("%d dead channels: the certificate counts %d", c.dead, r.Layers[1].ZeroChannels)
+		}
+		got := strings.Join(r.Warnings, "\n")
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%d dead channels: warnings %q, want %q", c.dead, got, c.want)
+		}
+	}
+}
+
+// TestChanceLevelWarning: a classifier at chance level and a
+// super-resolution model not above a flat image are reported as such.
+func TestChanceLevelWarning(t *testing.T) {
+	cases := []struct {
+		model         string
+		score         float64
+		flat, bicubic float64 // super-resolution baselines (CompareSR)
+		warn          bool
+	}{
+		{"cnn", 0.10, 0, 0, true},
+		{"cnn", 0.0, 0, 0, true},
+		{"cnn", (1 + ChanceMargin) / 10, 0, 0, true},
+		{"cnn", 0.13, 0, 0, false},
+		{"cnn", 0.87, 0, 0, false},
+		{"espcn", 18.0, 19.5, 38.4, true},
+		{"espcn", 19.5, 19.5, 38.4, true},
+		{"espcn", 25.0, 19.5, 38.4, false},
+	}
+	for _, c := range cases {
+		m := build(t, c.model, quant.A2QPlus, 16)
+		r, err := FromModel(m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetScore(m, c.score)
+		if c.model == "espcn" {
+			r.CompareSR(c.flat, c.bicubic)
+		}
+		got := strings.Join(r.Warnings, "\n")
+		want := "at chance level"
+		if c.model == "espcn" {
+			want = "not above"
+		}
+		if strings.Contains(got, want) != c.warn {
+			t.Errorf("%s scoring %v: warnings %q, want a chance-level warning: %v", c.model, c.score, got, c.warn)
+		}
+		var b bytes.Buffer
+		if err := r.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "warning: ") != c.warn {
+			t.Errorf("%s scoring %v: text report %q", c.model, c.score, b.String())
 		}
 	}
 }

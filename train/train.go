@@ -4,8 +4,10 @@
 // atomically after every epoch so that an interrupted run resumes where it
 // stopped.
 //
-// A NaN or infinite loss stops training with an error naming the epoch and
-// step; the last good checkpoint stays on disk.
+// A NaN or infinite loss, or a loss that diverges (ErrDiverged: far above
+// where it started, or above chance level, for most of a window of steps;
+// see DivergenceFactor), stops training with an error naming the epoch
+// and step; the last good checkpoint stays on disk.
 package train
 
 import (
@@ -65,6 +67,11 @@ type State struct {
 	Step    int       `json:"step"`
 	Seed    uint64    `json:"seed"`
 	History []History `json:"history"`
+	// StartLoss is the loss of the run's first step, before any update,
+	// and ChanceLoss the loss at chance level on its batch: the reference
+	// of the divergence rule (0: not yet known).
+	StartLoss  float64 `json:"start_loss,omitempty"`
+	ChanceLoss float64 `json:"chance_loss,omitempty"`
 }
 
 // ErrNonFinite is returned (wrapped) when the loss becomes NaN or infinite.
@@ -167,6 +174,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 	sched := optim.Cosine(t.o.LR, t.o.LR/100, float64(t.o.Epochs), 0)
 	params := m.Params()
 	b := NewBatch(train, t.o.Batch)
+	div := newDivergence(t.State)
 	for t.State.Epoch < t.o.Epochs {
 		ep := t.State.Epoch
 		aug := t.o.Augment
@@ -195,6 +203,13 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 			if err != nil {
 				return fmt.Errorf("epoch %d step %d: %w", ep+1, i+1, err)
 			}
+			if t.State.StartLoss == 0 {
+				t.State.StartLoss, t.State.ChanceLoss = loss, chanceLoss(m, b, n)
+				div.setReference(t.State)
+			}
+			if div.observe(loss) {
+				return t.diverged(fmt.Sprintf("epoch %d step %d", ep+1, i+1), div)
+			}
 			t.Opt.Step(sched(float64(ep) + float64(i)/float64(steps)))
 			t.State.Step++
 			lossSum += loss * float64(n)
@@ -208,6 +223,9 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 		if bar != nil {
 			bar.Finish()
+		}
+		if div.atEpochEnd() {
+			return t.diverged(fmt.Sprintf("end of epoch %d", ep+1), div)
 		}
 		var score *float64
 		if test != nil {
@@ -233,6 +251,20 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 	}
 	return nil
+}
+
+// diverged returns the divergence error for a run stopped at where,
+// saying which checkpoint is kept.
+func (t *Trainer) diverged(where string, d *divergence) error {
+	err := fmt.Errorf("%s: %w at peak learning rate %g", where, d.err(), t.o.LR)
+	switch {
+	case t.o.Dir == "":
+	case t.State.Epoch > 0:
+		err = fmt.Errorf("%w; %s holds epoch %d, the last good one", err, t.CheckpointPath(), t.State.Epoch)
+	default:
+		err = fmt.Errorf("%w; no epoch completed", err)
+	}
+	return err
 }
 
 // isTerminal reports whether w is a character device: progress bars go to

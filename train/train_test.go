@@ -1,9 +1,11 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -228,6 +230,126 @@ func TestNoEpochsSaves(t *testing.T) {
 		}
 		if tr2.State.Epoch != 0 {
 			t.Errorf("%s: resumed at epoch %d, want 0", c.name, tr2.State.Epoch)
+		}
+	}
+}
+
+func mlp(t *testing.T) *models.Model {
+	t.Helper()
+	cfg := models.Config{Model: "mlp", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 3,
+		Hidden: quant.LayerConfig{Mode: quant.Float}, First: models.DefaultEdge(quant.Float), Last: models.DefaultEdge(quant.Float)}
+	m, err := models.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestDivergenceStopsTraining trains a small MLP at learning rates far too
+// high: the loss stays finite but explodes, and training must stop with
+// ErrDiverged naming where, saving nothing over the last good epoch's
+// checkpoint. A learning rate that trains is never stopped.
+func TestDivergenceStopsTraining(t *testing.T) {
+	trainSet, _ := embedded(t, 960, 10)
+	cases := []struct {
+		name     string
+		examples int     // training examples (batches of 32)
+		lr       float64 // of the second epoch; the first trains at 1e-3
+		where    string  // in the error; empty: no divergence
+	}{
+		{"diverges mid-epoch", 960, 10, "epoch 2 step "},
+		{"diverges by the end of a short epoch", 160, 1e4, "end of epoch 2"},
+		{"a high rate that trains", 960, 1e-2, ""},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		set, _ := trainSet.Split(c.examples)
+		tr, err := New(mlp(t), Options{Epochs: 1, Batch: 32, LR: 1e-3, Threads: 2, Seed: 1, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Run(context.Background(), set, nil); err != nil {
+			t.Fatalf("%s: first epoch: %v", c.name, err)
+		}
+		before, err := os.ReadFile(tr.CheckpointPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err = New(mlp(t), Options{Epochs: 2, Batch: 32, LR: c.lr, Threads: 2, Seed: 1, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tr.Run(context.Background(), set, nil)
+		if c.where == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), c.where) || !strings.Contains(err.Error(), "holds epoch 1") {
+			t.Errorf("%s: err = %v, want ErrDiverged at %q keeping epoch 1", c.name, err, c.where)
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+		after, err := os.ReadFile(tr.CheckpointPath())
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("%s: the first epoch's checkpoint changed (%v)", c.name, err)
+		}
+	}
+}
+
+// TestDivergenceRule feeds the rule loss sequences: it stops a sustained
+// rise above DivergenceFactor × the reference, not spikes, nor a fall back
+// to chance level; at the end of an epoch it also stops a short epoch
+// that diverged and a blow-up in progress.
+func TestDivergenceRule(t *testing.T) {
+	seq := func(parts ...any) []float64 { // value, count, value, count...
+		var s []float64
+		for i := 0; i < len(parts); i += 2 {
+			for range parts[i+1].(int) {
+				s = append(s, parts[i].(float64))
+			}
+		}
+		return s
+	}
+	var oscillating []float64
+	for i := range 100 {
+		oscillating = append(oscillating, []float64{1e3, 1}[i%2])
+	}
+	half, quarter := DivergenceWindow/2, DivergenceWindow/4
+	cases := []struct {
+		name          string
+		start, chance float64
+		losses        []float64
+		stopAt        int  // 1-based step; 0: never
+		atEnd         bool // diverged if the epoch ends after the losses
+	}{
+		{"converging", 2.3, 2.3, seq(0.4, 200), 0, false},
+		{"back to chance from a good start", 0.3, 2.3, seq(2.3, 200), 0, false},
+		{"twice chance", 0.3, 2.3, seq(4.6, 200), 0, false},
+		{"exploding", 2.3, 2.3, seq(2.3, 5, 1e7, 100), 5 + half, true},
+		{"oscillating wildly", 2.3, 2.3, oscillating, 2*half - 1, true},
+		{"spikes", 2.3, 2.3, seq(2.3, 5, 1e3, half-1, 1.0, 100, 1e9, 1, 1.0, 100), 0, false},
+		{"super-resolution blow-up", 0.003, 0.01, seq(0.003, 5, 0.5, 100), 5 + half, true},
+		{"super-resolution fine-tuning", 0.0005, 0.01, seq(0.0005, 5, 0.05, 100), 0, false},
+		{"a short epoch, half of it diverged", 2.3, 2.3, seq(1e4, 4, 2.0, 4), 0, true},
+		{"a blow-up at the end of an epoch", 2.3, 2.3, seq(2.0, 100, 1e4, quarter), 0, true},
+		{"a spike at the end of an epoch", 2.3, 2.3, seq(2.0, 100, 1e4, quarter-1), 0, false},
+	}
+	for _, c := range cases {
+		d := newDivergence(State{StartLoss: c.start, ChanceLoss: c.chance})
+		got := 0
+		for i, l := range c.losses {
+			if d.observe(l) {
+				got = i + 1
+				break
+			}
+		}
+		if got != c.stopAt {
+			t.Errorf("%s: stopped at step %d, want %d", c.name, got, c.stopAt)
+		}
+		if got := d.atEpochEnd(); got != c.atEnd {
+			t.Errorf("%s: diverged at the end of the epoch %v, want %v", c.name, got, c.atEnd)
 		}
 	}
 }

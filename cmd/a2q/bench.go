@@ -21,7 +21,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	minTime := fs.Duration("time", 3*time.Second, "minimum measuring time per figure")
 	switch what {
 	case "gemm":
-		if _, err := parse(fs, args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return err
 		}
 		r, err := bench.GEMM(ctx, nil, *minTime)
@@ -43,7 +43,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		batch := fs.Int("batch", 128, "batch size")
 		threads := fs.Int("threads", runtime.NumCPU(), "threads")
 		pbits := fs.Int("acc-bits", 16, "hidden-layer accumulator bits")
-		if _, err := parse(fs, args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return err
 		}
 		if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {
@@ -74,7 +74,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		model := fs.String("model", "cnn", "model (28×28 one-channel input)")
 		batch := fs.Int("batch", 128, "batch size")
 		pbits := fs.Int("acc-bits", 16, "hidden-layer accumulator bits")
-		if _, err := parse(fs, args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return err
 		}
 		if err := checkAccBitsFlag("--acc-bits", *pbits, false); err != nil {

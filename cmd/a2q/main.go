@@ -198,8 +198,38 @@ func newFlags(e *env, name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, allowing them before and after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses the flags of a command that takes no positional argument,
+// allowing nothing but flags: a stray argument is bad usage.
+func parse(fs *flag.FlagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument(s) %q: this command takes flags only", pos)
+	}
+	return nil
+}
+
+// parseOne is parse for commands that take exactly one file (what names
+// it in the usage error: "checkpoint", "file").
+func parseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	switch len(pos) {
+	case 0:
+		return "", usagef("want one %s, got none", what)
+	case 1:
+		return pos[0], nil
+	}
+	return "", usagef("want one %s, got %d arguments %q", what, len(pos), pos)
+}
+
+// parseArgs parses flags, allowing them before and after positional
+// arguments, and returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -215,19 +245,6 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-}
-
-// parseOne is parse for commands that take exactly one file (what names
-// it in the usage error: "checkpoint", "file").
-func parseOne(fs *flag.FlagSet, args []string, what string) (string, error) {
-	pos, err := parse(fs, args)
-	if err != nil {
-		return "", err
-	}
-	if len(pos) != 1 {
-		return "", usagef("want one %s, got %d arguments", what, len(pos))
-	}
-	return pos[0], nil
 }
 
 // writeJSON prints v as one indented JSON document.

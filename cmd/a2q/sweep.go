@@ -46,12 +46,8 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	printCmds := fs.Bool("print-commands", false, "print one command per grid point instead of running")
 	merge := fs.Bool("merge", false, "merge DIR/points into DIR/results.{json,csv} and plots")
 	asJSON := fs.Bool("json", false, "print JSON on stdout")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected arguments %q", pos)
 	}
 	if *out == "" {
 		return usagef("--out DIR is required")
@@ -73,6 +69,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		}
 		g.Quants = append(g.Quants, m)
 	}
+	var err error
 	if g.Bits, err = intList("--bits", *bits); err != nil {
 		return err
 	}
@@ -84,8 +81,14 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if *batch < 1 || *threads < 1 || *parallel < 1 || *trainLimit < 0 || *testLimit < 0 || *lr <= 0 || *ftLR <= 0 {
-		return usagef("--batch, --threads, --parallel and the learning rates must be positive, the limits not negative")
+	if *batch < 1 || *threads < 1 || *parallel < 1 || *trainLimit < 0 || *testLimit < 0 {
+		return usagef("--batch, --threads and --parallel must be positive, the limits not negative")
+	}
+	if err := positiveFlag("--lr", *lr); err != nil {
+		return err
+	}
+	if err := positiveFlag("--fine-tune-lr", *ftLR); err != nil {
+		return err
 	}
 	if *trainLimit > 0 || *testLimit > 0 {
 		name := *dataSpec

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,7 +51,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
 	edgeAcc := fs.Int("edge-acc-bits", 32, "accumulator bits of the first and last layers")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -65,11 +67,43 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if err := checkAccBitsFlag("--edge-acc-bits", *edgeAcc, false); err != nil {
 		return err
 	}
-	if *epochs < 0 || *batch < 1 || *threads < 1 {
-		return usagef("--epochs, --batch and --threads must be positive")
+	for _, f := range []struct {
+		name   string
+		v, min int
+	}{{"--epochs", *epochs, 0}, {"--batch", *batch, 1}, {"--threads", *threads, 1}} {
+		if f.v < f.min {
+			return usagef("%s %d: want %d or more", f.name, f.v, f.min)
+		}
+	}
+	if *floatEpochs < -1 {
+		return usagef("--float-epochs %d: want a number of epochs, or -1 for as many as --epochs", *floatEpochs)
 	}
 	if *floatEpochs < 0 {
 		*floatEpochs = *epochs
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["lr"] {
+		if err := positiveFlag("--lr", *lr); err != nil {
+			return err
+		}
+	}
+	if err := positiveFlag("--float-lr", *floatLR); err != nil {
+		return err
+	}
+	if err := nonNegativeFlag("--weight-decay", *wd); err != nil {
+		return err
+	}
+	if qm != quant.Float {
+		// The ranges of quant.LayerConfig.Validate, checked at the flags.
+		for _, b := range []struct {
+			name  string
+			v, lo int
+		}{{"--weight-bits", *wbits, 2}, {"--act-bits", *abits, 1}, {"--edge-bits", *edgeBits, 2}} {
+			if b.v < b.lo || b.v > 16 {
+				return usagef("%s %d: outside [%d, 16]", b.name, b.v, b.lo)
+			}
+		}
 	}
 	if *scratch && *initFrom != "" {
 		return usagef("--from-scratch and --init-from: use one")
@@ -145,6 +179,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		}
 		return usageError{se.Err}
 	}
+	if errors.Is(err, train.ErrDiverged) || errors.Is(err, train.ErrNonFinite) {
+		return fmt.Errorf("%w\nrerun with a lower learning rate (--lr; --float-lr if the float pre-training diverged): the same --out resumes after the last good epoch", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -153,12 +190,27 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, rep)
+		err = writeJSON(e.stdout, rep)
+	} else {
+		err = rep.WriteText(e.stdout)
 	}
-	if err := rep.WriteText(e.stdout); err != nil {
+	if err != nil {
 		return err
 	}
-	if qm != quant.Float {
+	if qm != quant.Float && !rep.Certified {
+		if qm.AccumulatorAware() {
+			// The quantizer's budget makes this impossible: a bug, not a
+			// setting to change.
+			return checkFailed{fmt.Errorf("%s guarantees the hidden layers' certificate at P = %d, yet they are not certified: please report this", qm, *pbits)}
+		}
+		note := e.stdout
+		if *asJSON {
+			note = e.stderr
+		}
+		fmt.Fprintf(note, "note: %s is not accumulator-aware, so \"certified false\" is expected: its hidden layers need more than P = %d bits; train is not a check and exits 0. "+
+			"'a2q inspect %s --acc-bits P' checks a width (exit 1 if a layer does not fit); --quant a2q or a2q+ trains within P.\n", qm, *pbits, filepath.Join(*out, "model.ckpt"))
+	}
+	if qm != quant.Float && !*asJSON {
 		next := "a2q verify " + filepath.Join(*out, "model.ckpt") + " --adversarial"
 		if *dataSpec != "" {
 			next += " --data " + *dataSpec
@@ -240,10 +292,36 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep.SetScore(m, score)
+	if m.Task == models.SuperResolve {
+		if flat, bicubic, err := train.SRBaselines(testSet); err == nil {
+			rep.CompareSR(flat, bicubic)
+		}
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 	if *asJSON {
 		return writeJSON(e.stdout, rep)
 	}
 	return rep.WriteText(e.stdout)
+}
+
+// positiveFlag refuses a value of a flag (a learning rate) that is not a
+// positive finite number: NaN, ±Inf, 0 and negative values are bad usage.
+func positiveFlag(name string, v float64) error {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return usagef("%s %g: want a positive finite number", name, v)
+	}
+	return nil
+}
+
+// nonNegativeFlag refuses a value of a flag (a weight decay) that is not
+// a finite number >= 0.
+func nonNegativeFlag(name string, v float64) error {
+	if !(v >= 0) || math.IsInf(v, 0) {
+		return usagef("%s %g: want a finite number >= 0", name, v)
+	}
+	return nil
 }
 
 // writableDir creates dir if needed and checks that files can be created in

@@ -90,3 +90,52 @@ func TestTrainRecipe(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainFailedRuns: a run that diverges exits 3 saying what to change and
+// saves nothing; one that ends at chance level, or a baseline model that is
+// not certified, exits 0 and says so.
+func TestTrainFailedRuns(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name           string
+		args           []string
+		code           int
+		stdout, stderr []string
+		ckpt           bool
+	}{
+		{"diverged", []string{"--quant", "float", "--lr", "1e9", "--epochs", "1"}, exitRunFailure,
+			nil, []string{"epoch 1 step", "training diverged", "rerun with a lower learning rate"}, false},
+		{"chance level, baseline", []string{"--quant", "baseline", "--epochs", "0", "--float-epochs", "0"}, exitOK,
+			[]string{"certified false", "note: baseline is not accumulator-aware", "inspect", "at chance level"},
+			[]string{"warning: test accuracy", "at chance level"}, true},
+		{"chance level, baseline, json", []string{"--quant", "baseline", "--epochs", "0", "--float-epochs", "0", "--json"}, exitOK,
+			[]string{`"certified": false`, `at chance level`}, []string{"note: baseline is not accumulator-aware"}, true},
+		{"a2q+ at P = 16", []string{"--epochs", "0", "--float-epochs", "0"}, exitOK,
+			[]string{"certified true"}, nil, true},
+	}
+	for _, c := range cases {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		args := append([]string{"train", "--model", "mlp", "--out", out}, c.args...)
+		code, stdout, stderr := runArgs(t, args...)
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d: %s", c.name, code, c.code, stderr)
+			continue
+		}
+		for _, w := range c.stdout {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%s: stdout lacks %q:\n%s", c.name, w, stdout)
+			}
+		}
+		for _, w := range c.stderr {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", c.name, w, stderr)
+			}
+		}
+		if strings.Contains(stdout, "note: ") && strings.Contains(c.name, "json") {
+			t.Errorf("%s: the note is on stdout, in the JSON document's place", c.name)
+		}
+		if _, err := os.Stat(filepath.Join(out, "model.ckpt")); (err == nil) != c.ckpt {
+			t.Errorf("%s: model.ckpt exists %v, want %v", c.name, err == nil, c.ckpt)
+		}
+	}
+}
