@@ -44,6 +44,12 @@ func TestBadNumericFlags(t *testing.T) {
 		{"sweep", "--fine-tune-lr", []string{"--fine-tune-lr", "NaN"}},
 		{"sweep", "--fine-tune-lr", []string{"--fine-tune-lr", "-1"}},
 		{"sweep", "--fine-tune-lr", []string{"--fine-tune-lr", "Inf"}},
+		// Bad inputs found after the flags: still no directory left behind.
+		{"train", "--model", []string{"--model", "bogus"}},
+		{"train", "--model", []string{"--model", "missing.onnx"}},
+		{"train", "--data", []string{"--data", "/nonexistent"}},
+		{"train", "--init-from", []string{"--init-from", "/nonexistent.ckpt"}},
+		{"train", "--edge-quant", []string{"--edge-quant", "float"}},
 	}
 	for i, c := range cases {
 		out := filepath.Join(dir, c.cmd+"-"+strings.TrimLeft(c.flag, "-")+"-"+string(rune('a'+i)))
@@ -52,7 +58,7 @@ func TestBadNumericFlags(t *testing.T) {
 			args = append([]string{c.cmd, "--out", out}, c.args...)
 		}
 		code, _, stderr := runArgs(t, args...)
-		if code != exitUsage || !strings.Contains(stderr, c.flag+" ") {
+		if code != exitUsage || !(strings.Contains(stderr, c.flag+" ") || strings.Contains(stderr, c.flag+":")) {
 			t.Errorf("%s %v: exit %d (want %d), stderr %q (want it to name %s)", c.cmd, c.args, code, exitUsage, stderr, c.flag)
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {

@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/onnx"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -108,7 +108,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if *scratch && *initFrom != "" {
 		return usagef("--from-scratch and --init-from: use one")
 	}
-	if err := writableDir(*out); err != nil {
+	if err := fileio.CheckWritableDir(*out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	var (
@@ -322,20 +322,4 @@ func nonNegativeFlag(name string, v float64) error {
 		return usagef("%s %g: want a finite number >= 0", name, v)
 	}
 	return nil
-}
-
-// writableDir creates dir if needed and checks that files can be created in
-// it, so that a run finds an unwritable output before it trains rather
-// than when it first saves.
-func writableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".a2q-write-test*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
 }
