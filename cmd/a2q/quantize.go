@@ -127,7 +127,7 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	o := recipe.PTQOptions{Float: start, Method: m,
 		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits},
 		First:  edge, Last: edge,
-		Calib:  calib, Test: testSet, CalibSize: *calibSize,
+		Calib: calib, Test: testSet, CalibSize: *calibSize,
 		Threads: *threads, Dir: *out, WriteReport: true, Log: e.stderr}
 	res, err := recipe.Quantize(ctx, o)
 	if se := (*recipe.SetupError)(nil); errors.As(err, &se) {
