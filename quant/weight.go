@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -432,4 +433,221 @@ func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
 			}
 		}
 	}, lg, ls)
+}
+
+// SetIntegers makes the quantizer produce the integer weights q ([Cout·K],
+// channel-major as Integers returns them) with the per-channel log2 scales
+// log2s: afterwards IntegerWeights returns exactly q and, for A2Q and A2Q+,
+// log2s. It is how post-training quantization (package ptq) writes the
+// integers it chose into a layer.
+//
+// An A2Q or A2Q+ quantizer computes q = clamp(RTZ((v−μ)·r/‖v−μ‖₁)) with
+// r = min(g/s, T), so SetIntegers sets v to q pushed a fraction of a step
+// away from zero (RTZ keeps it on q), zero-sum for A2Q+ (whose μ is the
+// channel mean), and g = s·‖v‖₁. It fails if a channel is outside what the
+// quantizer can produce: |q| > 2^(M−1)−1, ‖q‖₁ > T (A2Q), q⁺ or q⁻ > T/2
+// (A2Q+), integers too far from summing to zero for A2Q+'s centring, or a
+// baseline channel whose largest |q| is neither 0 nor 2^(M−1)−1 (the
+// baseline's scale is max|w|/(2^(M−1)−1)). It checks the result by
+// recomputing the integers, and on failure leaves the quantizer changed.
+func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
+	cout, k := w.Channels()
+	if len(q) != cout*k || len(log2s) != cout {
+		return fmt.Errorf("set integers: %d weights and %d scales for %d channels of %d", len(q), len(log2s), cout, k)
+	}
+	qmax := int32(w.QMax())
+	for i, v := range q {
+		if v > qmax || v < -qmax {
+			return fmt.Errorf("set integers: channel %d weight %d outside ±%d", i/k, v, qmax)
+		}
+	}
+	for c, l := range log2s {
+		if err := CheckLog2Scale(l); err != nil {
+			return fmt.Errorf("set integers: channel %d: %w", c, err)
+		}
+	}
+	vd := w.V.Value.Data
+	switch w.Mode {
+	case Baseline:
+		for c := 0; c < cout; c++ {
+			var mx int32
+			for _, v := range q[c*k : c*k+k] {
+				mx = max(mx, v, -v)
+			}
+			if mx != 0 && mx != qmax {
+				return fmt.Errorf("set integers: channel %d: largest |q| is %d; the baseline quantizer's scale puts it at 0 or %d", c, mx, qmax)
+			}
+			s := Exp2(log2s[c])
+			for i, v := range q[c*k : c*k+k] {
+				vd[c*k+i] = float32(v) * s
+			}
+		}
+		return w.checkIntegers(q, nil, k)
+	case A2Q, A2QPlus:
+	default:
+		return fmt.Errorf("set integers: a %s layer has no integer weights", w.Mode)
+	}
+	t := float32(w.Budget())
+	for c := 0; c < cout; c++ {
+		var pos, neg int64
+		for _, v := range q[c*k : c*k+k] {
+			if v > 0 {
+				pos += int64(v)
+			} else {
+				neg -= int64(v)
+			}
+		}
+		switch {
+		case w.Mode == A2Q && float32(pos+neg) > t:
+			return fmt.Errorf("set integers: channel %d: ‖q‖₁ = %d exceeds the budget T = %.6g", c, pos+neg, t)
+		case w.Mode == A2QPlus && (float32(pos) > t/2 || float32(neg) > t/2):
+			return fmt.Errorf("set integers: channel %d: q⁺ = %d, q⁻ = %d exceed T/2 = %.6g", c, pos, neg, t/2)
+		}
+	}
+	w.refL1 = nil
+	pending := make([]bool, cout)
+	for c := range pending {
+		pending[c] = true
+	}
+	u := make([]int64, k)
+	// v is held in units of 1/256, exact in float32 for |q| < 2^15, so that
+	// the channel sum (A2Q+'s μ) and ‖v‖₁ are exact; e is the step fraction,
+	// halved until the recomputed integers match.
+	for e := int64(128); e >= 1; e /= 2 {
+		for c := 0; c < cout; c++ {
+			if !pending[c] {
+				continue
+			}
+			qc := q[c*k : c*k+k]
+			if !w.centredUnits(qc, e, u) {
+				continue
+			}
+			var l1 int64
+			for i, x := range u {
+				vd[c*k+i] = float32(x) / 256
+				l1 += max(x, -x)
+			}
+			w.Log2S.Value.Data[c] = log2s[c]
+			if l1 == 0 {
+				w.Log2G.Value.Data[c] = log2s[c]
+				continue
+			}
+			n1 := float64(l1) / 256
+			if float32(n1) > t {
+				continue
+			}
+			w.Log2G.Value.Data[c] = log2s[c] + float32(math.Log2(n1))
+		}
+		got, _ := w.Integers()
+		done := true
+		for c := 0; c < cout; c++ {
+			if !pending[c] {
+				continue
+			}
+			pending[c] = !slices.Equal(q[c*k:c*k+k], int32s(got[c*k:c*k+k]))
+			done = done && !pending[c]
+		}
+		if done {
+			return nil
+		}
+	}
+	for c, p := range pending {
+		if p {
+			return fmt.Errorf("set integers: channel %d: the %s quantizer cannot produce these integers (for A2Q+: they sum to too much for its zero-centring)", c, w.Mode)
+		}
+	}
+	return nil
+}
+
+// centredUnits fills u (units of 1/256) with q pushed e units away from
+// zero and, for A2Q+, adjusted to sum to zero while each entry still
+// truncates to q (at least e units inside its interval; entries at ±qmax
+// may move outward without bound). It reports false if no such u exists.
+func (w *WeightQuant) centredUnits(q []int32, e int64, u []int64) bool {
+	qmax := int32(w.QMax())
+	var sum int64
+	for i, v := range q {
+		u[i] = 256 * int64(v)
+		switch {
+		case v > 0:
+			u[i] += e
+		case v < 0:
+			u[i] -= e
+		}
+		sum += u[i]
+	}
+	if w.Mode != A2QPlus || sum == 0 {
+		return true
+	}
+	// Move the entries on the side opposite to the excess: the sign of the
+	// move is −sign(sum); room is how far an entry can go that way.
+	dir := int64(1)
+	if sum > 0 {
+		dir = -1
+	}
+	need := max(sum, -sum)
+	room := func(v int32) (int64, bool) {
+		switch {
+		case int64(v)*dir == int64(qmax):
+			return 0, true // at the clamp: unbounded
+		case int64(v)*dir > 0:
+			return 256 - 2*e, false // e inside both ends of [|v|, |v|+1)
+		case v == 0:
+			return 256 - e, false
+		}
+		return 0, false // moving toward zero from the far side: no room kept
+	}
+	var bounded, free int64
+	for _, v := range q {
+		r, unb := room(v)
+		bounded += r
+		if unb {
+			free++
+		}
+	}
+	if bounded < need && free == 0 {
+		return false
+	}
+	// Spread the move evenly over the bounded room, the rest over the
+	// clamped entries.
+	share := min(need, bounded)
+	left := need
+	for i, v := range q {
+		r, unb := room(v)
+		if unb || r == 0 {
+			continue
+		}
+		m := min(r, (share*r+bounded-1)/bounded, left)
+		u[i] += dir * m
+		left -= m
+	}
+	for i, v := range q {
+		if _, unb := room(v); unb && left > 0 {
+			m := (left + free - 1) / free
+			m = min(m, left)
+			u[i] += dir * m
+			left -= m
+			free--
+		}
+	}
+	return left == 0
+}
+
+func int32s(f []float32) []int32 {
+	q := make([]int32, len(f))
+	for i, v := range f {
+		q[i] = int32(v)
+	}
+	return q
+}
+
+// checkIntegers compares the quantizer's integers with want.
+func (w *WeightQuant) checkIntegers(want []int32, _ []float32, k int) error {
+	got, _ := w.IntegerWeights()
+	for i := range want {
+		if got[i] != want[i] {
+			return fmt.Errorf("set integers: channel %d weight %d: the quantizer computes %d, want %d", i/k, i%k, got[i], want[i])
+		}
+	}
+	return nil
 }

@@ -57,6 +57,7 @@ type env struct {
 
 var commands = []command{
 	{"train", "train a model and write DIR/model.ckpt and DIR/report.json", runTrain},
+	{"quantize", "quantize a float model after training within a P-bit accumulator (quantize MODEL --method rtn|gptq|gpfq --acc-bits P --out DIR)", runQuantize},
 	{"eval", "evaluate a checkpoint on a data set", runEval},
 	{"inspect", "print the per-layer accumulator certificate of a checkpoint or QONNX file", runInspect},
 	{"verify", "run a checkpoint as integers with P-bit accumulators; check bit-exactness and overflows", runVerify},

@@ -1,0 +1,403 @@
+package recipe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/checkpoint"
+	"github.com/a2qtoolkit/a2q/data"
+	"github.com/a2qtoolkit/a2q/fileio"
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/ptq"
+	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/report"
+	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/thresh"
+	"github.com/a2qtoolkit/a2q/train"
+)
+
+// DefaultCalibSize is how many calibration examples Quantize uses unless
+// told otherwise.
+const DefaultCalibSize = 512
+
+// maxStatRows caps the dot-product input rows one layer's statistics
+// sample from the calibration data (per group).
+const maxStatRows = 8192
+
+// PTQOptions describe one post-training quantization.
+type PTQOptions struct {
+	// Float is the float model: a float checkpoint, or an imported
+	// network's (models.FloatFromWeights, then Model.Checkpoint).
+	Float *checkpoint.Checkpoint
+	// Hidden, First and Last configure the quantized model's layers, as
+	// models.Config's fields do; the rest of the configuration is Float's.
+	Hidden, First, Last quant.LayerConfig
+	// Method rounds the accumulator-aware layers' weights; Options tune it.
+	Method  ptq.Method
+	Options ptq.Options
+	// Calib holds the calibration data, of which CalibSize examples
+	// (default DefaultCalibSize) spread over the set are used; Test, if
+	// set, scores the result.
+	Calib, Test *data.Set
+	CalibSize   int
+	// Threads (default 1).
+	Threads int
+	// Dir receives Dir/model.ckpt and, with WriteReport, Dir/report.json;
+	// empty for none. Quantize holds its lock while it runs.
+	Dir         string
+	WriteReport bool
+	// Log receives one line per stage and per layer; nil for none.
+	Log io.Writer
+}
+
+// PTQResult is a model quantized after training.
+type PTQResult struct {
+	Result
+	// FloatScore is the float model's score on Test (0 without one).
+	FloatScore float64
+	// Quantized names the layers whose integers Method chose (the
+	// accumulator-aware ones); the others keep their quantizer's rounding.
+	Quantized []string
+}
+
+// Quantize quantizes the float model o.Float after training: it builds the
+// quantized model, starts it from the float weights as Run does
+// (projection initialisation, gain folding, A2Q+ centring on the
+// calibration data), calibrates the activation scales on the calibration
+// data, then rounds the weights of each accumulator-aware layer in network
+// order with o.Method, within the layer's accumulator budget, on the inputs
+// the layers before it (already rounded) produce. A float model that is in
+// fact quantized, a configuration that cannot be built and calibration
+// data that do not fit the model are *SetupError (Field "Float", "Config",
+// "Calib", or "Dir").
+func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
+	start := time.Now()
+	if o.Float == nil {
+		return nil, &SetupError{"Float", errors.New("no float model")}
+	}
+	if o.Calib == nil {
+		return nil, &SetupError{"Calib", errors.New("no calibration data")}
+	}
+	if _, ok := ptq.ParseMethod(string(o.Method)); !ok {
+		return nil, &SetupError{"Config", fmt.Errorf("unknown method %q (want rtn, gptq or gpfq)", o.Method)}
+	}
+	if o.CalibSize < 0 {
+		return nil, &SetupError{"Calib", fmt.Errorf("calibration size %d is negative", o.CalibSize)}
+	}
+	if o.CalibSize == 0 {
+		o.CalibSize = DefaultCalibSize
+	}
+	o.Threads = max(o.Threads, 1)
+	fm, err := models.FromCheckpoint(o.Float)
+	if err != nil {
+		return nil, &SetupError{"Float", err}
+	}
+	for _, l := range fm.Layers {
+		if l.W != nil || l.In != nil {
+			return nil, &SetupError{"Float", fmt.Errorf("the model is already quantized (%s layers, layer %s): post-training quantization starts from a float model", fm.Config.Hidden.Mode, l.Name)}
+		}
+	}
+	cfg := fm.Config
+	cfg.Hidden, cfg.First, cfg.Last = o.Hidden, o.First, o.Last
+	if cfg.Hidden.Mode == quant.Float {
+		return nil, &SetupError{"Config", errors.New("post-training quantization needs a quantizer (baseline, a2q or a2q+), not float")}
+	}
+	m, err := models.Build(cfg)
+	if err != nil {
+		return nil, &SetupError{"Config", err}
+	}
+	c := o.Calib
+	if c.C != cfg.InC || c.H != cfg.InH || c.W != cfg.InW {
+		return nil, &SetupError{"Calib", fmt.Errorf("calibration examples are %d×%d×%d (C×H×W), the model takes %d×%d×%d", c.C, c.H, c.W, cfg.InC, cfg.InH, cfg.InW)}
+	}
+	if c.N == 0 {
+		return nil, &SetupError{"Calib", errors.New("no calibration examples")}
+	}
+	if o.Test != nil && (o.Test.C != cfg.InC || o.Test.H != cfg.InH || o.Test.W != cfg.InW) {
+		return nil, &SetupError{"Calib", fmt.Errorf("test examples are %d×%d×%d (C×H×W), the model takes %d×%d×%d", o.Test.C, o.Test.H, o.Test.W, cfg.InC, cfg.InH, cfg.InW)}
+	}
+	if o.Dir != "" {
+		unlock, err := lockDir(o.Dir, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	calib := c.Spread(o.CalibSize)
+	res := &PTQResult{Result: Result{Model: m}}
+	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: true, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
+		return nil, &SetupError{"Float", err}
+	}
+	x := train.FirstInputs(calib, calib.N)
+	logf(o.Log, "calibrating activation scales on %d examples", x.Shape[0])
+	if err := forChunks(ctx, m, nil, x, o.Threads); err != nil {
+		return nil, err
+	}
+	for i, l := range m.Layers {
+		if l.W == nil || !l.W.Mode.AccumulatorAware() {
+			continue
+		}
+		t0 := time.Now()
+		if err := quantizeLayer(ctx, m, fm, i, x, o); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+		}
+		res.Quantized = append(res.Quantized, l.Name)
+		logf(o.Log, "layer %s: %s, %d channels of K = %d, budget T = %.4g (%s)", l.Name, o.Method, l.OutC, l.K(), l.W.Budget(), time.Since(t0).Round(time.Millisecond))
+	}
+	if res.Report, err = report.FromModel(m, 0); err != nil {
+		return nil, err
+	}
+	if o.Test != nil {
+		if res.FloatScore, err = train.Evaluate(ctx, fm, o.Test, o.Threads); err != nil {
+			return nil, err
+		}
+		if res.Score, err = train.Evaluate(ctx, m, o.Test, o.Threads); err != nil {
+			return nil, err
+		}
+		res.Report.SetScore(m, res.Score)
+		if m.Task == models.SuperResolve {
+			if flat, bicubic, err := train.SRBaselines(o.Test); err == nil {
+				res.Report.CompareSR(flat, bicubic)
+			}
+		}
+		logf(o.Log, "test %s %.4f (float %.4f)", train.ScoreName(m.Task), res.Score, res.FloatScore)
+	}
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		ck, err := m.Checkpoint(map[string]string{"ptq_method": string(o.Method)}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkpoint.Save(filepath.Join(o.Dir, "model.ckpt"), ck); err != nil {
+			return nil, err
+		}
+		if o.WriteReport {
+			b, err := json.MarshalIndent(res.Report, "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			if err := fileio.WriteAtomic(filepath.Join(o.Dir, "report.json"), append(b, '\n')); err != nil {
+				return nil, err
+			}
+		}
+	}
+	logf(o.Log, "quantized %d layer(s) with %s in %s", len(res.Quantized), o.Method, time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// forChunks runs m and, if fm is not nil, fm in evaluation mode on x, 256
+// examples at a time: the layers' Observe hooks see each chunk from both
+// models before the next one.
+func forChunks(ctx context.Context, m, fm *models.Model, x *tensor.Tensor, threads int) error {
+	tp := autodiff.NewTape(threads)
+	n := x.Shape[0]
+	per := x.Len() / n
+	for lo := 0; lo < n; lo += 256 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(n, lo+256)
+		shape := append([]int{hi - lo}, x.Shape[1:]...)
+		for _, mm := range []*models.Model{m, fm} {
+			if mm == nil {
+				continue
+			}
+			mm.Forward(tp, tp.Constant(tensor.FromData(x.Data[lo*per:hi*per], shape...)), false)
+			tp.Reset()
+		}
+	}
+	return nil
+}
+
+// quantizeLayer rounds the weights of m.Layers[i] with o.Method and writes
+// the integers into its weight quantizer.
+func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Tensor, o PTQOptions) error {
+	l := m.Layers[i]
+	w := l.W
+	cout, k := w.Channels()
+	groups := 1
+	if l.Kind == "conv" {
+		groups = max(l.Options.Groups, 1)
+	}
+	var stats []*ptq.Stats
+	if o.Method != ptq.RTN {
+		var err error
+		if stats, err = layerStats(ctx, m, fm, i, x, o); err != nil {
+			return err
+		}
+	}
+	_, log2s := w.Integers()
+	v := w.V.Value.Data
+	per := cout / groups
+	q := make([]int32, 0, cout*k)
+	for g := 0; g < groups; g++ {
+		pl := ptq.Layer{Name: l.Name, OutC: per, K: k, Bits: w.Bits, W: make([]float32, per*k), Scale: make([]float32, per)}
+		if groups > 1 {
+			pl.Name = fmt.Sprintf("%s group %d", l.Name, g)
+		}
+		for c := 0; c < per; c++ {
+			src := v[(g*per+c)*k : (g*per+c+1)*k]
+			dst := pl.W[c*k : (c+1)*k]
+			copy(dst, src)
+			if w.Mode == quant.A2QPlus {
+				// The quantizer centres each channel: round what it rounds.
+				var mu float64
+				for _, a := range src {
+					mu += float64(a)
+				}
+				mu /= float64(k)
+				for j := range dst {
+					dst[j] -= float32(mu)
+				}
+			}
+			pl.Scale[c] = quant.Exp2(log2s[g*per+c])
+		}
+		switch t := w.Budget(); w.Mode {
+		case quant.A2Q:
+			pl.Budget = ptq.Budget{L1: t}
+		case quant.A2QPlus:
+			pl.Budget = ptq.Budget{Half: t / 2}
+		}
+		var st *ptq.Stats
+		if stats != nil {
+			st = stats[g]
+		}
+		qg, err := ptq.Quantize(pl, o.Method, st, o.Options)
+		if err != nil {
+			return err
+		}
+		q = append(q, qg...)
+	}
+	return w.SetIntegers(q, log2s)
+}
+
+// layerStats accumulates the statistics of m.Layers[i]'s dot-product
+// inputs on x: the inputs the (partly rounded) quantized model feeds it,
+// after its input quantizer, and for GPFQ the float model fm's inputs to
+// the same layer.
+func layerStats(ctx context.Context, m, fm *models.Model, i int, x *tensor.Tensor, o PTQOptions) ([]*ptq.Stats, error) {
+	l := m.Layers[i]
+	if l.Kind == "conv_transpose" {
+		return nil, fmt.Errorf("%s needs input statistics, not yet gathered for transposed convolutions (use rtn)", o.Method)
+	}
+	groups := 1
+	if l.Kind == "conv" {
+		groups = max(l.Options.Groups, 1)
+	}
+	k := l.K()
+	stats := make([]*ptq.Stats, groups)
+	for g := range stats {
+		stats[g] = ptq.NewStats(k)
+	}
+	chunks := (x.Shape[0] + 255) / 256
+	var qx, fx *tensor.Tensor
+	l.Observe = func(t *tensor.Tensor) { qx = t.Clone() }
+	defer func() { l.Observe = nil }()
+	var fl *quant.Layer
+	if o.Method == ptq.GPFQ {
+		fl = fm.Layers[i]
+		fl.Observe = func(t *tensor.Tensor) { fx = t.Clone() }
+		defer func() { fl.Observe = nil }()
+	} else {
+		fm = nil
+	}
+	tp := autodiff.NewTape(o.Threads)
+	n := x.Shape[0]
+	per := x.Len() / n
+	for lo := 0; lo < n; lo += 256 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(n, lo+256)
+		shape := append([]int{hi - lo}, x.Shape[1:]...)
+		in := tensor.FromData(x.Data[lo*per:hi*per], shape...)
+		m.Forward(tp, tp.Constant(in), false)
+		tp.Reset()
+		if fm != nil {
+			fm.Forward(tp, tp.Constant(in), false)
+			tp.Reset()
+		}
+		// The layer multiplies the quantized input s·x_int.
+		s := l.In.Scale()
+		lo8, hi8 := l.In.Range()
+		for j, a := range qx.Data {
+			qx.Data[j] = thresh.Quantize(a, s, lo8, hi8) * s
+		}
+		if err := addRows(stats, l, qx, fx, chunks); err != nil {
+			return nil, err
+		}
+	}
+	return stats, nil
+}
+
+// addRows adds the dot-product rows of one chunk of inputs (and of the
+// float model's, if xf is not nil) to stats, sampling at most
+// maxStatRows/chunks rows per group.
+func addRows(stats []*ptq.Stats, l *quant.Layer, x, xf *tensor.Tensor, chunks int) error {
+	k := l.K()
+	limit := max(1, maxStatRows/chunks)
+	if l.Kind != "conv" {
+		rows := x.Shape[0]
+		stride := max(1, (rows+limit-1)/limit)
+		sel, self := sampleRows(x.Data, k, rows, stride), []float32(nil)
+		if xf != nil {
+			self = sampleRows(xf.Data, k, rows, stride)
+		}
+		return stats[0].Add(sel, self, len(sel)/k)
+	}
+	if len(x.Shape) != 4 {
+		return fmt.Errorf("want an NHWC input, got shape %v", x.Shape)
+	}
+	g := tensor.ConvGeom{N: x.Shape[0], H: x.Shape[1], W: x.Shape[2], C: x.Shape[3], KH: l.Kernel, KW: l.Kernel,
+		Stride: l.Options.Stride, Pad: l.Options.Pad, Groups: l.Options.Groups, Cout: l.OutC}
+	if err := g.Validate(); err != nil || g.KPerGroup != k {
+		return fmt.Errorf("input of shape %v does not fit K = %d", x.Shape, k)
+	}
+	perImg := g.OH * g.OW
+	stride := max(1, (g.N*perImg+limit-1)/limit)
+	one := g
+	one.N = 1
+	col := make([]float32, perImg*k)
+	colf := make([]float32, perImg*k)
+	img := g.H * g.W * g.C
+	for n := 0; n < g.N; n++ {
+		for grp := range stats {
+			tensor.Im2col(1, &one, x.Data[n*img:(n+1)*img], grp, col)
+			sel := sampleRowsFrom(col, k, perImg, stride, n*perImg)
+			var self []float32
+			if xf != nil {
+				tensor.Im2col(1, &one, xf.Data[n*img:(n+1)*img], grp, colf)
+				self = sampleRowsFrom(colf, k, perImg, stride, n*perImg)
+			}
+			if err := stats[grp].Add(sel, self, len(sel)/k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sampleRows(x []float32, k, rows, stride int) []float32 {
+	return sampleRowsFrom(x, k, rows, stride, 0)
+}
+
+// sampleRowsFrom returns the rows r of x (rows×k) whose index first+r is
+// a multiple of stride.
+func sampleRowsFrom(x []float32, k, rows, stride, first int) []float32 {
+	out := make([]float32, 0, (rows/stride+1)*k)
+	for r := 0; r < rows; r++ {
+		if (first+r)%stride == 0 {
+			out = append(out, x[r*k:(r+1)*k]...)
+		}
+	}
+	return out
+}
