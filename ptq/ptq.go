@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 
+	"github.com/a2qtoolkit/a2q/gemm"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -47,6 +49,11 @@ type Budget struct {
 	// Half bounds q⁺ = Σ_{q_i>0} q_i and q⁻ = Σ_{q_i<0} |q_i| each (A2Q+:
 	// T/2). Zero means no such bound.
 	Half float64
+	// Tile, when positive, applies the bounds to each tile of Tile
+	// consecutive weights of a channel separately (the last tile may be
+	// shorter): multi-stage accumulation, each tile summed in its own
+	// accumulator. Zero applies them to the whole channel.
+	Tile int
 }
 
 // Layer is one layer's rounding problem.
@@ -73,7 +80,8 @@ func (l *Layer) check() error {
 		return fmt.Errorf("layer %s: %d weights, %d scales for %d×%d: %w", l.Name, len(l.W), len(l.Scale), l.OutC, l.K, ErrShape)
 	case l.Bits < 2 || l.Bits > 16:
 		return fmt.Errorf("layer %s: weight bits %d outside [2, 16]", l.Name, l.Bits)
-	case l.Budget.L1 < 0 || l.Budget.Half < 0 || math.IsNaN(l.Budget.L1) || math.IsNaN(l.Budget.Half):
+	case l.Budget.L1 < 0 || l.Budget.Half < 0 || math.IsNaN(l.Budget.L1) || math.IsNaN(l.Budget.Half) ||
+		math.IsInf(l.Budget.L1, 0) || math.IsInf(l.Budget.Half, 0) || l.Budget.Tile < 0:
 		return fmt.Errorf("layer %s: budget %+v", l.Name, l.Budget)
 	}
 	for c, s := range l.Scale {
@@ -87,35 +95,42 @@ func (l *Layer) check() error {
 // qmax is the largest weight magnitude at b bits.
 func qmax(b int) float64 { return float64(int(1)<<(b-1) - 1) }
 
-// roundRTN rounds one channel by projection onto the budget, then toward
-// zero, into q.
-func roundRTN(l *Layer, c int, q []int32) {
+// roundRTN rounds one channel by projection onto the budget (per tile),
+// then toward zero, into q. The projection is computed in float32 and may
+// leave the L1 norm a hair above the budget; the tracker takes the rounded
+// weights back within it.
+func roundRTN(l *Layer, c int, q []int32, tr *tracker) {
 	k, s, m := l.K, float64(l.Scale[c]), qmax(l.Bits)
 	v := make([]float32, k)
 	for i := range v {
 		v[i] = float32(math.Max(-m, math.Min(m, float64(l.W[c*k+i])/s)))
 	}
-	switch {
-	case l.Budget.Half > 0:
-		// Project the positive and the negative weights separately.
-		pos, neg := make([]float32, k), make([]float32, k)
-		for i, x := range v {
-			if x > 0 {
-				pos[i] = x
-			} else {
-				neg[i] = -x
+	pos, neg := make([]float32, k), make([]float32, k)
+	for t := 0; t < l.Budget.tiles(k); t++ {
+		lo, hi := 0, k
+		if l.Budget.Tile > 0 {
+			lo, hi = t*l.Budget.Tile, min(k, (t+1)*l.Budget.Tile)
+		}
+		v := v[lo:hi]
+		if l.Budget.L1 > 0 {
+			quant.ProjectL1(v, l.Budget.L1)
+		}
+		if l.Budget.Half > 0 {
+			// Project the positive and the negative weights separately.
+			pos, neg := pos[:len(v)], neg[:len(v)]
+			for i, x := range v {
+				pos[i], neg[i] = max(x, 0), max(-x, 0)
+			}
+			quant.ProjectL1(pos, l.Budget.Half)
+			quant.ProjectL1(neg, l.Budget.Half)
+			for i := range v {
+				v[i] = pos[i] - neg[i]
 			}
 		}
-		quant.ProjectL1(pos, l.Budget.Half)
-		quant.ProjectL1(neg, l.Budget.Half)
-		for i := range v {
-			v[i] = pos[i] - neg[i]
-		}
-	case l.Budget.L1 > 0:
-		quant.ProjectL1(v, l.Budget.L1)
 	}
 	for i, x := range v {
-		q[c*k+i] = int32(math.Trunc(float64(x)))
+		tr.start(i)
+		q[c*k+i] = tr.take(c, math.Trunc(float64(x)))
 	}
 }
 
@@ -127,38 +142,46 @@ type Stats struct {
 	K    int
 	Rows int       // rows accumulated
 	H    []float64 // K×K
-	G    []float64 // K×K, nil until AddFloat rows arrive
+	G    []float64 // K×K, nil until Add receives float inputs
+
+	tmp []float32 // Add's block sums
 }
 
 // NewStats returns empty statistics for dot products of length k.
 func NewStats(k int) *Stats { return &Stats{K: k, H: make([]float64, k*k)} }
 
+// addBlock is the number of rows whose products Add sums in float32 (with
+// the project's GEMM) before adding them into the float64 totals.
+const addBlock = 2048
+
 // Add accumulates rows of x (rows×K, the quantized path's inputs) and, when
 // xf is not nil, of xf (the float model's inputs for the same examples).
+// Products are summed in float32 by blocks of rows and the block sums in
+// float64.
 func (st *Stats) Add(x, xf []float32, rows int) error {
 	k := st.K
-	if len(x) != rows*k || xf != nil && len(xf) != rows*k {
+	if rows < 0 || len(x) != rows*k || xf != nil && len(xf) != rows*k {
 		return fmt.Errorf("stats: %d and %d values for %d rows of %d: %w", len(x), len(xf), rows, k, ErrShape)
 	}
 	if xf != nil && st.G == nil {
 		st.G = make([]float64, k*k)
 	}
-	for r := 0; r < rows; r++ {
-		row := x[r*k : (r+1)*k]
-		for i, a := range row {
-			if a == 0 {
-				continue
-			}
-			h := st.H[i*k : (i+1)*k]
-			for j, b := range row {
-				h[j] += float64(a) * float64(b)
-			}
-			if xf != nil {
-				g := st.G[i*k : (i+1)*k]
-				for j, b := range xf[r*k : (r+1)*k] {
-					g[j] += float64(a) * float64(b)
-				}
-			}
+	if len(st.tmp) != k*k {
+		st.tmp = make([]float32, k*k)
+	}
+	threads := runtime.GOMAXPROCS(0)
+	acc := func(dst []float64, a, b []float32, n int) {
+		gemm.SgemmParallel(threads, true, false, k, k, n, a, k, b, k, 0, st.tmp, k)
+		for i, v := range st.tmp {
+			dst[i] += float64(v)
+		}
+	}
+	for r0 := 0; r0 < rows; r0 += addBlock {
+		n := min(addBlock, rows-r0)
+		xs := x[r0*k : (r0+n)*k]
+		acc(st.H, xs, xs, n)
+		if xf != nil {
+			acc(st.G, xs, xf[r0*k:(r0+n)*k], n)
 		}
 	}
 	st.Rows += rows
@@ -174,7 +197,9 @@ type Options struct {
 
 // Quantize rounds the layer's weights with method m, returning the integer
 // weights (OutC rows of K). Every channel satisfies l.Budget and the bit
-// width. RTN needs no statistics; GPTQ needs st.H, GPFQ st.H and st.G.
+// width. RTN needs no statistics; GPTQ needs st.H, GPFQ st.H and st.G (H
+// in its place when G is nil, that is when the layer's quantized and float
+// inputs are the same).
 func Quantize(l Layer, m Method, st *Stats, o Options) ([]int32, error) {
 	if err := l.check(); err != nil {
 		return nil, err
@@ -185,11 +210,22 @@ func Quantize(l Layer, m Method, st *Stats, o Options) ([]int32, error) {
 	q := make([]int32, l.OutC*l.K)
 	switch m {
 	case RTN:
+		tr := newTracker(l.Budget, l.Bits, l.OutC)
 		for c := 0; c < l.OutC; c++ {
-			roundRTN(&l, c, q)
+			roundRTN(&l, c, q, tr)
 		}
+	case GPTQ:
+		if err := gptq(&l, st, o, q); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+		}
+	case GPFQ:
+		gpfq(&l, st, q)
 	default:
-		return nil, fmt.Errorf("layer %s: method %q not implemented", l.Name, m)
+		return nil, fmt.Errorf("layer %s: unknown method %q", l.Name, m)
+	}
+	if err := withinBudget(q, l.K, l.Bits, l.Budget); err != nil {
+		// The methods hold the budget by construction.
+		return nil, fmt.Errorf("layer %s: %s broke its budget: %v", l.Name, m, err)
 	}
 	return q, nil
 }
