@@ -2,6 +2,7 @@ package ptq
 
 import (
 	"errors"
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/mat"
@@ -24,39 +25,52 @@ func scaled(l *Layer) []float64 {
 // (H + λI)⁻¹ and λ = damp·mean(diag H), row-major K×K. Columns with a zero
 // diagonal (inputs that are always zero) get a unit diagonal first; dead
 // reports them.
+//
+// With J the reversal of the K indices and JAJ = RᵀR the Cholesky
+// factorisation of A = H + λI reversed, A⁻¹ = (J R⁻ᵀ J)ᵀ(J R⁻ᵀ J) and
+// J R⁻ᵀ J is upper triangular: U is one factorisation and one triangular
+// inverse away, not three steps.
 func invChol(h []float64, k int, damp float64) (u []float64, dead []bool, err error) {
-	a := make([]float64, k*k)
-	copy(a, h)
+	a := make([]float64, k*k) // J(H + λI)J
 	dead = make([]bool, k)
 	var mean float64
 	for i := 0; i < k; i++ {
-		if a[i*k+i] == 0 {
-			a[i*k+i] = 1
+		if h[i*k+i] == 0 {
 			dead[i] = true
+			mean++
 		}
-		mean += a[i*k+i]
+		mean += h[i*k+i]
 	}
 	mean /= float64(k)
 	for i := 0; i < k; i++ {
-		a[i*k+i] += damp * mean
+		ri := k - 1 - i
+		for j := 0; j < k; j++ {
+			a[ri*k+k-1-j] = h[i*k+j]
+		}
+		if dead[i] {
+			a[ri*k+ri] = 1
+		}
+		a[ri*k+ri] += damp * mean
 	}
 	var ch mat.Cholesky
 	if !ch.Factorize(mat.NewSymDense(k, a)) {
 		return nil, nil, errors.New("gptq: the dampened Hessian is not positive definite")
 	}
-	var inv mat.SymDense
-	if err := ch.InverseTo(&inv); err != nil {
-		return nil, nil, errors.New("gptq: the dampened Hessian is singular")
+	var r, rinv mat.TriDense
+	ch.UTo(&r)
+	if err := rinv.InverseTri(&r); err != nil {
+		var c mat.Condition
+		if !errors.As(err, &c) || math.IsInf(float64(c), 1) {
+			return nil, nil, fmt.Errorf("gptq: inverting the Hessian's factor: %w", err)
+		}
+		// Ill-conditioned but inverted: dampening bounds the harm.
 	}
-	if !ch.Factorize(&inv) {
-		return nil, nil, errors.New("gptq: the inverse Hessian is not positive definite")
-	}
-	var t mat.TriDense
-	ch.UTo(&t)
-	raw := t.RawTriangular()
+	raw := rinv.RawTriangular()
 	u = make([]float64, k*k)
 	for i := 0; i < k; i++ {
-		copy(u[i*k+i:(i+1)*k], raw.Data[i*raw.Stride+i:i*raw.Stride+k])
+		for j := i; j < k; j++ {
+			u[i*k+j] = raw.Data[(k-1-j)*raw.Stride+k-1-i]
+		}
 	}
 	return u, dead, nil
 }
@@ -85,7 +99,9 @@ func gptq(l *Layer, st *Stats, o Options, q []int32) error {
 		for c := 0; c < outC; c++ {
 			row := w[c*k : (c+1)*k]
 			x := 0.0
-			if !dead[i] {
+			if dead[i] {
+				row[i] = 0
+			} else {
 				// Soft threshold, then clamp to the bit width and to
 				// what the channel's tile has left, as Brevitas does.
 				lo, hi := tr.bounds(c)
@@ -93,9 +109,11 @@ func gptq(l *Layer, st *Stats, o Options, q []int32) error {
 			}
 			v := tr.take(c, x)
 			q[c*k+i] = v
-			// Propagate the rounding error of the thresholded, clamped
-			// weight into the columns not yet rounded.
-			e := (x - float64(v)) / d
+			// Propagate the whole error w_i − q_i, shrinkage and clamp
+			// included (Brevitas propagates only the rounding error of the
+			// thresholded, clamped weight), into the columns not yet
+			// rounded.
+			e := (row[i] - float64(v)) / d
 			if e == 0 {
 				continue
 			}
