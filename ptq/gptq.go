@@ -91,37 +91,43 @@ func gptq(l *Layer, st *Stats, o Options, q []int32) error {
 	nt := l.Budget.tiles(k)
 	tr := newTracker(l.Budget, l.Bits, outC)
 	m := qmax(l.Bits)
-	for i := 0; i < k; i++ {
-		tr.start(i)
-		t := l.Budget.tileOf(i)
-		d := u[i*k+i]
-		urow := u[i*k+i+1 : (i+1)*k]
-		for c := 0; c < outC; c++ {
-			row := w[c*k : (c+1)*k]
-			x := 0.0
-			if dead[i] {
-				row[i] = 0
-			} else {
-				// Soft threshold, then clamp to the bit width and to
-				// what the channel's tile has left, as Brevitas does.
-				lo, hi := tr.bounds(c)
-				x = math.Max(lo, math.Min(hi, math.Max(-m, math.Min(m, soft(row[i], th[c*nt+t])))))
-			}
-			v := tr.take(c, x)
-			q[c*k+i] = v
-			// Propagate the whole error w_i − q_i, shrinkage and clamp
-			// included (Brevitas propagates only the rounding error of the
-			// thresholded, clamped weight), into the columns not yet
-			// rounded.
-			e := (row[i] - float64(v)) / d
-			if e == 0 {
-				continue
-			}
-			rest := row[i+1:]
-			for j, h := range urow {
-				rest[j] -= e * h
+	z := newLazy(u, k, outC)
+	for i1 := 0; i1 < k; i1 += lazyBlock {
+		i2 := min(k, i1+lazyBlock)
+		for i := i1; i < i2; i++ {
+			tr.start(i)
+			t := l.Budget.tileOf(i)
+			d := u[i*k+i]
+			urow := u[i*k+i+1 : i*k+i2]
+			for c := 0; c < outC; c++ {
+				row := w[c*k : (c+1)*k]
+				x := 0.0
+				if dead[i] {
+					row[i] = 0
+				} else {
+					// Soft threshold, then clamp to the bit width and to
+					// what the channel's tile has left, as Brevitas does.
+					lo, hi := tr.bounds(c)
+					x = math.Max(lo, math.Min(hi, math.Max(-m, math.Min(m, soft(row[i], th[c*nt+t])))))
+				}
+				v := tr.take(c, x)
+				q[c*k+i] = v
+				// Propagate the whole error w_i − q_i, shrinkage and clamp
+				// included (Brevitas propagates only the rounding error of
+				// the thresholded, clamped weight), into the columns not
+				// yet rounded: now in the block, after it for the rest.
+				e := (row[i] - float64(v)) / d
+				if e == 0 {
+					continue
+				}
+				z.set(c, i, i1, e)
+				rest := row[i+1 : i2]
+				for j, h := range urow {
+					rest[j] -= e * h
+				}
 			}
 		}
+		z.flush(w, i1, i2, -1)
 	}
 	return nil
 }

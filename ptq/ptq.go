@@ -10,6 +10,48 @@
 // The package works on one layer at a time, as matrices: the caller (package
 // recipe) runs the calibration data through the model and accumulates each
 // layer's input statistics in a Stats, then calls Quantize.
+//
+// # Budget
+//
+// All methods fix each channel's weights in index order and bound every
+// weight by what the earlier ones of its channel (its tile, with
+// Budget.Tile) left: with A2Q's L1 budget T, |q_i| ≤ T − Σ_{j<i}|q_j|; with
+// A2Q+'s, a positive q_i is at most Half − q⁺ and a negative one at least
+// −(Half − q⁻), q⁺ and q⁻ summing the earlier positive and negative
+// weights. Since these remainders are whole numbers of budget left, the
+// budget holds exactly, whatever the float arithmetic before; Quantize
+// checks it again before it returns. RTN takes its projected, truncated
+// weights through the same bound.
+//
+// # GPTQ and GPFQ under the budget (AXE)
+//
+// As in Brevitas's A2GPTQ and A2GPFQ (brevitas_examples/common/axe.py), each
+// weight, before it is rounded to nearest, is soft-thresholded,
+// x ↦ sign(x)·max(|x| − θ, 0), and clamped to the bit width and to the
+// budget left. θ is fixed per channel (and tile) before rounding starts: the
+// shift of the Euclidean projection of the channel's w/s onto the L1 ball of
+// the budget (for A2Q+, of the centred w/s onto the ball of radius 2·Half),
+// so that the budget is spent across the channel rather than used up by its
+// first weights. Columns are taken in their natural order (no activation
+// ordering).
+//
+// GPTQ dampens H = XᵀX by Options.Damp·mean(diag H), gives inputs that are
+// always zero a unit diagonal and zero weights, and propagates each
+// column's error through the upper Cholesky factor U of H⁻¹:
+// w_j −= (w_i − q_i)/U_ii · U_ij for j > i, in blocks with lazy updates by
+// the project's GEMM. Unlike Brevitas, which propagates only the rounding
+// error of the thresholded and clamped weight, the whole error w_i − q_i is
+// propagated, so that later weights make up for the shrinkage too; this
+// follows the layer's output more closely.
+//
+// GPFQ follows the float layer's output greedily: with X the quantized
+// path's inputs and X̃ the float model's, weight t of a channel is
+//
+//	q_t = Q(⟨X_t, u_{t−1} + w_t·X̃_t⟩ / ‖X_t‖²),  u_t = u_{t−1} + w_t·X̃_t − s·q_t·X_t,
+//
+// computed, as Brevitas does, from H = XᵀX and G = XᵀX̃ alone (in units
+// of s): q_t = Q((Σ_{j≤t} G_tj·w_j − Σ_{j<t} H_tj·q_j) / H_tt), Q
+// thresholding, clamping and rounding as above.
 package ptq
 
 import (

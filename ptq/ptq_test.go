@@ -324,8 +324,11 @@ func TestPropertyCertified(t *testing.T) {
 	for trial := 0; trial < trials; trial++ {
 		maxK := 64
 		small := trial%4 == 0
-		if small {
+		switch {
+		case small:
 			maxK = 6
+		case trial%50 == 1:
+			maxK = 3 * lazyBlock // several blocks of lazy updates
 		}
 		pr := randomProblem(rng, maxK)
 		for _, m := range methods {
@@ -370,15 +373,19 @@ func outErr(ref, x []float32, rows int, l *Layer, q []int32) float64 {
 func TestOutputError(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, tc := range []struct {
-		name string
-		plus bool
-	}{{"a2q", false}, {"a2q+", true}} {
+		name         string
+		plus         bool
+		minK, layers int
+	}{
+		{"a2q", false, 32, 40}, {"a2q+", true, 32, 40},
+		{"a2q_wide", false, 2 * lazyBlock, 6}, {"a2q+_wide", true, 2 * lazyBlock, 6},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sum [3]float64
 			var sumF [3]float64
-			const layers = 40
-			for trial := 0; trial < layers; trial++ {
-				k, outC, bits := 32+rng.IntN(33), 4, 4+rng.IntN(5)
+			layers := float64(tc.layers)
+			for trial := 0; trial < tc.layers; trial++ {
+				k, outC, bits := tc.minK+rng.IntN(tc.minK+1), 4, 4+rng.IntN(5)
 				rows := 4 * k
 				x, xf := correlated(rng, rows, k)
 				w := make([]float32, outC*k)
@@ -558,6 +565,103 @@ func TestInvChol(t *testing.T) {
 				if u[i*k+j] != 0 {
 					t.Fatalf("k = %d: U[%d][%d] = %v below the diagonal", k, i, j, u[i*k+j])
 				}
+			}
+		}
+	}
+}
+
+// refGPTQ and refGPFQ are the methods without lazy updates, in float64, as
+// the package doc states them.
+func refGPTQ(l *Layer, st *Stats) []int32 {
+	k := l.K
+	u, dead, err := invChol(st.H, k, 0.01)
+	if err != nil {
+		panic(err)
+	}
+	w, th, nt := scaled(l), thresholds(l), l.Budget.tiles(k)
+	tr, m, q := newTracker(l.Budget, l.Bits, l.OutC), qmax(l.Bits), make([]int32, l.OutC*k)
+	for i := 0; i < k; i++ {
+		tr.start(i)
+		for c := 0; c < l.OutC; c++ {
+			row := w[c*k : (c+1)*k]
+			x := 0.0
+			if dead[i] {
+				row[i] = 0
+			} else {
+				lo, hi := tr.bounds(c)
+				x = math.Max(lo, math.Min(hi, math.Max(-m, math.Min(m, soft(row[i], th[c*nt+l.Budget.tileOf(i)])))))
+			}
+			q[c*k+i] = tr.take(c, x)
+			e := (row[i] - float64(q[c*k+i])) / u[i*k+i]
+			for j := i + 1; j < k; j++ {
+				row[j] -= e * u[i*k+j]
+			}
+		}
+	}
+	return q
+}
+
+func refGPFQ(l *Layer, st *Stats) []int32 {
+	k, h, g := l.K, st.H, st.G
+	w, th, nt := scaled(l), thresholds(l), l.Budget.tiles(k)
+	tr, m, q := newTracker(l.Budget, l.Bits, l.OutC), qmax(l.Bits), make([]int32, l.OutC*k)
+	for t := 0; t < k; t++ {
+		tr.start(t)
+		for c := 0; c < l.OutC; c++ {
+			x := 0.0
+			if h[t*k+t] != 0 {
+				a := g[t*k+t] * w[c*k+t]
+				for j := 0; j < t; j++ {
+					a += g[t*k+j]*w[c*k+j] - h[t*k+j]*float64(q[c*k+j])
+				}
+				lo, hi := tr.bounds(c)
+				x = math.Max(lo, math.Min(hi, math.Max(-m, math.Min(m, soft(a/h[t*k+t], th[c*nt+l.Budget.tileOf(t)])))))
+			}
+			q[c*k+t] = tr.take(c, x)
+		}
+	}
+	return q
+}
+
+// TestLazyUpdates checks the blocked methods against the plain ones over
+// several blocks: the same weights but for float32 near-ties.
+func TestLazyUpdates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for trial := 0; trial < 6; trial++ {
+		k := lazyBlock + 1 + rng.IntN(2*lazyBlock)
+		rows := 2 * k
+		x, xf := correlated(rng, rows, k)
+		st := NewStats(k)
+		if err := st.Add(x, xf, rows); err != nil {
+			t.Fatal(err)
+		}
+		outC := 3
+		w := make([]float32, outC*k)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		b := Budget{L1: float64(k)}
+		if trial%2 == 1 {
+			b = Budget{Half: float64(k) / 3, Tile: 1 + rng.IntN(k)}
+		}
+		l := Layer{Name: "lazy", W: w, OutC: outC, K: k, Scale: []float32{0.05, 0.1, 0.2}, Bits: 6, Budget: b}
+		for _, tc := range []struct {
+			m   Method
+			ref func(*Layer, *Stats) []int32
+		}{{GPTQ, refGPTQ}, {GPFQ, refGPFQ}} {
+			q, err := Quantize(l, tc.m, st, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.ref(&l, st)
+			diff := 0
+			for i := range q {
+				if q[i] != want[i] {
+					diff++
+				}
+			}
+			if diff > len(q)/50 {
+				t.Errorf("trial %d %s (K %d, %+v): %d of %d weights differ from the plain method", trial, tc.m, k, b, diff, len(q))
 			}
 		}
 	}
