@@ -220,3 +220,50 @@ func soft(x, theta float64) float64 {
 	}
 	return math.Copysign(math.Max(math.Abs(x)-theta, 0), x)
 }
+
+// balance makes every channel of q (rows of k) sum to zero by moving the
+// weights of its heavier side toward zero, the smallest magnitudes first.
+// Weights only shrink, so every budget and bit width still holds.
+func balance(q []int32, k int) {
+	for c := 0; c < len(q)/k; c++ {
+		row := q[c*k : (c+1)*k]
+		var sum int64
+		for _, v := range row {
+			sum += int64(v)
+		}
+		if sum == 0 {
+			continue
+		}
+		// The heavier side's weights, by increasing magnitude.
+		var idx []int
+		for i, v := range row {
+			if (sum > 0 && v > 0) || (sum < 0 && v < 0) {
+				idx = append(idx, i)
+			}
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return int(abs32(row[a]) - abs32(row[b])) })
+		excess := sum
+		if excess < 0 {
+			excess = -excess
+		}
+		for _, i := range idx {
+			if excess == 0 {
+				break
+			}
+			d := min(int64(abs32(row[i])), excess)
+			if row[i] > 0 {
+				row[i] -= int32(d)
+			} else {
+				row[i] += int32(d)
+			}
+			excess -= d
+		}
+	}
+}
+
+func abs32(v int32) int32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

@@ -91,6 +91,13 @@ type Budget struct {
 	// Half bounds q⁺ = Σ_{q_i>0} q_i and q⁻ = Σ_{q_i<0} |q_i| each (A2Q+:
 	// T/2). Zero means no such bound.
 	Half float64
+	// Balanced asks for integers that sum to zero in every channel: an A2Q+
+	// weight quantizer centres its float weights before rounding toward
+	// zero, so it can only hold integers whose sum is near zero (see
+	// quant.WeightQuant.SetIntegers). Quantize meets it by shrinking the
+	// heavier side of a channel, smallest weights first, which keeps every
+	// other bound.
+	Balanced bool
 	// Tile, when positive, applies the bounds to each tile of Tile
 	// consecutive weights of a channel separately (the last tile may be
 	// shorter): multi-stage accumulation, each tile summed in its own
@@ -264,6 +271,9 @@ func Quantize(l Layer, m Method, st *Stats, o Options) ([]int32, error) {
 		gpfq(&l, st, q)
 	default:
 		return nil, fmt.Errorf("layer %s: unknown method %q", l.Name, m)
+	}
+	if l.Budget.Balanced {
+		balance(q, l.K)
 	}
 	if err := withinBudget(q, l.K, l.Bits, l.Budget); err != nil {
 		// The methods hold the budget by construction.

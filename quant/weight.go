@@ -435,6 +435,25 @@ func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
 	}, lg, ls)
 }
 
+// SettableBudget returns the budgets within which SetIntegers can always
+// represent a channel's integers: l1 bounds ‖q‖₁ (A2Q), half bounds q⁺ and
+// q⁻ (A2Q+, whose integers must also sum to zero). They are the layer's
+// budget less the room SetIntegers needs to move each weight a fraction of
+// a step away from zero (at most K/256 of L1 norm) and one unit of margin.
+// They are at least 1/2, which admits only zero weights, so that a budget
+// never reads as none. A baseline layer has no budget: both are 0.
+func (w *WeightQuant) SettableBudget() (l1, half float64) {
+	_, k := w.Channels()
+	t := w.Budget() - float64(k)/256 - 1
+	switch w.Mode {
+	case A2Q:
+		return max(t, 0.5), 0
+	case A2QPlus:
+		return 0, max(t/2, 0.5)
+	}
+	return 0, 0
+}
+
 // SetIntegers makes the quantizer produce the integer weights q ([Cout·K],
 // channel-major as Integers returns them) with the per-channel log2 scales
 // log2s: afterwards IntegerWeights returns exactly q and, for A2Q and A2Q+,

@@ -261,11 +261,12 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 			}
 			pl.Scale[c] = quant.Exp2(log2s[g*per+c])
 		}
-		switch t := w.Budget(); w.Mode {
+		// The budgets the layer's quantizer can hold exactly (SetIntegers).
+		switch l1, half := w.SettableBudget(); w.Mode {
 		case quant.A2Q:
-			pl.Budget = ptq.Budget{L1: t}
+			pl.Budget = ptq.Budget{L1: l1}
 		case quant.A2QPlus:
-			pl.Budget = ptq.Budget{Half: t / 2}
+			pl.Budget = ptq.Budget{Half: half, Balanced: true}
 		}
 		var st *ptq.Stats
 		if stats != nil {
