@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -132,7 +133,10 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 	}
 	calib := c.Spread(o.CalibSize)
 	res := &PTQResult{Result: Result{Model: m}}
-	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: true, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
+	// The projection's gain is folded into the next layer for RTN, which is
+	// the projection; GPTQ and GPFQ fit each layer's outputs themselves.
+	fold := o.Method == ptq.RTN
+	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: fold, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
 		return nil, &SetupError{"Float", err}
 	}
 	x := train.FirstInputs(calib, calib.N)
@@ -149,6 +153,12 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 		}
 		res.Quantized = append(res.Quantized, l.Name)
+		// The layers after this one now see its rounded outputs: their
+		// input quantizers calibrate again on them.
+		recalibrateAfter(m, i)
+		if err := forChunks(ctx, m, nil, x, o.Threads); err != nil {
+			return nil, err
+		}
 		logf(o.Log, "layer %s: %s, %d channels of K = %d, budget T = %.4g (%s)", l.Name, o.Method, l.OutC, l.K(), l.W.Budget(), time.Since(t0).Round(time.Millisecond))
 	}
 	if res.Report, err = report.FromModel(m, 0); err != nil {
@@ -194,6 +204,22 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 	return res, nil
 }
 
+// recalibrateAfter marks the activation quantizers that read layer i's
+// outputs, directly or further on (the input quantizers of the layers after
+// it and the model's grid quantizers), for calibration on the next forward
+// pass. Grid quantizers before the layer calibrate again to the same scale,
+// their inputs being unchanged.
+func recalibrateAfter(m *models.Model, i int) {
+	for _, l := range m.Layers[i+1:] {
+		if l.In != nil {
+			l.In.Calibrated.Value.Data[0] = 0
+		}
+	}
+	for _, q := range m.Grids {
+		q.Calibrated.Value.Data[0] = 0
+	}
+}
+
 // forChunks runs m and, if fm is not nil, fm in evaluation mode on x, 256
 // examples at a time: the layers' Observe hooks see each chunk from both
 // models before the next one.
@@ -236,7 +262,14 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		}
 	}
 	_, log2s := w.Integers()
+	// RTN rounds the projected weights the initialisation left in the
+	// quantizer; GPTQ and GPFQ start from the float model's weights, before
+	// any projection, with the scale the initialisation gives them
+	// (max|w|/qmax per channel, after centring for A2Q+).
 	v := w.V.Value.Data
+	if o.Method != ptq.RTN {
+		v = fm.Layers[i].Weight.Value.Data
+	}
 	per := cout / groups
 	q := make([]int32, 0, cout*k)
 	for g := 0; g < groups; g++ {
@@ -268,11 +301,20 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		case quant.A2QPlus:
 			pl.Budget = ptq.Budget{Half: half, Balanced: true}
 		}
-		var st *ptq.Stats
-		if stats != nil {
-			st = stats[g]
+		var (
+			qg  []int32
+			err error
+		)
+		if stats == nil {
+			qg, err = ptq.Quantize(pl, o.Method, nil, o.Options)
+		} else {
+			// GPTQ and GPFQ fit the layer's outputs, at the scales whose
+			// rounding fits them best under the budget.
+			qg, err = ptq.SearchScales(&pl, o.Method, stats[g], o.Options)
+			for c, s := range pl.Scale {
+				log2s[g*per+c] = float32(math.Log2(float64(s)))
+			}
 		}
-		qg, err := ptq.Quantize(pl, o.Method, st, o.Options)
 		if err != nil {
 			return err
 		}
