@@ -192,12 +192,15 @@ type Stats struct {
 	Rows int       // rows accumulated
 	H    []float64 // K×K
 	G    []float64 // K×K, nil until Add receives float inputs
+	// Sum holds the column sums of the rows of X (K): Sum[i]/Rows is the
+	// mean of input i.
+	Sum []float64
 
 	tmp []float32 // Add's block sums
 }
 
 // NewStats returns empty statistics for dot products of length k.
-func NewStats(k int) *Stats { return &Stats{K: k, H: make([]float64, k*k)} }
+func NewStats(k int) *Stats { return &Stats{K: k, H: make([]float64, k*k), Sum: make([]float64, k)} }
 
 // addBlock is the number of rows whose products Add sums in float32 (with
 // the project's GEMM) before adding them into the float64 totals.
@@ -231,6 +234,11 @@ func (st *Stats) Add(x, xf []float32, rows int) error {
 		acc(st.H, xs, xs, n)
 		if xf != nil {
 			acc(st.G, xs, xf[r0*k:(r0+n)*k], n)
+		}
+	}
+	for r := 0; r < rows; r++ {
+		for i, v := range x[r*k : (r+1)*k] {
+			st.Sum[i] += float64(v)
 		}
 	}
 	st.Rows += rows

@@ -291,6 +291,18 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 				for j := range dst {
 					dst[j] -= float32(mu)
 				}
+				// From the float weights, the centring removes μ·Σ_i x_i from
+				// the output; its mean over the calibration data moves into
+				// the bias (the projection the initialisation made had its
+				// own correction, in the bias it set).
+				if o.Method != ptq.RTN && l.Bias != nil && stats != nil && stats[g].Rows > 0 {
+					var mean float64
+					for _, v := range stats[g].Sum {
+						mean += v
+					}
+					mean /= float64(stats[g].Rows)
+					l.Bias.Value.Data[g*per+c] = fm.Layers[i].Bias.Value.Data[g*per+c] + float32(mu*mean)
+				}
 			}
 			pl.Scale[c] = quant.Exp2(log2s[g*per+c])
 		}
