@@ -199,7 +199,7 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 		// One direction z per ridge; plain centring (z = 1) is always last.
 		var dirs [][]float64
 		for _, rho := range centringRidges {
-			if z := centringDirection(cov, tr, rho); z != nil {
+			if z := CentringDirection(cov, tr, rho); z != nil {
 				dirs = append(dirs, z)
 			}
 		}
@@ -250,9 +250,9 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	return plain, nil
 }
 
-// centringDirection returns z = (Σ + ρ·tr/K·I)⁻¹·1, ones for ρ = +Inf or
+// CentringDirection returns z = (Σ + ρ·tr/K·I)⁻¹·1, ones for ρ = +Inf or
 // tr ≤ 0, or nil if the system cannot be solved.
-func centringDirection(cov *mat.SymDense, tr, rho float64) []float64 {
+func CentringDirection(cov *mat.SymDense, tr, rho float64) []float64 {
 	k := cov.SymmetricDim()
 	if math.IsInf(rho, 1) || !(tr > 0) {
 		return ones(k)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
@@ -277,32 +279,16 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		if groups > 1 {
 			pl.Name = fmt.Sprintf("%s group %d", l.Name, g)
 		}
+		var dirs *centring
+		if w.Mode == quant.A2QPlus && o.Method != ptq.RTN {
+			dirs = newCentring(stats[g])
+		}
 		for c := 0; c < per; c++ {
 			src := v[(g*per+c)*k : (g*per+c+1)*k]
 			dst := pl.W[c*k : (c+1)*k]
 			copy(dst, src)
 			if w.Mode == quant.A2QPlus {
-				// The quantizer centres each channel: round what it rounds.
-				var mu float64
-				for _, a := range src {
-					mu += float64(a)
-				}
-				mu /= float64(k)
-				for j := range dst {
-					dst[j] -= float32(mu)
-				}
-				// From the float weights, the centring removes μ·Σ_i x_i from
-				// the output; its mean over the calibration data moves into
-				// the bias (the projection the initialisation made had its
-				// own correction, in the bias it set).
-				if o.Method != ptq.RTN && l.Bias != nil && stats != nil && stats[g].Rows > 0 {
-					var mean float64
-					for _, v := range stats[g].Sum {
-						mean += v
-					}
-					mean /= float64(stats[g].Rows)
-					l.Bias.Value.Data[g*per+c] = fm.Layers[i].Bias.Value.Data[g*per+c] + float32(mu*mean)
-				}
+				centre(dst, src, l, fm.Layers[i], g*per+c, dirs)
 			}
 			pl.Scale[c] = quant.Exp2(log2s[g*per+c])
 		}
@@ -333,6 +319,75 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		q = append(q, qg...)
 	}
 	return w.SetIntegers(q, log2s)
+}
+
+// centring is how GPTQ and GPFQ zero-centre an A2Q+ layer's float weights
+// (the quantizer only holds zero-sum channels): along the direction z =
+// (Σ + ρ·tr(Σ)/K·I)⁻¹·1 of quant.CentringDirection, with Σ the covariance
+// of the layer's calibration inputs, which changes the layer's output least;
+// the mean of what it changes moves into the bias.
+type centring struct {
+	z    []float64 // the direction (ones: the plain mean subtraction)
+	mean []float64 // the inputs' means
+}
+
+// centringRidge is the ρ of the centring direction.
+const centringRidge = 1
+
+func newCentring(st *ptq.Stats) *centring {
+	k, n := st.K, float64(st.Rows)
+	m := make([]float64, k)
+	for i, v := range st.Sum {
+		m[i] = v / n
+	}
+	cov := mat.NewSymDense(k, nil)
+	var tr float64
+	for i := 0; i < k; i++ {
+		for j := i; j < k; j++ {
+			cov.SetSym(i, j, st.H[i*k+j]/n-m[i]*m[j])
+		}
+		tr += cov.At(i, i)
+	}
+	z := quant.CentringDirection(cov, tr, centringRidge)
+	if z == nil {
+		z = quant.CentringDirection(cov, tr, math.Inf(1))
+	}
+	return &centring{z: z, mean: m}
+}
+
+// centre writes into dst the zero-sum channel c of an A2Q+ layer l from its
+// weights src: for RTN (cz nil) what the quantizer itself rounds (src less
+// its mean: the initialisation has centred and projected it); for GPTQ and
+// GPFQ (src the float model's weights) src less its sum along cz's
+// direction, and l's bias becomes the float layer fl's plus the mean of the
+// change.
+func centre(dst, src []float32, l, fl *quant.Layer, c int, cz *centring) {
+	if cz == nil {
+		var mu float64
+		for _, a := range src {
+			mu += float64(a)
+		}
+		mu /= float64(len(src))
+		for j, a := range src {
+			dst[j] = a - float32(mu)
+		}
+		return
+	}
+	var sum, den float64
+	for j, a := range src {
+		sum += float64(a)
+		den += cz.z[j]
+	}
+	lam := sum / den
+	var db float64
+	for j, a := range src {
+		d := lam * cz.z[j]
+		dst[j] = float32(float64(a) - d)
+		db += d * cz.mean[j]
+	}
+	if l.Bias != nil && fl.Bias != nil {
+		l.Bias.Value.Data[c] = fl.Bias.Value.Data[c] + float32(db)
+	}
 }
 
 // layerStats accumulates the statistics of m.Layers[i]'s dot-product
