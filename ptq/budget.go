@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/a2qtoolkit/a2q/quant"
 )
 
 // tileOf returns the index of the budget tile holding weight i.
@@ -163,7 +165,7 @@ func thresholds(l *Layer) []float64 {
 				for _, x := range w {
 					u = append(u, math.Abs(float64(x)/s))
 				}
-				theta = projShift(u, b.L1)
+				theta = quant.L1Shift(u, b.L1)
 			}
 			if b.Half > 0 {
 				var mean float64
@@ -175,42 +177,12 @@ func thresholds(l *Layer) []float64 {
 				for _, x := range w {
 					u = append(u, math.Abs(float64(x)/s-mean))
 				}
-				theta = max(theta, projShift(u, 2*b.Half))
+				theta = max(theta, quant.L1Shift(u, 2*b.Half))
 			}
 			th[c*nt+t] = theta
 		}
 	}
 	return th
-}
-
-// projShift returns the shift θ ≥ 0 of the projection of the non-negative
-// vector u onto the L1 ball of radius z (Duchi et al.): Σ max(u_i − θ, 0) =
-// z, or 0 when Σ u_i ≤ z. It reorders u.
-func projShift(u []float64, z float64) float64 {
-	var l1 float64
-	for _, x := range u {
-		l1 += x
-	}
-	if l1 <= z {
-		return 0
-	}
-	slices.SortFunc(u, func(a, b float64) int {
-		switch {
-		case a > b:
-			return -1
-		case a < b:
-			return 1
-		}
-		return 0
-	})
-	var cum, theta float64
-	for j, x := range u {
-		cum += x
-		if x*float64(j+1) > cum-z {
-			theta = (cum - z) / float64(j+1)
-		}
-	}
-	return theta
 }
 
 // soft applies the soft threshold θ to x.

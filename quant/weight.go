@@ -165,19 +165,16 @@ func mean(v []float32) float32 {
 	return float32(s / float64(len(v)))
 }
 
-// ProjectL1 replaces v by its Euclidean projection onto the L1 ball of
-// radius z (Duchi et al. 2008): with u = |v| sorted descending,
-// ρ = max{j : u_j·j > Σ_{i≤j} u_i − z}, θ = (Σ_{i≤ρ} u_i − z)/ρ and
-// v ← sign(v)·max(|v| − θ, 0). A vector already inside is unchanged.
-func ProjectL1(v []float32, z float64) {
-	u := make([]float64, len(v))
+// L1Shift returns the shift θ ≥ 0 of the Euclidean projection of the
+// non-negative vector u onto the L1 ball of radius z, u ↦ max(u − θ, 0)
+// (see ProjectL1), or 0 when Σ u_i ≤ z. It reorders u.
+func L1Shift(u []float64, z float64) float64 {
 	var l1 float64
-	for i, x := range v {
-		u[i] = math.Abs(float64(x))
-		l1 += u[i]
+	for _, x := range u {
+		l1 += x
 	}
 	if l1 <= z {
-		return
+		return 0
 	}
 	slices.SortFunc(u, func(a, b float64) int {
 		switch {
@@ -194,6 +191,22 @@ func ProjectL1(v []float32, z float64) {
 		if x*float64(j+1) > cum-z {
 			theta = (cum - z) / float64(j+1)
 		}
+	}
+	return theta
+}
+
+// ProjectL1 replaces v by its Euclidean projection onto the L1 ball of
+// radius z (Duchi et al. 2008): with u = |v| sorted descending,
+// ρ = max{j : u_j·j > Σ_{i≤j} u_i − z}, θ = (Σ_{i≤ρ} u_i − z)/ρ and
+// v ← sign(v)·max(|v| − θ, 0). A vector already inside is unchanged.
+func ProjectL1(v []float32, z float64) {
+	u := make([]float64, len(v))
+	for i, x := range v {
+		u[i] = math.Abs(float64(x))
+	}
+	theta := L1Shift(u, z)
+	if theta == 0 {
+		return
 	}
 	for i, x := range v {
 		m := math.Max(math.Abs(float64(x))-theta, 0)
