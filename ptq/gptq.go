@@ -75,6 +75,18 @@ func invChol(h []float64, k int, damp float64) (u []float64, dead []bool, err er
 	return u, dead, nil
 }
 
+// invChol is invChol of st.H, computed once per dampening and kept until
+// Add changes H.
+func (st *Stats) invChol(damp float64) (u []float64, dead []bool, err error) {
+	if st.u == nil || st.damp != damp {
+		if st.u, st.dead, err = invChol(st.H, st.K, damp); err != nil {
+			return nil, nil, err
+		}
+		st.damp = damp
+	}
+	return st.u, st.dead, nil
+}
+
 // gptq rounds the layer with accumulator-aware GPTQ (AXE's A2GPTQ) into q.
 func gptq(l *Layer, st *Stats, o Options, q []int32) error {
 	k, outC := l.K, l.OutC
@@ -82,7 +94,7 @@ func gptq(l *Layer, st *Stats, o Options, q []int32) error {
 	if damp == 0 {
 		damp = 0.01
 	}
-	u, dead, err := invChol(st.H, k, damp)
+	u, dead, err := st.invChol(damp)
 	if err != nil {
 		return err
 	}

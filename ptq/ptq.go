@@ -197,6 +197,12 @@ type Stats struct {
 	Sum []float64
 
 	tmp []float32 // Add's block sums
+
+	// GPTQ's factor of (H + λI)⁻¹ for damp, kept until H changes: scale
+	// searches round a layer several times with the same statistics.
+	damp float64
+	u    []float64
+	dead []bool
 }
 
 // NewStats returns empty statistics for dot products of length k.
@@ -242,6 +248,7 @@ func (st *Stats) Add(x, xf []float32, rows int) error {
 		}
 	}
 	st.Rows += rows
+	st.u, st.dead = nil, nil
 	return nil
 }
 
