@@ -2,7 +2,6 @@ package recipe
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +15,9 @@ import (
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
-	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/ptq"
 	"github.com/a2qtoolkit/a2q/quant"
-	"github.com/a2qtoolkit/a2q/report"
 	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/thresh"
 	"github.com/a2qtoolkit/a2q/train"
@@ -163,21 +160,12 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 		}
 		logf(o.Log, "layer %s: %s, %d channels of K = %d, budget T = %.4g (%s)", l.Name, o.Method, l.OutC, l.K(), l.W.Budget(), time.Since(t0).Round(time.Millisecond))
 	}
-	if res.Report, err = report.FromModel(m, 0); err != nil {
+	if res.Report, res.Score, err = evaluate(ctx, m, o.Test, o.Threads); err != nil {
 		return nil, err
 	}
 	if o.Test != nil {
 		if res.FloatScore, err = train.Evaluate(ctx, fm, o.Test, o.Threads); err != nil {
 			return nil, err
-		}
-		if res.Score, err = train.Evaluate(ctx, m, o.Test, o.Threads); err != nil {
-			return nil, err
-		}
-		res.Report.SetScore(m, res.Score)
-		if m.Task == models.SuperResolve {
-			if flat, bicubic, err := train.SRBaselines(o.Test); err == nil {
-				res.Report.CompareSR(flat, bicubic)
-			}
 		}
 		logf(o.Log, "test %s %.4f (float %.4f)", train.ScoreName(m.Task), res.Score, res.FloatScore)
 	}
@@ -193,11 +181,7 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 			return nil, err
 		}
 		if o.WriteReport {
-			b, err := json.MarshalIndent(res.Report, "", "  ")
-			if err != nil {
-				return nil, err
-			}
-			if err := fileio.WriteAtomic(filepath.Join(o.Dir, "report.json"), append(b, '\n')); err != nil {
+			if err := writeReport(o.Dir, res.Report); err != nil {
 				return nil, err
 			}
 		}

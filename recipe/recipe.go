@@ -236,30 +236,45 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := tr.Run(ctx, o.Train, o.Test); err != nil {
 		return nil, err
 	}
-	if res.Report, err = report.FromModel(m, 0); err != nil {
+	if res.Report, res.Score, err = evaluate(ctx, m, o.Test, o.Threads); err != nil {
 		return nil, err
 	}
-	if o.Test != nil {
-		if res.Score, err = train.Evaluate(ctx, m, o.Test, o.Threads); err != nil {
-			return nil, err
-		}
-		res.Report.SetScore(m, res.Score)
-		if m.Task == models.SuperResolve {
-			if flat, bicubic, err := train.SRBaselines(o.Test); err == nil {
-				res.Report.CompareSR(flat, bicubic)
-			}
-		}
-	}
 	if o.WriteReport && o.Dir != "" {
-		b, err := json.MarshalIndent(res.Report, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if err := fileio.WriteAtomic(filepath.Join(o.Dir, "report.json"), append(b, '\n')); err != nil {
+		if err := writeReport(o.Dir, res.Report); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// evaluate builds m's report and, with a test set, scores m on it: the
+// score in the report, its warnings (chance level; for super-resolution,
+// against a flat image and bicubic upscaling) and returned.
+func evaluate(ctx context.Context, m *models.Model, test *data.Set, threads int) (*report.Model, float64, error) {
+	rep, err := report.FromModel(m, 0)
+	if err != nil || test == nil {
+		return rep, 0, err
+	}
+	score, err := train.Evaluate(ctx, m, test, threads)
+	if err != nil {
+		return nil, 0, err
+	}
+	rep.SetScore(m, score)
+	if m.Task == models.SuperResolve {
+		if flat, bicubic, err := train.SRBaselines(test); err == nil {
+			rep.CompareSR(flat, bicubic)
+		}
+	}
+	return rep, score, nil
+}
+
+// writeReport writes rep as DIR/report.json.
+func writeReport(dir string, rep *report.Model) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fileio.WriteAtomic(filepath.Join(dir, "report.json"), append(b, '\n'))
 }
 
 // lockDir takes the lock of dir for this run and removes the temporary
