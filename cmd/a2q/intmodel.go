@@ -8,11 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"text/tabwriter"
 
 	"github.com/a2qtoolkit/a2q/fileio"
-	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/train"
@@ -63,10 +61,8 @@ type intModelReport struct {
 // the P it runs at.
 func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	fs := newFlags(e, cmd, "FILE [--mode exact|wrap|saturate] [--data D] [--limit N] [--json]   (FILE: an integer model written by a2q verify --save)")
-	modeName := fs.String("mode", "wrap", "accumulator overflow behaviour: exact (count only), wrap (two's complement) or saturate")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default); the test split is used")
-	limit := fs.Int("limit", 0, "run at most this many test images (0: all)")
-	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	rf := addRunFlags(fs, "run at most this many test images (0: all)", "threads", true)
 	asJSON := fs.Bool("json", false, "print JSON")
 	var adversarial *bool
 	if cmd == "verify" {
@@ -76,18 +72,15 @@ func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *limit < 0 || *threads < 1 {
-		return usagef("--limit must be non-negative and --threads positive")
-	}
-	mode, err := intgemm.ParseMode(*modeName)
+	mode, err := rf.check()
 	if err != nil {
-		return usagef("--mode: %v", err)
+		return err
 	}
 	im, err := intinfer.Load(path)
 	if err != nil {
 		return usageError{err}
 	}
-	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, Threads: *threads})
+	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, Threads: *rf.threads})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
@@ -101,7 +94,7 @@ func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--data: %w", err)}
 	}
-	ev, err := intinfer.Evaluate(ctx, eng, testSet, intinfer.VerifyOptions{Limit: *limit})
+	ev, err := intinfer.Evaluate(ctx, eng, testSet, intinfer.VerifyOptions{Limit: *rf.limit})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -380,11 +379,10 @@ type qonnxVerifyReport struct {
 func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", qonnxVerifyUsage)
 	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden integer layers (0: the file's claim for the layer, else its exact width; edge layers keep their claim)")
-	limit := fs.Int("limit", 0, "number of inputs (0: 4 random inputs, or every test image of --data)")
+	rf := addRunFlags(fs, "number of inputs (0: 4 random inputs, or every test image of --data)", "inputs run at once", false)
 	dataSpec := fs.String("data", "", "feed test images of this data set (they must fit the model) instead of random inputs")
 	shapeSpec := fs.String("shape", "", "input shape N,C,H,W instead of the declared one (fully convolutional models accept other sizes)")
 	seed := fs.Uint64("seed", 1, "seed of the random inputs")
-	threads := fs.Int("threads", runtime.NumCPU(), "inputs run at once")
 	asJSON := fs.Bool("json", false, "print JSON")
 	path, err := parseOne(fs, args, "QONNX file")
 	if err != nil {
@@ -393,8 +391,8 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	if err := checkAccBitsFlag("--acc-bits", *accBits, true); err != nil {
 		return err
 	}
-	if *limit < 0 || *threads < 1 {
-		return usagef("--limit must be non-negative and --threads positive")
+	if _, err := rf.check(); err != nil {
+		return err
 	}
 	m, err := loadQONNX(path)
 	if err != nil {
@@ -411,13 +409,13 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	var inputs []map[string]*qonnx.Tensor
 	var source string
 	if *dataSpec != "" {
-		in, set, _, err := testInputs(ctx, m, name, shape, *dataSpec, *limit)
+		in, set, _, err := testInputs(ctx, m, name, shape, *dataSpec, *rf.limit)
 		if err != nil {
 			return err
 		}
 		inputs, source = in, fmt.Sprintf("test images of %s", set.Name)
 	} else {
-		n := *limit
+		n := *rf.limit
 		if n == 0 {
 			n = 4
 		}
@@ -462,7 +460,7 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 	if len(rep.Layers) == 0 {
 		return usagef("%s: no layer can run as integers: %s", path, uncertifiableList(r.Uncertifiable))
 	}
-	v, err := m.Verify(ctx, inputs, qonnx.VerifyOptions{LayerAccBits: widths, Threads: *threads})
+	v, err := m.Verify(ctx, inputs, qonnx.VerifyOptions{LayerAccBits: widths, Threads: *rf.threads})
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -808,16 +806,15 @@ type qonnxEvalReport struct {
 func evalQONNX(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "eval", "FILE.onnx [--data D] [--limit N] [--shape N,C,H,W] [--json]\n\nRuns a QONNX model fake-quantized on the test split of a data set that fits it: accuracy for\na classifier (one score vector per image), PSNR for a super-resolution network (tiles of\nphotographs H·scale on a side).")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default)")
-	limit := fs.Int("limit", 0, "evaluate at most this many test images (0: all)")
+	rf := addRunFlags(fs, "evaluate at most this many test images (0: all)", "images run at once", false)
 	shapeSpec := fs.String("shape", "", "input shape N,C,H,W instead of the declared one (fully convolutional models accept other sizes)")
-	threads := fs.Int("threads", runtime.NumCPU(), "images run at once")
 	asJSON := fs.Bool("json", false, "print JSON")
 	path, err := parseOne(fs, args, "QONNX file")
 	if err != nil {
 		return err
 	}
-	if *limit < 0 || *threads < 1 {
-		return usagef("--limit must be non-negative and --threads positive")
+	if _, err := rf.check(); err != nil {
+		return err
 	}
 	m, err := loadQONNX(path)
 	if err != nil {
@@ -827,13 +824,13 @@ func evalQONNX(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, set, t, err := testInputs(ctx, m, name, shape, *dataSpec, *limit)
+	inputs, set, t, err := testInputs(ctx, m, name, shape, *dataSpec, *rf.limit)
 	if err != nil {
 		return err
 	}
 	scores := make([]float64, len(inputs))
 	out := m.Graph.Outputs[0].Name
-	err = parallel(ctx, len(inputs), *threads, func(i int) error {
+	err = parallel(ctx, len(inputs), *rf.threads, func(i int) error {
 		res, err := m.Run(ctx, inputs[i], qonnx.RunOptions{})
 		if err != nil {
 			return err

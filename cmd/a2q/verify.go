@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"text/tabwriter"
 
-	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/report"
@@ -42,11 +40,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", "CKPT [--acc-bits P] [--mode exact|wrap|saturate] [--data D] [--adversarial] [--json]\n\n"+
 		"A QONNX file takes other flags: a2q verify FILE.onnx -h")
 	accBits := fs.Int("acc-bits", 0, "accumulator bits P of the hidden layers (0: each layer's own target; the first and last layers keep theirs)")
-	modeName := fs.String("mode", "wrap", "accumulator overflow behaviour: exact (count only), wrap (two's complement) or saturate")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default); the test split is used")
 	adversarial := fs.Bool("adversarial", false, "also run each channel's extreme input vectors through the P-bit accumulator (wrap and saturate); their overflows fail the check too")
-	limit := fs.Int("limit", 0, "verify on at most this many test images (0: all)")
-	threads := fs.Int("threads", runtime.NumCPU(), "threads")
+	rf := addRunFlags(fs, "verify on at most this many test images (0: all)", "threads", true)
 	save := fs.String("save", "", "also write the integer model to this file")
 	asJSON := fs.Bool("json", false, "print JSON")
 	path, err := parseOne(fs, args, "checkpoint")
@@ -56,12 +52,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err := checkAccBitsFlag("--acc-bits", *accBits, true); err != nil {
 		return err
 	}
-	if *limit < 0 || *threads < 1 {
-		return usagef("--limit must be non-negative and --threads positive")
-	}
-	mode, err := intgemm.ParseMode(*modeName)
+	mode, err := rf.check()
 	if err != nil {
-		return usagef("--mode: %v", err)
+		return err
 	}
 	m, err := loadModel(path)
 	if err != nil {
@@ -87,7 +80,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			bits[l.Name] = p
 		}
 	}
-	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, AccBits: bits, Threads: *threads})
+	eng, err := intinfer.NewEngine(im, intinfer.Options{Mode: mode, AccBits: bits, Threads: *rf.threads})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
@@ -100,7 +93,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			return usageError{fmt.Errorf("--save: %w", err)}
 		}
 	}
-	v, err := intinfer.Verify(ctx, m, eng, testSet, intinfer.VerifyOptions{Limit: *limit, Threads: *threads})
+	v, err := intinfer.Verify(ctx, m, eng, testSet, intinfer.VerifyOptions{Limit: *rf.limit, Threads: *rf.threads})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
