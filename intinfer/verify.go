@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/data"
@@ -75,6 +76,7 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 	tp := autodiff.NewTape(max(o.Threads, 1))
 	size := s.Size()
 	var intScore, fqScore float64
+	var y []float32 // scratch for super-resolution targets
 	for start := 0; start < total; start += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -119,8 +121,9 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		per := len(fq) / n
 		for i := 0; i < n; i++ {
 			a, b := fq[i*per:(i+1)*per], res.Out[i*per:(i+1)*per]
-			fqScore += score(sr, a, s, start+i)
-			intScore += score(sr, b, s, start+i)
+			y = slices.Grow(y[:0], per)
+			fqScore += score(sr, a, s, start+i, y)
+			intScore += score(sr, b, s, start+i, y)
 			if !sr && metrics.Argmax(a) == metrics.Argmax(b) {
 				v.SamePredictions++
 			}
@@ -164,10 +167,11 @@ func fit(im *Model, s *data.Set, o VerifyOptions) (total, batch int, err error) 
 }
 
 // score is example i's score for the output out: 1 for a correct class
-// and 0 otherwise (classification), its PSNR in dB (super-resolution).
-func score(sr bool, out []float32, s *data.Set, i int) float64 {
+// and 0 otherwise (classification), its PSNR in dB (super-resolution, with
+// y scratch for the target, at least len(out) values).
+func score(sr bool, out []float32, s *data.Set, i int, y []float32) float64 {
 	if sr {
-		y := make([]float32, len(out))
+		y = y[:len(out)]
 		tensor.NCHWToNHWC(y, s.Target(i), 1, s.TC, s.TH, s.TW)
 		return metrics.ImagePSNR(out, y)
 	}
@@ -211,7 +215,8 @@ func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Ev
 	}
 	size := s.Size()
 	x := make([]float32, batch*size)
-	var total64 float64
+	var sum float64
+	var y []float32 // scratch for super-resolution targets
 	for start := 0; start < total; start += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -225,10 +230,11 @@ func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Ev
 		}
 		per := len(res.Out) / n
 		for i := 0; i < n; i++ {
-			total64 += score(sr, res.Out[i*per:(i+1)*per], s, start+i)
+			y = slices.Grow(y[:0], per)
+			sum += score(sr, res.Out[i*per:(i+1)*per], s, start+i, y)
 		}
 	}
-	ev.Score = total64 / float64(total)
+	ev.Score = sum / float64(total)
 	return ev, nil
 }
 
