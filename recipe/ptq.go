@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -170,9 +169,6 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 		logf(o.Log, "test %s %.4f (float %.4f)", train.ScoreName(m.Task), res.Score, res.FloatScore)
 	}
 	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-			return nil, err
-		}
 		ck, err := m.Checkpoint(map[string]string{"ptq_method": string(o.Method)}, nil)
 		if err != nil {
 			return nil, err
@@ -442,9 +438,9 @@ func addRows(stats []*ptq.Stats, l *quant.Layer, x, xf *tensor.Tensor, chunks in
 	if l.Kind != "conv" {
 		rows := x.Shape[0]
 		stride := max(1, (rows+limit-1)/limit)
-		sel, self := sampleRows(x.Data, k, rows, stride), []float32(nil)
+		sel, self := sampleRowsFrom(x.Data, k, rows, stride, 0), []float32(nil)
 		if xf != nil {
-			self = sampleRows(xf.Data, k, rows, stride)
+			self = sampleRowsFrom(xf.Data, k, rows, stride, 0)
 		}
 		return stats[0].Add(sel, self, len(sel)/k)
 	}
@@ -478,10 +474,6 @@ func addRows(stats []*ptq.Stats, l *quant.Layer, x, xf *tensor.Tensor, chunks in
 		}
 	}
 	return nil
-}
-
-func sampleRows(x []float32, k, rows, stride int) []float32 {
-	return sampleRowsFrom(x, k, rows, stride, 0)
 }
 
 // sampleRowsFrom returns the rows r of x (rows×k) whose index first+r is

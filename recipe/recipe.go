@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -216,11 +215,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if lr == 0 {
 		lr = LR
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-			return nil, err
-		}
 	}
 	tr, err := train.New(m, train.Options{Epochs: o.Epochs, Batch: o.Batch, LR: lr, WeightDecay: o.WeightDecay,
 		Threads: o.Threads, Seed: cfg.Seed, Dir: o.Dir, Progress: o.Progress, Augment: o.Augment})
