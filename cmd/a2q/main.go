@@ -42,6 +42,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/a2qtoolkit/a2q/fileio"
 )
 
 // command is one subcommand.
@@ -101,12 +103,16 @@ func (e checkFailed) Unwrap() error { return e.error }
 // 1. An interrupt, or a failure to write (creating a directory or a
 // temporary file, writing, syncing or renaming; a full, read-only or
 // failing disk), is a run failure, 3, even when the command blamed the
-// flag that named the path. Other errors marked as usage are 2, and
-// everything else is a run failure.
+// flag that named the path. An output directory another run holds is bad
+// usage, 2: wait, or use another directory. Other errors marked as usage
+// are 2, and everything else is a run failure.
 func exitStatus(err error) int {
 	var cf checkFailed
 	if errors.As(err, &cf) {
 		return exitCheck
+	}
+	if le := (*fileio.LockedError)(nil); errors.As(err, &le) {
+		return exitUsage
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || failedWrite(err) {
 		return exitRunFailure

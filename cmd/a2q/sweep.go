@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
 
-	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/sweep"
 	"github.com/a2qtoolkit/a2q/train"
@@ -117,25 +115,16 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		}
 		r, err := sweep.RunPoint(ctx, g, o, *point)
 		if err != nil || r == nil {
-			return lockedIsUsage(err)
+			return err
 		}
 		return printResults(e, []sweep.Result{*r}, *asJSON)
 	}
 	rs, err := sweep.Run(ctx, g, o)
 	if err != nil {
-		return lockedIsUsage(err)
+		return err
 	}
 	fmt.Fprintf(e.stderr, "wrote %s/results.json, results.csv, %s, %s, %s\n", *out, sweep.ScorePlot, sweep.ParetoPlot, sweep.SparsityPlot)
 	return printResults(e, rs, *asJSON)
-}
-
-// lockedIsUsage makes a directory that another run holds bad usage (exit
-// status 2): the command must wait or use another directory.
-func lockedIsUsage(err error) error {
-	if le := (*fileio.LockedError)(nil); errors.As(err, &le) {
-		return usageError{err}
-	}
-	return err
 }
 
 func printResults(e *env, rs []sweep.Result, asJSON bool) error {
