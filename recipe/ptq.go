@@ -152,12 +152,16 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 		}
 		res.Quantized = append(res.Quantized, l.Name)
 		// The layers after this one now see its rounded outputs: their
-		// input quantizers calibrate again on them.
+		// input quantizers calibrate again on them, on the next pass over
+		// the calibration data (the next layer's statistics, or the pass
+		// below). Quantizers only calibrate when marked, on a pass's first
+		// chunk, and rounding a layer does not change what the layers
+		// before it produce, so one pass serves them all.
 		recalibrateAfter(m, i)
-		if err := forChunks(ctx, m, nil, x, o.Threads); err != nil {
-			return nil, err
-		}
 		logf(o.Log, "layer %s: %s, %d channels of K = %d, budget T = %.4g (%s)", l.Name, o.Method, l.OutC, l.K(), l.W.Budget(), time.Since(t0).Round(time.Millisecond))
+	}
+	if err := forChunks(ctx, m, nil, x, o.Threads); err != nil {
+		return nil, err
 	}
 	if res.Report, res.Score, err = evaluate(ctx, m, o.Test, o.Threads); err != nil {
 		return nil, err
