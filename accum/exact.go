@@ -132,11 +132,23 @@ func TiledBits(w []int32, outChannels, k, tile, n int, signed bool) (inner, oute
 		}
 	}
 	inner = signedBitsFor(lowMag, high)
-	tiles := (k + tile - 1) / tile
-	if tiles > 1 {
-		outer = inner + bits.Len64(uint64(tiles-1)) // + ceil(log2 tiles)
-	} else {
-		outer = inner
+	return inner, OuterBits(inner, k, tile)
+}
+
+// OuterBits returns the width of the outer accumulator of a multi-stage
+// accumulation whose inner accumulators are inner bits wide: inner +
+// ceil(log2 ceil(k/tile)), which holds any sum of the ceil(k/tile) tile
+// sums of a dot product of k terms. A tile of k or more terms (one stage)
+// gives inner. It is the one owner of that rule: certificates, the integer
+// engine and the hardware model all call it. It panics if tile < 1 or
+// k < 1.
+func OuterBits(inner, k, tile int) int {
+	if tile < 1 || k < 1 {
+		panic(fmt.Sprintf("accum: OuterBits: %d terms in tiles of %d", k, tile))
 	}
-	return inner, outer
+	tiles := (k + tile - 1) / tile
+	if tiles <= 1 {
+		return inner
+	}
+	return inner + bits.Len64(uint64(tiles-1)) // + ceil(log2 tiles)
 }

@@ -18,6 +18,23 @@ type LayerConfig struct {
 	WeightBits int // M
 	ActBits    int // N of the layer's input quantizer
 	AccBits    int // P the layer is meant to run at (budget for A2Q/A2Q+)
+	// Tile, when positive, splits each of the layer's dot products into
+	// tiles of Tile consecutive terms (multi-stage accumulation): each tile
+	// is summed in a P-bit inner accumulator and the tile sums in a wider
+	// outer one (accum.OuterBits). A2Q and A2Q+ then budget each tile
+	// instead of the whole channel. A layer whose K is at most Tile runs in
+	// one stage (see TileFor). Zero: one stage.
+	Tile int `json:",omitempty"`
+}
+
+// TileFor returns the tile size a layer with dot products of k terms runs
+// with under c: c.Tile when it splits them (0 < Tile < k), else 0 (one
+// stage). It is the one rule for which layers a tile setting tiles.
+func (c LayerConfig) TileFor(k int) int {
+	if c.Mode == Float || c.Tile <= 0 || c.Tile >= k {
+		return 0
+	}
+	return c.Tile
 }
 
 // Validate reports impossible settings, naming the layer.
@@ -33,6 +50,9 @@ func (c LayerConfig) Validate(layer string) error {
 	}
 	if err := accum.CheckAccBits(c.AccBits); err != nil {
 		return fmt.Errorf("layer %s: %w", layer, err)
+	}
+	if c.Tile < 0 {
+		return fmt.Errorf("layer %s: tile of %d terms: want a positive tile size (0: one stage)", layer, c.Tile)
 	}
 	return nil
 }
