@@ -23,6 +23,17 @@ const (
 	Last
 )
 
+// String returns "hidden", "first" or "last".
+func (r Role) String() string {
+	switch r {
+	case First:
+		return "first"
+	case Last:
+		return "last"
+	}
+	return "hidden"
+}
+
 // GraphTask returns what a network graph predicts: an image output means
 // super-resolution (or any image-to-image regression), a vector output
 // classification. It returns an error for a graph that does not validate.
@@ -156,6 +167,9 @@ func buildGraph(b *build, g *graph.Graph) (Task, error) {
 		b.net = nn.Sequential{&nn.DAG{Steps: steps, Output: index[g.Output]}}
 	}
 	b.roles = roles
+	if err := checkTiles(c, b.ls, roles); err != nil {
+		return "", err
+	}
 	// Images arrive in [0, 1]: the layers reading them take 8-bit pixels.
 	for i, l := range b.ls {
 		if roles[i] == First && l.In != nil && !l.In.Signed && isInput(g, l.Name) {
@@ -171,6 +185,45 @@ func buildGraph(b *build, g *graph.Graph) (Task, error) {
 		}
 	}
 	return task, nil
+}
+
+// TileError reports a tile setting (Config.First, Hidden or Last .Tile)
+// that tiles none of the layers it configures.
+type TileError struct {
+	Role     Role // which setting: First, Hidden or Last
+	Tile     int
+	LongestK int // the longest dot product among those layers
+}
+
+func (e *TileError) Error() string {
+	return fmt.Sprintf("tile of %d terms: no %s layer has a longer dot product (longest K = %d), so nothing would be tiled", e.Tile, e.Role, e.LongestK)
+}
+
+// checkTiles refuses a tile setting that tiles none of the layers it
+// configures: a tile at least as long as every one of their dot products
+// is a mistake, not a request for one-stage accumulation.
+func checkTiles(c Config, ls []*quant.Layer, roles []Role) error {
+	for _, r := range []struct {
+		role Role
+		cfg  quant.LayerConfig
+	}{{First, c.First}, {Hidden, c.Hidden}, {Last, c.Last}} {
+		if r.cfg.Tile <= 0 || r.cfg.Mode == quant.Float || r.cfg.Mode == "" {
+			continue
+		}
+		longest, tiled := 0, false
+		for i, l := range ls {
+			if roles[i] != r.role {
+				continue
+			}
+			k := l.Weight.Value.Len() / l.OutC
+			longest = max(longest, k)
+			tiled = tiled || r.cfg.TileFor(k) > 0
+		}
+		if !tiled {
+			return &TileError{Role: r.role, Tile: r.cfg.Tile, LongestK: longest}
+		}
+	}
+	return nil
 }
 
 // gridQuant returns the activation quantizer of a sum or average that

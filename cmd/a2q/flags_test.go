@@ -50,6 +50,10 @@ func TestBadNumericFlags(t *testing.T) {
 		{"train", "--data", []string{"--data", "/nonexistent"}},
 		{"train", "--init-from", []string{"--init-from", "/nonexistent.ckpt"}},
 		{"train", "--edge-quant", []string{"--edge-quant", "float"}},
+		{"train", "--tile", []string{"--tile", "0"}},
+		{"train", "--edge-tile", []string{"--edge-tile", "-2"}},
+		// The CNN's one hidden layer, conv2, sums K = 288 terms.
+		{"train", "--tile", []string{"--tile", "288"}},
 	}
 	for i, c := range cases {
 		out := filepath.Join(dir, c.cmd+"-"+strings.TrimLeft(c.flag, "-")+"-"+string(rune('a'+i)))

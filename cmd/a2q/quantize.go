@@ -33,7 +33,8 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	dataSpec := fs.String("data", "", "data the model was trained on, for the test score (empty: the embedded Fashion-MNIST subset, as train chooses)")
 	calibSpec := fs.String("calib", "", "calibration data (default: the training split of --data)")
 	calibSize := fs.Int("calib-size", recipe.DefaultCalibSize, "calibration examples, spread over the set")
-	tile := fs.Int("tile", 0, "tile size T of multi-stage accumulation (not yet supported)")
+	tile := fs.Int("tile", 0, "multi-stage accumulation: sum the hidden layers' dot products in tiles of T terms, each in a P-bit inner accumulator (the budget holds per tile)")
+	edgeTile := fs.Int("edge-tile", 0, "tile size T of the first and last layers (as --tile)")
 	export := fs.String("export", "", "also write the result as QONNX to FILE.onnx")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
@@ -59,8 +60,8 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["tile"] {
-		return usagef("--tile %d: multi-stage accumulation is not yet supported", *tile)
+	if err := checkTileFlags(set, *tile, *edgeTile); err != nil {
+		return err
 	}
 	for _, b := range []struct {
 		name  string
@@ -123,13 +124,16 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc}
+	edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc, Tile: *edgeTile}
 	o := recipe.PTQOptions{Float: start, Method: m,
-		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits},
+		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits, Tile: *tile},
 		First:  edge, Last: edge,
 		Calib: calib, Test: testSet, CalibSize: *calibSize,
 		Threads: *threads, Dir: *out, WriteReport: true, Log: e.stderr}
 	res, err := recipe.Quantize(ctx, o)
+	if te := tileFlagError(err); te != nil {
+		return te
+	}
 	if se := (*recipe.SetupError)(nil); errors.As(err, &se) {
 		switch se.Field {
 		case "Float":

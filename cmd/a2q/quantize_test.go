@@ -73,7 +73,10 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"no method", []string{float}, "--method"},
 		{"unknown method", []string{float, "--method", "adaround"}, "--method"},
 		{"float quantizer", []string{float, "--method", "rtn", "--quant", "float"}, "--quant"},
-		{"tile", []string{float, "--method", "rtn", "--tile", "64"}, "not yet supported"},
+		{"tile zero", []string{float, "--method", "rtn", "--tile", "0"}, "--tile 0"},
+		{"tile negative", []string{float, "--method", "rtn", "--edge-tile", "-4"}, "--edge-tile -4"},
+		// conv2 (the CNN's one hidden layer) sums K = 288 terms.
+		{"tile longer than every K", []string{float, "--method", "rtn", "--tile", "288"}, "--tile 288: no hidden layer"},
 	} {
 		code, _, stderr := runArgs(t, append([]string{"quantize", "--out", out}, tt.args...)...)
 		if code != 2 || !strings.Contains(stderr, tt.want) {

@@ -50,6 +50,8 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	edgeQuant := fs.String("edge-quant", "baseline", "quantizer of the first and last layers (with a quantized --quant)")
 	edgeBits := fs.Int("edge-bits", 8, "weight and activation bits of the first and last layers")
 	edgeAcc := fs.Int("edge-acc-bits", 32, "accumulator bits of the first and last layers")
+	tile := fs.Int("tile", 0, "multi-stage accumulation: sum the hidden layers' dot products in tiles of T terms, each in a P-bit inner accumulator (A2Q/A2Q+ budget each tile)")
+	edgeTile := fs.Int("edge-tile", 0, "tile size T of the first and last layers (as --tile)")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -67,6 +69,8 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	if err := checkAccBitsFlag("--edge-acc-bits", *edgeAcc, false); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, f := range []struct {
 		name   string
 		v, min int
@@ -75,14 +79,15 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 			return usagef("%s %d: want %d or more", f.name, f.v, f.min)
 		}
 	}
+	if err := checkTileFlags(set, *tile, *edgeTile); err != nil {
+		return err
+	}
 	if *floatEpochs < -1 {
 		return usagef("--float-epochs %d: want a number of epochs, or -1 for as many as --epochs", *floatEpochs)
 	}
 	if *floatEpochs < 0 {
 		*floatEpochs = *epochs
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["lr"] {
 		if err := positiveFlag("--lr", *lr); err != nil {
 			return err
@@ -139,7 +144,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := models.Config{Model: *model, InC: trainSet.C, InH: trainSet.H, InW: trainSet.W, Classes: trainSet.Classes,
 		Scale: *scale, Seed: *seed,
-		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits},
+		Hidden: quant.LayerConfig{Mode: qm, WeightBits: *wbits, ActBits: *abits, AccBits: *pbits, Tile: *tile},
 		First:  models.DefaultEdge(qm), Last: models.DefaultEdge(qm)}
 	if qm == quant.Float {
 		cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
@@ -148,7 +153,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		if !ok || em == quant.Float {
 			return usagef("--edge-quant %q: want baseline, a2q or a2q+ (integer inference needs every layer quantized)", *edgeQuant)
 		}
-		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc}
+		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc, Tile: *edgeTile}
 		cfg.First, cfg.Last = edge, edge
 	}
 	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, RestoreNorms: *restoreNorms,
@@ -168,6 +173,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		o.Float = &recipe.Float{Epochs: *floatEpochs, LR: *floatLR}
 	}
 	res, err := recipe.Run(ctx, o)
+	if te := tileFlagError(err); te != nil {
+		return te
+	}
 	if se := (*recipe.SetupError)(nil); errors.As(err, &se) {
 		switch se.Field {
 		case "Weights", "Config":
