@@ -542,3 +542,21 @@ func inputMoments(m *Model, l *quant.Layer, x *tensor.Tensor, threads int) (*qua
 	}
 	return mo, nil
 }
+
+// NormAfter returns the batch norm that is the only reader of layer l's
+// output, or nil if there is none (no graph, several readers, or another
+// operation first).
+func (m *Model) NormAfter(l *quant.Layer) *nn.BatchNorm {
+	if m.graph == nil {
+		return nil
+	}
+	cs := m.graph.Consumers()[l.Name]
+	if len(cs) != 1 || l.Name == m.graph.Output {
+		return nil
+	}
+	n := m.graph.Nodes[cs[0]]
+	if n.Op != graph.BatchNorm {
+		return nil
+	}
+	return m.batchNorm(n.Name)
+}

@@ -52,6 +52,13 @@ type PTQOptions struct {
 	// empty for none. Quantize holds its lock while it runs.
 	Dir         string
 	WriteReport bool
+	// NoCorrection skips the output correction after GPTQ or GPFQ round
+	// a layer (correctOutputs: a per-channel gain on the scale and an
+	// offset in the bias, fitted to the float model's outputs on the
+	// calibration data). RTN, the baseline the accumulator-aware methods
+	// are measured against, is never corrected: its projection's gain is
+	// folded into the next layer instead.
+	NoCorrection bool
 	// Log receives one line per stage and per layer; nil for none.
 	Log io.Writer
 }
@@ -132,7 +139,8 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 	calib := c.Spread(o.CalibSize)
 	res := &PTQResult{Result: Result{Model: m}}
 	// The projection's gain is folded into the next layer for RTN, which is
-	// the projection; GPTQ and GPFQ fit each layer's outputs themselves.
+	// the projection; GPTQ and GPFQ fit each layer's outputs themselves,
+	// then correctOutputs fits each channel's gain and offset.
 	fold := o.Method == ptq.RTN
 	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: fold, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
 		return nil, &SetupError{"Float", err}
@@ -151,6 +159,11 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 		}
 		res.Quantized = append(res.Quantized, l.Name)
+		if o.Method != ptq.RTN && !o.NoCorrection {
+			if _, err := correctOutputs(ctx, m, fm, i, x, o.Threads); err != nil {
+				return nil, fmt.Errorf("layer %s: output correction: %w", l.Name, err)
+			}
+		}
 		// The layers after this one now see its rounded outputs: their
 		// input quantizers calibrate again on them, on the next pass over
 		// the calibration data (the next layer's statistics, or the pass
