@@ -244,14 +244,16 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	switch {
 	case o.Path == PathScalar:
 		lr.info.Impl, lr.info.Note = scalar, "scalar path forced"
+		if l.Tile > 0 && !lr.info.Certified() {
+			lr.info.Note += "; " + tiledNote(&lr.info, o.Mode)
+		}
 		return lr, nil
-	case l.Tile > 0 && !lr.info.Certified():
-		lr.info.Impl = scalar
-		lr.info.Note = tiledNote(&lr.info, o.Mode)
-		return lr, nil
-	case l.Tile == 0 && exact > p:
+	case !lr.info.Certified():
 		lr.info.Impl = scalar
 		lr.info.Note = fmt.Sprintf("not certified at P = %d (exact bound %d bits): the scalar path counts overflows", p, exact)
+		if l.Tile > 0 {
+			lr.info.Note = tiledNote(&lr.info, o.Mode)
+		}
 		return lr, nil
 	case l.WeightBits > 8 || l.InputBits > 8:
 		lr.info.Impl = scalar

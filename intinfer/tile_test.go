@@ -240,6 +240,9 @@ func TestTiledEngine(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if note := e.Layers()[0].Note; (p < inner) != strings.Contains(note, "can overflow") {
+					t.Errorf("trial %d, P_I %d (tiles need %d): forced scalar path, note %q", trial, p, inner, note)
+				}
 				got := e.Run(x, n, false)
 				want, wIn, wOut := refLayer(m, x, n, mode)
 				name := fmt.Sprintf("trial %d (%s, K %d, tile %d, P_I %d, %v)", trial, l.Kind, l.K, l.Tile, p, mode)
