@@ -18,7 +18,7 @@ type srcVal struct {
 func (e *Engine) runDAG(x []float32, n int, capture bool) *Result {
 	p := e.m.dag
 	th := max(e.o.Threads, 1)
-	res := &Result{Overflows: make([]int64, len(e.layers))}
+	res := e.newResult()
 	if capture {
 		res.Inputs = make([][]int32, len(e.layers))
 	}
@@ -33,7 +33,7 @@ func (e *Engine) runDAG(x []float32, n int, capture bool) *Result {
 			if capture {
 				res.Inputs[li] = xin
 			}
-			vals[idx] = &srcVal{v: e.accumulate(th, e.layers[li], xin, shape, n, &res.Overflows[li]), shape: src.shape}
+			vals[idx] = &srcVal{v: e.accumulate(th, e.layers[li], xin, shape, n, &res.Overflows[li], &res.OuterOverflows[li]), shape: src.shape}
 		case srcSum:
 			var sum []int64
 			for _, ed := range src.in {
@@ -104,8 +104,10 @@ func spread(l *Layer, x []int32, n int, in []int) []int32 {
 	return y
 }
 
-// accumulate computes a layer's accumulators for n inputs of shape in.
-func (e *Engine) accumulate(th int, lr *layerRun, x []int32, in []int, n int, overflows *int64) []int64 {
+// accumulate computes a layer's accumulators for n inputs of shape in,
+// adding its overflows (of a tiled layer's inner and outer stages) to
+// overflows and outer.
+func (e *Engine) accumulate(th int, lr *layerRun, x []int32, in []int, n int, overflows, outer *int64) []int64 {
 	l := lr.l
 	g := layerGeom(l, n, in)
 	if l.Kind == "conv_transpose" {
@@ -115,7 +117,7 @@ func (e *Engine) accumulate(th int, lr *layerRun, x []int32, in []int, n int, ov
 		panic(fmt.Sprintf("intinfer: layer %s: %v", l.Name, err)) // FromModel checked the shapes
 	}
 	if lr.kerns == nil {
-		return e.scalar(th, lr, &g, x, overflows)
+		return e.scalar(th, lr, &g, x, overflows, outer)
 	}
 	a := e.fast(th, lr, &g, x)
 	out := make([]int64, len(a))

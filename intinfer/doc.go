@@ -117,6 +117,18 @@
 // does; the bias is not seeded into the accumulator (it is part of the
 // float requantisation, folded into the thresholds).
 //
+// A tiled layer (Layer.Tile > 0, from quant.LayerConfig.TileFor) accumulates
+// in two stages: each tile of Tile consecutive terms of the row is summed in
+// a P_I-bit inner accumulator (P_I is the layer's P, which Options.AccBits
+// overrides), and the tile sums, in order, in a P_O-bit outer one, P_O =
+// accum.OuterBits(P_I, K, Tile); both stages follow the mode, and the engine
+// counts each stage's overflows (Result.OuterOverflows for the outer). The
+// layer is certified when the exact inner width of its tiles
+// (accum.TiledBits) is at most P_I: then no stage can overflow, the
+// two-stage sum is the exact sum, and the layer runs on the kernels below
+// (chosen by the exact width of its whole dot products), like an untiled
+// certified layer.
+//
 // A layer whose exact accumulator bound (docs/MATH.md, “Exact bound”: from its integer weights
 // and its input range) fits P cannot overflow in any mode, so it runs on
 // the fast kernels of package intgemm (8-bit weights and activations):
@@ -142,10 +154,10 @@
 //
 // # File format
 //
-// An integer model file (version 1 or 2) is
+// An integer model file (version 1, 2 or 3) is
 //
 //	offset 0   6 bytes   magic "A2QINT"
-//	offset 6   uint16    format version (1 or 2), little-endian
+//	offset 6   uint16    format version (1, 2 or 3), little-endian
 //	offset 8   uint32    header length H, little-endian
 //	offset 12  H bytes   JSON header (see fileHeader)
 //	12+H       payload   little-endian arrays, referenced from the header
@@ -159,7 +171,10 @@
 // 2^N_next − 1). Version 2 adds the float ops batch_norm (its name and
 // float32 arrays mean, inv_std, gamma, beta) and clip (min and max, absent
 // when infinite); a model without them is written as version 1, which
-// older readers read, and both versions are read. Batch norms and clips
+// older readers read. Version 3 adds a layer's tile ("tile", absent for
+// one stage); only a model with a tiled layer is written as version 3, so
+// that older readers refuse what they would run in one stage. All three
+// versions are read. Batch norms and clips
 // between layers need no new field: they are part of the thresholds (and
 // of the sign of the weights). [Save] writes atomically (temporary file,
 // then rename); [Load] rejects a corrupted or truncated file with an error

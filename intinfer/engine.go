@@ -51,7 +51,8 @@ type Options struct {
 	// AccBits sets the accumulator width P of the named layers; the
 	// others run at their own target (Layer.AccBits). P is any width
 	// accum.CheckAccBits accepts; see MaxSimAccBits for the ones the
-	// engine can simulate.
+	// engine can simulate. For a tiled layer it sets the inner width, the
+	// outer one following (accum.OuterBits).
 	AccBits map[string]int
 	// Path selects the kernels of certified layers.
 	Path Path
@@ -66,12 +67,23 @@ type Options struct {
 // LayerInfo describes how an Engine runs one layer.
 type LayerInfo struct {
 	Name string `json:"name"`
-	// AccBits is the accumulator width P the layer runs at.
+	// AccBits is the accumulator width P the layer runs at (the inner
+	// width of a tiled layer).
 	AccBits int `json:"acc_bits"`
 	// AccBitsExact is the exact accumulator bound of the layer's integer
-	// weights and input range (docs/MATH.md, “Exact bound”); the layer cannot overflow when it
-	// is at most AccBits.
+	// weights and input range (docs/MATH.md, “Exact bound”); an untiled
+	// layer cannot overflow when it is at most AccBits.
 	AccBitsExact int `json:"acc_bits_exact"`
+	// Tile is a multi-stage layer's tile size (Layer.Tile), 0 for one
+	// stage. Such a layer sums each tile in an AccBitsInner-bit
+	// accumulator (AccBits) and the tile sums in an AccBitsOuter-bit one
+	// (accum.OuterBits); AccBitsInnerExact is the exact inner bound of its
+	// tiles (accum.TiledBits), and the layer cannot overflow in either
+	// stage when it is at most AccBitsInner.
+	Tile              int `json:"tile,omitempty"`
+	AccBitsInner      int `json:"acc_bits_inner,omitempty"`
+	AccBitsInnerExact int `json:"acc_bits_inner_exact,omitempty"`
+	AccBitsOuter      int `json:"acc_bits_outer,omitempty"`
 	// Impl names the kernel: an intgemm implementation (e.g.
 	// "avx512vnni-int32", "avx2-int16") or "scalar-exact", "scalar-wrap",
 	// "scalar-saturate".
@@ -81,13 +93,25 @@ type LayerInfo struct {
 	Note string `json:"note,omitempty"`
 }
 
+// Certified reports whether the layer's certificate holds at the width it
+// runs at: its exact bound (the inner one, for a tiled layer) is at most
+// AccBits, so that no input makes any stage overflow.
+func (i *LayerInfo) Certified() bool {
+	if i.Tile > 0 {
+		return i.AccBitsInnerExact <= i.AccBitsInner
+	}
+	return i.AccBitsExact <= i.AccBits
+}
+
 // layerRun is a layer prepared for running.
 type layerRun struct {
-	l     *Layer
-	info  LayerInfo
-	p     int
-	kerns []*intgemm.Kernel // one per group; nil: scalar path
-	thr   []int64           // OutC rows of tsize thresholds, padded with Unreached
+	l    *Layer
+	info LayerInfo
+	// p is the width the engine simulates the accumulator at (the inner
+	// one of a tiled layer); pOut, with tile > 0, the outer one.
+	p, pOut, tile int
+	kerns         []*intgemm.Kernel // one per group; nil: scalar path
+	thr           []int64           // OutC rows of tsize thresholds, padded with Unreached
 	// thr32 holds the thresholds clamped to the layer's exact accumulator
 	// range [lo, hi + 1], when that fits int32, for the fast path.
 	thr32 []int32
@@ -164,17 +188,48 @@ func simAccBits(name string, p, exact int) (int, error) {
 	return MaxSimAccBits, nil
 }
 
+// stageWidths describes how the engine runs layer l at (inner) width p:
+// its LayerInfo widths, and the widths it simulates the accumulators at
+// (run for the one stage or the inner one, runOut for a tiled layer's
+// outer one), or an error naming the layer when they do not fit the
+// engine (see simAccBits).
+func stageWidths(l *Layer, p int) (info LayerInfo, run, runOut int, err error) {
+	exact := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+	info = LayerInfo{Name: l.Name, AccBits: p, AccBitsExact: exact}
+	if l.Tile == 0 {
+		run, err = simAccBits(l.Name, p, exact)
+		return info, run, 0, err
+	}
+	inner := l.certBits()
+	if run, err = simAccBits(l.Name, p, inner); err != nil {
+		return info, 0, 0, err
+	}
+	info.Tile, info.AccBitsInner, info.AccBitsInnerExact = l.Tile, p, inner
+	info.AccBitsOuter = accum.OuterBits(p, l.K, l.Tile)
+	// The outer partial sums are prefix sums of the dot product when no
+	// tile sum can leave the inner range; otherwise they are any sums of
+	// in-range tile sums (wrap, saturate) or of exact ones (exact mode).
+	bound := exact
+	if inner > p {
+		bound = max(exact, info.AccBitsOuter)
+	}
+	if runOut, err = simAccBits(l.Name+" (outer accumulator)", info.AccBitsOuter, bound); err != nil {
+		return info, 0, 0, err
+	}
+	return info, run, runOut, nil
+}
+
 func prepare(l *Layer, o Options) (*layerRun, error) {
 	p := l.AccBits
 	if v, ok := o.AccBits[l.Name]; ok {
 		p = v
 	}
-	exact := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
-	run, err := simAccBits(l.Name, p, exact)
+	info, run, runOut, err := stageWidths(l, p)
 	if err != nil {
 		return nil, err
 	}
-	lr := &layerRun{l: l, p: run, info: LayerInfo{Name: l.Name, AccBits: p, AccBitsExact: exact}}
+	exact := info.AccBitsExact
+	lr := &layerRun{l: l, p: run, pOut: runOut, tile: l.Tile, info: info}
 	if l.OutBits > 0 {
 		n := 1<<l.OutBits - 1
 		lr.tsize = n + 1
@@ -189,10 +244,16 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	switch {
 	case o.Path == PathScalar:
 		lr.info.Impl, lr.info.Note = scalar, "scalar path forced"
+		if l.Tile > 0 && !lr.info.Certified() {
+			lr.info.Note += "; " + tiledNote(&lr.info, o.Mode)
+		}
 		return lr, nil
-	case exact > p:
+	case !lr.info.Certified():
 		lr.info.Impl = scalar
 		lr.info.Note = fmt.Sprintf("not certified at P = %d (exact bound %d bits): the scalar path counts overflows", p, exact)
+		if l.Tile > 0 {
+			lr.info.Note = tiledNote(&lr.info, o.Mode)
+		}
 		return lr, nil
 	case l.WeightBits > 8 || l.InputBits > 8:
 		lr.info.Impl = scalar
@@ -257,6 +318,20 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	return lr, nil
 }
 
+// tiledNote says which stages of an uncertified tiled layer can overflow
+// in mode: the inner one; the outer one too in exact mode, where tile sums
+// keep their exact values, when the dot products' exact bound exceeds it
+// (in wrap and saturate modes the outer width holds any sum of in-range
+// tile sums).
+func tiledNote(i *LayerInfo, mode intgemm.Mode) string {
+	stages := fmt.Sprintf("the inner stage can overflow, the outer (P_O = %d) cannot", i.AccBitsOuter)
+	if mode == intgemm.Exact && i.AccBitsExact > i.AccBitsOuter {
+		stages = fmt.Sprintf("both stages can overflow (the outer P_O = %d, exact bound %d bits)", i.AccBitsOuter, i.AccBitsExact)
+	}
+	return fmt.Sprintf("not certified at P_I = %d (tiles of %d terms, exact inner bound %d bits): %s; the scalar path counts overflows per stage",
+		i.AccBitsInner, i.Tile, i.AccBitsInnerExact, stages)
+}
+
 // Model returns the engine's model.
 func (e *Engine) Model() *Model { return e.m }
 
@@ -276,8 +351,11 @@ type Result struct {
 	// Shape is the output shape of one example ([classes] or [H, W, C]).
 	Shape []int
 	// Overflows counts, per layer, the additions that left the layer's
-	// P-bit range.
+	// P-bit range (the inner accumulators' range, for a tiled layer).
 	Overflows []int64
+	// OuterOverflows counts, per layer, the additions of tile sums that
+	// left a tiled layer's outer range (0 for the other layers).
+	OuterOverflows []int64
 	// Inputs holds each layer's integer input (NHWC, or N×features), when
 	// Run was asked to capture them.
 	Inputs [][]int32
@@ -305,7 +383,7 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 		return e.runFast(x, n, capture)
 	}
 	th := max(e.o.Threads, 1)
-	res := &Result{Overflows: make([]int64, len(e.layers))}
+	res := e.newResult()
 	if capture {
 		res.Inputs = make([][]int32, len(e.layers))
 	}
@@ -331,7 +409,7 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 				idx++
 				pools = append(pools, m.Ops[idx])
 			}
-			cur = e.runLayer(th, lr, xin, cur.shape, n, pools, &res.Overflows[li])
+			cur = e.runLayer(th, lr, xin, cur.shape, n, pools, &res.Overflows[li], &res.OuterOverflows[li])
 			li++
 		case OpReLU:
 			if cur.i != nil {
@@ -372,6 +450,11 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 	return res
 }
 
+// newResult returns a Result with zero overflow counts for every layer.
+func (e *Engine) newResult() *Result {
+	return &Result{Overflows: make([]int64, len(e.layers)), OuterOverflows: make([]int64, len(e.layers))}
+}
+
 // quantizeInput applies the layer's input quantizer to a float input.
 func quantizeInput(l *Layer, x []float32) []int32 {
 	lo, hi := levels(l.InputBits, l.InputSigned)
@@ -384,8 +467,9 @@ func quantizeInput(l *Layer, x []float32) []int32 {
 }
 
 // runLayer computes one layer on n inputs of per-example shape in, then the
-// max pools that follow it, then its requantisation.
-func (e *Engine) runLayer(th int, lr *layerRun, x []int32, in []int, n int, pools []Op, overflows *int64) act {
+// max pools that follow it, then its requantisation, adding its overflows
+// (of a tiled layer's inner and outer stages) to overflows and outer.
+func (e *Engine) runLayer(th int, lr *layerRun, x []int32, in []int, n int, pools []Op, overflows, outer *int64) act {
 	l := lr.l
 	var g tensor.ConvGeom
 	if l.Kind == "conv" {
@@ -405,7 +489,7 @@ func (e *Engine) runLayer(th int, lr *layerRun, x []int32, in []int, n int, pool
 		acc := e.fast(th, lr, &g, x)
 		return finish(th, lr, acc, n, shape, pools)
 	}
-	acc := e.scalar(th, lr, &g, x, overflows)
+	acc := e.scalar(th, lr, &g, x, overflows, outer)
 	return finish(th, lr, acc, n, shape, pools)
 }
 
@@ -430,31 +514,43 @@ func (e *Engine) fast(th int, lr *layerRun, g *tensor.ConvGeom, x []int32) []int
 	return acc
 }
 
-// scalar runs the layer addition by addition in a P-bit accumulator.
-func (e *Engine) scalar(th int, lr *layerRun, g *tensor.ConvGeom, x []int32, overflows *int64) []int64 {
+// scalar runs the layer addition by addition in a P-bit accumulator (a
+// tiled layer: in its inner and outer accumulators, dotTiled), adding the
+// overflows to overflows (of a tiled layer's outer stage: to outer).
+func (e *Engine) scalar(th int, lr *layerRun, g *tensor.ConvGeom, x []int32, overflows, outer *int64) []int64 {
 	l := lr.l
 	rows, k, cog := g.Rows(), g.KPerGroup, g.CoutPerGroup
 	acc := make([]int64, rows*l.OutC)
 	col := make([]int32, rows*k)
-	var total atomic.Int64
+	var total, totalOut atomic.Int64
 	for grp := 0; grp < l.Groups; grp++ {
 		im2col(th, g, x, grp, col)
 		tensor.For(th, rows, func(lo, hi int) {
-			var ov int64
+			var ov, ovOut int64
 			for r := lo; r < hi; r++ {
 				xr := col[r*k : (r+1)*k]
 				out := acc[r*l.OutC+grp*cog:][:cog]
 				for j := range out {
 					c := grp*cog + j
-					a, o := dotP(xr, l.Weights[c*k:(c+1)*k], lr.p, e.o.Mode)
+					w := l.Weights[c*k : (c+1)*k]
+					if lr.tile > 0 {
+						a, o, oo := dotTiled(xr, w, lr.tile, lr.p, lr.pOut, e.o.Mode)
+						out[j] = a
+						ov += o
+						ovOut += oo
+						continue
+					}
+					a, o := dotP(xr, w, lr.p, e.o.Mode)
 					out[j] = a
 					ov += o
 				}
 			}
 			total.Add(ov)
+			totalOut.Add(ovOut)
 		})
 	}
 	*overflows += total.Load()
+	*outer += totalOut.Load()
 	return acc
 }
 
@@ -493,6 +589,39 @@ func dotP(x, w []int32, p int, mode intgemm.Mode) (acc, overflows int64) {
 		}
 	}
 	return acc, overflows
+}
+
+// dotTiled is dotP in two stages: the terms in tiles of tile consecutive
+// ones (the last possibly shorter), each tile summed in index order in a
+// pIn-bit accumulator, the tile sums added in order in a pOut-bit one, both
+// in mode. It returns the sum and the overflows of each stage.
+func dotTiled(x, w []int32, tile, pIn, pOut int, mode intgemm.Mode) (acc, inner, outer int64) {
+	w = w[:len(x)]
+	for t := 0; t < len(x); t += tile {
+		e := min(t+tile, len(x))
+		s, ov := dotP(x[t:e], w[t:e], pIn, mode)
+		inner += ov
+		acc, ov = addP(acc, s, pOut, mode)
+		outer += ov
+	}
+	return acc, inner, outer
+}
+
+// addP adds v to a P-bit accumulator holding acc in mode, and returns the
+// result and 1 if the sum left the range (0 otherwise).
+func addP(acc, v int64, p int, mode intgemm.Mode) (int64, int64) {
+	lo, hi := -int64(1)<<(p-1), int64(1)<<(p-1)-1
+	acc += v
+	if acc >= lo && acc <= hi {
+		return acc, 0
+	}
+	switch mode {
+	case intgemm.Wrap:
+		acc = acc << (64 - p) >> (64 - p)
+	case intgemm.Saturate:
+		acc = min(max(acc, lo), hi)
+	}
+	return acc, 1
 }
 
 // finish pools the accumulators and requantises them: thresholds to the

@@ -16,7 +16,8 @@ import (
 // it keeps every layer's integer input.
 func (e *Engine) runFast(x []float32, n int, capture bool) *Result {
 	p := e.plan
-	res := &Result{Overflows: make([]int64, len(e.layers)), Shape: append([]int(nil), p.outShape...)}
+	res := e.newResult()
+	res.Shape = append([]int(nil), p.outShape...)
 	res.Out = make([]float32, n*p.outSize)
 	if capture {
 		res.Inputs = make([][]int32, len(p.stages))

@@ -3,6 +3,7 @@ package intinfer
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -547,9 +548,9 @@ func TestFormatVersions(t *testing.T) {
 	if _, err := Decode(b, "v1.a2qint"); err == nil || !strings.Contains(err.Error(), "needs format version 2") {
 		t.Errorf("version 1 file with a batch norm: %v", err)
 	}
-	binary.LittleEndian.PutUint16(b[6:], 3)
-	if _, err := Decode(b, "v3.a2qint"); err == nil || !strings.Contains(err.Error(), "version 3") {
-		t.Errorf("version 3 file: %v", err)
+	binary.LittleEndian.PutUint16(b[6:], Version+1)
+	if _, err := Decode(b, "future.a2qint"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", Version+1)) {
+		t.Errorf("version %d file: %v", Version+1, err)
 	}
 	// Float ops on integer activations are refused.
 	bad := tinyModel(rng, tinySpec{h: 6, w: 6, cin: 2, cout: 3, k: 3, classes: 4, l1: 100})

@@ -13,12 +13,14 @@ import (
 
 // Magic starts every integer model file. Version is the newest format
 // version this package reads and writes: version 2 adds the float ops
-// batch_norm and clip (after the last layer or before the first). Encode
-// writes version 1 for a model without them, so that older readers keep
-// reading what they can run; Decode reads both.
+// batch_norm and clip (after the last layer or before the first), version
+// 3 a layer's tile (multi-stage accumulation). Encode writes the oldest
+// version that holds the model, so that older readers keep reading what
+// they can run and refuse what they would run wrongly; Decode reads all
+// three.
 const (
 	Magic   = "A2QINT"
-	Version = 2
+	Version = 3
 )
 
 const prefixLen = len(Magic) + 2 + 4
@@ -71,8 +73,10 @@ type fileLayer struct {
 	InputSigned bool    `json:"input_signed"`
 	InputScale  float32 `json:"input_scale"`
 	AccBits     int     `json:"acc_bits"`
-	OutBits     int     `json:"out_bits"`
-	OutSigned   bool    `json:"out_signed"`
+	// Tile is Layer.Tile (version 3; absent: one stage).
+	Tile      int  `json:"tile,omitempty"`
+	OutBits   int  `json:"out_bits"`
+	OutSigned bool `json:"out_signed"`
 
 	Weights    array  `json:"weights"`
 	Scale      array  `json:"scale"`
@@ -127,7 +131,7 @@ func (m *Model) Encode() ([]byte, error) {
 		fo := fileOp{Op: op.Kind, K: op.K, Stride: op.Stride, R: op.R}
 		switch op.Kind {
 		case OpClip:
-			version = 2
+			version = max(version, 2)
 			if !math.IsInf(float64(op.Lo), -1) {
 				fo.Min = &op.Lo
 			}
@@ -135,7 +139,7 @@ func (m *Model) Encode() ([]byte, error) {
 				fo.Max = &op.Hi
 			}
 		case OpBatchNorm:
-			version = 2
+			version = max(version, 2)
 			nm := op.Norm
 			fo.Norm = &fileNorm{Name: nm.Name,
 				Mean:   put("float32", len(nm.Mean), nil, nm.Mean),
@@ -153,7 +157,10 @@ func (m *Model) Encode() ([]byte, error) {
 			}
 			fl := &fileLayer{Name: l.Name, Kind: l.Kind, InC: l.InC, OutC: l.OutC, KH: l.KH, KW: l.KW, Stride: l.Stride,
 				Pad: l.Pad, Groups: l.Groups, K: l.K, WeightBits: l.WeightBits, InputBits: l.InputBits,
-				InputSigned: l.InputSigned, InputScale: l.InputScale, AccBits: l.AccBits, OutBits: l.OutBits, OutSigned: l.OutSigned}
+				InputSigned: l.InputSigned, InputScale: l.InputScale, AccBits: l.AccBits, Tile: l.Tile, OutBits: l.OutBits, OutSigned: l.OutSigned}
+			if l.Tile != 0 {
+				version = max(version, 3)
+			}
 			fl.Weights = put(wt, len(l.Weights), func(i int) int64 { return int64(l.Weights[i]) }, nil)
 			fl.Scale = put("float32", len(l.Scale), nil, l.Scale)
 			fl.Bias = put("float32", len(l.Bias), nil, l.Bias)
@@ -257,7 +264,10 @@ func Decode(b []byte, name string) (*Model, error) {
 		if fl := fo.Layer; fl != nil {
 			l := &Layer{Name: fl.Name, Kind: fl.Kind, InC: fl.InC, OutC: fl.OutC, KH: fl.KH, KW: fl.KW, Stride: fl.Stride,
 				Pad: fl.Pad, Groups: fl.Groups, K: fl.K, WeightBits: fl.WeightBits, InputBits: fl.InputBits,
-				InputSigned: fl.InputSigned, InputScale: fl.InputScale, AccBits: fl.AccBits, OutBits: fl.OutBits, OutSigned: fl.OutSigned}
+				InputSigned: fl.InputSigned, InputScale: fl.InputScale, AccBits: fl.AccBits, Tile: fl.Tile, OutBits: fl.OutBits, OutSigned: fl.OutSigned}
+			if fl.Tile != 0 && version < 3 {
+				return nil, fail("layer %s: a tile needs format version 3, the file is version %d", fl.Name, version)
+			}
 			var err error
 			if l.Weights, err = readInts[int32](payload, fl.Weights, "weights"); err != nil {
 				return nil, fail("layer %s: %v", fl.Name, err)

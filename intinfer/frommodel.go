@@ -103,6 +103,7 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 	l := &Layer{Name: v.Name, Kind: v.Kind, InC: v.InC, OutC: v.OutC, KH: 1, KW: 1, Stride: 1, Groups: 1, K: v.K(),
 		WeightBits: v.W.Bits, Weights: q,
 		InputBits: v.In.Bits, InputSigned: v.In.Signed, InputScale: v.In.Scale(), AccBits: v.Config.AccBits,
+		Tile:  v.Config.TileFor(v.K()),
 		Scale: make([]float32, v.OutC), Bias: make([]float32, v.OutC)}
 	switch v.Kind {
 	case "conv":
@@ -116,6 +117,13 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 			return nil, fmt.Errorf("layer %s: a transposed convolution padding %d beyond its kernel %d has no integer form", v.Name, o.Pad, v.Kernel)
 		}
 		k, kk, cg := v.Kernel, v.Kernel*v.Kernel, v.InC/l.Groups
+		// The flip reverses the order of the kernel positions: the tiles of
+		// the flipped row are those of the layer's row only when a tile is
+		// a whole number of positions that divides the kernel.
+		if t := l.Tile; t > 0 && (t%cg != 0 || kk%(t/cg) != 0) {
+			return nil, fmt.Errorf("layer %s: a transposed convolution in tiles of %d terms has no integer form: its flipped kernel regroups the tiles unless the tile is a multiple of its %d input channels per group and divides its %d terms",
+				v.Name, t, cg, kk*cg)
+		}
 		flipped := make([]int32, len(q))
 		for ch := 0; ch < v.OutC; ch++ {
 			for p := 0; p < kk; p++ {

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -238,7 +237,7 @@ func (sg *segment) fold() error {
 		neg = neg || d < 0
 	}
 	if neg {
-		before := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+		before := l.certBits()
 		for c, ng := range sg.negate {
 			if ng {
 				for i, q := range l.Weights[c*l.K : (c+1)*l.K] {
@@ -246,9 +245,9 @@ func (sg *segment) fold() error {
 				}
 			}
 		}
-		after := accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+		after := l.certBits()
 		if after > before && after > l.AccBits {
-			return fmt.Errorf("model %s: layer %s: negating the weights of the channels a negative batch-norm scale makes decreasing widens the exact accumulator bound from %d to %d bits, past the layer's P = %d",
+			return fmt.Errorf("model %s: layer %s: negating the weights of the channels a negative batch-norm scale makes decreasing widens the exact accumulator bound (of its tiles, for a tiled layer) from %d to %d bits, past the layer's P = %d",
 				sg.model, l.Name, before, after, l.AccBits)
 		}
 	}

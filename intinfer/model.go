@@ -90,6 +90,12 @@ type Layer struct {
 
 	// AccBits is the accumulator width P the layer was trained for.
 	AccBits int
+	// Tile, when positive, makes the layer's accumulation multi-stage:
+	// each dot product is split into tiles of Tile consecutive terms of its
+	// weight row, each tile summed in the P-bit inner accumulator (P =
+	// AccBits), the tile sums in an outer one of accum.OuterBits(P, K, Tile)
+	// bits. Zero: one stage. Otherwise 0 < Tile < K.
+	Tile int
 
 	// Scale and Bias give the layer's float output for accumulator acc of
 	// channel c: thresh.Requant(float32(acc), Scale[c], Bias[c]) — the
@@ -182,6 +188,11 @@ func (m *Model) Validate() error {
 		if len(m.Layers()) != len(m.dag.layerIn) {
 			return fmt.Errorf("%d layers, %d layer inputs", len(m.Layers()), len(m.dag.layerIn))
 		}
+		for _, l := range m.Layers() {
+			if err := l.checkTile(); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	shape := []int{m.InH, m.InW, m.InC} // per image: [H, W, C] or [F]
@@ -266,6 +277,26 @@ func (m *Model) Validate() error {
 	return nil
 }
 
+// checkTile reports a tile that does not split the layer's dot products:
+// a layer's Tile is 0 (one stage) or in (0, K).
+func (l *Layer) checkTile() error {
+	if l.Tile < 0 || l.Tile > 0 && l.Tile >= l.K {
+		return fmt.Errorf("layer %s: tile: %d terms for dot products of k = %d, want 0 (one stage) or 0 < tile < k", l.Name, l.Tile, l.K)
+	}
+	return nil
+}
+
+// certBits is the accumulator width the layer's certificate compares with
+// its P: the exact width of its dot products (accum.ExactBits), or, for a
+// tiled layer, the exact inner width of its tiles (accum.TiledBits).
+func (l *Layer) certBits() int {
+	if l.Tile > 0 {
+		inner, _ := accum.TiledBits(l.Weights, l.OutC, l.K, l.Tile, l.InputBits, l.InputSigned)
+		return inner
+	}
+	return accum.ExactBits(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+}
+
 func prod(s []int) int {
 	p := 1
 	for _, v := range s {
@@ -325,6 +356,9 @@ func (l *Layer) validate(in []int, last bool) ([]int, error) {
 	}
 	if l.K < 1 || l.K > maxValues/l.OutC || len(l.Weights) != l.OutC*l.K {
 		return nil, fail("weights", "%d values, want out_c·k = %d·%d", len(l.Weights), l.OutC, l.K)
+	}
+	if err := l.checkTile(); err != nil {
+		return nil, err
 	}
 	wm := int32(accum.WeightMax(l.WeightBits))
 	for i, q := range l.Weights {

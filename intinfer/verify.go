@@ -27,8 +27,12 @@ type VerifyOptions struct {
 // LayerCheck is one layer's outcome in a Verification.
 type LayerCheck struct {
 	LayerInfo
-	// Overflows counts the additions that left the layer's P-bit range.
+	// Overflows counts the additions that left the layer's P-bit range
+	// (its inner range, for a tiled layer).
 	Overflows int64 `json:"overflows"`
+	// OuterOverflows, for a tiled layer only, counts the additions of tile
+	// sums that left its outer range.
+	OuterOverflows *int64 `json:"outer_overflows,omitempty"`
 	// Mismatches counts the layer's integer inputs that differ from the
 	// fake-quantized model's, out of Values.
 	Mismatches int64 `json:"activation_mismatches"`
@@ -41,7 +45,8 @@ type Verification struct {
 	Images int          `json:"images"`
 	Mode   string       `json:"mode"`
 	Layers []LayerCheck `json:"integer_layers"`
-	// Overflows is the total over the layers.
+	// Overflows is the total over the layers and, for tiled layers, both
+	// stages.
 	Overflows int64 `json:"overflows"`
 	// IntegerMatchesFakeQuant reports that every layer's integer input
 	// equals the fake-quantized model's, bit for bit, on every image.
@@ -71,7 +76,7 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 	sr := m.Task == models.SuperResolve
 	v := &Verification{Mode: e.o.Mode.String(), IntegerMatchesFakeQuant: true, OutputsEqual: true}
 	for _, info := range e.Layers() {
-		v.Layers = append(v.Layers, LayerCheck{LayerInfo: info})
+		v.Layers = append(v.Layers, LayerCheck{LayerInfo: info, OuterOverflows: outerCount(info)})
 	}
 	tp := autodiff.NewTape(max(o.Threads, 1))
 	size := s.Size()
@@ -93,6 +98,7 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 		for i, a := range ins {
 			lc := &v.Layers[i]
 			lc.Overflows += res.Overflows[i]
+			addOuter(lc.OuterOverflows, res.OuterOverflows[i])
 			b := res.Inputs[i]
 			lc.Values += int64(len(a))
 			if len(a) != len(b) {
@@ -133,12 +139,37 @@ func Verify(ctx context.Context, m *models.Model, e *Engine, s *data.Set, o Veri
 	v.Images = total
 	v.IntegerScore, v.FakeQuantScore = intScore/float64(total), fqScore/float64(total)
 	for _, lc := range v.Layers {
-		v.Overflows += lc.Overflows
+		v.Overflows += lc.Overflows + stageCount(lc.OuterOverflows)
 		if lc.Mismatches > 0 {
 			v.IntegerMatchesFakeQuant = false
 		}
 	}
 	return v, nil
+}
+
+// outerCount returns a zero outer overflow count for a tiled layer, nil
+// for the others.
+func outerCount(info LayerInfo) *int64 {
+	if info.Tile > 0 {
+		return new(int64)
+	}
+	return nil
+}
+
+// addOuter adds n to the outer overflow count c of a tiled layer; an
+// untiled layer (c nil) has no outer stage, and n is then 0.
+func addOuter(c *int64, n int64) {
+	if c != nil {
+		*c += n
+	}
+}
+
+// stageCount is an outer overflow count, 0 for an untiled layer.
+func stageCount(c *int64) int64 {
+	if c == nil {
+		return 0
+	}
+	return *c
 }
 
 // fit checks that s suits the integer model im (image shape, labels or
@@ -184,8 +215,12 @@ func score(sr bool, out []float32, s *data.Set, i int, y []float32) float64 {
 // LayerRun is how one layer ran in an Evaluation.
 type LayerRun struct {
 	LayerInfo
-	// Overflows counts the additions that left the layer's P-bit range.
+	// Overflows counts the additions that left the layer's P-bit range
+	// (its inner range, for a tiled layer).
 	Overflows int64 `json:"overflows"`
+	// OuterOverflows, for a tiled layer only, counts the additions of tile
+	// sums that left its outer range.
+	OuterOverflows *int64 `json:"outer_overflows,omitempty"`
 }
 
 // Evaluation is the outcome of running an integer model alone on a data set.
@@ -193,7 +228,8 @@ type Evaluation struct {
 	Images int        `json:"images"`
 	Mode   string     `json:"mode"`
 	Layers []LayerRun `json:"integer_layers"`
-	// Overflows is the total over the layers.
+	// Overflows is the total over the layers and, for tiled layers, both
+	// stages.
 	Overflows int64 `json:"overflows"`
 	// Score is the test accuracy (classification) or the mean PSNR in dB
 	// (super-resolution).
@@ -211,7 +247,7 @@ func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Ev
 	sr := e.Model().Task == TaskSuperResolve
 	ev := &Evaluation{Images: total, Mode: e.o.Mode.String()}
 	for _, info := range e.Layers() {
-		ev.Layers = append(ev.Layers, LayerRun{LayerInfo: info})
+		ev.Layers = append(ev.Layers, LayerRun{LayerInfo: info, OuterOverflows: outerCount(info)})
 	}
 	size := s.Size()
 	x := make([]float32, batch*size)
@@ -226,7 +262,8 @@ func Evaluate(ctx context.Context, e *Engine, s *data.Set, o VerifyOptions) (*Ev
 		res := e.Run(x[:n*size], n, false)
 		for i, ov := range res.Overflows {
 			ev.Layers[i].Overflows += ov
-			ev.Overflows += ov
+			addOuter(ev.Layers[i].OuterOverflows, res.OuterOverflows[i])
+			ev.Overflows += ov + res.OuterOverflows[i]
 		}
 		per := len(res.Out) / n
 		for i := 0; i < n; i++ {

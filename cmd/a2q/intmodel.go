@@ -57,8 +57,9 @@ type intModelReport struct {
 
 // runIntModel runs the integer model file named in args on the test split
 // of --data. cmd is "verify" or "eval"; verify also offers --adversarial
-// and fails (exit 1) on any overflow or a layer whose exact width exceeds
-// the P it runs at.
+// and fails (exit 1) on any overflow (of either stage of a tiled layer) or
+// a layer whose exact width (a tiled layer's: of its tiles) exceeds the P
+// it runs at.
 func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	fs := newFlags(e, cmd, "FILE [--mode exact|wrap|saturate] [--data D] [--limit N] [--json]   (FILE: an integer model written by a2q verify --save)")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default); the test split is used")
@@ -106,7 +107,7 @@ func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 		r.TestAccuracy = &score
 	}
 	for _, l := range ev.Layers {
-		r.Certified = r.Certified && l.AccBitsExact <= l.AccBits
+		r.Certified = r.Certified && l.Certified()
 	}
 	var advOverflows int64
 	if adversarial != nil && *adversarial {
@@ -138,10 +139,16 @@ func writeIntModelText(w io.Writer, r *intModelReport) error {
 	fmt.Fprintf(w, "integer model %s (%s, %s), %s accumulators, %d test images:\n", r.File, r.Model, r.Task, r.Mode, r.Images)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "layer\tP\tP_exact\tcertified\tkernel\toverflows")
+	var stages []stageRow
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%v\t%s\t%d\n", l.Name, l.AccBits, l.AccBitsExact, l.AccBitsExact <= l.AccBits, l.Impl, l.Overflows)
+		st := stageRow{&l.LayerInfo, l.Overflows, l.OuterOverflows}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%v\t%s\t%d\n", l.Name, l.AccBits, l.AccBitsExact, l.Certified(), l.Impl, st.total())
+		stages = append(stages, st)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeStages(w, stages); err != nil {
 		return err
 	}
 	if r.TestPSNR != nil {

@@ -148,6 +148,42 @@ func adversarialRun(im *intinfer.Model, bits map[string]int, path string) ([]int
 	return adv, overflows, nil
 }
 
+// stageRow is one layer's overflow counts in a text report: inner (or
+// single-stage) and, for a tiled layer, outer.
+type stageRow struct {
+	info  *intinfer.LayerInfo
+	inner int64
+	outer *int64 // nil: untiled
+}
+
+// total is the layer's overflow count over its stages.
+func (s stageRow) total() int64 {
+	if s.outer == nil {
+		return s.inner
+	}
+	return s.inner + *s.outer
+}
+
+// writeStages prints the tiled layers' accumulator widths and overflow
+// counts per stage, when there are any.
+func writeStages(w io.Writer, rows []stageRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range rows {
+		if s.info.Tile == 0 || s.outer == nil {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintln(w, "\nmulti-stage accumulation (each tile in the inner accumulator, the tile sums in the outer):")
+			fmt.Fprintln(tw, "layer\ttile\tP_inner\tP_inner_exact\tP_outer\tcertified\tinner overflows\touter overflows")
+		}
+		n++
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%v\t%d\t%d\n", s.info.Name, s.info.Tile, s.info.AccBitsInner, s.info.AccBitsInnerExact,
+			s.info.AccBitsOuter, s.info.Certified(), s.inner, *s.outer)
+	}
+	return tw.Flush()
+}
+
 func writeVerifyText(w io.Writer, r *verifyReport) error {
 	if err := r.Model.WriteText(w); err != nil {
 		return err
@@ -155,10 +191,16 @@ func writeVerifyText(w io.Writer, r *verifyReport) error {
 	fmt.Fprintf(w, "\ninteger inference, %s accumulators, %d test images:\n", r.Mode, r.Images)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "layer\tP\tP_exact\tkernel\toverflows\tactivation mismatches\tnote")
+	var stages []stageRow
 	for _, l := range r.IntegerLayers {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\n", l.Name, l.AccBits, l.AccBitsExact, l.Impl, l.Overflows, l.Mismatches, l.Values, l.Note)
+		st := stageRow{&l.LayerInfo, l.Overflows, l.OuterOverflows}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d/%d\t%s\n", l.Name, l.AccBits, l.AccBitsExact, l.Impl, st.total(), l.Mismatches, l.Values, l.Note)
+		stages = append(stages, st)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeStages(w, stages); err != nil {
 		return err
 	}
 	score := "accuracy"

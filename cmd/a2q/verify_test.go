@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,12 +25,19 @@ import (
 // training images, as the first training step would.
 func calibratedCheckpoint(t *testing.T, path string) {
 	t.Helper()
+	tiledCheckpoint(t, path, 0)
+}
+
+// tiledCheckpoint is calibratedCheckpoint with the hidden layer's dot
+// products in tiles of tile terms (0: one stage).
+func tiledCheckpoint(t *testing.T, path string, tile int) {
+	t.Helper()
 	tr, _, err := data.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
-		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16},
+		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16, Tile: tile},
 		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)})
 	if err != nil {
 		t.Fatal(err)
@@ -181,5 +191,125 @@ func checkIntModelFile(t *testing.T, path string, accuracy float64) {
 	}
 	if code, _, stderr := runArgs(t, "verify", cut); code != 2 || !strings.Contains(stderr, "cut.a2qint") {
 		t.Errorf("verify of a truncated integer model: exit %d, stderr %q (want 2, naming the file)", code, stderr)
+	}
+}
+
+// stageLayer is a layer of integer_layers with its multi-stage fields.
+type stageLayer struct {
+	Name              string `json:"name"`
+	AccBits           int    `json:"acc_bits"`
+	AccBitsExact      int    `json:"acc_bits_exact"`
+	Impl              string `json:"impl"`
+	Tile              int    `json:"tile"`
+	AccBitsInner      int    `json:"acc_bits_inner"`
+	AccBitsInnerExact int    `json:"acc_bits_inner_exact"`
+	AccBitsOuter      int    `json:"acc_bits_outer"`
+	Overflows         int64  `json:"overflows"`
+	OuterOverflows    *int64 `json:"outer_overflows"`
+}
+
+// TestVerifyTiled verifies a model whose hidden layer accumulates in tiles
+// of 32 terms, from its checkpoint and from its integer model file: the
+// reports give the tiled layer's inner and outer widths and overflows per
+// stage (text and JSON) and the file keeps the tile. With integer weights
+// set so that each tile's sums are small but the whole dot products' are
+// not, the file's layer certified only by its tiles passes, and one run
+// below its tiles' width fails with overflows in both stages (exact mode),
+// which eval reports without failing.
+func TestVerifyTiled(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "model.ckpt")
+	tiledCheckpoint(t, ckpt, 32)
+	file := filepath.Join(dir, "tiled.a2qint")
+	code, stdout, stderr := runArgs(t, "verify", ckpt, "--limit", "100", "--save", file, "--json")
+	if code != 0 {
+		t.Fatalf("verify: exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		IntegerLayers []stageLayer `json:"integer_layers"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, stdout)
+	}
+	im, err := intinfer.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv2 := im.Layers()[1]
+	if len(rep.IntegerLayers) != 3 || conv2.Tile != 32 {
+		t.Fatalf("%d layers, saved conv2 in tiles of %d, want 32", len(rep.IntegerLayers), conv2.Tile)
+	}
+	for i, l := range rep.IntegerLayers {
+		if i != 1 {
+			if l.Tile != 0 || l.AccBitsOuter != 0 || l.OuterOverflows != nil {
+				t.Errorf("untiled layer %s: %+v", l.Name, l)
+			}
+			continue
+		}
+		if l.Tile != 32 || l.AccBitsInner != 16 || l.AccBitsOuter != accum.OuterBits(16, conv2.K, 32) || l.OuterOverflows == nil || *l.OuterOverflows != 0 || l.Overflows != 0 {
+			t.Errorf("tiled layer: %+v", l)
+		}
+	}
+	code, stdout, _ = runArgs(t, "verify", ckpt, "--limit", "20")
+	if code != 0 || !strings.Contains(stdout, "multi-stage accumulation") || !strings.Contains(stdout, "P_outer") {
+		t.Errorf("verify text: exit %d\n%s", code, stdout)
+	}
+
+	// At most 4 weights of magnitude at most 15 in each tile of 32.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for c := 0; c < conv2.OutC; c++ {
+		row := conv2.Weights[c*conv2.K : (c+1)*conv2.K]
+		clear(row)
+		for t := 0; t < len(row); t += 32 {
+			for range 4 {
+				row[t+rng.IntN(min(32, len(row)-t))] = int32(rng.IntN(31) - 15)
+			}
+		}
+	}
+	inner, _ := accum.TiledBits(conv2.Weights, conv2.OutC, conv2.K, 32, conv2.InputBits, conv2.InputSigned)
+	exact := accum.ExactBits(conv2.Weights, conv2.OutC, conv2.K, conv2.InputBits, conv2.InputSigned)
+	if inner >= exact {
+		t.Fatalf("conv2: tiles need %d bits, the dot products %d: the test wants a layer certified only by its tiles", inner, exact)
+	}
+	for _, tc := range []struct {
+		p         int
+		code      int
+		certified bool
+	}{{inner, 0, true}, {inner - 8, 1, false}} {
+		conv2.AccBits = tc.p
+		path := filepath.Join(dir, "p.a2qint")
+		if err := intinfer.Save(path, im); err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Certified bool         `json:"certified"`
+			Overflows int64        `json:"overflows"`
+			Layers    []stageLayer `json:"integer_layers"`
+		}
+		code, stdout, stderr := runArgs(t, "verify", path, "--mode", "exact", "--limit", "100", "--json")
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("P_I = %d: verify --json: %v\n%s", tc.p, err, stdout)
+		}
+		l := r.Layers[1]
+		if code != tc.code || r.Certified != tc.certified || l.Tile != 32 || l.AccBitsInner != tc.p || l.AccBitsInnerExact != inner || l.OuterOverflows == nil {
+			t.Fatalf("P_I = %d: exit %d (want %d), %s %s", tc.p, code, tc.code, stdout, stderr)
+		}
+		if tc.certified {
+			if strings.HasPrefix(l.Impl, "scalar") || r.Overflows != 0 {
+				t.Errorf("certified tiles: kernel %s, %d overflows", l.Impl, r.Overflows)
+			}
+			continue
+		}
+		if l.Overflows == 0 || *l.OuterOverflows == 0 || r.Overflows != l.Overflows+*l.OuterOverflows {
+			t.Errorf("P_I = %d, exact mode: %d inner and %v outer overflows, total %d", tc.p, l.Overflows, *l.OuterOverflows, r.Overflows)
+		}
+		code, text, _ := runArgs(t, "verify", path, "--mode", "exact", "--limit", "100")
+		want := regexp.MustCompile(fmt.Sprintf(`(?m)^conv2 +32 +%d +%d +%d +false +%d +%d$`, tc.p, inner, l.AccBitsOuter, l.Overflows, *l.OuterOverflows))
+		if code != 1 || !strings.Contains(text, "multi-stage accumulation") || !want.MatchString(text) {
+			t.Errorf("verify text: exit %d, want 1 and a line matching %s\n%s", code, want, text)
+		}
+		if code, _, stderr := runArgs(t, "eval", path, "--mode", "exact", "--limit", "20"); code != 0 {
+			t.Errorf("eval below the tiles' width: exit %d, want 0: %s", code, stderr)
+		}
 	}
 }
