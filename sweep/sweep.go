@@ -53,9 +53,9 @@
 // folding): FINN's analytical model summed over every layer at its
 // certified width and at 32 bits.
 //
-// Bad input (an unknown model, quantizer or method, a P too small for any non-zero
-// weight, a result file that does not decode) returns an error naming the
-// point, layer or file.
+// Bad input (an unknown model, quantizer or method, a P too small for any
+// non-zero weight, a result file that does not decode) returns an error
+// naming the point, layer or file.
 package sweep
 
 import (
@@ -345,7 +345,7 @@ type Result struct {
 	// layer at its certified P, and every layer at P = 32.
 	LUTEstimate    float64 `json:"lut_estimate"`
 	LUTEstimateP32 float64 `json:"lut_estimate_p32"`
-	// Epochs of fine-tuning (QAT; 0 after training); CalibSize the
+	// Epochs of fine-tuning (0 for a post-training point); CalibSize the
 	// calibration examples of a post-training point (0 for QAT).
 	Epochs    int `json:"epochs"`
 	CalibSize int `json:"calib_size,omitempty"`
