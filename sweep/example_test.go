@@ -27,3 +27,20 @@ func ExampleGrid_Points() {
 	// a2qplus-w8a8-p12
 	// a2qplus-w8a8-p16
 }
+
+// Post-training methods beside QAT: their points are prefixed with the
+// method; the baseline, which only RTN can round, gets one RTN point as the
+// reference.
+func ExampleGrid_Points_methods() {
+	g := sweep.Grid{Model: "cnn", Quants: []quant.Mode{quant.Baseline, quant.A2QPlus}, Bits: []int{4},
+		AccBits: []int{12}, Methods: []sweep.Method{sweep.QAT, sweep.GPTQ, sweep.GPFQ}}
+	for _, p := range g.Points() {
+		fmt.Println(p.ID, p.Method)
+	}
+	// Output:
+	// baseline-w4a4 qat
+	// rtn-baseline-w4a4 rtn
+	// a2qplus-w4a4-p12 qat
+	// gptq-a2qplus-w4a4-p12 gptq
+	// gpfq-a2qplus-w4a4-p12 gpfq
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gonum.org/v1/plot/plotutil"
+
 	"github.com/a2qtoolkit/a2q/plot"
 )
 
@@ -16,36 +18,54 @@ const (
 	SparsityPlot = "sparsity_vs_p.png"
 )
 
-// series groups results by quantizer and bit width, in canonical order.
+// series groups results by quantizer, method and bit width, in canonical
+// order. Series of one quantizer and bit width share a colour (colour, the
+// index of that pair in order); the method sets the dash pattern and the
+// marker shape.
 type series struct {
-	key   string
-	quant string
-	rs    []Result
+	quant  string
+	method Method
+	colour int
+	rs     []Result
 }
 
 func group(results []Result) []series {
 	var out []series
 	at := map[string]int{}
+	colours := map[string]int{}
 	for _, r := range results {
 		k := seriesKey(r)
 		i, ok := at[k]
 		if !ok {
+			qb := fmt.Sprintf("%s W%dA%d", r.Quant, r.WeightBits, r.ActBits)
+			c, ok := colours[qb]
+			if !ok {
+				c = len(colours)
+				colours[qb] = c
+			}
 			i = len(out)
 			at[k] = i
-			out = append(out, series{key: k, quant: r.Quant})
+			out = append(out, series{quant: r.Quant, method: r.method(), colour: c})
 		}
 		out[i].rs = append(out[i].rs, r)
 	}
 	return out
 }
 
-// label names a series in legends.
+// label names a series in legends: "A2Q+ W4A4 QAT", "baseline W8A8 RTN".
 func (s series) label() string {
 	q := strings.ToUpper(s.quant)
 	if s.quant == "baseline" {
 		q = "baseline"
 	}
-	return q + strings.TrimPrefix(s.key, s.quant)
+	r := s.rs[0]
+	return fmt.Sprintf("%s W%dA%d %s", q, r.WeightBits, r.ActBits, strings.ToUpper(string(s.method)))
+}
+
+// style returns the series' plot style (by method) and colour (by
+// quantizer and bit width).
+func (s series) style() (int, color.Color) {
+	return methodRank(s.method), plotutil.Color(s.colour)
 }
 
 // accX is the P a result is drawn at: its target for A2Q and A2Q+, its
@@ -58,8 +78,10 @@ func accX(r Result) float64 {
 }
 
 // Charts returns the three charts of a sweep: score against P (one line per
-// quantizer and bit width, the baseline as markers at its certified P, the
-// float score as a reference line), score against the LUT estimate with
+// quantizer, method and bit width, a colour per quantizer and bit width and
+// a dash pattern and marker per method, so that post-training methods are
+// drawn beside QAT; the baseline as markers at its certified P; the float
+// score as a reference line), score against the LUT estimate with
 // the Pareto front, and hidden-layer sparsity against P.
 func Charts(results []Result) ([]plot.Chart, error) {
 	if len(results) == 0 {
@@ -84,7 +106,7 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		YLabel: ylabel}
 	sparsity := plot.Chart{Title: title + ": sparsity of the hidden layers", XLabel: "accumulator bits P (baseline: certified P)",
 		YLabel: "fraction of zero weights", IntegerX: true}
-	for i, s := range group(results) {
+	for _, s := range group(results) {
 		var ps, sc, sp, lut []float64
 		for _, r := range s.rs {
 			ps = append(ps, accX(r))
@@ -93,9 +115,10 @@ func Charts(results []Result) ([]plot.Chart, error) {
 			lut = append(lut, r.LUTEstimate)
 		}
 		markers := s.quant == "baseline"
-		score.Series = append(score.Series, plot.Series{Label: s.label(), X: ps, Y: sc, Markers: markers, Style: i})
-		sparsity.Series = append(sparsity.Series, plot.Series{Label: s.label(), X: ps, Y: sp, Markers: markers, Style: i})
-		pareto.Series = append(pareto.Series, plot.Series{Label: s.label(), X: lut, Y: sc, Markers: true, Style: i})
+		st, col := s.style()
+		score.Series = append(score.Series, plot.Series{Label: s.label(), X: ps, Y: sc, Markers: markers, Style: st, Color: col})
+		sparsity.Series = append(sparsity.Series, plot.Series{Label: s.label(), X: ps, Y: sp, Markers: markers, Style: st, Color: col})
+		pareto.Series = append(pareto.Series, plot.Series{Label: s.label(), X: lut, Y: sc, Markers: true, Style: st, Color: col})
 	}
 	seen := map[float64]bool{}
 	for _, r := range results {
@@ -110,7 +133,7 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		fx = append(fx, results[i].LUTEstimate)
 		fy = append(fy, results[i].Score())
 	}
-	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(pareto.Series), Color: color.Black})
+	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(methods), Color: color.Black})
 	return []plot.Chart{score, pareto, sparsity}, nil
 }
 

@@ -17,9 +17,9 @@ import (
 )
 
 // CSVHeader lists the columns of results.csv, in order.
-var CSVHeader = []string{"id", "model", "data", "quant", "weight_bits", "act_bits", "acc_bits", "certified_acc_bits", "certified",
+var CSVHeader = []string{"id", "model", "data", "quant", "method", "weight_bits", "act_bits", "acc_bits", "certified_acc_bits", "certified",
 	"test_accuracy", "test_psnr", "float_score", "share_of_float", "sparsity", "compression_rate",
-	"lut_estimate", "lut_estimate_p32", "epochs", "seconds"}
+	"lut_estimate", "lut_estimate_p32", "epochs", "calib_size", "seconds"}
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
@@ -32,11 +32,19 @@ func fmtOpt(v *float64) string {
 
 // row returns r as CSV fields in CSVHeader order; missing values are empty.
 func (r Result) row() []string {
-	return []string{r.ID, r.Model, r.Data, r.Quant, strconv.Itoa(r.WeightBits), strconv.Itoa(r.ActBits), strconv.Itoa(r.AccBits),
+	return []string{r.ID, r.Model, r.Data, r.Quant, string(r.method()), strconv.Itoa(r.WeightBits), strconv.Itoa(r.ActBits), strconv.Itoa(r.AccBits),
 		strconv.Itoa(r.CertifiedAccBits), strconv.FormatBool(r.Certified),
 		fmtOpt(r.TestAccuracy), fmtOpt(r.TestPSNR), fmtFloat(r.FloatScore), fmtFloat(r.ShareOfFloat), fmtFloat(r.Sparsity),
 		fmtOpt(r.CompressionRate), strconv.FormatFloat(r.LUTEstimate, 'f', 0, 64), strconv.FormatFloat(r.LUTEstimateP32, 'f', 0, 64),
-		strconv.Itoa(r.Epochs), strconv.FormatFloat(r.Seconds, 'f', 1, 64)}
+		strconv.Itoa(r.Epochs), strconv.Itoa(r.CalibSize), strconv.FormatFloat(r.Seconds, 'f', 1, 64)}
+}
+
+// method returns r's method, QAT for results from before methods.
+func (r Result) method() Method {
+	if r.Method == "" {
+		return QAT
+	}
+	return Method(r.Method)
 }
 
 // EncodeJSON returns results as results.json holds them: an indented JSON
@@ -135,9 +143,10 @@ func Merge(dir string) ([]Result, error) {
 	return rs, nil
 }
 
-// Lowest returns, for each quantizer and bit width, the lowest target P
-// whose score keeps at least share of the float score (for example 0.99),
-// or 0 when no point does. Keys are like "a2q+ W4A4". The baseline's P is
+// Lowest returns, for each quantizer, method and bit width, the lowest
+// target P whose score keeps at least share of the float score (for
+// example 0.99), or 0 when no point does. Keys are like "a2q+ W4A4" for
+// QAT and "a2q+ W4A4 gptq" for a post-training method. The baseline's P is
 // its certified P.
 func Lowest(results []Result, share float64) map[string]int {
 	out := map[string]int{}
@@ -157,11 +166,20 @@ func Lowest(results []Result, share float64) map[string]int {
 	return out
 }
 
-func seriesKey(r Result) string { return fmt.Sprintf("%s W%dA%d", r.Quant, r.WeightBits, r.ActBits) }
+// seriesKey names the series of r: quantizer, bit widths and, after
+// training, method.
+func seriesKey(r Result) string {
+	k := fmt.Sprintf("%s W%dA%d", r.Quant, r.WeightBits, r.ActBits)
+	if m := r.method(); m.PostTraining() {
+		k += " " + string(m)
+	}
+	return k
+}
 
 // Pareto returns the indices of the results on the accuracy–cost Pareto
-// front: no other result has a higher-or-equal score at a lower-or-equal
-// LUT estimate with one of them strict. Indices are in increasing cost.
+// front: no other result, of any quantizer or method, has a
+// higher-or-equal score at a lower-or-equal LUT estimate with one of them
+// strict. Indices are in increasing cost.
 func Pareto(results []Result) []int {
 	idx := make([]int, 0, len(results))
 	for i, r := range results {
@@ -189,16 +207,17 @@ func Pareto(results []Result) []int {
 
 var errNoResults = errors.New("sweep: no results to plot")
 
-// WriteMarkdown writes results as a Markdown table: quantizer, bits, target
-// and certified P, score, share of float, sparsity, compression rate and
-// LUT estimates.
+// WriteMarkdown writes results as a Markdown table: quantizer, method,
+// bits, target and certified P, score, share of float, sparsity,
+// compression rate, LUT estimates and epochs of fine-tuning (0 for a
+// post-training method).
 func WriteMarkdown(w io.Writer, results []Result) error {
 	score := "accuracy"
 	if len(results) > 0 && results[0].TestPSNR != nil {
 		score = "PSNR (dB)"
 	}
-	fmt.Fprintf(w, "| quantizer | W/A bits | target P | certified P | %s | share of float | sparsity | compression (M/H(q)) | LUTs | LUTs at P = 32 | epochs |\n", score)
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintf(w, "| quantizer | method | W/A bits | target P | certified P | %s | share of float | sparsity | compression (M/H(q)) | LUTs | LUTs at P = 32 | epochs |\n", score)
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		cr := "—"
 		if r.CompressionRate != nil {
@@ -212,8 +231,8 @@ func WriteMarkdown(w io.Writer, results []Result) error {
 		if r.Quant == "baseline" {
 			target += " (data type)"
 		}
-		if _, err := fmt.Fprintf(w, "| %s | %d/%d | %s | %d | %s | %.1f %% | %.3f | %s | %.0f | %.0f | %d |\n",
-			r.Quant, r.WeightBits, r.ActBits, target, r.CertifiedAccBits, sc, 100*r.ShareOfFloat, r.Sparsity, cr,
+		if _, err := fmt.Fprintf(w, "| %s | %s | %d/%d | %s | %d | %s | %.1f %% | %.3f | %s | %.0f | %.0f | %d |\n",
+			r.Quant, r.method(), r.WeightBits, r.ActBits, target, r.CertifiedAccBits, sc, 100*r.ShareOfFloat, r.Sparsity, cr,
 			r.LUTEstimate, r.LUTEstimateP32, r.Epochs); err != nil {
 			return err
 		}

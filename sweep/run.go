@@ -20,6 +20,7 @@ import (
 	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/ptq"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/recipe"
 	"github.com/a2qtoolkit/a2q/report"
@@ -129,16 +130,21 @@ func prepare(g Grid, o Options) (*run, error) {
 
 // checkRecipe writes DIR/sweep.json, or checks that the one there
 // describes the same recipe (the grid lists may differ: a sweep can be
-// extended with more points).
+// extended with more points, quantizers and methods). The calibration size
+// is compared only when both recipes have post-training points; a recipe
+// without them that this run gives some is rewritten to record its size.
 func checkRecipe(dir string, g Grid) error {
 	path := recipePath(dir)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	write := func(g Grid) error {
 		nb, err := json.MarshalIndent(g, "", "  ")
 		if err != nil {
 			return err
 		}
 		return fileio.WriteAtomic(path, append(nb, '\n'))
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return write(g)
 	}
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
@@ -147,12 +153,20 @@ func checkRecipe(dir string, g Grid) error {
 	if err := json.Unmarshal(b, &old); err != nil {
 		return fmt.Errorf("sweep: %s: %w", path, err)
 	}
-	g.Quants, g.Bits, g.AccBits = nil, nil, nil // not part of the recipe
+	g.Quants, g.Bits, g.AccBits, g.Methods = nil, nil, nil, nil // not part of the recipe
+	record := false
+	switch {
+	case g.CalibSize == 0: // no post-training point in this run
+		g.CalibSize = old.CalibSize
+	case old.CalibSize == 0: // none in the directory yet
+		record = true
+		old.CalibSize = g.CalibSize
+	}
 	if !reflect.DeepEqual(old, g) {
 		ob, _ := json.Marshal(old)
 		nb, _ := json.Marshal(g)
 		// Directories from before folding and centring were the command's
-		// defaults: say which flags extend them.
+		// defaults: say which flags extend them; likewise a calibration size.
 		hint, aligned := "use another directory", old
 		var flags []string
 		if !old.FoldGain && g.FoldGain {
@@ -163,10 +177,21 @@ func checkRecipe(dir string, g Grid) error {
 			aligned.CentreOnData = true
 			flags = append(flags, "--centre-on-data=false")
 		}
+		if old.CalibSize != g.CalibSize {
+			aligned.CalibSize = g.CalibSize
+			flags = append(flags, fmt.Sprintf("--calib-size %d", old.CalibSize))
+		}
 		if len(flags) > 0 && reflect.DeepEqual(aligned, g) {
-			hint = "add " + strings.Join(flags, " ") + " to extend it (its recipe predates them as defaults), or use another directory"
+			why := ""
+			if aligned.FoldGain != old.FoldGain || aligned.CentreOnData != old.CentreOnData {
+				why = " (its recipe predates them as defaults)"
+			}
+			hint = "add " + strings.Join(flags, " ") + " to extend it" + why + ", or use another directory"
 		}
 		return fmt.Errorf("sweep: %s holds another recipe (%s, this run %s); %s", path, ob, nb, hint)
+	}
+	if record {
+		return write(g)
 	}
 	return nil
 }
@@ -266,8 +291,8 @@ func loadResult(dir, id string) (Result, bool, error) {
 	return res, err == nil, err
 }
 
-// runPoint fine-tunes one point from the float model, unless its result
-// file exists.
+// runPoint fine-tunes (QAT) or quantizes (post-training methods) one point
+// from the float model, unless its result file exists.
 func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads int, bars bool) (Result, error) {
 	if res, ok, err := loadResult(r.o.Dir, p.ID); ok || err != nil {
 		if ok {
@@ -284,23 +309,25 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	var prog io.Writer
-	if bars {
-		prog = r.o.Progress
+	var score float64
+	if p.Method.PostTraining() {
+		m, score, err = r.quantize(ctx, p, m.Config, fc, threads)
+	} else {
+		m, score, err = r.fineTune(ctx, p, m.Config, fc, threads, bars)
 	}
-	r.logf("%s: fine-tuning %d epochs", p.ID, r.g.Epochs)
-	rr, err := recipe.Run(ctx, recipe.Options{Config: m.Config, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData,
-		Train: r.train, Test: r.test, Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
-		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	m, score := rr.Model, rr.Score
 	res, err := Measure(m, score, floatScore)
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
-	res.ID, res.Data, res.Epochs = p.ID, r.g.Data, r.g.Epochs
+	res.ID, res.Method, res.Data = p.ID, string(p.Method), r.g.Data
+	if p.Method.PostTraining() {
+		res.CalibSize = r.calibSize()
+	} else {
+		res.Epochs = r.g.Epochs
+	}
 	if res.Data == "" {
 		res.Data = r.train.Name
 	}
@@ -317,10 +344,53 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	return res, nil
 }
 
-// Measure computes a trained model's Result fields from its weights: the
+// fineTune runs a QAT point: cfg fine-tuned from the float checkpoint fc
+// (resuming from the point's checkpoint). It returns the model and its
+// test score.
+func (r *run) fineTune(ctx context.Context, p Point, cfg models.Config, fc *checkpoint.Checkpoint, threads int, bars bool) (*models.Model, float64, error) {
+	var prog io.Writer
+	if bars {
+		prog = r.o.Progress
+	}
+	r.logf("%s: fine-tuning %d epochs", p.ID, r.g.Epochs)
+	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData,
+		Train: r.train, Test: r.test, Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
+		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
+	if err != nil {
+		return nil, 0, err
+	}
+	return rr.Model, rr.Score, nil
+}
+
+// calibSize is the number of calibration examples recipe.Quantize takes
+// from the training split (all of it if it is smaller than Grid.CalibSize).
+func (r *run) calibSize() int { return min(r.g.CalibSize, r.train.N) }
+
+// quantize runs a post-training point: the float checkpoint fc quantized
+// with recipe.Quantize at cfg's layer configurations, calibrated on the
+// training split. It returns the model and its test score, computed as
+// recipe.Run computes a QAT point's.
+func (r *run) quantize(ctx context.Context, p Point, cfg models.Config, fc *checkpoint.Checkpoint, threads int) (*models.Model, float64, error) {
+	r.logf("%s: %s on %d calibration examples", p.ID, p.Method, r.calibSize())
+	// No Test: the sweep has the float model's score already; the point's
+	// is train.Evaluate's, as for QAT points.
+	qr, err := recipe.Quantize(ctx, recipe.PTQOptions{Float: fc, Hidden: cfg.Hidden, First: cfg.First, Last: cfg.Last,
+		Method: ptq.Method(p.Method), Calib: r.train, CalibSize: r.g.CalibSize, Threads: threads,
+		Dir: pointDir(r.o.Dir, p.ID), Log: r.prefixed(p.ID)})
+	if err != nil {
+		return nil, 0, err
+	}
+	score, err := train.Evaluate(ctx, qr.Model, r.test, threads)
+	if err != nil {
+		return nil, 0, err
+	}
+	return qr.Model, score, nil
+}
+
+// Measure computes a quantized model's Result fields from its weights: the
 // certificates, certified P, sparsity, compression rate and LUT
-// estimates, with score and the float model's score. ID, Data, Epochs and
-// Seconds are left for the caller.
+// estimates, with score and the float model's score. ID, Method, Data,
+// Epochs, CalibSize and Seconds are left for the caller.
 func Measure(m *models.Model, score, floatScore float64) (Result, error) {
 	rep, err := report.FromModel(m, 0)
 	if err != nil {
@@ -440,7 +510,7 @@ func Run(ctx context.Context, g Grid, o Options) ([]Result, error) {
 
 // RunPoint runs one point of g into o.Dir, for a sweep distributed over
 // processes or machines sharing the directory: id FloatID trains the float
-// model, any other ID fine-tunes that point from it. The float model must
+// model, any other ID fine-tunes or quantizes that point from it. The float model must
 // be finished first (otherwise every point would train its own, and the
 // points would not share one starting model): RunPoint returns an error
 // saying so. It writes no results table; Merge does.

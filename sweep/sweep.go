@@ -1,34 +1,46 @@
-// Package sweep runs a2q's evaluation: a grid of quantizer × bit width ×
-// accumulator width P for one model and data set, answering "how low can P
-// go for my network, and what does it cost?".
+// Package sweep runs a2q's evaluation: a grid of quantizer × method × bit
+// width × accumulator width P for one model and data set, answering "how
+// low can P go for my network, and what does it cost?", with
+// quantization-aware training and post-training quantization side by side.
 //
 // # Recipe
 //
 // One float model is trained first (DIR/float/model.ckpt) and reused by
-// every point. Each point then fine-tunes a quantized copy of it
+// every point. A point of method QAT then fine-tunes a quantized copy of it
 // (models.InitFromFloatWith, which applies the Euclidean-projection
 // initialisation to A2Q and A2Q+ layers, and with Grid.FoldGain and
 // Grid.CentreOnData folds the projection's gain into the next layer and
-// zero-centres A2Q+ layers on data) for Grid.Epochs epochs. A2Q and
-// A2Q+ run once per (bit width, P); the baseline quantizer does not
-// constrain the accumulator, so it runs once per bit width, at its
-// data-type P (the widest data-type bound of its hidden layers, docs/MATH.md, “Data-type bound”),
-// and reports the P its trained weights actually need.
+// zero-centres A2Q+ layers on data) for Grid.Epochs epochs. A point of a
+// post-training method (RTN, GPTQ, GPFQ) instead quantizes the float model
+// with recipe.Quantize, calibrated on Grid.CalibSize examples of the
+// training split, without training (recipe.Quantize makes its own choices
+// of gain folding and centring; Grid.FoldGain and Grid.CentreOnData are
+// QAT's). Both kinds are measured alike (Measure). A2Q and A2Q+ run once
+// per (method, bit width, P); the baseline quantizer does not constrain
+// the accumulator, so it runs once per bit width, at its data-type P (the
+// widest data-type bound of its hidden layers, docs/MATH.md, “Data-type
+// bound”), and reports the P its weights actually need. With any
+// post-training method the baseline also gets one post-training point,
+// of method RTN: recipe.Quantize rounds only accumulator-aware layers, so
+// for the baseline RTN, GPTQ and GPFQ are the same model (its quantizer's
+// own rounding at the calibrated scales), the plain reference the
+// accumulator-aware methods are compared with.
 //
 // # Files
 //
 // Under the sweep directory DIR:
 //
-//	DIR/sweep.json              the recipe (model, data, epochs, learning rates, seed)
+//	DIR/sweep.json              the recipe (model, data, epochs, learning rates, seed, calibration size)
 //	DIR/float/model.ckpt        the float model; DIR/float/result.json its score
-//	DIR/points/<id>/model.ckpt  a point's fine-tuned model (resumable)
+//	DIR/points/<id>/model.ckpt  a point's quantized model (QAT: resumable)
 //	DIR/points/<id>/result.json a point's Result; its presence marks the point done
 //	DIR/results.json, .csv      one row per point (see Result)
 //	DIR/*.png                   the plots (see WritePlots)
 //
-// A killed sweep resumes: finished points are skipped and unfinished ones
-// resume from their last checkpoint. Points are independent, so they can
-// run as separate processes sharing DIR (RunPoint, then Merge).
+// A killed sweep resumes: finished points are skipped, unfinished QAT
+// points resume from their last checkpoint and unfinished post-training
+// points run again. Points are independent, so they can run as separate
+// processes sharing DIR (RunPoint, then Merge).
 //
 // # Conventions
 //
@@ -41,9 +53,9 @@
 // folding): FINN's analytical model summed over every layer at its
 // certified width and at 32 bits.
 //
-// Bad input (an unknown model or quantizer, a P too small for any non-zero
-// weight, a result file that does not decode) returns an error naming the
-// point, layer or file.
+// Bad input (an unknown model, quantizer or method, a P too small for any
+// non-zero weight, a result file that does not decode) returns an error
+// naming the point, layer or file.
 package sweep
 
 import (
@@ -55,8 +67,53 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/ptq"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/recipe"
 )
+
+// Method is how a point's quantized model comes from the float model:
+// fine-tuning (QAT) or a post-training rounding method (the names of
+// ptq.Method).
+type Method string
+
+// The methods, in canonical order.
+const (
+	QAT  Method = "qat"            // quantization-aware fine-tuning (A2Q, A2Q+, baseline)
+	RTN  Method = Method(ptq.RTN)  // recipe.Quantize with ptq.RTN
+	GPTQ Method = Method(ptq.GPTQ) // recipe.Quantize with ptq.GPTQ
+	GPFQ Method = Method(ptq.GPFQ) // recipe.Quantize with ptq.GPFQ
+)
+
+// methods lists the methods in canonical order.
+var methods = []Method{QAT, RTN, GPTQ, GPFQ}
+
+// ParseMethod parses a --methods element: "qat" or a ptq.ParseMethod name.
+func ParseMethod(s string) (Method, bool) {
+	if Method(s) == QAT {
+		return QAT, true
+	}
+	m, ok := ptq.ParseMethod(s)
+	return Method(m), ok
+}
+
+// PostTraining reports whether m quantizes after training (recipe.Quantize).
+func (m Method) PostTraining() bool {
+	_, ok := ptq.ParseMethod(string(m))
+	return ok
+}
+
+// methodRank orders methods in tables; "" (results from before methods)
+// is QAT.
+func methodRank(m Method) int {
+	if m == "" {
+		return 0
+	}
+	if i := slices.Index(methods, m); i >= 0 {
+		return i
+	}
+	return len(methods)
+}
 
 // Grid is a sweep: the recipe shared by every point and the lists whose
 // product gives the points.
@@ -71,6 +128,9 @@ type Grid struct {
 	Bits []int `json:"-"`
 	// AccBits lists the accumulator widths P of the A2Q and A2Q+ points.
 	AccBits []int `json:"-"`
+	// Methods lists how points are obtained from the float model (QAT,
+	// RTN, GPTQ, GPFQ); empty means QAT alone.
+	Methods []Method `json:"-"`
 	// Epochs of fine-tuning per point, FloatEpochs of float training.
 	Epochs      int `json:"epochs"`
 	FloatEpochs int `json:"float_epochs"`
@@ -93,6 +153,16 @@ type Grid struct {
 	// subtracting each channel's mean (models.InitFromFloatWith). The a2q
 	// sweep command sets it unless told --centre-on-data=false.
 	CentreOnData bool `json:"centre_on_data,omitempty"`
+	// CalibSize is the number of training examples the post-training
+	// points calibrate on (0: recipe.DefaultCalibSize). It is part of the
+	// recipe only with a post-training method: a grid of QAT points alone
+	// has none.
+	CalibSize int `json:"calib_size,omitempty"`
+}
+
+// postTraining reports whether the grid has post-training points.
+func (g Grid) postTraining() bool {
+	return slices.ContainsFunc(g.Methods, Method.PostTraining)
 }
 
 // withDefaults fills in zero fields.
@@ -109,12 +179,19 @@ func (g Grid) withDefaults() Grid {
 	if g.Scale == 0 {
 		g.Scale = 2
 	}
+	switch {
+	case !g.postTraining():
+		g.CalibSize = 0
+	case g.CalibSize == 0:
+		g.CalibSize = recipe.DefaultCalibSize
+	}
 	return g
 }
 
 // Point is one grid point.
 type Point struct {
 	ID         string     `json:"id"`
+	Method     Method     `json:"method"`
 	Quant      quant.Mode `json:"quant"`
 	WeightBits int        `json:"weight_bits"`
 	ActBits    int        `json:"act_bits"`
@@ -126,11 +203,15 @@ type Point struct {
 // FloatID names the float model in RunPoint.
 const FloatID = "float"
 
-// PointID returns the identifier of a point: "a2q-w8a8-p16",
+// PointID returns the identifier of a point: for QAT "a2q-w8a8-p16",
 // "a2qplus-w4a4-p13" ("+" is spelled "plus" so that IDs are plain file
-// names), "baseline-w8a8".
-func PointID(q quant.Mode, weightBits, actBits, accBits int) string {
+// names), "baseline-w8a8"; for a post-training method the same prefixed
+// with the method, "gptq-a2qplus-w4a4-p13", "rtn-baseline-w8a8".
+func PointID(m Method, q quant.Mode, weightBits, actBits, accBits int) string {
 	name := strings.ReplaceAll(string(q), "+", "plus")
+	if m.PostTraining() {
+		name = string(m) + "-" + name
+	}
 	if q == quant.Baseline || accBits == 0 {
 		return fmt.Sprintf("%s-w%da%d", name, weightBits, actBits)
 	}
@@ -155,6 +236,11 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("sweep: quantizer %q: want baseline, a2q or a2q+", q)
 		}
 	}
+	for _, m := range g.Methods {
+		if _, ok := ParseMethod(string(m)); !ok {
+			return fmt.Errorf("sweep: method %q: want qat, rtn, gptq or gpfq", m)
+		}
+	}
 	if aware && len(g.AccBits) == 0 {
 		return fmt.Errorf("sweep: a2q and a2q+ need at least one accumulator width P")
 	}
@@ -168,34 +254,49 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 	}
-	if g.Epochs < 0 || g.FloatEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 {
-		return fmt.Errorf("sweep: epochs, batch, learning rates and scale must not be negative")
+	if g.Epochs < 0 || g.FloatEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 || g.CalibSize < 0 {
+		return fmt.Errorf("sweep: epochs, batch, learning rates, scale and calibration size must not be negative")
 	}
 	return nil
 }
 
 // Points lists the grid's points in canonical order: quantizer (baseline,
-// a2q, a2q+), then bit width, then P, each ascending; duplicates in the
-// lists are dropped.
+// a2q, a2q+), then bit width, then method (qat, rtn, gptq, gpfq), then P,
+// each ascending; duplicates in the lists are dropped. The baseline has one
+// post-training point per bit width, of method RTN, if the grid has any
+// post-training method (see the package documentation).
 func (g Grid) Points() []Point {
 	var ps []Point
 	seen := map[string]bool{}
 	bits := slices.Sorted(slices.Values(g.Bits))
 	acc := slices.Sorted(slices.Values(g.AccBits))
+	ms := g.Methods
+	if len(ms) == 0 {
+		ms = []Method{QAT}
+	}
 	for _, q := range []quant.Mode{quant.Baseline, quant.A2Q, quant.A2QPlus} {
 		if !slices.Contains(g.Quants, q) {
 			continue
 		}
 		for _, b := range bits {
-			ps1 := acc
-			if q == quant.Baseline {
-				ps1 = []int{0}
-			}
-			for _, p := range ps1 {
-				pt := Point{ID: PointID(q, b, b, p), Quant: q, WeightBits: b, ActBits: b, AccBits: p}
-				if !seen[pt.ID] {
-					seen[pt.ID] = true
-					ps = append(ps, pt)
+			for _, m := range methods {
+				use := slices.Contains(ms, m)
+				if q == quant.Baseline && m.PostTraining() {
+					use = m == RTN && g.postTraining()
+				}
+				if !use {
+					continue
+				}
+				ps1 := acc
+				if q == quant.Baseline {
+					ps1 = []int{0}
+				}
+				for _, p := range ps1 {
+					pt := Point{ID: PointID(m, q, b, b, p), Method: m, Quant: q, WeightBits: b, ActBits: b, AccBits: p}
+					if !seen[pt.ID] {
+						seen[pt.ID] = true
+						ps = append(ps, pt)
+					}
 				}
 			}
 		}
@@ -218,8 +319,11 @@ type Result struct {
 	ID    string `json:"id"`
 	Model string `json:"model"`
 	// Data is Grid.Data, or the training set's name for the default data.
-	Data       string `json:"data"`
-	Quant      string `json:"quant"`
+	Data  string `json:"data"`
+	Quant string `json:"quant"`
+	// Method is how the point was obtained (qat, rtn, gptq, gpfq); result
+	// files from before methods have none, which reads as qat.
+	Method     string `json:"method"`
 	WeightBits int    `json:"weight_bits"`
 	ActBits    int    `json:"act_bits"`
 	// AccBits is the target P (the data-type P for the baseline).
@@ -241,7 +345,10 @@ type Result struct {
 	// layer at its certified P, and every layer at P = 32.
 	LUTEstimate    float64 `json:"lut_estimate"`
 	LUTEstimateP32 float64 `json:"lut_estimate_p32"`
-	Epochs         int     `json:"epochs"`
+	// Epochs of fine-tuning (0 for a post-training point); CalibSize the
+	// calibration examples of a post-training point (0 for QAT).
+	Epochs    int `json:"epochs"`
+	CalibSize int `json:"calib_size,omitempty"`
 	// Seconds is the wall time of the point's training and evaluation (of
 	// the last run only, if it was resumed).
 	Seconds  float64  `json:"seconds"`
@@ -268,6 +375,9 @@ func decodeResult(b []byte, name string) (Result, error) {
 	if r.ID == "" || r.Quant == "" || r.Model == "" {
 		return r, fmt.Errorf("sweep: %s: not a point result (no id, quant or model)", name)
 	}
+	if r.Method == "" {
+		r.Method = string(QAT)
+	}
 	return r, nil
 }
 
@@ -284,7 +394,8 @@ func quantRank(q string) int {
 	return 3
 }
 
-// sortResults puts results in canonical order: model, quantizer, bits, P.
+// sortResults puts results in canonical order: model, quantizer, bits,
+// method, P.
 func sortResults(rs []Result) {
 	slices.SortStableFunc(rs, func(a, b Result) int {
 		if c := strings.Compare(a.Model, b.Model); c != 0 {
@@ -297,6 +408,9 @@ func sortResults(rs []Result) {
 			return c
 		}
 		if c := a.ActBits - b.ActBits; c != 0 {
+			return c
+		}
+		if c := methodRank(Method(a.Method)) - methodRank(Method(b.Method)); c != 0 {
 			return c
 		}
 		if c := a.AccBits - b.AccBits; c != 0 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -85,8 +86,8 @@ func TestTinySweep(t *testing.T) {
 		if !(r.LUTEstimate > 0 && r.LUTEstimate < r.LUTEstimateP32) {
 			t.Errorf("%s: LUT estimate %.0f, at P=32 %.0f: a narrower accumulator must cost less", r.ID, r.LUTEstimate, r.LUTEstimateP32)
 		}
-		if r.Epochs != 1 || r.Seconds <= 0 || r.Data != "embedded-1000" {
-			t.Errorf("%s: epochs %d, seconds %v, data %q", r.ID, r.Epochs, r.Seconds, r.Data)
+		if r.Epochs != 1 || r.Seconds <= 0 || r.Data != "embedded-1000" || r.Method != "qat" || r.CalibSize != 0 {
+			t.Errorf("%s: epochs %d, seconds %v, data %q, method %q, calibration size %d", r.ID, r.Epochs, r.Seconds, r.Data, r.Method, r.CalibSize)
 		}
 	}
 	// a2q hw on each point's checkpoint gives the point's LUT totals.
@@ -148,7 +149,8 @@ func TestTinySweep(t *testing.T) {
 	}
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(rows) != 3 || !reflect.DeepEqual(rows[0], CSVHeader) || rows[2][0] != "a2qplus-w8a8-p16" || rows[2][10] != "" {
+	if err != nil || len(rows) != 3 || !reflect.DeepEqual(rows[0], CSVHeader) || rows[2][0] != "a2qplus-w8a8-p16" ||
+		rows[2][slices.Index(CSVHeader, "test_psnr")] != "" || rows[2][slices.Index(CSVHeader, "method")] != "qat" {
 		t.Errorf("results.csv: %v %q", err, rows)
 	}
 	for _, name := range []string{ScorePlot, ParetoPlot, SparsityPlot} {
@@ -280,6 +282,12 @@ func TestPoints(t *testing.T) {
 				"a2qplus-w4a4-p12", "a2qplus-w4a4-p14", "a2qplus-w8a8-p12", "a2qplus-w8a8-p14"}},
 		{"baseline ignores P", Grid{Quants: []quant.Mode{quant.Baseline}, Bits: []int{8}, AccBits: []int{12, 13}}, []string{"baseline-w8a8"}},
 		{"duplicates dropped", Grid{Quants: []quant.Mode{quant.A2Q, quant.A2Q}, Bits: []int{4, 4}, AccBits: []int{10, 10}}, []string{"a2q-w4a4-p10"}},
+		{"methods", Grid{Quants: []quant.Mode{quant.A2QPlus, quant.Baseline}, Bits: []int{8}, AccBits: []int{14, 12},
+			Methods: []Method{GPFQ, QAT, GPTQ}},
+			[]string{"baseline-w8a8", "rtn-baseline-w8a8", "a2qplus-w8a8-p12", "a2qplus-w8a8-p14", "gptq-a2qplus-w8a8-p12",
+				"gptq-a2qplus-w8a8-p14", "gpfq-a2qplus-w8a8-p12", "gpfq-a2qplus-w8a8-p14"}},
+		{"post-training only", Grid{Quants: []quant.Mode{quant.Baseline, quant.A2Q}, Bits: []int{4}, AccBits: []int{12},
+			Methods: []Method{GPTQ, RTN}}, []string{"rtn-baseline-w4a4", "rtn-a2q-w4a4-p12", "gptq-a2q-w4a4-p12"}},
 	}
 	for _, c := range cases {
 		var ids []string
@@ -287,6 +295,9 @@ func TestPoints(t *testing.T) {
 			ids = append(ids, p.ID)
 			if q, ok := c.g.Find(p.ID); !ok || q != p {
 				t.Errorf("%s: Find(%s) = %+v, %v", c.name, p.ID, q, ok)
+			}
+			if p.ID != PointID(p.Method, p.Quant, p.WeightBits, p.ActBits, p.AccBits) {
+				t.Errorf("%s: point %+v: ID is not PointID's", c.name, p)
 			}
 		}
 		if !reflect.DeepEqual(ids, c.ids) {
@@ -308,6 +319,8 @@ func TestValidate(t *testing.T) {
 		{"bits", func(g *Grid) { g.Bits = []int{1} }, "bit width 1"},
 		{"P range", func(g *Grid) { g.AccBits = []int{70} }, "70"},
 		{"epochs", func(g *Grid) { g.Epochs = -1 }, "negative"},
+		{"unknown method", func(g *Grid) { g.Methods = []Method{QAT, "adaround"} }, `method "adaround"`},
+		{"calibration size", func(g *Grid) { g.Methods, g.CalibSize = []Method{GPTQ}, -1 }, "negative"},
 	}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -345,16 +358,21 @@ func TestParetoLowest(t *testing.T) {
 		{ID: "e", Quant: "a2q+", WeightBits: 4, ActBits: 4, AccBits: 13, TestAccuracy: acc(0.86), LUTEstimate: 110, ShareOfFloat: 0.99},
 		{ID: "f", Quant: "baseline", WeightBits: 4, ActBits: 4, AccBits: 19, CertifiedAccBits: 17, TestAccuracy: acc(0.89), LUTEstimate: 200, ShareOfFloat: 1},
 		{ID: "g", Quant: "a2q", WeightBits: 8, ActBits: 8, AccBits: 12, TestAccuracy: nil, LUTEstimate: 50},
+		{ID: "h", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 12, TestAccuracy: acc(0.875), LUTEstimate: 100, ShareOfFloat: 0.99},
+		{ID: "i", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 13, TestAccuracy: acc(0.70), LUTEstimate: 110, ShareOfFloat: 0.8},
+		{ID: "j", Quant: "a2q", Method: "qat", WeightBits: 4, ActBits: 4, AccBits: 13, TestAccuracy: acc(0.70), LUTEstimate: 300, ShareOfFloat: 0.8},
 	}
 	var front []string
 	for _, i := range Pareto(rs) {
 		front = append(front, rs[i].ID)
 	}
-	if want := []string{"d", "b", "c", "f"}; !reflect.DeepEqual(front, want) {
+	// The front runs over every method: GPTQ's h beats A2Q+'s d at the same cost.
+	if want := []string{"h", "b", "c", "f"}; !reflect.DeepEqual(front, want) {
 		t.Errorf("Pareto front %v, want %v", front, want)
 	}
 	low := Lowest(rs, 0.99)
-	want := map[string]int{"a2q W4A4": 14, "a2q+ W4A4": 13, "baseline W4A4": 17, "a2q W8A8": 0}
+	// Lowest keeps methods apart ("qat" and no method alike are QAT).
+	want := map[string]int{"a2q W4A4": 14, "a2q W4A4 gptq": 12, "a2q+ W4A4": 13, "baseline W4A4": 17, "a2q W8A8": 0}
 	if !reflect.DeepEqual(low, want) {
 		t.Errorf("Lowest = %v, want %v", low, want)
 	}
@@ -373,6 +391,8 @@ func TestCharts(t *testing.T) {
 		{ID: "b", Model: "cnn", Quant: "baseline", WeightBits: 4, ActBits: 4, AccBits: 17, CertifiedAccBits: 15, TestAccuracy: acc(0.85), FloatScore: 0.85, Sparsity: 0.1, LUTEstimate: 200},
 		{ID: "a12", Model: "cnn", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 12, CertifiedAccBits: 11, TestAccuracy: acc(0.8), FloatScore: 0.85, Sparsity: 0.8, LUTEstimate: 100},
 		{ID: "a13", Model: "cnn", Quant: "a2q", WeightBits: 4, ActBits: 4, AccBits: 13, CertifiedAccBits: 13, TestAccuracy: acc(0.83), FloatScore: 0.85, Sparsity: 0.6, LUTEstimate: 120},
+		{ID: "g12", Model: "cnn", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 12, CertifiedAccBits: 12, TestAccuracy: acc(0.75), FloatScore: 0.85, Sparsity: 0.7, LUTEstimate: 100},
+		{ID: "g13", Model: "cnn", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 13, CertifiedAccBits: 13, TestAccuracy: acc(0.82), FloatScore: 0.85, Sparsity: 0.5, LUTEstimate: 120},
 	}
 	cs, err := Charts(rs)
 	if err != nil {
@@ -382,13 +402,19 @@ func TestCharts(t *testing.T) {
 		t.Fatalf("%d charts", len(cs))
 	}
 	score, pareto, sparsity := cs[0], cs[1], cs[2]
-	if len(score.Series) != 2 || len(score.Refs) != 1 || score.Refs[0].Y != 0.85 {
+	if len(score.Series) != 3 || len(score.Refs) != 1 || score.Refs[0].Y != 0.85 {
 		t.Fatalf("score chart: %+v", score)
 	}
-	base, a2q := score.Series[0], score.Series[1]
+	base, a2q, gptq := score.Series[0], score.Series[1], score.Series[2]
 	// The baseline is drawn as a marker at its certified P, A2Q as a line at its target P.
 	if !base.Markers || !reflect.DeepEqual(base.X, []float64{15}) || a2q.Markers || !reflect.DeepEqual(a2q.X, []float64{12, 13}) ||
 		!reflect.DeepEqual(a2q.Y, []float64{0.8, 0.83}) {
+		t.Errorf("score series: %+v", score.Series)
+	}
+	// GPTQ is drawn beside A2Q's QAT: the same colour, its own dashes and
+	// markers, its own label.
+	if gptq.Label != "A2Q W4A4 GPTQ" || a2q.Label != "A2Q W4A4 QAT" || !reflect.DeepEqual(gptq.Y, []float64{0.75, 0.82}) ||
+		gptq.Color != a2q.Color || gptq.Style == a2q.Style || base.Color == a2q.Color {
 		t.Errorf("score series: %+v", score.Series)
 	}
 	if !reflect.DeepEqual(sparsity.Series[1].Y, []float64{0.8, 0.6}) {
@@ -405,7 +431,141 @@ func TestCharts(t *testing.T) {
 	if err := WriteMarkdown(&md, rs); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 5 || !strings.Contains(lines[2], "| baseline | 4/4 | 17 (data type) | 15 | 0.8500 |") {
+	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 7 || !strings.Contains(lines[2], "| baseline | qat | 4/4 | 17 (data type) | 15 | 0.8500 |") ||
+		!strings.Contains(lines[5], "| a2q | gptq | 4/4 | 12 | 12 | 0.7500 |") {
 		t.Errorf("markdown:\n%s", md.String())
+	}
+}
+
+// TestSweepPTQ extends a finished QAT sweep with GPTQ: only the new points
+// run, from the same float model; they are certified at their P and land in
+// the results, the table and a resumed run like the QAT points.
+func TestSweepPTQ(t *testing.T) {
+	tr, te := small(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	g := Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.Baseline, quant.A2Q}, Bits: []int{8}, AccBits: []int{14},
+		Epochs: 1, FloatEpochs: 1, Batch: 32, Seed: 5, CalibSize: 200}
+	o := Options{Dir: dir, Train: tr, Test: te}
+	qat, err := Run(ctx, g, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipeOf := func() Grid {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "sweep.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Grid
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if c := recipeOf().CalibSize; c != 0 {
+		t.Errorf("a QAT sweep's recipe has calibration size %d", c)
+	}
+
+	g.Methods = []Method{QAT, GPTQ}
+	var log bytes.Buffer
+	o.Progress = &log
+	rs, err := Run(ctx, g, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+	}
+	if want := []string{"baseline-w8a8", "rtn-baseline-w8a8", "a2q-w8a8-p14", "gptq-a2q-w8a8-p14"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("points %v, want %v", ids, want)
+	}
+	if strings.Count(log.String(), "skipped") != 2 || strings.Contains(log.String(), "float: training") ||
+		!reflect.DeepEqual([]Result{rs[0], rs[2]}, qat) {
+		t.Errorf("extending the sweep redid its float model or QAT points:\n%s", log.String())
+	}
+	if c := recipeOf().CalibSize; c != 200 {
+		t.Errorf("recipe after adding gptq: calibration size %d, want 200", c)
+	}
+	base, gptq := rs[1], rs[3]
+	if gptq.Method != "gptq" || gptq.Quant != "a2q" || gptq.AccBits != 14 || !gptq.Certified || gptq.CertifiedAccBits > 14 {
+		t.Errorf("gptq point: method %q, quantizer %s, target P %d, certified P %d (%v)", gptq.Method, gptq.Quant, gptq.AccBits, gptq.CertifiedAccBits, gptq.Certified)
+	}
+	if base.Method != "rtn" || base.Quant != "baseline" || base.AccBits != qat[0].AccBits || !base.Certified {
+		t.Errorf("baseline rtn point: method %q, target P %d (QAT's %d), certified %v", base.Method, base.AccBits, qat[0].AccBits, base.Certified)
+	}
+	for _, r := range []Result{base, gptq} {
+		t.Logf("%s: accuracy %.4f (float %.4f), certified P %d, sparsity %.3f, %.1f s", r.ID, r.Score(), r.FloatScore, r.CertifiedAccBits, r.Sparsity, r.Seconds)
+		if r.Epochs != 0 || r.CalibSize != 200 || r.FloatScore != qat[0].FloatScore || r.TestAccuracy == nil || !(*r.TestAccuracy > 0.2) ||
+			!(r.LUTEstimate > 0 && r.LUTEstimate < r.LUTEstimateP32) {
+			t.Errorf("%s: %+v", r.ID, r)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "points", r.ID, "model.ckpt")); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// results.csv and the table carry the method.
+	f, err := os.Open(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	mi := slices.Index(CSVHeader, "method")
+	if err != nil || len(rows) != 5 || rows[4][0] != "gptq-a2q-w8a8-p14" || rows[4][mi] != "gptq" || rows[2][mi] != "rtn" || rows[1][mi] != "qat" {
+		t.Errorf("results.csv: %v %q", err, rows)
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, rs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "| a2q | gptq | 8/8 | 14 | ") || !strings.Contains(md.String(), "| baseline | rtn | 8/8 | ") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+
+	// A second run skips every point, the post-training ones too.
+	log.Reset()
+	rs2, err := Run(ctx, g, o)
+	if err != nil || !reflect.DeepEqual(rs2, rs) || strings.Count(log.String(), "skipped") != 4 {
+		t.Errorf("second run: %v\n%s", err, log.String())
+	}
+	// QAT alone still runs on the directory; another calibration size is
+	// refused, saying which flag extends the sweep.
+	g2 := g
+	g2.Methods = nil
+	if _, err := Run(ctx, g2, o); err != nil {
+		t.Errorf("QAT alone in a directory with gptq points: %v", err)
+	}
+	g2.Methods, g2.CalibSize = []Method{GPFQ}, 300
+	if _, err := Run(ctx, g2, o); err == nil || !strings.Contains(err.Error(), "add --calib-size 200 to extend it") {
+		t.Errorf("another calibration size: %v", err)
+	}
+	g2.Methods = []Method{"adaround"}
+	if _, err := Run(ctx, g2, o); err == nil || !strings.Contains(err.Error(), `method "adaround"`) {
+		t.Errorf("unknown method: %v", err)
+	}
+
+	// A result file from before methods reads as QAT.
+	path := filepath.Join(dir, "points", "a2q-w8a8-p14", "result.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	delete(fields, "method")
+	if b, err = json.Marshal(fields); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := Merge(dir)
+	if err != nil || !reflect.DeepEqual(merged, rs) {
+		t.Errorf("merge with a result file without method: %v\n%+v\nwant %+v", err, merged, rs)
 	}
 }

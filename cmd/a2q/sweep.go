@@ -9,15 +9,23 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/recipe"
 	"github.com/a2qtoolkit/a2q/sweep"
 	"github.com/a2qtoolkit/a2q/train"
 )
 
-const sweepUsage = `--model M --quant baseline,a2q,a2q+ --bits 4,8 --acc-bits 12,14,16 [--epochs E] [--float-epochs F]
-	[--data D] [--parallel J] --out DIR
+const sweepUsage = `--model M --quant baseline,a2q,a2q+ --bits 4,8 --acc-bits 12,14,16 [--methods qat,rtn,gptq,gpfq]
+	[--epochs E] [--float-epochs F] [--calib-size N] [--data D] [--parallel J] --out DIR
    or: a2q sweep ... --print-commands   (one 'a2q sweep ... --point ID' per grid point)
    or: a2q sweep ... --point ID         (run one point into the shared DIR)
-   or: a2q sweep --merge --out DIR      (collect DIR/points into results and plots)`
+   or: a2q sweep --merge --out DIR      (collect DIR/points into results and plots)
+
+Trains one float model, then every point of quantizer × method × bit width × P from it: method qat
+fine-tunes it for --epochs (quantization-aware training); rtn, gptq and gpfq quantize it after training
+(as 'a2q quantize' does) on --calib-size examples of the training split. The baseline quantizer runs at
+its data-type P, and with any post-training method once more as rtn (rtn, gptq and gpfq only differ on
+accumulator-aware layers). Writes DIR/results.json, results.csv and plots of score against P, method
+beside method. Adding quantizers, widths, P values or methods to a finished sweep runs only the new points.`
 
 func runSweep(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sweep", sweepUsage)
@@ -25,6 +33,8 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	quants := fs.String("quant", "baseline,a2q,a2q+", "comma-separated weight quantizers: baseline, a2q, a2q+")
 	bits := fs.String("bits", "8", "comma-separated weight and activation bit widths of the hidden layers")
 	accBits := fs.String("acc-bits", "12,13,14,16", "comma-separated accumulator widths P of the A2Q and A2Q+ points")
+	methods := fs.String("methods", string(sweep.QAT), "comma-separated methods: qat (fine-tuning), rtn, gptq, gpfq (post-training quantization)")
+	calibSize := fs.Int("calib-size", recipe.DefaultCalibSize, "calibration examples of the post-training points, spread over the training split")
 	epochs := fs.Int("epochs", 3, "fine-tuning epochs per point")
 	floatEpochs := fs.Int("float-epochs", 5, "epochs of the float model every point starts from")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default of the model's task)")
@@ -67,6 +77,20 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		}
 		g.Quants = append(g.Quants, m)
 	}
+	for _, name := range splitList(*methods) {
+		m, ok := sweep.ParseMethod(name)
+		if !ok {
+			return usagef("--methods %q: want qat, rtn, gptq or gpfq", name)
+		}
+		g.Methods = append(g.Methods, m)
+	}
+	if len(g.Methods) == 0 {
+		return usagef("--methods: want at least one of qat, rtn, gptq, gpfq")
+	}
+	if *calibSize < 1 {
+		return usagef("--calib-size %d: want 1 or more", *calibSize)
+	}
+	g.CalibSize = *calibSize
 	var err error
 	if g.Bits, err = intList("--bits", *bits); err != nil {
 		return err

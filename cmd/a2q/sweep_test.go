@@ -53,7 +53,7 @@ func TestSweep(t *testing.T) {
 
 	// Resuming: nothing left to do, and the text output is a table.
 	code, stdout, stderr = runArgs(t, args...)
-	if code != 0 || strings.Count(stderr, "skipped") != 2 || !strings.Contains(stdout, "| a2q+ | 8/8 | 16 |") {
+	if code != 0 || strings.Count(stderr, "skipped") != 2 || !strings.Contains(stdout, "| a2q+ | qat | 8/8 | 16 |") {
 		t.Errorf("second run: exit %d, stderr %q, stdout %q", code, stderr, stdout)
 	}
 
@@ -82,6 +82,19 @@ func TestSweep(t *testing.T) {
 	if err != nil || !bytes.Equal(merged, results) {
 		t.Errorf("merged results.json differs: %v\n%s", err, merged)
 	}
+
+	// --methods adds post-training points to the sweep: only they run.
+	ptqArgs := append(args, "--methods", "qat,rtn", "--calib-size", "100")
+	code, stdout, stderr = runArgs(t, ptqArgs...)
+	if code != 0 || strings.Count(stderr, "skipped") != 2 || !strings.Contains(stdout, "| a2q+ | rtn | 8/8 | 16 |") ||
+		!strings.Contains(stdout, "| baseline | rtn | 8/8 |") {
+		t.Errorf("--methods qat,rtn: exit %d, stderr %q, stdout %q", code, stderr, stdout)
+	}
+	code, stdout, _ = runArgs(t, append(ptqArgs, "--print-commands")...)
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); code != 0 || len(lines) != 5 ||
+		!strings.HasSuffix(lines[4], "--point rtn-a2qplus-w8a8-p16") || !strings.Contains(lines[4], "--methods=qat,rtn") {
+		t.Errorf("--print-commands with --methods: exit %d, %q", code, stdout)
+	}
 }
 
 func TestSweepUsage(t *testing.T) {
@@ -97,6 +110,9 @@ func TestSweepUsage(t *testing.T) {
 		{"unknown model", []string{"sweep", "--model", "vgg", "--out", dir}, "vgg"},
 		{"unknown point", []string{"sweep", "--point", "a2q-w3a3-p9", "--out", dir}, "a2q-w3a3-p9"},
 		{"merge of nothing", []string{"sweep", "--merge", "--out", dir}, "points"},
+		{"unknown method", []string{"sweep", "--methods", "qat,adaround", "--out", dir}, `--methods "adaround"`},
+		{"no method", []string{"sweep", "--methods", ",", "--out", dir}, "--methods"},
+		{"calibration size", []string{"sweep", "--methods", "gptq", "--calib-size", "0", "--out", dir}, "--calib-size"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runArgs(t, c.args...)
