@@ -574,6 +574,8 @@ func TestCentreOnInputs(t *testing.T) {
 	}{
 		{"W4A4, budget loose", LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, 0.5},
 		{"W8A8, budget tight", LayerConfig{Mode: A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 11}, 1 + 1e-9},
+		{"W4A4 in tiles of 10, budget loose", LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12, Tile: 10}, 0.5},
+		{"W8A8 in tiles of 8, budget tight", LayerConfig{Mode: A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 10, Tile: 8}, 1 + 1e-9},
 	} {
 		newLayer := func() *Layer {
 			l, err := NewLinear("f", k, cout, true, c.cfg, false, rng)
@@ -599,31 +601,39 @@ func TestCentreOnInputs(t *testing.T) {
 			t.Errorf("%s: error %.4g on data, plain %.4g: want at most %g of it", c.name, de, pe, c.betterX)
 		}
 		ref := l.W.ReferenceL1()
-		q, _ := l.W.Integers()
+		q, _ := l.W.IntegerWeights()
 		budget := l.W.Budget()
+		tile := l.W.Tile()
+		if tile != c.cfg.Tile {
+			t.Fatalf("%s: tile %d", c.name, tile)
+		}
+		if tile == 0 {
+			tile = k
+		}
 		for ch := 0; ch < cout; ch++ {
-			var pos, neg float64
-			for i := 0; i < k; i++ {
-				if v := float64(q[ch*k+i]); v > 0 {
-					pos += v
-				} else {
-					neg -= v
+			for lo := 0; lo < k; lo += tile {
+				hi := min(lo+tile, k)
+				pos, neg := tileSums(q[ch*k+lo : ch*k+hi])
+				if float64(pos) > budget/2 || float64(neg) > budget/2 {
+					t.Errorf("%s channel %d tile %d: q⁺ = %d, q⁻ = %d exceed T/2 = %g", c.name, ch, lo/tile, pos, neg, budget/2)
 				}
-			}
-			if pos > budget/2 || neg > budget/2 {
-				t.Errorf("%s channel %d: q⁺ = %g, q⁻ = %g exceed T/2 = %g", c.name, ch, pos, neg, budget/2)
+				if c.betterX < 1 {
+					// The budget does not bind, so the projection left V as
+					// centred: every tile sums to zero.
+					var sum float64
+					for _, v := range l.Weight.Value.Data[ch*k+lo : ch*k+hi] {
+						sum += float64(v)
+					}
+					if math.Abs(sum) > 1e-4*ref[ch] {
+						t.Errorf("%s channel %d tile %d: weights sum to %g", c.name, ch, lo/tile, sum)
+					}
+				}
 			}
 			if c.betterX < 1 {
-				// The budget does not bind, so the projection left V as
-				// centred: it sums to zero, and the bias kept the mean output.
-				var sum, dm float64
+				// The bias kept the mean output.
+				var dm float64
 				for i := 0; i < k; i++ {
-					v := float64(l.Weight.Value.Data[ch*k+i])
-					sum += v
-					dm += (v - float64(w0[ch*k+i])) * mean[i]
-				}
-				if math.Abs(sum) > 1e-4*ref[ch] {
-					t.Errorf("%s channel %d: weights sum to %g", c.name, ch, sum)
+					dm += (float64(l.Weight.Value.Data[ch*k+i]) - float64(w0[ch*k+i])) * mean[i]
 				}
 				if d := dm + float64(l.Bias.Value.Data[ch]-b0[ch]); math.Abs(d) > 1e-4 {
 					t.Errorf("%s channel %d: mean output moved by %g", c.name, ch, d)

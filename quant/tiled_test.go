@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
@@ -217,6 +219,107 @@ func TestTiledPenalty(t *testing.T) {
 		got := float64(w.Penalty(autodiff.NewTape(1)).Value.Data[0])
 		if math.Abs(got-want) > 1e-5*want || want == 0 {
 			t.Errorf("K %d tile %d: penalty %g, want %g", tc.k, tc.tile, got, want)
+		}
+	}
+}
+
+// TestCentring checks Centring against a direct solution of its problem:
+// the d minimising dᵀ·A·d (A = Σ + ρ·tr(Σ)/K·I) subject to every tile of
+// w − d summing to zero, from the KKT system [A B; Bᵀ 0]·[d; ν] = [0; s]
+// (B the tiles' indicators, s their sums), and the bias change d·m.
+func TestCentring(t *testing.T) {
+	for _, tc := range []struct {
+		k, tile int
+		rho     float64
+	}{
+		{12, 5, 1},
+		{12, 4, 0.1},
+		{12, 0, 1},
+		{12, 5, math.Inf(1)},
+		{12, 0, math.Inf(1)},
+		{7, 3, 10},
+		{9, 9, 1}, // one tile: untiled
+	} {
+		rng := rand.New(rand.NewPCG(uint64(tc.k), uint64(tc.tile)))
+		k := tc.k
+		// A covariance with correlated inputs: L·Lᵀ/k for random L.
+		l := make([]float64, k*k)
+		for i := range l {
+			l[i] = rng.NormFloat64()
+		}
+		cov := mat.NewSymDense(k, nil)
+		var tr float64
+		for i := 0; i < k; i++ {
+			for j := i; j < k; j++ {
+				var v float64
+				for r := 0; r < k; r++ {
+					v += l[i*k+r] * l[j*k+r]
+				}
+				cov.SetSym(i, j, v/float64(k))
+			}
+			tr += cov.At(i, i)
+		}
+		m := make([]float64, k)
+		w := make([]float32, k)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() + 0.3)
+			m[i] = rng.Float64()
+		}
+		ce := NewCentring(cov, tr, tc.rho, tc.tile)
+		if ce == nil {
+			t.Fatalf("K %d tile %d ρ %g: no centring", k, tc.tile, tc.rho)
+		}
+		dst := make([]float32, k)
+		db := ce.Centre(dst, w, m)
+
+		tile := tc.tile
+		if tile == 0 {
+			tile = k
+		}
+		tiles := (k + tile - 1) / tile
+		n := k + tiles
+		kkt := mat.NewDense(n, n, nil)
+		rhs := mat.NewVecDense(n, nil)
+		for i := 0; i < k; i++ {
+			for j := 0; j < k; j++ {
+				a := cov.At(i, j)
+				if math.IsInf(tc.rho, 1) {
+					a = 0
+					if i == j {
+						a = 1
+					}
+				} else if i == j {
+					a += tc.rho * tr / float64(k)
+				}
+				kkt.Set(i, j, a)
+			}
+			kkt.Set(i, k+i/tile, 1)
+			kkt.Set(k+i/tile, i, 1)
+			rhs.SetVec(k+i/tile, rhs.AtVec(k+i/tile)+float64(w[i]))
+		}
+		var sol mat.VecDense
+		if err := sol.SolveVec(kkt, rhs); err != nil {
+			t.Fatal(err)
+		}
+		var wantDB float64
+		for i := 0; i < k; i++ {
+			d := sol.AtVec(i)
+			wantDB += d * m[i]
+			if got := float64(w[i] - dst[i]); math.Abs(got-d) > 1e-5*(1+math.Abs(d)) {
+				t.Errorf("K %d tile %d ρ %g: d[%d] = %.7g, want %.7g", k, tc.tile, tc.rho, i, got, d)
+			}
+		}
+		if math.Abs(db-wantDB) > 1e-5*(1+math.Abs(wantDB)) {
+			t.Errorf("K %d tile %d ρ %g: bias change %.7g, want %.7g", k, tc.tile, tc.rho, db, wantDB)
+		}
+		for lo := 0; lo < k; lo += tile {
+			var sum float64
+			for _, v := range dst[lo:min(lo+tile, k)] {
+				sum += float64(v)
+			}
+			if math.Abs(sum) > 1e-5 {
+				t.Errorf("K %d tile %d ρ %g: tile %d sums to %g after centring", k, tc.tile, tc.rho, lo/tile, sum)
+			}
 		}
 	}
 }
