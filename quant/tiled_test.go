@@ -323,3 +323,70 @@ func TestCentring(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectHalves: the result has q⁺, q⁻ ≤ z, a vector already there is
+// unchanged, a zero-sum vector stays zero-sum, and it is the Euclidean
+// projection: (v − p)·(y − p) ≤ 0 for every y in the set (checked on
+// random y).
+func TestProjectHalves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	sides := func(v []float32) (pos, neg float64) {
+		for _, x := range v {
+			pos, neg = pos+max(float64(x), 0), neg+max(-float64(x), 0)
+		}
+		return pos, neg
+	}
+	for trial := 0; trial < 500; trial++ {
+		k := 1 + rng.IntN(40)
+		v := make([]float32, k)
+		var mu float64
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			mu += float64(v[i]) / float64(k)
+		}
+		centred := trial%2 == 0
+		if centred {
+			for i := range v {
+				v[i] -= float32(mu)
+			}
+		}
+		p0, n0 := sides(v)
+		z := max(p0, n0) * rng.Float64() * 1.2
+		p := slices.Clone(v)
+		ProjectHalves(p, z)
+		pos, neg := sides(p)
+		if pos > z*(1+1e-5)+1e-6 || neg > z*(1+1e-5)+1e-6 {
+			t.Fatalf("trial %d: q⁺ = %g, q⁻ = %g above z = %g", trial, pos, neg, z)
+		}
+		if p0 <= z && n0 <= z && !slices.Equal(p, v) {
+			t.Fatalf("trial %d: a vector inside moved", trial)
+		}
+		if centred && math.Abs(pos-neg) > 1e-4*(1+pos) {
+			t.Fatalf("trial %d: centred vector now sums to %g", trial, pos-neg)
+		}
+		for try := 0; try < 20; try++ {
+			y := make([]float64, k)
+			for i := range y {
+				y[i] = rng.NormFloat64()
+			}
+			var yp, yn float64
+			for _, x := range y {
+				yp, yn = yp+max(x, 0), yn+max(-x, 0)
+			}
+			sc := 1.0
+			if yp > z {
+				sc = z / yp
+			}
+			if yn > z {
+				sc = min(sc, z/yn)
+			}
+			var ip float64
+			for i := range y {
+				ip += float64(v[i]-p[i]) * (y[i]*sc - float64(p[i]))
+			}
+			if ip > 1e-4 {
+				t.Fatalf("trial %d: (v − p)·(y − p) = %g > 0 for a y in the set", trial, ip)
+			}
+		}
+	}
+}

@@ -208,8 +208,8 @@ func (w *WeightQuant) initTiled(project bool) {
 // weights the last InitFromWeights started from (after A2Q+'s centring,
 // before the projection): the norm the quantized channel is meant to
 // reproduce. In a tiled layer it is the sum over the channel's tiles, each
-// centred on its own mean for A2Q+. It is nil until InitFromWeights has run in this process (it
-// is not stored in checkpoints).
+// centred on its own mean for A2Q+. It is nil until InitFromWeights has run
+// in this process (it is not stored in checkpoints).
 func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 
 // ProjectionGain returns, per output channel, the gain α_c ≥ 1 that the
@@ -218,8 +218,8 @@ func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 // the dequantised weights q·s. (On the reference CNN at W8A8 this L1 ratio
 // makes a better start than the least-squares gain of the channel's
 // output.) In a tiled layer it is still one gain per channel, the ratio of
-// the channel's norms summed over its tiles. It is nil before InitFromWeights, or if a channel quantizes to
-// zero.
+// the channel's norms summed over its tiles. It is nil before
+// InitFromWeights, or if a channel quantizes to zero.
 func (w *WeightQuant) ProjectionGain() []float64 {
 	cout, k := w.Channels()
 	if len(w.refL1) != cout {
@@ -295,6 +295,24 @@ func ProjectL1(v []float32, z float64) {
 	for i, x := range v {
 		m := math.Max(math.Abs(float64(x))-theta, 0)
 		v[i] = float32(math.Copysign(m, float64(x)))
+	}
+}
+
+// ProjectHalves replaces v by its Euclidean projection onto the set of
+// vectors whose positive entries and whose negative entries each sum to at
+// most z in magnitude (A2Q+'s q⁺, q⁻ ≤ T/2): the positive and the negative
+// entries projected separately onto the L1 ball of radius z (ProjectL1).
+// A zero-sum v stays zero-sum (both sides shrink to z), so that for it this
+// is also the projection onto the zero-sum vectors of L1 norm at most 2z.
+func ProjectHalves(v []float32, z float64) {
+	pos, neg := make([]float32, len(v)), make([]float32, len(v))
+	for i, x := range v {
+		pos[i], neg[i] = max(x, 0), max(-x, 0)
+	}
+	ProjectL1(pos, z)
+	ProjectL1(neg, z)
+	for i := range v {
+		v[i] = pos[i] - neg[i]
 	}
 }
 
@@ -801,22 +819,4 @@ func (w *WeightQuant) checkIntegers(want []int32, _ []float32, k int) error {
 		}
 	}
 	return nil
-}
-
-// ProjectHalves replaces v by its Euclidean projection onto the set of
-// vectors whose positive entries and whose negative entries each sum to at
-// most z in magnitude (A2Q+'s q⁺, q⁻ ≤ T/2): the positive and the negative
-// entries projected separately onto the L1 ball of radius z (ProjectL1).
-// A zero-sum v stays zero-sum (both sides shrink to z), so that for it this
-// is also the projection onto the zero-sum vectors of L1 norm at most 2z.
-func ProjectHalves(v []float32, z float64) {
-	pos, neg := make([]float32, len(v)), make([]float32, len(v))
-	for i, x := range v {
-		pos[i], neg[i] = max(x, 0), max(-x, 0)
-	}
-	ProjectL1(pos, z)
-	ProjectL1(neg, z)
-	for i := range v {
-		v[i] = pos[i] - neg[i]
-	}
 }
