@@ -193,43 +193,51 @@ func soft(x, theta float64) float64 {
 	return math.Copysign(math.Max(math.Abs(x)-theta, 0), x)
 }
 
-// balance makes every channel of q (rows of k) sum to zero by moving the
-// weights of its heavier side toward zero, the smallest magnitudes first.
-// Weights only shrink, so every budget and bit width still holds.
-func balance(q []int32, k int) {
+// balance makes every channel of q (rows of k), or every tile of the
+// budget b in it, sum to zero by moving the weights of its heavier side
+// toward zero, the smallest magnitudes first. Weights only shrink, so every
+// budget and bit width still holds.
+func balance(q []int32, k int, b Budget) {
 	for c := 0; c < len(q)/k; c++ {
-		row := q[c*k : (c+1)*k]
-		var sum int64
-		for _, v := range row {
-			sum += int64(v)
-		}
-		if sum == 0 {
-			continue
-		}
-		// The heavier side's weights, by increasing magnitude.
-		var idx []int
-		for i, v := range row {
-			if (sum > 0 && v > 0) || (sum < 0 && v < 0) {
-				idx = append(idx, i)
+		for t := 0; t < b.tiles(k); t++ {
+			lo, hi := 0, k
+			if b.Tile > 0 {
+				lo, hi = t*b.Tile, min(k, (t+1)*b.Tile)
 			}
+			balanceRow(q[c*k+lo : c*k+hi])
 		}
-		slices.SortStableFunc(idx, func(a, b int) int { return int(abs32(row[a]) - abs32(row[b])) })
-		excess := sum
-		if excess < 0 {
-			excess = -excess
+	}
+}
+
+// balanceRow makes row sum to zero as balance does.
+func balanceRow(row []int32) {
+	var sum int64
+	for _, v := range row {
+		sum += int64(v)
+	}
+	if sum == 0 {
+		return
+	}
+	// The heavier side's weights, by increasing magnitude.
+	var idx []int
+	for i, v := range row {
+		if (sum > 0 && v > 0) || (sum < 0 && v < 0) {
+			idx = append(idx, i)
 		}
-		for _, i := range idx {
-			if excess == 0 {
-				break
-			}
-			d := min(int64(abs32(row[i])), excess)
-			if row[i] > 0 {
-				row[i] -= int32(d)
-			} else {
-				row[i] += int32(d)
-			}
-			excess -= d
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return int(abs32(row[a]) - abs32(row[b])) })
+	excess := max(sum, -sum)
+	for _, i := range idx {
+		if excess == 0 {
+			return
 		}
+		d := min(int64(abs32(row[i])), excess)
+		if row[i] > 0 {
+			row[i] -= int32(d)
+		} else {
+			row[i] += int32(d)
+		}
+		excess -= d
 	}
 }
 

@@ -91,12 +91,13 @@ type Budget struct {
 	// Half bounds q⁺ = Σ_{q_i>0} q_i and q⁻ = Σ_{q_i<0} |q_i| each (A2Q+:
 	// T/2). Zero means no such bound.
 	Half float64
-	// Balanced asks for integers that sum to zero in every channel: an A2Q+
-	// weight quantizer centres its float weights before rounding toward
-	// zero, so it can only hold integers whose sum is near zero (see
+	// Balanced asks for integers that sum to zero in every channel, or in
+	// every tile with Tile: an A2Q+ weight quantizer centres its float
+	// weights (each tile on its own mean) before rounding toward zero, so
+	// it can only hold integers whose sum is near zero (see
 	// quant.WeightQuant.SetIntegers). Quantize meets it by shrinking the
-	// heavier side of a channel, smallest weights first, which keeps every
-	// other bound.
+	// heavier side of a channel (tile), smallest weights first, which keeps
+	// every other bound.
 	Balanced bool
 	// Tile, when positive, applies the bounds to each tile of Tile
 	// consecutive weights of a channel separately (the last tile may be
@@ -154,7 +155,6 @@ func roundRTN(l *Layer, c int, q []int32, tr *tracker) {
 	for i := range v {
 		v[i] = float32(math.Max(-m, math.Min(m, float64(l.W[c*k+i])/s)))
 	}
-	pos, neg := make([]float32, k), make([]float32, k)
 	for t := 0; t < l.Budget.tiles(k); t++ {
 		lo, hi := 0, k
 		if l.Budget.Tile > 0 {
@@ -165,16 +165,7 @@ func roundRTN(l *Layer, c int, q []int32, tr *tracker) {
 			quant.ProjectL1(v, l.Budget.L1)
 		}
 		if l.Budget.Half > 0 {
-			// Project the positive and the negative weights separately.
-			pos, neg := pos[:len(v)], neg[:len(v)]
-			for i, x := range v {
-				pos[i], neg[i] = max(x, 0), max(-x, 0)
-			}
-			quant.ProjectL1(pos, l.Budget.Half)
-			quant.ProjectL1(neg, l.Budget.Half)
-			for i := range v {
-				v[i] = pos[i] - neg[i]
-			}
+			quant.ProjectHalves(v, l.Budget.Half)
 		}
 	}
 	for i, x := range v {
@@ -288,7 +279,7 @@ func Quantize(l Layer, m Method, st *Stats, o Options) ([]int32, error) {
 		return nil, fmt.Errorf("layer %s: unknown method %q", l.Name, m)
 	}
 	if l.Budget.Balanced {
-		balance(q, l.K)
+		balance(q, l.K, l.Budget)
 	}
 	if err := withinBudget(q, l.K, l.Bits, l.Budget); err != nil {
 		// The methods hold the budget by construction.

@@ -46,6 +46,8 @@ func randomProblem(rng *rand.Rand, maxK int) problem {
 	if k > 2 && rng.IntN(4) == 0 {
 		b.Tile = 1 + rng.IntN(k)
 	}
+	// What an A2Q+ quantizer needs to hold the integers (SetIntegers).
+	b.Balanced = plus && rng.IntN(2) == 0
 	w := make([]float32, outC*k)
 	scale := make([]float32, outC)
 	for c := range scale {
@@ -257,12 +259,30 @@ func TestRTNFloatOvershoot(t *testing.T) {
 	}
 }
 
-// certify checks q against the bit width, the budget and the accumulator
-// width P with accum's exact bounds (per tile when the budget is tiled).
+// certify checks q against the bit width, the budget, the zero sums of a
+// balanced budget and the accumulator width P with accum's exact bounds
+// (per tile when the budget is tiled).
 func (pr *problem) certify(q []int32) error {
 	l := &pr.l
 	if err := withinBudget(q, l.K, l.Bits, l.Budget); err != nil {
 		return err
+	}
+	if l.Budget.Balanced {
+		for c := 0; c < l.OutC; c++ {
+			for t := 0; t < l.Budget.tiles(l.K); t++ {
+				lo, hi := 0, l.K
+				if l.Budget.Tile > 0 {
+					lo, hi = t*l.Budget.Tile, min(l.K, (t+1)*l.Budget.Tile)
+				}
+				var sum int64
+				for _, v := range q[c*l.K+lo : c*l.K+hi] {
+					sum += int64(v)
+				}
+				if sum != 0 {
+					return fmt.Errorf("channel %d tile %d: balanced integers sum to %d", c, t, sum)
+				}
+			}
+		}
 	}
 	if l.Budget.Tile > 0 {
 		if inner, _ := accum.TiledBits(q, l.OutC, l.K, l.Budget.Tile, pr.n, pr.signed); inner > pr.p {
@@ -320,7 +340,7 @@ func TestPropertyCertified(t *testing.T) {
 		trials = 500
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	brute := 0
+	brute, tiled, balanced := 0, 0, 0
 	for trial := 0; trial < trials; trial++ {
 		maxK := 64
 		small := trial%4 == 0
@@ -331,6 +351,12 @@ func TestPropertyCertified(t *testing.T) {
 			maxK = 3 * lazyBlock // several blocks of lazy updates
 		}
 		pr := randomProblem(rng, maxK)
+		if pr.l.Budget.Tile > 0 {
+			tiled++
+		}
+		if pr.l.Budget.Balanced {
+			balanced++
+		}
 		for _, m := range methods {
 			q, err := Quantize(pr.l, m, pr.st, Options{})
 			if err != nil {
@@ -347,7 +373,7 @@ func TestPropertyCertified(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d layers × %d methods certified, %d brute-forced", trials, len(methods), brute)
+	t.Logf("%d layers × %d methods certified (%d tiled, %d balanced), %d brute-forced", trials, len(methods), tiled, balanced, brute)
 }
 
 // outErr returns ‖Y − X(sQ)ᵀ‖_F² with Y = ref·Wᵀ.

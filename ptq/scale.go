@@ -13,8 +13,9 @@ var ScaleFactors = []float64{1, 1.5, 2, 2.5, 3}
 // the best. Under a tight budget the scale decides what the budget buys: a
 // fine scale keeps the large weights and zeroes the rest, a coarse one
 // rounds many weights to one or two steps. Each channel starts from s₀ =
-// max(max|w|/qmax, ‖w‖₁/B), B the L1 norm the budget allows (the scale at
-// which the channel's L1 norm just fills it); SearchScales rounds the whole
+// max(max|w|/qmax, ‖w‖₁/B), B the L1 norm the budget allows the channel
+// (the scale at which the channel's L1 norm just fills it; with tiles, B is
+// the budget times the number of tiles); SearchScales rounds the whole
 // layer at s₀ times each of ScaleFactors and keeps the rounding whose output
 // error Σ_c (w_c − s_c·q_c)ᵀ H (w_c − s_c·q_c) is smallest. It writes the
 // chosen scales into l.Scale and returns the integers.
@@ -30,6 +31,8 @@ func SearchScales(l *Layer, m Method, st *Stats, o Options) ([]int32, error) {
 	if l.Budget.Half > 0 {
 		b = 2 * l.Budget.Half
 	}
+	// With tiles the channel may hold tiles times the budget.
+	b *= float64(l.Budget.tiles(k))
 	s0 := make([]float64, l.OutC)
 	for c := range s0 {
 		var mx, l1 float64

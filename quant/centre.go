@@ -158,6 +158,11 @@ func (mo *InputMoments) addGroup(grp int, x []float32, rows int) {
 // off this way than with the plain subtraction is for the caller to judge
 // on the model's outputs (models.InitFromFloatWith does).
 //
+// In a tiled layer (see WeightQuant.Tile) A2Q+ centres each tile, so every
+// tile must sum to zero: the candidates are those of Centring, in tiles,
+// and the plain one subtracts each tile's mean μ_t, moving
+// Σ_t μ_t·Σ_{i∈t} m_i into the bias.
+//
 // Call it on the layer's float (pre-trained) weights, with moments of the
 // inputs the layer sees in the model. It returns the number of channels
 // that kept the plain mean subtraction, and an error for a layer that is
@@ -173,6 +178,7 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 		return 0, fmt.Errorf("layer %s: no input statistics for data-aware zero-centring", l.Name)
 	}
 	k := mo.k
+	tile := l.W.Tile()
 	groups := len(mo.sum)
 	perGroup := l.OutC / groups
 	w := l.Weight.Value.Data
@@ -196,40 +202,28 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 			}
 			tr += cov.At(i, i)
 		}
-		// One direction z per ridge; plain centring (z = 1) is always last.
-		var dirs [][]float64
+		// One centring per ridge; the plain one (z = 1) is always last.
+		var dirs []*Centring
 		for _, rho := range centringRidges {
-			if z := CentringDirection(cov, tr, rho); z != nil {
+			if z := NewCentring(cov, tr, rho, tile); z != nil {
 				dirs = append(dirs, z)
 			}
 		}
-		if len(dirs) == 0 || !isOnes(dirs[len(dirs)-1]) {
-			dirs = append(dirs, ones(k))
+		if len(dirs) == 0 || !dirs[len(dirs)-1].plain {
+			dirs = append(dirs, PlainCentring(k, tile))
 		}
 		wc64 := make([]float64, k)
 		cand := make([]float32, k)
 		best := make([]float32, k)
 		for c := grp * perGroup; c < (grp+1)*perGroup; c++ {
 			wc := w[c*k : c*k+k]
-			var sum float64
 			for i, v := range wc {
 				wc64[i] = float64(v)
-				sum += float64(v)
 			}
 			bestErr, bestD := math.Inf(1), -1
 			var bestDB float64
 			for di, z := range dirs {
-				var den float64
-				for _, v := range z {
-					den += v
-				}
-				lam := sum / den
-				var db float64
-				for i := range cand {
-					d := lam * z[i]
-					cand[i] = float32(wc64[i] - d)
-					db += d * m[i]
-				}
+				db := z.Centre(cand, wc, m)
 				e := trial.quantizedError(cand, wc64, cov)
 				// Ties (and NaN-free equal errors) go to the plainer candidate.
 				if e <= bestErr || bestD < 0 {
@@ -248,6 +242,159 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	}
 	l.W.InitFromWeights(true)
 	return plain, nil
+}
+
+// Centring is the data-aware zero-centring of A2Q+ channels of K weights
+// that sum to zero in every tile of Tile consecutive weights (in the whole
+// channel for tile 0): for weights w, the correction d that minimises
+// dᵀ·(Σ + ρ·tr(Σ)/K·I)·d subject to every tile of w − d summing to zero,
+// d = Σ_t λ_t·z_t with z_t = (Σ + ρ·tr(Σ)/K·I)⁻¹·1_t (1_t: ones on tile
+// t) and λ solving Σ_t (1_sᵀ·z_t)·λ_t = Σ_{i∈s} w_i for every tile s.
+// With Σ the covariance of the layer's inputs this changes the output
+// least; the mean of what it changes, d·m for the inputs' mean m, belongs
+// in the bias. Untiled, d = (Σ_i w_i / 1ᵀz)·z; plain (ρ = +Inf, or tr ≤ 0)
+// it subtracts each tile's mean μ_t, and d·m = Σ_t μ_t·Σ_{i∈t} m_i.
+type Centring struct {
+	k, tile int
+	plain   bool
+	z       [][]float64 // z_t per tile (nil for plain tiles)
+	den     float64     // 1ᵀz (untiled)
+	ch      *mat.Cholesky
+}
+
+// NewCentring returns the centring of ridge ρ for inputs of covariance cov
+// and trace tr, in tiles of tile weights (0: one), or nil if its systems
+// cannot be solved. cov is only read for its size when ρ = +Inf or tr ≤ 0.
+func NewCentring(cov *mat.SymDense, tr, rho float64, tile int) *Centring {
+	k := cov.SymmetricDim()
+	if tile <= 0 || tile >= k {
+		z := CentringDirection(cov, tr, rho)
+		if z == nil {
+			return nil
+		}
+		var den float64
+		for _, v := range z {
+			den += v
+		}
+		return &Centring{k: k, z: [][]float64{z}, den: den, plain: isOnes(z)}
+	}
+	if math.IsInf(rho, 1) || !(tr > 0) {
+		return PlainCentring(k, tile)
+	}
+	a := mat.NewSymDense(k, nil)
+	a.CopySym(cov)
+	for i := 0; i < k; i++ {
+		a.SetSym(i, i, a.At(i, i)+rho*tr/float64(k))
+	}
+	var ca mat.Cholesky
+	if !ca.Factorize(a) {
+		return nil
+	}
+	tiles := (k + tile - 1) / tile
+	ind := mat.NewDense(k, tiles, nil)
+	for i := 0; i < k; i++ {
+		ind.Set(i, i/tile, 1)
+	}
+	var zm mat.Dense
+	if err := ca.SolveTo(&zm, ind); err != nil {
+		return nil
+	}
+	ce := &Centring{k: k, tile: tile, z: make([][]float64, tiles)}
+	for t := range ce.z {
+		ce.z[t] = mat.Col(nil, t, &zm)
+		for _, v := range ce.z[t] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil
+			}
+		}
+	}
+	// M_st = 1_sᵀ·z_t, symmetric positive definite (symmetrised against
+	// rounding).
+	m := mat.NewSymDense(tiles, nil)
+	for s := 0; s < tiles; s++ {
+		for t := s; t < tiles; t++ {
+			var ms, mt float64
+			for i := s * tile; i < min((s+1)*tile, k); i++ {
+				ms += ce.z[t][i]
+			}
+			for i := t * tile; i < min((t+1)*tile, k); i++ {
+				mt += ce.z[s][i]
+			}
+			m.SetSym(s, t, (ms+mt)/2)
+		}
+	}
+	ce.ch = new(mat.Cholesky)
+	if !ce.ch.Factorize(m) {
+		return nil
+	}
+	return ce
+}
+
+// PlainCentring returns the centring that subtracts each tile's mean from
+// channels of k weights in tiles of tile weights (0: the channel's mean).
+func PlainCentring(k, tile int) *Centring {
+	if tile <= 0 || tile >= k {
+		return &Centring{k: k, z: [][]float64{ones(k)}, den: float64(k), plain: true}
+	}
+	return &Centring{k: k, tile: tile, plain: true}
+}
+
+// Centre writes w − d into dst and returns d·m (0 if m is nil), the
+// change of the channel's output at the inputs' mean m, which the caller
+// adds to the bias. It panics unless w and dst have K entries (and m, if
+// not nil).
+func (ce *Centring) Centre(dst, w []float32, m []float64) (db float64) {
+	k := ce.k
+	if len(w) != k || len(dst) != k || m != nil && len(m) != k {
+		panic(fmt.Sprintf("quant: Centring.Centre: %d weights, %d outputs and %d means for K = %d", len(w), len(dst), len(m), k))
+	}
+	mi := func(i int) float64 {
+		if m == nil {
+			return 0
+		}
+		return m[i]
+	}
+	if ce.tile == 0 {
+		z := ce.z[0]
+		var sum float64
+		for _, a := range w {
+			sum += float64(a)
+		}
+		lam := sum / ce.den
+		for i, a := range w {
+			d := lam * z[i]
+			dst[i] = float32(float64(a) - d)
+			db += d * mi(i)
+		}
+		return db
+	}
+	tiles := (k + ce.tile - 1) / ce.tile
+	sums := make([]float64, tiles)
+	for i, a := range w {
+		sums[i/ce.tile] += float64(a)
+	}
+	if ce.plain {
+		for i, a := range w {
+			t := i / ce.tile
+			d := sums[t] / float64(min((t+1)*ce.tile, k)-t*ce.tile)
+			dst[i] = float32(float64(a) - d)
+			db += d * mi(i)
+		}
+		return db
+	}
+	var lam mat.VecDense
+	if err := ce.ch.SolveVecTo(&lam, mat.NewVecDense(tiles, sums)); err != nil {
+		panic(fmt.Sprintf("quant: Centring.Centre: %v", err)) // factorised in NewCentring
+	}
+	for i, a := range w {
+		var d float64
+		for t, z := range ce.z {
+			d += lam.AtVec(t) * z[i]
+		}
+		dst[i] = float32(float64(a) - d)
+		db += d * mi(i)
+	}
+	return db
 }
 
 // CentringDirection returns z = (Σ + ρ·tr/K·I)⁻¹·1, ones for ρ = +Inf or

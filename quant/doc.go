@@ -23,6 +23,13 @@
 // the bias. After a ReLU the inputs are non-negative and the plain
 // subtraction removes a term no bias can replace.
 //
+// Multi-stage accumulation: a layer whose LayerConfig.Tile splits its dot
+// products (LayerConfig.TileFor) sums each tile of Tile consecutive terms in
+// its own P-bit accumulator, so A2Q and A2Q+ hold their budget in every tile
+// of every channel (WeightQuant.Tile), A2Q+ centring each tile on its own
+// mean; initialisation, SetIntegers and the data-aware centring (Centring)
+// follow the tiles.
+//
 // Activation scales are calibrated on the first batch: the 99.99th
 // percentile for classifiers, the maximum (RegressionPercentile) for
 // networks that regress pixels. Scales are learned in the log2 domain.

@@ -65,51 +65,110 @@ func weightLoss(w *WeightQuant, r []float32, rs []float32) (float64, map[*nn.Par
 	return sum, grads
 }
 
+// TestA2QStraightThroughGradients checks the straight-through gradients
+// of A2Q and A2Q+ (with the quantizer's rounding and clamp replaced by the
+// identity) against finite differences, with g/s inside and beyond the
+// budget; tiled layers have one tile of large weights, scaled to its own
+// budget ("clamped"), beside tiles that share the channel's scale.
 func TestA2QStraightThroughGradients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, mode := range []Mode{A2Q, A2QPlus} {
-		for _, clampG := range []bool{false, true} {
-			w := randWQ(rng, mode, 3, 7, 8, 8, 12, false)
-			w.surrogate = true
-			if clampG {
-				// g/s above the budget: g gets gradient only from the penalty.
-				for c := range w.Log2G.Value.Data {
-					w.Log2G.Value.Data[c] = w.Log2S.Value.Data[c] + float32(math.Log2(w.Budget())) + 0.5
-				}
-			} else {
-				for c := range w.Log2G.Value.Data {
-					w.Log2G.Value.Data[c] -= 0.3
-				}
-			}
-			r := make([]float32, 21)
-			rs := make([]float32, 3)
-			for i := range r {
-				r[i] = float32(rng.NormFloat64())
-			}
-			for i := range rs {
-				rs[i] = float32(rng.NormFloat64())
-			}
-			_, grads := weightLoss(w, r, rs)
-			for _, p := range append([]*nn.Param{w.V}, w.Params()...) {
-				for i := range p.Value.Data {
-					orig := p.Value.Data[i]
-					const h = 1e-3
-					kink := float32(0)
-					if mode == A2QPlus && p == w.V {
-						kink = mean(p.Value.Data[i/7*7 : i/7*7+7])
+	for _, tc := range []struct {
+		k, tile int
+	}{
+		{7, 0},
+		{10, 4}, // tiles of 4, 4 and 2 weights
+		{9, 3},
+	} {
+		for _, mode := range []Mode{A2Q, A2QPlus} {
+			for _, clampG := range []bool{false, true} {
+				const cout = 3
+				k := tc.k
+				w := randWQ(rng, mode, cout, k, 8, 8, 12, false)
+				w.layer.Tile = tc.tile
+				w.surrogate = true
+				tile, tiles := w.tiling()
+				if tc.tile > 0 {
+					for c := 0; c < cout; c++ {
+						for i := 0; i < tile; i++ {
+							w.V.Value.Data[c*k+i] *= 5
+						}
 					}
-					if p == w.V && math.Abs(float64(orig-kink)) < 3*h {
-						continue // |v − μ| has a kink at 0
+				}
+				w.InitFromWeights(false)
+				bt := w.Budget()
+				switch {
+				case clampG:
+					// g/s above the budget: g gets gradient only from the penalty.
+					for c := range w.Log2G.Value.Data {
+						w.Log2G.Value.Data[c] = w.Log2S.Value.Data[c] + float32(math.Log2(bt*float64(tiles))) + 0.5
 					}
-					p.Value.Data[i] = orig + h
-					up, _ := weightLoss(w, r, rs)
-					p.Value.Data[i] = orig - h
-					down, _ := weightLoss(w, r, rs)
-					p.Value.Data[i] = orig
-					num := (up - down) / (2 * h)
-					ana := float64(grads[p][i])
-					if math.Abs(num-ana) > 2e-2*math.Max(1, math.Abs(num)) {
-						t.Errorf("%s clampG=%v: d/d%s[%d] (value %v): analytic %.5g, numeric %.5g", mode, clampG, p.Name, i, p.Value.Data[i], ana, num)
+				case tc.tile == 0:
+					for c := range w.Log2G.Value.Data {
+						w.Log2G.Value.Data[c] -= 0.3
+					}
+				default:
+					// r/N halfway between the scales at which the largest
+					// tile and the second largest reach the budget.
+					ts := make([]tileState, cout*tiles)
+					w.computeTiled(make([]float32, cout*k), make([]float32, cout), nil, ts)
+					for c := 0; c < cout; c++ {
+						var n, first, second float64
+						for j := 0; j < tiles; j++ {
+							n1 := float64(ts[c*tiles+j].n1)
+							n += n1
+							first, second = max(first, n1), max(second, min(first, n1))
+						}
+						a := 2 * bt / (first + second)
+						w.Log2G.Value.Data[c] = w.Log2S.Value.Data[c] + float32(math.Log2(a*n))
+					}
+				}
+				if tc.tile > 0 {
+					st, ts := make([]chanState, cout), make([]tileState, cout*tiles)
+					w.computeTiled(make([]float32, cout*k), make([]float32, cout), st, ts)
+					for c := 0; c < cout; c++ {
+						var clamped int
+						for _, s := range ts[c*tiles : (c+1)*tiles] {
+							if s.clamped {
+								clamped++
+							}
+						}
+						if clamped == 0 || clamped == tiles || st[c].clamped != clampG {
+							t.Fatalf("%s tile %d clampG=%v channel %d: %d of %d tiles clamped, channel clamped %v: want a mix", mode, tc.tile, clampG, c, clamped, tiles, st[c].clamped)
+						}
+					}
+				}
+				r := make([]float32, cout*k)
+				rs := make([]float32, cout)
+				for i := range r {
+					r[i] = float32(rng.NormFloat64())
+				}
+				for i := range rs {
+					rs[i] = float32(rng.NormFloat64())
+				}
+				_, grads := weightLoss(w, r, rs)
+				for _, p := range append([]*nn.Param{w.V}, w.Params()...) {
+					for i := range p.Value.Data {
+						orig := p.Value.Data[i]
+						const h = 1e-3
+						kink := float32(0)
+						if mode == A2QPlus && p == w.V {
+							lo := i / k * k
+							lo += (i - lo) / tile * tile
+							kink = mean(p.Value.Data[lo:min(lo+tile, i/k*k+k)])
+						}
+						if p == w.V && math.Abs(float64(orig-kink)) < 3*h {
+							continue // |v − μ| has a kink at 0
+						}
+						p.Value.Data[i] = orig + h
+						up, _ := weightLoss(w, r, rs)
+						p.Value.Data[i] = orig - h
+						down, _ := weightLoss(w, r, rs)
+						p.Value.Data[i] = orig
+						num := (up - down) / (2 * h)
+						ana := float64(grads[p][i])
+						if math.Abs(num-ana) > 2e-2*math.Max(1, math.Abs(num)) {
+							t.Errorf("%s tile %d clampG=%v: d/d%s[%d] (value %v): analytic %.5g, numeric %.5g", mode, tc.tile, clampG, p.Name, i, p.Value.Data[i], ana, num)
+						}
 					}
 				}
 			}
@@ -515,6 +574,8 @@ func TestCentreOnInputs(t *testing.T) {
 	}{
 		{"W4A4, budget loose", LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12}, 0.5},
 		{"W8A8, budget tight", LayerConfig{Mode: A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 11}, 1 + 1e-9},
+		{"W4A4 in tiles of 10, budget loose", LayerConfig{Mode: A2QPlus, WeightBits: 4, ActBits: 4, AccBits: 12, Tile: 10}, 0.5},
+		{"W8A8 in tiles of 8, budget tight", LayerConfig{Mode: A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 10, Tile: 8}, 1 + 1e-9},
 	} {
 		newLayer := func() *Layer {
 			l, err := NewLinear("f", k, cout, true, c.cfg, false, rng)
@@ -540,31 +601,39 @@ func TestCentreOnInputs(t *testing.T) {
 			t.Errorf("%s: error %.4g on data, plain %.4g: want at most %g of it", c.name, de, pe, c.betterX)
 		}
 		ref := l.W.ReferenceL1()
-		q, _ := l.W.Integers()
+		q, _ := l.W.IntegerWeights()
 		budget := l.W.Budget()
+		tile := l.W.Tile()
+		if tile != c.cfg.Tile {
+			t.Fatalf("%s: tile %d", c.name, tile)
+		}
+		if tile == 0 {
+			tile = k
+		}
 		for ch := 0; ch < cout; ch++ {
-			var pos, neg float64
-			for i := 0; i < k; i++ {
-				if v := float64(q[ch*k+i]); v > 0 {
-					pos += v
-				} else {
-					neg -= v
+			for lo := 0; lo < k; lo += tile {
+				hi := min(lo+tile, k)
+				pos, neg := tileSums(q[ch*k+lo : ch*k+hi])
+				if float64(pos) > budget/2 || float64(neg) > budget/2 {
+					t.Errorf("%s channel %d tile %d: q⁺ = %d, q⁻ = %d exceed T/2 = %g", c.name, ch, lo/tile, pos, neg, budget/2)
 				}
-			}
-			if pos > budget/2 || neg > budget/2 {
-				t.Errorf("%s channel %d: q⁺ = %g, q⁻ = %g exceed T/2 = %g", c.name, ch, pos, neg, budget/2)
+				if c.betterX < 1 {
+					// The budget does not bind, so the projection left V as
+					// centred: every tile sums to zero.
+					var sum float64
+					for _, v := range l.Weight.Value.Data[ch*k+lo : ch*k+hi] {
+						sum += float64(v)
+					}
+					if math.Abs(sum) > 1e-4*ref[ch] {
+						t.Errorf("%s channel %d tile %d: weights sum to %g", c.name, ch, lo/tile, sum)
+					}
+				}
 			}
 			if c.betterX < 1 {
-				// The budget does not bind, so the projection left V as
-				// centred: it sums to zero, and the bias kept the mean output.
-				var sum, dm float64
+				// The bias kept the mean output.
+				var dm float64
 				for i := 0; i < k; i++ {
-					v := float64(l.Weight.Value.Data[ch*k+i])
-					sum += v
-					dm += (v - float64(w0[ch*k+i])) * mean[i]
-				}
-				if math.Abs(sum) > 1e-4*ref[ch] {
-					t.Errorf("%s channel %d: weights sum to %g", c.name, ch, sum)
+					dm += (float64(l.Weight.Value.Data[ch*k+i]) - float64(w0[ch*k+i])) * mean[i]
 				}
 				if d := dm + float64(l.Bias.Value.Data[ch]-b0[ch]); math.Abs(d) > 1e-4 {
 					t.Errorf("%s channel %d: mean output moved by %g", c.name, ch, d)

@@ -58,7 +58,8 @@ func (w *WeightQuant) QMax() float32 { return float32(accum.WeightMax(w.Bits)) }
 func (w *WeightQuant) AccBits() int { return w.layer.AccBits }
 
 // Budget returns the L1 budget T of an accumulator-aware quantizer (0
-// otherwise).
+// otherwise): of each channel, or of each tile of a channel when the layer
+// is tiled (see Tile).
 func (w *WeightQuant) Budget() float64 {
 	switch w.Mode {
 	case A2Q:
@@ -67,6 +68,26 @@ func (w *WeightQuant) Budget() float64 {
 		return accum.A2QPlusBudget(w.AccBits(), w.InputBits)
 	}
 	return 0
+}
+
+// Tile returns the effective tile size of the owning layer for this
+// quantizer's K (LayerConfig.TileFor), 0 for one stage. When it is
+// positive, A2Q and A2Q+ hold the budget T in each tile of Tile consecutive
+// weights of a channel (the last one may be shorter) instead of in the
+// whole channel.
+func (w *WeightQuant) Tile() int {
+	_, k := w.Channels()
+	return w.layer.TileFor(k)
+}
+
+// tiling returns the tile size (K for one stage) and the number of tiles
+// of a channel.
+func (w *WeightQuant) tiling() (tile, tiles int) {
+	_, k := w.Channels()
+	if tile = w.Tile(); tile == 0 {
+		return k, 1
+	}
+	return tile, (k + tile - 1) / tile
 }
 
 // Params returns the quantizer's own parameters (g and s), not V.
@@ -83,8 +104,21 @@ func (w *WeightQuant) Params() []*nn.Param {
 // each channel is projected onto the L1 ball of radius s_c·T and g_c
 // clipped to s_c·T, so that the first quantized weights are close to the
 // float ones instead of being squeezed (or zeroed) by the budget.
+//
+// In a tiled layer (see Tile) the projection is tile by tile: A2Q's onto
+// the L1 ball of radius s_c·T, A2Q+'s, after centring each tile on its own
+// mean, onto q⁺, q⁻ ≤ s_c·T/2 (ProjectHalves, which keeps the tile
+// zero-sum: the plain L1 projection of a short tile would move its mean,
+// and the quantizer's re-centring would then push the tile far over its
+// budget). g_c is the L1 norm of the whole projected channel (at most
+// s_c·T·tiles), so that the first integers are the projected weights
+// truncated in units of s_c.
 func (w *WeightQuant) InitFromWeights(project bool) {
 	if w.Log2G == nil {
+		return
+	}
+	if w.Tile() > 0 {
+		w.initTiled(project)
 		return
 	}
 	cout, k := w.Channels()
@@ -122,11 +156,60 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 	}
 }
 
+// initTiled is InitFromWeights for a tiled layer.
+func (w *WeightQuant) initTiled(project bool) {
+	cout, k := w.Channels()
+	tile, tiles := w.tiling()
+	t := w.Budget()
+	qmax := float64(w.QMax())
+	w.refL1 = make([]float64, cout)
+	for c := 0; c < cout; c++ {
+		v := w.V.Value.Data[c*k : c*k+k]
+		if w.Mode == A2QPlus {
+			for lo := 0; lo < k; lo += tile {
+				vt := v[lo:min(lo+tile, k)]
+				mu := mean(vt)
+				for i := range vt {
+					vt[i] -= mu
+				}
+			}
+		}
+		var mx, l1 float64
+		for _, x := range v {
+			mx = max(mx, math.Abs(float64(x)))
+			l1 += math.Abs(float64(x))
+		}
+		if mx == 0 {
+			mx, l1 = 1e-8, 1e-8
+		}
+		w.refL1[c] = l1
+		s := mx / qmax
+		if project {
+			l1 = 0
+			for lo := 0; lo < k; lo += tile {
+				vt := v[lo:min(lo+tile, k)]
+				if w.Mode == A2QPlus {
+					ProjectHalves(vt, s*t/2)
+				} else {
+					ProjectL1(vt, s*t)
+				}
+				for _, x := range vt {
+					l1 += math.Abs(float64(x))
+				}
+			}
+			l1 = min(max(l1, 1e-8), s*t*float64(tiles))
+		}
+		w.Log2S.Value.Data[c] = float32(math.Log2(s))
+		w.Log2G.Value.Data[c] = float32(math.Log2(l1))
+	}
+}
+
 // ReferenceL1 returns, per output channel, the L1 norm of the float
 // weights the last InitFromWeights started from (after A2Q+'s centring,
 // before the projection): the norm the quantized channel is meant to
-// reproduce. It is nil until InitFromWeights has run in this process (it
-// is not stored in checkpoints).
+// reproduce. In a tiled layer it is the sum over the channel's tiles, each
+// centred on its own mean for A2Q+. It is nil until InitFromWeights has run
+// in this process (it is not stored in checkpoints).
 func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 
 // ProjectionGain returns, per output channel, the gain α_c ≥ 1 that the
@@ -134,8 +217,9 @@ func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 // gives back to the next layer: the ratio of ReferenceL1 to the L1 norm of
 // the dequantised weights q·s. (On the reference CNN at W8A8 this L1 ratio
 // makes a better start than the least-squares gain of the channel's
-// output.) It is nil before InitFromWeights, or if a channel quantizes to
-// zero.
+// output.) In a tiled layer it is still one gain per channel, the ratio of
+// the channel's norms summed over its tiles. It is nil before
+// InitFromWeights, or if a channel quantizes to zero.
 func (w *WeightQuant) ProjectionGain() []float64 {
 	cout, k := w.Channels()
 	if len(w.refL1) != cout {
@@ -214,6 +298,24 @@ func ProjectL1(v []float32, z float64) {
 	}
 }
 
+// ProjectHalves replaces v by its Euclidean projection onto the set of
+// vectors whose positive entries and whose negative entries each sum to at
+// most z in magnitude (A2Q+'s q⁺, q⁻ ≤ T/2): the positive and the negative
+// entries projected separately onto the L1 ball of radius z (ProjectL1).
+// A zero-sum v stays zero-sum (both sides shrink to z), so that for it this
+// is also the projection onto the zero-sum vectors of L1 norm at most 2z.
+func ProjectHalves(v []float32, z float64) {
+	pos, neg := make([]float32, len(v)), make([]float32, len(v))
+	for i, x := range v {
+		pos[i], neg[i] = max(x, 0), max(-x, 0)
+	}
+	ProjectL1(pos, z)
+	ProjectL1(neg, z)
+	for i := range v {
+		v[i] = pos[i] - neg[i]
+	}
+}
+
 // Integers computes the integer weights q (as float32, [Cout·K]) and the
 // per-channel log2 scales, without recording anything: the same values the
 // forward pass uses.
@@ -221,7 +323,11 @@ func (w *WeightQuant) Integers() (q []float32, log2s []float32) {
 	cout, k := w.Channels()
 	q = make([]float32, cout*k)
 	log2s = make([]float32, cout)
-	w.compute(q, log2s, nil)
+	if w.Mode.AccumulatorAware() && w.Tile() > 0 {
+		w.computeTiled(q, log2s, nil, nil)
+	} else {
+		w.compute(q, log2s, nil)
+	}
 	return q, log2s
 }
 
@@ -270,6 +376,9 @@ func (w *WeightQuant) compute(q, log2s []float32, st []chanState) []chanState {
 			}
 		}
 	case A2Q, A2QPlus:
+		if w.Tile() > 0 {
+			panic("quant: compute on a tiled quantizer (computeTiled)")
+		}
 		t := float32(w.Budget())
 		for c := 0; c < cout; c++ {
 			v := vd[c*k : c*k+k]
@@ -313,6 +422,9 @@ func (w *WeightQuant) compute(q, log2s []float32, st []chanState) []chanState {
 // weights q (shape of V) and the per-channel log2 scales log2 s_c ([Cout];
 // a constant for the baseline, the trainable Log2S otherwise).
 func (w *WeightQuant) Apply(tp *autodiff.Tape) (q, log2s *autodiff.Var) {
+	if w.Mode.AccumulatorAware() && w.Tile() > 0 {
+		return w.applyTiled(tp)
+	}
 	cout, k := w.Channels()
 	qv := tp.NewValue(w.V.Value.Shape...)
 	ls := tp.NewValue(cout)
@@ -412,12 +524,14 @@ func (w *WeightQuant) Apply(tp *autodiff.Tape) (q, log2s *autodiff.Var) {
 }
 
 // Penalty records λ·Σ_c relu(g_c − T·s_c) (nil for quantizers without a
-// budget).
+// budget). In a tiled layer the bound is T·tiles·s_c, the largest g_c/s_c
+// can reach (see Tile).
 func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
 	if !w.Mode.AccumulatorAware() {
 		return nil
 	}
-	t := w.Budget()
+	_, tiles := w.tiling()
+	t := w.Budget() * float64(tiles)
 	lg, ls := w.Log2G.Var(tp), w.Log2S.Var(tp)
 	out := tp.NewValue(1)
 	cout := w.Log2G.Value.Len()
@@ -449,15 +563,18 @@ func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
 }
 
 // SettableBudget returns the budgets within which SetIntegers can always
-// represent a channel's integers: l1 bounds ‖q‖₁ (A2Q), half bounds q⁺ and
-// q⁻ (A2Q+, whose integers must also sum to zero). They are the layer's
-// budget less the room SetIntegers needs to move each weight a fraction of
-// a step away from zero (at most K/256 of L1 norm) and one unit of margin.
-// They are at least 1/2, which admits only zero weights, so that a budget
-// never reads as none. A baseline layer has no budget: both are 0.
+// represent a channel's integers, or in a tiled layer each tile's (see
+// Tile; pass Tile as ptq.Budget.Tile): l1 bounds ‖q‖₁ (A2Q), half bounds
+// q⁺ and q⁻ (A2Q+, whose integers must also sum to zero, per tile in a
+// tiled layer). They are the layer's budget T less the room SetIntegers
+// needs to move each weight a fraction of a step away from zero (at most
+// 1/256 of a step per weight, so K/256 of L1 norm, or Tile/256 per tile)
+// and one unit of margin. They are at least 1/2, which admits only zero
+// weights, so that a budget never reads as none. A baseline layer has no
+// budget: both are 0.
 func (w *WeightQuant) SettableBudget() (l1, half float64) {
-	_, k := w.Channels()
-	t := w.Budget() - float64(k)/256 - 1
+	tile, _ := w.tiling()
+	t := w.Budget() - float64(tile)/256 - 1
 	switch w.Mode {
 	case A2Q:
 		return max(t, 0.5), 0
@@ -476,12 +593,15 @@ func (w *WeightQuant) SettableBudget() (l1, half float64) {
 // An A2Q or A2Q+ quantizer computes q = clamp(RTZ((v−μ)·r/‖v−μ‖₁)) with
 // r = min(g/s, T), so SetIntegers sets v to q pushed a fraction of a step
 // away from zero (RTZ keeps it on q), zero-sum for A2Q+ (whose μ is the
-// channel mean), and g = s·‖v‖₁. It fails if a channel is outside what the
-// quantizer can produce: |q| > 2^(M−1)−1, ‖q‖₁ > T (A2Q), q⁺ or q⁻ > T/2
-// (A2Q+), integers too far from summing to zero for A2Q+'s centring, or a
-// baseline channel whose largest |q| is neither 0 nor 2^(M−1)−1 (the
-// baseline's scale is max|w|/(2^(M−1)−1)). It checks the result by
-// recomputing the integers, and on failure leaves the quantizer changed.
+// channel mean), and g = s·‖v‖₁. In a tiled layer (see Tile) the budget,
+// A2Q+'s mean and its zero sum are per tile, and g = s·‖v‖₁ makes the
+// channel's scale r/‖v‖₁ one, which no tile within its budget overrides.
+// It fails if a channel (a tile) is outside what the quantizer can
+// produce: |q| > 2^(M−1)−1, ‖q‖₁ > T (A2Q), q⁺ or q⁻ > T/2 (A2Q+),
+// integers too far from summing to zero for A2Q+'s centring, or a baseline
+// channel whose largest |q| is neither 0 nor 2^(M−1)−1 (the baseline's
+// scale is max|w|/(2^(M−1)−1)). It checks the result by recomputing the
+// integers, and on failure leaves the quantizer changed.
 func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
 	cout, k := w.Channels()
 	if len(q) != cout*k || len(log2s) != cout {
@@ -520,20 +640,27 @@ func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
 		return fmt.Errorf("set integers: a %s layer has no integer weights", w.Mode)
 	}
 	t := float32(w.Budget())
+	tile, tiles := w.tiling()
 	for c := 0; c < cout; c++ {
-		var pos, neg int64
-		for _, v := range q[c*k : c*k+k] {
-			if v > 0 {
-				pos += int64(v)
-			} else {
-				neg -= int64(v)
+		for lo := 0; lo < k; lo += tile {
+			var pos, neg int64
+			for _, v := range q[c*k+lo : c*k+min(lo+tile, k)] {
+				if v > 0 {
+					pos += int64(v)
+				} else {
+					neg -= int64(v)
+				}
 			}
-		}
-		switch {
-		case w.Mode == A2Q && float32(pos+neg) > t:
-			return fmt.Errorf("set integers: channel %d: ‖q‖₁ = %d exceeds the budget T = %.6g", c, pos+neg, t)
-		case w.Mode == A2QPlus && (float32(pos) > t/2 || float32(neg) > t/2):
-			return fmt.Errorf("set integers: channel %d: q⁺ = %d, q⁻ = %d exceed T/2 = %.6g", c, pos, neg, t/2)
+			where := fmt.Sprintf("channel %d", c)
+			if tiles > 1 {
+				where = fmt.Sprintf("channel %d tile %d", c, lo/tile)
+			}
+			switch {
+			case w.Mode == A2Q && float32(pos+neg) > t:
+				return fmt.Errorf("set integers: %s: ‖q‖₁ = %d exceeds the budget T = %.6g", where, pos+neg, t)
+			case w.Mode == A2QPlus && (float32(pos) > t/2 || float32(neg) > t/2):
+				return fmt.Errorf("set integers: %s: q⁺ = %d, q⁻ = %d exceed T/2 = %.6g", where, pos, neg, t/2)
+			}
 		}
 	}
 	w.refL1 = nil
@@ -543,16 +670,26 @@ func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
 	}
 	u := make([]int64, k)
 	// v is held in units of 1/256, exact in float32 for |q| < 2^15, so that
-	// the channel sum (A2Q+'s μ) and ‖v‖₁ are exact; e is the step fraction,
-	// halved until the recomputed integers match.
+	// the channel's (tile's) sum (A2Q+'s μ) and ‖v‖₁ are exact; e is the step
+	// fraction, halved until the recomputed integers match.
 	for e := int64(128); e >= 1; e /= 2 {
+	channels:
 		for c := 0; c < cout; c++ {
 			if !pending[c] {
 				continue
 			}
 			qc := q[c*k : c*k+k]
-			if !w.centredUnits(qc, e, u) {
-				continue
+			over := false // a tile's ‖v_t‖₁ above T
+			for lo := 0; lo < k; lo += tile {
+				hi := min(lo+tile, k)
+				if !w.centredUnits(qc[lo:hi], e, u[lo:hi]) {
+					continue channels
+				}
+				var lt int64
+				for _, x := range u[lo:hi] {
+					lt += max(x, -x)
+				}
+				over = over || float32(float64(lt)/256) > t
 			}
 			var l1 int64
 			for i, x := range u {
@@ -564,10 +701,10 @@ func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
 				w.Log2G.Value.Data[c] = log2s[c]
 				continue
 			}
-			n1 := float64(l1) / 256
-			if float32(n1) > t {
+			if over {
 				continue
 			}
+			n1 := float64(l1) / 256
 			w.Log2G.Value.Data[c] = log2s[c] + float32(math.Log2(n1))
 		}
 		got, _ := w.Integers()
@@ -585,7 +722,7 @@ func (w *WeightQuant) SetIntegers(q []int32, log2s []float32) error {
 	}
 	for c, p := range pending {
 		if p {
-			return fmt.Errorf("set integers: channel %d: the %s quantizer cannot produce these integers (for A2Q+: they sum to too much for its zero-centring)", c, w.Mode)
+			return fmt.Errorf("set integers: channel %d: the %s quantizer cannot produce these integers (for A2Q+: they sum, in the channel or in one of its tiles, to too much for its zero-centring)", c, w.Mode)
 		}
 	}
 	return nil
