@@ -278,7 +278,7 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		}
 		var dirs *centring
 		if w.Mode == quant.A2QPlus && o.Method != ptq.RTN {
-			dirs = newCentring(stats[g])
+			dirs = newCentring(stats[g], w.Tile())
 		}
 		for c := 0; c < per; c++ {
 			src := v[(g*per+c)*k : (g*per+c+1)*k]
@@ -292,9 +292,9 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 		// The budgets the layer's quantizer can hold exactly (SetIntegers).
 		switch l1, half := w.SettableBudget(); w.Mode {
 		case quant.A2Q:
-			pl.Budget = ptq.Budget{L1: l1}
+			pl.Budget = ptq.Budget{L1: l1, Tile: w.Tile()}
 		case quant.A2QPlus:
-			pl.Budget = ptq.Budget{Half: half, Balanced: true}
+			pl.Budget = ptq.Budget{Half: half, Balanced: true, Tile: w.Tile()}
 		}
 		var (
 			qg  []int32
@@ -324,14 +324,14 @@ func quantizeLayer(ctx context.Context, m, fm *models.Model, i int, x *tensor.Te
 // of the layer's calibration inputs, which changes the layer's output least;
 // the mean of what it changes moves into the bias.
 type centring struct {
-	z    []float64 // the direction (ones: the plain mean subtraction)
+	c    *quant.Centring
 	mean []float64 // the inputs' means
 }
 
 // centringRidge is the ρ of the centring direction.
 const centringRidge = 1
 
-func newCentring(st *ptq.Stats) *centring {
+func newCentring(st *ptq.Stats, tile int) *centring {
 	k, n := st.K, float64(st.Rows)
 	m := make([]float64, k)
 	for i, v := range st.Sum {
@@ -345,21 +345,26 @@ func newCentring(st *ptq.Stats) *centring {
 		}
 		tr += cov.At(i, i)
 	}
-	z := quant.CentringDirection(cov, tr, centringRidge)
-	if z == nil {
-		z = quant.CentringDirection(cov, tr, math.Inf(1))
+	c := quant.NewCentring(cov, tr, centringRidge, tile)
+	if c == nil {
+		c = quant.PlainCentring(k, tile)
 	}
-	return &centring{z: z, mean: m}
+	return &centring{c: c, mean: m}
 }
 
 // centre writes into dst the zero-sum channel c of an A2Q+ layer l from its
-// weights src: for RTN (cz nil) what the quantizer itself rounds (src less
-// its mean: the initialisation has centred and projected it); for GPTQ and
-// GPFQ (src the float model's weights) src less its sum along cz's
-// direction, and l's bias becomes the float layer fl's plus the mean of the
-// change.
+// weights src (zero-sum in every tile, for a tiled layer): for RTN (cz nil)
+// what the quantizer itself rounds (src less its mean, or each tile's: the
+// initialisation has centred and projected it); for GPTQ and GPFQ (src the
+// float model's weights) src less the correction of quant.Centring, and l's
+// bias becomes the float layer fl's plus the mean of the change.
 func centre(dst, src []float32, l, fl *quant.Layer, c int, cz *centring) {
 	if cz == nil {
+		if tile := l.W.Tile(); tile > 0 {
+			// The initialisation centred each tile already.
+			quant.PlainCentring(len(src), tile).Centre(dst, src, nil)
+			return
+		}
 		var mu float64
 		for _, a := range src {
 			mu += float64(a)
@@ -370,18 +375,7 @@ func centre(dst, src []float32, l, fl *quant.Layer, c int, cz *centring) {
 		}
 		return
 	}
-	var sum, den float64
-	for j, a := range src {
-		sum += float64(a)
-		den += cz.z[j]
-	}
-	lam := sum / den
-	var db float64
-	for j, a := range src {
-		d := lam * cz.z[j]
-		dst[j] = float32(float64(a) - d)
-		db += d * cz.mean[j]
-	}
+	db := cz.c.Centre(dst, src, cz.mean)
 	if l.Bias != nil && fl.Bias != nil {
 		l.Bias.Value.Data[c] = fl.Bias.Value.Data[c] + float32(db)
 	}
