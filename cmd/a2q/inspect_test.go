@@ -43,6 +43,30 @@ func inspectStages(t *testing.T, file string, flags ...string) map[string]stageC
 	return m
 }
 
+// tiledCopy writes next to the checkpoint ckpt a copy whose hidden layers are configured in
+// tiles of tile terms (tileHidden) and returns its path.
+func tiledCopy(t *testing.T, ckpt string, tile int) string {
+	t.Helper()
+	c, err := checkpoint.Load(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.FromCheckpoint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tileHidden(m, tile)
+	tc, err := m.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiled := filepath.Join(filepath.Dir(ckpt), "tiled.ckpt")
+	if err := checkpoint.Save(tiled, tc); err != nil {
+		t.Fatal(err)
+	}
+	return tiled
+}
+
 // TestInspectTiled trains nothing (A2Q+ at P = 16), makes a copy of the
 // checkpoint whose hidden layer is configured in tiles of 64 terms, exports
 // it as QONNX and checks that inspect reports the same tile, inner and
@@ -55,24 +79,8 @@ func TestInspectTiled(t *testing.T) {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
-	c, err := checkpoint.Load(ckpt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := models.FromCheckpoint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const tile = 64 // conv2: K = 288, 5 tiles
-	tileHidden(m, tile)
-	tc, err := m.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tiled := filepath.Join(dir, "tiled.ckpt")
-	if err := checkpoint.Save(tiled, tc); err != nil {
-		t.Fatal(err)
-	}
+	tiled := tiledCopy(t, ckpt, tile)
 	onnx, tiledONNX := filepath.Join(dir, "model.onnx"), filepath.Join(dir, "tiled.onnx")
 	for _, f := range [][2]string{{ckpt, onnx}, {tiled, tiledONNX}} {
 		if code, _, stderr := runArgs(t, "export", f[0], "-o", f[1], "--calibrate"); code != 0 {
