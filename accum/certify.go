@@ -2,6 +2,7 @@ package accum
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 )
@@ -97,6 +98,18 @@ type Certificate struct {
 	Tile         int `json:"tile,omitempty"`
 	AccBitsInner int `json:"acc_bits_inner,omitempty"`
 	AccBitsOuter int `json:"acc_bits_outer,omitempty"`
+}
+
+// EffectiveTile returns the tile a dot product of k terms runs with under
+// a tile setting of tile terms: tile when it splits the dot product
+// (0 < tile < k), else 0 (one stage). It is the rule for files that carry
+// a tile without a quantizer configuration (quant.LayerConfig.TileFor adds
+// that a float layer is never tiled).
+func EffectiveTile(tile, k int) int {
+	if tile <= 0 || tile >= k {
+		return 0
+	}
+	return tile
 }
 
 // Weights returns the number of weights of the certified layer.
@@ -380,4 +393,28 @@ func Summarize(certs []Certificate) Summary {
 	}
 	s.Certified = targets > 0 && len(s.Uncertified) == 0
 	return s
+}
+
+// WriteStages writes one line per tiled certificate of certs with its
+// inner and outer accumulator widths (Stages), under a heading; nothing
+// when none is tiled. It follows WriteTable, whose P column is then the
+// inner accumulators'.
+func WriteStages(w io.Writer, certs []Certificate) error {
+	head := false
+	for _, c := range certs {
+		s := c.Stages()
+		if s == "" {
+			continue
+		}
+		if !head {
+			if _, err := fmt.Fprintln(w, "multi-stage accumulation (P is the inner accumulators'; P_I their exact width, P_O = P_I + ceil(log2 tiles) the outer one's):"); err != nil {
+				return fmt.Errorf("accum: writing stages: %w", err)
+			}
+			head = true
+		}
+		if _, err := fmt.Fprintf(w, "  %s: %s\n", c.Name, s); err != nil {
+			return fmt.Errorf("accum: writing stages: %w", err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -418,6 +419,43 @@ func TestCertifyTiled(t *testing.T) {
 		if dt, l1, ex := one.Bounds(); dt != one.AccBitsDatatype || l1 != one.AccBitsL1 || ex != one.AccBitsExact {
 			t.Fatalf("trial %d: one-stage bounds %d, %d, %d", trial, dt, l1, ex)
 		}
+	}
+}
+
+func TestEffectiveTile(t *testing.T) {
+	for _, tc := range []struct{ tile, k, want int }{
+		{0, 10, 0}, {-4, 10, 0}, {1, 10, 1}, {9, 10, 9}, {10, 10, 0}, {11, 10, 0}, {1, 1, 0}, {64, 288, 64},
+	} {
+		if got := EffectiveTile(tc.tile, tc.k); got != tc.want {
+			t.Errorf("EffectiveTile(%d, %d) = %d, want %d", tc.tile, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestWriteStages: one line per tiled certificate under a heading, nothing
+// without one.
+func TestWriteStages(t *testing.T) {
+	one, err := Certify(designLayer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := designLayer()
+	l.Tile = 100
+	tiled, err := Certify(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteStages(&b, []Certificate{one}); err != nil || b.Len() != 0 {
+		t.Errorf("untiled: %q (%v)", b.String(), err)
+	}
+	if err := WriteStages(&b, []Certificate{one, tiled}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := fmt.Sprintf("  conv2: P_I %d, P_O %d, tile 100 (3 tiles); at P = 16 the outer accumulator has 18 bits", tiled.AccBitsInner, tiled.AccBitsOuter)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "multi-stage") || lines[1] != want {
+		t.Errorf("WriteStages:\n%s\nwant the heading and\n%s", b.String(), want)
 	}
 }
 

@@ -134,7 +134,7 @@ func EstimateAll(units []MVU) ([]Estimate, Estimate, error) {
 }
 
 // Tiled reports whether u accumulates in two stages: 0 < Tile < MW.
-func (u MVU) Tiled() bool { return u.Tile > 0 && u.Tile < u.MW }
+func (u MVU) Tiled() bool { return accum.EffectiveTile(u.Tile, u.MW) > 0 }
 
 // OuterAccBits returns the width P_O of a tiled unit's outer accumulator,
 // accum.OuterBits(AccBits, MW, Tile); 0 for one stage.

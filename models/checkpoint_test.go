@@ -290,3 +290,19 @@ func TestCertificatesTiled(t *testing.T) {
 		}
 	}
 }
+
+// TestTileRulesAgree: quant.LayerConfig.TileFor, the rule for configured
+// layers, and accum.EffectiveTile, the rule for files without a
+// configuration, give the same tile for every quantized mode.
+func TestTileRulesAgree(t *testing.T) {
+	for _, mode := range []quant.Mode{quant.Baseline, quant.A2Q, quant.A2QPlus} {
+		for k := 1; k <= 40; k++ {
+			for tile := -2; tile <= 45; tile++ {
+				c := quant.LayerConfig{Mode: mode, Tile: tile}
+				if got, want := c.TileFor(k), accum.EffectiveTile(tile, k); got != want {
+					t.Fatalf("%s, K = %d, tile %d: TileFor %d, EffectiveTile %d", mode, k, tile, got, want)
+				}
+			}
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/accum"
-	"github.com/a2qtoolkit/a2q/quant"
 )
 
 // CertificatesKey is the metadata_props key under which Export stores the
@@ -209,7 +208,7 @@ func checkClaim(cl Claim, c accum.Certificate, ck *ClaimCheck) []string {
 	if cl.WeightBits != c.WeightBits {
 		reasons = append(reasons, fmt.Sprintf("claims %d-bit weights, the file's are %d-bit", cl.WeightBits, c.WeightBits))
 	}
-	switch tile := claimTile(cl.Tile, c.K); {
+	switch tile := accum.EffectiveTile(cl.Tile, c.K); {
 	case cl.Tile < 0:
 		reasons = append(reasons, fmt.Sprintf("claims tiles of %d terms (want a positive tile, or none for one stage)", cl.Tile))
 	case tile != c.Tile:
@@ -242,7 +241,7 @@ func checkClaim(cl Claim, c accum.Certificate, ck *ClaimCheck) []string {
 		reasons = append(reasons, fmt.Sprintf("the exact range [%d, %d] is not inside the claimed [%d, %d]", c.AccMin, c.AccMax, cl.AccMin, cl.AccMax))
 	}
 	width, what := cl.AccBits, fmt.Sprintf("P = %d bits", cl.AccBits)
-	if c.Tile > 0 && c.Tile == claimTile(cl.Tile, c.K) {
+	if c.Tile > 0 && c.Tile == accum.EffectiveTile(cl.Tile, c.K) {
 		width = accum.OuterBits(cl.AccBits, c.K, c.Tile)
 		what = fmt.Sprintf("the outer accumulator's %d bits", width)
 	}
@@ -250,11 +249,4 @@ func checkClaim(cl Claim, c accum.Certificate, ck *ClaimCheck) []string {
 		reasons = append(reasons, fmt.Sprintf("the claimed range [%d, %d] does not fit %s", cl.AccMin, cl.AccMax, what))
 	}
 	return reasons
-}
-
-// claimTile is the tile a layer of k terms runs with under a claimed (or
-// asked for) tile t: quant.LayerConfig.TileFor's rule, t when 0 < t < k,
-// else 0 (one stage).
-func claimTile(t, k int) int {
-	return quant.LayerConfig{Mode: quant.Baseline, Tile: t}.TileFor(k)
 }

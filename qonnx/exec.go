@@ -199,7 +199,7 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 			if x, ok := opt.LayerInputs[n.Inputs[0]]; ok && x != nil {
 				in[0] = x
 			}
-			outs, st, err = runIntegerLayer(l, in, p, claimTile(opt.LayerTiles[l.Name], l.K), opt.MaxElements)
+			outs, st, err = runIntegerLayer(l, in, p, accum.EffectiveTile(opt.LayerTiles[l.Name], l.K), opt.MaxElements)
 			if err != nil {
 				return nil, fmt.Errorf("qonnx: %s: integer layer %s: %w", m.name(), n.Name, err)
 			}

@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/a2qtoolkit/a2q/accum"
-	"github.com/a2qtoolkit/a2q/report"
 )
 
 // Report is the accumulator report of a QONNX model: one certificate per
@@ -149,10 +148,10 @@ func InspectWith(m *Model, o InspectOptions) (Report, error) {
 		if !hasClaim {
 			own = o.tiles[l.Name]
 		}
-		own = claimTile(own, l.K)
+		own = accum.EffectiveTile(own, l.K)
 		tile := own
 		if o.Tile > 0 && !edge[l.Name] {
-			tile = claimTile(o.Tile, l.K)
+			tile = accum.EffectiveTile(o.Tile, l.K)
 		}
 		c, err := certifyLayer(l, target, tile)
 		if err != nil {
@@ -226,12 +225,12 @@ func (r Report) FailedClaims() []string {
 
 // WriteTable writes the report as a human-readable table: the accum
 // certificate table, the inner and outer widths of the tiled layers
-// (report.WriteStages), then the uncertifiable layers with their reasons.
+// (accum.WriteStages), then the uncertifiable layers with their reasons.
 func (r Report) WriteTable(w io.Writer) error {
 	if err := accum.WriteTable(w, r.Layers); err != nil {
 		return err
 	}
-	if err := report.WriteStages(w, r.Layers); err != nil {
+	if err := accum.WriteStages(w, r.Layers); err != nil {
 		return err
 	}
 	for _, u := range r.Uncertifiable {

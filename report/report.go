@@ -172,7 +172,7 @@ func (r *Model) CompareSR(flat, bicubic float64) {
 }
 
 // WriteText prints the report as a human-readable table, followed by the
-// inner and outer accumulator widths of the tiled layers (WriteStages).
+// inner and outer accumulator widths of the tiled layers (accum.WriteStages).
 func (r *Model) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "model %s, quantizer %s", r.Model, r.Quant)
 	if r.Quant != "float" {
@@ -187,7 +187,7 @@ func (r *Model) WriteText(w io.Writer) error {
 		if err := accum.WriteTable(w, r.Layers); err != nil {
 			return err
 		}
-		if err := WriteStages(w, r.Layers); err != nil {
+		if err := accum.WriteStages(w, r.Layers); err != nil {
 			return err
 		}
 	}
@@ -212,30 +212,6 @@ func (r *Model) WriteText(w io.Writer) error {
 	}
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", s)
-	}
-	return nil
-}
-
-// WriteStages writes one line per tiled layer of certs with its inner and
-// outer accumulator widths (accum.Certificate.Stages), under a heading;
-// nothing when no layer is tiled. The P column of the certificate table
-// is then the inner accumulator's.
-func WriteStages(w io.Writer, certs []accum.Certificate) error {
-	head := false
-	for _, c := range certs {
-		s := c.Stages()
-		if s == "" {
-			continue
-		}
-		if !head {
-			if _, err := fmt.Fprintln(w, "multi-stage accumulation (P is the inner accumulator's; P_I its exact width, P_O = P_I + ceil(log2 tiles) the outer one's):"); err != nil {
-				return fmt.Errorf("report: %w", err)
-			}
-			head = true
-		}
-		if _, err := fmt.Fprintf(w, "  %s: %s\n", c.Name, s); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func inspectQONNXFile(e *env, path string, o qonnx.InspectOptions, asJSON bool) 
 		if err := accum.WriteTable(w, r.Layers); err != nil {
 			return err
 		}
-		if err := report.WriteStages(w, r.Layers); err != nil {
+		if err := accum.WriteStages(w, r.Layers); err != nil {
 			return err
 		}
 		for _, u := range r.Uncertifiable {
