@@ -2,6 +2,7 @@ package accum
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 )
@@ -27,6 +28,13 @@ type Layer struct {
 	// Bias holds one integer bias per output channel in accumulator units,
 	// or is nil.
 	Bias []int64
+
+	// Tile, when positive, splits each dot product into tiles of Tile
+	// consecutive terms of its weight row (multi-stage accumulation): each
+	// tile is summed in a TargetBits-wide inner accumulator and the tile
+	// sums in an outer one of OuterBits(TargetBits, K, Tile) bits. It must
+	// be 0 (one stage) or in [1, K−1]; quant.LayerConfig.TileFor gives it.
+	Tile int
 }
 
 // Certificate is the per-layer accumulator report shared by the inspect,
@@ -73,28 +81,107 @@ type Certificate struct {
 	Sparsity float64 `json:"sparsity"`
 	// ZeroChannels counts output channels whose weights are all zero.
 	ZeroChannels int `json:"zero_channels"`
-	// Certified reports AccBitsExact ≤ AccBitsTarget (false when the
-	// target is 0). It concerns Σ q·x; see AccBitsExactWithBias for a
-	// datapath that accumulates the bias too.
+	// Certified reports NeededBits() ≤ AccBitsTarget (false when the
+	// target is 0): AccBitsExact ≤ AccBitsTarget for one stage,
+	// AccBitsInner ≤ AccBitsTarget for a tiled layer, whose outer
+	// accumulator of OuterBits(AccBitsTarget, K, Tile) bits then holds
+	// every sum of tile sums. It concerns Σ q·x; see AccBitsExactWithBias
+	// for a datapath that accumulates the bias too.
 	Certified bool `json:"certified"`
+
+	// Tile is the number of terms per tile of a multi-stage accumulation
+	// (0: one stage). AccBitsInner is then the exact width of every tile
+	// sum of every channel (TiledBits), the inner accumulator the target
+	// applies to, and AccBitsOuter = OuterBits(AccBitsInner, K, Tile), the
+	// outer accumulator that holds any sum of such tile sums. All three are
+	// 0 for one stage.
+	Tile         int `json:"tile,omitempty"`
+	AccBitsInner int `json:"acc_bits_inner,omitempty"`
+	AccBitsOuter int `json:"acc_bits_outer,omitempty"`
+}
+
+// EffectiveTile returns the tile a dot product of k terms runs with under
+// a tile setting of tile terms: tile when it splits the dot product
+// (0 < tile < k), else 0 (one stage). It is the rule for files that carry
+// a tile without a quantizer configuration (quant.LayerConfig.TileFor adds
+// that a float layer is never tiled).
+func EffectiveTile(tile, k int) int {
+	if tile <= 0 || tile >= k {
+		return 0
+	}
+	return tile
 }
 
 // Weights returns the number of weights of the certified layer.
 func (c Certificate) Weights() int { return c.OutChannels * c.K }
 
+// NeededBits returns the exact width of the accumulator the target P
+// applies to: AccBitsInner for a tiled layer, AccBitsExact for one stage.
+// The layer is certified at every P ≥ NeededBits(); it is the one rule
+// of Certified.
+func (c Certificate) NeededBits() int {
+	if c.Tile > 0 {
+		return c.AccBitsInner
+	}
+	return c.AccBitsExact
+}
+
+// Bounds returns the data-type, L1 and exact widths of the accumulator the
+// target P applies to, from the weakest assumption to the strongest. For
+// one stage they are AccBitsDatatype, AccBitsL1 and AccBitsExact; for a
+// tiled layer they bound its inner accumulators: the data-type bound of
+// Tile terms, the channel's A2Q bound AccBitsL1 (a tile's L1 norm is at
+// most its channel's) and AccBitsInner.
+func (c Certificate) Bounds() (datatype, l1, exact int) {
+	if c.Tile > 0 {
+		return DataTypeBits(c.Tile, c.InputBits, c.InputSigned, c.WeightBits), c.AccBitsL1, c.AccBitsInner
+	}
+	return c.AccBitsDatatype, c.AccBitsL1, c.AccBitsExact
+}
+
+// OuterTargetBits returns the width of the outer accumulator of a tiled
+// layer at its target, OuterBits(AccBitsTarget, K, Tile); 0 for one stage
+// or without a target.
+func (c Certificate) OuterTargetBits() int {
+	if c.Tile == 0 || c.AccBitsTarget == 0 {
+		return 0
+	}
+	return OuterBits(c.AccBitsTarget, c.K, c.Tile)
+}
+
+// Stages describes a tiled layer's accumulators, "P_I 16, P_O 21, tile 64"
+// (the exact inner width, its outer width, and the tile), followed by the
+// outer width at the target when there is one; "" for one stage.
+func (c Certificate) Stages() string {
+	if c.Tile == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("P_I %d, P_O %d, tile %d (%d tiles)", c.AccBitsInner, c.AccBitsOuter, c.Tile, (c.K+c.Tile-1)/c.Tile)
+	if o := c.OuterTargetBits(); o > 0 {
+		s += fmt.Sprintf("; at P = %d the outer accumulator has %d bits", c.AccBitsTarget, o)
+	}
+	return s
+}
+
 // WithTarget returns c certified against the accumulator width p instead
-// of its own target: AccBitsTarget = p and Certified = AccBitsExact ≤ p
+// of its own target: AccBitsTarget = p and Certified = NeededBits() ≤ p
 // (false for p = 0). The bounds do not depend on P, so this is what
 // Certify would return for the layer at target p.
 func (c Certificate) WithTarget(p int) Certificate {
 	c.AccBitsTarget = p
-	c.Certified = p > 0 && c.AccBitsExact <= p
+	c.Certified = p > 0 && c.NeededBits() <= p
 	return c
 }
 
-// CertifiedWithBias reports AccBitsExactWithBias ≤ AccBitsTarget (false when
-// the target is 0).
+// CertifiedWithBias reports that the layer also fits its target when the
+// bias is one more term of the sum (false when the target is 0): for one
+// stage AccBitsExactWithBias ≤ AccBitsTarget; for a tiled layer, whose
+// bias goes into the outer accumulator, Certified and
+// AccBitsExactWithBias ≤ OuterTargetBits().
 func (c Certificate) CertifiedWithBias() bool {
+	if c.Tile > 0 {
+		return c.Certified && c.AccBitsExactWithBias <= c.OuterTargetBits()
+	}
 	return c.AccBitsTarget > 0 && c.AccBitsExactWithBias <= c.AccBitsTarget
 }
 
@@ -124,6 +211,8 @@ func (l *Layer) validate() error {
 		return fail("bias", ErrShape, "%d biases for %d output channels", len(l.Bias), l.OutChannels)
 	case math.IsNaN(l.L1Bound) || math.IsInf(l.L1Bound, 0) || l.L1Bound < 0:
 		return fail("l1_bound", ErrValue, "%v, must be finite and non-negative", l.L1Bound)
+	case l.Tile < 0 || l.Tile >= l.K && l.Tile != 0:
+		return fail("tile", ErrShape, "tile of %d terms for K = %d, must be 0 (one stage) or in [1, %d]", l.Tile, l.K, l.K-1)
 	}
 	wm := WeightMax(l.WeightBits)
 	for i, q := range l.Weights {
@@ -136,12 +225,15 @@ func (l *Layer) validate() error {
 }
 
 // Certify computes the accumulator certificate of a layer: the three bounds
-// of the package, the exact range with and without the bias, sparsity and
-// whether the exact width fits the target. It returns an error naming the
-// layer and the field when a bit width is impossible (N or M outside
-// [1, 32], a non-zero P that CheckAccBits refuses), when len(Weights) != OutChannels·K
-// or the bias length differs from OutChannels, when a weight lies outside
-// ±WeightMax(M), or when L1Bound is negative or not finite.
+// of the package, the exact range with and without the bias, sparsity,
+// for a tiled layer the widths of its inner and outer accumulators
+// (TiledBits), and whether the accumulator the target applies to fits it
+// (NeededBits). It returns an error naming the layer and the field when a
+// bit width is impossible (N or M outside [1, 32], a non-zero P that
+// CheckAccBits refuses), when len(Weights) != OutChannels·K or the bias
+// length differs from OutChannels, when a weight lies outside
+// ±WeightMax(M), when L1Bound is negative or not finite, or when Tile is
+// neither 0 nor in [1, K−1].
 func Certify(l Layer) (Certificate, error) {
 	if err := l.validate(); err != nil {
 		return Certificate{}, err
@@ -216,6 +308,10 @@ func Certify(l Layer) (Certificate, error) {
 	cert.AccMinWithBias = clampBig(bMin)
 	cert.AccMaxWithBias = clampBig(bMax)
 	cert.AccBitsExactWithBias = bigRangeBits(bMin, bMax)
+	if l.Tile > 0 {
+		cert.Tile = l.Tile
+		cert.AccBitsInner, cert.AccBitsOuter = TiledBits(l.Weights, l.OutChannels, k, l.Tile, n, s)
+	}
 	return cert.WithTarget(cert.AccBitsTarget), nil
 }
 
@@ -297,4 +393,28 @@ func Summarize(certs []Certificate) Summary {
 	}
 	s.Certified = targets > 0 && len(s.Uncertified) == 0
 	return s
+}
+
+// WriteStages writes one line per tiled certificate of certs with its
+// inner and outer accumulator widths (Stages), under a heading; nothing
+// when none is tiled. It follows WriteTable, whose P column is then the
+// inner accumulators'.
+func WriteStages(w io.Writer, certs []Certificate) error {
+	head := false
+	for _, c := range certs {
+		s := c.Stages()
+		if s == "" {
+			continue
+		}
+		if !head {
+			if _, err := fmt.Fprintln(w, "multi-stage accumulation (P is the inner accumulators'; P_I their exact width, P_O = P_I + ceil(log2 tiles) the outer one's):"); err != nil {
+				return fmt.Errorf("accum: writing stages: %w", err)
+			}
+			head = true
+		}
+		if _, err := fmt.Fprintf(w, "  %s: %s\n", c.Name, s); err != nil {
+			return fmt.Errorf("accum: writing stages: %w", err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -317,6 +318,9 @@ func TestCertifyErrors(t *testing.T) {
 		{"L1 bound NaN", func(l *Layer) { l.L1Bound = math.NaN() }, "l1_bound", ErrValue},
 		{"L1 bound negative", func(l *Layer) { l.L1Bound = -1 }, "l1_bound", ErrValue},
 		{"L1 bound Inf", func(l *Layer) { l.L1Bound = math.Inf(1) }, "l1_bound", ErrValue},
+		{"negative tile", func(l *Layer) { l.Tile = -2 }, "tile", ErrShape},
+		{"tile of K", func(l *Layer) { l.Tile = 3 }, "tile", ErrShape},
+		{"tile above K", func(l *Layer) { l.Tile = 64 }, "tile", ErrShape},
 	}
 	if _, err := Certify(ok()); err != nil {
 		t.Fatalf("valid layer: %v", err)
@@ -336,6 +340,185 @@ func TestCertifyErrors(t *testing.T) {
 			t.Errorf("%s: error %q does not name the layer and %q", tt.name, msg, tt.field)
 		}
 	}
+}
+
+// TestCertifyTiled checks a tiled certificate against TiledBits and
+// OuterBits and against the same layer certified in one stage: every other
+// field is the same, and Certified follows the inner width, through
+// Certify and through WithTarget alike.
+func TestCertifyTiled(t *testing.T) {
+	rng := newRand(6)
+	for trial := range 200 {
+		n := 1 + rng.IntN(8)
+		m := 2 + rng.IntN(7)
+		signed := rng.IntN(2) == 1
+		k := 2 + rng.IntN(80)
+		oc := 1 + rng.IntN(4)
+		wm := int64(1)<<(m-1) - 1
+		w := make([]int32, oc*k)
+		for i := range w {
+			if rng.IntN(3) > 0 {
+				w[i] = int32(rng.Int64N(2*wm+1) - wm)
+			}
+		}
+		bias := make([]int64, oc)
+		for i := range bias {
+			bias[i] = rng.Int64N(2001) - 1000
+		}
+		tile := 1 + rng.IntN(k-1)
+		target := 2 + rng.IntN(24)
+		l := Layer{Name: "t", Kind: "conv", Weights: w, OutChannels: oc, K: k, InputBits: n, InputSigned: signed,
+			WeightBits: m, TargetBits: target, Bias: bias}
+		one, err := Certify(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Tile = tile
+		c, err := Certify(l)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		inner, outer := TiledBits(w, oc, k, tile, n, signed)
+		if c.Tile != tile || c.AccBitsInner != inner || c.AccBitsOuter != outer || outer != OuterBits(inner, k, tile) {
+			t.Fatalf("trial %d: tile %d, inner %d, outer %d; want %d, %d, %d", trial, c.Tile, c.AccBitsInner, c.AccBitsOuter, tile, inner, outer)
+		}
+		if c.Certified != (inner <= target) || c.NeededBits() != inner {
+			t.Fatalf("trial %d: inner %d at P = %d: certified %v", trial, inner, target, c.Certified)
+		}
+		if c.OuterTargetBits() != OuterBits(target, k, tile) {
+			t.Fatalf("trial %d: outer at P = %d: %d", trial, target, c.OuterTargetBits())
+		}
+		if c.CertifiedWithBias() != (inner <= target && c.AccBitsExactWithBias <= OuterBits(target, k, tile)) {
+			t.Fatalf("trial %d: CertifiedWithBias = %v", trial, c.CertifiedWithBias())
+		}
+		for _, p := range []int{0, inner - 1, inner, inner + 1, one.AccBitsExact} {
+			wt := c.WithTarget(p)
+			if wt.Certified != (p > 0 && inner <= p) {
+				t.Fatalf("trial %d: WithTarget(%d) of inner %d: certified %v", trial, p, inner, wt.Certified)
+			}
+			if p >= MinAccBits {
+				l.TargetBits = p
+				if again, err := Certify(l); err != nil || again != wt {
+					t.Fatalf("trial %d: WithTarget(%d) = %+v, Certify at %d = %+v (%v)", trial, p, wt, p, again, err)
+				}
+			}
+		}
+		// Apart from the stages, the certificate is the one-stage one.
+		d := c
+		d.Tile, d.AccBitsInner, d.AccBitsOuter = 0, 0, 0
+		if d.WithTarget(target) != one {
+			t.Fatalf("trial %d: tiled certificate\n%+v\ndiffers from one stage\n%+v", trial, c, one)
+		}
+		if one.NeededBits() != one.AccBitsExact || one.Stages() != "" || one.OuterTargetBits() != 0 {
+			t.Fatalf("trial %d: one stage: needed %d, stages %q", trial, one.NeededBits(), one.Stages())
+		}
+		dt, l1, ex := c.Bounds()
+		if dt != DataTypeBits(tile, n, signed, m) || l1 != one.AccBitsL1 || ex != inner || !(ex <= l1 && l1 <= one.AccBitsDatatype) || ex > dt {
+			t.Fatalf("trial %d: tiled bounds %d, %d, %d", trial, dt, l1, ex)
+		}
+		if dt, l1, ex := one.Bounds(); dt != one.AccBitsDatatype || l1 != one.AccBitsL1 || ex != one.AccBitsExact {
+			t.Fatalf("trial %d: one-stage bounds %d, %d, %d", trial, dt, l1, ex)
+		}
+	}
+}
+
+func TestEffectiveTile(t *testing.T) {
+	for _, tc := range []struct{ tile, k, want int }{
+		{0, 10, 0}, {-4, 10, 0}, {1, 10, 1}, {9, 10, 9}, {10, 10, 0}, {11, 10, 0}, {1, 1, 0}, {64, 288, 64},
+	} {
+		if got := EffectiveTile(tc.tile, tc.k); got != tc.want {
+			t.Errorf("EffectiveTile(%d, %d) = %d, want %d", tc.tile, tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestWriteStages: one line per tiled certificate under a heading, nothing
+// without one.
+func TestWriteStages(t *testing.T) {
+	one, err := Certify(designLayer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := designLayer()
+	l.Tile = 100
+	tiled, err := Certify(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteStages(&b, []Certificate{one}); err != nil || b.Len() != 0 {
+		t.Errorf("untiled: %q (%v)", b.String(), err)
+	}
+	if err := WriteStages(&b, []Certificate{one, tiled}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := fmt.Sprintf("  conv2: P_I %d, P_O %d, tile 100 (3 tiles); at P = 16 the outer accumulator has 18 bits", tiled.AccBitsInner, tiled.AccBitsOuter)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "multi-stage") || lines[1] != want {
+		t.Errorf("WriteStages:\n%s\nwant the heading and\n%s", b.String(), want)
+	}
+}
+
+// TestCertifyTiledBruteForce enumerates every narrow-range weight vector of
+// K = 2..4 terms (M = 2, 3; N = 1..3, both input signs) and every tile of
+// 1..K−1 terms, and checks AccBitsInner against the true extremes of every
+// partial sum within every tile, over every input vector: the smallest
+// width that holds them. It also checks that every partial sum of the
+// tile sums fits the outer accumulator at that width.
+func TestCertifyTiledBruteForce(t *testing.T) {
+	checked := 0
+	for _, signed := range []bool{false, true} {
+		for n := 1; n <= 3; n++ {
+			for m := 2; m <= 3; m++ {
+				for k := 2; k <= 4; k++ {
+					lo, hi := refInputRange(n, signed)
+					wm := int64(1)<<(m-1) - 1
+					q := make([]int64, k)
+					w := make([]int32, k)
+					for i := range q {
+						q[i] = -wm
+					}
+					for {
+						for i, v := range q {
+							w[i] = int32(v)
+						}
+						for tile := 1; tile < k; tile++ {
+							c, err := Certify(Layer{Name: "b", Weights: w, OutChannels: 1, K: k, InputBits: n,
+								InputSigned: signed, WeightBits: m, TargetBits: 2, Tile: tile})
+							if err != nil {
+								t.Fatal(err)
+							}
+							// Tile extremes by enumeration of inputs and subsets.
+							var tLo, tHi, sumLo, sumHi int64
+							for s := 0; s < k; s += tile {
+								_, _, pLo, pHi := enumerate(q[s:min(s+tile, k)], lo, hi)
+								tLo, tHi = min(tLo, pLo), max(tHi, pHi)
+								sumLo, sumHi = sumLo+pLo, sumHi+pHi
+							}
+							want := 1
+							for !fits(tLo, tHi, want) {
+								want++
+							}
+							if c.AccBitsInner != want {
+								t.Fatalf("s=%v N=%d M=%d q=%v tile %d: inner %d, tile sums [%d, %d] need %d bits",
+									signed, n, m, q, tile, c.AccBitsInner, tLo, tHi, want)
+							}
+							// Partial sums of tile sums lie in [Σ lows, Σ highs].
+							if !fits(sumLo, sumHi, c.AccBitsOuter) {
+								t.Fatalf("s=%v N=%d M=%d q=%v tile %d: sums of tile sums [%d, %d] overflow outer %d",
+									signed, n, m, q, tile, sumLo, sumHi, c.AccBitsOuter)
+							}
+							checked++
+						}
+						if !nextVector(q, wm) {
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d tiled layers checked by enumeration", checked)
 }
 
 func TestCertificateJSON(t *testing.T) {
@@ -371,6 +554,30 @@ func TestCertificateJSON(t *testing.T) {
 	var back Certificate
 	if err := json.Unmarshal(b, &back); err != nil || back != c {
 		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+
+	// A tiled layer adds its stages.
+	l := designLayer()
+	l.Tile = 64
+	tc, err := Certify(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = json.Marshal(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields = nil
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != len(want)+3 || fields["tile"] != float64(64) || fields["acc_bits_inner"] != float64(tc.AccBitsInner) ||
+		fields["acc_bits_outer"] != float64(tc.AccBitsOuter) {
+		t.Errorf("tiled JSON: %s", b)
+	}
+	back = Certificate{}
+	if err := json.Unmarshal(b, &back); err != nil || back != tc {
+		t.Errorf("tiled JSON round trip: %+v, %v", back, err)
 	}
 }
 

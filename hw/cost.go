@@ -31,6 +31,12 @@ type MVU struct {
 	// WeightBits M, InputBits N, OutputBits B (thresholds; 0 means no thresholding stage)
 	// and AccBits P.
 	WeightBits, InputBits, OutputBits, AccBits int
+	// Tile, when positive and below MW, makes the unit accumulate in two stages: each PE sums
+	// tiles of Tile consecutive terms (Tile/SIMD cycles) in an inner accumulator of AccBits =
+	// P_I bits and adds each tile sum into an outer accumulator of P_O =
+	// accum.OuterBits(P_I, MW, Tile) bits, which the thresholds compare. SIMD must divide it.
+	// 0, or a tile of MW or more terms: one stage.
+	Tile int
 	// MultOnDSP puts the multipliers in DSP blocks (the mult term is then 0).
 	MultOnDSP bool
 	// WeightsInLUTRAM stores the weights in LUTRAM (adds the wmem term); otherwise in BRAM.
@@ -42,7 +48,8 @@ type MVU struct {
 // Estimate is the LUT estimate of one MVU with the terms of the model broken out.
 //
 // LUT = 300 + 1.1·PE·(Mult + AdderTree + Acc + Thr + Comp) + WMem. The terms are per PE,
-// except WMem, which is for the whole unit.
+// except WMem, which is for the whole unit. Acc counts every accumulator of a PE: both
+// stages of a tiled unit.
 type Estimate struct {
 	LUT                                   float64
 	Mult, AdderTree, Acc, Thr, Comp, WMem float64
@@ -71,8 +78,17 @@ func (e Estimate) Add(f Estimate) Estimate {
 //	wmem      = PE·SIMD·M·ceil(WMEM/64),    WMEM = MW·MH/(PE·SIMD)   (0 unless WeightsInLUTRAM)
 //	LUT       = 300 + 1.1·PE·(mult + addertree + acc + thr + comp) + wmem
 //
+// A tiled unit (0 < Tile < MW) prices its two stages in the same style, an accumulator costing
+// one LUT per bit: acc = P_I + P_O, the inner accumulator and the outer one that adds a tile
+// sum every Tile/SIMD cycles; thr and comp hold and compare P_O-bit thresholds, since they
+// act on the outer sum. The multipliers and the adder tree, sized by M + N and SIMD, are
+// those of one stage. The second stage therefore never makes a unit cheaper in this model:
+// P_O is at least the dot product's exact width, so a tiled unit costs more than the same
+// weights in one stage at their exact width; what tiling buys is a fixed narrow inner
+// accumulator, which A2Q and A2Q+ can budget per tile instead of per channel.
+//
 // It returns an error naming the unit when a size or folding is impossible (PE not dividing
-// MH, SIMD not dividing MW) or a bit width is out of range.
+// MH, SIMD not dividing MW or a tile), a tile is negative, or a bit width is out of range.
 func EstimateLUT(u MVU) (Estimate, error) {
 	if err := u.validate(); err != nil {
 		return Estimate{}, err
@@ -88,6 +104,9 @@ func EstimateLUT(u MVU) (Estimate, error) {
 	}
 	e.AdderTree = (m + n) * (2*simd - 1)
 	e.Acc = p
+	if o := u.OuterAccBits(); o > 0 {
+		e.Acc, p = p+float64(o), float64(o) // the thresholds compare the outer sum
+	}
 	levels := float64(uint64(1)<<uint(b) - 1)
 	e.Thr = levels * p * float64(ceilDiv(tmem, 64))
 	e.Comp = levels * p
@@ -114,6 +133,18 @@ func EstimateAll(units []MVU) ([]Estimate, Estimate, error) {
 	return per, total, nil
 }
 
+// Tiled reports whether u accumulates in two stages: 0 < Tile < MW.
+func (u MVU) Tiled() bool { return accum.EffectiveTile(u.Tile, u.MW) > 0 }
+
+// OuterAccBits returns the width P_O of a tiled unit's outer accumulator,
+// accum.OuterBits(AccBits, MW, Tile); 0 for one stage.
+func (u MVU) OuterAccBits() int {
+	if !u.Tiled() {
+		return 0
+	}
+	return accum.OuterBits(u.AccBits, u.MW, u.Tile)
+}
+
 func (u MVU) validate() error {
 	name := u.Name
 	if name == "" {
@@ -126,6 +157,10 @@ func (u MVU) validate() error {
 		return fmt.Errorf("hw: layer %s: PE=%d must be a positive divisor of MH=%d", name, u.PE, u.MH)
 	case u.SIMD <= 0 || u.MW%u.SIMD != 0:
 		return fmt.Errorf("hw: layer %s: SIMD=%d must be a positive divisor of MW=%d", name, u.SIMD, u.MW)
+	case u.Tile < 0:
+		return fmt.Errorf("hw: layer %s: tile of %d terms must be positive (0: one stage)", name, u.Tile)
+	case u.Tiled() && u.Tile%u.SIMD != 0:
+		return fmt.Errorf("hw: layer %s: SIMD=%d must divide the tile of %d terms (each cycle's products belong to one tile)", name, u.SIMD, u.Tile)
 	case u.WeightBits < 1 || u.WeightBits > MaxOperandBits:
 		return fmt.Errorf("hw: layer %s: weight bits %d out of range [1, %d]", name, u.WeightBits, MaxOperandBits)
 	case u.InputBits < 1 || u.InputBits > MaxOperandBits:

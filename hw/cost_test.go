@@ -2,8 +2,11 @@ package hw
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/a2qtoolkit/a2q/accum"
 )
 
 func TestEstimateLUTHandComputed(t *testing.T) {
@@ -181,5 +184,100 @@ func TestDefaultFolding(t *testing.T) {
 		if tt.mh > 0 && tt.mh%pe != 0 || tt.mw > 0 && tt.mw%simd != 0 {
 			t.Errorf("DefaultFolding(%d, %d, ...) = %d, %d: not divisors", tt.mw, tt.mh, pe, simd)
 		}
+	}
+}
+
+// TestEstimateLUTTiled checks the two-stage unit: a tile of MW or more terms is the
+// one-stage unit; a tiled unit's accumulators are the inner P_I plus the outer
+// accum.OuterBits(P_I, MW, Tile) bits, its thresholds and comparators P_O bits wide, the rest
+// of the unit unchanged; and the errors of a bad tile.
+func TestEstimateLUTTiled(t *testing.T) {
+	base := MVU{Name: "conv2", MW: 288, MH: 64, PE: 4, SIMD: 8, WeightBits: 8, InputBits: 8, OutputBits: 8, AccBits: 16, WeightsInLUTRAM: true}
+	one, err := EstimateLUT(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tile := range []int{0, 288, 289, 1 << 20} {
+		u := base
+		u.Tile = tile
+		e, err := EstimateLUT(u)
+		if err != nil || e != one || u.Tiled() || u.OuterAccBits() != 0 {
+			t.Errorf("tile %d of K = 288: %+v (%v), want the one-stage %+v", tile, e, err, one)
+		}
+	}
+	// Hand-computed from the formula: 5 tiles of 64, P_O = 16 + 3 = 19; acc = 16 + 19;
+	// thr = comp = 255·19; LUT = 300 + 4.4·(640 + 240 + 35 + 4845 + 4845) + 2304.
+	u := base
+	u.Tile = 64
+	e, err := EstimateLUT(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Estimate{LUT: 49266.0, Mult: 640, AdderTree: 240, Acc: 35, Thr: 4845, Comp: 4845, WMem: 2304}
+	if !estimatesClose(e, want) || u.OuterAccBits() != 19 {
+		t.Errorf("tiled unit: %+v (P_O %d), want %+v (P_O 19)", e, u.OuterAccBits(), want)
+	}
+	// Every P-independent term is the one-stage unit's.
+	if e.Mult != one.Mult || e.AdderTree != one.AdderTree || e.WMem != one.WMem {
+		t.Errorf("tiling changed a P-independent term: %+v, one stage %+v", e, one)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*MVU)
+		want   string
+	}{
+		{"negative tile", func(u *MVU) { u.Tile = -1 }, "tile of -1 terms"},
+		{"SIMD not dividing the tile", func(u *MVU) { u.Tile = 36 }, "SIMD=8 must divide the tile of 36"},
+	} {
+		u := base
+		tc.mutate(&u)
+		if _, err := EstimateLUT(u); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "conv2") {
+			t.Errorf("%s: err = %v, want one naming conv2 and %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestEstimateLUTTiledAgainstOneStage prices random layers both ways at their certified
+// widths: in tiles with inner accumulators of the certificate's P_I, and in one stage at the
+// exact width P_E. The inner accumulator is narrower (P_I ≤ P_E), but the outer one is at
+// least P_E wide, so the two-stage unit always has more accumulator LUTs (by at least P_I)
+// and never fewer in total: this model gives tiling no LUT saving for the same weights.
+func TestEstimateLUTTiledAgainstOneStage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	narrower := 0
+	for trial := range 200 {
+		k := 8 * (2 + rng.IntN(60))
+		tile := 8 * (1 + rng.IntN(k/8-1))
+		oc, m, n := 4, 2+rng.IntN(7), 1+rng.IntN(8)
+		wm := int64(1)<<(m-1) - 1
+		w := make([]int32, oc*k)
+		for i := range w {
+			w[i] = int32(rng.Int64N(2*wm+1) - wm)
+		}
+		c, err := accum.Certify(accum.Layer{Name: "l", Weights: w, OutChannels: oc, K: k, InputBits: n, WeightBits: m, Tile: tile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := MVU{Name: "l", MW: k, MH: oc, PE: 2, SIMD: 8, WeightBits: m, InputBits: n, OutputBits: 4, AccBits: max(c.AccBitsExact, 2)}
+		two := one
+		two.AccBits, two.Tile = max(c.AccBitsInner, 2), tile
+		e1, err := EstimateLUT(one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := EstimateLUT(two)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if two.OuterAccBits() < one.AccBits || e2.Acc < e1.Acc+float64(two.AccBits) || e2.LUT < e1.LUT {
+			t.Fatalf("trial %d (K = %d, tile %d): P_I %d, P_O %d, P_E %d: two stages %+v, one %+v",
+				trial, k, tile, two.AccBits, two.OuterAccBits(), one.AccBits, e2, e1)
+		}
+		if two.AccBits < one.AccBits {
+			narrower++
+		}
+	}
+	if narrower == 0 {
+		t.Error("no layer had a narrower inner accumulator: the comparison was vacuous")
 	}
 }

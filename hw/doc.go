@@ -19,6 +19,12 @@
 // Threshold storage and comparators grow linearly with P, which is where narrow accumulators
 // save most. The model is an estimate, not a synthesis result.
 //
+// A tiled unit (MVU.Tile, multi-stage accumulation) sums tiles of Tile terms in a P_I-bit
+// inner accumulator and the tile sums in an outer one of P_O = accum.OuterBits(P_I, K, Tile)
+// bits: in the formula P becomes P_I + P_O in the accumulator term and P_O in thr and comp.
+// Since P_O is never below a layer's exact one-stage width, tiling never lowers the estimate
+// of the same weights; it is what hardware with fixed narrow inner accumulators needs.
+//
 // # Synthesis and simulation
 //
 // WriteVerilog generates, from a layer's integer weights, a synthesizable Verilog-2005
@@ -41,14 +47,16 @@
 //
 // EstimateLayers applies the estimate to a list of layers, each given by its accumulator
 // certificate and the output bits B of its thresholding stage, at the layer's certified width
-// (its exact bound acc_bits_exact) and at ReferenceAccBits = 32, with DefaultFolding (caps
+// (its exact bound acc_bits_exact; a tiled layer's inner width acc_bits_inner as a tiled
+// unit) and at ReferenceAccBits = 32 in one stage, with DefaultFolding (caps
 // DefaultPECap, DefaultSIMDCap), weights in LUTRAM and multipliers in LUTs, and owns the
 // network's totals. EstimateModel calls it for a trained model (package models), with a
 // thresholding stage of B = the next layer's input bits on every layer but the last; `a2q hw`
 // calls it for QONNX files with B read from the graph's Quant nodes. SynthesizeModel builds each layer's unit with its real weights and
 // the thresholds LayerThresholds derives from the model, the integer engine's (package thresh), simulates it on
 // im2col rows (InputRows) of real activations captured by CaptureInputs, and synthesises it at
-// both widths; WritePlotPNG draws the per-layer result. The command `a2q hw` drives all of it.
+// both widths (one-stage units only: it refuses a tiled layer); WritePlotPNG draws the
+// per-layer result. The command `a2q hw` drives all of it.
 //
 // # Conventions
 //

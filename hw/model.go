@@ -28,11 +28,16 @@ const ReferenceAccBits = 32
 
 // LayerCost is the hardware cost of one quantized layer at its certified accumulator width
 // AccBits (the certificate's exact bound acc_bits_exact, at least 2) and at
-// ReferenceAccBits. LUTSynth and LUTSynthP32 are nil until the layer is synthesised; they count
-// Yosys's LUT cells plus LUTRAM cells of one PE (the generated unit has PE = 1).
+// ReferenceAccBits. For a tiled layer AccBits is the inner accumulators' width (the
+// certificate's acc_bits_inner, at least 2), Tile its tile and AccBitsOuter the outer
+// accumulator's, accum.OuterBits(AccBits, K, Tile). LUTSynth and LUTSynthP32 are nil until
+// the layer is synthesised; they count Yosys's LUT cells plus LUTRAM cells of one PE (the
+// generated unit has PE = 1).
 type LayerCost struct {
 	Name           string  `json:"name"`
 	AccBits        int     `json:"acc_bits"`
+	Tile           int     `json:"tile,omitempty"`
+	AccBitsOuter   int     `json:"acc_bits_outer,omitempty"`
 	LUTEstimate    float64 `json:"lut_estimate"`
 	LUTEstimateP32 float64 `json:"lut_estimate_p32"`
 	LUTSynth       *int    `json:"lut_synth"`
@@ -68,9 +73,12 @@ type LayerSpec struct {
 // EstimateLayers estimates every layer with FINN's LUT model (EstimateLUT) at the layer's
 // certified width (its exact bound acc_bits_exact, at least 2) and at ReferenceAccBits, and
 // totals them: the one place a network's estimate is computed, for checkpoints
-// (EstimateModel) and for QONNX files alike. Folding: DefaultFolding with caps peCap and
-// simdCap. Multipliers are in LUTs and weights in LUTRAM, as in the A2Q paper's estimates.
-// It fails for an empty list and, naming the layer, for an impossible unit.
+// (EstimateModel) and for QONNX files alike. A tiled layer (the certificate's tile) is
+// estimated as a tiled unit whose inner accumulators have the certificate's inner width
+// (acc_bits_inner, at least 2), against a one-stage unit at ReferenceAccBits of the same
+// folding. Folding: DefaultFolding with caps peCap and simdCap, SIMD dividing the tile too
+// for a tiled layer. Multipliers are in LUTs and weights in LUTRAM, as in the A2Q paper's
+// estimates. It fails for an empty list and, naming the layer, for an impossible unit.
 func EstimateLayers(specs []LayerSpec, peCap, simdCap int) (*ModelCost, error) {
 	if peCap < 1 || simdCap < 1 {
 		return nil, fmt.Errorf("hw: folding caps PE=%d SIMD=%d must be positive", peCap, simdCap)
@@ -82,20 +90,23 @@ func EstimateLayers(specs []LayerSpec, peCap, simdCap int) (*ModelCost, error) {
 	for _, s := range specs {
 		c := s.Cert
 		pe, simd := DefaultFolding(c.K, c.OutChannels, peCap, simdCap)
+		if c.Tile > 0 { // each cycle's SIMD products belong to one tile
+			_, simd = DefaultFolding(gcd(c.K, c.Tile), c.OutChannels, peCap, simdCap)
+		}
 		u := MVU{Name: c.Name, Kind: c.Kind, MW: c.K, MH: c.OutChannels, PE: pe, SIMD: simd,
 			WeightBits: c.WeightBits, InputBits: c.InputBits, OutputBits: s.OutputBits, AccBits: certifiedBits(c),
-			WeightsInLUTRAM: true}
+			Tile: c.Tile, WeightsInLUTRAM: true}
 		e, err := EstimateLUT(u)
 		if err != nil {
 			return nil, err
 		}
 		u32 := u
-		u32.AccBits = ReferenceAccBits
+		u32.AccBits, u32.Tile = ReferenceAccBits, 0
 		e32, err := EstimateLUT(u32)
 		if err != nil {
 			return nil, err
 		}
-		mc.Layers = append(mc.Layers, LayerCost{Name: c.Name, AccBits: u.AccBits, LUTEstimate: e.LUT,
+		mc.Layers = append(mc.Layers, LayerCost{Name: c.Name, AccBits: u.AccBits, Tile: c.Tile, AccBitsOuter: u.OuterAccBits(), LUTEstimate: e.LUT,
 			LUTEstimateP32: e32.LUT, Unit: u, Estimate: e, EstimateP32: e32, Cert: c})
 		mc.TotalLUTEstimate += e.LUT
 		mc.TotalLUTEstimateP32 += e32.LUT
@@ -133,10 +144,19 @@ func EstimateModel(m *models.Model, peCap, simdCap int) (*ModelCost, error) {
 	return EstimateLayers(specs, peCap, simdCap)
 }
 
-// certifiedBits is the certificate's exact width, at least 2 (an all-zero layer needs no
-// accumulator, but a register of one sign bit is not a useful unit).
+// certifiedBits is the certificate's exact width (its inner one for a tiled layer,
+// NeededBits), at least 2 (an all-zero layer needs no accumulator, but a register of one sign
+// bit is not a useful unit).
 func certifiedBits(c accum.Certificate) int {
-	return min(max(c.AccBitsExact, accum.MinAccBits), accum.MaxAccBits)
+	return min(max(c.NeededBits(), accum.MinAccBits), accum.MaxAccBits)
+}
+
+// gcd is the greatest common divisor of two positive integers.
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // quantized returns the quantized layers of m in order.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -293,5 +294,58 @@ func TestWritePlotPNG(t *testing.T) {
 	}
 	if err := (&ModelCost{}).WritePlotPNG(io.Discard, "empty"); err == nil {
 		t.Error("empty cost plotted")
+	}
+}
+
+// TestEstimateModelTiled tiles the CNN's hidden layer (conv2, K = 288) and checks that its
+// estimate is the tiled unit at the certificate's inner width, with the outer width of
+// accum.OuterBits, SIMD dividing the tile, against a one-stage unit at P = 32 of the same
+// folding; that the edges are estimated as before; and that synthesis refuses the tiled layer.
+func TestEstimateModelTiled(t *testing.T) {
+	m, x, _ := smallModel(t, "cnn", 12, 12)
+	plain, err := EstimateModel(m, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tile := range []int{64, 36, 288} {
+		for i, l := range m.Layers {
+			if m.Hidden(i) {
+				l.Config.Tile = tile
+			}
+		}
+		certs, err := m.Certificates(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc, err := EstimateModel(m, 4, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range mc.Layers {
+			c := certs[i]
+			if l.Name != "conv2" || tile >= c.K {
+				if !reflect.DeepEqual(l, plain.Layers[i]) {
+					t.Errorf("tile %d: one-stage layer %s estimated %+v, untiled model %+v", tile, l.Name, l.Estimate, plain.Layers[i].Estimate)
+				}
+				continue
+			}
+			u := l.Unit
+			if l.Tile != tile || !u.Tiled() || l.AccBits != max(c.AccBitsInner, 2) || l.AccBitsOuter != accum.OuterBits(l.AccBits, 288, tile) ||
+				tile%u.SIMD != 0 || u.SIMD > 8 {
+				t.Errorf("tile %d: conv2 at P_I %d, P_O %d, SIMD %d; certificate P_I %d", tile, l.AccBits, l.AccBitsOuter, u.SIMD, c.AccBitsInner)
+			}
+			u32 := u
+			u32.AccBits, u32.Tile = ReferenceAccBits, 0
+			if e32, err := EstimateLUT(u32); err != nil || e32 != l.EstimateP32 {
+				t.Errorf("tile %d: conv2's P = 32 reference %+v, want the one-stage unit's %+v (%v)", tile, l.EstimateP32, e32, err)
+			}
+			if e, err := EstimateLUT(u); err != nil || e != l.Estimate || e.Acc != float64(l.AccBits+l.AccBitsOuter) {
+				t.Errorf("tile %d: conv2 estimate %+v, EstimateLUT of its unit %+v (%v)", tile, l.Estimate, e, err)
+			}
+			err = SynthesizeModel(context.Background(), m, mc, SynthOptions{Dir: t.TempDir(), Images: x, Layers: []string{"conv2"}})
+			if err == nil || !strings.Contains(err.Error(), "conv2 accumulates in tiles") {
+				t.Errorf("tile %d: synthesis of the tiled conv2: %v", tile, err)
+			}
+		}
 	}
 }

@@ -73,7 +73,8 @@ func CheckTools() error {
 // real integer inputs (CaptureInputs on o.Images, InputRows), and the testbench checks every
 // accumulator against Go's int64 dot product; Sim holds the result. A simulated mismatch gives
 // a SimMismatchError after the remaining layers are done; a missing tool gives ErrToolMissing
-// before anything runs.
+// before anything runs. The generator builds one-stage units only: a selected tiled layer is
+// an error naming it, before anything runs.
 func SynthesizeModel(ctx context.Context, m *models.Model, mc *ModelCost, o SynthOptions) error {
 	if err := CheckTools(); err != nil {
 		return err
@@ -104,6 +105,11 @@ func SynthesizeModel(ctx context.Context, m *models.Model, mc *ModelCost, o Synt
 			return fmt.Errorf("hw: no quantized layer %q (have %v)", name, have)
 		}
 		selected[name] = true
+	}
+	for _, l := range mc.Layers {
+		if l.Unit.Tiled() && (len(selected) == 0 || selected[l.Name]) {
+			return fmt.Errorf("hw: layer %s accumulates in tiles of %d terms: the RTL generator builds one-stage units only (leave it out with --layer)", l.Name, l.Tile)
+		}
 	}
 	progress := func(format string, args ...any) {
 		if o.Progress != nil {

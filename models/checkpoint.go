@@ -136,7 +136,8 @@ func (m *Model) CheckScales() error {
 }
 
 // Certificates returns the accumulator certificate of every quantized
-// layer, each at its own target P, in order. hiddenOnly keeps the
+// layer, each at its own target P and tiled as its configuration says
+// (quant.LayerConfig.TileFor), in order. hiddenOnly keeps the
 // constrained hidden layers only. report.Certificates certifies the hidden
 // layers at another P.
 func (m *Model) Certificates(hiddenOnly bool) ([]accum.Certificate, error) {
@@ -153,9 +154,10 @@ func (m *Model) Certificates(hiddenOnly bool) ([]accum.Certificate, error) {
 				kind = "depthwise"
 			}
 		}
-		c, err := accum.Certify(accum.Layer{Name: l.Name, Kind: kind, Weights: qi, OutChannels: l.OutC, K: l.K(),
+		k := l.K()
+		c, err := accum.Certify(accum.Layer{Name: l.Name, Kind: kind, Weights: qi, OutChannels: l.OutC, K: k,
 			InputBits: l.In.Bits, InputSigned: l.In.Signed, WeightBits: l.W.Bits,
-			TargetBits: l.Config.AccBits, L1Bound: l.W.Budget()})
+			TargetBits: l.Config.AccBits, L1Bound: l.W.Budget(), Tile: l.Config.TileFor(k)})
 		if err != nil {
 			return nil, err
 		}

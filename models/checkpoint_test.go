@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/graph"
@@ -234,4 +235,74 @@ func FuzzFromCheckpoint(f *testing.F) {
 			t.Fatalf("a loaded model has an unusable scale: %v", err)
 		}
 	})
+}
+
+// TestCertificatesTiled checks that the certificates follow each layer's
+// tile setting through quant.LayerConfig.TileFor: a layer whose K exceeds
+// the tile is certified in tiles (inner and outer widths of its integer
+// weights), one whose K does not in one stage, and the edge layers, whose
+// configuration has no tile, in one stage.
+func TestCertificatesTiled(t *testing.T) {
+	for _, model := range []string{"cnn", "mlp", "mobilenet"} {
+		for _, tile := range []int{0, 1, 16, 100, 1 << 20} {
+			cfg := config(model, quant.A2QPlus)
+			cfg.Hidden.Tile = tile
+			m, err := Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			certs, err := m.Certificates(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tiled, next := 0, 0
+			for i, l := range m.Layers {
+				if l.W == nil {
+					continue
+				}
+				c := certs[next]
+				next++
+				want := 0
+				if m.Hidden(i) && tile > 0 && tile < l.K() {
+					want = tile
+				}
+				if c.Tile != want {
+					t.Fatalf("%s tile %d: layer %s (K = %d, hidden %v) certified with tile %d, want %d",
+						model, tile, l.Name, l.K(), m.Hidden(i), c.Tile, want)
+				}
+				if want == 0 {
+					if c.AccBitsInner != 0 || c.AccBitsOuter != 0 {
+						t.Fatalf("%s tile %d: one-stage layer %s has stages %q", model, tile, l.Name, c.Stages())
+					}
+					continue
+				}
+				tiled++
+				q, _ := l.W.IntegerWeights()
+				inner, outer := accum.TiledBits(q, l.OutC, l.K(), tile, l.In.Bits, l.In.Signed)
+				if c.AccBitsInner != inner || c.AccBitsOuter != outer || c.Certified != (inner <= c.AccBitsTarget) {
+					t.Fatalf("%s tile %d: layer %s: inner %d, outer %d, certified %v; want %d, %d at P = %d",
+						model, tile, l.Name, c.AccBitsInner, c.AccBitsOuter, c.Certified, inner, outer, c.AccBitsTarget)
+				}
+			}
+			if (tile == 1 || tile == 16) && tiled == 0 {
+				t.Errorf("%s tile %d: no layer was tiled: the check was vacuous", model, tile)
+			}
+		}
+	}
+}
+
+// TestTileRulesAgree: quant.LayerConfig.TileFor, the rule for configured
+// layers, and accum.EffectiveTile, the rule for files without a
+// configuration, give the same tile for every quantized mode.
+func TestTileRulesAgree(t *testing.T) {
+	for _, mode := range []quant.Mode{quant.Baseline, quant.A2Q, quant.A2QPlus} {
+		for k := 1; k <= 40; k++ {
+			for tile := -2; tile <= 45; tile++ {
+				c := quant.LayerConfig{Mode: mode, Tile: tile}
+				if got, want := c.TileFor(k), accum.EffectiveTile(tile, k); got != want {
+					t.Fatalf("%s, K = %d, tile %d: TileFor %d, EffectiveTile %d", mode, k, tile, got, want)
+				}
+			}
+		}
+	}
 }

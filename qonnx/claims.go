@@ -27,13 +27,22 @@ const (
 // Claim is the portable certificate of one layer as a file carries it: the
 // layer's dot products Σ q·x, for every input of InputBits bits and every
 // order of summation, lie in [AccMin, AccMax] and fit a signed AccBits-bit
-// accumulator, as the bound Bound proves.
+// accumulator, as the bound Bound proves. A claim with a Tile is one of
+// multi-stage accumulation: every sum of a tile of Tile consecutive terms
+// (in Layer.TileOrder) fits AccBits bits, as Bound proves for the tiles,
+// and the whole dot product, in [AccMin, AccMax], the outer accumulator of
+// accum.OuterBits(AccBits, K, Tile) bits.
 type Claim struct {
 	// Name is the Conv, Gemm or MatMul node's name.
 	Name string `json:"name"`
-	// AccBits is the accumulator width P the layer is certified for.
+	// AccBits is the accumulator width P the layer is certified for (its
+	// inner accumulators' with a Tile).
 	AccBits int `json:"acc_bits_target"`
-	// AccMin and AccMax are the exact accumulator range (bias excluded).
+	// Tile is the number of terms per tile (0: one stage); a tile of K or
+	// more terms is one stage.
+	Tile int `json:"tile,omitempty"`
+	// AccMin and AccMax are the exact range of the whole dot product
+	// (bias excluded).
 	AccMin int64 `json:"acc_min"`
 	AccMax int64 `json:"acc_max"`
 	// InputBits, InputSigned and WeightBits are N, the input signedness
@@ -52,17 +61,20 @@ type Claim struct {
 }
 
 // NewClaim returns the claim that a layer with certificate c fits a p-bit
-// accumulator, naming the first of the data-type, L1 and exact bounds that
-// proves it. ok is false when not even the exact range fits p bits.
+// accumulator (its inner accumulators when c is tiled, with c's tile),
+// naming the first of the data-type, L1 and exact bounds
+// (accum.Certificate.Bounds) that proves it. ok is false when not even the
+// exact width fits p bits.
 func NewClaim(c accum.Certificate, p int) (cl Claim, ok bool) {
-	cl = Claim{Name: c.Name, AccBits: p, AccMin: c.AccMin, AccMax: c.AccMax,
+	cl = Claim{Name: c.Name, AccBits: p, Tile: c.Tile, AccMin: c.AccMin, AccMax: c.AccMax,
 		InputBits: c.InputBits, InputSigned: c.InputSigned, WeightBits: c.WeightBits}
+	datatype, l1, exact := c.Bounds()
 	switch {
-	case c.AccBitsDatatype <= p:
+	case datatype <= p:
 		cl.Bound = BoundDatatype
-	case c.AccBitsL1 <= p:
+	case l1 <= p:
 		cl.Bound = BoundL1
-	case c.AccBitsExact <= p:
+	case exact <= p:
 		cl.Bound = BoundExact
 	default:
 		return cl, false
@@ -110,8 +122,11 @@ func (m *Model) SetClaims(claims []Claim) error {
 type ClaimCheck struct {
 	Claim
 	// Recomputed reports that the layer was found and certified; then
-	// AccBitsExact, AccMin and AccMax are the recomputed exact width and
-	// range, and AccBitsBound the width of the bound the claim names.
+	// RecomputedAccBits is the recomputed exact width of the accumulator
+	// the claimed P applies to (the inner one of a tiled claim),
+	// RecomputedAccMin and RecomputedAccMax the exact range of the whole
+	// dot product, and RecomputedBoundWidth the width of the bound the
+	// claim names.
 	Recomputed           bool  `json:"recomputed"`
 	RecomputedAccBits    int   `json:"recomputed_acc_bits_exact"`
 	RecomputedAccMin     int64 `json:"recomputed_acc_min"`
@@ -124,12 +139,15 @@ type ClaimCheck struct {
 }
 
 // CheckClaims sets every claim against the certificates recomputed from
-// the weights (certs, from Inspect, by layer name; uncert the layers that
-// cannot be certified). A claim holds when its layer exists and is
-// certifiable, its operand widths N, signedness and M are the file's, the
-// recomputed exact range lies inside the claimed [AccMin, AccMax], which
-// fits P bits, and the bound it names gives at most P bits. It returns the
-// checks in claim order and the certified layers no claim names.
+// the weights (certs, from Inspect, by layer name, each tiled as its claim
+// says; uncert the layers that cannot be certified). A claim holds when its
+// layer exists and is certifiable, its tile is the certificate's (a tile
+// of K or more terms counting as one stage), its operand widths N,
+// signedness and M are the file's, the recomputed exact range lies inside
+// the claimed [AccMin, AccMax], which fits P bits (with a tile, the outer
+// accumulator's accum.OuterBits(P, K, Tile)), and the bound it names gives
+// at most P bits. It returns the checks in claim order and the certified
+// layers no claim names.
 func CheckClaims(claims []Claim, certs []accum.Certificate, uncert []Uncertifiable) (checks []ClaimCheck, unclaimed []string) {
 	byName := make(map[string]accum.Certificate, len(certs))
 	for _, c := range certs {
@@ -159,7 +177,7 @@ func CheckClaims(claims []Claim, certs []accum.Certificate, uncert []Uncertifiab
 		}
 		if len(reasons) == 0 {
 			ck.Recomputed = true
-			ck.RecomputedAccBits, ck.RecomputedAccMin, ck.RecomputedAccMax = c.AccBitsExact, c.AccMin, c.AccMax
+			ck.RecomputedAccBits, ck.RecomputedAccMin, ck.RecomputedAccMax = c.NeededBits(), c.AccMin, c.AccMax
 			reasons = checkClaim(cl, c, &ck)
 		}
 		ck.Holds = len(reasons) == 0
@@ -190,17 +208,29 @@ func checkClaim(cl Claim, c accum.Certificate, ck *ClaimCheck) []string {
 	if cl.WeightBits != c.WeightBits {
 		reasons = append(reasons, fmt.Sprintf("claims %d-bit weights, the file's are %d-bit", cl.WeightBits, c.WeightBits))
 	}
-	if c.AccBitsExact > cl.AccBits {
+	switch tile := accum.EffectiveTile(cl.Tile, c.K); {
+	case cl.Tile < 0:
+		reasons = append(reasons, fmt.Sprintf("claims tiles of %d terms (want a positive tile, or none for one stage)", cl.Tile))
+	case tile != c.Tile:
+		reasons = append(reasons, fmt.Sprintf("claims tiles of %d terms, the layer (K = %d) was certified with %d (0: one stage)", cl.Tile, c.K, c.Tile))
+	}
+	datatype, l1, exact := c.Bounds()
+	switch {
+	case exact <= cl.AccBits:
+	case c.Tile > 0:
+		reasons = append(reasons, fmt.Sprintf("the weights need P_I = %d bits for their tiles of %d terms, the file claims P = %d",
+			exact, c.Tile, cl.AccBits))
+	default:
 		reasons = append(reasons, fmt.Sprintf("the weights need P_exact = %d bits (range [%d, %d]), the file claims P = %d",
-			c.AccBitsExact, c.AccMin, c.AccMax, cl.AccBits))
+			exact, c.AccMin, c.AccMax, cl.AccBits))
 	}
 	switch cl.Bound {
 	case BoundDatatype:
-		ck.RecomputedBoundWidth = c.AccBitsDatatype
+		ck.RecomputedBoundWidth = datatype
 	case BoundL1:
-		ck.RecomputedBoundWidth = c.AccBitsL1
+		ck.RecomputedBoundWidth = l1
 	case BoundExact:
-		ck.RecomputedBoundWidth = c.AccBitsExact
+		ck.RecomputedBoundWidth = exact
 	default:
 		reasons = append(reasons, fmt.Sprintf("unknown bound %q (want %s, %s or %s)", cl.Bound, BoundDatatype, BoundL1, BoundExact))
 	}
@@ -210,8 +240,13 @@ func checkClaim(cl Claim, c accum.Certificate, ck *ClaimCheck) []string {
 	if c.AccMin < cl.AccMin || c.AccMax > cl.AccMax {
 		reasons = append(reasons, fmt.Sprintf("the exact range [%d, %d] is not inside the claimed [%d, %d]", c.AccMin, c.AccMax, cl.AccMin, cl.AccMax))
 	}
-	if cl.AccMin > cl.AccMax || accum.RangeBits(accum.Range{Min: cl.AccMin, Max: cl.AccMax}) > cl.AccBits {
-		reasons = append(reasons, fmt.Sprintf("the claimed range [%d, %d] does not fit P = %d bits", cl.AccMin, cl.AccMax, cl.AccBits))
+	width, what := cl.AccBits, fmt.Sprintf("P = %d bits", cl.AccBits)
+	if c.Tile > 0 && c.Tile == accum.EffectiveTile(cl.Tile, c.K) {
+		width = accum.OuterBits(cl.AccBits, c.K, c.Tile)
+		what = fmt.Sprintf("the outer accumulator's %d bits", width)
+	}
+	if cl.AccMin > cl.AccMax || accum.RangeBits(accum.Range{Min: cl.AccMin, Max: cl.AccMax}) > width {
+		reasons = append(reasons, fmt.Sprintf("the claimed range [%d, %d] does not fit %s", cl.AccMin, cl.AccMax, what))
 	}
 	return reasons
 }

@@ -2,6 +2,7 @@ package qonnx
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -64,8 +65,15 @@ func TestMetadataRoundTrip(t *testing.T) {
 // decoded again.
 func exportedCNN(t *testing.T) (*Model, *models.Model) {
 	t.Helper()
+	return exportedTiledCNN(t, 0)
+}
+
+// exportedTiledCNN is exportedCNN with the hidden layer (conv2, K = 288)
+// configured in tiles of tile terms.
+func exportedTiledCNN(t *testing.T, tile int) (*Model, *models.Model) {
+	t.Helper()
 	cfg := models.Config{Model: "cnn", InC: 1, InH: 12, InW: 12, Classes: 3, Seed: 5,
-		Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 16},
+		Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 8, ActBits: 8, AccBits: 16, Tile: tile},
 		First:  models.DefaultEdge(quant.A2Q), Last: models.DefaultEdge(quant.A2Q)}
 	m, err := models.Build(cfg)
 	if err != nil {
@@ -255,5 +263,151 @@ func TestInspectHiddenAccBits(t *testing.T) {
 		if _, err := Inspect(back, bad); err == nil || !strings.Contains(err.Error(), "outside [2, 64]") {
 			t.Errorf("Inspect at P = %d: %v", bad, err)
 		}
+	}
+}
+
+// rewriteClaims returns back with its claims edited, encoded and decoded.
+func rewriteClaims(t *testing.T, back *Model, edit func(cs []Claim) []Claim) *Model {
+	t.Helper()
+	cs, err := back.Claims()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := *back
+	tm.Metadata = map[string]string{}
+	if err := tm.SetClaims(edit(cs)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := tm.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dm
+}
+
+// TestTiledClaims exports a CNN whose hidden layer is tiled: its claim
+// carries the tile and the inner width, Inspect reads the tile back and
+// certifies the layer as the checkpoint does, and edits of a tiled claim
+// are named.
+func TestTiledClaims(t *testing.T) {
+	const tile = 64 // conv2: K = 288, 5 tiles
+	back, m := exportedTiledCNN(t, tile)
+	want, err := m.Certificates(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Inspect(back, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClaims(t, r, want)
+	claims, err := back.Claims()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv2 := r.Layers[1]
+	if claims[1].Tile != tile || claims[0].Tile != 0 || claims[2].Tile != 0 || conv2.Tile != tile ||
+		conv2.AccBitsInner != want[1].AccBitsInner || conv2.AccBitsOuter != want[1].AccBitsOuter {
+		t.Fatalf("claims %+v; conv2 certified %+v, checkpoint %+v", claims, conv2, want[1])
+	}
+	inner := conv2.AccBitsInner
+	cases := []struct {
+		name   string
+		edit   func(cs []Claim) []Claim
+		reason string // "" when the claims hold
+	}{
+		{"untouched", func(cs []Claim) []Claim { return cs }, ""},
+		{"P = P_I", func(cs []Claim) []Claim { cs[1].AccBits = inner; return cs }, ""},
+		{"P below P_I", func(cs []Claim) []Claim { cs[1].AccBits = inner - 1; return cs }, fmt.Sprintf("P_I = %d bits for their tiles of 64 terms", inner)},
+		{"negative tile", func(cs []Claim) []Claim { cs[1].Tile = -3; return cs }, "claims tiles of -3 terms"},
+		{"range beyond the outer accumulator", func(cs []Claim) []Claim { cs[1].AccMax = 1 << 40; return cs }, "does not fit the outer accumulator's"},
+		{"tile of K is one stage", func(cs []Claim) []Claim { cs[1].Tile = 288; cs[1].AccBits = max(conv2.AccBitsExact, 2); return cs }, ""},
+		{"data-type bound of the tile too weak", func(cs []Claim) []Claim { cs[1].AccBits = inner; cs[1].Bound = BoundDatatype; return cs },
+			fmt.Sprintf("datatype bound gives %d bits", accum.DataTypeBits(tile, 8, false, 8))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Inspect(rewriteClaims(t, back, tc.edit), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.reason == "" && !r.ClaimsHold:
+				t.Errorf("claims fail: %+v", r.Claims)
+			case tc.reason != "" && (r.ClaimsHold || r.Claims[1].Holds || !strings.Contains(r.Claims[1].Reason, tc.reason)):
+				t.Errorf("conv2's claim: holds %v, reason %q; want it to fail with %q", r.Claims[1].Holds, r.Claims[1].Reason, tc.reason)
+			}
+		})
+	}
+
+	// A certificate at another tile than the claim's does not prove it.
+	certs := slices.Clone(r.Layers)
+	certs[1] = want[1]
+	certs[1].Tile, certs[1].AccBitsInner, certs[1].AccBitsOuter = 0, 0, 0
+	checks, _ := CheckClaims(claims, certs, nil)
+	if checks[1].Holds || !strings.Contains(checks[1].Reason, "claims tiles of 64 terms, the layer (K = 288) was certified with 0") {
+		t.Errorf("claim against a one-stage certificate: %+v", checks[1])
+	}
+}
+
+// TestInspectTile: InspectOptions.Tile certifies the hidden layers as if
+// tiled, with AccBits their inner P, and leaves the edge layers and the
+// claims' own check as they are; without edge marks every layer whose K
+// exceeds the tile is tiled.
+func TestInspectTile(t *testing.T) {
+	back, m := exportedCNN(t)
+	certs, err := m.Certificates(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tile = 32
+	q, _ := m.Layers[1].W.IntegerWeights()
+	inner, outer := accum.TiledBits(q, m.Layers[1].OutC, 288, tile, 8, false)
+	for _, p := range []int{inner - 1, inner, 16} {
+		r, err := InspectWith(back, InspectOptions{AccBits: p, Tile: tile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Tile != tile || !r.ClaimsHold {
+			t.Fatalf("P = %d: report tile %d, claims hold %v: %+v", p, r.Tile, r.ClaimsHold, r.Claims)
+		}
+		c := r.Layers[1]
+		if c.Tile != tile || c.AccBitsInner != inner || c.AccBitsOuter != outer || c.AccBitsTarget != p || c.Certified != (inner <= p) || r.Certified != c.Certified {
+			t.Errorf("P = %d: conv2 %+v, want tile %d, P_I %d, P_O %d", p, c, tile, inner, outer)
+		}
+		for _, i := range []int{0, 2} { // conv1, fc: edges
+			if r.Layers[i].Tile != 0 || r.Layers[i].AccBitsExact != certs[i].AccBitsExact {
+				t.Errorf("edge %s tiled: %+v", r.Layers[i].Name, r.Layers[i])
+			}
+		}
+	}
+	// Without edge marks, fc (K > 32) is tiled too; conv1 (K = 9) is not.
+	plain := rewriteClaims(t, back, func(cs []Claim) []Claim {
+		for i := range cs {
+			cs[i].Edge = false
+		}
+		return cs
+	})
+	r, err := InspectWith(plain, InspectOptions{AccBits: 20, Tile: tile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Layers[0].Tile != 0 || r.Layers[1].Tile != tile || r.Layers[2].Tile != tile || !r.ClaimsHold {
+		t.Errorf("without edge marks: tiles %d, %d, %d; claims hold %v", r.Layers[0].Tile, r.Layers[1].Tile, r.Layers[2].Tile, r.ClaimsHold)
+	}
+	if _, err := InspectWith(back, InspectOptions{Tile: -1}); err == nil || !strings.Contains(err.Error(), "tile of -1") {
+		t.Errorf("negative tile: %v", err)
+	}
+	// The text table lists the tiled layers' stages.
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), fmt.Sprintf("conv2: P_I %d, P_O %d, tile 32 (9 tiles)", inner, outer)) {
+		t.Errorf("table lacks conv2's stages:\n%s", b.String())
 	}
 }

@@ -18,9 +18,10 @@
 //     Reshape, Flatten, Transpose, Pad, DepthToSpace, Resize nearest, ...)
 //     to a Quant node giving N and signedness. A layer that cannot be
 //     certified carries the reason.
-//   - Inspect certifies each layer against a P-bit accumulator with
-//     accum.Certify: the report `a2q inspect` prints for QONNX files. It
-//     also checks the certificates the file claims (below).
+//   - Inspect (InspectWith) certifies each layer against a P-bit
+//     accumulator with accum.Certify, in one stage or in tiles: the
+//     report `a2q inspect` prints for QONNX files. It also checks the
+//     certificates the file claims (below).
 //   - Model.Run interprets the graph in float32 (fake-quant: Quant nodes
 //     round and clamp), or with RunOptions.Integer runs the certifiable
 //     layers as integer dot products accumulated in int64, counting partial
@@ -56,7 +57,11 @@
 // Conv/Gemm node, with the width P the layer is certified for (the one its
 // quantizer targets when it fits, else its exact width), the exact
 // accumulator range, N, input signedness, M, and the first of the
-// data-type, L1 and exact bounds that proves P. Claims reads them;
+// data-type, L1 and exact bounds that proves P. A layer of multi-stage
+// accumulation claims its tile too: P is then its inner accumulators'
+// width, the tiles running along a2q's weight order (Layer.TileOrder:
+// kh, kw, Cin for a Conv), and Inspect certifies the layer with that
+// tile (or, for the hidden layers, InspectOptions.Tile). Claims reads them;
 // CheckClaims (run by Inspect) recomputes every certificate from the
 // file's integer weights and says per layer whether the claim holds: the
 // operand widths match, the exact range lies inside the claimed range,

@@ -56,6 +56,13 @@ type RunOptions struct {
 	// LayerAccBits gives some layers (by node name) a width of their own,
 	// overriding AccBits.
 	LayerAccBits map[string]int
+	// LayerTiles runs some layers (by node name) in two stages: tiles of
+	// that many consecutive terms (in Layer.TileOrder) summed in the P-bit
+	// accumulator, the tile sums in an outer one of accum.OuterBits(P, K,
+	// tile) bits, whose partial sums count as overflows when they leave its
+	// range. A tile of K or more terms is one stage. The result is the
+	// same exact sum.
+	LayerTiles map[string]int
 	// LayerInputs, when set, feeds every integer layer its data input from
 	// this map (by value name, e.g. Result.Values of a float run) instead of
 	// the run's own value: each layer's arithmetic is then compared on the
@@ -84,15 +91,20 @@ type LayerStats struct {
 	Name string
 	// AccBits is the width P the counts refer to.
 	AccBits int
+	// Tile is the layer's tile (0: one stage) and AccBitsOuter its outer
+	// accumulator's width (0 for one stage).
+	Tile, AccBitsOuter int
 	// Overflows counts the partial sums (after each term with a non-zero
-	// weight, summing in weight order Cin, kh, kw) outside
-	// [-2^(P-1), 2^(P-1)-1]; OverflowedOutputs counts the outputs with at
-	// least one such partial sum.
+	// weight, summing in weight order Cin, kh, kw; in tiles, in TileOrder)
+	// outside [-2^(P-1), 2^(P-1)-1], and in tiles the partial sums of tile
+	// sums outside the outer accumulator's range; OverflowedOutputs counts
+	// the outputs with at least one such partial sum.
 	Overflows         int64
 	OverflowedOutputs int64
 	// Outputs is the number of dot products computed.
 	Outputs int64
-	// AccMin and AccMax are the extreme partial sums seen.
+	// AccMin and AccMax are the extreme partial sums seen (in tiles, of
+	// the tile sums in the P-bit accumulator).
 	AccMin, AccMax int64
 }
 
@@ -149,6 +161,11 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 			return nil, fmt.Errorf("qonnx: layer %s: %w", name, err)
 		}
 	}
+	for name, t := range opt.LayerTiles {
+		if t < 0 {
+			return nil, fmt.Errorf("qonnx: layer %s: tile of %d terms: want a positive tile size (0: one stage)", name, t)
+		}
+	}
 	// Free values after their last use unless the caller keeps them.
 	uses := make(map[string]int)
 	for _, n := range g.Nodes {
@@ -182,7 +199,7 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 			if x, ok := opt.LayerInputs[n.Inputs[0]]; ok && x != nil {
 				in[0] = x
 			}
-			outs, st, err = runIntegerLayer(l, in, p, opt.MaxElements)
+			outs, st, err = runIntegerLayer(l, in, p, accum.EffectiveTile(opt.LayerTiles[l.Name], l.K), opt.MaxElements)
 			if err != nil {
 				return nil, fmt.Errorf("qonnx: %s: integer layer %s: %w", m.name(), n.Name, err)
 			}
@@ -255,10 +272,16 @@ func newAccCounter(p int) accCounter {
 	return accCounter{lo: lo, hi: hi, accMin: math.MaxInt64, accMax: math.MinInt64}
 }
 
-// runIntegerLayer computes a certifiable layer in integer arithmetic.
-func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, LayerStats, error) {
+// runIntegerLayer computes a certifiable layer in integer arithmetic, in
+// tiles of tile terms (0 < tile < K) or in one stage (tile 0).
+func runIntegerLayer(l *Layer, in []*Tensor, accBits, tile, limit int) ([]*Tensor, LayerStats, error) {
 	lim := env{limit: limit}
 	st := LayerStats{Name: l.Name, AccBits: accBits}
+	var outer accCounter // the outer accumulator's range, when tiled
+	if tile > 0 {
+		st.Tile, st.AccBitsOuter = tile, accum.OuterBits(accBits, l.K, tile)
+		outer = newAccCounter(min(st.AccBitsOuter, 64))
+	}
 	if err := need(in, 2); err != nil {
 		return nil, st, err
 	}
@@ -304,7 +327,11 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, Lay
 		if _, err := lim.size([]int{g.n, g.m, g.oh, g.ow}); err != nil {
 			return nil, st, err
 		}
-		acc, flagged = intConv(g, xi, l.Weights, &ac)
+		if tile > 0 {
+			acc, flagged = intConvTiled(g, xi, l.Weights, tile, &ac, outer)
+		} else {
+			acc, flagged = intConv(g, xi, l.Weights, &ac)
+		}
 		shape = []int{g.n, g.m, g.oh, g.ow}
 		plane = g.oh * g.ow
 	default: // MatMul, Gemm: [rows, K] × weightsᵀ
@@ -322,7 +349,11 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits, limit int) ([]*Tensor, Lay
 		if _, err := lim.size([]int{rows, l.OutChannels}); err != nil {
 			return nil, st, err
 		}
-		acc, flagged = intMatMul(xi, l.Weights, rows, l.K, l.OutChannels, &ac)
+		if tile > 0 {
+			acc, flagged = intMatMulTiled(xi, l.Weights, rows, l.K, l.OutChannels, tile, &ac, outer)
+		} else {
+			acc, flagged = intMatMul(xi, l.Weights, rows, l.K, l.OutChannels, &ac)
+		}
 		shape = append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.OutChannels)
 		plane = 1
 	}
@@ -420,6 +451,111 @@ func intMatMul(x []int64, w []int32, rows, k, outCh int, ac *accCounter) ([]int6
 				ac.accMax = max(ac.accMax, a)
 			}
 			acc[r*outCh+c] = a
+		}
+	}
+	return acc, flag
+}
+
+// intConvTiled is intConv in two stages: each output's terms are taken in
+// tile order (kh, kw, Cin/groups), summed tile by tile in an inner
+// accumulator counted against [ac.lo, ac.hi], and each tile sum is added
+// to the outer accumulator, counted against [outer.lo, outer.hi].
+func intConvTiled(g conv2d, x []int64, w []int32, tile int, ac *accCounter, outer accCounter) ([]int64, []bool) {
+	plane := g.oh * g.ow
+	acc := make([]int64, g.n*g.m*plane)
+	flag := make([]bool, len(acc))
+	inner := make([]int64, plane)
+	mg := g.m / g.group
+	for b := 0; b < g.n; b++ {
+		for oc := 0; oc < g.m; oc++ {
+			o := acc[(b*g.m+oc)*plane : (b*g.m+oc+1)*plane]
+			fl := flag[(b*g.m+oc)*plane : (b*g.m+oc+1)*plane]
+			grp := oc / mg
+			// fold adds the tile sums into the outer accumulators.
+			fold := func() {
+				for i, v := range inner {
+					a := o[i] + v
+					o[i], inner[i] = a, 0
+					if a < outer.lo || a > outer.hi {
+						ac.overflows++
+						fl[i] = true
+					}
+				}
+			}
+			j := 0 // the term's index in tile order
+			for ky := 0; ky < g.kh; ky++ {
+				y0, y1 := span(g.h, g.oh, g.sh, g.pt, ky, g.dh)
+				for kx := 0; kx < g.kw; kx++ {
+					x0, x1 := span(g.w, g.ow, g.sw, g.pl, kx, g.dw)
+					for ic := 0; ic < g.cg; ic++ {
+						if j > 0 && j%tile == 0 {
+							fold()
+						}
+						j++
+						wv := int64(w[((oc*g.cg+ic)*g.kh+ky)*g.kw+kx])
+						if wv == 0 {
+							continue
+						}
+						xc := x[(b*g.c+grp*g.cg+ic)*g.h*g.w:]
+						for oy := y0; oy < y1; oy++ {
+							iy := oy*g.sh - g.pt + ky*g.dh
+							row := xc[iy*g.w:]
+							ix := x0*g.sw - g.pl + kx*g.dw
+							base := oy * g.ow
+							for ox := x0; ox < x1; ox++ {
+								a := inner[base+ox] + wv*row[ix]
+								inner[base+ox] = a
+								if a < ac.lo || a > ac.hi {
+									ac.overflows++
+									fl[base+ox] = true
+								}
+								ac.accMin = min(ac.accMin, a)
+								ac.accMax = max(ac.accMax, a)
+								ix += g.sw
+							}
+						}
+					}
+				}
+			}
+			fold()
+		}
+	}
+	return acc, flag
+}
+
+// intMatMulTiled is intMatMul in two stages: the terms of each dot
+// product are summed tile by tile in an inner accumulator counted against
+// [ac.lo, ac.hi], each tile sum added to the outer accumulator, counted
+// against [outer.lo, outer.hi].
+func intMatMulTiled(x []int64, w []int32, rows, k, outCh, tile int, ac *accCounter, outer accCounter) ([]int64, []bool) {
+	acc := make([]int64, rows*outCh)
+	flag := make([]bool, len(acc))
+	for r := 0; r < rows; r++ {
+		xr := x[r*k : (r+1)*k]
+		for c := 0; c < outCh; c++ {
+			wr := w[c*k : (c+1)*k]
+			var sum int64
+			for t := 0; t < k; t += tile {
+				var a int64
+				for i, wv := range wr[t:min(t+tile, k)] {
+					if wv == 0 {
+						continue
+					}
+					a += int64(wv) * xr[t+i]
+					if a < ac.lo || a > ac.hi {
+						ac.overflows++
+						flag[r*outCh+c] = true
+					}
+					ac.accMin = min(ac.accMin, a)
+					ac.accMax = max(ac.accMax, a)
+				}
+				sum += a
+				if sum < outer.lo || sum > outer.hi {
+					ac.overflows++
+					flag[r*outCh+c] = true
+				}
+			}
+			acc[r*outCh+c] = sum
 		}
 	}
 	return acc, flag

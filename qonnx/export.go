@@ -93,11 +93,12 @@ func Export(m *models.Model, o ExportOptions) (*Model, error) {
 }
 
 // exportClaims stores in g's metadata (CertificatesKey) the certificate of
-// every quantized layer, recomputed from the exported graph itself: the
-// claimed width is the one the layer's quantizer targets (its AccBits)
-// when the layer is certified at it, else its exact width; the first and
-// last layers are marked Edge. A graph with no quantized layer gets no
-// claims.
+// every quantized layer, recomputed from the exported graph itself with
+// the layer's tile (models.Model.Certificates): the claimed width is the
+// one the layer's quantizer targets (its AccBits) when the layer is
+// certified at it, else its exact width (its tiles' for a tiled layer);
+// the first and last layers are marked Edge. A graph with no quantized
+// layer gets no claims.
 func exportClaims(g *Model, m *models.Model) error {
 	if !g.HasQuant() {
 		return nil
@@ -107,20 +108,21 @@ func exportClaims(g *Model, m *models.Model) error {
 		return err
 	}
 	target := make(map[string]int, len(certs))
+	tiles := make(map[string]int, len(certs))
 	for _, c := range certs {
-		target[c.Name] = c.AccBitsTarget
+		target[c.Name], tiles[c.Name] = c.AccBitsTarget, c.Tile
 	}
 	edge := make(map[string]bool)
 	for i, l := range m.Layers {
 		edge[l.Name] = l.W != nil && !m.Hidden(i)
 	}
-	r, err := Inspect(g, 0)
+	r, err := InspectWith(g, InspectOptions{tiles: tiles})
 	if err != nil {
 		return err
 	}
 	claims := make([]Claim, 0, len(r.Layers))
 	for _, c := range r.Layers {
-		p := max(c.AccBitsExact, accum.MinAccBits)
+		p := max(c.NeededBits(), accum.MinAccBits)
 		if t := target[c.Name]; t >= p && accum.CheckAccBits(t) == nil {
 			p = t
 		}

@@ -127,6 +127,10 @@ func checkLayers(t *testing.T, m *models.Model, back *Model) {
 			ws := ml.Weight.Value.Shape
 			kh, kw, cg = ws[1], ws[2], ws[3]
 		}
+		// Tiles run along a2q's order: TileOrder gives its rows back.
+		if got := ql.TileOrder(); !slices.Equal(got, toInt32(q)) {
+			t.Fatalf("layer %s: TileOrder differs from the model's weight order", ml.Name)
+		}
 		for c := 0; c < ml.OutC; c++ {
 			for y := 0; y < kh; y++ {
 				for x := 0; x < kw; x++ {
@@ -175,7 +179,8 @@ func checkLayers(t *testing.T, m *models.Model, back *Model) {
 		g := certs[w.Name]
 		if g.Name != w.Name || g.K != w.K || g.OutChannels != w.OutChannels || g.L1Max != w.L1Max ||
 			g.AccBitsDatatype != w.AccBitsDatatype || g.AccBitsL1 != w.AccBitsL1 || g.AccBitsExact != w.AccBitsExact ||
-			g.AccMin != w.AccMin || g.AccMax != w.AccMax || g.ZeroChannels != w.ZeroChannels {
+			g.AccMin != w.AccMin || g.AccMax != w.AccMax || g.ZeroChannels != w.ZeroChannels ||
+			g.Tile != w.Tile || g.AccBitsInner != w.AccBitsInner || g.AccBitsOuter != w.AccBitsOuter {
 			t.Errorf("certificate of %s:\nexport %+v\nmodel  %+v", w.Name, g, w)
 		}
 	}
@@ -197,18 +202,23 @@ func checkClaims(t *testing.T, r Report, want []accum.Certificate) {
 	}
 	for _, w := range want {
 		c, ok := claims[w.Name]
-		p := max(w.AccBitsExact, 2)
+		// The claimed P applies to the tiles of a tiled layer.
+		exact, dt := w.AccBitsExact, w.AccBitsDatatype
+		if w.Tile > 0 {
+			exact, dt = w.AccBitsInner, accum.DataTypeBits(w.Tile, w.InputBits, w.InputSigned, w.WeightBits)
+		}
+		p := max(exact, 2)
 		if w.Certified {
 			p = w.AccBitsTarget
 		}
 		bound := BoundExact
-		if w.AccBitsDatatype <= p {
+		if dt <= p {
 			bound = BoundDatatype
 		} else if w.AccBitsL1 <= p {
 			bound = BoundL1
 		}
-		if !ok || !c.Holds || c.AccBits != p || c.AccMin != w.AccMin || c.AccMax != w.AccMax || c.Bound != bound ||
-			c.InputBits != w.InputBits || c.InputSigned != w.InputSigned || c.WeightBits != w.WeightBits {
+		if !ok || !c.Holds || c.AccBits != p || c.Tile != w.Tile || c.AccMin != w.AccMin || c.AccMax != w.AccMax || c.Bound != bound ||
+			c.RecomputedAccBits != exact || c.InputBits != w.InputBits || c.InputSigned != w.InputSigned || c.WeightBits != w.WeightBits {
 			t.Errorf("claim of %s: %+v, want P = %d, bound %s, certificate %+v", w.Name, c, p, bound, w)
 		}
 	}
@@ -383,6 +393,14 @@ func TestExportModels(t *testing.T) {
 			Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}, First: edge(quant.A2QPlus), Last: edge(quant.A2QPlus)}, 1e-2},
 		{"resnet float", models.Config{Model: "resnet", InC: 3, InH: 8, InW: 8, Classes: 3,
 			Hidden: quant.LayerConfig{Mode: quant.Float}, First: edge(quant.Float), Last: edge(quant.Float)}, 0},
+		// Tiled hidden layers: the export certifies and claims them in
+		// tiles along a2q's weight order (kh, kw, Cin), not ONNX's.
+		{"cnn rgb a2q+ tiled", models.Config{Model: "cnn", InC: 3, InH: 16, InW: 16, Classes: 4,
+			Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 6, ActBits: 5, AccBits: 14, Tile: 20}, First: edge(quant.A2QPlus), Last: edge(quant.A2QPlus)}, 0},
+		{"mobilenet a2q tiled", models.Config{Model: "mobilenet", InC: 3, InH: 12, InW: 12, Classes: 10,
+			Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 4, ActBits: 4, AccBits: 14, Tile: 8}, First: edge(quant.A2Q), Last: edge(quant.A2Q)}, 0},
+		{"resnet a2q+ tiled", models.Config{Model: "resnet", InC: 3, InH: 12, InW: 12, Classes: 10,
+			Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16, Tile: 40}, First: edge(quant.A2QPlus), Last: edge(quant.A2QPlus)}, 1e-2},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -410,6 +428,15 @@ func TestExportModels(t *testing.T) {
 			}
 			back, _ := roundTrip(t, m, ExportOptions{DynamicBatch: i%2 == 0})
 			checkLayers(t, m, back)
+			if tc.cfg.Hidden.Tile > 0 {
+				certs, err := m.Certificates(true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.ContainsFunc(certs, func(c accum.Certificate) bool { return c.Tile > 0 }) {
+					t.Fatal("no hidden layer is tiled: the tiled case checks nothing")
+				}
+			}
 			want := forward(m, x, n, false)
 			got, _ := runFloat(t, back, x, n, tc.cfg, RunOptions{})
 			rows := n
@@ -553,4 +580,13 @@ func ExampleExport() {
 	// conv1: K=9 N=8 M=8 P=32 P_exact=19 certified: true
 	// conv2: K=288 N=8 M=8 P=16 P_exact=16 certified: true
 	// fc: K=1600 N=8 M=8 P=32 P_exact=25 certified: true
+}
+
+// toInt32 converts integer-valued floats.
+func toInt32(v []float32) []int32 {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out
 }

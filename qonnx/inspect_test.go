@@ -152,7 +152,7 @@ func TestIntegerLayersMatchFloat(t *testing.T) {
 				for j, name := range n.Inputs {
 					args[j] = fres.Values[name]
 				}
-				out, st, err := runIntegerLayer(l, args, 64, 0)
+				out, st, err := runIntegerLayer(l, args, 64, 0, 0)
 				if err != nil {
 					t.Fatalf("%s: %v", l.Name, err)
 				}

@@ -31,8 +31,11 @@ type Layer struct {
 	OutChannels int
 	K           int
 	Groups      int
+	// Spatial is kh·kw of a Conv's kernel, 1 for MatMul and Gemm.
+	Spatial int
 	// Weights holds the integer weights q − zero_point, row-major
-	// [OutChannels][K] (for a conv in the order Cin/groups, kh, kw).
+	// [OutChannels][K] (for a conv in the order Cin/groups, kh, kw; see
+	// TileOrder).
 	Weights []int32
 	// WeightScale is the dequantisation scale of each output channel.
 	WeightScale []float64
@@ -49,6 +52,30 @@ type Layer struct {
 // Certifiable reports whether the layer has quantized weights and inputs
 // that the integer model and the certificate can use.
 func (l *Layer) Certifiable() bool { return l.Reason == "" }
+
+// TileOrder returns the layer's weights with each row in the order the
+// tiles of a multi-stage accumulation run along: (kh, kw, Cin/groups) for
+// a Conv, the order of a2q's weights, its integer engine and FINN's MVAU
+// (ONNX lists Cin/groups, kh, kw); a MatMul's or Gemm's row as it is. It
+// returns Weights itself when the two orders agree (a 1×1 kernel, one
+// input channel per group).
+func (l *Layer) TileOrder() []int32 {
+	s, k := l.Spatial, l.K
+	if s <= 1 || s == k || k%s != 0 {
+		return l.Weights
+	}
+	cg := k / s
+	w := make([]int32, len(l.Weights))
+	for c := range l.OutChannels {
+		src, dst := l.Weights[c*k:(c+1)*k], w[c*k:(c+1)*k]
+		for ci := range cg {
+			for j := range s {
+				dst[j*cg+ci] = src[ci*s+j]
+			}
+		}
+	}
+	return w
+}
 
 // passThrough lists ops that map an integer-valued tensor to an
 // integer-valued tensor with the same scale (so a Quant before them still
@@ -142,7 +169,7 @@ func (m *Model) Layers() ([]Layer, error) {
 }
 
 func (m *Model) layer(f *folder, n *Node) (Layer, error) {
-	l := Layer{Name: n.Name, Node: n, Kind: "linear", Groups: 1}
+	l := Layer{Name: n.Name, Node: n, Kind: "linear", Groups: 1, Spatial: 1}
 	if n.OpType == "Conv" {
 		l.Kind = "conv"
 	}
@@ -271,7 +298,7 @@ func (m *Model) layerWeights(f *folder, n *Node, l *Layer) error {
 			return fmt.Errorf("node %s (Conv): group %d does not divide %d output channels", n.Name, group, ws[0])
 		}
 		l.Groups = int(group)
-		l.OutChannels, l.K = ws[0], ws[1]*ws[2]*ws[3]
+		l.OutChannels, l.K, l.Spatial = ws[0], ws[1]*ws[2]*ws[3], ws[2]*ws[3]
 		if l.Groups > 1 && ws[1] == 1 {
 			l.Kind = "depthwise"
 		}

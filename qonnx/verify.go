@@ -139,6 +139,10 @@ type VerifyOptions struct {
 	// counted against (0: 32); LayerAccBits overrides it per layer name.
 	AccBits      int
 	LayerAccBits map[string]int
+	// LayerTiles runs layers in tiles (RunOptions.LayerTiles); nil: each
+	// layer with the tile the file's claims give it (CertificatesKey), as
+	// Inspect certifies it.
+	LayerTiles map[string]int
 	// Threads is the number of inputs run at once (≤ 1: one).
 	Threads int
 	// MaxElements is RunOptions.MaxElements.
@@ -150,6 +154,9 @@ type LayerVerification struct {
 	Name string `json:"name"`
 	// AccBits is the width P the overflows refer to.
 	AccBits int `json:"acc_bits"`
+	// Tile and AccBitsOuter describe a layer run in tiles (LayerStats).
+	Tile         int `json:"tile,omitempty"`
+	AccBitsOuter int `json:"acc_bits_outer,omitempty"`
 	// Overflows counts partial sums outside the P-bit range (see
 	// LayerStats), OverflowedOutputs the outputs with at least one, out of
 	// Outputs dot products.
@@ -265,8 +272,9 @@ type verifyState struct {
 // layers fed the float run's inputs (RunOptions.LayerInputs). It counts
 // each integer layer's overflows at its width in the integer run, and
 // compares every quantized activation and graph output of the integer runs
-// with the float run's. Inputs run concurrently on o.Threads goroutines;
-// cancelling ctx stops them.
+// with the float run's. A layer runs in the tiles o.LayerTiles, or by
+// default its claim, gives it. Inputs run concurrently on o.Threads
+// goroutines; cancelling ctx stops them.
 func (m *Model) Verify(ctx context.Context, inputs []map[string]*Tensor, o VerifyOptions) (*Verification, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("qonnx: %s: verify needs at least one input", m.name())
@@ -274,6 +282,18 @@ func (m *Model) Verify(ctx context.Context, inputs []map[string]*Tensor, o Verif
 	layers, err := m.Layers()
 	if err != nil {
 		return nil, err
+	}
+	if o.LayerTiles == nil {
+		claims, err := m.Claims()
+		if err != nil {
+			return nil, err
+		}
+		o.LayerTiles = make(map[string]int)
+		for _, cl := range claims {
+			if _, dup := o.LayerTiles[cl.Name]; !dup {
+				o.LayerTiles[cl.Name] = max(cl.Tile, 0)
+			}
+		}
 	}
 	st := &verifyState{v: &Verification{Inputs: len(inputs)}, free: make(map[string]*quantCompare),
 		isolated: make(map[string]*quantCompare), stats: make(map[string]*LayerVerification)}
@@ -366,7 +386,7 @@ func (m *Model) verifyOne(ctx context.Context, in map[string]*Tensor, o VerifyOp
 	if err != nil {
 		return err
 	}
-	iopt := RunOptions{Keep: true, Integer: true, AccBits: o.AccBits, LayerAccBits: o.LayerAccBits, MaxElements: o.MaxElements}
+	iopt := RunOptions{Keep: true, Integer: true, AccBits: o.AccBits, LayerAccBits: o.LayerAccBits, LayerTiles: o.LayerTiles, MaxElements: o.MaxElements}
 	ires, err := m.Run(ctx, in, iopt)
 	if err != nil {
 		return err
@@ -381,7 +401,8 @@ func (m *Model) verifyOne(ctx context.Context, in map[string]*Tensor, o VerifyOp
 	for _, ls := range ires.Layers {
 		lv := st.stats[ls.Name]
 		if lv == nil {
-			lv = &LayerVerification{Name: ls.Name, AccBits: ls.AccBits, AccMinSeen: ls.AccMin, AccMaxSeen: ls.AccMax}
+			lv = &LayerVerification{Name: ls.Name, AccBits: ls.AccBits, Tile: ls.Tile, AccBitsOuter: ls.AccBitsOuter,
+				AccMinSeen: ls.AccMin, AccMaxSeen: ls.AccMax}
 			st.stats[ls.Name] = lv
 		}
 		lv.Overflows += ls.Overflows

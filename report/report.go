@@ -11,6 +11,7 @@ import (
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
 )
 
 // DeadChannelShare is the share of a layer's output channels with
@@ -35,6 +36,9 @@ type Model struct {
 	WeightBits int    `json:"weight_bits,omitempty"`
 	ActBits    int    `json:"act_bits,omitempty"`
 	AccBits    int    `json:"acc_bits,omitempty"`
+	// Tile is the hidden layers' tile setting (quant.LayerConfig.Tile; 0:
+	// one stage); each layer's certificate says whether it is tiled.
+	Tile int `json:"tile,omitempty"`
 
 	Layers []accum.Certificate `json:"layers"`
 	// Sparsity and CompressionRate cover the constrained (hidden) layers.
@@ -92,6 +96,9 @@ func FromModel(m *models.Model, hiddenAccBits int) (*Model, error) {
 	h := m.Config.Hidden
 	r := &Model{Model: m.Config.Model, Quant: string(h.Mode), WeightBits: h.WeightBits, ActBits: h.ActBits,
 		AccBits: h.AccBits, CompressionFormula: CompressionFormula, Layers: []accum.Certificate{}}
+	if h.Mode != quant.Float {
+		r.Tile = max(h.Tile, 0)
+	}
 	if hiddenAccBits != 0 {
 		r.AccBits = hiddenAccBits
 	}
@@ -164,15 +171,23 @@ func (r *Model) CompareSR(flat, bicubic float64) {
 	r.Warnings = append(r.Warnings, fmt.Sprintf("test PSNR %.3f dB is not above %.3f dB, that of a flat image at each input's mean brightness (bicubic upscaling: %.3f dB): the model has not learnt to upscale; train longer, or lower --lr if training diverged", *r.TestPSNR, flat, bicubic))
 }
 
-// WriteText prints the report as a human-readable table.
+// WriteText prints the report as a human-readable table, followed by the
+// inner and outer accumulator widths of the tiled layers (accum.WriteStages).
 func (r *Model) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "model %s, quantizer %s", r.Model, r.Quant)
 	if r.Quant != "float" {
-		fmt.Fprintf(w, " (W%dA%d, hidden layers at P = %d)", r.WeightBits, r.ActBits, r.AccBits)
+		fmt.Fprintf(w, " (W%dA%d, hidden layers at P = %d", r.WeightBits, r.ActBits, r.AccBits)
+		if r.Tile > 0 {
+			fmt.Fprintf(w, " in tiles of %d", r.Tile)
+		}
+		fmt.Fprint(w, ")")
 	}
 	fmt.Fprintln(w)
 	if len(r.Layers) > 0 {
 		if err := accum.WriteTable(w, r.Layers); err != nil {
+			return err
+		}
+		if err := accum.WriteStages(w, r.Layers); err != nil {
 			return err
 		}
 	}

@@ -2,11 +2,13 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
@@ -221,5 +223,80 @@ func TestChanceLevelWarning(t *testing.T) {
 		if strings.Contains(b.String(), "warning: ") != c.warn {
 			t.Errorf("%s scoring %v: text report %q", c.model, c.score, b.String())
 		}
+	}
+}
+
+// TestFromModelTiled: with tiled hidden layers the report carries each
+// layer's stages in JSON and in the text, the hidden layers certified at
+// any P are certified by their inner width, and the edges stay one stage.
+func TestFromModelTiled(t *testing.T) {
+	m := build(t, "cnn", quant.A2QPlus, 16)
+	for i, l := range m.Layers {
+		if m.Hidden(i) {
+			l.Config.Tile = 32 // as if configured so (conv2: K = 288, 9 tiles)
+		}
+	}
+	m.Config.Hidden.Tile = 32
+	r, err := FromModel(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv2 := r.Layers[1]
+	if r.Tile != 32 || conv2.Tile != 32 || conv2.AccBitsInner == 0 || conv2.AccBitsInner > conv2.AccBitsExact ||
+		conv2.AccBitsOuter != accum.OuterBits(conv2.AccBitsInner, 288, 32) {
+		t.Fatalf("report tile %d, conv2 %+v", r.Tile, conv2)
+	}
+	if r.Layers[0].Tile != 0 || r.Layers[2].Tile != 0 { // the edges keep their own (untiled) setting
+		t.Errorf("edge layer tiled: %+v, %+v", r.Layers[0], r.Layers[2])
+	}
+	for _, p := range []int{conv2.AccBitsInner - 1, conv2.AccBitsInner, conv2.AccBitsExact} {
+		rp, err := FromModel(m, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := p >= conv2.AccBitsInner; rp.Certified != want || rp.Layers[1].Certified != want {
+			t.Errorf("hidden P = %d, inner %d: certified %v", p, conv2.AccBitsInner, rp.Certified)
+		}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tile   int              `json:"tile"`
+		Layers []map[string]any `json:"layers"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range doc.Layers {
+		_, hasTile := l["tile"]
+		_, hasInner := l["acc_bits_inner"]
+		_, hasOuter := l["acc_bits_outer"]
+		if want := i == 1; hasTile != want || hasInner != want || hasOuter != want || doc.Tile != 32 {
+			t.Errorf("JSON layer %d: tile %v, inner %v, outer %v (report tile %d)", i, l["tile"], l["acc_bits_inner"], l["acc_bits_outer"], doc.Tile)
+		}
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("conv2: P_I %d, P_O %d, tile 32 (9 tiles); at P = 16 the outer accumulator has %d bits",
+		conv2.AccBitsInner, conv2.AccBitsOuter, accum.OuterBits(16, 288, 32))
+	if s := text.String(); !strings.Contains(s, want) || !strings.Contains(s, "in tiles of 32") || strings.Contains(s, "fc: P_I") {
+		t.Errorf("text report lacks %q:\n%s", want, s)
+	}
+
+	// Untiled, there is no stage section.
+	text.Reset()
+	r0, err := FromModel(build(t, "cnn", quant.A2QPlus, 16), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r0.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if s := text.String(); strings.Contains(s, "multi-stage") || strings.Contains(s, "tiles") || r0.Tile != 0 {
+		t.Errorf("untiled report mentions tiles:\n%s", s)
 	}
 }

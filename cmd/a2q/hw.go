@@ -19,7 +19,10 @@ const hwUsage = `CKPT [--pe N] [--simd N] [--synth [--layer NAME,...] [--family 
 (a QONNX FILE.onnx: a2q hw FILE.onnx -h)
 
 FINN's analytical LUT estimate of every quantized layer at its certified accumulator
-width (acc_bits_exact) and at P = 32. Each layer is folded with the largest PE dividing
+width (acc_bits_exact) and at P = 32. A tiled layer is estimated with two accumulators, the
+inner one at its certified inner width (acc_bits_inner) and the outer one of
+P_O = P_I + ceil(log2 tiles) bits, whose sum the thresholds compare (SIMD also divides the
+tile); --synth builds one-stage units only and refuses a tiled layer. Each layer is folded with the largest PE dividing
 its output channels that is at most --pe and the largest SIMD dividing K that is at
 most --simd; multipliers in LUTs, weights and thresholds in LUTRAM; every layer but the
 last ends in a thresholding stage of B = the next layer's input bits, the last outputs
@@ -177,6 +180,12 @@ func writeHWText(e *env, c *hw.ModelCost, synth bool) {
 			}
 		}
 		fmt.Fprintln(w)
+	}
+	for _, l := range c.Layers {
+		if l.Tile > 0 {
+			fmt.Fprintf(w, "%s: tiles of %d terms: P is the inner accumulators' width; the outer accumulator has P_O = %d bits (thresholds and comparators at %d)\n",
+				l.Name, l.Tile, l.AccBitsOuter, l.AccBitsOuter)
+		}
 	}
 	fmt.Fprintf(w, "total: %.0f LUTs at the certified widths, %.0f at P = 32: %.2f× fewer\n",
 		c.TotalLUTEstimate, c.TotalLUTEstimateP32, c.Reduction)

@@ -170,3 +170,55 @@ func TestHWSynth(t *testing.T) {
 		t.Errorf("testbenches in %s: %v, want one", work, tbs)
 	}
 }
+
+// TestHWTiled estimates a checkpoint whose hidden layer is tiled, and its QONNX export: conv2
+// is priced as a tiled unit at its certified inner width with the outer width
+// P_I + ceil(log2 tiles), alike for both files, and the text says so.
+func TestHWTiled(t *testing.T) {
+	ckpt := trainedCheckpoint(t, "a2q+")
+	tiled := tiledCopy(t, ckpt, 64)
+	onnx := filepath.Join(filepath.Dir(tiled), "tiled.onnx")
+	if code, _, stderr := runArgs(t, "export", tiled, "-o", onnx, "--calibrate"); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	conv2 := inspectStages(t, tiled)["conv2"]
+	type layer struct {
+		Name         string  `json:"name"`
+		AccBits      int     `json:"acc_bits"`
+		Tile         int     `json:"tile"`
+		AccBitsOuter int     `json:"acc_bits_outer"`
+		LUTEstimate  float64 `json:"lut_estimate"`
+	}
+	costs := func(file string) map[string]layer {
+		code, stdout, stderr := runArgs(t, "hw", file, "--json")
+		if code != 0 {
+			t.Fatalf("hw %s: exit %d: %s", file, code, stderr)
+		}
+		var r struct {
+			Layers []layer `json:"layers"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("hw %s --json: %v\n%s", file, err, stdout)
+		}
+		m := make(map[string]layer)
+		for _, l := range r.Layers {
+			m[l.Name] = l
+		}
+		return m
+	}
+	fromCkpt, fromONNX := costs(tiled), costs(onnx)
+	got := fromCkpt["conv2"]
+	if got.Tile != 64 || got.AccBits != max(conv2.AccBitsInner, 2) || got.AccBitsOuter != got.AccBits+3 { // 5 tiles
+		t.Errorf("conv2: %+v, certificate %+v", got, conv2)
+	}
+	if fromONNX["conv2"] != got {
+		t.Errorf("conv2 in the export: %+v, checkpoint %+v", fromONNX["conv2"], got)
+	}
+	if untiled := costs(ckpt)["conv2"]; untiled.Tile != 0 || untiled.AccBitsOuter != 0 {
+		t.Errorf("untiled conv2: %+v", untiled)
+	}
+	code, stdout, stderr := runArgs(t, "hw", tiled)
+	if code != 0 || !strings.Contains(stdout, "conv2: tiles of 64 terms") {
+		t.Errorf("hw (text): exit %d\n%s%s", code, stdout, stderr)
+	}
+}
