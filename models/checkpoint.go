@@ -141,6 +141,15 @@ func (m *Model) CheckScales() error {
 // constrained hidden layers only. report.Certificates certifies the hidden
 // layers at another P.
 func (m *Model) Certificates(hiddenOnly bool) ([]accum.Certificate, error) {
+	return m.CertificatesAsTiled(hiddenOnly, -1)
+}
+
+// CertificatesAsTiled is Certificates with the hidden layers' integer
+// weights certified as if they ran in tiles of hiddenTile terms (one stage
+// where K ≤ hiddenTile, as accum.EffectiveTile says), without changing
+// their quantizers or integers; a negative hiddenTile keeps each layer's
+// own tile. It answers "would these weights run in tiles of T at P?".
+func (m *Model) CertificatesAsTiled(hiddenOnly bool, hiddenTile int) ([]accum.Certificate, error) {
 	var certs []accum.Certificate
 	for i, l := range m.Layers {
 		if l.W == nil || (hiddenOnly && !m.Hidden(i)) {
@@ -155,9 +164,13 @@ func (m *Model) Certificates(hiddenOnly bool) ([]accum.Certificate, error) {
 			}
 		}
 		k := l.K()
+		tile := l.Config.TileFor(k)
+		if hiddenTile >= 0 && m.Hidden(i) {
+			tile = accum.EffectiveTile(hiddenTile, k)
+		}
 		c, err := accum.Certify(accum.Layer{Name: l.Name, Kind: kind, Weights: qi, OutChannels: l.OutC, K: k,
 			InputBits: l.In.Bits, InputSigned: l.In.Signed, WeightBits: l.W.Bits,
-			TargetBits: l.Config.AccBits, L1Bound: l.W.Budget(), Tile: l.Config.TileFor(k)})
+			TargetBits: l.Config.AccBits, L1Bound: l.W.Budget(), Tile: tile})
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -241,13 +242,21 @@ func FuzzFromCheckpoint(f *testing.F) {
 // tile setting through quant.LayerConfig.TileFor: a layer whose K exceeds
 // the tile is certified in tiles (inner and outer widths of its integer
 // weights), one whose K does not in one stage, and the edge layers, whose
-// configuration has no tile, in one stage.
+// configuration has no tile, in one stage; a tile longer than every hidden
+// layer's K is refused (TileError).
 func TestCertificatesTiled(t *testing.T) {
 	for _, model := range []string{"cnn", "mlp", "mobilenet"} {
 		for _, tile := range []int{0, 1, 16, 100, 1 << 20} {
 			cfg := config(model, quant.A2QPlus)
 			cfg.Hidden.Tile = tile
 			m, err := Build(cfg)
+			if te := (*TileError)(nil); tile == 1<<20 {
+				// Longer than every hidden layer's K: refused.
+				if !errors.As(err, &te) || te.Role != Hidden || te.Tile != tile {
+					t.Fatalf("%s tile %d: %v, want a TileError for the hidden layers", model, tile, err)
+				}
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,10 +31,10 @@ type LayerConfig struct {
 // with under c: c.Tile when it splits them (0 < Tile < k), else 0 (one
 // stage). It is the one rule for which layers a tile setting tiles.
 func (c LayerConfig) TileFor(k int) int {
-	if c.Mode == Float || c.Tile <= 0 || c.Tile >= k {
+	if c.Mode == Float {
 		return 0
 	}
-	return c.Tile
+	return accum.EffectiveTile(c.Tile, k)
 }
 
 // Validate reports impossible settings, naming the layer.

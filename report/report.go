@@ -64,12 +64,16 @@ type Model struct {
 // certificate train, inspect and verify report, and the P verify runs
 // each layer at. A non-zero hiddenAccBits must pass accum.CheckAccBits.
 func Certificates(m *models.Model, hiddenAccBits int) ([]accum.Certificate, error) {
+	return certificates(m, hiddenAccBits, -1)
+}
+
+func certificates(m *models.Model, hiddenAccBits, hiddenTile int) ([]accum.Certificate, error) {
 	if hiddenAccBits != 0 {
 		if err := accum.CheckAccBits(hiddenAccBits); err != nil {
 			return nil, err
 		}
 	}
-	certs, err := m.Certificates(false)
+	certs, err := m.CertificatesAsTiled(false, hiddenTile)
 	if err != nil {
 		return nil, err
 	}
@@ -93,16 +97,26 @@ func Certificates(m *models.Model, hiddenAccBits int) ([]accum.Certificate, erro
 // hiddenAccBits); Certified covers the hidden layers. With a non-zero
 // hiddenAccBits the report's AccBits is that P.
 func FromModel(m *models.Model, hiddenAccBits int) (*Model, error) {
+	return FromModelTiled(m, hiddenAccBits, -1)
+}
+
+// FromModelTiled is FromModel with the hidden layers' integer weights
+// certified as if they ran in tiles of hiddenTile terms
+// (models.Model.CertificatesAsTiled; negative: each layer's own tile).
+func FromModelTiled(m *models.Model, hiddenAccBits, hiddenTile int) (*Model, error) {
 	h := m.Config.Hidden
 	r := &Model{Model: m.Config.Model, Quant: string(h.Mode), WeightBits: h.WeightBits, ActBits: h.ActBits,
 		AccBits: h.AccBits, CompressionFormula: CompressionFormula, Layers: []accum.Certificate{}}
 	if h.Mode != quant.Float {
 		r.Tile = max(h.Tile, 0)
+		if hiddenTile >= 0 {
+			r.Tile = hiddenTile
+		}
 	}
 	if hiddenAccBits != 0 {
 		r.AccBits = hiddenAccBits
 	}
-	certs, err := Certificates(m, hiddenAccBits)
+	certs, err := certificates(m, hiddenAccBits, hiddenTile)
 	if err != nil {
 		return nil, err
 	}

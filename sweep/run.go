@@ -417,7 +417,7 @@ func Measure(m *models.Model, score, floatScore float64) (Result, error) {
 			return Result{}, fmt.Errorf("layer %s has no certificate", l.Name)
 		}
 		if m.Hidden(i) {
-			res.CertifiedAccBits = max(res.CertifiedAccBits, rep.Layers[ci].AccBitsExact)
+			res.CertifiedAccBits = max(res.CertifiedAccBits, rep.Layers[ci].NeededBits())
 		}
 		ci++
 	}

@@ -46,8 +46,9 @@
 //
 // Scores are test accuracy in [0, 1] for classifiers and mean PSNR in dB for
 // super-resolution. The certified P of a layer is its exact accumulator
-// width (accum.Certificate.AccBitsExact); a point's certified P is the
-// largest over its hidden (constrained) layers. Sparsity and compression
+// width (accum.Certificate.NeededBits: the inner width of a tiled layer);
+// a point's certified P is the largest over its hidden (constrained)
+// layers. Sparsity and compression
 // rate cover the hidden layers (report.FromModel). The LUT estimates are
 // the totals of the hw command (hw.EstimateModel with hw's default
 // folding): FINN's analytical model summed over every layer at its

@@ -176,7 +176,7 @@ func TestHWSynth(t *testing.T) {
 // P_I + ceil(log2 tiles), alike for both files, and the text says so.
 func TestHWTiled(t *testing.T) {
 	ckpt := trainedCheckpoint(t, "a2q+")
-	tiled := tiledCopy(t, ckpt, 64)
+	tiled := tiledModel(t, ckpt, 64)
 	onnx := filepath.Join(filepath.Dir(tiled), "tiled.onnx")
 	if code, _, stderr := runArgs(t, "export", tiled, "-o", onnx, "--calibrate"); code != 0 {
 		t.Fatalf("export: exit %d: %s", code, stderr)

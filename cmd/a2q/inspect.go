@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/accum"
-	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/qonnx"
 	"github.com/a2qtoolkit/a2q/report"
 )
@@ -42,10 +41,11 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	hiddenTile := -1 // each layer's own
 	if tileSet {
-		tileHidden(m, *tile)
+		hiddenTile = *tile
 	}
-	rep, err := report.FromModel(m, *accBits)
+	rep, err := report.FromModelTiled(m, *accBits, hiddenTile)
 	if err != nil {
 		return usageError{err}
 	}
@@ -60,19 +60,6 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 		return checkFailed{fmt.Errorf("not every hidden layer is certified at P = %d", *accBits)}
 	}
 	return nil
-}
-
-// tileHidden sets the tile of m's hidden layers to t, as if the model had
-// been configured so: each layer's certificate then follows
-// quant.LayerConfig.TileFor (one stage where K ≤ t, and for float layers).
-// The first and last layers keep their own setting.
-func tileHidden(m *models.Model, t int) {
-	m.Config.Hidden.Tile = t
-	for i, l := range m.Layers {
-		if m.Hidden(i) {
-			l.Config.Tile = t
-		}
-	}
 }
 
 // inspectQONNXFile prints the per-layer certificates of a QONNX file, the

@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/a2qtoolkit/a2q/checkpoint"
-	"github.com/a2qtoolkit/a2q/models"
 )
 
 // stageCert is the part of a certificate that describes its stages.
@@ -43,35 +40,22 @@ func inspectStages(t *testing.T, file string, flags ...string) map[string]stageC
 	return m
 }
 
-// tiledCopy writes next to the checkpoint ckpt a copy whose hidden layers are configured in
-// tiles of tile terms (tileHidden) and returns its path.
-func tiledCopy(t *testing.T, ckpt string, tile int) string {
+// tiledModel trains nothing (A2Q+ at P = 16, tiles of tile terms) into
+// a directory beside ckpt and returns the checkpoint's path.
+func tiledModel(t *testing.T, ckpt string, tile int) string {
 	t.Helper()
-	c, err := checkpoint.Load(ckpt)
-	if err != nil {
-		t.Fatal(err)
+	dir := filepath.Join(filepath.Dir(ckpt), "tiled")
+	if code, _, stderr := runArgs(t, "train", "--quant", "a2q+", "--acc-bits", "16", "--tile", itoa(tile), "--epochs", "0", "--out", dir); code != 0 {
+		t.Fatalf("train --tile: exit %d: %s", code, stderr)
 	}
-	m, err := models.FromCheckpoint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tileHidden(m, tile)
-	tc, err := m.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tiled := filepath.Join(filepath.Dir(ckpt), "tiled.ckpt")
-	if err := checkpoint.Save(tiled, tc); err != nil {
-		t.Fatal(err)
-	}
-	return tiled
+	return filepath.Join(dir, "model.ckpt")
 }
 
-// TestInspectTiled trains nothing (A2Q+ at P = 16), makes a copy of the
-// checkpoint whose hidden layer is configured in tiles of 64 terms, exports
+// TestInspectTiled trains nothing (A2Q+ at P = 16), once in one stage and
+// once with the hidden layer in tiles of 64 terms, exports
 // it as QONNX and checks that inspect reports the same tile, inner and
 // outer widths for the checkpoint and for the export; that --tile 64 on
-// the untiled checkpoint and its export gives them too; that --acc-bits is
+// the untiled checkpoint and on its export agree too; that --acc-bits is
 // then the inner P; and that --tile refuses 0 and negative sizes.
 func TestInspectTiled(t *testing.T) {
 	dir := t.TempDir()
@@ -80,7 +64,7 @@ func TestInspectTiled(t *testing.T) {
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
 	const tile = 64 // conv2: K = 288, 5 tiles
-	tiled := tiledCopy(t, ckpt, tile)
+	tiled := tiledModel(t, ckpt, tile)
 	onnx, tiledONNX := filepath.Join(dir, "model.onnx"), filepath.Join(dir, "tiled.onnx")
 	for _, f := range [][2]string{{ckpt, onnx}, {tiled, tiledONNX}} {
 		if code, _, stderr := runArgs(t, "export", f[0], "-o", f[1], "--calibrate"); code != 0 {
@@ -96,22 +80,28 @@ func TestInspectTiled(t *testing.T) {
 	if want["conv1"].Tile != 0 || want["fc"].Tile != 0 {
 		t.Errorf("edge layers tiled: %+v, %+v", want["conv1"], want["fc"])
 	}
+	// The tiled checkpoint's quantizer budgets each tile, so its integers
+	// differ from the untiled one's: each is compared with its own export.
+	asTiled := inspectStages(t, ckpt, "--tile", "64")
 	for _, got := range []struct {
 		what  string
 		certs map[string]stageCert
+		want  map[string]stageCert
 	}{
-		{"the tiled export", inspectStages(t, tiledONNX)},
-		{"the checkpoint with --tile", inspectStages(t, ckpt, "--tile", "64")},
-		{"the export with --tile", inspectStages(t, onnx, "--tile", "64")},
+		{"the tiled export", inspectStages(t, tiledONNX), want},
+		{"the export with --tile", inspectStages(t, onnx, "--tile", "64"), asTiled},
 	} {
-		for name, w := range want {
+		for name, w := range got.want {
 			// A QONNX file has no target without --acc-bits.
 			g := got.certs[name]
 			g.AccBitsTarget, g.Certified = w.AccBitsTarget, w.Certified
 			if g != w {
-				t.Errorf("%s, layer %s: %+v, tiled checkpoint %+v", got.what, name, g, w)
+				t.Errorf("%s, layer %s: %+v, checkpoint %+v", got.what, name, g, w)
 			}
 		}
+	}
+	if c := asTiled["conv2"]; c.Tile != tile || c.AccBitsInner > c.AccBitsExact {
+		t.Errorf("the checkpoint with --tile, conv2: %+v", c)
 	}
 	// Untiled, the stages are absent.
 	if c := inspectStages(t, ckpt)["conv2"]; c.Tile != 0 || c.AccBitsInner != 0 || c.AccBitsOuter != 0 {
@@ -119,8 +109,11 @@ func TestInspectTiled(t *testing.T) {
 	}
 
 	// --acc-bits is the inner accumulators' P.
-	inner := conv2.AccBitsInner
 	for _, f := range []string{tiled, tiledONNX, ckpt, onnx} {
+		inner := conv2.AccBitsInner
+		if f == ckpt || f == onnx {
+			inner = asTiled["conv2"].AccBitsInner
+		}
 		for _, p := range []int{inner - 1, inner} {
 			args := []string{"inspect", f, "--acc-bits", itoa(p)}
 			if f == ckpt || f == onnx {

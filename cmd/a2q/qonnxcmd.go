@@ -448,7 +448,7 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 		case validClaim:
 			p, from = cl.AccBits, "claim"
 		default:
-			p, from = max(c.AccBitsExact, accum.MinAccBits), "exact"
+			p, from = max(c.NeededBits(), accum.MinAccBits), "exact"
 		}
 		l := qonnxVerifyLayer{Certificate: c.WithTarget(p), AccBitsFrom: from}
 		if hasClaim {
@@ -483,7 +483,11 @@ func verifyQONNX(ctx context.Context, e *env, args []string) error {
 			overflowed = append(overflowed, fmt.Sprintf("%s (%d at P = %d)", l.Name, l.Overflows, l.AccBitsTarget))
 		}
 		if !l.Certified {
-			uncertified = append(uncertified, fmt.Sprintf("%s (P_exact %d > P = %d)", l.Name, l.AccBitsExact, l.AccBitsTarget))
+			what := "P_exact"
+			if l.Tile > 0 {
+				what = "P_I (tiles of " + strconv.Itoa(l.Tile) + ")"
+			}
+			uncertified = append(uncertified, fmt.Sprintf("%s (%s %d > P = %d)", l.Name, what, l.NeededBits(), l.AccBitsTarget))
 		}
 	}
 	rep.Outputs, rep.Overflows = v.Outputs, v.Overflows
@@ -606,54 +610,6 @@ func writeClaims(w io.Writer, checks []qonnx.ClaimCheck, unclaimed []string) err
 }
 
 // --- inspect --------------------------------------------------------------
-
-// inspectQONNX prints the per-layer certificates of a QONNX file and checks
-// the certificates it claims in its metadata (exit 1 when one does not
-// hold, or when --acc-bits is given and a layer is not certified at it).
-func inspectQONNX(e *env, path string, accBits int, asJSON bool) error {
-	m, err := qonnx.Load(path)
-	if err != nil {
-		return usageError{err}
-	}
-	r, err := qonnx.Inspect(m, accBits)
-	if err != nil {
-		return usageError{err}
-	}
-	if asJSON {
-		if err := writeJSON(e.stdout, r); err != nil {
-			return err
-		}
-	} else {
-		w := e.stdout
-		fmt.Fprintf(w, "%s: %d quantized layers\n", path, len(r.Layers))
-		if err := accum.WriteTable(w, r.Layers); err != nil {
-			return err
-		}
-		for _, u := range r.Uncertifiable {
-			fmt.Fprintf(w, "not certifiable: %s (%s): %s\n", u.Name, u.Kind, u.Reason)
-		}
-		fmt.Fprintf(w, "sparsity %.4f", r.Sparsity)
-		if r.CompressionRate > 0 {
-			fmt.Fprintf(w, ", compression rate %.2f× (M/H(q))", r.CompressionRate)
-		}
-		if accBits > 0 {
-			fmt.Fprintf(w, ", certified with the hidden layers at P = %d: %v", accBits, r.Certified)
-		}
-		fmt.Fprintln(w)
-		if r.Claims != nil {
-			if err := writeClaims(w, r.Claims, r.Unclaimed); err != nil {
-				return err
-			}
-		}
-	}
-	if !r.ClaimsHold {
-		return checkFailed{fmt.Errorf("%s: the certificate the file claims does not hold for %s", path, strings.Join(r.FailedClaims(), ", "))}
-	}
-	if accBits > 0 && !r.Certified {
-		return checkFailed{fmt.Errorf("%s: not every layer is certified with the hidden layers at P = %d", path, accBits)}
-	}
-	return nil
-}
 
 // --- hw -------------------------------------------------------------------
 
