@@ -252,7 +252,7 @@ func TestCertificatesTiled(t *testing.T) {
 			m, err := Build(cfg)
 			if te := (*TileError)(nil); tile == 1<<20 {
 				// Longer than every hidden layer's K: refused.
-				if !errors.As(err, &te) || te.Role != Hidden || te.Tile != tile {
+				if !errors.As(err, &te) || te.Edges || te.Tile != tile {
 					t.Fatalf("%s tile %d: %v, want a TileError for the hidden layers", model, tile, err)
 				}
 				continue
@@ -312,6 +312,35 @@ func TestTileRulesAgree(t *testing.T) {
 					t.Fatalf("%s, K = %d, tile %d: TileFor %d, EffectiveTile %d", mode, k, tile, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestEdgeTile: one tile setting covers the first and last layers
+// together, so a tile that splits only the last layer's long dot product
+// is accepted (the first layer runs in one stage), and one that splits
+// neither is refused as an edge setting.
+func TestEdgeTile(t *testing.T) {
+	for _, tt := range []struct {
+		tile    int
+		refused bool
+	}{{64, false}, {1600, true}} {
+		cfg := config("cnn", quant.A2Q)
+		cfg.First.Tile, cfg.Last.Tile = tt.tile, tt.tile
+		m, err := Build(cfg)
+		var te *TileError
+		if tt.refused {
+			if !errors.As(err, &te) || !te.Edges || te.LongestK != 1600 {
+				t.Errorf("edge tile %d: %v, want an edge TileError with longest K 1600", tt.tile, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("edge tile %d: %v", tt.tile, err)
+		}
+		first, last := m.Layers[0], m.Layers[len(m.Layers)-1]
+		if first.Config.TileFor(first.K()) != 0 || last.Config.TileFor(last.K()) != tt.tile {
+			t.Errorf("edge tile %d: first layer tile %d, last %d", tt.tile, first.Config.TileFor(first.K()), last.Config.TileFor(last.K()))
 		}
 	}
 }

@@ -187,40 +187,42 @@ func buildGraph(b *build, g *graph.Graph) (Task, error) {
 	return task, nil
 }
 
-// TileError reports a tile setting (Config.First, Hidden or Last .Tile)
-// that tiles none of the layers it configures.
+// TileError reports a tile setting that tiles none of the layers it
+// configures: Config.Hidden.Tile (Edges false), or the first and last
+// layers' tiles taken together (Edges true: one setting, --edge-tile, may
+// split only the longer of the two).
 type TileError struct {
-	Role     Role // which setting: First, Hidden or Last
+	Edges    bool
 	Tile     int
 	LongestK int // the longest dot product among those layers
 }
 
 func (e *TileError) Error() string {
-	return fmt.Sprintf("tile of %d terms: no %s layer has a longer dot product (longest K = %d), so nothing would be tiled", e.Tile, e.Role, e.LongestK)
+	which := "hidden"
+	if e.Edges {
+		which = "first or last"
+	}
+	return fmt.Sprintf("tile of %d terms: no %s layer has a longer dot product (longest K = %d), so nothing would be tiled", e.Tile, which, e.LongestK)
 }
 
 // checkTiles refuses a tile setting that tiles none of the layers it
 // configures: a tile at least as long as every one of their dot products
 // is a mistake, not a request for one-stage accumulation.
 func checkTiles(c Config, ls []*quant.Layer, roles []Role) error {
-	for _, r := range []struct {
-		role Role
-		cfg  quant.LayerConfig
-	}{{First, c.First}, {Hidden, c.Hidden}, {Last, c.Last}} {
-		if r.cfg.Tile <= 0 || r.cfg.Mode == quant.Float || r.cfg.Mode == "" {
-			continue
-		}
-		longest, tiled := 0, false
+	cfgOf := map[Role]quant.LayerConfig{First: c.First, Hidden: c.Hidden, Last: c.Last}
+	for _, edges := range []bool{false, true} {
+		longest, tile, tiled := 0, 0, false
 		for i, l := range ls {
-			if roles[i] != r.role {
+			cfg := cfgOf[roles[i]]
+			if (roles[i] != Hidden) != edges || cfg.Tile <= 0 || cfg.Mode == quant.Float || cfg.Mode == "" {
 				continue
 			}
 			k := l.Weight.Value.Len() / l.OutC
-			longest = max(longest, k)
-			tiled = tiled || r.cfg.TileFor(k) > 0
+			longest, tile = max(longest, k), max(tile, cfg.Tile)
+			tiled = tiled || cfg.TileFor(k) > 0
 		}
-		if !tiled {
-			return &TileError{Role: r.role, Tile: r.cfg.Tile, LongestK: longest}
+		if tile > 0 && !tiled {
+			return &TileError{Edges: edges, Tile: tile, LongestK: longest}
 		}
 	}
 	return nil

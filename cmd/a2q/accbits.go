@@ -43,9 +43,9 @@ func tileFlagError(err error) error {
 	if !errors.As(err, &te) {
 		return nil
 	}
-	flag := "--tile"
-	if te.Role != models.Hidden {
-		flag = "--edge-tile"
+	flag, which := "--tile", "hidden"
+	if te.Edges {
+		flag, which = "--edge-tile", "first or last"
 	}
-	return usagef("%s %d: no %s layer has a dot product longer than %d terms (longest K = %d): nothing would be tiled", flag, te.Tile, te.Role, te.Tile, te.LongestK)
+	return usagef("%s %d: no %s layer has a dot product longer than %d terms (longest K = %d): nothing would be tiled", flag, te.Tile, which, te.Tile, te.LongestK)
 }
