@@ -19,17 +19,21 @@ const (
 	maxCorrectionGain = 256
 )
 
-// correction is the per-channel affine map y_float ≈ a·z + c fitted by
-// least squares, z being a rounded layer's output without its bias.
+// correction is the per-channel affine map y_float ≈ a·z + c that matches
+// the first two moments of a rounded layer's output z (without its bias)
+// to the float model's y_float: a = σ_y/σ_z, c = μ_y − a·μ_z, as batch-norm
+// re-estimation does. A least-squares gain, cov/σ_z², would shrink every
+// noisy channel (regression dilution), and the shrinkage compounds layer
+// after layer.
 type correction struct {
-	n                float64
-	sz, sy, szz, szy []float64
-	gain, offset     []float64
-	fitted           bool
+	n                     float64
+	sz, sy, szz, szy, syy []float64
+	gain, offset          []float64
+	fitted                bool
 }
 
 func newCorrection(c int) *correction {
-	return &correction{sz: make([]float64, c), sy: make([]float64, c), szz: make([]float64, c), szy: make([]float64, c)}
+	return &correction{sz: make([]float64, c), sy: make([]float64, c), szz: make([]float64, c), szy: make([]float64, c), syy: make([]float64, c)}
 }
 
 // add accumulates one chunk: z and y are NHWC (or N×C) with the channel
@@ -43,13 +47,14 @@ func (k *correction) add(z, y []float32) {
 		k.sy[ch] += yv
 		k.szz[ch] += zv * zv
 		k.szy[ch] += zv * yv
+		k.syy[ch] += yv * yv
 	}
 	k.n += float64(len(z) / c)
 }
 
-// fit solves each channel's least-squares problem. A channel whose rounded
-// output does not vary, or varies against the float output, keeps its gain
-// (a = 1) and only has its offset corrected.
+// fit computes each channel's map. A channel whose rounded output does not
+// vary, or varies against the float output, keeps its gain (a = 1) and only
+// has its offset corrected.
 func (k *correction) fit() {
 	c := len(k.sz)
 	k.gain, k.offset = make([]float64, c), make([]float64, c)
@@ -59,24 +64,28 @@ func (k *correction) fit() {
 		cov := k.szy[ch]/k.n - mz*my
 		a := 1.0
 		if vz > 1e-12*(k.szz[ch]/k.n) && vz > 0 && cov > 0 {
-			a = min(max(cov/vz, minCorrectionGain), maxCorrectionGain)
+			vy := max(k.syy[ch]/k.n-my*my, 0)
+			a = min(max(math.Sqrt(vy/vz), minCorrectionGain), maxCorrectionGain)
 		}
 		k.gain[ch], k.offset[ch] = a, my-a*mz
 	}
 }
 
-// correctOutputs fits, on the calibration inputs x, each channel of the
-// rounded layer m.Layers[i] to the float model's same layer (on the float
+// correctOutputs re-estimates, on the calibration inputs x, the batch norm
+// that alone reads the rounded layer m.Layers[i]: each channel of the
+// layer's output is matched to the float model's same layer (on the float
 // model's own inputs, so that the error of the layers before it is
-// corrected too), and applies the fit without touching the integers: the
-// gain multiplies the channel's scale s_c, the offset goes into the bias,
-// or into the running mean of the batch norm that alone reads the layer
-// when it has none. The certificate is unchanged: only float scales move.
-// It reports whether it changed anything.
+// corrected too), without touching the integers: the gain multiplies the
+// channel's scale s_c, the offset goes into the bias, or into the norm's
+// running mean when the layer has none. A norm keeps the statistics of the
+// float layer's outputs; rounding under a tight budget shrinks and shifts
+// them, and the norm would otherwise amplify the shift. The certificate is
+// unchanged: only float scales move. It reports whether the layer has such
+// a norm (and was corrected).
 func correctOutputs(ctx context.Context, m, fm *models.Model, i int, x *tensor.Tensor, threads int) (bool, error) {
 	l, fl := m.Layers[i], fm.Layers[i]
 	bn := m.NormAfter(l)
-	if l.W == nil || (l.Bias == nil && bn == nil) {
+	if l.W == nil || bn == nil {
 		return false, nil
 	}
 	k := newCorrection(l.OutC)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -52,12 +53,12 @@ type PTQOptions struct {
 	// empty for none. Quantize holds its lock while it runs.
 	Dir         string
 	WriteReport bool
-	// NoCorrection skips the output correction after GPTQ or GPFQ round
-	// a layer (correctOutputs: a per-channel gain on the scale and an
-	// offset in the bias, fitted to the float model's outputs on the
-	// calibration data). RTN, the baseline the accumulator-aware methods
-	// are measured against, is never corrected: its projection's gain is
-	// folded into the next layer instead.
+	// NoCorrection skips the batch-norm re-estimation after GPTQ or GPFQ
+	// round a layer that a batch norm alone reads (correctOutputs: each
+	// channel's mean and spread matched to the float model's on the
+	// calibration data, by a gain on its scale and an offset in its bias
+	// or the norm's running mean). RTN, the baseline the accumulator-aware
+	// methods are measured against, is never corrected.
 	NoCorrection bool
 	// Log receives one line per stage and per layer; nil for none.
 	Log io.Writer
@@ -71,6 +72,9 @@ type PTQResult struct {
 	// Quantized names the layers whose integers Method chose (the
 	// accumulator-aware ones); the others keep their quantizer's rounding.
 	Quantized []string
+	// Corrected names the layers whose outputs were matched to the float
+	// model's for the batch norm that reads them (see NoCorrection).
+	Corrected []string
 }
 
 // Quantize quantizes the float model o.Float after training: it builds the
@@ -140,7 +144,7 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 	res := &PTQResult{Result: Result{Model: m}}
 	// The projection's gain is folded into the next layer for RTN, which is
 	// the projection; GPTQ and GPFQ fit each layer's outputs themselves,
-	// then correctOutputs fits each channel's gain and offset.
+	// then correctOutputs re-estimates the batch norms after them.
 	fold := o.Method == ptq.RTN
 	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: fold, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
 		return nil, &SetupError{"Float", err}
@@ -160,8 +164,12 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 		}
 		res.Quantized = append(res.Quantized, l.Name)
 		if o.Method != ptq.RTN && !o.NoCorrection {
-			if _, err := correctOutputs(ctx, m, fm, i, x, o.Threads); err != nil {
+			kept, err := correctOutputs(ctx, m, fm, i, x, o.Threads)
+			if err != nil {
 				return nil, fmt.Errorf("layer %s: output correction: %w", l.Name, err)
+			}
+			if kept {
+				res.Corrected = append(res.Corrected, l.Name)
 			}
 		}
 		// The layers after this one now see its rounded outputs: their
@@ -198,6 +206,9 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 				return nil, err
 			}
 		}
+	}
+	if len(res.Corrected) > 0 {
+		logf(o.Log, "batch norms re-estimated after %d layer(s): %s", len(res.Corrected), strings.Join(res.Corrected, ", "))
 	}
 	logf(o.Log, "quantized %d layer(s) with %s in %s", len(res.Quantized), o.Method, time.Since(start).Round(time.Millisecond))
 	return res, nil

@@ -35,7 +35,7 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	calibSize := fs.Int("calib-size", recipe.DefaultCalibSize, "calibration examples, spread over the set")
 	tile := fs.Int("tile", 0, "multi-stage accumulation: sum the hidden layers' dot products in tiles of T terms, each in a P-bit inner accumulator (the budget holds per tile)")
 	edgeTile := fs.Int("edge-tile", 0, "tile size T of the first and last layers (as --tile)")
-	noCorrect := fs.Bool("no-correction", false, "skip fitting each channel's gain and offset to the float model's outputs after GPTQ/GPFQ (the integers are the same either way)")
+	noCorrect := fs.Bool("no-correction", false, "skip re-estimating the batch norms that read layers GPTQ/GPFQ rounded (the integers are the same either way)")
 	export := fs.String("export", "", "also write the result as QONNX to FILE.onnx")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
