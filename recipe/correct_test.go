@@ -53,10 +53,11 @@ func TestCorrectionFit(t *testing.T) {
 }
 
 // TestCorrectOutputs rounds a float ResNet's hidden layers with GPTQ at a
-// tight P without the correction, then corrects a convolution whose only
+// tight P without the correction, then corrects convolutions whose only
 // reader is a batch norm (no bias: the offset goes into the norm's running
 // mean): the integers stay as they were, and the norm's output comes
-// closer to the float model's on the calibration data.
+// closer to the float model's on the calibration data. The last layer,
+// which no norm reads, is left alone.
 func TestCorrectOutputs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("quantizes a ResNet")
@@ -115,6 +116,14 @@ func TestCorrectOutputs(t *testing.T) {
 	}
 	if tested == 0 {
 		t.Fatal("no hidden convolution read by a batch norm alone")
+	}
+	// A layer no batch norm reads is left as GPTQ rounded it.
+	last := len(m.Layers) - 1
+	if m.NormAfter(m.Layers[last]) != nil {
+		t.Fatalf("layer %s: read by a batch norm", m.Layers[last].Name)
+	}
+	if changed, err := correctOutputs(context.Background(), m, fm, last, x, 2); changed || err != nil {
+		t.Errorf("layer %s, no batch norm after it: changed %v, %v", m.Layers[last].Name, changed, err)
 	}
 }
 
