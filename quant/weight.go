@@ -566,20 +566,20 @@ func (w *WeightQuant) Penalty(tp *autodiff.Tape) *autodiff.Var {
 // represent a channel's integers, or in a tiled layer each tile's (see
 // Tile; pass Tile as ptq.Budget.Tile): l1 bounds ‖q‖₁ (A2Q), half bounds
 // q⁺ and q⁻ (A2Q+, whose integers must also sum to zero, per tile in a
-// tiled layer). They are the layer's budget T less the room SetIntegers
-// needs to move each weight a fraction of a step away from zero (at most
-// 1/256 of a step per weight, so K/256 of L1 norm, or Tile/256 per tile)
-// and one unit of margin. They are at least 1/2, which admits only zero
-// weights, so that a budget never reads as none. A baseline layer has no
-// budget: both are 0.
+// tiled layer). SetIntegers pushes each non-zero weight at least 1/256 of
+// a step away from zero, and for A2Q+ moves as much again to keep the sum
+// at zero, so the float norm it needs is at most ‖q‖₁·(1 + 1/256) (A2Q)
+// or ‖q‖₁·(1 + 2/256) (A2Q+); the budgets are T divided by that, less a
+// relative margin of 10⁻³ for float32 rounding. They are at least 1/2,
+// which admits only zero weights, so that a budget never reads as none. A
+// baseline layer has no budget: both are 0.
 func (w *WeightQuant) SettableBudget() (l1, half float64) {
-	tile, _ := w.tiling()
-	t := w.Budget() - float64(tile)/256 - 1
+	t := w.Budget() * (1 - 1e-3)
 	switch w.Mode {
 	case A2Q:
-		return max(t, 0.5), 0
+		return max(t/(1+1.0/256), 0.5), 0
 	case A2QPlus:
-		return 0, max(t/2, 0.5)
+		return 0, max(t/2/(1+2.0/256), 0.5)
 	}
 	return 0, 0
 }
