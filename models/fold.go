@@ -16,9 +16,16 @@ import (
 // InitOptions selects the refinements InitFromFloatWith applies after
 // loading a float model into a quantized one.
 type InitOptions struct {
-	// FoldGain folds the gain the projection takes from each
-	// accumulator-aware layer into the next layer (see FoldProjectionGain).
+	// FoldGain gives back the gain the projection takes from each
+	// accumulator-aware layer (see FoldProjectionGain).
 	FoldGain bool
+	// GainToNextLayer folds that gain into the next layer's weights and the
+	// layer's bias instead of the layer's own scale, and KeepProjectedNorm
+	// leaves the projected weights at the projection's L1 norm
+	// (quant.WeightQuant.KeepProjectedNorm): together, the initialisation
+	// of earlier versions, whose projected weights over the scale, V/s, are
+	// what RTN post-training quantization rounds.
+	GainToNextLayer, KeepProjectedNorm bool
 	// CentreOn, if non-nil, is a batch of training inputs (N×H×W×C, a
 	// thousand examples is plenty) on which every A2Q+ layer is
 	// zero-centred with quant.Layer.CentreOnInputs instead of by
@@ -56,8 +63,8 @@ const CentringExamples = 1024
 // for, applied layer by layer in network order so that each layer's input
 // statistics and float weights already include the changes made upstream:
 // an A2Q+ layer is zero-centred on data (its float weights being the
-// checkpoint's, times the gain folded into it by the layer before), then
-// its own projection gain is folded into the next layer. Centring on data
+// checkpoint's, times any gain folded into it by the layer before with
+// GainToNextLayer), then its own projection gain is given back. Centring on data
 // is kept only if the model's outputs on the CentreOn examples are then
 // closer (mean squared difference) to the float model's than with the
 // plain mean subtraction: it wins where the budget leaves room (W4A4 on the
@@ -78,6 +85,11 @@ func InitFromFloatWith(m *Model, path string, o InitOptions) (InitResult, error)
 // InitFromCheckpoint is InitFromFloatWith on a checkpoint in memory (an
 // imported float network's, see Model.Checkpoint).
 func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, error) {
+	for _, l := range m.Layers {
+		if l.W != nil {
+			l.W.KeepProjectedNorm = o.KeepProjectedNorm
+		}
+	}
 	if err := initFrom(m, c); err != nil {
 		return InitResult{}, err
 	}
@@ -105,21 +117,30 @@ func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (Init
 // FoldProjectionGain compensates the shrinkage that the projection
 // initialisation inflicts on accumulator-aware layers. A tight budget can
 // scale a channel's weights down by a large factor α_c (59–83× for the
-// reference CNN's conv2 at W8A8, P = 16); since ReLU and max pooling are
-// positively homogeneous, dividing the channel's bias by α_c and
-// multiplying the next layer's weights on that channel by α_c gives the
-// network back (approximately) the float model's function, so fine-tuning
-// starts from a good model instead of a damaged one. α_c is
+// reference CNN's conv2 at W8A8, P = 16, and more than 1,000× at P = 12);
+// multiplying the channel's scale s_c by α_c gives the network back
+// (approximately) the float model's function, so fine-tuning starts from a
+// good model instead of a damaged one. g_c is multiplied by α_c too, so
+// that g/s, hence the integers and the budget, do not change. α_c is
 // quant.WeightQuant.ProjectionGain: the ratio of the channel's L1 norm
 // before the projection (after A2Q+'s centring) to that of its dequantised
-// weights q·s, or, for A2Q+ layers zero-centred on data, the least-squares
-// gain of the channel's output on that data.
+// weights q·s.
+//
+// With InitOptions.GainToNextLayer the gain goes instead, as in earlier
+// versions, into the next layer: since ReLU and max pooling are positively
+// homogeneous, dividing the channel's bias by α_c and multiplying the next
+// layer's weights on that channel by α_c gives the same function, but puts
+// the channel's output and bias, and the next layer's weights, α_c away
+// from the float model's sizes, where the optimiser's steps (about the
+// learning rate per weight, whatever its size) are α_c times too large or
+// too small; at a tight budget fine-tuning then learns less, or diverges.
 //
 // It applies to every accumulator-aware layer followed, through ReLU, max
 // pooling and flattening only and with no other reader of its output, by
-// another layer, which is re-initialised from its float weights (in the float
-// checkpoint at path) times α. It returns the number of layers folded. Call
-// it after InitFromFloat(m, path); InitFromFloatWith does both.
+// another layer (with GainToNextLayer, that layer is re-initialised from
+// its float weights, in the float checkpoint at path, times α). It returns
+// the number of layers folded. Call it after InitFromFloat(m, path);
+// InitFromFloatWith does both.
 func FoldProjectionGain(m *Model, path string) (int, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
@@ -148,8 +169,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		}
 		f, ok := next[l]
 		canFold := o.FoldGain && ok && ref[f.l] != nil
+		toNext := o.GainToNextLayer
 		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus || l.Kind == "conv_transpose" {
-			if canFold && fold(l, f.l, f.flatten, ref[f.l]) {
+			if canFold && fold(l, f.l, f.flatten, ref[f.l], toNext) {
 				res.Folded++
 			}
 			continue
@@ -172,9 +194,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		if err != nil {
 			return res, err
 		}
-		// apply initialises l (centred on data or by its mean) and folds
-		// its gain into a copy of the next layer's float weights, or into
-		// them with commit.
+		// apply initialises l (centred on data or by its mean) and gives
+		// its gain back (with GainToNextLayer, into a copy of the next
+		// layer's float weights, or into them with commit).
 		apply := func(onData, commit bool) (plain int, folded bool, err error) {
 			copy(l.Weight.Value.Data, ref[l])
 			if bias != nil {
@@ -192,7 +214,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 				if !commit {
 					nw = slices.Clone(nw)
 				}
-				folded = fold(l, f.l, f.flatten, nw)
+				folded = fold(l, f.l, f.flatten, nw, toNext)
 			}
 			return plain, folded, nil
 		}
@@ -227,13 +249,23 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 	return res, nil
 }
 
-// fold divides l's bias by its projection gain α and sets next's weights
-// to nw (its float weights, updated in place) times α on l's channels. It
-// reports false (changing nothing) if the layout does not allow it.
-func fold(l, next *quant.Layer, flatten bool, nw []float32) bool {
+// fold gives l its projection gain α back: through its own scale (s and g
+// times α), or, with toNext, by dividing l's bias by α and setting next's
+// weights to nw (its float weights, updated in place) times α on l's
+// channels. It reports false (changing nothing) if l has no gain or, with
+// toNext, the layout does not allow it.
+func fold(l, next *quant.Layer, flatten bool, nw []float32, toNext bool) bool {
 	alpha := l.W.ProjectionGain()
 	if alpha == nil {
 		return false
+	}
+	if !toNext {
+		for c, a := range alpha {
+			d := float32(math.Log2(a))
+			l.W.Log2S.Value.Data[c] += d
+			l.W.Log2G.Value.Data[c] += d
+		}
+		return true
 	}
 	cin := len(alpha)
 	var idx func(j int) int

@@ -180,34 +180,51 @@ func TestOverfitBatch(t *testing.T) {
 	}
 }
 
-// TestFoldProjectionGain: folding the projection's shrinkage into the next
-// layer brings the A2Q model's logits back towards the float model's, and
-// keeps the hidden layer's integer weights (and so its certificate).
+// TestFoldProjectionGain: giving the projection's shrinkage back brings the
+// A2Q model's logits towards the float model's and keeps the hidden layer's
+// integer weights (and so its certificate), by either rule: through conv2's
+// own scale (s and g times α, so that g/s does not change; conv2's bias and
+// the dense layer's weights stay the float model's), or, with
+// GainToNextLayer, through the dense layer's weights (times α) and conv2's
+// bias (over α).
 func TestFoldProjectionGain(t *testing.T) {
 	f, err := Build(config("cnn", quant.Float))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Give conv2 larger weights so that the P = 14, 4-bit budget bites.
+	// Give conv2 larger weights so that the P = 14, 4-bit budget bites, and
+	// biases to fold.
 	for i := range f.Layers[1].Weight.Value.Data {
 		f.Layers[1].Weight.Value.Data[i] *= 4
+	}
+	for i := range f.Layers[1].Bias.Value.Data {
+		f.Layers[1].Bias.Value.Data[i] = 0.01 * float32(i%5+1)
 	}
 	path := saveCheckpoint(t, f)
 	x := input(16, 28, 28, 1)
 	tp := autodiff.NewTape(1)
 	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
-	dist := func(fold bool) (float64, []int32) {
+	// run initialises an A2Q model: plain (no gain given back), by default
+	// (FoldProjectionGain after InitFromFloat) or with the earlier rule.
+	run := func(rule string) (*Model, float64, []int32) {
 		q, err := Build(config("cnn", quant.A2Q))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := InitFromFloat(q, path); err != nil {
-			t.Fatal(err)
-		}
-		if fold {
-			n, err := FoldProjectionGain(q, path)
-			if err != nil || n != 1 {
-				t.Fatalf("folded %d layers, err %v", n, err)
+		switch rule {
+		case "plain", "default":
+			if err := InitFromFloat(q, path); err != nil {
+				t.Fatal(err)
+			}
+			if rule == "default" {
+				if n, err := FoldProjectionGain(q, path); err != nil || n != 1 {
+					t.Fatalf("folded %d layers, err %v", n, err)
+				}
+			}
+		case "next":
+			r, err := InitFromFloatWith(q, path, InitOptions{FoldGain: true, GainToNextLayer: true, KeepProjectedNorm: true})
+			if err != nil || r.Folded != 1 {
+				t.Fatalf("folded %+v, err %v", r, err)
 			}
 		}
 		got := q.Forward(tp, tp.Constant(x), true).Value
@@ -215,22 +232,55 @@ func TestFoldProjectionGain(t *testing.T) {
 		for i, v := range got.Data {
 			d += math.Abs(float64(v - want.Data[i]))
 		}
-		w, _ := q.Layers[1].W.Integers()
-		qi := make([]int32, len(w))
-		for i, v := range w {
-			qi[i] = int32(v)
+		qi, _ := q.Layers[1].W.IntegerWeights()
+		return q, d, qi
+	}
+	plainM, plain, q0 := run("plain")
+	alpha := plainM.Layers[1].W.ProjectionGain()
+	if alpha == nil || slices.Min(alpha) <= 1 {
+		t.Fatalf("projection gains %v: the budget does not bite", alpha)
+	}
+	fw := f.Layers[2].Weight.Value.Data // the dense layer's float weights
+	cin := len(alpha)
+	for _, rule := range []string{"default", "next"} {
+		m, d, q := run(rule)
+		t.Logf("%s: L1 distance to the float logits %.3g, %.3g without the gain", rule, d, plain)
+		if !(d < 0.85*plain) {
+			t.Errorf("%s: the gain did not bring the logits closer: %.3g vs %.3g", rule, d, plain)
 		}
-		return d, qi
-	}
-	plain, q1 := dist(false)
-	folded, q2 := dist(true)
-	t.Logf("L1 distance to the float logits: %.3g without folding, %.3g with", plain, folded)
-	if !(folded < 0.85*plain) {
-		t.Errorf("folding did not bring the logits closer: %.3g vs %.3g", folded, plain)
-	}
-	for i := range q1 {
-		if q1[i] != q2[i] {
-			t.Fatalf("conv2 integer weight %d changed by folding", i)
+		if !slices.Equal(q, q0) {
+			t.Fatalf("%s: conv2's integer weights changed", rule)
+		}
+		c2, fc := m.Layers[1], m.Layers[2]
+		for c, a := range alpha {
+			ds := float64(c2.W.Log2S.Value.Data[c] - plainM.Layers[1].W.Log2S.Value.Data[c])
+			dg := float64(c2.W.Log2G.Value.Data[c] - plainM.Layers[1].W.Log2G.Value.Data[c])
+			b, fb := float64(c2.Bias.Value.Data[c]), float64(f.Layers[1].Bias.Value.Data[c])
+			switch rule {
+			case "default":
+				if math.Abs(ds-math.Log2(a)) > 1e-4 || math.Abs(dg-ds) > 1e-4 {
+					t.Errorf("default channel %d: log2 s moved by %.5g, log2 g by %.5g, want log2 α = %.5g", c, ds, dg, math.Log2(a))
+				}
+				if b != fb {
+					t.Errorf("default channel %d: bias %g, float %g", c, b, fb)
+				}
+			case "next":
+				if ds != 0 || dg != 0 {
+					t.Errorf("next channel %d: s or g moved", c)
+				}
+				if math.Abs(b-fb/a) > 1e-6*math.Abs(fb) {
+					t.Errorf("next channel %d: bias %g, want %g/α = %g", c, b, fb, fb/a)
+				}
+			}
+		}
+		for j, v := range fc.Weight.Value.Data {
+			want := fw[j]
+			if rule == "next" {
+				want = float32(float64(fw[j]) * alpha[(j%fc.InC)%cin])
+			}
+			if math.Abs(float64(v-want)) > 1e-6*math.Abs(float64(want)) {
+				t.Fatalf("%s: dense weight %d is %g, want %g", rule, j, v, want)
+			}
 		}
 	}
 }

@@ -129,7 +129,8 @@ func TestTileAtLeastKUntiled(t *testing.T) {
 // TestTiledInit: InitFromWeights with the projection centres each tile
 // (A2Q+), projects it onto the L1 ball of radius s·T, records the channel's
 // centred L1 norm, and sets g so that the first integers are the projected
-// weights truncated in units of s.
+// weights truncated in units of s. (KeepProjectedNorm leaves V as
+// projected; TestInitLiftsNorm checks the lift.)
 func TestTiledInit(t *testing.T) {
 	for _, tc := range []struct {
 		mode    Mode
@@ -144,6 +145,7 @@ func TestTiledInit(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(tc.k), uint64(tc.tile)))
 		w := randWQ(rng, tc.mode, 4, tc.k, tc.m, 8, tc.p, false)
 		w.layer.Tile = tc.tile
+		w.KeepProjectedNorm = true
 		for i := range w.V.Value.Data {
 			w.V.Value.Data[i] += 0.1 // tiles not centred
 		}

@@ -33,6 +33,11 @@ type WeightQuant struct {
 	// stored accumulator width P of the layer (see AccBits).
 	layer *LayerConfig
 
+	// KeepProjectedNorm makes InitFromWeights leave each projected channel
+	// at the L1 norm the projection gives it instead of lifting it (see
+	// InitFromWeights): the initialisation of earlier versions.
+	KeepProjectedNorm bool
+
 	// refL1 is each channel's L1 norm after centring and before the
 	// projection, recorded by InitFromWeights.
 	refL1 []float64
@@ -113,9 +118,25 @@ func (w *WeightQuant) Params() []*nn.Param {
 // budget). g_c is the L1 norm of the whole projected channel (at most
 // s_c·T·tiles), so that the first integers are the projected weights
 // truncated in units of s_c.
+//
+// The projection leaves a channel's L1 norm at s_c·T or less (per tile),
+// which a tight budget puts orders of magnitude below the float channel's
+// (ReferenceL1). An optimiser that moves every weight by about its learning
+// rate per step, whatever the weight's size (Adam), then adds more L1 norm
+// to the channel in a step or two than its few non-zero weights hold, and
+// RTZ rounds the channel to zero. Unless KeepProjectedNorm is set, each
+// channel with ‖v_c‖₁·T below its ReferenceL1 is therefore scaled up to
+// ‖v_c‖₁·T = ReferenceL1 (T per tile in a tiled layer): the L1 norm steps
+// can add before the largest integer falls grows with ‖v_c‖₁·T. Channels
+// the budget binds less stay as projected. V enters the quantizer only as
+// V/‖V‖₁ (per tile), so the integers, g and s do not change (a channel
+// whose integers float rounding would change keeps its projected norm).
 func (w *WeightQuant) InitFromWeights(project bool) {
 	if w.Log2G == nil {
 		return
+	}
+	if project && !w.KeepProjectedNorm {
+		defer w.liftNorms()
 	}
 	if w.Tile() > 0 {
 		w.initTiled(project)
@@ -204,6 +225,44 @@ func (w *WeightQuant) initTiled(project bool) {
 	}
 }
 
+// liftNorms scales each channel's V up to an L1 norm of ReferenceL1/T
+// where it is smaller (see InitFromWeights), keeping the integers.
+func (w *WeightQuant) liftNorms() {
+	cout, k := w.Channels()
+	t := w.Budget()
+	if len(w.refL1) != cout || !(t > 0) {
+		return
+	}
+	vd := w.V.Value.Data
+	before, _ := w.Integers()
+	old := slices.Clone(vd)
+	lifted := false
+	for c := 0; c < cout; c++ {
+		v := vd[c*k : c*k+k]
+		var l1 float64
+		for _, x := range v {
+			l1 += math.Abs(float64(x))
+		}
+		f := w.refL1[c] / (t * l1)
+		if !(l1 > 0) || !(f > 1) || math.IsInf(f, 0) {
+			continue
+		}
+		for i := range v {
+			v[i] = float32(float64(v[i]) * f)
+		}
+		lifted = true
+	}
+	if !lifted {
+		return
+	}
+	after, _ := w.Integers()
+	for c := 0; c < cout; c++ {
+		if !slices.Equal(before[c*k:c*k+k], after[c*k:c*k+k]) {
+			copy(vd[c*k:c*k+k], old[c*k:c*k+k])
+		}
+	}
+}
+
 // ReferenceL1 returns, per output channel, the L1 norm of the float
 // weights the last InitFromWeights started from (after A2Q+'s centring,
 // before the projection): the norm the quantized channel is meant to
@@ -214,10 +273,10 @@ func (w *WeightQuant) ReferenceL1() []float64 { return w.refL1 }
 
 // ProjectionGain returns, per output channel, the gain α_c ≥ 1 that the
 // initialisation took from the channel, the factor models.FoldProjectionGain
-// gives back to the next layer: the ratio of ReferenceL1 to the L1 norm of
-// the dequantised weights q·s. (On the reference CNN at W8A8 this L1 ratio
-// makes a better start than the least-squares gain of the channel's
-// output.) In a tiled layer it is still one gain per channel, the ratio of
+// gives back (through the channel's scale, or the next layer): the ratio
+// of ReferenceL1 to the L1 norm of the dequantised weights q·s. (On the
+// reference CNN at W8A8 this L1 ratio makes a better start than the
+// least-squares gain of the channel's output.) In a tiled layer it is still one gain per channel, the ratio of
 // the channel's norms summed over its tiles. It is nil before
 // InitFromWeights, or if a channel quantizes to zero.
 func (w *WeightQuant) ProjectionGain() []float64 {
