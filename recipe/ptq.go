@@ -144,10 +144,13 @@ func Quantize(ctx context.Context, o PTQOptions) (*PTQResult, error) {
 	calib := c.Spread(o.CalibSize)
 	res := &PTQResult{Result: Result{Model: m}}
 	// The projection's gain is folded into the next layer for RTN, which is
-	// the projection; GPTQ and GPFQ fit each layer's outputs themselves,
-	// then correctOutputs re-estimates the batch norms after them.
+	// the projection and rounds the float weights the initialisation
+	// stores (so it takes the earlier initialisation, which keeps them at
+	// the projection's norm); GPTQ and GPFQ fit each layer's outputs
+	// themselves, then correctOutputs re-estimates the batch norms after
+	// them.
 	fold := o.Method == ptq.RTN
-	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: fold, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
+	if res.Init, err = initialise(m, o.Float, nil, Options{FoldGain: fold, EarlierInit: fold, CentreOnData: true, Train: calib, Threads: o.Threads, Log: o.Log}); err != nil {
 		return nil, &SetupError{"Float", err}
 	}
 	x := train.FirstInputs(calib, calib.N)

@@ -56,12 +56,19 @@ type Options struct {
 	// has neither Weights nor InitFrom, and starts from it.
 	Float *Float
 
-	// FoldGain folds the gain the projection initialisation takes from
-	// each accumulator-aware layer into the next layer; CentreOnData
-	// zero-centres A2Q+ layers on the first models.CentringExamples
-	// training examples (models.InitOptions). Both apply only to a model
-	// started from float weights.
+	// FoldGain gives back the gain the projection initialisation takes
+	// from each accumulator-aware layer (through the layer's own scale;
+	// models.FoldProjectionGain); CentreOnData zero-centres A2Q+ layers on
+	// the first models.CentringExamples training examples
+	// (models.InitOptions). Both apply only to a model started from float
+	// weights.
 	FoldGain, CentreOnData bool
+	// EarlierInit starts accumulator-aware layers as earlier versions did:
+	// the projected float weights kept at the projection's norm and the
+	// gain folded into the next layer (models.InitOptions.GainToNextLayer
+	// and KeepProjectedNorm). Post-training RTN rounds the stored float
+	// weights and needs it.
+	EarlierInit bool
 	// RestoreNorms, with Weights and an accumulator-aware quantizer,
 	// inserts a batch norm after each constrained layer whose projection
 	// gain cannot fold into the next layer (models.WithRestoredNorms),
@@ -320,7 +327,8 @@ func runFloat(ctx context.Context, o Options) (*Result, error) {
 // initialise starts m from the float checkpoint start with the refinements
 // o asks for, and logs what they changed.
 func initialise(m *models.Model, start *checkpoint.Checkpoint, restored []string, o Options) (models.InitResult, error) {
-	opt := models.InitOptions{FoldGain: o.FoldGain, Threads: o.Threads}
+	opt := models.InitOptions{FoldGain: o.FoldGain, Threads: o.Threads,
+		GainToNextLayer: o.EarlierInit, KeepProjectedNorm: o.EarlierInit}
 	var examples *tensor.Tensor
 	if o.CentreOnData || len(restored) > 0 {
 		examples = train.FirstInputs(o.Train, models.CentringExamples)
@@ -343,7 +351,11 @@ func initialise(m *models.Model, start *checkpoint.Checkpoint, restored []string
 		logf(o.Log, "kept the plain mean subtraction in %d A2Q+ layer(s): it reproduces the float model's outputs better there", r.PlainLayers)
 	}
 	if r.Folded > 0 {
-		logf(o.Log, "folded the projection gain of %d layer(s) into the next layer", r.Folded)
+		where := "its own scale"
+		if o.EarlierInit {
+			where = "the next layer"
+		}
+		logf(o.Log, "gave the projection gain of %d layer(s) back through %s", r.Folded, where)
 	}
 	if r.Restored > 0 {
 		logf(o.Log, "inserted %d batch norm(s) where the projection gain cannot fold (%s), set to the float model's statistics", r.Restored, strings.Join(restored, ", "))
