@@ -49,7 +49,7 @@ func TestTrainInitDefaults(t *testing.T) {
 		if got != cs.centred {
 			t.Errorf("%s (case %d): centring tried %v, want %v; stderr %q", cs.name, i, got, cs.centred, stderr)
 		}
-		if got := strings.Contains(stderr, "folded the projection gain of 1 layer(s)"); got != cs.folds {
+		if got := strings.Contains(stderr, "gave the projection gain of 1 layer(s) back"); got != cs.folds {
 			t.Errorf("%s (case %d): folded %v, want %v; stderr %q", cs.name, i, got, cs.folds, stderr)
 		}
 	}
