@@ -352,7 +352,8 @@ func runIntegerLayer(l *Layer, in []*Tensor, accBits, tile, limit int) ([]*Tenso
 		if tile > 0 {
 			acc, flagged = intMatMulTiled(xi, l.Weights, rows, l.K, l.OutChannels, tile, &ac, outer)
 		} else {
-			acc, flagged = intMatMul(xi, l.Weights, rows, l.K, l.OutChannels, &ac)
+			// One tile of K terms; the outer sum is the inner one, counted there.
+			acc, flagged = intMatMulTiled(xi, l.Weights, rows, l.K, l.OutChannels, l.K, &ac, accCounter{lo: math.MinInt64, hi: math.MaxInt64})
 		}
 		shape = append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), l.OutChannels)
 		plane = 1
@@ -428,34 +429,6 @@ func intConv(g conv2d, x []int64, w []int32, ac *accCounter) ([]int64, []bool) {
 	return acc, flag
 }
 
-// intMatMul computes acc[r][c] = Σ_k x[r][k]·w[c][k] in int64, in k order,
-// counting partial sums outside [ac.lo, ac.hi].
-func intMatMul(x []int64, w []int32, rows, k, outCh int, ac *accCounter) ([]int64, []bool) {
-	acc := make([]int64, rows*outCh)
-	flag := make([]bool, len(acc))
-	for r := 0; r < rows; r++ {
-		xr := x[r*k : (r+1)*k]
-		for c := 0; c < outCh; c++ {
-			wr := w[c*k : (c+1)*k]
-			var a int64
-			for i, wv := range wr {
-				if wv == 0 {
-					continue
-				}
-				a += int64(wv) * xr[i]
-				if a < ac.lo || a > ac.hi {
-					ac.overflows++
-					flag[r*outCh+c] = true
-				}
-				ac.accMin = min(ac.accMin, a)
-				ac.accMax = max(ac.accMax, a)
-			}
-			acc[r*outCh+c] = a
-		}
-	}
-	return acc, flag
-}
-
 // intConvTiled is intConv in two stages: each output's terms are taken in
 // tile order (kh, kw, Cin/groups), summed tile by tile in an inner
 // accumulator counted against [ac.lo, ac.hi], and each tile sum is added
@@ -523,10 +496,11 @@ func intConvTiled(g conv2d, x []int64, w []int32, tile int, ac *accCounter, oute
 	return acc, flag
 }
 
-// intMatMulTiled is intMatMul in two stages: the terms of each dot
-// product are summed tile by tile in an inner accumulator counted against
-// [ac.lo, ac.hi], each tile sum added to the outer accumulator, counted
-// against [outer.lo, outer.hi].
+// intMatMulTiled computes acc[r][c] = Σ_k x[r][k]·w[c][k] in int64, in k
+// order and in two stages: the terms of each dot product are summed tile by
+// tile in an inner accumulator counted against [ac.lo, ac.hi], each tile
+// sum added to the outer accumulator, counted against [outer.lo, outer.hi].
+// One stage is a tile of k terms with an unbounded outer counter.
 func intMatMulTiled(x []int64, w []int32, rows, k, outCh, tile int, ac *accCounter, outer accCounter) ([]int64, []bool) {
 	acc := make([]int64, rows*outCh)
 	flag := make([]bool, len(acc))
