@@ -89,23 +89,12 @@ func correctOutputs(ctx context.Context, m, fm *models.Model, i int, x *tensor.T
 		return false, nil
 	}
 	k := newCorrection(l.OutC)
-	var qx, fx *tensor.Tensor
-	l.Observe = func(t *tensor.Tensor) { qx = t.Clone() }
-	fl.Observe = func(t *tensor.Tensor) { fx = t.Clone() }
-	defer func() { l.Observe, fl.Observe = nil, nil }()
 	tp := autodiff.NewTape(threads)
-	n := x.Shape[0]
-	per := x.Len() / n
-	for lo := 0; lo < n; lo += 256 {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		hi := min(n, lo+256)
-		in := tensor.FromData(x.Data[lo*per:hi*per], append([]int{hi - lo}, x.Shape[1:]...)...)
-		m.Forward(tp, tp.Constant(in), false)
-		tp.Reset()
-		fm.Forward(tp, tp.Constant(in), false)
-		tp.Reset()
+	// forChunks runs m, then fm, on each chunk: l's input is captured
+	// first, and both layers' outputs are compared when fl sees its own.
+	var qx *tensor.Tensor
+	l.Observe = func(t *tensor.Tensor) { qx = t.Clone() }
+	fl.Observe = func(fx *tensor.Tensor) {
 		z, y := layerOutput(tp, l, qx), layerOutput(tp, fl, fx)
 		if l.Bias != nil {
 			for j := range z {
@@ -114,6 +103,10 @@ func correctOutputs(ctx context.Context, m, fm *models.Model, i int, x *tensor.T
 		}
 		k.add(z, y)
 		tp.Reset()
+	}
+	defer func() { l.Observe, fl.Observe = nil, nil }()
+	if err := forChunks(ctx, m, fm, x, threads); err != nil {
+		return false, err
 	}
 	k.fit()
 	q, log2s := l.W.IntegerWeights()
