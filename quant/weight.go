@@ -148,20 +148,7 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 	w.refL1 = make([]float64, cout)
 	for c := 0; c < cout; c++ {
 		v := w.V.Value.Data[c*k : c*k+k]
-		if w.Mode == A2QPlus {
-			mu := mean(v)
-			for i := range v {
-				v[i] -= mu
-			}
-		}
-		var mx, l1 float64
-		for _, x := range v {
-			mx = max(mx, math.Abs(float64(x)))
-			l1 += math.Abs(float64(x))
-		}
-		if mx == 0 {
-			mx, l1 = 1e-8, 1e-8
-		}
+		mx, l1 := w.centreForInit(v, k)
 		w.refL1[c] = l1
 		s := mx / qmax
 		if project {
@@ -177,6 +164,30 @@ func (w *WeightQuant) InitFromWeights(project bool) {
 	}
 }
 
+// centreForInit removes, for A2Q+, the mean of each tile of tile weights
+// of the channel v (the channel's mean for tile ≥ len(v)), and returns
+// max|v| and ‖v‖₁ (both a tiny positive number for a zero channel), from
+// which InitFromWeights sets s and g.
+func (w *WeightQuant) centreForInit(v []float32, tile int) (mx, l1 float64) {
+	if w.Mode == A2QPlus {
+		for lo := 0; lo < len(v); lo += tile {
+			vt := v[lo:min(lo+tile, len(v))]
+			mu := mean(vt)
+			for i := range vt {
+				vt[i] -= mu
+			}
+		}
+	}
+	for _, x := range v {
+		mx = max(mx, math.Abs(float64(x)))
+		l1 += math.Abs(float64(x))
+	}
+	if mx == 0 {
+		mx, l1 = 1e-8, 1e-8
+	}
+	return mx, l1
+}
+
 // initTiled is InitFromWeights for a tiled layer.
 func (w *WeightQuant) initTiled(project bool) {
 	cout, k := w.Channels()
@@ -186,23 +197,7 @@ func (w *WeightQuant) initTiled(project bool) {
 	w.refL1 = make([]float64, cout)
 	for c := 0; c < cout; c++ {
 		v := w.V.Value.Data[c*k : c*k+k]
-		if w.Mode == A2QPlus {
-			for lo := 0; lo < k; lo += tile {
-				vt := v[lo:min(lo+tile, k)]
-				mu := mean(vt)
-				for i := range vt {
-					vt[i] -= mu
-				}
-			}
-		}
-		var mx, l1 float64
-		for _, x := range v {
-			mx = max(mx, math.Abs(float64(x)))
-			l1 += math.Abs(float64(x))
-		}
-		if mx == 0 {
-			mx, l1 = 1e-8, 1e-8
-		}
+		mx, l1 := w.centreForInit(v, tile)
 		w.refL1[c] = l1
 		s := mx / qmax
 		if project {
