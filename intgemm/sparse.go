@@ -1,0 +1,239 @@
+package intgemm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The sparse kernel: the non-zero weights of each output channel, grouped by
+// value, applied to many output positions at once in 16-bit lanes.
+//
+// A2Q's budgets leave most weights of a constrained layer at zero and most
+// of the rest at small magnitudes. A dense kernel multiplies every zero; this
+// one walks, for each output channel, only its non-zero weights, and for a
+// block of output positions adds the activations each one reads. Weights of
+// equal value share one multiplication: the activations of all weights of
+// value v are summed first, then multiplied by v (and ±1 need none). The
+// activations are int16 values laid out so that the positions of a block are
+// contiguous for every term k of the dot product: term k of position p is
+// x[off[k] + p]. For a stride-1 convolution over channel-major planes that
+// is off[(kh, kw, cin)] = cin·planeStride + kh·W + kw, and no im2col copy is
+// needed at all.
+//
+// Exactness. Two's-complement addition and multiplication in 16-bit lanes
+// are exact modulo 2^16, so the kernel's result equals the exact dot
+// product, whatever the order and grouping of the terms and however the
+// intermediate sums wrap, as long as the exact result itself lies in
+// [−2^15, 2^15). NewSparse checks that for every channel and every input in
+// the declared range from the weights themselves (docs/MATH.md, “Exact
+// bound”), so the kernel is never built on a certificate alone.
+
+// sparseBlock is the number of positions a kernel call computes per output
+// channel at a time: four vectors of sixteen 16-bit lanes. Inputs must be
+// readable up to the end of the last block (see Sparse.InputLen).
+const sparseBlock = 64
+
+// Sparse is a layer's integer weights prepared for the sparse kernel. It is
+// read-only after NewSparse and safe for concurrent use.
+type Sparse struct {
+	n, k int
+	// prog is the program the kernels walk, channel after channel: the
+	// number of value groups, then for each group its value, its count
+	// and the offsets of its activations.
+	prog   []int32
+	nnz    int
+	groups int
+	maxOff int
+	bits   int
+}
+
+// NewSparse prepares n×k weights w (row-major, values in [−127, 127]) for
+// the sparse kernel, with off[k] the offset of term k in the activation
+// layout (see Mul). The activations are inputBits-bit integers, signed or
+// not. It returns an error wrapping ErrNotCertified when certifiedBits
+// exceeds 16, or when the weights' exact bound for that input range does
+// not fit 16 bits (a certificate the weights break).
+func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool, certifiedBits int) (*Sparse, error) {
+	if n < 0 || k < 0 {
+		return nil, fmt.Errorf("intgemm: negative shape %d×%d", n, k)
+	}
+	if len(w) != n*k {
+		return nil, fmt.Errorf("intgemm: weights have %d values, want n·k = %d·%d = %d", len(w), n, k, n*k)
+	}
+	if len(off) != k {
+		return nil, fmt.Errorf("intgemm: %d offsets for %d terms", len(off), k)
+	}
+	if inputBits < 1 || inputBits > 15 {
+		return nil, fmt.Errorf("intgemm: %d-bit activations do not fit the sparse kernel's 16-bit lanes", inputBits)
+	}
+	if certifiedBits < 1 {
+		return nil, fmt.Errorf("intgemm: certified accumulator width %d bits is not positive", certifiedBits)
+	}
+	if certifiedBits > 16 {
+		return nil, fmt.Errorf("intgemm: certificate needs %d-bit accumulator; the sparse kernel requires ≤ 16: %w", certifiedBits, ErrNotCertified)
+	}
+	xlo, xhi := int64(0), int64(1)<<inputBits-1
+	if inputSigned {
+		xlo, xhi = -(int64(1) << (inputBits - 1)), int64(1)<<(inputBits-1)-1
+	}
+	s := &Sparse{n: n, k: k}
+	for i, o := range off {
+		if o < 0 {
+			return nil, fmt.Errorf("intgemm: offset of term %d is negative (%d)", i, o)
+		}
+		s.maxOff = max(s.maxOff, int(o))
+	}
+	order := make([]int, 0, k)
+	for j := 0; j < n; j++ {
+		row := w[j*k : (j+1)*k]
+		var pos, neg int64
+		order = order[:0]
+		for i, v := range row {
+			if v == -128 {
+				return nil, fmt.Errorf("intgemm: weight [%d][%d] = -128 is outside the narrow range [-127, 127]", j, i)
+			}
+			if v > 0 {
+				pos += int64(v)
+			} else {
+				neg -= int64(v)
+			}
+			if v != 0 {
+				order = append(order, i)
+			}
+		}
+		// Every input in [xlo, xhi]: the sum lies in [lo, hi].
+		lo, hi := xlo*pos-xhi*neg, xhi*pos-xlo*neg
+		b := bitsFor(lo, hi)
+		s.bits = max(s.bits, b)
+		if b > 16 {
+			return nil, fmt.Errorf("intgemm: certificate claims a %d-bit accumulator but output %d of the weights needs %d bits for %d-bit inputs; the sparse kernel requires ≤ 16: %w",
+				certifiedBits, j, b, inputBits, ErrNotCertified)
+		}
+		// Group the non-zero weights by value, in increasing offset within
+		// a group (the activations are then read in memory order).
+		slices.SortStableFunc(order, func(a, b int) int { return int(row[a]) - int(row[b]) })
+		start := len(s.prog)
+		s.prog = append(s.prog, 0)
+		for g := 0; g < len(order); {
+			v := row[order[g]]
+			e := g
+			for e < len(order) && row[order[e]] == v {
+				e++
+			}
+			s.prog = append(s.prog, int32(v), int32(e-g))
+			for _, i := range order[g:e] {
+				s.prog = append(s.prog, off[i])
+			}
+			s.prog[start]++
+			s.groups++
+			g = e
+		}
+		s.nnz += len(order)
+	}
+	return s, nil
+}
+
+// N returns the number of output channels.
+func (s *Sparse) N() int { return s.n }
+
+// K returns the dot-product length.
+func (s *Sparse) K() int { return s.k }
+
+// NonZeros returns the number of non-zero weights.
+func (s *Sparse) NonZeros() int { return s.nnz }
+
+// Groups returns the number of (channel, value) groups: the kernel's
+// multiplications per position, where a group's value is not ±1.
+func (s *Sparse) Groups() int { return s.groups }
+
+// AccBits returns the exact accumulator bound of the weights for the
+// declared input range.
+func (s *Sparse) AccBits() int { return s.bits }
+
+// InputLen returns the length the activations of a Mul over np positions
+// must have: the kernels read whole blocks of positions past np.
+func (s *Sparse) InputLen(np int) int {
+	return s.maxOff + (np+sparseBlock-1)/sparseBlock*sparseBlock
+}
+
+// Impl names the implementation Mul runs with the current CPU features:
+// "avx2-sparse16" or "go-sparse16".
+func (s *Sparse) Impl() string {
+	if useAVX2 {
+		return "avx2-sparse16"
+	}
+	return "go-sparse16"
+}
+
+// Mul computes, for the np positions p and the n output channels j,
+//
+//	c[p·ldc + j] = Σ_k W[j][k] · x[off[k] + p]
+//
+// exactly, in 16-bit lanes. x must hold at least InputLen(np) values (those
+// past the positions' terms are read and ignored). Elements of c outside
+// the np×n block are not touched.
+func (s *Sparse) Mul(np int, x []int16, c []int32, ldc int) {
+	if np < 0 || ldc < s.n {
+		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with row stride %d for %d outputs", np, ldc, s.n))
+	}
+	if np == 0 || s.n == 0 {
+		return
+	}
+	if len(x) < s.InputLen(np) {
+		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activations, has %d", s.InputLen(np), len(x)))
+	}
+	if len(c) < (np-1)*ldc+s.n {
+		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", (np-1)*ldc+s.n, len(c)))
+	}
+	sparseGo(s.prog, s.n, np, x, c, ldc)
+}
+
+// sparseGo is the reference kernel: blocks of sparseBlock positions, for
+// each channel the program's groups summed in wrapping int16 lanes, as the
+// vector kernels do.
+func sparseGo(prog []int32, n, np int, x []int16, c []int32, ldc int) {
+	var acc, t [sparseBlock]int16
+	for p0 := 0; p0 < np; p0 += sparseBlock {
+		pc := 0
+		for j := 0; j < n; j++ {
+			acc = [sparseBlock]int16{}
+			ng := int(prog[pc])
+			pc++
+			for g := 0; g < ng; g++ {
+				v, cnt := int16(prog[pc]), int(prog[pc+1])
+				offs := prog[pc+2 : pc+2+cnt]
+				pc += 2 + cnt
+				switch v {
+				case 1:
+					for _, o := range offs {
+						xs := x[int(o)+p0:][:sparseBlock]
+						for l := range acc {
+							acc[l] += xs[l]
+						}
+					}
+				case -1:
+					for _, o := range offs {
+						xs := x[int(o)+p0:][:sparseBlock]
+						for l := range acc {
+							acc[l] -= xs[l]
+						}
+					}
+				default:
+					t = [sparseBlock]int16{}
+					for _, o := range offs {
+						xs := x[int(o)+p0:][:sparseBlock]
+						for l := range t {
+							t[l] += xs[l]
+						}
+					}
+					for l := range acc {
+						acc[l] += v * t[l]
+					}
+				}
+			}
+			for l := 0; l < sparseBlock && p0+l < np; l++ {
+				c[(p0+l)*ldc+j] = int32(acc[l])
+			}
+		}
+	}
+}
