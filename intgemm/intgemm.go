@@ -414,3 +414,7 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 		}
 	}
 }
+
+// HasVNNI reports whether the 32-bit path can run the AVX-512 VNNI kernels
+// on this CPU (and build).
+func HasVNNI() bool { return useVNNI }

@@ -15,7 +15,7 @@ func BenchmarkRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	x := randImages(rand.New(rand.NewPCG(1, 1)), 128, im, 0, 1)
-	for _, path := range []Path{PathAcc16, PathAcc32, PathScalar} {
+	for _, path := range []Path{PathPreferred, PathSparse, PathAcc16, PathAcc32, PathScalar} {
 		e, err := NewEngine(im, Options{Path: path, Threads: 1})
 		if err != nil {
 			b.Fatal(err)

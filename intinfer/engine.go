@@ -16,8 +16,9 @@ import (
 type Path int
 
 const (
-	// PathPreferred uses intgemm.Preferred: the faster exact accumulator
-	// on this CPU for each certified layer.
+	// PathPreferred runs each certified layer on the kernel the cost model
+	// (cost.go) predicts fastest on this CPU: the sparse kernel, or the
+	// dense accumulator intgemm.Preferred picks.
 	PathPreferred Path = iota
 	// PathAcc16 accumulates in 16 bits wherever the layer's certificate
 	// allows it, in 32 bits elsewhere.
@@ -27,9 +28,17 @@ const (
 	// PathScalar runs every layer on the scalar reference, addition by
 	// addition.
 	PathScalar
+	// PathSparse runs every layer the sparse kernel can take on it
+	// (certified for 16 bits, stride 1, one group, in the fused
+	// pipeline), and the others as PathPreferred runs them without it.
+	PathSparse
+	// PathDense runs every certified layer on the dense kernel of
+	// intgemm.Preferred, never the sparse one.
+	PathDense
 )
 
-// String returns "preferred", "acc16", "acc32" or "scalar".
+// String returns "preferred", "acc16", "acc32", "scalar", "sparse" or
+// "dense".
 func (p Path) String() string {
 	switch p {
 	case PathPreferred:
@@ -40,6 +49,10 @@ func (p Path) String() string {
 		return "acc32"
 	case PathScalar:
 		return "scalar"
+	case PathSparse:
+		return "sparse"
+	case PathDense:
+		return "dense"
 	}
 	return fmt.Sprintf("Path(%d)", int(p))
 }
@@ -84,9 +97,19 @@ type LayerInfo struct {
 	AccBitsInner      int `json:"acc_bits_inner,omitempty"`
 	AccBitsInnerExact int `json:"acc_bits_inner_exact,omitempty"`
 	AccBitsOuter      int `json:"acc_bits_outer,omitempty"`
-	// Impl names the kernel: an intgemm implementation (e.g.
-	// "avx512vnni-int32", "avx2-int16") or "scalar-exact", "scalar-wrap",
-	// "scalar-saturate".
+	// Sparsity is the share of the layer's integer weights that are zero.
+	Sparsity float64 `json:"sparsity"`
+	// Kernel names the kind of kernel the layer runs on: "sparse16" (the
+	// non-zero weights only, 16-bit lanes), "dense16", "dense32",
+	// "dense32-vnni", or "scalar".
+	Kernel string `json:"kernel"`
+	// Reason says why the layer runs on Kernel: the cost model's
+	// prediction, the path the options force, or what rules the others
+	// out.
+	Reason string `json:"reason,omitempty"`
+	// Impl names the kernel's implementation: an intgemm implementation
+	// (e.g. "avx512vnni-int32", "avx2-int16", "avx2-sparse16") or
+	// "scalar-exact", "scalar-wrap", "scalar-saturate".
 	Impl string `json:"impl"`
 	// Note says why the layer is not on the requested path (e.g. intgemm's
 	// refusal of the 16-bit accumulator), or is empty.
@@ -137,7 +160,7 @@ func NewEngine(m *Model, o Options) (*Engine, error) {
 	if o.Mode != intgemm.Exact && o.Mode != intgemm.Wrap && o.Mode != intgemm.Saturate {
 		return nil, fmt.Errorf("intinfer: unknown accumulator mode %v", o.Mode)
 	}
-	if o.Path < PathPreferred || o.Path > PathScalar {
+	if o.Path < PathPreferred || o.Path > PathDense {
 		return nil, fmt.Errorf("intinfer: unknown path %v", o.Path)
 	}
 	e := &Engine{m: m, o: o}
@@ -230,6 +253,16 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	}
 	exact := info.AccBitsExact
 	lr := &layerRun{l: l, p: run, pOut: runOut, tile: l.Tile, info: info}
+	zeros := 0
+	for _, v := range l.Weights {
+		zeros += b2i(v == 0)
+	}
+	lr.info.Sparsity = float64(zeros) / float64(max(len(l.Weights), 1))
+	defer func() {
+		if lr.info.Kernel == "" {
+			lr.info.Kernel, lr.info.Reason = denseKernel(lr), lr.info.Note
+		}
+	}()
 	if l.OutBits > 0 {
 		n := 1<<l.OutBits - 1
 		lr.tsize = n + 1
@@ -262,7 +295,7 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	}
 	acc := intgemm.Acc32
 	switch o.Path {
-	case PathPreferred:
+	case PathPreferred, PathSparse, PathDense:
 		acc = intgemm.Preferred(exact)
 	case PathAcc16:
 		if exact <= 16 {
@@ -316,6 +349,19 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 		lr.info.Note = fmt.Sprintf("acc16 not available for these inputs (weights need %d bits)", lr.kerns[0].AccBits(l.InputSigned))
 	}
 	return lr, nil
+}
+
+// denseKernel names the kind of kernel lr runs on without the sparse one.
+func denseKernel(lr *layerRun) string {
+	switch {
+	case lr.kerns == nil:
+		return "scalar"
+	case lr.kerns[0].Path(lr.l.InputSigned) == intgemm.Acc16:
+		return "dense16"
+	case lr.kerns[0].UsesVNNI():
+		return "dense32-vnni"
+	}
+	return "dense32"
 }
 
 // tiledNote says which stages of an uncertified tiled layer can overflow

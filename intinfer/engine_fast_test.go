@@ -94,7 +94,7 @@ func TestFusedMatchesScalar(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := ref.Run(x, n, true)
-			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32} {
+			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32, PathSparse, PathDense} {
 				for _, th := range []int{1, 3} {
 					e, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: path, Threads: th})
 					if err != nil {

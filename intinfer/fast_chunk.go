@@ -93,7 +93,22 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 				}
 			}
 		}
+		gh, gw := g.OH, g.OW // the accumulators' grid of positions per image
+		if sp := st.sp; sp != nil {
+			planes := s.planes[si]
+			sp.toPlanes(planes, xin, nb, &g, l.InputSigned)
+			np := sp.positions(nb, &g)
+			acc = s.acc[:np*l.OutC]
+			sp.kern.Mul(np, planes, acc, l.OutC)
+			gh, gw = sp.hp, sp.wp
+			if len(st.pools) == 0 {
+				acc, gh, gw = sp.compact(acc, nb, l.OutC, &g), g.OH, g.OW
+			}
+		}
 		for grp, kn := range st.kerns {
+			if st.sp != nil {
+				break
+			}
 			col := xin
 			if !st.direct {
 				// The patch copies may move words past the end of
@@ -116,7 +131,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		for pi, op := range st.pools {
 			k, stride := op.K, tensor.PoolStride(op.K, op.Stride)
 			if pi == len(st.pools)-1 {
-				poolRequant(nb, h, w, l.OutC, k, stride, acc, outb, &st.q)
+				poolRequantGrid(nb, h, w, gh, gw, l.OutC, k, stride, acc, outb, &st.q)
 				break
 			}
 			oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
@@ -124,8 +139,8 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 			if pi%2 == 1 {
 				dst = s.pool1[:len(dst)]
 			}
-			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst)
-			acc, h, w = dst, oh, ow
+			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst) // a sparse stage has one pool
+			acc, h, w, gh, gw = dst, oh, ow, oh, ow
 		}
 		if len(st.pools) == 0 {
 			st.q.rows(acc, outb)

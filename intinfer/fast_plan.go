@@ -65,6 +65,10 @@ type fastStage struct {
 	preShuffle int
 	// q requantises the accumulators to bytes.
 	q requant
+	// sp, when set, runs the layer on the sparse kernel (fast_sparse.go)
+	// instead of kerns; fit says why it cannot, when it cannot.
+	sp  *sparseRun
+	fit error
 }
 
 type shuffleOp struct{ h, w, c, r int }
@@ -79,12 +83,15 @@ type fastPlan struct {
 	chunk int
 	// per-image scratch sizes
 	colSize, accSize, poolSize, actSize, fltSize int
-	scratch                                      sync.Pool
+	// planeSize: the sparse stages' planes per image
+	planeSize int
+	scratch   sync.Pool
 }
 
 // fastScratch holds one worker's buffers, sized for fastPlan.chunk images.
 type fastScratch struct {
 	col          []uint8
+	planes       [][]int16 // per stage, for the sparse ones
 	acc          []int32
 	pool0, pool1 []int32
 	act0, act1   []uint8
@@ -226,6 +233,11 @@ func planFast(e *Engine) *fastPlan {
 			}
 		}
 		st.outSize = prod(shape)
+		if st.fit = sparseFit(&st); st.fit == nil {
+			hp, wp := st.g.H+2*st.g.Pad, st.g.W+2*st.g.Pad
+			p.accSize = max(p.accSize, hp*wp*l.OutC)
+			p.planeSize += st.g.C * hp * wp
+		}
 		p.stages = append(p.stages, st)
 	}
 	if li != len(e.layers) || len(p.stages) == 0 {
@@ -234,19 +246,48 @@ func planFast(e *Engine) *fastPlan {
 	p.actSize = max(p.actSize, p.stages[0].inSize)
 	p.outShape = shape
 	p.outSize = prod(shape)
-	per := p.colSize + 4*p.accSize + 8*p.poolSize + 2*p.actSize + 8*p.fltSize
+	per := p.colSize + 4*p.accSize + 8*p.poolSize + 2*p.actSize + 8*p.fltSize + 2*p.planeSize
 	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
+	for i := range p.stages {
+		st := &p.stages[i]
+		lr := st.lr
+		var sp *intgemm.Sparse
+		if st.fit == nil {
+			sr, err := newSparseRun(st, p.chunk)
+			if err != nil {
+				st.fit = err
+			} else {
+				st.sp, sp = sr, sr.kern
+			}
+		}
+		use, why := chooseKernel(st, sp, st.fit, p.chunk, e.o.Path)
+		if !use {
+			st.sp = nil
+			if lr.info.Note == "" {
+				lr.info.Reason = why
+			}
+			continue
+		}
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", sp.Impl(), why
+	}
 	p.scratch.New = func() any {
 		c := p.chunk
+		planes := make([][]int16, len(p.stages))
+		for i, st := range p.stages {
+			if st.sp != nil {
+				planes[i] = make([]int16, st.sp.planeLen)
+			}
+		}
 		return &fastScratch{
-			col:   make([]uint8, c*p.colSize+slack),
-			acc:   make([]int32, c*p.accSize),
-			pool0: make([]int32, c*p.poolSize),
-			pool1: make([]int32, c*p.poolSize),
-			act0:  make([]uint8, c*p.actSize+slack),
-			act1:  make([]uint8, c*p.actSize+slack),
-			flt0:  make([]float32, c*p.fltSize),
-			flt1:  make([]float32, c*p.fltSize),
+			planes: planes,
+			col:    make([]uint8, c*p.colSize+slack),
+			acc:    make([]int32, c*p.accSize),
+			pool0:  make([]int32, c*p.poolSize),
+			pool1:  make([]int32, c*p.poolSize),
+			act0:   make([]uint8, c*p.actSize+slack),
+			act1:   make([]uint8, c*p.actSize+slack),
+			flt0:   make([]float32, c*p.fltSize),
+			flt1:   make([]float32, c*p.fltSize),
 		}
 	}
 	return p

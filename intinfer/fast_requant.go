@@ -297,14 +297,20 @@ func (q *requant) rows(acc []int32, out []uint8) {
 // poolRequant max-pools n NHWC accumulator images h×w×c over k×k windows
 // and requantises each pooled value into out.
 func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant) {
+	poolRequantGrid(n, h, w, h, w, c, k, stride, acc, out, q)
+}
+
+// poolRequantGrid is poolRequant on images h×w×c stored in a larger grid
+// of gh×gw positions per image (the first h rows and w columns of each).
+func poolRequantGrid(n, h, w, gh, gw, c, k, stride int, acc []int32, out []uint8, q *requant) {
 	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	if k == 2 {
 		// The four inputs of a window are at fixed offsets: a row of
 		// output pixels at a time.
 		for b := 0; b < n; b++ {
 			for i := 0; i < oh; i++ {
-				base := (b*h + i*stride) * w * c
-				q.pixels(out[(b*oh+i)*ow*c:], acc, c, ow, stride*c, [4]int{base, base + c, base + w*c, base + w*c + c})
+				base := (b*gh + i*stride) * gw * c
+				q.pixels(out[(b*oh+i)*ow*c:], acc, c, ow, stride*c, [4]int{base, base + c, base + gw*c, base + gw*c + c})
 			}
 		}
 		return
@@ -313,11 +319,11 @@ func poolRequant(n, h, w, c, k, stride int, acc []int32, out []uint8, q *requant
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {
-				base := ((b*h+i*stride)*w + j*stride) * c
+				base := ((b*gh+i*stride)*gw + j*stride) * c
 				copy(row, acc[base:][:c])
 				for kh := 0; kh < k; kh++ {
 					for kw := 0; kw < k; kw++ {
-						for ch, v := range acc[base+(kh*w+kw)*c:][:c] {
+						for ch, v := range acc[base+(kh*gw+kw)*c:][:c] {
 							row[ch] = max(row[ch], v)
 						}
 					}

@@ -1,0 +1,120 @@
+package intinfer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/a2qtoolkit/a2q/intgemm"
+)
+
+// The cost model that picks a layer's kernel in the fused pipeline. It
+// predicts the time one chunk of images spends in the parts that differ
+// between the kernels, from the layer's shape and its weights; the
+// requantisation and pools after the layer are the same for all and left
+// out. The constants are nanoseconds on one core, calibrated on the
+// machines the project is measured on (BenchmarkCostModel prints each
+// prediction beside the measured time); only their ratios matter.
+
+// kernelCosts are the calibrated unit costs of one CPU kind.
+type kernelCosts struct {
+	// mac is a dense multiply-add, by kernel ("dense16", "dense32",
+	// "dense32-vnni"), counted over the padded rows the kernels run.
+	mac map[string]float64
+	// col is a patch byte copied by the im2col.
+	col float64
+	// add is one non-zero weight applied to 16 positions (a vector load
+	// and add); mul one value group's multiplication over 16 positions;
+	// ch one output channel's fixed work over 16 positions (clearing,
+	// storing, widening to int32).
+	add, mul, ch float64
+	// plane is one activation moved into the int16 planes.
+	plane float64
+}
+
+// costsFor returns the unit costs of the running CPU: of its vector
+// kernels, or of the pure-Go ones when goKernels is set.
+func costsFor(goKernels bool) kernelCosts {
+	c := kernelCosts{
+		mac:   map[string]float64{"dense16": 0.0105, "dense32": 0.0190, "dense32-vnni": 0.0066},
+		col:   0.05,
+		add:   0.09,
+		mul:   0.10,
+		ch:    0.30,
+		plane: 0.50,
+	}
+	if !goKernels {
+		return c
+	}
+	// The pure-Go kernels, about an order of magnitude slower per step.
+	for k := range c.mac {
+		c.mac[k] = 0.25
+	}
+	c.add, c.mul, c.ch, c.plane = 1.6, 1.8, 3, 1
+	return c
+}
+
+// denseCost predicts the dense kernel's time on a chunk of nb images.
+func (c kernelCosts) denseCost(st *fastStage, kernel string, nb int) float64 {
+	g := &st.g
+	rows := float64(nb * g.OH * g.OW)
+	t := rows * float64(st.lda) * float64(roundUp(st.lr.l.OutC, 16)) * c.mac[kernel]
+	if !st.direct {
+		t += rows * float64(st.lda) * c.col
+	}
+	return t
+}
+
+// sparseCost predicts the sparse kernel's time on a chunk of nb images of
+// a layer with nnz non-zero weights in groups value groups, mul of them of
+// a value other than ±1.
+func (c kernelCosts) sparseCost(st *fastStage, nb, nnz, mul int) float64 {
+	g := &st.g
+	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
+	np := ((nb-1)*hp+g.OH-1)*wp + g.OW
+	vecs := float64(roundUp(np, 64) / 16)
+	return vecs*(float64(nnz)*c.add+float64(mul)*c.mul+float64(st.lr.l.OutC)*c.ch) +
+		float64(nb*g.H*g.W*g.C)*c.plane
+}
+
+// chooseKernel decides whether st runs on the sparse kernel sp (nil when
+// the layer cannot), for chunks of nb images, under path; it returns the
+// decision and its reason.
+func chooseKernel(st *fastStage, sp *intgemm.Sparse, fit error, nb int, path Path) (bool, string) {
+	lr := st.lr
+	dense := denseKernel(lr)
+	if path != PathPreferred && path != PathSparse {
+		return false, fmt.Sprintf("dense kernels forced (path %v)", path)
+	}
+	if fit != nil {
+		return false, "sparse kernel not available: " + fit.Error()
+	}
+	if path == PathSparse {
+		return true, "sparse kernel forced"
+	}
+	c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
+	mul := sp.Groups() - unitGroups(lr.l.Weights, lr.l.OutC, lr.l.K)
+	ts, td := c.sparseCost(st, nb, sp.NonZeros(), mul), c.denseCost(st, dense, nb)
+	if lr.kerns == nil {
+		td = 1e300
+	}
+	why := fmt.Sprintf("cost model: sparse16 %.1f µs, %s %.1f µs per image (%.1f %% zeros)",
+		ts/float64(nb)/1e3, dense, td/float64(nb)/1e3, 100*lr.info.Sparsity)
+	return ts < td, why
+}
+
+// unitGroups counts the channels of w (cout rows of k) with a weight of 1,
+// plus those with a weight of −1: the value groups that need no
+// multiplication.
+func unitGroups(w []int32, cout, k int) int {
+	n := 0
+	for j := 0; j < cout; j++ {
+		var p, m bool
+		for _, v := range w[j*k : (j+1)*k] {
+			p, m = p || v == 1, m || v == -1
+		}
+		n += b2i(p) + b2i(m)
+	}
+	return n
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }

@@ -1,0 +1,124 @@
+package intinfer
+
+import (
+	"fmt"
+
+	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// Sparse stages of the fused pipeline. A layer on the sparse kernel
+// (intgemm.Sparse) reads its input as channel-major planes of int16
+// activations: plane c holds channel c of every image of the chunk, each
+// image padded to hp×wp with zeros, images one after the other. Output
+// position p = (b·hp + oh)·wp + ow of a stride-1 convolution then reads
+// term (kh, kw, c) at c·ldp + kh·wp + kw + p: the same offset for every
+// position, so the kernel needs no patch copies. It computes every
+// position of the padded grid, the valid ones (oh < OH, ow < OW) among
+// them; the accumulators keep that grid's layout, and the pools and the
+// requantisation read the valid rows in place. A linear layer is the 1×1
+// case: one position per image.
+
+// sparseRun is a stage's sparse kernel with its plane layout.
+type sparseRun struct {
+	kern *intgemm.Sparse
+	// hp, wp: the padded plane of one image; ldp: the stride between
+	// channel planes (a whole chunk).
+	hp, wp, ldp int
+	// planeLen is the length of the planes buffer (with the kernel's
+	// read-ahead).
+	planeLen int
+}
+
+// sparseFit says whether the sparse kernel can run st (geometry set, for
+// images of shape in), or why not.
+func sparseFit(st *fastStage) error {
+	l, g := st.lr.l, &st.g
+	switch {
+	case !st.lr.info.Certified() || st.lr.info.AccBitsExact > 16:
+		return fmt.Errorf("exact bound %d bits: the sparse kernel's 16-bit lanes need ≤ 16", st.lr.info.AccBitsExact)
+	case g.Stride > 1:
+		return fmt.Errorf("stride %d: the sparse kernel takes stride 1", g.Stride)
+	case g.Groups > 1:
+		return fmt.Errorf("%d groups: the sparse kernel takes one", g.Groups)
+	case len(st.pools) > 1:
+		return fmt.Errorf("%d pools after the layer: the sparse stage fuses one", len(st.pools))
+	case l.InputBits > 8:
+		return fmt.Errorf("%d-bit inputs: the fused pipeline takes 8", l.InputBits)
+	}
+	return nil
+}
+
+// newSparseRun builds the sparse kernel of st for chunks of chunk images.
+func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
+	l, g := st.lr.l, &st.g
+	sr := &sparseRun{hp: g.H + 2*g.Pad, wp: g.W + 2*g.Pad}
+	sr.ldp = chunk * sr.hp * sr.wp
+	off := make([]int32, l.K)
+	for kh := 0; kh < g.KH; kh++ {
+		for kw := 0; kw < g.KW; kw++ {
+			for c := 0; c < g.C; c++ {
+				off[(kh*g.KW+kw)*g.C+c] = int32(c*sr.ldp + kh*sr.wp + kw)
+			}
+		}
+	}
+	w8 := make([]int8, len(l.Weights))
+	for i, v := range l.Weights {
+		w8[i] = int8(v)
+	}
+	k, err := intgemm.NewSparse(w8, l.OutC, l.K, off, l.InputBits, l.InputSigned, st.lr.info.AccBitsExact)
+	if err != nil {
+		return nil, err
+	}
+	sr.kern = k
+	sr.planeLen = max(k.InputLen(sr.ldp), g.C*sr.ldp)
+	return sr, nil
+}
+
+// positions returns the number of grid positions the kernel computes for
+// nb images: up to the last valid one.
+func (sr *sparseRun) positions(nb int, g *tensor.ConvGeom) int {
+	return ((nb-1)*sr.hp+g.OH-1)*sr.wp + g.OW
+}
+
+// toPlanes writes nb NHWC byte images x (h×w×c) into the planes, at
+// offset pad in each padded image; the padding is never written, so it
+// stays zero.
+func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvGeom, signed bool) {
+	h, w, c, pad := g.H, g.W, g.C, g.Pad
+	for b := 0; b < nb; b++ {
+		for y := 0; y < h; y++ {
+			base := (b*sr.hp+y+pad)*sr.wp + pad
+			row := x[(b*h+y)*w*c:][:w*c]
+			for xx := 0; xx < w; xx++ {
+				px := row[xx*c:][:c]
+				if signed {
+					for ci, v := range px {
+						planes[ci*sr.ldp+base+xx] = int16(int8(v))
+					}
+				} else {
+					for ci, v := range px {
+						planes[ci*sr.ldp+base+xx] = int16(v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// compact moves the valid rows (oh < OH, ow < OW) of nb images of grid
+// accumulators (rows of n) to the front of acc, in NHWC order, and
+// returns them.
+func (sr *sparseRun) compact(acc []int32, nb, n int, g *tensor.ConvGeom) []int32 {
+	if sr.hp == g.OH && sr.wp == g.OW {
+		return acc[:nb*g.OH*g.OW*n]
+	}
+	d := 0
+	for b := 0; b < nb; b++ {
+		for oh := 0; oh < g.OH; oh++ {
+			s := ((b*sr.hp + oh) * sr.wp) * n
+			d += copy(acc[d:], acc[s:s+g.OW*n])
+		}
+	}
+	return acc[:d]
+}
