@@ -83,24 +83,48 @@ func (sr *sparseRun) positions(nb int, g *tensor.ConvGeom) int {
 
 // toPlanes writes nb NHWC byte images x (h×w×c) into the planes, at
 // offset pad in each padded image; the padding is never written, so it
-// stays zero.
+// stays zero. Without padding the pixels of the whole chunk are one run in
+// the planes as in x.
 func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvGeom, signed bool) {
 	h, w, c, pad := g.H, g.W, g.C, g.Pad
+	if pad == 0 {
+		transposeBytes(planes, sr.ldp, x[:nb*h*w*c], c, signed)
+		return
+	}
 	for b := 0; b < nb; b++ {
 		for y := 0; y < h; y++ {
 			base := (b*sr.hp+y+pad)*sr.wp + pad
-			row := x[(b*h+y)*w*c:][:w*c]
-			for xx := 0; xx < w; xx++ {
-				px := row[xx*c:][:c]
-				if signed {
-					for ci, v := range px {
-						planes[ci*sr.ldp+base+xx] = int16(int8(v))
-					}
-				} else {
-					for ci, v := range px {
-						planes[ci*sr.ldp+base+xx] = int16(v)
-					}
-				}
+			transposeBytes(planes[base:], sr.ldp, x[(b*h+y)*w*c:][:w*c], c, signed)
+		}
+	}
+}
+
+// transposeBytes writes the pixels of x (rows of c bytes) to dst as c
+// rows of int16, row i at dst[i·ld:], sign-extending the bytes when signed.
+// With AVX2 and c a multiple of 16, blocks of 16 pixels × 16 channels are
+// transposed in registers.
+func transposeBytes(dst []int16, ld int, x []uint8, c int, signed bool) {
+	n := len(x) / c
+	done := 0
+	if useAVX2 && c%16 == 0 && n >= 16 {
+		done = n &^ 15
+		_, _ = dst[(c-1)*ld+done-1], x[done*c-1]
+		if signed {
+			transposeS8AVX2(&dst[0], ld, &x[0], c, done)
+		} else {
+			transposeU8AVX2(&dst[0], ld, &x[0], c, done)
+		}
+	}
+	for ci := 0; ci < c && done < n; ci++ {
+		row := dst[ci*ld:][done:n]
+		src := x[done*c+ci:]
+		if signed {
+			for i := range row {
+				row[i] = int16(int8(src[i*c]))
+			}
+		} else {
+			for i := range row {
+				row[i] = int16(src[i*c])
 			}
 		}
 	}

@@ -44,3 +44,12 @@ func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, 
 
 //go:noescape
 func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32)
+
+// transposeU8AVX2 and transposeS8AVX2 are transposeBytes for c a multiple
+// of 16 and n (pixels) a multiple of 16, widening unsigned or signed bytes.
+//
+//go:noescape
+func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int)
+
+//go:noescape
+func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int)

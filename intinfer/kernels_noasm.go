@@ -32,3 +32,11 @@ func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, 
 func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }
+
+func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int) {
+	panic("intinfer: no vector kernels in this build")
+}
