@@ -68,6 +68,9 @@ type Kernel struct {
 	colSum  []int32 // Σₖ W[j][k], for the signed-activation offset trick
 
 	bv []int8 // 32-bit path with VNNI: ceil(n/16) strips × groups × 16 columns × 4 bytes
+	// b32: 32-bit path for short K (≤ b32MaxK) on AVX2, the broadcast
+	// kernel's packing (packPairs); nil for longer K.
+	b32 []int16
 
 	bitsU8, bitsS8 int  // exact accumulator bounds of the weights
 	u16, s16       bool // whether MulU8 / MulS8 run the 16-bit path
@@ -147,6 +150,9 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 			}
 		}
 	}
+	if k <= b32MaxK && (!kn.u16 || !kn.s16) {
+		kn.b32 = packPairs(w, n, k)
+	}
 	if haveVNNI && (!kn.u16 || !kn.s16) {
 		kn.bv = packBcast(w, n, k, kn.groups, vnniCols)
 	}
@@ -224,6 +230,21 @@ func (kn *Kernel) Impl(signedInput bool) string {
 	return "go-int32"
 }
 
+// RowStep returns the multiple of bytes in which the kernel that MulU8
+// (signedInput false) or MulS8 (signedInput true) runs reads its rows of A:
+// a kernel built for K a multiple of it, fed rows of that length, runs
+// without copying its input; other rows are copied, block by block, into
+// zero-padded ones.
+func (kn *Kernel) RowStep(signedInput bool) int {
+	switch {
+	case kn.Path(signedInput) == Acc16 || (useVNNI && kn.bv != nil):
+		return group
+	case kn.b32 != nil:
+		return 2
+	}
+	return k32Step
+}
+
 // WithoutVNNI restricts the kernel's 32-bit path to the AVX2 (or pure-Go)
 // kernels, dropping its AVX-512 VNNI packing. Benchmarks use it to compare
 // 16- and 32-bit accumulation on one instruction set.
@@ -297,6 +318,8 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 		rows, blk = func(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 			kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.bv, vnniPanel, vnniCols, kernVNNI)
 		}, bRows
+	case kn.b32 != nil:
+		rows, blk = kn.rowsB32, b32Rows
 	}
 	blocks := (m + blk - 1) / blk
 	threads = max(1, min(threads, blocks))

@@ -105,3 +105,12 @@ func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, g
 		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols)
 	}
 }
+
+// kern32bU8AVX2 and kern32bS8AVX2 are the broadcast 32-bit micro-kernel
+// (kern32bGo) for unsigned and signed activations.
+//
+//go:noescape
+func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)
+
+//go:noescape
+func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)

@@ -293,16 +293,18 @@ func planFast(e *Engine) *fastPlan {
 	return p
 }
 
-// padKernels gives st kernels for im2col rows padded to a multiple of 4
-// bytes, when the layer's rows are not; it keeps the layer's kernels if
-// intgemm refuses the padded weights.
+// padKernels gives st kernels for im2col rows padded to the multiple of
+// bytes its kernel reads them in (intgemm.Kernel.RowStep), when the
+// layer's rows are not; it keeps the layer's kernels if intgemm refuses the
+// padded weights.
 func padKernels(st *fastStage) {
 	l, g := st.lr.l, &st.g
 	k := g.KPerGroup
-	if k%4 == 0 {
+	step := st.lr.kerns[0].RowStep(l.InputSigned)
+	if k%step == 0 {
 		return
 	}
-	lda := (k + 3) &^ 3
+	lda := (k + step - 1) / step * step
 	cog := g.CoutPerGroup
 	var kerns []*intgemm.Kernel
 	for grp := range st.lr.kerns {

@@ -1,0 +1,133 @@
+package intgemm
+
+// The broadcast 32-bit kernel for short dot products. The int16-operand
+// 32-bit kernel (kern32) sums 16 products per lane and reduces its lanes
+// horizontally at the end of every dot product: for a layer with a short
+// K (a first convolution on one input channel has K = 9) that epilogue,
+// and the padding of K to 16, cost more than the products. This kernel
+// keeps one output column per 32-bit lane instead, as the 16-bit and VNNI
+// kernels do: it broadcasts a pair of activations, widened to int16, to
+// every lane and multiplies it with the pair of weights of each lane's
+// column (VPMADDWD), so no horizontal sums are needed. The products of
+// 8-bit operands fit int16 and their pair sums int32: exact like kern32.
+
+// Geometry of the broadcast 32-bit kernel: b32Rows activation rows by
+// panels of b32Cols columns (four YMM of 8 int32), K in pairs.
+const (
+	b32Rows = 3
+	b32Cols = 32
+	// b32MaxK is the longest K the broadcast kernel takes; longer dot
+	// products amortise kern32's epilogue.
+	b32MaxK = 128
+)
+
+// packPairs packs n×k weights for the broadcast 32-bit kernel: panels of
+// b32Cols columns; within a panel, for each pair q of k values, the two
+// int16 weights w[j][2q], w[j][2q+1] of each column j in turn. Padding is
+// zero.
+func packPairs(w []int8, n, k int) []int16 {
+	pairs := (k + 1) / 2
+	panels := (n + b32Cols - 1) / b32Cols
+	b := make([]int16, panels*pairs*b32Cols*2)
+	for j := 0; j < n; j++ {
+		p, jj := j/b32Cols, j%b32Cols
+		for i, v := range w[j*k : (j+1)*k] {
+			b[((p*pairs+i/2)*b32Cols+jj)*2+i%2] = int16(v)
+		}
+	}
+	return b
+}
+
+// rowsB32 computes output rows [i0, i1) with the broadcast 32-bit kernel:
+// whole blocks of b32Rows rows and whole panels straight into C, the rest
+// through a padded copy of the rows and a scratch tile.
+func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	pairs := (kn.k + 1) / 2
+	panels := (kn.n + b32Cols - 1) / b32Cols
+	full := kn.n / b32Cols
+	var pack []uint8
+	var tmp []int32
+	for i := i0; i < i1; i += b32Rows {
+		rows := min(b32Rows, i1-i)
+		ab, ld := a[i*lda:], lda
+		// The kernel reads 2·pairs bytes of every row, one past K when K
+		// is odd.
+		if rows < b32Rows || lda < 2*pairs || len(ab) < (b32Rows-1)*lda+2*pairs {
+			if pack == nil {
+				pack = make([]uint8, b32Rows*2*pairs)
+			}
+			clear(pack)
+			for r := 0; r < rows; r++ {
+				copy(pack[r*2*pairs:], a[(i+r)*lda:(i+r)*lda+kn.k])
+			}
+			ab, ld = pack, 2*pairs
+		}
+		if full > 0 {
+			if rows == b32Rows {
+				kern32b(signed, ab, ld, kn.b32, c[i*ldc:], ldc, pairs, full)
+			} else {
+				if tmp == nil {
+					tmp = make([]int32, b32Rows*panels*b32Cols)
+				}
+				kern32b(signed, ab, ld, kn.b32, tmp, full*b32Cols, pairs, full)
+				for r := 0; r < rows; r++ {
+					copy(c[(i+r)*ldc:(i+r)*ldc+full*b32Cols], tmp[r*full*b32Cols:(r+1)*full*b32Cols])
+				}
+			}
+		}
+		if full < panels {
+			if tmp == nil {
+				tmp = make([]int32, b32Rows*panels*b32Cols)
+			}
+			kern32b(signed, ab, ld, kn.b32[full*pairs*b32Cols*2:], tmp, b32Cols, pairs, 1)
+			for r := 0; r < rows; r++ {
+				copy(c[(i+r)*ldc+full*b32Cols:(i+r)*ldc+kn.n], tmp[r*b32Cols:r*b32Cols+kn.n-full*b32Cols])
+			}
+		}
+	}
+}
+
+// kern32b runs the broadcast 32-bit micro-kernel on one block of b32Rows
+// rows and panels panels.
+func kern32b(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, panels int) {
+	if pairs < 1 || panels < 1 || len(a) < (b32Rows-1)*lda+2*pairs || len(b) < panels*pairs*b32Cols*2 ||
+		len(c) < (b32Rows-1)*ldc+panels*b32Cols {
+		panic("intgemm: micro-kernel operands too short")
+	}
+	switch {
+	case !useAVX2:
+		kern32bGo(signed, a, lda, b, c, ldc, pairs, panels)
+	case signed:
+		kern32bS8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels)
+	default:
+		kern32bU8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels)
+	}
+}
+
+// kern32bGo is the reference for the broadcast 32-bit micro-kernel: for
+// each row r and column j of each panel p, with x the row's bytes as
+// uint8 (int8 when signed),
+//
+//	for q := 0; q < pairs; q++ { // VPBROADCASTW, VPMOVZXBW, VPMADDWD, VPADDD
+//		acc += int32(x[2q])·int32(w[j][2q]) + int32(x[2q+1])·int32(w[j][2q+1])
+//	}
+//	c[r*ldc + p*b32Cols + j] = acc
+func kern32bGo(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, panels int) {
+	for p := 0; p < panels; p++ {
+		for r := 0; r < b32Rows; r++ {
+			x := a[r*lda : r*lda+2*pairs]
+			for j := 0; j < b32Cols; j++ {
+				var acc int32
+				for q := 0; q < pairs; q++ {
+					w := b[((p*pairs+q)*b32Cols+j)*2:]
+					x0, x1 := int32(x[2*q]), int32(x[2*q+1])
+					if signed {
+						x0, x1 = int32(int8(x[2*q])), int32(int8(x[2*q+1]))
+					}
+					acc += x0*int32(w[0]) + x1*int32(w[1])
+				}
+				c[r*ldc+p*b32Cols+j] = acc
+			}
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package intgemm
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBroadcast32Chosen checks which 32-bit kernel a layer gets: the
+// broadcast one up to b32MaxK terms, kern32 beyond; the shapes of the
+// 32-bit tests (TestAcc32FullRange, TestAcc32AllMax, TestMulAgreesSmallL1)
+// cover both. A conv1-like product (K = 9, odd, 32 columns, rows not a
+// multiple of the block) is checked against the oracle on every kernel.
+func TestBroadcast32Chosen(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []struct {
+		k    int
+		want bool
+	}{{1, true}, {9, true}, {b32MaxK, true}, {b32MaxK + 1, false}, {288, false}} {
+		kn, err := NewKernel(fullWeights(rng, 10, tc.k), 10, tc.k, Acc32, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kn.b32 != nil; got != tc.want {
+			t.Errorf("K = %d: broadcast kernel %v, want %v", tc.k, got, tc.want)
+		}
+	}
+	w := fullWeights(rng, 32, 9)
+	kn, err := NewKernel(w, 32, 9, Acc32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		for _, signed := range []bool{false, true} {
+			mulCase(t, kn, rng, 676, signed, 2, w)
+		}
+	}
+}
