@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/a2qtoolkit/a2q/intgemm"
 )
 
 // TestTransposeBytes checks the byte-to-plane transpose of every kernel set
@@ -66,5 +68,49 @@ func BenchmarkTransposeBytes(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/8, "ns/image")
 		})
+	}
+}
+
+// TestSparseNeedsTheWeights checks that the sparse kernel is never taken on
+// a claim: an integer model file stores no sparse tables and no
+// certificate, only weights and each layer's target P. A file whose conv
+// weights were raised past what its P allows loads (the engine can show the
+// overflows), but the layer leaves every narrow path for the scalar one,
+// which counts the overflows the sparse kernel would have hidden.
+func TestSparseNeedsTheWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 9))
+	m := tinyModel(rng, tinySpec{h: 12, w: 12, cin: 8, cout: 24, k: 3, pad: 1, classes: 5, l1: 128})
+	e, err := NewEngine(m, Options{Path: PathSparse, Mode: intgemm.Wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := e.Layers()[0].Kernel; k != "sparse16" {
+		t.Fatalf("certified conv runs on %q, want sparse16", k)
+	}
+	// Break the certificate: one channel's positive weights sum past
+	// 32767/255.
+	conv := m.Layers()[0]
+	for i := 0; i < conv.K; i++ {
+		conv.Weights[i] = 127
+	}
+	path := t.TempDir() + "/broken.a2qint"
+	if err := Save(path, m); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err = NewEngine(back, Options{Path: PathSparse, Mode: intgemm.Wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := e.Layers()[0]
+	if info.Kernel != "scalar" || info.Certified() {
+		t.Fatalf("uncertified conv runs on %q (certified %v), want the scalar path", info.Kernel, info.Certified())
+	}
+	x := randImages(rand.New(rand.NewPCG(1, 1)), 4, back, 0.9, 1)
+	if r := e.Run(x, 4, false); r.Overflows[0] == 0 {
+		t.Fatalf("bright inputs through the broken conv: no overflow counted")
 	}
 }
