@@ -78,8 +78,6 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		g := st.g
 		g.N = nb
 		g.OH, g.OW = st.g.OH, st.g.OW
-		rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
-		acc := s.acc[:rows*l.OutC]
 		xin := in[:nb*st.inSize]
 		if inputs != nil {
 			dst := inputs[si][b0*st.inSize : (b0+nb)*st.inSize]
@@ -93,35 +91,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 				}
 			}
 		}
-		gh, gw := g.OH, g.OW // the accumulators' grid of positions per image
-		if sp := st.sp; sp != nil {
-			planes := s.planes[si]
-			sp.toPlanes(planes, xin, nb, &g, l.InputSigned)
-			np := sp.positions(nb, &g)
-			acc = s.acc[:np*l.OutC]
-			sp.kern.Mul(np, planes, acc, l.OutC)
-			gh, gw = sp.hp, sp.wp
-			if len(st.pools) == 0 {
-				acc, gh, gw = sp.compact(acc, nb, l.OutC, &g), g.OH, g.OW
-			}
-		}
-		for grp, kn := range st.kerns {
-			if st.sp != nil {
-				break
-			}
-			col := xin
-			if !st.direct {
-				// The patch copies may move words past the end of
-				// both buffers, into their slack.
-				im2colU8(&g, in[:len(xin)+slack], grp, s.col[:rows*k+slack], k)
-				col = s.col[:rows*k]
-			}
-			if l.InputSigned {
-				kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
-			} else {
-				kn.MulU8(th, rows, col, k, acc[grp*cog:], l.OutC)
-			}
-		}
+		acc, gh, gw := st.accumulate(s, si, th, in[:len(xin)+slack], nb, &g)
 		if l.OutBits == 0 {
 			e.finishFloat(s, st, acc, nb, out)
 			return
@@ -153,6 +123,44 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		}
 		in, spare = spare, in
 	}
+}
+
+// accumulate computes the stage's layer on the nb images of x (the
+// stage's input bytes, followed by slack) into the scratch accumulators,
+// which it returns with the grid of positions per image they are laid out
+// in: g.OH×g.OW, or the padded planes' grid of a sparse stage followed by
+// a pool.
+func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g *tensor.ConvGeom) (acc []int32, gh, gw int) {
+	l := st.lr.l
+	xin := x[:nb*st.inSize]
+	if sp := st.sp; sp != nil {
+		planes := s.planes[si]
+		sp.toPlanes(planes, xin, nb, g, l.InputSigned)
+		np := sp.positions(nb, g)
+		acc = s.acc[:np*l.OutC]
+		sp.kern.Mul(np, planes, acc, l.OutC)
+		if len(st.pools) > 0 {
+			return acc, sp.hp, sp.wp
+		}
+		return sp.compact(acc, nb, l.OutC, g), g.OH, g.OW
+	}
+	rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
+	acc = s.acc[:rows*l.OutC]
+	for grp, kn := range st.kerns {
+		col := xin
+		if !st.direct {
+			// The patch copies may move words past the end of both
+			// buffers, into their slack.
+			im2colU8(g, x, grp, s.col[:rows*k+slack], k)
+			col = s.col[:rows*k]
+		}
+		if l.InputSigned {
+			kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
+		} else {
+			kn.MulU8(th, rows, col, k, acc[grp*cog:], l.OutC)
+		}
+	}
+	return acc, g.OH, g.OW
 }
 
 // finishFloat requantises the last layer's accumulators to floats and runs
