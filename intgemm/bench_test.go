@@ -3,6 +3,7 @@ package intgemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -46,5 +47,80 @@ func BenchmarkMulU8(b *testing.B) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkSparseConv2 measures the reference CNN's conv2 (64 outputs,
+// 3×3×32 weights, 13×13×32 inputs, 11×11 outputs) on a chunk of 8 images:
+// the sparse kernel over channel-major int16 planes (all 13×13 positions of
+// every image, those past the 11×11 outputs computed and ignored) at two
+// A2Q-like sparsities, against the dense AVX2 kernels on the im2col matrix.
+func BenchmarkSparseConv2(b *testing.B) {
+	const (
+		imgs, hw, out, cin, n = 8, 13, 11, 32, 64
+		k                     = 3 * 3 * cin
+		np                    = imgs * hw * hw
+		planeStride           = np + 32
+		m                     = imgs * out * out
+	)
+	perImage := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*imgs), "ns/img")
+	}
+	off := make([]int32, 0, k)
+	for kh := 0; kh < 3; kh++ {
+		for kw := 0; kw < 3; kw++ {
+			for ci := 0; ci < cin; ci++ {
+				off = append(off, int32(ci*planeStride+kh*hw+kw))
+			}
+		}
+	}
+	rng, xrng := rand.New(rand.NewPCG(14, 14)), rand.New(rand.NewPCG(14, 15))
+	for _, zeros := range []float64{0.89, 0.987} {
+		w := sparseWeights(rng, n, k, zeros)
+		s, err := NewSparse(w, n, k, off, 8, false, 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := make([]int16, max(cin*planeStride, s.InputLen(np)))
+		for i := range x {
+			x[i] = int16(xrng.IntN(256))
+		}
+		c := make([]int32, np*n)
+		for _, impl := range impls() {
+			if impl == "vnni" {
+				continue
+			}
+			name := fmt.Sprintf("sparse/zeros=%.1f%%/nnz=%d/impl=%s", 100*zeros, s.NonZeros(), impl)
+			b.Run(name, func(b *testing.B) {
+				forceImpl(b, impl)
+				for b.Loop() {
+					s.Mul(np, x, c, n)
+				}
+				perImage(b)
+			})
+		}
+	}
+	w := sparseWeights(rng, n, k, 0.89)
+	a := make([]uint8, m*k)
+	for i := range a {
+		a[i] = uint8(rng.IntN(256))
+	}
+	c := make([]int32, m*n)
+	for _, acc := range []Acc{Acc16, Acc32} {
+		kn, err := NewKernel(w, n, k, acc, 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kn.WithoutVNNI()
+		b.Run(fmt.Sprintf("dense/%v/impl=avx2", acc), func(b *testing.B) {
+			if !slices.Contains(impls(), "avx2") {
+				b.Skip("no AVX2")
+			}
+			forceImpl(b, "avx2")
+			for b.Loop() {
+				kn.MulU8(1, m, a, k, c, n)
+			}
+			perImage(b)
+		})
 	}
 }

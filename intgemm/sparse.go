@@ -185,7 +185,7 @@ func (s *Sparse) Mul(np int, x []int16, c []int32, ldc int) {
 	if len(c) < (np-1)*ldc+s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", (np-1)*ldc+s.n, len(c)))
 	}
-	sparseGo(s.prog, s.n, np, x, c, ldc)
+	sparseKernel(s.prog, s.n, np, x, c, ldc)
 }
 
 // sparseGo is the reference kernel: blocks of sparseBlock positions, for

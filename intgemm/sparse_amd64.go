@@ -1,0 +1,28 @@
+//go:build !noasm
+
+package intgemm
+
+// sparseChunk is the number of output channels the AVX2 sparse kernel
+// computes into its int16 scratch before transposing them into c.
+const sparseChunk = 8
+
+// sparseBlockAVX2 computes positions [0, rows) of one block (x and c at the
+// block's first position) for all n channels of prog, a chunk of
+// sparseChunk channels at a time through buf (sparseChunk·sparseBlock
+// int16). Its reference is sparseGo.
+//
+//go:noescape
+func sparseBlockAVX2(prog *int32, n int, x *int16, c *int32, ldc, rows int, buf *int16)
+
+// sparseKernel runs the AVX2 kernel when useAVX2 is set, sparseGo
+// otherwise.
+func sparseKernel(prog []int32, n, np int, x []int16, c []int32, ldc int) {
+	if !useAVX2 {
+		sparseGo(prog, n, np, x, c, ldc)
+		return
+	}
+	var buf [sparseChunk * sparseBlock]int16
+	for p0 := 0; p0 < np; p0 += sparseBlock {
+		sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+	}
+}

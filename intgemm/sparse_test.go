@@ -1,0 +1,417 @@
+package intgemm
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sparseWeights draws n×k weights with about the given fraction of zeros,
+// the rest mostly ±1 and ±2 with some larger magnitudes, the positive and
+// the negative part of each row at most 127: the exact bound then fits 16
+// bits for unsigned and for signed 8-bit inputs (255·127 and 127·127 +
+// 128·127 are below 2^15).
+func sparseWeights(rng *rand.Rand, n, k int, zeros float64) []int8 {
+	w := make([]int8, n*k)
+	for j := 0; j < n; j++ {
+		pos, neg := 127, 127
+		for i := 0; i < k; i++ {
+			if rng.Float64() < zeros {
+				continue
+			}
+			var m int
+			switch r := rng.IntN(10); {
+			case r < 5:
+				m = 1
+			case r < 8:
+				m = 2
+			case r < 9:
+				m = 3 + rng.IntN(6)
+			default:
+				m = 9 + rng.IntN(40)
+			}
+			if rng.IntN(2) == 0 {
+				m = min(m, pos)
+				pos -= m
+				w[j*k+i] = int8(m)
+			} else {
+				m = min(m, neg)
+				neg -= m
+				w[j*k+i] = int8(-m)
+			}
+		}
+	}
+	return w
+}
+
+// sparseLayout draws the offsets of k terms for np positions: "strided"
+// puts term k at k·stride (k-major rows, stride ≥ np), "conv" is a stride-1
+// convolution over channel-major planes (term (kh, kw, cin) at
+// cin·planeStride + kh·W + kw), "random" any offsets, repeats included.
+func sparseLayout(rng *rand.Rand, layout string, np int) []int32 {
+	var off []int32
+	switch layout {
+	case "strided":
+		k, stride := 1+rng.IntN(120), np+rng.IntN(20)
+		for i := 0; i < k; i++ {
+			off = append(off, int32(i*stride))
+		}
+	case "conv":
+		cin, kh, kw := 1+rng.IntN(8), 1+rng.IntN(3), 1+rng.IntN(3)
+		width, plane := kw+rng.IntN(12), np+rng.IntN(40)
+		for a := 0; a < kh; a++ {
+			for b := 0; b < kw; b++ {
+				for ci := 0; ci < cin; ci++ {
+					off = append(off, int32(ci*plane+a*width+b))
+				}
+			}
+		}
+	case "random":
+		k := 1 + rng.IntN(100)
+		for i := 0; i < k; i++ {
+			off = append(off, int32(rng.IntN(3*np+50)))
+		}
+	default:
+		panic("unknown layout " + layout)
+	}
+	return off
+}
+
+// inputRange returns the range of inputBits-bit activations.
+func inputRange(inputBits int, signed bool) (lo, hi int) {
+	if signed {
+		return -(1 << (inputBits - 1)), 1<<(inputBits-1) - 1
+	}
+	return 0, 1<<inputBits - 1
+}
+
+// sparseRef is the int64 oracle: c[p][j] = Σ_k w[j][k]·x[off[k]+p].
+func sparseRef(w []int8, n int, off []int32, np int, x []int16) []int64 {
+	k := len(off)
+	c := make([]int64, np*n)
+	for p := 0; p < np; p++ {
+		for j := 0; j < n; j++ {
+			var s int64
+			for i, o := range off {
+				s += int64(w[j*k+i]) * int64(x[int(o)+p])
+			}
+			c[p*n+j] = s
+		}
+	}
+	return c
+}
+
+const sparseSentinel = -0x5a5a5a5b
+
+// sparseCheck runs s.Mul on np positions of x into a sentinel-filled c with
+// row stride ldc, passed as the shortest slice Mul accepts, and checks every
+// entry of the block against want and every other entry of the backing
+// array against the sentinel. It returns the backing array.
+func sparseCheck(t *testing.T, s *Sparse, np int, x []int16, ldc int, want []int64) []int32 {
+	t.Helper()
+	n := s.N()
+	back := make([]int32, np*ldc+8)
+	for i := range back {
+		back[i] = sparseSentinel
+	}
+	s.Mul(np, x, back[:(np-1)*ldc+n], ldc)
+	for p := 0; p < np; p++ {
+		for j := 0; j < ldc; j++ {
+			got := back[p*ldc+j]
+			switch {
+			case j < n && int64(got) != want[p*n+j]:
+				t.Fatalf("%s: c[%d][%d] = %d, want %d", s.Impl(), p, j, got, want[p*n+j])
+			case j >= n && got != sparseSentinel:
+				t.Fatalf("%s: c[%d][%d] outside the %d×%d block written (%d)", s.Impl(), p, j, np, n, got)
+			}
+		}
+	}
+	for i := np * ldc; i < len(back); i++ {
+		if back[i] != sparseSentinel {
+			t.Fatalf("%s: c[%d] past the block written (%d)", s.Impl(), i, back[i])
+		}
+	}
+	return back
+}
+
+// TestSparseMul checks every implementation against the int64 oracle and
+// against each other, sentinels included, over sparsities, input types,
+// shapes that cut blocks and chunks, and offset layouts.
+func TestSparseMul(t *testing.T) {
+	ns, nps := []int{1, 7, 16, 17, 64, 70}, []int{1, 15, 64, 65, 200}
+	if testing.Short() {
+		ns, nps = []int{1, 7, 17}, []int{1, 15, 65}
+	}
+	for _, zeros := range []float64{0.5, 0.9, 0.99, 1} {
+		for _, signed := range []bool{false, true} {
+			for _, layout := range []string{"strided", "conv", "random"} {
+				name := fmt.Sprintf("zeros=%v/signed=%v/%s", zeros, signed, layout)
+				t.Run(name, func(t *testing.T) {
+					seed := uint64(zeros*1000) + 2*uint64(len(layout))
+					if signed {
+						seed++
+					}
+					rng := rand.New(rand.NewPCG(seed, 14))
+					for _, n := range ns {
+						for _, np := range nps {
+							sparseMulCase(t, rng, zeros, signed, layout, n, np)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func sparseMulCase(t *testing.T, rng *rand.Rand, zeros float64, signed bool, layout string, n, np int) {
+	t.Helper()
+	off := sparseLayout(rng, layout, np)
+	k := len(off)
+	w := sparseWeights(rng, n, k, zeros)
+	s, err := NewSparse(w, n, k, off, 8, signed, 16)
+	if err != nil {
+		t.Fatalf("n=%d k=%d: %v", n, k, err)
+	}
+	nnz, groups := 0, 0
+	for j := 0; j < n; j++ {
+		vals := map[int8]bool{}
+		for _, v := range w[j*k : (j+1)*k] {
+			if v != 0 {
+				nnz++
+				vals[v] = true
+			}
+		}
+		groups += len(vals)
+	}
+	if s.NonZeros() != nnz || s.Groups() != groups {
+		t.Fatalf("NonZeros, Groups = %d, %d; want %d, %d", s.NonZeros(), s.Groups(), nnz, groups)
+	}
+	lo, hi := inputRange(8, signed)
+	x := make([]int16, s.InputLen(np)+rng.IntN(3))
+	for i := range x {
+		x[i] = int16(lo + rng.IntN(hi-lo+1))
+	}
+	want := sparseRef(w, n, off, np, x)
+	ldc := n + rng.IntN(4)
+	var outs [][]int32
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		outs = append(outs, sparseCheck(t, s, np, x, ldc, want))
+	}
+	for i := 1; i < len(outs); i++ {
+		if !slices.Equal(outs[0], outs[i]) {
+			t.Fatalf("n=%d np=%d: %s and %s write different arrays", n, np, impls()[0], impls()[i])
+		}
+	}
+}
+
+// TestSparseExtremes drives every channel to the ends of its exact bound,
+// the bound itself at 16 bits: inputs at their maximum where the weight is
+// positive and at their minimum where it is negative (even positions), the
+// reverse at odd positions. Each channel has its own terms, so one input
+// holds every channel's worst case.
+func TestSparseExtremes(t *testing.T) {
+	ones := func(v int8, cnt int) []int8 { return slices.Repeat([]int8{v}, cnt) }
+	tests := []struct {
+		name      string
+		inputBits int
+		signed    bool
+		rows      [][]int8
+	}{
+		{"u8", 8, false, [][]int8{
+			ones(1, 128), ones(-1, 128), // ±255·128
+			append(ones(2, 64), ones(-1, 128)...),
+			{127, 1, -127, -1},
+			append(ones(3, 42), 2, -64, -64),
+		}},
+		{"s8", 8, true, [][]int8{
+			append(ones(1, 129), ones(-1, 127)...), // 127·129 + 128·127 = 32639
+			{127, -127},
+			append(ones(-2, 64), ones(1, 127)...),
+			{64, 60, -5, 3, -120},
+		}},
+		{"u15", 15, false, [][]int8{{1}, {-1}}},
+		{"s15", 15, true, [][]int8{{2}, {1, -1}}}, // −16384·2 = −2^15
+	}
+	for _, tc := range tests {
+		n := len(tc.rows)
+		var w []int8
+		k := 0
+		for _, r := range tc.rows {
+			k += len(r)
+		}
+		w = make([]int8, n*k)
+		at := 0
+		for j, r := range tc.rows {
+			copy(w[j*k+at:], r)
+			at += len(r)
+		}
+		const np = 100
+		off := make([]int32, k)
+		for i := range off {
+			off[i] = int32(i * np)
+		}
+		s, err := NewSparse(w, n, k, off, tc.inputBits, tc.signed, 16)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if s.AccBits() != 16 {
+			t.Fatalf("%s: AccBits = %d, want the edge, 16", tc.name, s.AccBits())
+		}
+		lo, hi := inputRange(tc.inputBits, tc.signed)
+		x := make([]int16, s.InputLen(np))
+		for j := 0; j < n; j++ {
+			for i := 0; i < k; i++ {
+				v := w[j*k+i]
+				if v == 0 {
+					continue
+				}
+				for p := 0; p < np; p++ {
+					if (v > 0) == (p%2 == 0) {
+						x[int(off[i])+p] = int16(hi)
+					} else {
+						x[int(off[i])+p] = int16(lo)
+					}
+				}
+			}
+		}
+		want := sparseRef(w, n, off, np, x)
+		for _, impl := range impls() {
+			t.Run(tc.name+"/"+impl, func(t *testing.T) {
+				forceImpl(t, impl)
+				sparseCheck(t, s, np, x, n, want)
+			})
+		}
+	}
+}
+
+// TestNewSparseRefuses checks the refusals: certificates and weights that
+// need more than 16 bits (ErrNotCertified), and malformed arguments.
+func TestNewSparseRefuses(t *testing.T) {
+	ones := func(cnt int) []int8 { return slices.Repeat([]int8{1}, cnt) }
+	offs := func(k int) []int32 {
+		o := make([]int32, k)
+		for i := range o {
+			o[i] = int32(i)
+		}
+		return o
+	}
+	tests := []struct {
+		name       string
+		w          []int8
+		n, k       int
+		off        []int32
+		inputBits  int
+		signed     bool
+		certified  int
+		wantErr    string // "" for success
+		uncertifed bool   // whether the error wraps ErrNotCertified
+	}{
+		{"edge accepted", ones(128), 1, 128, offs(128), 8, false, 16, "", false},
+		{"certificate 17", ones(4), 1, 4, offs(4), 8, false, 17, "17-bit", true},
+		{"weights need 17", ones(129), 1, 129, offs(129), 8, false, 16, "needs 17 bits", true},
+		{"signed weights need 17", []int8{-2, 2}, 2, 1, offs(1), 15, true, 16, "output 0", true},
+		{"second output needs 17", slices.Concat(ones(64), make([]int8, 64), ones(65), make([]int8, 63)), 2, 128, offs(128), 9, false, 12, "output 1", true},
+		{"weight -128", []int8{1, -128}, 1, 2, offs(2), 8, false, 16, "-128", false},
+		{"short weights", ones(5), 2, 3, offs(3), 8, false, 16, "weights have 5 values", false},
+		{"short offsets", ones(6), 2, 3, offs(2), 8, false, 16, "2 offsets for 3 terms", false},
+		{"negative offset", ones(3), 1, 3, []int32{0, -1, 2}, 8, false, 16, "term 1 is negative", false},
+		{"negative shape", nil, -1, 0, nil, 8, false, 16, "negative shape", false},
+		{"16-bit inputs", ones(1), 1, 1, offs(1), 16, false, 16, "16-bit activations", false},
+		{"0-bit inputs", ones(1), 1, 1, offs(1), 0, false, 16, "0-bit activations", false},
+		{"zero certificate", ones(1), 1, 1, offs(1), 8, false, 0, "not positive", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewSparse(tc.w, tc.n, tc.k, tc.off, tc.inputBits, tc.signed, tc.certified)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("NewSparse: %v", err)
+				}
+				if s.AccBits() > 16 {
+					t.Fatalf("accepted with AccBits %d", s.AccBits())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("NewSparse accepted (AccBits %d)", s.AccBits())
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %q does not say %q", err, tc.wantErr)
+			}
+			if errors.Is(err, ErrNotCertified) != tc.uncertifed {
+				t.Fatalf("error %q: errors.Is(ErrNotCertified) = %v, want %v", err, !tc.uncertifed, tc.uncertifed)
+			}
+		})
+	}
+}
+
+// TestSparseMulArgs checks Mul's panics on short slices and its no-ops.
+func TestSparseMulArgs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 2))
+	const n, np = 5, 70
+	off := sparseLayout(rng, "strided", np)
+	w := sparseWeights(rng, n, len(off), 0.5)
+	s, err := NewSparse(w, n, len(off), off, 8, false, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]int16, s.InputLen(np))
+	c := make([]int32, np*n)
+	panics := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s: no panic", name)
+			}
+		}()
+		f()
+	}
+	panics("short x", func() { s.Mul(np, x[:len(x)-1], c, n) })
+	panics("short c", func() { s.Mul(np, x, c[:len(c)-1], n) })
+	panics("ldc < n", func() { s.Mul(np, x, c, n-1) })
+	panics("negative np", func() { s.Mul(-1, x, c, n) })
+	c[0] = sparseSentinel
+	s.Mul(0, nil, c, n)
+	if c[0] != sparseSentinel {
+		t.Errorf("Mul of 0 positions wrote c")
+	}
+}
+
+// TestSparseImpl checks that Impl names the forced implementation.
+func TestSparseImpl(t *testing.T) {
+	s, err := NewSparse([]int8{1}, 1, 1, []int32{0}, 8, false, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"go": "go-sparse16", "avx2": "avx2-sparse16", "vnni": "avx2-sparse16"}
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		if s.Impl() != want[impl] {
+			t.Errorf("forced %s: Impl = %q, want %q", impl, s.Impl(), want[impl])
+		}
+	}
+}
+
+// TestSparseAllocs checks that Mul does not allocate.
+func TestSparseAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 3))
+	const n, np = 17, 130
+	off := sparseLayout(rng, "conv", np)
+	w := sparseWeights(rng, n, len(off), 0.9)
+	s, err := NewSparse(w, n, len(off), off, 8, true, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]int16, s.InputLen(np))
+	c := make([]int32, np*n)
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		if a := testing.AllocsPerRun(10, func() { s.Mul(np, x, c, n) }); a != 0 {
+			t.Errorf("%s: %v allocations per Mul", impl, a)
+		}
+	}
+}
