@@ -39,20 +39,37 @@ func packPairs(w []int8, n, k int) []int16 {
 }
 
 // rowsB32 computes output rows [i0, i1) with the broadcast 32-bit kernel:
-// whole blocks of b32Rows rows and whole panels straight into C, the rest
-// through a padded copy of the rows and a scratch tile.
+// the whole blocks of b32Rows rows and whole panels straight into C in one
+// call, the rest through a padded copy of the rows and a scratch tile.
 func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	pairs := (kn.k + 1) / 2
 	panels := (kn.n + b32Cols - 1) / b32Cols
 	full := kn.n / b32Cols
+	// The kernel reads 2·pairs bytes of every row, one past K when K is
+	// odd: rows that are too short go through the padded copy.
+	blocks := (i1 - i0) / b32Rows
+	if lda < 2*pairs {
+		blocks = 0
+	}
+	for blocks > 0 && len(a) < (i0+blocks*b32Rows-1)*lda+2*pairs {
+		blocks--
+	}
+	if blocks > 0 && full > 0 {
+		kern32b(signed, a[i0*lda:], lda, kn.b32, c[i0*ldc:], ldc, pairs, full, blocks)
+	}
 	var pack []uint8
 	var tmp []int32
 	for i := i0; i < i1; i += b32Rows {
 		rows := min(b32Rows, i1-i)
+		done := full // panels already in C
+		if i >= i0+blocks*b32Rows {
+			done = 0
+		}
+		if done == panels {
+			continue
+		}
 		ab, ld := a[i*lda:], lda
-		// The kernel reads 2·pairs bytes of every row, one past K when K
-		// is odd.
-		if rows < b32Rows || lda < 2*pairs || len(ab) < (b32Rows-1)*lda+2*pairs {
+		if i >= i0+blocks*b32Rows {
 			if pack == nil {
 				pack = make([]uint8, b32Rows*2*pairs)
 			}
@@ -62,45 +79,34 @@ func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, si
 			}
 			ab, ld = pack, 2*pairs
 		}
-		if full > 0 {
-			if rows == b32Rows {
-				kern32b(signed, ab, ld, kn.b32, c[i*ldc:], ldc, pairs, full)
-			} else {
-				if tmp == nil {
-					tmp = make([]int32, b32Rows*panels*b32Cols)
-				}
-				kern32b(signed, ab, ld, kn.b32, tmp, full*b32Cols, pairs, full)
-				for r := 0; r < rows; r++ {
-					copy(c[(i+r)*ldc:(i+r)*ldc+full*b32Cols], tmp[r*full*b32Cols:(r+1)*full*b32Cols])
-				}
-			}
+		if tmp == nil {
+			tmp = make([]int32, b32Rows*panels*b32Cols)
 		}
-		if full < panels {
-			if tmp == nil {
-				tmp = make([]int32, b32Rows*panels*b32Cols)
-			}
-			kern32b(signed, ab, ld, kn.b32[full*pairs*b32Cols*2:], tmp, b32Cols, pairs, 1)
-			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+full*b32Cols:(i+r)*ldc+kn.n], tmp[r*b32Cols:r*b32Cols+kn.n-full*b32Cols])
-			}
+		w := (panels - done) * b32Cols
+		kern32b(signed, ab, ld, kn.b32[done*pairs*b32Cols*2:], tmp, w, pairs, panels-done, 1)
+		for r := 0; r < rows; r++ {
+			copy(c[(i+r)*ldc+done*b32Cols:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*b32Cols])
 		}
 	}
 }
 
-// kern32b runs the broadcast 32-bit micro-kernel on one block of b32Rows
-// rows and panels panels.
-func kern32b(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, panels int) {
-	if pairs < 1 || panels < 1 || len(a) < (b32Rows-1)*lda+2*pairs || len(b) < panels*pairs*b32Cols*2 ||
-		len(c) < (b32Rows-1)*ldc+panels*b32Cols {
+// kern32b runs the broadcast 32-bit micro-kernel on blocks blocks of
+// b32Rows rows (one after the other, b32Rows·lda bytes apart) and panels
+// panels.
+func kern32b(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, panels, blocks int) {
+	if pairs < 1 || panels < 1 || blocks < 1 || len(a) < (blocks*b32Rows-1)*lda+2*pairs || len(b) < panels*pairs*b32Cols*2 ||
+		len(c) < (blocks*b32Rows-1)*ldc+panels*b32Cols {
 		panic("intgemm: micro-kernel operands too short")
 	}
 	switch {
 	case !useAVX2:
-		kern32bGo(signed, a, lda, b, c, ldc, pairs, panels)
+		for blk := 0; blk < blocks; blk++ {
+			kern32bGo(signed, a[blk*b32Rows*lda:], lda, b, c[blk*b32Rows*ldc:], ldc, pairs, panels)
+		}
 	case signed:
-		kern32bS8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels)
+		kern32bS8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels, blocks)
 	default:
-		kern32bU8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels)
+		kern32bU8AVX2(&a[0], lda, &b[0], &c[0], ldc, pairs, panels, blocks)
 	}
 }
 

@@ -8,9 +8,11 @@
 // bytes are broadcast to every word (VPBROADCASTW), widened to int16 (EXT:
 // VPMOVZXBW or VPMOVSXBW) and multiplied pairwise with the packed weights
 // of 32 columns (VPMADDWD, four YMM read from memory).
+// It runs blocks blocks of three rows, one after the other.
 //   SI activation row 0; R8 lda; BX weights; DI output panel; R9 ldc in
 //   bytes; R10 pairs; R11 panels left; AX, DX, R12 rows 0, 1 and 2 at the
-//   current pair; CX pairs left.
+//   current pair; CX pairs left; R13 blocks left; R14, R15 the block's
+//   first activation row and output row.
 #define ROW(OFF, A0, A1, A2, A3) \
 	VPBROADCASTW (OFF), X12; \
 	EXT X12, Y12; \
@@ -27,6 +29,11 @@
 	MOVQ ldc+32(FP), R9; \
 	SHLQ $2, R9; \
 	MOVQ pairs+40(FP), R10; \
+	MOVQ blocks+56(FP), R13; \
+block: \
+	MOVQ SI, R14; \
+	MOVQ DI, R15; \
+	MOVQ b+16(FP), BX; \
 	MOVQ panels+48(FP), R11; \
 panel: \
 	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3; \
@@ -53,17 +60,23 @@ pair: \
 	ADDQ $128, DI; \
 	DECQ R11; \
 	JNZ panel; \
+	LEAQ (R14)(R8*2), SI; \
+	ADDQ R8, SI; \
+	LEAQ (R15)(R9*2), DI; \
+	ADDQ R9, DI; \
+	DECQ R13; \
+	JNZ block; \
 	VZEROUPPER; \
 	RET
 
 #define EXT VPMOVZXBW
-// func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)
-TEXT ·kern32bU8AVX2(SB), NOSPLIT, $0-56
+// func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)
+TEXT ·kern32bU8AVX2(SB), NOSPLIT, $0-64
 	B32KERNEL
 #undef EXT
 
 #define EXT VPMOVSXBW
-// func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)
-TEXT ·kern32bS8AVX2(SB), NOSPLIT, $0-56
+// func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)
+TEXT ·kern32bS8AVX2(SB), NOSPLIT, $0-64
 	B32KERNEL
 #undef EXT

@@ -110,7 +110,7 @@ func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, g
 // (kern32bGo) for unsigned and signed activations.
 //
 //go:noescape
-func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)
+func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)
 
 //go:noescape
-func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int)
+func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)

@@ -31,10 +31,10 @@ func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, g
 	panic("intgemm: VNNI kernel without assembly")
 }
 
-func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int) {
+func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
 	panic("intgemm: AVX2 kernel without assembly")
 }
 
-func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels int) {
+func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
 	panic("intgemm: AVX2 kernel without assembly")
 }

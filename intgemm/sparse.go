@@ -237,3 +237,7 @@ func sparseGo(prog []int32, n, np int, x []int16, c []int32, ldc int) {
 		}
 	}
 }
+
+// Block returns the number of positions the kernel computes at a time:
+// Mul's work grows with np rounded up to a multiple of it.
+func (s *Sparse) Block() int { return sparseBlock }

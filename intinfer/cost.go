@@ -3,8 +3,6 @@ package intinfer
 import (
 	"fmt"
 	"strings"
-
-	"github.com/a2qtoolkit/a2q/intgemm"
 )
 
 // The cost model that picks a layer's kernel in the fused pipeline. It
@@ -67,19 +65,18 @@ func (c kernelCosts) denseCost(st *fastStage, kernel string, nb int) float64 {
 // sparseCost predicts the sparse kernel's time on a chunk of nb images of
 // a layer with nnz non-zero weights in groups value groups, mul of them of
 // a value other than ±1.
-func (c kernelCosts) sparseCost(st *fastStage, nb, nnz, mul int) float64 {
+func (c kernelCosts) sparseCost(st *fastStage, sp *sparseRun, nb, nnz, mul int) float64 {
 	g := &st.g
-	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
-	np := ((nb-1)*hp+g.OH-1)*wp + g.OW
-	vecs := float64(roundUp(np, 64) / 16)
+	_, np := sp.perImage(nb, g, sp.kern.Block())
+	vecs := float64(np) / 16
 	return vecs*(float64(nnz)*c.add+float64(mul)*c.mul+float64(st.lr.l.OutC)*c.ch) +
 		float64(nb*g.H*g.W*g.C)*c.plane
 }
 
-// chooseKernel decides whether st runs on the sparse kernel sp (nil when
+// chooseKernel decides whether st runs on the sparse kernel sr (nil when
 // the layer cannot), for chunks of nb images, under path; it returns the
 // decision and its reason.
-func chooseKernel(st *fastStage, sp *intgemm.Sparse, fit error, nb int, path Path) (bool, string) {
+func chooseKernel(st *fastStage, sr *sparseRun, fit error, nb int, path Path) (bool, string) {
 	lr := st.lr
 	dense := denseKernel(lr)
 	if path != PathPreferred && path != PathSparse {
@@ -91,9 +88,10 @@ func chooseKernel(st *fastStage, sp *intgemm.Sparse, fit error, nb int, path Pat
 	if path == PathSparse {
 		return true, "sparse kernel forced"
 	}
+	sp := sr.kern
 	c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
 	mul := sp.Groups() - unitGroups(lr.l.Weights, lr.l.OutC, lr.l.K)
-	ts, td := c.sparseCost(st, nb, sp.NonZeros(), mul), c.denseCost(st, dense, nb)
+	ts, td := c.sparseCost(st, sr, nb, sp.NonZeros(), mul), c.denseCost(st, dense, nb)
 	if lr.kerns == nil {
 		td = 1e300
 	}

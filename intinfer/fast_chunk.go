@@ -138,7 +138,14 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 		sp.toPlanes(planes, xin, nb, g, l.InputSigned)
 		np := sp.positions(nb, g)
 		acc = s.acc[:np*l.OutC]
-		sp.kern.Mul(np, planes, acc, l.OutC)
+		if each, _ := sp.perImage(nb, g, sp.kern.Block()); each {
+			one, grid := sp.positions(1, g), sp.hp*sp.wp
+			for b := 0; b < nb; b++ {
+				sp.kern.Mul(one, planes[b*grid:], acc[b*grid*l.OutC:], l.OutC)
+			}
+		} else {
+			sp.kern.Mul(np, planes, acc, l.OutC)
+		}
 		if len(st.pools) > 0 {
 			return acc, sp.hp, sp.wp
 		}

@@ -251,16 +251,15 @@ func planFast(e *Engine) *fastPlan {
 	for i := range p.stages {
 		st := &p.stages[i]
 		lr := st.lr
-		var sp *intgemm.Sparse
 		if st.fit == nil {
 			sr, err := newSparseRun(st, p.chunk)
 			if err != nil {
 				st.fit = err
 			} else {
-				st.sp, sp = sr, sr.kern
+				st.sp = sr
 			}
 		}
-		use, why := chooseKernel(st, sp, st.fit, p.chunk, e.o.Path)
+		use, why := chooseKernel(st, st.sp, st.fit, p.chunk, e.o.Path)
 		if !use {
 			st.sp = nil
 			if lr.info.Note == "" {
@@ -268,7 +267,7 @@ func planFast(e *Engine) *fastPlan {
 			}
 			continue
 		}
-		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", sp.Impl(), why
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
 	}
 	p.scratch.New = func() any {
 		c := p.chunk

@@ -81,6 +81,20 @@ func (sr *sparseRun) positions(nb int, g *tensor.ConvGeom) int {
 	return ((nb-1)*sr.hp+g.OH-1)*sr.wp + g.OW
 }
 
+// perImage reports whether the kernel should run image by image (each call
+// up to the image's last valid position) rather than once over the chunk:
+// when the grid rows below the valid ones (a pool's unread rows, the
+// padding) cost more than rounding each image up to the kernel's block.
+// It returns the positions the kernel computes either way.
+func (sr *sparseRun) perImage(nb int, g *tensor.ConvGeom, block int) (bool, int) {
+	one := roundUp(sr.positions(1, g), block)
+	all := roundUp(sr.positions(nb, g), block)
+	if nb*one < all {
+		return true, nb * one
+	}
+	return false, all
+}
+
 // toPlanes writes nb NHWC byte images x (h×w×c) into the planes, at
 // offset pad in each padded image; the padding is never written, so it
 // stays zero. Without padding the pixels of the whole chunk are one run in
