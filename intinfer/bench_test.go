@@ -1,8 +1,12 @@
 package intinfer
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/a2qtoolkit/a2q/quant"
 )
@@ -54,5 +58,94 @@ func BenchmarkKernelSets(b *testing.B) {
 			}
 			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
+	}
+}
+
+// BenchmarkCostModel checks the kernel cost model (cost.go) against the
+// time the fused pipeline's accumulation takes, on the reference CNN's
+// conv2 with weights of A2Q's kind (mostly ±1 and ±2, each channel's
+// positive and negative parts within the 16-bit budget) at sparsities from
+// 60 % to 99 %: for each it reports the predicted and the measured
+// microseconds per image of the sparse and the dense kernel (metrics
+// pred-sparse-µs, sparse-µs, pred-dense-µs, dense-µs). Recalibrate the
+// costs when the ratios drift apart.
+func BenchmarkCostModel(b *testing.B) {
+	im, err := FromModel(calibrated(b, quant.A2QPlus, 16))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conv2 := im.Layers()[1]
+	orig := slices.Clone(conv2.Weights)
+	defer copy(conv2.Weights, orig)
+	x := randImages(rand.New(rand.NewPCG(1, 1)), chunkImages, im, 0, 1)
+	for _, sparsity := range []float64{0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99} {
+		rng := rand.New(rand.NewPCG(uint64(1000*sparsity), 2))
+		a2qWeights(rng, conv2.Weights, conv2.OutC, conv2.K, sparsity)
+		es, err := NewEngine(im, Options{Path: PathSparse, Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ed, err := NewEngine(im, Options{Path: PathDense, Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := ed.Run(x, chunkImages, true).Inputs
+		si := 1
+		ss, sd := &es.plan.stages[si], &ed.plan.stages[si]
+		if ss.sp == nil {
+			b.Fatalf("conv2 at %.0f %% zeros: no sparse kernel (%v)", 100*sparsity, ss.fit)
+		}
+		nb := es.plan.chunk
+		xb := make([]uint8, nb*ss.inSize+slack)
+		for i, v := range in[si][:nb*ss.inSize] {
+			xb[i] = uint8(v)
+		}
+		b.Run(fmt.Sprintf("conv2-%.0f%%", 100*sparsity), func(b *testing.B) {
+			g := ss.g
+			g.N = nb
+			scs := es.plan.scratch.Get().(*fastScratch)
+			scd := ed.plan.scratch.Get().(*fastScratch)
+			var ts, td time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				ss.accumulate(scs, si, 1, xb, nb, &g)
+				t1 := time.Now()
+				sd.accumulate(scd, si, 1, xb, nb, &g)
+				ts, td = ts+t1.Sub(t0), td+time.Since(t1)
+			}
+			sp := ss.sp.kern
+			c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
+			mul := sp.Groups() - unitGroups(ss.lr.l.Weights, ss.lr.l.OutC, ss.lr.l.K)
+			per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(b.N*nb) }
+			b.ReportMetric(c.sparseCost(ss, ss.sp, nb, sp.NonZeros(), mul)/1e3/float64(nb), "pred-sparse-µs")
+			b.ReportMetric(per(ts), "sparse-µs")
+			b.ReportMetric(c.denseCost(sd, denseKernel(sd.lr), nb)/1e3/float64(nb), "pred-dense-µs")
+			b.ReportMetric(per(td), "dense-µs")
+			b.ReportMetric(float64(sp.NonZeros()), "nnz")
+			b.ReportMetric(float64(mul), "mul-groups")
+		})
+	}
+}
+
+// a2qWeights fills w (cout rows of k) with weights of A2Q's kind at the
+// given share of zeros: the non-zero ones ±1 (two thirds), ±2 or ±3, each
+// row's positive and negative sums at most 128 (the 16-bit budget of 8-bit
+// unsigned inputs).
+func a2qWeights(rng *rand.Rand, w []int32, cout, k int, sparsity float64) {
+	clear(w)
+	nz := int(float64(k)*(1-sparsity) + 0.5)
+	for j := 0; j < cout; j++ {
+		pos, neg := 128, 128
+		for _, i := range rng.Perm(k)[:nz] {
+			v := int32(1)
+			if rng.IntN(3) == 0 {
+				v = int32(2 + rng.IntN(2))
+			}
+			if rng.IntN(2) == 0 && pos >= int(v) {
+				w[j*k+i], pos = v, pos-int(v)
+			} else if neg >= int(v) {
+				w[j*k+i], neg = -v, neg-int(v)
+			}
+		}
 	}
 }
