@@ -25,6 +25,10 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
+// ErrShape is wrapped by the error of Images when the images do not have
+// the model's input shape.
+var ErrShape = errors.New("images of another shape than the model's input")
+
 // ErrPlansDisagree is wrapped by the error of InferSpeed when two plans
 // give different outputs.
 var ErrPlansDisagree = errors.New("integer inference disagrees between plans")
@@ -203,11 +207,12 @@ func (o InferOptions) check() (InferOptions, error) {
 
 // Images returns a batch of n images of s, the first ones repeated as
 // needed, as one NHWC float slice for a model of configuration cfg, and n;
-// an error when the images do not have the model's input shape.
+// an error wrapping ErrShape when the images do not have the model's input
+// shape.
 func Images(s *data.Set, n int, cfg models.Config) ([]float32, int, error) {
 	if s.C != cfg.InC || s.H != cfg.InH || s.W != cfg.InW {
-		return nil, 0, fmt.Errorf("bench: the model takes %d×%d×%d images (H×W×C), data set %s has %d×%d×%d",
-			cfg.InH, cfg.InW, cfg.InC, s.Name, s.H, s.W, s.C)
+		return nil, 0, fmt.Errorf("bench: %w: the model takes %d×%d×%d images (H×W×C), data set %s has %d×%d×%d",
+			ErrShape, cfg.InH, cfg.InW, cfg.InC, s.Name, s.H, s.W, s.C)
 	}
 	if s.N == 0 || n < 1 {
 		return nil, 0, fmt.Errorf("bench: no images (data set %s has %d, %d asked for)", s.Name, s.N, n)

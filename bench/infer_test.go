@@ -116,7 +116,7 @@ func TestInferSpeed(t *testing.T) {
 	}
 	_, err = InferModel(ctx, m, small, InferOptions{Threads: []int{1}, MinTime: time.Millisecond})
 	var ie *InputError
-	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "28×28×1") || !strings.Contains(err.Error(), "14×14×1") {
+	if !errors.As(err, &ie) || !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "28×28×1") || !strings.Contains(err.Error(), "14×14×1") {
 		t.Errorf("images of another shape: %v", err)
 	}
 }

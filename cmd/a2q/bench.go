@@ -152,7 +152,7 @@ func benchInfer(ctx context.Context, e *env, fs *flag.FlagSet, args []string, as
 		var ie *bench.InputError
 		if errors.As(err, &ie) {
 			hint := ""
-			if *dataSpec == "" {
+			if *dataSpec == "" && errors.Is(err, bench.ErrShape) {
 				hint = "; pass --data with its data set"
 			}
 			return usageError{fmt.Errorf("%s: %w%s", path, err, hint)}
