@@ -3,6 +3,7 @@ package sweep
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -13,9 +14,10 @@ import (
 
 // Plot file names written by WritePlots.
 const (
-	ScorePlot    = "score_vs_p.png"
-	ParetoPlot   = "score_vs_lut.png"
-	SparsityPlot = "sparsity_vs_p.png"
+	ScorePlot      = "score_vs_p.png"
+	ParetoPlot     = "score_vs_lut.png"
+	SparsityPlot   = "sparsity_vs_p.png"
+	ScoreSpeedPlot = "score_vs_speed.png"
 )
 
 // series groups results by quantizer, method and bit width, in canonical
@@ -77,12 +79,23 @@ func accX(r Result) float64 {
 	return float64(r.AccBits)
 }
 
-// Charts returns the three charts of a sweep: score against P (one line per
+// speedX is the integer-inference speed a result is drawn at, NaN (not
+// drawn) when it has none.
+func speedX(r Result) float64 {
+	if r.InferImagesPerSec == nil {
+		return math.NaN()
+	}
+	return *r.InferImagesPerSec
+}
+
+// Charts returns the four charts of a sweep: score against P (one line per
 // quantizer, method and bit width, a colour per quantizer and bit width and
 // a dash pattern and marker per method, so that post-training methods are
 // drawn beside QAT; the baseline as markers at its certified P; the float
 // score as a reference line), score against the LUT estimate with
-// the Pareto front, and hidden-layer sparsity against P.
+// the Pareto front, hidden-layer sparsity against P, and score against
+// integer-inference speed (Result.InferImagesPerSec; markers, the points
+// without one left out).
 func Charts(results []Result) ([]plot.Chart, error) {
 	if len(results) == 0 {
 		return nil, errNoResults
@@ -106,26 +119,30 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		YLabel: ylabel}
 	sparsity := plot.Chart{Title: title + ": sparsity of the hidden layers", XLabel: "accumulator bits P (baseline: certified P)",
 		YLabel: "fraction of zero weights", IntegerX: true}
+	speed := plot.Chart{Title: title + ": score against integer-inference speed",
+		XLabel: fmt.Sprintf("images/s, integer engine's chosen plan (one thread, batch %d)", InferBatch), YLabel: ylabel}
 	for _, s := range group(results) {
-		var ps, sc, sp, lut []float64
+		var ps, sc, sp, lut, ips []float64
 		for _, r := range s.rs {
 			ps = append(ps, accX(r))
 			sc = append(sc, r.Score())
 			sp = append(sp, r.Sparsity)
 			lut = append(lut, r.LUTEstimate)
+			ips = append(ips, speedX(r))
 		}
 		markers := s.quant == "baseline"
 		st, col := s.style()
 		score.Series = append(score.Series, plot.Series{Label: s.label(), X: ps, Y: sc, Markers: markers, Style: st, Color: col})
 		sparsity.Series = append(sparsity.Series, plot.Series{Label: s.label(), X: ps, Y: sp, Markers: markers, Style: st, Color: col})
 		pareto.Series = append(pareto.Series, plot.Series{Label: s.label(), X: lut, Y: sc, Markers: true, Style: st, Color: col})
+		speed.Series = append(speed.Series, plot.Series{Label: s.label(), X: ips, Y: sc, Markers: true, Style: st, Color: col})
 	}
 	seen := map[float64]bool{}
 	for _, r := range results {
 		if !seen[r.FloatScore] {
 			seen[r.FloatScore] = true
-			score.Refs = append(score.Refs, plot.Ref{Label: fmt.Sprintf("float (%.4g)", r.FloatScore), Y: r.FloatScore})
-			pareto.Refs = append(pareto.Refs, plot.Ref{Label: fmt.Sprintf("float (%.4g)", r.FloatScore), Y: r.FloatScore})
+			ref := plot.Ref{Label: fmt.Sprintf("float (%.4g)", r.FloatScore), Y: r.FloatScore}
+			score.Refs, pareto.Refs, speed.Refs = append(score.Refs, ref), append(pareto.Refs, ref), append(speed.Refs, ref)
 		}
 	}
 	var fx, fy []float64
@@ -134,17 +151,17 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		fy = append(fy, results[i].Score())
 	}
 	pareto.Series = append(pareto.Series, plot.Series{Label: "Pareto front", X: fx, Y: fy, Style: len(methods), Color: color.Black})
-	return []plot.Chart{score, pareto, sparsity}, nil
+	return []plot.Chart{score, pareto, sparsity, speed}, nil
 }
 
 // WritePlots writes the charts of Charts to DIR/score_vs_p.png,
-// DIR/score_vs_lut.png and DIR/sparsity_vs_p.png.
+// DIR/score_vs_lut.png, DIR/sparsity_vs_p.png and DIR/score_vs_speed.png.
 func WritePlots(dir string, results []Result) error {
 	cs, err := Charts(results)
 	if err != nil {
 		return err
 	}
-	for i, name := range []string{ScorePlot, ParetoPlot, SparsityPlot} {
+	for i, name := range []string{ScorePlot, ParetoPlot, SparsityPlot, ScoreSpeedPlot} {
 		if err := cs[i].Save(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}

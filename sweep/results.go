@@ -19,7 +19,7 @@ import (
 // CSVHeader lists the columns of results.csv, in order.
 var CSVHeader = []string{"id", "model", "data", "quant", "method", "weight_bits", "act_bits", "acc_bits", "certified_acc_bits", "certified",
 	"test_accuracy", "test_psnr", "float_score", "share_of_float", "sparsity", "compression_rate",
-	"lut_estimate", "lut_estimate_p32", "epochs", "calib_size", "seconds"}
+	"lut_estimate", "lut_estimate_p32", "epochs", "calib_size", "seconds", "infer_images_per_sec", "infer_speedup_vs_dense"}
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
@@ -36,7 +36,8 @@ func (r Result) row() []string {
 		strconv.Itoa(r.CertifiedAccBits), strconv.FormatBool(r.Certified),
 		fmtOpt(r.TestAccuracy), fmtOpt(r.TestPSNR), fmtFloat(r.FloatScore), fmtFloat(r.ShareOfFloat), fmtFloat(r.Sparsity),
 		fmtOpt(r.CompressionRate), strconv.FormatFloat(r.LUTEstimate, 'f', 0, 64), strconv.FormatFloat(r.LUTEstimateP32, 'f', 0, 64),
-		strconv.Itoa(r.Epochs), strconv.Itoa(r.CalibSize), strconv.FormatFloat(r.Seconds, 'f', 1, 64)}
+		strconv.Itoa(r.Epochs), strconv.Itoa(r.CalibSize), strconv.FormatFloat(r.Seconds, 'f', 1, 64),
+		fmtOpt(r.InferImagesPerSec), fmtOpt(r.InferSpeedupVsDense)}
 }
 
 // method returns r's method, QAT for results from before methods.
@@ -209,15 +210,16 @@ var errNoResults = errors.New("sweep: no results to plot")
 
 // WriteMarkdown writes results as a Markdown table: quantizer, method,
 // bits, target and certified P, score, share of float, sparsity,
-// compression rate, LUT estimates and epochs of fine-tuning (0 for a
-// post-training method).
+// compression rate, LUT estimates, epochs of fine-tuning (0 for a
+// post-training method) and integer-inference speed with its ratio to the
+// dense plan.
 func WriteMarkdown(w io.Writer, results []Result) error {
 	score := "accuracy"
 	if len(results) > 0 && results[0].TestPSNR != nil {
 		score = "PSNR (dB)"
 	}
-	fmt.Fprintf(w, "| quantizer | method | W/A bits | target P | certified P | %s | share of float | sparsity | compression (M/H(q)) | LUTs | LUTs at P = 32 | epochs |\n", score)
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintf(w, "| quantizer | method | W/A bits | target P | certified P | %s | share of float | sparsity | compression (M/H(q)) | LUTs | LUTs at P = 32 | epochs | images/s (vs dense) |\n", score)
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		cr := "—"
 		if r.CompressionRate != nil {
@@ -231,9 +233,13 @@ func WriteMarkdown(w io.Writer, results []Result) error {
 		if r.Quant == "baseline" {
 			target += " (data type)"
 		}
-		if _, err := fmt.Fprintf(w, "| %s | %s | %d/%d | %s | %d | %s | %.1f %% | %.3f | %s | %.0f | %.0f | %d |\n",
+		speed := "—"
+		if r.InferImagesPerSec != nil && r.InferSpeedupVsDense != nil {
+			speed = fmt.Sprintf("%.0f (%.2f×)", *r.InferImagesPerSec, *r.InferSpeedupVsDense)
+		}
+		if _, err := fmt.Fprintf(w, "| %s | %s | %d/%d | %s | %d | %s | %.1f %% | %.3f | %s | %.0f | %.0f | %d | %s |\n",
 			r.Quant, r.method(), r.WeightBits, r.ActBits, target, r.CertifiedAccBits, sc, 100*r.ShareOfFloat, r.Sparsity, cr,
-			r.LUTEstimate, r.LUTEstimateP32, r.Epochs); err != nil {
+			r.LUTEstimate, r.LUTEstimateP32, r.Epochs, speed); err != nil {
 			return err
 		}
 	}

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/bench"
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/hw"
+	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/ptq"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -43,7 +45,18 @@ type Options struct {
 	// Progress receives progress lines (and, with one point at a time,
 	// training progress bars); nil for none.
 	Progress io.Writer
+	// InferTime is the minimum measuring time of each plan in a point's
+	// integer-inference speed (0: DefaultInferTime).
+	InferTime time.Duration
 }
+
+// InferBatch is the number of test images per call in a point's
+// integer-inference speed, and DefaultInferTime the default
+// Options.InferTime.
+const (
+	InferBatch       = 128
+	DefaultInferTime = 500 * time.Millisecond
+)
 
 // run is one sweep in progress.
 type run struct {
@@ -322,6 +335,9 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err != nil {
 		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
 	}
+	if res.InferImagesPerSec, res.InferSpeedupVsDense, err = r.inferSpeed(ctx, p, m); err != nil {
+		return Result{}, fmt.Errorf("sweep: point %s: %w", p.ID, err)
+	}
 	res.ID, res.Method, res.Data = p.ID, string(p.Method), r.g.Data
 	if p.Method.PostTraining() {
 		res.CalibSize = r.calibSize()
@@ -339,9 +355,42 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if err := fileio.WriteAtomic(resultPath(r.o.Dir, p.ID), append(b, '\n')); err != nil {
 		return Result{}, err
 	}
-	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32), %.0f s",
-		p.ID, train.ScoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, res.Seconds)
+	speed := ""
+	if res.InferImagesPerSec != nil {
+		speed = fmt.Sprintf(", %.0f images/s as integers (%.2f× dense)", *res.InferImagesPerSec, *res.InferSpeedupVsDense)
+	}
+	r.logf("%s: %s %.4f (%.1f%% of float), certified P %d, sparsity %.3f, %.0f LUTs (%.0f at P = 32)%s, %.0f s",
+		p.ID, train.ScoreName(m.Task), score, 100*res.ShareOfFloat, res.CertifiedAccBits, res.Sparsity, res.LUTEstimate, res.LUTEstimateP32, speed, res.Seconds)
 	return res, nil
+}
+
+// inferSpeed times integer inference of a point's model m on the test
+// images (Result.InferImagesPerSec) and returns its rate and its ratio to
+// the dense plan's, or nils, logged, when m has no integer form or the
+// test images are not its input.
+func (r *run) inferSpeed(ctx context.Context, p Point, m *models.Model) (rate, speedup *float64, err error) {
+	x, n, err := bench.Images(r.test, InferBatch, m.Config)
+	if err != nil {
+		r.logf("%s: inference speed not measured: %v", p.ID, err)
+		return nil, nil, nil
+	}
+	im, err := intinfer.FromModel(m)
+	if err != nil {
+		r.logf("%s: inference speed not measured: %v", p.ID, err)
+		return nil, nil, nil
+	}
+	t := r.o.InferTime
+	if t <= 0 {
+		t = DefaultInferTime
+	}
+	sp, err := bench.InferSpeed(ctx, im, x, n, bench.SpeedOptions{
+		Plans:   []intinfer.Options{{Path: intinfer.PathPreferred}, {Path: intinfer.PathDense}},
+		Threads: 1, MinTime: t})
+	if err != nil {
+		return nil, nil, err
+	}
+	chosen, ratio := sp.ImagesPerSec[0], sp.ImagesPerSec[0]/sp.ImagesPerSec[1]
+	return &chosen, &ratio, nil
 }
 
 // fineTune runs a QAT point: cfg fine-tuned from the float checkpoint fc

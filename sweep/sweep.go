@@ -45,7 +45,11 @@
 // # Conventions
 //
 // Scores are test accuracy in [0, 1] for classifiers and mean PSNR in dB for
-// super-resolution. The certified P of a layer is its exact accumulator
+// super-resolution. A point's inference speed is the integer engine's on
+// one thread, timed for Options.InferTime per plan after the point is
+// trained: a rate measured while other points train (Options.Parallel > 1)
+// is lower, but its ratio to the dense plan, timed alternately with it,
+// holds. The certified P of a layer is its exact accumulator
 // width (accum.Certificate.NeededBits: the inner width of a tiled layer);
 // a point's certified P is the largest over its hidden (constrained)
 // layers. Sparsity and compression
@@ -354,6 +358,15 @@ type Result struct {
 	// the last run only, if it was resumed).
 	Seconds  float64  `json:"seconds"`
 	Warnings []string `json:"warnings,omitempty"`
+	// InferImagesPerSec is the integer engine's throughput on the point's
+	// model, in images per second: its chosen plan
+	// (intinfer.PathPreferred), one thread, batches of InferBatch test
+	// images. InferSpeedupVsDense is its ratio to the dense plan
+	// (intinfer.PathDense) timed alternately in the same run
+	// (bench.InferSpeed). Both are nil for a model without an integer form
+	// and in result files from before them.
+	InferImagesPerSec   *float64 `json:"infer_images_per_sec"`
+	InferSpeedupVsDense *float64 `json:"infer_speedup_vs_dense"`
 }
 
 // Score returns the test accuracy or PSNR, NaN if neither is set.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/checkpoint"
@@ -55,7 +56,7 @@ func TestTinySweep(t *testing.T) {
 	tr, te := small(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	o := Options{Dir: dir, Parallel: 2, Train: tr, Test: te}
+	o := Options{Dir: dir, Parallel: 2, Train: tr, Test: te, InferTime: time.Millisecond}
 	rs, err := Run(ctx, tinyGrid(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +89,11 @@ func TestTinySweep(t *testing.T) {
 		}
 		if r.Epochs != 1 || r.Seconds <= 0 || r.Data != "embedded-1000" || r.Method != "qat" || r.CalibSize != 0 {
 			t.Errorf("%s: epochs %d, seconds %v, data %q, method %q, calibration size %d", r.ID, r.Epochs, r.Seconds, r.Data, r.Method, r.CalibSize)
+		}
+		// Both points run as integers: each has its speed and its ratio
+		// to the dense plan.
+		if r.InferImagesPerSec == nil || !(*r.InferImagesPerSec > 0) || r.InferSpeedupVsDense == nil || !(*r.InferSpeedupVsDense > 0) {
+			t.Errorf("%s: inference speed %v, speed-up over dense %v", r.ID, r.InferImagesPerSec, r.InferSpeedupVsDense)
 		}
 	}
 	// a2q hw on each point's checkpoint gives the point's LUT totals.
@@ -150,10 +156,12 @@ func TestTinySweep(t *testing.T) {
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
 	if err != nil || len(rows) != 3 || !reflect.DeepEqual(rows[0], CSVHeader) || rows[2][0] != "a2qplus-w8a8-p16" ||
-		rows[2][slices.Index(CSVHeader, "test_psnr")] != "" || rows[2][slices.Index(CSVHeader, "method")] != "qat" {
+		rows[2][slices.Index(CSVHeader, "test_psnr")] != "" || rows[2][slices.Index(CSVHeader, "method")] != "qat" ||
+		rows[2][slices.Index(CSVHeader, "infer_images_per_sec")] != fmtFloat(*plus.InferImagesPerSec) ||
+		rows[2][slices.Index(CSVHeader, "infer_speedup_vs_dense")] != fmtFloat(*plus.InferSpeedupVsDense) {
 		t.Errorf("results.csv: %v %q", err, rows)
 	}
-	for _, name := range []string{ScorePlot, ParetoPlot, SparsityPlot} {
+	for _, name := range []string{ScorePlot, ParetoPlot, SparsityPlot, ScoreSpeedPlot} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Error(err)
@@ -261,7 +269,7 @@ func TestTinySweep(t *testing.T) {
 		t.Errorf("unknown point: %v", err)
 	}
 	// RunPoint needs the float model first.
-	if _, err := RunPoint(ctx, tinyGrid(), Options{Dir: t.TempDir(), Train: tr, Test: te}, "baseline-w8a8"); err == nil || !strings.Contains(err.Error(), `"float" first`) {
+	if _, err := RunPoint(ctx, tinyGrid(), Options{Dir: t.TempDir(), Train: tr, Test: te, InferTime: time.Millisecond}, "baseline-w8a8"); err == nil || !strings.Contains(err.Error(), `"float" first`) {
 		t.Errorf("a point before the float model: %v", err)
 	}
 	// RunPoint on a finished point returns its result without training.
@@ -394,14 +402,23 @@ func TestCharts(t *testing.T) {
 		{ID: "g12", Model: "cnn", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 12, CertifiedAccBits: 12, TestAccuracy: acc(0.75), FloatScore: 0.85, Sparsity: 0.7, LUTEstimate: 100},
 		{ID: "g13", Model: "cnn", Quant: "a2q", Method: "gptq", WeightBits: 4, ActBits: 4, AccBits: 13, CertifiedAccBits: 13, TestAccuracy: acc(0.82), FloatScore: 0.85, Sparsity: 0.5, LUTEstimate: 120},
 	}
+	// Speeds for the A2Q QAT points; none for the others.
+	rs[1].InferImagesPerSec, rs[1].InferSpeedupVsDense = acc(9000), acc(1.5)
+	rs[2].InferImagesPerSec, rs[2].InferSpeedupVsDense = acc(7000), acc(1.2)
 	cs, err := Charts(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 3 {
+	if len(cs) != 4 {
 		t.Fatalf("%d charts", len(cs))
 	}
-	score, pareto, sparsity := cs[0], cs[1], cs[2]
+	score, pareto, sparsity, speed := cs[0], cs[1], cs[2], cs[3]
+	// Score against speed: the A2Q QAT series at its speeds, the points
+	// without one at NaN (not drawn), the float score as a reference.
+	if len(speed.Series) != 3 || !reflect.DeepEqual(speed.Series[1].X, []float64{9000, 7000}) || !reflect.DeepEqual(speed.Series[1].Y, []float64{0.8, 0.83}) ||
+		!speed.Series[1].Markers || !math.IsNaN(speed.Series[0].X[0]) || !math.IsNaN(speed.Series[2].X[1]) || len(speed.Refs) != 1 {
+		t.Errorf("speed chart: %+v", speed)
+	}
 	if len(score.Series) != 3 || len(score.Refs) != 1 || score.Refs[0].Y != 0.85 {
 		t.Fatalf("score chart: %+v", score)
 	}
@@ -432,7 +449,7 @@ func TestCharts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 7 || !strings.Contains(lines[2], "| baseline | qat | 4/4 | 17 (data type) | 15 | 0.8500 |") ||
-		!strings.Contains(lines[5], "| a2q | gptq | 4/4 | 12 | 12 | 0.7500 |") {
+		!strings.Contains(lines[5], "| a2q | gptq | 4/4 | 12 | 12 | 0.7500 |") || !strings.HasSuffix(lines[3], "| 9000 (1.50×) |") || !strings.HasSuffix(lines[2], "| — |") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 }
@@ -446,7 +463,7 @@ func TestSweepPTQ(t *testing.T) {
 	ctx := context.Background()
 	g := Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.Baseline, quant.A2Q}, Bits: []int{8}, AccBits: []int{14},
 		Epochs: 1, FloatEpochs: 1, Batch: 32, Seed: 5, CalibSize: 200}
-	o := Options{Dir: dir, Train: tr, Test: te}
+	o := Options{Dir: dir, Train: tr, Test: te, InferTime: time.Millisecond}
 	qat, err := Run(ctx, g, o)
 	if err != nil {
 		t.Fatal(err)
@@ -567,5 +584,54 @@ func TestSweepPTQ(t *testing.T) {
 	merged, err := Merge(dir)
 	if err != nil || !reflect.DeepEqual(merged, rs) {
 		t.Errorf("merge with a result file without method: %v\n%+v\nwant %+v", err, merged, rs)
+	}
+}
+
+// TestResultWithoutSpeed merges a result file from before the inference
+// speed fields: it reads with none, the CSV leaves their cells empty, and
+// every plot is written, the speed plot with only the float reference.
+func TestResultWithoutSpeed(t *testing.T) {
+	dir := t.TempDir()
+	const old = `{"id": "a2q-w4a4-p12", "model": "cnn", "data": "fashion-mnist", "quant": "a2q", "weight_bits": 4, "act_bits": 4,
+ "acc_bits": 12, "certified_acc_bits": 12, "certified": true, "test_accuracy": 0.81, "test_psnr": null, "float_score": 0.9,
+ "share_of_float": 0.9, "sparsity": 0.8, "compression_rate": 3.1, "lut_estimate": 1000, "lut_estimate_p32": 2000,
+ "epochs": 3, "seconds": 12.5}`
+	if err := os.MkdirAll(filepath.Join(dir, "points", "a2q-w4a4-p12"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(resultPath(dir, "a2q-w4a4-p12"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Merge(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].InferImagesPerSec != nil || rs[0].InferSpeedupVsDense != nil || rs[0].Score() != 0.81 || rs[0].Method != "qat" {
+		t.Fatalf("results %+v", rs)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) != 2 || len(rows[1]) != len(CSVHeader) ||
+		rows[1][slices.Index(CSVHeader, "infer_images_per_sec")] != "" || rows[1][slices.Index(CSVHeader, "infer_speedup_vs_dense")] != "" {
+		t.Errorf("results.csv: %v %q", err, rows)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil || !strings.Contains(string(js), `"infer_images_per_sec": null`) {
+		t.Errorf("results.json: %v\n%s", err, js)
+	}
+	for _, name := range []string{ScorePlot, ParetoPlot, SparsityPlot, ScoreSpeedPlot} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		_, err = png.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
