@@ -12,13 +12,16 @@
 // VPMULLW multiplies by the value broadcast in Y8 before they are added.
 // The 64 sums of channel j go to buf[64·j:], as int16.
 //
-// Store. The chunk's 8×64 int16 block in buf is transposed in tiles of
-// 8 channels × 16 positions: three rounds of VPUNPCK (16-, 32-, 64-bit) on
-// Y0-Y7 → Y8-Y15 → Y0-Y7 → Y8-Y15 leave in Y(8+r) the 8 channels of
-// position r in the low half and of position 8+r in the high half.
-// VPMOVSXWD widens each half to 8 int32, stored to the row of its position.
-// A chunk of fewer than 8 channels (the last, when 8 ∤ n) stores through
-// VPMASKMOVD, so columns past n are never written, and only rows < rows are.
+// Store. The chunk's 8×64 int16 block in buf is turned into rows of c in
+// tiles of 8 positions × 8 channels (HALF): the loads put channel j in the
+// low lane and channel j+4 in the high lane of Y(j), j < 4, so that no
+// shuffle crosses lanes afterwards; VPMADDWD with the pairs (1, 0) and
+// (0, 1) widens the even and the odd positions to int32 (on the multiplier
+// ports, leaving the shuffle ports to the transposes); two rounds of VPUNPCK
+// (32-, 64-bit) transpose each lane's 4×4 block. Each register then holds a
+// row of c: the int32 of channels 0-3 and 4-7 of one position. A chunk of
+// fewer than 8 channels (the last, when 8 ∤ n) stores through VPMASKMOVD,
+// so columns past n are never written, and only rows < rows are.
 //
 // Registers:
 //   SI  program, read sequentially     DI  x (block start)
@@ -26,44 +29,39 @@
 //   R11 ldc·4 (bytes per row of c)     DX  buf (channel or tile cursor)
 //   R8  channels left in the chunk     BX  groups left, CX terms left
 //   AX  offset of a term, R9 its value R12 row of c, R13 rows left
+//   Y13 store mask, Y14 (1, 0) and Y15 (0, 1) in every int16 pair
 // The Go twin sparseGo is the reference loop.
 
-// Three rounds of unpacking: the 8 channel rows of a tile (Y0-Y7, lanes =
-// positions) to its 16 position rows (halves of Y8-Y15).
-#define TRANSPOSE \
-	VMOVDQU 0(DX), Y0; VMOVDQU 128(DX), Y1; VMOVDQU 256(DX), Y2; VMOVDQU 384(DX), Y3; \
-	VMOVDQU 512(DX), Y4; VMOVDQU 640(DX), Y5; VMOVDQU 768(DX), Y6; VMOVDQU 896(DX), Y7; \
-	VPUNPCKLWD Y1, Y0, Y8; VPUNPCKHWD Y1, Y0, Y9; \
-	VPUNPCKLWD Y3, Y2, Y10; VPUNPCKHWD Y3, Y2, Y11; \
-	VPUNPCKLWD Y5, Y4, Y12; VPUNPCKHWD Y5, Y4, Y13; \
-	VPUNPCKLWD Y7, Y6, Y14; VPUNPCKHWD Y7, Y6, Y15; \
-	VPUNPCKLDQ Y10, Y8, Y0; VPUNPCKHDQ Y10, Y8, Y1; \
-	VPUNPCKLDQ Y11, Y9, Y2; VPUNPCKHDQ Y11, Y9, Y3; \
-	VPUNPCKLDQ Y14, Y12, Y4; VPUNPCKHDQ Y14, Y12, Y5; \
-	VPUNPCKLDQ Y15, Y13, Y6; VPUNPCKHDQ Y15, Y13, Y7; \
-	VPUNPCKLQDQ Y4, Y0, Y8; VPUNPCKHQDQ Y4, Y0, Y9; \
-	VPUNPCKLQDQ Y5, Y1, Y10; VPUNPCKHQDQ Y5, Y1, Y11; \
-	VPUNPCKLQDQ Y6, Y2, Y12; VPUNPCKHQDQ Y6, Y2, Y13; \
-	VPUNPCKLQDQ Y7, Y3, Y14; VPUNPCKHQDQ Y7, Y3, Y15; \
-	ADDQ $32, DX
+// Eight positions of the tile at DX: the pairs of channel rows (j, j+4) in
+// the lanes of Y0-Y3, widened (even positions in Y4-Y7, odd ones in
+// Y0-Y3) and transposed in each lane: positions 0, 2, 4, 6 in Y4-Y7 and 1,
+// 3, 5, 7 in Y0-Y3, channels 0-3 in the low lane and 4-7 in the high one.
+#define HALF \
+	VMOVDQU 0(DX), X0; VINSERTI128 $1, 512(DX), Y0, Y0; \
+	VMOVDQU 128(DX), X1; VINSERTI128 $1, 640(DX), Y1, Y1; \
+	VMOVDQU 256(DX), X2; VINSERTI128 $1, 768(DX), Y2, Y2; \
+	VMOVDQU 384(DX), X3; VINSERTI128 $1, 896(DX), Y3, Y3; \
+	VPMADDWD Y14, Y0, Y4; VPMADDWD Y14, Y1, Y5; VPMADDWD Y14, Y2, Y6; VPMADDWD Y14, Y3, Y7; \
+	VPMADDWD Y15, Y0, Y0; VPMADDWD Y15, Y1, Y1; VPMADDWD Y15, Y2, Y2; VPMADDWD Y15, Y3, Y3; \
+	VPUNPCKLDQ Y5, Y4, Y8; VPUNPCKHDQ Y5, Y4, Y9; VPUNPCKLDQ Y7, Y6, Y10; VPUNPCKHDQ Y7, Y6, Y11; \
+	VPUNPCKLQDQ Y10, Y8, Y4; VPUNPCKHQDQ Y10, Y8, Y5; VPUNPCKLQDQ Y11, Y9, Y6; VPUNPCKHQDQ Y11, Y9, Y7; \
+	VPUNPCKLDQ Y1, Y0, Y8; VPUNPCKHDQ Y1, Y0, Y9; VPUNPCKLDQ Y3, Y2, Y10; VPUNPCKHDQ Y3, Y2, Y11; \
+	VPUNPCKLQDQ Y10, Y8, Y0; VPUNPCKHQDQ Y10, Y8, Y1; VPUNPCKLQDQ Y11, Y9, Y2; VPUNPCKHQDQ Y11, Y9, Y3; \
+	ADDQ $16, DX
 
-#define SAVEFULL VMOVDQU Y0, (R12)
-#define SAVEMASK VPMASKMOVD Y0, Y7, (R12)
+// Store a row (whole, or masked) and step to the next; check stops after
+// the last row of the block.
+#define SAVEFULL(r) VMOVDQU r, (R12)
+#define SAVEMASK(r) VPMASKMOVD r, Y13, (R12)
 #define NOCHECK
 #define CHECK DECQ R13; JZ chunkdone
 
-// Widen and store one position row from the low or high half of a tile
-// register.
-#define LO(reg, save, check) \
-	VPMOVSXWD reg, Y0; save; ADDQ R11, R12; check
-#define HI(reg, save, check) \
-	VEXTRACTI128 $1, reg, X0; VPMOVSXWD X0, Y0; save; ADDQ R11, R12; check
-
-#define ROWS16(save, check) \
-	LO(X8, save, check); LO(X9, save, check); LO(X10, save, check); LO(X11, save, check); \
-	LO(X12, save, check); LO(X13, save, check); LO(X14, save, check); LO(X15, save, check); \
-	HI(Y8, save, check); HI(Y9, save, check); HI(Y10, save, check); HI(Y11, save, check); \
-	HI(Y12, save, check); HI(Y13, save, check); HI(Y14, save, check); HI(Y15, save, check)
+// The 8 rows of a HALF, in order of position.
+#define ROWS8(save, check) \
+	save(Y4); ADDQ R11, R12; check; save(Y0); ADDQ R11, R12; check; \
+	save(Y5); ADDQ R11, R12; check; save(Y1); ADDQ R11, R12; check; \
+	save(Y6); ADDQ R11, R12; check; save(Y2); ADDQ R11, R12; check; \
+	save(Y7); ADDQ R11, R12; check; save(Y3); ADDQ R11, R12; check
 
 // Four activation vectors of the term at offset AX: op mem, acc.
 #define TERM(op, y0, y1, y2, y3) \
@@ -161,20 +159,28 @@ chdone:
 	MOVQ buf+48(FP), DX
 	MOVQ rows+40(FP), R13
 	MOVQ R10, R12
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLD   $31, Y15, Y14
+	VPSLLD   $16, Y14, Y15
 	CMPQ R14, $8
 	JLT  masked
 
 tiles:
-	TRANSPOSE
 	CMPQ R13, $16
 	JLT  lasttile
-	ROWS16(SAVEFULL, NOCHECK)
+	HALF
+	ROWS8(SAVEFULL, NOCHECK)
+	HALF
+	ROWS8(SAVEFULL, NOCHECK)
 	SUBQ $16, R13
 	JNZ  tiles
 	JMP  chunkdone
 
 lasttile:
-	ROWS16(SAVEFULL, CHECK)
+	HALF
+	ROWS8(SAVEFULL, CHECK)
+	HALF
+	ROWS8(SAVEFULL, CHECK)
 
 chunkdone:
 	ADDQ $32, R10
@@ -184,16 +190,15 @@ chunkdone:
 	RET
 
 masked:
-	// Y7 = 8 int32 lanes, the first R14 all ones: sparsemask from 8−R14.
-	MOVQ $8, AX
-	SUBQ R14, AX
-	LEAQ sparsemask<>(SB), CX
-	LEAQ (CX)(AX*4), CX
+	// Y13 = 8 int32 lanes, the first R14 all ones: sparsemask from 8−R14.
+	MOVQ    $8, AX
+	SUBQ    R14, AX
+	LEAQ    sparsemask<>(SB), CX
+	VMOVDQU (CX)(AX*4), Y13
 
 mtiles:
-	TRANSPOSE
-	VMOVDQU (CX), Y7
-	ROWS16(SAVEMASK, CHECK)
+	HALF
+	ROWS8(SAVEMASK, CHECK)
 	JMP mtiles
 
 // Eight int32 of all ones, then eight zeros: the store masks of the last

@@ -379,6 +379,16 @@ func TestSparseMulArgs(t *testing.T) {
 	if c[0] != sparseSentinel {
 		t.Errorf("Mul of 0 positions wrote c")
 	}
+
+	// No terms: every output is zero.
+	s0, err := NewSparse(nil, n, 0, nil, 8, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		sparseCheck(t, s0, np, make([]int16, s0.InputLen(np)), n+1, make([]int64, np*n))
+	}
 }
 
 // TestSparseImpl checks that Impl names the forced implementation.
