@@ -147,7 +147,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "wrote %s/results.json, results.csv, %s, %s, %s\n", *out, sweep.ScorePlot, sweep.ParetoPlot, sweep.SparsityPlot)
+	fmt.Fprintf(e.stderr, "wrote %s/results.json, results.csv, %s, %s, %s, %s\n", *out, sweep.ScorePlot, sweep.ParetoPlot, sweep.SparsityPlot, sweep.ScoreSpeedPlot)
 	return printResults(e, rs, *asJSON)
 }
 
