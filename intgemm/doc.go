@@ -36,6 +36,22 @@
 // CPUs without it. [Preferred] picks the faster accumulator for a certified
 // layer on the running CPU.
 //
+// The 32-bit path of a short dot product (K ≤ 128 on AVX2: a first
+// convolution on one channel has K = 9) runs a broadcast kernel instead
+// (kern32b.go): a pair of activations widened to int16 and broadcast to
+// every lane, one output column per 32-bit lane, VPMADDWD, so there is no
+// horizontal sum per output and no padding of K to 16.
+//
+// # Sparse layers
+//
+// [Sparse] holds a layer's non-zero weights, grouped by value per output
+// channel, for layers whose exact bound fits 16 bits: [Sparse.Mul] adds,
+// for blocks of output positions in 16-bit lanes, the activations each
+// non-zero weight reads (one multiplication per group of equal weights, none
+// for ±1), from any layout in which term k of position p lies at a fixed
+// offset plus p. It is exact modulo 2^16 since the true sums fit 16 bits,
+// which [NewSparse] checks from the weights.
+//
 // # Implementations
 //
 // Every kernel exists twice: an assembly micro-kernel and a pure-Go

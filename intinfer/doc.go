@@ -145,6 +145,30 @@
 // addition by addition and counts. [PathScalar] forces the scalar path
 // everywhere: it is the reference the kernels are tested against.
 //
+// # Sparse layers and the choice of kernel
+//
+// A2Q's budgets leave a constrained layer mostly zeros. A certified layer
+// whose exact bound fits 16 bits, with stride 1 and one group, can run in
+// the fused pipeline on intgemm.Sparse, which walks only each output
+// channel's non-zero weights (grouped by value) over blocks of output
+// positions in 16-bit lanes: exact modulo 2^16 because the result itself
+// fits. Its input is not an im2col matrix but channel-major int16 planes of
+// the stage's input (fast_sparse.go: an AVX2 transpose of the bytes), in
+// which term (kh, kw, c) of every output position lies at one fixed offset;
+// the accumulators keep the padded grid's layout, which the pool and the
+// requantisation read in place. Per layer, a cost model (cost.go) predicts
+// the time of the sparse and of the dense kernel on a chunk from the
+// layer's shape, its non-zero weights and value groups, with unit costs
+// calibrated on the machines the project is measured on (BenchmarkCostModel
+// shows prediction and measurement side by side); the sparse kernel runs
+// when it is predicted clearly faster. LayerInfo records the kernel
+// ("sparse16", "dense16", "dense32", "dense32-vnni", "scalar"), the layer's
+// sparsity and the reason for the choice. [PathSparse] and [PathDense]
+// force either where the layer allows it. Neither the sparse tables nor
+// the certificate come from the model file: both are derived from the
+// weights when the engine is built, so a file whose weights break its P
+// runs on the scalar path, never on a narrow one.
+//
 // # Layout
 //
 // Activations are NHWC (N×H×W×C) like package tensor; a linear layer sees
