@@ -300,15 +300,15 @@ func TestNewSparseRefuses(t *testing.T) {
 		return o
 	}
 	tests := []struct {
-		name       string
-		w          []int8
-		n, k       int
-		off        []int32
-		inputBits  int
-		signed     bool
-		certified  int
-		wantErr    string // "" for success
-		uncertifed bool   // whether the error wraps ErrNotCertified
+		name         string
+		w            []int8
+		n, k         int
+		off          []int32
+		inputBits    int
+		signed       bool
+		certified    int
+		wantErr      string // "" for success
+		notCertified bool   // whether the error wraps ErrNotCertified
 	}{
 		{"edge accepted", ones(128), 1, 128, offs(128), 8, false, 16, "", false},
 		{"certificate 17", ones(4), 1, 4, offs(4), 8, false, 17, "17-bit", true},
@@ -342,8 +342,8 @@ func TestNewSparseRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %q does not say %q", err, tc.wantErr)
 			}
-			if errors.Is(err, ErrNotCertified) != tc.uncertifed {
-				t.Fatalf("error %q: errors.Is(ErrNotCertified) = %v, want %v", err, !tc.uncertifed, tc.uncertifed)
+			if errors.Is(err, ErrNotCertified) != tc.notCertified {
+				t.Fatalf("error %q: errors.Is(ErrNotCertified) = %v, want %v", err, !tc.notCertified, tc.notCertified)
 			}
 		})
 	}
