@@ -102,20 +102,11 @@ func NewKernel(w []int8, n, k int, acc Acc, certifiedBits int) (*Kernel, error) 
 	kn := &Kernel{n: n, k: k, acc: acc, panels: (n + nr - 1) / nr}
 	kn.colSum = make([]int32, n)
 	for j := 0; j < n; j++ {
-		var pos, neg int64
-		var sum int32
-		for i, v := range w[j*k : (j+1)*k] {
-			if v == -128 {
-				return nil, fmt.Errorf("intgemm: weight [%d][%d] = -128 is outside the narrow range [-127, 127]", j, i)
-			}
-			if v > 0 {
-				pos += int64(v)
-			} else {
-				neg -= int64(v)
-			}
-			sum += int32(v)
+		pos, neg, err := rowSums(w[j*k:(j+1)*k], j)
+		if err != nil {
+			return nil, err
 		}
-		kn.colSum[j] = sum
+		kn.colSum[j] = int32(pos - neg)
 		kn.bitsU8 = max(kn.bitsU8, bitsFor(-255*neg, 255*pos))
 		kn.bitsS8 = max(kn.bitsS8, bitsFor(-(128*pos+127*neg), 127*pos+128*neg))
 	}
@@ -173,6 +164,23 @@ func packBcast(w []int8, n, k, groups, width int) []int8 {
 		}
 	}
 	return b
+}
+
+// rowSums returns the sums of the positive weights of row j and of the
+// negated negative ones (q⁺ and q⁻ of docs/MATH.md), or an error for a
+// weight outside the narrow range.
+func rowSums(row []int8, j int) (pos, neg int64, err error) {
+	for i, v := range row {
+		if v == -128 {
+			return 0, 0, fmt.Errorf("intgemm: weight [%d][%d] = -128 is outside the narrow range [-127, 127]", j, i)
+		}
+		if v > 0 {
+			pos += int64(v)
+		} else {
+			neg -= int64(v)
+		}
+	}
+	return pos, neg, nil
 }
 
 // bitsFor returns the smallest P such that [lo, hi] fits a signed P-bit

@@ -99,17 +99,12 @@ func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool,
 	order := make([]int, 0, k)
 	for j := 0; j < n; j++ {
 		row := w[j*k : (j+1)*k]
-		var pos, neg int64
+		pos, neg, err := rowSums(row, j)
+		if err != nil {
+			return nil, err
+		}
 		order = order[:0]
 		for i, v := range row {
-			if v == -128 {
-				return nil, fmt.Errorf("intgemm: weight [%d][%d] = -128 is outside the narrow range [-127, 127]", j, i)
-			}
-			if v > 0 {
-				pos += int64(v)
-			} else {
-				neg -= int64(v)
-			}
 			if v != 0 {
 				order = append(order, i)
 			}
