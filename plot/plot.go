@@ -56,6 +56,9 @@ type Chart struct {
 	Refs                  []Ref
 	// IntegerX puts a tick at every integer x (accumulator widths).
 	IntegerX bool
+	// LegendLeft puts the legend in the lower left corner instead of the
+	// lower right.
+	LegendLeft bool
 	// Width and Height are the image size in pixels; 0 selects 800×560.
 	Width, Height int
 }
@@ -103,7 +106,7 @@ func (c Chart) build() (*gplot.Plot, error) {
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = c.YLabel
 	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Legend.Left = c.LegendLeft
 	p.Add(plotter.NewGrid())
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	for i, s := range c.Series {

@@ -94,8 +94,9 @@ func speedX(r Result) float64 {
 // drawn beside QAT; the baseline as markers at its certified P; the float
 // score as a reference line), score against the LUT estimate with
 // the Pareto front, hidden-layer sparsity against P, and score against
-// integer-inference speed (Result.InferImagesPerSec; markers, the points
-// without one left out).
+// integer-inference speed (Result.InferImagesPerSec; a line per series
+// through its P values in order, the points without a speed left out, the
+// legend in the empty slow and inaccurate corner).
 func Charts(results []Result) ([]plot.Chart, error) {
 	if len(results) == 0 {
 		return nil, errNoResults
@@ -120,7 +121,8 @@ func Charts(results []Result) ([]plot.Chart, error) {
 	sparsity := plot.Chart{Title: title + ": sparsity of the hidden layers", XLabel: "accumulator bits P (baseline: certified P)",
 		YLabel: "fraction of zero weights", IntegerX: true}
 	speed := plot.Chart{Title: title + ": score against integer-inference speed",
-		XLabel: fmt.Sprintf("images/s, integer engine's chosen plan (one thread, batch %d)", InferBatch), YLabel: ylabel}
+		XLabel: fmt.Sprintf("images/s, integer engine's chosen plan (one thread, batch %d)", InferBatch), YLabel: ylabel,
+		LegendLeft: true}
 	for _, s := range group(results) {
 		var ps, sc, sp, lut, ips []float64
 		for _, r := range s.rs {
@@ -135,7 +137,7 @@ func Charts(results []Result) ([]plot.Chart, error) {
 		score.Series = append(score.Series, plot.Series{Label: s.label(), X: ps, Y: sc, Markers: markers, Style: st, Color: col})
 		sparsity.Series = append(sparsity.Series, plot.Series{Label: s.label(), X: ps, Y: sp, Markers: markers, Style: st, Color: col})
 		pareto.Series = append(pareto.Series, plot.Series{Label: s.label(), X: lut, Y: sc, Markers: true, Style: st, Color: col})
-		speed.Series = append(speed.Series, plot.Series{Label: s.label(), X: ips, Y: sc, Markers: true, Style: st, Color: col})
+		speed.Series = append(speed.Series, plot.Series{Label: s.label(), X: ips, Y: sc, Markers: markers, Style: st, Color: col})
 	}
 	seen := map[float64]bool{}
 	for _, r := range results {

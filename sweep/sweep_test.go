@@ -413,10 +413,12 @@ func TestCharts(t *testing.T) {
 		t.Fatalf("%d charts", len(cs))
 	}
 	score, pareto, sparsity, speed := cs[0], cs[1], cs[2], cs[3]
-	// Score against speed: the A2Q QAT series at its speeds, the points
-	// without one at NaN (not drawn), the float score as a reference.
+	// Score against speed: the A2Q QAT series a line through its speeds in
+	// P order, the baseline as markers, the points without a speed at NaN
+	// (not drawn), the float score as a reference, the legend on the left.
 	if len(speed.Series) != 3 || !reflect.DeepEqual(speed.Series[1].X, []float64{9000, 7000}) || !reflect.DeepEqual(speed.Series[1].Y, []float64{0.8, 0.83}) ||
-		!speed.Series[1].Markers || !math.IsNaN(speed.Series[0].X[0]) || !math.IsNaN(speed.Series[2].X[1]) || len(speed.Refs) != 1 {
+		speed.Series[1].Markers || !speed.Series[0].Markers || !math.IsNaN(speed.Series[0].X[0]) || !math.IsNaN(speed.Series[2].X[1]) ||
+		len(speed.Refs) != 1 || !speed.LegendLeft {
 		t.Errorf("speed chart: %+v", speed)
 	}
 	if len(score.Series) != 3 || len(score.Refs) != 1 || score.Refs[0].Y != 0.85 {
