@@ -98,6 +98,7 @@ var builders = map[string]builder{
 	"espcn":     {SuperResolve, espcnGraph},
 	"mobilenet": {Classify, mobileNetGraph},
 	"resnet":    {Classify, resNetGraph},
+	"unet":      {SuperResolve, unetGraph},
 }
 
 // build accumulates layers while a model is assembled.

@@ -79,8 +79,9 @@ var absorbed = map[string]bool{
 // OutputQuant returns the Quant node that quantizes the output of layer l,
 // found by following its only consumer through ops a thresholding stage
 // absorbs (bias and batch-norm arithmetic with constants, Relu, Clip,
-// pooling, reshapes, DepthToSpace, ...); nil when the output branches or
-// reaches another op first.
+// pooling, reshapes, DepthToSpace, ...) and concatenations (which only
+// place the layer's channels among others before the Quant); nil when the
+// output branches or reaches another op first.
 func (m *Model) OutputQuant(l *Layer) *Node {
 	if l.Node == nil || len(l.Node.Outputs) == 0 {
 		return nil
@@ -104,6 +105,7 @@ func (m *Model) OutputQuant(l *Layer) *Node {
 		}
 		switch {
 		case passThrough[c.OpType] && c.Input(0) == name:
+		case c.OpType == "Concat":
 		case absorbed[c.OpType]:
 			// Every other operand must be a constant.
 			for _, in := range c.Inputs {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/a2qtoolkit/a2q/models"
+	"github.com/a2qtoolkit/a2q/quant"
 )
 
 // TestGraphQuants finds the quantizer of the graph input and the Quant each
@@ -41,6 +44,49 @@ func TestGraphQuants(t *testing.T) {
 			if err != nil || a.Bits != 8 || a.Signed || a.Scale <= 0 {
 				t.Errorf("%s: input quantizer %+v, %v", tc.file, a, err)
 			}
+		}
+	}
+}
+
+// TestOutputQuantConcat: in the export of the zoo's U-Net, a layer whose
+// output reaches a skip concatenation alone is thresholded by the Quant
+// after the concatenation (the input quantizer of the convolution reading
+// it); one whose output also feeds a pooling branches, and has none.
+func TestOutputQuantConcat(t *testing.T) {
+	q := quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
+	m, err := models.Build(models.Config{Model: "unet", InC: 1, InH: 8, InW: 8, Scale: 2, Seed: 1,
+		Hidden: q, First: models.DefaultEdge(q.Mode), Last: models.DefaultEdge(q.Mode)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 2*8*8)
+	for i := range x {
+		x[i] = float32(i%13) / 12
+	}
+	forward(m, x, 2, true) // calibrate
+	back, _ := roundTrip(t, m, ExportOptions{})
+	layers, err := back.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Layer{}
+	for i := range layers {
+		byName[layers[i].Name] = &layers[i]
+	}
+	for _, c := range []struct{ layer, reader string }{
+		{"dec1.upconv", "dec1.conv1"}, {"dec2.upconv", "dec2.conv1"}, {"enc2.conv1", "enc2.conv2"},
+		{"enc1.conv2", ""}, {"head", ""},
+	} {
+		l := byName[c.layer]
+		if l == nil {
+			t.Fatalf("no layer %s in the export", c.layer)
+		}
+		got := back.OutputQuant(l)
+		switch {
+		case c.reader == "" && got != nil:
+			t.Errorf("%s reaches %s, want none", c.layer, got.Name)
+		case c.reader != "" && (got == nil || got != byName[c.reader].InputQuant):
+			t.Errorf("%s reaches %v, want the input quantizer of %s", c.layer, got, c.reader)
 		}
 	}
 }
