@@ -24,7 +24,7 @@ import (
 
 // Config selects and configures a model. It is stored in checkpoints.
 type Config struct {
-	Model string `json:"model"` // "cnn", "mlp", "espcn"
+	Model string `json:"model"` // a name of Names(): "cnn", "mlp", "espcn", "unet", "mobilenet", "resnet"
 	// Hidden configures the constrained hidden layers; First and Last the
 	// input and output layers.
 	Hidden quant.LayerConfig `json:"hidden"`
