@@ -213,8 +213,12 @@ func writeVerifyText(w io.Writer, r *verifyReport) error {
 	} else if r.TestPSNR != nil {
 		intScore, fqScore = *r.TestPSNR, *r.FakeQuantPSNR
 	}
-	fmt.Fprintf(w, "integer %s %.4f, fake-quantized %.4f; same predictions %d/%d; integer matches fake-quant: %v; overflows %d\n",
-		score, intScore, fqScore, r.SamePredictions, r.Images, *r.IntegerMatchesFakeQuant, *r.Overflows)
+	same := "" // a class per image: classifiers only
+	if r.TestAccuracy != nil {
+		same = fmt.Sprintf("same predictions %d/%d; ", r.SamePredictions, r.Images)
+	}
+	fmt.Fprintf(w, "integer %s %.4f, fake-quantized %.4f; %sinteger matches fake-quant: %v; overflows %d\n",
+		score, intScore, fqScore, same, *r.IntegerMatchesFakeQuant, *r.Overflows)
 	if r.Adversarial != nil {
 		fmt.Fprintln(w, "\nadversarial inputs (each channel's extreme vectors):")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
