@@ -38,23 +38,26 @@ type rgbImage struct {
 }
 
 // decodeImage decodes a PNG or JPEG image, shrinks it to at most maxSide
-// pixels on its longer side ([reduceFactor], [reduceRGB]) and returns it as
-// RGB planes, or as the luma plane when luma is set. Grey images give three
-// equal planes in RGB mode. Luma values are rounded to the nearest multiple
-// of 1/255, as an 8-bit image would store them. An image smaller than
-// minSide on a side (after shrinking) is an error. Errors name the file.
+// pixels on its longer side ([reduceFactor], [reduceRGB]) but never below
+// minSide on its shorter side, and returns it as RGB planes, or as the luma
+// plane when luma is set. Grey images give three equal planes in RGB mode.
+// Luma values are rounded to the nearest multiple of 1/255, as an 8-bit
+// image would store them. An image smaller than minSide on a side is an
+// error. Errors name the file.
 func decodeImage(b []byte, name string, luma bool, maxSide, minSide int) (*planes, error) {
 	m, err := decodeRGB(b, name)
 	if err != nil {
 		return nil, err
 	}
-	size := fmt.Sprintf("%d×%d", m.w, m.h)
-	if f := reduceFactor(m.h, m.w, maxSide); f > 1 {
-		m = reduceRGB(m, f)
-		size += fmt.Sprintf(" (%d×%d once shrunk to at most %d pixels)", m.w, m.h, maxSide)
-	}
 	if m.h < minSide || m.w < minSide {
-		return nil, fmt.Errorf("data: %s: image is %s, smaller than the %d×%d crop", name, size, minSide, minSide)
+		return nil, fmt.Errorf("data: %s: image is %d×%d, smaller than the %d×%d crop", name, m.w, m.h, minSide, minSide)
+	}
+	f := reduceFactor(m.h, m.w, maxSide)
+	for f > 1 && min(m.h, m.w)/f < minSide {
+		f--
+	}
+	if f > 1 {
+		m = reduceRGB(m, f)
 	}
 	return m.planes(luma), nil
 }

@@ -150,8 +150,13 @@ func TestLoadSRShrinks(t *testing.T) {
 			t.Errorf("MaxSide %d: flat level %v, want the stripes' mean 100/255", tt.maxSide, lo*255)
 		}
 	}
-	if _, err := LoadSR(dir, SROptions{Crop: 64, MaxSide: 32}); err == nil || !strings.Contains(err.Error(), "32") {
-		t.Errorf("MaxSide below the crop: error %v", err)
+	// A MaxSide below the crop shrinks no further than the crop.
+	s, err := LoadSR(dir, SROptions{Scale: 2, Crop: 40, Tiles: true, MaxSide: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.N != 2 {
+		t.Errorf("MaxSide below the crop: %d tiles, want 2 of the image shrunk by 2", s.N)
 	}
 }
 
@@ -328,13 +333,23 @@ func FuzzDecodeImage(f *testing.F) {
 	})
 }
 
-// TestShrunkTooSmall checks that a panorama too thin once shrunk is an
-// error giving both sizes.
-func TestShrunkTooSmall(t *testing.T) {
+// TestShrinkKeepsCrop checks that shrinking stops before the shorter side
+// falls below a crop, and that an image too thin even unshrunk is an error
+// giving its size.
+func TestShrinkKeepsCrop(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "pano.png"), pngBytes(t, 1200, 70, level(50)))
-	_, err := LoadSR(dir, SROptions{Crop: 64})
-	if err == nil || !strings.Contains(err.Error(), "pano.png: image is 1200×70 (400×23 once shrunk to at most 512 pixels), smaller than the 64×64 crop") {
+	writeFile(t, filepath.Join(dir, "pano.png"), pngBytes(t, 1200, 140, level(50)))
+	// 1200/3 fits 512 but 140/3 < 64: shrunk by 2 to 600×70.
+	s, err := LoadSR(dir, SROptions{Crop: 64, Tiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.N != 600/64 {
+		t.Errorf("%d tiles, want %d", s.N, 600/64)
+	}
+	writeFile(t, filepath.Join(dir, "pano.png"), pngBytes(t, 1200, 50, level(50)))
+	_, err = LoadSR(dir, SROptions{Crop: 64})
+	if err == nil || !strings.Contains(err.Error(), "pano.png: image is 1200×50, smaller than the 64×64 crop") {
 		t.Errorf("error %v", err)
 	}
 }

@@ -41,11 +41,12 @@ type SROptions struct {
 	Tiles bool
 	// MaxSide bounds the longer side of each photograph before crops are
 	// cut: a photograph whose longer side exceeds it is first shrunk by the
-	// smallest integer factor f that brings that side within MaxSide, each
-	// pixel the mean of an f×f block rounded to 8 bits, so that the crops
-	// show the scene rather than the camera's noise and the JPEG
-	// compression's artefacts. Default [DefaultMaxSide]; negative keeps
-	// photographs at full size. [DefaultSR] ignores it.
+	// smallest integer factor f that brings that side within MaxSide (but
+	// never so far that the shorter side falls below Crop), each pixel the
+	// mean of an f×f block rounded to 8 bits, so that the crops show the
+	// scene rather than the camera's noise and the JPEG compression's
+	// artefacts. Default [DefaultMaxSide]; negative keeps photographs at
+	// full size. [DefaultSR] ignores it.
 	MaxSide int
 }
 
@@ -75,9 +76,6 @@ func (o SROptions) withDefaults() (SROptions, error) {
 	}
 	if o.MaxSide == 0 {
 		o.MaxSide = DefaultMaxSide
-	}
-	if o.MaxSide > 0 && o.MaxSide < o.Crop {
-		return o, fmt.Errorf("data: super-resolution photographs shrunk to %d pixels cannot hold a %d×%d crop", o.MaxSide, o.Crop, o.Crop)
 	}
 	return o, nil
 }
