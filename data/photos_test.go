@@ -196,7 +196,7 @@ func TestHoldOut(t *testing.T) {
 // level, so a target's level tells its photograph.
 func TestOpenSRFolderSplit(t *testing.T) {
 	dir := t.TempDir()
-	const n = 8
+	const n = 8 // and a link
 	var names []string
 	for i := range n {
 		name := fmt.Sprintf("p%d.png", i)
@@ -204,6 +204,13 @@ func TestOpenSRFolderSplit(t *testing.T) {
 		writeFile(t, filepath.Join(dir, name), pngBytes(t, 40, 32, level(uint8(20*i+10))))
 	}
 	writeFile(t, filepath.Join(dir, "README.txt"), []byte("ignored"))
+	// A link to a photograph counts as one.
+	elsewhere := filepath.Join(t.TempDir(), "linked.png")
+	writeFile(t, elsewhere, pngBytes(t, 40, 32, level(250)))
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "p8.png")); err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, "p8.png")
 	train, test, err := OpenSR(dir, SROptions{Crop: 16, CropsPerImage: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +224,7 @@ func TestOpenSRFolderSplit(t *testing.T) {
 	}
 	trL, teL := levels(train), levels(test)
 	wantTrain, wantTest := holdOut(names)
-	if len(trL) != len(wantTrain) || len(teL) != len(wantTest) || len(teL) != 2 {
+	if len(trL) != len(wantTrain) || len(teL) != len(wantTest) || len(teL) != 3 {
 		t.Fatalf("training photographs %v, test photographs %v: want %d and %d", trL, teL, len(wantTrain), len(wantTest))
 	}
 	for l := range teL {
@@ -260,6 +267,7 @@ func TestSRBadInput(t *testing.T) {
 		{"two bad files", map[string][]byte{"a.png": good, "b.jpg": jpg[:100], "c.png": good, "d.png": []byte("\x89PNG\r\n\x1a\n")}, nil,
 			[]string{"b.jpg", "d.png"}},
 		{"train without test", map[string][]byte{"a.png": good, "b.png": good}, []string{"train"}, []string{"not both"}},
+		{"dangling link", map[string][]byte{"a.png": good, "b.png": good}, []string{"->gone.png"}, []string{"gone.png"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,7 +276,13 @@ func TestSRBadInput(t *testing.T) {
 				writeFile(t, filepath.Join(dir, name), b)
 			}
 			for _, d := range tt.dirs {
-				if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+				var err error
+				if link, ok := strings.CutPrefix(d, "->"); ok {
+					err = os.Symlink(filepath.Join(dir, "missing.png"), filepath.Join(dir, link))
+				} else {
+					err = os.Mkdir(filepath.Join(dir, d), 0o755)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -90,7 +90,8 @@ func isImageFile(name string) bool {
 }
 
 // imageFiles lists the PNG and JPEG files of dir (not recursive), sorted,
-// and the names of its other regular files.
+// and the names of its other files. Symbolic links count as files (a link
+// that leads to no readable file is an error when it is read).
 func imageFiles(fsys fs.FS, dir string) (images, others []string, err error) {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -98,7 +99,7 @@ func imageFiles(fsys fs.FS, dir string) (images, others []string, err error) {
 	}
 	for _, e := range ents {
 		switch {
-		case !e.Type().IsRegular():
+		case !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0:
 		case isImageFile(e.Name()):
 			images = append(images, e.Name())
 		default:
