@@ -252,9 +252,12 @@ func TestSRBadInput(t *testing.T) {
 		dirs  []string
 		want  []string
 	}{
-		{"empty folder", nil, nil, []string{"no PNG or JPEG", "empty"}},
+		{"empty folder", nil, nil, []string{"no PNG or JPEG", "no files"}},
+		{"subfolder only", nil, []string{"photos"}, []string{"no PNG or JPEG", "subfolders are not read"}},
 		{"no image files", map[string][]byte{"notes.txt": []byte("x"), "b.webp": []byte("y")}, nil,
-			[]string{"no PNG or JPEG", "b.webp", "notes.txt"}},
+			[]string{"no PNG or JPEG", "2 files (b.webp, notes.txt)"}},
+		{"many non-image files", map[string][]byte{"1.gif": nil, "2.gif": nil, "3.gif": nil, "4.gif": nil}, nil,
+			[]string{"4 files (1.gif, 2.gif, 3.gif, ...)"}},
 		{"one image", map[string][]byte{"a.png": good}, nil, []string{"a.png", "two images"}},
 		{"corrupt JPEG among good ones", map[string][]byte{"a.png": good, "b.jpg": jpg, "c.png": good, "d.jpg": jpg[:len(jpg)/2], "e.png": good}, nil,
 			[]string{"d.jpg"}},

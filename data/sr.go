@@ -126,13 +126,14 @@ func folderImages(dir string) ([]string, error) {
 		return nil, fmt.Errorf("data: image folder %s: %w", dir, err)
 	}
 	if len(names) == 0 {
-		msg := "the folder is empty"
+		msg := "it holds no files (subfolders are not read)"
 		if len(others) > 0 {
 			slices.Sort(others)
-			msg = fmt.Sprintf("its %d files (%s) are not .png, .jpg or .jpeg", len(others), strings.Join(others[:min(3, len(others))], ", "))
+			list := strings.Join(others[:min(3, len(others))], ", ")
 			if len(others) > 3 {
-				msg = strings.Replace(msg, ")", ", ...)", 1)
+				list += ", ..."
 			}
+			msg = fmt.Sprintf("its %d files (%s) are not .png, .jpg or .jpeg", len(others), list)
 		}
 		return nil, fmt.Errorf("data: %s: no PNG or JPEG images: %s", dir, msg)
 	}
@@ -146,7 +147,7 @@ type srFile struct {
 	path, label string
 }
 
-// dirFiles returns the files names of the folder dir.
+// dirFiles returns the photographs names of the folder dir.
 func dirFiles(dir string, names []string) []srFile {
 	fsys := os.DirFS(dir)
 	files := make([]srFile, len(names))
@@ -164,8 +165,8 @@ func dirFiles(dir string, names []string) []srFile {
 // in Y, and its bicubic downscale by o.Scale ([ResizeBicubic], clamped to
 // [0, 1] and rounded to 8 bits as an image file would hold it) the
 // matching input in X. A folder with no image, and every image that
-// cannot be decoded or is smaller than a crop (after shrinking), are
-// errors naming the folder or each such file. The set is named after dir.
+// cannot be decoded or is smaller than a crop, are errors naming the
+// folder or each such file. The set is named after dir.
 func LoadSR(dir string, o SROptions) (*Set, error) {
 	names, err := folderImages(dir)
 	if err != nil {
