@@ -21,9 +21,16 @@
 //     test_batch.bin; records of 1 label byte and 3×32×32 pixel bytes),
 //     from a directory or straight from the official .tar.gz archive.
 //   - [LoadSR] and [DefaultSR]: super-resolution pairs cut from photographs:
-//     random high-resolution crops and their bicubic downscales.
+//     random high-resolution crops and their bicubic downscales. Large
+//     photographs are first shrunk by block averaging ([SROptions.MaxSide]).
+//   - [OpenWallpapers]: super-resolution pairs from the 35 photographs
+//     among the wallpapers of Debian's plasma-workspace-wallpapers,
+//     mate-backgrounds and lomiri-wallpapers-16.04 ([WallpaperPhotos]),
+//     split into training and test photographs.
 //   - [Open] resolves a command-line --data argument to a classification
-//     set, [OpenSR] to super-resolution pairs.
+//     set, [OpenSR] to super-resolution pairs (a folder of photographs
+//     without train/ and test/ subdirectories is split into disjoint
+//     training and test photographs).
 //
 // [NewBatcher] then serves a set in shuffled mini-batches, optionally with
 // CIFAR-style [Augment]ation (random crop of the zero-padded image,
@@ -37,6 +44,8 @@
 // Malformed input (a truncated or garbled file, a wrong magic number, counts
 // that disagree) returns an error naming the file and what is wrong; errors
 // about the bytes of a file are a [*FormatError] carrying the byte offset.
+// No file is skipped: every image of a photograph folder that cannot be
+// decoded or is smaller than a crop is named in one error.
 // Misuse by the programmer (a buffer too small for a batch, an index out of
 // range) panics.
 //

@@ -21,6 +21,8 @@ func Open(spec string) (train, test *Set, err error) {
 	switch spec {
 	case "", "default":
 		return Default()
+	case WallpapersName:
+		return nil, nil, fmt.Errorf("data: --data %s: photographs without labels, for super-resolution models (--model espcn); classifiers train on default, fashion-mnist, IDX files or CIFAR-10", WallpapersName)
 	case "fashion-mnist":
 		if _, err := os.Stat(DebianFashionMNIST); err != nil {
 			return nil, nil, fmt.Errorf("data: --data fashion-mnist: %s not found; install it with \"apt-get install dataset-fashion-mnist\" or pass the directory holding the IDX files", DebianFashionMNIST)
@@ -49,32 +51,62 @@ func Open(spec string) (train, test *Set, err error) {
 // OpenSR resolves a --data argument for super-resolution:
 //
 //   - "" or "default": the embedded photographs ([DefaultSR]);
+//   - "wallpapers": the photographs among the wallpapers of Debian's
+//     desktop packages ([OpenWallpapers]);
 //   - a directory with train/ and test/ subdirectories of images: random
 //     crops of the first for training, tiles of the second for testing;
-//   - a directory of images: random crops of all of them for training and
-//     tiles of all of them for testing (the same photographs; fine for a
-//     demo, not for honest evaluation).
+//   - a directory of images: split into disjoint training and test
+//     photographs, the quarter (rounded up) whose file names have the
+//     smallest FNV-1a hashes held out for testing; random crops of the
+//     training photographs, tiles of the test ones. It needs two images
+//     at least.
+//
+// Photographs larger than o.MaxSide are first shrunk ([SROptions]). A
+// folder with no PNG or JPEG image, and each image that cannot be decoded
+// or is smaller than a crop, are errors naming the folder or the file:
+// no file is skipped. Other files in a folder are ignored.
 func OpenSR(spec string, o SROptions) (train, test *Set, err error) {
-	if spec == "" || spec == "default" {
+	switch spec {
+	case "", "default":
 		return DefaultSR(o)
+	case WallpapersName:
+		return OpenWallpapers(o)
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data: --data %q: not a directory of images: %w", spec, err)
+		return nil, nil, fmt.Errorf("data: --data %q: not a known photograph set (default, %s) nor a directory of images: %w", spec, WallpapersName, err)
 	}
 	if !st.IsDir() {
 		return nil, nil, fmt.Errorf("data: --data %q: is a file; pass a directory of PNG or JPEG images", spec)
 	}
-	trainDir, testDir := spec, spec
-	if isDirPath(filepath.Join(spec, "train")) && isDirPath(filepath.Join(spec, "test")) {
-		trainDir, testDir = filepath.Join(spec, "train"), filepath.Join(spec, "test")
-	}
-	if train, err = LoadSR(trainDir, o); err != nil {
-		return nil, nil, err
-	}
 	to := o
 	to.Tiles = true
-	if test, err = LoadSR(testDir, to); err != nil {
+	trainDir, testDir := filepath.Join(spec, "train"), filepath.Join(spec, "test")
+	switch hasTrain, hasTest := isDirPath(trainDir), isDirPath(testDir); {
+	case hasTrain && hasTest:
+		if train, err = LoadSR(trainDir, o); err != nil {
+			return nil, nil, err
+		}
+		if test, err = LoadSR(testDir, to); err != nil {
+			return nil, nil, err
+		}
+		return train, test, nil
+	case hasTrain || hasTest:
+		return nil, nil, fmt.Errorf("data: --data %q: has a train or test subdirectory but not both; give both, or put the images in %s itself to split them", spec, filepath.Clean(spec))
+	}
+	names, err := folderImages(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(names) < 2 {
+		return nil, nil, fmt.Errorf("data: --data %q: one image (%s); a folder needs two images at least to split into disjoint training and test photographs (or train/ and test/ subdirectories)", spec, names[0])
+	}
+	trainNames, testNames := holdOut(names)
+	name := filepath.Base(filepath.Clean(spec))
+	if train, err = srSet(name, dirFiles(spec, trainNames), o); err != nil {
+		return nil, nil, err
+	}
+	if test, err = srSet(name, dirFiles(spec, testNames), to); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil

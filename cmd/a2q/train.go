@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/data"
@@ -26,7 +27,10 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		"pre-trains first into DIR/float (--float-epochs), by projection initialisation: the recipe of a2q sweep.\n"+
 		"--from-scratch trains it from random weights instead.")
 	model := fs.String("model", "cnn", "model: one of "+fmt.Sprint(models.Names())+", or a float ONNX file (NAME.onnx) to start from its weights")
-	dataSpec := fs.String("data", "", "data: empty for the embedded Fashion-MNIST subset, a directory of IDX files or CIFAR-10 batches, or 'fashion-mnist' for Debian's dataset-fashion-mnist")
+	dataSpec := fs.String("data", "", "data: empty for the embedded Fashion-MNIST subset, a directory of IDX files or CIFAR-10 batches, or 'fashion-mnist' for Debian's dataset-fashion-mnist. "+
+		"Super-resolution (espcn): empty for the embedded photographs; '"+data.WallpapersName+"' for the "+fmt.Sprint(len(data.WallpaperPhotos()))+" photographs of Debian's "+strings.Join(data.WallpaperPackages(), ", ")+" (a quarter of each package's photographs held out for testing); "+
+		"or a directory of PNG and JPEG photographs, with train/ and test/ subdirectories or else split by a hash of the file names, a quarter held out for testing. "+
+		"Photographs are first shrunk by block averaging to at most "+fmt.Sprint(data.DefaultMaxSide)+" pixels on their longer side; an unreadable image, or one smaller than a crop, is an error naming it (no file is skipped)")
 	epochs := fs.Int("epochs", 3, "training epochs")
 	floatEpochs := fs.Int("float-epochs", -1, "epochs of the float pre-training of a quantized model trained without --init-from (-1: as many as --epochs)")
 	floatLR := fs.Float64("float-lr", recipe.LR, "peak learning rate of the float pre-training")
