@@ -111,7 +111,7 @@ const (
 )
 
 // DefaultSchedule is the schedule of Options with none set.
-const DefaultSchedule = ScheduleCosine
+const DefaultSchedule = ScheduleConstant
 
 // ParseSchedule returns the schedule named s.
 func ParseSchedule(s string) (Schedule, bool) {
