@@ -285,6 +285,9 @@ func TestFreshWeights(t *testing.T) {
 		if err := tr.standardise(trainSet); err != nil {
 			t.Fatal(err)
 		}
+		if got := tr.State.InputStd != nil; got != (c.folded || c.name == "trained weights") {
+			t.Errorf("%s: input statistics recorded %v", c.name, got)
+		}
 		want := asBuilt
 		if c.folded {
 			want = built
@@ -310,28 +313,31 @@ func relDiff(a, b []float32) float64 {
 }
 
 func TestSchedule(t *testing.T) {
-	for _, c := range []struct {
-		s          Schedule
-		start, end float64 // learning rate at epoch 0 and at the end of 3 epochs, peak 1e-3
-	}{
-		{ScheduleConstant, 1e-3, 1e-3},
-		{ScheduleCosine, 1e-3, 1e-5},
-		{"", 0, 0}, // DefaultSchedule
-	} {
-		s := c.s
+	// Learning rates at epochs 0, 1.5, 2.5 and 3 of a 3-epoch run at peak 1e-3.
+	want := map[Schedule][4]float64{
+		ScheduleConstant:   {1e-3, 1e-3, 1e-3, 1e-3},
+		ScheduleCosine:     {1e-3, 5.05e-4, 1e-5 + 0.5*(1e-3-1e-5)*(1+math.Cos(math.Pi*2.5/3)), 1e-5},
+		ScheduleFlatCosine: {1e-3, 1e-3, 1e-5 + 0.5*(1e-3-1e-5)*(1+math.Cos(math.Pi*(2.5-2.25)/0.75)), 1e-5},
+	}
+	for _, s := range []Schedule{ScheduleConstant, ScheduleCosine, ScheduleFlatCosine, ""} {
+		got, ok := ParseSchedule(string(s))
 		if s == "" {
-			s = DefaultSchedule
-			c.start, c.end = 1e-3, map[Schedule]float64{ScheduleConstant: 1e-3, ScheduleCosine: 1e-5}[s]
-		}
-		if got, ok := ParseSchedule(string(s)); !ok || got != s {
+			if ok {
+				t.Errorf("ParseSchedule accepts an empty name")
+			}
+			got = DefaultSchedule
+		} else if !ok || got != s {
 			t.Errorf("ParseSchedule(%q) = %q, %v", s, got, ok)
 		}
-		r := s.rate(1e-3, 3)
-		if math.Abs(r(0)-c.start) > 1e-12 || math.Abs(r(3)-c.end) > 1e-12 || r(1.5) > c.start || r(1.5) < c.end {
-			t.Errorf("%q: rate %g at 0, %g at 1.5, %g at 3; want %g to %g", c.s, r(0), r(1.5), r(3), c.start, c.end)
+		tr, err := New(cnn(t, quant.Float, 0), Options{Epochs: 3, Batch: 1, LR: 1e-3, Schedule: s})
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
 		}
-		if _, err := New(cnn(t, quant.Float, 0), Options{Epochs: 1, Batch: 1, LR: 1e-3, Schedule: c.s}); err != nil {
-			t.Errorf("%q: %v", c.s, err)
+		r := tr.o.Schedule.rate(1e-3, 3)
+		for i, e := range []float64{0, 1.5, 2.5, 3} {
+			if w := want[got][i]; math.Abs(r(e)-w) > 1e-12 {
+				t.Errorf("%q: rate %g at epoch %g, want %g", s, r(e), e, w)
+			}
 		}
 	}
 	if _, ok := ParseSchedule("linear"); ok {

@@ -108,15 +108,22 @@ const (
 	ScheduleConstant Schedule = "constant"
 	// ScheduleCosine anneals it from Options.LR to LR/100 over the run.
 	ScheduleCosine Schedule = "cosine"
+	// ScheduleFlatCosine keeps Options.LR for the first FlatFraction of
+	// the run, then anneals it to LR/100 along a cosine.
+	ScheduleFlatCosine Schedule = "flat-cosine"
 )
 
+// FlatFraction is the share of a run ScheduleFlatCosine keeps the peak
+// learning rate.
+const FlatFraction = 0.75
+
 // DefaultSchedule is the schedule of Options with none set.
-const DefaultSchedule = ScheduleConstant
+const DefaultSchedule = ScheduleFlatCosine
 
 // ParseSchedule returns the schedule named s.
 func ParseSchedule(s string) (Schedule, bool) {
 	switch Schedule(s) {
-	case ScheduleConstant, ScheduleCosine:
+	case ScheduleConstant, ScheduleCosine, ScheduleFlatCosine:
 		return Schedule(s), true
 	}
 	return "", false
@@ -125,8 +132,11 @@ func ParseSchedule(s string) (Schedule, bool) {
 // rate returns the learning rate of schedule s over a run of epochs
 // epochs at peak lr.
 func (s Schedule) rate(lr float64, epochs int) optim.Schedule {
-	if s == ScheduleConstant {
+	switch s {
+	case ScheduleConstant:
 		return optim.Constant(lr)
+	case ScheduleFlatCosine:
+		return optim.FlatCosine(lr, lr/100, float64(epochs), FlatFraction*float64(epochs))
 	}
 	return optim.Cosine(lr, lr/100, float64(epochs), 0)
 }
@@ -154,7 +164,7 @@ func New(m *models.Model, o Options) (*Trainer, error) {
 		o.Schedule = DefaultSchedule
 	}
 	if _, ok := ParseSchedule(string(o.Schedule)); !ok {
-		return nil, fmt.Errorf("train: unknown learning-rate schedule %q (want %s or %s)", o.Schedule, ScheduleConstant, ScheduleCosine)
+		return nil, fmt.Errorf("train: unknown learning-rate schedule %q (want %s, %s or %s)", o.Schedule, ScheduleConstant, ScheduleCosine, ScheduleFlatCosine)
 	}
 	o.Threads = max(o.Threads, 1)
 	t := &Trainer{Model: m, o: o, State: State{Epochs: o.Epochs, Seed: o.Seed}, tape: autodiff.NewTape(o.Threads)}
