@@ -246,7 +246,8 @@ func TestStandardisedRecordedAndResumed(t *testing.T) {
 // input layers' weights, drawn for standardised inputs, into weights for
 // raw ones: the model on pixels computes what the model as built
 // computes on standardised pixels. Without FreshWeights, with RawInput,
-// or resuming a run, the weights are left as they are.
+// resuming a run, or for a super-resolution model, the weights are left
+// as they are.
 func TestFreshWeights(t *testing.T) {
 	trainSet, _ := embedded(t, 300, 10)
 	mean, std := InputStats(trainSet)
@@ -271,10 +272,14 @@ func TestFreshWeights(t *testing.T) {
 		{"trained weights", Options{}, false, false},
 		{"raw input", Options{FreshWeights: true, RawInput: true}, false, false},
 		{"resumed", Options{FreshWeights: true}, true, false},
+		{"super-resolution", Options{FreshWeights: true}, false, false},
 	} {
 		o := c.o
 		o.Epochs, o.Batch, o.LR, o.Threads = 1, 100, 1e-3, 1
 		m := cnn(t, quant.Float, 0)
+		if c.name == "super-resolution" {
+			m.Task = models.SuperResolve // the same network, taken as an image-to-image one
+		}
 		tr, err := New(m, o)
 		if err != nil {
 			t.Fatal(err)

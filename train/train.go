@@ -55,13 +55,15 @@ type Options struct {
 	// Schedule is the learning-rate schedule; the zero value is
 	// DefaultSchedule.
 	Schedule Schedule
-	// RawInput makes the optimizer update the layers that read the
-	// model's input in their own coordinates. By default it steps them in
-	// the coordinates of the same network fed standardised inputs (each
-	// channel's training mean and std, InputStats): the model still reads
-	// [0, 1] pixels, so that quantized and integer models take 8-bit
+	// RawInput makes the optimizer update the layers that read a
+	// classifier's input in their own coordinates. By default it steps
+	// them in the coordinates of the same network fed standardised inputs
+	// (each channel's training mean and std, InputStats): the model still
+	// reads [0, 1] pixels, so that quantized and integer models take 8-bit
 	// pixels exactly, but Adam's steps on those layers are the ones it
-	// would take on the standardised network. A resumed run keeps the
+	// would take on the standardised network. Image-to-image models
+	// (super-resolution), whose output carries the input's intensities,
+	// always train in their own coordinates. A resumed run keeps the
 	// choice its checkpoint was trained with.
 	RawInput bool
 	// FreshWeights says the model holds the weights models.Build drew,
@@ -201,7 +203,7 @@ func (t *Trainer) setOptimizer() error {
 // (see Options.RawInput) from the training set, and folds fresh weights
 // (Options.FreshWeights).
 func (t *Trainer) standardise(train *data.Set) error {
-	if t.o.RawInput || t.State.Step > 0 || t.State.InputStd != nil || len(inputLayers(t.Model)) == 0 {
+	if t.o.RawInput || t.Model.Task != models.Classify || t.State.Step > 0 || t.State.InputStd != nil || len(inputLayers(t.Model)) == 0 {
 		return nil
 	}
 	t.State.InputMean, t.State.InputStd = InputStats(train)
