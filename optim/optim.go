@@ -229,3 +229,15 @@ func Cosine(lr, lrMin float64, total, warmup float64) Schedule {
 		return lrMin + 0.5*(lr-lrMin)*(1+math.Cos(math.Pi*p))
 	}
 }
+
+// FlatCosine keeps lr for the first flat epochs, then anneals it to lrMin
+// by total epochs along a cosine.
+func FlatCosine(lr, lrMin, total, flat float64) Schedule {
+	c := Cosine(lr, lrMin, total-flat, 0)
+	return func(e float64) float64 {
+		if e < flat {
+			return lr
+		}
+		return c(e - flat)
+	}
+}

@@ -101,6 +101,10 @@ func TestSchedules(t *testing.T) {
 	if math.Abs(c(0)-0.1) > 1e-12 || math.Abs(c(5)-0.05) > 1e-12 || math.Abs(c(10)) > 1e-12 {
 		t.Errorf("cosine: %v %v %v", c(0), c(5), c(10))
 	}
+	f := FlatCosine(0.1, 0.001, 4, 3)
+	if f(0) != 0.1 || f(2.99) != 0.1 || math.Abs(f(3.5)-0.0505) > 1e-12 || math.Abs(f(4)-0.001) > 1e-12 || math.Abs(f(5)-0.001) > 1e-12 {
+		t.Errorf("flat cosine: %v %v %v %v %v", f(0), f(2.99), f(3.5), f(4), f(5))
+	}
 	s := StepDecay(1, 3, 0.1)
 	if s(2.9) != 1 || math.Abs(s(3)-0.1) > 1e-12 || math.Abs(s(6.5)-0.01) > 1e-12 {
 		t.Errorf("step: %v %v %v", s(2.9), s(3), s(6.5))

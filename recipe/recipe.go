@@ -88,6 +88,12 @@ type Options struct {
 	// WeightDecay is train.Options.WeightDecay; Augment train.Options.Augment.
 	WeightDecay float64
 	Augment     data.Augment
+	// Schedule is train.Options.Schedule and RawInput
+	// train.Options.RawInput, for every stage. A model trained from its
+	// fresh weights has them folded for standardised inputs
+	// (train.Options.FreshWeights) unless RawInput.
+	Schedule train.Schedule
+	RawInput bool
 	// Threads (default 1).
 	Threads int
 	// Dir receives the checkpoint, Dir/model.ckpt, and resumes from it;
@@ -224,7 +230,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		lr = LR
 	}
 	tr, err := train.New(m, train.Options{Epochs: o.Epochs, Batch: o.Batch, LR: lr, WeightDecay: o.WeightDecay,
-		Threads: o.Threads, Seed: cfg.Seed, Dir: o.Dir, Progress: o.Progress, Augment: o.Augment})
+		Threads: o.Threads, Seed: cfg.Seed, Dir: o.Dir, Progress: o.Progress, Augment: o.Augment,
+		Schedule: o.Schedule, RawInput: o.RawInput, FreshWeights: start == nil})
 	if err != nil {
 		return nil, &SetupError{"Dir", err}
 	}

@@ -1,8 +1,9 @@
 // Package train runs a2q's training loop: mini-batches from package data,
-// forward and backward passes on an autodiff tape, Adam updates, the A2Q
-// penalty, evaluation, progress on stderr, and checkpoints written
-// atomically after every epoch so that an interrupted run resumes where it
-// stopped.
+// forward and backward passes on an autodiff tape, Adam updates (the
+// layers that read the image stepped as if it were standardised, see
+// Options.RawInput), the A2Q penalty, evaluation, progress on stderr, and
+// checkpoints written atomically after every epoch so that an
+// interrupted run resumes where it stopped.
 //
 // A NaN or infinite loss, or a loss that diverges (ErrDiverged: far above
 // where it started, or above chance level, for most of a window of steps;
@@ -38,7 +39,7 @@ import (
 type Options struct {
 	Epochs      int
 	Batch       int
-	LR          float64 // peak learning rate (cosine schedule to LR/100)
+	LR          float64 // peak learning rate (see Schedule)
 	WeightDecay float64 // decoupled (AdamW); never applied to biases, norms, g, s
 	Threads     int
 	Seed        uint64
@@ -51,6 +52,27 @@ type Options struct {
 	// Augment is applied to training examples (random crops with padding,
 	// horizontal flips); the zero value applies none.
 	Augment data.Augment
+	// Schedule is the learning-rate schedule; the zero value is
+	// DefaultSchedule.
+	Schedule Schedule
+	// RawInput makes the optimizer update the layers that read a
+	// classifier's input in their own coordinates. By default it steps
+	// them in the coordinates of the same network fed standardised inputs
+	// (each channel's training mean and std, InputStats): the model still
+	// reads [0, 1] pixels, so that quantized and integer models take 8-bit
+	// pixels exactly, but Adam's steps on those layers are the ones it
+	// would take on the standardised network. Image-to-image models
+	// (super-resolution), whose output carries the input's intensities,
+	// always train in their own coordinates. A resumed run keeps the
+	// choice its checkpoint was trained with.
+	RawInput bool
+	// FreshWeights says the model holds the weights models.Build drew,
+	// not trained ones. A run that starts afresh in standardised
+	// coordinates then takes the input layers' weights as drawn for
+	// standardised inputs, as PyTorch's initialisation draws them for a
+	// network fed standardised pixels, and folds them into weights that
+	// read [0, 1] pixels (w = v/σ, b = c − Σ μ·v/σ).
+	FreshWeights bool
 }
 
 // History is the per-epoch record kept in checkpoints.
@@ -72,6 +94,53 @@ type State struct {
 	// of the divergence rule (0: not yet known).
 	StartLoss  float64 `json:"start_loss,omitempty"`
 	ChanceLoss float64 `json:"chance_loss,omitempty"`
+	// InputMean and InputStd are the per-channel input statistics whose
+	// coordinates the optimizer steps the input layers in (see
+	// Options.RawInput); nil when it steps them as they are.
+	InputMean []float64 `json:"input_mean,omitempty"`
+	InputStd  []float64 `json:"input_std,omitempty"`
+}
+
+// Schedule names a learning-rate schedule.
+type Schedule string
+
+// Learning-rate schedules.
+const (
+	// ScheduleConstant keeps the learning rate at Options.LR.
+	ScheduleConstant Schedule = "constant"
+	// ScheduleCosine anneals it from Options.LR to LR/100 over the run.
+	ScheduleCosine Schedule = "cosine"
+	// ScheduleFlatCosine keeps Options.LR for the first FlatFraction of
+	// the run, then anneals it to LR/100 along a cosine.
+	ScheduleFlatCosine Schedule = "flat-cosine"
+)
+
+// FlatFraction is the share of a run ScheduleFlatCosine keeps the peak
+// learning rate.
+const FlatFraction = 0.75
+
+// DefaultSchedule is the schedule of Options with none set.
+const DefaultSchedule = ScheduleFlatCosine
+
+// ParseSchedule returns the schedule named s.
+func ParseSchedule(s string) (Schedule, bool) {
+	switch Schedule(s) {
+	case ScheduleConstant, ScheduleCosine, ScheduleFlatCosine:
+		return Schedule(s), true
+	}
+	return "", false
+}
+
+// rate returns the learning rate of schedule s over a run of epochs
+// epochs at peak lr.
+func (s Schedule) rate(lr float64, epochs int) optim.Schedule {
+	switch s {
+	case ScheduleConstant:
+		return optim.Constant(lr)
+	case ScheduleFlatCosine:
+		return optim.FlatCosine(lr, lr/100, float64(epochs), FlatFraction*float64(epochs))
+	}
+	return optim.Cosine(lr, lr/100, float64(epochs), 0)
 }
 
 // ErrNonFinite is returned (wrapped) when the loss becomes NaN or infinite.
@@ -84,6 +153,7 @@ type Trainer struct {
 	State State
 	o     Options
 	tape  *autodiff.Tape
+	std   *standardised // nil: the optimizer steps every parameter as it is
 }
 
 // New prepares a trainer. If o.Dir holds a checkpoint of the same model
@@ -92,15 +162,58 @@ func New(m *models.Model, o Options) (*Trainer, error) {
 	if o.Epochs < 0 || o.Batch < 1 || !(o.LR > 0) {
 		return nil, fmt.Errorf("train: need epochs >= 0, batch >= 1 and a positive learning rate (got %d, %d, %g)", o.Epochs, o.Batch, o.LR)
 	}
+	if o.Schedule == "" {
+		o.Schedule = DefaultSchedule
+	}
+	if _, ok := ParseSchedule(string(o.Schedule)); !ok {
+		return nil, fmt.Errorf("train: unknown learning-rate schedule %q (want %s, %s or %s)", o.Schedule, ScheduleConstant, ScheduleCosine, ScheduleFlatCosine)
+	}
 	o.Threads = max(o.Threads, 1)
-	t := &Trainer{Model: m, Opt: optim.NewAdam(m.Params(), o.WeightDecay, true), o: o,
-		State: State{Epochs: o.Epochs, Seed: o.Seed}, tape: autodiff.NewTape(o.Threads)}
+	t := &Trainer{Model: m, o: o, State: State{Epochs: o.Epochs, Seed: o.Seed}, tape: autodiff.NewTape(o.Threads)}
+	if err := t.setOptimizer(); err != nil {
+		return nil, err
+	}
 	if o.Dir != "" {
 		if err := t.resume(); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// setOptimizer makes a fresh Adam over the model's parameters, stepping
+// the input layers in the coordinates State.InputMean and InputStd set.
+func (t *Trainer) setOptimizer() error {
+	ps := t.Model.Params()
+	t.std = nil
+	if t.State.InputStd != nil {
+		s, err := newStandardised(t.Model, t.State.InputMean, t.State.InputStd)
+		if err != nil {
+			return fmt.Errorf("train: standardised input coordinates: %w", err)
+		}
+		if s != nil {
+			t.std, ps = s, s.params(ps)
+		}
+	}
+	t.Opt = optim.NewAdam(ps, t.o.WeightDecay, true)
+	return nil
+}
+
+// standardise sets the input statistics of a run that starts afresh
+// (see Options.RawInput) from the training set, and folds fresh weights
+// (Options.FreshWeights).
+func (t *Trainer) standardise(train *data.Set) error {
+	if t.o.RawInput || t.Model.Task != models.Classify || t.State.Step > 0 || t.State.InputStd != nil || len(inputLayers(t.Model)) == 0 {
+		return nil
+	}
+	t.State.InputMean, t.State.InputStd = InputStats(train)
+	if err := t.setOptimizer(); err != nil {
+		return err
+	}
+	if t.o.FreshWeights && t.std != nil {
+		t.std.fold()
+	}
+	return nil
 }
 
 // CheckpointPath returns Dir/model.ckpt.
@@ -126,6 +239,11 @@ func (t *Trainer) resume() error {
 	if err := json.Unmarshal([]byte(c.Meta["train_state"]), &st); err != nil {
 		return fmt.Errorf("resuming from %s: training state: %w", path, err)
 	}
+	st.Epochs = t.o.Epochs
+	t.State = st
+	if err := t.setOptimizer(); err != nil {
+		return fmt.Errorf("resuming from %s: %w", path, err)
+	}
 	optState := map[string]*tensor.Tensor{}
 	for k, v := range c.Tensors {
 		if len(k) > 6 && k[:6] == "optim." {
@@ -137,8 +255,6 @@ func (t *Trainer) resume() error {
 			return fmt.Errorf("resuming from %s: %w", path, err)
 		}
 	}
-	st.Epochs = t.o.Epochs
-	t.State = st
 	return nil
 }
 
@@ -171,7 +287,10 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		return t.Save(t.CheckpointPath())
 	}
 	m := t.Model
-	sched := optim.Cosine(t.o.LR, t.o.LR/100, float64(t.o.Epochs), 0)
+	if err := t.standardise(train); err != nil {
+		return err
+	}
+	sched := t.o.Schedule.rate(t.o.LR, t.o.Epochs)
 	params := m.Params()
 	b := NewBatch(train, t.o.Batch)
 	div := newDivergence(t.State)
@@ -210,7 +329,7 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 			if div.observe(loss) {
 				return t.diverged(fmt.Sprintf("epoch %d step %d", ep+1, i+1), div)
 			}
-			t.Opt.Step(sched(float64(ep) + float64(i)/float64(steps)))
+			t.optStep(sched(float64(ep) + float64(i)/float64(steps)))
 			t.State.Step++
 			lossSum += loss * float64(n)
 			count += n
@@ -251,6 +370,15 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 	}
 	return nil
+}
+
+// optStep applies one optimizer update with learning rate lr.
+func (t *Trainer) optStep(lr float64) {
+	if t.std != nil {
+		t.std.pull()
+		defer t.std.push()
+	}
+	t.Opt.Step(lr)
 }
 
 // diverged returns the divergence error for a run stopped at where,

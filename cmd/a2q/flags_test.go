@@ -38,6 +38,7 @@ func TestBadNumericFlags(t *testing.T) {
 		{"train", "--epochs", []string{"--epochs", "-1"}},
 		{"train", "--batch", []string{"--batch", "0"}},
 		{"train", "--threads", []string{"--threads", "0"}},
+		{"train", "--schedule", []string{"--schedule", "linear"}},
 		{"sweep", "--lr", []string{"--lr", "NaN"}},
 		{"sweep", "--lr", []string{"--lr", "Inf"}},
 		{"sweep", "--lr", []string{"--lr", "0"}},

@@ -45,6 +45,8 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	batch := fs.Int("batch", 128, "batch size")
 	lr := fs.Float64("lr", 0, "peak learning rate (default 1e-3 from random weights, 1e-4 from float weights: --init-from, an ONNX --model or the float pre-training)")
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
+	schedule := fs.String("schedule", string(train.DefaultSchedule), "learning-rate schedule: flat-cosine (the peak for the first 3/4 of the run, then a cosine down to 1/100 of it), cosine (from the peak to 1/100 over the whole run) or constant")
+	standardise := fs.Bool("standardise-input", true, "classifiers: step the layers that read the image as if it were standardised (each channel's training mean and std), and start fresh weights as drawn for standardised inputs; the model still reads [0, 1] pixels (--standardise-input=false to opt out)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
 	foldGain := fs.Bool("fold-gain", true, "starting from float weights: fold the gain the projection takes from each accumulator-aware layer into the next layer (--fold-gain=false to opt out)")
@@ -102,6 +104,10 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if err := nonNegativeFlag("--weight-decay", *wd); err != nil {
 		return err
+	}
+	sched, ok := train.ParseSchedule(*schedule)
+	if !ok {
+		return usagef("--schedule %q: want flat-cosine, cosine or constant", *schedule)
 	}
 	if qm != quant.Float {
 		// The ranges of quant.LayerConfig.Validate, checked at the flags.
@@ -162,6 +168,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, RestoreNorms: *restoreNorms,
 		Train: trainSet, Test: testSet, Epochs: *epochs, Batch: *batch, LR: *lr, WeightDecay: *wd,
+		Schedule: sched, RawInput: !*standardise,
 		Threads: *threads, Dir: *out, WriteReport: true, Progress: e.stderr, Log: e.stderr}
 	if *augment {
 		o.Augment = data.Augment{Pad: 4, Flip: true, Seed: *seed}

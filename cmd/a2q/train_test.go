@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/a2qtoolkit/a2q/checkpoint"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
+	"github.com/a2qtoolkit/a2q/train"
 )
 
 // TestTrainInitDefaults: fine-tuning from a float checkpoint zero-centres
@@ -136,6 +138,38 @@ func TestTrainFailedRuns(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, "model.ckpt")); (err == nil) != c.ckpt {
 			t.Errorf("%s: model.ckpt exists %v, want %v", c.name, err == nil, c.ckpt)
+		}
+	}
+}
+
+// TestTrainStandardiseInput: by default training steps the input layer in
+// standardised coordinates, recording the training set's statistics in
+// the checkpoint; --standardise-input=false records none.
+func TestTrainStandardiseInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name  string
+		extra []string
+		std   bool
+	}{
+		{"default", nil, true},
+		{"opted out", []string{"--standardise-input=false", "--schedule", "cosine"}, false},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		args := append([]string{"train", "--model", "mlp", "--quant", "float", "--epochs", "1", "--out", out}, c.extra...)
+		if code, _, stderr := runArgs(t, args...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.name, code, stderr)
+		}
+		ck, err := checkpoint.Load(filepath.Join(out, "model.ckpt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st train.State
+		if err := json.Unmarshal([]byte(ck.Meta["train_state"]), &st); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(st.InputStd) == 1 && st.InputStd[0] > 0 && st.InputMean[0] > 0; got != c.std {
+			t.Errorf("%s: input statistics recorded %v (mean %v, std %v), want %v", c.name, got, st.InputMean, st.InputStd, c.std)
 		}
 	}
 }
