@@ -61,14 +61,15 @@ func TestTrainingLearns(t *testing.T) {
 
 // TestA2QPlusFineTune starts A2Q+ at P = 16 from float weights and checks
 // that fine-tuning recovers accuracy while every hidden layer stays
-// certified. The float model trains with RawInput: its projection loses
-// more (to about 0.50 from 0.72) than that of a model trained in
-// standardised coordinates (0.58), which one epoch on 3,000 images does
-// not improve on, so that there is something to recover.
+// certified. The float model trains with RawInput and a constant learning
+// rate: its projection loses more (to about 0.50 from 0.74) than that of a
+// model trained in standardised coordinates or with the default schedule
+// (0.58), which one epoch on 3,000 images does not improve on, so that
+// there is something to recover.
 func TestA2QPlusFineTune(t *testing.T) {
 	trainSet, testSet := embedded(t, 3000, 1000)
 	f := cnn(t, quant.Float, 0)
-	tr, err := New(f, Options{Epochs: 1, Batch: 64, LR: 2e-3, Threads: 2, Seed: 1, RawInput: true})
+	tr, err := New(f, Options{Epochs: 1, Batch: 64, LR: 2e-3, Threads: 2, Seed: 1, RawInput: true, Schedule: ScheduleConstant})
 	if err != nil {
 		t.Fatal(err)
 	}
