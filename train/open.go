@@ -39,7 +39,7 @@ func OpenDataFor(task models.Task, spec string, scale int, seed uint64) (trainSe
 	}
 	trainSet, testSet, err = data.Open(spec)
 	if err != nil {
-		if spec == "" || spec == "default" || !isDir(spec) {
+		if spec == "" || spec == "default" || !isDir(spec) && spec != data.WallpapersName {
 			return nil, nil, err
 		}
 		return data.OpenSR(spec, data.SROptions{Scale: scale, Luma: true, Seed: int64(seed), CropsPerImage: SRCropsPerImage})
