@@ -56,6 +56,7 @@ type Sparse struct {
 	prog   []int32
 	nnz    int
 	groups int
+	muls   int // groups of a value other than ±1
 	maxOff int
 	bits   int
 }
@@ -134,6 +135,9 @@ func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool,
 			}
 			s.prog[start]++
 			s.groups++
+			if v != 1 && v != -1 {
+				s.muls++
+			}
 			g = e
 		}
 		s.nnz += len(order)
@@ -150,9 +154,12 @@ func (s *Sparse) K() int { return s.k }
 // NonZeros returns the number of non-zero weights.
 func (s *Sparse) NonZeros() int { return s.nnz }
 
-// Groups returns the number of (channel, value) groups: the kernel's
-// multiplications per position, where a group's value is not ±1.
+// Groups returns the number of (channel, value) groups.
 func (s *Sparse) Groups() int { return s.groups }
+
+// Multiplies returns the number of groups whose value is not ±1: the
+// kernel's multiplications per position.
+func (s *Sparse) Multiplies() int { return s.muls }
 
 // AccBits returns the exact accumulator bound of the weights for the
 // declared input range.

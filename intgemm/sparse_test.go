@@ -175,7 +175,7 @@ func sparseMulCase(t *testing.T, rng *rand.Rand, zeros float64, signed bool, lay
 	if err != nil {
 		t.Fatalf("n=%d k=%d: %v", n, k, err)
 	}
-	nnz, groups := 0, 0
+	nnz, groups, muls := 0, 0, 0
 	for j := 0; j < n; j++ {
 		vals := map[int8]bool{}
 		for _, v := range w[j*k : (j+1)*k] {
@@ -185,9 +185,10 @@ func sparseMulCase(t *testing.T, rng *rand.Rand, zeros float64, signed bool, lay
 			}
 		}
 		groups += len(vals)
+		muls += len(vals) - b2iTest(vals[1]) - b2iTest(vals[-1])
 	}
-	if s.NonZeros() != nnz || s.Groups() != groups {
-		t.Fatalf("NonZeros, Groups = %d, %d; want %d, %d", s.NonZeros(), s.Groups(), nnz, groups)
+	if s.NonZeros() != nnz || s.Groups() != groups || s.Multiplies() != muls {
+		t.Fatalf("NonZeros, Groups, Multiplies = %d, %d, %d; want %d, %d, %d", s.NonZeros(), s.Groups(), s.Multiplies(), nnz, groups, muls)
 	}
 	lo, hi := inputRange(8, signed)
 	x := make([]int16, s.InputLen(np)+rng.IntN(3))
@@ -424,4 +425,11 @@ func TestSparseAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations per Mul", impl, a)
 		}
 	}
+}
+
+func b2iTest(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -115,14 +115,13 @@ func BenchmarkCostModel(b *testing.B) {
 			}
 			sp := ss.sp.kern
 			c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
-			mul := sp.Groups() - unitGroups(ss.lr.l.Weights, ss.lr.l.OutC, ss.lr.l.K)
 			per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(b.N*nb) }
-			b.ReportMetric(c.sparseCost(ss, ss.sp, nb, sp.NonZeros(), mul)/1e3/float64(nb), "pred-sparse-µs")
+			b.ReportMetric(c.sparseCost(ss, ss.sp, nb)/1e3/float64(nb), "pred-sparse-µs")
 			b.ReportMetric(per(ts), "sparse-µs")
 			b.ReportMetric(c.denseCost(sd, denseKernel(sd.lr), nb)/1e3/float64(nb), "pred-dense-µs")
 			b.ReportMetric(per(td), "dense-µs")
 			b.ReportMetric(float64(sp.NonZeros()), "nnz")
-			b.ReportMetric(float64(mul), "mul-groups")
+			b.ReportMetric(float64(sp.Multiplies()), "mul-groups")
 		})
 	}
 }

@@ -70,15 +70,12 @@ func (c kernelCosts) denseCost(st *fastStage, kernel string, nb int) float64 {
 	return t
 }
 
-// sparseCost predicts the sparse kernel's time on a chunk of nb images of
-// a layer with nnz non-zero weights in groups value groups, mul of them of
-// a value other than ±1.
-func (c kernelCosts) sparseCost(st *fastStage, sp *sparseRun, nb, nnz, mul int) float64 {
-	g := &st.g
-	_, np := sp.perImage(nb, g, sp.kern.Block())
+// sparseCost predicts the sparse kernel's time on a chunk of nb images.
+func (c kernelCosts) sparseCost(st *fastStage, sr *sparseRun, nb int) float64 {
+	_, np := sr.perImage(nb, &st.g, sr.kern.Block())
 	vecs := float64(np) / 16
-	return vecs*(float64(nnz)*c.add+float64(mul)*c.mul+float64(st.lr.l.OutC)*c.ch) +
-		float64(nb*g.H*g.W*g.C)*c.plane
+	return vecs*(float64(sr.kern.NonZeros())*c.add+float64(sr.kern.Multiplies())*c.mul+float64(st.lr.l.OutC)*c.ch) +
+		float64(nb*st.g.H*st.g.W*st.g.C)*c.plane
 }
 
 // chooseKernel decides whether st runs on the sparse kernel sr (nil when
@@ -96,33 +93,13 @@ func chooseKernel(st *fastStage, sr *sparseRun, fit error, nb int, path Path) (b
 	if path == PathSparse {
 		return true, "sparse kernel forced"
 	}
-	sp := sr.kern
-	c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
-	mul := sp.Groups() - unitGroups(lr.l.Weights, lr.l.OutC, lr.l.K)
-	ts, td := c.sparseCost(st, sr, nb, sp.NonZeros(), mul), c.denseCost(st, dense, nb)
-	if lr.kerns == nil {
-		td = 1e300
-	}
+	c := costsFor(strings.HasPrefix(sr.kern.Impl(), "go-"))
+	ts, td := c.sparseCost(st, sr, nb), c.denseCost(st, dense, nb)
 	why := fmt.Sprintf("cost model: sparse16 %.1f µs, %s %.1f µs per image (%.1f %% zeros)",
 		ts/float64(nb)/1e3, dense, td/float64(nb)/1e3, 100*lr.info.Sparsity)
 	// The sparse kernel must win by a margin larger than the model's
 	// error, or the layer stays on the dense kernel.
 	return ts < sparseMargin*td, why
-}
-
-// unitGroups counts the channels of w (cout rows of k) with a weight of 1,
-// plus those with a weight of −1: the value groups that need no
-// multiplication.
-func unitGroups(w []int32, cout, k int) int {
-	n := 0
-	for j := 0; j < cout; j++ {
-		var p, m bool
-		for _, v := range w[j*k : (j+1)*k] {
-			p, m = p || v == 1, m || v == -1
-		}
-		n += b2i(p) + b2i(m)
-	}
-	return n
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/metrics"
 	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/thresh"
 )
@@ -134,6 +135,7 @@ type layerRun struct {
 	// one of a tiled layer); pOut, with tile > 0, the outer one.
 	p, pOut, tile int
 	kerns         []*intgemm.Kernel // one per group; nil: scalar path
+	w8            []int8            // the weights as bytes, with kerns
 	thr           []int64           // OutC rows of tsize thresholds, padded with Unreached
 	// thr32 holds the thresholds clamped to the layer's exact accumulator
 	// range [lo, hi + 1], when that fits int32, for the fast path.
@@ -253,11 +255,7 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	}
 	exact := info.AccBitsExact
 	lr := &layerRun{l: l, p: run, pOut: runOut, tile: l.Tile, info: info}
-	zeros := 0
-	for _, v := range l.Weights {
-		zeros += b2i(v == 0)
-	}
-	lr.info.Sparsity = float64(zeros) / float64(max(len(l.Weights), 1))
+	lr.info.Sparsity = metrics.Sparsity(l.Weights)
 	defer func() {
 		if lr.info.Kernel == "" {
 			lr.info.Kernel, lr.info.Reason = denseKernel(lr), lr.info.Note
@@ -305,10 +303,11 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 		}
 	}
 	cog := l.OutC / l.Groups
-	w8 := make([]int8, len(l.Weights))
+	lr.w8 = make([]int8, len(l.Weights))
 	for i, v := range l.Weights {
-		w8[i] = int8(v)
+		lr.w8[i] = int8(v)
 	}
+	w8 := lr.w8
 	build := func(acc intgemm.Acc) error {
 		lr.kerns = lr.kerns[:0]
 		for g := 0; g < l.Groups; g++ {

@@ -309,9 +309,7 @@ func padKernels(st *fastStage) {
 	for grp := range st.lr.kerns {
 		w := make([]int8, cog*lda)
 		for j := 0; j < cog; j++ {
-			for i, v := range l.Weights[(grp*cog+j)*k : (grp*cog+j+1)*k] {
-				w[j*lda+i] = int8(v)
-			}
+			copy(w[j*lda:], st.lr.w8[(grp*cog+j)*k:(grp*cog+j+1)*k])
 		}
 		kn, err := intgemm.NewKernel(w, cog, lda, st.lr.kerns[grp].Acc(), st.lr.info.AccBitsExact)
 		if err != nil || kn.Path(l.InputSigned) != st.lr.kerns[grp].Path(l.InputSigned) {

@@ -30,8 +30,8 @@ type sparseRun struct {
 	planeLen int
 }
 
-// sparseFit says whether the sparse kernel can run st (geometry set, for
-// images of shape in), or why not.
+// sparseFit says whether the sparse kernel can run st (its geometry and
+// pools set), or why not.
 func sparseFit(st *fastStage) error {
 	l, g := st.lr.l, &st.g
 	switch {
@@ -62,11 +62,7 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 			}
 		}
 	}
-	w8 := make([]int8, len(l.Weights))
-	for i, v := range l.Weights {
-		w8[i] = int8(v)
-	}
-	k, err := intgemm.NewSparse(w8, l.OutC, l.K, off, l.InputBits, l.InputSigned, st.lr.info.AccBitsExact)
+	k, err := intgemm.NewSparse(st.lr.w8, l.OutC, l.K, off, l.InputBits, l.InputSigned, st.lr.info.AccBitsExact)
 	if err != nil {
 		return nil, err
 	}
