@@ -316,32 +316,61 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 		}
 		return
 	}
-	rows, blk := kn.rows, mr
-	switch {
-	case kn.Path(signed) == Acc16:
-		rows, blk = func(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-			kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.b8, cols16, cols16, kern16)
-		}, bRows
-	case useVNNI && kn.bv != nil:
-		rows, blk = func(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-			kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.bv, vnniPanel, vnniCols, kernVNNI)
-		}, bRows
-	case kn.b32 != nil:
-		rows, blk = kn.rowsB32, b32Rows
-	}
+	kind := kn.rowKernel(signed)
+	blk := [...]int{rowsInt16: mr, rowsBcast16: bRows, rowsVNNI: bRows, rowsB32: b32Rows}[kind]
 	blocks := (m + blk - 1) / blk
 	threads = max(1, min(threads, blocks))
 	if threads == 1 {
-		rows(0, m, a, lda, c, ldc, signed)
+		kn.rowsOn(kind, 0, m, a, lda, c, ldc, signed)
 		return
 	}
 	var wg sync.WaitGroup
 	for t := 0; t < threads; t++ {
 		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
 		i0, i1 := b0*blk, min(b1*blk, m)
-		wg.Go(func() { rows(i0, i1, a, lda, c, ldc, signed) })
+		wg.Go(func() { kn.rowsOn(kind, i0, i1, a, lda, c, ldc, signed) })
 	}
 	wg.Wait()
+}
+
+// The row kernels of run: the int16-operand 32-bit kernel, the 16-bit and
+// VNNI broadcast kernels, and the broadcast 32-bit kernel of short dot
+// products.
+const (
+	rowsInt16 = iota
+	rowsBcast16
+	rowsVNNI
+	rowsB32
+)
+
+// rowKernel returns the row kernel MulU8 (signed false) or MulS8 (signed
+// true) runs.
+func (kn *Kernel) rowKernel(signed bool) int {
+	switch {
+	case kn.Path(signed) == Acc16:
+		return rowsBcast16
+	case useVNNI && kn.bv != nil:
+		return rowsVNNI
+	case kn.b32 != nil:
+		return rowsB32
+	}
+	return rowsInt16
+}
+
+// rowsOn computes output rows [i0, i1) with the row kernel kind; a switch
+// rather than a function value, so that a single-threaded product
+// allocates nothing.
+func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	switch kind {
+	case rowsBcast16:
+		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.b8, cols16, cols16, kern16)
+	case rowsVNNI:
+		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.bv, vnniPanel, vnniCols, kernVNNI)
+	case rowsB32:
+		kn.rowsB32(i0, i1, a, lda, c, ldc, signed)
+	default:
+		kn.rows(i0, i1, a, lda, c, ldc, signed)
+	}
 }
 
 // rowsBcast computes output rows [i0, i1) with a broadcast kernel: panels

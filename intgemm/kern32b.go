@@ -40,52 +40,41 @@ func packPairs(w []int8, n, k int) []int16 {
 
 // rowsB32 computes output rows [i0, i1) with the broadcast 32-bit kernel:
 // the whole blocks of b32Rows rows and whole panels straight into C in one
-// call, the rest through a padded copy of the rows and a scratch tile.
+// call; the last partial panel, and the rows too short or too few for a
+// block, one panel at a time through a tile on the stack.
 func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	pairs := (kn.k + 1) / 2
 	panels := (kn.n + b32Cols - 1) / b32Cols
 	full := kn.n / b32Cols
 	// The kernel reads 2·pairs bytes of every row, one past K when K is
-	// odd: rows that are too short go through the padded copy.
-	blocks := (i1 - i0) / b32Rows
-	if lda < 2*pairs {
-		blocks = 0
-	}
-	for blocks > 0 && len(a) < (i0+blocks*b32Rows-1)*lda+2*pairs {
-		blocks--
+	// odd: the blocks must stay inside a.
+	blocks := 0
+	if lda >= 2*pairs && len(a) >= 2*pairs {
+		blocks = min((i1-i0)/b32Rows, ((len(a)-2*pairs)/lda+1-i0)/b32Rows)
 	}
 	if blocks > 0 && full > 0 {
 		kern32b(signed, a[i0*lda:], lda, kn.b32, c[i0*ldc:], ldc, pairs, full, blocks)
 	}
-	var pack []uint8
-	var tmp []int32
+	var pack [b32Rows * (b32MaxK + 1)]uint8
+	var tile [b32Rows * b32Cols]int32
 	for i := i0; i < i1; i += b32Rows {
 		rows := min(b32Rows, i1-i)
-		done := full // panels already in C
-		if i >= i0+blocks*b32Rows {
-			done = 0
-		}
-		if done == panels {
-			continue
-		}
+		p0 := full // the first panel not yet in C
 		ab, ld := a[i*lda:], lda
 		if i >= i0+blocks*b32Rows {
-			if pack == nil {
-				pack = make([]uint8, b32Rows*2*pairs)
-			}
-			clear(pack)
+			p0 = 0
+			clear(pack[:])
 			for r := 0; r < rows; r++ {
 				copy(pack[r*2*pairs:], a[(i+r)*lda:(i+r)*lda+kn.k])
 			}
-			ab, ld = pack, 2*pairs
+			ab, ld = pack[:], 2*pairs
 		}
-		if tmp == nil {
-			tmp = make([]int32, b32Rows*panels*b32Cols)
-		}
-		w := (panels - done) * b32Cols
-		kern32b(signed, ab, ld, kn.b32[done*pairs*b32Cols*2:], tmp, w, pairs, panels-done, 1)
-		for r := 0; r < rows; r++ {
-			copy(c[(i+r)*ldc+done*b32Cols:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*b32Cols])
+		for p := p0; p < panels; p++ {
+			kern32b(signed, ab, ld, kn.b32[p*pairs*b32Cols*2:], tile[:], b32Cols, pairs, 1, 1)
+			cols := min(b32Cols, kn.n-p*b32Cols)
+			for r := 0; r < rows; r++ {
+				copy(c[(i+r)*ldc+p*b32Cols:(i+r)*ldc+p*b32Cols+cols], tile[r*b32Cols:])
+			}
 		}
 	}
 }

@@ -36,3 +36,22 @@ func TestBroadcast32Chosen(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcast32Allocs checks that the broadcast kernel's row blocks,
+// partial ones included, run without heap allocations.
+func TestBroadcast32Allocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	n, k, m := 37, 9, 100 // a partial panel and a partial row block
+	kn, err := NewKernel(fullWeights(rng, n, k), n, k, Acc32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := make([]uint8, m*k)
+	c := make([]int32, m*n)
+	for _, impl := range impls() {
+		forceImpl(t, impl)
+		if allocs := testing.AllocsPerRun(10, func() { kn.MulU8(1, m, a, k, c, n) }); allocs != 0 {
+			t.Errorf("%s: %v allocations per product", impl, allocs)
+		}
+	}
+}
