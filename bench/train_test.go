@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 )
 
@@ -28,4 +29,46 @@ func TestTrain(t *testing.T) {
 			t.Errorf("%s %s: %+v", tt.model, tt.mode, r)
 		}
 	}
+}
+
+// BenchmarkTrainStep times one training step (forward, backward, Adam) of
+// the reference CNN at batch 128 on two threads, float and A2Q+; run with
+// -cpuprofile to see where a step goes.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, mode := range []quant.Mode{quant.Float, quant.A2QPlus} {
+		b.Run(string(mode), func(b *testing.B) {
+			cfg := models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
+				Hidden: quant.LayerConfig{Mode: mode, WeightBits: 8, ActBits: 8, AccBits: 16},
+				First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
+			if mode == quant.Float {
+				cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
+			}
+			m, err := models.Build(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := newTrainer(m, 128, 2)
+			t.steps(2)
+			b.ResetTimer()
+			t.steps(b.N)
+			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkFloatInfer times the float reference CNN's forward pass at
+// batch 128 on one thread.
+func BenchmarkFloatInfer(b *testing.B) {
+	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
+		Hidden: quant.LayerConfig{Mode: quant.Float}, First: models.DefaultEdge(quant.Float), Last: models.DefaultEdge(quant.Float)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := newTrainer(m, 128, 1)
+	tp := t.tape
+	for i := 0; i < b.N; i++ {
+		m.Forward(tp, tp.Constant(t.x), false)
+		tp.Reset()
+	}
+	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 }
