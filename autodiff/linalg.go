@@ -20,7 +20,7 @@ func (t *Tape) Linear(x, w, b *Var) *Var {
 	}
 	n, in, outF := xs[0], xs[1], ws[0]
 	out := t.allocNoZero(n, outF)
-	gemm.SgemmParallel(t.Threads, false, true, n, outF, in, x.Value.Data, in, w.Value.Data, in, 0, out.Data, outF)
+	t.mulWeights(n, outF, in, x.Value.Data, in, w, 0, out.Data, outF)
 	if b != nil {
 		t.addRowVector(out.Data, b.Value.Data)
 	}
@@ -127,8 +127,7 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 			cols[grp] = t.buf(rows * k)
 			tensor.Im2col(t.Threads, &g, x.Value.Data, grp, cols[grp])
 		}
-		gemm.SgemmParallel(t.Threads, false, true, rows, cog, k, cols[grp], k,
-			w.Value.Data[grp*cog*k:], k, 0, out.Data[grp*cog:], cout)
+		t.mulWeights(rows, cog, k, cols[grp], k, w, grp*cog*k, out.Data[grp*cog:], cout)
 	}
 	if b != nil {
 		t.addRowVector(out.Data, b.Value.Data)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/a2qtoolkit/a2q/gemm"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -17,6 +18,7 @@ type Var struct {
 
 	tape         *Tape
 	requiresGrad bool
+	param        bool // a parameter's value (Leaf on a NoGrad tape)
 	back         func()
 }
 
@@ -30,10 +32,28 @@ func (v *Var) Shape() []int { return v.Value.Shape }
 type Tape struct {
 	// Threads is the number of goroutines kernels may use (at least 1).
 	Threads int
+	// NoGrad makes Leaf return constants, so that nothing computed on the
+	// tape is recorded for a backward pass: for forward passes whose
+	// gradients are never wanted (evaluation, inference). Values are the
+	// same as with recording.
+	NoGrad bool
+	// Frozen, on a NoGrad tape, promises that no parameter changes during
+	// the tape's life: the tape then packs each weight matrix for the GEMM
+	// once and reuses the packing across Resets.
+	Frozen bool
 
-	nodes []*Var
-	free  map[int][][]float32
-	live  [][]float32
+	nodes   []*Var
+	free    map[int][][]float32
+	live    [][]float32
+	largest int
+	packs   map[packKey]*gemm.PackedB
+}
+
+// packKey names a weight matrix: a parameter's value and the offset of a
+// group's rows in it.
+type packKey struct {
+	w   *tensor.Tensor
+	off int
 }
 
 // NewTape returns a tape whose kernels use the given number of threads.
@@ -73,9 +93,14 @@ func (t *Tape) buf(n int) []float32 {
 	} else {
 		b = make([]float32, n)
 	}
+	t.largest = max(t.largest, n)
 	t.live = append(t.live, b)
 	return b
 }
+
+// Largest returns the length of the largest buffer the tape has handed
+// out (values, gradients, scratch) since it was made.
+func (t *Tape) Largest() int { return t.largest }
 
 // Scratch returns an uninitialised buffer of n float32s that lives until
 // Reset, for Custom operations that keep state for their backward pass.
@@ -91,6 +116,9 @@ func (t *Tape) Constant(v *tensor.Tensor) *Var {
 func (t *Tape) Leaf(value, grad *tensor.Tensor) *Var {
 	if !slices.Equal(value.Shape, grad.Shape) {
 		panic(fmt.Sprintf("autodiff: Leaf: value %v, gradient %v", value, grad))
+	}
+	if t.NoGrad {
+		return &Var{Value: value, tape: t, param: true}
 	}
 	return &Var{Value: value, Grad: grad, tape: t, requiresGrad: true}
 }
@@ -165,3 +193,25 @@ func (t *Tape) Custom(out *tensor.Tensor, back func(dout *tensor.Tensor, grads [
 // NewValue returns a tensor from the tape's pool, zeroed, for building the
 // output of a Custom operation.
 func (t *Tape) NewValue(shape ...int) *tensor.Tensor { return t.alloc(shape...) }
+
+// mulWeights computes C = A·Wᵀ for the rows×k matrix A and the n×k
+// weight matrix W at w.Value.Data[off:] (row stride k): the forward GEMM
+// of Linear and Conv2d. On a Frozen tape a parameter's W is packed once.
+func (t *Tape) mulWeights(rows, n, k int, a []float32, lda int, w *Var, off int, c []float32, ldc int) {
+	if t.Frozen && w.param && rows > 0 {
+		key := packKey{w.Value, off}
+		pb, ok := t.packs[key]
+		if !ok {
+			pb = gemm.PackB(true, n, k, w.Value.Data[off:], k)
+			if t.packs == nil {
+				t.packs = map[packKey]*gemm.PackedB{}
+			}
+			t.packs[key] = pb
+		}
+		if pb != nil && t.Threads <= 1 {
+			gemm.SgemmB(rows, a, lda, pb, 0, c, ldc)
+			return
+		}
+	}
+	gemm.SgemmParallel(t.Threads, false, true, rows, n, k, a, lda, w.Value.Data[off:], k, 0, c, ldc)
+}

@@ -33,6 +33,11 @@ var ErrShape = errors.New("images of another shape than the model's input")
 // give different outputs.
 var ErrPlansDisagree = errors.New("integer inference disagrees between plans")
 
+// ErrFloatDisagrees is wrapped by the error of InferSpeed when the float
+// model's tape-free inference (models.Model.Infer) does not give its
+// taped forward pass's outputs bit for bit.
+var ErrFloatDisagrees = errors.New("float inference disagrees with the forward pass")
+
 // InferOptions configure Infer and InferModel.
 type InferOptions struct {
 	Model   string        // Infer: a classifier taking 28×28 one-channel images (default "cnn")
@@ -233,7 +238,8 @@ type SpeedOptions struct {
 	// sets their Threads. Each plan's outputs must equal the first's.
 	Plans []intinfer.Options
 	// Float, when set, is a float model taking the same images, timed
-	// too through package autodiff in evaluation mode.
+	// too (models.Model.Infer, checked once against the taped forward
+	// pass).
 	Float *models.Model
 	// Threads is the number of threads of every plan and of Float.
 	Threads int
@@ -263,7 +269,7 @@ func InferSpeed(ctx context.Context, im *intinfer.Model, x []float32, n int, o S
 			im.InH, im.InW, im.InC, len(x), n)
 	}
 	th := max(o.Threads, 1)
-	var runs []func()
+	var runs []func() error
 	sp := &Speed{}
 	var first []float32
 	for i, p := range o.Plans {
@@ -279,13 +285,23 @@ func InferSpeed(ctx context.Context, im *intinfer.Model, x []float32, n int, o S
 			return nil, fmt.Errorf("bench: %w: %v (NoVNNI %v) and %v (NoVNNI %v)",
 				ErrPlansDisagree, o.Plans[0].Path, o.Plans[0].NoVNNI, p.Path, p.NoVNNI)
 		}
-		runs = append(runs, func() { e.Run(x, n, false) })
+		runs = append(runs, func() error { e.Run(x, n, false); return nil })
 	}
 	if fm := o.Float; fm != nil {
+		xt := tensor.FromData(x, n, im.InH, im.InW, im.InC)
 		tp := autodiff.NewTape(th)
-		runs = append(runs, func() {
-			fm.Forward(tp, tp.Constant(tensor.FromData(x, n, im.InH, im.InW, im.InC)), false)
-			tp.Reset()
+		want := fm.Forward(tp, tp.Constant(xt), false).Value.Data
+		got, err := fm.Infer(ctx, xt, th)
+		if err != nil {
+			return nil, fmt.Errorf("bench: float inference: %w", err)
+		}
+		if !slices.Equal(got.Data, want) {
+			return nil, fmt.Errorf("bench: %w", ErrFloatDisagrees)
+		}
+		tp.Reset()
+		runs = append(runs, func() error {
+			_, err := fm.Infer(ctx, xt, th)
+			return err
 		})
 	}
 	best := make([]time.Duration, len(runs))
@@ -299,7 +315,9 @@ func InferSpeed(ctx context.Context, im *intinfer.Model, x []float32, n int, o S
 		}
 		for i, run := range runs {
 			start := time.Now()
-			run()
+			if err := run(); err != nil {
+				return nil, fmt.Errorf("bench: float inference: %w", err)
+			}
 			d := time.Since(start)
 			best[i], spent[i] = min(best[i], d), spent[i]+d
 		}

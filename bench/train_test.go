@@ -57,7 +57,7 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkFloatInfer times the float reference CNN's forward pass at
-// batch 128 on one thread.
+// batch 128 on one thread: on a tape (Forward) and without one (Infer).
 func BenchmarkFloatInfer(b *testing.B) {
 	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
 		Hidden: quant.LayerConfig{Mode: quant.Float}, First: models.DefaultEdge(quant.Float), Last: models.DefaultEdge(quant.Float)})
@@ -65,10 +65,20 @@ func BenchmarkFloatInfer(b *testing.B) {
 		b.Fatal(err)
 	}
 	t := newTrainer(m, 128, 1)
-	tp := t.tape
-	for i := 0; i < b.N; i++ {
-		m.Forward(tp, tp.Constant(t.x), false)
-		tp.Reset()
-	}
-	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.Run("tape", func(b *testing.B) {
+		tp := t.tape
+		for i := 0; i < b.N; i++ {
+			m.Forward(tp, tp.Constant(t.x), false)
+			tp.Reset()
+		}
+		b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+	})
+	b.Run("infer", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := m.Infer(context.Background(), t.x, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+	})
 }

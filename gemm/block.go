@@ -223,25 +223,8 @@ func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b 
 		return beta
 	}
 	if kn.wholeB(n, k) {
-		npad := roundUp(n, nr)
-		for pc := 0; pc < k; pc += kc {
-			kb := min(kc, k-pc)
-			kn.packB(transB, kb, n, b, ldb, pc, 0, p.b[pc*npad:pc*npad+npad*kb])
-		}
-		for ir := 0; ir < mFull; ir += mr {
-			for pc := 0; pc < k; pc += kc {
-				kb := min(kc, k-pc)
-				kn.directStrip(kb, n, a[ir*lda+pc:], lda, p.b[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
-			}
-		}
-		if mFull < m {
-			for pc := 0; pc < k; pc += kc {
-				kb := min(kc, k-pc)
-				ap := p.a[:mr*kb]
-				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
-				kn.macroKernel(m-mFull, n, kb, ap, p.b[pc*npad:pc*npad+npad*kb], c[mFull*ldc:], ldc, betaAt(pc), &p.tmp)
-			}
-		}
+		kn.packWholeB(transB, n, k, b, ldb, p.b)
+		kn.directWhole(m, n, k, a, lda, p.b, beta, c, ldc, p)
 		return
 	}
 	for jc := 0; jc < n; jc += nc {
@@ -258,6 +241,48 @@ func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b 
 				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
 				kn.macroKernel(m-mFull, nb, kb, ap, bp, c[mFull*ldc+jc:], ldc, betaAt(pc), &p.tmp)
 			}
+		}
+	}
+}
+
+// packWholeB packs all of op(B) for directWhole: k-blocks of kc rows,
+// each roundUp(n, nr) columns wide, one after the other.
+func (kn *kernel) packWholeB(transB bool, n, k int, b []float32, ldb int, dst []float32) {
+	_, kc, _ := kn.blocks(1, n, k)
+	npad := roundUp(n, kn.nr)
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		kn.packB(transB, kb, n, b, ldb, pc, 0, dst[pc*npad:pc*npad+npad*kb])
+	}
+}
+
+// directWhole is sgemmDirect with all of op(B) packed (by packWholeB) in
+// bp: each strip of A runs through every k-block while its rows of C are
+// hot; rows past the last full strip are packed and go through the packed
+// kernel.
+func (kn *kernel) directWhole(m, n, k int, a []float32, lda int, bp []float32, beta float32, c []float32, ldc int, p *packBuf) {
+	mr := kn.mr
+	_, kc, _ := kn.blocks(m, n, k)
+	npad := roundUp(n, kn.nr)
+	mFull := m / mr * mr
+	betaAt := func(pc int) float32 {
+		if pc > 0 {
+			return 1
+		}
+		return beta
+	}
+	for ir := 0; ir < mFull; ir += mr {
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			kn.directStrip(kb, n, a[ir*lda+pc:], lda, bp[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
+		}
+	}
+	if mFull < m {
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			ap := p.a[:mr*kb]
+			kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+			kn.macroKernel(m-mFull, n, kb, ap, bp[pc*npad:pc*npad+npad*kb], c[mFull*ldc:], ldc, betaAt(pc), &p.tmp)
 		}
 	}
 }

@@ -438,7 +438,6 @@ func (t *Trainer) step(b *Batch, n int) (float64, error) {
 // Evaluate returns the model's accuracy (classification) or mean PSNR in dB
 // (super-resolution, images in [0, 1]) on s, in evaluation mode.
 func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (float64, error) {
-	tp := autodiff.NewTape(threads)
 	b := NewBatch(s, 256)
 	batcher := data.NewBatcher(s, 256, nil, data.Augment{})
 	var correct int
@@ -451,7 +450,10 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 		if !ok {
 			break
 		}
-		out := m.Forward(tp, tp.Constant(b.X(n)), false).Value
+		out, err := m.Infer(ctx, b.X(n), threads)
+		if err != nil {
+			return 0, fmt.Errorf("evaluate: %w", err)
+		}
 		if m.Task == models.SuperResolve {
 			y := b.Y(n)
 			per := y.Len() / n
@@ -466,7 +468,6 @@ func Evaluate(ctx context.Context, m *models.Model, s *data.Set, threads int) (f
 				}
 			}
 		}
-		tp.Reset()
 	}
 	if s.N == 0 {
 		return 0, fmt.Errorf("evaluate: empty data set")
