@@ -79,6 +79,8 @@ func TestImporterOpGradients(t *testing.T) {
 			func(tp *Tape, v []*Var) *Var { return tp.MaxPoolPad(v[0], 3, 2, 1) }},
 		{"maxpool-pad-2x2", []*tensor.Tensor{distinct(rng, 1, 5, 5, 2)},
 			func(tp *Tape, v []*Var) *Var { return tp.MaxPoolPad(v[0], 2, 2, 1) }},
+		{"maxpoolbias", []*tensor.Tensor{distinct(rng, 2, 5, 6, 3), randTensor(rng, 3)},
+			func(tp *Tape, v []*Var) *Var { return tp.MaxPoolBias(v[0], v[1], false, 3, 2) }},
 		{"avgpool-pad-include", []*tensor.Tensor{randTensor(rng, 2, 5, 4, 3)},
 			func(tp *Tape, v []*Var) *Var { return tp.AvgPoolPad(v[0], 3, 2, 1, true) }},
 		{"avgpool-pad-exclude", []*tensor.Tensor{randTensor(rng, 2, 5, 4, 3)},
@@ -447,4 +449,105 @@ func TestImporterOpThreads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMaxPoolBiasMatchesUnfused checks the fused pool, bias and ReLU
+// against the three ops it replaces: the same values bit for bit
+// (including NaN, infinities and ties) and the same gradients up to the
+// bias gradient's order of summation.
+func TestMaxPoolBiasMatchesUnfused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, c := range []struct {
+		n, h, w, ch, k, s int
+		relu, bias         bool
+	}{
+		{3, 26, 26, 32, 2, 2, true, true}, {2, 11, 11, 64, 2, 2, true, true}, {2, 7, 5, 3, 3, 2, false, true},
+		{1, 6, 6, 5, 2, 2, true, false}, {2, 9, 9, 4, 3, 3, true, true},
+	} {
+		x := randTensor(rng, c.n, c.h, c.w, c.ch)
+		for i := range x.Data {
+			switch rng.IntN(40) {
+			case 0:
+				x.Data[i] = float32(math.NaN())
+			case 1:
+				x.Data[i] = float32(math.Inf(1 - 2*rng.IntN(2)))
+			case 2:
+				x.Data[i] = x.Data[max(i-c.ch, 0)] // a tie with the pixel before
+			}
+		}
+		b := randTensor(rng, c.ch)
+		run := func(fused bool) (out, gx, gb *tensor.Tensor) {
+			tp := NewTape(2)
+			gx, gb = tensor.New(x.Shape...), tensor.New(c.ch)
+			xv := tp.Leaf(x, gx)
+			var bv *Var
+			if c.bias {
+				bv = tp.Leaf(b, gb)
+			}
+			var y *Var
+			if fused {
+				y = tp.MaxPoolBias(xv, bv, c.relu, c.k, c.s)
+			} else {
+				y = xv
+				if c.bias {
+					y = addBias(tp, y, bv)
+				}
+				if c.relu {
+					y = tp.ReLU(y)
+				}
+				y = tp.MaxPool(y, c.k, c.s)
+			}
+			out = tensor.FromData(append([]float32(nil), y.Value.Data...), y.Value.Shape...)
+			// Backward from a weighted sum of the finite outputs.
+			loss := tp.NewValue(1)
+			w := make([]float32, y.Value.Len())
+			for i, v := range y.Value.Data {
+				if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+					w[i] = float32(rng.NormFloat64())
+					loss.Data[0] += v * w[i]
+				}
+			}
+			tp.Backward(tp.Custom(loss, func(d *tensor.Tensor, g []*tensor.Tensor) {
+				for i := range g[0].Data {
+					g[0].Data[i] += d.Data[0] * w[i]
+				}
+			}, y))
+			return out, gx, gb
+		}
+		seed := rng.Uint64()
+		rng = rand.New(rand.NewPCG(seed, 1))
+		want, wgx, wgb := run(false)
+		rng = rand.New(rand.NewPCG(seed, 1))
+		got, ggx, ggb := run(true)
+		for i := range got.Data {
+			if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
+				t.Fatalf("%+v: output %d is %v, unfused %v", c, i, got.Data[i], want.Data[i])
+			}
+		}
+		for i := range ggx.Data {
+			if ggx.Data[i] != wgx.Data[i] && !(math.IsNaN(float64(ggx.Data[i])) && math.IsNaN(float64(wgx.Data[i]))) {
+				t.Fatalf("%+v: x gradient %d is %v, unfused %v", c, i, ggx.Data[i], wgx.Data[i])
+			}
+		}
+		for i := range ggb.Data {
+			if d := math.Abs(float64(ggb.Data[i] - wgb.Data[i])); d > 1e-4*math.Max(1, math.Abs(float64(wgb.Data[i]))) {
+				t.Fatalf("%+v: bias gradient %d is %v, unfused %v", c, i, ggb.Data[i], wgb.Data[i])
+			}
+		}
+	}
+}
+
+// addBias adds the per-channel b to every pixel of x, as a Custom op.
+func addBias(tp *Tape, x, b *Var) *Var {
+	c := b.Value.Len()
+	out := tp.NewValue(x.Value.Shape...)
+	for i, v := range x.Value.Data {
+		out.Data[i] = v + b.Value.Data[i%c]
+	}
+	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
+		for i, dv := range d.Data {
+			g[0].Data[i] += dv
+			g[1].Data[i%c] += dv
+		}
+	}, x, b)
 }

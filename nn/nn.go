@@ -157,6 +157,14 @@ func (c *Conv2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	return tp.Conv2d(x, c.Weight.Var(tp), b, c.Options)
 }
 
+// ForwardUnbiased implements Unbiased.
+func (c *Conv2d) ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool) {
+	if c.Bias != nil {
+		b = c.Bias.Var(tp)
+	}
+	return tp.Conv2d(x, c.Weight.Var(tp), nil, c.Options), b, true
+}
+
 // Params implements Module.
 func (c *Conv2d) Params() []*Param { return appendNonNil(nil, c.Weight, c.Bias) }
 
@@ -260,15 +268,64 @@ func (p PixelShuffle) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *a
 // Params implements Module.
 func (PixelShuffle) Params() []*Param { return nil }
 
-// Sequential runs modules one after another.
+// Sequential runs modules one after another. A layer that can leave out
+// its bias (Unbiased) followed by a max pool, with or without a ReLU
+// between, runs as one tape operation (autodiff.Tape.MaxPoolBias) that
+// adds the bias after the pool: the same values for a fraction of the
+// work.
 type Sequential []Module
 
 // Forward implements Module.
 func (s Sequential) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
-	for _, m := range s {
-		x = m.Forward(tp, x, train)
+	for i := 0; i < len(s); i++ {
+		if y, n := fusePool(tp, s[i:], x, train); n > 0 {
+			x, i = y, i+n-1
+			continue
+		}
+		x = s[i].Forward(tp, x, train)
 	}
 	return x
+}
+
+// Unbiased is a layer whose output is a linear map plus a per-channel
+// bias, able to hand the bias over instead of adding it.
+type Unbiased interface {
+	Module
+	// ForwardUnbiased records the layer on x without its bias and returns
+	// the bias (nil for none), or ok false, recording nothing, when the
+	// layer cannot (a quantized layer's bias is applied inside its
+	// requantisation).
+	ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool)
+}
+
+// fusePool runs ms[0] (Unbiased), an optional ReLU and a MaxPool as one
+// operation and returns the result and the number of modules it covered,
+// or 0 when ms does not start with that pattern.
+func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*autodiff.Var, int) {
+	if len(ms) < 2 {
+		return nil, 0
+	}
+	l, ok := ms[0].(Unbiased)
+	if !ok {
+		return nil, 0
+	}
+	relu := false
+	n := 1
+	if _, ok := ms[1].(ReLU); ok {
+		relu, n = true, 2
+	}
+	if len(ms) <= n {
+		return nil, 0
+	}
+	p, ok := ms[n].(MaxPool)
+	if !ok {
+		return nil, 0
+	}
+	y, b, ok := l.ForwardUnbiased(tp, x, train)
+	if !ok {
+		return nil, 0
+	}
+	return tp.MaxPoolBias(y, b, relu, p.K, p.Stride), n + 1
 }
 
 // Params implements Module.

@@ -240,6 +240,18 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 	return scaleChannels(tp, acc, l.In.Log2Scale.Var(tp), lw, b)
 }
 
+// ForwardUnbiased implements nn.Unbiased for a float convolution (a
+// quantized layer's bias is part of its requantisation and stays there).
+func (l *Layer) ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool) {
+	if l.W != nil || l.In != nil || l.Kind != "conv" || l.Observe != nil {
+		return nil, nil, false
+	}
+	if l.Bias != nil {
+		b = l.Bias.Var(tp)
+	}
+	return l.apply(tp, x, l.Weight.Var(tp), nil), b, true
+}
+
 // apply is the layer's linear map of x with weights w (and bias b).
 func (l *Layer) apply(tp *autodiff.Tape, x, w, b *autodiff.Var) *autodiff.Var {
 	switch l.Kind {
