@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -82,5 +83,43 @@ func TestInferCalibrates(t *testing.T) {
 	}
 	if _, err := a.Infer(context.Background(), tensor.New(0, 28, 28, 1), 1); err == nil {
 		t.Error("no images: no error")
+	}
+}
+
+// TestPoolFirstMatchesModules runs the zoo's CNN (where a max pool and a
+// ReLU follow each convolution) through Sequential, which pools first, and
+// module by module, which does not: the outputs must agree bit for bit,
+// float and quantized (where the pool runs on the accumulators, before the
+// requantisation).
+func TestPoolFirstMatchesModules(t *testing.T) {
+	for _, mode := range []quant.Mode{quant.Float, quant.A2Q, quant.A2QPlus, quant.Baseline} {
+		m, err := Build(config("cnn", mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := input(6, 28, 28, 1)
+		tp := autodiff.NewTape(2)
+		want := m.Forward(tp, tp.Constant(x), true).Value.Data // calibrates
+		want = m.Forward(tp, tp.Constant(x), false).Value.Data
+		v := tp.Constant(x)
+		fused := 0
+		for i, mod := range m.Net {
+			if _, ok := mod.(nn.Splitter); ok && i+2 < len(m.Net) {
+				_, pool := m.Net[i+1].(nn.MaxPool)
+				_, relu := m.Net[i+2].(nn.ReLU)
+				if relu && pool {
+					fused++
+				}
+			}
+			v = mod.Forward(tp, v, false)
+		}
+		if fused != 2 {
+			t.Fatalf("%s: %d convolutions of the CNN run pool first, want 2", mode, fused)
+		}
+		for i, g := range v.Value.Data {
+			if math.Float32bits(g) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: output %d is %v module by module, %v pool first", mode, i, g, want[i])
+			}
+		}
 	}
 }

@@ -157,12 +157,12 @@ func (c *Conv2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	return tp.Conv2d(x, c.Weight.Var(tp), b, c.Options)
 }
 
-// ForwardUnbiased implements Unbiased.
-func (c *Conv2d) ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool) {
+// ForwardSplit implements Splitter.
+func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
 	if c.Bias != nil {
-		b = c.Bias.Var(tp)
+		bias = c.Bias.Var(tp)
 	}
-	return tp.Conv2d(x, c.Weight.Var(tp), nil, c.Options), b, true
+	return tp.Conv2d(x, c.Weight.Var(tp), nil, c.Options), bias, nil, true
 }
 
 // Params implements Module.
@@ -268,11 +268,10 @@ func (p PixelShuffle) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *a
 // Params implements Module.
 func (PixelShuffle) Params() []*Param { return nil }
 
-// Sequential runs modules one after another. A layer that can leave out
-// its bias (Unbiased) followed by a max pool, with or without a ReLU
-// between, runs as one tape operation (autodiff.Tape.MaxPoolBias) that
-// adds the bias after the pool: the same values for a fraction of the
-// work.
+// Sequential runs modules one after another. A layer that can split off
+// the monotone end of its computation (Splitter) followed by a max pool,
+// with or without a ReLU before or after it, runs the pool first: the same values,
+// with the layer's end and the ReLU on the pooled values only.
 type Sequential []Module
 
 // Forward implements Module.
@@ -287,32 +286,36 @@ func (s Sequential) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *aut
 	return x
 }
 
-// Unbiased is a layer whose output is a linear map plus a per-channel
-// bias, able to hand the bias over instead of adding it.
-type Unbiased interface {
+// Splitter is a layer whose output is a linear map followed by a
+// per-channel non-decreasing map: a bias, or a requantisation by positive
+// scales. A max pool commutes with such a map (and with a ReLU), so a
+// pool that follows may run on the linear map's output.
+type Splitter interface {
 	Module
-	// ForwardUnbiased records the layer on x without its bias and returns
-	// the bias (nil for none), or ok false, recording nothing, when the
-	// layer cannot (a quantized layer's bias is applied inside its
-	// requantisation).
-	ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool)
+	// ForwardSplit records the layer's linear map on x and returns it with
+	// the rest of the layer: either a per-channel bias (nil for none) when
+	// rest is nil, or rest, which records the layer's end on a (pooled)
+	// output of the linear map. ok false means the layer cannot split and
+	// nothing was recorded.
+	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool)
 }
 
-// fusePool runs ms[0] (Unbiased), an optional ReLU and a MaxPool as one
-// operation and returns the result and the number of modules it covered,
-// or 0 when ms does not start with that pattern.
+// fusePool runs ms[0] (a Splitter) and a MaxPool that follows it, with a
+// ReLU before or after the pool or none, pool first, and returns the
+// result and the number of modules it covered, or 0 when ms does not
+// start with that pattern.
 func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*autodiff.Var, int) {
 	if len(ms) < 2 {
 		return nil, 0
 	}
-	l, ok := ms[0].(Unbiased)
+	l, ok := ms[0].(Splitter)
 	if !ok {
 		return nil, 0
 	}
-	relu := false
 	n := 1
-	if _, ok := ms[1].(ReLU); ok {
-		relu, n = true, 2
+	_, relu := ms[n].(ReLU)
+	if relu {
+		n++
 	}
 	if len(ms) <= n {
 		return nil, 0
@@ -321,11 +324,24 @@ func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*aut
 	if !ok {
 		return nil, 0
 	}
-	y, b, ok := l.ForwardUnbiased(tp, x, train)
+	n++
+	if !relu && len(ms) > n {
+		if _, relu = ms[n].(ReLU); relu {
+			n++
+		}
+	}
+	lin, b, rest, ok := l.ForwardSplit(tp, x, train)
 	if !ok {
 		return nil, 0
 	}
-	return tp.MaxPoolBias(y, b, relu, p.K, p.Stride), n + 1
+	if rest == nil {
+		return tp.MaxPoolBias(lin, b, relu, p.K, p.Stride), n
+	}
+	y := rest(tp.MaxPool(lin, p.K, p.Stride))
+	if relu {
+		y = tp.ReLU(y)
+	}
+	return y, n
 }
 
 // Params implements Module.

@@ -596,3 +596,32 @@ func TestZeroGrad(t *testing.T) {
 		}
 	}
 }
+
+// TestSequentialPoolFirst checks that a convolution followed by a max
+// pool and a ReLU, in either order or without the ReLU, gives through
+// Sequential (which pools first) the outputs of the modules run one by
+// one, bit for bit.
+func TestSequentialPoolFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	conv := NewConv2d("c", 3, 8, 3, autodiff.ConvOptions{Stride: 1}, true, rng)
+	x := tensor.New(2, 9, 9, 3)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	for _, s := range []Sequential{
+		{conv, ReLU{}, MaxPool{K: 2}},
+		{conv, MaxPool{K: 2}, ReLU{}},
+		{conv, MaxPool{K: 3, Stride: 2}},
+		{conv, ReLU{}, MaxPool{K: 2}, ReLU{}},
+	} {
+		tp := autodiff.NewTape(1)
+		got := s.Forward(tp, tp.Constant(x), false).Value.Data
+		v := tp.Constant(x)
+		for _, m := range s {
+			v = m.Forward(tp, v, false)
+		}
+		if !slices.Equal(got, v.Value.Data) {
+			t.Errorf("%T…: pool first differs from module by module", s[1])
+		}
+	}
+}

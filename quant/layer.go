@@ -234,22 +234,41 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 		}
 		return l.apply(tp, x, w, b)
 	}
+	acc, rest := l.accumulate(tp, x, b, train)
+	return rest(acc)
+}
+
+// accumulate records a quantized layer's integer-valued accumulators on x
+// and returns them with the requantisation that ends the layer.
+func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool) (*autodiff.Var, func(*autodiff.Var) *autodiff.Var) {
 	xi := l.In.Apply(tp, x, train)
 	q, lw := l.W.Apply(tp)
 	acc := l.apply(tp, xi, q, nil)
-	return scaleChannels(tp, acc, l.In.Log2Scale.Var(tp), lw, b)
+	lx := l.In.Log2Scale.Var(tp)
+	return acc, func(a *autodiff.Var) *autodiff.Var { return scaleChannels(tp, a, lx, lw, b) }
 }
 
-// ForwardUnbiased implements nn.Unbiased for a float convolution (a
-// quantized layer's bias is part of its requantisation and stays there).
-func (l *Layer) ForwardUnbiased(tp *autodiff.Tape, x *autodiff.Var, train bool) (y, b *autodiff.Var, ok bool) {
-	if l.W != nil || l.In != nil || l.Kind != "conv" || l.Observe != nil {
-		return nil, nil, false
+// ForwardSplit implements nn.Splitter for convolutions: a float layer
+// hands over its bias; a quantized layer its accumulators, the rest being
+// the requantisation (positive scales, then the bias).
+func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
+	if l.Kind != "conv" {
+		return nil, nil, nil, false
+	}
+	if l.Observe != nil {
+		l.Observe(x.Value)
 	}
 	if l.Bias != nil {
-		b = l.Bias.Var(tp)
+		bias = l.Bias.Var(tp)
 	}
-	return l.apply(tp, x, l.Weight.Var(tp), nil), b, true
+	if l.W == nil {
+		if l.In != nil {
+			panic("quant: float layer with an input quantizer")
+		}
+		return l.apply(tp, x, l.Weight.Var(tp), nil), bias, nil, true
+	}
+	acc, rest := l.accumulate(tp, x, bias, train)
+	return acc, nil, rest, true
 }
 
 // apply is the layer's linear map of x with weights w (and bias b).
