@@ -459,7 +459,7 @@ func TestMaxPoolBiasMatchesUnfused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range []struct {
 		n, h, w, ch, k, s int
-		relu, bias         bool
+		relu, bias        bool
 	}{
 		{3, 26, 26, 32, 2, 2, true, true}, {2, 11, 11, 64, 2, 2, true, true}, {2, 7, 5, 3, 3, 2, false, true},
 		{1, 6, 6, 5, 2, 2, true, false}, {2, 9, 9, 4, 3, 3, true, true},
