@@ -194,6 +194,10 @@ func (t *Tape) Custom(out *tensor.Tensor, back func(dout *tensor.Tensor, grads [
 // output of a Custom operation.
 func (t *Tape) NewValue(shape ...int) *tensor.Tensor { return t.alloc(shape...) }
 
+// NewOutput is NewValue without the zeroing, for the output of a Custom
+// operation that writes every element.
+func (t *Tape) NewOutput(shape ...int) *tensor.Tensor { return t.allocNoZero(shape...) }
+
 // mulWeights computes C = A·Wᵀ for the rows×k matrix A and the n×k
 // weight matrix W at w.Value.Data[off:] (row stride k): the forward GEMM
 // of Linear and Conv2d. On a Frozen tape a parameter's W is packed once.

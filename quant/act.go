@@ -136,7 +136,7 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	ls := a.Log2Scale.Var(tp)
 	s := a.Scale()
 	lo, hi := a.Range()
-	out := tp.NewValue(x.Value.Shape...)
+	out := tp.NewOutput(x.Value.Shape...)
 	xd, od := x.Value.Data, out.Data
 	threads := tp.Threads
 	if len(xd) < 1<<15 {

@@ -57,7 +57,7 @@ func (o OnGrid) Params() []*nn.Param { return append(o.Q.Params(), o.Op.Params()
 // on the grid of scale s, each product rounded once to float32.
 func Dequantize(tp *autodiff.Tape, k, log2s *autodiff.Var) *autodiff.Var {
 	s := Exp2(log2s.Value.Data[0])
-	out := tp.NewValue(k.Value.Shape...)
+	out := tp.NewOutput(k.Value.Shape...)
 	for i, v := range k.Value.Data {
 		out.Data[i] = v * s
 	}
