@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -46,6 +47,14 @@ func TestGradients(t *testing.T) {
 			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], v[2], ConvOptions{}) }},
 		{"conv-stride-pad", []*tensor.Tensor{randTensor(rng, 2, 7, 6, 2), randTensor(rng, 3, 3, 2, 2), randTensor(rng, 3)},
 			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], v[2], ConvOptions{Stride: 2, Pad: 1}) }},
+		{"conv-poolcrop", []*tensor.Tensor{randTensor(rng, 2, 7, 8, 3), randTensor(rng, 4, 3, 3, 3), randTensor(rng, 4)},
+			func(tp *Tape, v []*Var) *Var {
+				y := tp.Conv2d(v[0], v[1], v[2], ConvOptions{PoolK: 2})
+				if s := y.Shape(); s[1] != 4 || s[2] != 6 {
+					panic(fmt.Sprintf("cropped output %v, want 2×4×6×4", s))
+				}
+				return y
+			}},
 		{"conv-groups", []*tensor.Tensor{randTensor(rng, 2, 5, 5, 4), randTensor(rng, 6, 3, 3, 2)},
 			func(tp *Tape, v []*Var) *Var { return tp.Conv2d(v[0], v[1], nil, ConvOptions{Pad: 1, Groups: 2}) }},
 		{"conv-depthwise", []*tensor.Tensor{randTensor(rng, 2, 5, 5, 3), randTensor(rng, 3, 3, 3, 1)},

@@ -95,6 +95,12 @@ func (t *Tape) sumRows(dst, m []float32) {
 // ConvOptions are a convolution's stride, padding and groups.
 type ConvOptions struct {
 	Stride, Pad, Groups int
+	// PoolK and PoolStride, when PoolK > 0, declare that only a PoolK×PoolK
+	// max pool moved by PoolStride (0 means PoolK) reads the output: the
+	// last rows and columns that no window reads are not computed, and the
+	// output is cropped to the first (OH−PoolK)/PoolStride·PoolStride+PoolK
+	// rows and likewise columns.
+	PoolK, PoolStride int
 }
 
 // Conv2d convolves NHWC x (N×H×W×C) with w (Cout×KH×KW×C/groups) and adds
@@ -110,6 +116,13 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		Stride: o.Stride, Pad: o.Pad, Groups: o.Groups, Cout: ws[0]}
 	if err := g.Validate(); err != nil || ws[3] != g.CinPerGroup || (b != nil && b.Value.Len() != g.Cout) {
 		panic(fmt.Sprintf("autodiff: Conv2d: input %v, weight %v, options %+v: %v", x.Value, w.Value, o, err))
+	}
+	if o.PoolK > 0 {
+		ps := tensor.PoolStride(o.PoolK, o.PoolStride)
+		if g.OH >= o.PoolK && g.OW >= o.PoolK {
+			g.OH = (g.OH-o.PoolK)/ps*ps + o.PoolK
+			g.OW = (g.OW-o.PoolK)/ps*ps + o.PoolK
+		}
 	}
 	if g.CinPerGroup == 1 && g.CoutPerGroup == 1 {
 		return t.depthwise(&g, x, w, b)

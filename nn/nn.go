@@ -158,11 +158,13 @@ func (c *Conv2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 }
 
 // ForwardSplit implements Splitter.
-func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
+func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
 	if c.Bias != nil {
 		bias = c.Bias.Var(tp)
 	}
-	return tp.Conv2d(x, c.Weight.Var(tp), nil, c.Options), bias, nil, true
+	o := c.Options
+	o.PoolK, o.PoolStride = poolK, poolStride
+	return tp.Conv2d(x, c.Weight.Var(tp), nil, o), bias, nil, true
 }
 
 // Params implements Module.
@@ -295,9 +297,11 @@ type Splitter interface {
 	// ForwardSplit records the layer's linear map on x and returns it with
 	// the rest of the layer: either a per-channel bias (nil for none) when
 	// rest is nil, or rest, which records the layer's end on a (pooled)
-	// output of the linear map. ok false means the layer cannot split and
-	// nothing was recorded.
-	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool)
+	// output of the linear map. The linear map may leave out the outputs
+	// a poolK×poolK max pool moved by poolStride never reads
+	// (autodiff.ConvOptions.PoolK). ok false means the layer cannot split
+	// and nothing was recorded.
+	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool)
 }
 
 // fusePool runs ms[0] (a Splitter) and a MaxPool that follows it, with a
@@ -330,7 +334,7 @@ func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*aut
 			n++
 		}
 	}
-	lin, b, rest, ok := l.ForwardSplit(tp, x, train)
+	lin, b, rest, ok := l.ForwardSplit(tp, x, train, p.K, p.Stride)
 	if !ok {
 		return nil, 0
 	}

@@ -234,16 +234,17 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 		}
 		return l.apply(tp, x, w, b)
 	}
-	acc, rest := l.accumulate(tp, x, b, train)
+	acc, rest := l.accumulate(tp, x, b, train, 0, 0)
 	return rest(acc)
 }
 
 // accumulate records a quantized layer's integer-valued accumulators on x
-// and returns them with the requantisation that ends the layer.
-func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool) (*autodiff.Var, func(*autodiff.Var) *autodiff.Var) {
+// and returns them with the requantisation that ends the layer. poolK and
+// poolStride are a convolution's autodiff.ConvOptions.PoolK and PoolStride.
+func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool, poolK, poolStride int) (*autodiff.Var, func(*autodiff.Var) *autodiff.Var) {
 	xi := l.In.Apply(tp, x, train)
 	q, lw := l.W.Apply(tp)
-	acc := l.apply(tp, xi, q, nil)
+	acc := l.applyPooled(tp, xi, q, nil, poolK, poolStride)
 	lx := l.In.Log2Scale.Var(tp)
 	return acc, func(a *autodiff.Var) *autodiff.Var { return scaleChannels(tp, a, lx, lw, b) }
 }
@@ -251,7 +252,7 @@ func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool) (*
 // ForwardSplit implements nn.Splitter for convolutions: a float layer
 // hands over its bias; a quantized layer its accumulators, the rest being
 // the requantisation (positive scales, then the bias).
-func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
+func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
 	if l.Kind != "conv" {
 		return nil, nil, nil, false
 	}
@@ -265,10 +266,21 @@ func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool) (li
 		if l.In != nil {
 			panic("quant: float layer with an input quantizer")
 		}
-		return l.apply(tp, x, l.Weight.Var(tp), nil), bias, nil, true
+		return l.applyPooled(tp, x, l.Weight.Var(tp), nil, poolK, poolStride), bias, nil, true
 	}
-	acc, rest := l.accumulate(tp, x, bias, train)
+	acc, rest := l.accumulate(tp, x, bias, train, poolK, poolStride)
 	return acc, nil, rest, true
+}
+
+// applyPooled is apply for a convolution whose output only a max pool
+// reads (autodiff.ConvOptions.PoolK; 0 for none).
+func (l *Layer) applyPooled(tp *autodiff.Tape, x, w, b *autodiff.Var, poolK, poolStride int) *autodiff.Var {
+	if poolK == 0 || l.Kind != "conv" {
+		return l.apply(tp, x, w, b)
+	}
+	o := l.Options
+	o.PoolK, o.PoolStride = poolK, poolStride
+	return tp.Conv2d(x, w, b, o)
 }
 
 // apply is the layer's linear map of x with weights w (and bias b).
