@@ -20,9 +20,10 @@ func AddRows(m, v []float32) {
 	}
 }
 
-// ReLU writes max(src[i], 0) into dst[i] with the builtin max: a NaN stays
-// NaN (with its sign bit cleared, as the builtin does) and −0 becomes +0.
-// dst and src have the same length; they may be the same slice.
+// ReLU writes max(src[i], 0) into dst[i] with the builtin max: −0 becomes
+// +0 and a NaN stays a NaN with the bits the builtin gives it (on amd64 its
+// payload with the sign bit cleared). dst and src have the same length;
+// they may be the same slice.
 func ReLU(dst, src []float32) {
 	sameLen("ReLU", len(dst), len(src))
 	if useAVX2 {
