@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -56,22 +57,13 @@ func (t *Tape) Add(a, b *Var) *Var {
 func (t *Tape) ReLU(x *Var) *Var {
 	out := t.allocNoZero(x.Value.Shape...)
 	t.forEach(out.Len(), func(lo, hi int) {
-		o, in := out.Data[lo:hi], x.Value.Data[lo:hi]
-		for i, v := range in {
-			o[i] = max(v, 0)
-		}
+		f32.ReLU(out.Data[lo:hi], x.Value.Data[lo:hi])
 	})
 	var v *Var
 	v = t.node(out, func() {
 		g := x.grad().Data
 		t.forEach(len(g), func(lo, hi int) {
-			d, o := v.Grad.Data[lo:hi], out.Data[lo:hi]
-			gg := g[lo:hi]
-			for i := range gg {
-				if o[i] > 0 {
-					gg[i] += d[i]
-				}
-			}
+			f32.ReLUGrad(g[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
 		})
 	}, x)
 	return v

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/a2qtoolkit/a2q/gemm"
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -52,12 +53,7 @@ func (t *Tape) addRowVector(m, vec []float32) {
 		th = 1
 	}
 	tensor.For(th, rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := m[r*c : r*c+c]
-			for i := range row {
-				row[i] += vec[i]
-			}
-		}
+		f32.AddRows(m[lo*c:hi*c], vec)
 	})
 }
 
@@ -76,12 +72,7 @@ func (t *Tape) sumRows(dst, m []float32) {
 	tensor.For(th, th, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			acc := make([]float32, c)
-			for r := p * chunk; r < min((p+1)*chunk, rows); r++ {
-				row := m[r*c : r*c+c]
-				for i := range acc {
-					acc[i] += row[i]
-				}
-			}
+			f32.SumRows(acc, m[min(p*chunk, rows)*c:min((p+1)*chunk, rows)*c])
 			parts[p] = acc
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/thresh"
@@ -322,12 +323,7 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 		threads = 1
 	}
 	tensor.For(threads, rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			ar, or := ad[r*c:r*c+c], out.Data[r*c:r*c+c]
-			for i, a := range ar {
-				or[i] = thresh.Requant(a, sc[i], bias[i])
-			}
-		}
+		f32.Requant(out.Data[lo*c:hi*c], ad[lo*c:hi*c], sc, bias)
 	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
 		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
@@ -342,28 +338,17 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 				dsc := make([]float64, 2*c)
 				acc32 := make([]float32, 2*c)
 				lo, hi := ti*chunk, min((ti+1)*chunk, rows)
-				for r := lo; r < hi; r++ {
-					dr, ar := d.Data[r*c:r*c+c], ad[r*c:r*c+c]
-					ps, pb := acc32[:c], acc32[c:]
+				for r0 := lo; r0 < hi; r0 += 64 {
+					r1 := min(r0+64, hi)
+					var gr []float32
 					if ga != nil {
-						gr := ga.Data[r*c : r*c+c]
-						for i, dv := range dr {
-							ps[i] += dv * ar[i]
-							pb[i] += dv
-							gr[i] += dv * sc[i]
-						}
-					} else {
-						for i, dv := range dr {
-							ps[i] += dv * ar[i]
-							pb[i] += dv
-						}
+						gr = ga.Data[r0*c : r1*c]
 					}
-					if (r-lo)%64 == 63 || r == hi-1 {
-						for i, v := range acc32 {
-							dsc[i] += float64(v)
-						}
-						clear(acc32)
+					f32.RequantGrad(acc32[:c], acc32[c:], gr, d.Data[r0*c:r1*c], ad[r0*c:r1*c], sc)
+					for i, v := range acc32 {
+						dsc[i] += float64(v)
 					}
+					clear(acc32)
 				}
 				parts[ti] = dsc
 			}

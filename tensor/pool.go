@@ -2,8 +2,8 @@ package tensor
 
 import (
 	"fmt"
-	"math"
-	"unsafe"
+
+	"github.com/a2qtoolkit/a2q/internal/f32"
 )
 
 // PoolGeom describes a pooling window over NHWC images: N×H×W×C inputs, a
@@ -69,6 +69,19 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
 		panic(fmt.Sprintf("tensor: MaxPool: sizes x %d y %d arg %d for %+v", len(x), len(y), len(arg), *g))
 	}
 	C := g.C
+	if g.pool2() {
+		// Every window is a full 2×2 one: a row kernel per output row.
+		row := g.OW * C
+		For(threads, g.N, func(lo, hi int) {
+			for n := lo; n < hi; n++ {
+				for oh := 0; oh < g.OH; oh++ {
+					o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*g.W*C
+					f32.MaxPool2(C, y[o:o+row], arg[o:o+row], x[i:i+2*row], x[i+g.W*C:i+g.W*C+2*row])
+				}
+			}
+		})
+		return
+	}
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
@@ -79,9 +92,10 @@ func MaxPool(threads int, g *PoolGeom, x, y []float32, arg []uint8) {
 					yo, ao := y[o:o+C], arg[o:o+C]
 					kh0, kh1, kw0, kw1 := g.Window(oh, ow)
 					if g.K == 2 && kh0 == 0 && kw0 == 0 && kh1 == 2 && kw1 == 2 {
+						// A full 2×2 window: its two rows of two pixels
+						// are contiguous.
 						first := ((n*g.H+ih0)*g.W + iw0) * C
-						maxPool2(x[first:first+C], x[first+C:first+2*C], x[first+g.W*C:first+g.W*C+C],
-							x[first+g.W*C+C:first+g.W*C+2*C], yo, ao)
+						f32.MaxPool2(C, yo, ao, x[first:first+2*C], x[first+g.W*C:first+g.W*C+2*C])
 						continue
 					}
 					first := ((n*g.H+ih0+kh0)*g.W + iw0 + kw0) * C
@@ -123,35 +137,29 @@ func maxInto(yo []float32, ao []uint8, xi []float32, pos uint8) {
 	}
 }
 
-// maxPool2 takes the channelwise maximum of the four pixels of a 2×2
-// window (x0 x1 on the first row, x2 x3 on the second). It is written
-// without branches: on real activations the comparisons are unpredictable,
-// and mispredictions cost more than the arithmetic.
-func maxPool2(x0, x1, x2, x3, yo []float32, ao []uint8) {
-	c := len(yo)
-	x0, x1, x2, x3, ao = x0[:c], x1[:c], x2[:c], x3[:c], ao[:c]
-	for j := range yo {
-		m, p := x0[j], uint32(0)
-		m, p = keepGreater(m, p, x1[j], 1)
-		m, p = keepGreater(m, p, x2[j], 2)
-		m, p = keepGreater(m, p, x3[j], 3)
-		yo[j] = m
-		ao[j] = uint8(p)
-	}
-}
-
-// keepGreater returns (v, pv) if v > m, else (m, pm), without a branch.
-func keepGreater(m float32, pm uint32, v float32, pv uint32) (float32, uint32) {
-	gt := v > m
-	mask := -uint32(*(*uint8)(unsafe.Pointer(&gt)))
-	mb := math.Float32bits(m)&^mask | math.Float32bits(v)&mask
-	return math.Float32frombits(mb), pm&^mask | pv&mask
+// pool2 reports whether the windows are 2×2, stride 2, without padding:
+// they tile the image (an odd last row or column aside) and MaxPool and
+// MaxPoolBackward run a row kernel per output row.
+func (g *PoolGeom) pool2() bool {
+	return g.K == 2 && g.Stride == 2 && g.Pad == 0
 }
 
 // MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
 // Windows may overlap, so work is split by image.
 func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
 	C := g.C
+	if g.pool2() {
+		row := g.OW * C
+		For(threads, g.N, func(lo, hi int) {
+			for n := lo; n < hi; n++ {
+				for oh := 0; oh < g.OH; oh++ {
+					o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*g.W*C
+					f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+g.W*C:i+g.W*C+2*row], dy[o:o+row], arg[o:o+row])
+				}
+			}
+		})
+		return
+	}
 	// off[p] is the offset from a window's first element to position p.
 	off := make([]int, g.K*g.K)
 	for kh := 0; kh < g.K; kh++ {

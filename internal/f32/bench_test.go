@@ -1,0 +1,93 @@
+package f32
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// benchPaths runs fn as sub-benchmarks on the Go twins and, when the CPU
+// has AVX2, on the assembly; bytes is the memory the kernel reads and
+// writes per call (reported as MB/s).
+func benchPaths(b *testing.B, bytes int, fn func()) {
+	for _, avx := range paths() {
+		b.Run(pathName(avx), func(b *testing.B) {
+			useAVX2 = avx
+			defer func() { useAVX2 = haveAVX2 }()
+			b.SetBytes(int64(bytes))
+			for b.Loop() {
+				fn()
+			}
+		})
+	}
+}
+
+// The sizes are those of the reference CNN's first convolution (26×26×32
+// outputs per image), for 16 images, or one output row of its first pool.
+
+const benchRows, benchC = 16 * 26 * 26, 32
+
+func benchData(n int) []float32 {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func BenchmarkAddRows(b *testing.B) {
+	m, v := benchData(benchRows*benchC), benchData(benchC)
+	benchPaths(b, 8*len(m), func() { AddRows(m, v) })
+}
+
+func BenchmarkReLU(b *testing.B) {
+	x, y := benchData(benchRows*benchC), make([]float32, benchRows*benchC)
+	benchPaths(b, 8*len(x), func() { ReLU(y, x) })
+}
+
+func BenchmarkReLUGrad(b *testing.B) {
+	g, d, out := make([]float32, benchRows*benchC), benchData(benchRows*benchC), benchData(benchRows*benchC)
+	benchPaths(b, 16*len(g), func() { ReLUGrad(g, d, out) })
+}
+
+func BenchmarkSumRows(b *testing.B) {
+	acc, m := make([]float32, benchC), benchData(benchRows*benchC)
+	benchPaths(b, 4*len(m), func() { SumRows(acc, m) })
+}
+
+func BenchmarkMaxPool2(b *testing.B) {
+	ow := 13
+	x0, x1 := benchData(2*ow*benchC), benchData(2*ow*benchC)
+	y, arg := make([]float32, ow*benchC), make([]uint8, ow*benchC)
+	benchPaths(b, 4*len(x0)*2+5*len(y), func() { MaxPool2(benchC, y, arg, x0, x1) })
+}
+
+func BenchmarkMaxPool2Grad(b *testing.B) {
+	ow := 13
+	dx0, dx1 := make([]float32, 2*ow*benchC), make([]float32, 2*ow*benchC)
+	dy, arg := benchData(ow*benchC), make([]uint8, ow*benchC)
+	for i := range arg {
+		arg[i] = uint8(i * 7 % 4)
+	}
+	benchPaths(b, 8*len(dx0)*2+5*len(dy), func() { MaxPool2Grad(benchC, dx0, dx1, dy, arg) })
+}
+
+func BenchmarkRequant(b *testing.B) {
+	a, out := benchData(benchRows*benchC), make([]float32, benchRows*benchC)
+	sc, bias := benchData(benchC), benchData(benchC)
+	benchPaths(b, 8*len(a), func() { Requant(out, a, sc, bias) })
+}
+
+// BenchmarkRequantGrad runs one 64-row block, the unit of quant's
+// backward pass, with and without the accumulators' gradient.
+func BenchmarkRequantGrad(b *testing.B) {
+	const rows = 64
+	d, a, ga := benchData(rows*benchC), benchData(rows*benchC), make([]float32, rows*benchC)
+	ds, db, sc := make([]float32, benchC), make([]float32, benchC), benchData(benchC)
+	b.Run("ga", func(b *testing.B) {
+		benchPaths(b, 16*len(d), func() { RequantGrad(ds, db, ga, d, a, sc) })
+	})
+	b.Run("noga", func(b *testing.B) {
+		benchPaths(b, 8*len(d), func() { RequantGrad(ds, db, nil, d, a, sc) })
+	})
+}

@@ -1,0 +1,178 @@
+package f32
+
+import "fmt"
+
+// AddRows adds v to every row of m (rows of len(v)):
+//
+//	for r := 0; r < len(m)/len(v); r++ {
+//		for i := range v {
+//			m[r*len(v)+i] += v[i]
+//		}
+//	}
+//
+// len(m) must be a multiple of len(v).
+func AddRows(m, v []float32) {
+	rowsOf("AddRows", len(m), len(v))
+	if useAVX2 {
+		addRowsAVX2(m, v)
+	} else {
+		addRowsGo(m, v)
+	}
+}
+
+// ReLU writes max(src[i], 0) into dst[i] with the builtin max: −0 becomes
+// +0 and a NaN stays a NaN with the bits the builtin gives it (on amd64 its
+// payload with the sign bit cleared). dst and src have the same length;
+// they may be the same slice.
+func ReLU(dst, src []float32) {
+	sameLen("ReLU", len(dst), len(src))
+	if useAVX2 {
+		reluAVX2(dst, src)
+	} else {
+		reluGo(dst, src)
+	}
+}
+
+// ReLUGrad adds d into g where out (the ReLU's output) is positive:
+//
+//	for i := range g {
+//		if out[i] > 0 {
+//			g[i] += d[i]
+//		}
+//	}
+//
+// g is left untouched elsewhere (a −0 stays −0). The slices have the same
+// length.
+func ReLUGrad(g, d, out []float32) {
+	sameLen("ReLUGrad", len(g), len(d))
+	sameLen("ReLUGrad", len(g), len(out))
+	if useAVX2 {
+		reluGradAVX2(g, d, out)
+	} else {
+		reluGradGo(g, d, out)
+	}
+}
+
+// SumRows adds the rows of m (rows of len(acc)) into acc, one row after
+// the other:
+//
+//	for r := 0; r < len(m)/len(acc); r++ {
+//		for i := range acc {
+//			acc[i] += m[r*len(acc)+i]
+//		}
+//	}
+//
+// len(m) must be a multiple of len(acc).
+func SumRows(acc, m []float32) {
+	rowsOf("SumRows", len(m), len(acc))
+	if useAVX2 {
+		sumRowsAVX2(acc, m)
+	} else {
+		sumRowsGo(acc, m)
+	}
+}
+
+// MaxPool2 computes one output row of a 2×2, stride-2 max pool over NHWC
+// pixels of c channels. x0 and x1 are the two input rows (pixel w's
+// channels at x[w*c : w*c+c]); output pixel o, channel j gets the maximum
+// of x0[2o], x0[2o+1], x1[2o], x1[2o+1] (positions 0, 1, 2, 3 = kh·2+kw)
+// in y[o*c+j] and the position of the first maximum in arg[o*c+j]. A tap
+// replaces the running maximum only if it is greater (v > m), so a NaN
+// never replaces and a leading NaN stays.
+//
+// len(y) must be a multiple of c, len(arg) equal to len(y), and x0 and x1
+// hold at least 2·len(y) values.
+func MaxPool2(c int, y []float32, arg []uint8, x0, x1 []float32) {
+	poolRows("MaxPool2", c, len(y), len(arg), len(x0), len(x1))
+	if useAVX2 {
+		maxPool2AVX2(c, y, arg, x0, x1)
+	} else {
+		maxPool2Go(c, y, arg, x0, x1)
+	}
+}
+
+// MaxPool2Grad is MaxPool2's backward pass for one output row: dy[o*c+j]
+// is added to the tap of output pixel o, channel j recorded in arg
+// (dx0[2o], dx0[2o+1], dx1[2o] or dx1[2o+1], channel j); the other three
+// taps are untouched, and so is every tap when arg holds a value above 3.
+// The lengths are those of MaxPool2 (dy for y, dx0 and dx1 for x0 and x1).
+func MaxPool2Grad(c int, dx0, dx1, dy []float32, arg []uint8) {
+	poolRows("MaxPool2Grad", c, len(dy), len(arg), len(dx0), len(dx1))
+	if useAVX2 {
+		maxPool2GradAVX2(c, dx0, dx1, dy, arg)
+	} else {
+		maxPool2GradGo(c, dx0, dx1, dy, arg)
+	}
+}
+
+// Requant applies the A2Q+ requantisation thresh.Requant to rows of
+// accumulators, channel i of every row with scale[i] and bias[i]:
+//
+//	out[r*c+i] = float32(a[r*c+i]*scale[i]) + bias[i]
+//
+// with c = len(scale): the product is rounded, then the bias added (never
+// fused). out and a have the same length, a multiple of c.
+func Requant(out, a, scale, bias []float32) {
+	c := len(scale)
+	sameLen("Requant", len(bias), c)
+	sameLen("Requant", len(out), len(a))
+	rowsOf("Requant", len(a), c)
+	if useAVX2 {
+		requantAVX2(out, a, scale, bias)
+	} else {
+		requantGo(out, a, scale, bias)
+	}
+}
+
+// RequantGrad is Requant's backward pass over rows of output gradients d
+// and accumulators a: it accumulates the per-channel partial sums of d·a
+// (the scale's gradient) into ds and of d (the bias's) into db, and adds
+// d·scale into the accumulators' gradient ga unless ga is empty:
+//
+//	for r := 0; r < len(d)/c; r++ {
+//		for i := 0; i < c; i++ {
+//			dv := d[r*c+i]
+//			ds[i] += float32(dv * a[r*c+i])
+//			db[i] += dv
+//			ga[r*c+i] += float32(dv * scale[i]) // if len(ga) > 0
+//		}
+//	}
+//
+// with c = len(scale), rows in order. The caller flushes ds and db into
+// wider sums every few rows to bound their rounding error.
+func RequantGrad(ds, db, ga, d, a, scale []float32) {
+	c := len(scale)
+	sameLen("RequantGrad", len(ds), c)
+	sameLen("RequantGrad", len(db), c)
+	sameLen("RequantGrad", len(a), len(d))
+	if len(ga) != 0 {
+		sameLen("RequantGrad", len(ga), len(d))
+	}
+	rowsOf("RequantGrad", len(d), c)
+	if useAVX2 {
+		requantGradAVX2(ds, db, ga, d, a, scale)
+	} else {
+		requantGradGo(ds, db, ga, d, a, scale)
+	}
+}
+
+func sameLen(kernel string, a, b int) {
+	if a != b {
+		panic(fmt.Sprintf("f32: %s: slice lengths %d and %d differ", kernel, a, b))
+	}
+}
+
+// rowsOf checks that n values are whole rows of c.
+func rowsOf(kernel string, n, c int) {
+	if (c == 0 && n != 0) || (c != 0 && n%c != 0) {
+		panic(fmt.Sprintf("f32: %s: %d values are not whole rows of %d", kernel, n, c))
+	}
+}
+
+// poolRows checks the lengths of a 2×2 pool row: ny outputs of c
+// channels, as many positions, and two input rows of 2·ny values.
+func poolRows(kernel string, c, ny, narg, nx0, nx1 int) {
+	if c < 1 || ny%c != 0 || narg != ny || nx0 < 2*ny || nx1 < 2*ny {
+		panic(fmt.Sprintf("f32: %s: %d channels, %d outputs, %d positions, input rows of %d and %d", kernel, c, ny, narg, nx0, nx1))
+	}
+}

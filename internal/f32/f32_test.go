@@ -1,0 +1,461 @@
+package f32
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// haveAVX2 records whether the assembly kernels run here, before the tests
+// switch useAVX2 to choose a path.
+var haveAVX2 = useAVX2
+
+// specials are the values other than NaN on which a vector kernel most
+// easily departs from its Go twin: signed zeros, denormals, extremes and
+// infinities (the last five).
+var specials = []float32{
+	0, float32(math.Copysign(0, -1)),
+	math.Float32frombits(1), math.Float32frombits(0x80000001), // smallest denormals
+	math.Float32frombits(0x007fffff), math.Float32frombits(0x807fffff), // largest denormals
+	math.SmallestNonzeroFloat32 * 3, 1, -1,
+	math.MaxFloat32, -math.MaxFloat32, float32(math.Inf(1)), float32(math.Inf(-1)),
+}
+
+// finite are the specials that cannot make an infinity, and so no NaN, in
+// the kernels' sums and products of normal random values.
+var finite = specials[:len(specials)-4]
+
+// valueSet is the special values and NaNs of a test case.
+type valueSet struct{ specials, nans []float32 }
+
+// nan is the float32 with the given bits.
+func nan(b uint32) float32 { return math.Float32frombits(b) }
+
+// anyValue has every special and NaNs of both signs, quiet and signalling,
+// with distinct payloads: for kernels that only compare and select.
+var anyValue = valueSet{specials, []float32{nan(0x7fc00001), nan(0x7f800001), nan(0xffc00002), nan(0xff800002), nan(0x7fd23456)}}
+
+// arithSets are the value sets of kernels that add or multiply. When two
+// NaNs meet in one operation, the result is the first operand quietened;
+// which operand is first is the compiler's choice in Go (two compilations
+// of one loop can differ), so a case draws its NaNs from one family that
+// differ only in the quiet bit, where the order does not show. Infinities
+// and overflows make the default NaN (0xffc00000), so they come only with
+// that NaN.
+var arithSets = []valueSet{
+	{specials, []float32{nan(0xffc00000)}},
+	{finite, []float32{nan(0x7fc00001), nan(0x7f800001)}},
+	{finite, []float32{nan(0xffc00002), nan(0xff800002)}},
+	{finite, []float32{nan(0x7fd23456), nan(0x7f923456)}},
+}
+
+// arith returns one of arithSets at random.
+func arith(rng *rand.Rand) valueSet { return arithSets[rng.IntN(len(arithSets))] }
+
+// data returns n values: mostly normal random numbers, a sixth of them
+// from vs.
+func data(rng *rand.Rand, n int, vs valueSet) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		switch k := rng.IntN(18); {
+		case k < 2:
+			x[i] = vs.specials[rng.IntN(len(vs.specials))]
+		case k == 2:
+			x[i] = vs.nans[rng.IntN(len(vs.nans))]
+		default:
+			x[i] = float32(rng.NormFloat64())
+		}
+	}
+	return x
+}
+
+// tieData returns n values from a small set, specials included, so that
+// the taps of a pooling window often tie.
+func tieData(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		switch rng.IntN(10) {
+		case 0:
+			x[i] = specials[rng.IntN(len(specials))]
+		case 1:
+			x[i] = anyValue.nans[rng.IntN(len(anyValue.nans))]
+		default:
+			x[i] = float32(rng.IntN(3))
+		}
+	}
+	return x
+}
+
+// guarded returns a copy of x followed by a few sentinel values, and the
+// copy's first len(x) values: kernels get the short slice, tests compare
+// the whole buffer, so a write past the end shows.
+func guarded(x []float32) (buf, s []float32) {
+	buf = make([]float32, len(x)+9)
+	copy(buf, x)
+	for i := len(x); i < len(buf); i++ {
+		buf[i] = math.Float32frombits(0x7fc0dead)
+	}
+	return buf, buf[:len(x)]
+}
+
+// sameBits reports the first index where a and b differ in their bits.
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d of %d = %#08x (%v), want %#08x (%v)", what, i, len(got),
+				math.Float32bits(got[i]), got[i], math.Float32bits(want[i]), want[i])
+		}
+	}
+}
+
+// paths returns the kernel paths to compare with the reference: the Go
+// twins, and the assembly when the CPU runs it.
+func paths() []bool {
+	if haveAVX2 {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// use selects the assembly (avx) or the Go twins until the test ends.
+func use(t *testing.T, avx bool) {
+	useAVX2 = avx
+	t.Cleanup(func() { useAVX2 = haveAVX2 })
+}
+
+func pathName(avx bool) string {
+	if avx {
+		return "avx2"
+	}
+	return "go"
+}
+
+// n1 are the lengths of the elementwise tests.
+func n1() []int {
+	var ns []int
+	for n := 0; n <= 70; n++ {
+		ns = append(ns, n)
+	}
+	return append(ns, 255, 1000, 4099)
+}
+
+// shapes are the rows×columns of the row-wise tests.
+func shapes() [][2]int {
+	var s [][2]int
+	for c := 1; c <= 70; c++ {
+		for _, r := range []int{0, 1, 2, 5} {
+			s = append(s, [2]int{r, c})
+		}
+	}
+	return append(s, [2]int{300, 32}, [2]int{129, 64}, [2]int{128, 10}, [2]int{7, 100}, [2]int{64, 33})
+}
+
+func TestAddRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range shapes() {
+			rows, c := sh[0], sh[1]
+			vs := arith(rng)
+			m, v := data(rng, rows*c, vs), data(rng, c, vs)
+			want := append([]float32(nil), m...)
+			for r := 0; r < rows; r++ {
+				for i := 0; i < c; i++ {
+					want[r*c+i] += v[i]
+				}
+			}
+			buf, s := guarded(m)
+			AddRows(s, v)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s %dx%d", pathName(avx), rows, c), buf, wbuf)
+		}
+	}
+}
+
+func TestReLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, n := range n1() {
+			x := data(rng, n, anyValue)
+			want := make([]float32, n)
+			for i, v := range x {
+				switch {
+				case v > 0:
+					want[i] = v
+				case v != v:
+					want[i] = max(v, 0) // the builtin decides a NaN's bits
+					if runtime.GOARCH == "amd64" && math.Float32bits(want[i]) != math.Float32bits(v)&^(1<<31) {
+						t.Fatalf("max(%#08x, 0) = %#08x, want the payload with the sign cleared", math.Float32bits(v), math.Float32bits(want[i]))
+					}
+				}
+			}
+			buf, s := guarded(data(rng, n, anyValue))
+			ReLU(s, x)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s n=%d", pathName(avx), n), buf, wbuf)
+			// In place.
+			ReLU(x, x)
+			sameBits(t, fmt.Sprintf("%s n=%d in place", pathName(avx), n), x, want)
+		}
+	}
+}
+
+func TestReLUGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, n := range n1() {
+			vs := arith(rng)
+			g, d, out := data(rng, n, vs), data(rng, n, vs), data(rng, n, anyValue)
+			want := append([]float32(nil), g...)
+			for i := range want {
+				if out[i] > 0 {
+					want[i] += d[i]
+				}
+			}
+			buf, s := guarded(g)
+			ReLUGrad(s, d, out)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s n=%d", pathName(avx), n), buf, wbuf)
+		}
+	}
+}
+
+func TestSumRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range shapes() {
+			rows, c := sh[0], sh[1]
+			vs := arith(rng)
+			acc, m := data(rng, c, vs), data(rng, rows*c, vs)
+			want := append([]float32(nil), acc...)
+			for i := 0; i < c; i++ {
+				for r := 0; r < rows; r++ {
+					want[i] += m[r*c+i]
+				}
+			}
+			buf, s := guarded(acc)
+			SumRows(s, m)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s %dx%d", pathName(avx), rows, c), buf, wbuf)
+		}
+	}
+}
+
+// poolShapes are the output pixels × channels of the pooling tests.
+func poolShapes() [][2]int {
+	var s [][2]int
+	for c := 1; c <= 70; c++ {
+		for _, ow := range []int{0, 1, 2, 3} {
+			s = append(s, [2]int{ow, c})
+		}
+	}
+	return append(s, [2]int{13, 32}, [2]int{5, 64}, [2]int{40, 3}, [2]int{9, 17})
+}
+
+func TestMaxPool2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range poolShapes() {
+			ow, c := sh[0], sh[1]
+			// Input rows of an odd width: the last pixel is not pooled.
+			x0, x1 := tieData(rng, (2*ow+1)*c), tieData(rng, (2*ow+1)*c)
+			want, wantArg := make([]float32, ow*c), make([]uint8, ow*c)
+			for o := 0; o < ow; o++ {
+				for j := 0; j < c; j++ {
+					taps := []float32{x0[2*o*c+j], x0[(2*o+1)*c+j], x1[2*o*c+j], x1[(2*o+1)*c+j]}
+					m, p := taps[0], 0
+					for k, v := range taps[1:] {
+						if v > m {
+							m, p = v, k+1
+						}
+					}
+					want[o*c+j], wantArg[o*c+j] = m, uint8(p)
+				}
+			}
+			ybuf, y := guarded(data(rng, ow*c, anyValue))
+			argBuf := make([]uint8, ow*c+9)
+			for i := range argBuf {
+				argBuf[i] = 0xee
+			}
+			MaxPool2(c, y, argBuf[:ow*c], x0, x1)
+			what := fmt.Sprintf("%s ow=%d c=%d", pathName(avx), ow, c)
+			wbuf, _ := guarded(want)
+			sameBits(t, what, ybuf, wbuf)
+			for i, a := range argBuf {
+				w := uint8(0xee)
+				if i < len(wantArg) {
+					w = wantArg[i]
+				}
+				if a != w {
+					t.Fatalf("%s: position %d = %d, want %d", what, i, a, w)
+				}
+			}
+		}
+	}
+}
+
+func TestMaxPool2Grad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range poolShapes() {
+			ow, c := sh[0], sh[1]
+			vs := arith(rng)
+			dx0, dx1 := data(rng, (2*ow+1)*c, vs), data(rng, (2*ow+1)*c, vs)
+			dy := data(rng, ow*c, vs)
+			arg := make([]uint8, ow*c)
+			for i := range arg {
+				arg[i] = uint8(rng.IntN(4))
+				if rng.IntN(20) == 0 {
+					arg[i] = uint8(4 + rng.IntN(252)) // not a position: adds nowhere
+				}
+			}
+			want0, want1 := append([]float32(nil), dx0...), append([]float32(nil), dx1...)
+			for o := 0; o < ow; o++ {
+				for j := 0; j < c; j++ {
+					p := int(arg[o*c+j])
+					if p > 3 {
+						continue
+					}
+					w := want0
+					if p >= 2 {
+						w = want1
+					}
+					w[(2*o+p%2)*c+j] += dy[o*c+j]
+				}
+			}
+			buf0, s0 := guarded(dx0)
+			buf1, s1 := guarded(dx1)
+			MaxPool2Grad(c, s0, s1, dy, arg)
+			what := fmt.Sprintf("%s ow=%d c=%d", pathName(avx), ow, c)
+			w0, _ := guarded(want0)
+			w1, _ := guarded(want1)
+			sameBits(t, what+" dx0", buf0, w0)
+			sameBits(t, what+" dx1", buf1, w1)
+		}
+	}
+}
+
+func TestRequant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range shapes() {
+			rows, c := sh[0], sh[1]
+			vs := arith(rng)
+			a, sc, bias := data(rng, rows*c, vs), data(rng, c, vs), data(rng, c, vs)
+			want := make([]float32, rows*c)
+			for r := 0; r < rows; r++ {
+				for i := 0; i < c; i++ {
+					want[r*c+i] = float32(a[r*c+i]*sc[i]) + bias[i]
+				}
+			}
+			buf, out := guarded(data(rng, rows*c, anyValue))
+			Requant(out, a, sc, bias)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s %dx%d", pathName(avx), rows, c), buf, wbuf)
+		}
+	}
+}
+
+func TestRequantGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, withGa := range []bool{false, true} {
+			for _, sh := range shapes() {
+				rows, c := sh[0], sh[1]
+				vs := arith(rng)
+				ds, db, d, a, sc := data(rng, c, vs), data(rng, c, vs), data(rng, rows*c, vs), data(rng, rows*c, vs), data(rng, c, vs)
+				var ga []float32
+				if withGa {
+					ga = data(rng, rows*c, vs)
+				}
+				wantS, wantB, wantGa := append([]float32(nil), ds...), append([]float32(nil), db...), append([]float32(nil), ga...)
+				for r := 0; r < rows; r++ {
+					for i := 0; i < c; i++ {
+						dv := d[r*c+i]
+						wantS[i] += float32(dv * a[r*c+i])
+						wantB[i] += dv
+						if withGa {
+							wantGa[r*c+i] += float32(dv * sc[i])
+						}
+					}
+				}
+				sBuf, s := guarded(ds)
+				bBuf, b := guarded(db)
+				gaBuf, g := guarded(ga)
+				RequantGrad(s, b, g, d, a, sc)
+				what := fmt.Sprintf("%s ga=%v %dx%d", pathName(avx), withGa, rows, c)
+				ws, _ := guarded(wantS)
+				wb, _ := guarded(wantB)
+				wg, _ := guarded(wantGa)
+				sameBits(t, what+" ds", sBuf, ws)
+				sameBits(t, what+" db", bBuf, wb)
+				sameBits(t, what+" ga", gaBuf, wg)
+			}
+		}
+	}
+}
+
+// TestLengthChecks checks that mismatched lengths panic instead of
+// reaching the assembly.
+func TestLengthChecks(t *testing.T) {
+	s := func(n int) []float32 { return make([]float32, n) }
+	b := func(n int) []uint8 { return make([]uint8, n) }
+	for name, fn := range map[string]func(){
+		"AddRows partial row":      func() { AddRows(s(7), s(3)) },
+		"AddRows empty vector":     func() { AddRows(s(1), nil) },
+		"ReLU":                     func() { ReLU(s(3), s(4)) },
+		"ReLUGrad":                 func() { ReLUGrad(s(3), s(3), s(2)) },
+		"SumRows partial row":      func() { SumRows(s(3), s(8)) },
+		"MaxPool2 no channels":     func() { MaxPool2(0, s(0), b(0), s(0), s(0)) },
+		"MaxPool2 short input":     func() { MaxPool2(2, s(4), b(4), s(8), s(7)) },
+		"MaxPool2 positions":       func() { MaxPool2(2, s(4), b(3), s(8), s(8)) },
+		"MaxPool2Grad short input": func() { MaxPool2Grad(2, s(7), s(8), s(4), b(4)) },
+		"Requant bias":             func() { Requant(s(4), s(4), s(2), s(1)) },
+		"Requant partial row":      func() { Requant(s(5), s(5), s(2), s(2)) },
+		"RequantGrad ga":           func() { RequantGrad(s(2), s(2), s(2), s(4), s(4), s(2)) },
+		"RequantGrad db":           func() { RequantGrad(s(2), s(1), nil, s(4), s(4), s(2)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			fn()
+		}()
+	}
+}
+
+// TestNoAllocs checks that the kernels allocate nothing.
+func TestNoAllocs(t *testing.T) {
+	x, y, z := make([]float32, 640), make([]float32, 640), make([]float32, 640)
+	v, w := make([]float32, 64), make([]float32, 64)
+	arg := make([]uint8, 320)
+	for name, fn := range map[string]func(){
+		"AddRows":      func() { AddRows(x, v) },
+		"ReLU":         func() { ReLU(x, y) },
+		"ReLUGrad":     func() { ReLUGrad(x, y, z) },
+		"SumRows":      func() { SumRows(v, x) },
+		"MaxPool2":     func() { MaxPool2(64, x[:320], arg, y, z) },
+		"MaxPool2Grad": func() { MaxPool2Grad(64, y, z, x[:320], arg) },
+		"Requant":      func() { Requant(x, y, v, w) },
+		"RequantGrad":  func() { RequantGrad(v, w, z, x, y, v) },
+	} {
+		if n := testing.AllocsPerRun(10, fn); n != 0 {
+			t.Errorf("%s: %v allocations", name, n)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package f32
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/a2qtoolkit/a2q/thresh"
+)
+
+// The Go twins below define the kernels' results; the assembly versions
+// reproduce them bit for bit. They assume the lengths checked by the
+// exported functions. Products are converted to float32 explicitly so that
+// no compiler fuses them into a multiply-add.
+
+func addRowsGo(m, v []float32) {
+	c := len(v)
+	for r := 0; r+c <= len(m) && c > 0; r += c {
+		row := m[r : r+c]
+		for i := range row {
+			row[i] += v[i]
+		}
+	}
+}
+
+func reluGo(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = max(v, 0)
+	}
+}
+
+func reluGradGo(g, d, out []float32) {
+	d, out = d[:len(g)], out[:len(g)]
+	for i := range g {
+		if out[i] > 0 {
+			g[i] += d[i]
+		}
+	}
+}
+
+func sumRowsGo(acc, m []float32) {
+	c := len(acc)
+	for r := 0; r+c <= len(m) && c > 0; r += c {
+		row := m[r : r+c]
+		for i := range acc {
+			acc[i] += row[i]
+		}
+	}
+}
+
+func maxPool2Go(c int, y []float32, arg []uint8, x0, x1 []float32) {
+	for o := 0; o < len(y)/c; o++ {
+		a, b := x0[2*o*c:][:2*c], x1[2*o*c:][:2*c]
+		yo, ao := y[o*c:][:c], arg[o*c:][:c]
+		for j := range yo {
+			m, p := a[j], uint32(0)
+			m, p = keepGreater(m, p, a[c+j], 1)
+			m, p = keepGreater(m, p, b[j], 2)
+			m, p = keepGreater(m, p, b[c+j], 3)
+			yo[j] = m
+			ao[j] = uint8(p)
+		}
+	}
+}
+
+// keepGreater returns (v, pv) if v > m, else (m, pm), without a branch: on
+// real activations the comparisons are unpredictable, and mispredictions
+// cost more than the arithmetic.
+func keepGreater(m float32, pm uint32, v float32, pv uint32) (float32, uint32) {
+	gt := v > m
+	mask := -uint32(*(*uint8)(unsafe.Pointer(&gt)))
+	mb := math.Float32bits(m)&^mask | math.Float32bits(v)&mask
+	return math.Float32frombits(mb), pm&^mask | pv&mask
+}
+
+func maxPool2GradGo(c int, dx0, dx1, dy []float32, arg []uint8) {
+	for o := 0; o < len(dy)/c; o++ {
+		a, b := dx0[2*o*c:][:2*c], dx1[2*o*c:][:2*c]
+		d, p := dy[o*c:][:c], arg[o*c:][:c]
+		for j, v := range d {
+			switch p[j] {
+			case 0:
+				a[j] += v
+			case 1:
+				a[c+j] += v
+			case 2:
+				b[j] += v
+			case 3:
+				b[c+j] += v
+			}
+		}
+	}
+}
+
+func requantGo(out, a, scale, bias []float32) {
+	c := len(scale)
+	for r := 0; r+c <= len(a) && c > 0; r += c {
+		ar, or := a[r:r+c], out[r:r+c]
+		for i, v := range ar {
+			or[i] = thresh.Requant(v, scale[i], bias[i])
+		}
+	}
+}
+
+func requantGradGo(ds, db, ga, d, a, scale []float32) {
+	c := len(scale)
+	for r := 0; r+c <= len(d) && c > 0; r += c {
+		dr, ar := d[r:r+c], a[r:r+c]
+		if len(ga) != 0 {
+			gr := ga[r : r+c]
+			for i, dv := range dr {
+				ds[i] += float32(dv * ar[i])
+				db[i] += dv
+				gr[i] += float32(dv * scale[i])
+			}
+		} else {
+			for i, dv := range dr {
+				ds[i] += float32(dv * ar[i])
+				db[i] += dv
+			}
+		}
+	}
+}

@@ -1,0 +1,37 @@
+//go:build !noasm
+
+package f32
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 selects the assembly kernels; tests switch it off to run the Go
+// twins.
+var useAVX2 = cpu.X86.HasAVX2
+
+// The AVX2 versions of the kernels, in kernels_amd64.s: same arguments and
+// results as their Go twins (addRowsGo for addRowsAVX2, and so on), for
+// lengths already checked.
+
+//go:noescape
+func addRowsAVX2(m, v []float32)
+
+//go:noescape
+func reluAVX2(dst, src []float32)
+
+//go:noescape
+func reluGradAVX2(g, d, out []float32)
+
+//go:noescape
+func sumRowsAVX2(acc, m []float32)
+
+//go:noescape
+func maxPool2AVX2(c int, y []float32, arg []uint8, x0, x1 []float32)
+
+//go:noescape
+func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
+
+//go:noescape
+func requantAVX2(out, a, scale, bias []float32)
+
+//go:noescape
+func requantGradAVX2(ds, db, ga, d, a, scale []float32)

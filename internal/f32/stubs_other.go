@@ -1,0 +1,26 @@
+//go:build !amd64 || noasm
+
+package f32
+
+// useAVX2 is false: this build has no assembly kernels, and the names
+// below run the Go twins.
+var useAVX2 = false
+
+func addRowsAVX2(m, v []float32)       { addRowsGo(m, v) }
+func reluAVX2(dst, src []float32)      { reluGo(dst, src) }
+func reluGradAVX2(g, d, out []float32) { reluGradGo(g, d, out) }
+func sumRowsAVX2(acc, m []float32)     { sumRowsGo(acc, m) }
+
+func maxPool2AVX2(c int, y []float32, arg []uint8, x0, x1 []float32) {
+	maxPool2Go(c, y, arg, x0, x1)
+}
+
+func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8) {
+	maxPool2GradGo(c, dx0, dx1, dy, arg)
+}
+
+func requantAVX2(out, a, scale, bias []float32) { requantGo(out, a, scale, bias) }
+
+func requantGradAVX2(ds, db, ga, d, a, scale []float32) {
+	requantGradGo(ds, db, ga, d, a, scale)
+}
