@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -127,12 +128,7 @@ func (t *Tape) MaxPoolBias(x, b *Var, relu bool, k, stride int) *Var {
 		t.addRowVector(out.Data, b.Value.Data)
 	}
 	if relu {
-		t.forEach(out.Len(), func(lo, hi int) {
-			o := out.Data[lo:hi]
-			for i, v := range o {
-				o[i] = max(v, 0)
-			}
-		})
+		t.forEach(out.Len(), func(lo, hi int) { f32.ReLU(out.Data[lo:hi], out.Data[lo:hi]) })
 	}
 	var v *Var
 	v = t.node(out, func() {
@@ -140,14 +136,8 @@ func (t *Tape) MaxPoolBias(x, b *Var, relu bool, k, stride int) *Var {
 		if relu {
 			dz = t.buf(len(dz))
 			t.forEach(len(dz), func(lo, hi int) {
-				d, o, z := v.Grad.Data[lo:hi], out.Data[lo:hi], dz[lo:hi]
-				for i := range z {
-					if o[i] > 0 {
-						z[i] = d[i]
-					} else {
-						z[i] = 0
-					}
-				}
+				clear(dz[lo:hi])
+				f32.ReLUGrad(dz[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
 			})
 		}
 		if b != nil {

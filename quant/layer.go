@@ -316,7 +316,7 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 			bias[i] = b.Value.Data[i]
 		}
 	}
-	out := tp.NewValue(s...)
+	out := tp.NewOutput(s...)
 	ad := acc.Value.Data
 	threads := tp.Threads
 	if rows*c < 1<<15 {
