@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/a2qtoolkit/a2q/internal/f32"
+)
 
 // ConvGeom describes a 2-D convolution over NHWC images: N images of
 // H×W×C, KH×KW kernels, a stride and symmetric zero padding, Groups groups
@@ -79,6 +83,10 @@ func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjo
 	cg, c0 := g.CinPerGroup, grp*g.CinPerGroup
 	k := g.KPerGroup
 	whole := cg == g.C // one group: a kernel row's channels are contiguous
+	if whole && g.Pad == 0 {
+		validPatches(threads, g, x, col, adjoint)
+		return
+	}
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
@@ -100,9 +108,7 @@ func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjo
 							run := xrow[iw0*g.C:][:len(seg)]
 							switch {
 							case adjoint:
-								for i, v := range seg {
-									run[i] += v
-								}
+								f32.AddRows(run, seg)
 							case len(seg) <= 16: // cheaper than a call to memmove
 								for i := range seg {
 									seg[i] = run[i]
@@ -128,6 +134,50 @@ func patches(threads int, g *ConvGeom, x []float32, grp int, col []float32, adjo
 							default:
 								copy(entries, xrow[iw*g.C+c0:][:cg])
 							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// validPatches is patches for one group and no padding, where every
+// kernel row of every window is one run of KW·C values of an input row:
+// the loops walk a kernel row across an output row, so the offsets are
+// sums instead of products.
+func validPatches(threads int, g *ConvGeom, x []float32, col []float32, adjoint bool) {
+	k, run, step := g.KPerGroup, g.KW*g.C, g.Stride*g.C
+	rowLen := g.W * g.C
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				rows := col[(n*g.OH+oh)*g.OW*k:][:g.OW*k]
+				for kh := 0; kh < g.KH; kh++ {
+					src := x[(n*g.H+oh*g.Stride+kh)*rowLen:][:rowLen]
+					dst := rows[kh*run:]
+					switch {
+					case adjoint && run <= 16: // cheaper than a call
+						for ow := 0; ow < g.OW; ow++ {
+							d, s := src[ow*step:][:run], dst[ow*k:][:run]
+							for i, v := range s {
+								d[i] += v
+							}
+						}
+					case adjoint:
+						for ow := 0; ow < g.OW; ow++ {
+							f32.AddRows(src[ow*step:][:run], dst[ow*k:][:run])
+						}
+					case run <= 4:
+						for ow := 0; ow < g.OW; ow++ {
+							d, s := dst[ow*k:][:run], src[ow*step:][:run]
+							for i := range d {
+								d[i] = s[i]
+							}
+						}
+					default:
+						for ow := 0; ow < g.OW; ow++ {
+							copy(dst[ow*k:][:run], src[ow*step:][:run])
 						}
 					}
 				}
