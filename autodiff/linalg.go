@@ -28,8 +28,8 @@ func (t *Tape) Linear(x, w, b *Var) *Var {
 	var v *Var
 	v = t.node(out, func() {
 		dy := v.Grad.Data
-		if g := x.grad(); g != nil {
-			gemm.SgemmParallel(t.Threads, false, false, n, in, outF, dy, outF, w.Value.Data, in, 1, g.Data, in)
+		if g, fresh := x.gradFresh(); g != nil {
+			gemm.SgemmParallel(t.Threads, false, false, n, in, outF, dy, outF, w.Value.Data, in, beta(fresh), g.Data, in)
 		}
 		if g := w.grad(); g != nil {
 			gemm.SgemmParallel(t.Threads, true, false, outF, in, n, dy, outF, x.Value.Data, in, 1, g.Data, in)
@@ -41,6 +41,15 @@ func (t *Tape) Linear(x, w, b *Var) *Var {
 		}
 	}, x, w, b)
 	return v
+}
+
+// beta is the GEMM's beta for a gradient: 0 overwrites a fresh one, 1
+// adds to one that other operations have written.
+func beta(fresh bool) float32 {
+	if fresh {
+		return 0
+	}
+	return 1
 }
 
 // addRowVector adds vec to every row of m (rows of len(vec)), split over
@@ -150,12 +159,14 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 				t.sumRows(gb.Data, dy)
 			}
 		}
-		gx := x.grad()
-		if gx == nil {
+		if direct {
+			if gx, fresh := x.gradFresh(); gx != nil {
+				gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy, cout, w.Value.Data, k, beta(fresh), gx.Data, k)
+			}
 			return
 		}
-		if direct {
-			gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy, cout, w.Value.Data, k, 1, gx.Data, k)
+		gx := x.grad()
+		if gx == nil {
 			return
 		}
 		dcol := t.buf(rows * k)

@@ -41,7 +41,11 @@ func (t *Tape) maxPool(op string, x *Var, k, stride, pad int) *Var {
 	tensor.MaxPool(t.Threads, &g, x.Value.Data, out.Data, arg)
 	var v *Var
 	v = t.node(out, func() {
-		tensor.MaxPoolBackward(t.Threads, &g, v.Grad.Data, arg, x.grad().Data)
+		if gx, fresh := x.gradFresh(); fresh {
+			tensor.MaxPoolGrad(t.Threads, &g, v.Grad.Data, arg, gx.Data)
+		} else {
+			tensor.MaxPoolBackward(t.Threads, &g, v.Grad.Data, arg, gx.Data)
+		}
 	}, x)
 	return v
 }
@@ -145,7 +149,9 @@ func (t *Tape) MaxPoolBias(x, b *Var, relu bool, k, stride int) *Var {
 				t.sumRows(gb.Data, dz)
 			}
 		}
-		if gx := x.grad(); gx != nil {
+		if gx, fresh := x.gradFresh(); fresh {
+			tensor.MaxPoolGrad(t.Threads, &g, dz, arg, gx.Data)
+		} else if gx != nil {
 			tensor.MaxPoolBackward(t.Threads, &g, dz, arg, gx.Data)
 		}
 	}, x, b)

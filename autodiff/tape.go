@@ -152,6 +152,21 @@ func (v *Var) grad() *tensor.Tensor {
 	return v.Grad
 }
 
+// gradFresh returns v's gradient tensor for an operation that writes
+// every element of it: a new one with undefined contents (fresh true) if
+// v has none yet, else the existing one, which the operation must add to.
+// It returns nil if v needs no gradient.
+func (v *Var) gradFresh() (g *tensor.Tensor, fresh bool) {
+	if !v.requiresGrad {
+		return nil, false
+	}
+	if v.Grad == nil {
+		v.Grad = v.tape.allocNoZero(v.Value.Shape...)
+		return v.Grad, true
+	}
+	return v.Grad, false
+}
+
 // Backward computes the gradients of the scalar loss with respect to every
 // variable that requires one, by running the recorded operations in reverse.
 func (t *Tape) Backward(loss *Var) {

@@ -144,6 +144,30 @@ func (g *PoolGeom) pool2() bool {
 	return g.K == 2 && g.Stride == 2 && g.Pad == 0
 }
 
+// MaxPoolGrad writes the gradient of MaxPool into dx, every element of
+// it: dy at the positions recorded by MaxPool, zero elsewhere. dx's
+// previous contents do not matter. For 2×2 windows moved by 2 each pair of
+// input rows is cleared just before its gradients land, while it is in
+// cache.
+func MaxPoolGrad(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
+	if !g.pool2() {
+		clear(dx[:g.N*g.H*g.W*g.C])
+		MaxPoolBackward(threads, g, dy, arg, dx)
+		return
+	}
+	C, row, in := g.C, g.OW*g.C, g.W*g.C
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for oh := 0; oh < g.OH; oh++ {
+				o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*in
+				clear(dx[i : i+2*in])
+				f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+in:i+in+2*row], dy[o:o+row], arg[o:o+row])
+			}
+			clear(dx[(n*g.H+2*g.OH)*in : (n+1)*g.H*in]) // an odd last row
+		}
+	})
+}
+
 // MaxPoolBackward adds dy to dx at the positions recorded by MaxPool.
 // Windows may overlap, so work is split by image.
 func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {

@@ -6,8 +6,9 @@ import (
 )
 
 // TestMaxPoolReference compares MaxPool (including its 2×2 fast paths)
-// with a direct loop, values and argmax indices, and MaxPoolBackward with
-// the gradient routed to each window's argmax.
+// with a direct loop, values and argmax indices, and MaxPoolBackward (and
+// MaxPoolGrad, over garbage) with the gradient routed to each window's
+// argmax.
 func TestMaxPoolReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, c := range []struct{ n, h, w, ch, k, s int }{{2, 6, 6, 3, 2, 2}, {1, 7, 5, 4, 2, 2}, {2, 5, 5, 2, 3, 1}, {1, 4, 4, 1, 2, 1}, {2, 6, 7, 19, 2, 2}} {
@@ -54,6 +55,16 @@ func TestMaxPoolReference(t *testing.T) {
 		for i := range dx {
 			if dx[i] != wantDx[i] {
 				t.Fatalf("%+v: dx[%d] = %v, want %v", c, i, dx[i], wantDx[i])
+			}
+		}
+		// MaxPoolGrad writes the same gradient over whatever dx held.
+		for i := range dx {
+			dx[i] = float32(rng.NormFloat64())
+		}
+		MaxPoolGrad(2, &g, dy, arg, dx)
+		for i := range dx {
+			if dx[i] != wantDx[i] {
+				t.Fatalf("%+v: MaxPoolGrad: dx[%d] = %v, want %v", c, i, dx[i], wantDx[i])
 			}
 		}
 	}
