@@ -168,6 +168,11 @@ func validPatches(threads int, g *ConvGeom, x []float32, col []float32, adjoint 
 						for ow := 0; ow < g.OW; ow++ {
 							f32.AddRows(src[ow*step:][:run], dst[ow*k:][:run])
 						}
+					case run == 3: // a 3-wide kernel on one channel
+						for ow := 0; ow < g.OW; ow++ {
+							d, s := dst[ow*k:ow*k+3], src[ow*step:ow*step+3]
+							d[0], d[1], d[2] = s[0], s[1], s[2]
+						}
 					case run <= 4:
 						for ow := 0; ow < g.OW; ow++ {
 							d, s := dst[ow*k:][:run], src[ow*step:][:run]
