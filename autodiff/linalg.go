@@ -165,15 +165,22 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 			}
 			return
 		}
-		gx := x.grad()
+		gx, fresh := x.gradFresh()
 		if gx == nil {
 			return
+		}
+		if fresh && g.Groups > 1 {
+			clear(gx.Data)
 		}
 		dcol := t.buf(rows * k)
 		for grp := range cols {
 			gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy[grp*cog:], cout,
 				w.Value.Data[grp*cog*k:], k, 0, dcol, k)
-			tensor.Col2im(t.Threads, &g, dcol, grp, gx.Data)
+			if fresh && g.Groups == 1 {
+				tensor.Col2imSet(t.Threads, &g, dcol, gx.Data)
+			} else {
+				tensor.Col2im(t.Threads, &g, dcol, grp, gx.Data)
+			}
 		}
 	}, x, w, b)
 	return v

@@ -76,6 +76,27 @@ func Col2im(threads int, g *ConvGeom, col []float32, grp int, dx []float32) {
 	patches(threads, g, dx, grp, col, true)
 }
 
+// Col2imSet is Col2im for a one-group convolution into a dx whose
+// contents do not matter: each image of dx is cleared just before its
+// patches are added back, while it is in cache.
+func Col2imSet(threads int, g *ConvGeom, col []float32, dx []float32) {
+	if g.Groups != 1 {
+		panic(fmt.Sprintf("tensor: Col2imSet: %d groups", g.Groups))
+	}
+	if len(dx) < g.N*g.H*g.W*g.C || len(col) < g.Rows()*g.KPerGroup {
+		panic(fmt.Sprintf("tensor: Col2imSet: dx has %d values, col %d, for %+v", len(dx), len(col), *g))
+	}
+	img := g.H * g.W * g.C
+	For(threads, g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			clear(dx[n*img : (n+1)*img])
+			one := *g
+			one.N = 1
+			patches(1, &one, dx[n*img:(n+1)*img], 0, col[n*g.OH*g.OW*g.KPerGroup:], true)
+		}
+	})
+}
+
 // patches walks every receptive field of group grp: forward (adjoint
 // false) it copies x into col and zeroes the padding; adjoint it adds col
 // back into x. Work is split by image, so adjoint writes never collide.

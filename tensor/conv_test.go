@@ -78,6 +78,16 @@ func TestIm2colCol2im(t *testing.T) {
 			if lhs != rhs {
 				t.Fatalf("trial %d, %+v, group %d: ⟨Im2col x, c⟩ = %v, ⟨x, Col2im c⟩ = %v", trial, g, grp, lhs, rhs)
 			}
+			if groups == 1 { // Col2imSet writes the same over garbage
+				set := make([]float32, len(x))
+				for i := range set {
+					set[i] = float32(rng.NormFloat64())
+				}
+				Col2imSet(1+trial%2, &g, c, set)
+				if !slices.Equal(set, dx) {
+					t.Fatalf("trial %d, %+v: Col2imSet differs from Col2im", trial, g)
+				}
+			}
 		}
 	}
 }
