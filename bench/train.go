@@ -40,7 +40,8 @@ type TrainOptions struct {
 }
 
 // Train measures training throughput (forward, backward and Adam update)
-// of a model on synthetic 28×28 one-channel batches with ten classes (or,
+// of a model on synthetic 28×28 one-channel batches with ten classes,
+// cycling through trainBatches distinct ones (or,
 // for a super-resolution model, random target images). For
 // a quantized model the float model is measured in the same run, the two
 // alternating in rounds so that load on the machine hits both.
@@ -105,26 +106,39 @@ type trainer struct {
 	params  []*nn.Param
 	opt     optim.Optimizer
 	tape    *autodiff.Tape
-	x       *tensor.Tensor
+	x       *tensor.Tensor // the current batch, one of xs
 	labels  []int
 	target  *tensor.Tensor // super-resolution models: the images to regress to
+	xs      []*tensor.Tensor
+	ys      [][]int
+	next    int
 	images  int
 	elapsed time.Duration
 }
 
+// trainBatches is the number of distinct random batches a trainer cycles
+// through: one batch repeated would be learned within the measurement,
+// and the tiny gradients of a learned batch (denormals) slow x86 several
+// fold, so the rate would not be that of training.
+const trainBatches = 16
+
 func newTrainer(m *models.Model, batch, threads int) *trainer {
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := tensor.New(batch, 28, 28, 1)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.Float64())
+	t := &trainer{m: m, params: m.Params(), opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads)}
+	for range trainBatches {
+		x := tensor.New(batch, 28, 28, 1)
+		for i := range x.Data {
+			x.Data[i] = float32(rng.Float64())
+		}
+		labels := make([]int, batch)
+		for i := range labels {
+			labels[i] = rng.IntN(10)
+		}
+		t.xs, t.ys = append(t.xs, x), append(t.ys, labels)
 	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = rng.IntN(10)
-	}
-	t := &trainer{m: m, params: m.Params(), opt: optim.NewAdam(m.Params(), 0, true), tape: autodiff.NewTape(threads), x: x, labels: labels}
+	t.x, t.labels = t.xs[0], t.ys[0]
 	if m.Task == models.SuperResolve {
-		out := m.Forward(t.tape, t.tape.Constant(x), false)
+		out := m.Forward(t.tape, t.tape.Constant(t.x), false)
 		t.target = tensor.New(out.Value.Shape...)
 		t.tape.Reset()
 		for i := range t.target.Data {
@@ -136,6 +150,8 @@ func newTrainer(m *models.Model, batch, threads int) *trainer {
 
 func (t *trainer) steps(n int) {
 	for i := 0; i < n; i++ {
+		t.x, t.labels = t.xs[t.next], t.ys[t.next]
+		t.next = (t.next + 1) % len(t.xs)
 		nn.ZeroGrad(t.params)
 		tp := t.tape
 		tp.Backward(t.m.Loss(tp, tp.Constant(t.x), t.labels, t.target))
