@@ -9,7 +9,8 @@
 // everywhere; on amd64 with AVX2 an assembly version runs instead, which
 // gives bit-identical results for every input: signed zeros, infinities,
 // denormals and NaN payloads included (no fused multiply-adds; a NaN keeps
-// its payload and is quietened as in Go). The one freedom is Go's own:
+// its payload and is quietened as in Go, or gets the bits the builtin min
+// and max give it). The one freedom is Go's own:
 // where two NaNs with different payloads meet in one addition or product,
 // the result is the first operand's, and which operand is first the Go
 // compiler chooses per loop; the assembly takes the left operand of the Go
