@@ -6,9 +6,9 @@ import (
 	"slices"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/nn"
 	"github.com/a2qtoolkit/a2q/tensor"
-	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // ActQuant quantizes a layer's input to N-bit integers with a learned scale:
@@ -143,28 +143,26 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 		threads = 1
 	}
 	tensor.For(threads, len(xd), func(lo0, hi0 int) {
-		for i, v := range xd[lo0:hi0] {
-			od[lo0+i] = thresh.Quantize(v, s, lo, hi)
-		}
+		f32.Quantize(od[lo0:hi0], xd[lo0:hi0], s, lo, hi)
 	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
 		gx, gl := g[0], g[1]
+		if gx == nil && gl == nil {
+			return
+		}
+		// Straight-through inside the range; a clamped element is
+		// constant in x and in s. Each thread returns its part of the
+		// gradient with respect to ln s.
 		parts := make([]float64, max(threads, 1))
 		chunk := (len(xd) + len(parts) - 1) / len(parts)
 		tensor.For(len(parts), len(parts), func(tlo, thi int) {
 			for ti := tlo; ti < thi; ti++ {
-				var dl float64
-				for i := ti * chunk; i < min((ti+1)*chunk, len(xd)); i++ {
-					u := xd[i] / s
-					if u < lo-0.5 || u > hi+0.5 {
-						continue // clamped: constant in x and in s along this path
-					}
-					if gx != nil {
-						gx.Data[i] += d.Data[i] / s
-					}
-					dl -= float64(d.Data[i]) * float64(u)
+				i0, i1 := min(ti*chunk, len(xd)), min((ti+1)*chunk, len(xd))
+				var gxd []float32
+				if gx != nil {
+					gxd = gx.Data[i0:i1]
 				}
-				parts[ti] = dl
+				parts[ti] = f32.QuantizeGrad(gxd, d.Data[i0:i1], xd[i0:i1], s, lo, hi)
 			}
 		})
 		if gl != nil {

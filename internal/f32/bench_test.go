@@ -91,3 +91,30 @@ func BenchmarkRequantGrad(b *testing.B) {
 		benchPaths(b, 8*len(d), func() { RequantGrad(ds, db, nil, d, a, sc) })
 	})
 }
+
+// benchQuant is data for the quantizer kernels: about a third of it
+// clamped by the range [0, 255] at scale 1/64, half of that on each side.
+func benchQuant() []float32 {
+	x := benchData(benchRows * benchC)
+	for i := range x {
+		x[i] = (x[i] + 1) * 2
+	}
+	return x
+}
+
+func BenchmarkQuantize(b *testing.B) {
+	x, y := benchQuant(), make([]float32, benchRows*benchC)
+	benchPaths(b, 8*len(x), func() { Quantize(y, x, 1.0/64, 0, 255) })
+}
+
+// BenchmarkQuantizeGrad runs the backward pass with and without the
+// input gradient.
+func BenchmarkQuantizeGrad(b *testing.B) {
+	x, d, gx := benchQuant(), benchData(benchRows*benchC), make([]float32, benchRows*benchC)
+	b.Run("gx", func(b *testing.B) {
+		benchPaths(b, 16*len(x), func() { QuantizeGrad(gx, d, x, 1.0/64, 0, 255) })
+	})
+	b.Run("nogx", func(b *testing.B) {
+		benchPaths(b, 8*len(x), func() { QuantizeGrad(nil, d, x, 1.0/64, 0, 255) })
+	})
+}

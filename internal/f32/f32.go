@@ -156,6 +156,51 @@ func RequantGrad(ds, db, ga, d, a, scale []float32) {
 	}
 }
 
+// Quantize maps x to its integer grid, dst[i] = thresh.Quantize(x[i], s,
+// lo, hi): the quotient x[i]/s (a division, not a product with 1/s)
+// rounded half to even, then clamped to [lo, hi] with the builtin max and
+// min, a NaN getting the bits they give it. dst and x have the same
+// length; they may be the same slice.
+func Quantize(dst, x []float32, s, lo, hi float32) {
+	sameLen("Quantize", len(dst), len(x))
+	if useAVX2 {
+		quantizeAVX2(dst, x, s, lo, hi)
+	} else {
+		quantizeGo(dst, x, s, lo, hi)
+	}
+}
+
+// QuantizeGrad is Quantize's backward pass with a straight-through
+// gradient for output gradients d. Over the elements whose quotient
+// u = x[i]/s is not clamped (a NaN quotient counts as inside the range),
+// it adds d[i]/s into gx[i] unless gx is empty, and it returns −Σ d[i]·u,
+// the gradient with respect to ln s, summed in float64 in eight partial
+// sums:
+//
+//	var p [8]float64
+//	for i := range x {
+//		u := x[i] / s
+//		if u < lo-0.5 || u > hi+0.5 {
+//			continue
+//		}
+//		gx[i] += d[i] / s // if len(gx) > 0
+//		p[i%8] -= float64(d[i]) * float64(u)
+//	}
+//	return ((p[0]+p[4]) + (p[2]+p[6])) + ((p[1]+p[5]) + (p[3]+p[7]))
+//
+// gx is left untouched where the element is clamped (a −0 stays −0). d and
+// x have the same length, and so has gx unless it is empty.
+func QuantizeGrad(gx, d, x []float32, s, lo, hi float32) float64 {
+	sameLen("QuantizeGrad", len(d), len(x))
+	if len(gx) != 0 {
+		sameLen("QuantizeGrad", len(gx), len(x))
+	}
+	if useAVX2 {
+		return quantizeGradAVX2(gx, d, x, s, lo, hi)
+	}
+	return quantizeGradGo(gx, d, x, s, lo, hi)
+}
+
 func sameLen(kernel string, a, b int) {
 	if a != b {
 		panic(fmt.Sprintf("f32: %s: slice lengths %d and %d differ", kernel, a, b))

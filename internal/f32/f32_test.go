@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/a2qtoolkit/a2q/thresh"
 )
 
 // haveAVX2 records whether the assembly kernels run here, before the tests
@@ -408,6 +410,176 @@ func TestRequantGrad(t *testing.T) {
 	}
 }
 
+// quantParams are the scales and integer ranges of the quantizer tests:
+// ordinary ones (unsigned and signed 8 bits, a power-of-two scale whose
+// quotients hit exact ties, a negative scale, scales so small that
+// quotients overflow) and, from index quantOrdinary on, special ones
+// (zero, infinite, NaN and denormal scales, NaN, signed-zero, infinite
+// and inverted bounds).
+type quantParam struct{ s, lo, hi float32 }
+
+var quantParams = []quantParam{
+	{1, 0, 255}, {1.0 / 16, -128, 127}, {0.0371, 0, 255}, {0.0371, -128, 127},
+	{3, -8, 7}, {-0.5, -128, 127}, {1e-30, 0, 255}, {0.25, -2, 1},
+	{0, -128, 127}, {float32(math.Copysign(0, -1)), 0, 255},
+	{float32(math.Inf(1)), -128, 127}, {float32(math.Inf(-1)), 0, 255},
+	{nan(0xffc00000), 0, 255}, {math.Float32frombits(3), -128, 127},
+	{0.5, nan(0xffc00000), 127}, {0.5, -128, nan(0xffc00000)},
+	{0.5, float32(math.Copysign(0, -1)), 0}, {0.5, 0, float32(math.Copysign(0, -1))},
+	{0.5, float32(math.Inf(-1)), float32(math.Inf(1))}, {0.5, 10, 5},
+}
+
+// quantOrdinary is the number of ordinary cases at the start of
+// quantParams.
+const quantOrdinary = 8
+
+// quantData returns n inputs for the quantizer p: mostly normal random
+// values spread beyond the range, and from vs a few specials and NaNs,
+// quotients at ties (k+0.5, exact when s is a power of two), among them
+// the clamping bounds lo−0.5 and hi+0.5, and quotients too large for the
+// range or for float32's integer spacing.
+func quantData(rng *rand.Rand, n int, p quantParam, vs valueSet) []float32 {
+	s := p.s
+	if !(math.Abs(float64(s)) > 1e-30 && math.Abs(float64(s)) < 1e30) {
+		s = 1
+	}
+	x := make([]float32, n)
+	for i := range x {
+		switch k := rng.IntN(20); {
+		case k < 2:
+			x[i] = vs.specials[rng.IntN(len(vs.specials))]
+		case k == 2:
+			x[i] = vs.nans[rng.IntN(len(vs.nans))]
+		case k == 3:
+			x[i] = (p.lo - 0.5) * s
+			if rng.IntN(2) == 0 {
+				x[i] = (p.hi + 0.5) * s
+			}
+		case k < 6:
+			x[i] = (float32(rng.IntN(600)-300) + 0.5) * s
+		case k < 8:
+			big := []float32{1 << 23, 1<<23 + 1, 1<<23 + 3, 1 << 24, 1e30}
+			x[i] = big[rng.IntN(len(big))] * s
+			if rng.IntN(2) == 0 {
+				x[i] = -x[i]
+			}
+		default:
+			x[i] = float32(rng.NormFloat64()*150) * s
+		}
+	}
+	return x
+}
+
+func TestQuantize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, p := range quantParams {
+			for _, n := range n1() {
+				x := quantData(rng, n, p, anyValue)
+				want := make([]float32, n)
+				for i, v := range x {
+					want[i] = thresh.Quantize(v, p.s, p.lo, p.hi)
+				}
+				what := fmt.Sprintf("%s s=%g lo=%g hi=%g n=%d", pathName(avx), p.s, p.lo, p.hi, n)
+				buf, dst := guarded(data(rng, n, anyValue))
+				Quantize(dst, x, p.s, p.lo, p.hi)
+				wbuf, _ := guarded(want)
+				sameBits(t, what, buf, wbuf)
+				// In place.
+				Quantize(x, x, p.s, p.lo, p.hi)
+				sameBits(t, what+" in place", x, want)
+			}
+		}
+	}
+}
+
+// TestQuantizeRule checks Quantize on cases worked out by hand: ties to
+// even, clamping, signed zeros, overflowing quotients and NaN.
+func TestQuantizeRule(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	inf := float32(math.Inf(1))
+	for _, tt := range []struct{ x, s, lo, hi, want float32 }{
+		{2.5, 1, -128, 127, 2},
+		{3.5, 1, -128, 127, 4},
+		{-2.5, 1, -128, 127, -2},
+		{0.25, 0.125, 0, 255, 2},       // 2 exactly
+		{0.3125, 0.125, 0, 255, 2},     // 2.5: tie to even
+		{0.4375, 0.125, 0, 255, 4},     // 3.5
+		{300, 1, 0, 255, 255},          // clamped above
+		{-3, 1, 0, 255, 0},             // clamped below
+		{-200, 1, -128, 127, -128},     // clamped below, signed
+		{-0.25, 1, -128, 127, negZero}, // rounds to −0, kept by the range
+		{-0.25, 1, 0, 255, 0},          // −0 raised to +0 by max
+		{1e30, 1e-30, 0, 255, 255},     // the quotient overflows to +Inf
+		{-1e30, 1e-30, -128, 127, -128},
+		{1 << 24, 1, 0, inf, 1 << 24}, // beyond float32's odd integers
+		{1, 0, 0, 255, 255},           // x/0 = +Inf
+		{float32(math.NaN()), 1, 0, 255, float32(math.NaN())},
+		{0, 0, 0, 255, float32(math.NaN())}, // 0/0
+	} {
+		for _, avx := range paths() {
+			use(t, avx)
+			x := []float32{tt.x, tt.x, tt.x, tt.x, tt.x, tt.x, tt.x, tt.x, tt.x} // a vector block and a tail
+			Quantize(x, x, tt.s, tt.lo, tt.hi)
+			for i, got := range x {
+				ok := math.Float32bits(got) == math.Float32bits(tt.want)
+				if tt.want != tt.want {
+					ok = got != got
+				}
+				if !ok {
+					t.Errorf("%s: Quantize(%g, s=%g, [%g, %g])[%d] = %g, want %g", pathName(avx), tt.x, tt.s, tt.lo, tt.hi, i, got, tt.want)
+				}
+			}
+		}
+	}
+}
+
+func TestQuantizeGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, withGx := range []bool{false, true} {
+			for pi, p := range quantParams {
+				for _, n := range n1() {
+					vs := arith(rng)
+					if pi >= quantOrdinary {
+						// Special scales and bounds make the default NaN
+						// (0·Inf, 0/0), so they come with that NaN only.
+						vs = arithSets[0]
+					}
+					x, d := quantData(rng, n, p, vs), data(rng, n, vs)
+					var gx []float32
+					if withGx {
+						gx = data(rng, n, vs)
+					}
+					wantGx := append([]float32(nil), gx...)
+					var part [8]float64
+					for i := range x {
+						u := x[i] / p.s
+						if u < p.lo-0.5 || u > p.hi+0.5 {
+							continue
+						}
+						if withGx {
+							wantGx[i] += d[i] / p.s
+						}
+						part[i%8] -= float64(d[i]) * float64(u)
+					}
+					want := ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]))
+					gBuf, g := guarded(gx)
+					got := QuantizeGrad(g, d, x, p.s, p.lo, p.hi)
+					what := fmt.Sprintf("%s gx=%v s=%g lo=%g hi=%g n=%d", pathName(avx), withGx, p.s, p.lo, p.hi, n)
+					if math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("%s: sum %#016x (%v), want %#016x (%v)", what, math.Float64bits(got), got, math.Float64bits(want), want)
+					}
+					wg, _ := guarded(wantGx)
+					sameBits(t, what+" gx", gBuf, wg)
+				}
+			}
+		}
+	}
+}
+
 // TestLengthChecks checks that mismatched lengths panic instead of
 // reaching the assembly.
 func TestLengthChecks(t *testing.T) {
@@ -427,6 +599,9 @@ func TestLengthChecks(t *testing.T) {
 		"Requant partial row":      func() { Requant(s(5), s(5), s(2), s(2)) },
 		"RequantGrad ga":           func() { RequantGrad(s(2), s(2), s(2), s(4), s(4), s(2)) },
 		"RequantGrad db":           func() { RequantGrad(s(2), s(1), nil, s(4), s(4), s(2)) },
+		"Quantize":                 func() { Quantize(s(3), s(4), 1, 0, 255) },
+		"QuantizeGrad gx":          func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
+		"QuantizeGrad d":           func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
 	} {
 		func() {
 			defer func() {
@@ -453,6 +628,8 @@ func TestNoAllocs(t *testing.T) {
 		"MaxPool2Grad": func() { MaxPool2Grad(64, y, z, x[:320], arg) },
 		"Requant":      func() { Requant(x, y, v, w) },
 		"RequantGrad":  func() { RequantGrad(v, w, z, x, y, v) },
+		"Quantize":     func() { Quantize(x, y, 0.1, 0, 255) },
+		"QuantizeGrad": func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
 	} {
 		if n := testing.AllocsPerRun(10, fn); n != 0 {
 			t.Errorf("%s: %v allocations", name, n)

@@ -711,3 +711,221 @@ ga1s:
 gqdone:
 	VZEROUPPER
 	RET
+
+// MINF(A, B, T1, T2) sets A to the builtin min(A, B) as the Go compiler
+// computes it on amd64 (cmd/compile's AMD64.rules): t1 = MINPS(A, B) is
+// wrong only where A is NaN or A = −0 < B = +0 by sign, t2 = MINPS(t1, A)
+// is A there, and their bitwise OR is the minimum, −0 for two zeros of
+// which one is −0, and A|B (a NaN) when either is a NaN.
+#define MINF(A, B, T1, T2) \
+	VMINPS B, A, T1  \
+	VMINPS A, T1, T2 \
+	VORPS  T1, T2, A
+
+// CLAMP(V, T1, T2, NLO, HI, SGN) sets V to min(max(V, lo), hi) with the
+// builtin max and min, max(x, y) being −min(−x, −y) as the compiler
+// computes it: NLO holds −lo, HI hi, SGN the sign bit (Y9, Y10, Y11 or
+// their low halves).
+#define CLAMP(V, T1, T2, NLO, HI, SGN) \
+	VXORPS SGN, V, V     \
+	MINF(V, NLO, T1, T2) \
+	VXORPS SGN, V, V     \
+	MINF(V, HI, T1, T2)
+
+// QUANT8(off, V) writes 8 values of thresh.Quantize: x/s rounded half to
+// even (VROUNDPS mode 0, inexact suppressed), then clamped.
+#define QUANT8(off, V) \
+	VMOVUPS  off(SI)(BX*4), V \
+	VDIVPS   Y8, V, V         \
+	VROUNDPS $8, V, V         \
+	CLAMP(V, Y4, Y5, Y9, Y10, Y11) \
+	VMOVUPS  V, off(DI)(BX*4)
+
+// func quantizeAVX2(dst, x []float32, s, lo, hi float32)
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-60
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	VBROADCASTSS s+48(FP), Y8
+	VBROADCASTSS lo+52(FP), Y9
+	VBROADCASTSS hi+56(FP), Y10
+	BCAST32($0x80000000, X11, Y11)
+	VXORPS       Y11, Y9, Y9      // −lo
+	XORQ         BX, BX
+
+qz32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   qz8
+	QUANT8(0, Y0)
+	QUANT8(32, Y1)
+	QUANT8(64, Y2)
+	QUANT8(96, Y3)
+	MOVQ DX, BX
+	JMP  qz32
+
+qz8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   qz1
+	QUANT8(0, Y0)
+	MOVQ DX, BX
+	JMP  qz8
+
+qz1:
+	CMPQ     BX, CX
+	JAE      qzdone
+	VMOVSS   (SI)(BX*4), X0
+	VDIVPS   X8, X0, X0
+	VROUNDPS $8, X0, X0
+	CLAMP(X0, X4, X5, X9, X10, X11)
+	VMOVSS   X0, (DI)(BX*4)
+	INCQ     BX
+	JMP      qz1
+
+qzdone:
+	VZEROUPPER
+	RET
+
+// tailmask holds 8 all-ones and 8 zero dwords: the 8 dwords from index
+// 8−r are the mask of a tail of r lanes.
+DATA tailmask<>+0(SB)/8, $-1
+DATA tailmask<>+8(SB)/8, $-1
+DATA tailmask<>+16(SB)/8, $-1
+DATA tailmask<>+24(SB)/8, $-1
+DATA tailmask<>+32(SB)/8, $0
+DATA tailmask<>+40(SB)/8, $0
+DATA tailmask<>+48(SB)/8, $0
+DATA tailmask<>+56(SB)/8, $0
+GLOBL tailmask<>(SB), RODATA|NOPTR, $64
+
+// QGRADU loads 8 values of x and d at BX into Y0 and Y2 and sets Y0 to
+// u = x/s and Y1 to the mask of the clamped lanes, u < lo−0.5 or
+// hi+0.5 < u (false for a NaN).
+#define QGRADU \
+	VMOVUPS (SI)(BX*4), Y0     \
+	VDIVPS  Y8, Y0, Y0         \
+	VCMPPS  $0x11, Y9, Y0, Y1  \
+	VCMPPS  $0x11, Y0, Y10, Y3 \
+	VORPS   Y3, Y1, Y1         \
+	VMOVUPS (DX)(BX*4), Y2
+
+// QGRADGX computes gx + d/s in Y3 from the gx in Y4, keeping gx where Y1
+// marks the lane clamped.
+#define QGRADGX \
+	VDIVPS    Y8, Y2, Y3     \
+	VADDPS    Y3, Y4, Y3     \
+	VBLENDVPS Y1, Y4, Y3, Y3
+
+// QGRADSUM subtracts the products d·u of the lanes not clamped, in
+// float64, from the partial sums Y12 (lanes 0–3) and Y13 (lanes 4–7);
+// clamped lanes subtract +0·+0, which leaves a sum's bits unchanged.
+#define QGRADSUM \
+	VANDNPS      Y0, Y1, Y0  \
+	VANDNPS      Y2, Y1, Y2  \
+	VCVTPS2PD    X0, Y3      \
+	VCVTPS2PD    X2, Y4      \
+	VMULPD       Y3, Y4, Y4  \
+	VSUBPD       Y4, Y12, Y12 \
+	VEXTRACTF128 $1, Y0, X0  \
+	VEXTRACTF128 $1, Y2, X2  \
+	VCVTPS2PD    X0, Y3      \
+	VCVTPS2PD    X2, Y4      \
+	VMULPD       Y3, Y4, Y4  \
+	VSUBPD       Y4, Y13, Y13
+
+// func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64
+//
+// Lane k of the 8-float blocks keeps the partial sum p[k]; a tail of
+// fewer than 8 values is read and written through a lane mask (x and d
+// read as +0 beyond it, u zeroed there, so those lanes subtract +0·+0 and
+// store nothing).
+TEXT ·quantizeGradAVX2(SB), NOSPLIT, $0-96
+	MOVQ         gx_base+0(FP), DI
+	MOVQ         gx_len+8(FP), R8
+	MOVQ         d_base+24(FP), DX
+	MOVQ         x_base+48(FP), SI
+	MOVQ         x_len+56(FP), CX
+	VBROADCASTSS s+72(FP), Y8
+	MOVL         $0x3f000000, AX   // 0.5
+	VMOVD        AX, X7
+	VMOVSS       lo+76(FP), X9
+	VSUBSS       X7, X9, X9
+	VBROADCASTSS X9, Y9            // lo−0.5
+	VMOVSS       hi+80(FP), X10
+	VADDSS       X7, X10, X10
+	VBROADCASTSS X10, Y10          // hi+0.5
+	VXORPD       Y12, Y12, Y12
+	VXORPD       Y13, Y13, Y13
+	XORQ         BX, BX
+	TESTQ        R8, R8
+	JNZ          qg8
+
+qn8:
+	LEAQ 8(BX), AX
+	CMPQ AX, CX
+	JA   qntail
+	QGRADU
+	QGRADSUM
+	MOVQ AX, BX
+	JMP  qn8
+
+qntail:
+	CMPQ       BX, CX
+	JAE        qgsum
+	LEAQ       tailmask<>(SB), R9
+	MOVQ       CX, AX
+	SUBQ       BX, AX
+	NEGQ       AX
+	VMOVUPS    32(R9)(AX*4), Y6     // mask of the CX−BX lanes left
+	VMASKMOVPS (SI)(BX*4), Y6, Y0
+	VDIVPS     Y8, Y0, Y0
+	VANDPS     Y6, Y0, Y0
+	VCMPPS     $0x11, Y9, Y0, Y1
+	VCMPPS     $0x11, Y0, Y10, Y3
+	VORPS      Y3, Y1, Y1
+	VMASKMOVPS (DX)(BX*4), Y6, Y2
+	QGRADSUM
+	JMP        qgsum
+
+qg8:
+	LEAQ    8(BX), AX
+	CMPQ    AX, CX
+	JA      qgtail
+	QGRADU
+	VMOVUPS (DI)(BX*4), Y4
+	QGRADGX
+	VMOVUPS Y3, (DI)(BX*4)
+	QGRADSUM
+	MOVQ    AX, BX
+	JMP     qg8
+
+qgtail:
+	CMPQ       BX, CX
+	JAE        qgsum
+	LEAQ       tailmask<>(SB), R9
+	MOVQ       CX, AX
+	SUBQ       BX, AX
+	NEGQ       AX
+	VMOVUPS    32(R9)(AX*4), Y6
+	VMASKMOVPS (SI)(BX*4), Y6, Y0
+	VDIVPS     Y8, Y0, Y0
+	VANDPS     Y6, Y0, Y0
+	VCMPPS     $0x11, Y9, Y0, Y1
+	VCMPPS     $0x11, Y0, Y10, Y3
+	VORPS      Y3, Y1, Y1
+	VMASKMOVPS (DX)(BX*4), Y6, Y2
+	VMASKMOVPS (DI)(BX*4), Y6, Y4
+	QGRADGX
+	VMASKMOVPS Y3, Y6, (DI)(BX*4)
+	QGRADSUM
+
+qgsum:
+	VADDPD       Y13, Y12, Y12 // p[k] + p[k+4]
+	VEXTRACTF128 $1, Y12, X13
+	VADDPD       X13, X12, X12 // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
+	VUNPCKHPD    X12, X12, X13
+	VADDSD       X13, X12, X12
+	VMOVSD       X12, ret+88(FP)
+	VZEROUPPER
+	RET

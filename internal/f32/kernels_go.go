@@ -121,3 +121,31 @@ func requantGradGo(ds, db, ga, d, a, scale []float32) {
 		}
 	}
 }
+
+func quantizeGo(dst, x []float32, s, lo, hi float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = thresh.Quantize(v, s, lo, hi)
+	}
+}
+
+// quantizeGradGo keeps eight partial sums of the scale's gradient, element
+// i in p[i%8], and adds them pairwise as the assembly's lanes do. The
+// product of two float32 values is exact in float64, so it reads the same
+// whether or not a compiler fuses it with the subtraction.
+func quantizeGradGo(gx, d, x []float32, s, lo, hi float32) float64 {
+	var p [8]float64
+	d = d[:len(x)]
+	lo, hi = lo-0.5, hi+0.5
+	for i, v := range x {
+		u := v / s
+		if u < lo || u > hi {
+			continue
+		}
+		if len(gx) != 0 {
+			gx[i] += d[i] / s
+		}
+		p[i%8] -= float64(d[i]) * float64(u)
+	}
+	return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
+}

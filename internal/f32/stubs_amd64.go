@@ -35,3 +35,9 @@ func requantAVX2(out, a, scale, bias []float32)
 
 //go:noescape
 func requantGradAVX2(ds, db, ga, d, a, scale []float32)
+
+//go:noescape
+func quantizeAVX2(dst, x []float32, s, lo, hi float32)
+
+//go:noescape
+func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64

@@ -24,3 +24,9 @@ func requantAVX2(out, a, scale, bias []float32) { requantGo(out, a, scale, bias)
 func requantGradAVX2(ds, db, ga, d, a, scale []float32) {
 	requantGradGo(ds, db, ga, d, a, scale)
 }
+
+func quantizeAVX2(dst, x []float32, s, lo, hi float32) { quantizeGo(dst, x, s, lo, hi) }
+
+func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64 {
+	return quantizeGradGo(gx, d, x, s, lo, hi)
+}

@@ -1,0 +1,41 @@
+package f32
+
+import (
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// pageEnd returns n float32s that end where an inaccessible page begins,
+// so that a kernel reading or writing past them faults.
+func pageEnd(t *testing.T, n int) []float32 {
+	t.Helper()
+	page := syscall.Getpagesize()
+	mem, err := syscall.Mmap(-1, 0, 2*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	t.Cleanup(func() { syscall.Munmap(mem) })
+	if err := syscall.Mprotect(mem[page:], syscall.PROT_NONE); err != nil {
+		t.Fatalf("mprotect: %v", err)
+	}
+	s := unsafe.Slice((*float32)(unsafe.Pointer(&mem[page-4*n])), n)
+	for i := range s {
+		s[i] = float32(i%5) - 2
+	}
+	return s
+}
+
+// TestPageEnd runs the quantizer kernels, whose tails use masked loads and
+// stores, on slices that end at an inaccessible page.
+func TestPageEnd(t *testing.T) {
+	for _, avx := range paths() {
+		use(t, avx)
+		for n := 1; n <= 17; n++ {
+			x, d, gx, dst := pageEnd(t, n), pageEnd(t, n), pageEnd(t, n), pageEnd(t, n)
+			Quantize(dst, x, 0.5, -2, 1)
+			QuantizeGrad(gx, d, x, 0.5, -2, 1)
+			QuantizeGrad(nil, d, x, 0.5, -2, 1)
+		}
+	}
+}
