@@ -15,7 +15,7 @@ import (
 // largest activation (or patch matrix) of a chunk stays within a core's
 // L2 cache, so that the layers after the GEMM read what it just wrote
 // from cache instead of memory.
-const inferBytes = 1 << 20
+const inferBytes = 256 << 10
 
 // Infer runs the network in evaluation mode on the images x (N×H×W×C)
 // and returns its outputs, without recording anything for a backward
