@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/a2qtoolkit/a2q/internal/f32"
 )
@@ -54,6 +55,36 @@ func (g *ConvGeom) Rows() int { return g.N * g.OH * g.OW }
 func (g *ConvGeom) Window(oh, ow int) (kh0, kh1, kw0, kw1 int) {
 	ih0, iw0 := oh*g.Stride-g.Pad, ow*g.Stride-g.Pad
 	return max(0, -ih0), min(g.KH, g.H-ih0), max(0, -iw0), min(g.KW, g.W-iw0)
+}
+
+// PatchOffsets returns the patch matrix of an unpadded convolution as
+// offsets into its input x: element (r, p) of the Rows()×KPerGroup matrix
+// that Im2col writes for group grp is x[grp·CinPerGroup + rows[r] + cols[p]].
+// rows[r] is where the window of output pixel r = (n, oh, ow) starts,
+// cols[p] where tap p = (kh, kw, c) lies relative to it. ok is false, and
+// the slices nil, when the convolution is padded (its patches read zeros
+// that are not in x) or x has 2³¹ values or more.
+func (g *ConvGeom) PatchOffsets() (rows, cols []int32, ok bool) {
+	if g.Pad != 0 || g.N*g.H*g.W*g.C > math.MaxInt32 {
+		return nil, nil, false
+	}
+	rows = make([]int32, 0, g.Rows())
+	for n := 0; n < g.N; n++ {
+		for oh := 0; oh < g.OH; oh++ {
+			for ow := 0; ow < g.OW; ow++ {
+				rows = append(rows, int32(((n*g.H+oh*g.Stride)*g.W+ow*g.Stride)*g.C))
+			}
+		}
+	}
+	cols = make([]int32, 0, g.KPerGroup)
+	for kh := 0; kh < g.KH; kh++ {
+		for kw := 0; kw < g.KW; kw++ {
+			for c := 0; c < g.CinPerGroup; c++ {
+				cols = append(cols, int32((kh*g.W+kw)*g.C+c))
+			}
+		}
+	}
+	return rows, cols, true
 }
 
 // Im2col writes the patches of group grp of x (NHWC, N×H×W×C) into col, a

@@ -92,6 +92,56 @@ func TestIm2colCol2im(t *testing.T) {
 	}
 }
 
+// TestPatchOffsets checks that the offsets of an unpadded convolution's
+// patches address exactly what Im2col copies, for every group, on random
+// geometries (strides, groups, cropped outputs), and that a padded
+// convolution has none.
+func TestPatchOffsets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	checked := 0
+	for trial := range 300 {
+		groups := 1 + rng.IntN(3)
+		g := ConvGeom{N: 1 + rng.IntN(3), H: 1 + rng.IntN(9), W: 1 + rng.IntN(9), C: groups * (1 + rng.IntN(6)),
+			KH: 1 + rng.IntN(4), KW: 1 + rng.IntN(4), Stride: 1 + rng.IntN(3), Pad: rng.IntN(3) / 2, Groups: groups, Cout: groups}
+		if g.Validate() != nil || g.H+2*g.Pad < g.KH || g.W+2*g.Pad < g.KW {
+			continue
+		}
+		if trial%4 == 3 { // an output cropped for a pool
+			g.OH, g.OW = max(1, g.OH-1), max(1, g.OW-1)
+		}
+		rows, cols, ok := g.PatchOffsets()
+		if g.Pad > 0 {
+			if ok || rows != nil || cols != nil {
+				t.Fatalf("trial %d, %+v: offsets for a padded convolution", trial, g)
+			}
+			continue
+		}
+		if !ok || len(rows) != g.Rows() || len(cols) != g.KPerGroup {
+			t.Fatalf("trial %d, %+v: ok %v, %d rows and %d columns", trial, g, ok, len(rows), len(cols))
+		}
+		x := make([]float32, g.N*g.H*g.W*g.C)
+		for i := range x {
+			x[i] = float32(i) // distinct: a wrong offset reads a wrong value
+		}
+		for grp := 0; grp < groups; grp++ {
+			col := make([]float32, g.Rows()*g.KPerGroup)
+			Im2col(1, &g, x, grp, col)
+			xg := x[grp*g.CinPerGroup:]
+			for r, ro := range rows {
+				for p, co := range cols {
+					if got, want := xg[ro+co], col[r*g.KPerGroup+p]; got != want {
+						t.Fatalf("trial %d, %+v, group %d: patch (%d, %d) reads %v, Im2col has %v", trial, g, grp, r, p, got, want)
+					}
+				}
+			}
+		}
+		checked++
+	}
+	if checked < 100 {
+		t.Fatalf("only %d unpadded geometries checked", checked)
+	}
+}
+
 // BenchmarkIm2col copies the patches of the reference CNN's two
 // convolutions for a batch of 128 images, and adds them back.
 func BenchmarkIm2col(b *testing.B) {
