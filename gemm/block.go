@@ -26,6 +26,37 @@ type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 // place (element (i, p) at a[i*lda+p]) rather than from a packed panel.
 type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 
+// gatherKernel is a direct micro-kernel for a gathered A: element (i, p)
+// of the strip is a[rows[i]+offs[p]], for the mr offsets in rows and the
+// kc in offs.
+type gatherKernel func(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32)
+
+// matA is the left operand op(A) as the loop nests read it: stored, with
+// element (i, p) at a[i*lda+p] (a[p*lda+i] when trans), or gathered (rows
+// non-nil), at a[rows[i]+cols[p]].
+type matA struct {
+	a          []float32
+	lda        int
+	trans      bool
+	rows, cols []int32
+}
+
+// gathered reports whether A is given by offsets.
+func (A matA) gathered() bool { return A.rows != nil }
+
+// sub returns rows [i0, i1) of op(A).
+func (A matA) sub(i0, i1 int) matA {
+	switch {
+	case A.gathered():
+		A.rows = A.rows[i0:i1]
+	case A.trans:
+		A.a = A.a[i0:]
+	default:
+		A.a = A.a[i0*A.lda:]
+	}
+	return A
+}
+
 // maxTile is the largest mr·nr of any kernel.
 const maxTile = 12 * 32
 
@@ -37,6 +68,9 @@ type kernel struct {
 	mc, kc, nc int // block limits; mc is a multiple of mr, nc of nr
 	packed     microKernel
 	direct     directKernel // nil: A is always packed
+	// gather is direct for a gathered A; when nil, a gathered strip is
+	// copied into a dense one that direct reads.
+	gather gatherKernel
 	// directN is the widest C for which A is read in place by direct
 	// instead of packed (when A is not transposed). The in-place strip
 	// stays in L1 while the packed B block streams from L2; it saves
@@ -66,6 +100,7 @@ var (
 		name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 4080,
 		packed:      kernel6x16,
 		direct:      kernel6x16Direct,
+		gather:      kernel6x16Gather,
 		directN:     128,
 		directNC:    128,
 		packATrans:  packATrans6,
@@ -102,8 +137,9 @@ var active = kernels()[len(kernels())-1]
 
 // packBuf holds one worker's packing memory.
 type packBuf struct {
-	a, b []float32
-	tmp  [maxTile]float32 // edge tile
+	a, b  []float32
+	strip []float32        // a gathered strip of A copied for direct
+	tmp   [maxTile]float32 // edge tile
 }
 
 // packPool recycles packing memory between calls.
@@ -157,12 +193,12 @@ func putPack(p *packBuf) { packPool.Put(p) }
 
 // sgemm runs an m×n×k multiplication on one goroutine. The arguments have
 // been checked and m, n, k are positive.
-func (kn *kernel) sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (kn *kernel) sgemm(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	p := kn.getPack(m, n, k)
-	if kn.useDirect(transA, n) {
-		kn.sgemmDirect(transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
+	if kn.useDirect(A.trans, n) {
+		kn.sgemmDirect(A, transB, m, n, k, b, ldb, beta, c, ldc, p)
 	} else {
-		kn.sgemmPacked(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc, p)
+		kn.sgemmPacked(A, transB, m, n, k, b, ldb, beta, c, ldc, p)
 	}
 	putPack(p)
 }
@@ -173,7 +209,7 @@ func (kn *kernel) useDirect(transA bool, n int) bool {
 }
 
 // sgemmPacked is the GotoBLAS/BLIS loop nest around the micro-kernel.
-func (kn *kernel) sgemmPacked(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+func (kn *kernel) sgemmPacked(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
 	mc, kc, nc := kn.blocks(m, n, k)
 	for jc := 0; jc < n; jc += nc {
@@ -189,7 +225,7 @@ func (kn *kernel) sgemmPacked(transA, transB bool, m, n, k int, a []float32, lda
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				ap := p.a[:roundUp(mb, mr)*kb]
-				kn.packA(transA, mb, kb, a, lda, ic, pc, ap)
+				kn.packA(A, mb, kb, ic, pc, ap)
 				kn.macroKernel(mb, nb, kb, ap, bp, c[ic*ldc+jc:], ldc, bt, &p.tmp)
 			}
 		}
@@ -212,7 +248,7 @@ func (kn *kernel) wholeB(n, k int) bool {
 // while its rows of C are hot; otherwise B is packed in kc×nc blocks kept
 // in L2. Rows past the last full strip are packed and go through the
 // packed kernel. Either way each C element sums its k-blocks in order.
-func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
 	_, kc, nc := kn.blocks(m, n, k)
 	mFull := m / mr * mr
@@ -224,7 +260,7 @@ func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b 
 	}
 	if kn.wholeB(n, k) {
 		kn.packWholeB(transB, n, k, b, ldb, p.b)
-		kn.directWhole(m, n, k, a, lda, p.b, beta, c, ldc, p)
+		kn.directWhole(A, m, n, k, p.b, beta, c, ldc, p)
 		return
 	}
 	for jc := 0; jc < n; jc += nc {
@@ -234,11 +270,11 @@ func (kn *kernel) sgemmDirect(transB bool, m, n, k int, a []float32, lda int, b 
 			bp := p.b[:roundUp(nb, nr)*kb]
 			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
 			for ir := 0; ir < mFull; ir += mr {
-				kn.directStrip(kb, nb, a[ir*lda+pc:], lda, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
+				kn.directStrip(kb, nb, A, ir, pc, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
 			}
 			if mFull < m {
 				ap := p.a[:mr*kb]
-				kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+				kn.packA(A, m-mFull, kb, mFull, pc, ap)
 				kn.macroKernel(m-mFull, nb, kb, ap, bp, c[mFull*ldc+jc:], ldc, betaAt(pc), &p.tmp)
 			}
 		}
@@ -260,7 +296,7 @@ func (kn *kernel) packWholeB(transB bool, n, k int, b []float32, ldb int, dst []
 // bp: each strip of A runs through every k-block while its rows of C are
 // hot; rows past the last full strip are packed and go through the packed
 // kernel.
-func (kn *kernel) directWhole(m, n, k int, a []float32, lda int, bp []float32, beta float32, c []float32, ldc int, p *packBuf) {
+func (kn *kernel) directWhole(A matA, m, n, k int, bp []float32, beta float32, c []float32, ldc int, p *packBuf) {
 	mr := kn.mr
 	_, kc, _ := kn.blocks(m, n, k)
 	npad := roundUp(n, kn.nr)
@@ -274,27 +310,40 @@ func (kn *kernel) directWhole(m, n, k int, a []float32, lda int, bp []float32, b
 	for ir := 0; ir < mFull; ir += mr {
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			kn.directStrip(kb, n, a[ir*lda+pc:], lda, bp[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
+			kn.directStrip(kb, n, A, ir, pc, bp[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
 		}
 	}
 	if mFull < m {
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			ap := p.a[:mr*kb]
-			kn.packA(false, m-mFull, kb, a, lda, mFull, pc, ap)
+			kn.packA(A, m-mFull, kb, mFull, pc, ap)
 			kn.macroKernel(m-mFull, n, kb, ap, bp[pc*npad:pc*npad+npad*kb], c[mFull*ldc:], ldc, betaAt(pc), &p.tmp)
 		}
 	}
 }
 
-// directStrip multiplies one in-place mr×kb strip of A by a packed kb×nb
-// block of op(B) into mr rows of C; a ragged last panel goes through tmp.
-func (kn *kernel) directStrip(kb, nb int, as []float32, lda int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
+// directStrip multiplies the mr×kb strip of A at rows [ir, ir+mr) and
+// columns [pc, pc+kb), read in place, by a packed kb×nb block of op(B) into
+// mr rows of C; a ragged last panel goes through tmp. A gathered strip is
+// read through its offsets by gather or, without one, copied into
+// p.strip for direct.
+func (kn *kernel) directStrip(kb, nb int, A matA, ir, pc int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
+	as, lda := A.a, A.lda
+	var rows, cols []int32
+	switch {
+	case !A.gathered():
+		as = A.a[ir*lda+pc:]
+	case kn.gather != nil:
+		rows, cols = A.rows[ir:ir+mr], A.cols[pc:pc+kb]
+	default:
+		as, lda = p.gatherStrip(A, mr, kb, ir, pc), kb
+	}
 	for jr := 0; jr < nb; jr += nr {
 		bpan := bp[jr*kb : (jr+nr)*kb]
 		if jr+nr <= nb {
-			kn.direct(kb, as, lda, bpan, cs[jr:], ldc, beta)
+			kn.directTile(kb, as, lda, rows, cols, bpan, cs[jr:], ldc, beta)
 			continue
 		}
 		nw := nb - jr
@@ -304,11 +353,21 @@ func (kn *kernel) directStrip(kb, nb int, as []float32, lda int, bp, cs []float3
 				copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
 			}
 		}
-		kn.direct(kb, as, lda, bpan, t, nr, beta)
+		kn.directTile(kb, as, lda, rows, cols, bpan, t, nr, beta)
 		for i := 0; i < mr; i++ {
 			copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
 		}
 	}
+}
+
+// directTile runs gather on the strip at a through the offsets rows and
+// cols when they are set, else direct on the strip a with stride lda.
+func (kn *kernel) directTile(kb int, a []float32, lda int, rows, cols []int32, b, c []float32, ldc int, beta float32) {
+	if rows != nil {
+		kn.gather(kb, a, rows, cols, b, c, ldc, beta)
+		return
+	}
+	kn.direct(kb, a, lda, b, c, ldc, beta)
 }
 
 // macroKernel multiplies a packed mb×kb block of op(A) by a packed kb×nb

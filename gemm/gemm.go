@@ -21,7 +21,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	active.sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+	active.sgemm(matA{a: a, lda: lda, trans: transA}, transB, m, n, k, b, ldb, beta, c, ldc)
 }
 
 // SgemmParallel is Sgemm split over threads goroutines (threads <= 1 means
@@ -41,10 +41,15 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kn := active
+	active.parallel(threads, matA{a: a, lda: lda, trans: transA}, transB, m, n, k, b, ldb, beta, c, ldc)
+}
+
+// parallel runs an m×n×k multiplication (arguments checked, m, n, k
+// positive) on up to threads goroutines, one block of C each.
+func (kn *kernel) parallel(threads int, A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	parts := splitWork(threads, m, n, k, kn.mr, kn.nr)
 	if len(parts) == 1 {
-		kn.sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+		kn.sgemm(A, transB, m, n, k, b, ldb, beta, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -52,20 +57,13 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 		wg.Add(1)
 		go func(w part) {
 			defer wg.Done()
-			mm, nn := w.m1-w.m0, w.n1-w.n0
-			aa := a
-			if transA {
-				aa = a[w.m0:]
-			} else {
-				aa = a[w.m0*lda:]
-			}
 			bb := b
 			if transB {
 				bb = b[w.n0*ldb:]
 			} else {
 				bb = b[w.n0:]
 			}
-			kn.sgemm(transA, transB, mm, nn, k, aa, lda, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc)
+			kn.sgemm(A.sub(w.m0, w.m1), transB, w.m1-w.m0, w.n1-w.n0, k, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc)
 		}(w)
 	}
 	wg.Wait()

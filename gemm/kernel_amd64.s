@@ -297,3 +297,97 @@ dloop1:
 
 ddone:
 	EPILOGUE6(beta+96(FP))
+
+// One k step of the gathering micro-kernel: the offset of column p is
+// loaded from R12 into AX, and row i of the strip is read at its row
+// pointer + 4·AX (row pointers SI, BX, R8, R9, R10, R11).
+#define GSTEP(oo, bo0, bo1) \
+	MOVL         oo(R12), AX      \
+	VMOVUPS      bo0(DI), Y0      \
+	VMOVUPS      bo1(DI), Y1      \
+	VBROADCASTSS (SI)(AX*4), Y2   \
+	VBROADCASTSS (BX)(AX*4), Y3   \
+	VFMADD231PS  Y0, Y2, Y4       \
+	VFMADD231PS  Y1, Y2, Y5       \
+	VFMADD231PS  Y0, Y3, Y6       \
+	VFMADD231PS  Y1, Y3, Y7       \
+	VBROADCASTSS (R8)(AX*4), Y2   \
+	VBROADCASTSS (R9)(AX*4), Y3   \
+	VFMADD231PS  Y0, Y2, Y8       \
+	VFMADD231PS  Y1, Y2, Y9       \
+	VFMADD231PS  Y0, Y3, Y10      \
+	VFMADD231PS  Y1, Y3, Y11      \
+	VBROADCASTSS (R10)(AX*4), Y2  \
+	VBROADCASTSS (R11)(AX*4), Y3  \
+	VFMADD231PS  Y0, Y2, Y12      \
+	VFMADD231PS  Y1, Y2, Y13      \
+	VFMADD231PS  Y0, Y3, Y14      \
+	VFMADD231PS  Y1, Y3, Y15
+
+// func kernel6x16Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32)
+TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-140
+	MOVQ c_base+104(FP), DX
+	MOVQ ldc+128(FP), R8
+	SHLQ $2, R8              // ldc in bytes
+	LEAQ (DX)(R8*2), R9      // row 2
+	LEAQ (R9)(R8*2), R10     // row 4
+
+	PROLOGUE6
+
+	// Row pointers a + 4·rows[i]; the offsets are non-negative, so the
+	// zero extension of MOVL is their value.
+	MOVQ a_base+8(FP), AX
+	MOVQ rows_base+32(FP), R12
+	MOVL 0(R12), SI
+	LEAQ (AX)(SI*4), SI
+	MOVL 4(R12), BX
+	LEAQ (AX)(BX*4), BX
+	MOVL 8(R12), R8
+	LEAQ (AX)(R8*4), R8
+	MOVL 12(R12), R9
+	LEAQ (AX)(R9*4), R9
+	MOVL 16(R12), R10
+	LEAQ (AX)(R10*4), R10
+	MOVL 20(R12), R11
+	LEAQ (AX)(R11*4), R11
+	MOVQ offs_base+56(FP), R12
+	MOVQ b_base+80(FP), DI
+
+	MOVQ  kc+0(FP), CX
+	MOVQ  CX, R13
+	SHRQ  $2, R13            // R13 = kc / 4
+	ANDQ  $3, CX             // CX = kc % 4
+	TESTQ R13, R13
+	JZ    gtail
+
+gloop4:
+	PREFETCHT0 512(DI)
+	GSTEP(0, 0, 32)
+	GSTEP(4, 64, 96)
+	PREFETCHT0 576(DI)
+	GSTEP(8, 128, 160)
+	GSTEP(12, 192, 224)
+	ADDQ $16, R12
+	ADDQ $256, DI
+	DECQ R13
+	JNZ  gloop4
+
+gtail:
+	TESTQ CX, CX
+	JZ    gdone
+
+gloop1:
+	GSTEP(0, 0, 32)
+	ADDQ $4, R12
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  gloop1
+
+gdone:
+	// The row pointers are spent: point DX, R9, R10 at C again.
+	MOVQ c_base+104(FP), DX
+	MOVQ ldc+128(FP), R8
+	SHLQ $2, R8              // ldc in bytes
+	LEAQ (DX)(R8*2), R9      // row 2
+	LEAQ (R9)(R8*2), R10     // row 4
+	EPILOGUE6(beta+136(FP))

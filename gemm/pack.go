@@ -3,7 +3,12 @@ package gemm
 // packA packs rows [ic, ic+mb) and columns [pc, pc+kb) of op(A) into dst as
 // micro-panels of mr rows: element (i, p) of panel r is at
 // dst[r*mr*kb + p*mr + i]. Rows past mb are zero.
-func (kn *kernel) packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, dst []float32) {
+func (kn *kernel) packA(A matA, mb, kb int, ic, pc int, dst []float32) {
+	if A.gathered() {
+		kn.packGathered(A, mb, kb, ic, pc, dst)
+		return
+	}
+	transA, a, lda := A.trans, A.a, A.lda
 	mr := kn.mr
 	for ir := 0; ir < mb; ir += mr {
 		d := dst[ir*kb : (ir+mr)*kb]
@@ -49,6 +54,44 @@ func (kn *kernel) packA(transA bool, mb, kb int, a []float32, lda, ic, pc int, d
 			}
 		}
 	}
+}
+
+// packGathered is packA for a gathered A.
+func (kn *kernel) packGathered(A matA, mb, kb int, ic, pc int, dst []float32) {
+	mr := kn.mr
+	cols := A.cols[pc : pc+kb]
+	for ir := 0; ir < mb; ir += mr {
+		d := dst[ir*kb : (ir+mr)*kb]
+		rows := A.rows[ic+ir : ic+min(ir+mr, mb)]
+		if len(rows) < mr {
+			clear(d)
+		}
+		for i, r := range rows {
+			x := A.a[r:]
+			dd := d[i:]
+			for p, o := range cols {
+				dd[p*mr] = x[o]
+			}
+		}
+	}
+}
+
+// gatherStrip copies the mr×kb strip of a gathered A at rows [ir, ir+mr)
+// and columns [pc, pc+kb) into p.strip, row-major with stride kb, and
+// returns it.
+func (p *packBuf) gatherStrip(A matA, mr, kb, ir, pc int) []float32 {
+	if cap(p.strip) < mr*kb {
+		p.strip = make([]float32, mr*kb)
+	}
+	s := p.strip[:mr*kb]
+	cols := A.cols[pc : pc+kb]
+	for i, r := range A.rows[ir : ir+mr] {
+		x, d := A.a[r:], s[i*kb:(i+1)*kb]
+		for p, o := range cols {
+			d[p] = x[o]
+		}
+	}
+	return s
 }
 
 // packRows6 interleaves six equal-length rows: d[p*6+i] = ri[p].

@@ -50,12 +50,17 @@ func SgemmB(m int, a []float32, lda int, pb *PackedB, beta float32, c []float32,
 	if m == 0 {
 		return
 	}
+	pb.mul(matA{a: a, lda: lda}, m, beta, c, ldc)
+}
+
+// mul computes C = A·op(B) + beta·C for an m-row A (m positive).
+func (pb *PackedB) mul(A matA, m int, beta float32, c []float32, ldc int) {
 	kn := pb.kn
-	_, kc, _ := kn.blocks(m, n, k)
+	_, kc, _ := kn.blocks(m, pb.n, pb.k)
 	p := packPool.Get().(*packBuf)
 	if na := kn.mr * kc; cap(p.a) < na {
 		p.a = make([]float32, na)
 	}
-	kn.directWhole(m, n, k, a, lda, pb.data, beta, c, ldc, p)
+	kn.directWhole(A, m, pb.n, pb.k, pb.data, beta, c, ldc, p)
 	putPack(p)
 }

@@ -74,6 +74,39 @@ func kernel6x16Direct(kc int, a []float32, lda int, b, c []float32, ldc int, bet
 	}
 }
 
+// kernel6x16Gather is kernel6x16Direct reading the strip of A through
+// offsets: row i starts at a[rows[i]] and column p is offs[p] further on
+// (offsets are non-negative and every sum indexes a):
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[int(rows[i])+int(offs[p])] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel6x16Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 16; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[int(rows[i])+int(offs[p])] * b[p*16+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
+
 // kernel12x32 is the AVX-512 12×32 micro-kernel:
 //
 //	for i := 0; i < 12; i++ {
