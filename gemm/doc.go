@@ -17,6 +17,14 @@
 // place while it sweeps the packed column panels of B. Ragged edges are
 // packed with zero padding and written through a small temporary tile.
 //
+// SgemmGather and SgemmGatherB take the left operand as a Gather: element
+// (i, p) at Data[Rows[i]+Cols[p]], as an unpadded convolution's patch
+// matrix sits in its input. The loop nests read such a strip through its
+// offsets (the AVX2 family has a direct kernel for it; the AVX-512 family
+// copies each strip into a small dense one) and pack it through them, so
+// the result is Sgemm's on the stored matrix, bit for bit, without the
+// matrix ever being stored.
+//
 // The micro-kernel family is chosen at run time (golang.org/x/sys/cpu):
 // a 12×32 AVX-512 kernel holding the tile in 24 ZMM registers, else a 6×16
 // AVX2/FMA kernel holding it in 12 YMM registers, else (and with the noasm
