@@ -270,7 +270,7 @@ func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb
 			bp := p.b[:roundUp(nb, nr)*kb]
 			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
 			for ir := 0; ir < mFull; ir += mr {
-				kn.directStrip(kb, nb, A, ir, pc, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
+				kn.strip(A, ir, pc, kb, nb, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
 			}
 			if mFull < m {
 				ap := p.a[:mr*kb]
@@ -310,7 +310,7 @@ func (kn *kernel) directWhole(A matA, m, n, k int, bp []float32, beta float32, c
 	for ir := 0; ir < mFull; ir += mr {
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
-			kn.directStrip(kb, n, A, ir, pc, bp[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
+			kn.strip(A, ir, pc, kb, n, bp[pc*npad:pc*npad+npad*kb], c[ir*ldc:], ldc, betaAt(pc), p)
 		}
 	}
 	if mFull < m {
@@ -323,27 +323,25 @@ func (kn *kernel) directWhole(A matA, m, n, k int, bp []float32, beta float32, c
 	}
 }
 
-// directStrip multiplies the mr×kb strip of A at rows [ir, ir+mr) and
-// columns [pc, pc+kb), read in place, by a packed kb×nb block of op(B) into
-// mr rows of C; a ragged last panel goes through tmp. A gathered strip is
-// read through its offsets by gather or, without one, copied into
-// p.strip for direct.
-func (kn *kernel) directStrip(kb, nb int, A matA, ir, pc int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
-	mr, nr := kn.mr, kn.nr
-	as, lda := A.a, A.lda
-	var rows, cols []int32
-	switch {
-	case !A.gathered():
-		as = A.a[ir*lda+pc:]
-	case kn.gather != nil:
-		rows, cols = A.rows[ir:ir+mr], A.cols[pc:pc+kb]
-	default:
-		as, lda = p.gatherStrip(A, mr, kb, ir, pc), kb
+// strip multiplies the mr×kb strip of A at rows [ir, ir+mr) and columns
+// [pc, pc+kb), read in place, by a packed kb×nb block of op(B) into mr rows
+// of C.
+func (kn *kernel) strip(A matA, ir, pc, kb, nb int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
+	if A.gathered() {
+		kn.gatherStrip(kb, nb, A.a, A.rows[ir:ir+kn.mr], A.cols[pc:pc+kb], bp, cs, ldc, beta, p)
+		return
 	}
+	kn.directStrip(kb, nb, A.a[ir*A.lda+pc:], A.lda, bp, cs, ldc, beta, p)
+}
+
+// directStrip multiplies one in-place mr×kb strip of A by a packed kb×nb
+// block of op(B) into mr rows of C; a ragged last panel goes through tmp.
+func (kn *kernel) directStrip(kb, nb int, as []float32, lda int, bp, cs []float32, ldc int, beta float32, p *packBuf) {
+	mr, nr := kn.mr, kn.nr
 	for jr := 0; jr < nb; jr += nr {
 		bpan := bp[jr*kb : (jr+nr)*kb]
 		if jr+nr <= nb {
-			kn.directTile(kb, as, lda, rows, cols, bpan, cs[jr:], ldc, beta)
+			kn.direct(kb, as, lda, bpan, cs[jr:], ldc, beta)
 			continue
 		}
 		nw := nb - jr
@@ -353,21 +351,40 @@ func (kn *kernel) directStrip(kb, nb int, A matA, ir, pc int, bp, cs []float32, 
 				copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
 			}
 		}
-		kn.directTile(kb, as, lda, rows, cols, bpan, t, nr, beta)
+		kn.direct(kb, as, lda, bpan, t, nr, beta)
 		for i := 0; i < mr; i++ {
 			copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
 		}
 	}
 }
 
-// directTile runs gather on the strip at a through the offsets rows and
-// cols when they are set, else direct on the strip a with stride lda.
-func (kn *kernel) directTile(kb int, a []float32, lda int, rows, cols []int32, b, c []float32, ldc int, beta float32) {
-	if rows != nil {
-		kn.gather(kb, a, rows, cols, b, c, ldc, beta)
+// gatherStrip is directStrip for a gathered strip, element (i, p) at
+// a[rows[i]+cols[p]]: gather reads it through the offsets or, without
+// one, it is copied into p.strip for direct.
+func (kn *kernel) gatherStrip(kb, nb int, a []float32, rows, cols []int32, bp, cs []float32, ldc int, beta float32, p *packBuf) {
+	if kn.gather == nil {
+		kn.directStrip(kb, nb, p.gatherStrip(a, rows, cols), kb, bp, cs, ldc, beta, p)
 		return
 	}
-	kn.direct(kb, a, lda, b, c, ldc, beta)
+	mr, nr := kn.mr, kn.nr
+	for jr := 0; jr < nb; jr += nr {
+		bpan := bp[jr*kb : (jr+nr)*kb]
+		if jr+nr <= nb {
+			kn.gather(kb, a, rows, cols, bpan, cs[jr:], ldc, beta)
+			continue
+		}
+		nw := nb - jr
+		t := p.tmp[:mr*nr]
+		if beta != 0 {
+			for i := 0; i < mr; i++ {
+				copy(t[i*nr:i*nr+nw], cs[i*ldc+jr:i*ldc+jr+nw])
+			}
+		}
+		kn.gather(kb, a, rows, cols, bpan, t, nr, beta)
+		for i := 0; i < mr; i++ {
+			copy(cs[i*ldc+jr:i*ldc+jr+nw], t[i*nr:i*nr+nw])
+		}
+	}
 }
 
 // macroKernel multiplies a packed mb×kb block of op(A) by a packed kb×nb

@@ -76,17 +76,17 @@ func (kn *kernel) packGathered(A matA, mb, kb int, ic, pc int, dst []float32) {
 	}
 }
 
-// gatherStrip copies the mr×kb strip of a gathered A at rows [ir, ir+mr)
-// and columns [pc, pc+kb) into p.strip, row-major with stride kb, and
+// gatherStrip copies the strip of a gathered A whose element (i, p) is
+// a[rows[i]+cols[p]] into p.strip, row-major with stride len(cols), and
 // returns it.
-func (p *packBuf) gatherStrip(A matA, mr, kb, ir, pc int) []float32 {
-	if cap(p.strip) < mr*kb {
-		p.strip = make([]float32, mr*kb)
+func (p *packBuf) gatherStrip(a []float32, rows, cols []int32) []float32 {
+	kb := len(cols)
+	if n := len(rows) * kb; cap(p.strip) < n {
+		p.strip = make([]float32, n)
 	}
-	s := p.strip[:mr*kb]
-	cols := A.cols[pc : pc+kb]
-	for i, r := range A.rows[ir : ir+mr] {
-		x, d := A.a[r:], s[i*kb:(i+1)*kb]
+	s := p.strip[:len(rows)*kb]
+	for i, r := range rows {
+		x, d := a[r:], s[i*kb:(i+1)*kb]
 		for p, o := range cols {
 			d[p] = x[o]
 		}
