@@ -8,20 +8,6 @@ import (
 	"testing"
 )
 
-// testFamilies lists the kernel families whose loop nests this build can
-// run: all of them with noasm (their kernels are then the pure-Go twins),
-// else those the CPU runs.
-func testFamilies() []*kernel {
-	ks := []*kernel{goKernel}
-	if hasAVX2FMA || !asmBuild {
-		ks = append(ks, avx2Kernel)
-	}
-	if hasAVX512 || !asmBuild {
-		ks = append(ks, avx512Kernel)
-	}
-	return ks
-}
-
 // randGather returns an m×k Gather with random offsets (columns unsorted
 // and repeated, as no convolution has them) and its stored copy with row
 // stride lda.

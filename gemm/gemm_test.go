@@ -50,6 +50,20 @@ func withKernel(kn *kernel, f func()) {
 	f()
 }
 
+// testFamilies lists the kernel families whose loop nests this build can
+// run: all of them with noasm (their kernels are then the pure-Go twins),
+// else those the CPU runs.
+func testFamilies() []*kernel {
+	ks := []*kernel{goKernel}
+	if hasAVX2FMA || !asmBuild {
+		ks = append(ks, avx2Kernel)
+	}
+	if hasAVX512 || !asmBuild {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
+}
+
 func randSlice(rng *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
 	for i := range s {

@@ -15,7 +15,7 @@ func TestSgemmBMatchesSgemm(t *testing.T) {
 		{121, 64, 288}, {676, 32, 9}, {2, 10, 1600}, {7, 17, 600}, {1, 1, 1}, {13, 100, 257},
 	}
 	packed := 0
-	for _, kn := range kernels() {
+	for _, kn := range testFamilies() {
 		withKernel(kn, func() {
 			for _, s := range shapes {
 				for _, transB := range []bool{false, true} {
