@@ -2,9 +2,11 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/a2qtoolkit/a2q/gemm"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -170,6 +172,88 @@ func TestConvMatchesDirect(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestConvMatchesIm2col checks that Conv2d, which reads an unpadded
+// convolution's patches in place, gives bit for bit what the patch matrix
+// (tensor.Im2col) and gemm.SgemmParallel give: the output on inference
+// tapes (Frozen, packed weights; two threads) and on a training tape, and
+// the weights' gradient, for which the training tape copies the patches.
+// An inference tape never allocates the patch matrix (seen where it would
+// be the tape's largest buffer).
+func TestConvMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, c := range []struct {
+		n, h, w, ci, co, kh, kw int
+		o                       ConvOptions
+	}{
+		{2, 13, 13, 32, 64, 3, 3, ConvOptions{PoolK: 2}},
+		{3, 28, 28, 1, 32, 3, 3, ConvOptions{}},
+		{1, 9, 10, 64, 48, 3, 3, ConvOptions{}},
+		{2, 11, 9, 5, 20, 5, 3, ConvOptions{Stride: 2}},
+		{2, 8, 8, 6, 12, 3, 3, ConvOptions{Groups: 2, PoolK: 3, PoolStride: 2}},
+		{1, 6, 7, 16, 150, 2, 2, ConvOptions{}},
+	} {
+		x := randTensor(rng, c.n, c.h, c.w, c.ci)
+		g := max(c.o.Groups, 1)
+		w := randTensor(rng, c.co, c.kh, c.kw, c.ci/g)
+		b := randTensor(rng, c.co)
+		for _, mode := range []string{"frozen", "nograd2", "train1", "train2"} {
+			name := fmt.Sprintf("%+v %s", c, mode)
+			threads := 1 + int(mode[len(mode)-1]-'1')
+			if mode == "frozen" {
+				threads = 1
+			}
+			tp := NewTape(threads)
+			tp.NoGrad = mode != "train1" && mode != "train2"
+			tp.Frozen = mode == "frozen"
+			gw, gb := tensor.New(w.Shape...), tensor.New(b.Shape...)
+			y := tp.Conv2d(tp.Constant(x), tp.Leaf(w, gw), tp.Leaf(b, gb), c.o)
+			geom := tensor.ConvGeom{N: c.n, H: c.h, W: c.w, C: c.ci, KH: c.kh, KW: c.kw, Stride: c.o.Stride, Groups: g, Cout: c.co}
+			if err := geom.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			geom.OH, geom.OW = y.Value.Shape[1], y.Value.Shape[2]
+			rows, k, cog := geom.Rows(), geom.KPerGroup, geom.CoutPerGroup
+			// With k > Cout the patch matrix would be the largest buffer.
+			if tp.NoGrad && k > c.co && tp.Largest() >= rows*k {
+				t.Errorf("%s: the tape handed out %d values, as many as the %d×%d patch matrix", name, tp.Largest(), rows, k)
+			}
+			cols := make([][]float32, g)
+			want := make([]float32, rows*c.co)
+			for grp := range cols {
+				cols[grp] = make([]float32, rows*k)
+				tensor.Im2col(threads, &geom, x.Data, grp, cols[grp])
+				gemm.SgemmParallel(threads, false, true, rows, cog, k, cols[grp], k, w.Data[grp*cog*k:], k, 0, want[grp*cog:], c.co)
+			}
+			for i := range want {
+				want[i] += b.Data[i%c.co]
+			}
+			sameBits(t, name+" output", y.Value.Data, want)
+			if tp.NoGrad {
+				continue
+			}
+			tp.Backward(weighted(tp, y, 3))
+			wantGW := make([]float32, len(w.Data))
+			for grp := range cols {
+				gemm.SgemmParallel(threads, true, false, cog, k, rows, y.Grad.Data[grp*cog:], c.co, cols[grp], k, 1, wantGW[grp*cog*k:], k)
+			}
+			sameBits(t, name+" weight gradient", gw.Data, wantGW)
+		}
+	}
+}
+
+// sameBits fails the test unless got and want hold the same float32 bits.
+func sameBits(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d is %v, want %v", name, i, got[i], want[i])
 		}
 	}
 }

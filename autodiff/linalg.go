@@ -105,8 +105,11 @@ type ConvOptions struct {
 
 // Conv2d convolves NHWC x (N×H×W×C) with w (Cout×KH×KW×C/groups) and adds
 // b (length Cout, may be nil), returning N×OH×OW×Cout. It lowers each group
-// to one im2col matrix and one matrix product, except depthwise
-// convolutions, which run directly.
+// to a matrix product with the patch matrix, except depthwise
+// convolutions, which run directly. An unpadded convolution reads its
+// patches in place (gemm.SgemmGather); the patch matrix is then copied
+// (tensor.Im2col) only if the backward pass needs it for the weights'
+// gradient. A padded one copies it for the forward product.
 func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	xs, ws := x.Value.Shape, w.Value.Shape
 	if len(xs) != 4 || len(ws) != 4 {
@@ -132,15 +135,30 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	// A 1×1 convolution with stride 1 and one group needs no im2col:
 	// the input already is the patch matrix.
 	direct := g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
+	var po patchOffsets
+	if !direct && g.Pad == 0 {
+		po = t.patchOffsets(&g)
+	}
+	// cols[grp] is group grp's patch matrix, nil until built.
 	cols := make([][]float32, g.Groups)
-	for grp := range cols {
-		if direct {
-			cols[grp] = x.Value.Data
-		} else {
+	im2col := func(grp int) []float32 {
+		if cols[grp] == nil {
 			cols[grp] = t.buf(rows * k)
 			tensor.Im2col(t.Threads, &g, x.Value.Data, grp, cols[grp])
 		}
-		t.mulWeights(rows, cog, k, cols[grp], k, w, grp*cog*k, out.Data[grp*cog:], cout)
+		return cols[grp]
+	}
+	for grp := range cols {
+		switch {
+		case direct:
+			cols[grp] = x.Value.Data
+			t.mulWeights(rows, cog, k, cols[grp], k, w, 0, out.Data, cout)
+		case po.ok:
+			a := gemm.Gather{Data: x.Value.Data[grp*g.CinPerGroup:], Rows: po.rows, Cols: po.cols}
+			t.mulGathered(a, cog, w, grp*cog*k, out.Data[grp*cog:], cout)
+		default:
+			t.mulWeights(rows, cog, k, im2col(grp), k, w, grp*cog*k, out.Data[grp*cog:], cout)
+		}
 	}
 	if b != nil {
 		t.addRowVector(out.Data, b.Value.Data)
@@ -151,7 +169,7 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		if gw := w.grad(); gw != nil {
 			for grp := range cols {
 				gemm.SgemmParallel(t.Threads, true, false, cog, k, rows, dy[grp*cog:], cout,
-					cols[grp], k, 1, gw.Data[grp*cog*k:], k)
+					im2col(grp), k, 1, gw.Data[grp*cog*k:], k)
 			}
 		}
 		if b != nil {

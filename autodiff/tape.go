@@ -47,7 +47,19 @@ type Tape struct {
 	live    [][]float32
 	largest int
 	packs   map[packKey]*gemm.PackedB
+	patches map[tensor.ConvGeom]patchOffsets
 }
+
+// patchOffsets are a convolution's patches as offsets into its input (see
+// tensor.ConvGeom.PatchOffsets); ok is false if it has none.
+type patchOffsets struct {
+	rows, cols []int32
+	ok         bool
+}
+
+// maxPatchGeoms bounds the convolution geometries whose patch offsets a
+// tape keeps.
+const maxPatchGeoms = 64
 
 // packKey names a weight matrix: a parameter's value and the offset of a
 // group's rows in it.
@@ -217,20 +229,58 @@ func (t *Tape) NewOutput(shape ...int) *tensor.Tensor { return t.allocNoZero(sha
 // weight matrix W at w.Value.Data[off:] (row stride k): the forward GEMM
 // of Linear and Conv2d. On a Frozen tape a parameter's W is packed once.
 func (t *Tape) mulWeights(rows, n, k int, a []float32, lda int, w *Var, off int, c []float32, ldc int) {
-	if t.Frozen && w.param && rows > 0 {
-		key := packKey{w.Value, off}
-		pb, ok := t.packs[key]
-		if !ok {
-			pb = gemm.PackB(true, n, k, w.Value.Data[off:], k)
-			if t.packs == nil {
-				t.packs = map[packKey]*gemm.PackedB{}
-			}
-			t.packs[key] = pb
-		}
-		if pb != nil && t.Threads <= 1 {
+	if rows > 0 && t.Threads <= 1 {
+		if pb := t.packedWeights(n, k, w, off); pb != nil {
 			gemm.SgemmB(rows, a, lda, pb, 0, c, ldc)
 			return
 		}
 	}
 	gemm.SgemmParallel(t.Threads, false, true, rows, n, k, a, lda, w.Value.Data[off:], k, 0, c, ldc)
+}
+
+// mulGathered is mulWeights for a gathered A, with the same results bit
+// for bit.
+func (t *Tape) mulGathered(a gemm.Gather, n int, w *Var, off int, c []float32, ldc int) {
+	k := len(a.Cols)
+	if len(a.Rows) > 0 && t.Threads <= 1 {
+		if pb := t.packedWeights(n, k, w, off); pb != nil {
+			gemm.SgemmGatherB(a, pb, 0, c, ldc)
+			return
+		}
+	}
+	gemm.SgemmGather(t.Threads, a, true, n, w.Value.Data[off:], k, 0, c, ldc)
+}
+
+// packedWeights returns the n×k weight matrix at w.Value.Data[off:] packed
+// for gemm.SgemmB, packing it on first use, when the tape is Frozen and w
+// a parameter; else, or if gemm does not pack it, nil.
+func (t *Tape) packedWeights(n, k int, w *Var, off int) *gemm.PackedB {
+	if !t.Frozen || !w.param {
+		return nil
+	}
+	key := packKey{w.Value, off}
+	pb, ok := t.packs[key]
+	if !ok {
+		pb = gemm.PackB(true, n, k, w.Value.Data[off:], k)
+		if t.packs == nil {
+			t.packs = map[packKey]*gemm.PackedB{}
+		}
+		t.packs[key] = pb
+	}
+	return pb
+}
+
+// patchOffsets returns the patch offsets of the convolution g, computed
+// once per geometry.
+func (t *Tape) patchOffsets(g *tensor.ConvGeom) patchOffsets {
+	if po, ok := t.patches[*g]; ok {
+		return po
+	}
+	if t.patches == nil || len(t.patches) >= maxPatchGeoms {
+		t.patches = map[tensor.ConvGeom]patchOffsets{}
+	}
+	var po patchOffsets
+	po.rows, po.cols, po.ok = g.PatchOffsets()
+	t.patches[*g] = po
+	return po
 }
