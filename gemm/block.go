@@ -41,6 +41,29 @@ type matA struct {
 	rows, cols []int32
 }
 
+// matB is the right operand op(B) as the packing routines read it:
+// stored, with element (p, j) at b[p*ldb+j] (b[j*ldb+p] when trans), or
+// gathered (rows non-nil), at b[rows[p]+cols[j]].
+type matB struct {
+	b          []float32
+	ldb        int
+	trans      bool
+	rows, cols []int32
+}
+
+// sub returns columns [j0, j1) of op(B).
+func (B matB) sub(j0, j1 int) matB {
+	switch {
+	case B.rows != nil:
+		B.cols = B.cols[j0:j1]
+	case B.trans:
+		B.b = B.b[j0*B.ldb:]
+	default:
+		B.b = B.b[j0:]
+	}
+	return B
+}
+
 // gathered reports whether A is given by offsets.
 func (A matA) gathered() bool { return A.rows != nil }
 
@@ -193,12 +216,12 @@ func putPack(p *packBuf) { packPool.Put(p) }
 
 // sgemm runs an m×n×k multiplication on one goroutine. The arguments have
 // been checked and m, n, k are positive.
-func (kn *kernel) sgemm(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (kn *kernel) sgemm(A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	p := kn.getPack(m, n, k)
 	if kn.useDirect(A.trans, n) {
-		kn.sgemmDirect(A, transB, m, n, k, b, ldb, beta, c, ldc, p)
+		kn.sgemmDirect(A, B, m, n, k, beta, c, ldc, p)
 	} else {
-		kn.sgemmPacked(A, transB, m, n, k, b, ldb, beta, c, ldc, p)
+		kn.sgemmPacked(A, B, m, n, k, beta, c, ldc, p)
 	}
 	putPack(p)
 }
@@ -209,7 +232,7 @@ func (kn *kernel) useDirect(transA bool, n int) bool {
 }
 
 // sgemmPacked is the GotoBLAS/BLIS loop nest around the micro-kernel.
-func (kn *kernel) sgemmPacked(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+func (kn *kernel) sgemmPacked(A matA, B matB, m, n, k int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
 	mc, kc, nc := kn.blocks(m, n, k)
 	for jc := 0; jc < n; jc += nc {
@@ -217,7 +240,7 @@ func (kn *kernel) sgemmPacked(A matA, transB bool, m, n, k int, b []float32, ldb
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			bp := p.b[:roundUp(nb, nr)*kb]
-			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
+			kn.packB(B, kb, nb, pc, jc, bp)
 			bt := beta
 			if pc > 0 {
 				bt = 1
@@ -248,7 +271,7 @@ func (kn *kernel) wholeB(n, k int) bool {
 // while its rows of C are hot; otherwise B is packed in kc×nc blocks kept
 // in L2. Rows past the last full strip are packed and go through the
 // packed kernel. Either way each C element sums its k-blocks in order.
-func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int, p *packBuf) {
+func (kn *kernel) sgemmDirect(A matA, B matB, m, n, k int, beta float32, c []float32, ldc int, p *packBuf) {
 	mr, nr := kn.mr, kn.nr
 	_, kc, nc := kn.blocks(m, n, k)
 	mFull := m / mr * mr
@@ -259,7 +282,7 @@ func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb
 		return beta
 	}
 	if kn.wholeB(n, k) {
-		kn.packWholeB(transB, n, k, b, ldb, p.b)
+		kn.packWholeB(B, n, k, p.b)
 		kn.directWhole(A, m, n, k, p.b, beta, c, ldc, p)
 		return
 	}
@@ -268,7 +291,7 @@ func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
 			bp := p.b[:roundUp(nb, nr)*kb]
-			kn.packB(transB, kb, nb, b, ldb, pc, jc, bp)
+			kn.packB(B, kb, nb, pc, jc, bp)
 			for ir := 0; ir < mFull; ir += mr {
 				kn.strip(A, ir, pc, kb, nb, bp, c[ir*ldc+jc:], ldc, betaAt(pc), p)
 			}
@@ -283,12 +306,12 @@ func (kn *kernel) sgemmDirect(A matA, transB bool, m, n, k int, b []float32, ldb
 
 // packWholeB packs all of op(B) for directWhole: k-blocks of kc rows,
 // each roundUp(n, nr) columns wide, one after the other.
-func (kn *kernel) packWholeB(transB bool, n, k int, b []float32, ldb int, dst []float32) {
+func (kn *kernel) packWholeB(B matB, n, k int, dst []float32) {
 	_, kc, _ := kn.blocks(1, n, k)
 	npad := roundUp(n, kn.nr)
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		kn.packB(transB, kb, n, b, ldb, pc, 0, dst[pc*npad:pc*npad+npad*kb])
+		kn.packB(B, kb, n, pc, 0, dst[pc*npad:pc*npad+npad*kb])
 	}
 }
 

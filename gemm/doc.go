@@ -23,7 +23,8 @@
 // offsets (the AVX2 family has a direct kernel for it; the AVX-512 family
 // copies each strip into a small dense one) and pack it through them, so
 // the result is Sgemm's on the stored matrix, bit for bit, without the
-// matrix ever being stored.
+// matrix ever being stored. SgemmGatherRight takes the right operand so,
+// packing it through its offsets.
 //
 // The micro-kernel family is chosen at run time (golang.org/x/sys/cpu):
 // a 12×32 AVX-512 kernel holding the tile in 24 ZMM registers, else a 6×16

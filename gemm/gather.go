@@ -64,7 +64,39 @@ func SgemmGather(threads int, a Gather, transB bool, n int, b []float32, ldb int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	active.parallel(max(threads, 1), a.mat(), transB, m, n, k, b, ldb, beta, c, ldc)
+	active.parallel(max(threads, 1), a.mat(), matB{b: b, ldb: ldb, trans: transB}, m, n, k, beta, c, ldc)
+}
+
+// SgemmGatherRight computes C = op(A)·B + beta·C for op(A) m×k (A stored
+// k×m when transA) and the gathered k×n B (k = len(b.Rows),
+// n = len(b.Cols)), split over threads goroutines like SgemmParallel. Its
+// result is bit-identical to Sgemm's on the stored B, for every split. The
+// weights' gradient of a convolution, the output gradient (transposed)
+// times the patch matrix, is such a product.
+//
+// SgemmGatherRight panics on the shape errors Sgemm panics on and on
+// offsets that are negative or reach past b.Data.
+func SgemmGatherRight(threads int, transA bool, m int, a []float32, lda int, b Gather, beta float32, c []float32, ldc int) {
+	k, n := len(b.Rows), len(b.Cols)
+	if m < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d", m))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	checkOperand("A", ar, ac, a, lda)
+	checkOperand("C", m, n, c, ldc)
+	b.check()
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	B := matB{b: b.Data, rows: b.Rows, cols: b.Cols}
+	active.parallel(max(threads, 1), matA{a: a, lda: lda, trans: transA}, B, m, n, k, beta, c, ldc)
 }
 
 // SgemmGatherB is SgemmB for a gathered A (k = len(a.Cols) must be

@@ -8,16 +8,22 @@ import (
 	"testing"
 )
 
-// randGather returns an m×k Gather with random offsets (columns unsorted
-// and repeated, as no convolution has them) and its stored copy with row
-// stride lda.
+// randGather returns an m×k Gather with random offsets and its stored copy
+// with row stride lda. The column offsets come in runs of consecutive
+// values, as a convolution's taps along a kernel row, of random lengths
+// and starts (so they are unsorted and repeat, as no convolution's do).
 func randGather(rng *rand.Rand, m, k, lda int) (Gather, []float32) {
-	g := Gather{Data: randSlice(rng, 3*(m+k)+5), Rows: make([]int32, m), Cols: make([]int32, k)}
+	const maxRun = 40
+	g := Gather{Data: randSlice(rng, 2*m+k+maxRun+6), Rows: make([]int32, m), Cols: make([]int32, 0, k)}
 	for i := range g.Rows {
 		g.Rows[i] = int32(rng.IntN(2*m + 3))
 	}
-	for p := range g.Cols {
-		g.Cols[p] = int32(rng.IntN(k + 2))
+	for len(g.Cols) < k {
+		o := int32(rng.IntN(k + 2))
+		for range min(1+rng.IntN(maxRun), k-len(g.Cols)) {
+			g.Cols = append(g.Cols, o)
+			o++
+		}
 	}
 	a := make([]float32, m*lda)
 	for i, r := range g.Rows {
@@ -75,7 +81,9 @@ func TestGatherKernel(t *testing.T) {
 // offsets and compares with Sgemm on their stored copies bit for bit, on
 // every kernel family: ragged strips and panels, several k-blocks, wide C
 // (packed loop), a B too large to pack whole, both storages of B, three
-// betas, several splits, and SgemmGatherB where B packs.
+// betas, several splits, and SgemmGatherB where B packs; then the same
+// shapes with the right operand gathered (SgemmGatherRight), A stored
+// either way.
 func TestSgemmGatherMatchesSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	shapes := []struct{ m, n, k int }{
@@ -122,6 +130,30 @@ func TestSgemmGatherMatchesSgemm(t *testing.T) {
 						}
 					}
 				}
+				for _, transA := range []bool{false, true} {
+					for _, beta := range []float32{0, 1, 0.5} {
+						ldb, ldc := s.n+2, s.n+3
+						g, b := randGather(rng, s.k, s.n, ldb)
+						lda, arows := s.k+1, s.m
+						if transA {
+							lda, arows = s.m+1, s.k
+						}
+						a := randSlice(rng, max(arows*lda, 1))
+						c0 := randSlice(rng, s.m*ldc+7)
+						want := append([]float32(nil), c0...)
+						Sgemm(transA, false, s.m, s.n, s.k, a, lda, b, ldb, beta, want, ldc)
+						for _, threads := range []int{1, 2, 3} {
+							got := append([]float32(nil), c0...)
+							SgemmGatherRight(threads, transA, s.m, a, lda, g, beta, got, ldc)
+							for i := range got {
+								if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+									t.Fatalf("%s %v transA=%v beta=%v threads=%d: SgemmGatherRight element %d is %v, Sgemm %v",
+										kn.name, s, transA, beta, threads, i, got[i], want[i])
+								}
+							}
+						}
+					}
+				}
 			}
 		})
 	}
@@ -152,6 +184,21 @@ func TestSgemmGatherPanics(t *testing.T) {
 					}
 				}()
 				SgemmGather(threads, tt.g, false, tt.n, make([]float32, 64), tt.n, 0, tt.c, tt.n)
+			}()
+			func() {
+				defer func() {
+					msg, _ := recover().(string)
+					if !strings.Contains(msg, tt.want) {
+						t.Errorf("%s threads=%d: SgemmGatherRight panic %q, want it to mention %q", tt.name, threads, msg, tt.want)
+					}
+				}()
+				// B = tt.g as a right operand: len(Rows)×len(Cols), C 2×len(Cols).
+				n := len(tt.g.Cols)
+				c := tt.c
+				if tt.name == "short C" {
+					c = c[:2*n-1]
+				}
+				SgemmGatherRight(threads, false, 2, make([]float32, 64), len(tt.g.Rows), tt.g, 0, c, n)
 			}()
 		}
 	}

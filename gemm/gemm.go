@@ -21,7 +21,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	active.sgemm(matA{a: a, lda: lda, trans: transA}, transB, m, n, k, b, ldb, beta, c, ldc)
+	active.sgemm(matA{a: a, lda: lda, trans: transA}, matB{b: b, ldb: ldb, trans: transB}, m, n, k, beta, c, ldc)
 }
 
 // SgemmParallel is Sgemm split over threads goroutines (threads <= 1 means
@@ -41,15 +41,15 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	active.parallel(threads, matA{a: a, lda: lda, trans: transA}, transB, m, n, k, b, ldb, beta, c, ldc)
+	active.parallel(threads, matA{a: a, lda: lda, trans: transA}, matB{b: b, ldb: ldb, trans: transB}, m, n, k, beta, c, ldc)
 }
 
 // parallel runs an m×n×k multiplication (arguments checked, m, n, k
 // positive) on up to threads goroutines, one block of C each.
-func (kn *kernel) parallel(threads int, A matA, transB bool, m, n, k int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (kn *kernel) parallel(threads int, A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	parts := splitWork(threads, m, n, k, kn.mr, kn.nr)
 	if len(parts) == 1 {
-		kn.sgemm(A, transB, m, n, k, b, ldb, beta, c, ldc)
+		kn.sgemm(A, B, m, n, k, beta, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -57,13 +57,7 @@ func (kn *kernel) parallel(threads int, A matA, transB bool, m, n, k int, b []fl
 		wg.Add(1)
 		go func(w part) {
 			defer wg.Done()
-			bb := b
-			if transB {
-				bb = b[w.n0*ldb:]
-			} else {
-				bb = b[w.n0:]
-			}
-			kn.sgemm(A.sub(w.m0, w.m1), transB, w.m1-w.m0, w.n1-w.n0, k, bb, ldb, beta, c[w.m0*ldc+w.n0:], ldc)
+			kn.sgemm(A.sub(w.m0, w.m1), B.sub(w.n0, w.n1), w.m1-w.m0, w.n1-w.n0, k, beta, c[w.m0*ldc+w.n0:], ldc)
 		}(w)
 	}
 	wg.Wait()

@@ -127,7 +127,12 @@ func packRows12(d []float32, r *[12][]float32) {
 // packB packs rows [pc, pc+kb) and columns [jc, jc+nb) of op(B) into dst as
 // micro-panels of nr columns: element (p, j) of panel s is at
 // dst[s*nr*kb + p*nr + j]. Columns past nb are zero.
-func (kn *kernel) packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+func (kn *kernel) packB(B matB, kb, nb int, pc, jc int, dst []float32) {
+	if B.rows != nil {
+		kn.packGatheredB(B, kb, nb, pc, jc, dst)
+		return
+	}
+	transB, b, ldb := B.trans, B.b, B.ldb
 	nr := kn.nr
 	if !transB {
 		// op(B)(p, j) = b[p*ldb + j]: whole panels row by row, then the
@@ -165,6 +170,51 @@ func (kn *kernel) packB(transB bool, kb, nb int, b []float32, ldb, pc, jc int, d
 			}
 		}
 	}
+}
+
+// packGatheredB is packB for a gathered B. A panel whose columns are
+// consecutive in the data (nr taps along one kernel row of a
+// convolution) is copied a row at a time.
+func (kn *kernel) packGatheredB(B matB, kb, nb int, pc, jc int, dst []float32) {
+	nr := kn.nr
+	rows := B.rows[pc : pc+kb]
+	for jr := 0; jr < nb; jr += nr {
+		d := dst[jr*kb : (jr+nr)*kb]
+		cols := B.cols[jc+jr : jc+min(jr+nr, nb)]
+		if len(cols) == nr && consecutive(cols) {
+			x := B.b[cols[0]:]
+			if nr != 16 {
+				for p, r := range rows {
+					copy(d[p*nr:(p+1)*nr], x[r:])
+				}
+				continue
+			}
+			for p, r := range rows {
+				v := *(*[16]float32)(x[r:]) // through a value: moves, not memmove
+				*(*[16]float32)(d[p*16:]) = v
+			}
+			continue
+		}
+		if len(cols) < nr {
+			clear(d)
+		}
+		for p, r := range rows {
+			x, q := B.b[r:], d[p*nr:p*nr+len(cols)]
+			for j, o := range cols {
+				q[j] = x[o]
+			}
+		}
+	}
+}
+
+// consecutive reports whether each offset is one past the previous.
+func consecutive(offs []int32) bool {
+	for i := 1; i < len(offs); i++ {
+		if offs[i] != offs[i-1]+1 {
+			return false
+		}
+	}
+	return true
 }
 
 // packBPanelsGo is the pure-Go packBPanels:

@@ -31,7 +31,7 @@ func PackB(transB bool, n, k int, b []float32, ldb int) *PackedB {
 		return nil
 	}
 	pb := &PackedB{kn: kn, n: n, k: k, data: make([]float32, roundUp(n, kn.nr)*k)}
-	kn.packWholeB(transB, n, k, b, ldb, pb.data)
+	kn.packWholeB(matB{b: b, ldb: ldb, trans: transB}, n, k, pb.data)
 	return pb
 }
 
