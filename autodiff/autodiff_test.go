@@ -179,10 +179,10 @@ func TestConvMatchesDirect(t *testing.T) {
 // TestConvMatchesIm2col checks that Conv2d, which reads an unpadded
 // convolution's patches in place, gives bit for bit what the patch matrix
 // (tensor.Im2col) and gemm.SgemmParallel give: the output on inference
-// tapes (Frozen, packed weights; two threads) and on a training tape, and
-// the weights' gradient, for which the training tape copies the patches.
-// An inference tape never allocates the patch matrix (seen where it would
-// be the tape's largest buffer).
+// tapes (Frozen, packed weights; two threads) and on training tapes, and
+// the weights' gradient. Neither tape allocates the patch matrix (seen
+// where it would be the tape's largest buffer; x needs no gradient, which
+// would take a patch-sized one).
 func TestConvMatchesIm2col(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, c := range []struct {
@@ -218,9 +218,12 @@ func TestConvMatchesIm2col(t *testing.T) {
 			geom.OH, geom.OW = y.Value.Shape[1], y.Value.Shape[2]
 			rows, k, cog := geom.Rows(), geom.KPerGroup, geom.CoutPerGroup
 			// With k > Cout the patch matrix would be the largest buffer.
-			if tp.NoGrad && k > c.co && tp.Largest() >= rows*k {
-				t.Errorf("%s: the tape handed out %d values, as many as the %d×%d patch matrix", name, tp.Largest(), rows, k)
+			noPatches := func() {
+				if k > c.co && tp.Largest() >= rows*k {
+					t.Errorf("%s: the tape handed out %d values, as many as the %d×%d patch matrix", name, tp.Largest(), rows, k)
+				}
 			}
+			noPatches()
 			cols := make([][]float32, g)
 			want := make([]float32, rows*c.co)
 			for grp := range cols {
@@ -241,6 +244,7 @@ func TestConvMatchesIm2col(t *testing.T) {
 				gemm.SgemmParallel(threads, true, false, cog, k, rows, y.Grad.Data[grp*cog:], c.co, cols[grp], k, 1, wantGW[grp*cog*k:], k)
 			}
 			sameBits(t, name+" weight gradient", gw.Data, wantGW)
+			noPatches() // x needs no gradient, so no patch gradient either
 		}
 	}
 }

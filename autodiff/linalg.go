@@ -105,11 +105,10 @@ type ConvOptions struct {
 
 // Conv2d convolves NHWC x (N×H×W×C) with w (Cout×KH×KW×C/groups) and adds
 // b (length Cout, may be nil), returning N×OH×OW×Cout. It lowers each group
-// to a matrix product with the patch matrix, except depthwise
-// convolutions, which run directly. An unpadded convolution reads its
-// patches in place (gemm.SgemmGather); the patch matrix is then copied
-// (tensor.Im2col) only if the backward pass needs it for the weights'
-// gradient. A padded one copies it for the forward product.
+// to matrix products with the patch matrix, except depthwise convolutions,
+// which run directly. An unpadded convolution reads its patches in place
+// (gemm.SgemmGather forward, gemm.SgemmGatherRight for the weights'
+// gradient); a padded one copies them (tensor.Im2col).
 func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	xs, ws := x.Value.Shape, w.Value.Shape
 	if len(xs) != 4 || len(ws) != 4 {
@@ -139,25 +138,23 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	if !direct && g.Pad == 0 {
 		po = t.patchOffsets(&g)
 	}
-	// cols[grp] is group grp's patch matrix, nil until built.
-	cols := make([][]float32, g.Groups)
-	im2col := func(grp int) []float32 {
-		if cols[grp] == nil {
-			cols[grp] = t.buf(rows * k)
-			tensor.Im2col(t.Threads, &g, x.Value.Data, grp, cols[grp])
-		}
-		return cols[grp]
+	// patches returns group grp's patch matrix read in place.
+	patches := func(grp int) gemm.Gather {
+		return gemm.Gather{Data: x.Value.Data[grp*g.CinPerGroup:], Rows: po.rows, Cols: po.cols}
 	}
+	// cols holds each group's patch matrix when it is stored.
+	cols := make([][]float32, g.Groups)
 	for grp := range cols {
 		switch {
 		case direct:
 			cols[grp] = x.Value.Data
 			t.mulWeights(rows, cog, k, cols[grp], k, w, 0, out.Data, cout)
 		case po.ok:
-			a := gemm.Gather{Data: x.Value.Data[grp*g.CinPerGroup:], Rows: po.rows, Cols: po.cols}
-			t.mulGathered(a, cog, w, grp*cog*k, out.Data[grp*cog:], cout)
+			t.mulGathered(patches(grp), cog, w, grp*cog*k, out.Data[grp*cog:], cout)
 		default:
-			t.mulWeights(rows, cog, k, im2col(grp), k, w, grp*cog*k, out.Data[grp*cog:], cout)
+			cols[grp] = t.buf(rows * k)
+			tensor.Im2col(t.Threads, &g, x.Value.Data, grp, cols[grp])
+			t.mulWeights(rows, cog, k, cols[grp], k, w, grp*cog*k, out.Data[grp*cog:], cout)
 		}
 	}
 	if b != nil {
@@ -168,8 +165,12 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		dy := v.Grad.Data
 		if gw := w.grad(); gw != nil {
 			for grp := range cols {
+				if po.ok {
+					gemm.SgemmGatherRight(t.Threads, true, cog, dy[grp*cog:], cout, patches(grp), 1, gw.Data[grp*cog*k:], k)
+					continue
+				}
 				gemm.SgemmParallel(t.Threads, true, false, cog, k, rows, dy[grp*cog:], cout,
-					im2col(grp), k, 1, gw.Data[grp*cog*k:], k)
+					cols[grp], k, 1, gw.Data[grp*cog*k:], k)
 			}
 		}
 		if b != nil {
