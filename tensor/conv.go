@@ -35,11 +35,11 @@ func (g *ConvGeom) Validate() error {
 	case g.C%g.Groups != 0 || g.Cout%g.Groups != 0:
 		return fmt.Errorf("conv: %d input and %d output channels do not split into %d groups", g.C, g.Cout, g.Groups)
 	}
-	g.OH = (g.H+2*g.Pad-g.KH)/g.Stride + 1
-	g.OW = (g.W+2*g.Pad-g.KW)/g.Stride + 1
-	if g.OH < 1 || g.OW < 1 {
+	if g.H+2*g.Pad < g.KH || g.W+2*g.Pad < g.KW {
 		return fmt.Errorf("conv: %dx%d kernel does not fit a %dx%d input with padding %d", g.KH, g.KW, g.H, g.W, g.Pad)
 	}
+	g.OH = (g.H+2*g.Pad-g.KH)/g.Stride + 1
+	g.OW = (g.W+2*g.Pad-g.KW)/g.Stride + 1
 	g.CinPerGroup = g.C / g.Groups
 	g.CoutPerGroup = g.Cout / g.Groups
 	g.KPerGroup = g.KH * g.KW * g.CinPerGroup

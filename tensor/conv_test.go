@@ -172,6 +172,26 @@ func BenchmarkIm2col(b *testing.B) {
 }
 
 // TestWindow compares Window with the taps found by testing each one.
+// TestConvGeomRejectsWideKernel checks that a kernel larger than the
+// padded input is rejected, also when the stride would round the
+// negative room up to one output.
+func TestConvGeomRejectsWideKernel(t *testing.T) {
+	for _, g := range []ConvGeom{
+		{N: 1, H: 3, W: 3, C: 1, KH: 4, KW: 3, Stride: 2, Cout: 1},
+		{N: 1, H: 3, W: 3, C: 1, KH: 3, KW: 4, Stride: 2, Cout: 1},
+		{N: 1, H: 3, W: 3, C: 1, KH: 6, KW: 3, Pad: 1, Stride: 3, Cout: 1},
+		{N: 1, H: 3, W: 3, C: 1, KH: 4, KW: 4, Cout: 1},
+	} {
+		if err := g.Validate(); err == nil {
+			t.Errorf("%+v: accepted, OH=%d OW=%d", g, g.OH, g.OW)
+		}
+	}
+	ok := ConvGeom{N: 1, H: 3, W: 3, C: 1, KH: 5, KW: 3, Pad: 1, Stride: 2, Cout: 1}
+	if err := ok.Validate(); err != nil || ok.OH != 1 || ok.OW != 2 {
+		t.Errorf("%+v: %v", ok, err)
+	}
+}
+
 func TestWindow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for range 200 {
