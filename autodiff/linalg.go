@@ -134,7 +134,7 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 	// A 1×1 convolution with stride 1 and one group needs no im2col:
 	// the input already is the patch matrix.
 	direct := g.KH == 1 && g.KW == 1 && g.Stride == 1 && g.Pad == 0 && g.Groups == 1
-	var po patchOffsets
+	var po convPatches
 	if !direct && g.Pad == 0 {
 		po = t.patchOffsets(&g)
 	}

@@ -47,12 +47,12 @@ type Tape struct {
 	live    [][]float32
 	largest int
 	packs   map[packKey]*gemm.PackedB
-	patches map[tensor.ConvGeom]patchOffsets
+	patches map[tensor.ConvGeom]convPatches
 }
 
-// patchOffsets are a convolution's patches as offsets into its input (see
+// convPatches are a convolution's patches as offsets into its input (see
 // tensor.ConvGeom.PatchOffsets); ok is false if it has none.
-type patchOffsets struct {
+type convPatches struct {
 	rows, cols []int32
 	ok         bool
 }
@@ -272,14 +272,14 @@ func (t *Tape) packedWeights(n, k int, w *Var, off int) *gemm.PackedB {
 
 // patchOffsets returns the patch offsets of the convolution g, computed
 // once per geometry.
-func (t *Tape) patchOffsets(g *tensor.ConvGeom) patchOffsets {
+func (t *Tape) patchOffsets(g *tensor.ConvGeom) convPatches {
 	if po, ok := t.patches[*g]; ok {
 		return po
 	}
 	if t.patches == nil || len(t.patches) >= maxPatchGeoms {
-		t.patches = map[tensor.ConvGeom]patchOffsets{}
+		t.patches = map[tensor.ConvGeom]convPatches{}
 	}
-	var po patchOffsets
+	var po convPatches
 	po.rows, po.cols, po.ok = g.PatchOffsets()
 	t.patches[*g] = po
 	return po

@@ -41,6 +41,22 @@ type matA struct {
 	rows, cols []int32
 }
 
+// gathered reports whether A is given by offsets.
+func (A matA) gathered() bool { return A.rows != nil }
+
+// sub returns rows [i0, i1) of op(A).
+func (A matA) sub(i0, i1 int) matA {
+	switch {
+	case A.gathered():
+		A.rows = A.rows[i0:i1]
+	case A.trans:
+		A.a = A.a[i0:]
+	default:
+		A.a = A.a[i0*A.lda:]
+	}
+	return A
+}
+
 // matB is the right operand op(B) as the packing routines read it:
 // stored, with element (p, j) at b[p*ldb+j] (b[j*ldb+p] when trans), or
 // gathered (rows non-nil), at b[rows[p]+cols[j]].
@@ -62,22 +78,6 @@ func (B matB) sub(j0, j1 int) matB {
 		B.b = B.b[j0:]
 	}
 	return B
-}
-
-// gathered reports whether A is given by offsets.
-func (A matA) gathered() bool { return A.rows != nil }
-
-// sub returns rows [i0, i1) of op(A).
-func (A matA) sub(i0, i1 int) matA {
-	switch {
-	case A.gathered():
-		A.rows = A.rows[i0:i1]
-	case A.trans:
-		A.a = A.a[i0:]
-	default:
-		A.a = A.a[i0*A.lda:]
-	}
-	return A
 }
 
 // maxTile is the largest mr·nr of any kernel.
