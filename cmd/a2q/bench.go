@@ -157,7 +157,7 @@ func benchInfer(ctx context.Context, e *env, fs *flag.FlagSet, args []string, as
 			}
 			return usageError{fmt.Errorf("%s: %w%s", path, err, hint)}
 		}
-		if errors.Is(err, bench.ErrPlansDisagree) {
+		if errors.Is(err, bench.ErrPlansDisagree) || errors.Is(err, bench.ErrFloatDisagrees) {
 			return checkFailed{fmt.Errorf("%s: %w", path, err)}
 		}
 		if err != nil {
