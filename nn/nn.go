@@ -158,7 +158,7 @@ func (c *Conv2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 }
 
 // ForwardSplit implements Splitter.
-func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
+func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool) {
 	if c.Bias != nil {
 		bias = c.Bias.Var(tp)
 	}
@@ -297,11 +297,12 @@ type Splitter interface {
 	// ForwardSplit records the layer's linear map on x and returns it with
 	// the rest of the layer: either a per-channel bias (nil for none) when
 	// rest is nil, or rest, which records the layer's end on a (pooled)
-	// output of the linear map. The linear map may leave out the outputs
+	// output of the linear map, followed by a ReLU when its second
+	// argument is true. The linear map may leave out the outputs
 	// a poolK×poolK max pool moved by poolStride never reads
 	// (autodiff.ConvOptions.PoolK). ok false means the layer cannot split
 	// and nothing was recorded.
-	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool)
+	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool)
 }
 
 // fusePool runs ms[0] (a Splitter) and a MaxPool that follows it, with a
@@ -341,11 +342,7 @@ func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*aut
 	if rest == nil {
 		return tp.MaxPoolBias(lin, b, relu, p.K, p.Stride), n
 	}
-	y := rest(tp.MaxPool(lin, p.K, p.Stride))
-	if relu {
-		y = tp.ReLU(y)
-	}
-	return y, n
+	return rest(tp.MaxPool(lin, p.K, p.Stride), relu), n
 }
 
 // Params implements Module.

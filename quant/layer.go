@@ -236,24 +236,24 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 		return l.apply(tp, x, w, b)
 	}
 	acc, rest := l.accumulate(tp, x, b, train, 0, 0)
-	return rest(acc)
+	return rest(acc, false)
 }
 
 // accumulate records a quantized layer's integer-valued accumulators on x
 // and returns them with the requantisation that ends the layer. poolK and
 // poolStride are a convolution's autodiff.ConvOptions.PoolK and PoolStride.
-func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool, poolK, poolStride int) (*autodiff.Var, func(*autodiff.Var) *autodiff.Var) {
+func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool, poolK, poolStride int) (*autodiff.Var, func(*autodiff.Var, bool) *autodiff.Var) {
 	xi := l.In.Apply(tp, x, train)
 	q, lw := l.W.Apply(tp)
 	acc := l.applyPooled(tp, xi, q, nil, poolK, poolStride)
 	lx := l.In.Log2Scale.Var(tp)
-	return acc, func(a *autodiff.Var) *autodiff.Var { return scaleChannels(tp, a, lx, lw, b) }
+	return acc, func(a *autodiff.Var, relu bool) *autodiff.Var { return scaleChannels(tp, a, lx, lw, b, relu) }
 }
 
 // ForwardSplit implements nn.Splitter for convolutions: a float layer
 // hands over its bias; a quantized layer its accumulators, the rest being
 // the requantisation (positive scales, then the bias).
-func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var) *autodiff.Var, ok bool) {
+func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool) {
 	if l.Kind != "conv" {
 		return nil, nil, nil, false
 	}
@@ -304,7 +304,11 @@ func (l *Layer) Penalty(tp *autodiff.Tape) *autodiff.Var {
 }
 
 // scaleChannels computes y[r, c] = thresh.Requant(acc[r, c], thresh.OutputScale(lx, lw[c]), b[c]).
-func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Var {
+//
+// With relu set it is followed by a ReLU in the same operation: the same
+// values and gradients as a separate ReLU, without its pass, its output
+// and its gradient buffers.
+func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *autodiff.Var {
 	s := acc.Value.Shape
 	c := s[len(s)-1]
 	rows := acc.Value.Len() / c
@@ -324,6 +328,9 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 	}
 	tensor.For(threads, rows, func(lo, hi int) {
 		f32.Requant(out.Data[lo*c:hi*c], ad[lo*c:hi*c], sc, bias)
+		if relu {
+			f32.ReLU(out.Data[lo*c:hi*c], out.Data[lo*c:hi*c])
+		}
 	})
 	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
 		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
@@ -337,6 +344,10 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 				// float64: fast, and accurate over millions of rows.
 				dsc := make([]float64, 2*c)
 				acc32 := make([]float32, 2*c)
+				var masked []float32 // the output gradient through the ReLU, a block at a time
+				if relu {
+					masked = make([]float32, 64*c)
+				}
 				lo, hi := ti*chunk, min((ti+1)*chunk, rows)
 				for r0 := lo; r0 < hi; r0 += 64 {
 					r1 := min(r0+64, hi)
@@ -344,7 +355,14 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var) *autodiff.Va
 					if ga != nil {
 						gr = ga.Data[r0*c : r1*c]
 					}
-					f32.RequantGrad(acc32[:c], acc32[c:], gr, d.Data[r0*c:r1*c], ad[r0*c:r1*c], sc)
+					dr := d.Data[r0*c : r1*c]
+					if relu {
+						m := masked[:len(dr)]
+						clear(m)
+						f32.ReLUGrad(m, dr, out.Data[r0*c:r1*c])
+						dr = m
+					}
+					f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ad[r0*c:r1*c], sc)
 					for i, v := range acc32 {
 						dsc[i] += float64(v)
 					}

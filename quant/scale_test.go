@@ -1,0 +1,65 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/tensor"
+)
+
+// TestScaleChannelsReLU checks the requantisation with its ReLU folded in
+// against the requantisation followed by a separate ReLU: the same values
+// and the same gradients for the accumulators, both log scales and the
+// bias, bit for bit, on one and two threads (2^15 values and more split).
+func TestScaleChannelsReLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, shape := range [][]int{{3, 5, 5, 7}, {40, 13, 13, 32}} {
+		c := shape[len(shape)-1]
+		acc := tensor.New(shape...)
+		for i := range acc.Data {
+			acc.Data[i] = float32(rng.IntN(401) - 200)
+		}
+		lw, b := tensor.New(c), tensor.New(c)
+		for i := range lw.Data {
+			lw.Data[i] = float32(-8 + rng.Float64())
+			b.Data[i] = float32(rng.NormFloat64())
+		}
+		lx := tensor.FromData([]float32{-6.5}, 1)
+		for _, threads := range []int{1, 2} {
+			run := func(fused bool) []*tensor.Tensor {
+				tp := autodiff.NewTape(threads)
+				grads := []*tensor.Tensor{tensor.New(acc.Shape...), tensor.New(1), tensor.New(c), tensor.New(c)}
+				vars := []*autodiff.Var{tp.Leaf(acc, grads[0]), tp.Leaf(lx, grads[1]), tp.Leaf(lw, grads[2]), tp.Leaf(b, grads[3])}
+				var y *autodiff.Var
+				if fused {
+					y = scaleChannels(tp, vars[0], vars[1], vars[2], vars[3], true)
+				} else {
+					y = tp.ReLU(scaleChannels(tp, vars[0], vars[1], vars[2], vars[3], false))
+				}
+				w := rand.New(rand.NewPCG(1, 2))
+				loss := tp.NewValue(1)
+				wt := make([]float32, y.Value.Len())
+				for i, v := range y.Value.Data {
+					wt[i] = float32(w.NormFloat64())
+					loss.Data[0] += v * wt[i]
+				}
+				tp.Backward(tp.Custom(loss, func(d *tensor.Tensor, g []*tensor.Tensor) {
+					for i := range g[0].Data {
+						g[0].Data[i] += d.Data[0] * wt[i]
+					}
+				}, y))
+				return append([]*tensor.Tensor{tensor.FromData(append([]float32(nil), y.Value.Data...), y.Value.Shape...)}, grads...)
+			}
+			want, got := run(false), run(true)
+			for k, name := range []string{"output", "accumulator gradient", "input log-scale gradient", "weight log-scale gradient", "bias gradient"} {
+				for i := range got[k].Data {
+					if math.Float32bits(got[k].Data[i]) != math.Float32bits(want[k].Data[i]) {
+						t.Fatalf("%v, %d threads: %s %d is %v, with a separate ReLU %v", shape, threads, name, i, got[k].Data[i], want[k].Data[i])
+					}
+				}
+			}
+		}
+	}
+}
