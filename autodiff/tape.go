@@ -217,6 +217,25 @@ func (t *Tape) Custom(out *tensor.Tensor, back func(dout *tensor.Tensor, grads [
 	return v
 }
 
+// CustomFresh is Custom for a backward pass that may write an input's
+// gradient instead of adding to it: fresh[i] reports that grads[i] has
+// not been written by any other operation and holds undefined values,
+// which back must overwrite entirely; the other gradients are added to.
+func (t *Tape) CustomFresh(out *tensor.Tensor, back func(dout *tensor.Tensor, grads []*tensor.Tensor, fresh []bool), inputs ...*Var) *Var {
+	var v *Var
+	v = t.node(out, func() {
+		grads := make([]*tensor.Tensor, len(inputs))
+		fresh := make([]bool, len(inputs))
+		for i, in := range inputs {
+			if in != nil {
+				grads[i], fresh[i] = in.gradFresh()
+			}
+		}
+		back(v.Grad, grads, fresh)
+	}, inputs...)
+	return v
+}
+
 // NewValue returns a tensor from the tape's pool, zeroed, for building the
 // output of a Custom operation.
 func (t *Tape) NewValue(shape ...int) *tensor.Tensor { return t.alloc(shape...) }

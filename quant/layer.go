@@ -332,7 +332,12 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 			f32.ReLU(out.Data[lo*c:hi*c], out.Data[lo*c:hi*c])
 		}
 	})
-	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
+	return tp.CustomFresh(out, func(d *tensor.Tensor, g []*tensor.Tensor, fresh []bool) {
+		for i := 1; i < len(g); i++ { // the scales' and the bias's: small, added to below
+			if g[i] != nil && fresh[i] {
+				clear(g[i].Data)
+			}
+		}
 		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
 		// Per-thread partial sums of dy·acc and dy per channel.
 		nt := max(threads, 1)
@@ -354,6 +359,9 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 					var gr []float32
 					if ga != nil {
 						gr = ga.Data[r0*c : r1*c]
+						if fresh[0] {
+							clear(gr) // in cache, just before it is added to
+						}
 					}
 					dr := d.Data[r0*c : r1*c]
 					if relu {

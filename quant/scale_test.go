@@ -12,7 +12,9 @@ import (
 // TestScaleChannelsReLU checks the requantisation with its ReLU folded in
 // against the requantisation followed by a separate ReLU: the same values
 // and the same gradients for the accumulators, both log scales and the
-// bias, bit for bit, on one and two threads (2^15 values and more split).
+// bias, bit for bit, on one and two threads (2^15 values and more split),
+// with the inputs given as leaves or through an operation (whose
+// gradients then reach the requantisation unwritten).
 func TestScaleChannelsReLU(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, shape := range [][]int{{3, 5, 5, 7}, {40, 13, 13, 32}} {
@@ -28,10 +30,28 @@ func TestScaleChannelsReLU(t *testing.T) {
 		}
 		lx := tensor.FromData([]float32{-6.5}, 1)
 		for _, threads := range []int{1, 2} {
-			run := func(fused bool) []*tensor.Tensor {
+			run := func(fused, viaOp bool) []*tensor.Tensor {
 				tp := autodiff.NewTape(threads)
+				if viaOp {
+					// Dirty the tape's pool, so that an unwritten gradient
+					// holds garbage, not a fresh allocation's zeros.
+					for _, n := range []int{acc.Len(), 1, c, c} {
+						d := tp.Scratch(n)
+						for j := range d {
+							d[j] = float32(math.NaN())
+						}
+					}
+					tp.Reset()
+				}
 				grads := []*tensor.Tensor{tensor.New(acc.Shape...), tensor.New(1), tensor.New(c), tensor.New(c)}
 				vars := []*autodiff.Var{tp.Leaf(acc, grads[0]), tp.Leaf(lx, grads[1]), tp.Leaf(lw, grads[2]), tp.Leaf(b, grads[3])}
+				// Through an op, so that the gradients reaching the
+				// requantisation start unwritten (fresh), as in a model.
+				if viaOp {
+					for i, v := range vars {
+						vars[i] = tp.Reshape(v, v.Value.Shape...)
+					}
+				}
 				var y *autodiff.Var
 				if fused {
 					y = scaleChannels(tp, vars[0], vars[1], vars[2], vars[3], true)
@@ -52,11 +72,13 @@ func TestScaleChannelsReLU(t *testing.T) {
 				}, y))
 				return append([]*tensor.Tensor{tensor.FromData(append([]float32(nil), y.Value.Data...), y.Value.Shape...)}, grads...)
 			}
-			want, got := run(false), run(true)
-			for k, name := range []string{"output", "accumulator gradient", "input log-scale gradient", "weight log-scale gradient", "bias gradient"} {
-				for i := range got[k].Data {
-					if math.Float32bits(got[k].Data[i]) != math.Float32bits(want[k].Data[i]) {
-						t.Fatalf("%v, %d threads: %s %d is %v, with a separate ReLU %v", shape, threads, name, i, got[k].Data[i], want[k].Data[i])
+			want := run(false, false)
+			for _, got := range [][]*tensor.Tensor{run(true, false), run(false, true), run(true, true)} {
+				for k, name := range []string{"output", "accumulator gradient", "input log-scale gradient", "weight log-scale gradient", "bias gradient"} {
+					for i := range got[k].Data {
+						if math.Float32bits(got[k].Data[i]) != math.Float32bits(want[k].Data[i]) {
+							t.Fatalf("%v, %d threads: %s %d is %v, with a separate ReLU %v", shape, threads, name, i, got[k].Data[i], want[k].Data[i])
+						}
 					}
 				}
 			}
