@@ -127,6 +127,11 @@ func (a *ActQuant) calibrate(x []float32) {
 	a.Calibrated.Value.Data[0] = 1
 }
 
+// quantBlock is the number of values the activation quantizer's backward
+// pass handles at a time: a fresh input gradient's block stays in L1
+// between its clearing and its writing.
+const quantBlock = 4096
+
 // Apply records the quantizer on the tape and returns the integer-valued
 // x_int (held in float32).
 func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
@@ -145,24 +150,37 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	tensor.For(threads, len(xd), func(lo0, hi0 int) {
 		f32.Quantize(od[lo0:hi0], xd[lo0:hi0], s, lo, hi)
 	})
-	return tp.Custom(out, func(d *tensor.Tensor, g []*tensor.Tensor) {
+	return tp.CustomFresh(out, func(d *tensor.Tensor, g []*tensor.Tensor, fresh []bool) {
 		gx, gl := g[0], g[1]
 		if gx == nil && gl == nil {
 			return
 		}
+		if gl != nil && fresh[1] {
+			clear(gl.Data)
+		}
 		// Straight-through inside the range; a clamped element is
 		// constant in x and in s. Each thread returns its part of the
-		// gradient with respect to ln s.
+		// gradient with respect to ln s, summed over blocks of quantBlock
+		// values; a fresh input gradient is cleared a block at a time,
+		// just before the block is added to.
 		parts := make([]float64, max(threads, 1))
 		chunk := (len(xd) + len(parts) - 1) / len(parts)
 		tensor.For(len(parts), len(parts), func(tlo, thi int) {
 			for ti := tlo; ti < thi; ti++ {
 				i0, i1 := min(ti*chunk, len(xd)), min((ti+1)*chunk, len(xd))
-				var gxd []float32
-				if gx != nil {
-					gxd = gx.Data[i0:i1]
+				var sum float64
+				for b0 := i0; b0 < i1; b0 += quantBlock {
+					b1 := min(b0+quantBlock, i1)
+					var gxd []float32
+					if gx != nil {
+						gxd = gx.Data[b0:b1]
+						if fresh[0] {
+							clear(gxd)
+						}
+					}
+					sum += f32.QuantizeGrad(gxd, d.Data[b0:b1], xd[b0:b1], s, lo, hi)
 				}
-				parts[ti] = f32.QuantizeGrad(gxd, d.Data[i0:i1], xd[i0:i1], s, lo, hi)
+				parts[ti] = sum
 			}
 		})
 		if gl != nil {
