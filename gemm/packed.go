@@ -64,3 +64,7 @@ func (pb *PackedB) mul(A matA, m int, beta float32, c []float32, ldc int) {
 	kn.directWhole(A, m, pb.n, pb.k, pb.data, beta, c, ldc, p)
 	putPack(p)
 }
+
+// RowStrip returns the number of rows of A the CPU's kernel multiplies at
+// once: a product whose m is a multiple of it has no padded strip.
+func RowStrip() int { return active.mr }

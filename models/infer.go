@@ -8,13 +8,15 @@ import (
 	"sync/atomic"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/gemm"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // inferBytes is the working set Infer aims a chunk of images at: the
 // largest activation (or patch matrix) of a chunk stays within a core's
 // L2 cache, so that the layers after the GEMM read what it just wrote
-// from cache instead of memory.
+// from cache instead of memory. The chunk is then rounded up to whole
+// row strips of the GEMM.
 const inferBytes = 256 << 10
 
 // Infer runs the network in evaluation mode on the images x (N×H×W×C)
@@ -51,7 +53,13 @@ func (m *Model) Infer(ctx context.Context, x *tensor.Tensor, threads int) (*tens
 	outPer := first.Len()
 	res := tensor.New(append([]int{n}, first.Shape[1:]...)...)
 	copy(res.Data, first.Data)
-	chunk := max(1, min(inferBytes/max(4*tp.Largest(), 1), (n-1+threads-1)/threads))
+	// A whole number of the GEMM's row strips: a dense layer after the
+	// convolutions has a row per image, and a partial strip is computed
+	// padded to a whole one.
+	strip := gemm.RowStrip()
+	chunk := max(1, inferBytes/max(4*tp.Largest(), 1))
+	chunk = (chunk + strip - 1) / strip * strip
+	chunk = max(1, min(chunk, (n-1+threads-1)/threads))
 	tp.Reset()
 	// Chunk c covers images 1+c·chunk up to 1+(c+1)·chunk.
 	chunks := (n - 1 + chunk - 1) / chunk
