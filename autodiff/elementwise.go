@@ -19,10 +19,6 @@ func (t *Tape) forEach(n int, fn func(lo, hi int)) {
 	tensor.For(th, n, fn)
 }
 
-// freshBlock is the number of values of a fresh gradient an operation
-// clears before writing them: small enough to stay in L1.
-const freshBlock = 4096
-
 // addInto adds src into dst (same length).
 func (t *Tape) addInto(dst, src []float32) {
 	t.forEach(len(dst), func(lo, hi int) {
@@ -68,16 +64,10 @@ func (t *Tape) ReLU(x *Var) *Var {
 		gx, fresh := x.gradFresh()
 		g := gx.Data
 		t.forEach(len(g), func(lo, hi int) {
-			if !fresh {
+			if fresh {
+				f32.ReLUGradTo(g[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
+			} else {
 				f32.ReLUGrad(g[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
-				return
-			}
-			// A fresh gradient is cleared a cache-sized block at a time,
-			// just before the block is written.
-			for b := lo; b < hi; b += freshBlock {
-				e := min(b+freshBlock, hi)
-				clear(g[b:e])
-				f32.ReLUGrad(g[b:e], v.Grad.Data[b:e], out.Data[b:e])
 			}
 		})
 	}, x)

@@ -140,8 +140,7 @@ func (t *Tape) MaxPoolBias(x, b *Var, relu bool, k, stride int) *Var {
 		if relu {
 			dz = t.buf(len(dz))
 			t.forEach(len(dz), func(lo, hi int) {
-				clear(dz[lo:hi])
-				f32.ReLUGrad(dz[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
+				f32.ReLUGradTo(dz[lo:hi], v.Grad.Data[lo:hi], out.Data[lo:hi])
 			})
 		}
 		if b != nil {

@@ -127,11 +127,6 @@ func (a *ActQuant) calibrate(x []float32) {
 	a.Calibrated.Value.Data[0] = 1
 }
 
-// quantBlock is the number of values the activation quantizer's backward
-// pass handles at a time: a fresh input gradient's block stays in L1
-// between its clearing and its writing.
-const quantBlock = 4096
-
 // Apply records the quantizer on the tape and returns the integer-valued
 // x_int (held in float32).
 func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
@@ -160,7 +155,7 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 		}
 		// Straight-through inside the range; a clamped element is
 		// constant in x and in s. Each thread returns its part of the
-		// gradient with respect to ln s, summed over blocks of quantBlock
+		// gradient with respect to ln s, summed over blocks of f32.Block
 		// values; a fresh input gradient is cleared a block at a time,
 		// just before the block is added to.
 		parts := make([]float64, max(threads, 1))
@@ -169,8 +164,8 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 			for ti := tlo; ti < thi; ti++ {
 				i0, i1 := min(ti*chunk, len(xd)), min((ti+1)*chunk, len(xd))
 				var sum float64
-				for b0 := i0; b0 < i1; b0 += quantBlock {
-					b1 := min(b0+quantBlock, i1)
+				for b0 := i0; b0 < i1; b0 += f32.Block {
+					b1 := min(b0+f32.Block, i1)
 					var gxd []float32
 					if gx != nil {
 						gxd = gx.Data[b0:b1]

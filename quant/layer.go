@@ -366,8 +366,7 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 					dr := d.Data[r0*c : r1*c]
 					if relu {
 						m := masked[:len(dr)]
-						clear(m)
-						f32.ReLUGrad(m, dr, out.Data[r0*c:r1*c])
+						f32.ReLUGradTo(m, dr, out.Data[r0*c:r1*c])
 						dr = m
 					}
 					f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ad[r0*c:r1*c], sc)

@@ -53,6 +53,24 @@ func ReLUGrad(g, d, out []float32) {
 	}
 }
 
+// Block is the number of values an operation that clears a fresh buffer
+// and then writes it handles at a time: small enough that the block is
+// still in L1 when it is written.
+const Block = 4096
+
+// ReLUGradTo writes d where out > 0 and +0 elsewhere into g, whatever g
+// held: ReLUGrad into g cleared, a Block at a time. The slices have the
+// same length.
+func ReLUGradTo(g, d, out []float32) {
+	sameLen("ReLUGradTo", len(g), len(d))
+	sameLen("ReLUGradTo", len(g), len(out))
+	for b := 0; b < len(g); b += Block {
+		e := min(b+Block, len(g))
+		clear(g[b:e])
+		ReLUGrad(g[b:e], d[b:e], out[b:e])
+	}
+}
+
 // SumRows adds the rows of m (rows of len(acc)) into acc, one row after
 // the other:
 //

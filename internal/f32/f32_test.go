@@ -636,3 +636,24 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUGradTo checks that ReLUGradTo overwrites whatever g held with
+// ReLUGrad into a cleared g, across block boundaries.
+func TestReLUGradTo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{0, 1, 7, Block - 1, Block, 2*Block + 13} {
+		d, out, g := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range d {
+			d[i], out[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			g[i] = float32(math.NaN())
+		}
+		want := make([]float32, n)
+		ReLUGrad(want, d, out)
+		ReLUGradTo(g, d, out)
+		for i := range g {
+			if math.Float32bits(g[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: g[%d] = %v, want %v", n, i, g[i], want[i])
+			}
+		}
+	}
+}
