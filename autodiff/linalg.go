@@ -188,14 +188,15 @@ func (t *Tape) Conv2d(x, w, b *Var, o ConvOptions) *Var {
 		if gx == nil {
 			return
 		}
-		if fresh && g.Groups > 1 {
+		if fresh && g.Groups > 1 { // each group adds its own channels
 			clear(gx.Data)
+			fresh = false
 		}
 		dcol := t.buf(rows * k)
 		for grp := range cols {
 			gemm.SgemmParallel(t.Threads, false, false, rows, k, cog, dy[grp*cog:], cout,
 				w.Value.Data[grp*cog*k:], k, 0, dcol, k)
-			if fresh && g.Groups == 1 {
+			if fresh {
 				tensor.Col2imSet(t.Threads, &g, dcol, gx.Data)
 			} else {
 				tensor.Col2im(t.Threads, &g, dcol, grp, gx.Data)

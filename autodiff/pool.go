@@ -40,14 +40,20 @@ func (t *Tape) maxPool(op string, x *Var, k, stride, pad int) *Var {
 	arg := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(ab))), 4*len(ab))
 	tensor.MaxPool(t.Threads, &g, x.Value.Data, out.Data, arg)
 	var v *Var
-	v = t.node(out, func() {
-		if gx, fresh := x.gradFresh(); fresh {
-			tensor.MaxPoolGrad(t.Threads, &g, v.Grad.Data, arg, gx.Data)
-		} else {
-			tensor.MaxPoolBackward(t.Threads, &g, v.Grad.Data, arg, gx.Data)
-		}
-	}, x)
+	v = t.node(out, func() { t.maxPoolBackward(&g, v.Grad.Data, arg, x) }, x)
 	return v
+}
+
+// maxPoolBackward routes dy to x's gradient at the positions arg records:
+// written if no other operation has written it yet, else added to.
+func (t *Tape) maxPoolBackward(g *tensor.PoolGeom, dy []float32, arg []uint8, x *Var) {
+	gx, fresh := x.gradFresh()
+	switch {
+	case fresh:
+		tensor.MaxPoolGrad(t.Threads, g, dy, arg, gx.Data)
+	case gx != nil:
+		tensor.MaxPoolBackward(t.Threads, g, dy, arg, gx.Data)
+	}
 }
 
 // AvgPool averages over k×k windows moved by stride (0 means k).
@@ -148,11 +154,7 @@ func (t *Tape) MaxPoolBias(x, b *Var, relu bool, k, stride int) *Var {
 				t.sumRows(gb.Data, dz)
 			}
 		}
-		if gx, fresh := x.gradFresh(); fresh {
-			tensor.MaxPoolGrad(t.Threads, &g, dz, arg, gx.Data)
-		} else if gx != nil {
-			tensor.MaxPoolBackward(t.Threads, &g, dz, arg, gx.Data)
-		}
+		t.maxPoolBackward(&g, dz, arg, x)
 	}, x, b)
 	return v
 }

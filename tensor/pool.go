@@ -155,15 +155,26 @@ func MaxPoolGrad(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float
 		MaxPoolBackward(threads, g, dy, arg, dx)
 		return
 	}
+	pool2Backward(threads, g, dy, arg, dx, true)
+}
+
+// pool2Backward is MaxPoolBackward for pool2 windows, a row kernel per
+// output row; with set it writes dx instead, clearing each pair of input
+// rows (and an odd last row) just before its gradients land.
+func pool2Backward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32, set bool) {
 	C, row, in := g.C, g.OW*g.C, g.W*g.C
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
 				o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*in
-				clear(dx[i : i+2*in])
+				if set {
+					clear(dx[i : i+2*in])
+				}
 				f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+in:i+in+2*row], dy[o:o+row], arg[o:o+row])
 			}
-			clear(dx[(n*g.H+2*g.OH)*in : (n+1)*g.H*in]) // an odd last row
+			if set {
+				clear(dx[(n*g.H+2*g.OH)*in : (n+1)*g.H*in])
+			}
 		}
 	})
 }
@@ -173,15 +184,7 @@ func MaxPoolGrad(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float
 func MaxPoolBackward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
 	C := g.C
 	if g.pool2() {
-		row := g.OW * C
-		For(threads, g.N, func(lo, hi int) {
-			for n := lo; n < hi; n++ {
-				for oh := 0; oh < g.OH; oh++ {
-					o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*g.W*C
-					f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+g.W*C:i+g.W*C+2*row], dy[o:o+row], arg[o:o+row])
-				}
-			}
-		})
+		pool2Backward(threads, g, dy, arg, dx, false)
 		return
 	}
 	// off[p] is the offset from a window's first element to position p.
