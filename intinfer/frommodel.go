@@ -93,7 +93,7 @@ func fromLayer(v *quant.Layer) (*Layer, error) {
 	if v.W == nil || v.In == nil {
 		return nil, fmt.Errorf("layer %s is float: integer inference needs every layer quantized", v.Name)
 	}
-	if v.In.Calibrated.Value.Data[0] == 0 {
+	if !v.In.IsCalibrated() {
 		return nil, fmt.Errorf("layer %s: its input quantizer was never calibrated (train or run the model on data first)", v.Name)
 	}
 	if v.In.Bits > 16 || v.W.Bits > 16 {

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -39,8 +38,7 @@ func (m *Model) Infer(ctx context.Context, x *tensor.Tensor, threads int) (*tens
 	if !m.calibrated() {
 		tp := autodiff.NewTape(threads)
 		tp.NoGrad = true
-		out := m.Forward(tp, tp.Constant(x), false).Value
-		return &tensor.Tensor{Shape: out.Shape, Data: append([]float32(nil), out.Data...)}, nil
+		return m.Forward(tp, tp.Constant(x), false).Value, nil // the tape is never reset: its buffers are the caller's
 	}
 	run := func(tp *autodiff.Tape, lo, hi int) *tensor.Tensor {
 		shape := append([]int{hi - lo}, x.Shape[1:]...)
@@ -99,11 +97,16 @@ func inferTape() *autodiff.Tape {
 	return tp
 }
 
-// calibrated reports whether every activation quantizer of the model has
-// its scale.
+// calibrated reports whether every activation quantizer of the model
+// (the layers' input quantizers and the grid quantizers) has its scale.
 func (m *Model) calibrated() bool {
-	for _, p := range m.Params() {
-		if strings.HasSuffix(p.Name, ".calibrated") && p.Value.Len() == 1 && p.Value.Data[0] == 0 {
+	for _, l := range m.Layers {
+		if l.In != nil && !l.In.IsCalibrated() {
+			return false
+		}
+	}
+	for _, q := range m.Grids {
+		if !q.IsCalibrated() {
 			return false
 		}
 	}

@@ -545,7 +545,7 @@ func (e *exporter) layer(l *quant.Layer, x value) (value, error) {
 		e.b.AddInitializer(w, NewFloat(wf, wshape...))
 	} else {
 		if l.In != nil {
-			if l.In.Calibrated.Value.Data[0] == 0 {
+			if !l.In.IsCalibrated() {
 				return x, fmt.Errorf("layer %s: input quantizer %s was never calibrated; train the model or run it on data first", l.Name, l.In.Name)
 			}
 			if err := l.CheckScales(); err != nil {

@@ -127,10 +127,14 @@ func (a *ActQuant) calibrate(x []float32) {
 	a.Calibrated.Value.Data[0] = 1
 }
 
+// IsCalibrated reports whether the scale has been set from data (or
+// fixed): until then the next Apply calibrates it on its input.
+func (a *ActQuant) IsCalibrated() bool { return a.Calibrated.Value.Data[0] != 0 }
+
 // Apply records the quantizer on the tape and returns the integer-valued
 // x_int (held in float32).
 func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
-	if a.Calibrated.Value.Data[0] == 0 {
+	if !a.IsCalibrated() {
 		a.calibrate(x.Value.Data)
 	}
 	ls := a.Log2Scale.Var(tp)

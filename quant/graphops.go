@@ -18,7 +18,7 @@ type Sum struct{ Q *ActQuant }
 // Join implements nn.Joiner. The quantizer calibrates on all the inputs
 // of its first batch together.
 func (s Sum) Join(tp *autodiff.Tape, xs []*autodiff.Var) *autodiff.Var {
-	if s.Q.Calibrated.Value.Data[0] == 0 {
+	if !s.Q.IsCalibrated() {
 		var all []float32
 		for _, x := range xs {
 			all = append(all, x.Value.Data...)

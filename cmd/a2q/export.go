@@ -149,7 +149,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 func calibrateModel(m *models.Model, x []float32, n int) bool {
 	need := false
 	for _, l := range m.Layers {
-		if l.In != nil && l.In.Calibrated.Value.Data[0] == 0 {
+		if l.In != nil && !l.In.IsCalibrated() {
 			need = true
 		}
 	}
