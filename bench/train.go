@@ -106,12 +106,10 @@ type trainer struct {
 	params  []*nn.Param
 	opt     optim.Optimizer
 	tape    *autodiff.Tape
-	x       *tensor.Tensor // the current batch, one of xs
-	labels  []int
 	target  *tensor.Tensor // super-resolution models: the images to regress to
 	xs      []*tensor.Tensor
 	ys      [][]int
-	next    int
+	next    int // the batch of the next step
 	images  int
 	elapsed time.Duration
 }
@@ -136,9 +134,8 @@ func newTrainer(m *models.Model, batch, threads int) *trainer {
 		}
 		t.xs, t.ys = append(t.xs, x), append(t.ys, labels)
 	}
-	t.x, t.labels = t.xs[0], t.ys[0]
 	if m.Task == models.SuperResolve {
-		out := m.Forward(t.tape, t.tape.Constant(t.x), false)
+		out := m.Forward(t.tape, t.tape.Constant(t.xs[0]), false)
 		t.target = tensor.New(out.Value.Shape...)
 		t.tape.Reset()
 		for i := range t.target.Data {
@@ -150,11 +147,11 @@ func newTrainer(m *models.Model, batch, threads int) *trainer {
 
 func (t *trainer) steps(n int) {
 	for i := 0; i < n; i++ {
-		t.x, t.labels = t.xs[t.next], t.ys[t.next]
+		x, labels := t.xs[t.next], t.ys[t.next]
 		t.next = (t.next + 1) % len(t.xs)
 		nn.ZeroGrad(t.params)
 		tp := t.tape
-		tp.Backward(t.m.Loss(tp, tp.Constant(t.x), t.labels, t.target))
+		tp.Backward(t.m.Loss(tp, tp.Constant(x), labels, t.target))
 		t.opt.Step(1e-4)
 		tp.Reset()
 	}
@@ -169,7 +166,7 @@ func (t *trainer) round() {
 		n++
 	}
 	t.elapsed += time.Since(start)
-	t.images += n * t.x.Shape[0]
+	t.images += n * t.xs[0].Shape[0]
 }
 
 func (t *trainer) rate() float64 {

@@ -68,14 +68,14 @@ func BenchmarkFloatInfer(b *testing.B) {
 	b.Run("tape", func(b *testing.B) {
 		tp := t.tape
 		for i := 0; i < b.N; i++ {
-			m.Forward(tp, tp.Constant(t.x), false)
+			m.Forward(tp, tp.Constant(t.xs[0]), false)
 			tp.Reset()
 		}
 		b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 	})
 	b.Run("infer", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := m.Infer(context.Background(), t.x, 1); err != nil {
+			if _, err := m.Infer(context.Background(), t.xs[0], 1); err != nil {
 				b.Fatal(err)
 			}
 		}
