@@ -206,14 +206,16 @@ func validPatches(threads int, g *ConvGeom, x []float32, col []float32, adjoint 
 			for oh := 0; oh < g.OH; oh++ {
 				rows := col[(n*g.OH+oh)*g.OW*k:][:g.OW*k]
 				for kh := 0; kh < g.KH; kh++ {
+					// src is the input row, dst the patch rows' kernel-row
+					// entries (the other way round when adjoint).
 					src := x[(n*g.H+oh*g.Stride+kh)*rowLen:][:rowLen]
 					dst := rows[kh*run:]
 					switch {
 					case adjoint && run <= 16: // cheaper than a call
 						for ow := 0; ow < g.OW; ow++ {
-							d, s := src[ow*step:][:run], dst[ow*k:][:run]
-							for i, v := range s {
-								d[i] += v
+							xr, cr := src[ow*step:][:run], dst[ow*k:][:run] // x takes col back
+							for i, v := range cr {
+								xr[i] += v
 							}
 						}
 					case adjoint:
