@@ -328,18 +328,25 @@ func CaptureInputs(m *models.Model, x *tensor.Tensor, threads int) (map[string]*
 		return nil, fmt.Errorf("hw: images of %v do not fit model %s's input H×W×C %v", x.Shape[1:], m.Config.Model, want)
 	}
 	tp := autodiff.NewTape(threads)
-	v := tp.Constant(x)
 	got := map[string]*tensor.Tensor{}
-	for _, mod := range m.Net {
+	capture := func(mod any, v *autodiff.Var) {
 		if l, ok := mod.(*quant.Layer); ok && l.In != nil {
 			xi := l.In.Apply(tp, v, false)
 			got[l.Name] = tensor.FromData(slices.Clone(xi.Value.Data), slices.Clone(xi.Value.Shape)...)
 		}
+	}
+	v := tp.Constant(x)
+	for _, mod := range m.Net {
+		if d, ok := mod.(*nn.DAG); ok {
+			v = d.ForwardVisit(tp, v, false, func(s nn.Step, in *autodiff.Var) { capture(s.Op, in) })
+			continue
+		}
+		capture(mod, v)
 		v = mod.Forward(tp, v, false)
 	}
 	for _, l := range quantized(m) {
 		if got[l.Name] == nil {
-			return nil, fmt.Errorf("hw: layer %s is not a top-level module of the network: its input cannot be captured", l.Name)
+			return nil, fmt.Errorf("hw: layer %s is not a module of the network's chain or graph: its input cannot be captured", l.Name)
 		}
 	}
 	return got, nil

@@ -191,7 +191,8 @@ func TestInputRows(t *testing.T) {
 		h, w  int
 	}{
 		{"cnn", 12, 12},  // valid convolutions, then a linear layer
-		{"espcn", 8, 10}, // padded 5×5 and 3×3 convolutions
+		{"espcn", 8, 10}, // padded 5×5 and 3×3 convolutions, the image concatenated before the last
+		{"unet", 8, 8},   // a graph: pooling, resize convolutions, skip concatenations
 	}
 	for _, tt := range tests {
 		m, x, in := smallModel(t, tt.model, tt.h, tt.w)

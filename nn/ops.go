@@ -144,11 +144,21 @@ type DAG struct {
 
 // Forward implements Module.
 func (d *DAG) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return d.ForwardVisit(tp, x, train, nil)
+}
+
+// ForwardVisit runs d as Forward does and, if visit is not nil, calls it
+// with each step whose operation is a Module and that step's input, just
+// before the step runs (to look at what a layer receives).
+func (d *DAG) ForwardVisit(tp *autodiff.Tape, x *autodiff.Var, train bool, visit func(s Step, in *autodiff.Var)) *autodiff.Var {
 	vals := make([]*autodiff.Var, len(d.Steps)+1)
 	vals[0] = x
 	for i, s := range d.Steps {
 		switch op := s.Op.(type) {
 		case Module:
+			if visit != nil {
+				visit(s, vals[s.Inputs[0]])
+			}
 			vals[i+1] = op.Forward(tp, vals[s.Inputs[0]], train)
 		case Joiner:
 			xs := make([]*autodiff.Var, len(s.Inputs))
