@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/graph"
 	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
@@ -14,8 +15,8 @@ import (
 )
 
 // fusedCases returns integer models covering the fused pipeline's ops:
-// the reference CNN, the MLP (flatten first), ESPCN (padding, float pixel
-// shuffle after the last layer), and tiny models with signed activations,
+// the reference CNN, the MLP (flatten first), a chain ESPCN (padding, float
+// pixel shuffle after the last layer), and tiny models with signed activations,
 // a 1×1 convolution and a pixel shuffle of integer activations.
 func fusedCases(t *testing.T) map[string]*Model {
 	t.Helper()
@@ -23,7 +24,7 @@ func fusedCases(t *testing.T) map[string]*Model {
 	for _, cfg := range []models.Config{
 		{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 3},
 		{Model: "mlp", InC: 1, InH: 12, InW: 12, Classes: 10, Seed: 4},
-		{Model: "espcn", InC: 1, InH: 9, InW: 7, Scale: 2, Seed: 5},
+		{Model: "espcn", InC: 1, InH: 9, InW: 7, Scale: 2, Seed: 5, Graph: chainESPCN(1, 9, 7, 2)},
 	} {
 		cfg.Hidden = quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
 		cfg.First, cfg.Last = models.DefaultEdge(quant.A2QPlus), models.DefaultEdge(quant.A2QPlus)
@@ -76,6 +77,20 @@ func fusedCases(t *testing.T) map[string]*Model {
 	}
 	out["tiny-groups"] = m
 	return out
+}
+
+// chainESPCN is ESPCN without the zoo's skip of the image into its last
+// layer: a chain (conv 5×5, ReLU, conv 3×3, ReLU, conv 3×3, pixel
+// shuffle), which the fused pipeline runs.
+func chainESPCN(c, h, w, r int) *graph.Graph {
+	return &graph.Graph{Input: "input", InShape: []int{h, w, c}, Output: "shuffle", Nodes: []graph.Node{
+		{Name: "conv1", Op: graph.Conv, Inputs: []string{"input"}, In: c, Out: 64, Kernel: 5, Stride: 1, Pad: 2, Groups: 1, Bias: true},
+		{Name: "relu1", Op: graph.ReLU, Inputs: []string{"conv1"}},
+		{Name: "conv2", Op: graph.Conv, Inputs: []string{"relu1"}, In: 64, Out: 32, Kernel: 3, Stride: 1, Pad: 1, Groups: 1, Bias: true},
+		{Name: "relu2", Op: graph.ReLU, Inputs: []string{"conv2"}},
+		{Name: "conv3", Op: graph.Conv, Inputs: []string{"relu2"}, In: 32, Out: c * r * r, Kernel: 3, Stride: 1, Pad: 1, Groups: 1, Bias: true},
+		{Name: "shuffle", Op: graph.DepthToSpace, Inputs: []string{"conv3"}, Factor: r},
+	}}
 }
 
 // TestFusedMatchesScalar runs the fused pipeline on every

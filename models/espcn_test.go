@@ -48,3 +48,48 @@ func TestESPCNCalibratesOnMaximum(t *testing.T) {
 		t.Errorf("cnn conv2 calibration percentile %g, want the default 0", p)
 	}
 }
+
+// TestESPCNImageSkip checks that ESPCN's last convolution reads the image
+// beside the hidden features: with every other weight and bias zero and
+// that convolution copying the image's pixel to each of its r² outputs,
+// the network is nearest-neighbour upscaling.
+func TestESPCNImageSkip(t *testing.T) {
+	const c, h, w, r = 2, 5, 6, 2
+	m, err := Build(Config{Model: "espcn", InC: c, InH: h, InW: w, Scale: r, Seed: 3,
+		Hidden: quant.LayerConfig{Mode: quant.Float}, First: DefaultEdge(quant.Float), Last: DefaultEdge(quant.Float)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m.Layers {
+		clear(l.Weight.Value.Data)
+		clear(l.Bias.Value.Data)
+	}
+	last := m.Layers[len(m.Layers)-1]
+	if last.InC != 32+c {
+		t.Fatalf("%s reads %d channels, want 32 features and %d image channels", last.Name, last.InC, c)
+	}
+	// Weights [Cout, 3, 3, Cin]; output channel o = ch·r² + sub (PyTorch's
+	// pixel shuffle order) copies image channel ch from the centre tap.
+	for o := range last.OutC {
+		last.Weight.Value.Data[((o*3+1)*3+1)*last.InC+32+o/(r*r)] = 1
+	}
+	rng := rand.New(rand.NewPCG(4, 5))
+	x := tensor.New(2, h, w, c)
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+	}
+	tp := autodiff.NewTape(1)
+	y := m.Forward(tp, tp.Constant(x), false).Value
+	for n := range 2 {
+		for i := range h * r {
+			for j := range w * r {
+				for ch := range c {
+					got := y.Data[((n*h*r+i)*w*r+j)*c+ch]
+					if want := x.Data[((n*h+i/r)*w+j/r)*c+ch]; got != want {
+						t.Fatalf("output (%d, %d, %d, %d) = %g, want the image's %g", n, i, j, ch, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -254,9 +254,15 @@ func mlpGraph(c Config) (*graph.Graph, error) {
 }
 
 // espcnGraph is ESPCN (Shi et al. 2016): conv 5×5 C→64, ReLU, conv 3×3
-// 64→32, ReLU, conv 3×3 32→C·r², pixel shuffle by r. Like every network
-// whose output is an image, its activation quantizers calibrate on the
-// maximum (quant.RegressionPercentile).
+// 64→32, ReLU, conv 3×3 (32+C)→C·r², pixel shuffle by r. The last
+// convolution reads the image beside the features (a skip concatenation),
+// so that the smooth part of the output, which every pixel needs at its
+// exact brightness, has a linear path around the hidden layer: A2Q+
+// zero-centres the hidden layer's weights, which then cannot pass a change
+// of brightness on, and the ESPCN of the paper, without the skip, comes
+// out of A2Q+ with its brightness scaled by a few per cent. Like every
+// network whose output is an image, its activation quantizers calibrate on
+// the maximum (quant.RegressionPercentile).
 func espcnGraph(c Config) (*graph.Graph, error) {
 	if c.Scale < 2 {
 		return nil, fmt.Errorf("needs an upscaling factor of at least 2, got %d", c.Scale)
@@ -265,8 +271,9 @@ func espcnGraph(c Config) (*graph.Graph, error) {
 	z.conv("conv1", c.InC, 64, 5, 1, 2, 1, true)
 	z.add(graph.Node{Name: "relu1", Op: graph.ReLU})
 	z.conv("conv2", 64, 32, 3, 1, 1, 1, true)
-	z.add(graph.Node{Name: "relu2", Op: graph.ReLU})
-	z.conv("conv3", 32, c.InC*c.Scale*c.Scale, 3, 1, 1, 1, true)
+	relu2 := z.add(graph.Node{Name: "relu2", Op: graph.ReLU})
+	z.add(graph.Node{Name: "skip", Op: graph.Concat, Inputs: []string{relu2, "input"}})
+	z.conv("conv3", 32+c.InC, c.InC*c.Scale*c.Scale, 3, 1, 1, 1, true)
 	z.add(graph.Node{Name: "shuffle", Op: graph.DepthToSpace, Factor: c.Scale})
 	return z.g, nil
 }

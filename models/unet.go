@@ -20,8 +20,9 @@ var unetWidths = []int{16, 32, 64}
 // QuantNearestNeighborConvolution, which avoids the checkerboard
 // artefacts of transposed convolutions), concatenates the encoder's
 // output at that level (the skip) before the upscaled features, and
-// applies two convolutions. A 3×3 convolution to C·r² channels and a
-// pixel shuffle by r give the image. Like ESPCN, its activation
+// applies two convolutions. A 3×3 convolution of those features and the
+// image itself (concatenated, as in the zoo's ESPCN) to C·r² channels and
+// a pixel shuffle by r give the image. Like ESPCN, its activation
 // quantizers calibrate on the maximum.
 //
 // There are no batch norms: every path from the image to the output
@@ -82,7 +83,8 @@ func unetGraph(c Config) (*graph.Graph, error) {
 		z.convReLU(name+".conv2", width, width, 1)
 		in = width
 	}
-	z.conv("head", in, c.InC*c.Scale*c.Scale, 3, 1, 1, 1, true)
+	z.add(graph.Node{Name: "skip", Op: graph.Concat, Inputs: []string{z.last, "input"}})
+	z.conv("head", in+c.InC, c.InC*c.Scale*c.Scale, 3, 1, 1, 1, true)
 	z.add(graph.Node{Name: "shuffle", Op: graph.DepthToSpace, Factor: c.Scale})
 	return z.g, nil
 }

@@ -69,8 +69,11 @@ func TestUNetShapes(t *testing.T) {
 					t.Errorf("%s joins %d values", n.Name, len(n.Inputs))
 				}
 			}
-			if ops[graph.Concat] != 2 || ops[graph.Resize] != 2 || ops[graph.MaxPool] != 2 || ops[graph.DepthToSpace] != 1 {
-				t.Errorf("operations %v: want 2 concatenations, resizes and poolings, 1 pixel shuffle", ops)
+			if ops[graph.Concat] != 3 || ops[graph.Resize] != 2 || ops[graph.MaxPool] != 2 || ops[graph.DepthToSpace] != 1 {
+				t.Errorf("operations %v: want 3 concatenations (2 skips and the image's), 2 resizes and poolings, 1 pixel shuffle", ops)
+			}
+			if n := m.Graph().Nodes; !slices.Contains(n[len(n)-3].Inputs, "input") || n[len(n)-2].Name != "head" {
+				t.Errorf("the head reads %v, want the image concatenated to the decoder's output", n[len(n)-2].Inputs)
 			}
 			odd := s.h%2 != 0 || s.w%2 != 0 || (s.h+1)/2%2 != 0 || (s.w+1)/2%2 != 0
 			if (ops[graph.Pad] > 0) != odd {
