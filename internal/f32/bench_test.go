@@ -118,3 +118,48 @@ func BenchmarkQuantizeGrad(b *testing.B) {
 		benchPaths(b, 8*len(x), func() { QuantizeGrad(nil, d, x, 1.0/64, 0, 255) })
 	})
 }
+
+// The depthwise benchmarks run the interior of one output row of a 3×3
+// depthwise convolution over 28 pixels of 32 channels (MobileNet's first
+// block on 28×28 images).
+const dwW, dwC = 28, 32
+
+func dwTaps() []Tap {
+	var taps []Tap
+	for kh := 0; kh < 3; kh++ {
+		for kw := 0; kw < 3; kw++ {
+			taps = append(taps, Tap{X: (kh*dwW + kw) * dwC, W: (kh*3 + kw) * dwC})
+		}
+	}
+	return taps
+}
+
+func BenchmarkDepthwiseRun(b *testing.B) {
+	x, w, out := benchData(3*dwW*dwC), benchData(9*dwC), make([]float32, dwW*dwC)
+	taps := dwTaps()
+	benchPaths(b, 4*len(out), func() { DepthwiseRun(out, dwC, x, dwC, w, taps, dwW-2, dwC, false) })
+}
+
+func BenchmarkDepthwiseGradRun(b *testing.B) {
+	x, d, dw := benchData(3*dwW*dwC), benchData(dwW*dwC), make([]float32, 9*dwC)
+	taps := dwTaps()
+	benchPaths(b, 4*len(d), func() { DepthwiseGradRun(dw, d, dwC, x, dwC, taps, dwW-2, dwC) })
+}
+
+func BenchmarkColSums64(b *testing.B) {
+	x := benchData(benchRows * benchC)
+	s, p := make([]float64, benchC), make([]float64, benchC)
+	benchPaths(b, 4*len(x), func() { ColSums64(s, p, x, x, benchRows, benchC) })
+}
+
+func BenchmarkBatchNormRows(b *testing.B) {
+	x, h, out := benchData(benchRows*benchC), make([]float32, benchRows*benchC), make([]float32, benchRows*benchC)
+	v := benchData(benchC)
+	benchPaths(b, 12*len(x), func() { BatchNormRows(out, h, x, v, v, v, v) })
+}
+
+func BenchmarkBatchNormGradRows(b *testing.B) {
+	d, h, g := benchData(benchRows*benchC), benchData(benchRows*benchC), make([]float32, benchRows*benchC)
+	v := benchData(benchC)
+	benchPaths(b, 12*len(g), func() { BatchNormGradRows(g, d, h, v, v, v, false) })
+}

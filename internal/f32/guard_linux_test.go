@@ -39,3 +39,23 @@ func TestPageEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestPageEndConvNorm runs the depthwise and batch-norm kernels, whose
+// tails are scalar, on slices that end at an inaccessible page.
+func TestPageEndConvNorm(t *testing.T) {
+	for _, avx := range paths() {
+		use(t, avx)
+		for c := 1; c <= 41; c++ {
+			x, w, out, dw := pageEnd(t, 2*c), pageEnd(t, c), pageEnd(t, 2*c), pageEnd(t, c)
+			taps := []Tap{{X: 0, W: 0}, {X: c, W: 0}}
+			DepthwiseRun(out, c, x, 0, w, taps, 2, c, true)
+			DepthwiseGradRun(dw, out, c, x, c, taps[:1], 2, c)
+			v, h, g := pageEnd(t, c), pageEnd(t, 2*c), pageEnd(t, 2*c)
+			BatchNormRows(g, h, x, v, v, v, v)
+			BatchNormGradRows(g, out, h, v, v, v, true)
+			BatchNormGradRows(g, out, h, v, v, v, false)
+			s, p := make([]float64, c), make([]float64, c)
+			ColSums64(s, p, x, h, 2, c)
+		}
+	}
+}

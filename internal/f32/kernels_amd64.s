@@ -929,3 +929,616 @@ qgsum:
 	VMOVSD       X12, ret+88(FP)
 	VZEROUPPER
 	RET
+
+// DWTAP(off, A, T) adds the product of 8 inputs at off(SI)(CX*4) and 8
+// weights at off(DX)(R12*4) into A (the input the product's first
+// operand, the sum's the accumulator).
+#define DWTAP(off, A, T) \
+	VMOVUPS off(SI)(CX*4), T   \
+	VMULPS  off(DX)(R12*4), T, T \
+	VADDPS  T, A, A
+
+// DWTAPOFF loads the tap at AX (bytes into the taps at R8) as indices
+// CX (input) and R12 (weight) of channel BX.
+#define DWTAPOFF \
+	MOVQ (R8)(AX*1), CX  \
+	ADDQ BX, CX          \
+	MOVQ 8(R8)(AX*1), R12 \
+	ADDQ BX, R12
+
+// func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool)
+//
+// Per pixel, blocks of 32, 8 and 1 channels are summed in registers over
+// the taps, then stored.
+TEXT ·depthwiseRunAVX2(SB), NOSPLIT, $0-129
+	MOVQ taps_base+88(FP), R8
+	MOVQ taps_len+96(FP), R9
+	SHLQ $4, R9              // bytes of taps
+	MOVQ out_base+0(FP), DI
+	MOVQ x_base+32(FP), SI
+	MOVQ w_base+64(FP), DX
+	MOVQ n+112(FP), R10
+	MOVQ c+120(FP), R11
+
+drpix:
+	XORQ BX, BX
+
+dr32:
+	LEAQ  32(BX), R13
+	CMPQ  R13, R11
+	JA    dr8
+	CMPB  acc+128(FP), $0
+	JEQ   dr32z
+	VMOVUPS (DI)(BX*4), Y0
+	VMOVUPS 32(DI)(BX*4), Y1
+	VMOVUPS 64(DI)(BX*4), Y2
+	VMOVUPS 96(DI)(BX*4), Y3
+	JMP   dr32t0
+
+dr32z:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dr32t0:
+	XORQ AX, AX
+
+dr32t:
+	CMPQ AX, R9
+	JAE  dr32s
+	DWTAPOFF
+	DWTAP(0, Y0, Y4)
+	DWTAP(32, Y1, Y5)
+	DWTAP(64, Y2, Y6)
+	DWTAP(96, Y3, Y7)
+	ADDQ $16, AX
+	JMP  dr32t
+
+dr32s:
+	VMOVUPS Y0, (DI)(BX*4)
+	VMOVUPS Y1, 32(DI)(BX*4)
+	VMOVUPS Y2, 64(DI)(BX*4)
+	VMOVUPS Y3, 96(DI)(BX*4)
+	MOVQ    R13, BX
+	JMP     dr32
+
+dr8:
+	LEAQ  8(BX), R13
+	CMPQ  R13, R11
+	JA    dr1
+	VXORPS Y0, Y0, Y0
+	CMPB  acc+128(FP), $0
+	JEQ   dr8t0
+	VMOVUPS (DI)(BX*4), Y0
+
+dr8t0:
+	XORQ AX, AX
+
+dr8t:
+	CMPQ AX, R9
+	JAE  dr8s
+	DWTAPOFF
+	DWTAP(0, Y0, Y4)
+	ADDQ $16, AX
+	JMP  dr8t
+
+dr8s:
+	VMOVUPS Y0, (DI)(BX*4)
+	MOVQ    R13, BX
+	JMP     dr8
+
+dr1:
+	CMPQ   BX, R11
+	JAE    drnext
+	VXORPS X0, X0, X0
+	CMPB   acc+128(FP), $0
+	JEQ    dr1t0
+	VMOVSS (DI)(BX*4), X0
+
+dr1t0:
+	XORQ AX, AX
+
+dr1t:
+	CMPQ   AX, R9
+	JAE    dr1s
+	DWTAPOFF
+	VMOVSS (SI)(CX*4), X4
+	VMULSS (DX)(R12*4), X4, X4
+	VADDSS X4, X0, X0
+	ADDQ   $16, AX
+	JMP    dr1t
+
+dr1s:
+	VMOVSS X0, (DI)(BX*4)
+	INCQ   BX
+	JMP    dr1
+
+drnext:
+	MOVQ ostep+24(FP), CX
+	LEAQ (DI)(CX*4), DI
+	MOVQ xstep+56(FP), CX
+	LEAQ (SI)(CX*4), SI
+	DECQ R10
+	JNZ  drpix
+	VZEROUPPER
+	RET
+
+// DWGRAD(off, A, T) adds the product of 8 output gradients at off(R13)
+// and 8 inputs at off(DI) into A.
+#define DWGRAD(off, A, T) \
+	VMOVUPS off(R13), T  \
+	VMULPS  off(DI), T, T \
+	VADDPS  T, A, A
+
+// DWGRADTAP sets CX to the weight gradient of channel BX of the tap at AX
+// (bytes into the taps at R9), DI to its input in pixel 0, R13 to the
+// output gradient of channel BX in pixel 0 and R10 to the pixel count.
+#define DWGRADTAP \
+	MOVQ 8(R9)(AX*1), CX  \
+	ADDQ BX, CX           \
+	LEAQ (DX)(CX*4), CX   \
+	MOVQ (R9)(AX*1), DI   \
+	ADDQ BX, DI           \
+	LEAQ (SI)(DI*4), DI   \
+	LEAQ (R8)(BX*4), R13  \
+	MOVQ n+112(FP), R10
+
+// func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int)
+//
+// Per block of 32, 8 or 1 channels and per tap, the weight gradient is
+// summed in registers over the pixels, then stored.
+TEXT ·depthwiseGradRunAVX2(SB), NOSPLIT, $0-128
+	MOVQ dw_base+0(FP), DX
+	MOVQ d_base+24(FP), R8
+	MOVQ dstep+48(FP), R11
+	SHLQ $2, R11             // bytes between pixels of d
+	MOVQ x_base+56(FP), SI
+	MOVQ xstep+80(FP), R12
+	SHLQ $2, R12             // bytes between pixels of x
+	MOVQ taps_base+88(FP), R9
+	XORQ BX, BX
+
+gr32:
+	LEAQ 32(BX), AX
+	CMPQ AX, c+120(FP)
+	JA   gr8
+	XORQ AX, AX
+
+gr32t:
+	MOVQ taps_len+96(FP), CX
+	SHLQ $4, CX
+	CMPQ AX, CX
+	JAE  gr32n
+	DWGRADTAP
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS 64(CX), Y2
+	VMOVUPS 96(CX), Y3
+
+gr32p:
+	DWGRAD(0, Y0, Y4)
+	DWGRAD(32, Y1, Y5)
+	DWGRAD(64, Y2, Y6)
+	DWGRAD(96, Y3, Y7)
+	ADDQ R11, R13
+	ADDQ R12, DI
+	DECQ R10
+	JNZ  gr32p
+	VMOVUPS Y0, (CX)
+	VMOVUPS Y1, 32(CX)
+	VMOVUPS Y2, 64(CX)
+	VMOVUPS Y3, 96(CX)
+	ADDQ    $16, AX
+	JMP     gr32t
+
+gr32n:
+	ADDQ $32, BX
+	JMP  gr32
+
+gr8:
+	LEAQ 8(BX), AX
+	CMPQ AX, c+120(FP)
+	JA   gr1
+	XORQ AX, AX
+
+gr8t:
+	MOVQ taps_len+96(FP), CX
+	SHLQ $4, CX
+	CMPQ AX, CX
+	JAE  gr8n
+	DWGRADTAP
+	VMOVUPS (CX), Y0
+
+gr8p:
+	DWGRAD(0, Y0, Y4)
+	ADDQ R11, R13
+	ADDQ R12, DI
+	DECQ R10
+	JNZ  gr8p
+	VMOVUPS Y0, (CX)
+	ADDQ    $16, AX
+	JMP     gr8t
+
+gr8n:
+	ADDQ $8, BX
+	JMP  gr8
+
+gr1:
+	CMPQ BX, c+120(FP)
+	JAE  grdone
+	XORQ AX, AX
+
+gr1t:
+	MOVQ taps_len+96(FP), CX
+	SHLQ $4, CX
+	CMPQ AX, CX
+	JAE  gr1n
+	DWGRADTAP
+	VMOVSS (CX), X0
+
+gr1p:
+	VMOVSS (R13), X4
+	VMULSS (DI), X4, X4
+	VADDSS X4, X0, X0
+	ADDQ   R11, R13
+	ADDQ   R12, DI
+	DECQ   R10
+	JNZ    gr1p
+	VMOVSS X0, (CX)
+	ADDQ   $16, AX
+	JMP    gr1t
+
+gr1n:
+	INCQ BX
+	JMP  gr1
+
+grdone:
+	VZEROUPPER
+	RET
+
+// COLSUM4(off, S, P, A, B) adds 4 values of a at off(SI), as float64, into
+// S, and their products with those of b at off(DI) into P.
+#define COLSUM4(off, S, P, A, B) \
+	VCVTPS2PD off(SI), A \
+	VCVTPS2PD off(DI), B \
+	VADDPD    A, S, S    \
+	VMULPD    B, A, B    \
+	VADDPD    B, P, P
+
+// func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int)
+//
+// Column blocks of 16, 4 and 1 are kept in registers while the rows are
+// added in order.
+TEXT ·colSums64AVX2(SB), NOSPLIT, $0-112
+	MOVQ sum_base+0(FP), R8
+	MOVQ sum_len+8(FP), R11
+	MOVQ prod_base+24(FP), R9
+	MOVQ a_base+48(FP), R12
+	MOVQ b_base+72(FP), R13
+	MOVQ stride+104(FP), DX
+	SHLQ $2, DX              // row stride in bytes
+	XORQ BX, BX
+
+cs16:
+	LEAQ    16(BX), AX
+	CMPQ    AX, R11
+	JA      cs4
+	VMOVUPD (R8)(BX*8), Y0
+	VMOVUPD 32(R8)(BX*8), Y1
+	VMOVUPD 64(R8)(BX*8), Y2
+	VMOVUPD 96(R8)(BX*8), Y3
+	VMOVUPD (R9)(BX*8), Y4
+	VMOVUPD 32(R9)(BX*8), Y5
+	VMOVUPD 64(R9)(BX*8), Y6
+	VMOVUPD 96(R9)(BX*8), Y7
+	LEAQ    (R12)(BX*4), SI
+	LEAQ    (R13)(BX*4), DI
+	MOVQ    rows+96(FP), CX
+	TESTQ   CX, CX
+	JZ      cs16s
+
+cs16r:
+	COLSUM4(0, Y0, Y4, Y8, Y12)
+	COLSUM4(16, Y1, Y5, Y9, Y13)
+	COLSUM4(32, Y2, Y6, Y10, Y14)
+	COLSUM4(48, Y3, Y7, Y11, Y15)
+	ADDQ DX, SI
+	ADDQ DX, DI
+	DECQ CX
+	JNZ  cs16r
+
+cs16s:
+	VMOVUPD Y0, (R8)(BX*8)
+	VMOVUPD Y1, 32(R8)(BX*8)
+	VMOVUPD Y2, 64(R8)(BX*8)
+	VMOVUPD Y3, 96(R8)(BX*8)
+	VMOVUPD Y4, (R9)(BX*8)
+	VMOVUPD Y5, 32(R9)(BX*8)
+	VMOVUPD Y6, 64(R9)(BX*8)
+	VMOVUPD Y7, 96(R9)(BX*8)
+	MOVQ    AX, BX
+	JMP     cs16
+
+cs4:
+	LEAQ    4(BX), AX
+	CMPQ    AX, R11
+	JA      cs1
+	VMOVUPD (R8)(BX*8), Y0
+	VMOVUPD (R9)(BX*8), Y4
+	LEAQ    (R12)(BX*4), SI
+	LEAQ    (R13)(BX*4), DI
+	MOVQ    rows+96(FP), CX
+	TESTQ   CX, CX
+	JZ      cs4s
+
+cs4r:
+	COLSUM4(0, Y0, Y4, Y8, Y12)
+	ADDQ DX, SI
+	ADDQ DX, DI
+	DECQ CX
+	JNZ  cs4r
+
+cs4s:
+	VMOVUPD Y0, (R8)(BX*8)
+	VMOVUPD Y4, (R9)(BX*8)
+	MOVQ    AX, BX
+	JMP     cs4
+
+cs1:
+	CMPQ   BX, R11
+	JAE    csdone
+	VMOVSD (R8)(BX*8), X0
+	VMOVSD (R9)(BX*8), X4
+	LEAQ   (R12)(BX*4), SI
+	LEAQ   (R13)(BX*4), DI
+	MOVQ   rows+96(FP), CX
+	TESTQ  CX, CX
+	JZ     cs1s
+
+cs1r:
+	VCVTSS2SD (SI), X8, X8
+	VCVTSS2SD (DI), X12, X12
+	VADDSD    X8, X0, X0
+	VMULSD    X12, X8, X12
+	VADDSD    X12, X4, X4
+	ADDQ      DX, SI
+	ADDQ      DX, DI
+	DECQ      CX
+	JNZ       cs1r
+
+cs1s:
+	VMOVSD X0, (R8)(BX*8)
+	VMOVSD X4, (R9)(BX*8)
+	INCQ   BX
+	JMP    cs1
+
+csdone:
+	VZEROUPPER
+	RET
+
+// BNROW(off, V, T) normalises 8 values of x at off: x̂ = (x − μ)·invStd
+// into xhat, γ·x̂ + β into out (row pointers SI, R8, DI; channel BX).
+#define BNROW(off, V, T) \
+	VMOVUPS off(SI), V             \
+	VSUBPS  off(R9)(BX*4), V, V    \
+	VMULPS  off(R10)(BX*4), V, V   \
+	VMOVUPS V, off(R8)             \
+	VMOVUPS off(R11)(BX*4), T      \
+	VMULPS  V, T, T                \
+	VADDPS  off(R12)(BX*4), T, T   \
+	VMOVUPS T, off(DI)
+
+// func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32)
+TEXT ·batchNormRowsAVX2(SB), NOSPLIT, $0-168
+	MOVQ  out_base+0(FP), DI
+	MOVQ  xhat_base+24(FP), R8
+	MOVQ  x_base+48(FP), SI
+	MOVQ  x_len+56(FP), R13
+	MOVQ  mu_base+72(FP), R9
+	MOVQ  mu_len+80(FP), CX
+	MOVQ  invStd_base+96(FP), R10
+	MOVQ  gamma_base+120(FP), R11
+	MOVQ  beta_base+144(FP), R12
+	TESTQ CX, CX
+	JZ    bndone
+	LEAQ  (SI)(R13*4), R13   // end of x
+
+bnrow:
+	CMPQ SI, R13
+	JAE  bndone
+	XORQ BX, BX
+
+bn32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   bn8
+	BNROW(0, Y0, Y4)
+	BNROW(32, Y1, Y5)
+	BNROW(64, Y2, Y6)
+	BNROW(96, Y3, Y7)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, DI
+	MOVQ DX, BX
+	JMP  bn32
+
+bn8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   bn1
+	BNROW(0, Y0, Y4)
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, DI
+	MOVQ DX, BX
+	JMP  bn8
+
+bn1:
+	CMPQ   BX, CX
+	JAE    bnrow
+	VMOVSS (SI), X0
+	VSUBSS (R9)(BX*4), X0, X0
+	VMULSS (R10)(BX*4), X0, X0
+	VMOVSS X0, (R8)
+	VMOVSS (R11)(BX*4), X4
+	VMULSS X0, X4, X4
+	VADDSS (R12)(BX*4), X4, X4
+	VMOVSS X4, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, R8
+	ADDQ   $4, DI
+	INCQ   BX
+	JMP    bn1
+
+bndone:
+	VZEROUPPER
+	RET
+
+// BNGRAD(off, V, T) computes 8 values of a·((d − b1) − x̂·b2) into V (row
+// pointers SI for d, R8 for x̂; channel BX).
+#define BNGRAD(off, V, T) \
+	VMOVUPS off(SI), V            \
+	VSUBPS  off(R10)(BX*4), V, V  \
+	VMOVUPS off(R8), T            \
+	VMULPS  off(R11)(BX*4), T, T  \
+	VSUBPS  T, V, V               \
+	VMOVUPS off(R9)(BX*4), T      \
+	VMULPS  V, T, V
+
+// BNGACC(off, V, T) adds V to 8 values of g at off(DI).
+#define BNGACC(off, V, T) \
+	VMOVUPS off(DI), T \
+	VADDPS  V, T, T    \
+	VMOVUPS T, off(DI)
+
+// BNGSET(off, V, T) writes +0 + V (Y15 is +0) to 8 values of g at off(DI).
+#define BNGSET(off, V, T) \
+	VADDPS  V, Y15, T \
+	VMOVUPS T, off(DI)
+
+// BNGSCALAR computes one value of a·((d − b1) − x̂·b2) into X0.
+#define BNGSCALAR \
+	VMOVSS (SI), X0            \
+	VSUBSS (R10)(BX*4), X0, X0 \
+	VMOVSS (R8), X4            \
+	VMULSS (R11)(BX*4), X4, X4 \
+	VSUBSS X4, X0, X0          \
+	VMOVSS (R9)(BX*4), X4      \
+	VMULSS X0, X4, X0
+
+// func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool)
+TEXT ·batchNormGradRowsAVX2(SB), NOSPLIT, $0-145
+	MOVQ   g_base+0(FP), DI
+	MOVQ   g_len+8(FP), R13
+	MOVQ   d_base+24(FP), SI
+	MOVQ   xhat_base+48(FP), R8
+	MOVQ   a_base+72(FP), R9
+	MOVQ   a_len+80(FP), CX
+	MOVQ   b1_base+96(FP), R10
+	MOVQ   b2_base+120(FP), R11
+	VXORPS Y15, Y15, Y15
+	TESTQ  CX, CX
+	JZ     bgdone
+	LEAQ   (DI)(R13*4), R13  // end of g
+	CMPB   acc+144(FP), $0
+	JEQ    bsrow
+
+bgrow:
+	CMPQ DI, R13
+	JAE  bgdone
+	XORQ BX, BX
+
+bg32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   bg8
+	BNGRAD(0, Y0, Y4)
+	BNGRAD(32, Y1, Y5)
+	BNGRAD(64, Y2, Y6)
+	BNGRAD(96, Y3, Y7)
+	BNGACC(0, Y0, Y4)
+	BNGACC(32, Y1, Y5)
+	BNGACC(64, Y2, Y6)
+	BNGACC(96, Y3, Y7)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, DI
+	MOVQ DX, BX
+	JMP  bg32
+
+bg8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   bg1
+	BNGRAD(0, Y0, Y4)
+	BNGACC(0, Y0, Y4)
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, DI
+	MOVQ DX, BX
+	JMP  bg8
+
+bg1:
+	CMPQ BX, CX
+	JAE  bgrow
+	BNGSCALAR
+	VMOVSS (DI), X4
+	VADDSS X0, X4, X4
+	VMOVSS X4, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, R8
+	ADDQ   $4, DI
+	INCQ   BX
+	JMP    bg1
+
+bsrow:
+	CMPQ DI, R13
+	JAE  bgdone
+	XORQ BX, BX
+
+bs32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   bs8
+	BNGRAD(0, Y0, Y4)
+	BNGRAD(32, Y1, Y5)
+	BNGRAD(64, Y2, Y6)
+	BNGRAD(96, Y3, Y7)
+	BNGSET(0, Y0, Y4)
+	BNGSET(32, Y1, Y5)
+	BNGSET(64, Y2, Y6)
+	BNGSET(96, Y3, Y7)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, DI
+	MOVQ DX, BX
+	JMP  bs32
+
+bs8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   bs1
+	BNGRAD(0, Y0, Y4)
+	BNGSET(0, Y0, Y4)
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, DI
+	MOVQ DX, BX
+	JMP  bs8
+
+bs1:
+	CMPQ BX, CX
+	JAE  bsrow
+	BNGSCALAR
+	VADDSS X0, X15, X4
+	VMOVSS X4, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, R8
+	ADDQ   $4, DI
+	INCQ   BX
+	JMP    bs1
+
+bgdone:
+	VZEROUPPER
+	RET

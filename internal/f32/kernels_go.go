@@ -149,3 +149,74 @@ func quantizeGradGo(gx, d, x []float32, s, lo, hi float32) float64 {
 	}
 	return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
 }
+
+// depthwiseRunGo adds the taps into the output pixel one after the other,
+// each over contiguous channels: every value gets its sum in tap order.
+func depthwiseRunGo(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool) {
+	for p := 0; p < n; p++ {
+		o := out[p*ostep:][:c]
+		if !acc {
+			clear(o)
+		}
+		xp := x[p*xstep:]
+		for _, t := range taps {
+			xt, wt := xp[t.X:][:c], w[t.W:][:c]
+			for j := range o {
+				o[j] += float32(xt[j] * wt[j])
+			}
+		}
+	}
+}
+
+func depthwiseGradRunGo(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int) {
+	for _, t := range taps {
+		dk := dw[t.W:][:c]
+		for p := 0; p < n; p++ {
+			dp, xp := d[p*dstep:][:c], x[p*xstep+t.X:][:c]
+			for j := range dk {
+				dk[j] += float32(dp[j] * xp[j])
+			}
+		}
+	}
+}
+
+func colSums64Go(sum, prod []float64, a, b []float32, rows, stride int) {
+	c := len(sum)
+	prod = prod[:c]
+	for r := 0; r < rows; r++ {
+		ar, br := a[r*stride:][:c], b[r*stride:][:c]
+		for i, v := range ar {
+			sum[i] += float64(v)
+			prod[i] += float64(v) * float64(br[i])
+		}
+	}
+}
+
+func batchNormRowsGo(out, xhat, x, mu, invStd, gamma, beta []float32) {
+	c := len(mu)
+	invStd, gamma, beta = invStd[:c], gamma[:c], beta[:c]
+	for r := 0; r+c <= len(x) && c > 0; r += c {
+		xr, hr, or := x[r:r+c], xhat[r:r+c], out[r:r+c]
+		for i, v := range xr {
+			h := float32((v - mu[i]) * invStd[i])
+			hr[i] = h
+			or[i] = float32(gamma[i]*h) + beta[i]
+		}
+	}
+}
+
+func batchNormGradRowsGo(g, d, xhat, a, b1, b2 []float32, acc bool) {
+	c := len(a)
+	b1, b2 = b1[:c], b2[:c]
+	for r := 0; r+c <= len(g) && c > 0; r += c {
+		gr, dr, hr := g[r:r+c], d[r:r+c], xhat[r:r+c]
+		for i, dv := range dr {
+			v := float32(a[i] * ((dv - b1[i]) - float32(hr[i]*b2[i])))
+			if acc {
+				gr[i] += v
+			} else {
+				gr[i] = 0 + v
+			}
+		}
+	}
+}

@@ -41,3 +41,18 @@ func quantizeAVX2(dst, x []float32, s, lo, hi float32)
 
 //go:noescape
 func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64
+
+//go:noescape
+func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool)
+
+//go:noescape
+func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int)
+
+//go:noescape
+func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int)
+
+//go:noescape
+func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32)
+
+//go:noescape
+func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool)

@@ -30,3 +30,23 @@ func quantizeAVX2(dst, x []float32, s, lo, hi float32) { quantizeGo(dst, x, s, l
 func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64 {
 	return quantizeGradGo(gx, d, x, s, lo, hi)
 }
+
+func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool) {
+	depthwiseRunGo(out, ostep, x, xstep, w, taps, n, c, acc)
+}
+
+func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int) {
+	depthwiseGradRunGo(dw, d, dstep, x, xstep, taps, n, c)
+}
+
+func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int) {
+	colSums64Go(sum, prod, a, b, rows, stride)
+}
+
+func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32) {
+	batchNormRowsGo(out, xhat, x, mu, invStd, gamma, beta)
+}
+
+func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool) {
+	batchNormGradRowsGo(g, d, xhat, a, b1, b2, acc)
+}
