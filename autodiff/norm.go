@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/a2qtoolkit/a2q/internal/f32"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -32,13 +33,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 	xd := x.Value.Data
 	if train {
 		sq := make([]float64, c)
-		for r := 0; r < rows; r++ {
-			row := xd[r*c : r*c+c]
-			for i, v := range row {
-				mean[i] += float64(v)
-				sq[i] += float64(v) * float64(v)
-			}
-		}
+		t.colSums(mean, sq, xd, xd, rows)
 		m := float64(st.Momentum)
 		for i := range mean {
 			mean[i] /= float64(rows)
@@ -65,27 +60,14 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 	}
 	gd, bd := gamma.Value.Data, beta.Value.Data
 	t.forEach(rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, hr, or := xd[r*c:r*c+c], xhat[r*c:r*c+c], out.Data[r*c:r*c+c]
-			for i, v := range xr {
-				h := (v - mu[i]) * invStd[i]
-				hr[i] = h
-				or[i] = gd[i]*h + bd[i]
-			}
-		}
+		f32.BatchNormRows(out.Data[lo*c:hi*c], xhat[lo*c:hi*c], xd[lo*c:hi*c], mu, invStd, gd, bd)
 	})
 	var v *Var
 	v = t.node(out, func() {
 		dy := v.Grad.Data
 		dg := make([]float64, c)
 		db := make([]float64, c)
-		for r := 0; r < rows; r++ {
-			dr, hr := dy[r*c:r*c+c], xhat[r*c:r*c+c]
-			for i, d := range dr {
-				db[i] += float64(d)
-				dg[i] += float64(d) * float64(hr[i])
-			}
-		}
+		t.colSums(db, dg, dy, xhat, rows)
 		if g := gamma.grad(); g != nil {
 			for i := range dg {
 				g.Data[i] += float32(dg[i])
@@ -96,7 +78,7 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 				g.Data[i] += float32(db[i])
 			}
 		}
-		gx := x.grad()
+		gx, fresh := x.gradFresh()
 		if gx == nil {
 			return
 		}
@@ -113,13 +95,32 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 			}
 		}
 		t.forEach(rows, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				dr, hr, gr := dy[r*c:r*c+c], xhat[r*c:r*c+c], gx.Data[r*c:r*c+c]
-				for i, d := range dr {
-					gr[i] += a[i] * (d - b1[i] - hr[i]*b2[i])
-				}
-			}
+			f32.BatchNormGradRows(gx.Data[lo*c:hi*c], dy[lo*c:hi*c], xhat[lo*c:hi*c], a, b1, b2, !fresh)
 		})
 	}, x, gamma, beta)
 	return v
+}
+
+// colSumBlock is the fewest columns colSums gives a thread.
+const colSumBlock = 16
+
+// colSums adds the column sums of rows of a (rows of len(sum) values), and
+// of the products of a and b, into sum and prod in float64
+// (f32.ColSums64), blocks of columns split among the threads. Each column
+// is summed over the rows in order, so the sums are those of one loop over
+// the rows whatever the number of threads.
+func (t *Tape) colSums(sum, prod []float64, a, b []float32, rows int) {
+	c := len(sum)
+	if rows == 0 || c == 0 {
+		return
+	}
+	th := t.Threads
+	if rows*c < minParallel {
+		th = 1
+	}
+	nb := (c + colSumBlock - 1) / colSumBlock
+	tensor.For(th, nb, func(lo, hi int) {
+		c0, c1 := lo*colSumBlock, min(hi*colSumBlock, c)
+		f32.ColSums64(sum[c0:c1], prod[c0:c1], a[c0:], b[c0:], rows, c)
+	})
 }
