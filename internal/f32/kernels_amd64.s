@@ -1206,10 +1206,20 @@ grdone:
 	VMULPD    B, A, B    \
 	VADDPD    B, P, P
 
+// COLSQ4(off, S, P, A, B) adds 4 values of a at off(SI), as float64, into
+// S, and their squares into P: COLSUM4 for b the same as a, converting a
+// once.
+#define COLSQ4(off, S, P, A, B) \
+	VCVTPS2PD off(SI), A \
+	VADDPD    A, S, S    \
+	VMULPD    A, A, B    \
+	VADDPD    B, P, P
+
 // func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int)
 //
 // Column blocks of 16, 4 and 1 are kept in registers while the rows are
-// added in order.
+// added in order. When a and b start at the same address (batch norm's
+// statistics), the blocks of 16 convert a once.
 TEXT ·colSums64AVX2(SB), NOSPLIT, $0-112
 	MOVQ sum_base+0(FP), R8
 	MOVQ sum_len+8(FP), R11
@@ -1219,6 +1229,46 @@ TEXT ·colSums64AVX2(SB), NOSPLIT, $0-112
 	MOVQ stride+104(FP), DX
 	SHLQ $2, DX              // row stride in bytes
 	XORQ BX, BX
+	CMPQ R12, R13
+	JNE  cs16
+
+sq16:
+	LEAQ    16(BX), AX
+	CMPQ    AX, R11
+	JA      cs4
+	VMOVUPD (R8)(BX*8), Y0
+	VMOVUPD 32(R8)(BX*8), Y1
+	VMOVUPD 64(R8)(BX*8), Y2
+	VMOVUPD 96(R8)(BX*8), Y3
+	VMOVUPD (R9)(BX*8), Y4
+	VMOVUPD 32(R9)(BX*8), Y5
+	VMOVUPD 64(R9)(BX*8), Y6
+	VMOVUPD 96(R9)(BX*8), Y7
+	LEAQ    (R12)(BX*4), SI
+	MOVQ    rows+96(FP), CX
+	TESTQ   CX, CX
+	JZ      sq16s
+
+sq16r:
+	COLSQ4(0, Y0, Y4, Y8, Y12)
+	COLSQ4(16, Y1, Y5, Y9, Y13)
+	COLSQ4(32, Y2, Y6, Y10, Y14)
+	COLSQ4(48, Y3, Y7, Y11, Y15)
+	ADDQ DX, SI
+	DECQ CX
+	JNZ  sq16r
+
+sq16s:
+	VMOVUPD Y0, (R8)(BX*8)
+	VMOVUPD Y1, 32(R8)(BX*8)
+	VMOVUPD Y2, 64(R8)(BX*8)
+	VMOVUPD Y3, 96(R8)(BX*8)
+	VMOVUPD Y4, (R9)(BX*8)
+	VMOVUPD Y5, 32(R9)(BX*8)
+	VMOVUPD Y6, 64(R9)(BX*8)
+	VMOVUPD Y7, 96(R9)(BX*8)
+	MOVQ    AX, BX
+	JMP     sq16
 
 cs16:
 	LEAQ    16(BX), AX

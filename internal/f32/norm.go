@@ -30,8 +30,9 @@ func ColSums64(sum, prod []float64, a, b []float32, rows, stride int) {
 	if c == 0 {
 		return
 	}
-	// Blocks of rows that stay in L1 while every column block reads them.
-	step := max(1, Block/stride)
+	// Blocks of rows of a and b that stay in L1 while every column block
+	// reads them.
+	step := max(1, colSumsRows/stride)
 	for r := 0; r < rows; r += step {
 		n := min(step, rows-r)
 		if useAVX2 {
@@ -41,6 +42,10 @@ func ColSums64(sum, prod []float64, a, b []float32, rows, stride int) {
 		}
 	}
 }
+
+// colSumsRows is the number of values of a (and as many of b) in a block
+// of rows of ColSums64.
+const colSumsRows = 2048
 
 // BatchNormRows normalises rows of x (rows of c = len(mu) channels) with
 // per-channel means mu and inverse standard deviations invStd, writing
