@@ -33,7 +33,9 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 	xd := x.Value.Data
 	if train {
 		sq := make([]float64, c)
-		t.colSums(mean, sq, xd, xd, rows)
+		t.forColumns(rows, c, func(c0, c1 int) {
+			f32.ColSums64(mean[c0:c1], sq[c0:c1], xd[c0:], rows, c)
+		})
 		m := float64(st.Momentum)
 		for i := range mean {
 			mean[i] /= float64(rows)
@@ -52,22 +54,25 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 			invStd[i] = float32(1 / math.Sqrt(float64(st.Var.Data[i])+float64(st.Eps)))
 		}
 	}
+	// x̂ = (x − μ)·invStd is not stored: the backward pass computes it again
+	// from x, with the same bits.
 	out := t.allocNoZero(s...)
-	xhat := t.buf(len(xd))
 	mu := make([]float32, c)
 	for i := range mu {
 		mu[i] = float32(mean[i])
 	}
 	gd, bd := gamma.Value.Data, beta.Value.Data
 	t.forEach(rows, func(lo, hi int) {
-		f32.BatchNormRows(out.Data[lo*c:hi*c], xhat[lo*c:hi*c], xd[lo*c:hi*c], mu, invStd, gd, bd)
+		f32.BatchNormRows(out.Data[lo*c:hi*c], xd[lo*c:hi*c], mu, invStd, gd, bd)
 	})
 	var v *Var
 	v = t.node(out, func() {
 		dy := v.Grad.Data
 		dg := make([]float64, c)
 		db := make([]float64, c)
-		t.colSums(db, dg, dy, xhat, rows)
+		t.forColumns(rows, c, func(c0, c1 int) {
+			f32.BatchNormSums(db[c0:c1], dg[c0:c1], dy[c0:], xd[c0:], mu[c0:c1], invStd[c0:c1], rows, c)
+		})
 		if g := gamma.grad(); g != nil {
 			for i := range dg {
 				g.Data[i] += float32(dg[i])
@@ -95,22 +100,20 @@ func (t *Tape) BatchNorm(x, gamma, beta *Var, st *BatchNormState, train bool) *V
 			}
 		}
 		t.forEach(rows, func(lo, hi int) {
-			f32.BatchNormGradRows(gx.Data[lo*c:hi*c], dy[lo*c:hi*c], xhat[lo*c:hi*c], a, b1, b2, !fresh)
+			f32.BatchNormGradRows(gx.Data[lo*c:hi*c], dy[lo*c:hi*c], xd[lo*c:hi*c], mu, invStd, a, b1, b2, !fresh)
 		})
 	}, x, gamma, beta)
 	return v
 }
 
-// colSumBlock is the fewest columns colSums gives a thread.
+// colSumBlock is the fewest columns forColumns gives a thread.
 const colSumBlock = 16
 
-// colSums adds the column sums of rows of a (rows of len(sum) values), and
-// of the products of a and b, into sum and prod in float64
-// (f32.ColSums64), blocks of columns split among the threads. Each column
-// is summed over the rows in order, so the sums are those of one loop over
-// the rows whatever the number of threads.
-func (t *Tape) colSums(sum, prod []float64, a, b []float32, rows int) {
-	c := len(sum)
+// forColumns runs fn over blocks of the columns [c0, c1) of rows rows of
+// c values, split among the threads: for column sums, which then add each
+// column's rows in order, the bits of one loop over the rows whatever the
+// number of threads.
+func (t *Tape) forColumns(rows, c int, fn func(c0, c1 int)) {
 	if rows == 0 || c == 0 {
 		return
 	}
@@ -120,7 +123,6 @@ func (t *Tape) colSums(sum, prod []float64, a, b []float32, rows int) {
 	}
 	nb := (c + colSumBlock - 1) / colSumBlock
 	tensor.For(th, nb, func(lo, hi int) {
-		c0, c1 := lo*colSumBlock, min(hi*colSumBlock, c)
-		f32.ColSums64(sum[c0:c1], prod[c0:c1], a[c0:], b[c0:], rows, c)
+		fn(lo*colSumBlock, min(hi*colSumBlock, c))
 	})
 }

@@ -148,18 +148,25 @@ func BenchmarkDepthwiseGradRun(b *testing.B) {
 
 func BenchmarkColSums64(b *testing.B) {
 	x := benchData(benchRows * benchC)
+	s, q := make([]float64, benchC), make([]float64, benchC)
+	benchPaths(b, 4*len(x), func() { ColSums64(s, q, x, benchRows, benchC) })
+}
+
+func BenchmarkBatchNormSums(b *testing.B) {
+	d, x := benchData(benchRows*benchC), benchData(benchRows*benchC)
+	v := benchData(benchC)
 	s, p := make([]float64, benchC), make([]float64, benchC)
-	benchPaths(b, 4*len(x), func() { ColSums64(s, p, x, x, benchRows, benchC) })
+	benchPaths(b, 8*len(x), func() { BatchNormSums(s, p, d, x, v, v, benchRows, benchC) })
 }
 
 func BenchmarkBatchNormRows(b *testing.B) {
-	x, h, out := benchData(benchRows*benchC), make([]float32, benchRows*benchC), make([]float32, benchRows*benchC)
+	x, out := benchData(benchRows*benchC), make([]float32, benchRows*benchC)
 	v := benchData(benchC)
-	benchPaths(b, 12*len(x), func() { BatchNormRows(out, h, x, v, v, v, v) })
+	benchPaths(b, 8*len(x), func() { BatchNormRows(out, x, v, v, v, v) })
 }
 
 func BenchmarkBatchNormGradRows(b *testing.B) {
-	d, h, g := benchData(benchRows*benchC), benchData(benchRows*benchC), make([]float32, benchRows*benchC)
+	d, x, g := benchData(benchRows*benchC), benchData(benchRows*benchC), make([]float32, benchRows*benchC)
 	v := benchData(benchC)
-	benchPaths(b, 12*len(g), func() { BatchNormGradRows(g, d, h, v, v, v, false) })
+	benchPaths(b, 12*len(g), func() { BatchNormGradRows(g, d, x, v, v, v, v, v, false) })
 }

@@ -51,11 +51,12 @@ func TestPageEndConvNorm(t *testing.T) {
 			DepthwiseRun(out, c, x, 0, w, taps, 2, c, true)
 			DepthwiseGradRun(dw, out, c, x, c, taps[:1], 2, c)
 			v, h, g := pageEnd(t, c), pageEnd(t, 2*c), pageEnd(t, 2*c)
-			BatchNormRows(g, h, x, v, v, v, v)
-			BatchNormGradRows(g, out, h, v, v, v, true)
-			BatchNormGradRows(g, out, h, v, v, v, false)
+			BatchNormRows(g, h, v, v, v, v)
+			BatchNormGradRows(g, out, h, v, v, v, v, v, true)
+			BatchNormGradRows(g, out, h, v, v, v, v, v, false)
 			s, p := make([]float64, c), make([]float64, c)
-			ColSums64(s, p, x, h, 2, c)
+			ColSums64(s, p, x, 2, c)
+			BatchNormSums(s, p, out, h, v, v, 2, c)
 		}
 	}
 }

@@ -1072,8 +1072,8 @@ drnext:
 	VADDPS  T, A, A
 
 // DWGRADTAP sets CX to the weight gradient of channel BX of the tap at AX
-// (bytes into the taps at R9), DI to its input in pixel 0, R13 to the
-// output gradient of channel BX in pixel 0 and R10 to the pixel count.
+// (bytes into the taps at R9), DI to its input in pixel 0 and R13 to the
+// output gradient of channel BX in pixel 0.
 #define DWGRADTAP \
 	MOVQ 8(R9)(AX*1), CX  \
 	ADDQ BX, CX           \
@@ -1081,8 +1081,7 @@ drnext:
 	MOVQ (R9)(AX*1), DI   \
 	ADDQ BX, DI           \
 	LEAQ (SI)(DI*4), DI   \
-	LEAQ (R8)(BX*4), R13  \
-	MOVQ n+112(FP), R10
+	LEAQ (R8)(BX*4), R13
 
 // func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int)
 //
@@ -1111,6 +1110,7 @@ gr32t:
 	CMPQ AX, CX
 	JAE  gr32n
 	DWGRADTAP
+	MOVQ    n+112(FP), R10
 	VMOVUPS (CX), Y0
 	VMOVUPS 32(CX), Y1
 	VMOVUPS 64(CX), Y2
@@ -1148,6 +1148,7 @@ gr8t:
 	CMPQ AX, CX
 	JAE  gr8n
 	DWGRADTAP
+	MOVQ    n+112(FP), R10
 	VMOVUPS (CX), Y0
 
 gr8p:
@@ -1175,6 +1176,7 @@ gr1t:
 	CMPQ AX, CX
 	JAE  gr1n
 	DWGRADTAP
+	MOVQ    n+112(FP), R10
 	VMOVSS (CX), X0
 
 gr1p:
@@ -1197,78 +1199,26 @@ grdone:
 	VZEROUPPER
 	RET
 
-// COLSUM4(off, S, P, A, B) adds 4 values of a at off(SI), as float64, into
-// S, and their products with those of b at off(DI) into P.
-#define COLSUM4(off, S, P, A, B) \
-	VCVTPS2PD off(SI), A \
-	VCVTPS2PD off(DI), B \
-	VADDPD    A, S, S    \
-	VMULPD    B, A, B    \
-	VADDPD    B, P, P
-
-// COLSQ4(off, S, P, A, B) adds 4 values of a at off(SI), as float64, into
-// S, and their squares into P: COLSUM4 for b the same as a, converting a
-// once.
+// COLSQ4(off, S, P, A, B) adds 4 values of x at off(SI), as float64, into
+// S, and their squares into P.
 #define COLSQ4(off, S, P, A, B) \
 	VCVTPS2PD off(SI), A \
 	VADDPD    A, S, S    \
 	VMULPD    A, A, B    \
 	VADDPD    B, P, P
 
-// func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int)
+// func colSums64AVX2(sum, sq []float64, x []float32, rows, stride int)
 //
 // Column blocks of 16, 4 and 1 are kept in registers while the rows are
-// added in order. When a and b start at the same address (batch norm's
-// statistics), the blocks of 16 convert a once.
-TEXT ·colSums64AVX2(SB), NOSPLIT, $0-112
+// added in order.
+TEXT ·colSums64AVX2(SB), NOSPLIT, $0-88
 	MOVQ sum_base+0(FP), R8
 	MOVQ sum_len+8(FP), R11
-	MOVQ prod_base+24(FP), R9
-	MOVQ a_base+48(FP), R12
-	MOVQ b_base+72(FP), R13
-	MOVQ stride+104(FP), DX
+	MOVQ sq_base+24(FP), R9
+	MOVQ x_base+48(FP), R12
+	MOVQ stride+80(FP), DX
 	SHLQ $2, DX              // row stride in bytes
 	XORQ BX, BX
-	CMPQ R12, R13
-	JNE  cs16
-
-sq16:
-	LEAQ    16(BX), AX
-	CMPQ    AX, R11
-	JA      cs4
-	VMOVUPD (R8)(BX*8), Y0
-	VMOVUPD 32(R8)(BX*8), Y1
-	VMOVUPD 64(R8)(BX*8), Y2
-	VMOVUPD 96(R8)(BX*8), Y3
-	VMOVUPD (R9)(BX*8), Y4
-	VMOVUPD 32(R9)(BX*8), Y5
-	VMOVUPD 64(R9)(BX*8), Y6
-	VMOVUPD 96(R9)(BX*8), Y7
-	LEAQ    (R12)(BX*4), SI
-	MOVQ    rows+96(FP), CX
-	TESTQ   CX, CX
-	JZ      sq16s
-
-sq16r:
-	COLSQ4(0, Y0, Y4, Y8, Y12)
-	COLSQ4(16, Y1, Y5, Y9, Y13)
-	COLSQ4(32, Y2, Y6, Y10, Y14)
-	COLSQ4(48, Y3, Y7, Y11, Y15)
-	ADDQ DX, SI
-	DECQ CX
-	JNZ  sq16r
-
-sq16s:
-	VMOVUPD Y0, (R8)(BX*8)
-	VMOVUPD Y1, 32(R8)(BX*8)
-	VMOVUPD Y2, 64(R8)(BX*8)
-	VMOVUPD Y3, 96(R8)(BX*8)
-	VMOVUPD Y4, (R9)(BX*8)
-	VMOVUPD Y5, 32(R9)(BX*8)
-	VMOVUPD Y6, 64(R9)(BX*8)
-	VMOVUPD Y7, 96(R9)(BX*8)
-	MOVQ    AX, BX
-	JMP     sq16
 
 cs16:
 	LEAQ    16(BX), AX
@@ -1283,18 +1233,16 @@ cs16:
 	VMOVUPD 64(R9)(BX*8), Y6
 	VMOVUPD 96(R9)(BX*8), Y7
 	LEAQ    (R12)(BX*4), SI
-	LEAQ    (R13)(BX*4), DI
-	MOVQ    rows+96(FP), CX
+	MOVQ    rows+72(FP), CX
 	TESTQ   CX, CX
 	JZ      cs16s
 
 cs16r:
-	COLSUM4(0, Y0, Y4, Y8, Y12)
-	COLSUM4(16, Y1, Y5, Y9, Y13)
-	COLSUM4(32, Y2, Y6, Y10, Y14)
-	COLSUM4(48, Y3, Y7, Y11, Y15)
+	COLSQ4(0, Y0, Y4, Y8, Y12)
+	COLSQ4(16, Y1, Y5, Y9, Y13)
+	COLSQ4(32, Y2, Y6, Y10, Y14)
+	COLSQ4(48, Y3, Y7, Y11, Y15)
 	ADDQ DX, SI
-	ADDQ DX, DI
 	DECQ CX
 	JNZ  cs16r
 
@@ -1317,15 +1265,13 @@ cs4:
 	VMOVUPD (R8)(BX*8), Y0
 	VMOVUPD (R9)(BX*8), Y4
 	LEAQ    (R12)(BX*4), SI
-	LEAQ    (R13)(BX*4), DI
-	MOVQ    rows+96(FP), CX
+	MOVQ    rows+72(FP), CX
 	TESTQ   CX, CX
 	JZ      cs4s
 
 cs4r:
-	COLSUM4(0, Y0, Y4, Y8, Y12)
+	COLSQ4(0, Y0, Y4, Y8, Y12)
 	ADDQ DX, SI
-	ADDQ DX, DI
 	DECQ CX
 	JNZ  cs4r
 
@@ -1341,19 +1287,16 @@ cs1:
 	VMOVSD (R8)(BX*8), X0
 	VMOVSD (R9)(BX*8), X4
 	LEAQ   (R12)(BX*4), SI
-	LEAQ   (R13)(BX*4), DI
-	MOVQ   rows+96(FP), CX
+	MOVQ   rows+72(FP), CX
 	TESTQ  CX, CX
 	JZ     cs1s
 
 cs1r:
 	VCVTSS2SD (SI), X8, X8
-	VCVTSS2SD (DI), X12, X12
 	VADDSD    X8, X0, X0
-	VMULSD    X12, X8, X12
+	VMULSD    X8, X8, X12
 	VADDSD    X12, X4, X4
 	ADDQ      DX, SI
-	ADDQ      DX, DI
 	DECQ      CX
 	JNZ       cs1r
 
@@ -1367,29 +1310,182 @@ csdone:
 	VZEROUPPER
 	RET
 
-// BNROW(off, V, T) normalises 8 values of x at off: x̂ = (x − μ)·invStd
-// into xhat, γ·x̂ + β into out (row pointers SI, R8, DI; channel BX).
+// BNSUM8(off, offhi, S0, S1, P0, P1) adds 8 output gradients d at off(SI)
+// (the upper 4 at offhi), as float64, into S0 and S1, and their products
+// with x̂ = (x − μ)·invStd of the 8 inputs at off(DI) (μ and invStd at
+// off(R10) and off(R11)) into P0 and P1.
+#define BNSUM8(off, offhi, S0, S1, P0, P1) \
+	VMOVUPS      off(DI), Y8     \
+	VSUBPS       off(R10), Y8, Y8 \
+	VMULPS       off(R11), Y8, Y8 \
+	VCVTPS2PD    off(SI), Y9     \
+	VCVTPS2PD    offhi(SI), Y10  \
+	VADDPD       Y9, S0, S0      \
+	VADDPD       Y10, S1, S1     \
+	VCVTPS2PD    X8, Y11         \
+	VEXTRACTF128 $1, Y8, X8      \
+	VCVTPS2PD    X8, Y12         \
+	VMULPD       Y11, Y9, Y11    \
+	VMULPD       Y12, Y10, Y12   \
+	VADDPD       Y11, P0, P0     \
+	VADDPD       Y12, P1, P1
+
+// BNSUMCOLS sets SI and DI to column BX of the first rows of d and x, and
+// R10 and R11, holding μ and invStd, to their column BX.
+#define BNSUMCOLS \
+	LEAQ (R12)(BX*4), SI  \
+	LEAQ (R13)(BX*4), DI  \
+	LEAQ (R10)(BX*4), R10 \
+	LEAQ (R11)(BX*4), R11
+
+// func batchNormSumsAVX2(sum, prod []float64, d, x, mu, invStd []float32, rows, stride int)
+//
+// Column blocks of 16, 4 and 1 are kept in registers while the rows are
+// added in order.
+TEXT ·batchNormSumsAVX2(SB), NOSPLIT, $0-160
+	MOVQ sum_base+0(FP), R8
+	MOVQ sum_len+8(FP), R9
+	MOVQ d_base+48(FP), R12
+	MOVQ x_base+72(FP), R13
+	MOVQ stride+152(FP), DX
+	SHLQ $2, DX              // row stride in bytes
+	XORQ BX, BX
+
+ns16:
+	LEAQ    16(BX), AX
+	CMPQ    AX, R9
+	JA      ns4
+	VMOVUPD (R8)(BX*8), Y0
+	VMOVUPD 32(R8)(BX*8), Y1
+	VMOVUPD 64(R8)(BX*8), Y2
+	VMOVUPD 96(R8)(BX*8), Y3
+	MOVQ    prod_base+24(FP), R10
+	VMOVUPD (R10)(BX*8), Y4
+	VMOVUPD 32(R10)(BX*8), Y5
+	VMOVUPD 64(R10)(BX*8), Y6
+	VMOVUPD 96(R10)(BX*8), Y7
+	MOVQ    mu_base+96(FP), R10
+	MOVQ    invStd_base+120(FP), R11
+	BNSUMCOLS
+	MOVQ    rows+144(FP), CX
+	TESTQ   CX, CX
+	JZ      ns16s
+
+ns16r:
+	BNSUM8(0, 16, Y0, Y1, Y4, Y5)
+	BNSUM8(32, 48, Y2, Y3, Y6, Y7)
+	ADDQ DX, SI
+	ADDQ DX, DI
+	DECQ CX
+	JNZ  ns16r
+
+ns16s:
+	VMOVUPD Y0, (R8)(BX*8)
+	VMOVUPD Y1, 32(R8)(BX*8)
+	VMOVUPD Y2, 64(R8)(BX*8)
+	VMOVUPD Y3, 96(R8)(BX*8)
+	MOVQ    prod_base+24(FP), R10
+	VMOVUPD Y4, (R10)(BX*8)
+	VMOVUPD Y5, 32(R10)(BX*8)
+	VMOVUPD Y6, 64(R10)(BX*8)
+	VMOVUPD Y7, 96(R10)(BX*8)
+	MOVQ    AX, BX
+	JMP     ns16
+
+ns4:
+	LEAQ    4(BX), AX
+	CMPQ    AX, R9
+	JA      ns1
+	VMOVUPD (R8)(BX*8), Y0
+	MOVQ    prod_base+24(FP), R10
+	VMOVUPD (R10)(BX*8), Y4
+	MOVQ    mu_base+96(FP), R10
+	MOVQ    invStd_base+120(FP), R11
+	BNSUMCOLS
+	MOVQ    rows+144(FP), CX
+	TESTQ   CX, CX
+	JZ      ns4s
+
+ns4r:
+	VMOVUPS   (DI), X8
+	VSUBPS    (R10), X8, X8
+	VMULPS    (R11), X8, X8
+	VCVTPS2PD (SI), Y9
+	VADDPD    Y9, Y0, Y0
+	VCVTPS2PD X8, Y11
+	VMULPD    Y11, Y9, Y11
+	VADDPD    Y11, Y4, Y4
+	ADDQ      DX, SI
+	ADDQ      DX, DI
+	DECQ      CX
+	JNZ       ns4r
+
+ns4s:
+	VMOVUPD Y0, (R8)(BX*8)
+	MOVQ    prod_base+24(FP), R10
+	VMOVUPD Y4, (R10)(BX*8)
+	MOVQ    AX, BX
+	JMP     ns4
+
+ns1:
+	CMPQ   BX, R9
+	JAE    nsdone
+	VMOVSD (R8)(BX*8), X0
+	MOVQ   prod_base+24(FP), R10
+	VMOVSD (R10)(BX*8), X4
+	MOVQ    mu_base+96(FP), R10
+	MOVQ    invStd_base+120(FP), R11
+	BNSUMCOLS
+	MOVQ    rows+144(FP), CX
+	TESTQ  CX, CX
+	JZ     ns1s
+
+ns1r:
+	VMOVSS    (DI), X8
+	VSUBSS    (R10), X8, X8
+	VMULSS    (R11), X8, X8
+	VCVTSS2SD (SI), X9, X9
+	VADDSD    X9, X0, X0
+	VCVTSS2SD X8, X11, X11
+	VMULSD    X11, X9, X11
+	VADDSD    X11, X4, X4
+	ADDQ      DX, SI
+	ADDQ      DX, DI
+	DECQ      CX
+	JNZ       ns1r
+
+ns1s:
+	VMOVSD X0, (R8)(BX*8)
+	MOVQ   prod_base+24(FP), R10
+	VMOVSD X4, (R10)(BX*8)
+	INCQ   BX
+	JMP    ns1
+
+nsdone:
+	VZEROUPPER
+	RET
+
+// BNROW(off, V, T) writes γ·(x − μ)·invStd + β for 8 values of x at
+// off(SI) to off(DI) (channel BX).
 #define BNROW(off, V, T) \
 	VMOVUPS off(SI), V             \
 	VSUBPS  off(R9)(BX*4), V, V    \
 	VMULPS  off(R10)(BX*4), V, V   \
-	VMOVUPS V, off(R8)             \
 	VMOVUPS off(R11)(BX*4), T      \
 	VMULPS  V, T, T                \
 	VADDPS  off(R12)(BX*4), T, T   \
 	VMOVUPS T, off(DI)
 
-// func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32)
-TEXT ·batchNormRowsAVX2(SB), NOSPLIT, $0-168
+// func batchNormRowsAVX2(out, x, mu, invStd, gamma, beta []float32)
+TEXT ·batchNormRowsAVX2(SB), NOSPLIT, $0-144
 	MOVQ  out_base+0(FP), DI
-	MOVQ  xhat_base+24(FP), R8
-	MOVQ  x_base+48(FP), SI
-	MOVQ  x_len+56(FP), R13
-	MOVQ  mu_base+72(FP), R9
-	MOVQ  mu_len+80(FP), CX
-	MOVQ  invStd_base+96(FP), R10
-	MOVQ  gamma_base+120(FP), R11
-	MOVQ  beta_base+144(FP), R12
+	MOVQ  x_base+24(FP), SI
+	MOVQ  x_len+32(FP), R13
+	MOVQ  mu_base+48(FP), R9
+	MOVQ  mu_len+56(FP), CX
+	MOVQ  invStd_base+72(FP), R10
+	MOVQ  gamma_base+96(FP), R11
+	MOVQ  beta_base+120(FP), R12
 	TESTQ CX, CX
 	JZ    bndone
 	LEAQ  (SI)(R13*4), R13   // end of x
@@ -1408,7 +1504,6 @@ bn32:
 	BNROW(64, Y2, Y6)
 	BNROW(96, Y3, Y7)
 	ADDQ $128, SI
-	ADDQ $128, R8
 	ADDQ $128, DI
 	MOVQ DX, BX
 	JMP  bn32
@@ -1419,7 +1514,6 @@ bn8:
 	JA   bn1
 	BNROW(0, Y0, Y4)
 	ADDQ $32, SI
-	ADDQ $32, R8
 	ADDQ $32, DI
 	MOVQ DX, BX
 	JMP  bn8
@@ -1430,13 +1524,11 @@ bn1:
 	VMOVSS (SI), X0
 	VSUBSS (R9)(BX*4), X0, X0
 	VMULSS (R10)(BX*4), X0, X0
-	VMOVSS X0, (R8)
 	VMOVSS (R11)(BX*4), X4
 	VMULSS X0, X4, X4
 	VADDSS (R12)(BX*4), X4, X4
 	VMOVSS X4, (DI)
 	ADDQ   $4, SI
-	ADDQ   $4, R8
 	ADDQ   $4, DI
 	INCQ   BX
 	JMP    bn1
@@ -1445,13 +1537,15 @@ bndone:
 	VZEROUPPER
 	RET
 
-// BNGRAD(off, V, T) computes 8 values of a·((d − b1) − x̂·b2) into V (row
-// pointers SI for d, R8 for x̂; channel BX).
+// BNGRAD(off, V, T) computes 8 values of a·((d − b1) − x̂·b2) into V, with
+// x̂ = (x − μ)·invStd (row pointers SI for d, R8 for x; channel BX).
 #define BNGRAD(off, V, T) \
+	VMOVUPS off(R8), T            \
+	VSUBPS  off(AX)(BX*4), T, T   \
+	VMULPS  off(R12)(BX*4), T, T  \
+	VMULPS  off(R11)(BX*4), T, T  \
 	VMOVUPS off(SI), V            \
 	VSUBPS  off(R10)(BX*4), V, V  \
-	VMOVUPS off(R8), T            \
-	VMULPS  off(R11)(BX*4), T, T  \
 	VSUBPS  T, V, V               \
 	VMOVUPS off(R9)(BX*4), T      \
 	VMULPS  V, T, V
@@ -1469,29 +1563,33 @@ bndone:
 
 // BNGSCALAR computes one value of a·((d − b1) − x̂·b2) into X0.
 #define BNGSCALAR \
+	VMOVSS (R8), X4            \
+	VSUBSS (AX)(BX*4), X4, X4  \
+	VMULSS (R12)(BX*4), X4, X4 \
+	VMULSS (R11)(BX*4), X4, X4 \
 	VMOVSS (SI), X0            \
 	VSUBSS (R10)(BX*4), X0, X0 \
-	VMOVSS (R8), X4            \
-	VMULSS (R11)(BX*4), X4, X4 \
 	VSUBSS X4, X0, X0          \
 	VMOVSS (R9)(BX*4), X4      \
 	VMULSS X0, X4, X0
 
-// func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool)
-TEXT ·batchNormGradRowsAVX2(SB), NOSPLIT, $0-145
+// func batchNormGradRowsAVX2(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool)
+TEXT ·batchNormGradRowsAVX2(SB), NOSPLIT, $0-193
 	MOVQ   g_base+0(FP), DI
 	MOVQ   g_len+8(FP), R13
 	MOVQ   d_base+24(FP), SI
-	MOVQ   xhat_base+48(FP), R8
-	MOVQ   a_base+72(FP), R9
-	MOVQ   a_len+80(FP), CX
-	MOVQ   b1_base+96(FP), R10
-	MOVQ   b2_base+120(FP), R11
+	MOVQ   x_base+48(FP), R8
+	MOVQ   mu_base+72(FP), AX
+	MOVQ   invStd_base+96(FP), R12
+	MOVQ   a_base+120(FP), R9
+	MOVQ   a_len+128(FP), CX
+	MOVQ   b1_base+144(FP), R10
+	MOVQ   b2_base+168(FP), R11
 	VXORPS Y15, Y15, Y15
 	TESTQ  CX, CX
 	JZ     bgdone
 	LEAQ   (DI)(R13*4), R13  // end of g
-	CMPB   acc+144(FP), $0
+	CMPB   acc+192(FP), $0
 	JEQ    bsrow
 
 bgrow:

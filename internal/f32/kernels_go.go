@@ -180,38 +180,52 @@ func depthwiseGradRunGo(dw, d []float32, dstep int, x []float32, xstep int, taps
 	}
 }
 
-func colSums64Go(sum, prod []float64, a, b []float32, rows, stride int) {
+func colSums64Go(sum, sq []float64, x []float32, rows, stride int) {
 	c := len(sum)
-	prod = prod[:c]
+	sq = sq[:c]
 	for r := 0; r < rows; r++ {
-		ar, br := a[r*stride:][:c], b[r*stride:][:c]
-		for i, v := range ar {
+		for i, v := range x[r*stride:][:c] {
 			sum[i] += float64(v)
-			prod[i] += float64(v) * float64(br[i])
+			sq[i] += float64(v) * float64(v)
 		}
 	}
 }
 
-func batchNormRowsGo(out, xhat, x, mu, invStd, gamma, beta []float32) {
+// normalize is x̂ = (x − μ)·invStd as batch norm's kernels compute it.
+func normalize(x, mu, invStd float32) float32 { return float32((x - mu) * invStd) }
+
+func batchNormSumsGo(sum, prod []float64, d, x, mu, invStd []float32, rows, stride int) {
+	c := len(sum)
+	prod, mu, invStd = prod[:c], mu[:c], invStd[:c]
+	for r := 0; r < rows; r++ {
+		dr, xr := d[r*stride:][:c], x[r*stride:][:c]
+		for i, v := range dr {
+			h := normalize(xr[i], mu[i], invStd[i])
+			sum[i] += float64(v)
+			prod[i] += float64(v) * float64(h)
+		}
+	}
+}
+
+func batchNormRowsGo(out, x, mu, invStd, gamma, beta []float32) {
 	c := len(mu)
 	invStd, gamma, beta = invStd[:c], gamma[:c], beta[:c]
 	for r := 0; r+c <= len(x) && c > 0; r += c {
-		xr, hr, or := x[r:r+c], xhat[r:r+c], out[r:r+c]
+		xr, or := x[r:r+c], out[r:r+c]
 		for i, v := range xr {
-			h := float32((v - mu[i]) * invStd[i])
-			hr[i] = h
-			or[i] = float32(gamma[i]*h) + beta[i]
+			or[i] = float32(gamma[i]*normalize(v, mu[i], invStd[i])) + beta[i]
 		}
 	}
 }
 
-func batchNormGradRowsGo(g, d, xhat, a, b1, b2 []float32, acc bool) {
+func batchNormGradRowsGo(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool) {
 	c := len(a)
-	b1, b2 = b1[:c], b2[:c]
+	mu, invStd, b1, b2 = mu[:c], invStd[:c], b1[:c], b2[:c]
 	for r := 0; r+c <= len(g) && c > 0; r += c {
-		gr, dr, hr := g[r:r+c], d[r:r+c], xhat[r:r+c]
+		gr, dr, xr := g[r:r+c], d[r:r+c], x[r:r+c]
 		for i, dv := range dr {
-			v := float32(a[i] * ((dv - b1[i]) - float32(hr[i]*b2[i])))
+			h := normalize(xr[i], mu[i], invStd[i])
+			v := float32(a[i] * ((dv - b1[i]) - float32(h*b2[i])))
 			if acc {
 				gr[i] += v
 			} else {

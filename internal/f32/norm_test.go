@@ -30,58 +30,102 @@ func data64(rng *rand.Rand, n int, vs valueSet) []float64 {
 	return x
 }
 
+// colShapes are the rows×columns of the column-sum tests: shapes(), and
+// rows beyond a block of colSumsRows values.
+func colShapes() [][2]int {
+	return append(shapes(), [2]int{colSumsRows/32 + 7, 32}, [2]int{3*colSumsRows/5 + 1, 5}, [2]int{9, 3 * colSumsRows})
+}
+
+// strided returns rows rows of stride values of which the first c are
+// from data (the last row ends after them) and the others NaN, which no
+// sum may read.
+func strided(rng *rand.Rand, rows, c, stride int, vs valueSet) []float32 {
+	x := make([]float32, max(rows*stride-(stride-c), 0))
+	for i := range x {
+		x[i] = float32(math.NaN())
+	}
+	for r := 0; r < rows; r++ {
+		copy(x[r*stride:], data(rng, c, vs))
+	}
+	return x
+}
+
 func TestColSums64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(29, 30))
-	// Rows beyond Block/c take ColSums64's row blocks.
-	shapes := append(shapes(), [2]int{Block/32 + 7, 32}, [2]int{3*Block/5 + 1, 5})
 	for _, avx := range paths() {
 		use(t, avx)
-		for _, same := range []bool{false, true} {
-			for _, sh := range shapes {
-				rows, c := sh[0], sh[1]
-				stride := c + rng.IntN(3)
-				vs := arith(rng)
-				n := max(rows*stride-(stride-c), 0) // the last row ends after c values
-				a := data(rng, n, vs)
-				b := a
-				if !same {
-					b = data(rng, n, vs)
+		for _, sh := range colShapes() {
+			rows, c := sh[0], sh[1]
+			stride := c + rng.IntN(3)
+			vs := arith(rng)
+			x := strided(rng, rows, c, stride, vs)
+			sum, sq := data64(rng, c, vs), data64(rng, c, vs)
+			wantS, wantQ := append([]float64(nil), sum...), append([]float64(nil), sq...)
+			for r := 0; r < rows; r++ {
+				for i := 0; i < c; i++ {
+					v := float64(x[r*stride+i])
+					wantS[i] += v
+					wantQ[i] += v * v
 				}
-				sum, prod := data64(rng, c, vs), data64(rng, c, vs)
-				wantS, wantP := append([]float64(nil), sum...), append([]float64(nil), prod...)
-				for r := 0; r < rows; r++ {
-					for i := 0; i < c; i++ {
-						v := float64(a[r*stride+i])
-						wantS[i] += v
-						wantP[i] += v * float64(b[r*stride+i])
-					}
-				}
-				ColSums64(sum, prod, a, b, rows, stride)
-				what := fmt.Sprintf("%s same=%v %dx%d stride %d", pathName(avx), same, rows, c, stride)
-				sameBits64(t, what+" sum", sum, wantS)
-				sameBits64(t, what+" prod", prod, wantP)
 			}
+			ColSums64(sum, sq, x, rows, stride)
+			what := fmt.Sprintf("%s %dx%d stride %d", pathName(avx), rows, c, stride)
+			sameBits64(t, what+" sum", sum, wantS)
+			sameBits64(t, what+" sq", sq, wantQ)
 		}
 	}
 }
 
-// TestColSums64Columns checks that summing column slices one by one, as
-// threads would, gives the bits of one call over all columns.
-func TestColSums64Columns(t *testing.T) {
-	rng := rand.New(rand.NewPCG(31, 32))
-	const rows, c = 300, 45
-	a, b := data(rng, rows*c, arithSets[1]), data(rng, rows*c, arithSets[1])
+func TestBatchNormSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
 	for _, avx := range paths() {
 		use(t, avx)
-		sum, prod := make([]float64, c), make([]float64, c)
-		ColSums64(sum, prod, a, b, rows, c)
-		s2, p2 := make([]float64, c), make([]float64, c)
+		for _, sh := range colShapes() {
+			rows, c := sh[0], sh[1]
+			stride := c + rng.IntN(3)
+			vs := arith(rng)
+			d, x := strided(rng, rows, c, stride, vs), strided(rng, rows, c, stride, vs)
+			mu, inv := data(rng, c, vs), data(rng, c, vs)
+			sum, prod := data64(rng, c, vs), data64(rng, c, vs)
+			wantS, wantP := append([]float64(nil), sum...), append([]float64(nil), prod...)
+			for r := 0; r < rows; r++ {
+				for i := 0; i < c; i++ {
+					h := float32((x[r*stride+i] - mu[i]) * inv[i])
+					v := float64(d[r*stride+i])
+					wantS[i] += v
+					wantP[i] += v * float64(h)
+				}
+			}
+			BatchNormSums(sum, prod, d, x, mu, inv, rows, stride)
+			what := fmt.Sprintf("%s %dx%d stride %d", pathName(avx), rows, c, stride)
+			sameBits64(t, what+" sum", sum, wantS)
+			sameBits64(t, what+" prod", prod, wantP)
+		}
+	}
+}
+
+// TestColSumsColumns checks that summing column slices one by one, as
+// threads would, gives the bits of one call over all columns.
+func TestColSumsColumns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	const rows, c = 300, 45
+	x, d := data(rng, rows*c, arithSets[1]), data(rng, rows*c, arithSets[1])
+	mu, inv := data(rng, c, arithSets[1]), data(rng, c, arithSets[1])
+	for _, avx := range paths() {
+		use(t, avx)
+		s1, q1, s2, p2 := make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c)
+		ColSums64(s1, q1, x, rows, c)
+		BatchNormSums(s2, p2, d, x, mu, inv, rows, c)
+		t1, r1, t2, r2 := make([]float64, c), make([]float64, c), make([]float64, c), make([]float64, c)
 		for _, cut := range [][2]int{{0, 16}, {16, 19}, {19, 45}} {
 			lo, hi := cut[0], cut[1]
-			ColSums64(s2[lo:hi], p2[lo:hi], a[lo:], b[lo:], rows, c)
+			ColSums64(t1[lo:hi], r1[lo:hi], x[lo:], rows, c)
+			BatchNormSums(t2[lo:hi], r2[lo:hi], d[lo:], x[lo:], mu[lo:hi], inv[lo:hi], rows, c)
 		}
-		sameBits64(t, pathName(avx)+" sum", s2, sum)
-		sameBits64(t, pathName(avx)+" prod", p2, prod)
+		sameBits64(t, pathName(avx)+" sum", t1, s1)
+		sameBits64(t, pathName(avx)+" sq", r1, q1)
+		sameBits64(t, pathName(avx)+" Σd", t2, s2)
+		sameBits64(t, pathName(avx)+" Σd·x̂", r2, p2)
 	}
 }
 
@@ -94,22 +138,17 @@ func TestBatchNormRows(t *testing.T) {
 			vs := arith(rng)
 			x := data(rng, rows*c, vs)
 			mu, inv, gamma, beta := data(rng, c, vs), data(rng, c, vs), data(rng, c, vs), data(rng, c, vs)
-			wantH, wantO := make([]float32, rows*c), make([]float32, rows*c)
+			want := make([]float32, rows*c)
 			for r := 0; r < rows; r++ {
 				for i := 0; i < c; i++ {
 					h := float32((x[r*c+i] - mu[i]) * inv[i])
-					wantH[r*c+i] = h
-					wantO[r*c+i] = float32(gamma[i]*h) + beta[i]
+					want[r*c+i] = float32(gamma[i]*h) + beta[i]
 				}
 			}
-			hBuf, h := guarded(data(rng, rows*c, anyValue))
-			oBuf, o := guarded(data(rng, rows*c, anyValue))
-			BatchNormRows(o, h, x, mu, inv, gamma, beta)
-			what := fmt.Sprintf("%s %dx%d", pathName(avx), rows, c)
-			wh, _ := guarded(wantH)
-			wo, _ := guarded(wantO)
-			sameBits(t, what+" xhat", hBuf, wh)
-			sameBits(t, what+" out", oBuf, wo)
+			buf, out := guarded(data(rng, rows*c, anyValue))
+			BatchNormRows(out, x, mu, inv, gamma, beta)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s %dx%d", pathName(avx), rows, c), buf, wbuf)
 		}
 	}
 }
@@ -122,8 +161,8 @@ func TestBatchNormGradRows(t *testing.T) {
 			for _, sh := range shapes() {
 				rows, c := sh[0], sh[1]
 				vs := arith(rng)
-				g, d, h := data(rng, rows*c, vs), data(rng, rows*c, vs), data(rng, rows*c, vs)
-				a, b1, b2 := data(rng, c, vs), data(rng, c, vs), data(rng, c, vs)
+				g, d, x := data(rng, rows*c, vs), data(rng, rows*c, vs), data(rng, rows*c, vs)
+				mu, inv, a, b1, b2 := data(rng, c, vs), data(rng, c, vs), data(rng, c, vs), data(rng, c, vs), data(rng, c, vs)
 				if rng.IntN(4) == 0 {
 					clear(b1) // evaluation mode
 					clear(b2)
@@ -134,11 +173,12 @@ func TestBatchNormGradRows(t *testing.T) {
 						if !acc {
 							want[r*c+i] = 0
 						}
-						want[r*c+i] += float32(a[i] * ((d[r*c+i] - b1[i]) - float32(h[r*c+i]*b2[i])))
+						h := float32((x[r*c+i] - mu[i]) * inv[i])
+						want[r*c+i] += float32(a[i] * ((d[r*c+i] - b1[i]) - float32(h*b2[i])))
 					}
 				}
 				buf, s := guarded(g)
-				BatchNormGradRows(s, d, h, a, b1, b2, acc)
+				BatchNormGradRows(s, d, x, mu, inv, a, b1, b2, acc)
 				wbuf, _ := guarded(want)
 				sameBits(t, fmt.Sprintf("%s acc=%v %dx%d", pathName(avx), acc, rows, c), buf, wbuf)
 			}
@@ -152,16 +192,20 @@ func TestNormLengthChecks(t *testing.T) {
 	s := func(n int) []float32 { return make([]float32, n) }
 	s64 := func(n int) []float64 { return make([]float64, n) }
 	for name, fn := range map[string]func(){
-		"ColSums64 prod":      func() { ColSums64(s64(4), s64(3), s(8), s(8), 2, 4) },
-		"ColSums64 a short":   func() { ColSums64(s64(4), s64(4), s(7), s(8), 2, 4) },
-		"ColSums64 b short":   func() { ColSums64(s64(4), s64(4), s(8), s(7), 2, 4) },
-		"ColSums64 stride":    func() { ColSums64(s64(4), s64(4), s(8), s(8), 2, 3) },
-		"ColSums64 rows":      func() { ColSums64(s64(4), s64(4), s(8), s(8), -1, 4) },
-		"BatchNormRows mu":    func() { BatchNormRows(s(8), s(8), s(8), s(4), s(3), s(4), s(4)) },
-		"BatchNormRows xhat":  func() { BatchNormRows(s(8), s(4), s(8), s(4), s(4), s(4), s(4)) },
-		"BatchNormRows rows":  func() { BatchNormRows(s(6), s(6), s(6), s(4), s(4), s(4), s(4)) },
-		"BatchNormGradRows":   func() { BatchNormGradRows(s(8), s(8), s(4), s(4), s(4), s(4), true) },
-		"BatchNormGradRows b": func() { BatchNormGradRows(s(8), s(8), s(8), s(4), s(4), s(2), true) },
+		"ColSums64 sq":          func() { ColSums64(s64(4), s64(3), s(8), 2, 4) },
+		"ColSums64 x short":     func() { ColSums64(s64(4), s64(4), s(7), 2, 4) },
+		"ColSums64 stride":      func() { ColSums64(s64(4), s64(4), s(8), 2, 3) },
+		"ColSums64 rows":        func() { ColSums64(s64(4), s64(4), s(8), -1, 4) },
+		"ColSums64 overflow":    func() { ColSums64(s64(4), s64(4), s(8), 3, 1<<62) },
+		"BatchNormSums d short": func() { BatchNormSums(s64(4), s64(4), s(7), s(8), s(4), s(4), 2, 4) },
+		"BatchNormSums x short": func() { BatchNormSums(s64(4), s64(4), s(8), s(7), s(4), s(4), 2, 4) },
+		"BatchNormSums mu":      func() { BatchNormSums(s64(4), s64(4), s(8), s(8), s(3), s(4), 2, 4) },
+		"BatchNormRows mu":      func() { BatchNormRows(s(8), s(8), s(4), s(3), s(4), s(4)) },
+		"BatchNormRows out":     func() { BatchNormRows(s(4), s(8), s(4), s(4), s(4), s(4)) },
+		"BatchNormRows rows":    func() { BatchNormRows(s(6), s(6), s(4), s(4), s(4), s(4)) },
+		"BatchNormGradRows x":   func() { BatchNormGradRows(s(8), s(8), s(4), s(4), s(4), s(4), s(4), s(4), true) },
+		"BatchNormGradRows b":   func() { BatchNormGradRows(s(8), s(8), s(8), s(4), s(4), s(4), s(4), s(2), true) },
+		"BatchNormGradRows mu":  func() { BatchNormGradRows(s(8), s(8), s(8), s(2), s(4), s(4), s(4), s(4), true) },
 	} {
 		func() {
 			defer func() {
@@ -184,9 +228,10 @@ func TestConvNormNoAllocs(t *testing.T) {
 	for name, fn := range map[string]func(){
 		"DepthwiseRun":      func() { DepthwiseRun(x, 64, y, 64, v, taps, 7, 64, false) },
 		"DepthwiseGradRun":  func() { DepthwiseGradRun(v, x, 64, y, 64, taps, 7, 64) },
-		"ColSums64":         func() { ColSums64(s, p, x, y, 10, 64) },
-		"BatchNormRows":     func() { BatchNormRows(x, y, z, v, w, u, v) },
-		"BatchNormGradRows": func() { BatchNormGradRows(x, y, z, v, w, u, true) },
+		"ColSums64":         func() { ColSums64(s, p, x, 10, 64) },
+		"BatchNormSums":     func() { BatchNormSums(s, p, x, y, v, w, 10, 64) },
+		"BatchNormRows":     func() { BatchNormRows(x, z, v, w, u, v) },
+		"BatchNormGradRows": func() { BatchNormGradRows(x, y, z, v, w, u, v, w, true) },
 	} {
 		if n := testing.AllocsPerRun(10, fn); n != 0 {
 			t.Errorf("%s: %v allocations", name, n)

@@ -49,10 +49,13 @@ func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []floa
 func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, taps []Tap, n, c int)
 
 //go:noescape
-func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int)
+func colSums64AVX2(sum, sq []float64, x []float32, rows, stride int)
 
 //go:noescape
-func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32)
+func batchNormSumsAVX2(sum, prod []float64, d, x, mu, invStd []float32, rows, stride int)
 
 //go:noescape
-func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool)
+func batchNormRowsAVX2(out, x, mu, invStd, gamma, beta []float32)
+
+//go:noescape
+func batchNormGradRowsAVX2(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool)

@@ -39,14 +39,18 @@ func depthwiseGradRunAVX2(dw, d []float32, dstep int, x []float32, xstep int, ta
 	depthwiseGradRunGo(dw, d, dstep, x, xstep, taps, n, c)
 }
 
-func colSums64AVX2(sum, prod []float64, a, b []float32, rows, stride int) {
-	colSums64Go(sum, prod, a, b, rows, stride)
+func colSums64AVX2(sum, sq []float64, x []float32, rows, stride int) {
+	colSums64Go(sum, sq, x, rows, stride)
 }
 
-func batchNormRowsAVX2(out, xhat, x, mu, invStd, gamma, beta []float32) {
-	batchNormRowsGo(out, xhat, x, mu, invStd, gamma, beta)
+func batchNormSumsAVX2(sum, prod []float64, d, x, mu, invStd []float32, rows, stride int) {
+	batchNormSumsGo(sum, prod, d, x, mu, invStd, rows, stride)
 }
 
-func batchNormGradRowsAVX2(g, d, xhat, a, b1, b2 []float32, acc bool) {
-	batchNormGradRowsGo(g, d, xhat, a, b1, b2, acc)
+func batchNormRowsAVX2(out, x, mu, invStd, gamma, beta []float32) {
+	batchNormRowsGo(out, x, mu, invStd, gamma, beta)
+}
+
+func batchNormGradRowsAVX2(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool) {
+	batchNormGradRowsGo(g, d, x, mu, invStd, a, b1, b2, acc)
 }
