@@ -1,7 +1,8 @@
 // Package f32 holds the float32 vector kernels of the float engine: the
 // elementwise and row-wise loops around its matrix products (bias add,
 // ReLU, column sums, 2×2 max pooling, the A2Q+ requantisation, the
-// activation quantizer).
+// activation quantizer) and the depthwise convolutions and batch norms
+// that have no matrix product.
 //
 // They are written by hand because Go does not vectorise loops and no
 // maintained library provides these fused kernels with bit-exact Go
