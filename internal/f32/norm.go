@@ -23,16 +23,16 @@ func ColSums64(sum, sq []float64, x []float32, rows, stride int) {
 	c := len(sum)
 	sameLen("ColSums64", len(sq), c)
 	colRows("ColSums64", c, rows, stride, len(x))
-	// Blocks of rows that stay in L1 while every column block reads them.
-	step := max(1, colSumsRows/stride)
-	for r := 0; r < rows && c > 0; r += step {
-		n := min(step, rows-r)
+	if c == 0 {
+		return
+	}
+	rowBlocks(rows, stride, func(r, n int) {
 		if useAVX2 {
 			colSums64AVX2(sum, sq, x[r*stride:], n, stride)
 		} else {
 			colSums64Go(sum, sq, x[r*stride:], n, stride)
 		}
-	}
+	})
 }
 
 // BatchNormSums adds the column sums of rows of output gradients d, and of
@@ -58,20 +58,31 @@ func BatchNormSums(sum, prod []float64, d, x, mu, invStd []float32, rows, stride
 	sameLen("BatchNormSums", len(invStd), c)
 	colRows("BatchNormSums", c, rows, stride, len(d))
 	colRows("BatchNormSums", c, rows, stride, len(x))
-	step := max(1, colSumsRows/stride)
-	for r := 0; r < rows && c > 0; r += step {
-		n := min(step, rows-r)
+	if c == 0 {
+		return
+	}
+	rowBlocks(rows, stride, func(r, n int) {
 		if useAVX2 {
 			batchNormSumsAVX2(sum, prod, d[r*stride:], x[r*stride:], mu, invStd, n, stride)
 		} else {
 			batchNormSumsGo(sum, prod, d[r*stride:], x[r*stride:], mu, invStd, n, stride)
 		}
-	}
+	})
 }
 
 // colSumsRows is the number of values of each input in a block of rows
 // of ColSums64 and BatchNormSums: two such blocks fit in L1.
 const colSumsRows = 2048
+
+// rowBlocks calls fn(r, n) for consecutive blocks of n rows from row r, in
+// order, each of about colSumsRows values, so that a block stays in L1
+// while the column kernels read it once per block of columns.
+func rowBlocks(rows, stride int, fn func(r, n int)) {
+	step := max(1, colSumsRows/stride)
+	for r := 0; r < rows; r += step {
+		fn(r, min(step, rows-r))
+	}
+}
 
 // colRows checks that n values hold rows rows of stride values whose
 // first c are read.
