@@ -585,7 +585,7 @@ func TestQuantizeGrad(t *testing.T) {
 func TestLengthChecks(t *testing.T) {
 	s := func(n int) []float32 { return make([]float32, n) }
 	b := func(n int) []uint8 { return make([]uint8, n) }
-	for name, fn := range map[string]func(){
+	mustPanic(t, map[string]func(){
 		"AddRows partial row":      func() { AddRows(s(7), s(3)) },
 		"AddRows empty vector":     func() { AddRows(s(1), nil) },
 		"ReLU":                     func() { ReLU(s(3), s(4)) },
@@ -602,16 +602,7 @@ func TestLengthChecks(t *testing.T) {
 		"Quantize":                 func() { Quantize(s(3), s(4), 1, 0, 255) },
 		"QuantizeGrad gx":          func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
 		"QuantizeGrad d":           func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: no panic", name)
-				}
-			}()
-			fn()
-		}()
-	}
+	})
 }
 
 // TestNoAllocs checks that the kernels allocate nothing.
@@ -619,7 +610,7 @@ func TestNoAllocs(t *testing.T) {
 	x, y, z := make([]float32, 640), make([]float32, 640), make([]float32, 640)
 	v, w := make([]float32, 64), make([]float32, 64)
 	arg := make([]uint8, 320)
-	for name, fn := range map[string]func(){
+	noAllocs(t, map[string]func(){
 		"AddRows":      func() { AddRows(x, v) },
 		"ReLU":         func() { ReLU(x, y) },
 		"ReLUGrad":     func() { ReLUGrad(x, y, z) },
@@ -630,11 +621,7 @@ func TestNoAllocs(t *testing.T) {
 		"RequantGrad":  func() { RequantGrad(v, w, z, x, y, v) },
 		"Quantize":     func() { Quantize(x, y, 0.1, 0, 255) },
 		"QuantizeGrad": func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
-	} {
-		if n := testing.AllocsPerRun(10, fn); n != 0 {
-			t.Errorf("%s: %v allocations", name, n)
-		}
-	}
+	})
 }
 
 // TestReLUGradTo checks that ReLUGradTo overwrites whatever g held with
@@ -654,6 +641,32 @@ func TestReLUGradTo(t *testing.T) {
 			if math.Float32bits(g[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("n=%d: g[%d] = %v, want %v", n, i, g[i], want[i])
 			}
+		}
+	}
+}
+
+// mustPanic checks that every call panics (a check that stops a bad call
+// before the assembly).
+func mustPanic(t *testing.T, calls map[string]func()) {
+	t.Helper()
+	for name, fn := range calls {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			fn()
+		}()
+	}
+}
+
+// noAllocs checks that no call allocates.
+func noAllocs(t *testing.T, calls map[string]func()) {
+	t.Helper()
+	for name, fn := range calls {
+		if n := testing.AllocsPerRun(10, fn); n != 0 {
+			t.Errorf("%s: %v allocations", name, n)
 		}
 	}
 }

@@ -191,7 +191,7 @@ func TestBatchNormGradRows(t *testing.T) {
 func TestNormLengthChecks(t *testing.T) {
 	s := func(n int) []float32 { return make([]float32, n) }
 	s64 := func(n int) []float64 { return make([]float64, n) }
-	for name, fn := range map[string]func(){
+	mustPanic(t, map[string]func(){
 		"ColSums64 sq":          func() { ColSums64(s64(4), s64(3), s(8), 2, 4) },
 		"ColSums64 x short":     func() { ColSums64(s64(4), s64(4), s(7), 2, 4) },
 		"ColSums64 stride":      func() { ColSums64(s64(4), s64(4), s(8), 2, 3) },
@@ -206,16 +206,7 @@ func TestNormLengthChecks(t *testing.T) {
 		"BatchNormGradRows x":   func() { BatchNormGradRows(s(8), s(8), s(4), s(4), s(4), s(4), s(4), s(4), true) },
 		"BatchNormGradRows b":   func() { BatchNormGradRows(s(8), s(8), s(8), s(4), s(4), s(4), s(4), s(2), true) },
 		"BatchNormGradRows mu":  func() { BatchNormGradRows(s(8), s(8), s(8), s(2), s(4), s(4), s(4), s(4), true) },
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: no panic", name)
-				}
-			}()
-			fn()
-		}()
-	}
+	})
 }
 
 // TestConvNormNoAllocs checks that the depthwise and batch-norm kernels
@@ -225,16 +216,12 @@ func TestConvNormNoAllocs(t *testing.T) {
 	v, w, u := make([]float32, 64), make([]float32, 64), make([]float32, 64)
 	s, p := make([]float64, 64), make([]float64, 64)
 	taps := []Tap{{0, 0}, {64, 0}, {128, 0}}
-	for name, fn := range map[string]func(){
+	noAllocs(t, map[string]func(){
 		"DepthwiseRun":      func() { DepthwiseRun(x, 64, y, 64, v, taps, 7, 64, false) },
 		"DepthwiseGradRun":  func() { DepthwiseGradRun(v, x, 64, y, 64, taps, 7, 64) },
 		"ColSums64":         func() { ColSums64(s, p, x, 10, 64) },
 		"BatchNormSums":     func() { BatchNormSums(s, p, x, y, v, w, 10, 64) },
 		"BatchNormRows":     func() { BatchNormRows(x, z, v, w, u, v) },
 		"BatchNormGradRows": func() { BatchNormGradRows(x, y, z, v, w, u, v, w, true) },
-	} {
-		if n := testing.AllocsPerRun(10, fn); n != 0 {
-			t.Errorf("%s: %v allocations", name, n)
-		}
-	}
+	})
 }
