@@ -48,13 +48,7 @@ type TrainOptions struct {
 func Train(ctx context.Context, o TrainOptions) (TrainReport, error) {
 	r := TrainReport{Model: o.Model, Quant: string(o.Quant), Batch: o.Batch, Threads: o.Threads}
 	mk := func(mode quant.Mode) (*trainer, error) {
-		cfg := models.Config{Model: o.Model, InC: 1, InH: 28, InW: 28, Classes: 10, Scale: 2, Seed: 1,
-			Hidden: quant.LayerConfig{Mode: mode, WeightBits: o.WeightBits, ActBits: o.ActBits, AccBits: o.AccBits},
-			First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
-		if mode == quant.Float {
-			cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
-		}
-		m, err := models.Build(cfg)
+		m, err := trainModel(o.Model, quant.LayerConfig{Mode: mode, WeightBits: o.WeightBits, ActBits: o.ActBits, AccBits: o.AccBits})
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +93,18 @@ func Train(ctx context.Context, o TrainOptions) (TrainReport, error) {
 		return r, fmt.Errorf("bench train: no step completed")
 	}
 	return r, nil
+}
+
+// trainModel builds the network Train measures: model on 28×28
+// one-channel inputs with ten classes (or upscaling by 2), its hidden
+// layers quantized as hidden says (all float for quant.Float), the first
+// and last as the recipes quantize them.
+func trainModel(model string, hidden quant.LayerConfig) (*models.Model, error) {
+	if hidden.Mode == quant.Float {
+		hidden = quant.LayerConfig{Mode: quant.Float}
+	}
+	return models.Build(models.Config{Model: model, InC: 1, InH: 28, InW: 28, Classes: 10, Scale: 2, Seed: 1,
+		Hidden: hidden, First: models.DefaultEdge(hidden.Mode), Last: models.DefaultEdge(hidden.Mode)})
 }
 
 type trainer struct {

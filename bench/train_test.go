@@ -36,24 +36,27 @@ func TestTrain(t *testing.T) {
 // -cpuprofile to see where a step goes.
 func BenchmarkTrainStep(b *testing.B) {
 	for _, mode := range []quant.Mode{quant.Float, quant.A2QPlus} {
-		b.Run(string(mode), func(b *testing.B) {
-			cfg := models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
-				Hidden: quant.LayerConfig{Mode: mode, WeightBits: 8, ActBits: 8, AccBits: 16},
-				First:  models.DefaultEdge(mode), Last: models.DefaultEdge(mode)}
-			if mode == quant.Float {
-				cfg.Hidden = quant.LayerConfig{Mode: quant.Float}
-			}
-			m, err := models.Build(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			t := newTrainer(m, 128, 2)
-			t.steps(2)
-			b.ResetTimer()
-			t.steps(b.N)
-			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
-		})
+		b.Run(string(mode), func(b *testing.B) { benchSteps(b, "cnn", mode, 2) })
 	}
+}
+
+// BenchmarkTrainStepMobileNet times one float training step of the zoo's
+// MobileNet at batch 128 on one thread: its depthwise convolutions and
+// batch norms weigh more than in the reference CNN.
+func BenchmarkTrainStepMobileNet(b *testing.B) { benchSteps(b, "mobilenet", quant.Float, 1) }
+
+// benchSteps times training steps of Train's network at batch 128 and
+// reports images/s.
+func benchSteps(b *testing.B, model string, mode quant.Mode, threads int) {
+	m, err := trainModel(model, quant.LayerConfig{Mode: mode, WeightBits: 8, ActBits: 8, AccBits: 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := newTrainer(m, 128, threads)
+	t.steps(2)
+	b.ResetTimer()
+	t.steps(b.N)
+	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
 // BenchmarkFloatInfer times the float reference CNN's forward pass at
