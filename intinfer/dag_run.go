@@ -140,7 +140,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 			ps, cs = append(ps, v), append(cs, s[len(s)-1])
 			shape = s
 		}
-		out, shape = concat(ps, cs, shape)
+		out, shape = concat(ps, cs, shape, fresh[int32])
 	case e.sym.kind == srcImage:
 		c := imgShape.shape[2]
 		out = make([]int32, len(img))
@@ -177,7 +177,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 			}
 		})
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) int32 { f := e.fill[mi]; return f[min(ch, len(f)-1)] })
+	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) int32 { f := e.fill[mi]; return f[min(ch, len(f)-1)] }, fresh[int32])
 }
 
 // floats computes the edge's float values (the network's output).
@@ -206,31 +206,43 @@ func (e *edge) floats(th, n int, vals map[int]*srcVal, img []float32, imgShape *
 			out[i] = e.value(i%c, v)
 		}
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] })
+	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] }, fresh[float32])
 }
 
-// applyMoves applies data movements to n examples x of shape.
-// fill(i, ch) is the fill of move i, a pad, in channel ch.
-func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, fill func(i, ch int) T) ([]T, []int) {
+// applyMoves applies data movements to n examples x of shape, taking each
+// result's buffer from alloc (which need not clear it: every value is
+// written). fill(i, ch) is the fill of move i, a pad, in channel ch.
+func applyMoves[T uint8 | int32 | float32](th, n int, moves []move, x []T, shape []int, fill func(i, ch int) T, alloc func(int) []T) ([]T, []int) {
 	for i := range moves {
 		mv := &moves[i]
 		switch mv.kind {
 		case OpFlatten:
 			shape = []int{prod(shape)}
 		case OpMaxPool:
-			x, shape = maxPool(th, n, shape[0], shape[1], shape[2], mv.k, mv.stride, x)
+			h, w, c := shape[0], shape[1], shape[2]
+			stride := tensor.PoolStride(mv.k, mv.stride)
+			oh, ow := tensor.PoolOut(h, mv.k, stride, 0), tensor.PoolOut(w, mv.k, stride, 0)
+			y := alloc(n * oh * ow * c)
+			img, pooled := h*w*c, oh*ow*c
+			tensor.For(th, n, func(lo, hi int) {
+				maxPoolInto(hi-lo, h, w, c, mv.k, stride, x[lo*img:hi*img], y[lo*pooled:hi*pooled])
+			})
+			x, shape = y, []int{oh, ow, c}
 		case OpPixelShuffle:
-			x, shape = pixelShuffle(n, shape[0], shape[1], shape[2], mv.r, x)
+			h, w, c := shape[0], shape[1], shape[2]/(mv.r*mv.r)
+			y := alloc(len(x))
+			tensor.PixelShuffle(n, h, w, c, mv.r, x, y, false)
+			x, shape = y, []int{h * mv.r, w * mv.r, c}
 		case opDCR:
 			h, w, c := shape[0], shape[1], shape[2]/(mv.r*mv.r)
-			y := make([]T, len(x))
+			y := alloc(len(x))
 			tensor.DepthToSpaceDCR(n, h, w, c, mv.r, x, y, false)
 			x, shape = y, []int{h * mv.r, w * mv.r, c}
 		case opPad:
 			h, w, c := shape[0], shape[1], shape[2]
 			p := mv.pads
 			oh, ow := h+p[0]+p[2], w+p[1]+p[3]
-			y := make([]T, n*oh*ow*c)
+			y := alloc(n * oh * ow * c)
 			for b := 0; b < n; b++ {
 				for yy := 0; yy < oh; yy++ {
 					for xx := 0; xx < ow; xx++ {
@@ -249,7 +261,7 @@ func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, 
 			x, shape = y, []int{oh, ow, c}
 		case opResize:
 			h, w, c, f := shape[0], shape[1], shape[2], mv.r
-			y := make([]T, len(x)*f*f)
+			y := alloc(len(x) * f * f)
 			for b := 0; b < n; b++ {
 				for yy := 0; yy < h*f; yy++ {
 					for xx := 0; xx < w*f; xx++ {
@@ -263,14 +275,15 @@ func applyMoves[T int32 | float32](th, n int, moves []move, x []T, shape []int, 
 	return x, shape
 }
 
-// concat joins parts (each n rows of cs[i] channels) along channels.
-func concat(parts [][]int32, cs []int, shape []int) ([]int32, []int) {
+// concat joins parts (each n rows of cs[i] channels) along channels into
+// a buffer from alloc.
+func concat[T uint8 | int32](parts [][]T, cs []int, shape []int, alloc func(int) []T) ([]T, []int) {
 	total := 0
 	for _, c := range cs {
 		total += c
 	}
 	rows := len(parts[0]) / cs[0]
-	out := make([]int32, rows*total)
+	out := alloc(rows * total)
 	off := 0
 	for i, p := range parts {
 		c := cs[i]
@@ -283,3 +296,6 @@ func concat(parts [][]int32, cs []int, shape []int) ([]int32, []int) {
 	shape[len(shape)-1] = total
 	return out, shape
 }
+
+// fresh allocates a zeroed buffer: the general path's allocator.
+func fresh[T any](n int) []T { return make([]T, n) }

@@ -80,15 +80,14 @@ func dagModel(t *testing.T, cfg models.Config, x []float32, n int) *models.Model
 	return m
 }
 
-// TestDAGBitExact runs models with branches (the zoo's ResNet and
-// MobileNet, and an encoder–decoder with a residual sum and a skip
-// concatenation) as integers on every path and in every overflow mode: the
-// layers' integer inputs and the outputs equal the fake-quantized model's
-// bit for bit, with no overflow at the certified widths.
-func TestDAGBitExact(t *testing.T) {
+// dagCases are graph models for the integer engine's tests: the zoo's
+// ResNet and MobileNet, an encoder–decoder with a residual sum and a skip
+// concatenation, a U-Net with a transposed convolution, a padded value
+// read twice, and leaky ReLU with pooling and global averaging.
+func dagCases() []models.Config {
 	a2qp := quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16}
 	edge := models.DefaultEdge(quant.A2QPlus)
-	cases := []models.Config{
+	return []models.Config{
 		{Model: "resnet", InC: 3, InH: 12, InW: 12, Classes: 10, Hidden: a2qp, First: edge, Last: edge},
 		{Model: "mobilenet", InC: 1, InH: 8, InW: 8, Classes: 4, Hidden: quant.LayerConfig{Mode: quant.A2Q, WeightBits: 6, ActBits: 6, AccBits: 15}, First: edge, Last: edge},
 		{Model: "skip", Graph: skipGraph(), InC: 2, InH: 8, InW: 8, Hidden: a2qp, First: edge, Last: edge},
@@ -127,6 +126,15 @@ func TestDAGBitExact(t *testing.T) {
 			{Name: "fc", Op: graph.Linear, Inputs: []string{"gap"}, In: 6, Out: 3, Bias: true},
 		}}, InC: 1, InH: 6, InW: 6, Classes: 3, Hidden: a2qp, First: edge, Last: edge},
 	}
+}
+
+// TestDAGBitExact runs models with branches (the zoo's ResNet and
+// MobileNet, and an encoder–decoder with a residual sum and a skip
+// concatenation) as integers on every path and in every overflow mode: the
+// layers' integer inputs and the outputs equal the fake-quantized model's
+// bit for bit, with no overflow at the certified widths.
+func TestDAGBitExact(t *testing.T) {
+	cases := dagCases()
 	for i, cfg := range cases {
 		t.Run(cfg.Model, func(t *testing.T) {
 			cfg.Seed = uint64(i + 3)
@@ -177,6 +185,65 @@ func TestDAGBitExact(t *testing.T) {
 			}
 			if _, err := im.Encode(); err == nil || !strings.Contains(err.Error(), "branches") {
 				t.Errorf("Encode of a model with branches: %v", err)
+			}
+		})
+	}
+}
+
+// TestDAGFusedMatchesGeneral runs the graph models on the fused form
+// (dag_fast.go) and on the general graph path, on every kernel path, with
+// one and two threads and batches that leave a ragged last chunk: outputs
+// and every layer's integer inputs agree bit for bit. Only the model with
+// a transposed convolution keeps the general path.
+func TestDAGFusedMatchesGeneral(t *testing.T) {
+	for i, cfg := range dagCases() {
+		t.Run(cfg.Model, func(t *testing.T) {
+			cfg.Seed = uint64(i + 3)
+			rng := rand.New(rand.NewPCG(7, uint64(i)))
+			const n = 32
+			probe := &models.Model{Config: cfg}
+			calib := randomSet(rng, probe, n)
+			x := make([]float32, n*calib.Size())
+			tensor.NCHWToNHWC(x, calib.X, n, calib.C, calib.H, calib.W)
+			m := dagModel(t, cfg, x, n)
+			im, err := FromModel(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sparse := false
+			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32, PathSparse, PathDense} {
+				for _, th := range []int{1, 2} {
+					e, err := NewEngine(im, Options{Path: path, Threads: th})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.dagFast == nil {
+						if cfg.Model != "unet" {
+							t.Fatalf("%v: no fused form", path)
+						}
+						return
+					}
+					for _, l := range e.Layers() {
+						sparse = sparse || l.Kernel == "sparse16"
+					}
+					general := *e
+					general.dagFast = nil
+					for _, nb := range []int{1, 13, 32} {
+						xs := x[:nb*calib.Size()]
+						got, want := e.Run(xs, nb, true), general.Run(xs, nb, true)
+						if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Shape, want.Shape) {
+							t.Fatalf("%v, %d threads, %d images: outputs differ", path, th, nb)
+						}
+						for li := range want.Inputs {
+							if !slices.Equal(got.Inputs[li], want.Inputs[li]) {
+								t.Fatalf("%v, %d threads, %d images: layer %d's inputs differ", path, th, nb, li)
+							}
+						}
+					}
+				}
+			}
+			if !sparse && cfg.Model != "unet" && cfg.Model != "leaky" { // leaky: its 3×3 layer has stride 2
+				t.Error("no layer ran on the sparse kernel")
 			}
 		})
 	}

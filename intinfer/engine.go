@@ -152,6 +152,9 @@ type Engine struct {
 	o      Options
 	layers []*layerRun
 	plan   *fastPlan // nil: every run takes the general path
+	// dagFast is the fused form of a model with branches (nil: the
+	// general graph path).
+	dagFast *dagFast
 }
 
 // NewEngine validates m and prepares it to run with o.
@@ -182,6 +185,8 @@ func NewEngine(m *Model, o Options) (*Engine, error) {
 	}
 	if m.dag == nil {
 		e.plan = planFast(e)
+	} else {
+		e.dagFast = planDAG(e)
 	}
 	return e, nil
 }
@@ -420,6 +425,9 @@ func (e *Engine) Run(x []float32, n int, capture bool) *Result {
 	m := e.m
 	if n < 0 || len(x) != n*m.InH*m.InW*m.InC {
 		panic(fmt.Sprintf("intinfer: Run: %d values for %d images of %d×%d×%d", len(x), n, m.InH, m.InW, m.InC))
+	}
+	if e.dagFast != nil {
+		return e.runDAGFast(x, n, capture)
 	}
 	if m.dag != nil {
 		return e.runDAG(x, n, capture)

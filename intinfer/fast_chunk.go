@@ -1,8 +1,6 @@
 package intinfer
 
 import (
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -25,38 +23,12 @@ func (e *Engine) runFast(x []float32, n int, capture bool) *Result {
 			res.Inputs[i] = make([]int32, n*st.inSize)
 		}
 	}
-	if n == 0 {
-		return res
-	}
-	cb := p.chunk
-	chunks := (n + cb - 1) / cb
-	th := max(e.o.Threads, 1)
-	workers := min(th, chunks)
-	inner := th / workers // kernel threads per chunk, when chunks are few
-	var next atomic.Int64
-	work := func() {
+	in := p.stages[0].inSize
+	eachChunk(n, p.chunk, e.o.Threads, func(th, b0, nb int) {
 		s := p.scratch.Get().(*fastScratch)
 		defer p.scratch.Put(s)
-		for {
-			ch := int(next.Add(1)) - 1
-			if ch >= chunks {
-				return
-			}
-			b0 := ch * cb
-			nb := min(cb, n-b0)
-			e.chunk(s, inner, x[b0*p.stages[0].inSize:(b0+nb)*p.stages[0].inSize], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize], res.Inputs, b0)
-		}
-	}
-	if workers <= 1 {
-		work()
-		return res
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+		e.chunk(s, th, x[b0*in:(b0+nb)*in], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize], res.Inputs, b0)
+	})
 	return res
 }
 
@@ -269,7 +241,7 @@ func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 }
 
 // maxPoolInto is maxPool into y (n·oh·ow·c values).
-func maxPoolInto[T int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
+func maxPoolInto[T uint8 | int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
 	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	y = y[:n*oh*ow*c]
 	for b := 0; b < n; b++ {

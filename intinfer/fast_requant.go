@@ -36,28 +36,46 @@ type requant struct {
 }
 
 func newRequant(lr *layerRun, next *Layer, relu bool, amin, amax int32) requant {
-	n := lr.tsize - 1
-	q := requant{t: lr.thr32, guess: lr.guess, n: n, lo: lr.outLo, floor: math.MinInt32}
+	floor := int32(math.MinInt32)
 	if relu {
-		q.floor = 0
+		floor = 0
 	}
-	q.tp = make([]int32, lr.l.OutC*(n+3))
-	for c := 0; c < lr.l.OutC; c++ {
-		row := q.tp[c*(n+3) : (c+1)*(n+3)]
-		row[0] = math.MinInt32
-		copy(row[1:], lr.thr32[c*(n+1):(c+1)*(n+1)])
-		row[n+2] = math.MaxInt32
-	}
+	q := baseRequant(lr.thr32, lr.guess, lr.l.OutC, lr.tsize-1, lr.outLo, floor)
 	// The vector form, where it holds, makes the tables unnecessary.
 	if q.vec = newVecRequant(&q, lr.l, next, amin, amax); q.vec != nil {
 		return q
 	}
-	q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, true)
-	q.full = q.buckets != nil
-	if !q.full {
-		q.buckets, q.chans = bucketTables(lr.thr32, lr.l.OutC, n, amin, amax, lr.outLo, q.floor, false)
+	q.tables(amin, amax)
+	return q
+}
+
+// baseRequant is the requant of cout channels of n thresholds each (thr
+// rows of n + 1, the last unreachable, clamped to the accumulator range
+// like layerRun.thr32, with their linear guesses), levels from lo, at
+// least floor, before its tables are built.
+func baseRequant(thr []int32, guess []thrGuess, cout, n int, lo, floor int32) requant {
+	q := requant{t: thr, guess: guess, n: n, lo: lo, floor: floor}
+	q.tp = make([]int32, cout*(n+3))
+	for c := 0; c < cout; c++ {
+		row := q.tp[c*(n+3) : (c+1)*(n+3)]
+		row[0] = math.MinInt32
+		copy(row[1:], thr[c*(n+1):(c+1)*(n+1)])
+		row[n+2] = math.MaxInt32
 	}
 	return q
+}
+
+// tables builds q's bucket tables for accumulators in [amin, amax]: whole
+// where they are small enough, over the thresholds otherwise, none when a
+// channel's thresholds are too close for their span (the guess then
+// serves).
+func (q *requant) tables(amin, amax int32) {
+	cout := len(q.guess)
+	q.buckets, q.chans = bucketTables(q.t, cout, q.n, amin, amax, q.lo, q.floor, true)
+	q.full = q.buckets != nil
+	if !q.full {
+		q.buckets, q.chans = bucketTables(q.t, cout, q.n, amin, amax, q.lo, q.floor, false)
+	}
 }
 
 // level is channel c's level for accumulator v, by binary search: the

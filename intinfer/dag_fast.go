@@ -1,0 +1,471 @@
+package intinfer
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/thresh"
+)
+
+// The fused form of a model with branches: what the fused pipeline of
+// fast_plan.go does for chains, for a graph. Chunks of a few images go
+// through the whole graph, one worker each, so that a chunk's activations
+// stay in cache. Every source's integers (a layer's accumulators, a sum,
+// a global average) are int32 in per-worker scratch; an edge thresholds
+// its source with the requantisation tables of the chain pipeline
+// (fast_requant.go), built from the edge's thresholds clamped to the
+// source's exact integer range, and moves the resulting bytes; each layer
+// runs on its fused stage (im2col and the dense kernels, or the sparse
+// kernel, chosen by the cost model as for a chain). The result equals the
+// general graph path's (dag_run.go) bit for bit.
+//
+// Bytes between an edge's thresholds and its reader hold levels offset by
+// the quantizer's lowest level (level − lo, so 0 … 2^N − 1): max pooling
+// and padding work on them unsigned whatever the quantizer's sign, and a
+// signed layer input becomes its two's complement bytes at the end.
+//
+// The fused form applies when every layer runs on the integer kernels (so
+// none can overflow), none is a transposed convolution, every quantizer
+// between layers has at most 256 levels and every source's range fits
+// int32; otherwise the general path runs.
+
+// dagFast is the fused form of an engine's graph model.
+type dagFast struct {
+	// stages are the layers' fused stages (geometry for one image), by
+	// layer index; in their input edges.
+	stages []fastStage
+	in     []*fastEdge
+	srcs   []dagFastSrc // in the plan's order
+	out    *fastEdge
+	// outSize is the number of output values per image.
+	outSize  int
+	outShape []int
+	chunk    int
+	scratch  sync.Pool
+}
+
+// dagFastSrc is one integer source of the fused form.
+type dagFastSrc struct {
+	src *dagSource
+	// size is the scratch values per image (a sparse layer's accumulators
+	// keep its padded grid); n the source's values per image.
+	size, n int
+	// lo, hi bound the source's integers.
+	lo, hi int64
+	in     []*fastEdge // a sum's or average's input edges
+}
+
+// fastEdge is an edge of the fused form.
+type fastEdge struct {
+	e     *edge
+	parts []*fastEdge
+	// src is the source's position in dagFast.srcs; c its channels.
+	src, c int
+	// q thresholds the source (levels offset to start at 0); neg marks
+	// the channels thresholded in −x.
+	q   *requant
+	neg bool
+	// fill holds each pad's offset fill by move index.
+	fill map[int][]uint8
+}
+
+// dagScratch is one worker's buffers, for dagFast.chunk images.
+type dagScratch struct {
+	fs    fastScratch // the stages' patch and plane buffers
+	src   [][]int32   // per source
+	bytes arena[uint8]
+	ints  arena[int32]
+	flt   arena[float32]
+}
+
+// arena hands out buffers from one slice, reused after each reset. Each
+// buffer has room for slack more values (its capacity), which word-wise
+// copies may read. A request past the slice's end gets a fresh buffer, and
+// the next reset grows the slice to the largest total asked for between
+// two resets.
+type arena[T any] struct {
+	buf         []T
+	off, needed int
+}
+
+func (a *arena[T]) reset() {
+	if a.needed > len(a.buf) {
+		a.buf = make([]T, a.needed)
+	}
+	a.off = 0
+}
+
+// get returns a buffer of n values (not cleared).
+func (a *arena[T]) get(n int) []T {
+	end := a.off + n + slack
+	a.needed = max(a.needed, end)
+	if end <= len(a.buf) {
+		b := a.buf[a.off : a.off+n : end]
+		a.off = end
+		return b
+	}
+	a.off = end
+	return make([]T, n, n+slack)
+}
+
+// planDAG builds the fused form of e's graph model, or returns nil.
+func planDAG(e *Engine) *dagFast {
+	p := e.m.dag
+	for _, lr := range e.layers {
+		if lr.kerns == nil || lr.l.Kind == "conv_transpose" || lr.l.InputBits > 8 {
+			return nil
+		}
+	}
+	f := &dagFast{stages: make([]fastStage, len(e.layers)), in: make([]*fastEdge, len(e.layers))}
+	pos := map[int]int{}
+	colSize, planeSize, srcSize, valSize := 0, 0, 0, 0
+	for _, idx := range p.order {
+		src := p.sources[idx]
+		fs := dagFastSrc{src: src, n: prod(src.shape)}
+		fs.size = fs.n
+		switch src.kind {
+		case srcAcc:
+			li := src.layer
+			lr := e.layers[li]
+			l := lr.l
+			in, ok := f.edge(p.layerIn[li], pos)
+			if !ok {
+				return nil
+			}
+			f.in[li] = in
+			st := &f.stages[li]
+			st.lr = lr
+			st.g = layerGeom(l, 1, in.e.sym.shape)
+			if st.g.Validate() != nil {
+				return nil // FromModel checked the shapes
+			}
+			st.inSize = prod(in.e.sym.shape)
+			g := &st.g
+			st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
+			st.kerns, st.lda = lr.kerns, g.KPerGroup
+			if !st.direct {
+				padKernels(st)
+				colSize = max(colSize, g.OH*g.OW*st.lda)
+			}
+			if st.fit = sparseFit(st); st.fit == nil {
+				hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
+				fs.size = max(fs.size, hp*wp*l.OutC)
+				planeSize += g.C * hp * wp
+			}
+			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
+			fs.lo, fs.hi = r.Min, r.Max
+			valSize = max(valSize, st.inSize)
+		case srcSum, srcMean:
+			for _, ed := range src.in {
+				in, ok := f.edge(ed, pos)
+				if !ok {
+					return nil
+				}
+				fs.in = append(fs.in, in)
+				fs.lo += int64(ed.q.lo)
+				fs.hi += int64(ed.q.hi)
+				valSize = max(valSize, prod(ed.sym.shape))
+			}
+			if src.kind == srcMean {
+				fs.lo, fs.hi = int64(src.hw)*fs.lo, int64(src.hw)*fs.hi
+			}
+		}
+		// Thresholds in −x need the negated range too.
+		if fs.lo <= math.MinInt32+1 || fs.hi >= math.MaxInt32-1 {
+			return nil
+		}
+		pos[idx] = len(f.srcs)
+		f.srcs = append(f.srcs, fs)
+		srcSize += fs.size
+	}
+	out, ok := f.edge(p.out, pos)
+	if !ok || p.out.sym.kind == srcImage {
+		return nil
+	}
+	f.out = out
+	f.outShape = p.out.sym.shape
+	f.outSize = prod(f.outShape)
+	// A chunk's integers, patches, planes and edge values (bytes, several
+	// live at once) and float output near chunkBytes.
+	per := 4*srcSize + colSize + 2*planeSize + 4*valSize + 8*f.outSize
+	f.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
+	for li := range f.stages {
+		st := &f.stages[li]
+		lr := st.lr
+		if st.fit == nil {
+			if sr, err := newSparseRun(st, f.chunk); err != nil {
+				st.fit = err
+			} else {
+				st.sp = sr
+			}
+		}
+		use, why := chooseKernel(st, st.sp, st.fit, f.chunk, e.o.Path)
+		if !use {
+			st.sp = nil
+			if lr.info.Note == "" {
+				lr.info.Reason = why
+			}
+			continue
+		}
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
+	}
+	f.scratch.New = func() any {
+		s := &dagScratch{src: make([][]int32, len(f.srcs))}
+		for i, src := range f.srcs {
+			s.src[i] = make([]int32, f.chunk*src.size)
+		}
+		s.fs.col = make([]uint8, f.chunk*colSize+slack)
+		s.fs.planes = make([][]int16, len(f.stages))
+		for i, st := range f.stages {
+			if st.sp != nil {
+				s.fs.planes[i] = make([]int16, st.sp.planeLen)
+			}
+		}
+		return s
+	}
+	return f
+}
+
+// edge returns the fused form of e, whose sources are at pos in f.srcs,
+// and false when it has none.
+func (f *dagFast) edge(e *edge, pos map[int]int) (*fastEdge, bool) {
+	fe := &fastEdge{e: e}
+	if e.q != nil && e.q.hi-e.q.lo > math.MaxUint8 {
+		return nil, false
+	}
+	if e.parts != nil {
+		for _, part := range e.parts {
+			fp, ok := f.edge(part, pos)
+			if !ok {
+				return nil, false
+			}
+			fe.parts = append(fe.parts, fp)
+		}
+	}
+	if e.q != nil {
+		for mi, fill := range e.fill {
+			b := make([]uint8, len(fill))
+			for ch, v := range fill {
+				b[ch] = uint8(v - e.q.lo)
+			}
+			if fe.fill == nil {
+				fe.fill = map[int][]uint8{}
+			}
+			fe.fill[mi] = b
+		}
+	}
+	if e.parts != nil || e.sym.kind == srcImage {
+		return fe, true
+	}
+	i, ok := pos[e.sym.src]
+	if !ok {
+		return nil, false
+	}
+	src := &f.srcs[i]
+	fe.src, fe.c = i, e.sym.srcShape[len(e.sym.srcShape)-1]
+	if e.q == nil {
+		return fe, true
+	}
+	amin, amax := src.lo, src.hi
+	for _, n := range e.neg {
+		if n {
+			fe.neg = true
+			amin, amax = min(amin, -src.hi), max(amax, -src.lo)
+		}
+	}
+	ts := e.tsize
+	thr := make([]int32, len(e.thr))
+	for i, t := range e.thr {
+		thr[i] = int32(min(max(t, amin), amax+1))
+	}
+	guess := make([]thrGuess, fe.c)
+	for c := range guess {
+		guess[c] = fitGuess(thr[c*ts:(c+1)*ts-1], int32(amin), int32(amax+1))
+	}
+	q := baseRequant(thr, guess, fe.c, ts-1, 0, math.MinInt32)
+	q.tables(int32(amin), int32(amax))
+	fe.q = &q
+	return fe, true
+}
+
+// runDAGFast computes n images x with the fused form; with capture set, it
+// keeps every layer's integer input.
+func (e *Engine) runDAGFast(x []float32, n int, capture bool) *Result {
+	f := e.dagFast
+	res := e.newResult()
+	res.Shape = append([]int(nil), f.outShape...)
+	res.Out = make([]float32, n*f.outSize)
+	if capture {
+		res.Inputs = make([][]int32, len(f.stages))
+		for i, st := range f.stages {
+			res.Inputs[i] = make([]int32, n*st.inSize)
+		}
+	}
+	in := e.m.InH * e.m.InW * e.m.InC
+	eachChunk(n, f.chunk, e.o.Threads, func(th, b0, nb int) {
+		s := f.scratch.Get().(*dagScratch)
+		defer f.scratch.Put(s)
+		f.run(s, th, x[b0*in:(b0+nb)*in], nb, res.Out[b0*f.outSize:(b0+nb)*f.outSize], res.Inputs, b0)
+	})
+	return res
+}
+
+// run computes the graph on nb images x, writing the float outputs to
+// out; with inputs non-nil, it stores each layer's input as integers at
+// image b0 of inputs[layer].
+func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32, inputs [][]int32, b0 int) {
+	for i := range f.srcs {
+		src := &f.srcs[i]
+		buf := s.src[i]
+		s.bytes.reset()
+		s.ints.reset()
+		switch src.src.kind {
+		case srcAcc:
+			li := src.src.layer
+			st := &f.stages[li]
+			l := st.lr.l
+			xin, _ := f.in[li].bytes(s, nb, x)
+			if lo := f.in[li].e.q.lo; lo != 0 {
+				for j, v := range xin {
+					xin[j] = v + uint8(lo)
+				}
+			}
+			if inputs != nil {
+				dst := inputs[li][b0*st.inSize : (b0+nb)*st.inSize]
+				for j, v := range xin[:len(dst)] {
+					if l.InputSigned {
+						dst[j] = int32(int8(v))
+					} else {
+						dst[j] = int32(v)
+					}
+				}
+			}
+			g := st.g
+			g.N = nb
+			s.fs.acc = buf
+			// The patch copies may read words past the input, into the
+			// arena's slack.
+			st.accumulate(&s.fs, li, th, xin[:len(xin)+slack], nb, &g)
+		case srcSum:
+			sum := buf[:nb*src.n]
+			clear(sum)
+			for _, fe := range src.in {
+				b, _ := fe.bytes(s, nb, x)
+				lo := fe.e.q.lo
+				for j, v := range b {
+					sum[j] += int32(v) + lo
+				}
+			}
+		case srcMean:
+			fe := src.in[0]
+			b, shape := fe.bytes(s, nb, x)
+			c := shape[2]
+			hw := shape[0] * shape[1]
+			bias := int32(hw) * fe.e.q.lo
+			for im := 0; im < nb; im++ {
+				o := buf[im*c : (im+1)*c]
+				for ch := range o {
+					o[ch] = bias
+				}
+				for q := 0; q < hw; q++ {
+					for ch, v := range b[(im*hw+q)*c:][:c] {
+						o[ch] += int32(v)
+					}
+				}
+			}
+		}
+	}
+	s.flt.reset()
+	e := f.out.e
+	src := s.src[f.out.src][:nb*f.srcs[f.out.src].n]
+	c := f.out.c
+	v := s.flt.get(len(src))
+	for i, a := range src {
+		v[i] = e.value(i%c, int64(a))
+	}
+	y, _ := applyMoves(1, nb, e.sym.moves, v, e.sym.srcShape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] }, s.flt.get)
+	copy(out, y)
+}
+
+// bytes computes the edge's offset levels for nb images of the chunk (the
+// float images x feed an edge from the image) in the scratch's byte arena,
+// and their shape per image.
+func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
+	e := fe.e
+	var out []uint8
+	var shape []int
+	switch {
+	case fe.parts != nil:
+		var ps [][]uint8
+		var cs []int
+		for _, p := range fe.parts {
+			v, sh := p.bytes(s, nb, x)
+			ps, cs = append(ps, v), append(cs, sh[len(sh)-1])
+			shape = sh
+		}
+		out, shape = concat(ps, cs, shape, s.bytes.get)
+	case e.sym.kind == srcImage:
+		out = s.bytes.get(len(x))
+		shape = e.sym.srcShape
+		lo, hi := float32(e.q.lo), float32(e.q.hi)
+		if len(e.sym.chain) == 0 && e.q.lo == 0 {
+			quantizeBytes(out, x, e.q.s, lo, hi)
+			break
+		}
+		c := shape[2]
+		for i, v := range x {
+			for j := range e.sym.chain {
+				v = e.sym.chain[j].apply(i%c, v)
+			}
+			out[i] = uint8(int32(thresh.Quantize(v, e.q.s, lo, hi)) - e.q.lo)
+		}
+	default:
+		src := s.src[fe.src][:nb*prod(e.sym.srcShape)]
+		shape = e.sym.srcShape
+		if fe.neg {
+			neg := s.ints.get(len(src))
+			for i, v := range src {
+				if e.neg[i%fe.c] {
+					v = -v
+				}
+				neg[i] = v
+			}
+			src = neg
+		}
+		out = s.bytes.get(len(src))
+		fe.q.rows(src, out)
+	}
+	return applyMoves(1, nb, e.sym.moves, out, shape, func(mi, ch int) uint8 { f := fe.fill[mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
+}
+
+// eachChunk calls do on the chunks of at most cb of n images, spread over
+// th threads: the workers take chunks in turn, and each call may use th
+// threads divided by the workers.
+func eachChunk(n, cb, th int, do func(th, b0, nb int)) {
+	if n == 0 {
+		return
+	}
+	chunks := (n + cb - 1) / cb
+	th = max(th, 1)
+	workers := min(th, chunks)
+	inner := th / workers
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	work := func() {
+		for {
+			ch := int(next.Add(1)) - 1
+			if ch >= chunks {
+				return
+			}
+			b0 := ch * cb
+			do(inner, b0, min(cb, n-b0))
+		}
+	}
+	for w := 1; w < workers; w++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
