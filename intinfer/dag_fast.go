@@ -44,6 +44,9 @@ type dagFast struct {
 	outShape []int
 	chunk    int
 	scratch  sync.Pool
+	// plan and layers are the engine's, for building the edges.
+	plan   *dagPlan
+	layers []*layerRun
 }
 
 // dagFastSrc is one integer source of the fused form.
@@ -67,6 +70,8 @@ type fastEdge struct {
 	// the channels thresholded in −x.
 	q   *requant
 	neg bool
+	// vm, when set, evaluates the map itself instead of q's tables.
+	vm *vecMap
 	// fill holds each pad's offset fill by move index.
 	fill map[int][]uint8
 }
@@ -118,7 +123,7 @@ func planDAG(e *Engine) *dagFast {
 			return nil
 		}
 	}
-	f := &dagFast{stages: make([]fastStage, len(e.layers)), in: make([]*fastEdge, len(e.layers))}
+	f := &dagFast{stages: make([]fastStage, len(e.layers)), in: make([]*fastEdge, len(e.layers)), plan: p, layers: e.layers}
 	pos := map[int]int{}
 	colSize, planeSize, srcSize, valSize := 0, 0, 0, 0
 	for _, idx := range p.order {
@@ -143,12 +148,7 @@ func planDAG(e *Engine) *dagFast {
 			}
 			st.inSize = prod(in.e.sym.shape)
 			g := &st.g
-			st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
-			st.kerns, st.lda = lr.kerns, g.KPerGroup
-			if !st.direct {
-				padKernels(st)
-				colSize = max(colSize, g.OH*g.OW*st.lda)
-			}
+			colSize = max(colSize, st.setKernels())
 			if st.fit = sparseFit(st); st.fit == nil {
 				hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
 				fs.size = max(fs.size, hp*wp*l.OutC)
@@ -192,24 +192,7 @@ func planDAG(e *Engine) *dagFast {
 	per := 4*srcSize + colSize + 2*planeSize + 4*valSize + 8*f.outSize
 	f.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
 	for li := range f.stages {
-		st := &f.stages[li]
-		lr := st.lr
-		if st.fit == nil {
-			if sr, err := newSparseRun(st, f.chunk); err != nil {
-				st.fit = err
-			} else {
-				st.sp = sr
-			}
-		}
-		use, why := chooseKernel(st, st.sp, st.fit, f.chunk, e.o.Path)
-		if !use {
-			st.sp = nil
-			if lr.info.Note == "" {
-				lr.info.Reason = why
-			}
-			continue
-		}
-		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
+		f.stages[li].chooseKernel(f.chunk, e.o.Path)
 	}
 	f.scratch.New = func() any {
 		s := &dagScratch{src: make([][]int32, len(f.srcs))}
@@ -285,8 +268,14 @@ func (f *dagFast) edge(e *edge, pos map[int]int) (*fastEdge, bool) {
 		guess[c] = fitGuess(thr[c*ts:(c+1)*ts-1], int32(amin), int32(amax+1))
 	}
 	q := baseRequant(thr, guess, fe.c, ts-1, 0, math.MinInt32)
-	q.tables(int32(amin), int32(amax))
 	fe.q = &q
+	if !fe.neg {
+		if vm := newVecMap(f.plan, e, fe.c, f.layers); vm != nil && vm.verify(&q, int32(amin), int32(amax)) {
+			fe.vm = vm
+			return fe, true
+		}
+	}
+	q.tables(int32(amin), int32(amax))
 	return fe, true
 }
 
@@ -435,7 +424,11 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 			src = neg
 		}
 		out = s.bytes.get(len(src))
-		fe.q.rows(src, out)
+		if fe.vm != nil {
+			fe.vm.rows(src, out)
+		} else {
+			fe.q.rows(src, out)
+		}
 	}
 	return applyMoves(1, nb, e.sym.moves, out, shape, func(mi, ch int) uint8 { f := fe.fill[mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
 }

@@ -192,7 +192,9 @@ func TestDAGBitExact(t *testing.T) {
 
 // TestDAGFusedMatchesGeneral runs the graph models on the fused form
 // (dag_fast.go) and on the general graph path, on every kernel path, with
-// one and two threads and batches that leave a ragged last chunk: outputs
+// the vector kernels of this CPU and without (then edges keep their
+// threshold tables), with one and two threads and batches that leave a
+// ragged last chunk: outputs
 // and every layer's integer inputs agree bit for bit. Only the model with
 // a transposed convolution keeps the general path.
 func TestDAGFusedMatchesGeneral(t *testing.T) {
@@ -211,8 +213,10 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 				t.Fatal(err)
 			}
 			sparse := false
-			for _, path := range []Path{PathPreferred, PathAcc16, PathAcc32, PathSparse, PathDense} {
-				for _, th := range []int{1, 2} {
+			for _, impl := range append(vecImpls(), "go") {
+				forceVec(t, impl)
+				for k, path := range []Path{PathPreferred, PathAcc16, PathAcc32, PathSparse, PathDense} {
+					th := 1 + k%2
 					e, err := NewEngine(im, Options{Path: path, Threads: th})
 					if err != nil {
 						t.Fatal(err)
@@ -226,17 +230,20 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 					for _, l := range e.Layers() {
 						sparse = sparse || l.Kernel == "sparse16"
 					}
+					if vec := vecEdges(e.dagFast); (vec > 0) != (impl != "go") && (cfg.Model == "resnet" || cfg.Model == "mobilenet") {
+						t.Errorf("%s: %d edges evaluate their map with vector instructions", impl, vec)
+					}
 					general := *e
 					general.dagFast = nil
 					for _, nb := range []int{1, 13, 32} {
 						xs := x[:nb*calib.Size()]
 						got, want := e.Run(xs, nb, true), general.Run(xs, nb, true)
 						if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Shape, want.Shape) {
-							t.Fatalf("%v, %d threads, %d images: outputs differ", path, th, nb)
+							t.Fatalf("%s, %v, %d threads, %d images: outputs differ", impl, path, th, nb)
 						}
 						for li := range want.Inputs {
 							if !slices.Equal(got.Inputs[li], want.Inputs[li]) {
-								t.Fatalf("%v, %d threads, %d images: layer %d's inputs differ", path, th, nb, li)
+								t.Fatalf("%s, %v, %d threads, %d images: layer %d's inputs differ", impl, path, th, nb, li)
 							}
 						}
 					}
@@ -247,4 +254,27 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 			}
 		})
 	}
+}
+
+// vecEdges counts the edges of f that evaluate their maps with vecMap.
+func vecEdges(f *dagFast) int {
+	n := 0
+	var walk func(fe *fastEdge)
+	walk = func(fe *fastEdge) {
+		if fe.vm != nil {
+			n++
+		}
+		for _, p := range fe.parts {
+			walk(p)
+		}
+	}
+	for _, fe := range f.in {
+		walk(fe)
+	}
+	for _, src := range f.srcs {
+		for _, fe := range src.in {
+			walk(fe)
+		}
+	}
+	return n
 }

@@ -105,6 +105,11 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g *tensor.ConvGeom) (acc []int32, gh, gw int) {
 	l := st.lr.l
 	xin := x[:nb*st.inSize]
+	if st.dw != nil {
+		acc = s.acc[:nb*g.OH*g.OW*l.OutC]
+		st.dw.run(g, xin, l.InputSigned, acc)
+		return acc, g.OH, g.OW
+	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
 		sp.toPlanes(planes, xin, nb, g, l.InputSigned)

@@ -1,6 +1,7 @@
 package intinfer
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/a2qtoolkit/a2q/accum"
@@ -69,6 +70,8 @@ type fastStage struct {
 	// instead of kerns; fit says why it cannot, when it cannot.
 	sp  *sparseRun
 	fit error
+	// dw, when set, runs a depthwise layer directly (depthwise.go).
+	dw *depthwise
 }
 
 type shuffleOp struct{ h, w, c, r int }
@@ -138,19 +141,13 @@ func planFast(e *Engine) *fastPlan {
 			return nil
 		}
 		g := &st.g
-		st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
 		if l.Kind == "linear" {
 			shape = []int{l.OutC}
 		} else {
 			shape = []int{g.OH, g.OW, l.OutC}
 		}
-		rows := g.OH * g.OW
-		st.kerns, st.lda = lr.kerns, g.KPerGroup
-		if !st.direct {
-			padKernels(&st)
-			p.colSize = max(p.colSize, rows*st.lda)
-		}
-		p.accSize = max(p.accSize, rows*l.OutC)
+		p.colSize = max(p.colSize, st.setKernels())
+		p.accSize = max(p.accSize, g.OH*g.OW*l.OutC)
 		if l.OutBits > 0 {
 			// Absorb max pools, ReLUs and flattens.
 			for ; i < len(ops); i++ {
@@ -249,25 +246,7 @@ func planFast(e *Engine) *fastPlan {
 	per := p.colSize + 4*p.accSize + 8*p.poolSize + 2*p.actSize + 8*p.fltSize + 2*p.planeSize
 	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
 	for i := range p.stages {
-		st := &p.stages[i]
-		lr := st.lr
-		if st.fit == nil {
-			sr, err := newSparseRun(st, p.chunk)
-			if err != nil {
-				st.fit = err
-			} else {
-				st.sp = sr
-			}
-		}
-		use, why := chooseKernel(st, st.sp, st.fit, p.chunk, e.o.Path)
-		if !use {
-			st.sp = nil
-			if lr.info.Note == "" {
-				lr.info.Reason = why
-			}
-			continue
-		}
-		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
+		p.stages[i].chooseKernel(p.chunk, e.o.Path)
 	}
 	p.scratch.New = func() any {
 		c := p.chunk
@@ -290,6 +269,49 @@ func planFast(e *Engine) *fastPlan {
 		}
 	}
 	return p
+}
+
+// setKernels sets up st's dense kernels for its geometry (st.g, st.lr):
+// the layer's own, or ones for padded patch rows (padKernels), or the
+// direct depthwise form; it returns the patch bytes per image st needs.
+func (st *fastStage) setKernels() int {
+	g := &st.g
+	st.direct = g.KH == 1 && g.KW == 1 && g.Stride <= 1 && g.Pad == 0 && g.Groups == 1
+	st.kerns, st.lda = st.lr.kerns, g.KPerGroup
+	if st.dw = newDepthwise(st.lr, g); st.dw != nil || st.direct {
+		return 0
+	}
+	padKernels(st)
+	return g.OH * g.OW * st.lda
+}
+
+// chooseKernel picks st's kernel for chunks of chunk images under path
+// and records it in the layer's LayerInfo: the depthwise form, or the
+// sparse kernel where it fits and the cost model (or the path) prefers it,
+// or the dense kernels.
+func (st *fastStage) chooseKernel(chunk int, path Path) {
+	lr := st.lr
+	if st.dw != nil {
+		st.fit = fmt.Errorf("a depthwise convolution runs on its direct kernel")
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "depthwise32", "go-depthwise32", "depthwise convolution: direct kernel, no patch copies"
+		return
+	}
+	if st.fit == nil {
+		if sr, err := newSparseRun(st, chunk); err != nil {
+			st.fit = err
+		} else {
+			st.sp = sr
+		}
+	}
+	use, why := chooseKernel(st, st.sp, st.fit, chunk, path)
+	if !use {
+		st.sp = nil
+		if lr.info.Note == "" {
+			lr.info.Reason = why
+		}
+		return
+	}
+	lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
 }
 
 // padKernels gives st kernels for im2col rows padded to the multiple of

@@ -53,3 +53,9 @@ func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int)
 
 //go:noescape
 func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int)
+
+// mapAVX2 runs a vecMap's program on rows rows of n accumulators, the
+// first n &^ 7 channels of each; see vecMap.rows.
+//
+//go:noescape
+func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32)

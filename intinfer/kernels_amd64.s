@@ -376,3 +376,188 @@ q2loop:
 q2done:
 	VZEROUPPER
 	RET
+
+// func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32)
+// vecMap.rows on the first n &^ 7 channels of each row: the accumulators
+// to float, the program's operations with their per-channel operands
+// (row k of par for operation k), then Quantize and the level offset. A
+// block of 8 channels is taken four rows at a time, which share the
+// operands and give the processor four independent chains of operations.
+//   AX channel; CX rows left; DX operation; R12 operand; R13 opcode or
+//   scratch; R14 x of (row, channel); R15 o of (row, channel).
+#define QUANT(Y, X) \
+	VDIVPS    Y12, Y, Y; \
+	VMAXPS    Y13, Y, Y; \
+	VMINPS    Y14, Y, Y; \
+	VCVTPS2DQ Y, Y; \
+	VPSUBD    Y10, Y, Y; \
+	VPSHUFB   Y15, Y, Y; \
+	VPERMD    Y, Y11, Y
+
+TEXT ·mapAVX2(SB), NOSPLIT, $0-72
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ ops+16(FP), R8
+	MOVQ nops+24(FP), R9
+	MOVQ par+32(FP), R10
+	MOVQ n+40(FP), BX
+	VBROADCASTSS div+56(FP), Y12
+	VBROADCASTSS lo+60(FP), Y13
+	VBROADCASTSS hi+64(FP), Y14
+	MOVL         off+68(FP), R13
+	VMOVD        R13, X10
+	VPBROADCASTD X10, Y10
+	VMOVDQU lowbytes<>(SB), Y15
+	VMOVDQU lanes<>(SB), Y11
+	XORQ    AX, AX
+
+mblock:
+	MOVQ BX, CX
+	SUBQ AX, CX
+	CMPQ CX, $8
+	JL   mdone
+	MOVQ rows+48(FP), CX
+	LEAQ (SI)(AX*4), R14
+	LEAQ (DI)(AX*1), R15
+
+mfour:
+	CMPQ      CX, $4
+	JL        mone
+	VMOVDQU   (R14), Y0
+	VMOVDQU   (R14)(BX*4), Y1
+	LEAQ      (R14)(BX*8), R13
+	VMOVDQU   (R13), Y2
+	VMOVDQU   (R13)(BX*4), Y3
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y1, Y1
+	VCVTDQ2PS Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	XORQ      DX, DX
+	LEAQ      (R10)(AX*4), R12
+
+m4op:
+	CMPQ    DX, R9
+	JGE     m4quant
+	VMOVUPS (R12), Y4
+	MOVQ    (R8)(DX*8), R13
+	CMPQ    R13, $0
+	JEQ     m4mul
+	CMPQ    R13, $1
+	JEQ     m4add
+	CMPQ    R13, $2
+	JEQ     m4sub
+	CMPQ    R13, $3
+	JEQ     m4max
+	VMINPS  Y4, Y0, Y0
+	VMINPS  Y4, Y1, Y1
+	VMINPS  Y4, Y2, Y2
+	VMINPS  Y4, Y3, Y3
+	JMP     m4next
+
+m4mul:
+	VMULPS Y4, Y0, Y0
+	VMULPS Y4, Y1, Y1
+	VMULPS Y4, Y2, Y2
+	VMULPS Y4, Y3, Y3
+	JMP    m4next
+
+m4add:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y4, Y1, Y1
+	VADDPS Y4, Y2, Y2
+	VADDPS Y4, Y3, Y3
+	JMP    m4next
+
+m4sub:
+	VSUBPS Y4, Y0, Y0
+	VSUBPS Y4, Y1, Y1
+	VSUBPS Y4, Y2, Y2
+	VSUBPS Y4, Y3, Y3
+	JMP    m4next
+
+m4max:
+	VMAXPS Y4, Y0, Y0
+	VMAXPS Y4, Y1, Y1
+	VMAXPS Y4, Y2, Y2
+	VMAXPS Y4, Y3, Y3
+
+m4next:
+	INCQ DX
+	LEAQ (R12)(BX*4), R12
+	JMP  m4op
+
+m4quant:
+	QUANT(Y0, X0)
+	QUANT(Y1, X1)
+	QUANT(Y2, X2)
+	QUANT(Y3, X3)
+	VMOVQ X0, (R15)
+	VMOVQ X1, (R15)(BX*1)
+	LEAQ  (R15)(BX*2), R13
+	VMOVQ X2, (R13)
+	VMOVQ X3, (R13)(BX*1)
+	LEAQ  (R14)(BX*8), R14
+	LEAQ  (R14)(BX*8), R14
+	LEAQ  (R15)(BX*4), R15
+	SUBQ  $4, CX
+	JMP   mfour
+
+mone:
+	TESTQ     CX, CX
+	JZ        mnextblock
+	VMOVDQU   (R14), Y0
+	VCVTDQ2PS Y0, Y0
+	XORQ      DX, DX
+	LEAQ      (R10)(AX*4), R12
+
+m1op:
+	CMPQ    DX, R9
+	JGE     m1quant
+	VMOVUPS (R12), Y4
+	MOVQ    (R8)(DX*8), R13
+	CMPQ    R13, $0
+	JEQ     m1mul
+	CMPQ    R13, $1
+	JEQ     m1add
+	CMPQ    R13, $2
+	JEQ     m1sub
+	CMPQ    R13, $3
+	JEQ     m1max
+	VMINPS  Y4, Y0, Y0
+	JMP     m1next
+
+m1mul:
+	VMULPS Y4, Y0, Y0
+	JMP    m1next
+
+m1add:
+	VADDPS Y4, Y0, Y0
+	JMP    m1next
+
+m1sub:
+	VSUBPS Y4, Y0, Y0
+	JMP    m1next
+
+m1max:
+	VMAXPS Y4, Y0, Y0
+
+m1next:
+	INCQ DX
+	LEAQ (R12)(BX*4), R12
+	JMP  m1op
+
+m1quant:
+	QUANT(Y0, X0)
+	VMOVQ X0, (R15)
+	LEAQ  (R14)(BX*4), R14
+	ADDQ  BX, R15
+	DECQ  CX
+	JMP   mone
+
+mnextblock:
+	ADDQ $8, AX
+	JMP  mblock
+
+mdone:
+	VZEROUPPER
+	RET

@@ -40,3 +40,7 @@ func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int) {
 func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int) {
 	panic("intinfer: no vector kernels in this build")
 }
+
+func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32) {
+	panic("intinfer: no vector kernels in this build")
+}

@@ -1,0 +1,168 @@
+package intinfer
+
+import (
+	"math"
+
+	"github.com/a2qtoolkit/a2q/thresh"
+)
+
+// The float map of a graph edge evaluated with vector instructions. An
+// edge's map (the source's base map, its batch norms and clips, the
+// reader's Quantize) is a short program of per-channel float32
+// operations; evaluating it eight channels at a time costs a few
+// instructions per value, where the threshold tables of a wide layer miss
+// the cache on most lookups. Like the chain pipeline's vector
+// requantisation (requant_vec.go) it is used only where it has been
+// checked against the edge's thresholds on this CPU at both ends of the
+// source's range and on both sides of every threshold inside it: the
+// program and the threshold map are both non-decreasing, and the
+// threshold map is constant between thresholds, so agreeing there is
+// agreeing everywhere.
+
+// Operations of a vecMap program, each with one float32 operand per
+// channel: y·a, y + a, y − a, max(y, a), min(y, a), in IEEE float32 with
+// one rounding each, as the Go expressions of the model's maps compute.
+const (
+	vecMul int64 = iota
+	vecAdd
+	vecSub
+	vecMax
+	vecMin
+)
+
+// vecMap is an edge's map as a program over n channels; its output is the
+// quantized level minus off (the fused form's offset levels).
+type vecMap struct {
+	ops         []int64
+	par         []float32 // len(ops) rows of n operands
+	n           int
+	div, lo, hi float32
+	off         int32
+}
+
+// newVecMap returns the program of e's map for a source of n channels,
+// levels offset by e's lowest, or nil when the map has no program (a
+// leaky ReLU) or this CPU no vector kernel. ls are the engine's layers.
+func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
+	if !useAVX2 || n < 8 {
+		return nil
+	}
+	m := &vecMap{n: n, div: e.q.s, lo: float32(e.q.lo), hi: float32(e.q.hi), off: e.q.lo}
+	each := func(f func(c int) float32) []float32 {
+		a := make([]float32, n)
+		for c := range a {
+			a[c] = f(c)
+		}
+		return a
+	}
+	add := func(op int64, a []float32) {
+		m.ops = append(m.ops, op)
+		m.par = append(m.par, a...)
+	}
+	all := func(v float32) []float32 { return each(func(int) float32 { return v }) }
+	src := p.sources[e.sym.src]
+	switch src.kind {
+	case srcAcc:
+		l := ls[src.layer].l
+		add(vecMul, l.Scale) // thresh.Requant
+		add(vecAdd, l.Bias)
+	case srcSum:
+		add(vecMul, all(src.s))
+	case srcMean:
+		add(vecMul, all(1/float32(src.hw)))
+		add(vecMul, all(src.s))
+	default:
+		return nil
+	}
+	for _, el := range e.sym.chain {
+		switch {
+		case el.norm != nil: // Norm.apply
+			nm := el.norm
+			add(vecSub, nm.Mean)
+			add(vecMul, nm.InvStd)
+			add(vecMul, nm.Gamma)
+			add(vecAdd, nm.Beta)
+		case el.leaky:
+			return nil
+		default:
+			add(vecMax, all(el.lo))
+			add(vecMin, all(el.hi))
+		}
+	}
+	return m
+}
+
+// level is the program on channel c's accumulator v, in Go.
+func (m *vecMap) level(c int, v int32) uint8 {
+	y := float32(v)
+	for k, op := range m.ops {
+		a := m.par[k*m.n+c]
+		switch op {
+		case vecMul:
+			y *= a
+		case vecAdd:
+			y += a
+		case vecSub:
+			y -= a
+		case vecMax:
+			y = max(y, a)
+		case vecMin:
+			y = min(y, a)
+		}
+	}
+	return uint8(int32(thresh.Quantize(y, m.div, m.lo, m.hi)) - m.off)
+}
+
+// rows maps rows of n accumulators x to levels o.
+func (m *vecMap) rows(x []int32, o []uint8) {
+	n := m.n
+	rows := len(x) / n
+	if rows == 0 {
+		return
+	}
+	_ = o[rows*n-1]
+	if useAVX2 {
+		mapAVX2(&o[0], &x[0], &m.ops[0], len(m.ops), &m.par[0], n, rows, m.div, m.lo, m.hi, m.off)
+	}
+	done := n &^ 7
+	if !useAVX2 {
+		done = 0
+	}
+	for r := 0; r < rows; r++ {
+		for c := done; c < n; c++ {
+			o[r*n+c] = m.level(c, x[r*n+c])
+		}
+	}
+}
+
+// verify reports whether m gives q's level for every accumulator in
+// [amin, amax] (see the top of this file).
+func (m *vecMap) verify(q *requant, amin, amax int32) bool {
+	n := m.n
+	var pts [][]int32
+	rows := 0
+	for c := 0; c < n; c++ {
+		p := []int32{amin, amax}
+		for _, t := range q.t[c*(q.n+1) : c*(q.n+1)+q.n] {
+			if t > amin && t <= amax {
+				p = append(p, t-1, t)
+			}
+		}
+		pts = append(pts, p)
+		rows = max(rows, len(p))
+	}
+	x := make([]int32, rows*n)
+	for r := 0; r < rows; r++ {
+		for c, p := range pts {
+			x[r*n+c] = p[min(r, len(p)-1)]
+		}
+	}
+	got := make([]uint8, len(x))
+	m.rows(x, got)
+	for i, v := range x {
+		if got[i] != q.level(i%n, v) {
+			return false
+		}
+	}
+	return amax < math.MaxInt32
+}
