@@ -6,17 +6,23 @@ import "github.com/a2qtoolkit/a2q/tensor"
 // the fused pipelines. Through im2col they would copy single bytes, group
 // by group, and run a one-row product per channel; computed directly,
 // each output pixel adds its window's taps channel by channel, the
-// channels of a pixel being contiguous in NHWC.
+// channels of a pixel being contiguous in NHWC. A padded layer first
+// copies each image into a zero-bordered one, so that every window lies
+// inside it; the sums are exact in int32 (the layer's exact bound is at
+// most 32 bits for the kernels to take it).
 
-// depthwise is a depthwise layer's weights, tap-major.
+// depthwise is a depthwise layer's weights, tap-major, and its taps'
+// offsets in the (padded) input image.
 type depthwise struct {
 	// w holds tap t = kh·KW + kw of every channel at w[t·c:(t+1)·c].
 	w []int32
-	c int
+	// offs[t] is tap t's byte offset from its window's first byte.
+	offs []int
+	c    int
 }
 
-// newDepthwise returns the direct form of lr, or nil when lr is not a
-// depthwise convolution.
+// newDepthwise returns the direct form of lr for geometry g, or nil when
+// lr is not a depthwise convolution.
 func newDepthwise(lr *layerRun, g *tensor.ConvGeom) *depthwise {
 	l := lr.l
 	if l.Kind != "conv" || g.Groups == 1 || g.CinPerGroup != 1 || g.CoutPerGroup != 1 {
@@ -29,37 +35,76 @@ func newDepthwise(lr *layerRun, g *tensor.ConvGeom) *depthwise {
 			d.w[t*g.C+c] = l.Weights[c*taps+t]
 		}
 	}
+	wp := g.W + 2*g.Pad
+	for kh := 0; kh < g.KH; kh++ {
+		for kw := 0; kw < g.KW; kw++ {
+			d.offs = append(d.offs, (kh*wp+kw)*g.C)
+		}
+	}
 	return d
 }
 
 // run computes the layer's accumulators for the g.N byte images x (int8
-// when signed) into acc (g.Rows() rows of C), adding in the order of the
-// im2col row, (kh, kw), exactly.
-func (d *depthwise) run(g *tensor.ConvGeom, x []uint8, signed bool, acc []int32) {
+// when signed) into acc (g.Rows() rows of C); pad is the caller's buffer
+// for a padded image, grown as needed.
+func (d *depthwise) run(g *tensor.ConvGeom, x []uint8, signed bool, acc []int32, pad *[]uint8) {
 	c := d.c
+	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
+	vec := 0
+	if useAVX2 {
+		vec = c &^ 7
+	}
 	for n := 0; n < g.N; n++ {
 		img := x[n*g.H*g.W*c : (n+1)*g.H*g.W*c]
+		if g.Pad > 0 {
+			if len(*pad) < hp*wp*c {
+				*pad = make([]uint8, hp*wp*c)
+			}
+			p := (*pad)[:hp*wp*c]
+			clear(p)
+			for i := 0; i < g.H; i++ {
+				copy(p[((i+g.Pad)*wp+g.Pad)*c:], img[i*g.W*c:(i+1)*g.W*c])
+			}
+			img = p
+		}
+		// The last byte a row's windows read, for the kernel's bounds.
+		reach := (g.OW-1)*g.Stride*c + d.offs[len(d.offs)-1] + c
 		for oh := 0; oh < g.OH; oh++ {
-			for ow := 0; ow < g.OW; ow++ {
-				a := acc[((n*g.OH+oh)*g.OW+ow)*c:][:c]
-				clear(a)
-				kh0, kh1, kw0, kw1 := g.Window(oh, ow)
-				ih0, iw0 := oh*g.Stride-g.Pad, ow*g.Stride-g.Pad
-				for kh := kh0; kh < kh1; kh++ {
-					for kw := kw0; kw < kw1; kw++ {
-						xs := img[((ih0+kh)*g.W+iw0+kw)*c:][:c]
-						ws := d.w[(kh*g.KW+kw)*c:][:c]
-						if signed {
-							for ch, v := range xs {
-								a[ch] += int32(int8(v)) * ws[ch]
-							}
-							continue
-						}
-						for ch, v := range xs {
-							a[ch] += int32(v) * ws[ch]
-						}
-					}
+			row := img[oh*g.Stride*wp*c:]
+			a := acc[(n*g.OH+oh)*g.OW*c:][:g.OW*c]
+			if vec > 0 {
+				_ = row[reach-1]
+				kern := dwRowU8AVX2
+				if signed {
+					kern = dwRowS8AVX2
 				}
+				kern(&a[0], &row[0], &d.offs[0], &d.w[0], len(d.offs), c, g.OW, g.Stride*c)
+			}
+			if vec < c {
+				d.rowGo(a, row, g.OW, g.Stride*c, signed, vec)
+			}
+		}
+	}
+}
+
+// rowGo is the kernel in Go for channels [c0, C) of one output row of
+// npix pixels, windows step bytes apart in x.
+func (d *depthwise) rowGo(acc []int32, x []uint8, npix, step int, signed bool, c0 int) {
+	c := d.c
+	for p := 0; p < npix; p++ {
+		a := acc[p*c+c0 : (p+1)*c]
+		clear(a)
+		for t, off := range d.offs {
+			xs := x[p*step+off+c0:][:len(a)]
+			ws := d.w[t*c+c0:][:len(a)]
+			if signed {
+				for ch, v := range xs {
+					a[ch] += int32(int8(v)) * ws[ch]
+				}
+				continue
+			}
+			for ch, v := range xs {
+				a[ch] += int32(v) * ws[ch]
 			}
 		}
 	}

@@ -10,11 +10,13 @@ import (
 )
 
 // TestDepthwise compares the direct depthwise kernel with im2col and dot
-// products over strides, padding, kernel sizes and signed inputs.
+// products over strides, padding, kernel sizes, channel counts with and
+// without a vector tail and signed inputs, with and without AVX2.
 func TestDepthwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range []struct{ h, w, c, k, stride, pad int }{
 		{5, 5, 3, 3, 1, 1}, {7, 6, 16, 3, 2, 1}, {6, 6, 8, 3, 1, 0}, {9, 9, 5, 5, 2, 2}, {4, 4, 32, 1, 1, 0},
+		{6, 7, 20, 3, 1, 1}, {8, 8, 24, 3, 2, 1},
 	} {
 		for _, signed := range []bool{false, true} {
 			g := tensor.ConvGeom{N: 2, H: tc.h, W: tc.w, C: tc.c, KH: tc.k, KW: tc.k, Stride: tc.stride, Pad: tc.pad, Groups: tc.c, Cout: tc.c}
@@ -35,9 +37,7 @@ func TestDepthwise(t *testing.T) {
 					xi[i] = int32(int8(x[i]))
 				}
 			}
-			got := make([]int32, g.Rows()*g.C)
-			d.run(&g, x, signed, got)
-			want := make([]int32, len(got))
+			want := make([]int32, g.Rows()*g.C)
 			col := make([]int32, g.Rows()*g.KPerGroup)
 			for grp := 0; grp < g.C; grp++ {
 				im2col(1, &g, xi, grp, col)
@@ -47,8 +47,17 @@ func TestDepthwise(t *testing.T) {
 					want[r*g.C+grp] = int32(a)
 				}
 			}
-			if !slices.Equal(got, want) {
-				t.Errorf("%+v signed %v: direct and im2col differ", tc, signed)
+			got := make([]int32, g.Rows()*g.C)
+			var pad []uint8
+			for _, impl := range append(vecImpls(), "go") {
+				forceVec(t, impl)
+				for i := range got {
+					got[i] = -1
+				}
+				d.run(&g, x, signed, got, &pad)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s, %+v signed %v: direct and im2col differ", impl, tc, signed)
+				}
 			}
 		}
 	}

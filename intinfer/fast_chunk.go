@@ -107,7 +107,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	xin := x[:nb*st.inSize]
 	if st.dw != nil {
 		acc = s.acc[:nb*g.OH*g.OW*l.OutC]
-		st.dw.run(g, xin, l.InputSigned, acc)
+		st.dw.run(g, xin, l.InputSigned, acc, &s.pad)
 		return acc, g.OH, g.OW
 	}
 	if sp := st.sp; sp != nil {

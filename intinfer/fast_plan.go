@@ -99,6 +99,7 @@ type fastScratch struct {
 	pool0, pool1 []int32
 	act0, act1   []uint8
 	flt0, flt1   []float32
+	pad          []uint8 // a padded image for the depthwise kernel
 }
 
 // planFast builds the fused pipeline for e, or returns nil.
@@ -293,7 +294,11 @@ func (st *fastStage) chooseKernel(chunk int, path Path) {
 	lr := st.lr
 	if st.dw != nil {
 		st.fit = fmt.Errorf("a depthwise convolution runs on its direct kernel")
-		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "depthwise32", "go-depthwise32", "depthwise convolution: direct kernel, no patch copies"
+		impl := "go-depthwise32"
+		if useAVX2 && st.dw.c >= 8 {
+			impl = "avx2-depthwise32"
+		}
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "depthwise32", impl, "depthwise convolution: direct kernel, no patch copies"
 		return
 	}
 	if st.fit == nil {

@@ -59,3 +59,13 @@ func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int)
 //
 //go:noescape
 func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32)
+
+// dwRowU8AVX2 and dwRowS8AVX2 compute channels [0, c &^ 7) of one
+// output row of a depthwise convolution on unsigned or signed bytes; see
+// depthwise.rowGo.
+//
+//go:noescape
+func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+
+//go:noescape
+func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)

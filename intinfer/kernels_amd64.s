@@ -380,12 +380,13 @@ q2done:
 // func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32)
 // vecMap.rows on the first n &^ 7 channels of each row: the accumulators
 // to float, the program's operations with their per-channel operands
-// (row k of par for operation k), then Quantize and the level offset. A
-// block of 8 channels is taken four rows at a time, which share the
-// operands and give the processor four independent chains of operations.
+// (row k of par for operation k), then Quantize and the level offset.
+// Rows are taken eight at a time (then one by one), each block of 8
+// channels of the eight rows together: they share the operands and give
+// the processor eight independent chains of operations.
 //   AX channel; CX rows left; DX operation; R12 operand; R13 opcode or
-//   scratch; R14 x of (row, channel); R15 o of (row, channel).
-#define QUANT(Y, X) \
+//   scratch; R14 x of the rows; R15 o of the rows.
+#define QUANT(Y) \
 	VDIVPS    Y12, Y, Y; \
 	VMAXPS    Y13, Y, Y; \
 	VMINPS    Y14, Y, Y; \
@@ -395,117 +396,178 @@ q2done:
 	VPERMD    Y, Y11, Y
 
 TEXT ·mapAVX2(SB), NOSPLIT, $0-72
-	MOVQ o+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ ops+16(FP), R8
-	MOVQ nops+24(FP), R9
-	MOVQ par+32(FP), R10
-	MOVQ n+40(FP), BX
+	MOVQ         o+0(FP), R15
+	MOVQ         x+8(FP), R14
+	MOVQ         ops+16(FP), R8
+	MOVQ         nops+24(FP), R9
+	MOVQ         par+32(FP), R10
+	MOVQ         n+40(FP), BX
+	MOVQ         rows+48(FP), CX
 	VBROADCASTSS div+56(FP), Y12
 	VBROADCASTSS lo+60(FP), Y13
 	VBROADCASTSS hi+64(FP), Y14
 	MOVL         off+68(FP), R13
 	VMOVD        R13, X10
 	VPBROADCASTD X10, Y10
-	VMOVDQU lowbytes<>(SB), Y15
-	VMOVDQU lanes<>(SB), Y11
-	XORQ    AX, AX
+	VMOVDQU      lowbytes<>(SB), Y15
+	VMOVDQU      lanes<>(SB), Y11
 
-mblock:
-	MOVQ BX, CX
-	SUBQ AX, CX
+m8rows:
 	CMPQ CX, $8
-	JL   mdone
-	MOVQ rows+48(FP), CX
-	LEAQ (SI)(AX*4), R14
-	LEAQ (DI)(AX*1), R15
+	JL   m1rows
+	XORQ AX, AX
 
-mfour:
-	CMPQ      CX, $4
-	JL        mone
-	VMOVDQU   (R14), Y0
-	VMOVDQU   (R14)(BX*4), Y1
-	LEAQ      (R14)(BX*8), R13
+m8block:
+	MOVQ      BX, R13
+	SUBQ      AX, R13
+	CMPQ      R13, $8
+	JL        m8next
+	LEAQ      (R14)(AX*4), R13
+	VMOVDQU   (R13), Y0
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y1
+	LEAQ      (R13)(BX*4), R13
 	VMOVDQU   (R13), Y2
-	VMOVDQU   (R13)(BX*4), Y3
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y3
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y4
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y5
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y6
+	LEAQ      (R13)(BX*4), R13
+	VMOVDQU   (R13), Y7
 	VCVTDQ2PS Y0, Y0
 	VCVTDQ2PS Y1, Y1
 	VCVTDQ2PS Y2, Y2
 	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y4, Y4
+	VCVTDQ2PS Y5, Y5
+	VCVTDQ2PS Y6, Y6
+	VCVTDQ2PS Y7, Y7
 	XORQ      DX, DX
 	LEAQ      (R10)(AX*4), R12
 
-m4op:
+m8op:
 	CMPQ    DX, R9
-	JGE     m4quant
-	VMOVUPS (R12), Y4
+	JGE     m8quant
+	VMOVUPS (R12), Y8
 	MOVQ    (R8)(DX*8), R13
 	CMPQ    R13, $0
-	JEQ     m4mul
+	JEQ     m8mul
 	CMPQ    R13, $1
-	JEQ     m4add
+	JEQ     m8add
 	CMPQ    R13, $2
-	JEQ     m4sub
+	JEQ     m8sub
 	CMPQ    R13, $3
-	JEQ     m4max
-	VMINPS  Y4, Y0, Y0
-	VMINPS  Y4, Y1, Y1
-	VMINPS  Y4, Y2, Y2
-	VMINPS  Y4, Y3, Y3
-	JMP     m4next
+	JEQ     m8max
+	VMINPS Y8, Y0, Y0
+	VMINPS Y8, Y1, Y1
+	VMINPS Y8, Y2, Y2
+	VMINPS Y8, Y3, Y3
+	VMINPS Y8, Y4, Y4
+	VMINPS Y8, Y5, Y5
+	VMINPS Y8, Y6, Y6
+	VMINPS Y8, Y7, Y7
+	JMP     m8opnext
 
-m4mul:
-	VMULPS Y4, Y0, Y0
-	VMULPS Y4, Y1, Y1
-	VMULPS Y4, Y2, Y2
-	VMULPS Y4, Y3, Y3
-	JMP    m4next
+m8mul:
+	VMULPS Y8, Y0, Y0
+	VMULPS Y8, Y1, Y1
+	VMULPS Y8, Y2, Y2
+	VMULPS Y8, Y3, Y3
+	VMULPS Y8, Y4, Y4
+	VMULPS Y8, Y5, Y5
+	VMULPS Y8, Y6, Y6
+	VMULPS Y8, Y7, Y7
+	JMP    m8opnext
 
-m4add:
-	VADDPS Y4, Y0, Y0
-	VADDPS Y4, Y1, Y1
-	VADDPS Y4, Y2, Y2
-	VADDPS Y4, Y3, Y3
-	JMP    m4next
+m8add:
+	VADDPS Y8, Y0, Y0
+	VADDPS Y8, Y1, Y1
+	VADDPS Y8, Y2, Y2
+	VADDPS Y8, Y3, Y3
+	VADDPS Y8, Y4, Y4
+	VADDPS Y8, Y5, Y5
+	VADDPS Y8, Y6, Y6
+	VADDPS Y8, Y7, Y7
+	JMP    m8opnext
 
-m4sub:
-	VSUBPS Y4, Y0, Y0
-	VSUBPS Y4, Y1, Y1
-	VSUBPS Y4, Y2, Y2
-	VSUBPS Y4, Y3, Y3
-	JMP    m4next
+m8sub:
+	VSUBPS Y8, Y0, Y0
+	VSUBPS Y8, Y1, Y1
+	VSUBPS Y8, Y2, Y2
+	VSUBPS Y8, Y3, Y3
+	VSUBPS Y8, Y4, Y4
+	VSUBPS Y8, Y5, Y5
+	VSUBPS Y8, Y6, Y6
+	VSUBPS Y8, Y7, Y7
+	JMP    m8opnext
 
-m4max:
-	VMAXPS Y4, Y0, Y0
-	VMAXPS Y4, Y1, Y1
-	VMAXPS Y4, Y2, Y2
-	VMAXPS Y4, Y3, Y3
+m8max:
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMAXPS Y8, Y2, Y2
+	VMAXPS Y8, Y3, Y3
+	VMAXPS Y8, Y4, Y4
+	VMAXPS Y8, Y5, Y5
+	VMAXPS Y8, Y6, Y6
+	VMAXPS Y8, Y7, Y7
 
-m4next:
+m8opnext:
 	INCQ DX
 	LEAQ (R12)(BX*4), R12
-	JMP  m4op
+	JMP  m8op
 
-m4quant:
-	QUANT(Y0, X0)
-	QUANT(Y1, X1)
-	QUANT(Y2, X2)
-	QUANT(Y3, X3)
-	VMOVQ X0, (R15)
-	VMOVQ X1, (R15)(BX*1)
-	LEAQ  (R15)(BX*2), R13
+m8quant:
+	QUANT(Y0)
+	QUANT(Y1)
+	QUANT(Y2)
+	QUANT(Y3)
+	QUANT(Y4)
+	QUANT(Y5)
+	QUANT(Y6)
+	QUANT(Y7)
+	LEAQ  (R15)(AX*1), R13
+	VMOVQ X0, (R13)
+	ADDQ  BX, R13
+	VMOVQ X1, (R13)
+	ADDQ  BX, R13
 	VMOVQ X2, (R13)
-	VMOVQ X3, (R13)(BX*1)
-	LEAQ  (R14)(BX*8), R14
-	LEAQ  (R14)(BX*8), R14
-	LEAQ  (R15)(BX*4), R15
-	SUBQ  $4, CX
-	JMP   mfour
+	ADDQ  BX, R13
+	VMOVQ X3, (R13)
+	ADDQ  BX, R13
+	VMOVQ X4, (R13)
+	ADDQ  BX, R13
+	VMOVQ X5, (R13)
+	ADDQ  BX, R13
+	VMOVQ X6, (R13)
+	ADDQ  BX, R13
+	VMOVQ X7, (R13)
+	ADDQ  $8, AX
+	JMP   m8block
 
-mone:
-	TESTQ     CX, CX
-	JZ        mnextblock
-	VMOVDQU   (R14), Y0
+m8next:
+	MOVQ BX, R13
+	SHLQ $5, R13
+	ADDQ R13, R14
+	SHRQ $2, R13
+	ADDQ R13, R15
+	SUBQ $8, CX
+	JMP  m8rows
+
+m1rows:
+	TESTQ CX, CX
+	JZ    mdone
+	XORQ  AX, AX
+
+m1block:
+	MOVQ      BX, R13
+	SUBQ      AX, R13
+	CMPQ      R13, $8
+	JL        m1next
+	VMOVDQU   (R14)(AX*4), Y0
 	VCVTDQ2PS Y0, Y0
 	XORQ      DX, DX
 	LEAQ      (R10)(AX*4), R12
@@ -513,7 +575,7 @@ mone:
 m1op:
 	CMPQ    DX, R9
 	JGE     m1quant
-	VMOVUPS (R12), Y4
+	VMOVUPS (R12), Y8
 	MOVQ    (R8)(DX*8), R13
 	CMPQ    R13, $0
 	JEQ     m1mul
@@ -523,41 +585,273 @@ m1op:
 	JEQ     m1sub
 	CMPQ    R13, $3
 	JEQ     m1max
-	VMINPS  Y4, Y0, Y0
-	JMP     m1next
+	VMINPS  Y8, Y0, Y0
+	JMP     m1opnext
 
 m1mul:
-	VMULPS Y4, Y0, Y0
-	JMP    m1next
+	VMULPS Y8, Y0, Y0
+	JMP    m1opnext
 
 m1add:
-	VADDPS Y4, Y0, Y0
-	JMP    m1next
+	VADDPS Y8, Y0, Y0
+	JMP    m1opnext
 
 m1sub:
-	VSUBPS Y4, Y0, Y0
-	JMP    m1next
+	VSUBPS Y8, Y0, Y0
+	JMP    m1opnext
 
 m1max:
-	VMAXPS Y4, Y0, Y0
+	VMAXPS Y8, Y0, Y0
 
-m1next:
+m1opnext:
 	INCQ DX
 	LEAQ (R12)(BX*4), R12
 	JMP  m1op
 
 m1quant:
-	QUANT(Y0, X0)
-	VMOVQ X0, (R15)
-	LEAQ  (R14)(BX*4), R14
-	ADDQ  BX, R15
-	DECQ  CX
-	JMP   mone
+	QUANT(Y0)
+	VMOVQ X0, (R15)(AX*1)
+	ADDQ  $8, AX
+	JMP   m1block
 
-mnextblock:
-	ADDQ $8, AX
-	JMP  mblock
+m1next:
+	LEAQ (R14)(BX*4), R14
+	ADDQ BX, R15
+	DECQ CX
+	JMP  m1rows
 
 mdone:
+	VZEROUPPER
+	RET
+
+// func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+// func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+// depthwise.rowGo on channels [0, c &^ 7), for unsigned and signed input
+// bytes: for each of npix pixels (its window step bytes after the last's),
+// eight channels at a time, the sum over the taps of the tap's bytes (at
+// offs[t]) times its weights (row t of w), in int32. Pixels are taken four
+// at a time (then one by one), sharing each tap's weights.
+//   AX channel; DX tap; R14 weights of the tap; R15, R13 input bytes.
+TEXT ·dwRowU8AVX2(SB), NOSPLIT, $0-64
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ offs+16(FP), R8
+	MOVQ w+24(FP), R9
+	MOVQ taps+32(FP), R10
+	MOVQ c+40(FP), BX
+	MOVQ npix+48(FP), R11
+	MOVQ step+56(FP), R12
+
+du4pix:
+	CMPQ R11, $4
+	JL   du1pix
+	XORQ AX, AX
+
+du4block:
+	MOVQ  BX, CX
+	SUBQ  AX, CX
+	CMPQ  CX, $8
+	JL    du4next
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	XORQ  DX, DX
+	LEAQ  (R9)(AX*4), R14
+
+du4tap:
+	CMPQ    DX, R10
+	JGE     du4store
+	VMOVDQU (R14), Y8
+	MOVQ    (R8)(DX*8), R15
+	ADDQ    SI, R15
+	ADDQ    AX, R15
+	LEAQ    (R15)(R12*2), R13
+	VPMOVZXBD (R15), Y4
+	VPMOVZXBD (R15)(R12*1), Y5
+	VPMOVZXBD (R13), Y6
+	VPMOVZXBD (R13)(R12*1), Y7
+	VPMULLD Y8, Y4, Y4
+	VPMULLD Y8, Y5, Y5
+	VPMULLD Y8, Y6, Y6
+	VPMULLD Y8, Y7, Y7
+	VPADDD  Y4, Y0, Y0
+	VPADDD  Y5, Y1, Y1
+	VPADDD  Y6, Y2, Y2
+	VPADDD  Y7, Y3, Y3
+	INCQ    DX
+	LEAQ    (R14)(BX*4), R14
+	JMP     du4tap
+
+du4store:
+	LEAQ    (DI)(AX*4), R13
+	VMOVDQU Y0, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y1, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y2, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y3, (R13)
+	ADDQ    $8, AX
+	JMP     du4block
+
+du4next:
+	LEAQ (SI)(R12*4), SI
+	LEAQ (DI)(BX*8), DI
+	LEAQ (DI)(BX*8), DI
+	SUBQ $4, R11
+	JMP  du4pix
+
+du1pix:
+	TESTQ R11, R11
+	JZ    du1done
+	XORQ  AX, AX
+
+du1block:
+	MOVQ  BX, CX
+	SUBQ  AX, CX
+	CMPQ  CX, $8
+	JL    du1next
+	VPXOR Y0, Y0, Y0
+	XORQ  DX, DX
+	LEAQ  (R9)(AX*4), R14
+
+du1tap:
+	CMPQ    DX, R10
+	JGE     du1store
+	MOVQ    (R8)(DX*8), R15
+	ADDQ    SI, R15
+	ADDQ    AX, R15
+	VPMOVZXBD (R15), Y4
+	VPMULLD (R14), Y4, Y4
+	VPADDD  Y4, Y0, Y0
+	INCQ    DX
+	LEAQ    (R14)(BX*4), R14
+	JMP     du1tap
+
+du1store:
+	VMOVDQU Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     du1block
+
+du1next:
+	ADDQ R12, SI
+	LEAQ (DI)(BX*4), DI
+	DECQ R11
+	JMP  du1pix
+
+du1done:
+	VZEROUPPER
+	RET
+
+TEXT ·dwRowS8AVX2(SB), NOSPLIT, $0-64
+	MOVQ acc+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ offs+16(FP), R8
+	MOVQ w+24(FP), R9
+	MOVQ taps+32(FP), R10
+	MOVQ c+40(FP), BX
+	MOVQ npix+48(FP), R11
+	MOVQ step+56(FP), R12
+
+ds4pix:
+	CMPQ R11, $4
+	JL   ds1pix
+	XORQ AX, AX
+
+ds4block:
+	MOVQ  BX, CX
+	SUBQ  AX, CX
+	CMPQ  CX, $8
+	JL    ds4next
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	XORQ  DX, DX
+	LEAQ  (R9)(AX*4), R14
+
+ds4tap:
+	CMPQ    DX, R10
+	JGE     ds4store
+	VMOVDQU (R14), Y8
+	MOVQ    (R8)(DX*8), R15
+	ADDQ    SI, R15
+	ADDQ    AX, R15
+	LEAQ    (R15)(R12*2), R13
+	VPMOVSXBD (R15), Y4
+	VPMOVSXBD (R15)(R12*1), Y5
+	VPMOVSXBD (R13), Y6
+	VPMOVSXBD (R13)(R12*1), Y7
+	VPMULLD Y8, Y4, Y4
+	VPMULLD Y8, Y5, Y5
+	VPMULLD Y8, Y6, Y6
+	VPMULLD Y8, Y7, Y7
+	VPADDD  Y4, Y0, Y0
+	VPADDD  Y5, Y1, Y1
+	VPADDD  Y6, Y2, Y2
+	VPADDD  Y7, Y3, Y3
+	INCQ    DX
+	LEAQ    (R14)(BX*4), R14
+	JMP     ds4tap
+
+ds4store:
+	LEAQ    (DI)(AX*4), R13
+	VMOVDQU Y0, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y1, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y2, (R13)
+	LEAQ    (R13)(BX*4), R13
+	VMOVDQU Y3, (R13)
+	ADDQ    $8, AX
+	JMP     ds4block
+
+ds4next:
+	LEAQ (SI)(R12*4), SI
+	LEAQ (DI)(BX*8), DI
+	LEAQ (DI)(BX*8), DI
+	SUBQ $4, R11
+	JMP  ds4pix
+
+ds1pix:
+	TESTQ R11, R11
+	JZ    ds1done
+	XORQ  AX, AX
+
+ds1block:
+	MOVQ  BX, CX
+	SUBQ  AX, CX
+	CMPQ  CX, $8
+	JL    ds1next
+	VPXOR Y0, Y0, Y0
+	XORQ  DX, DX
+	LEAQ  (R9)(AX*4), R14
+
+ds1tap:
+	CMPQ    DX, R10
+	JGE     ds1store
+	MOVQ    (R8)(DX*8), R15
+	ADDQ    SI, R15
+	ADDQ    AX, R15
+	VPMOVSXBD (R15), Y4
+	VPMULLD (R14), Y4, Y4
+	VPADDD  Y4, Y0, Y0
+	INCQ    DX
+	LEAQ    (R14)(BX*4), R14
+	JMP     ds1tap
+
+ds1store:
+	VMOVDQU Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     ds1block
+
+ds1next:
+	ADDQ R12, SI
+	LEAQ (DI)(BX*4), DI
+	DECQ R11
+	JMP  ds1pix
+
+ds1done:
 	VZEROUPPER
 	RET

@@ -44,3 +44,11 @@ func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int) {
 func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32) {
 	panic("intinfer: no vector kernels in this build")
 }
+
+func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int) {
+	panic("intinfer: no vector kernels in this build")
+}

@@ -8,14 +8,14 @@ import (
 
 // TestVecMapKernel compares the vector program kernel with its Go twin on
 // random programs of every operation, over row counts that leave every
-// remainder of the four-row blocks and channel counts with every tail.
+// remainder of the eight-row blocks and channel counts with every tail.
 func TestVecMapKernel(t *testing.T) {
 	if !cpuAVX2 {
 		t.Skip("no AVX2 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{8, 9, 16, 23, 35} {
-		for rows := 1; rows <= 9; rows++ {
+		for rows := 1; rows <= 19; rows++ {
 			m := &vecMap{n: n, div: 0.05 + rng.Float32(), lo: -128, hi: 127, off: -128}
 			for k := 0; k < 7; k++ {
 				op := int64(rng.IntN(5))
