@@ -19,7 +19,7 @@ import (
 )
 
 // kernels are the kinds of kernel intinfer.LayerInfo names.
-var kernels = []string{"sparse16", "dense16", "dense32", "dense32-vnni", "scalar"}
+var kernels = []string{"sparse16", "dense16", "dense32", "dense32-vnni", "depthwise32", "scalar"}
 
 func TestInfer(t *testing.T) {
 	res, err := Infer(context.Background(), InferOptions{Batch: 8, Threads: []int{1, 2}, MinTime: time.Millisecond})

@@ -162,12 +162,33 @@
 // calibrated on the machines the project is measured on (BenchmarkCostModel
 // shows prediction and measurement side by side); the sparse kernel runs
 // when it is predicted clearly faster. LayerInfo records the kernel
-// ("sparse16", "dense16", "dense32", "dense32-vnni", "scalar"), the layer's
+// ("sparse16", "dense16", "dense32", "dense32-vnni", "depthwise32", "scalar"), the layer's
 // sparsity and the reason for the choice. [PathSparse] and [PathDense]
 // force either where the layer allows it. Neither the sparse tables nor
 // the certificate come from the model file: both are derived from the
 // weights when the engine is built, so a file whose weights break its P
 // runs on the scalar path, never on a narrow one.
+//
+// A depthwise convolution (one input and one output channel per group)
+// runs on a direct kernel instead (depthwise.go, kernel "depthwise32"):
+// each output pixel adds its window's taps channel by channel in int32,
+// eight channels per AVX2 instruction, with no patch copies.
+//
+// # Graphs
+//
+// A model with branches whose layers all run on the kernels (and has no
+// transposed convolution) runs in the fused form of dag_fast.go: chunks
+// of images go through the whole graph like the chain pipeline's, its
+// layers on the same stages and kernel choice, every source's integers
+// (accumulators, sums, averages) in int32 scratch. An edge maps its
+// source to the reader's levels either with bucket tables built from its
+// thresholds clamped to the source's exact range, or, where the CPU has
+// AVX2 and the edge's map (base map, batch norms, clips, Quantize) has
+// been checked against those thresholds at every point where they could
+// differ, by evaluating the map itself as a short program of vector
+// float32 operations (vecmap.go). Other graph models take the general
+// graph path (dag_run.go), which is also the reference the fused form is
+// tested against.
 //
 // # Layout
 //

@@ -102,7 +102,8 @@ type LayerInfo struct {
 	Sparsity float64 `json:"sparsity"`
 	// Kernel names the kind of kernel the layer runs on: "sparse16" (the
 	// non-zero weights only, 16-bit lanes), "dense16", "dense32",
-	// "dense32-vnni", or "scalar".
+	// "dense32-vnni", "depthwise32" (a depthwise convolution's direct
+	// kernel) or "scalar".
 	Kernel string `json:"kernel"`
 	// Reason says why the layer runs on Kernel: the cost model's
 	// prediction, the path the options force, or what rules the others

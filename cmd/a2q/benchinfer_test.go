@@ -47,7 +47,7 @@ func TestBenchInferCheckpoint(t *testing.T) {
 	if len(r.Layers) != len(m.Layers) || r.Batch != 8 || r.AccBits != 16 || len(r.Threads) == 0 {
 		t.Fatalf("result %s", stdout)
 	}
-	known := []string{"sparse16", "dense16", "dense32", "dense32-vnni", "scalar"}
+	known := []string{"sparse16", "dense16", "dense32", "dense32-vnni", "depthwise32", "scalar"}
 	for i, l := range r.Layers {
 		if l.Name != m.Layers[i].Name || l.Sparsity == nil || !(*l.Sparsity >= 0 && *l.Sparsity <= 1) || l.AccBitsExact == nil ||
 			!slices.Contains(known, l.Kernel) || l.Reason == nil {
