@@ -128,6 +128,23 @@ func dagCases() []models.Config {
 	}
 }
 
+// dagCase builds case i of dagCases (dagModel, calibrated on 32 random
+// images from rng), its integer model, and the calibration images (NHWC).
+func dagCase(t *testing.T, cfg models.Config, i int, rng *rand.Rand) (*models.Model, *Model, []float32) {
+	t.Helper()
+	cfg.Seed = uint64(i + 3)
+	const n = 32
+	calib := randomSet(rng, &models.Model{Config: cfg}, n)
+	x := make([]float32, n*calib.Size())
+	tensor.NCHWToNHWC(x, calib.X, n, calib.C, calib.H, calib.W)
+	m := dagModel(t, cfg, x, n)
+	im, err := FromModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, im, x
+}
+
 // TestDAGBitExact runs models with branches (the zoo's ResNet and
 // MobileNet, and an encoder–decoder with a residual sum and a skip
 // concatenation) as integers on every path and in every overflow mode: the
@@ -137,18 +154,8 @@ func TestDAGBitExact(t *testing.T) {
 	cases := dagCases()
 	for i, cfg := range cases {
 		t.Run(cfg.Model, func(t *testing.T) {
-			cfg.Seed = uint64(i + 3)
 			rng := rand.New(rand.NewPCG(5, uint64(i)))
-			const n = 32
-			probe := &models.Model{Config: cfg}
-			calib := randomSet(rng, probe, n)
-			x := make([]float32, n*calib.Size())
-			tensor.NCHWToNHWC(x, calib.X, n, calib.C, calib.H, calib.W)
-			m := dagModel(t, cfg, x, n)
-			im, err := FromModel(m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, im, _ := dagCase(t, cfg, i, rng)
 			set := randomSet(rng, m, 24)
 			for _, mode := range []intgemm.Mode{intgemm.Exact, intgemm.Wrap, intgemm.Saturate} {
 				for _, path := range []Path{PathScalar, PathPreferred, PathAcc16} {
@@ -200,18 +207,8 @@ func TestDAGBitExact(t *testing.T) {
 func TestDAGFusedMatchesGeneral(t *testing.T) {
 	for i, cfg := range dagCases() {
 		t.Run(cfg.Model, func(t *testing.T) {
-			cfg.Seed = uint64(i + 3)
-			rng := rand.New(rand.NewPCG(7, uint64(i)))
-			const n = 32
-			probe := &models.Model{Config: cfg}
-			calib := randomSet(rng, probe, n)
-			x := make([]float32, n*calib.Size())
-			tensor.NCHWToNHWC(x, calib.X, n, calib.C, calib.H, calib.W)
-			m := dagModel(t, cfg, x, n)
-			im, err := FromModel(m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, im, x := dagCase(t, cfg, i, rand.New(rand.NewPCG(7, uint64(i))))
+			size := cfg.InH * cfg.InW * cfg.InC
 			sparse := false
 			for _, impl := range append(vecImpls(), "go") {
 				forceVec(t, impl)
@@ -236,7 +233,7 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 					general := *e
 					general.dagFast = nil
 					for _, nb := range []int{1, 13, 32} {
-						xs := x[:nb*calib.Size()]
+						xs := x[:nb*size]
 						got, want := e.Run(xs, nb, true), general.Run(xs, nb, true)
 						if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Shape, want.Shape) {
 							t.Fatalf("%s, %v, %d threads, %d images: outputs differ", impl, path, th, nb)

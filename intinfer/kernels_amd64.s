@@ -124,6 +124,127 @@ pad: \
 	CMPQ R14, BX; \
 	JB   pad
 
+// QUANT turns the floats of Y into mapAVX2's levels in its low 8 bytes:
+// Quantize (divide, clamp, round to even), the level offset, then the low
+// byte of each lane.
+#define QUANT(Y) \
+	VDIVPS    Y12, Y, Y; \
+	VMAXPS    Y13, Y, Y; \
+	VMINPS    Y14, Y, Y; \
+	VCVTPS2DQ Y, Y; \
+	VPSUBD    Y10, Y, Y; \
+	VPSHUFB   Y15, Y, Y; \
+	VPERMD    Y, Y11, Y
+
+// func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+// func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+// depthwise.rowGo on channels [0, c &^ 7), for unsigned and signed input
+// bytes: for each of npix pixels (its window step bytes after the last's),
+// eight channels at a time, the sum over the taps of the tap's bytes (at
+// offs[t]) times its weights (row t of w), in int32. Pixels are taken four
+// at a time (then one by one), sharing each tap's weights.
+//   AX channel; DX tap; R14 weights of the tap; R15, R13 input bytes.
+#define DWROW(LOAD) \
+	MOVQ acc+0(FP), DI; \
+	MOVQ x+8(FP), SI; \
+	MOVQ offs+16(FP), R8; \
+	MOVQ w+24(FP), R9; \
+	MOVQ taps+32(FP), R10; \
+	MOVQ c+40(FP), BX; \
+	MOVQ npix+48(FP), R11; \
+	MOVQ step+56(FP), R12; \
+p4pix: \
+	CMPQ R11, $4; \
+	JL   p1pix; \
+	XORQ AX, AX; \
+p4block: \
+	MOVQ  BX, CX; \
+	SUBQ  AX, CX; \
+	CMPQ  CX, $8; \
+	JL    p4next; \
+	VPXOR Y0, Y0, Y0; \
+	VPXOR Y1, Y1, Y1; \
+	VPXOR Y2, Y2, Y2; \
+	VPXOR Y3, Y3, Y3; \
+	XORQ  DX, DX; \
+	LEAQ  (R9)(AX*4), R14; \
+p4tap: \
+	CMPQ    DX, R10; \
+	JGE     p4store; \
+	VMOVDQU (R14), Y8; \
+	MOVQ    (R8)(DX*8), R15; \
+	ADDQ    SI, R15; \
+	ADDQ    AX, R15; \
+	LEAQ    (R15)(R12*2), R13; \
+	LOAD    (R15), Y4; \
+	LOAD (R15)(R12*1), Y5; \
+	LOAD (R13), Y6; \
+	LOAD (R13)(R12*1), Y7; \
+	VPMULLD Y8, Y4, Y4; \
+	VPMULLD Y8, Y5, Y5; \
+	VPMULLD Y8, Y6, Y6; \
+	VPMULLD Y8, Y7, Y7; \
+	VPADDD  Y4, Y0, Y0; \
+	VPADDD  Y5, Y1, Y1; \
+	VPADDD  Y6, Y2, Y2; \
+	VPADDD  Y7, Y3, Y3; \
+	INCQ    DX; \
+	LEAQ    (R14)(BX*4), R14; \
+	JMP     p4tap; \
+p4store: \
+	LEAQ    (DI)(AX*4), R13; \
+	VMOVDQU Y0, (R13); \
+	LEAQ    (R13)(BX*4), R13; \
+	VMOVDQU Y1, (R13); \
+	LEAQ    (R13)(BX*4), R13; \
+	VMOVDQU Y2, (R13); \
+	LEAQ    (R13)(BX*4), R13; \
+	VMOVDQU Y3, (R13); \
+	ADDQ    $8, AX; \
+	JMP     p4block; \
+p4next: \
+	LEAQ (SI)(R12*4), SI; \
+	LEAQ (DI)(BX*8), DI; \
+	LEAQ (DI)(BX*8), DI; \
+	SUBQ $4, R11; \
+	JMP  p4pix; \
+p1pix: \
+	TESTQ R11, R11; \
+	JZ    p1done; \
+	XORQ  AX, AX; \
+p1block: \
+	MOVQ  BX, CX; \
+	SUBQ  AX, CX; \
+	CMPQ  CX, $8; \
+	JL    p1next; \
+	VPXOR Y0, Y0, Y0; \
+	XORQ  DX, DX; \
+	LEAQ  (R9)(AX*4), R14; \
+p1tap: \
+	CMPQ    DX, R10; \
+	JGE     p1store; \
+	MOVQ    (R8)(DX*8), R15; \
+	ADDQ    SI, R15; \
+	ADDQ    AX, R15; \
+	LOAD    (R15), Y4; \
+	VPMULLD (R14), Y4, Y4; \
+	VPADDD  Y4, Y0, Y0; \
+	INCQ    DX; \
+	LEAQ    (R14)(BX*4), R14; \
+	JMP     p1tap; \
+p1store: \
+	VMOVDQU Y0, (DI)(AX*4); \
+	ADDQ    $8, AX; \
+	JMP     p1block; \
+p1next: \
+	ADDQ R12, SI; \
+	LEAQ (DI)(BX*4), DI; \
+	DECQ R11; \
+	JMP  p1pix; \
+p1done: \
+	VZEROUPPER; \
+	RET
+
 // func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
 TEXT ·im2colValidAVX2(SB), NOSPLIT, $0-88
 	IM2COL(MOVE_BLOCKS, PAD_BYTES)
@@ -386,15 +507,6 @@ q2done:
 // the processor eight independent chains of operations.
 //   AX channel; CX rows left; DX operation; R12 operand; R13 opcode or
 //   scratch; R14 x of the rows; R15 o of the rows.
-#define QUANT(Y) \
-	VDIVPS    Y12, Y, Y; \
-	VMAXPS    Y13, Y, Y; \
-	VMINPS    Y14, Y, Y; \
-	VCVTPS2DQ Y, Y; \
-	VPSUBD    Y10, Y, Y; \
-	VPSHUFB   Y15, Y, Y; \
-	VPERMD    Y, Y11, Y
-
 TEXT ·mapAVX2(SB), NOSPLIT, $0-72
 	MOVQ         o+0(FP), R15
 	MOVQ         x+8(FP), R14
@@ -624,234 +736,9 @@ mdone:
 	VZEROUPPER
 	RET
 
-// func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
-// func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
-// depthwise.rowGo on channels [0, c &^ 7), for unsigned and signed input
-// bytes: for each of npix pixels (its window step bytes after the last's),
-// eight channels at a time, the sum over the taps of the tap's bytes (at
-// offs[t]) times its weights (row t of w), in int32. Pixels are taken four
-// at a time (then one by one), sharing each tap's weights.
-//   AX channel; DX tap; R14 weights of the tap; R15, R13 input bytes.
+// The depthwise row kernels (DWROW above) for unsigned and signed bytes.
 TEXT ·dwRowU8AVX2(SB), NOSPLIT, $0-64
-	MOVQ acc+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ offs+16(FP), R8
-	MOVQ w+24(FP), R9
-	MOVQ taps+32(FP), R10
-	MOVQ c+40(FP), BX
-	MOVQ npix+48(FP), R11
-	MOVQ step+56(FP), R12
-
-du4pix:
-	CMPQ R11, $4
-	JL   du1pix
-	XORQ AX, AX
-
-du4block:
-	MOVQ  BX, CX
-	SUBQ  AX, CX
-	CMPQ  CX, $8
-	JL    du4next
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	XORQ  DX, DX
-	LEAQ  (R9)(AX*4), R14
-
-du4tap:
-	CMPQ    DX, R10
-	JGE     du4store
-	VMOVDQU (R14), Y8
-	MOVQ    (R8)(DX*8), R15
-	ADDQ    SI, R15
-	ADDQ    AX, R15
-	LEAQ    (R15)(R12*2), R13
-	VPMOVZXBD (R15), Y4
-	VPMOVZXBD (R15)(R12*1), Y5
-	VPMOVZXBD (R13), Y6
-	VPMOVZXBD (R13)(R12*1), Y7
-	VPMULLD Y8, Y4, Y4
-	VPMULLD Y8, Y5, Y5
-	VPMULLD Y8, Y6, Y6
-	VPMULLD Y8, Y7, Y7
-	VPADDD  Y4, Y0, Y0
-	VPADDD  Y5, Y1, Y1
-	VPADDD  Y6, Y2, Y2
-	VPADDD  Y7, Y3, Y3
-	INCQ    DX
-	LEAQ    (R14)(BX*4), R14
-	JMP     du4tap
-
-du4store:
-	LEAQ    (DI)(AX*4), R13
-	VMOVDQU Y0, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y1, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y2, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y3, (R13)
-	ADDQ    $8, AX
-	JMP     du4block
-
-du4next:
-	LEAQ (SI)(R12*4), SI
-	LEAQ (DI)(BX*8), DI
-	LEAQ (DI)(BX*8), DI
-	SUBQ $4, R11
-	JMP  du4pix
-
-du1pix:
-	TESTQ R11, R11
-	JZ    du1done
-	XORQ  AX, AX
-
-du1block:
-	MOVQ  BX, CX
-	SUBQ  AX, CX
-	CMPQ  CX, $8
-	JL    du1next
-	VPXOR Y0, Y0, Y0
-	XORQ  DX, DX
-	LEAQ  (R9)(AX*4), R14
-
-du1tap:
-	CMPQ    DX, R10
-	JGE     du1store
-	MOVQ    (R8)(DX*8), R15
-	ADDQ    SI, R15
-	ADDQ    AX, R15
-	VPMOVZXBD (R15), Y4
-	VPMULLD (R14), Y4, Y4
-	VPADDD  Y4, Y0, Y0
-	INCQ    DX
-	LEAQ    (R14)(BX*4), R14
-	JMP     du1tap
-
-du1store:
-	VMOVDQU Y0, (DI)(AX*4)
-	ADDQ    $8, AX
-	JMP     du1block
-
-du1next:
-	ADDQ R12, SI
-	LEAQ (DI)(BX*4), DI
-	DECQ R11
-	JMP  du1pix
-
-du1done:
-	VZEROUPPER
-	RET
+	DWROW(VPMOVZXBD)
 
 TEXT ·dwRowS8AVX2(SB), NOSPLIT, $0-64
-	MOVQ acc+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ offs+16(FP), R8
-	MOVQ w+24(FP), R9
-	MOVQ taps+32(FP), R10
-	MOVQ c+40(FP), BX
-	MOVQ npix+48(FP), R11
-	MOVQ step+56(FP), R12
-
-ds4pix:
-	CMPQ R11, $4
-	JL   ds1pix
-	XORQ AX, AX
-
-ds4block:
-	MOVQ  BX, CX
-	SUBQ  AX, CX
-	CMPQ  CX, $8
-	JL    ds4next
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	XORQ  DX, DX
-	LEAQ  (R9)(AX*4), R14
-
-ds4tap:
-	CMPQ    DX, R10
-	JGE     ds4store
-	VMOVDQU (R14), Y8
-	MOVQ    (R8)(DX*8), R15
-	ADDQ    SI, R15
-	ADDQ    AX, R15
-	LEAQ    (R15)(R12*2), R13
-	VPMOVSXBD (R15), Y4
-	VPMOVSXBD (R15)(R12*1), Y5
-	VPMOVSXBD (R13), Y6
-	VPMOVSXBD (R13)(R12*1), Y7
-	VPMULLD Y8, Y4, Y4
-	VPMULLD Y8, Y5, Y5
-	VPMULLD Y8, Y6, Y6
-	VPMULLD Y8, Y7, Y7
-	VPADDD  Y4, Y0, Y0
-	VPADDD  Y5, Y1, Y1
-	VPADDD  Y6, Y2, Y2
-	VPADDD  Y7, Y3, Y3
-	INCQ    DX
-	LEAQ    (R14)(BX*4), R14
-	JMP     ds4tap
-
-ds4store:
-	LEAQ    (DI)(AX*4), R13
-	VMOVDQU Y0, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y1, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y2, (R13)
-	LEAQ    (R13)(BX*4), R13
-	VMOVDQU Y3, (R13)
-	ADDQ    $8, AX
-	JMP     ds4block
-
-ds4next:
-	LEAQ (SI)(R12*4), SI
-	LEAQ (DI)(BX*8), DI
-	LEAQ (DI)(BX*8), DI
-	SUBQ $4, R11
-	JMP  ds4pix
-
-ds1pix:
-	TESTQ R11, R11
-	JZ    ds1done
-	XORQ  AX, AX
-
-ds1block:
-	MOVQ  BX, CX
-	SUBQ  AX, CX
-	CMPQ  CX, $8
-	JL    ds1next
-	VPXOR Y0, Y0, Y0
-	XORQ  DX, DX
-	LEAQ  (R9)(AX*4), R14
-
-ds1tap:
-	CMPQ    DX, R10
-	JGE     ds1store
-	MOVQ    (R8)(DX*8), R15
-	ADDQ    SI, R15
-	ADDQ    AX, R15
-	VPMOVSXBD (R15), Y4
-	VPMULLD (R14), Y4, Y4
-	VPADDD  Y4, Y0, Y0
-	INCQ    DX
-	LEAQ    (R14)(BX*4), R14
-	JMP     ds1tap
-
-ds1store:
-	VMOVDQU Y0, (DI)(AX*4)
-	ADDQ    $8, AX
-	JMP     ds1block
-
-ds1next:
-	ADDQ R12, SI
-	LEAQ (DI)(BX*4), DI
-	DECQ R11
-	JMP  ds1pix
-
-ds1done:
-	VZEROUPPER
-	RET
+	DWROW(VPMOVSXBD)
