@@ -27,7 +27,7 @@ import (
 // signed layer input becomes its two's complement bytes at the end.
 //
 // The fused form applies when every layer runs on the integer kernels (so
-// none can overflow), none is a transposed convolution, every quantizer
+// none can overflow), every quantizer
 // between layers has at most 256 levels and every source's range fits
 // int32; otherwise the general path runs.
 
@@ -119,7 +119,7 @@ func (a *arena[T]) get(n int) []T {
 func planDAG(e *Engine) *dagFast {
 	p := e.m.dag
 	for _, lr := range e.layers {
-		if lr.kerns == nil || lr.l.Kind == "conv_transpose" || lr.l.InputBits > 8 {
+		if lr.kerns == nil || lr.l.InputBits > 8 {
 			return nil
 		}
 	}
@@ -146,7 +146,8 @@ func planDAG(e *Engine) *dagFast {
 			if st.g.Validate() != nil {
 				return nil // FromModel checked the shapes
 			}
-			st.inSize = prod(in.e.sym.shape)
+			// The stage's input: a transposed convolution's is spread.
+			st.inSize = st.g.H * st.g.W * st.g.C
 			g := &st.g
 			colSize = max(colSize, st.setKernels())
 			if st.fit = sparseFit(st); st.fit == nil {
@@ -288,8 +289,8 @@ func (e *Engine) runDAGFast(x []float32, n int, capture bool) *Result {
 	res.Out = make([]float32, n*f.outSize)
 	if capture {
 		res.Inputs = make([][]int32, len(f.stages))
-		for i, st := range f.stages {
-			res.Inputs[i] = make([]int32, n*st.inSize)
+		for i := range f.stages {
+			res.Inputs[i] = make([]int32, n*prod(f.in[i].e.sym.shape))
 		}
 	}
 	in := e.m.InH * e.m.InW * e.m.InC
@@ -322,7 +323,8 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 				}
 			}
 			if inputs != nil {
-				dst := inputs[li][b0*st.inSize : (b0+nb)*st.inSize]
+				size := len(xin) / nb
+				dst := inputs[li][b0*size : (b0+nb)*size]
 				for j, v := range xin[:len(dst)] {
 					if l.InputSigned {
 						dst[j] = int32(int8(v))
@@ -330,6 +332,9 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 						dst[j] = int32(v)
 					}
 				}
+			}
+			if l.Kind == "conv_transpose" {
+				xin = spread(l, xin, nb, f.in[li].e.sym.shape, s.bytes.get)
 			}
 			g := st.g
 			g.N = nb

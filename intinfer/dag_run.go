@@ -88,12 +88,13 @@ func spreadSize(l *Layer, side int) int {
 }
 
 // spread places n images x of shape in S apart in a zero image of the
-// transposed convolution's spread size.
-func spread(l *Layer, x []int32, n int, in []int) []int32 {
+// transposed convolution's spread size, in a buffer from alloc.
+func spread[T uint8 | int32](l *Layer, x []T, n int, in []int, alloc func(int) []T) []T {
 	h, w, c := in[0], in[1], in[2]
 	sh, sw := spreadSize(l, h), spreadSize(l, w)
 	off := l.KH - 1 - l.Pad
-	y := make([]int32, n*sh*sw*c)
+	y := alloc(n * sh * sw * c)
+	clear(y)
 	for b := 0; b < n; b++ {
 		for i := 0; i < h; i++ {
 			for j := 0; j < w; j++ {
@@ -111,7 +112,7 @@ func (e *Engine) accumulate(th int, lr *layerRun, x []int32, in []int, n int, ov
 	l := lr.l
 	g := layerGeom(l, n, in)
 	if l.Kind == "conv_transpose" {
-		x = spread(l, x, n, in)
+		x = spread(l, x, n, in, fresh[int32])
 	}
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("intinfer: layer %s: %v", l.Name, err)) // FromModel checked the shapes

@@ -176,8 +176,9 @@
 //
 // # Graphs
 //
-// A model with branches whose layers all run on the kernels (and has no
-// transposed convolution) runs in the fused form of dag_fast.go: chunks
+// A model with branches whose layers all run on the kernels runs in the
+// fused form of dag_fast.go (a transposed convolution on its spread
+// input, as in the general path): chunks
 // of images go through the whole graph like the chain pipeline's, its
 // layers on the same stages and kernel choice, every source's integers
 // (accumulators, sums, averages) in int32 scratch. An edge maps its
