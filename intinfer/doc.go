@@ -14,9 +14,8 @@
 // quantized model sums and averages on its activations' integer grid
 // (quant.Sum, quant.OnGrid), every other value between layers is a
 // monotone per-channel map of an integer source, thresholded for each
-// quantizer that reads it. Models with branches run, but the integer
-// model file cannot hold them yet. Every convolution and linear layer must be quantized (a weight
-// quantizer and a calibrated input quantizer). Layer i keeps its integer
+// quantizer that reads it. Every convolution and linear layer must be
+// quantized (a weight quantizer and a calibrated input quantizer). Layer i keeps its integer
 // weights q (from the weight quantizer, exactly those of the
 // fake-quantized forward pass, up to the sign of a row: see below), its
 // input quantizer (scale, bits, signedness), its per-channel output scale
@@ -200,10 +199,10 @@
 //
 // # File format
 //
-// An integer model file (version 1, 2 or 3) is
+// An integer model file (version 1 to 4) is
 //
 //	offset 0   6 bytes   magic "A2QINT"
-//	offset 6   uint16    format version (1, 2 or 3), little-endian
+//	offset 6   uint16    format version (1 to 4), little-endian
 //	offset 8   uint32    header length H, little-endian
 //	offset 12  H bytes   JSON header (see fileHeader)
 //	12+H       payload   little-endian arrays, referenced from the header
@@ -219,8 +218,18 @@
 // when infinite); a model without them is written as version 1, which
 // older readers read. Version 3 adds a layer's tile ("tile", absent for
 // one stage); only a model with a tiled layer is written as version 3, so
-// that older readers refuse what they would run in one stage. All three
-// versions are read. Batch norms and clips
+// that older readers refuse what they would run in one stage. Version 4
+// holds models with branches: a "graph" of steps (layer, sum, global_mean,
+// batch_norm, clip, leaky_relu, maxpool, flatten, pixel_shuffle,
+// depth_to_space_dcr, pad, resize, concat), each naming its input values
+// (0 the image, i + 1 step i's output), with the step's operands (a sum's
+// or average's quantizer: bits, signed, scale; a batch norm's arrays; a
+// clip's bounds; …) and the output value; the ops are then the layers, in
+// the order of their steps, and a layer may be a transposed convolution
+// ("out_pad"). The thresholds of a graph are not stored: Load finds them
+// from the steps, as FromModel does, after checking every step's
+// operands and the shapes along the graph. All four versions are read.
+// Batch norms and clips
 // between layers need no new field: they are part of the thresholds (and
 // of the sign of the weights). [Save] writes atomically (temporary file,
 // then rename); [Load] rejects a corrupted or truncated file with an error

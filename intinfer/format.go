@@ -14,13 +14,14 @@ import (
 // Magic starts every integer model file. Version is the newest format
 // version this package reads and writes: version 2 adds the float ops
 // batch_norm and clip (after the last layer or before the first), version
-// 3 a layer's tile (multi-stage accumulation). Encode writes the oldest
-// version that holds the model, so that older readers keep reading what
-// they can run and refuse what they would run wrongly; Decode reads all
-// three.
+// 3 a layer's tile (multi-stage accumulation), version 4 models with
+// branches (a graph of steps, and transposed convolutions). Encode writes
+// the oldest version that holds the model, so that older readers keep
+// reading what they can run and refuse what they would run wrongly;
+// Decode reads all four.
 const (
 	Magic   = "A2QINT"
-	Version = 3
+	Version = 4
 )
 
 const prefixLen = len(Magic) + 2 + 4
@@ -33,6 +34,39 @@ type fileHeader struct {
 	PayloadBytes int64    `json:"payload_bytes"`
 	PayloadCRC32 uint32   `json:"payload_crc32"`
 	Ops          []fileOp `json:"ops"`
+	// Graph (version 4) is a model with branches: its steps, and Ops its
+	// layers only, in the order of the steps that use them.
+	Graph *fileGraph `json:"graph,omitempty"`
+}
+
+// fileGraph is a graph model's steps (see gstep) and the value it
+// outputs (0 the image, i + 1 step i's output).
+type fileGraph struct {
+	Steps  []fileStep `json:"steps"`
+	Output int        `json:"output"`
+}
+
+// fileStep is one graph step; a layer step takes the next layer of Ops.
+type fileStep struct {
+	Name   string `json:"name"`
+	Op     OpKind `json:"op"`
+	Inputs []int  `json:"inputs"`
+	// A sum's or global average's input quantizer.
+	Bits   int     `json:"bits,omitempty"`
+	Signed bool    `json:"signed,omitempty"`
+	Scale  float32 `json:"scale,omitempty"`
+	// A clip's bounds (absent: infinite), a batch norm's operands, a
+	// leaky ReLU's slope.
+	Min   *float32  `json:"min,omitempty"`
+	Max   *float32  `json:"max,omitempty"`
+	Norm  *fileNorm `json:"norm,omitempty"`
+	Alpha float32   `json:"alpha,omitempty"`
+	// Pools, depth to space, resizing and padding.
+	K      int     `json:"k,omitempty"`
+	Stride int     `json:"stride,omitempty"`
+	R      int     `json:"r,omitempty"`
+	Pads   *[4]int `json:"pads,omitempty"`
+	Value  float32 `json:"value,omitempty"`
 }
 
 type fileOp struct {
@@ -74,7 +108,9 @@ type fileLayer struct {
 	InputScale  float32 `json:"input_scale"`
 	AccBits     int     `json:"acc_bits"`
 	// Tile is Layer.Tile (version 3; absent: one stage).
-	Tile      int  `json:"tile,omitempty"`
+	Tile int `json:"tile,omitempty"`
+	// OutPad is a transposed convolution's output padding (version 4).
+	OutPad    int  `json:"out_pad,omitempty"`
 	OutBits   int  `json:"out_bits"`
 	OutSigned bool `json:"out_signed"`
 
@@ -95,9 +131,6 @@ var dtypeSize = map[string]int64{"int8": 1, "int16": 2, "int32": 4, "int64": 8, 
 
 // Encode serialises m in the integer model format (see the package doc).
 func (m *Model) Encode() ([]byte, error) {
-	if m.dag != nil {
-		return nil, fmt.Errorf("intinfer: model %s has branches, which the integer model file cannot hold yet", m.Name)
-	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -127,6 +160,13 @@ func (m *Model) Encode() ([]byte, error) {
 	}
 	h := fileHeader{Model: m.Name, Task: m.Task, Input: [3]int{m.InH, m.InW, m.InC}}
 	version := uint16(1)
+	putNorm := func(nm *Norm) *fileNorm {
+		return &fileNorm{Name: nm.Name,
+			Mean:   put("float32", len(nm.Mean), nil, nm.Mean),
+			InvStd: put("float32", len(nm.InvStd), nil, nm.InvStd),
+			Gamma:  put("float32", len(nm.Gamma), nil, nm.Gamma),
+			Beta:   put("float32", len(nm.Beta), nil, nm.Beta)}
+	}
 	for _, op := range m.Ops {
 		fo := fileOp{Op: op.Kind, K: op.K, Stride: op.Stride, R: op.R}
 		switch op.Kind {
@@ -140,12 +180,7 @@ func (m *Model) Encode() ([]byte, error) {
 			}
 		case OpBatchNorm:
 			version = max(version, 2)
-			nm := op.Norm
-			fo.Norm = &fileNorm{Name: nm.Name,
-				Mean:   put("float32", len(nm.Mean), nil, nm.Mean),
-				InvStd: put("float32", len(nm.InvStd), nil, nm.InvStd),
-				Gamma:  put("float32", len(nm.Gamma), nil, nm.Gamma),
-				Beta:   put("float32", len(nm.Beta), nil, nm.Beta)}
+			fo.Norm = putNorm(op.Norm)
 		}
 		if l := op.Layer; l != nil {
 			wt := "int32"
@@ -157,7 +192,7 @@ func (m *Model) Encode() ([]byte, error) {
 			}
 			fl := &fileLayer{Name: l.Name, Kind: l.Kind, InC: l.InC, OutC: l.OutC, KH: l.KH, KW: l.KW, Stride: l.Stride,
 				Pad: l.Pad, Groups: l.Groups, K: l.K, WeightBits: l.WeightBits, InputBits: l.InputBits,
-				InputSigned: l.InputSigned, InputScale: l.InputScale, AccBits: l.AccBits, Tile: l.Tile, OutBits: l.OutBits, OutSigned: l.OutSigned}
+				InputSigned: l.InputSigned, InputScale: l.InputScale, AccBits: l.AccBits, Tile: l.Tile, OutPad: l.OutPad, OutBits: l.OutBits, OutSigned: l.OutSigned}
 			if l.Tile != 0 {
 				version = max(version, 3)
 			}
@@ -171,6 +206,30 @@ func (m *Model) Encode() ([]byte, error) {
 			fo.Layer = fl
 		}
 		h.Ops = append(h.Ops, fo)
+	}
+	if m.dag != nil {
+		version = 4
+		h.Graph = &fileGraph{Output: m.output}
+		for _, st := range m.graph {
+			fs := fileStep{Name: st.Name, Op: st.Op, Inputs: st.Inputs, Alpha: st.Alpha, K: st.K, Stride: st.Stride, R: st.R}
+			switch st.Op {
+			case opSum, opMean:
+				fs.Bits, fs.Signed, fs.Scale = st.Bits, st.Signed, st.Scale
+			case OpBatchNorm:
+				fs.Norm = putNorm(st.Norm)
+			case OpClip:
+				if lo := st.Lo; !math.IsInf(float64(lo), -1) {
+					fs.Min = &lo
+				}
+				if hi := st.Hi; !math.IsInf(float64(hi), 1) {
+					fs.Max = &hi
+				}
+			case opPad:
+				pads := st.Pads
+				fs.Pads, fs.Value = &pads, st.Value
+			}
+			h.Graph.Steps = append(h.Graph.Steps, fs)
+		}
 	}
 	h.PayloadBytes = int64(payload.Len())
 	h.PayloadCRC32 = crc32.ChecksumIEEE(payload.Bytes())
@@ -247,26 +306,21 @@ func Decode(b []byte, name string) (*Model, error) {
 			}
 		}
 		if fn := fo.Norm; fn != nil {
-			nm := &Norm{Name: fn.Name}
-			for _, f := range []struct {
-				dst  *[]float32
-				a    array
-				name string
-			}{{&nm.Mean, fn.Mean, "mean"}, {&nm.InvStd, fn.InvStd, "inv_std"}, {&nm.Gamma, fn.Gamma, "gamma"}, {&nm.Beta, fn.Beta, "beta"}} {
-				v, err := readFloats(payload, f.a, f.name)
-				if err != nil {
-					return nil, fail("batch norm %s: %v", fn.Name, err)
-				}
-				*f.dst = v
+			nm, err := readNorm(payload, fn)
+			if err != nil {
+				return nil, fail("%v", err)
 			}
 			op.Norm = nm
 		}
 		if fl := fo.Layer; fl != nil {
 			l := &Layer{Name: fl.Name, Kind: fl.Kind, InC: fl.InC, OutC: fl.OutC, KH: fl.KH, KW: fl.KW, Stride: fl.Stride,
 				Pad: fl.Pad, Groups: fl.Groups, K: fl.K, WeightBits: fl.WeightBits, InputBits: fl.InputBits,
-				InputSigned: fl.InputSigned, InputScale: fl.InputScale, AccBits: fl.AccBits, Tile: fl.Tile, OutBits: fl.OutBits, OutSigned: fl.OutSigned}
+				InputSigned: fl.InputSigned, InputScale: fl.InputScale, AccBits: fl.AccBits, Tile: fl.Tile, OutPad: fl.OutPad, OutBits: fl.OutBits, OutSigned: fl.OutSigned}
 			if fl.Tile != 0 && version < 3 {
 				return nil, fail("layer %s: a tile needs format version 3, the file is version %d", fl.Name, version)
+			}
+			if (fl.OutPad != 0 || fl.Kind == "conv_transpose") && h.Graph == nil {
+				return nil, fail("layer %s: a transposed convolution belongs in a graph model (format version 4)", fl.Name)
 			}
 			var err error
 			if l.Weights, err = readInts[int32](payload, fl.Weights, "weights"); err != nil {
@@ -290,10 +344,82 @@ func Decode(b []byte, name string) (*Model, error) {
 		}
 		m.Ops = append(m.Ops, op)
 	}
+	if g := h.Graph; g != nil {
+		if version < 4 {
+			return nil, fail("a graph needs format version 4, the file is version %d", version)
+		}
+		if err := m.decodeGraph(payload, g); err != nil {
+			return nil, fail("%v", err)
+		}
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fail("%v", err)
 	}
 	return m, nil
+}
+
+// decodeGraph builds m's plan from a file's graph; m.Ops holds its layers.
+func (m *Model) decodeGraph(payload []byte, g *fileGraph) error {
+	if len(g.Steps) > maxGraphSteps {
+		return fmt.Errorf("%d graph steps", len(g.Steps))
+	}
+	layers := m.Ops
+	steps := make([]gstep, len(g.Steps))
+	for i, fs := range g.Steps {
+		if fs.Op == OpLayer {
+			if len(layers) == 0 || layers[0].Kind != OpLayer {
+				return fmt.Errorf("step %d (%s): no layer left in ops for it (ops of a graph model are its layers, in order)", i, fs.Name)
+			}
+		}
+		st := gstep{Name: fs.Name, Op: fs.Op, Inputs: fs.Inputs, Bits: fs.Bits, Signed: fs.Signed, Scale: fs.Scale,
+			Alpha: fs.Alpha, K: fs.K, Stride: fs.Stride, R: fs.R, Value: fs.Value,
+			Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+		if fs.Min != nil {
+			st.Lo = *fs.Min
+		}
+		if fs.Max != nil {
+			st.Hi = *fs.Max
+		}
+		if fs.Pads != nil {
+			st.Pads = *fs.Pads
+		}
+		if (fs.Op == OpBatchNorm) != (fs.Norm != nil) || fs.Op != OpClip && (fs.Min != nil || fs.Max != nil) || fs.Op != opPad && fs.Pads != nil {
+			return fmt.Errorf("step %d (%s): batch-norm operands, clip bounds or pads on the wrong step", i, fs.Name)
+		}
+		if fs.Norm != nil {
+			nm, err := readNorm(payload, fs.Norm)
+			if err != nil {
+				return fmt.Errorf("step %d: %v", i, err)
+			}
+			st.Norm = nm
+		}
+		if fs.Op == OpLayer {
+			st.Layer = layers[0].Layer
+			layers = layers[1:]
+		}
+		steps[i] = st
+	}
+	if len(layers) != 0 {
+		return fmt.Errorf("%d ops left after the graph's layer steps (ops of a graph model are its layers, in order)", len(layers))
+	}
+	return m.buildGraph(steps, g.Output)
+}
+
+// readNorm reads a batch norm's operands from the payload.
+func readNorm(payload []byte, fn *fileNorm) (*Norm, error) {
+	nm := &Norm{Name: fn.Name}
+	for _, f := range []struct {
+		dst  *[]float32
+		a    array
+		name string
+	}{{&nm.Mean, fn.Mean, "mean"}, {&nm.InvStd, fn.InvStd, "inv_std"}, {&nm.Gamma, fn.Gamma, "gamma"}, {&nm.Beta, fn.Beta, "beta"}} {
+		v, err := readFloats(payload, f.a, f.name)
+		if err != nil {
+			return nil, fmt.Errorf("batch norm %s: %v", fn.Name, err)
+		}
+		*f.dst = v
+	}
+	return nm, nil
 }
 
 // span checks that a lies inside the payload and returns its bytes.

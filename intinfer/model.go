@@ -124,9 +124,29 @@ type Model struct {
 	InH, InW, InC int
 	Ops           []Op
 	// dag, for a model with branches, is how its values flow (see
-	// dag.go); Ops then lists its layers only. Such models run but have no
-	// file format yet.
-	dag *dagPlan
+	// dag.go), built from graph, its steps, whose value output is the
+	// network's output; Ops then lists its layers only.
+	dag    *dagPlan
+	graph  []gstep
+	output int
+}
+
+// Upscale is the factor by which a super-resolution model enlarges its
+// input's sides (1 for a classifier).
+func (m *Model) Upscale() int {
+	if m.dag != nil {
+		if sh := m.dag.out.sym.shape; len(sh) == 3 && sh[0]%m.InH == 0 {
+			return sh[0] / m.InH
+		}
+		return 1
+	}
+	f := 1
+	for _, op := range m.Ops {
+		if op.Kind == OpPixelShuffle {
+			f *= op.R
+		}
+	}
+	return f
 }
 
 // Layers returns the model's layers in order.
@@ -307,13 +327,35 @@ func prod(s []int) int {
 
 // validate checks the layer against its per-image input shape and returns
 // its output shape.
+// validateGraph checks a graph model's layer (which produces
+// accumulators: no thresholds of its own) on input shape in and returns
+// its output shape. A transposed convolution is checked as the
+// convolution of its spread input it runs as.
+func (l *Layer) validateGraph(in []int) ([]int, error) {
+	if l.Kind != "conv_transpose" {
+		return l.validate(in, true)
+	}
+	if l.KH != l.KW || l.KH < 1 || l.KH > maxDim || l.Stride < 1 || l.Stride > maxDim || l.Pad < 0 || l.Pad > l.KH-1 || l.OutPad < 0 || l.OutPad >= l.Stride {
+		return nil, fmt.Errorf("layer %s: geometry: transposed %d×%d kernel, stride %d, pad %d, output pad %d: want a square kernel, pad below it and output pad below the stride",
+			l.Name, l.KH, l.KW, l.Stride, l.Pad, l.OutPad)
+	}
+	if len(in) != 3 || in[0] > maxDim || in[1] > maxDim {
+		return nil, fmt.Errorf("layer %s: input %v", l.Name, in)
+	}
+	c := *l
+	c.Kind, c.Stride, c.Pad, c.OutPad = "conv", 1, 0, 0
+	return c.validate([]int{spreadSize(l, in[0]), spreadSize(l, in[1]), in[2]}, true)
+}
+
 func (l *Layer) validate(in []int, last bool) ([]int, error) {
 	fail := func(field, format string, args ...any) error {
 		return fmt.Errorf("layer %s: %s: %s", l.Name, field, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case l.Kind != "conv" && l.Kind != "linear":
-		return nil, fail("kind", "%q, want conv or linear", l.Kind)
+		return nil, fail("kind", "%q, want conv or linear (or, in a graph, conv_transpose)", l.Kind)
+	case l.OutPad != 0:
+		return nil, fail("out_pad", "%d on a layer that is not a transposed convolution", l.OutPad)
 	case l.InC < 1 || l.OutC < 1 || l.InC > maxValues || l.OutC > maxDim:
 		return nil, fail("channels", "%d in, %d out", l.InC, l.OutC)
 	case l.WeightBits < 2 || l.WeightBits > 16:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/fileio"
 	"github.com/a2qtoolkit/a2q/intinfer"
 	"github.com/a2qtoolkit/a2q/models"
@@ -85,13 +86,15 @@ func runIntModel(ctx context.Context, e *env, cmd string, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", path, err)}
 	}
-	scale := 1
-	for _, op := range im.Ops {
-		if op.Kind == intinfer.OpPixelShuffle {
-			scale *= op.R
-		}
+	// As for a checkpoint: a zoo model's own data, an imported one's by
+	// its task.
+	open := func() (*data.Set, *data.Set, error) {
+		return train.OpenDataFor(models.Task(im.Task), *dataSpec, im.Upscale(), 1)
 	}
-	_, testSet, err := train.OpenDataFor(models.Task(im.Task), *dataSpec, scale, 1)
+	if _, ok := models.TaskOf(im.Name); ok {
+		open = func() (*data.Set, *data.Set, error) { return train.OpenData(im.Name, *dataSpec, im.Upscale(), 1) }
+	}
+	_, testSet, err := open()
 	if err != nil {
 		return usageError{fmt.Errorf("--data: %w", err)}
 	}

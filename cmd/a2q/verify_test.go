@@ -18,6 +18,7 @@ import (
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
+	"github.com/a2qtoolkit/a2q/train"
 )
 
 // calibratedCheckpoint writes an untrained A2Q+ CNN at P = 16
@@ -311,5 +312,57 @@ func TestVerifyTiled(t *testing.T) {
 		if code, _, stderr := runArgs(t, "eval", path, "--mode", "exact", "--limit", "20"); code != 0 {
 			t.Errorf("eval below the tiles' width: exit %d, want 0: %s", code, stderr)
 		}
+	}
+}
+
+// TestVerifyGraphFile saves a network with branches (ESPCN: its last layer
+// reads the image beside the features) as an integer model file and runs
+// the file: the same PSNR, certified, no overflows.
+func TestVerifyGraphFile(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "model.ckpt")
+	_, tr, err := train.OpenData("espcn", "", 2, 1) // the test images, which verify runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build(models.Config{Model: "espcn", InC: tr.C, InH: tr.H, InW: tr.W, Scale: 2, Seed: 1,
+		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16},
+		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m.Layers {
+		l.W.InitFromWeights(true)
+	}
+	tp := autodiff.NewTape(1)
+	n := min(tr.N, 16)
+	x := make([]float32, n*tr.Size())
+	tensor.NCHWToNHWC(x, tr.X[:n*tr.Size()], n, tr.C, tr.H, tr.W)
+	m.Forward(tp, tp.Constant(tensor.FromData(x, n, tr.H, tr.W, tr.C)), false)
+	c, err := m.Checkpoint(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.Save(ckpt, c); err != nil {
+		t.Fatal(err)
+	}
+	intModel := filepath.Join(dir, "espcn.a2qint")
+	var psnr []float64
+	for _, args := range [][]string{{ckpt, "--save", intModel}, {intModel}} {
+		code, stdout, stderr := runArgs(t, append([]string{"verify", "--limit", "20", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("verify %v: exit %d: %s", args, code, stderr)
+		}
+		var r struct {
+			PSNR      *float64 `json:"test_psnr"`
+			Overflows int64    `json:"overflows"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.PSNR == nil || r.Overflows != 0 {
+			t.Fatalf("verify %v: %v\n%s", args, err, stdout)
+		}
+		psnr = append(psnr, *r.PSNR)
+	}
+	if psnr[0] != psnr[1] {
+		t.Errorf("PSNR of the checkpoint %v, of its integer model file %v", psnr[0], psnr[1])
 	}
 }
