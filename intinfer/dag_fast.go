@@ -13,13 +13,15 @@ import (
 // fast_plan.go does for chains, for a graph. Chunks of a few images go
 // through the whole graph, one worker each, so that a chunk's activations
 // stay in cache. Every source's integers (a layer's accumulators, a sum,
-// a global average) are int32 in per-worker scratch; an edge thresholds
-// its source with the requantisation tables of the chain pipeline
-// (fast_requant.go), built from the edge's thresholds clamped to the
-// source's exact integer range, and moves the resulting bytes; each layer
-// runs on its fused stage (im2col and the dense kernels, or the sparse
-// kernel, chosen by the cost model as for a chain). The result equals the
-// general graph path's (dag_run.go) bit for bit.
+// a global average) are int32 in per-worker scratch. An edge maps its
+// source to levels with the vector program of vecmap.go where that has
+// been checked against the edge's thresholds, and otherwise with the
+// requantisation tables of the chain pipeline (fast_requant.go), built
+// from the thresholds clamped to the source's exact integer range; then it
+// moves the resulting bytes. Each layer runs on its fused stage (im2col
+// and the dense kernels, the sparse kernel, chosen by the cost model as
+// for a chain, or a depthwise convolution's direct kernel). The result
+// equals the general graph path's (dag_run.go) bit for bit.
 //
 // Bytes between an edge's thresholds and its reader hold levels offset by
 // the quantizer's lowest level (level − lo, so 0 … 2^N − 1): max pooling
@@ -27,14 +29,14 @@ import (
 // signed layer input becomes its two's complement bytes at the end.
 //
 // The fused form applies when every layer runs on the integer kernels (so
-// none can overflow), every quantizer
-// between layers has at most 256 levels and every source's range fits
-// int32; otherwise the general path runs.
+// none can overflow), every quantizer between layers has at most 256
+// levels and every source's range fits int32; otherwise the general path
+// runs.
 
 // dagFast is the fused form of an engine's graph model.
 type dagFast struct {
 	// stages are the layers' fused stages (geometry for one image), by
-	// layer index; in their input edges.
+	// layer index; in are their input edges.
 	stages []fastStage
 	in     []*fastEdge
 	srcs   []dagFastSrc // in the plan's order
