@@ -37,17 +37,28 @@ func tiledCheckpoint(t *testing.T, path string, tile int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
+	initCheckpoint(t, path, models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 1,
 		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16, Tile: tile},
-		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)})
+		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)}, tr, 128)
+}
+
+// initCheckpoint writes cfg's model, projection-initialised, with its
+// activation quantizers calibrated on the first n images of s, as the
+// first training step would.
+func initCheckpoint(t *testing.T, path string, cfg models.Config, s *data.Set, n int) {
+	t.Helper()
+	m, err := models.Build(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range m.Layers {
 		l.W.InitFromWeights(true)
 	}
+	n = min(n, s.N)
+	x := make([]float32, n*s.Size())
+	tensor.NCHWToNHWC(x, s.X[:n*s.Size()], n, s.C, s.H, s.W)
 	tp := autodiff.NewTape(1)
-	m.Forward(tp, tp.Constant(tensor.FromData(tr.X[:128*tr.Size()], 128, 28, 28, 1)), false)
+	m.Forward(tp, tp.Constant(tensor.FromData(x, n, s.H, s.W, s.C)), false)
 	c, err := m.Checkpoint(nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -321,31 +332,13 @@ func TestVerifyTiled(t *testing.T) {
 func TestVerifyGraphFile(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "model.ckpt")
-	_, tr, err := train.OpenData("espcn", "", 2, 1) // the test images, which verify runs
+	_, te, err := train.OpenData("espcn", "", 2, 1) // the test images, which verify runs
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.Build(models.Config{Model: "espcn", InC: tr.C, InH: tr.H, InW: tr.W, Scale: 2, Seed: 1,
+	initCheckpoint(t, ckpt, models.Config{Model: "espcn", InC: te.C, InH: te.H, InW: te.W, Scale: 2, Seed: 1,
 		Hidden: quant.LayerConfig{Mode: quant.A2QPlus, WeightBits: 8, ActBits: 8, AccBits: 16},
-		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range m.Layers {
-		l.W.InitFromWeights(true)
-	}
-	tp := autodiff.NewTape(1)
-	n := min(tr.N, 16)
-	x := make([]float32, n*tr.Size())
-	tensor.NCHWToNHWC(x, tr.X[:n*tr.Size()], n, tr.C, tr.H, tr.W)
-	m.Forward(tp, tp.Constant(tensor.FromData(x, n, tr.H, tr.W, tr.C)), false)
-	c, err := m.Checkpoint(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoint.Save(ckpt, c); err != nil {
-		t.Fatal(err)
-	}
+		First:  models.DefaultEdge(quant.A2QPlus), Last: models.DefaultEdge(quant.A2QPlus)}, te, 16)
 	intModel := filepath.Join(dir, "espcn.a2qint")
 	var psnr []float64
 	for _, args := range [][]string{{ckpt, "--save", intModel}, {intModel}} {
