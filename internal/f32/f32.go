@@ -59,15 +59,15 @@ func ReLUGrad(g, d, out []float32) {
 const Block = 4096
 
 // ReLUGradTo writes d where out > 0 and +0 elsewhere into g, whatever g
-// held: ReLUGrad into g cleared, a Block at a time. The slices have the
-// same length.
+// held, in one pass: bit for bit ReLUGrad into g cleared (0 + d, so a −0
+// of d becomes +0). The slices have the same length.
 func ReLUGradTo(g, d, out []float32) {
 	sameLen("ReLUGradTo", len(g), len(d))
 	sameLen("ReLUGradTo", len(g), len(out))
-	for b := 0; b < len(g); b += Block {
-		e := min(b+Block, len(g))
-		clear(g[b:e])
-		ReLUGrad(g[b:e], d[b:e], out[b:e])
+	if useAVX2 {
+		reluGradToAVX2(g, d, out)
+	} else {
+		reluGradToGo(g, d, out)
 	}
 }
 

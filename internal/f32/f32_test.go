@@ -625,22 +625,28 @@ func TestNoAllocs(t *testing.T) {
 }
 
 // TestReLUGradTo checks that ReLUGradTo overwrites whatever g held with
-// ReLUGrad into a cleared g, across block boundaries.
+// ReLUGrad into a cleared g, bit for bit, on both paths.
 func TestReLUGradTo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	for _, n := range []int{0, 1, 7, Block - 1, Block, 2*Block + 13} {
-		d, out, g := make([]float32, n), make([]float32, n), make([]float32, n)
-		for i := range d {
-			d[i], out[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
-			g[i] = float32(math.NaN())
-		}
-		want := make([]float32, n)
-		ReLUGrad(want, d, out)
-		ReLUGradTo(g, d, out)
-		for i := range g {
-			if math.Float32bits(g[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("n=%d: g[%d] = %v, want %v", n, i, g[i], want[i])
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, n := range append(n1(), Block+13) {
+			vs := arith(rng)
+			d, out := data(rng, n, vs), data(rng, n, anyValue)
+			g := make([]float32, n)
+			for i := range g {
+				g[i] = float32(math.NaN())
 			}
+			want := make([]float32, n)
+			for i := range want {
+				if out[i] > 0 {
+					want[i] += d[i]
+				}
+			}
+			buf, s := guarded(g)
+			ReLUGradTo(s, d, out)
+			wbuf, _ := guarded(want)
+			sameBits(t, fmt.Sprintf("%s n=%d", pathName(avx), n), buf, wbuf)
 		}
 	}
 }

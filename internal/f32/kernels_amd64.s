@@ -180,6 +180,58 @@ rgdone:
 	VZEROUPPER
 	RET
 
+// RELUGRADTO8(off) writes 8 floats of g: 0 + d where out > 0, +0
+// elsewhere, without reading g.
+#define RELUGRADTO8(off) \
+	VCMPPS    $0x11, off(R8)(BX*4), Y8, Y4 \
+	VADDPS    off(SI)(BX*4), Y8, Y1        \
+	VBLENDVPS Y4, Y1, Y8, Y0               \
+	VMOVUPS   Y0, off(DI)(BX*4)
+
+// func reluGradToAVX2(g, d, out []float32)
+TEXT ·reluGradToAVX2(SB), NOSPLIT, $0-72
+	MOVQ   g_base+0(FP), DI
+	MOVQ   g_len+8(FP), CX
+	MOVQ   d_base+24(FP), SI
+	MOVQ   out_base+48(FP), R8
+	VXORPS Y8, Y8, Y8
+	XORQ   BX, BX
+
+rt32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   rt8
+	RELUGRADTO8(0)
+	RELUGRADTO8(32)
+	RELUGRADTO8(64)
+	RELUGRADTO8(96)
+	MOVQ DX, BX
+	JMP  rt32
+
+rt8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   rt1
+	RELUGRADTO8(0)
+	MOVQ DX, BX
+	JMP  rt8
+
+rt1:
+	CMPQ      BX, CX
+	JAE       rtdone
+	VMOVSS    (R8)(BX*4), X2
+	VCMPPS    $0x11, X2, X8, X4
+	VMOVSS    (SI)(BX*4), X1
+	VADDSS    X1, X8, X1
+	VBLENDVPS X4, X1, X8, X0
+	VMOVSS    X0, (DI)(BX*4)
+	INCQ      BX
+	JMP       rt1
+
+rtdone:
+	VZEROUPPER
+	RET
+
 // func sumRowsAVX2(acc, m []float32)
 //
 // Column blocks of 32, 8 and 1 are kept in registers while the rows are

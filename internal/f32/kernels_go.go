@@ -38,6 +38,17 @@ func reluGradGo(g, d, out []float32) {
 	}
 }
 
+func reluGradToGo(g, d, out []float32) {
+	d, out = d[:len(g)], out[:len(g)]
+	for i := range g {
+		v := float32(0)
+		if out[i] > 0 {
+			v += d[i]
+		}
+		g[i] = v
+	}
+}
+
 func sumRowsGo(acc, m []float32) {
 	c := len(acc)
 	for r := 0; r+c <= len(m) && c > 0; r += c {

@@ -22,6 +22,9 @@ func reluAVX2(dst, src []float32)
 func reluGradAVX2(g, d, out []float32)
 
 //go:noescape
+func reluGradToAVX2(g, d, out []float32)
+
+//go:noescape
 func sumRowsAVX2(acc, m []float32)
 
 //go:noescape

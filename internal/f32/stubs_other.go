@@ -9,7 +9,9 @@ var useAVX2 = false
 func addRowsAVX2(m, v []float32)       { addRowsGo(m, v) }
 func reluAVX2(dst, src []float32)      { reluGo(dst, src) }
 func reluGradAVX2(g, d, out []float32) { reluGradGo(g, d, out) }
-func sumRowsAVX2(acc, m []float32)     { sumRowsGo(acc, m) }
+
+func reluGradToAVX2(g, d, out []float32) { reluGradToGo(g, d, out) }
+func sumRowsAVX2(acc, m []float32)       { sumRowsGo(acc, m) }
 
 func maxPool2AVX2(c int, y []float32, arg []uint8, x0, x1 []float32) {
 	maxPool2Go(c, y, arg, x0, x1)
