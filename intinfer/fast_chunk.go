@@ -135,7 +135,11 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 		if !st.direct {
 			// The patch copies may move words past the end of both
 			// buffers, into their slack.
-			im2colU8(g, x, grp, s.col[:rows*k+slack], k)
+			if g.Pad > 0 && g.Groups == 1 {
+				im2colPadded(g, x, s.col[:rows*k+slack], k, &s.pad)
+			} else {
+				im2colU8(g, x, grp, s.col[:rows*k+slack], k)
+			}
 			col = s.col[:rows*k]
 		}
 		if l.InputSigned {

@@ -65,6 +65,29 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 	}
 }
 
+// im2colPadded is im2colU8 for one group with padding: it copies the
+// images into zero-bordered ones in pad (grown as needed, with slack) and
+// takes their unpadded patches, which im2colValid copies a kernel row at a
+// time, where the padded windows of im2colU8 go byte run by byte run.
+func im2colPadded(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uint8) {
+	p := g.Pad
+	gp := *g
+	gp.H, gp.W, gp.Pad = g.H+2*p, g.W+2*p, 0
+	img, pimg := g.H*g.W*g.C, gp.H*gp.W*g.C
+	if need := g.N*pimg + slack; len(*pad) < need {
+		*pad = make([]uint8, need)
+	}
+	buf := (*pad)[:g.N*pimg+slack]
+	clear(buf)
+	row := g.W * g.C
+	for n := 0; n < g.N; n++ {
+		for i := 0; i < g.H; i++ {
+			copy(buf[n*pimg+((i+p)*gp.W+p)*g.C:][:row], x[n*img+i*row:][:row])
+		}
+	}
+	im2colValid(&gp, buf, col, lda)
+}
+
 // im2colValid is im2colU8 for one group without padding: every kernel row
 // of a patch is one contiguous run of KW·C input bytes. Runs of at most 8
 // bytes move as one 8-byte word where both slices have room (the extra

@@ -105,6 +105,42 @@ func TestIm2colValidKernel(t *testing.T) {
 	}
 }
 
+// TestIm2colPadded compares the patches of padded convolutions taken from
+// zero-bordered copies of the images with im2colU8's padded windows, with
+// and without the vector kernels.
+func TestIm2colPadded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for trial := range 100 {
+		g := tensor.ConvGeom{N: 1 + rng.IntN(3), H: 2 + rng.IntN(9), W: 2 + rng.IntN(9), C: 1 + rng.IntN(20),
+			KH: 1 + rng.IntN(5), Stride: 1 + rng.IntN(2), Groups: 1, Cout: 1}
+		g.KW = g.KH
+		g.Pad = rng.IntN(g.KH)
+		if g.Pad == 0 || g.Validate() != nil {
+			continue
+		}
+		lda := g.KPerGroup + (4-g.KPerGroup%4)%4
+		x := make([]uint8, g.N*g.H*g.W*g.C+slack)
+		for i := range x {
+			x[i] = uint8(rng.Uint32())
+		}
+		want := make([]uint8, g.OH*g.OW*g.N*lda+slack)
+		im2colU8(&g, x, 0, want, lda)
+		for _, impl := range append(vecImpls(), "go") {
+			forceVec(t, impl)
+			col := make([]uint8, len(want))
+			for i := range col {
+				col[i] = 0xAA
+			}
+			var pad []uint8
+			im2colPadded(&g, x, col, lda, &pad)
+			n := g.N * g.OH * g.OW * lda
+			if !slices.Equal(col[:n], want[:n]) {
+				t.Fatalf("trial %d, %s, %+v: patches differ", trial, impl, g)
+			}
+		}
+	}
+}
+
 // TestFusedKernelSets runs the fused pipeline with each vector kernel set
 // and with none: outputs and captured layer inputs must be identical.
 func TestFusedKernelSets(t *testing.T) {
