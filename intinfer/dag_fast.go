@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/a2qtoolkit/a2q/accum"
+	"github.com/a2qtoolkit/a2q/tensor"
 	"github.com/a2qtoolkit/a2q/thresh"
 )
 
@@ -392,6 +393,7 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 	e := fe.e
 	var out []uint8
 	var shape []int
+	moves, skip := e.sym.moves, 0
 	switch {
 	case fe.parts != nil:
 		var ps [][]uint8
@@ -430,6 +432,19 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 			}
 			src = neg
 		}
+		// Max pools that come first pool the integers, then a quarter
+		// (for 2×2) are mapped: the edge's map is non-decreasing in
+		// them (in −x for the negated channels), so the largest integer
+		// has the largest level, as the general path's pooled levels.
+		for skip < len(moves) && moves[skip].kind == OpMaxPool && len(shape) == 3 {
+			mv := &moves[skip]
+			h, w, c := shape[0], shape[1], shape[2]
+			oh, ow := tensor.PoolOut(h, mv.k, mv.stride, 0), tensor.PoolOut(w, mv.k, mv.stride, 0)
+			pooled := s.ints.get(nb * oh * ow * c)
+			maxPoolInto(nb, h, w, c, mv.k, mv.stride, src, pooled)
+			src, shape = pooled, []int{oh, ow, c}
+			skip++
+		}
 		out = s.bytes.get(len(src))
 		if fe.vm != nil {
 			fe.vm.rows(src, out)
@@ -437,7 +452,7 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 			fe.q.rows(src, out)
 		}
 	}
-	return applyMoves(1, nb, e.sym.moves, out, shape, func(mi, ch int) uint8 { f := fe.fill[mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
+	return applyMoves(1, nb, moves[skip:], out, shape, func(mi, ch int) uint8 { f := fe.fill[skip+mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
 }
 
 // eachChunk calls do on the chunks of at most cb of n images, spread over

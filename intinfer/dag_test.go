@@ -128,6 +128,18 @@ func dagCases() []models.Config {
 			{Name: "gap", Op: graph.GlobalAvgPool, Inputs: []string{"relu"}},
 			{Name: "fc", Op: graph.Linear, Inputs: []string{"gap"}, In: 6, Out: 3, Bias: true},
 		}}, InC: 1, InH: 6, InW: 6, Classes: 3, Hidden: a2qp, First: edge, Last: edge},
+		// A batch norm with scales of both signs before a max pool: the
+		// pool takes the smallest accumulator of a decreasing channel.
+		{Model: "normpool", Graph: &graph.Graph{Input: "x", InShape: []int{8, 8, 1}, Output: "fc", Nodes: []graph.Node{
+			{Name: "c1", Op: graph.Conv, Inputs: []string{"x"}, In: 1, Out: 6, Kernel: 3, Pad: 1, Bias: true},
+			{Name: "bn", Op: graph.BatchNorm, Inputs: []string{"c1"}, Out: 6, Eps: 1e-5},
+			{Name: "pool", Op: graph.MaxPool, Inputs: []string{"bn"}, Kernel: 2},
+			{Name: "c2", Op: graph.Conv, Inputs: []string{"pool"}, In: 6, Out: 8, Kernel: 3, Pad: 1},
+			{Name: "relu", Op: graph.ReLU, Inputs: []string{"c2"}},
+			{Name: "pool2", Op: graph.MaxPool, Inputs: []string{"relu"}, Kernel: 2},
+			{Name: "gap", Op: graph.GlobalAvgPool, Inputs: []string{"pool2"}},
+			{Name: "fc", Op: graph.Linear, Inputs: []string{"gap"}, In: 8, Out: 3, Bias: true},
+		}}, InC: 1, InH: 8, InW: 8, Classes: 3, Hidden: a2qp, First: edge, Last: edge},
 	}
 }
 

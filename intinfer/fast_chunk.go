@@ -253,6 +253,24 @@ func quantizeBytes(dst []uint8, x []float32, s, lo, hi float32) {
 func maxPoolInto[T uint8 | int32 | int64 | float32](n, h, w, c, k, stride int, x, y []T) {
 	oh, ow := tensor.PoolOut(h, k, stride, 0), tensor.PoolOut(w, k, stride, 0)
 	y = y[:n*oh*ow*c]
+	if k == 2 && stride == 2 {
+		// The common case, a window at a time without the loops over it.
+		for b := 0; b < n; b++ {
+			for i := 0; i < oh; i++ {
+				r0 := x[((b*h+2*i)*w)*c:][:2*ow*c]
+				r1 := x[((b*h+2*i+1)*w)*c:][:2*ow*c]
+				yr := y[((b*oh+i)*ow)*c:][:ow*c]
+				for j := 0; j < ow; j++ {
+					a0, a1 := r0[2*j*c:][:2*c], r1[2*j*c:][:2*c]
+					yo := yr[j*c:][:c]
+					for ch := range yo {
+						yo[ch] = max(a0[ch], a0[c+ch], a1[ch], a1[c+ch])
+					}
+				}
+			}
+		}
+		return
+	}
 	for b := 0; b < n; b++ {
 		for i := 0; i < oh; i++ {
 			for j := 0; j < ow; j++ {

@@ -173,3 +173,37 @@ func TestFusedKernelSets(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolInto checks the pools on integers and floats, the 2×2 stride-2
+// case included, against the maximum over each window.
+func TestMaxPoolInto(t *testing.T) {
+	rng := rand.New(rand.NewPCG(47, 48))
+	for _, tc := range []struct{ n, h, w, c, k, stride int }{
+		{2, 6, 6, 3, 2, 2}, {1, 7, 5, 8, 2, 2}, {2, 5, 5, 2, 3, 1}, {1, 6, 7, 4, 3, 2},
+	} {
+		x := make([]int32, tc.n*tc.h*tc.w*tc.c)
+		for i := range x {
+			x[i] = int32(rng.IntN(1000) - 500)
+		}
+		oh, ow := (tc.h-tc.k)/tc.stride+1, (tc.w-tc.k)/tc.stride+1
+		y := make([]int32, tc.n*oh*ow*tc.c)
+		maxPoolInto(tc.n, tc.h, tc.w, tc.c, tc.k, tc.stride, x, y)
+		for b := 0; b < tc.n; b++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					for ch := 0; ch < tc.c; ch++ {
+						m := int32(-1 << 31)
+						for u := 0; u < tc.k; u++ {
+							for v := 0; v < tc.k; v++ {
+								m = max(m, x[((b*tc.h+i*tc.stride+u)*tc.w+j*tc.stride+v)*tc.c+ch])
+							}
+						}
+						if got := y[((b*oh+i)*ow+j)*tc.c+ch]; got != m {
+							t.Fatalf("%+v: pixel (%d, %d, %d) channel %d: %d, want %d", tc, b, i, j, ch, got, m)
+						}
+					}
+				}
+			}
+		}
+	}
+}
