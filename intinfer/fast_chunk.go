@@ -112,7 +112,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
-		sp.toPlanes(planes, xin, nb, g, l.InputSigned)
+		sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)
 		np := sp.positions(nb, g)
 		acc = s.acc[:np*l.OutC]
 		if each, _ := sp.perImage(nb, g, sp.kern.Block()); each {

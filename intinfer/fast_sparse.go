@@ -92,21 +92,40 @@ func (sr *sparseRun) perImage(nb int, g *tensor.ConvGeom, block int) (bool, int)
 }
 
 // toPlanes writes nb NHWC byte images x (h×w×c) into the planes, at
-// offset pad in each padded image; the padding is never written, so it
-// stays zero. Without padding the pixels of the whole chunk are one run in
-// the planes as in x.
-func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvGeom, signed bool) {
+// offset pad in each padded image. Without padding the pixels of the whole
+// chunk are one run in the planes as in x. With padding, rows of a
+// multiple of 16 pixels are transposed one by one into place; shorter or
+// ragged rows are first copied into zero-bordered images in buf (grown as
+// needed), whose pixels are then one run, so that the transpose takes
+// whole blocks of 16 pixels rather than leaving each row's tail to Go.
+func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvGeom, signed bool, buf *[]uint8) {
 	h, w, c, pad := g.H, g.W, g.C, g.Pad
 	if pad == 0 {
 		transposeBytes(planes, sr.ldp, x[:nb*h*w*c], c, signed)
 		return
 	}
+	if w%16 == 0 {
+		// Rows of whole blocks: transposed in place, no copy.
+		for b := 0; b < nb; b++ {
+			for y := 0; y < h; y++ {
+				base := (b*sr.hp+y+pad)*sr.wp + pad
+				transposeBytes(planes[base:], sr.ldp, x[(b*h+y)*w*c:][:w*c], c, signed)
+			}
+		}
+		return
+	}
+	img := sr.hp * sr.wp * c
+	if len(*buf) < nb*img {
+		*buf = make([]uint8, nb*img)
+	}
+	p := (*buf)[:nb*img]
+	clear(p)
 	for b := 0; b < nb; b++ {
 		for y := 0; y < h; y++ {
-			base := (b*sr.hp+y+pad)*sr.wp + pad
-			transposeBytes(planes[base:], sr.ldp, x[(b*h+y)*w*c:][:w*c], c, signed)
+			copy(p[b*img+((y+pad)*sr.wp+pad)*c:][:w*c], x[(b*h+y)*w*c:][:w*c])
 		}
 	}
+	transposeBytes(planes, sr.ldp, p, c, signed)
 }
 
 // transposeBytes writes the pixels of x (rows of c bytes) to dst as c

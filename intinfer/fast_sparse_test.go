@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/tensor"
 )
 
 // TestTransposeBytes checks the byte-to-plane transpose of every kernel set
@@ -46,6 +47,45 @@ func TestTransposeBytes(t *testing.T) {
 							t.Fatalf("planes differ from the transposed bytes")
 						}
 					})
+				}
+			}
+		}
+	}
+}
+
+// TestToPlanes checks the padded planes of a chunk against their
+// definition, for rows of whole 16-pixel blocks (transposed in place) and
+// ragged ones (copied into bordered images first), with and without the
+// vector kernels.
+func TestToPlanes(t *testing.T) {
+	for _, w := range []int{16, 7, 20} {
+		for _, impl := range append(vecImpls(), "go") {
+			forceVec(t, impl)
+			const nb, chunk, h, c, pad = 2, 3, 5, 16, 1
+			g := tensor.ConvGeom{N: nb, H: h, W: w, C: c, KH: 3, KW: 3, Stride: 1, Pad: pad, Groups: 1, Cout: 1}
+			sr := &sparseRun{hp: h + 2*pad, wp: w + 2*pad}
+			sr.ldp = chunk * sr.hp * sr.wp
+			rng := rand.New(rand.NewPCG(uint64(w), 3))
+			x := make([]uint8, nb*h*w*c)
+			for i := range x {
+				x[i] = uint8(rng.IntN(256))
+			}
+			planes := make([]int16, c*sr.ldp)
+			var buf []uint8
+			sr.toPlanes(planes, x, nb, &g, true, &buf)
+			for b := 0; b < nb; b++ {
+				for y := 0; y < sr.hp; y++ {
+					for xx := 0; xx < sr.wp; xx++ {
+						for ci := 0; ci < c; ci++ {
+							want := int16(0)
+							if iy, ix := y-pad, xx-pad; iy >= 0 && iy < h && ix >= 0 && ix < w {
+								want = int16(int8(x[((b*h+iy)*w+ix)*c+ci]))
+							}
+							if got := planes[ci*sr.ldp+(b*sr.hp+y)*sr.wp+xx]; got != want {
+								t.Fatalf("%s, width %d: image %d (%d, %d) channel %d: %d, want %d", impl, w, b, y, xx, ci, got, want)
+							}
+						}
+					}
 				}
 			}
 		}
