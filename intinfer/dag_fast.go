@@ -347,13 +347,9 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 			st.accumulate(&s.fs, li, th, xin[:len(xin)+slack], nb, &g)
 		case srcSum:
 			sum := buf[:nb*src.n]
-			clear(sum)
-			for _, fe := range src.in {
+			for k, fe := range src.in {
 				b, _ := fe.bytes(s, nb, x)
-				lo := fe.e.q.lo
-				for j, v := range b {
-					sum[j] += int32(v) + lo
-				}
+				addLevels(sum, b, fe.e.q.lo, k == 0)
 			}
 		case srcMean:
 			fe := src.in[0]
@@ -453,6 +449,26 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 		}
 	}
 	return applyMoves(1, nb, moves[skip:], out, shape, func(mi, ch int) uint8 { f := fe.fill[skip+mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
+}
+
+// addLevels adds the offset levels b (each level − lo) to sum as levels:
+// sum[i] += b[i] + lo, or with set, sum[i] = b[i] + lo.
+func addLevels(sum []int32, b []uint8, lo int32, set bool) {
+	b = b[:len(sum)]
+	done := 0
+	if useAVX2 && len(sum) >= 8 {
+		widenAddAVX2(&sum[0], &b[0], len(sum), lo, set)
+		done = len(sum) &^ 7
+	}
+	if set {
+		for j, v := range b[done:] {
+			sum[done+j] = int32(v) + lo
+		}
+		return
+	}
+	for j, v := range b[done:] {
+		sum[done+j] += int32(v) + lo
+	}
 }
 
 // eachChunk calls do on the chunks of at most cb of n images, spread over

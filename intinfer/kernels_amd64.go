@@ -69,3 +69,8 @@ func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step 
 
 //go:noescape
 func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int)
+
+// widenAddAVX2 is addLevels on the first n &^ 7 values.
+//
+//go:noescape
+func widenAddAVX2(sum *int32, b *uint8, n int, lo int32, set bool)

@@ -742,3 +742,45 @@ TEXT ·dwRowU8AVX2(SB), NOSPLIT, $0-64
 
 TEXT ·dwRowS8AVX2(SB), NOSPLIT, $0-64
 	DWROW(VPMOVSXBD)
+
+// func widenAddAVX2(sum *int32, b *uint8, n int, lo int32, set bool)
+// addLevels on the first n &^ 7 values: sum[i] = b[i] + lo, or (set false)
+// sum[i] + b[i] + lo, in int32.
+TEXT ·widenAddAVX2(SB), NOSPLIT, $0-29
+	MOVQ         sum+0(FP), DI
+	MOVQ         b+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         lo+24(FP), AX
+	VMOVD        AX, X2
+	VPBROADCASTD X2, Y2
+	MOVBLZX      set+28(FP), DX
+	SHRQ         $3, CX
+	TESTQ        DX, DX
+	JNZ          waset
+
+waadd:
+	TESTQ     CX, CX
+	JZ        wadone
+	VPMOVZXBD (SI), Y0
+	VPADDD    Y2, Y0, Y0
+	VPADDD    (DI), Y0, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JMP       waadd
+
+waset:
+	TESTQ     CX, CX
+	JZ        wadone
+	VPMOVZXBD (SI), Y0
+	VPADDD    Y2, Y0, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JMP       waset
+
+wadone:
+	VZEROUPPER
+	RET

@@ -52,3 +52,7 @@ func dwRowU8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step 
 func dwRowS8AVX2(acc *int32, x *uint8, offs *int, w *int32, taps, c, npix, step int) {
 	panic("intinfer: no vector kernels in this build")
 }
+
+func widenAddAVX2(sum *int32, b *uint8, n int, lo int32, set bool) {
+	panic("intinfer: no vector kernels in this build")
+}

@@ -207,3 +207,34 @@ func TestMaxPoolInto(t *testing.T) {
 		}
 	}
 }
+
+// TestAddLevels checks the widening sum of levels with and without the
+// vector kernel, for every tail length.
+func TestAddLevels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(49, 50))
+	for _, impl := range append(vecImpls(), "go") {
+		forceVec(t, impl)
+		for n := range 21 {
+			for _, set := range []bool{false, true} {
+				sum, b := make([]int32, n), make([]uint8, n+3)
+				for i := range sum {
+					sum[i] = int32(rng.IntN(1000) - 500)
+				}
+				for i := range b {
+					b[i] = uint8(rng.IntN(256))
+				}
+				want := slices.Clone(sum)
+				for i := range want {
+					if set {
+						want[i] = 0
+					}
+					want[i] += int32(b[i]) - 128
+				}
+				addLevels(sum, b, -128, set)
+				if !slices.Equal(sum, want) {
+					t.Fatalf("%s, n=%d, set %v: %v, want %v", impl, n, set, sum, want)
+				}
+			}
+		}
+	}
+}
