@@ -1,6 +1,10 @@
 package intinfer
 
-import "github.com/a2qtoolkit/a2q/thresh"
+import (
+	"math"
+
+	"github.com/a2qtoolkit/a2q/thresh"
+)
 
 // The float map of a graph edge evaluated with vector instructions. An
 // edge's map (the source's base map, its batch norms and clips, the
@@ -70,7 +74,7 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 	default:
 		return nil
 	}
-	for _, el := range e.sym.chain {
+	for i, el := range e.sym.chain {
 		switch {
 		case el.norm != nil: // Norm.apply
 			nm := el.norm
@@ -81,9 +85,21 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 		case el.leaky:
 			return nil
 		default:
-			add(vecMax, all(el.lo))
-			add(vecMin, all(el.hi))
+			// A clip bound that changes nothing is left out: an infinite
+			// one, and, for the last operation, one that Quantize maps to
+			// the end of the grid it clamps to anyway (a ReLU before an
+			// unsigned quantizer).
+			last := i == len(e.sym.chain)-1
+			if !math.IsInf(float64(el.lo), -1) && !(last && thresh.Quantize(el.lo, m.div, m.lo, m.hi) == m.lo) {
+				add(vecMax, all(el.lo))
+			}
+			if !math.IsInf(float64(el.hi), 1) && !(last && thresh.Quantize(el.hi, m.div, m.lo, m.hi) == m.hi) {
+				add(vecMin, all(el.hi))
+			}
 		}
+	}
+	if len(m.ops) == 0 {
+		return nil
 	}
 	return m
 }
