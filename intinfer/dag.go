@@ -256,6 +256,9 @@ func (p *dagPlan) newEdge(x *sym, q *quantizer, ls []*Layer) (*edge, error) {
 		return e, e.padFills()
 	}
 	e.tsize = int(q.hi-q.lo) + 1
+	if c*e.tsize > maxValues {
+		return nil, fmt.Errorf("%d channels of %d thresholds: too many", c, e.tsize-1)
+	}
 	e.thr = make([]int64, c*e.tsize)
 	e.neg = make([]bool, c)
 	for ch := 0; ch < c; ch++ {
