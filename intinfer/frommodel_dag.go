@@ -120,6 +120,9 @@ func (m *Model) buildGraph(steps []gstep, output int) error {
 	if len(steps) == 0 || len(steps) > maxGraphSteps {
 		return fmt.Errorf("model %s: %d graph steps", m.Name, len(steps))
 	}
+	if m.InH < 1 || m.InW < 1 || m.InC < 1 || m.InH > maxDim || m.InW > maxDim || m.InC > maxDim || m.InH*m.InW*m.InC > maxValues {
+		return fmt.Errorf("model %s: input shape %d×%d×%d is empty or too large", m.Name, m.InH, m.InW, m.InC)
+	}
 	if output < 1 || output > len(steps) {
 		return fmt.Errorf("model %s: output value %d, want a step's (1 to %d)", m.Name, output, len(steps))
 	}
