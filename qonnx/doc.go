@@ -31,8 +31,10 @@
 //   - Model.Verify runs inputs fake-quantized and with integer layers and
 //     compares them (`a2q verify FILE.onnx`): overflows per layer at its
 //     width, and every quantized activation of the two runs. It also runs
-//     each integer layer on the fake-quantized run's own input, so that a
-//     difference shows where it starts: the pass criterion (WithinTies) is
+//     each integer layer on the fake-quantized run's own input, and passes
+//     on each Quant node's fake-quantized output (RunOptions.QuantOutputs:
+//     a residual shortcut then carries no difference from upstream either),
+//     so that a difference shows where it starts: the pass criterion (WithinTies) is
 //     that on the same inputs no activation differs by more than one step
 //     and at most MaxTieFraction of them differ. In the free integer run a
 //     one-step difference propagates and may grow in later layers; the

@@ -3,6 +3,7 @@ package qonnx
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 
 	"github.com/a2qtoolkit/a2q/accum"
@@ -68,6 +69,12 @@ type RunOptions struct {
 	// the run's own value: each layer's arithmetic is then compared on the
 	// same inputs as the reference, isolated from differences upstream.
 	LayerInputs map[string]*Tensor
+	// QuantOutputs, when set, passes on the value this map holds for a
+	// Quant node's output (by value name) to the nodes that read it,
+	// instead of the node's own; Result.Values still holds the node's own.
+	// With LayerInputs it isolates every quantized value from differences
+	// upstream, also along paths without a layer (a residual shortcut).
+	QuantOutputs map[string]*Tensor
 	// Keep keeps every intermediate value in Result.Values.
 	Keep bool
 	// MaxElements caps the number of elements of any value a node
@@ -177,6 +184,7 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 		uses[o.Name]++
 	}
 	res := &Result{Outputs: make(map[string]*Tensor)}
+	own := make(map[string]*Tensor) // Quant outputs replaced by QuantOutputs
 	for _, n := range g.Nodes {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -210,6 +218,10 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 		for i, o := range n.Outputs {
 			if o != "" && i < len(outs) {
 				vals[o] = outs[i]
+				if ref, ok := opt.QuantOutputs[o]; ok && ref != nil && IsQuant(n) {
+					own[o] = outs[i]
+					vals[o] = ref
+				}
 			}
 		}
 		if !opt.Keep {
@@ -231,6 +243,7 @@ func (m *Model) Run(ctx context.Context, inputs map[string]*Tensor, opt RunOptio
 	}
 	if opt.Keep {
 		res.Values = vals
+		maps.Copy(res.Values, own)
 	}
 	return res, nil
 }

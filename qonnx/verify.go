@@ -221,9 +221,11 @@ type Verification struct {
 	// equal in both runs.
 	IntegerMatchesFakeQuant bool `json:"integer_matches_fake_quant"`
 	// IsolatedDiffer and IsolatedMaxDiffSteps are Differ and MaxDiffSteps
-	// when every integer layer is fed the fake-quantized run's input
-	// (RunOptions.LayerInputs): each value then differs only through the
-	// rounding of the layer just before it.
+	// when every integer layer is fed the fake-quantized run's input and
+	// every Quant node's readers its fake-quantized output
+	// (RunOptions.LayerInputs, QuantOutputs): each value then differs only
+	// through the rounding of the layers since the Quant nodes before it,
+	// also where a residual shortcut bypasses a layer.
 	IsolatedDiffer       int64   `json:"isolated_differ"`
 	IsolatedMaxDiffSteps float64 `json:"isolated_max_diff_steps"`
 	// WithinTies is the pass criterion: on the same inputs, no quantized
@@ -393,7 +395,7 @@ func (m *Model) verifyOne(ctx context.Context, in map[string]*Tensor, o VerifyOp
 	if err != nil {
 		return err
 	}
-	iopt.LayerInputs = fres.Values
+	iopt.LayerInputs, iopt.QuantOutputs = fres.Values, fres.Values
 	isol, err := m.Run(ctx, in, iopt)
 	if err != nil {
 		return err
