@@ -46,7 +46,7 @@ func newDepthwise(lr *layerRun, g *tensor.ConvGeom) *depthwise {
 
 // run computes the layer's accumulators for the g.N byte images x (int8
 // when signed) into acc (g.Rows() rows of C); pad is the caller's buffer
-// for a padded image, grown as needed.
+// for the padded images (padImages).
 func (d *depthwise) run(g *tensor.ConvGeom, x []uint8, signed bool, acc []int32, pad *[]uint8) {
 	c := d.c
 	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
@@ -54,19 +54,11 @@ func (d *depthwise) run(g *tensor.ConvGeom, x []uint8, signed bool, acc []int32,
 	if useAVX2 {
 		vec = c &^ 7
 	}
+	if g.Pad > 0 {
+		x = padImages(pad, x, g.N, g.H, g.W, c, g.Pad)
+	}
 	for n := 0; n < g.N; n++ {
-		img := x[n*g.H*g.W*c : (n+1)*g.H*g.W*c]
-		if g.Pad > 0 {
-			if len(*pad) < hp*wp*c {
-				*pad = make([]uint8, hp*wp*c)
-			}
-			p := (*pad)[:hp*wp*c]
-			clear(p)
-			for i := 0; i < g.H; i++ {
-				copy(p[((i+g.Pad)*wp+g.Pad)*c:], img[i*g.W*c:(i+1)*g.W*c])
-			}
-			img = p
-		}
+		img := x[n*hp*wp*c : (n+1)*hp*wp*c]
 		// The last byte a row's windows read, for the kernel's bounds.
 		reach := (g.OW-1)*g.Stride*c + d.offs[len(d.offs)-1] + c
 		for oh := 0; oh < g.OH; oh++ {

@@ -66,26 +66,32 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 }
 
 // im2colPadded is im2colU8 for one group with padding: it copies the
-// images into zero-bordered ones in pad (grown as needed, with slack) and
-// takes their unpadded patches, which im2colValid copies a kernel row at a
-// time, where the padded windows of im2colU8 go byte run by byte run.
+// images into zero-bordered ones (padImages) and takes their unpadded
+// patches, which im2colValid copies a kernel row at a time, where the
+// padded windows of im2colU8 go byte run by byte run.
 func im2colPadded(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uint8) {
-	p := g.Pad
 	gp := *g
-	gp.H, gp.W, gp.Pad = g.H+2*p, g.W+2*p, 0
-	img, pimg := g.H*g.W*g.C, gp.H*gp.W*g.C
-	if need := g.N*pimg + slack; len(*pad) < need {
-		*pad = make([]uint8, need)
+	gp.H, gp.W, gp.Pad = g.H+2*g.Pad, g.W+2*g.Pad, 0
+	im2colValid(&gp, padImages(pad, x, g.N, g.H, g.W, g.C, g.Pad), col, lda)
+}
+
+// padImages copies n NHWC byte images x (h×w×c) into zero-bordered ones
+// of (h+2·pad)×(w+2·pad) in buf, grown as needed, and returns them, with
+// slack bytes after them that word-wise copies may read.
+func padImages(buf *[]uint8, x []uint8, n, h, w, c, pad int) []uint8 {
+	hp, wp := h+2*pad, w+2*pad
+	img, row := hp*wp*c, w*c
+	if need := n*img + slack; len(*buf) < need {
+		*buf = make([]uint8, need)
 	}
-	buf := (*pad)[:g.N*pimg+slack]
-	clear(buf)
-	row := g.W * g.C
-	for n := 0; n < g.N; n++ {
-		for i := 0; i < g.H; i++ {
-			copy(buf[n*pimg+((i+p)*gp.W+p)*g.C:][:row], x[n*img+i*row:][:row])
+	p := (*buf)[:n*img+slack]
+	clear(p)
+	for b := 0; b < n; b++ {
+		for y := 0; y < h; y++ {
+			copy(p[b*img+((y+pad)*wp+pad)*c:][:row], x[(b*h+y)*row:][:row])
 		}
 	}
-	im2colValid(&gp, buf, col, lda)
+	return p
 }
 
 // im2colValid is im2colU8 for one group without padding: every kernel row

@@ -99,7 +99,7 @@ type fastScratch struct {
 	pool0, pool1 []int32
 	act0, act1   []uint8
 	flt0, flt1   []float32
-	pad          []uint8 // a padded image for the depthwise kernel
+	pad          []uint8 // zero-bordered copies of a stage's input (padImages)
 }
 
 // planFast builds the fused pipeline for e, or returns nil.

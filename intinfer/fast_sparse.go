@@ -114,18 +114,8 @@ func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvG
 		}
 		return
 	}
-	img := sr.hp * sr.wp * c
-	if len(*buf) < nb*img {
-		*buf = make([]uint8, nb*img)
-	}
-	p := (*buf)[:nb*img]
-	clear(p)
-	for b := 0; b < nb; b++ {
-		for y := 0; y < h; y++ {
-			copy(p[b*img+((y+pad)*sr.wp+pad)*c:][:w*c], x[(b*h+y)*w*c:][:w*c])
-		}
-	}
-	transposeBytes(planes, sr.ldp, p, c, signed)
+	p := padImages(buf, x, nb, h, w, c, pad)
+	transposeBytes(planes, sr.ldp, p[:nb*sr.hp*sr.wp*c], c, signed)
 }
 
 // transposeBytes writes the pixels of x (rows of c bytes) to dst as c
