@@ -262,16 +262,8 @@ func (f *dagFast) edge(e *edge, pos map[int]int) (*fastEdge, bool) {
 			amin, amax = min(amin, -src.hi), max(amax, -src.lo)
 		}
 	}
-	ts := e.tsize
-	thr := make([]int32, len(e.thr))
-	for i, t := range e.thr {
-		thr[i] = int32(min(max(t, amin), amax+1))
-	}
-	guess := make([]thrGuess, fe.c)
-	for c := range guess {
-		guess[c] = fitGuess(thr[c*ts:(c+1)*ts-1], int32(amin), int32(amax+1))
-	}
-	q := baseRequant(thr, guess, fe.c, ts-1, 0, math.MinInt32)
+	thr, guess := clampThresholds(e.thr, e.tsize, amin, amax)
+	q := baseRequant(thr, guess, fe.c, e.tsize-1, 0, math.MinInt32)
 	fe.q = &q
 	if !fe.neg {
 		if vm := newVecMap(f.plan, e, fe.c, f.layers); vm != nil && vm.verify(&q, int32(amin), int32(amax)) {

@@ -341,14 +341,7 @@ func prepare(l *Layer, o Options) (*layerRun, error) {
 	}
 	lr.info.Impl = lr.kerns[0].Impl(l.InputSigned)
 	if r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned); lr.thr != nil && r.Min > math.MinInt32 && r.Max < math.MaxInt32 {
-		lr.thr32 = make([]int32, len(lr.thr))
-		for i, t := range lr.thr {
-			lr.thr32[i] = int32(min(max(t, r.Min), r.Max+1))
-		}
-		lr.guess = make([]thrGuess, l.OutC)
-		for c := range lr.guess {
-			lr.guess[c] = fitGuess(lr.thr32[c*lr.tsize:(c+1)*lr.tsize-1], int32(r.Min), int32(r.Max+1))
-		}
+		lr.thr32, lr.guess = clampThresholds(lr.thr, lr.tsize, r.Min, r.Max)
 	}
 	if acc == intgemm.Acc16 && lr.kerns[0].Path(l.InputSigned) != intgemm.Acc16 && lr.info.Note == "" {
 		lr.info.Note = fmt.Sprintf("acc16 not available for these inputs (weights need %d bits)", lr.kerns[0].AccBits(l.InputSigned))
@@ -753,6 +746,21 @@ func fitGuess(t []int32, lo, hi int32) thrGuess {
 	}
 	step := float64(t[i1]-t[i0]) / float64(i1-i0)
 	return thrGuess{anchor: t[i0], base: int32(i0 + 1), mul: int64(math.Floor(math.Exp2(guessShift) / step))}
+}
+
+// clampThresholds returns rows of ts thresholds (the last unreachable)
+// clamped to [amin, amax + 1], which must fit int32, for accumulators in
+// [amin, amax], with each row's linear guess (fitGuess).
+func clampThresholds(thr []int64, ts int, amin, amax int64) ([]int32, []thrGuess) {
+	t32 := make([]int32, len(thr))
+	for i, t := range thr {
+		t32[i] = int32(min(max(t, amin), amax+1))
+	}
+	guess := make([]thrGuess, len(thr)/ts)
+	for c := range guess {
+		guess[c] = fitGuess(t32[c*ts:(c+1)*ts-1], int32(amin), int32(amax+1))
+	}
+	return t32, guess
 }
 
 // threshold32 requantises rows of cout int32 accumulators: out = lo +
