@@ -99,12 +99,23 @@ func (v *vecRequant) level(c int, acc int32) uint8 {
 // whole range. That is at most 2·(2^N − 1) + 2 points per channel.
 func (v *vecRequant) verify(q *requant, amin, amax int32) bool {
 	cout := len(v.scale)
-	n := q.n
+	x := q.critical(amin, amax)
+	got := make([]uint8, len(x))
+	v.run(got, x, cout, len(x)/cout, cout, [4]int{})
+	return q.matches(x, got)
+}
+
+// critical returns, as rows of one accumulator per channel, the points at
+// which a non-decreasing map must give q's levels to give them on all of
+// [amin, amax]: both ends and both sides of every threshold inside
+// (channels with fewer points repeat their last).
+func (q *requant) critical(amin, amax int32) []int32 {
+	cout := len(q.guess)
 	pts := make([][]int32, cout)
 	rows := 0
 	for c := range pts {
 		p := []int32{amin, amax}
-		for _, t := range q.t[c*(n+1) : c*(n+1)+n] {
+		for _, t := range q.t[c*(q.n+1) : c*(q.n+1)+q.n] {
 			if t > amin && t <= amax {
 				p = append(p, t-1, t)
 			}
@@ -112,17 +123,22 @@ func (v *vecRequant) verify(q *requant, amin, amax int32) bool {
 		pts[c] = p
 		rows = max(rows, len(p))
 	}
-	row := make([]int32, cout)
-	got := make([]uint8, cout)
+	x := make([]int32, rows*cout)
 	for r := 0; r < rows; r++ {
 		for c, p := range pts {
-			row[c] = p[min(r, len(p)-1)]
+			x[r*cout+c] = p[min(r, len(p)-1)]
 		}
-		v.pixel(got, row, row, row, row)
-		for c, x := range row {
-			if got[c] != q.level(c, x) {
-				return false
-			}
+	}
+	return x
+}
+
+// matches reports whether levels got are q's for the accumulators x
+// (rows of one per channel).
+func (q *requant) matches(x []int32, got []uint8) bool {
+	cout := len(q.guess)
+	for i, v := range x {
+		if got[i] != q.level(i%cout, v) {
+			return false
 		}
 	}
 	return true

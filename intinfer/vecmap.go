@@ -150,31 +150,8 @@ func (m *vecMap) rows(x []int32, o []uint8) {
 // verify reports whether m gives q's level for every accumulator in
 // [amin, amax] (see the top of this file).
 func (m *vecMap) verify(q *requant, amin, amax int32) bool {
-	n := m.n
-	var pts [][]int32
-	rows := 0
-	for c := 0; c < n; c++ {
-		p := []int32{amin, amax}
-		for _, t := range q.t[c*(q.n+1) : c*(q.n+1)+q.n] {
-			if t > amin && t <= amax {
-				p = append(p, t-1, t)
-			}
-		}
-		pts = append(pts, p)
-		rows = max(rows, len(p))
-	}
-	x := make([]int32, rows*n)
-	for r := 0; r < rows; r++ {
-		for c, p := range pts {
-			x[r*n+c] = p[min(r, len(p)-1)]
-		}
-	}
+	x := q.critical(amin, amax)
 	got := make([]uint8, len(x))
 	m.rows(x, got)
-	for i, v := range x {
-		if got[i] != q.level(i%n, v) {
-			return false
-		}
-	}
-	return true
+	return q.matches(x, got)
 }
