@@ -289,11 +289,26 @@ func chainSign(chain []elem, c int) int {
 // value is the float value the fake-quantized model computes in channel
 // c from the source's integer v (not for the image).
 func (e *edge) value(c int, v int64) float32 {
-	y := e.base(c, v)
+	return e.chained(c, e.base(c, v))
+}
+
+// chained applies the edge's chain of elementwise operations to y in
+// channel c.
+func (e *edge) chained(c int, y float32) float32 {
 	for i := range e.sym.chain {
 		y = e.sym.chain[i].apply(c, y)
 	}
 	return y
+}
+
+// fillOf returns the fill function applyMoves takes from fills (by move
+// index, one value per source channel or one for all), for the moves
+// from skip on.
+func fillOf[T any](fills map[int][]T, skip int) func(i, ch int) T {
+	return func(i, ch int) T {
+		f := fills[skip+i]
+		return f[min(ch, len(f)-1)]
+	}
 }
 
 // level is the quantized level of source integer v in channel c.

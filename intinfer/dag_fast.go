@@ -319,14 +319,7 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 			}
 			if inputs != nil {
 				size := len(xin) / nb
-				dst := inputs[li][b0*size : (b0+nb)*size]
-				for j, v := range xin[:len(dst)] {
-					if l.InputSigned {
-						dst[j] = int32(int8(v))
-					} else {
-						dst[j] = int32(v)
-					}
-				}
+				widenBytes(inputs[li][b0*size:(b0+nb)*size], xin, l.InputSigned)
 			}
 			if l.Kind == "conv_transpose" {
 				xin = spread(l, xin, nb, f.in[li].e.sym.shape, s.bytes.get)
@@ -370,7 +363,7 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 	for i, a := range src {
 		v[i] = e.value(i%c, int64(a))
 	}
-	y, _ := applyMoves(1, nb, e.sym.moves, v, e.sym.srcShape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] }, s.flt.get)
+	y, _ := applyMoves(1, nb, e.sym.moves, v, e.sym.srcShape, fillOf(e.ffill, 0), s.flt.get)
 	copy(out, y)
 }
 
@@ -402,10 +395,7 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 		}
 		c := shape[2]
 		for i, v := range x {
-			for j := range e.sym.chain {
-				v = e.sym.chain[j].apply(i%c, v)
-			}
-			out[i] = uint8(int32(thresh.Quantize(v, e.q.s, lo, hi)) - e.q.lo)
+			out[i] = uint8(int32(thresh.Quantize(e.chained(i%c, v), e.q.s, lo, hi)) - e.q.lo)
 		}
 	default:
 		src := s.src[fe.src][:nb*prod(e.sym.srcShape)]
@@ -440,7 +430,7 @@ func (fe *fastEdge) bytes(s *dagScratch, nb int, x []float32) ([]uint8, []int) {
 			fe.q.rows(src, out)
 		}
 	}
-	return applyMoves(1, nb, moves[skip:], out, shape, func(mi, ch int) uint8 { f := fe.fill[skip+mi]; return f[min(ch, len(f)-1)] }, s.bytes.get)
+	return applyMoves(1, nb, moves[skip:], out, shape, fillOf(fe.fill, skip), s.bytes.get)
 }
 
 // addLevels adds the offset levels b (each level − lo) to sum as levels:

@@ -147,11 +147,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 		out = make([]int32, len(img))
 		lo, hi := float32(e.q.lo), float32(e.q.hi)
 		for i, v := range img {
-			ch := i % c
-			for j := range e.sym.chain {
-				v = e.sym.chain[j].apply(ch, v)
-			}
-			out[i] = int32(thresh.Quantize(v, e.q.s, lo, hi))
+			out[i] = int32(thresh.Quantize(e.chained(i%c, v), e.q.s, lo, hi))
 		}
 		shape = imgShape.shape
 	default:
@@ -178,7 +174,7 @@ func (e *edge) ints(th, n int, vals map[int]*srcVal, img []float32, imgShape *sr
 			}
 		})
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) int32 { f := e.fill[mi]; return f[min(ch, len(f)-1)] }, fresh[int32])
+	return applyMoves(th, n, e.sym.moves, out, shape, fillOf(e.fill, 0), fresh[int32])
 }
 
 // floats computes the edge's float values (the network's output).
@@ -192,10 +188,7 @@ func (e *edge) floats(th, n int, vals map[int]*srcVal, img []float32, imgShape *
 		c := imgShape.shape[2]
 		out = make([]float32, len(img))
 		for i, v := range img {
-			for j := range e.sym.chain {
-				v = e.sym.chain[j].apply(i%c, v)
-			}
-			out[i] = v
+			out[i] = e.chained(i%c, v)
 		}
 		shape = imgShape.shape
 	} else {
@@ -207,7 +200,7 @@ func (e *edge) floats(th, n int, vals map[int]*srcVal, img []float32, imgShape *
 			out[i] = e.value(i%c, v)
 		}
 	}
-	return applyMoves(th, n, e.sym.moves, out, shape, func(mi, ch int) float32 { f := e.ffill[mi]; return f[min(ch, len(f)-1)] }, fresh[float32])
+	return applyMoves(th, n, e.sym.moves, out, shape, fillOf(e.ffill, 0), fresh[float32])
 }
 
 // applyMoves applies data movements to n examples x of shape, taking each

@@ -52,16 +52,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		g.OH, g.OW = st.g.OH, st.g.OW
 		xin := in[:nb*st.inSize]
 		if inputs != nil {
-			dst := inputs[si][b0*st.inSize : (b0+nb)*st.inSize]
-			if l.InputSigned {
-				for i, v := range xin {
-					dst[i] = int32(int8(v))
-				}
-			} else {
-				for i, v := range xin {
-					dst[i] = int32(v)
-				}
-			}
+			widenBytes(inputs[si][b0*st.inSize:(b0+nb)*st.inSize], xin, l.InputSigned)
 		}
 		acc, gh, gw := st.accumulate(s, si, th, in[:len(xin)+slack], nb, &g)
 		if l.OutBits == 0 {
@@ -221,6 +212,21 @@ func (e *Engine) finishFloat(s *fastScratch, st *fastStage, acc []int32, nb int,
 			shape = []int{shape[0] * op.R, shape[1] * op.R, shape[2] / (op.R * op.R)}
 			cur, spare = dst, cur[:cap(cur)]
 		}
+	}
+}
+
+// widenBytes writes the input bytes b (int8 when signed) to dst as
+// integers.
+func widenBytes(dst []int32, b []uint8, signed bool) {
+	b = b[:len(dst)]
+	if signed {
+		for i, v := range b {
+			dst[i] = int32(int8(v))
+		}
+		return
+	}
+	for i, v := range b {
+		dst[i] = int32(v)
 	}
 }
 
