@@ -44,16 +44,30 @@ func newDepthwise(lr *layerRun, g *tensor.ConvGeom) *depthwise {
 	return d
 }
 
+// vecChannels is the number of channels the vector kernel computes (the
+// others run in Go).
+func (d *depthwise) vecChannels() int {
+	if !useAVX2 {
+		return 0
+	}
+	return d.c &^ 7
+}
+
+// impl names the kernel for LayerInfo.Impl.
+func (d *depthwise) impl() string {
+	if d.vecChannels() > 0 {
+		return "avx2-depthwise32"
+	}
+	return "go-depthwise32"
+}
+
 // run computes the layer's accumulators for the g.N byte images x (int8
 // when signed) into acc (g.Rows() rows of C); pad is the caller's buffer
 // for the padded images (padImages).
 func (d *depthwise) run(g *tensor.ConvGeom, x []uint8, signed bool, acc []int32, pad *[]uint8) {
 	c := d.c
 	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
-	vec := 0
-	if useAVX2 {
-		vec = c &^ 7
-	}
+	vec := d.vecChannels()
 	if g.Pad > 0 {
 		x = padImages(pad, x, g.N, g.H, g.W, c, g.Pad)
 	}

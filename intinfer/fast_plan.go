@@ -1,7 +1,6 @@
 package intinfer
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/a2qtoolkit/a2q/accum"
@@ -293,12 +292,7 @@ func (st *fastStage) setKernels() int {
 func (st *fastStage) chooseKernel(chunk int, path Path) {
 	lr := st.lr
 	if st.dw != nil {
-		st.fit = fmt.Errorf("a depthwise convolution runs on its direct kernel")
-		impl := "go-depthwise32"
-		if useAVX2 && st.dw.c >= 8 {
-			impl = "avx2-depthwise32"
-		}
-		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "depthwise32", impl, "depthwise convolution: direct kernel, no patch copies"
+		lr.info.Kernel, lr.info.Impl, lr.info.Reason = "depthwise32", st.dw.impl(), "depthwise convolution: direct kernel, no patch copies"
 		return
 	}
 	if st.fit == nil {
