@@ -172,12 +172,7 @@ func (m *Model) Encode() ([]byte, error) {
 		switch op.Kind {
 		case OpClip:
 			version = max(version, 2)
-			if !math.IsInf(float64(op.Lo), -1) {
-				fo.Min = &op.Lo
-			}
-			if !math.IsInf(float64(op.Hi), 1) {
-				fo.Max = &op.Hi
-			}
+			fo.Min, fo.Max = fileBounds(op.Lo, op.Hi)
 		case OpBatchNorm:
 			version = max(version, 2)
 			fo.Norm = putNorm(op.Norm)
@@ -218,12 +213,7 @@ func (m *Model) Encode() ([]byte, error) {
 			case OpBatchNorm:
 				fs.Norm = putNorm(st.Norm)
 			case OpClip:
-				if lo := st.Lo; !math.IsInf(float64(lo), -1) {
-					fs.Min = &lo
-				}
-				if hi := st.Hi; !math.IsInf(float64(hi), 1) {
-					fs.Max = &hi
-				}
+				fs.Min, fs.Max = fileBounds(st.Lo, st.Hi)
 			case opPad:
 				pads := st.Pads
 				fs.Pads, fs.Value = &pads, st.Value
@@ -297,13 +287,7 @@ func Decode(b []byte, name string) (*Model, error) {
 			return nil, fail("op %d (%s) needs format version 2, the file is version %d", i, fo.Op, version)
 		}
 		if fo.Op == OpClip {
-			op.Lo, op.Hi = float32(math.Inf(-1)), float32(math.Inf(1))
-			if fo.Min != nil {
-				op.Lo = *fo.Min
-			}
-			if fo.Max != nil {
-				op.Hi = *fo.Max
-			}
+			op.Lo, op.Hi = clipBounds(fo.Min, fo.Max)
 		}
 		if fn := fo.Norm; fn != nil {
 			nm, err := readNorm(payload, fn)
@@ -366,20 +350,9 @@ func (m *Model) decodeGraph(payload []byte, g *fileGraph) error {
 	layers := m.Ops
 	steps := make([]gstep, len(g.Steps))
 	for i, fs := range g.Steps {
-		if fs.Op == OpLayer {
-			if len(layers) == 0 || layers[0].Kind != OpLayer {
-				return fmt.Errorf("step %d (%s): no layer left in ops for it (ops of a graph model are its layers, in order)", i, fs.Name)
-			}
-		}
 		st := gstep{Name: fs.Name, Op: fs.Op, Inputs: fs.Inputs, Bits: fs.Bits, Signed: fs.Signed, Scale: fs.Scale,
-			Alpha: fs.Alpha, K: fs.K, Stride: fs.Stride, R: fs.R, Value: fs.Value,
-			Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
-		if fs.Min != nil {
-			st.Lo = *fs.Min
-		}
-		if fs.Max != nil {
-			st.Hi = *fs.Max
-		}
+			Alpha: fs.Alpha, K: fs.K, Stride: fs.Stride, R: fs.R, Value: fs.Value}
+		st.Lo, st.Hi = clipBounds(fs.Min, fs.Max)
 		if fs.Pads != nil {
 			st.Pads = *fs.Pads
 		}
@@ -394,6 +367,9 @@ func (m *Model) decodeGraph(payload []byte, g *fileGraph) error {
 			st.Norm = nm
 		}
 		if fs.Op == OpLayer {
+			if len(layers) == 0 || layers[0].Kind != OpLayer {
+				return fmt.Errorf("step %d (%s): no layer left in ops for it (ops of a graph model are its layers, in order)", i, fs.Name)
+			}
 			st.Layer = layers[0].Layer
 			layers = layers[1:]
 		}
@@ -403,6 +379,30 @@ func (m *Model) decodeGraph(payload []byte, g *fileGraph) error {
 		return fmt.Errorf("%d ops left after the graph's layer steps (ops of a graph model are its layers, in order)", len(layers))
 	}
 	return m.buildGraph(steps, g.Output)
+}
+
+// fileBounds are a clip's bounds as the file holds them: absent where
+// infinite.
+func fileBounds(lo, hi float32) (fileLo, fileHi *float32) {
+	if !math.IsInf(float64(lo), -1) {
+		fileLo = &lo
+	}
+	if !math.IsInf(float64(hi), 1) {
+		fileHi = &hi
+	}
+	return fileLo, fileHi
+}
+
+// clipBounds reads a clip's bounds from the file's (absent: infinite).
+func clipBounds(fileLo, fileHi *float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	if fileLo != nil {
+		lo = *fileLo
+	}
+	if fileHi != nil {
+		hi = *fileHi
+	}
+	return lo, hi
 }
 
 // readNorm reads a batch norm's operands from the payload.
