@@ -3,7 +3,6 @@ package intinfer
 import (
 	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/a2qtoolkit/a2q/accum"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -151,13 +150,10 @@ func planDAG(e *Engine) *dagFast {
 			}
 			// The stage's input: a transposed convolution's is spread.
 			st.inSize = st.g.H * st.g.W * st.g.C
-			g := &st.g
 			colSize = max(colSize, st.setKernels())
-			if st.fit = sparseFit(st); st.fit == nil {
-				hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
-				fs.size = max(fs.size, hp*wp*l.OutC)
-				planeSize += g.C * hp * wp
-			}
+			acc, planes := st.fitSparse()
+			fs.size = max(fs.size, acc)
+			planeSize += planes
 			r := accum.ExactRange(l.Weights, l.OutC, l.K, l.InputBits, l.InputSigned)
 			fs.lo, fs.hi = r.Min, r.Max
 			valSize = max(valSize, st.inSize)
@@ -451,34 +447,4 @@ func addLevels(sum []int32, b []uint8, lo int32, set bool) {
 	for j, v := range b[done:] {
 		sum[done+j] += int32(v) + lo
 	}
-}
-
-// eachChunk calls do on the chunks of at most cb of n images, spread over
-// th threads: the workers take chunks in turn, and each call may use th
-// threads divided by the workers.
-func eachChunk(n, cb, th int, do func(th, b0, nb int)) {
-	if n == 0 {
-		return
-	}
-	chunks := (n + cb - 1) / cb
-	th = max(th, 1)
-	workers := min(th, chunks)
-	inner := th / workers
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	work := func() {
-		for {
-			ch := int(next.Add(1)) - 1
-			if ch >= chunks {
-				return
-			}
-			b0 := ch * cb
-			do(inner, b0, min(cb, n-b0))
-		}
-	}
-	for w := 1; w < workers; w++ {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
 }

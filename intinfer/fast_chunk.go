@@ -1,6 +1,8 @@
 package intinfer
 
 import (
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -30,6 +32,36 @@ func (e *Engine) runFast(x []float32, n int, capture bool) *Result {
 		e.chunk(s, th, x[b0*in:(b0+nb)*in], nb, res.Out[b0*p.outSize:(b0+nb)*p.outSize], res.Inputs, b0)
 	})
 	return res
+}
+
+// eachChunk calls do on the chunks of at most cb of n images, spread over
+// th threads: the workers take chunks in turn, and each call may use th
+// threads divided by the workers.
+func eachChunk(n, cb, th int, do func(th, b0, nb int)) {
+	if n == 0 {
+		return
+	}
+	chunks := (n + cb - 1) / cb
+	th = max(th, 1)
+	workers := min(th, chunks)
+	inner := th / workers
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	work := func() {
+		for {
+			ch := int(next.Add(1)) - 1
+			if ch >= chunks {
+				return
+			}
+			b0 := ch * cb
+			do(inner, b0, min(cb, n-b0))
+		}
+	}
+	for w := 1; w < workers; w++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
 
 // chunk runs the network on nb images x, writing the float outputs to out.

@@ -230,11 +230,9 @@ func planFast(e *Engine) *fastPlan {
 			}
 		}
 		st.outSize = prod(shape)
-		if st.fit = sparseFit(&st); st.fit == nil {
-			hp, wp := st.g.H+2*st.g.Pad, st.g.W+2*st.g.Pad
-			p.accSize = max(p.accSize, hp*wp*l.OutC)
-			p.planeSize += st.g.C * hp * wp
-		}
+		acc, planes := st.fitSparse()
+		p.accSize = max(p.accSize, acc)
+		p.planeSize += planes
 		p.stages = append(p.stages, st)
 	}
 	if li != len(e.layers) || len(p.stages) == 0 {
@@ -283,6 +281,18 @@ func (st *fastStage) setKernels() int {
 	}
 	padKernels(st)
 	return g.OH * g.OW * st.lda
+}
+
+// fitSparse records in st.fit whether the sparse kernel can run st and
+// returns what it would need per image: accumulators on the padded grid
+// and the planes' values (0 and 0 when it cannot).
+func (st *fastStage) fitSparse() (acc, planes int) {
+	if st.fit = sparseFit(st); st.fit != nil {
+		return 0, 0
+	}
+	g := &st.g
+	hp, wp := g.H+2*g.Pad, g.W+2*g.Pad
+	return hp * wp * st.lr.l.OutC, g.C * hp * wp
 }
 
 // chooseKernel picks st's kernel for chunks of chunk images under path
