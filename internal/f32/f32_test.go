@@ -209,23 +209,42 @@ func TestReLU(t *testing.T) {
 	}
 }
 
+// TestReLUGrad checks ReLUGrad against its loop, and ReLUGradTo, which
+// overwrites whatever g held (NaN here), against the same loop on a
+// cleared g, bit for bit on both paths.
 func TestReLUGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
+	ref := func(g, d, out []float32) []float32 {
+		want := append([]float32(nil), g...)
+		for i := range want {
+			if out[i] > 0 {
+				want[i] += d[i]
+			}
+		}
+		return want
+	}
 	for _, avx := range paths() {
 		use(t, avx)
-		for _, n := range n1() {
+		for _, n := range append(n1(), Block+13) {
 			vs := arith(rng)
 			g, d, out := data(rng, n, vs), data(rng, n, vs), data(rng, n, anyValue)
-			want := append([]float32(nil), g...)
-			for i := range want {
-				if out[i] > 0 {
-					want[i] += d[i]
-				}
+			nan := make([]float32, n)
+			for i := range nan {
+				nan[i] = float32(math.NaN())
 			}
-			buf, s := guarded(g)
-			ReLUGrad(s, d, out)
-			wbuf, _ := guarded(want)
-			sameBits(t, fmt.Sprintf("%s n=%d", pathName(avx), n), buf, wbuf)
+			for _, c := range []struct {
+				name    string
+				fn      func(g, d, out []float32)
+				g, want []float32
+			}{
+				{"ReLUGrad", ReLUGrad, g, ref(g, d, out)},
+				{"ReLUGradTo", ReLUGradTo, nan, ref(make([]float32, n), d, out)},
+			} {
+				buf, s := guarded(c.g)
+				c.fn(s, d, out)
+				wbuf, _ := guarded(c.want)
+				sameBits(t, fmt.Sprintf("%s %s n=%d", c.name, pathName(avx), n), buf, wbuf)
+			}
 		}
 	}
 }
@@ -622,33 +641,6 @@ func TestNoAllocs(t *testing.T) {
 		"Quantize":     func() { Quantize(x, y, 0.1, 0, 255) },
 		"QuantizeGrad": func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
 	})
-}
-
-// TestReLUGradTo checks that ReLUGradTo overwrites whatever g held with
-// ReLUGrad into a cleared g, bit for bit, on both paths.
-func TestReLUGradTo(t *testing.T) {
-	rng := rand.New(rand.NewPCG(21, 22))
-	for _, avx := range paths() {
-		use(t, avx)
-		for _, n := range append(n1(), Block+13) {
-			vs := arith(rng)
-			d, out := data(rng, n, vs), data(rng, n, anyValue)
-			g := make([]float32, n)
-			for i := range g {
-				g[i] = float32(math.NaN())
-			}
-			want := make([]float32, n)
-			for i := range want {
-				if out[i] > 0 {
-					want[i] += d[i]
-				}
-			}
-			buf, s := guarded(g)
-			ReLUGradTo(s, d, out)
-			wbuf, _ := guarded(want)
-			sameBits(t, fmt.Sprintf("%s n=%d", pathName(avx), n), buf, wbuf)
-		}
-	}
 }
 
 // mustPanic checks that every call panics (a check that stops a bad call
