@@ -126,111 +126,92 @@ redone:
 	VZEROUPPER
 	RET
 
-// RELUGRAD8(off) adds 8 floats of d into g where out > 0 (0 < out, false
-// for NaN), blending so that g keeps its bits elsewhere.
-#define RELUGRAD8(off) \
-	VCMPPS    $0x11, off(R8)(BX*4), Y8, Y4 \
-	VMOVUPS   off(DI)(BX*4), Y0            \
-	VADDPS    off(SI)(BX*4), Y0, Y1        \
-	VBLENDVPS Y4, Y1, Y0, Y0               \
-	VMOVUPS   Y0, off(DI)(BX*4)
+// The ReLU backward kernels share one loop (RELUGRADLOOP): blocks of 32,
+// then 8, then single floats, each body advancing BX. Y8 holds +0; a
+// mask lane is set where 0 < out (false for NaN).
+//   DI g; SI d; R8 out; CX len(g) (loaded by each kernel); BX index;
+//   DX block end.
+#define RELUGRADLOOP(BODY8, BODY1) \
+	VXORPS Y8, Y8, Y8; \
+	XORQ   BX, BX; \
+rg32: \
+	LEAQ 32(BX), DX; \
+	CMPQ DX, CX; \
+	JA   rg8; \
+	BODY8; \
+	BODY8; \
+	BODY8; \
+	BODY8; \
+	JMP  rg32; \
+rg8: \
+	LEAQ 8(BX), DX; \
+	CMPQ DX, CX; \
+	JA   rg1; \
+	BODY8; \
+	JMP  rg8; \
+rg1: \
+	CMPQ BX, CX; \
+	JAE  rgdone; \
+	BODY1; \
+	JMP  rg1; \
+rgdone: \
+	VZEROUPPER; \
+	RET
+
+// RELUGRAD8 adds 8 floats of d into g where out > 0, blending so that g
+// keeps its bits elsewhere; RELUGRAD1 does one.
+#define RELUGRAD8 \
+	VCMPPS    $0x11, (R8)(BX*4), Y8, Y4; \
+	VMOVUPS   (DI)(BX*4), Y0; \
+	VADDPS    (SI)(BX*4), Y0, Y1; \
+	VBLENDVPS Y4, Y1, Y0, Y0; \
+	VMOVUPS   Y0, (DI)(BX*4); \
+	ADDQ      $8, BX
+
+#define RELUGRAD1 \
+	VMOVSS    (R8)(BX*4), X2; \
+	VCMPPS    $0x11, X2, X8, X4; \
+	VMOVSS    (DI)(BX*4), X0; \
+	VMOVSS    (SI)(BX*4), X1; \
+	VADDSS    X1, X0, X1; \
+	VBLENDVPS X4, X1, X0, X0; \
+	VMOVSS    X0, (DI)(BX*4); \
+	INCQ      BX
+
+// RELUGRADTO8 writes 8 floats of g, 0 + d where out > 0 and +0 elsewhere,
+// without reading g; RELUGRADTO1 one.
+#define RELUGRADTO8 \
+	VCMPPS    $0x11, (R8)(BX*4), Y8, Y4; \
+	VADDPS    (SI)(BX*4), Y8, Y1; \
+	VBLENDVPS Y4, Y1, Y8, Y0; \
+	VMOVUPS   Y0, (DI)(BX*4); \
+	ADDQ      $8, BX
+
+#define RELUGRADTO1 \
+	VMOVSS    (R8)(BX*4), X2; \
+	VCMPPS    $0x11, X2, X8, X4; \
+	VMOVSS    (SI)(BX*4), X1; \
+	VADDSS    X1, X8, X1; \
+	VBLENDVPS X4, X1, X8, X0; \
+	VMOVSS    X0, (DI)(BX*4); \
+	INCQ      BX
 
 // func reluGradAVX2(g, d, out []float32)
 TEXT ·reluGradAVX2(SB), NOSPLIT, $0-72
-	MOVQ   g_base+0(FP), DI
-	MOVQ   g_len+8(FP), CX
-	MOVQ   d_base+24(FP), SI
-	MOVQ   out_base+48(FP), R8
-	VXORPS Y8, Y8, Y8
-	XORQ   BX, BX
-
-rg32:
-	LEAQ 32(BX), DX
-	CMPQ DX, CX
-	JA   rg8
-	RELUGRAD8(0)
-	RELUGRAD8(32)
-	RELUGRAD8(64)
-	RELUGRAD8(96)
-	MOVQ DX, BX
-	JMP  rg32
-
-rg8:
-	LEAQ 8(BX), DX
-	CMPQ DX, CX
-	JA   rg1
-	RELUGRAD8(0)
-	MOVQ DX, BX
-	JMP  rg8
-
-rg1:
-	CMPQ      BX, CX
-	JAE       rgdone
-	VMOVSS    (R8)(BX*4), X2
-	VCMPPS    $0x11, X2, X8, X4
-	VMOVSS    (DI)(BX*4), X0
-	VMOVSS    (SI)(BX*4), X1
-	VADDSS    X1, X0, X1
-	VBLENDVPS X4, X1, X0, X0
-	VMOVSS    X0, (DI)(BX*4)
-	INCQ      BX
-	JMP       rg1
-
-rgdone:
-	VZEROUPPER
-	RET
-
-// RELUGRADTO8(off) writes 8 floats of g: 0 + d where out > 0, +0
-// elsewhere, without reading g.
-#define RELUGRADTO8(off) \
-	VCMPPS    $0x11, off(R8)(BX*4), Y8, Y4 \
-	VADDPS    off(SI)(BX*4), Y8, Y1        \
-	VBLENDVPS Y4, Y1, Y8, Y0               \
-	VMOVUPS   Y0, off(DI)(BX*4)
+	MOVQ g_base+0(FP), DI
+	MOVQ g_len+8(FP), CX
+	MOVQ d_base+24(FP), SI
+	MOVQ out_base+48(FP), R8
+	RELUGRADLOOP(RELUGRAD8, RELUGRAD1)
 
 // func reluGradToAVX2(g, d, out []float32)
 TEXT ·reluGradToAVX2(SB), NOSPLIT, $0-72
-	MOVQ   g_base+0(FP), DI
-	MOVQ   g_len+8(FP), CX
-	MOVQ   d_base+24(FP), SI
-	MOVQ   out_base+48(FP), R8
-	VXORPS Y8, Y8, Y8
-	XORQ   BX, BX
+	MOVQ g_base+0(FP), DI
+	MOVQ g_len+8(FP), CX
+	MOVQ d_base+24(FP), SI
+	MOVQ out_base+48(FP), R8
+	RELUGRADLOOP(RELUGRADTO8, RELUGRADTO1)
 
-rt32:
-	LEAQ 32(BX), DX
-	CMPQ DX, CX
-	JA   rt8
-	RELUGRADTO8(0)
-	RELUGRADTO8(32)
-	RELUGRADTO8(64)
-	RELUGRADTO8(96)
-	MOVQ DX, BX
-	JMP  rt32
-
-rt8:
-	LEAQ 8(BX), DX
-	CMPQ DX, CX
-	JA   rt1
-	RELUGRADTO8(0)
-	MOVQ DX, BX
-	JMP  rt8
-
-rt1:
-	CMPQ      BX, CX
-	JAE       rtdone
-	VMOVSS    (R8)(BX*4), X2
-	VCMPPS    $0x11, X2, X8, X4
-	VMOVSS    (SI)(BX*4), X1
-	VADDSS    X1, X8, X1
-	VBLENDVPS X4, X1, X8, X0
-	VMOVSS    X0, (DI)(BX*4)
-	INCQ      BX
-	JMP       rt1
-
-rtdone:
-	VZEROUPPER
-	RET
 
 // func sumRowsAVX2(acc, m []float32)
 //
