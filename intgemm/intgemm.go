@@ -434,42 +434,52 @@ func (kn *Kernel) unflip(c []int32, i, rows, ldc int) {
 }
 
 // rows computes output rows [i0, i1) with the int16-operand 32-bit kernels.
+// A last block of fewer than mr rows is computed as the block of the last
+// mr rows (recomputing some rows, with the same results) where there are
+// mr rows; only blocks of a K that is not a whole number of steps, or of
+// fewer than mr rows in all, are copied into a zero-padded block. The panels not
+// written straight into C (the last, partial one; all of a block of fewer
+// than mr rows) go one at a time through a tile on the stack.
 func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	steps, b16 := kn.steps32, kn.b16
 	kPad := steps * k32Step
 	full := kn.n / nr // panels that are written straight into C
 	var pack []uint8  // zero-padded copy of a row block, when needed
-	var tmp []int32   // output tile of the last panels, when needed
-	kern := kern32U8
-	if signed {
-		kern = kern32S8
+	var tmp [mr * nr]int32
+	kern := func(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
+		if signed {
+			kern32S8(a, lda, b, c, ldc, steps, panels)
+		} else {
+			kern32U8(a, lda, b, c, ldc, steps, panels)
+		}
 	}
 	for i := i0; i < i1; i += mr {
-		rows := min(mr, i1-i)
-		ab, ld := a[i*lda:], lda
+		ib := i // the block's first row
+		if i1-i < mr && i1-i0 >= mr {
+			ib = i1 - mr
+		}
+		rows := min(mr, i1-ib)
+		ab, ld := a[ib*lda:], lda
 		if rows < mr || kn.k != kPad {
 			if pack == nil {
 				pack = make([]uint8, mr*kPad)
 			}
 			clear(pack)
 			for r := 0; r < rows; r++ {
-				copy(pack[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
+				copy(pack[r*kPad:], a[(ib+r)*lda:(ib+r)*lda+kn.k])
 			}
 			ab, ld = pack, kPad
 		}
-		done := 0
+		p0 := 0 // the first panel not written straight into C
 		if rows == mr && full > 0 {
-			kern(ab, ld, b16, c[i*ldc:], ldc, steps, full)
-			done = full
+			kern(ab, ld, b16, c[ib*ldc:], ldc, steps, full)
+			p0 = full
 		}
-		if rest := kn.panels - done; rest > 0 {
-			if tmp == nil {
-				tmp = make([]int32, mr*kn.panels*nr)
-			}
-			w := rest * nr
-			kern(ab, ld, b16[done*steps*nr*k32Step:], tmp, w, steps, rest)
-			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+done*nr:(i+r)*ldc+kn.n], tmp[r*w:r*w+kn.n-done*nr])
+		for p := p0; p < kn.panels; p++ {
+			kern(ab, ld, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
+			w := min(nr, kn.n-p*nr)
+			for r := i - ib; r < rows; r++ {
+				copy(c[(ib+r)*ldc+p*nr:(ib+r)*ldc+p*nr+w], tmp[r*nr:r*nr+w])
 			}
 		}
 	}

@@ -40,16 +40,19 @@ func packPairs(w []int8, n, k int) []int16 {
 
 // rowsB32 computes output rows [i0, i1) with the broadcast 32-bit kernel:
 // the whole blocks of b32Rows rows and whole panels straight into C in one
-// call; the last partial panel, and the rows too short or too few for a
-// block, one panel at a time through a tile on the stack.
+// call; then the rows after those blocks, and the last partial panel of
+// every row, one panel at a time through a tile on the stack. A last
+// block of fewer than b32Rows rows is computed as the block of the last
+// b32Rows rows (recomputing some, with the same results) where a has
+// them; otherwise its rows are copied into a zero-padded block.
 func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	pairs := (kn.k + 1) / 2
 	panels := (kn.n + b32Cols - 1) / b32Cols
 	full := kn.n / b32Cols
 	// The kernel reads 2·pairs bytes of every row, one past K when K is
 	// odd: the blocks must stay inside a.
-	blocks := 0
-	if lda >= 2*pairs && len(a) >= 2*pairs {
+	blocks, fits := 0, lda >= 2*pairs && len(a) >= 2*pairs
+	if fits {
 		blocks = min((i1-i0)/b32Rows, ((len(a)-2*pairs)/lda+1-i0)/b32Rows)
 	}
 	if blocks > 0 && full > 0 {
@@ -57,23 +60,32 @@ func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, si
 	}
 	var pack [b32Rows * (b32MaxK + 1)]uint8
 	var tile [b32Rows * b32Cols]int32
-	for i := i0; i < i1; i += b32Rows {
-		rows := min(b32Rows, i1-i)
-		p0 := full // the first panel not yet in C
-		ab, ld := a[i*lda:], lda
+	i := i0
+	if full == panels {
+		i += blocks * b32Rows // those rows are done
+	}
+	for ; i < i1; i += b32Rows {
+		ib, p0 := i, full // the block's first row, its first panel not yet in C
 		if i >= i0+blocks*b32Rows {
 			p0 = 0
+			if i1-i < b32Rows && i1-i0 >= b32Rows && fits && (i1-1)*lda+2*pairs <= len(a) {
+				ib = i1 - b32Rows
+			}
+		}
+		rows := min(b32Rows, i1-ib)
+		ab, ld := a[ib*lda:], lda
+		if p0 == 0 && (rows < b32Rows || !fits || (ib+rows-1)*lda+2*pairs > len(a)) {
 			clear(pack[:])
 			for r := 0; r < rows; r++ {
-				copy(pack[r*2*pairs:], a[(i+r)*lda:(i+r)*lda+kn.k])
+				copy(pack[r*2*pairs:], a[(ib+r)*lda:(ib+r)*lda+kn.k])
 			}
 			ab, ld = pack[:], 2*pairs
 		}
 		for p := p0; p < panels; p++ {
 			kern32b(signed, ab, ld, kn.b32[p*pairs*b32Cols*2:], tile[:], b32Cols, pairs, 1, 1)
 			cols := min(b32Cols, kn.n-p*b32Cols)
-			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+p*b32Cols:(i+r)*ldc+p*b32Cols+cols], tile[r*b32Cols:])
+			for r := i - ib; r < rows; r++ {
+				copy(c[(ib+r)*ldc+p*b32Cols:(ib+r)*ldc+p*b32Cols+cols], tile[r*b32Cols:])
 			}
 		}
 	}
