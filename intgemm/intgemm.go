@@ -436,10 +436,11 @@ func (kn *Kernel) unflip(c []int32, i, rows, ldc int) {
 // rows computes output rows [i0, i1) with the int16-operand 32-bit kernels.
 // A last block of fewer than mr rows is computed as the block of the last
 // mr rows (recomputing some rows, with the same results) where there are
-// mr rows; only blocks of a K that is not a whole number of steps, or of
-// fewer than mr rows in all, are copied into a zero-padded block. The panels not
-// written straight into C (the last, partial one; all of a block of fewer
-// than mr rows) go one at a time through a tile on the stack.
+// mr rows, and row by row where there are fewer; only blocks of a K that
+// is not a whole number of steps are copied into a zero-padded block (the
+// only allocation). The panels not written straight into C (the last,
+// partial one; all of a block of fewer than mr rows) go one at a time
+// through a tile on the stack.
 func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	steps, b16 := kn.steps32, kn.b16
 	kPad := steps * k32Step
@@ -460,6 +461,17 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 		}
 		rows := min(mr, i1-ib)
 		ab, ld := a[ib*lda:], lda
+		if rows < mr && kn.k == kPad {
+			// Fewer than mr rows in all: each row on its own, read as
+			// every row of a block (stride 0).
+			for r := ib; r < i1; r++ {
+				for p := range kn.panels {
+					kern(a[r*lda:], 0, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
+					copy(c[r*ldc+p*nr:r*ldc+min(kn.n, p*nr+nr)], tmp[:])
+				}
+			}
+			break
+		}
 		if rows < mr || kn.k != kPad {
 			if pack == nil {
 				pack = make([]uint8, mr*kPad)

@@ -37,21 +37,30 @@ func TestBroadcast32Chosen(t *testing.T) {
 	}
 }
 
-// TestBroadcast32Allocs checks that the broadcast kernel's row blocks,
-// partial ones included, run without heap allocations.
-func TestBroadcast32Allocs(t *testing.T) {
+// TestRows32Allocs checks that the 32-bit row kernels, the broadcast one
+// of short dot products and the int16-operand one of long ones (K a whole
+// number of its steps, as the engine's padded kernels have), run their row
+// blocks, partial ones included, without heap allocations.
+func TestRows32Allocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	n, k, m := 37, 9, 100 // a partial panel and a partial row block
-	kn, err := NewKernel(fullWeights(rng, n, k), n, k, Acc32, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := make([]uint8, m*k)
-	c := make([]int32, m*n)
-	for _, impl := range impls() {
-		forceImpl(t, impl)
-		if allocs := testing.AllocsPerRun(10, func() { kn.MulU8(1, m, a, k, c, n) }); allocs != 0 {
-			t.Errorf("%s: %v allocations per product", impl, allocs)
+	for _, sh := range []shape{
+		{100, 37, 9},   // broadcast: a partial panel and a partial row block
+		{2, 37, 9},     // broadcast: fewer rows than a block
+		{8, 10, 1600},  // the reference CNN's fc on a chunk: a partial block and panel
+		{100, 37, 304}, // int16-operand: whole and partial panels
+		{2, 10, 304},   // fewer rows than a block
+	} {
+		kn, err := NewKernel(fullWeights(rng, sh.n, sh.k), sh.n, sh.k, Acc32, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := make([]uint8, sh.m*sh.k)
+		c := make([]int32, sh.m*sh.n)
+		for _, impl := range impls() {
+			forceImpl(t, impl)
+			if allocs := testing.AllocsPerRun(10, func() { kn.MulU8(1, sh.m, a, sh.k, c, sh.n) }); allocs != 0 {
+				t.Errorf("%+v %s: %v allocations per product", sh, impl, allocs)
+			}
 		}
 	}
 }
