@@ -146,9 +146,9 @@ func (g *PoolGeom) pool2() bool {
 
 // MaxPoolGrad writes the gradient of MaxPool into dx, every element of
 // it: dy at the positions recorded by MaxPool, zero elsewhere. dx's
-// previous contents do not matter. For 2×2 windows moved by 2 each pair of
-// input rows is cleared just before its gradients land, while it is in
-// cache.
+// previous contents do not matter. For 2×2 windows moved by 2 a row
+// kernel writes every tap of a row of windows at once, with no clearing
+// pass.
 func MaxPoolGrad(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32) {
 	if !g.pool2() {
 		clear(dx[:g.N*g.H*g.W*g.C])
@@ -159,18 +159,23 @@ func MaxPoolGrad(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float
 }
 
 // pool2Backward is MaxPoolBackward for pool2 windows, a row kernel per
-// output row; with set it writes dx instead, clearing each pair of input
-// rows (and an odd last row) just before its gradients land.
+// output row; with set it writes dx instead (the windows' taps by the
+// kernel, an odd last column and row cleared).
 func pool2Backward(threads int, g *PoolGeom, dy []float32, arg []uint8, dx []float32, set bool) {
 	C, row, in := g.C, g.OW*g.C, g.W*g.C
 	For(threads, g.N, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			for oh := 0; oh < g.OH; oh++ {
 				o, i := (n*g.OH+oh)*row, (n*g.H+2*oh)*in
-				if set {
-					clear(dx[i : i+2*in])
+				if !set {
+					f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+in:i+in+2*row], dy[o:o+row], arg[o:o+row])
+					continue
 				}
-				f32.MaxPool2Grad(C, dx[i:i+2*row], dx[i+in:i+in+2*row], dy[o:o+row], arg[o:o+row])
+				f32.MaxPool2GradTo(C, dx[i:i+2*row], dx[i+in:i+in+2*row], dy[o:o+row], arg[o:o+row])
+				if 2*row < in {
+					clear(dx[i+2*row : i+in])
+					clear(dx[i+in+2*row : i+2*in])
+				}
 			}
 			if set {
 				clear(dx[(n*g.H+2*g.OH)*in : (n+1)*g.H*in])

@@ -123,6 +123,19 @@ func MaxPool2Grad(c int, dx0, dx1, dy []float32, arg []uint8) {
 	}
 }
 
+// MaxPool2GradTo is MaxPool2Grad writing instead of adding: every tap of
+// every window gets +0 but the recorded one, which gets 0 + dy (so that a
+// −0 becomes +0, as adding to a cleared tap gives). The lengths are those
+// of MaxPool2Grad.
+func MaxPool2GradTo(c int, dx0, dx1, dy []float32, arg []uint8) {
+	poolRows("MaxPool2GradTo", c, len(dy), len(arg), len(dx0), len(dx1))
+	if useAVX2 {
+		maxPool2GradToAVX2(c, dx0, dx1, dy, arg)
+	} else {
+		maxPool2GradToGo(c, dx0, dx1, dy, arg)
+	}
+}
+
 // Requant applies the A2Q+ requantisation thresh.Requant to rows of
 // accumulators, channel i of every row with scale[i] and bias[i]:
 //

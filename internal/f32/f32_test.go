@@ -341,28 +341,42 @@ func TestMaxPool2Grad(t *testing.T) {
 					arg[i] = uint8(4 + rng.IntN(252)) // not a position: adds nowhere
 				}
 			}
-			want0, want1 := append([]float32(nil), dx0...), append([]float32(nil), dx1...)
-			for o := 0; o < ow; o++ {
-				for j := 0; j < c; j++ {
-					p := int(arg[o*c+j])
-					if p > 3 {
-						continue
-					}
-					w := want0
-					if p >= 2 {
-						w = want1
-					}
-					w[(2*o+p%2)*c+j] += dy[o*c+j]
+			// MaxPool2Grad adds into dx; MaxPool2GradTo is the same on taps
+			// cleared first (the window's, not the column past them).
+			for _, to := range []bool{false, true} {
+				want0, want1 := append([]float32(nil), dx0...), append([]float32(nil), dx1...)
+				if to {
+					clear(want0[:2*ow*c])
+					clear(want1[:2*ow*c])
 				}
+				for o := 0; o < ow; o++ {
+					for j := 0; j < c; j++ {
+						p := int(arg[o*c+j])
+						if p > 3 {
+							continue
+						}
+						w := want0
+						if p >= 2 {
+							w = want1
+						}
+						w[(2*o+p%2)*c+j] += dy[o*c+j]
+					}
+				}
+				buf0, s0 := guarded(dx0)
+				buf1, s1 := guarded(dx1)
+				name := "MaxPool2Grad"
+				if to {
+					name = "MaxPool2GradTo"
+					MaxPool2GradTo(c, s0, s1, dy, arg)
+				} else {
+					MaxPool2Grad(c, s0, s1, dy, arg)
+				}
+				what := fmt.Sprintf("%s %s ow=%d c=%d", name, pathName(avx), ow, c)
+				w0, _ := guarded(want0)
+				w1, _ := guarded(want1)
+				sameBits(t, what+" dx0", buf0, w0)
+				sameBits(t, what+" dx1", buf1, w1)
 			}
-			buf0, s0 := guarded(dx0)
-			buf1, s1 := guarded(dx1)
-			MaxPool2Grad(c, s0, s1, dy, arg)
-			what := fmt.Sprintf("%s ow=%d c=%d", pathName(avx), ow, c)
-			w0, _ := guarded(want0)
-			w1, _ := guarded(want1)
-			sameBits(t, what+" dx0", buf0, w0)
-			sameBits(t, what+" dx1", buf1, w1)
 		}
 	}
 }
@@ -605,22 +619,23 @@ func TestLengthChecks(t *testing.T) {
 	s := func(n int) []float32 { return make([]float32, n) }
 	b := func(n int) []uint8 { return make([]uint8, n) }
 	mustPanic(t, map[string]func(){
-		"AddRows partial row":      func() { AddRows(s(7), s(3)) },
-		"AddRows empty vector":     func() { AddRows(s(1), nil) },
-		"ReLU":                     func() { ReLU(s(3), s(4)) },
-		"ReLUGrad":                 func() { ReLUGrad(s(3), s(3), s(2)) },
-		"SumRows partial row":      func() { SumRows(s(3), s(8)) },
-		"MaxPool2 no channels":     func() { MaxPool2(0, s(0), b(0), s(0), s(0)) },
-		"MaxPool2 short input":     func() { MaxPool2(2, s(4), b(4), s(8), s(7)) },
-		"MaxPool2 positions":       func() { MaxPool2(2, s(4), b(3), s(8), s(8)) },
-		"MaxPool2Grad short input": func() { MaxPool2Grad(2, s(7), s(8), s(4), b(4)) },
-		"Requant bias":             func() { Requant(s(4), s(4), s(2), s(1)) },
-		"Requant partial row":      func() { Requant(s(5), s(5), s(2), s(2)) },
-		"RequantGrad ga":           func() { RequantGrad(s(2), s(2), s(2), s(4), s(4), s(2)) },
-		"RequantGrad db":           func() { RequantGrad(s(2), s(1), nil, s(4), s(4), s(2)) },
-		"Quantize":                 func() { Quantize(s(3), s(4), 1, 0, 255) },
-		"QuantizeGrad gx":          func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
-		"QuantizeGrad d":           func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
+		"AddRows partial row":        func() { AddRows(s(7), s(3)) },
+		"AddRows empty vector":       func() { AddRows(s(1), nil) },
+		"ReLU":                       func() { ReLU(s(3), s(4)) },
+		"ReLUGrad":                   func() { ReLUGrad(s(3), s(3), s(2)) },
+		"SumRows partial row":        func() { SumRows(s(3), s(8)) },
+		"MaxPool2 no channels":       func() { MaxPool2(0, s(0), b(0), s(0), s(0)) },
+		"MaxPool2 short input":       func() { MaxPool2(2, s(4), b(4), s(8), s(7)) },
+		"MaxPool2 positions":         func() { MaxPool2(2, s(4), b(3), s(8), s(8)) },
+		"MaxPool2Grad short input":   func() { MaxPool2Grad(2, s(7), s(8), s(4), b(4)) },
+		"MaxPool2GradTo short input": func() { MaxPool2GradTo(2, s(7), s(8), s(4), b(4)) },
+		"Requant bias":               func() { Requant(s(4), s(4), s(2), s(1)) },
+		"Requant partial row":        func() { Requant(s(5), s(5), s(2), s(2)) },
+		"RequantGrad ga":             func() { RequantGrad(s(2), s(2), s(2), s(4), s(4), s(2)) },
+		"RequantGrad db":             func() { RequantGrad(s(2), s(1), nil, s(4), s(4), s(2)) },
+		"Quantize":                   func() { Quantize(s(3), s(4), 1, 0, 255) },
+		"QuantizeGrad gx":            func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
+		"QuantizeGrad d":             func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
 	})
 }
 

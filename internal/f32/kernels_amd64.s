@@ -393,80 +393,121 @@ mpdone:
 	VBLENDVPS Y4, Y2, Y1, Y1 \
 	VMOVUPS   Y1, ptr
 
-// func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
-//
-// Registers as in maxPool2AVX2, with DI at dy[o*c].
-TEXT ·maxPool2GradAVX2(SB), NOSPLIT, $0-104
-	MOVQ  c+0(FP), CX
-	MOVQ  dx0_base+8(FP), SI
-	MOVQ  dx1_base+32(FP), R9
-	MOVQ  dy_base+56(FP), DI
-	MOVQ  dy_len+64(FP), AX
-	MOVQ  arg_base+80(FP), R8
-	LEAQ  (DI)(AX*4), R11    // end of dy
-	MOVQ  CX, R10
-	SHLQ  $2, R10            // pixel stride in bytes
-	VPXOR Y12, Y12, Y12
-	BCAST32($1, X13, Y13)
-	BCAST32($2, X14, Y14)
-	BCAST32($3, X15, Y15)
+// GRADSET(ptr, POS) writes 0 + d (Y0) to the 8 floats at ptr where the
+// recorded positions (Y5) equal POS, +0 to the others.
+#define GRADSET(ptr, POS) \
+	VPCMPEQD POS, Y5, Y4 \
+	VADDPS   Y0, Y12, Y1 \
+	VANDPS   Y4, Y1, Y1  \
+	VMOVUPS  Y1, ptr
 
-mgpix:
-	CMPQ DI, R11
-	JAE  mgdone
-	LEAQ (SI)(R10*1), R12
-	LEAQ (R9)(R10*1), R13
-	XORQ BX, BX
-
-mg8:
-	LEAQ      8(BX), DX
-	CMPQ      DX, CX
-	JA        mg1
-	VPMOVZXBD (R8)(BX*1), Y5
-	VMOVUPS   (DI)(BX*4), Y0
-	GRADTAP((SI)(BX*4), Y12)
-	GRADTAP((R12)(BX*4), Y13)
-	GRADTAP((R9)(BX*4), Y14)
-	GRADTAP((R13)(BX*4), Y15)
-	MOVQ      DX, BX
-	JMP       mg8
-
-mg1:
-	CMPQ    BX, CX
-	JAE     mgnext
-	MOVBLZX (R8)(BX*1), AX
-	MOVQ    SI, DX
-	CMPQ    AX, $0
-	JEQ     mgadd
-	MOVQ    R12, DX
-	CMPQ    AX, $1
-	JEQ     mgadd
-	MOVQ    R9, DX
-	CMPQ    AX, $2
-	JEQ     mgadd
-	MOVQ    R13, DX
-	CMPQ    AX, $3
-	JNE     mgskip
-
-mgadd:
-	VMOVSS (DX)(BX*4), X1
-	VADDSS (DI)(BX*4), X1, X1
+// The single-float tails: add d to the recorded tap (DX), or write 0 + d
+// there and +0 to the pixel's other three taps.
+#define GRADADD1 \
+	VMOVSS (DX)(BX*4), X1     \
+	VADDSS (DI)(BX*4), X1, X1 \
 	VMOVSS X1, (DX)(BX*4)
 
-mgskip:
-	INCQ BX
-	JMP  mg1
+#define GRADSET1 \
+	MOVL   $0, (SI)(BX*4)     \
+	MOVL   $0, (R12)(BX*4)    \
+	MOVL   $0, (R9)(BX*4)     \
+	MOVL   $0, (R13)(BX*4)    \
+	VMOVSS (DI)(BX*4), X1     \
+	VADDSS X12, X1, X1        \
+	VMOVSS X1, (DX)(BX*4)
 
-mgnext:
-	ADDQ R10, DI
-	ADDQ CX, R8
-	LEAQ (SI)(R10*2), SI
-	LEAQ (R9)(R10*2), R9
-	JMP  mgpix
+// The zeros of GRADSET1 for a recorded position above 3.
+#define GRADSKIPADD
+#define GRADSKIPSET \
+	MOVL $0, (SI)(BX*4)  \
+	MOVL $0, (R12)(BX*4) \
+	MOVL $0, (R9)(BX*4)  \
+	MOVL $0, (R13)(BX*4)
 
-mgdone:
-	VZEROUPPER
+// MAXPOOL2GRAD is the loop of maxPool2GradAVX2 and maxPool2GradToAVX2,
+// with TAP the 8-wide operation on one tap of 8 channels, TAP1 the
+// single-float one and SKIP1 what a position above 3 gets; the caller
+// loads c (CX), dx0 (SI), dx1 (R9), dy (DI, its length in AX) and arg
+// (R8). Registers as in maxPool2AVX2, with DI at dy[o*c].
+#define MAXPOOL2GRAD(TAP, TAP1, SKIP1) \
+	LEAQ  (DI)(AX*4), R11        \
+	MOVQ  CX, R10                \
+	SHLQ  $2, R10                \
+	VPXOR Y12, Y12, Y12          \
+	BCAST32($1, X13, Y13)        \
+	BCAST32($2, X14, Y14)        \
+	BCAST32($3, X15, Y15)        \
+mgpix:                           \
+	CMPQ DI, R11                 \
+	JAE  mgdone                  \
+	LEAQ (SI)(R10*1), R12        \
+	LEAQ (R9)(R10*1), R13        \
+	XORQ BX, BX                  \
+mg8:                             \
+	LEAQ      8(BX), DX          \
+	CMPQ      DX, CX             \
+	JA        mg1                \
+	VPMOVZXBD (R8)(BX*1), Y5     \
+	VMOVUPS   (DI)(BX*4), Y0     \
+	TAP((SI)(BX*4), Y12)         \
+	TAP((R12)(BX*4), Y13)        \
+	TAP((R9)(BX*4), Y14)         \
+	TAP((R13)(BX*4), Y15)        \
+	MOVQ      DX, BX             \
+	JMP       mg8                \
+mg1:                             \
+	CMPQ    BX, CX               \
+	JAE     mgnext               \
+	MOVBLZX (R8)(BX*1), AX       \
+	MOVQ    SI, DX               \
+	CMPQ    AX, $0               \
+	JEQ     mgadd                \
+	MOVQ    R12, DX              \
+	CMPQ    AX, $1               \
+	JEQ     mgadd                \
+	MOVQ    R9, DX               \
+	CMPQ    AX, $2               \
+	JEQ     mgadd                \
+	MOVQ    R13, DX              \
+	CMPQ    AX, $3               \
+	JEQ     mgadd                \
+	SKIP1                        \
+	JMP     mgskip               \
+mgadd:                           \
+	TAP1                         \
+mgskip:                          \
+	INCQ BX                      \
+	JMP  mg1                     \
+mgnext:                          \
+	ADDQ R10, DI                 \
+	ADDQ CX, R8                  \
+	LEAQ (SI)(R10*2), SI         \
+	LEAQ (R9)(R10*2), R9         \
+	JMP  mgpix                   \
+mgdone:                          \
+	VZEROUPPER                   \
 	RET
+
+// func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
+TEXT ·maxPool2GradAVX2(SB), NOSPLIT, $0-104
+	MOVQ c+0(FP), CX
+	MOVQ dx0_base+8(FP), SI
+	MOVQ dx1_base+32(FP), R9
+	MOVQ dy_base+56(FP), DI
+	MOVQ dy_len+64(FP), AX
+	MOVQ arg_base+80(FP), R8
+	MAXPOOL2GRAD(GRADTAP, GRADADD1, GRADSKIPADD)
+
+// func maxPool2GradToAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
+TEXT ·maxPool2GradToAVX2(SB), NOSPLIT, $0-104
+	MOVQ c+0(FP), CX
+	MOVQ dx0_base+8(FP), SI
+	MOVQ dx1_base+32(FP), R9
+	MOVQ dy_base+56(FP), DI
+	MOVQ dy_len+64(FP), AX
+	MOVQ arg_base+80(FP), R8
+	MAXPOOL2GRAD(GRADSET, GRADSET1, GRADSKIPSET)
 
 // REQUANT8(off, Y) writes 8 outputs: the product a·scale rounded, then
 // the bias added.

@@ -103,6 +103,26 @@ func maxPool2GradGo(c int, dx0, dx1, dy []float32, arg []uint8) {
 	}
 }
 
+func maxPool2GradToGo(c int, dx0, dx1, dy []float32, arg []uint8) {
+	for o := 0; o < len(dy)/c; o++ {
+		a, b := dx0[2*o*c:][:2*c], dx1[2*o*c:][:2*c]
+		d, p := dy[o*c:][:c], arg[o*c:][:c]
+		for j, v := range d {
+			a[j], a[c+j], b[j], b[c+j] = 0, 0, 0, 0
+			switch p[j] {
+			case 0:
+				a[j] = 0 + v
+			case 1:
+				a[c+j] = 0 + v
+			case 2:
+				b[j] = 0 + v
+			case 3:
+				b[c+j] = 0 + v
+			}
+		}
+	}
+}
+
 func requantGo(out, a, scale, bias []float32) {
 	c := len(scale)
 	for r := 0; r+c <= len(a) && c > 0; r += c {

@@ -34,6 +34,9 @@ func maxPool2AVX2(c int, y []float32, arg []uint8, x0, x1 []float32)
 func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
 
 //go:noescape
+func maxPool2GradToAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
+
+//go:noescape
 func requantAVX2(out, a, scale, bias []float32)
 
 //go:noescape

@@ -21,6 +21,10 @@ func maxPool2GradAVX2(c int, dx0, dx1, dy []float32, arg []uint8) {
 	maxPool2GradGo(c, dx0, dx1, dy, arg)
 }
 
+func maxPool2GradToAVX2(c int, dx0, dx1, dy []float32, arg []uint8) {
+	maxPool2GradToGo(c, dx0, dx1, dy, arg)
+}
+
 func requantAVX2(out, a, scale, bias []float32) { requantGo(out, a, scale, bias) }
 
 func requantGradAVX2(ds, db, ga, d, a, scale []float32) {
