@@ -124,6 +124,11 @@ pad: \
 	CMPQ R14, BX; \
 	JB   pad
 
+// OP8(op, A) applies op with operand A to the eight rows Y0-Y7.
+#define OP8(op, A) \
+	op A, Y0, Y0; op A, Y1, Y1; op A, Y2, Y2; op A, Y3, Y3; \
+	op A, Y4, Y4; op A, Y5, Y5; op A, Y6, Y6; op A, Y7, Y7
+
 // QUANT turns the floats of Y into mapAVX2's levels in its low 8 bytes:
 // Quantize (divide, clamp, round to even), the level offset, then the low
 // byte of each lane.
@@ -500,8 +505,9 @@ q2done:
 
 // func mapAVX2(o *uint8, x *int32, ops *int64, nops int, par *float32, n, rows int, div, lo, hi float32, off int32)
 // vecMap.rows on the first n &^ 7 channels of each row: the accumulators
-// to float, the program's operations with their per-channel operands
-// (row k of par for operation k), then Quantize and the level offset.
+// to float, the program's operations with their per-channel operands (the
+// next row of par for each operand, two for a fused pair), then Quantize
+// and the level offset.
 // Rows are taken eight at a time (then one by one), each block of 8
 // channels of the eight rows together: they share the operands and give
 // the processor eight independent chains of operations.
@@ -572,6 +578,10 @@ m8op:
 	JEQ     m8add
 	CMPQ    R13, $2
 	JEQ     m8sub
+	CMPQ    R13, $5
+	JEQ     m8muladd
+	CMPQ    R13, $6
+	JEQ     m8submul
 	CMPQ    R13, $3
 	JEQ     m8max
 	VMINPS Y8, Y0, Y0
@@ -582,6 +592,20 @@ m8op:
 	VMINPS Y8, Y5, Y5
 	VMINPS Y8, Y6, Y6
 	VMINPS Y8, Y7, Y7
+	JMP     m8opnext
+
+m8muladd:
+	VMOVUPS (R12)(BX*4), Y9
+	LEAQ    (R12)(BX*4), R12
+	OP8(VMULPS, Y8)
+	OP8(VADDPS, Y9)
+	JMP     m8opnext
+
+m8submul:
+	VMOVUPS (R12)(BX*4), Y9
+	LEAQ    (R12)(BX*4), R12
+	OP8(VSUBPS, Y8)
+	OP8(VMULPS, Y9)
 	JMP     m8opnext
 
 m8mul:
@@ -695,10 +719,26 @@ m1op:
 	JEQ     m1add
 	CMPQ    R13, $2
 	JEQ     m1sub
+	CMPQ    R13, $5
+	JEQ     m1muladd
+	CMPQ    R13, $6
+	JEQ     m1submul
 	CMPQ    R13, $3
 	JEQ     m1max
 	VMINPS  Y8, Y0, Y0
 	JMP     m1opnext
+
+m1muladd:
+	VMULPS Y8, Y0, Y0
+	VADDPS (R12)(BX*4), Y0, Y0
+	LEAQ   (R12)(BX*4), R12
+	JMP    m1opnext
+
+m1submul:
+	VSUBPS Y8, Y0, Y0
+	VMULPS (R12)(BX*4), Y0, Y0
+	LEAQ   (R12)(BX*4), R12
+	JMP    m1opnext
 
 m1mul:
 	VMULPS Y8, Y0, Y0

@@ -21,20 +21,54 @@ import (
 
 // Operations of a vecMap program, each with one float32 operand per
 // channel: y·a, y + a, y − a, max(y, a), min(y, a), in IEEE float32 with
-// one rounding each, as the Go expressions of the model's maps compute.
+// one rounding each, as the Go expressions of the model's maps compute;
+// and two pairs of them as one operation with two operands a, b (fused
+// only in dispatch, each step rounded as before): y·a + b (a
+// requantisation, a batch norm's scale and shift) and (y − a)·b (its
+// normalisation), which halve the kernel's dispatches on the usual maps.
 const (
 	vecMul int64 = iota
 	vecAdd
 	vecSub
 	vecMax
 	vecMin
+	vecMulAdd
+	vecSubMul
 )
+
+// operands returns the number of operand rows of operation op.
+func operands(op int64) int {
+	if op == vecMulAdd || op == vecSubMul {
+		return 2
+	}
+	return 1
+}
+
+// fusePairs rewrites ops, whose operations have one operand row each, with
+// the pairs vecMulAdd and vecSubMul where they occur (the operand rows stay
+// as they are).
+func fusePairs(ops []int64) []int64 {
+	var out []int64
+	for i := 0; i < len(ops); i++ {
+		switch {
+		case i+1 < len(ops) && ops[i] == vecMul && ops[i+1] == vecAdd:
+			out = append(out, vecMulAdd)
+			i++
+		case i+1 < len(ops) && ops[i] == vecSub && ops[i+1] == vecMul:
+			out = append(out, vecSubMul)
+			i++
+		default:
+			out = append(out, ops[i])
+		}
+	}
+	return out
+}
 
 // vecMap is an edge's map as a program over n channels; its output is the
 // quantized level minus off (the fused form's offset levels).
 type vecMap struct {
 	ops         []int64
-	par         []float32 // len(ops) rows of n operands
+	par         []float32 // rows of n operands, operands(op) rows per op
 	n           int
 	div, lo, hi float32
 	off         int32
@@ -101,15 +135,22 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 	if len(m.ops) == 0 {
 		return nil
 	}
+	m.ops = fusePairs(m.ops)
 	return m
 }
 
 // level is the program on channel c's accumulator v, in Go.
 func (m *vecMap) level(c int, v int32) uint8 {
 	y := float32(v)
-	for k, op := range m.ops {
+	k := 0 // operand row
+	for _, op := range m.ops {
 		a := m.par[k*m.n+c]
+		k += operands(op)
 		switch op {
+		case vecMulAdd:
+			y = float32(y*a) + m.par[(k-1)*m.n+c] // rounded before the sum: never fused
+		case vecSubMul:
+			y = (y - a) * m.par[(k-1)*m.n+c]
 		case vecMul:
 			y *= a
 		case vecAdd:
@@ -139,6 +180,9 @@ func (m *vecMap) rows(x []int32, o []uint8) {
 	done := n &^ 7
 	if !useAVX2 {
 		done = 0
+	}
+	if done == n {
+		return
 	}
 	for r := 0; r < rows; r++ {
 		for c := done; c < n; c++ {

@@ -7,7 +7,7 @@ import (
 )
 
 // TestVecMapKernel compares the vector program kernel with its Go twin on
-// random programs of every operation, over row counts that leave every
+// random programs of every operation (the fused pairs included), over row counts that leave every
 // remainder of the eight-row blocks and channel counts with every tail.
 func TestVecMapKernel(t *testing.T) {
 	if !cpuAVX2 {
@@ -18,14 +18,17 @@ func TestVecMapKernel(t *testing.T) {
 		for rows := 1; rows <= 19; rows++ {
 			m := &vecMap{n: n, div: 0.05 + rng.Float32(), lo: -128, hi: 127, off: -128}
 			for k := 0; k < 7; k++ {
-				op := int64(rng.IntN(5))
+				op := int64(rng.IntN(7))
 				m.ops = append(m.ops, op)
-				for range n {
-					a := float32(rng.NormFloat64())
-					if op == vecMul {
-						a = 0.01 + rng.Float32()
+				for i := range operands(op) {
+					mul := op == vecMul || op == vecMulAdd && i == 0 || op == vecSubMul && i == 1
+					for range n {
+						a := float32(rng.NormFloat64())
+						if mul {
+							a = 0.01 + rng.Float32()
+						}
+						m.par = append(m.par, a)
 					}
-					m.par = append(m.par, a)
 				}
 			}
 			x := make([]int32, rows*n)
@@ -44,6 +47,21 @@ func TestVecMapKernel(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d channels, %d rows: kernel and Go twin differ", n, rows)
 			}
+		}
+	}
+}
+
+// TestFusePairs checks the pairs fusePairs forms and leaves.
+func TestFusePairs(t *testing.T) {
+	for _, c := range []struct{ in, want []int64 }{
+		{[]int64{vecMul, vecAdd, vecSub, vecMul, vecMul, vecAdd}, []int64{vecMulAdd, vecSubMul, vecMulAdd}},
+		{[]int64{vecMul}, []int64{vecMul}},
+		{[]int64{vecMul, vecMul}, []int64{vecMul, vecMul}},
+		{[]int64{vecAdd, vecMul, vecAdd, vecMax}, []int64{vecAdd, vecMulAdd, vecMax}},
+		{[]int64{vecSub, vecMul, vecAdd}, []int64{vecSubMul, vecAdd}},
+	} {
+		if got := fusePairs(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("fusePairs(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }
