@@ -162,6 +162,7 @@ var active = kernels()[len(kernels())-1]
 type packBuf struct {
 	a, b  []float32
 	strip []float32        // a gathered strip of A copied for direct
+	split []float32        // the halves of a product split in k (splitk.go)
 	tmp   [maxTile]float32 // edge tile
 }
 
@@ -214,9 +215,19 @@ func (kn *kernel) getPack(m, n, k int) *packBuf {
 
 func putPack(p *packBuf) { packPool.Put(p) }
 
-// sgemm runs an m×n×k multiplication on one goroutine. The arguments have
-// been checked and m, n, k are positive.
+// sgemm runs an m×n×k multiplication on one goroutine, in two halves of
+// k where splitK says so. The arguments have been checked and m, n, k are
+// positive.
 func (kn *kernel) sgemm(A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
+	if kn.splitK(m, n, k) {
+		kn.sgemmSplitK(1, A, B, m, n, k, beta, c, ldc)
+		return
+	}
+	kn.sgemm1(A, B, m, n, k, beta, c, ldc)
+}
+
+// sgemm1 runs an m×n×k multiplication on one goroutine in one pass over k.
+func (kn *kernel) sgemm1(A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	p := kn.getPack(m, n, k)
 	if kn.useDirect(A.trans, n) {
 		kn.sgemmDirect(A, B, m, n, k, beta, c, ldc, p)

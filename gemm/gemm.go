@@ -26,8 +26,9 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 
 // SgemmParallel is Sgemm split over threads goroutines (threads <= 1 means
 // Sgemm). C is cut into blocks of whole micro-tiles, one per worker, so no
-// more than threads workers run; small problems use fewer. The result is
-// bit-identical to Sgemm's.
+// more than threads workers run; small problems use fewer. A product with
+// a long k and a small C runs as two halves of k instead, one per worker
+// (splitk.go). The result is bit-identical to Sgemm's.
 func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if threads <= 1 {
 		Sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
@@ -45,11 +46,16 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 }
 
 // parallel runs an m×n×k multiplication (arguments checked, m, n, k
-// positive) on up to threads goroutines, one block of C each.
+// positive) on up to threads goroutines, one block of C each, or one half
+// of k each where splitK says so.
 func (kn *kernel) parallel(threads int, A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
+	if kn.splitK(m, n, k) {
+		kn.sgemmSplitK(threads, A, B, m, n, k, beta, c, ldc)
+		return
+	}
 	parts := splitWork(threads, m, n, k, kn.mr, kn.nr)
 	if len(parts) == 1 {
-		kn.sgemm(A, B, m, n, k, beta, c, ldc)
+		kn.sgemm1(A, B, m, n, k, beta, c, ldc)
 		return
 	}
 	var wg sync.WaitGroup
@@ -57,7 +63,7 @@ func (kn *kernel) parallel(threads int, A matA, B matB, m, n, k int, beta float3
 		wg.Add(1)
 		go func(w part) {
 			defer wg.Done()
-			kn.sgemm(A.sub(w.m0, w.m1), B.sub(w.n0, w.n1), w.m1-w.m0, w.n1-w.n0, k, beta, c[w.m0*ldc+w.n0:], ldc)
+			kn.sgemm1(A.sub(w.m0, w.m1), B.sub(w.n0, w.n1), w.m1-w.m0, w.n1-w.n0, k, beta, c[w.m0*ldc+w.n0:], ldc)
 		}(w)
 	}
 	wg.Wait()

@@ -194,6 +194,8 @@ func TestSgemmLarger(t *testing.T) {
 	}
 	// Shapes that cross every cache block boundary (mc, kc, nc).
 	shapes = append(shapes, shape{97, 131, 97}, shape{131, 97, 131}, shape{389, 35, 600}, shape{7, 4133, 5}, shape{25, 2100, 7}, shape{200, 40, 513})
+	// Products computed in two halves of k (splitK).
+	shapes = append(shapes, shape{5, 9, 17000}, shape{40, 70, 5001})
 	for _, kn := range kernels() {
 		withKernel(kn, func() {
 			for si, s := range shapes {
@@ -212,11 +214,12 @@ func TestSgemmLarger(t *testing.T) {
 }
 
 // TestParallelMatchesSerial checks that SgemmParallel is bit-identical to
-// Sgemm for both micro-kernels and several splits.
+// Sgemm for both micro-kernels and several splits, of C and of k.
 func TestParallelMatchesSerial(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	shapes := []struct{ m, n, k int }{
 		{200, 64, 300}, {64, 288, 700}, {7, 500, 33}, {1000, 3, 9}, {131, 97, 257}, {48, 48, 48}, {1, 1, 1},
+		{32, 9, 20000}, {64, 100, 6401}, // split in k (splitK)
 	}
 	for _, kn := range kernels() {
 		withKernel(kn, func() {
@@ -308,5 +311,35 @@ func TestFMAPeak(t *testing.T) {
 	g := FMAPeak(20e6)
 	if !(g > 0.05) || math.IsInf(g, 0) {
 		t.Fatalf("FMAPeak = %v GFLOP/s", g)
+	}
+}
+
+// TestSplitK checks which shapes are computed in two halves of k: long k
+// against small m and n, never a whole packed op(B) (PackedB products must
+// give Sgemm's bits without splitting).
+func TestSplitK(t *testing.T) {
+	for _, kn := range kernels() {
+		for _, c := range []struct {
+			m, n, k int
+			want    bool
+		}{
+			{64, 288, 12800, true}, // a convolution's weight gradient
+			{32, 9, 86528, true},   // a first layer's
+			{64, 288, 4000, false}, // k too short
+			{600, 288, 9000, false},
+			{300, 300, 20000, false}, // C too large for the temporaries
+			{12800, 64, 288, false},  // a forward convolution
+		} {
+			if got := kn.splitK(c.m, c.n, c.k); got != c.want {
+				t.Errorf("impl=%s: splitK(%d, %d, %d) = %v, want %v", kn.name, c.m, c.n, c.k, got, c.want)
+			}
+		}
+		for _, n := range []int{1, 9, 16, 64} {
+			for k := splitKMin; k < 1<<17; k *= 2 {
+				if kn.wholeB(n, k) && kn.splitK(1, n, k) {
+					t.Errorf("impl=%s: n=%d k=%d packs op(B) whole and splits", kn.name, n, k)
+				}
+			}
+		}
 	}
 }
