@@ -129,6 +129,15 @@ pad: \
 	op A, Y0, Y0; op A, Y1, Y1; op A, Y2, Y2; op A, Y3, Y3; \
 	op A, Y4, Y4; op A, Y5, Y5; op A, Y6, Y6; op A, Y7, Y7
 
+// PAIR8(op1, op2) is a fused pair on the eight rows: op1 with the
+// operand (Y8), then op2 with the next operand row (loaded into Y9, R12
+// stepped to it).
+#define PAIR8(op1, op2) \
+	VMOVUPS (R12)(BX*4), Y9; \
+	LEAQ    (R12)(BX*4), R12; \
+	OP8(op1, Y8); \
+	OP8(op2, Y9)
+
 // QUANT turns the floats of Y into mapAVX2's levels in its low 8 bytes:
 // Quantize (divide, clamp, round to even), the level offset, then the low
 // byte of each lane.
@@ -595,18 +604,12 @@ m8op:
 	JMP     m8opnext
 
 m8muladd:
-	VMOVUPS (R12)(BX*4), Y9
-	LEAQ    (R12)(BX*4), R12
-	OP8(VMULPS, Y8)
-	OP8(VADDPS, Y9)
-	JMP     m8opnext
+	PAIR8(VMULPS, VADDPS)
+	JMP m8opnext
 
 m8submul:
-	VMOVUPS (R12)(BX*4), Y9
-	LEAQ    (R12)(BX*4), R12
-	OP8(VSUBPS, Y8)
-	OP8(VMULPS, Y9)
-	JMP     m8opnext
+	PAIR8(VSUBPS, VMULPS)
+	JMP m8opnext
 
 m8mul:
 	VMULPS Y8, Y0, Y0
