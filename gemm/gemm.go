@@ -46,13 +46,19 @@ func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, l
 }
 
 // parallel runs an m×n×k multiplication (arguments checked, m, n, k
-// positive) on up to threads goroutines, one block of C each, or one half
-// of k each where splitK says so.
+// positive) on up to threads goroutines, one block of C each, or, where
+// splitK says so, the halves of k side by side, each on half the threads.
 func (kn *kernel) parallel(threads int, A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	if kn.splitK(m, n, k) {
 		kn.sgemmSplitK(threads, A, B, m, n, k, beta, c, ldc)
 		return
 	}
+	kn.parallelC(threads, A, B, m, n, k, beta, c, ldc)
+}
+
+// parallelC runs an m×n×k multiplication on up to threads goroutines, one
+// block of C each, every block in one pass over k.
+func (kn *kernel) parallelC(threads int, A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	parts := splitWork(threads, m, n, k, kn.mr, kn.nr)
 	if len(parts) == 1 {
 		kn.sgemm1(A, B, m, n, k, beta, c, ldc)

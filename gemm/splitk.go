@@ -52,8 +52,9 @@ func (B matB) kSub(p0, p1 int) matB {
 	return B
 }
 
-// sgemmSplitK computes the product as two halves of k, on two goroutines
-// when threads allows: T₁ and T₂ into temporaries, then C = beta·C +
+// sgemmSplitK computes the product as two halves of k, side by side when
+// threads allows (each half's C split over its share of the threads, which
+// does not change its bits): T₁ and T₂ into temporaries, then C = beta·C +
 // (T₁ + T₂), each step rounded (never fused).
 func (kn *kernel) sgemmSplitK(threads int, A matA, B matB, m, n, k int, beta float32, c []float32, ldc int) {
 	kh := k / 2
@@ -63,15 +64,16 @@ func (kn *kernel) sgemmSplitK(threads int, A matA, B matB, m, n, k int, beta flo
 		p.split = make([]float32, 2*m*n)
 	}
 	t1, t2 := p.split[:m*n], p.split[m*n:2*m*n]
-	second := func() { kn.sgemm1(A.kSub(kh, k), B.kSub(kh, k), m, n, k-kh, 0, t2, n) }
+	first := func(th int) { kn.parallelC(th, A.kSub(0, kh), B.kSub(0, kh), m, n, kh, 0, t1, n) }
+	second := func(th int) { kn.parallelC(th, A.kSub(kh, k), B.kSub(kh, k), m, n, k-kh, 0, t2, n) }
 	if threads > 1 {
 		var wg sync.WaitGroup
-		wg.Go(second)
-		kn.sgemm1(A.kSub(0, kh), B.kSub(0, kh), m, n, kh, 0, t1, n)
+		wg.Go(func() { second(threads / 2) })
+		first(threads - threads/2)
 		wg.Wait()
 	} else {
-		kn.sgemm1(A.kSub(0, kh), B.kSub(0, kh), m, n, kh, 0, t1, n)
-		second()
+		first(1)
+		second(1)
 	}
 	for i := range m {
 		row, r1, r2 := c[i*ldc:i*ldc+n], t1[i*n:(i+1)*n], t2[i*n:(i+1)*n]
