@@ -32,8 +32,10 @@
 // build tag, or on other architectures) a pure-Go 6×16 kernel with the same
 // packing. Every assembly routine has its pure-Go reference loop in its doc
 // comment and, in stubs_noasm.go, as its body. The k-summation order of
-// every C element depends only on k, the kernel family and its block size
-// kc, so SgemmParallel gives results bit-identical to Sgemm.
+// every C element depends only on the shape, the kernel family and its
+// block size kc — a product with a long k and a small C (a convolution's
+// weight gradient) is summed as two halves of k, on one goroutine as on
+// several — so SgemmParallel gives results bit-identical to Sgemm.
 //
 // Shape errors (negative dimensions, strides shorter than a row, slices too
 // short for the given dimensions and strides) are programmer errors and
