@@ -342,7 +342,7 @@ func (r *run) runPoint(ctx context.Context, p Point, floatScore float64, threads
 	if p.Method.PostTraining() {
 		res.CalibSize = r.calibSize()
 	} else {
-		res.Epochs = r.g.Epochs
+		res.Epochs = r.g.epochs(p.Quant)
 	}
 	if res.Data == "" {
 		res.Data = r.train.Name
@@ -401,9 +401,10 @@ func (r *run) fineTune(ctx context.Context, p Point, cfg models.Config, fc *chec
 	if bars {
 		prog = r.o.Progress
 	}
-	r.logf("%s: fine-tuning %d epochs", p.ID, r.g.Epochs)
+	epochs := r.g.epochs(p.Quant)
+	r.logf("%s: fine-tuning %d epochs", p.ID, epochs)
 	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData,
-		Train: r.train, Test: r.test, Epochs: r.g.Epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
+		Train: r.train, Test: r.test, Epochs: epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
 		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {
 		return nil, 0, err

@@ -10,7 +10,8 @@
 // (models.InitFromFloatWith, which applies the Euclidean-projection
 // initialisation to A2Q and A2Q+ layers, and with Grid.FoldGain and
 // Grid.CentreOnData folds the projection's gain into the next layer and
-// zero-centres A2Q+ layers on data) for Grid.Epochs epochs. A point of a
+// zero-centres A2Q+ layers on data) for Grid.Epochs epochs (an A2Q+ point
+// for Grid.PlusEpochs where that is set). A point of a
 // post-training method (RTN, GPTQ, GPFQ) instead quantizes the float model
 // with recipe.Quantize, calibrated on Grid.CalibSize examples of the
 // training split, without training (recipe.Quantize makes its own choices
@@ -139,6 +140,10 @@ type Grid struct {
 	// Epochs of fine-tuning per point, FloatEpochs of float training.
 	Epochs      int `json:"epochs"`
 	FloatEpochs int `json:"float_epochs"`
+	// PlusEpochs, when positive, is the fine-tuning epochs of the A2Q+
+	// points instead of Epochs: A2Q+ at low bit widths needs about twice
+	// A2Q's fine-tuning to keep as much of float.
+	PlusEpochs int `json:"plus_epochs,omitempty"`
 	// Batch size; LR the float model's peak learning rate, FineTuneLR the
 	// points' (zero selects 1e-3 and 1e-4).
 	Batch      int     `json:"batch"`
@@ -259,10 +264,18 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 	}
-	if g.Epochs < 0 || g.FloatEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 || g.CalibSize < 0 {
+	if g.Epochs < 0 || g.FloatEpochs < 0 || g.PlusEpochs < 0 || g.Batch < 0 || g.LR < 0 || g.FineTuneLR < 0 || g.Scale < 0 || g.CalibSize < 0 {
 		return fmt.Errorf("sweep: epochs, batch, learning rates, scale and calibration size must not be negative")
 	}
 	return nil
+}
+
+// epochs returns the fine-tuning epochs of a QAT point of quantizer q.
+func (g Grid) epochs(q quant.Mode) int {
+	if q == quant.A2QPlus && g.PlusEpochs > 0 {
+		return g.PlusEpochs
+	}
+	return g.Epochs
 }
 
 // Points lists the grid's points in canonical order: quantizer (baseline,

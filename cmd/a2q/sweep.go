@@ -15,7 +15,7 @@ import (
 )
 
 const sweepUsage = `--model M --quant baseline,a2q,a2q+ --bits 4,8 --acc-bits 12,14,16 [--methods qat,rtn,gptq,gpfq]
-	[--epochs E] [--float-epochs F] [--calib-size N] [--data D] [--parallel J] --out DIR
+	[--epochs E] [--plus-epochs E+] [--float-epochs F] [--calib-size N] [--data D] [--parallel J] --out DIR
    or: a2q sweep ... --print-commands   (one 'a2q sweep ... --point ID' per grid point)
    or: a2q sweep ... --point ID         (run one point into the shared DIR)
    or: a2q sweep --merge --out DIR      (collect DIR/points into results and plots)
@@ -37,6 +37,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	calibSize := fs.Int("calib-size", recipe.DefaultCalibSize, "calibration examples of the post-training points, spread over the training split")
 	epochs := fs.Int("epochs", 3, "fine-tuning epochs per point")
 	floatEpochs := fs.Int("float-epochs", 5, "epochs of the float model every point starts from")
+	plusEpochs := fs.Int("plus-epochs", 0, "fine-tuning epochs of the A2Q+ points (0: as --epochs)")
 	dataSpec := fs.String("data", "", "data set (empty: the embedded default of the model's task)")
 	parallel := fs.Int("parallel", 1, "points trained at once (threads are divided among them)")
 	threads := fs.Int("threads", runtime.NumCPU(), "total threads")
@@ -67,7 +68,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 		}
 		return printResults(e, rs, *asJSON)
 	}
-	g := sweep.Grid{Model: *model, Data: *dataSpec, Epochs: *epochs, FloatEpochs: *floatEpochs, Batch: *batch,
+	g := sweep.Grid{Model: *model, Data: *dataSpec, Epochs: *epochs, FloatEpochs: *floatEpochs, PlusEpochs: *plusEpochs, Batch: *batch,
 		LR: *lr, FineTuneLR: *ftLR, Seed: *seed, Scale: *scale, FoldGain: *foldGain,
 		CentreOnData: *centre}
 	for _, q := range splitList(*quants) {
