@@ -27,8 +27,9 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 // SgemmParallel is Sgemm split over threads goroutines (threads <= 1 means
 // Sgemm). C is cut into blocks of whole micro-tiles, one per worker, so no
 // more than threads workers run; small problems use fewer. A product with
-// a long k and a small C runs as two halves of k instead, one per worker
-// (splitk.go). The result is bit-identical to Sgemm's.
+// a long k and a small C runs as two halves of k side by side instead,
+// each on half the workers (splitk.go). The result is bit-identical to
+// Sgemm's.
 func SgemmParallel(threads int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if threads <= 1 {
 		Sgemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
