@@ -447,13 +447,6 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 	full := kn.n / nr // panels that are written straight into C
 	var pack []uint8  // zero-padded copy of a row block, when needed
 	var tmp [mr * nr]int32
-	kern := func(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
-		if signed {
-			kern32S8(a, lda, b, c, ldc, steps, panels)
-		} else {
-			kern32U8(a, lda, b, c, ldc, steps, panels)
-		}
-	}
 	for i := i0; i < i1; i += mr {
 		ib := i // the block's first row
 		if i1-i < mr && i1-i0 >= mr {
@@ -466,7 +459,7 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 			// every row of a block (stride 0).
 			for r := ib; r < i1; r++ {
 				for p := range kn.panels {
-					kern(a[r*lda:], 0, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
+					kern32(signed, a[r*lda:], 0, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
 					copy(c[r*ldc+p*nr:r*ldc+min(kn.n, p*nr+nr)], tmp[:])
 				}
 			}
@@ -484,11 +477,11 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 		}
 		p0 := 0 // the first panel not written straight into C
 		if rows == mr && full > 0 {
-			kern(ab, ld, b16, c[ib*ldc:], ldc, steps, full)
+			kern32(signed, ab, ld, b16, c[ib*ldc:], ldc, steps, full)
 			p0 = full
 		}
 		for p := p0; p < kn.panels; p++ {
-			kern(ab, ld, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
+			kern32(signed, ab, ld, b16[p*steps*nr*k32Step:], tmp[:], nr, steps, 1)
 			w := min(nr, kn.n-p*nr)
 			for r := i - ib; r < rows; r++ {
 				copy(c[(ib+r)*ldc+p*nr:(ib+r)*ldc+p*nr+w], tmp[r*nr:r*nr+w])

@@ -43,8 +43,9 @@ func packPairs(w []int8, n, k int) []int16 {
 // call; then the rows after those blocks, and the last partial panel of
 // every row, one panel at a time through a tile on the stack. A last
 // block of fewer than b32Rows rows is computed as the block of the last
-// b32Rows rows (recomputing some, with the same results) where a has
-// them; otherwise its rows are copied into a zero-padded block.
+// b32Rows rows (recomputing some, with the same results) where there are
+// that many; a block the kernel cannot read in place (too few rows, or
+// rows whose pair padding runs past a) is copied into a zero-padded one.
 func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	pairs := (kn.k + 1) / 2
 	panels := (kn.n + b32Cols - 1) / b32Cols
@@ -68,7 +69,7 @@ func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, si
 		ib, p0 := i, full // the block's first row, its first panel not yet in C
 		if i >= i0+blocks*b32Rows {
 			p0 = 0
-			if i1-i < b32Rows && i1-i0 >= b32Rows && fits && (i1-1)*lda+2*pairs <= len(a) {
+			if i1-i < b32Rows && i1-i0 >= b32Rows {
 				ib = i1 - b32Rows
 			}
 		}

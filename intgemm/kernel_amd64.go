@@ -38,22 +38,18 @@ func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, gro
 	}
 }
 
-func kern32U8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
+// kern32 runs the int16-operand 32-bit micro-kernel on unsigned (signed:
+// signed) activation bytes.
+func kern32(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
 	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
-	if useAVX2 {
-		kern32U8AVX2(&a[0], lda, &b[0], &c[0], ldc, steps, panels)
-		return
-	}
-	kern32Go(a, lda, b, c, ldc, steps, panels, false)
-}
-
-func kern32S8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
-	if useAVX2 {
+	switch {
+	case !useAVX2:
+		kern32Go(a, lda, b, c, ldc, steps, panels, signed)
+	case signed:
 		kern32S8AVX2(&a[0], lda, &b[0], &c[0], ldc, steps, panels)
-		return
+	default:
+		kern32U8AVX2(&a[0], lda, &b[0], &c[0], ldc, steps, panels)
 	}
-	kern32Go(a, lda, b, c, ldc, steps, panels, true)
 }
 
 // useVNNI selects the AVX-512 VNNI kernels for the 32-bit path; haveVNNI

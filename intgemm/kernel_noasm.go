@@ -11,14 +11,9 @@ func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, gro
 	kern16Go(signed, a, lda, b, c, ldc, groups, cols)
 }
 
-func kern32U8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
+func kern32(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
 	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
-	kern32Go(a, lda, b, c, ldc, steps, panels, false)
-}
-
-func kern32S8(a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
-	checkTile(len(a), lda, len(b), len(c), ldc, steps, panels, k32Step)
-	kern32Go(a, lda, b, c, ldc, steps, panels, true)
+	kern32Go(a, lda, b, c, ldc, steps, panels, signed)
 }
 
 // Without assembly there are no VNNI kernels.
