@@ -402,35 +402,32 @@ mpdone:
 	VMOVUPS  Y1, ptr
 
 // The single-float tails: add d to the recorded tap (DX), or write 0 + d
-// there and +0 to the pixel's other three taps.
+// there after +0 to all four taps (GRADZERO1, before the recorded one is
+// looked up, so that a position above 3 leaves them all +0).
 #define GRADADD1 \
 	VMOVSS (DX)(BX*4), X1     \
 	VADDSS (DI)(BX*4), X1, X1 \
 	VMOVSS X1, (DX)(BX*4)
 
 #define GRADSET1 \
-	MOVL   $0, (SI)(BX*4)     \
-	MOVL   $0, (R12)(BX*4)    \
-	MOVL   $0, (R9)(BX*4)     \
-	MOVL   $0, (R13)(BX*4)    \
 	VMOVSS (DI)(BX*4), X1     \
 	VADDSS X12, X1, X1        \
 	VMOVSS X1, (DX)(BX*4)
 
-// The zeros of GRADSET1 for a recorded position above 3.
-#define GRADSKIPADD
-#define GRADSKIPSET \
+#define GRADKEEP1
+#define GRADZERO1 \
 	MOVL $0, (SI)(BX*4)  \
 	MOVL $0, (R12)(BX*4) \
 	MOVL $0, (R9)(BX*4)  \
 	MOVL $0, (R13)(BX*4)
 
 // MAXPOOL2GRAD is the loop of maxPool2GradAVX2 and maxPool2GradToAVX2,
-// with TAP the 8-wide operation on one tap of 8 channels, TAP1 the
-// single-float one and SKIP1 what a position above 3 gets; the caller
-// loads c (CX), dx0 (SI), dx1 (R9), dy (DI, its length in AX) and arg
-// (R8). Registers as in maxPool2AVX2, with DI at dy[o*c].
-#define MAXPOOL2GRAD(TAP, TAP1, SKIP1) \
+// with TAP the 8-wide operation on one tap of 8 channels, PRE1 what the
+// four taps of a single float get first and TAP1 the single-float
+// operation on its recorded tap; the caller loads c (CX), dx0 (SI), dx1
+// (R9), dy (DI, its length in AX) and arg (R8). Registers as in
+// maxPool2AVX2, with DI at dy[o*c].
+#define MAXPOOL2GRAD(TAP, PRE1, TAP1) \
 	LEAQ  (DI)(AX*4), R11        \
 	MOVQ  CX, R10                \
 	SHLQ  $2, R10                \
@@ -459,6 +456,7 @@ mg8:                             \
 mg1:                             \
 	CMPQ    BX, CX               \
 	JAE     mgnext               \
+	PRE1                         \
 	MOVBLZX (R8)(BX*1), AX       \
 	MOVQ    SI, DX               \
 	CMPQ    AX, $0               \
@@ -471,9 +469,7 @@ mg1:                             \
 	JEQ     mgadd                \
 	MOVQ    R13, DX              \
 	CMPQ    AX, $3               \
-	JEQ     mgadd                \
-	SKIP1                        \
-	JMP     mgskip               \
+	JNE     mgskip               \
 mgadd:                           \
 	TAP1                         \
 mgskip:                          \
@@ -497,7 +493,7 @@ TEXT ·maxPool2GradAVX2(SB), NOSPLIT, $0-104
 	MOVQ dy_base+56(FP), DI
 	MOVQ dy_len+64(FP), AX
 	MOVQ arg_base+80(FP), R8
-	MAXPOOL2GRAD(GRADTAP, GRADADD1, GRADSKIPADD)
+	MAXPOOL2GRAD(GRADTAP, GRADKEEP1, GRADADD1)
 
 // func maxPool2GradToAVX2(c int, dx0, dx1, dy []float32, arg []uint8)
 TEXT ·maxPool2GradToAVX2(SB), NOSPLIT, $0-104
@@ -507,7 +503,7 @@ TEXT ·maxPool2GradToAVX2(SB), NOSPLIT, $0-104
 	MOVQ dy_base+56(FP), DI
 	MOVQ dy_len+64(FP), AX
 	MOVQ arg_base+80(FP), R8
-	MAXPOOL2GRAD(GRADSET, GRADSET1, GRADSKIPSET)
+	MAXPOOL2GRAD(GRADSET, GRADZERO1, GRADSET1)
 
 // REQUANT8(off, Y) writes 8 outputs: the product a·scale rounded, then
 // the bias added.
