@@ -235,7 +235,7 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 					for _, l := range e.Layers() {
 						sparse = sparse || l.Kernel == "sparse16"
 					}
-					if vec := vecEdges(e.dagFast); (vec > 0) != (impl != "go") && (cfg.Model == "resnet" || cfg.Model == "mobilenet") {
+					if vec := len(vecMaps(e.dagFast)); (vec > 0) != (impl != "go") && (cfg.Model == "resnet" || cfg.Model == "mobilenet") {
 						t.Errorf("%s: %d edges evaluate their map with vector instructions", impl, vec)
 					}
 					general := *e
@@ -262,13 +262,14 @@ func TestDAGFusedMatchesGeneral(t *testing.T) {
 	}
 }
 
-// vecEdges counts the edges of f that evaluate their maps with vecMap.
-func vecEdges(f *dagFast) int {
-	n := 0
+// vecMaps returns the vector programs of f's edges (those that evaluate
+// their maps with vecMap).
+func vecMaps(f *dagFast) []*vecMap {
+	var vms []*vecMap
 	var walk func(fe *fastEdge)
 	walk = func(fe *fastEdge) {
 		if fe.vm != nil {
-			n++
+			vms = append(vms, fe.vm)
 		}
 		for _, p := range fe.parts {
 			walk(p)
@@ -282,7 +283,7 @@ func vecEdges(f *dagFast) int {
 			walk(fe)
 		}
 	}
-	return n
+	return vms
 }
 
 // TestGraphFile writes each graph model to the integer model file (format

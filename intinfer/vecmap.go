@@ -44,26 +44,6 @@ func operands(op int64) int {
 	return 1
 }
 
-// fusePairs rewrites ops, whose operations have one operand row each, with
-// the pairs vecMulAdd and vecSubMul where they occur (the operand rows stay
-// as they are).
-func fusePairs(ops []int64) []int64 {
-	var out []int64
-	for i := 0; i < len(ops); i++ {
-		switch {
-		case i+1 < len(ops) && ops[i] == vecMul && ops[i+1] == vecAdd:
-			out = append(out, vecMulAdd)
-			i++
-		case i+1 < len(ops) && ops[i] == vecSub && ops[i+1] == vecMul:
-			out = append(out, vecSubMul)
-			i++
-		default:
-			out = append(out, ops[i])
-		}
-	}
-	return out
-}
-
 // vecMap is an edge's map as a program over n channels; its output is the
 // quantized level minus off (the fused form's offset levels).
 type vecMap struct {
@@ -89,17 +69,18 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 		}
 		return a
 	}
-	add := func(op int64, a []float32) {
+	add := func(op int64, rows ...[]float32) { // operands(op) rows
 		m.ops = append(m.ops, op)
-		m.par = append(m.par, a...)
+		for _, a := range rows {
+			m.par = append(m.par, a...)
+		}
 	}
 	all := func(v float32) []float32 { return each(func(int) float32 { return v }) }
 	src := p.sources[e.sym.src]
 	switch src.kind {
 	case srcAcc:
 		l := ls[src.layer].l
-		add(vecMul, l.Scale) // thresh.Requant
-		add(vecAdd, l.Bias)
+		add(vecMulAdd, l.Scale, l.Bias) // thresh.Requant
 	case srcSum:
 		add(vecMul, all(src.s))
 	case srcMean:
@@ -112,10 +93,8 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 		switch {
 		case el.norm != nil: // Norm.apply
 			nm := el.norm
-			add(vecSub, nm.Mean)
-			add(vecMul, nm.InvStd)
-			add(vecMul, nm.Gamma)
-			add(vecAdd, nm.Beta)
+			add(vecSubMul, nm.Mean, nm.InvStd)
+			add(vecMulAdd, nm.Gamma, nm.Beta)
 		case el.leaky:
 			return nil
 		default:
@@ -135,7 +114,6 @@ func newVecMap(p *dagPlan, e *edge, n int, ls []*layerRun) *vecMap {
 	if len(m.ops) == 0 {
 		return nil
 	}
-	m.ops = fusePairs(m.ops)
 	return m
 }
 

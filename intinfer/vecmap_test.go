@@ -51,17 +51,34 @@ func TestVecMapKernel(t *testing.T) {
 	}
 }
 
-// TestFusePairs checks the pairs fusePairs forms and leaves.
-func TestFusePairs(t *testing.T) {
-	for _, c := range []struct{ in, want []int64 }{
-		{[]int64{vecMul, vecAdd, vecSub, vecMul, vecMul, vecAdd}, []int64{vecMulAdd, vecSubMul, vecMulAdd}},
-		{[]int64{vecMul}, []int64{vecMul}},
-		{[]int64{vecMul, vecMul}, []int64{vecMul, vecMul}},
-		{[]int64{vecAdd, vecMul, vecAdd, vecMax}, []int64{vecAdd, vecMulAdd, vecMax}},
-		{[]int64{vecSub, vecMul, vecAdd}, []int64{vecSubMul, vecAdd}},
-	} {
-		if got := fusePairs(c.in); !slices.Equal(got, c.want) {
-			t.Errorf("fusePairs(%v) = %v, want %v", c.in, got, c.want)
+// TestVecMapPairs checks that the edge programs of the graph test models
+// take a requantisation's multiply and add (and a batch norm's operations)
+// as the fused pairs: no program holds a multiply followed by an add or a
+// subtraction followed by a multiply, and a layer's requantisation is one
+// vecMulAdd.
+func TestVecMapPairs(t *testing.T) {
+	if !cpuAVX2 {
+		t.Skip("no AVX2 on this CPU: no vector programs")
+	}
+	requant := 0
+	for i, cfg := range dagCases() {
+		_, im, _ := dagCase(t, cfg, i, rand.New(rand.NewPCG(8, uint64(i))))
+		e, err := NewEngine(im, Options{Path: PathPreferred})
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, vm := range vecMaps(e.dagFast) {
+			if vm.ops[0] == vecMulAdd {
+				requant++
+			}
+			for j := 1; j < len(vm.ops); j++ {
+				if a, b := vm.ops[j-1], vm.ops[j]; a == vecMul && b == vecAdd || a == vecSub && b == vecMul {
+					t.Errorf("%s: program %v holds an unfused pair at %d", cfg.Model, vm.ops, j-1)
+				}
+			}
+		}
+	}
+	if requant == 0 {
+		t.Error("no layer's requantisation as a vecMulAdd among the edge programs")
 	}
 }
