@@ -176,13 +176,18 @@ func (r *Model) SetScore(m *models.Model, score float64) {
 // CompareSR adds a warning when the recorded test PSNR is not above flat,
 // the PSNR of a flat image at each input's mean brightness on the same
 // test set: the super-resolution analogue of chance level, a model that
-// has not learnt to use its input. bicubic, the PSNR of bicubic upscaling,
-// is quoted for scale. It does nothing without a test PSNR.
+// has not learnt to use its input. Above flat, it warns when the PSNR is
+// not above bicubic, that of bicubic upscaling of the same inputs: the
+// network then does worse than interpolation, which costs nothing. It does
+// nothing without a test PSNR.
 func (r *Model) CompareSR(flat, bicubic float64) {
-	if r.TestPSNR == nil || *r.TestPSNR > flat {
-		return
+	switch {
+	case r.TestPSNR == nil:
+	case *r.TestPSNR <= flat:
+		r.Warnings = append(r.Warnings, fmt.Sprintf("test PSNR %.3f dB is not above %.3f dB, that of a flat image at each input's mean brightness (bicubic upscaling: %.3f dB): the model has not learnt to upscale; train longer, or lower --lr if training diverged", *r.TestPSNR, flat, bicubic))
+	case *r.TestPSNR <= bicubic:
+		r.Warnings = append(r.Warnings, fmt.Sprintf("test PSNR %.3f dB is not above %.3f dB, that of bicubic upscaling of the same inputs: the network does worse than interpolation; train longer, or raise --acc-bits or the bit widths", *r.TestPSNR, bicubic))
 	}
-	r.Warnings = append(r.Warnings, fmt.Sprintf("test PSNR %.3f dB is not above %.3f dB, that of a flat image at each input's mean brightness (bicubic upscaling: %.3f dB): the model has not learnt to upscale; train longer, or lower --lr if training diverged", *r.TestPSNR, flat, bicubic))
 }
 
 // WriteText prints the report as a human-readable table, followed by the

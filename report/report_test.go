@@ -181,7 +181,8 @@ func TestDeadChannelWarning(t *testing.T) {
 }
 
 // TestChanceLevelWarning: a classifier at chance level and a
-// super-resolution model not above a flat image are reported as such.
+// super-resolution model not above a flat image, or not above bicubic
+// upscaling, are reported as such.
 func TestChanceLevelWarning(t *testing.T) {
 	cases := []struct {
 		model         string
@@ -196,7 +197,9 @@ func TestChanceLevelWarning(t *testing.T) {
 		{"cnn", 0.87, 0, 0, false},
 		{"espcn", 18.0, 19.5, 38.4, true},
 		{"espcn", 19.5, 19.5, 38.4, true},
-		{"espcn", 25.0, 19.5, 38.4, false},
+		{"espcn", 25.0, 19.5, 38.4, true}, // below bicubic
+		{"espcn", 38.4, 19.5, 38.4, true},
+		{"espcn", 38.5, 19.5, 38.4, false},
 	}
 	for _, c := range cases {
 		m := build(t, c.model, quant.A2QPlus, 16)
