@@ -31,7 +31,14 @@ type InitOptions struct {
 	// zero-centred with quant.Layer.CentreOnInputs instead of by
 	// subtracting each channel's mean.
 	CentreOn *tensor.Tensor
-	// Threads for the forward passes over CentreOn (0: one).
+	// FitGainOn, if non-nil (with FoldGain and without GainToNextLayer), is
+	// a batch of training inputs (N×H×W×C) on which each accumulator-aware
+	// layer's gain and offset are fitted to the float model's channels
+	// (quant.Layer.FitGain) instead of restoring the L1 norm the projection
+	// took (FoldProjectionGain): every such layer, whatever reads its
+	// output, except transposed convolutions, which keep the L1 gain.
+	FitGainOn *tensor.Tensor
+	// Threads for the forward passes over CentreOn and FitGainOn (0: one).
 	Threads int
 	// RestoredNorms names batch norms inserted by WithRestoredNorms, to be
 	// initialised on NormsOn (training inputs, N×H×W×C).
@@ -42,6 +49,9 @@ type InitOptions struct {
 // InitResult counts the layers each refinement changed.
 type InitResult struct {
 	Folded int // layers whose gain was folded into the next layer
+	// Fitted counts the layers whose gains and offsets were fitted on data
+	// (InitOptions.FitGainOn).
+	Fitted int
 	// Restored counts the batch norms initialised on data
 	// (InitOptions.RestoredNorms).
 	Restored int
@@ -93,7 +103,7 @@ func InitFromCheckpoint(m *Model, c *checkpoint.Checkpoint, o InitOptions) (Init
 	if err := initFrom(m, c); err != nil {
 		return InitResult{}, err
 	}
-	if !o.FoldGain && o.CentreOn == nil && len(o.RestoredNorms) == 0 {
+	if !o.FoldGain && o.CentreOn == nil && o.FitGainOn == nil && len(o.RestoredNorms) == 0 {
 		return InitResult{}, nil
 	}
 	r, err := refine(m, c, o)
@@ -170,8 +180,18 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		f, ok := next[l]
 		canFold := o.FoldGain && ok && ref[f.l] != nil
 		toNext := o.GainToNextLayer
+		fit := o.FoldGain && !toNext && o.FitGainOn != nil && l.Kind != "conv_transpose"
 		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus || l.Kind == "conv_transpose" {
-			if canFold && fold(l, f.l, f.flatten, ref[f.l], toNext) {
+			if fit {
+				mo, err := inputMoments(m, l, o.FitGainOn, o.Threads)
+				if err != nil {
+					return res, err
+				}
+				if err := fitGain(l, mo, ref[l], c); err != nil {
+					return res, err
+				}
+				res.Fitted++
+			} else if canFold && fold(l, f.l, f.flatten, ref[f.l], toNext) {
 				res.Folded++
 			}
 			continue
@@ -194,9 +214,16 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		if err != nil {
 			return res, err
 		}
+		moFit := mo
+		if fit && o.FitGainOn != o.CentreOn {
+			if moFit, err = inputMoments(m, l, o.FitGainOn, o.Threads); err != nil {
+				return res, err
+			}
+		}
 		// apply initialises l (centred on data or by its mean) and gives
-		// its gain back (with GainToNextLayer, into a copy of the next
-		// layer's float weights, or into them with commit).
+		// its gain back: fitted on data, or the L1 gain (with
+		// GainToNextLayer, into a copy of the next layer's float weights,
+		// or into them with commit).
 		apply := func(onData, commit bool) (plain int, folded bool, err error) {
 			copy(l.Weight.Value.Data, ref[l])
 			if bias != nil {
@@ -208,6 +235,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 				}
 			} else {
 				l.W.InitFromWeights(true)
+			}
+			if fit {
+				return plain, true, fitGain(l, moFit, ref[l], c)
 			}
 			if canFold {
 				nw := ref[f.l]
@@ -225,7 +255,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		if err != nil {
 			return res, err
 		}
-		apply(false, false)
+		if _, _, err := apply(false, false); err != nil {
+			return res, err
+		}
 		dPlain, err := distance(m, o.CentreOn, want, o.Threads)
 		if err != nil {
 			return res, err
@@ -242,11 +274,31 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		} else {
 			res.PlainLayers++
 		}
-		if folded {
+		switch {
+		case folded && fit:
+			res.Fitted++
+		case folded:
 			res.Folded++
 		}
 	}
 	return res, nil
+}
+
+// fitGain fits l's gains and offsets (quant.Layer.FitGain) to its float
+// weights wf and the float bias in c, on the input moments mo.
+func fitGain(l *quant.Layer, mo *quant.InputMoments, wf []float32, c *checkpoint.Checkpoint) error {
+	var bf []float32
+	if l.Bias != nil {
+		t, ok := c.Tensors[l.Name+".bias"]
+		if !ok || t.Len() != l.OutC {
+			return fmt.Errorf("layer %s: the float model has no bias of %d channels to fit offsets to", l.Name, l.OutC)
+		}
+		bf = t.Data
+	}
+	if _, err := l.FitGain(mo, wf, bf); err != nil {
+		return err
+	}
+	return nil
 }
 
 // fold gives l its projection gain α back: through its own scale (s and g

@@ -95,3 +95,59 @@ func TestFineTuneTightBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestFitGainOnData: with FitGainOn, every accumulator-aware layer gets its
+// gains and offsets fitted on the examples — also ESPCN's hidden layer,
+// whose output feeds a concatenation, so the L1 gain never reaches it — and
+// the model's outputs come closer to the float model's than with the L1
+// gain, for A2Q and A2Q+ (centred on data or not) at a tight budget.
+func TestFitGainOnData(t *testing.T) {
+	for _, model := range []string{"cnn", "espcn"} {
+		f, err := Build(config(model, quant.Float))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := saveCheckpoint(t, f)
+		x := input(64, 28, 28, 1)
+		tp := autodiff.NewTape(1)
+		want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
+		tp.Reset()
+		for _, mode := range []quant.Mode{quant.A2Q, quant.A2QPlus} {
+			dist := func(o InitOptions) (float64, InitResult) {
+				cfg := config(model, mode)
+				cfg.Hidden.WeightBits, cfg.Hidden.ActBits, cfg.Hidden.AccBits = 8, 8, 12
+				q, err := Build(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := InitFromFloatWith(q, path, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				certs, err := q.Certificates(true)
+				if err != nil || !certs[0].Certified {
+					t.Fatalf("%s %s: certificate %+v, %v", model, mode, certs, err)
+				}
+				got := q.Forward(tp, tp.Constant(x), false).Value
+				defer tp.Reset()
+				var d float64
+				for i, v := range got.Data {
+					e := float64(v - want.Data[i])
+					d += e * e
+				}
+				return d / float64(len(got.Data)), r
+			}
+			l1, rl := dist(InitOptions{FoldGain: true})
+			for _, centre := range []*tensor.Tensor{nil, x} {
+				fit, rf := dist(InitOptions{FoldGain: true, FitGainOn: x, CentreOn: centre})
+				t.Logf("%s %s centred on data %v: mean squared distance to the float outputs %.4g with the L1 gain (%+v), %.4g fitted (%+v)", model, mode, centre != nil, l1, rl, fit, rf)
+				if rf.Fitted != 1 || rf.Folded != 0 {
+					t.Errorf("%s %s: %+v, want the one hidden layer fitted", model, mode, rf)
+				}
+				if !(fit < l1) {
+					t.Errorf("%s %s centred on data %v: fitted gains leave the outputs %.4g from the float ones, the L1 gain %.4g", model, mode, centre != nil, fit, l1)
+				}
+			}
+		}
+	}
+}

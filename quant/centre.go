@@ -103,6 +103,28 @@ func (mo *InputMoments) Add(x *tensor.Tensor) {
 	}
 }
 
+// group returns group grp's input mean m and, with centred, the
+// covariance E[(x − m)(x − m)ᵀ] (what a channel with a bias, which can
+// absorb any offset, must reproduce), else the second moment E[x·xᵀ].
+func (mo *InputMoments) group(grp int, centred bool) (m []float64, cov *mat.SymDense) {
+	k, n := mo.k, float64(mo.n)
+	m = make([]float64, k)
+	for i, v := range mo.sum[grp] {
+		m[i] = v / n
+	}
+	cov = mat.NewSymDense(k, nil)
+	for i := 0; i < k; i++ {
+		for j := i; j < k; j++ {
+			v := mo.outer[grp].At(i, j) / n
+			if centred {
+				v -= m[i] * m[j]
+			}
+			cov.SetSym(i, j, v)
+		}
+	}
+	return m, cov
+}
+
 // countMultiples returns how many of lo..hi−1 are multiples of s.
 func countMultiples(lo, hi, s int) int {
 	return (hi+s-1)/s - (lo+s-1)/s
@@ -182,24 +204,12 @@ func (l *Layer) CentreOnInputs(mo *InputMoments) (plain int, err error) {
 	groups := len(mo.sum)
 	perGroup := l.OutC / groups
 	w := l.Weight.Value.Data
-	n := float64(mo.n)
 	trial := &WeightQuant{Mode: A2QPlus, Bits: l.W.Bits, InputBits: l.W.InputBits, InputSigned: l.W.InputSigned,
 		layer: l.W.layer, V: nn.NewParam("trial", false, 1, k), Log2G: nn.NewParam("trial.log2_g", true, 1), Log2S: nn.NewParam("trial.log2_s", true, 1)}
 	for grp := 0; grp < groups; grp++ {
-		m := make([]float64, k)
-		for i, v := range mo.sum[grp] {
-			m[i] = v / n
-		}
-		cov := mat.NewSymDense(k, nil)
+		m, cov := mo.group(grp, l.Bias != nil)
 		var tr float64
 		for i := 0; i < k; i++ {
-			for j := i; j < k; j++ {
-				v := mo.outer[grp].At(i, j) / n
-				if l.Bias != nil {
-					v -= m[i] * m[j]
-				}
-				cov.SetSym(i, j, v)
-			}
 			tr += cov.At(i, i)
 		}
 		// One centring per ridge; the plain one (z = 1) is always last.

@@ -61,8 +61,10 @@ type Options struct {
 	// models.FoldProjectionGain); CentreOnData zero-centres A2Q+ layers on
 	// the first models.CentringExamples training examples
 	// (models.InitOptions). Both apply only to a model started from float
-	// weights.
-	FoldGain, CentreOnData bool
+	// weights. FitGain, with FoldGain, fits each accumulator-aware layer's
+	// gains and offsets to the float model on those examples instead
+	// (models.InitOptions.FitGainOn).
+	FoldGain, CentreOnData, FitGain bool
 	// EarlierInit starts accumulator-aware layers as earlier versions did:
 	// the projected float weights kept at the projection's norm and the
 	// gain folded into the next layer (models.InitOptions.GainToNextLayer
@@ -337,11 +339,14 @@ func initialise(m *models.Model, start *checkpoint.Checkpoint, restored []string
 	opt := models.InitOptions{FoldGain: o.FoldGain, Threads: o.Threads,
 		GainToNextLayer: o.EarlierInit, KeepProjectedNorm: o.EarlierInit}
 	var examples *tensor.Tensor
-	if o.CentreOnData || len(restored) > 0 {
+	if o.CentreOnData || o.FitGain || len(restored) > 0 {
 		examples = train.FirstInputs(o.Train, models.CentringExamples)
 	}
 	if o.CentreOnData {
 		opt.CentreOn = examples
+	}
+	if o.FitGain {
+		opt.FitGainOn = examples
 	}
 	if len(restored) > 0 {
 		opt.RestoredNorms, opt.NormsOn = restored, examples
@@ -356,6 +361,9 @@ func initialise(m *models.Model, start *checkpoint.Checkpoint, restored []string
 	}
 	if r.PlainLayers > 0 {
 		logf(o.Log, "kept the plain mean subtraction in %d A2Q+ layer(s): it reproduces the float model's outputs better there", r.PlainLayers)
+	}
+	if r.Fitted > 0 {
+		logf(o.Log, "fitted each channel's gain and offset of %d layer(s) to the float model on %d training examples", r.Fitted, opt.FitGainOn.Shape[0])
 	}
 	if r.Folded > 0 {
 		where := "its own scale"

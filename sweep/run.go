@@ -190,13 +190,17 @@ func checkRecipe(dir string, g Grid) error {
 			aligned.CentreOnData = true
 			flags = append(flags, "--centre-on-data=false")
 		}
+		if !old.FitGain && g.FitGain {
+			aligned.FitGain = true
+			flags = append(flags, "--fit-gain=false")
+		}
 		if old.CalibSize != g.CalibSize {
 			aligned.CalibSize = g.CalibSize
 			flags = append(flags, fmt.Sprintf("--calib-size %d", old.CalibSize))
 		}
 		if len(flags) > 0 && reflect.DeepEqual(aligned, g) {
 			why := ""
-			if aligned.FoldGain != old.FoldGain || aligned.CentreOnData != old.CentreOnData {
+			if aligned.FoldGain != old.FoldGain || aligned.CentreOnData != old.CentreOnData || aligned.FitGain != old.FitGain {
 				why = " (its recipe predates them as defaults)"
 			}
 			hint = "add " + strings.Join(flags, " ") + " to extend it" + why + ", or use another directory"
@@ -403,7 +407,7 @@ func (r *run) fineTune(ctx context.Context, p Point, cfg models.Config, fc *chec
 	}
 	epochs := r.g.epochs(p.Quant)
 	r.logf("%s: fine-tuning %d epochs", p.ID, epochs)
-	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData,
+	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData, FitGain: r.g.FitGain,
 		Train: r.train, Test: r.test, Epochs: epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
 		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {

@@ -163,6 +163,12 @@ type Grid struct {
 	// subtracting each channel's mean (models.InitFromFloatWith). The a2q
 	// sweep command sets it unless told --centre-on-data=false.
 	CentreOnData bool `json:"centre_on_data,omitempty"`
+	// FitGain, with FoldGain, fits each accumulator-aware layer's gains
+	// and offsets to the float model on the first models.CentringExamples
+	// training examples (quant.Layer.FitGain) instead of restoring the L1
+	// norm the projection took. The a2q sweep command sets it unless told
+	// --fit-gain=false.
+	FitGain bool `json:"fit_gain,omitempty"`
 	// CalibSize is the number of training examples the post-training
 	// points calibrate on (0: recipe.DefaultCalibSize). It is part of the
 	// recipe only with a post-training method: a grid of QAT points alone

@@ -49,7 +49,7 @@ func small(t *testing.T) (*data.Set, *data.Set) {
 
 func tinyGrid() Grid {
 	return Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.A2QPlus, quant.Baseline},
-		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3, FoldGain: true, CentreOnData: true,
+		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3, FoldGain: true, CentreOnData: true, FitGain: true,
 		PlusEpochs: 2} // the A2Q+ point fine-tunes twice as long
 }
 
@@ -251,7 +251,7 @@ func TestTinySweep(t *testing.T) {
 	// A directory of the recipe before folding and centring were the
 	// command's defaults: the error says how to extend it.
 	g = tinyGrid()
-	g.FoldGain, g.CentreOnData = false, false
+	g.FoldGain, g.CentreOnData, g.FitGain = false, false, false
 	if _, err := Run(ctx, g, o); err == nil || !strings.Contains(err.Error(), "sweep.json") || strings.Contains(err.Error(), "=false") {
 		t.Errorf("recipe without folding in a directory with it: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestTinySweep(t *testing.T) {
 	if err := checkRecipe(old, g.withDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "--fold-gain=false --centre-on-data=false") {
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "--fold-gain=false --centre-on-data=false --fit-gain=false") {
 		t.Errorf("new defaults in an old directory: %v", err)
 	}
 	g.FoldGain = true
@@ -267,8 +267,16 @@ func TestTinySweep(t *testing.T) {
 	if err := checkRecipe(old, g.withDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --centre-on-data=false to extend") {
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --centre-on-data=false --fit-gain=false to extend") {
 		t.Errorf("centring in a directory with folding only: %v", err)
+	}
+	g.CentreOnData = true
+	old = t.TempDir()
+	if err := checkRecipe(old, g.withDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --fit-gain=false to extend") {
+		t.Errorf("fitted gains in a directory with the L1 gain: %v", err)
 	}
 	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
 		t.Errorf("unknown point: %v", err)

@@ -14,7 +14,8 @@ import (
 )
 
 // TestTrainInitDefaults: fine-tuning from a float checkpoint zero-centres
-// A2Q+ layers on data and folds the projection gain unless told not to.
+// A2Q+ layers on data and fits each channel's gain and offset on data
+// unless told not to; --fit-gain=false folds the L1 gain instead.
 func TestTrainInitDefaults(t *testing.T) {
 	dir := t.TempDir()
 	f, err := models.Build(models.Config{Model: "cnn", InC: 1, InH: 28, InW: 28, Classes: 10, Seed: 3,
@@ -31,13 +32,14 @@ func TestTrainInitDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name           string
-		extra          []string
-		centred, folds bool
+		name                   string
+		extra                  []string
+		centred, fitted, folds bool
 	}{
-		{"defaults", nil, true, true},
-		{"opted out", []string{"--fold-gain=false", "--centre-on-data=false"}, false, false},
-		{"a2q", []string{"--quant", "a2q"}, false, true},
+		{"defaults", nil, true, true, false},
+		{"opted out", []string{"--fold-gain=false", "--centre-on-data=false"}, false, false, false},
+		{"l1 gain", []string{"--fit-gain=false"}, true, false, true},
+		{"a2q", []string{"--quant", "a2q"}, false, true, false},
 	}
 	for i, cs := range cases {
 		args := append([]string{"train", "--quant", "a2q+", "--weight-bits", "4", "--act-bits", "4", "--acc-bits", "14",
@@ -53,6 +55,9 @@ func TestTrainInitDefaults(t *testing.T) {
 		}
 		if got := strings.Contains(stderr, "gave the projection gain of 1 layer(s) back"); got != cs.folds {
 			t.Errorf("%s (case %d): folded %v, want %v; stderr %q", cs.name, i, got, cs.folds, stderr)
+		}
+		if got := strings.Contains(stderr, "fitted each channel's gain and offset of 1 layer(s)"); got != cs.fitted {
+			t.Errorf("%s (case %d): fitted %v, want %v; stderr %q", cs.name, i, got, cs.fitted, stderr)
 		}
 	}
 }
