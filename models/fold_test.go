@@ -128,14 +128,8 @@ func TestFitGainOnData(t *testing.T) {
 				if err != nil || !certs[0].Certified {
 					t.Fatalf("%s %s: certificate %+v, %v", model, mode, certs, err)
 				}
-				got := q.Forward(tp, tp.Constant(x), false).Value
 				defer tp.Reset()
-				var d float64
-				for i, v := range got.Data {
-					e := float64(v - want.Data[i])
-					d += e * e
-				}
-				return d / float64(len(got.Data)), r
+				return meanSquaredDistance(q.Forward(tp, tp.Constant(x), false).Value, want), r
 			}
 			l1, rl := dist(InitOptions{FoldGain: true})
 			for _, centre := range []*tensor.Tensor{nil, x} {

@@ -329,14 +329,8 @@ func TestInitFromFloatWith(t *testing.T) {
 			t.Fatalf("%+v: certificate %+v, %v", o, certs, err)
 		}
 		// Evaluation mode, as InitFromFloatWith compares outputs.
-		got := q.Forward(tp, tp.Constant(x), false).Value
 		defer tp.Reset()
-		var d float64
-		for i, v := range got.Data {
-			e := float64(v - want.Data[i])
-			d += e * e
-		}
-		return d / float64(len(got.Data)), r
+		return meanSquaredDistance(q.Forward(tp, tp.Constant(x), false).Value, want), r
 	}
 	for _, c := range []struct {
 		bits, p int
@@ -358,6 +352,16 @@ func TestInitFromFloatWith(t *testing.T) {
 	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "N×H×W×C") {
 		t.Errorf("empty batch: err = %v", err)
 	}
+}
+
+// meanSquaredDistance returns the mean of (got − want)² over the elements.
+func meanSquaredDistance(got, want *tensor.Tensor) float64 {
+	var d float64
+	for i, v := range got.Data {
+		e := float64(v - want.Data[i])
+		d += e * e
+	}
+	return d / float64(len(got.Data))
 }
 
 // saveCheckpoint writes m's checkpoint to a temporary file and returns its
