@@ -33,8 +33,8 @@ type InitOptions struct {
 	CentreOn *tensor.Tensor
 	// FitGainOn, if non-nil (with FoldGain and without GainToNextLayer), is
 	// a batch of training inputs (N×H×W×C) on which each accumulator-aware
-	// layer's gains and offsets are set to match the float model's
-	// channels (quant.Layer.FitGain) instead of restoring the L1 norm the projection
+	// layer's gain and offset are fitted to the float model's channels
+	// (quant.Layer.FitGain) instead of restoring the L1 norm the projection
 	// took (FoldProjectionGain): every such layer, whatever reads its
 	// output, except transposed convolutions, which keep the L1 gain.
 	FitGainOn *tensor.Tensor

@@ -22,8 +22,8 @@
 // that change the channel's output least, moving their mean effect into
 // the bias. After a ReLU the inputs are non-negative and the plain
 // subtraction removes a term no bias can replace. Layer.FitGain then gives
-// each channel the gain (through s and g alike) and bias that give its
-// outputs the float channel's mean and spread on those inputs.
+// each channel the gain (through s and g alike) and bias with which its
+// quantized weights best reproduce the float channel on those inputs.
 //
 // Multi-stage accumulation: a layer whose LayerConfig.Tile splits its dot
 // products (LayerConfig.TileFor) sums each tile of Tile consecutive terms in

@@ -8,27 +8,22 @@ import (
 )
 
 // FitGain gives each output channel of an accumulator-aware layer the gain
-// and offset with which its quantized weights reproduce the mean and spread
-// of the float channel's outputs on the inputs in mo. With ŵ_c = q_c·s_c
-// the dequantised weights, w_c and b_c the float channel's weights and
-// bias, and m and Σ the mean and covariance of the inputs, the gain is
-// α = √(w_cᵀΣw_c / ŵ_cᵀΣŵ_c), the ratio of the two outputs' standard
-// deviations, and the offset β = b_c + (w_c − α·ŵ_c)·m makes the means
-// equal. The gain goes into s_c and g_c alike, so g/s, the integers and the
-// budget do not change; the offset becomes the bias. A layer without a
-// bias matches the root mean square instead, on the second moment E[x·xᵀ].
+// and offset with which its quantized weights best reproduce the float
+// channel on the inputs in mo. With ŵ_c = q_c·s_c the dequantised weights,
+// w_c and b_c the float channel's weights and bias, and m and Σ the mean
+// and covariance of the inputs, it minimises E[(w_c·x + b_c − α·ŵ_c·x − β)²]:
+// α = w_cᵀΣŵ_c / ŵ_cᵀΣŵ_c and β = b_c + (w_c − α·ŵ_c)·m. The gain goes into
+// s_c and g_c alike, so g/s, the integers and the budget do not change; the
+// offset becomes the bias. A layer without a bias fits the gain alone, on
+// the second moment E[x·xᵀ] instead of Σ.
 //
 // This is what a tight budget needs after the projection initialisation:
 // the projection keeps a channel's largest weights and shrinks them, and
 // neither the float bias nor a gain that restores the L1 norm
 // (FoldProjectionGain) then matches what the channel computes; a channel
-// whose output fell below its negative bias never fires again. Matching
-// the spread rather than fitting least squares (α = w_cᵀΣŵ_c / ŵ_cᵀΣŵ_c)
-// keeps a channel whose quantized output is partly noise at the float
-// channel's size instead of shrinking it (regression dilution), which
-// fine-tuning at a small learning rate was slow to undo. A channel whose
-// quantized output does not follow the float one (w_cᵀΣŵ_c ≤ 0) keeps its
-// scale and gets the offset for gain 1.
+// whose output shrank below its negative bias never fires again. A channel
+// whose fitted gain is not positive (its quantized output does not follow
+// the float one) keeps its scale and gets the offset for gain 1.
 //
 // wf is the float weights in the layer's layout ([Cout][K]) and bf the float
 // bias (ignored for a layer without one). It returns the number of channels
@@ -61,8 +56,8 @@ func (l *Layer) FitGain(mo *InputMoments, wf, bf []float32) (int, error) {
 			wv, hv := mat.NewVecDense(k, w), mat.NewVecDense(k, hat)
 			sh.MulVec(cov, hv)
 			hh, wh := mat.Dot(hv, &sh), mat.Dot(wv, &sh)
-			alpha := math.Sqrt(mat.Inner(wv, cov, wv) / hh)
-			if hh > 0 && wh > 0 && alpha > 0 && !math.IsInf(alpha, 0) {
+			alpha := wh / hh
+			if hh > 0 && alpha > 0 && !math.IsInf(alpha, 0) {
 				d := float32(math.Log2(alpha))
 				l.W.Log2S.Value.Data[c] += d
 				l.W.Log2G.Value.Data[c] += d
