@@ -136,3 +136,24 @@ func TestVecRequantRefuses(t *testing.T) {
 		t.Error("a float form that differs from the thresholds at one accumulator was accepted")
 	}
 }
+
+// BenchmarkPoolRequant times the reference CNN's first requantisation: a
+// 2×2 max pool and the vector map over one image's 26×26×32 accumulators,
+// to 13×13×32 bytes.
+func BenchmarkPoolRequant(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const h, w, c = 26, 26, 32
+	_, _, q := vecLayer(rng, c, 8, false, true, -1<<18, 1<<18)
+	if q.vec == nil {
+		b.Skip("no vector requantisation on this CPU")
+	}
+	acc := make([]int32, h*w*c)
+	for i := range acc {
+		acc[i] = int32(rng.IntN(1<<19)) - 1<<18
+	}
+	out := make([]uint8, h/2*w/2*c)
+	b.SetBytes(int64(len(acc) * 4))
+	for b.Loop() {
+		poolRequant(1, h, w, c, 2, 2, acc, out, &q)
+	}
+}
