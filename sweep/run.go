@@ -182,17 +182,19 @@ func checkRecipe(dir string, g Grid) error {
 		// defaults: say which flags extend them; likewise a calibration size.
 		hint, aligned := "use another directory", old
 		var flags []string
-		if !old.FoldGain && g.FoldGain {
-			aligned.FoldGain = true
-			flags = append(flags, "--fold-gain=false")
-		}
-		if !old.CentreOnData && g.CentreOnData {
-			aligned.CentreOnData = true
-			flags = append(flags, "--centre-on-data=false")
-		}
-		if !old.FitGain && g.FitGain {
-			aligned.FitGain = true
-			flags = append(flags, "--fit-gain=false")
+		predates := false
+		for _, d := range []struct {
+			old, now *bool
+			flag     string
+		}{
+			{&aligned.FoldGain, &g.FoldGain, "--fold-gain=false"},
+			{&aligned.CentreOnData, &g.CentreOnData, "--centre-on-data=false"},
+			{&aligned.FitGain, &g.FitGain, "--fit-gain=false"},
+		} {
+			if !*d.old && *d.now {
+				*d.old, predates = true, true
+				flags = append(flags, d.flag)
+			}
 		}
 		if old.CalibSize != g.CalibSize {
 			aligned.CalibSize = g.CalibSize
@@ -200,7 +202,7 @@ func checkRecipe(dir string, g Grid) error {
 		}
 		if len(flags) > 0 && reflect.DeepEqual(aligned, g) {
 			why := ""
-			if aligned.FoldGain != old.FoldGain || aligned.CentreOnData != old.CentreOnData || aligned.FitGain != old.FitGain {
+			if predates {
 				why = " (its recipe predates them as defaults)"
 			}
 			hint = "add " + strings.Join(flags, " ") + " to extend it" + why + ", or use another directory"

@@ -195,6 +195,8 @@ func (g Grid) withDefaults() Grid {
 	if g.Scale == 0 {
 		g.Scale = 2
 	}
+	// The gain is fitted only where it is given back at all.
+	g.FitGain = g.FitGain && g.FoldGain
 	switch {
 	case !g.postTraining():
 		g.CalibSize = 0

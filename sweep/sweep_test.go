@@ -251,6 +251,10 @@ func TestTinySweep(t *testing.T) {
 	// A directory of the recipe before folding and centring were the
 	// command's defaults: the error says how to extend it.
 	g = tinyGrid()
+	g.FoldGain = false
+	if g.withDefaults().FitGain {
+		t.Error("a recipe without folding records a fitted gain")
+	}
 	g.FoldGain, g.CentreOnData, g.FitGain = false, false, false
 	if _, err := Run(ctx, g, o); err == nil || !strings.Contains(err.Error(), "sweep.json") || strings.Contains(err.Error(), "=false") {
 		t.Errorf("recipe without folding in a directory with it: %v", err)

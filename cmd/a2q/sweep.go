@@ -71,7 +71,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	}
 	g := sweep.Grid{Model: *model, Data: *dataSpec, Epochs: *epochs, FloatEpochs: *floatEpochs, PlusEpochs: *plusEpochs, Batch: *batch,
 		LR: *lr, FineTuneLR: *ftLR, Seed: *seed, Scale: *scale, FoldGain: *foldGain,
-		CentreOnData: *centre, FitGain: *fitGain && *foldGain}
+		CentreOnData: *centre, FitGain: *fitGain}
 	for _, q := range splitList(*quants) {
 		m, ok := quant.ParseMode(q)
 		if !ok || m == quant.Float {
