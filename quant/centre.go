@@ -473,14 +473,21 @@ func (w *WeightQuant) quantizedError(v []float32, ref []float64, cov *mat.SymDen
 		hat[i] = float64(x) * s
 	}
 	rv, hv := mat.NewVecDense(k, ref), mat.NewVecDense(k, hat)
-	var ch mat.VecDense
-	ch.MulVec(cov, hv)
-	hh := mat.Dot(hv, &ch)
-	rh := mat.Dot(rv, &ch)
+	alpha, rh, hh := lsGain(cov, rv, hv)
 	rr := mat.Inner(rv, cov, rv)
 	if !(hh > 0) {
 		return rr
 	}
-	alpha := max(rh/hh, 0)
+	alpha = max(alpha, 0)
 	return rr - 2*alpha*rh + alpha*alpha*hh
+}
+
+// lsGain returns the gain α that minimises (w − α·ŵ)ᵀ·cov·(w − α·ŵ),
+// α = wᵀ·cov·ŵ / ŵᵀ·cov·ŵ (NaN or infinite when ŵᵀ·cov·ŵ is 0), with the
+// two products.
+func lsGain(cov *mat.SymDense, w, hat *mat.VecDense) (alpha, wh, hh float64) {
+	var ch mat.VecDense
+	ch.MulVec(cov, hat)
+	hh, wh = mat.Dot(hat, &ch), mat.Dot(w, &ch)
+	return wh / hh, wh, hh
 }

@@ -43,20 +43,18 @@ func (l *Layer) FitGain(mo *InputMoments, wf, bf []float32) (int, error) {
 	groups := len(mo.sum)
 	per := l.OutC / groups
 	w, hat := make([]float64, k), make([]float64, k)
-	var sh mat.VecDense
+	wv, hv := mat.NewVecDense(k, w), mat.NewVecDense(k, hat)
 	fitted := 0
 	for grp := 0; grp < groups; grp++ {
 		m, cov := mo.group(grp, l.Bias != nil)
+		mv := mat.NewVecDense(k, m)
 		for c := grp * per; c < (grp+1)*per; c++ {
 			s := math.Exp2(float64(log2s[c]))
 			for i := range w {
 				w[i] = float64(wf[c*k+i])
 				hat[i] = float64(q[c*k+i]) * s
 			}
-			wv, hv := mat.NewVecDense(k, w), mat.NewVecDense(k, hat)
-			sh.MulVec(cov, hv)
-			hh, wh := mat.Dot(hv, &sh), mat.Dot(wv, &sh)
-			alpha := wh / hh
+			alpha, _, hh := lsGain(cov, wv, hv)
 			if hh > 0 && alpha > 0 && !math.IsInf(alpha, 0) {
 				d := float32(math.Log2(alpha))
 				l.W.Log2S.Value.Data[c] += d
@@ -66,7 +64,6 @@ func (l *Layer) FitGain(mo *InputMoments, wf, bf []float32) (int, error) {
 				alpha = 1
 			}
 			if l.Bias != nil {
-				mv := mat.NewVecDense(k, m)
 				l.Bias.Value.Data[c] = float32(float64(bf[c]) + mat.Dot(wv, mv) - alpha*mat.Dot(hv, mv))
 			}
 		}
