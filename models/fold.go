@@ -224,7 +224,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		// its gain back: fitted on data, or the L1 gain (with
 		// GainToNextLayer, into a copy of the next layer's float weights,
 		// or into them with commit).
-		apply := func(onData, commit bool) (plain int, folded bool, err error) {
+		apply := func(onData, commit bool) (plain int, gave bool, err error) {
 			copy(l.Weight.Value.Data, ref[l])
 			if bias != nil {
 				copy(l.Bias.Value.Data, bias)
@@ -244,9 +244,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 				if !commit {
 					nw = slices.Clone(nw)
 				}
-				folded = fold(l, f.l, f.flatten, nw, toNext)
+				gave = fold(l, f.l, f.flatten, nw, toNext)
 			}
-			return plain, folded, nil
+			return plain, gave, nil
 		}
 		if _, _, err := apply(true, false); err != nil {
 			return res, err
@@ -263,7 +263,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 			return res, err
 		}
 		onData := dData < dPlain
-		plain, folded, err := apply(onData, true)
+		plain, gave, err := apply(onData, true)
 		if err != nil {
 			return res, err
 		}
@@ -275,9 +275,9 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 			res.PlainLayers++
 		}
 		switch {
-		case folded && fit:
+		case gave && fit:
 			res.Fitted++
-		case folded:
+		case gave:
 			res.Folded++
 		}
 	}
@@ -295,10 +295,8 @@ func fitGain(l *quant.Layer, mo *quant.InputMoments, wf []float32, c *checkpoint
 		}
 		bf = t.Data
 	}
-	if _, err := l.FitGain(mo, wf, bf); err != nil {
-		return err
-	}
-	return nil
+	_, err := l.FitGain(mo, wf, bf)
+	return err
 }
 
 // fold gives l its projection gain α back: through its own scale (s and g

@@ -114,20 +114,7 @@ func TestFitGainOnData(t *testing.T) {
 		tp.Reset()
 		for _, mode := range []quant.Mode{quant.A2Q, quant.A2QPlus} {
 			dist := func(o InitOptions) (float64, InitResult) {
-				cfg := config(model, mode)
-				cfg.Hidden.WeightBits, cfg.Hidden.ActBits, cfg.Hidden.AccBits = 8, 8, 12
-				q, err := Build(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r, err := InitFromFloatWith(q, path, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				certs, err := q.Certificates(true)
-				if err != nil || !certs[0].Certified {
-					t.Fatalf("%s %s: certificate %+v, %v", model, mode, certs, err)
-				}
+				q, r := initCertified(t, model, mode, 8, 12, path, o)
 				defer tp.Reset()
 				return meanSquaredDistance(q.Forward(tp, tp.Constant(x), false).Value, want), r
 			}

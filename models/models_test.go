@@ -306,16 +306,7 @@ func TestInitFromFloatWith(t *testing.T) {
 	want := f.Forward(tp, tp.Constant(x), false).Value.Clone()
 	tp.Reset()
 	dist := func(bits, p int, o InitOptions) (float64, InitResult) {
-		cfg := config("cnn", quant.A2QPlus)
-		cfg.Hidden.WeightBits, cfg.Hidden.ActBits, cfg.Hidden.AccBits = bits, bits, p
-		q, err := Build(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := InitFromFloatWith(q, path, o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q, r := initCertified(t, "cnn", quant.A2QPlus, bits, p, path, o)
 		if tried := o.CentreOn != nil; (r.Centred+r.PlainLayers == 1) != tried || (r.Folded == 1) != o.FoldGain {
 			t.Fatalf("%+v: result %+v", o, r)
 		}
@@ -323,10 +314,6 @@ func TestInitFromFloatWith(t *testing.T) {
 			if l.In.Calibrated.Value.Data[0] != 0 {
 				t.Fatalf("%s: input quantizer calibrated before training", l.Name)
 			}
-		}
-		certs, err := q.Certificates(true)
-		if err != nil || !certs[0].Certified {
-			t.Fatalf("%+v: certificate %+v, %v", o, certs, err)
 		}
 		// Evaluation mode, as InitFromFloatWith compares outputs.
 		defer tp.Reset()
@@ -352,6 +339,28 @@ func TestInitFromFloatWith(t *testing.T) {
 	if _, err := InitFromFloatWith(q, path, InitOptions{CentreOn: tensor.New(0, 28, 28, 1)}); err == nil || !strings.Contains(err.Error(), "N×H×W×C") {
 		t.Errorf("empty batch: err = %v", err)
 	}
+}
+
+// initCertified builds model with quantizer mode with weights and activations of bits bits and P = p
+// in its hidden layers, initialises it from the float checkpoint at path
+// with o, and checks that its first hidden layer is certified.
+func initCertified(t *testing.T, model string, mode quant.Mode, bits, p int, path string, o InitOptions) (*Model, InitResult) {
+	t.Helper()
+	cfg := config(model, mode)
+	cfg.Hidden.WeightBits, cfg.Hidden.ActBits, cfg.Hidden.AccBits = bits, bits, p
+	q, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := InitFromFloatWith(q, path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := q.Certificates(true)
+	if err != nil || !certs[0].Certified {
+		t.Fatalf("%s %s %+v: certificate %+v, %v", model, mode, o, certs, err)
+	}
+	return q, r
 }
 
 // meanSquaredDistance returns the mean of (got − want)² over the elements.
