@@ -48,7 +48,7 @@ type InitOptions struct {
 
 // InitResult counts the layers each refinement changed.
 type InitResult struct {
-	Folded int // layers whose gain was folded into the next layer
+	Folded int // layers given back the L1 gain (FoldProjectionGain)
 	// Fitted counts the layers whose gains and offsets were fitted on data
 	// (InitOptions.FitGainOn).
 	Fitted int
