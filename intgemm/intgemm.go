@@ -74,6 +74,10 @@ type Kernel struct {
 
 	bitsU8, bitsS8 int  // exact accumulator bounds of the weights
 	u16, s16       bool // whether MulU8 / MulS8 run the 16-bit path
+
+	// packs holds *[]uint8 row blocks that the broadcast kernels copy
+	// short blocks into, so that a product allocates nothing once warm.
+	packs sync.Pool
 }
 
 // NewKernel packs n×k signed weights w (row-major, len n·k, values in
@@ -276,7 +280,11 @@ func Preferred(certifiedBits int) Acc {
 
 // MulU8 computes C (m×n int32, row stride ldc) = A (m×k uint8, row stride
 // lda) · Wᵀ, using up to threads goroutines (threads ≤ 1 runs on the calling
-// goroutine). Elements of C outside the m×n block are not touched.
+// goroutine). Elements of C outside the m×n block are not touched. The
+// kernels may read up to 3 bytes past a row's k values, and past the last
+// row when a extends beyond it, but what those bytes hold never changes C;
+// a caller whose k is not a multiple of 4 spares them a copy of each row
+// block by passing a with 3 bytes of room after the last row.
 func (kn *Kernel) MulU8(threads, m int, a []uint8, lda int, c []int32, ldc int) {
 	kn.check(m, len(a), lda, len(c), ldc)
 	kn.run(threads, m, a, lda, c, ldc, false)
@@ -363,9 +371,9 @@ func (kn *Kernel) rowKernel(signed bool) int {
 func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
 	switch kind {
 	case rowsBcast16:
-		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.b8, cols16, cols16, kern16)
+		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, false)
 	case rowsVNNI:
-		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, kn.bv, vnniPanel, vnniCols, kernVNNI)
+		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, true)
 	case rowsB32:
 		kn.rowsB32(i0, i1, a, lda, c, ldc, signed)
 	default:
@@ -375,24 +383,50 @@ func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc in
 
 // rowsBcast computes output rows [i0, i1) with a broadcast kernel: panels
 // of wide columns, then whole panels of narrow columns straight into C, the
-// last partial panel (and short row blocks) through a scratch tile.
-func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool,
-	b []int8, wide, narrow int, kern bcastKernel) {
+// last partial panel (all panels of a short row block) through a tile on
+// the stack.
+//
+// The kernels read each row in groups of 4 bytes, kPad bytes in all. When
+// k is not a multiple of 4, the last group of a row holds bytes past its k
+// values (the next row's, or a's slack); their packed weights are zero, so
+// whatever they hold adds nothing, and the row block is read in place
+// wherever a is long enough. Only a block short of rows or of bytes is
+// copied, into a zero-padded block from the kernel's pool.
+func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed, vnni bool) {
+	// The 16-bit kernel's panels are all cols16 wide, VNNI's vnniPanel or
+	// vnniCols; direct calls (not a function value) keep the tile on the
+	// stack.
+	b, wide, narrow := kn.b8, cols16, cols16
+	if vnni {
+		b, wide, narrow = kn.bv, vnniPanel, vnniCols
+	}
+	kern := func(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+		if vnni {
+			kernVNNI(wide, signed, a, lda, b, c, ldc, groups, cols)
+		} else {
+			kern16(wide, signed, a, lda, b, c, ldc, groups, cols)
+		}
+	}
 	kPad := kn.groups * group
-	var pack []uint8 // zero-padded copy of a row block, when needed
-	var tmp []int32  // output tile of the last partial panel, when needed
+	var tile [bRows * cols16]int32 // narrow ≤ cols16
+	var pack *[]uint8
 	for i := i0; i < i1; i += bRows {
 		rows := min(bRows, i1-i)
 		ab, ld := a[i*lda:], lda
-		if rows < bRows || kn.k != kPad {
+		if rows < bRows || len(a) < (i+bRows-1)*lda+kPad {
 			if pack == nil {
-				pack = make([]uint8, bRows*kPad)
+				pack, _ = kn.packs.Get().(*[]uint8)
+				if pack == nil || len(*pack) < bRows*kPad {
+					b := make([]uint8, bRows*kPad)
+					pack = &b
+				}
 			}
-			clear(pack)
+			p := (*pack)[:bRows*kPad]
+			clear(p)
 			for r := 0; r < rows; r++ {
-				copy(pack[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
+				copy(p[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
 			}
-			ab, ld = pack, kPad
+			ab, ld = p, kPad
 		}
 		done := 0 // columns written straight into C
 		if rows == bRows && kn.n >= wide {
@@ -403,24 +437,21 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, 
 			kern(false, signed, ab, ld, b[done*kn.groups*group:], c[i*ldc+done:], ldc, kn.groups, whole)
 			done += whole
 		}
-		if rest := (kn.n - done + narrow - 1) / narrow * narrow; rest > 0 {
-			if tmp == nil {
-				tmp = make([]int32, bRows*((kn.n+narrow-1)/narrow*narrow))
-			}
-			kern(false, signed, ab, ld, b[done*kn.groups*group:], tmp, rest, kn.groups, rest)
+		for ; done < kn.n; done += narrow {
+			kern(false, signed, ab, ld, b[done*kn.groups*group:], tile[:], narrow, kn.groups, narrow)
+			cols := min(narrow, kn.n-done)
 			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+done:(i+r)*ldc+kn.n], tmp[r*rest:r*rest+kn.n-done])
+				copy(c[(i+r)*ldc+done:(i+r)*ldc+done+cols], tile[r*narrow:])
 			}
 		}
 		if signed {
 			kn.unflip(c, i, rows, ldc)
 		}
 	}
+	if pack != nil {
+		kn.packs.Put(pack)
+	}
 }
-
-// bcastKernel runs a broadcast micro-kernel over cols columns (a multiple
-// of the panel width, wide or narrow) for one block of bRows rows.
-type bcastKernel func(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int)
 
 // unflip removes the offset of signed activations fed as a+128:
 // Σ (a+128)·w − 128·Σ w = Σ a·w.

@@ -154,7 +154,9 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
 	acc = s.acc[:rows*l.OutC]
 	for grp, kn := range st.kerns {
-		col := xin
+		// The patches, with their slack: a kernel reading the rows in
+		// groups of 4 bytes needs no copy of them (intgemm.Kernel.MulU8).
+		col := x[:nb*st.inSize+slack]
 		if !st.direct {
 			// The patch copies may move words past the end of both
 			// buffers, into their slack.
@@ -163,7 +165,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 			} else {
 				im2colU8(g, x, grp, s.col[:rows*k+slack], k)
 			}
-			col = s.col[:rows*k]
+			col = s.col[:rows*k+slack]
 		}
 		if l.InputSigned {
 			kn.MulS8(th, rows, asInt8(col), k, acc[grp*cog:], l.OutC)
