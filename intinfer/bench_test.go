@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
+	"github.com/a2qtoolkit/a2q/intgemm"
 	"github.com/a2qtoolkit/a2q/models"
 	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
@@ -70,8 +71,9 @@ func BenchmarkKernelSets(b *testing.B) {
 // positive and negative parts within the 16-bit budget) at sparsities from
 // 60 % to 99 %: for each it reports the predicted and the measured
 // microseconds per image of the sparse and the dense kernel (metrics
-// pred-sparse-µs, sparse-µs, pred-dense-µs, dense-µs). Recalibrate the
-// costs when the ratios drift apart.
+// pred-sparse-µs, sparse-µs, pred-dense-µs, dense-µs; where the dense
+// kernel is VNNI's, the 16-bit one's too). Recalibrate the costs of the
+// CPU kind when the ratios drift apart.
 func BenchmarkCostModel(b *testing.B) {
 	im, err := FromModel(calibrated(b, quant.A2QPlus, 16))
 	if err != nil {
@@ -92,9 +94,13 @@ func BenchmarkCostModel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		e16, err := NewEngine(im, Options{Path: PathAcc16, Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
 		in := ed.Run(x, chunkImages, true).Inputs
 		si := 1
-		ss, sd := &es.plan.stages[si], &ed.plan.stages[si]
+		ss, sd, s16 := &es.plan.stages[si], &ed.plan.stages[si], &e16.plan.stages[si]
 		if ss.sp == nil {
 			b.Fatalf("conv2 at %.0f %% zeros: no sparse kernel (%v)", 100*sparsity, ss.fit)
 		}
@@ -108,21 +114,31 @@ func BenchmarkCostModel(b *testing.B) {
 			g.N = nb
 			scs := es.plan.scratch.Get().(*fastScratch)
 			scd := ed.plan.scratch.Get().(*fastScratch)
-			var ts, td time.Duration
+			sc16 := e16.plan.scratch.Get().(*fastScratch)
+			var ts, td, t16 time.Duration
 			for b.Loop() {
 				t0 := time.Now()
 				ss.accumulate(scs, si, 1, xb, nb, &g)
 				t1 := time.Now()
 				sd.accumulate(scd, si, 1, xb, nb, &g)
-				ts, td = ts+t1.Sub(t0), td+time.Since(t1)
+				t2 := time.Now()
+				s16.accumulate(sc16, si, 1, xb, nb, &g)
+				ts, td, t16 = ts+t1.Sub(t0), td+t2.Sub(t1), t16+time.Since(t2)
 			}
 			sp := ss.sp.kern
-			c := costsFor(strings.HasPrefix(sp.Impl(), "go-"))
+			c := costsFor(strings.HasPrefix(sp.Impl(), "go-"), intgemm.HasVNNI())
 			per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(b.N*nb) }
 			b.ReportMetric(c.sparseCost(ss, ss.sp, nb)/1e3/float64(nb), "pred-sparse-µs")
 			b.ReportMetric(per(ts), "sparse-µs")
 			b.ReportMetric(c.denseCost(sd, denseKernel(sd.lr), nb)/1e3/float64(nb), "pred-dense-µs")
 			b.ReportMetric(per(td), "dense-µs")
+			if k := denseKernel(sd.lr); k != "dense16" {
+				// The preferred dense kernel is a 32-bit one: time the
+				// 16-bit kernel too (PathAcc16), which the model costs
+				// when an engine keeps 32-bit layers off VNNI.
+				b.ReportMetric(c.denseCost(s16, denseKernel(s16.lr), nb)/1e3/float64(nb), "pred-dense16-µs")
+				b.ReportMetric(per(t16), "dense16-µs")
+			}
 			b.ReportMetric(float64(sp.NonZeros()), "nnz")
 			b.ReportMetric(float64(sp.Multiplies()), "mul-groups")
 		})

@@ -3,6 +3,8 @@ package intinfer
 import (
 	"fmt"
 	"strings"
+
+	"github.com/a2qtoolkit/a2q/intgemm"
 )
 
 // The cost model that picks a layer's kernel in the fused pipeline. It
@@ -12,10 +14,6 @@ import (
 // out. The constants are nanoseconds on one core, calibrated on the
 // machines the project is measured on (BenchmarkCostModel prints each
 // prediction beside the measured time); only their ratios matter.
-
-// sparseMargin is the share of the dense kernel's predicted time the
-// sparse kernel's must stay under to be chosen.
-const sparseMargin = 0.9
 
 // kernelCosts are the calibrated unit costs of one CPU kind.
 type kernelCosts struct {
@@ -31,22 +29,40 @@ type kernelCosts struct {
 	add, mul, ch float64
 	// plane is one activation moved into the int16 planes.
 	plane float64
+	// margin is the share of the dense kernel's predicted time the sparse
+	// kernel's must stay under to be chosen: below 1 by more than the
+	// model's error on the CPU kind.
+	margin float64
 }
 
-// costsFor returns the unit costs of the running CPU: of its vector
-// kernels, or of the pure-Go ones when goKernels is set.
-func costsFor(goKernels bool) kernelCosts {
-	// Calibrated with BenchmarkCostModel on an AMD EPYC with AVX2 (no
-	// AVX-512): conv2 of the reference CNN, dense16 and sparse at 60-99 %
-	// zeros. The VNNI figure is scaled from the dense plans' speeds on a
-	// CPU with AVX-512 VNNI (1.6× the 16-bit AVX2 plan on the whole CNN).
+// costsFor returns the unit costs of the running CPU kind, with AVX-512
+// VNNI (vnni) or AVX2 only: of its vector kernels, or of the pure-Go ones
+// when goKernels is set.
+func costsFor(goKernels, vnni bool) kernelCosts {
+	// Calibrated with BenchmarkCostModel on conv2 of the reference CNN,
+	// dense and sparse at 60-99 % zeros, on an AMD EPYC with AVX2 only
+	// (Zen 3) and on one with AVX-512 VNNI (Zen 5), whose dense32 figure
+	// (a plan the choice never weighs there: the dense kernel of a
+	// certified layer is VNNI's) is scaled from the Zen 3 one.
 	c := kernelCosts{
-		mac:   map[string]float64{"dense16": 0.0098, "dense32": 0.019, "dense32-vnni": 0.0045},
-		col:   0.05,
-		add:   0.37,
-		mul:   0.5,
-		ch:    4.4,
-		plane: 0.09,
+		mac:    map[string]float64{"dense16": 0.0098, "dense32": 0.019},
+		col:    0.05,
+		add:    0.37,
+		mul:    0.5,
+		ch:     4.4,
+		plane:  0.09,
+		margin: 0.9,
+	}
+	if vnni {
+		c = kernelCosts{
+			mac:    map[string]float64{"dense16": 0.0053, "dense32": 0.010, "dense32-vnni": 0.00224},
+			col:    0.025,
+			add:    0.23,
+			mul:    0.1,
+			ch:     1.1,
+			plane:  0.045,
+			margin: 0.95,
+		}
 	}
 	if !goKernels {
 		return c
@@ -93,13 +109,13 @@ func chooseKernel(st *fastStage, sr *sparseRun, fit error, nb int, path Path) (b
 	if path == PathSparse {
 		return true, "sparse kernel forced"
 	}
-	c := costsFor(strings.HasPrefix(sr.kern.Impl(), "go-"))
+	c := costsFor(strings.HasPrefix(sr.kern.Impl(), "go-"), intgemm.HasVNNI())
 	ts, td := c.sparseCost(st, sr, nb), c.denseCost(st, dense, nb)
 	why := fmt.Sprintf("cost model: sparse16 %.1f µs, %s %.1f µs per image (%.1f %% zeros)",
 		ts/float64(nb)/1e3, dense, td/float64(nb)/1e3, 100*lr.info.Sparsity)
 	// The sparse kernel must win by a margin larger than the model's
 	// error, or the layer stays on the dense kernel.
-	return ts < sparseMargin*td, why
+	return ts < c.margin*td, why
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
