@@ -381,75 +381,93 @@ func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc in
 	}
 }
 
-// rowsBcast computes output rows [i0, i1) with a broadcast kernel: panels
-// of wide columns, then whole panels of narrow columns straight into C, the
-// last partial panel (all panels of a short row block) through a tile on
-// the stack.
+// rowsBcast computes output rows [i0, i1) with a broadcast kernel, the 16-bit
+// one or (vnni) VNNI's.
 //
 // The kernels read each row in groups of 4 bytes, kPad bytes in all. When
 // k is not a multiple of 4, the last group of a row holds bytes past its k
 // values (the next row's, or a's slack); their packed weights are zero, so
-// whatever they hold adds nothing, and the row block is read in place
-// wherever a is long enough. Only a block short of rows or of bytes is
-// copied, into a zero-padded block from the kernel's pool.
+// whatever they hold adds nothing, and whole row blocks are read in place,
+// all in one kernel call, as far as a is long enough. Only the blocks after
+// them (short of rows or of bytes) are copied, into a zero-padded block
+// from the kernel's pool.
 func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed, vnni bool) {
-	// The 16-bit kernel's panels are all cols16 wide, VNNI's vnniPanel or
-	// vnniCols; direct calls (not a function value) keep the tile on the
-	// stack.
+	kPad := kn.groups * group
+	full := (i1 - i0) / bRows
+	for full > 0 && len(a) < (i0+full*bRows-1)*lda+kPad {
+		full--
+	}
+	if full > 0 {
+		kn.bcastBlocks(a[i0*lda:], lda, c[i0*ldc:], ldc, full, bRows, signed, vnni)
+	}
+	var pack *[]uint8
+	for i := i0 + full*bRows; i < i1; i += bRows {
+		rows := min(bRows, i1-i)
+		if pack == nil {
+			pack, _ = kn.packs.Get().(*[]uint8)
+			if pack == nil || len(*pack) < bRows*kPad {
+				b := make([]uint8, bRows*kPad)
+				pack = &b
+			}
+		}
+		p := (*pack)[:bRows*kPad]
+		clear(p)
+		for r := 0; r < rows; r++ {
+			copy(p[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
+		}
+		kn.bcastBlocks(p, kPad, c[i*ldc:], ldc, 1, rows, signed, vnni)
+	}
+	if pack != nil {
+		kn.packs.Put(pack)
+	}
+	if signed {
+		kn.unflip(c, i0, i1-i0, ldc)
+	}
+}
+
+// bcastBlocks computes blocks row blocks of bRows rows of a (only the
+// first rows rows of C of a single, short block): panels of wide columns,
+// then whole panels of narrow columns straight into C, the last partial
+// panel (every panel of a short block) through a tile on the stack.
+func (kn *Kernel) bcastBlocks(a []uint8, lda int, c []int32, ldc, blocks, rows int, signed, vnni bool) {
 	b, wide, narrow := kn.b8, cols16, cols16
 	if vnni {
 		b, wide, narrow = kn.bv, vnniPanel, vnniCols
 	}
-	kern := func(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+	// Direct calls, not a function value, keep the tile on the stack.
+	kern := func(wide bool, b []int8, c []int32, ldc, cols, blocks int) {
 		if vnni {
-			kernVNNI(wide, signed, a, lda, b, c, ldc, groups, cols)
+			kernVNNI(wide, signed, a, lda, b, c, ldc, kn.groups, cols, blocks)
 		} else {
-			kern16(wide, signed, a, lda, b, c, ldc, groups, cols)
+			kern16(wide, signed, a, lda, b, c, ldc, kn.groups, cols, blocks)
 		}
 	}
-	kPad := kn.groups * group
+	done := 0 // columns written straight into C
+	if rows == bRows && kn.n >= wide {
+		done = kn.n / wide * wide
+		kern(true, b, c, ldc, done, blocks)
+	}
+	if whole := (kn.n - done) / narrow * narrow; rows == bRows && whole > 0 {
+		kern(false, b[done*kn.groups*group:], c[done:], ldc, whole, blocks)
+		done += whole
+	}
+	if done == kn.n {
+		return
+	}
 	var tile [bRows * cols16]int32 // narrow ≤ cols16
-	var pack *[]uint8
-	for i := i0; i < i1; i += bRows {
-		rows := min(bRows, i1-i)
-		ab, ld := a[i*lda:], lda
-		if rows < bRows || len(a) < (i+bRows-1)*lda+kPad {
-			if pack == nil {
-				pack, _ = kn.packs.Get().(*[]uint8)
-				if pack == nil || len(*pack) < bRows*kPad {
-					b := make([]uint8, bRows*kPad)
-					pack = &b
-				}
+	for blk := 0; blk < blocks; blk++ {
+		a := a[blk*bRows*lda:]
+		for j := done; j < kn.n; j += narrow {
+			if vnni {
+				kernVNNI(false, signed, a, lda, b[j*kn.groups*group:], tile[:], narrow, kn.groups, narrow, 1)
+			} else {
+				kern16(false, signed, a, lda, b[j*kn.groups*group:], tile[:], narrow, kn.groups, narrow, 1)
 			}
-			p := (*pack)[:bRows*kPad]
-			clear(p)
+			cols := min(narrow, kn.n-j)
 			for r := 0; r < rows; r++ {
-				copy(p[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
-			}
-			ab, ld = p, kPad
-		}
-		done := 0 // columns written straight into C
-		if rows == bRows && kn.n >= wide {
-			done = kn.n / wide * wide
-			kern(true, signed, ab, ld, b, c[i*ldc:], ldc, kn.groups, done)
-		}
-		if whole := (kn.n - done) / narrow * narrow; rows == bRows && whole > 0 {
-			kern(false, signed, ab, ld, b[done*kn.groups*group:], c[i*ldc+done:], ldc, kn.groups, whole)
-			done += whole
-		}
-		for ; done < kn.n; done += narrow {
-			kern(false, signed, ab, ld, b[done*kn.groups*group:], tile[:], narrow, kn.groups, narrow)
-			cols := min(narrow, kn.n-done)
-			for r := 0; r < rows; r++ {
-				copy(c[(i+r)*ldc+done:(i+r)*ldc+done+cols], tile[r*narrow:])
+				copy(c[(blk*bRows+r)*ldc+j:(blk*bRows+r)*ldc+j+cols], tile[r*narrow:])
 			}
 		}
-		if signed {
-			kn.unflip(c, i, rows, ldc)
-		}
-	}
-	if pack != nil {
-		kn.packs.Put(pack)
 	}
 }
 

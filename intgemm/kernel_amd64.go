@@ -25,16 +25,20 @@ func kern32U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 //go:noescape
 func kern32S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 
-// kern16 is the 16-bit bcastKernel: panels of 16 columns whether wide or not.
-func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
-	checkBcast(a, lda, b, c, ldc, groups, cols, cols16)
-	switch {
-	case !useAVX2:
-		kern16Go(signed, a, lda, b, c, ldc, groups, cols)
-	case signed:
-		kern16S8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
-	default:
-		kern16U8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
+// kern16 runs the 16-bit kernel over blocks row blocks of bRows rows, in
+// panels of 16 columns whether wide or not.
+func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+	checkBcast(a, lda, b, c, ldc, groups, cols, cols16, blocks)
+	for blk := 0; blk < blocks; blk++ {
+		a, c := a[blk*bRows*lda:], c[blk*bRows*ldc:]
+		switch {
+		case !useAVX2:
+			kern16Go(signed, a, lda, b, c, ldc, groups, cols)
+		case signed:
+			kern16S8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
+		default:
+			kern16U8AVX2(&a[0], lda, &b[0], &c[0], ldc, groups, cols/cols16)
+		}
 	}
 }
 
@@ -71,34 +75,34 @@ var (
 // different layout.
 
 //go:noescape
-func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
 
 //go:noescape
-func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
+func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
 
 //go:noescape
-func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
 
 //go:noescape
-func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
+func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
 
-// kernVNNI is the VNNI bcastKernel: panels of 64 columns when wide, strips
-// of 16 otherwise.
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+// kernVNNI runs the VNNI kernels over blocks row blocks of bRows rows:
+// panels of 64 columns when wide, strips of 16 otherwise.
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+	width := vnniCols
 	if wide {
-		checkBcast(a, lda, b, c, ldc, groups, cols, vnniPanel)
-	} else {
-		checkBcast(a, lda, b, c, ldc, groups, cols, vnniCols)
+		width = vnniPanel
 	}
+	checkBcast(a, lda, b, c, ldc, groups, cols, width, blocks)
 	switch {
 	case wide && signed:
-		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel)
+		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel, blocks)
 	case wide:
-		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel)
+		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel, blocks)
 	case signed:
-		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols)
+		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks)
 	default:
-		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols)
+		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks)
 	}
 }
 

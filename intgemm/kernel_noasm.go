@@ -6,9 +6,11 @@ package intgemm
 // flip it on every platform.
 var useAVX2 = false
 
-func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
-	checkBcast(a, lda, b, c, ldc, groups, cols, cols16)
-	kern16Go(signed, a, lda, b, c, ldc, groups, cols)
+func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+	checkBcast(a, lda, b, c, ldc, groups, cols, cols16, blocks)
+	for blk := 0; blk < blocks; blk++ {
+		kern16Go(signed, a[blk*bRows*lda:], lda, b, c[blk*bRows*ldc:], ldc, groups, cols)
+	}
 }
 
 func kern32(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, steps, panels int) {
@@ -22,7 +24,7 @@ var (
 	useVNNI  = false
 )
 
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols int) {
+func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	panic("intgemm: VNNI kernel without assembly")
 }
 

@@ -2,17 +2,21 @@
 
 #include "textflag.h"
 
-// AVX-512 VNNI micro-kernels for the 32-bit path: 6 activation rows against
-// strips of 16 weight rows. A strip holds, for each group of 4 k values, the
-// 4 bytes of each of its 16 weight rows (64 bytes, one ZMM), so that
-// VPDPBUSD of a broadcast group of 4 activation bytes accumulates 16 output
-// columns at once, in int32 with no saturation. Registers:
+// AVX-512 VNNI micro-kernels for the 32-bit path: blocks of 6 activation
+// rows, one after the other, against strips of 16 weight rows. A strip
+// holds, for each group of 4 k values, the 4 bytes of each of its 16 weight
+// rows (64 bytes, one ZMM), so that VPDPBUSD of a broadcast group of 4
+// activation bytes accumulates 16 output columns at once, in int32 with no
+// saturation. One call runs a whole run of row blocks: the Go call per
+// block cost more than the block itself for short dot products (the first
+// layer's K = 9). Registers:
 //   SI  activation row 0; rows at SI, +BX, +2·BX, R13 = SI+3·BX, +BX, +2·BX
 //   DI  packed weight strips (R11 = strip bytes, R12 = 3·R11); after the
 //       k loop DI has crossed one strip, so DI+R12 is the next panel
 //   DX  output row 0; rows at DX, +R8, +2·R8, R14 = DX+3·R8, +R8, +2·R8
 //   Z0-Z23 accumulators (row r, strip q in Z(4r+q)), Z24-Z27 weights,
-//   Z28-Z29 broadcast activations, Z30 0x80 bytes for signed activations.
+//   Z28-Z29 broadcast activations, Z30 0x80 bytes for signed activations;
+//   the frame holds the blocks left and the first output row of the block.
 
 #define ZERO24 \
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
@@ -58,17 +62,21 @@
 #define KERN4(flip) \
 	MOVQ a+0(FP), SI; \
 	MOVQ lda+8(FP), BX; \
-	MOVQ b+16(FP), DI; \
 	MOVQ c+24(FP), DX; \
 	MOVQ ldc+32(FP), R8; \
 	SHLQ $2, R8; \
 	MOVQ groups+40(FP), R9; \
-	MOVQ panels+48(FP), R10; \
 	MOVQ R9, R11; \
 	SHLQ $6, R11; \
 	LEAQ (R11)(R11*2), R12; \
 	MOVL $0x80808080, AX; \
 	VPBROADCASTD AX, Z30; \
+	MOVQ blocks+56(FP), AX; \
+	MOVQ AX, left-8(SP); \
+block: \
+	MOVQ b+16(FP), DI; \
+	MOVQ panels+48(FP), R10; \
+	MOVQ DX, start-16(SP); \
 panel: \
 	ZERO24; \
 	MOVQ SI, AX; \
@@ -91,8 +99,20 @@ loop: \
 	ADDQ $256, DX; \
 	DECQ R10; \
 	JNZ  panel; \
+	NEXTBLOCK; \
 	VZEROUPPER; \
 	RET
+
+// The next block of bRows = 6 rows: SI and the block's first output row
+// (start) move down 6 rows, while blocks are left (left).
+#define NEXTBLOCK \
+	LEAQ (BX)(BX*2), AX; \
+	LEAQ (SI)(AX*2), SI; \
+	LEAQ (R8)(R8*2), AX; \
+	MOVQ start-16(SP), DX; \
+	LEAQ (DX)(AX*2), DX; \
+	DECQ left-8(SP); \
+	JNZ  block
 
 // One strip at a time: 6 accumulators Z0-Z5, weights in Z24.
 #define GROUP1(flip) \
@@ -110,14 +130,18 @@ loop: \
 #define KERN1(flip) \
 	MOVQ a+0(FP), SI; \
 	MOVQ lda+8(FP), BX; \
-	MOVQ b+16(FP), DI; \
 	MOVQ c+24(FP), DX; \
 	MOVQ ldc+32(FP), R8; \
 	SHLQ $2, R8; \
 	MOVQ groups+40(FP), R9; \
-	MOVQ strips+48(FP), R10; \
 	MOVL $0x80808080, AX; \
 	VPBROADCASTD AX, Z30; \
+	MOVQ blocks+56(FP), AX; \
+	MOVQ AX, left-8(SP); \
+block: \
+	MOVQ b+16(FP), DI; \
+	MOVQ strips+48(FP), R10; \
+	MOVQ DX, start-16(SP); \
 strip: \
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; \
 	VPXORD Z3, Z3, Z3; VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; \
@@ -140,21 +164,22 @@ loop: \
 	ADDQ $64, DX; \
 	DECQ R10; \
 	JNZ  strip; \
+	NEXTBLOCK; \
 	VZEROUPPER; \
 	RET
 
-// func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
-TEXT ·kernVNNI4U8(SB), NOSPLIT, $0-56
+// func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
+TEXT ·kernVNNI4U8(SB), NOSPLIT, $16-64
 	KERN4(NOFLIP)
 
-// func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels int)
-TEXT ·kernVNNI4S8(SB), NOSPLIT, $0-56
+// func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
+TEXT ·kernVNNI4S8(SB), NOSPLIT, $16-64
 	KERN4(FLIP)
 
-// func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
-TEXT ·kernVNNI1U8(SB), NOSPLIT, $0-56
+// func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+TEXT ·kernVNNI1U8(SB), NOSPLIT, $16-64
 	KERN1(NOFLIP)
 
-// func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips int)
-TEXT ·kernVNNI1S8(SB), NOSPLIT, $0-56
+// func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+TEXT ·kernVNNI1S8(SB), NOSPLIT, $16-64
 	KERN1(FLIP)
