@@ -162,6 +162,7 @@ var active = kernels()[len(kernels())-1]
 type packBuf struct {
 	a, b  []float32
 	strip []float32        // a gathered strip of A copied for direct
+	runs  []int32          // the runs of consecutive offsets of its columns
 	split []float32        // the halves of a product split in k (splitk.go)
 	tmp   [maxTile]float32 // edge tile
 }

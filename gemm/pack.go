@@ -78,21 +78,48 @@ func (kn *kernel) packGathered(A matA, mb, kb int, ic, pc int, dst []float32) {
 
 // gatherStrip copies the strip of a gathered A whose element (i, p) is
 // a[rows[i]+cols[p]] into p.strip, row-major with stride len(cols), and
-// returns it.
+// returns it. Columns whose offsets follow each other (a convolution's
+// input channels) are copied as runs, one copy per run and row, when the
+// runs are long enough for that to beat the element loop.
 func (p *packBuf) gatherStrip(a []float32, rows, cols []int32) []float32 {
 	kb := len(cols)
 	if n := len(rows) * kb; cap(p.strip) < n {
 		p.strip = make([]float32, n)
 	}
 	s := p.strip[:len(rows)*kb]
+	runs := p.runs[:0] // start and length of each run
+	for q := 0; q < kb; {
+		e := q + 1
+		for e < kb && cols[e] == cols[e-1]+1 {
+			e++
+		}
+		runs = append(runs, int32(q), int32(e-q))
+		q = e
+	}
+	p.runs = runs
+	if len(runs)/2*minRun > kb {
+		for i, r := range rows {
+			x, d := a[r:], s[i*kb:(i+1)*kb]
+			for p, o := range cols {
+				d[p] = x[o]
+			}
+		}
+		return s
+	}
 	for i, r := range rows {
 		x, d := a[r:], s[i*kb:(i+1)*kb]
-		for p, o := range cols {
-			d[p] = x[o]
+		for j := 0; j < len(runs); j += 2 {
+			q, n := runs[j], runs[j+1]
+			o := cols[q]
+			copy(d[q:q+n], x[o:o+n])
 		}
 	}
 	return s
 }
+
+// minRun is the mean run length of a gathered strip's columns from which
+// gatherStrip copies runs rather than elements.
+const minRun = 8
 
 // packRows6 interleaves six equal-length rows: d[p*6+i] = ri[p].
 func packRows6(d, r0, r1, r2, r3, r4, r5 []float32) {
