@@ -133,6 +133,7 @@ var (
 		name: "avx512", mr: 12, nr: 32, mc: 192, kc: 256, nc: 4096,
 		packed:      kernel12x32,
 		direct:      kernel12x32Direct,
+		gather:      kernel12x32Gather,
 		directN:     math.MaxInt,
 		directNC:    1024,
 		packATrans:  packATrans12,

@@ -34,15 +34,31 @@ func randGather(rng *rand.Rand, m, k, lda int) (Gather, []float32) {
 	return g, a
 }
 
-// TestGatherKernel checks the gathering micro-kernel bit for bit against
-// the direct one reading the same strip stored, with guard bands around
+// TestGatherKernel checks the gathering micro-kernels bit for bit against
+// the direct ones reading the same strip stored, with guard bands around
 // the C tile and NaN in C when beta is 0.
 func TestGatherKernel(t *testing.T) {
-	if asmBuild && !hasAVX2FMA {
-		t.Skip("no AVX2")
+	for _, kn := range []struct {
+		name   string
+		mr, nr int
+		ok     bool
+		direct func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+		gather gatherKernel
+	}{
+		{"6x16", 6, 16, !asmBuild || hasAVX2FMA, kernel6x16Direct, kernel6x16Gather},
+		{"12x32", 12, 32, !asmBuild || hasAVX512, kernel12x32Direct, kernel12x32Gather},
+	} {
+		t.Run(kn.name, func(t *testing.T) {
+			if !kn.ok {
+				t.Skip("not on this CPU")
+			}
+			gatherKernelCase(t, kn.mr, kn.nr, kn.direct, kn.gather)
+		})
 	}
+}
+
+func gatherKernelCase(t *testing.T, mr, nr int, direct func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32), gather gatherKernel) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	const mr, nr = 6, 16
 	for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 64, 255, 256} {
 		for _, beta := range []float32{0, 1, -0.75} {
 			g, a := randGather(rng, mr, kc, kc)
@@ -62,9 +78,9 @@ func TestGatherKernel(t *testing.T) {
 				}
 			}
 			want := append([]float32(nil), c0...)
-			kernel6x16Direct(kc, a, kc, b, want[guard:], ldc, beta)
+			direct(kc, a, kc, b, want[guard:], ldc, beta)
 			got := append([]float32(nil), c0...)
-			kernel6x16Gather(kc, g.Data, g.Rows, g.Cols, b, got[guard:], ldc, beta)
+			gather(kc, g.Data, g.Rows, g.Cols, b, got[guard:], ldc, beta)
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("kc=%d beta=%v: index %d is %v, direct kernel %v", kc, beta, i, got[i], want[i])

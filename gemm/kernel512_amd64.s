@@ -262,3 +262,105 @@ fma512loop:
 fma512done:
 	VZEROUPPER
 	RET
+
+// One k step of the 6×32 gathering micro-kernel: the offset of column p is
+// loaded from R12 into AX, and row i of the strip is read at its row
+// pointer + 4·AX (row pointers SI, BX, R8, R9, R10, R11); row i of the C
+// tile is in Z(4+2i), Z(5+2i) (Z4..Z15).
+#define G6(oo, bo0, bo1) \
+	MOVL         oo(R12), AX      \
+	VMOVUPS      bo0(DI), Z0      \
+	VMOVUPS      bo1(DI), Z1      \
+	VBROADCASTSS (SI)(AX*4), Z2   \
+	VBROADCASTSS (BX)(AX*4), Z3   \
+	FMA2(Z4, Z5, Z6, Z7)          \
+	VBROADCASTSS (R8)(AX*4), Z2   \
+	VBROADCASTSS (R9)(AX*4), Z3   \
+	FMA2(Z8, Z9, Z10, Z11)        \
+	VBROADCASTSS (R10)(AX*4), Z2  \
+	VBROADCASTSS (R11)(AX*4), Z3  \
+	FMA2(Z12, Z13, Z14, Z15)
+
+// func kernel6x32Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32)
+TEXT ·kernel6x32Gather(SB), NOSPLIT, $0-140
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	// Row pointers a + 4·rows[i]; the offsets are non-negative, so the
+	// zero extension of MOVL is their value.
+	MOVQ a_base+8(FP), AX
+	MOVQ rows_base+32(FP), R12
+	MOVL 0(R12), SI
+	LEAQ (AX)(SI*4), SI
+	MOVL 4(R12), BX
+	LEAQ (AX)(BX*4), BX
+	MOVL 8(R12), R8
+	LEAQ (AX)(R8*4), R8
+	MOVL 12(R12), R9
+	LEAQ (AX)(R9*4), R9
+	MOVL 16(R12), R10
+	LEAQ (AX)(R10*4), R10
+	MOVL 20(R12), R11
+	LEAQ (AX)(R11*4), R11
+	MOVQ offs_base+56(FP), R12
+	MOVQ b_base+80(FP), DI
+
+	MOVQ  kc+0(FP), CX
+	MOVQ  CX, R13
+	SHRQ  $2, R13            // R13 = kc / 4
+	ANDQ  $3, CX             // CX = kc % 4
+	TESTQ R13, R13
+	JZ    g6tail
+
+g6loop4:
+	PREFETCHT0 1024(DI)
+	G6(0, 0, 64)
+	G6(4, 128, 192)
+	PREFETCHT0 1280(DI)
+	G6(8, 256, 320)
+	G6(12, 384, 448)
+	ADDQ $16, R12
+	ADDQ $512, DI
+	DECQ R13
+	JNZ  g6loop4
+
+g6tail:
+	TESTQ CX, CX
+	JZ    g6done
+
+g6loop1:
+	G6(0, 0, 64)
+	ADDQ $4, R12
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  g6loop1
+
+g6done:
+	// C rows at DX, +R8, +2·R8 and R9 = DX+3·R8, +R8, +2·R8.
+	MOVQ c_base+104(FP), DX
+	MOVQ ldc+128(FP), R8
+	SHLQ $2, R8              // ldc in bytes
+	LEAQ (R8)(R8*2), AX
+	LEAQ (DX)(AX*1), R9
+	MOVL beta+136(FP), BX
+	SHLL $1, BX
+	JZ   g6store
+	VBROADCASTSS beta+136(FP), Z0
+	SCALE3(DX, Z4, Z5, Z6, Z7, Z8, Z9)
+	SCALE3(R9, Z10, Z11, Z12, Z13, Z14, Z15)
+
+g6store:
+	STORE3(DX, Z4, Z5, Z6, Z7, Z8, Z9)
+	STORE3(R9, Z10, Z11, Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET

@@ -167,3 +167,52 @@ func fmaLoop(n int)
 //
 //go:noescape
 func fmaLoop512(n int)
+
+// kernel6x32Gather is the AVX-512 gathering micro-kernel of six rows:
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[int(rows[i])+int(offs[p])] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// Every product is a fused multiply-add. kc must be positive and the
+// slices long enough; it does not check.
+//
+//go:noescape
+func kernel6x32Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32)
+
+// kernel12x32Gather is kernel12x32Direct reading the strip of A through
+// offsets: row i starts at a[rows[i]] and column p is offs[p] further on
+// (offsets are non-negative and every sum indexes a):
+//
+//	for i := 0; i < 12; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[int(rows[i])+int(offs[p])] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// It runs as two six-row halves: twelve row pointers, the offsets, B and
+// the counters do not fit the general registers at once. Every product is
+// a fused multiply-add. kc must be positive and the slices long enough; it
+// does not check.
+func kernel12x32Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32) {
+	kernel6x32Gather(kc, a, rows[:6], offs, b, c, ldc, beta)
+	kernel6x32Gather(kc, a, rows[6:12], offs, b, c[6*ldc:], ldc, beta)
+}

@@ -211,3 +211,43 @@ func packATrans12(dst, src []float32, kb, lda int) {
 func fmaLoop(n int) { _ = fmaLoopGo(n) }
 
 func fmaLoop512(n int) { _ = fmaLoopGo(n) }
+
+// kernel6x32Gather is the gathering micro-kernel of six rows:
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 32; j++ {
+//			var s float32
+//			for p := 0; p < kc; p++ {
+//				s += a[int(rows[i])+int(offs[p])] * b[p*32+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+func kernel6x32Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32) {
+	for i := 0; i < 6; i++ {
+		for j := 0; j < 32; j++ {
+			var s float32
+			for p := 0; p < kc; p++ {
+				s += a[int(rows[i])+int(offs[p])] * b[p*32+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = s
+			} else {
+				c[i*ldc+j] = beta*c[i*ldc+j] + s
+			}
+		}
+	}
+}
+
+// kernel12x32Gather is kernel12x32Direct reading the strip of A through
+// offsets: row i starts at a[rows[i]] and column p is offs[p] further on
+// (offsets are non-negative and every sum indexes a), as two six-row
+// halves.
+func kernel12x32Gather(kc int, a []float32, rows, offs []int32, b, c []float32, ldc int, beta float32) {
+	kernel6x32Gather(kc, a, rows[:6], offs, b, c, ldc, beta)
+	kernel6x32Gather(kc, a, rows[6:12], offs, b, c[6*ldc:], ldc, beta)
+}
