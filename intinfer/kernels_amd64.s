@@ -273,7 +273,9 @@ TEXT ·im2colWords(SB), NOSPLIT, $0-88
 // x3[…]); o[p·n+c] = byte(int32(RoundToEven(min(max((float32(v)·scale[c] +
 // bias[c]) / div, lo), hi)))), sixteen channels per step, the last step of
 // a pixel masked. Each operation rounds to float32 as the scalar code does
-// (multiply, then add: never fused).
+// (multiply, then add: never fused). Whole steps narrow to bytes in a
+// register and store them with a plain move: VPMOVDB to memory is slow on
+// AMD's cores.
 //   DI o; R8–R11 x0–x3; R12 scale; R13 bias; BX n; CX channels left;
 //   AX channel; R14 pixels left; R15 step in bytes;
 //   Z28 div, Z29 lo, Z30 hi; K1 tail mask.
@@ -319,7 +321,8 @@ loop:
 	VMAXPS    Z29, Z0, Z0
 	VMINPS    Z30, Z0, Z0
 	VCVTPS2DQ Z0, Z0
-	VPMOVDB   Z0, (DI)(AX*1)
+	VPMOVDB   Z0, X0
+	VMOVDQU   X0, (DI)(AX*1)
 	ADDQ      $16, AX
 	SUBQ      $16, CX
 	JMP       loop
@@ -379,7 +382,8 @@ qloop:
 	VMAXPS    Z29, Z0, Z0
 	VMINPS    Z30, Z0, Z0
 	VCVTPS2DQ Z0, Z0
-	VPMOVDB   Z0, (DI)(AX*1)
+	VPMOVDB   Z0, X0
+	VMOVDQU   X0, (DI)(AX*1)
 	ADDQ      $16, AX
 	SUBQ      $16, CX
 	JMP       qloop
