@@ -20,8 +20,9 @@
 // SgemmGather and SgemmGatherB take the left operand as a Gather: element
 // (i, p) at Data[Rows[i]+Cols[p]], as an unpadded convolution's patch
 // matrix sits in its input. The loop nests read such a strip through its
-// offsets (the AVX2 family has a direct kernel for it; the AVX-512 family
-// copies each strip into a small dense one) and pack it through them, so
+// offsets (the AVX2 and AVX-512 families have gathering micro-kernels; the
+// pure-Go family copies each strip into a small dense one, a run of
+// consecutive offsets at a time) and pack it through them, so
 // the result is Sgemm's on the stored matrix, bit for bit, without the
 // matrix ever being stored. SgemmGatherRight takes the right operand so,
 // packing it through its offsets.

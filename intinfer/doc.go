@@ -158,9 +158,10 @@
 // requantisation read in place. Per layer, a cost model (cost.go) predicts
 // the time of the sparse and of the dense kernel on a chunk from the
 // layer's shape, its non-zero weights and value groups, with unit costs
-// calibrated on the machines the project is measured on (BenchmarkCostModel
-// shows prediction and measurement side by side); the sparse kernel runs
-// when it is predicted clearly faster. LayerInfo records the kernel
+// calibrated per CPU kind (AVX2 only, AVX-512 with VNNI) on the machines
+// the project is measured on (BenchmarkCostModel shows prediction and
+// measurement side by side); the sparse kernel runs when it is predicted
+// faster by more than the kind's error. LayerInfo records the kernel
 // ("sparse16", "dense16", "dense32", "dense32-vnni", "depthwise32", "scalar"), the layer's
 // sparsity and the reason for the choice. [PathSparse] and [PathDense]
 // force either where the layer allows it. Neither the sparse tables nor
