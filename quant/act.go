@@ -160,8 +160,7 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 		// Straight-through inside the range; a clamped element is
 		// constant in x and in s. Each thread returns its part of the
 		// gradient with respect to ln s, summed over blocks of f32.Block
-		// values; a fresh input gradient is cleared a block at a time,
-		// just before the block is added to.
+		// values; a fresh input gradient is written, not added to.
 		parts := make([]float64, max(threads, 1))
 		chunk := (len(xd) + len(parts) - 1) / len(parts)
 		tensor.For(len(parts), len(parts), func(tlo, thi int) {
@@ -170,12 +169,13 @@ func (a *ActQuant) Apply(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 				var sum float64
 				for b0 := i0; b0 < i1; b0 += f32.Block {
 					b1 := min(b0+f32.Block, i1)
+					if gx != nil && fresh[0] {
+						sum += f32.QuantizeGradTo(gx.Data[b0:b1], d.Data[b0:b1], xd[b0:b1], s, lo, hi)
+						continue
+					}
 					var gxd []float32
 					if gx != nil {
 						gxd = gx.Data[b0:b1]
-						if fresh[0] {
-							clear(gxd)
-						}
 					}
 					sum += f32.QuantizeGrad(gxd, d.Data[b0:b1], xd[b0:b1], s, lo, hi)
 				}

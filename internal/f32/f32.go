@@ -222,14 +222,25 @@ func Quantize(dst, x []float32, s, lo, hi float32) {
 // gx is left untouched where the element is clamped (a −0 stays −0). d and
 // x have the same length, and so has gx unless it is empty.
 func QuantizeGrad(gx, d, x []float32, s, lo, hi float32) float64 {
-	sameLen("QuantizeGrad", len(d), len(x))
+	return quantizeGrad("QuantizeGrad", gx, d, x, s, lo, hi, false)
+}
+
+// QuantizeGradTo is QuantizeGrad writing gx instead of adding to it: d[i]/s
+// where the element is not clamped, +0 where it is, as QuantizeGrad on a
+// cleared gx gives, bit for bit, without the pass that clears it.
+func QuantizeGradTo(gx, d, x []float32, s, lo, hi float32) float64 {
+	return quantizeGrad("QuantizeGradTo", gx, d, x, s, lo, hi, true)
+}
+
+func quantizeGrad(name string, gx, d, x []float32, s, lo, hi float32, set bool) float64 {
+	sameLen(name, len(d), len(x))
 	if len(gx) != 0 {
-		sameLen("QuantizeGrad", len(gx), len(x))
+		sameLen(name, len(gx), len(x))
 	}
 	if useAVX2 {
-		return quantizeGradAVX2(gx, d, x, s, lo, hi)
+		return quantizeGradAVX2(gx, d, x, s, lo, hi, set)
 	}
-	return quantizeGradGo(gx, d, x, s, lo, hi)
+	return quantizeGradGo(gx, d, x, s, lo, hi, set)
 }
 
 func sameLen(kernel string, a, b int) {

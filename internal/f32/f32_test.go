@@ -568,6 +568,8 @@ func TestQuantizeRule(t *testing.T) {
 	}
 }
 
+// TestQuantizeGrad checks QuantizeGrad against the reference loop, and
+// QuantizeGradTo against QuantizeGrad on a cleared gradient, on both paths.
 func TestQuantizeGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for _, avx := range paths() {
@@ -607,6 +609,19 @@ func TestQuantizeGrad(t *testing.T) {
 					}
 					wg, _ := guarded(wantGx)
 					sameBits(t, what+" gx", gBuf, wg)
+					if !withGx {
+						continue
+					}
+					// The write mode: QuantizeGrad on a cleared gx, whatever
+					// gx held before.
+					wantTo := make([]float32, n)
+					QuantizeGrad(wantTo, d, x, p.s, p.lo, p.hi)
+					toBuf, to := guarded(gx)
+					if got := QuantizeGradTo(to, d, x, p.s, p.lo, p.hi); math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("%s: QuantizeGradTo sum %v, want %v", what, got, want)
+					}
+					wt, _ := guarded(wantTo)
+					sameBits(t, what+" QuantizeGradTo gx", toBuf, wt)
 				}
 			}
 		}

@@ -904,12 +904,13 @@ GLOBL tailmask<>(SB), RODATA|NOPTR, $64
 	VMULPD       Y3, Y4, Y4  \
 	VSUBPD       Y4, Y13, Y13
 
-// func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64
+// func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32, set bool) float64
 //
 // Lane k of the 8-float blocks keeps the partial sum p[k]; a tail of
 // fewer than 8 values is read and written through a lane mask (x and d
 // read as +0 beyond it, u zeroed there, so those lanes subtract +0·+0 and
-// store nothing).
+// store nothing). With set, gx is not read: its blocks are +0 (as if
+// cleared) before d/s is added, so clamped lanes store +0.
 TEXT ·quantizeGradAVX2(SB), NOSPLIT, $0-96
 	MOVQ         gx_base+0(FP), DI
 	MOVQ         gx_len+8(FP), R8
@@ -927,6 +928,7 @@ TEXT ·quantizeGradAVX2(SB), NOSPLIT, $0-96
 	VBROADCASTSS X10, Y10          // hi+0.5
 	VXORPD       Y12, Y12, Y12
 	VXORPD       Y13, Y13, Y13
+	MOVBQZX      set+84(FP), R11
 	XORQ         BX, BX
 	TESTQ        R8, R8
 	JNZ          qg8
@@ -963,7 +965,12 @@ qg8:
 	CMPQ    AX, CX
 	JA      qgtail
 	QGRADU
+	VXORPS  Y4, Y4, Y4
+	TESTQ   R11, R11
+	JNZ     qg8set
 	VMOVUPS (DI)(BX*4), Y4
+
+qg8set:
 	QGRADGX
 	VMOVUPS Y3, (DI)(BX*4)
 	QGRADSUM
@@ -985,7 +992,12 @@ qgtail:
 	VCMPPS     $0x11, Y0, Y10, Y3
 	VORPS      Y3, Y1, Y1
 	VMASKMOVPS (DX)(BX*4), Y6, Y2
+	VXORPS     Y4, Y4, Y4
+	TESTQ      R11, R11
+	JNZ        qgtailset
 	VMASKMOVPS (DI)(BX*4), Y6, Y4
+
+qgtailset:
 	QGRADGX
 	VMASKMOVPS Y3, Y6, (DI)(BX*4)
 	QGRADSUM

@@ -164,11 +164,14 @@ func quantizeGo(dst, x []float32, s, lo, hi float32) {
 // i in p[i%8], and adds them pairwise as the assembly's lanes do. The
 // product of two float32 values is exact in float64, so it reads the same
 // whether or not a compiler fuses it with the subtraction.
-func quantizeGradGo(gx, d, x []float32, s, lo, hi float32) float64 {
+func quantizeGradGo(gx, d, x []float32, s, lo, hi float32, set bool) float64 {
 	var p [8]float64
 	d = d[:len(x)]
 	lo, hi = lo-0.5, hi+0.5
 	for i, v := range x {
+		if set && len(gx) != 0 {
+			gx[i] = 0
+		}
 		u := v / s
 		if u < lo || u > hi {
 			continue

@@ -46,7 +46,7 @@ func requantGradAVX2(ds, db, ga, d, a, scale []float32)
 func quantizeAVX2(dst, x []float32, s, lo, hi float32)
 
 //go:noescape
-func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64
+func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32, set bool) float64
 
 //go:noescape
 func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool)

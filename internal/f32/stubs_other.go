@@ -33,8 +33,8 @@ func requantGradAVX2(ds, db, ga, d, a, scale []float32) {
 
 func quantizeAVX2(dst, x []float32, s, lo, hi float32) { quantizeGo(dst, x, s, lo, hi) }
 
-func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32) float64 {
-	return quantizeGradGo(gx, d, x, s, lo, hi)
+func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32, set bool) float64 {
+	return quantizeGradGo(gx, d, x, s, lo, hi, set)
 }
 
 func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool) {
