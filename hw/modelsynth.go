@@ -76,9 +76,8 @@ func CheckTools() error {
 // before anything runs. The generator builds one-stage units only: a selected tiled layer is
 // an error naming it, before anything runs.
 func SynthesizeModel(ctx context.Context, m *models.Model, mc *ModelCost, o SynthOptions) error {
-	if err := CheckTools(); err != nil {
-		return err
-	}
+	// The request is checked before the tools are looked for: an
+	// impossible one gets its own error whether or not they are installed.
 	if o.Family == "" {
 		o.Family = DefaultFamily
 	}
@@ -110,6 +109,9 @@ func SynthesizeModel(ctx context.Context, m *models.Model, mc *ModelCost, o Synt
 		if l.Unit.Tiled() && (len(selected) == 0 || selected[l.Name]) {
 			return fmt.Errorf("hw: layer %s accumulates in tiles of %d terms: the RTL generator builds one-stage units only (leave it out with --layer)", l.Name, l.Tile)
 		}
+	}
+	if err := CheckTools(); err != nil {
+		return err
 	}
 	progress := func(format string, args ...any) {
 		if o.Progress != nil {

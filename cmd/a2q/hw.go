@@ -74,9 +74,6 @@ func runHW(ctx context.Context, e *env, args []string) error {
 		if !slicesContain(hw.Families(), *family) {
 			return usagef("--family %q: want one of %s", *family, strings.Join(hw.Families(), ", "))
 		}
-		if err := hw.CheckTools(); err != nil {
-			return usageError{err}
-		}
 		x, err := testImages(m.Config.InC, m.Config.InH, m.Config.InW, *images)
 		if err != nil {
 			return usageError{err}
@@ -94,6 +91,11 @@ func runHW(ctx context.Context, e *env, args []string) error {
 				return usageError{fmt.Errorf("--work: %w", err)}
 			}
 			defer unlock()
+		}
+		// After the lock: a held --work directory is reported whether or
+		// not the tools are installed.
+		if err := hw.CheckTools(); err != nil {
+			return usageError{err}
 		}
 		var names []string
 		if *layers != "" {
