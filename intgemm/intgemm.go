@@ -297,6 +297,99 @@ func (kn *Kernel) MulS8(threads, m int, a []int8, lda int, c []int32, ldc int) {
 	kn.run(threads, m, asBytes(a), lda, c, ldc, true)
 }
 
+// UsesGroups reports whether MulU8Groups can run the kernel: its K is a
+// whole number of groups of 4 and its 32-bit path runs on VNNI.
+func (kn *Kernel) UsesGroups() bool { return kn.k%group == 0 && kn.UsesVNNI() }
+
+// MulU8Groups is MulU8 for activation rows whose K values lie in groups of
+// 4 bytes gstride bytes apart (gstride ≥ 4):
+//
+//	C[i][j] = Σ_g Σ_{t<4} a[i·lda + g·gstride + t] · W[j][4g+t]
+//
+// A convolution of a one-channel image with kernels at most 4 wide reads
+// its input so, with no patch copies: row i is the output position i of the
+// image's own grid (lda = 1), group g the kernel row g (gstride = the
+// image's width), its fourth byte weighted by zero when the kernel is 3
+// wide. It panics unless UsesGroups. Rows read past a's length are copied
+// into a padded block first; the bytes read are a[i·lda + g·gstride + t]
+// only.
+func (kn *Kernel) MulU8Groups(threads, m int, a []uint8, lda, gstride int, c []int32, ldc int) {
+	switch {
+	case !kn.UsesGroups():
+		panic("intgemm: MulU8Groups needs K a multiple of 4 and the VNNI kernels")
+	case m < 0 || lda < 0 || gstride < group || ldc < kn.n:
+		panic("intgemm: MulU8Groups: negative m or lda, gstride < 4 or ldc < n")
+	case m > 0 && len(a) < (m-1)*lda+(kn.groups-1)*gstride+group:
+		panic("intgemm: activation slice too short")
+	case m > 0 && len(c) < (m-1)*ldc+kn.n:
+		panic("intgemm: output slice too short")
+	}
+	if m == 0 || kn.n == 0 {
+		return
+	}
+	blocks := (m + bRows - 1) / bRows
+	threads = max(1, min(threads, blocks))
+	if threads == 1 {
+		kn.rowsGroups(0, m, a, lda, gstride, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
+		i0, i1 := b0*bRows, min(b1*bRows, m)
+		wg.Go(func() { kn.rowsGroups(i0, i1, a, lda, gstride, c, ldc) })
+	}
+	wg.Wait()
+}
+
+// rowsGroups computes rows [i0, i1) of MulU8Groups: whole row blocks read
+// in place, all in one kernel call per strip, as far as a holds them; the
+// rest gathered into contiguous padded rows for the ordinary kernels.
+func (kn *Kernel) rowsGroups(i0, i1 int, a []uint8, lda, gstride int, c []int32, ldc int) {
+	kPad := kn.groups * group
+	span := (kn.groups-1)*gstride + group // bytes a row reads from its start
+	full := (i1 - i0) / bRows
+	for full > 0 && len(a) < (i0+full*bRows-1)*lda+span {
+		full--
+	}
+	if full > 0 {
+		done := kn.n / vnniCols * vnniCols
+		if done > 0 {
+			kernVNNI1(false, a[i0*lda:], lda, gstride, kn.bv, c[i0*ldc:], ldc, kn.groups, done, full)
+		}
+		var tile [bRows * vnniCols]int32
+		for blk := 0; blk < full && done < kn.n; blk++ {
+			r0 := i0 + blk*bRows
+			kernVNNI1(false, a[r0*lda:], lda, gstride, kn.bv[done*kn.groups*group:], tile[:], vnniCols, kn.groups, vnniCols, 1)
+			for r := 0; r < bRows; r++ {
+				copy(c[(r0+r)*ldc+done:(r0+r)*ldc+kn.n], tile[r*vnniCols:])
+			}
+		}
+	}
+	var pack *[]uint8
+	for i := i0 + full*bRows; i < i1; i += bRows {
+		rows := min(bRows, i1-i)
+		if pack == nil {
+			pack, _ = kn.packs.Get().(*[]uint8)
+			if pack == nil || len(*pack) < bRows*kPad {
+				b := make([]uint8, bRows*kPad)
+				pack = &b
+			}
+		}
+		p := (*pack)[:bRows*kPad]
+		clear(p)
+		for r := 0; r < rows; r++ {
+			for g := 0; g < kn.groups; g++ {
+				copy(p[r*kPad+g*group:r*kPad+(g+1)*group], a[(i+r)*lda+g*gstride:])
+			}
+		}
+		kn.bcastBlocks(p, kPad, c[i*ldc:], ldc, 1, rows, false, true)
+	}
+	if pack != nil {
+		kn.packs.Put(pack)
+	}
+}
+
 func (kn *Kernel) check(m, la, lda, lc, ldc int) {
 	switch {
 	case m < 0:

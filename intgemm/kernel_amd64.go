@@ -28,7 +28,7 @@ func kern32S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, steps, panels int)
 // kern16 runs the 16-bit kernel over blocks row blocks of bRows rows, in
 // panels of 16 columns whether wide or not.
 func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
-	checkBcast(a, lda, b, c, ldc, groups, cols, cols16, blocks)
+	checkBcast(a, lda, group, b, c, ldc, groups, cols, cols16, blocks)
 	for blk := 0; blk < blocks; blk++ {
 		a, c := a[blk*bRows*lda:], c[blk*bRows*ldc:]
 		switch {
@@ -81,28 +81,34 @@ func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, bloc
 func kernVNNI4S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
 
 //go:noescape
-func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
 
 //go:noescape
-func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
 
 // kernVNNI runs the VNNI kernels over blocks row blocks of bRows rows:
 // panels of 64 columns when wide, strips of 16 otherwise.
 func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
-	width := vnniCols
-	if wide {
-		width = vnniPanel
+	if !wide {
+		kernVNNI1(signed, a, lda, group, b, c, ldc, groups, cols, blocks)
+		return
 	}
-	checkBcast(a, lda, b, c, ldc, groups, cols, width, blocks)
-	switch {
-	case wide && signed:
+	checkBcast(a, lda, group, b, c, ldc, groups, cols, vnniPanel, blocks)
+	if signed {
 		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel, blocks)
-	case wide:
+	} else {
 		kernVNNI4U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel, blocks)
-	case signed:
-		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks)
-	default:
-		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks)
+	}
+}
+
+// kernVNNI1 runs the one-strip VNNI kernel over blocks row blocks, each
+// row's groups of 4 bytes gstride bytes apart.
+func kernVNNI1(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+	checkBcast(a, lda, gstride, b, c, ldc, groups, cols, vnniCols, blocks)
+	if signed {
+		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks, gstride)
+	} else {
+		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks, gstride)
 	}
 }
 

@@ -52,9 +52,9 @@ func kern16Go(signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups,
 
 // checkBcast panics unless the slices hold what a broadcast micro-kernel
 // call reads and writes; the assembly relies on it.
-func checkBcast(a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, width, blocks int) {
+func checkBcast(a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, width, blocks int) {
 	rows := blocks * bRows
-	if groups < 1 || cols < 1 || cols%width != 0 || blocks < 1 || len(a) < (rows-1)*lda+groups*group ||
+	if groups < 1 || cols < 1 || cols%width != 0 || blocks < 1 || gstride < group || len(a) < (rows-1)*lda+(groups-1)*gstride+group ||
 		len(b) < cols*groups*group || len(c) < (rows-1)*ldc+cols {
 		panic("intgemm: micro-kernel operands too short")
 	}

@@ -7,7 +7,7 @@ package intgemm
 var useAVX2 = false
 
 func kern16(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
-	checkBcast(a, lda, b, c, ldc, groups, cols, cols16, blocks)
+	checkBcast(a, lda, group, b, c, ldc, groups, cols, cols16, blocks)
 	for blk := 0; blk < blocks; blk++ {
 		kern16Go(signed, a[blk*bRows*lda:], lda, b, c[blk*bRows*ldc:], ldc, groups, cols)
 	}
@@ -23,6 +23,10 @@ var (
 	haveVNNI = false
 	useVNNI  = false
 )
+
+func kernVNNI1(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+	panic("intgemm: VNNI kernel without assembly")
+}
 
 func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	panic("intgemm: VNNI kernel without assembly")

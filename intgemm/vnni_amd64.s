@@ -114,7 +114,8 @@ loop: \
 	DECQ left-8(SP); \
 	JNZ  block
 
-// One strip at a time: 6 accumulators Z0-Z5, weights in Z24.
+// One strip at a time: 6 accumulators Z0-Z5, weights in Z24; the groups
+// of a row are R12 = gstride bytes apart (4: one contiguous row).
 #define GROUP1(flip) \
 	VMOVDQU32 (DI), Z24; \
 	VPBROADCASTD (AX), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z0; \
@@ -123,8 +124,8 @@ loop: \
 	VPBROADCASTD (R13), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z3; \
 	VPBROADCASTD (R13)(BX*1), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z4; \
 	VPBROADCASTD (R13)(BX*2), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z5; \
-	ADDQ $4, AX; \
-	ADDQ $4, R13; \
+	ADDQ R12, AX; \
+	ADDQ R12, R13; \
 	ADDQ $64, DI
 
 #define KERN1(flip) \
@@ -138,6 +139,7 @@ loop: \
 	VPBROADCASTD AX, Z30; \
 	MOVQ blocks+56(FP), AX; \
 	MOVQ AX, left-8(SP); \
+	MOVQ gstride+64(FP), R12; \
 block: \
 	MOVQ b+16(FP), DI; \
 	MOVQ strips+48(FP), R10; \
@@ -176,10 +178,10 @@ TEXT ·kernVNNI4U8(SB), NOSPLIT, $16-64
 TEXT ·kernVNNI4S8(SB), NOSPLIT, $16-64
 	KERN4(FLIP)
 
-// func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
-TEXT ·kernVNNI1U8(SB), NOSPLIT, $16-64
+// func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
+TEXT ·kernVNNI1U8(SB), NOSPLIT, $16-72
 	KERN1(NOFLIP)
 
-// func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
-TEXT ·kernVNNI1S8(SB), NOSPLIT, $16-64
+// func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
+TEXT ·kernVNNI1S8(SB), NOSPLIT, $16-72
 	KERN1(FLIP)
