@@ -169,6 +169,10 @@
 // weights when the engine is built, so a file whose weights break its P
 // runs on the scalar path, never on a narrow one.
 //
+// On VNNI, a one-channel convolution at most 4 wide followed by a pool
+// (an image network's first layer) reads its image in place, without patch
+// copies (fast_inplace.go).
+//
 // A depthwise convolution (one input and one output channel per group)
 // runs on a direct kernel instead (depthwise.go, kernel "depthwise32"):
 // each output pixel adds its window's taps channel by channel in int32,

@@ -133,6 +133,9 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 		st.dw.run(g, xin, l.InputSigned, acc, &s.pad)
 		return acc, g.OH, g.OW
 	}
+	if st.inPlace != nil {
+		return st.inPlace.run(th, x, nb, g, l.OutC, s.acc), g.H, g.W
+	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
 		sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)

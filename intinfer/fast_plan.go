@@ -71,6 +71,9 @@ type fastStage struct {
 	fit error
 	// dw, when set, runs a depthwise layer directly (depthwise.go).
 	dw *depthwise
+	// inPlace, when set, runs a one-channel convolution on its image in
+	// place (fast_inplace.go).
+	inPlace *inPlaceConv
 }
 
 type shuffleOp struct{ h, w, c, r int }
@@ -245,6 +248,7 @@ func planFast(e *Engine) *fastPlan {
 	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
 	for i := range p.stages {
 		p.stages[i].chooseKernel(p.chunk, e.o.Path)
+		p.accSize = max(p.accSize, p.stages[i].fitInPlace())
 	}
 	p.scratch.New = func() any {
 		c := p.chunk
