@@ -101,14 +101,33 @@ func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, g
 	}
 }
 
-// kernVNNI1 runs the one-strip VNNI kernel over blocks row blocks, each
-// row's groups of 4 bytes gstride bytes apart.
+//go:noescape
+func kernVNNI2U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
+
+//go:noescape
+func kernVNNI2S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
+
+// kernVNNI1 runs the strip VNNI kernels over blocks row blocks, each row's
+// groups of 4 bytes gstride bytes apart: pairs of strips (kernVNNI2, each
+// broadcast serving both), then a last odd strip (kernVNNI1).
 func kernVNNI1(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	checkBcast(a, lda, gstride, b, c, ldc, groups, cols, vnniCols, blocks)
+	strips := cols / vnniCols
+	if pairs := strips / 2; pairs > 0 {
+		if signed {
+			kernVNNI2S8(&a[0], lda, &b[0], &c[0], ldc, groups, pairs, blocks, gstride)
+		} else {
+			kernVNNI2U8(&a[0], lda, &b[0], &c[0], ldc, groups, pairs, blocks, gstride)
+		}
+	}
+	if strips%2 == 0 {
+		return
+	}
+	b, c = b[(strips-1)*groups*group*vnniCols:], c[(strips-1)*vnniCols:]
 	if signed {
-		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks, gstride)
+		kernVNNI1S8(&a[0], lda, &b[0], &c[0], ldc, groups, 1, blocks, gstride)
 	} else {
-		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniCols, blocks, gstride)
+		kernVNNI1U8(&a[0], lda, &b[0], &c[0], ldc, groups, 1, blocks, gstride)
 	}
 }
 

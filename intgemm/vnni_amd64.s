@@ -170,6 +170,70 @@ loop: \
 	VZEROUPPER; \
 	RET
 
+// Two strips at a time: 12 accumulators, Z0-Z5 for the first strip and
+// Z6-Z11 for the second, whose weights are R11 = groups·64 bytes further
+// on: each broadcast group of activations serves both (the first layer's
+// 32 columns are one pair).
+#define GROUP2(flip) \
+	VMOVDQU32 (DI), Z24; \
+	VMOVDQU32 (DI)(R11*1), Z25; \
+	VPBROADCASTD (AX), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z0; VPDPBUSD Z25, Z28, Z6; \
+	VPBROADCASTD (AX)(BX*1), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z1; VPDPBUSD Z25, Z29, Z7; \
+	VPBROADCASTD (AX)(BX*2), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z2; VPDPBUSD Z25, Z28, Z8; \
+	VPBROADCASTD (R13), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z3; VPDPBUSD Z25, Z29, Z9; \
+	VPBROADCASTD (R13)(BX*1), Z28; flip(Z28); VPDPBUSD Z24, Z28, Z4; VPDPBUSD Z25, Z28, Z10; \
+	VPBROADCASTD (R13)(BX*2), Z29; flip(Z29); VPDPBUSD Z24, Z29, Z5; VPDPBUSD Z25, Z29, Z11; \
+	ADDQ R12, AX; \
+	ADDQ R12, R13; \
+	ADDQ $64, DI
+
+#define KERN2(flip) \
+	MOVQ a+0(FP), SI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ groups+40(FP), R9; \
+	MOVQ R9, R11; \
+	SHLQ $6, R11; \
+	MOVL $0x80808080, AX; \
+	VPBROADCASTD AX, Z30; \
+	MOVQ blocks+56(FP), AX; \
+	MOVQ AX, left-8(SP); \
+	MOVQ gstride+64(FP), R12; \
+block: \
+	MOVQ b+16(FP), DI; \
+	MOVQ pairs+48(FP), R10; \
+	MOVQ DX, start-16(SP); \
+pair: \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	MOVQ SI, AX; \
+	LEAQ (SI)(BX*2), R13; \
+	ADDQ BX, R13; \
+	MOVQ R9, CX; \
+loop: \
+	GROUP2(flip); \
+	DECQ CX; \
+	JNZ  loop; \
+	LEAQ (DX)(R8*2), R14; \
+	ADDQ R8, R14; \
+	VMOVDQU32 Z0, (DX); VMOVDQU32 Z6, 64(DX); \
+	VMOVDQU32 Z1, (DX)(R8*1); VMOVDQU32 Z7, 64(DX)(R8*1); \
+	VMOVDQU32 Z2, (DX)(R8*2); VMOVDQU32 Z8, 64(DX)(R8*2); \
+	VMOVDQU32 Z3, (R14); VMOVDQU32 Z9, 64(R14); \
+	VMOVDQU32 Z4, (R14)(R8*1); VMOVDQU32 Z10, 64(R14)(R8*1); \
+	VMOVDQU32 Z5, (R14)(R8*2); VMOVDQU32 Z11, 64(R14)(R8*2); \
+	ADDQ R11, DI; \
+	ADDQ $128, DX; \
+	DECQ R10; \
+	JNZ  pair; \
+	NEXTBLOCK; \
+	VZEROUPPER; \
+	RET
+
 // func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
 TEXT ·kernVNNI4U8(SB), NOSPLIT, $16-64
 	KERN4(NOFLIP)
@@ -185,3 +249,11 @@ TEXT ·kernVNNI1U8(SB), NOSPLIT, $16-72
 // func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
 TEXT ·kernVNNI1S8(SB), NOSPLIT, $16-72
 	KERN1(FLIP)
+
+// func kernVNNI2U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
+TEXT ·kernVNNI2U8(SB), NOSPLIT, $16-72
+	KERN2(NOFLIP)
+
+// func kernVNNI2S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
+TEXT ·kernVNNI2S8(SB), NOSPLIT, $16-72
+	KERN2(FLIP)
