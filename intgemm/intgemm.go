@@ -287,14 +287,14 @@ func Preferred(certifiedBits int) Acc {
 // block by passing a with 3 bytes of room after the last row.
 func (kn *Kernel) MulU8(threads, m int, a []uint8, lda int, c []int32, ldc int) {
 	kn.check(m, len(a), lda, len(c), ldc)
-	kn.run(threads, m, a, lda, c, ldc, false)
+	kn.run(threads, m, a, lda, group, c, ldc, false)
 }
 
 // MulS8 computes C (m×n int32, row stride ldc) = A (m×k int8, row stride
 // lda) · Wᵀ, like MulU8.
 func (kn *Kernel) MulS8(threads, m int, a []int8, lda int, c []int32, ldc int) {
 	kn.check(m, len(a), lda, len(c), ldc)
-	kn.run(threads, m, asBytes(a), lda, c, ldc, true)
+	kn.run(threads, m, asBytes(a), lda, group, c, ldc, true)
 }
 
 // UsesGroups reports whether MulU8Groups can run the kernel: its K is a
@@ -310,9 +310,8 @@ func (kn *Kernel) UsesGroups() bool { return kn.k%group == 0 && kn.UsesVNNI() }
 // its input so, with no patch copies: row i is the output position i of the
 // image's own grid (lda = 1), group g the kernel row g (gstride = the
 // image's width), its fourth byte weighted by zero when the kernel is 3
-// wide. It panics unless UsesGroups. Rows read past a's length are copied
-// into a padded block first; the bytes read are a[i·lda + g·gstride + t]
-// only.
+// wide. It panics unless UsesGroups. The bytes read are
+// a[i·lda + g·gstride + t] only.
 func (kn *Kernel) MulU8Groups(threads, m int, a []uint8, lda, gstride int, c []int32, ldc int) {
 	switch {
 	case !kn.UsesGroups():
@@ -324,70 +323,8 @@ func (kn *Kernel) MulU8Groups(threads, m int, a []uint8, lda, gstride int, c []i
 	case m > 0 && len(c) < (m-1)*ldc+kn.n:
 		panic("intgemm: output slice too short")
 	}
-	if m == 0 || kn.n == 0 {
-		return
-	}
-	blocks := (m + bRows - 1) / bRows
-	threads = max(1, min(threads, blocks))
-	if threads == 1 {
-		kn.rowsGroups(0, m, a, lda, gstride, c, ldc)
-		return
-	}
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
-		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
-		i0, i1 := b0*bRows, min(b1*bRows, m)
-		wg.Go(func() { kn.rowsGroups(i0, i1, a, lda, gstride, c, ldc) })
-	}
-	wg.Wait()
-}
-
-// rowsGroups computes rows [i0, i1) of MulU8Groups: whole row blocks read
-// in place, all in one kernel call per strip, as far as a holds them; the
-// rest gathered into contiguous padded rows for the ordinary kernels.
-func (kn *Kernel) rowsGroups(i0, i1 int, a []uint8, lda, gstride int, c []int32, ldc int) {
-	kPad := kn.groups * group
-	span := (kn.groups-1)*gstride + group // bytes a row reads from its start
-	full := (i1 - i0) / bRows
-	for full > 0 && len(a) < (i0+full*bRows-1)*lda+span {
-		full--
-	}
-	if full > 0 {
-		done := kn.n / vnniCols * vnniCols
-		if done > 0 {
-			kernVNNI1(false, a[i0*lda:], lda, gstride, kn.bv, c[i0*ldc:], ldc, kn.groups, done, full)
-		}
-		var tile [bRows * vnniCols]int32
-		for blk := 0; blk < full && done < kn.n; blk++ {
-			r0 := i0 + blk*bRows
-			kernVNNI1(false, a[r0*lda:], lda, gstride, kn.bv[done*kn.groups*group:], tile[:], vnniCols, kn.groups, vnniCols, 1)
-			for r := 0; r < bRows; r++ {
-				copy(c[(r0+r)*ldc+done:(r0+r)*ldc+kn.n], tile[r*vnniCols:])
-			}
-		}
-	}
-	var pack *[]uint8
-	for i := i0 + full*bRows; i < i1; i += bRows {
-		rows := min(bRows, i1-i)
-		if pack == nil {
-			pack, _ = kn.packs.Get().(*[]uint8)
-			if pack == nil || len(*pack) < bRows*kPad {
-				b := make([]uint8, bRows*kPad)
-				pack = &b
-			}
-		}
-		p := (*pack)[:bRows*kPad]
-		clear(p)
-		for r := 0; r < rows; r++ {
-			for g := 0; g < kn.groups; g++ {
-				copy(p[r*kPad+g*group:r*kPad+(g+1)*group], a[(i+r)*lda+g*gstride:])
-			}
-		}
-		kn.bcastBlocks(p, kPad, c[i*ldc:], ldc, 1, rows, false, true)
-	}
-	if pack != nil {
-		kn.packs.Put(pack)
-	}
+	// A VNNI kernel's rows run on rowsBcast, whatever the stride.
+	kn.run(threads, m, a, lda, gstride, c, ldc, false)
 }
 
 func (kn *Kernel) check(m, la, lda, lc, ldc int) {
@@ -406,8 +343,10 @@ func (kn *Kernel) check(m, la, lda, lc, ldc int) {
 }
 
 // run splits the rows of A into blocks of mr and hands contiguous ranges of
-// blocks to the goroutines.
-func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+// blocks to the goroutines. gstride is the distance of a row's groups of 4
+// bytes: 4 (contiguous rows) except for MulU8Groups, whose kernels are
+// VNNI's.
+func (kn *Kernel) run(threads, m int, a []uint8, lda, gstride int, c []int32, ldc int, signed bool) {
 	if m == 0 || kn.n == 0 {
 		return
 	}
@@ -422,14 +361,14 @@ func (kn *Kernel) run(threads, m int, a []uint8, lda int, c []int32, ldc int, si
 	blocks := (m + blk - 1) / blk
 	threads = max(1, min(threads, blocks))
 	if threads == 1 {
-		kn.rowsOn(kind, 0, m, a, lda, c, ldc, signed)
+		kn.rowsOn(kind, 0, m, a, lda, gstride, c, ldc, signed)
 		return
 	}
 	var wg sync.WaitGroup
 	for t := 0; t < threads; t++ {
 		b0, b1 := t*blocks/threads, (t+1)*blocks/threads
 		i0, i1 := b0*blk, min(b1*blk, m)
-		wg.Go(func() { kn.rowsOn(kind, i0, i1, a, lda, c, ldc, signed) })
+		wg.Go(func() { kn.rowsOn(kind, i0, i1, a, lda, gstride, c, ldc, signed) })
 	}
 	wg.Wait()
 }
@@ -461,12 +400,12 @@ func (kn *Kernel) rowKernel(signed bool) int {
 // rowsOn computes output rows [i0, i1) with the row kernel kind; a switch
 // rather than a function value, so that a single-threaded product
 // allocates nothing.
-func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda, gstride int, c []int32, ldc int, signed bool) {
 	switch kind {
 	case rowsBcast16:
-		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, false)
+		kn.rowsBcast(i0, i1, a, lda, group, c, ldc, signed, false)
 	case rowsVNNI:
-		kn.rowsBcast(i0, i1, a, lda, c, ldc, signed, true)
+		kn.rowsBcast(i0, i1, a, lda, gstride, c, ldc, signed, true)
 	case rowsB32:
 		kn.rowsB32(i0, i1, a, lda, c, ldc, signed)
 	default:
@@ -475,23 +414,25 @@ func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda int, c []int32, ldc in
 }
 
 // rowsBcast computes output rows [i0, i1) with a broadcast kernel, the 16-bit
-// one or (vnni) VNNI's.
+// one or (vnni) VNNI's, each row's groups of 4 bytes gstride apart (4 for
+// a contiguous row; only VNNI's strip kernels take another stride).
 //
-// The kernels read each row in groups of 4 bytes, kPad bytes in all. When
-// k is not a multiple of 4, the last group of a row holds bytes past its k
-// values (the next row's, or a's slack); their packed weights are zero, so
-// whatever they hold adds nothing, and whole row blocks are read in place,
-// all in one kernel call, as far as a is long enough. Only the blocks after
-// them (short of rows or of bytes) are copied, into a zero-padded block
-// from the kernel's pool.
-func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signed, vnni bool) {
+// The kernels read each row in groups of 4 bytes. When k is not a multiple
+// of 4, the last group of a row holds bytes past its k values (the next
+// row's, or a's slack); their packed weights are zero, so whatever they
+// hold adds nothing, and whole row blocks are read in place, all in one
+// kernel call, as far as a is long enough. Only the blocks after them
+// (short of rows or of bytes) are copied, into a contiguous zero-padded
+// block from the kernel's pool.
+func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda, gstride int, c []int32, ldc int, signed, vnni bool) {
 	kPad := kn.groups * group
+	span := (kn.groups-1)*gstride + group // bytes a row's groups reach
 	full := (i1 - i0) / bRows
-	for full > 0 && len(a) < (i0+full*bRows-1)*lda+kPad {
+	for full > 0 && len(a) < (i0+full*bRows-1)*lda+span {
 		full--
 	}
 	if full > 0 {
-		kn.bcastBlocks(a[i0*lda:], lda, c[i0*ldc:], ldc, full, bRows, signed, vnni)
+		kn.bcastBlocks(a[i0*lda:], lda, gstride, c[i0*ldc:], ldc, full, bRows, signed, vnni)
 	}
 	var pack *[]uint8
 	for i := i0 + full*bRows; i < i1; i += bRows {
@@ -506,9 +447,12 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, 
 		p := (*pack)[:bRows*kPad]
 		clear(p)
 		for r := 0; r < rows; r++ {
-			copy(p[r*kPad:], a[(i+r)*lda:(i+r)*lda+kn.k])
+			for g := 0; g < kn.groups; g++ {
+				o := (i+r)*lda + g*gstride
+				copy(p[r*kPad+g*group:], a[o:o+min(group, kn.k-g*group)])
+			}
 		}
-		kn.bcastBlocks(p, kPad, c[i*ldc:], ldc, 1, rows, signed, vnni)
+		kn.bcastBlocks(p, kPad, group, c[i*ldc:], ldc, 1, rows, signed, vnni)
 	}
 	if pack != nil {
 		kn.packs.Put(pack)
@@ -521,27 +465,32 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda int, c []int32, ldc int, 
 // bcastBlocks computes blocks row blocks of bRows rows of a (only the
 // first rows rows of C of a single, short block): panels of wide columns,
 // then whole panels of narrow columns straight into C, the last partial
-// panel (every panel of a short block) through a tile on the stack.
-func (kn *Kernel) bcastBlocks(a []uint8, lda int, c []int32, ldc, blocks, rows int, signed, vnni bool) {
+// panel (every panel of a short block) through a tile on the stack. Rows
+// whose groups are not contiguous (gstride ≠ 4) take the narrow panels
+// only.
+func (kn *Kernel) bcastBlocks(a []uint8, lda, gstride int, c []int32, ldc, blocks, rows int, signed, vnni bool) {
 	b, wide, narrow := kn.b8, cols16, cols16
 	if vnni {
 		b, wide, narrow = kn.bv, vnniPanel, vnniCols
 	}
 	// Direct calls, not a function value, keep the tile on the stack.
-	kern := func(wide bool, b []int8, c []int32, ldc, cols, blocks int) {
-		if vnni {
-			kernVNNI(wide, signed, a, lda, b, c, ldc, kn.groups, cols, blocks)
-		} else {
+	kern := func(wide bool, a []uint8, b []int8, c []int32, ldc, cols, blocks int) {
+		switch {
+		case vnni && wide:
+			kernVNNI4(signed, a, lda, b, c, ldc, kn.groups, cols, blocks)
+		case vnni:
+			kernVNNIStrips(signed, a, lda, gstride, b, c, ldc, kn.groups, cols, blocks)
+		default:
 			kern16(wide, signed, a, lda, b, c, ldc, kn.groups, cols, blocks)
 		}
 	}
 	done := 0 // columns written straight into C
-	if rows == bRows && kn.n >= wide {
+	if rows == bRows && gstride == group && kn.n >= wide {
 		done = kn.n / wide * wide
-		kern(true, b, c, ldc, done, blocks)
+		kern(true, a, b, c, ldc, done, blocks)
 	}
 	if whole := (kn.n - done) / narrow * narrow; rows == bRows && whole > 0 {
-		kern(false, b[done*kn.groups*group:], c[done:], ldc, whole, blocks)
+		kern(false, a, b[done*kn.groups*group:], c[done:], ldc, whole, blocks)
 		done += whole
 	}
 	if done == kn.n {
@@ -549,13 +498,8 @@ func (kn *Kernel) bcastBlocks(a []uint8, lda int, c []int32, ldc, blocks, rows i
 	}
 	var tile [bRows * cols16]int32 // narrow ≤ cols16
 	for blk := 0; blk < blocks; blk++ {
-		a := a[blk*bRows*lda:]
 		for j := done; j < kn.n; j += narrow {
-			if vnni {
-				kernVNNI(false, signed, a, lda, b[j*kn.groups*group:], tile[:], narrow, kn.groups, narrow, 1)
-			} else {
-				kern16(false, signed, a, lda, b[j*kn.groups*group:], tile[:], narrow, kn.groups, narrow, 1)
-			}
+			kern(false, a[blk*bRows*lda:], b[j*kn.groups*group:], tile[:], narrow, narrow, 1)
 			cols := min(narrow, kn.n-j)
 			for r := 0; r < rows; r++ {
 				copy(c[(blk*bRows+r)*ldc+j:(blk*bRows+r)*ldc+j+cols], tile[r*narrow:])

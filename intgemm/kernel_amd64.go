@@ -64,15 +64,17 @@ var (
 	useVNNI  = haveVNNI
 )
 
-// VNNI micro-kernels: 6 activation rows against panels of 4 strips of 16
-// weight rows (kernVNNI4) or single strips (kernVNNI1), groups groups of 4 k
-// values. For each row r, strip column j and group g they compute
+// VNNI micro-kernels: blocks of 6 activation rows against panels of 4
+// strips of 16 weight rows (kernVNNI4), pairs of strips (kernVNNI2) or
+// single strips (kernVNNI1), groups groups of 4 k values. For each row r,
+// strip column j and group g they compute
 //
-//	c[r*ldc+j] += Σ_{i<4} int32(x[r][4g+i]) · int32(w[j][4g+i]) // VPDPBUSD, int32, wraps
+//	c[r*ldc+j] += Σ_{i<4} int32(x[r][g·gstride+i]) · int32(w[j][4g+i]) // VPDPBUSD, int32, wraps
 //
-// with x the activation bytes (x ^ 0x80 in the S8 variants) and the weights
-// packed as in packVNNI. The reference is kern32Go: the same sums over a
-// different layout.
+// with x the activation bytes (x ^ 0x80 in the S8 variants), gstride 4
+// for kernVNNI4 and given to the strip kernels, and the weights packed as
+// in packBcast. The reference is kern32Go: the same sums over a different
+// layout.
 
 //go:noescape
 func kernVNNI4U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, panels, blocks int)
@@ -86,13 +88,9 @@ func kernVNNI1U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, bloc
 //go:noescape
 func kernVNNI1S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks, gstride int)
 
-// kernVNNI runs the VNNI kernels over blocks row blocks of bRows rows:
-// panels of 64 columns when wide, strips of 16 otherwise.
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
-	if !wide {
-		kernVNNI1(signed, a, lda, group, b, c, ldc, groups, cols, blocks)
-		return
-	}
+// kernVNNI4 runs the four-strip VNNI kernel (panels of 64 columns) over
+// blocks row blocks of bRows contiguous rows.
+func kernVNNI4(signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	checkBcast(a, lda, group, b, c, ldc, groups, cols, vnniPanel, blocks)
 	if signed {
 		kernVNNI4S8(&a[0], lda, &b[0], &c[0], ldc, groups, cols/vnniPanel, blocks)
@@ -107,10 +105,10 @@ func kernVNNI2U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, block
 //go:noescape
 func kernVNNI2S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
 
-// kernVNNI1 runs the strip VNNI kernels over blocks row blocks, each row's
+// kernVNNIStrips runs the strip VNNI kernels over blocks row blocks, each row's
 // groups of 4 bytes gstride bytes apart: pairs of strips (kernVNNI2, each
 // broadcast serving both), then a last odd strip (kernVNNI1).
-func kernVNNI1(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+func kernVNNIStrips(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	checkBcast(a, lda, gstride, b, c, ldc, groups, cols, vnniCols, blocks)
 	strips := cols / vnniCols
 	if pairs := strips / 2; pairs > 0 {

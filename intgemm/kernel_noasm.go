@@ -24,11 +24,11 @@ var (
 	useVNNI  = false
 )
 
-func kernVNNI1(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+func kernVNNIStrips(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	panic("intgemm: VNNI kernel without assembly")
 }
 
-func kernVNNI(wide, signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
+func kernVNNI4(signed bool, a []uint8, lda int, b []int8, c []int32, ldc, groups, cols, blocks int) {
 	panic("intgemm: VNNI kernel without assembly")
 }
 

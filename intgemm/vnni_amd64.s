@@ -59,6 +59,45 @@
 #define STROW4X(c0, c1, c2, c3, base, scale) \
 	VMOVDQU32 c0, 0(base)(R8*scale); VMOVDQU32 c1, 64(base)(R8*scale); VMOVDQU32 c2, 128(base)(R8*scale); VMOVDQU32 c3, 192(base)(R8*scale)
 
+// The six rows of a block: activation row pointers AX, AX+BX, AX+2·BX,
+// R13 = AX+3·BX, +BX, +2·BX, and CX = the groups to go.
+#define ROWS6 \
+	MOVQ SI, AX; \
+	LEAQ (SI)(BX*2), R13; \
+	ADDQ BX, R13; \
+	MOVQ R9, CX
+
+// Output rows DX, +R8, +2·R8, R14 = DX+3·R8, +R8, +2·R8.
+#define CROWS6 \
+	LEAQ (DX)(R8*2), R14; \
+	ADDQ R8, R14
+
+// The strip kernels' arguments (a, lda, c, ldc, groups, blocks, gstride),
+// and the 0x80 bytes of the signed variants in Z30.
+#define STRIPARGS \
+	MOVQ a+0(FP), SI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ c+24(FP), DX; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ groups+40(FP), R9; \
+	MOVL $0x80808080, AX; \
+	VPBROADCASTD AX, Z30; \
+	MOVQ blocks+56(FP), AX; \
+	MOVQ AX, left-8(SP); \
+	MOVQ gstride+64(FP), R12
+
+// The next block of bRows = 6 rows: SI and the block's first output row
+// (start) move down 6 rows, while blocks are left (left).
+#define NEXTBLOCK \
+	LEAQ (BX)(BX*2), AX; \
+	LEAQ (SI)(AX*2), SI; \
+	LEAQ (R8)(R8*2), AX; \
+	MOVQ start-16(SP), DX; \
+	LEAQ (DX)(AX*2), DX; \
+	DECQ left-8(SP); \
+	JNZ  block
+
 #define KERN4(flip) \
 	MOVQ a+0(FP), SI; \
 	MOVQ lda+8(FP), BX; \
@@ -79,16 +118,12 @@ block: \
 	MOVQ DX, start-16(SP); \
 panel: \
 	ZERO24; \
-	MOVQ SI, AX; \
-	LEAQ (SI)(BX*2), R13; \
-	ADDQ BX, R13; \
-	MOVQ R9, CX; \
+	ROWS6; \
 loop: \
 	GROUP4(flip); \
 	DECQ CX; \
 	JNZ  loop; \
-	LEAQ (DX)(R8*2), R14; \
-	ADDQ R8, R14; \
+	CROWS6; \
 	STROW4(Z0, Z1, Z2, Z3, DX); \
 	STROW4X(Z4, Z5, Z6, Z7, DX, 1); \
 	STROW4X(Z8, Z9, Z10, Z11, DX, 2); \
@@ -102,17 +137,6 @@ loop: \
 	NEXTBLOCK; \
 	VZEROUPPER; \
 	RET
-
-// The next block of bRows = 6 rows: SI and the block's first output row
-// (start) move down 6 rows, while blocks are left (left).
-#define NEXTBLOCK \
-	LEAQ (BX)(BX*2), AX; \
-	LEAQ (SI)(AX*2), SI; \
-	LEAQ (R8)(R8*2), AX; \
-	MOVQ start-16(SP), DX; \
-	LEAQ (DX)(AX*2), DX; \
-	DECQ left-8(SP); \
-	JNZ  block
 
 // One strip at a time: 6 accumulators Z0-Z5, weights in Z24; the groups
 // of a row are R12 = gstride bytes apart (4: one contiguous row).
@@ -129,17 +153,7 @@ loop: \
 	ADDQ $64, DI
 
 #define KERN1(flip) \
-	MOVQ a+0(FP), SI; \
-	MOVQ lda+8(FP), BX; \
-	MOVQ c+24(FP), DX; \
-	MOVQ ldc+32(FP), R8; \
-	SHLQ $2, R8; \
-	MOVQ groups+40(FP), R9; \
-	MOVL $0x80808080, AX; \
-	VPBROADCASTD AX, Z30; \
-	MOVQ blocks+56(FP), AX; \
-	MOVQ AX, left-8(SP); \
-	MOVQ gstride+64(FP), R12; \
+	STRIPARGS; \
 block: \
 	MOVQ b+16(FP), DI; \
 	MOVQ strips+48(FP), R10; \
@@ -147,16 +161,12 @@ block: \
 strip: \
 	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; \
 	VPXORD Z3, Z3, Z3; VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; \
-	MOVQ SI, AX; \
-	LEAQ (SI)(BX*2), R13; \
-	ADDQ BX, R13; \
-	MOVQ R9, CX; \
+	ROWS6; \
 loop: \
 	GROUP1(flip); \
 	DECQ CX; \
 	JNZ  loop; \
-	LEAQ (DX)(R8*2), R14; \
-	ADDQ R8, R14; \
+	CROWS6; \
 	VMOVDQU32 Z0, (DX); \
 	VMOVDQU32 Z1, (DX)(R8*1); \
 	VMOVDQU32 Z2, (DX)(R8*2); \
@@ -188,19 +198,9 @@ loop: \
 	ADDQ $64, DI
 
 #define KERN2(flip) \
-	MOVQ a+0(FP), SI; \
-	MOVQ lda+8(FP), BX; \
-	MOVQ c+24(FP), DX; \
-	MOVQ ldc+32(FP), R8; \
-	SHLQ $2, R8; \
-	MOVQ groups+40(FP), R9; \
+	STRIPARGS; \
 	MOVQ R9, R11; \
 	SHLQ $6, R11; \
-	MOVL $0x80808080, AX; \
-	VPBROADCASTD AX, Z30; \
-	MOVQ blocks+56(FP), AX; \
-	MOVQ AX, left-8(SP); \
-	MOVQ gstride+64(FP), R12; \
 block: \
 	MOVQ b+16(FP), DI; \
 	MOVQ pairs+48(FP), R10; \
@@ -210,16 +210,12 @@ pair: \
 	VPXORD Z3, Z3, Z3; VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; \
 	VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; VPXORD Z8, Z8, Z8; \
 	VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
-	MOVQ SI, AX; \
-	LEAQ (SI)(BX*2), R13; \
-	ADDQ BX, R13; \
-	MOVQ R9, CX; \
+	ROWS6; \
 loop: \
 	GROUP2(flip); \
 	DECQ CX; \
 	JNZ  loop; \
-	LEAQ (DX)(R8*2), R14; \
-	ADDQ R8, R14; \
+	CROWS6; \
 	VMOVDQU32 Z0, (DX); VMOVDQU32 Z6, 64(DX); \
 	VMOVDQU32 Z1, (DX)(R8*1); VMOVDQU32 Z7, 64(DX)(R8*1); \
 	VMOVDQU32 Z2, (DX)(R8*2); VMOVDQU32 Z8, 64(DX)(R8*2); \
