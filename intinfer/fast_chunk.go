@@ -134,7 +134,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 		return acc, g.OH, g.OW
 	}
 	if st.inPlace != nil {
-		return st.inPlace.run(th, x, nb, g, l.OutC, s.acc), g.H, g.W
+		return st.runInPlace(th, x, nb, g, s.acc), g.H, g.W
 	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
@@ -159,7 +159,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	for grp, kn := range st.kerns {
 		// The patches, with their slack: a kernel reading the rows in
 		// groups of 4 bytes needs no copy of them (intgemm.Kernel.MulU8).
-		col := x[:nb*st.inSize+slack]
+		col := x
 		if !st.direct {
 			// The patch copies may move words past the end of both
 			// buffers, into their slack.

@@ -20,12 +20,7 @@ import (
 // grid in place (poolRequantGrid). The sums are those of the im2col rows,
 // so the integers are the same.
 
-// inPlaceConv is a stage's kernel for in-place convolution.
-type inPlaceConv struct {
-	kern *intgemm.Kernel
-}
-
-// fitInPlace gives st an in-place kernel when it can take one: a dense,
+// fitInPlace gives st an in-place kernel (st.inPlace) when it can take one: a dense,
 // one-channel, one-group, stride-1, unpadded convolution at most 4 wide,
 // with unsigned inputs, followed by one pool, whose dense kernel runs on
 // VNNI. It returns the accumulators it needs per image (0 when it cannot).
@@ -48,18 +43,19 @@ func (st *fastStage) fitInPlace() int {
 	if err != nil || !kn.UsesGroups() {
 		return 0
 	}
-	st.inPlace = &inPlaceConv{kern: kn}
+	st.inPlace = kn
 	lr.info.Reason += "; reads its one-channel image in place (no patch copies)"
 	return g.H * g.W * l.OutC
 }
 
-// run computes the layer on nb images x (H×W bytes each, then at least 3
-// bytes of slack) into acc, n channels per position, on the images' grid:
-// position (b, y, x) at row (b·H + y)·W + x, every row up to the last valid
-// position. It returns the accumulators of the nb grids (the rows past that
-// position left as they were).
-func (c *inPlaceConv) run(th int, x []uint8, nb int, g *tensor.ConvGeom, n int, acc []int32) []int32 {
+// runInPlace computes st's layer on nb images x (H×W bytes each, then at
+// least 3 bytes of slack) into acc on the images' grid: position (b, y, x)
+// at row (b·H + y)·W + x, every row up to the last valid position. It
+// returns the accumulators of the nb grids (the rows past that position
+// left as they were).
+func (st *fastStage) runInPlace(th int, x []uint8, nb int, g *tensor.ConvGeom, acc []int32) []int32 {
+	n := st.lr.l.OutC
 	m := (nb-1)*g.H*g.W + (g.OH-1)*g.W + g.OW
-	c.kern.MulU8Groups(th, m, x, 1, g.W, acc, n)
+	st.inPlace.MulU8Groups(th, m, x, 1, g.W, acc, n)
 	return acc[:nb*g.H*g.W*n]
 }

@@ -72,8 +72,9 @@ type fastStage struct {
 	// dw, when set, runs a depthwise layer directly (depthwise.go).
 	dw *depthwise
 	// inPlace, when set, runs a one-channel convolution on its image in
-	// place (fast_inplace.go).
-	inPlace *inPlaceConv
+	// place (fast_inplace.go): the layer's weights repacked for
+	// intgemm.Kernel.MulU8Groups.
+	inPlace *intgemm.Kernel
 }
 
 type shuffleOp struct{ h, w, c, r int }
