@@ -75,6 +75,12 @@ func costsFor(goKernels, vnni bool) kernelCosts {
 	return c
 }
 
+// runningCosts returns the unit costs of the kernels that run now: sp's
+// implementation (vector or pure Go) on this CPU kind.
+func runningCosts(sp *intgemm.Sparse) kernelCosts {
+	return costsFor(strings.HasPrefix(sp.Impl(), "go-"), intgemm.HasVNNI())
+}
+
 // denseCost predicts the dense kernel's time on a chunk of nb images.
 func (c kernelCosts) denseCost(st *fastStage, kernel string, nb int) float64 {
 	g := &st.g
@@ -109,7 +115,7 @@ func chooseKernel(st *fastStage, sr *sparseRun, fit error, nb int, path Path) (b
 	if path == PathSparse {
 		return true, "sparse kernel forced"
 	}
-	c := costsFor(strings.HasPrefix(sr.kern.Impl(), "go-"), intgemm.HasVNNI())
+	c := runningCosts(sr.kern)
 	ts, td := c.sparseCost(st, sr, nb), c.denseCost(st, dense, nb)
 	why := fmt.Sprintf("cost model: sparse16 %.1f µs, %s %.1f µs per image (%.1f %% zeros)",
 		ts/float64(nb)/1e3, dense, td/float64(nb)/1e3, 100*lr.info.Sparsity)
