@@ -1,6 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "gather_amd64.h"
 
 // The 12×32 AVX-512 micro-kernels keep row i of the C tile in Z(4+2i) and
 // Z(5+2i) (Z4..Z27), load the packed B row into Z0, Z1 and broadcast A
@@ -296,24 +297,7 @@ TEXT ·kernel6x32Gather(SB), NOSPLIT, $0-140
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
 
-	// Row pointers a + 4·rows[i]; the offsets are non-negative, so the
-	// zero extension of MOVL is their value.
-	MOVQ a_base+8(FP), AX
-	MOVQ rows_base+32(FP), R12
-	MOVL 0(R12), SI
-	LEAQ (AX)(SI*4), SI
-	MOVL 4(R12), BX
-	LEAQ (AX)(BX*4), BX
-	MOVL 8(R12), R8
-	LEAQ (AX)(R8*4), R8
-	MOVL 12(R12), R9
-	LEAQ (AX)(R9*4), R9
-	MOVL 16(R12), R10
-	LEAQ (AX)(R10*4), R10
-	MOVL 20(R12), R11
-	LEAQ (AX)(R11*4), R11
-	MOVQ offs_base+56(FP), R12
-	MOVQ b_base+80(FP), DI
+	GATHERROWS
 
 	MOVQ  kc+0(FP), CX
 	MOVQ  CX, R13

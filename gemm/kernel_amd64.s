@@ -1,6 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "gather_amd64.h"
 
 // One k step of the 6×16 micro-kernel: two 8-wide loads of the packed B
 // row, six broadcasts of the packed A column, twelve FMAs into Y4..Y15
@@ -334,24 +335,7 @@ TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-140
 
 	PROLOGUE6
 
-	// Row pointers a + 4·rows[i]; the offsets are non-negative, so the
-	// zero extension of MOVL is their value.
-	MOVQ a_base+8(FP), AX
-	MOVQ rows_base+32(FP), R12
-	MOVL 0(R12), SI
-	LEAQ (AX)(SI*4), SI
-	MOVL 4(R12), BX
-	LEAQ (AX)(BX*4), BX
-	MOVL 8(R12), R8
-	LEAQ (AX)(R8*4), R8
-	MOVL 12(R12), R9
-	LEAQ (AX)(R9*4), R9
-	MOVL 16(R12), R10
-	LEAQ (AX)(R10*4), R10
-	MOVL 20(R12), R11
-	LEAQ (AX)(R11*4), R11
-	MOVQ offs_base+56(FP), R12
-	MOVQ b_base+80(FP), DI
+	GATHERROWS
 
 	MOVQ  kc+0(FP), CX
 	MOVQ  CX, R13
