@@ -349,27 +349,35 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 				// float64: fast, and accurate over millions of rows.
 				dsc := make([]float64, 2*c)
 				acc32 := make([]float32, 2*c)
-				var masked []float32 // the output gradient through the ReLU, a block at a time
-				if relu {
+				// A fresh gradient behind a ReLU is written by one fused
+				// pass; otherwise the output gradient goes through the
+				// ReLU a block at a time, into masked.
+				fused := relu && ga != nil && fresh[0]
+				var masked []float32
+				if relu && !fused {
 					masked = make([]float32, 64*c)
 				}
 				lo, hi := ti*chunk, min((ti+1)*chunk, rows)
 				for r0 := lo; r0 < hi; r0 += 64 {
 					r1 := min(r0+64, hi)
-					var gr []float32
-					if ga != nil {
-						gr = ga.Data[r0*c : r1*c]
-						if fresh[0] {
-							clear(gr) // in cache, just before it is added to
-						}
-					}
 					dr := d.Data[r0*c : r1*c]
-					if relu {
-						m := masked[:len(dr)]
-						f32.ReLUGradTo(m, dr, out.Data[r0*c:r1*c])
-						dr = m
+					if fused {
+						f32.RequantReLUGradTo(acc32[:c], acc32[c:], ga.Data[r0*c:r1*c], dr, out.Data[r0*c:r1*c], ad[r0*c:r1*c], sc)
+					} else {
+						var gr []float32
+						if ga != nil {
+							gr = ga.Data[r0*c : r1*c]
+							if fresh[0] {
+								clear(gr) // in cache, just before it is added to
+							}
+						}
+						if relu {
+							m := masked[:len(dr)]
+							f32.ReLUGradTo(m, dr, out.Data[r0*c:r1*c])
+							dr = m
+						}
+						f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ad[r0*c:r1*c], sc)
 					}
-					f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ad[r0*c:r1*c], sc)
 					for i, v := range acc32 {
 						dsc[i] += float64(v)
 					}

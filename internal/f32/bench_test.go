@@ -90,6 +90,19 @@ func BenchmarkRequantGrad(b *testing.B) {
 	b.Run("noga", func(b *testing.B) {
 		benchPaths(b, 8*len(d), func() { RequantGrad(ds, db, nil, d, a, sc) })
 	})
+	// Behind a ReLU, with a fresh ga: the fused pass against the three
+	// it replaces.
+	out, m := benchData(rows*benchC), make([]float32, rows*benchC)
+	b.Run("relu-fused", func(b *testing.B) {
+		benchPaths(b, 16*len(d), func() { RequantReLUGradTo(ds, db, ga, d, out, a, sc) })
+	})
+	b.Run("relu-separate", func(b *testing.B) {
+		benchPaths(b, 16*len(d), func() {
+			ReLUGradTo(m, d, out)
+			clear(ga)
+			RequantGrad(ds, db, ga, m, a, sc)
+		})
+	})
 }
 
 // benchQuant is data for the quantizer kernels: about a third of it

@@ -187,6 +187,36 @@ func RequantGrad(ds, db, ga, d, a, scale []float32) {
 	}
 }
 
+// RequantReLUGradTo is RequantGrad for a Requant followed by a ReLU whose
+// outputs are out, writing the accumulators' gradient instead of adding
+// to it: each gradient is first passed as ReLUGradTo passes it, then
+// handled as RequantGrad handles it with ga cleared,
+//
+//	dv := float32(0)
+//	if out[r*c+i] > 0 {
+//		dv += d[r*c+i]
+//	}
+//	ds[i] += float32(dv * a[r*c+i])
+//	db[i] += dv
+//	ga[r*c+i] = 0 + float32(dv * scale[i])
+//
+// bit for bit the same as ReLUGradTo into a buffer, clear(ga) and
+// RequantGrad, in one pass and without the buffer.
+func RequantReLUGradTo(ds, db, ga, d, out, a, scale []float32) {
+	c := len(scale)
+	sameLen("RequantReLUGradTo", len(ds), c)
+	sameLen("RequantReLUGradTo", len(db), c)
+	sameLen("RequantReLUGradTo", len(a), len(d))
+	sameLen("RequantReLUGradTo", len(out), len(d))
+	sameLen("RequantReLUGradTo", len(ga), len(d))
+	rowsOf("RequantReLUGradTo", len(d), c)
+	if useAVX2 {
+		requantReLUGradToAVX2(ds, db, ga, d, out, a, scale)
+	} else {
+		requantReLUGradToGo(ds, db, ga, d, out, a, scale)
+	}
+}
+
 // Quantize maps x to its integer grid, dst[i] = thresh.Quantize(x[i], s,
 // lo, hi): the quotient x[i]/s (a division, not a product with 1/s)
 // rounded half to even, then clamped to [lo, hi] with the builtin max and

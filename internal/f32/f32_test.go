@@ -403,6 +403,41 @@ func TestRequant(t *testing.T) {
 	}
 }
 
+// TestRequantReLUGradTo checks the fused kernel against its definition:
+// ReLUGradTo into a buffer, a cleared ga and RequantGrad, bit for bit,
+// with ga's old contents never read.
+func TestRequantReLUGradTo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, sh := range shapes() {
+			rows, c := sh[0], sh[1]
+			vs := arith(rng)
+			ds, db, d, out, a, sc := data(rng, c, vs), data(rng, c, vs), data(rng, rows*c, vs), data(rng, rows*c, vs), data(rng, rows*c, vs), data(rng, c, vs)
+			for i := range out { // a third of the outputs are ReLU's zeros
+				if rng.IntN(3) == 0 {
+					out[i] = 0
+				}
+			}
+			wantS, wantB := append([]float32(nil), ds...), append([]float32(nil), db...)
+			wantGa, m := make([]float32, rows*c), make([]float32, rows*c)
+			reluGradToGo(m, d, out)
+			requantGradGo(wantS, wantB, wantGa, m, a, sc)
+			sBuf, s := guarded(ds)
+			bBuf, b := guarded(db)
+			gaBuf, g := guarded(data(rng, rows*c, vs)) // stale contents, overwritten
+			RequantReLUGradTo(s, b, g, d, out, a, sc)
+			what := fmt.Sprintf("%s %dx%d", pathName(avx), rows, c)
+			ws, _ := guarded(wantS)
+			wb, _ := guarded(wantB)
+			wg, _ := guarded(wantGa)
+			sameBits(t, what+" ds", sBuf, ws)
+			sameBits(t, what+" db", bBuf, wb)
+			sameBits(t, what+" ga", gaBuf, wg)
+		}
+	}
+}
+
 func TestRequantGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	for _, avx := range paths() {
@@ -648,6 +683,8 @@ func TestLengthChecks(t *testing.T) {
 		"Requant partial row":        func() { Requant(s(5), s(5), s(2), s(2)) },
 		"RequantGrad ga":             func() { RequantGrad(s(2), s(2), s(2), s(4), s(4), s(2)) },
 		"RequantGrad db":             func() { RequantGrad(s(2), s(1), nil, s(4), s(4), s(2)) },
+		"RequantReLUGradTo out":      func() { RequantReLUGradTo(s(2), s(2), s(4), s(4), s(2), s(4), s(2)) },
+		"RequantReLUGradTo ga":       func() { RequantReLUGradTo(s(2), s(2), nil, s(4), s(4), s(4), s(2)) },
 		"Quantize":                   func() { Quantize(s(3), s(4), 1, 0, 255) },
 		"QuantizeGrad gx":            func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
 		"QuantizeGrad d":             func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
@@ -660,16 +697,17 @@ func TestNoAllocs(t *testing.T) {
 	v, w := make([]float32, 64), make([]float32, 64)
 	arg := make([]uint8, 320)
 	noAllocs(t, map[string]func(){
-		"AddRows":      func() { AddRows(x, v) },
-		"ReLU":         func() { ReLU(x, y) },
-		"ReLUGrad":     func() { ReLUGrad(x, y, z) },
-		"SumRows":      func() { SumRows(v, x) },
-		"MaxPool2":     func() { MaxPool2(64, x[:320], arg, y, z) },
-		"MaxPool2Grad": func() { MaxPool2Grad(64, y, z, x[:320], arg) },
-		"Requant":      func() { Requant(x, y, v, w) },
-		"RequantGrad":  func() { RequantGrad(v, w, z, x, y, v) },
-		"Quantize":     func() { Quantize(x, y, 0.1, 0, 255) },
-		"QuantizeGrad": func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
+		"AddRows":           func() { AddRows(x, v) },
+		"ReLU":              func() { ReLU(x, y) },
+		"ReLUGrad":          func() { ReLUGrad(x, y, z) },
+		"SumRows":           func() { SumRows(v, x) },
+		"MaxPool2":          func() { MaxPool2(64, x[:320], arg, y, z) },
+		"MaxPool2Grad":      func() { MaxPool2Grad(64, y, z, x[:320], arg) },
+		"Requant":           func() { Requant(x, y, v, w) },
+		"RequantGrad":       func() { RequantGrad(v, w, z, x, y, v) },
+		"RequantReLUGradTo": func() { RequantReLUGradTo(v, w, z, x, y, y, v) },
+		"Quantize":          func() { Quantize(x, y, 0.1, 0, 255) },
+		"QuantizeGrad":      func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
 	})
 }
 

@@ -782,6 +782,137 @@ gqdone:
 	VZEROUPPER
 	RET
 
+// RQRGRAD8(off, S, B) is one row of 8 channels of requantReLUGradToAVX2:
+// with out at AX(R14) and Y13 zero, dv = +0 + d where 0 < out, else +0;
+// S += dv·a, B += dv, and ga at AX(R10) = +0 + dv·scale.
+#define RQRGRAD8(off, S, B) \
+	VCMPPS  $0x11, off(R14)(AX*1), Y13, Y12 \
+	VADDPS  off(SI)(AX*1), Y13, Y8          \
+	VANDPS  Y12, Y8, Y8                     \
+	VMULPS  off(DI)(AX*1), Y8, Y9           \
+	VADDPS  Y9, S, S                        \
+	VADDPS  Y8, B, B                        \
+	VMULPS  off(R11)(BX*4), Y8, Y10         \
+	VADDPS  Y13, Y10, Y10                   \
+	VMOVUPS Y10, off(R10)(AX*1)
+
+// RQRGRAD1 is RQRGRAD8 for the one channel in X0 (ds) and X4 (db).
+#define RQRGRAD1 \
+	VMOVSS (R14)(AX*1), X12     \
+	VCMPSS $0x11, X12, X13, X12 \
+	VMOVSS (SI)(AX*1), X8       \
+	VADDSS X8, X13, X8          \
+	VANDPS X12, X8, X8          \
+	VMULSS (DI)(AX*1), X8, X9   \
+	VADDSS X9, X0, X0           \
+	VADDSS X8, X4, X4           \
+	VMULSS (R11)(BX*4), X8, X10 \
+	VADDSS X13, X10, X10        \
+	VMOVSS X10, (R10)(AX*1)
+
+// func requantReLUGradToAVX2(ds, db, ga, d, out, a, scale []float32)
+//
+// requantGradAVX2's column blocks of 32, 8 and 1 with the gradient masked
+// by out and ga written; R14 is out.
+TEXT ·requantReLUGradToAVX2(SB), NOSPLIT, $0-168
+	MOVQ   ds_base+0(FP), R8
+	MOVQ   db_base+24(FP), R9
+	MOVQ   ga_base+48(FP), R10
+	MOVQ   d_base+72(FP), SI
+	MOVQ   d_len+80(FP), R12
+	MOVQ   out_base+96(FP), R14
+	MOVQ   a_base+120(FP), DI
+	MOVQ   scale_base+144(FP), R11
+	MOVQ   scale_len+152(FP), CX
+	TESTQ  CX, CX
+	JZ     grdone
+	SHLQ   $2, R12           // bytes of d
+	MOVQ   CX, R13
+	SHLQ   $2, R13           // row stride in bytes
+	XORQ   BX, BX
+	VXORPS Y13, Y13, Y13
+
+gr32:
+	LEAQ    32(BX), DX
+	CMPQ    DX, CX
+	JA      gr8
+	VMOVUPS (R8)(BX*4), Y0
+	VMOVUPS 32(R8)(BX*4), Y1
+	VMOVUPS 64(R8)(BX*4), Y2
+	VMOVUPS 96(R8)(BX*4), Y3
+	VMOVUPS (R9)(BX*4), Y4
+	VMOVUPS 32(R9)(BX*4), Y5
+	VMOVUPS 64(R9)(BX*4), Y6
+	VMOVUPS 96(R9)(BX*4), Y7
+	LEAQ    (BX*4), AX
+
+gr32r:
+	CMPQ AX, R12
+	JAE  gr32s
+	RQRGRAD8(0, Y0, Y4)
+	RQRGRAD8(32, Y1, Y5)
+	RQRGRAD8(64, Y2, Y6)
+	RQRGRAD8(96, Y3, Y7)
+	ADDQ R13, AX
+	JMP  gr32r
+
+gr32s:
+	VMOVUPS Y0, (R8)(BX*4)
+	VMOVUPS Y1, 32(R8)(BX*4)
+	VMOVUPS Y2, 64(R8)(BX*4)
+	VMOVUPS Y3, 96(R8)(BX*4)
+	VMOVUPS Y4, (R9)(BX*4)
+	VMOVUPS Y5, 32(R9)(BX*4)
+	VMOVUPS Y6, 64(R9)(BX*4)
+	VMOVUPS Y7, 96(R9)(BX*4)
+	MOVQ    DX, BX
+	JMP     gr32
+
+gr8:
+	LEAQ    8(BX), DX
+	CMPQ    DX, CX
+	JA      gr1
+	VMOVUPS (R8)(BX*4), Y0
+	VMOVUPS (R9)(BX*4), Y4
+	LEAQ    (BX*4), AX
+
+gr8r:
+	CMPQ AX, R12
+	JAE  gr8s
+	RQRGRAD8(0, Y0, Y4)
+	ADDQ R13, AX
+	JMP  gr8r
+
+gr8s:
+	VMOVUPS Y0, (R8)(BX*4)
+	VMOVUPS Y4, (R9)(BX*4)
+	MOVQ    DX, BX
+	JMP     gr8
+
+gr1:
+	CMPQ   BX, CX
+	JAE    grdone
+	VMOVSS (R8)(BX*4), X0
+	VMOVSS (R9)(BX*4), X4
+	LEAQ   (BX*4), AX
+
+gr1r:
+	CMPQ AX, R12
+	JAE  gr1s
+	RQRGRAD1
+	ADDQ R13, AX
+	JMP  gr1r
+
+gr1s:
+	VMOVSS X0, (R8)(BX*4)
+	VMOVSS X4, (R9)(BX*4)
+	INCQ   BX
+	JMP    gr1
+
+grdone:
+	VZEROUPPER
+	RET
+
 // MINF(A, B, T1, T2) sets A to the builtin min(A, B) as the Go compiler
 // computes it on amd64 (cmd/compile's AMD64.rules): t1 = MINPS(A, B) is
 // wrong only where A is NaN or A = −0 < B = +0 by sign, t2 = MINPS(t1, A)

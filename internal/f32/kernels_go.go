@@ -153,6 +153,23 @@ func requantGradGo(ds, db, ga, d, a, scale []float32) {
 	}
 }
 
+func requantReLUGradToGo(ds, db, ga, d, out, a, scale []float32) {
+	c := len(scale)
+	for r := 0; r+c <= len(d) && c > 0; r += c {
+		dr, or, ar, gr := d[r:r+c], out[r:r+c], a[r:r+c], ga[r:r+c]
+		for i, v := range dr {
+			dv := float32(0)
+			if or[i] > 0 {
+				dv += v
+			}
+			ds[i] += float32(dv * ar[i])
+			db[i] += dv
+			z := float32(0)
+			gr[i] = z + float32(dv*scale[i])
+		}
+	}
+}
+
 func quantizeGo(dst, x []float32, s, lo, hi float32) {
 	dst = dst[:len(x)]
 	for i, v := range x {

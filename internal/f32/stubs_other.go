@@ -60,3 +60,7 @@ func batchNormRowsAVX2(out, x, mu, invStd, gamma, beta []float32) {
 func batchNormGradRowsAVX2(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool) {
 	batchNormGradRowsGo(g, d, x, mu, invStd, a, b1, b2, acc)
 }
+
+func requantReLUGradToAVX2(ds, db, ga, d, out, a, scale []float32) {
+	requantReLUGradToGo(ds, db, ga, d, out, a, scale)
+}
