@@ -38,6 +38,11 @@ type InitOptions struct {
 	// took (FoldProjectionGain): every such layer, whatever reads its
 	// output, except transposed convolutions, which keep the L1 gain.
 	FitGainOn *tensor.Tensor
+	// L1WhereFolds, with FitGainOn, fits only the layers the L1 gain cannot
+	// reach (those not followed by another layer through ReLU and pooling);
+	// the others keep the L1 gain, which fine-tuning recovers from better
+	// on the reference CNN (docs/MATH.md, "The gain fitted on data").
+	L1WhereFolds bool
 	// Threads for the forward passes over CentreOn and FitGainOn (0: one).
 	Threads int
 	// RestoredNorms names batch norms inserted by WithRestoredNorms, to be
@@ -180,7 +185,7 @@ func refine(m *Model, c *checkpoint.Checkpoint, o InitOptions) (InitResult, erro
 		f, ok := next[l]
 		canFold := o.FoldGain && ok && ref[f.l] != nil
 		toNext := o.GainToNextLayer
-		fit := o.FoldGain && !toNext && o.FitGainOn != nil && l.Kind != "conv_transpose"
+		fit := o.FoldGain && !toNext && o.FitGainOn != nil && l.Kind != "conv_transpose" && !(o.L1WhereFolds && canFold)
 		if o.CentreOn == nil || l.W.Mode != quant.A2QPlus || l.Kind == "conv_transpose" {
 			if fit {
 				mo, err := inputMoments(m, l, o.FitGainOn, o.Threads)

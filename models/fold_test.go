@@ -129,6 +129,14 @@ func TestFitGainOnData(t *testing.T) {
 					t.Errorf("%s %s centred on data %v: fitted gains leave the outputs %.4g from the float ones, the L1 gain %.4g", model, mode, centre != nil, fit, l1)
 				}
 			}
+			// Fitting only where the L1 gain cannot reach: the CNN's
+			// hidden layer (ReLU and pooling into fc) keeps the L1 gain,
+			// ESPCN's (into the concatenation) is fitted.
+			where, rw := dist(InitOptions{FoldGain: true, FitGainOn: x, L1WhereFolds: true})
+			wantFit := model == "espcn"
+			if fitted := rw.Fitted == 1 && rw.Folded == 0; fitted != wantFit || (!wantFit && (rw.Folded != 1 || where != l1)) {
+				t.Errorf("%s %s L1WhereFolds: %+v, distance %.4g (L1 gain %.4g), want the hidden layer fitted %v", model, mode, rw, where, l1, wantFit)
+			}
 		}
 	}
 }

@@ -63,8 +63,9 @@ type Options struct {
 	// (models.InitOptions). Both apply only to a model started from float
 	// weights. FitGain, with FoldGain, fits each accumulator-aware layer's
 	// gains and offsets to the float model on those examples instead
-	// (models.InitOptions.FitGainOn).
-	FoldGain, CentreOnData, FitGain bool
+	// (models.InitOptions.FitGainOn); with L1WhereFolds, only the layers
+	// the L1 gain cannot reach (models.InitOptions.L1WhereFolds).
+	FoldGain, CentreOnData, FitGain, L1WhereFolds bool
 	// EarlierInit starts accumulator-aware layers as earlier versions did:
 	// the projected float weights kept at the projection's norm and the
 	// gain folded into the next layer (models.InitOptions.GainToNextLayer
@@ -346,7 +347,7 @@ func initialise(m *models.Model, start *checkpoint.Checkpoint, restored []string
 		opt.CentreOn = examples
 	}
 	if o.FitGain {
-		opt.FitGainOn = examples
+		opt.FitGainOn, opt.L1WhereFolds = examples, o.L1WhereFolds
 	}
 	if len(restored) > 0 {
 		opt.RestoredNorms, opt.NormsOn = restored, examples

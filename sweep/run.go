@@ -190,7 +190,12 @@ func checkRecipe(dir string, g Grid) error {
 			{&aligned.FoldGain, &g.FoldGain, "--fold-gain=false"},
 			{&aligned.CentreOnData, &g.CentreOnData, "--centre-on-data=false"},
 			{&aligned.FitGain, &g.FitGain, "--fit-gain=false"},
+			{&aligned.L1WhereFolds, &g.L1WhereFolds, "--fit-gain-all"},
 		} {
+			if d.old == &aligned.L1WhereFolds && !old.FitGain {
+				aligned.L1WhereFolds = g.L1WhereFolds // --fit-gain=false already says it
+				continue
+			}
 			if !*d.old && *d.now {
 				*d.old, predates = true, true
 				flags = append(flags, d.flag)
@@ -409,7 +414,7 @@ func (r *run) fineTune(ctx context.Context, p Point, cfg models.Config, fc *chec
 	}
 	epochs := r.g.epochs(p.Quant)
 	r.logf("%s: fine-tuning %d epochs", p.ID, epochs)
-	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData, FitGain: r.g.FitGain,
+	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData, FitGain: r.g.FitGain, L1WhereFolds: r.g.L1WhereFolds,
 		Train: r.train, Test: r.test, Epochs: epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
 		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {

@@ -169,6 +169,10 @@ type Grid struct {
 	// norm the projection took. The a2q sweep command sets it unless told
 	// --fit-gain=false.
 	FitGain bool `json:"fit_gain,omitempty"`
+	// L1WhereFolds, with FitGain, fits only the layers the L1 gain cannot
+	// reach; the others keep it (models.InitOptions.L1WhereFolds). The a2q
+	// sweep command sets it unless told --fit-gain-all.
+	L1WhereFolds bool `json:"l1_where_folds,omitempty"`
 	// CalibSize is the number of training examples the post-training
 	// points calibrate on (0: recipe.DefaultCalibSize). It is part of the
 	// recipe only with a post-training method: a grid of QAT points alone
@@ -197,6 +201,7 @@ func (g Grid) withDefaults() Grid {
 	}
 	// The gain is fitted only where it is given back at all.
 	g.FitGain = g.FitGain && g.FoldGain
+	g.L1WhereFolds = g.L1WhereFolds && g.FitGain
 	switch {
 	case !g.postTraining():
 		g.CalibSize = 0

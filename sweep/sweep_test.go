@@ -50,7 +50,7 @@ func small(t *testing.T) (*data.Set, *data.Set) {
 func tinyGrid() Grid {
 	return Grid{Model: "cnn", Data: "embedded-1000", Quants: []quant.Mode{quant.A2QPlus, quant.Baseline},
 		Bits: []int{8}, AccBits: []int{16}, Epochs: 1, FloatEpochs: 3, Batch: 32, Seed: 3, FoldGain: true, CentreOnData: true, FitGain: true,
-		PlusEpochs: 2} // the A2Q+ point fine-tunes twice as long
+		L1WhereFolds: true, PlusEpochs: 2} // the A2Q+ point fine-tunes twice as long
 }
 
 func TestTinySweep(t *testing.T) {
@@ -281,6 +281,14 @@ func TestTinySweep(t *testing.T) {
 	}
 	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --fit-gain=false to extend") {
 		t.Errorf("fitted gains in a directory with the L1 gain: %v", err)
+	}
+	g.FitGain, g.L1WhereFolds = true, false // every layer fitted: the default before L1WhereFolds
+	old = t.TempDir()
+	if err := checkRecipe(old, g.withDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --fit-gain-all to extend") {
+		t.Errorf("fitting where the L1 gain cannot reach in a directory fitting every layer: %v", err)
 	}
 	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
 		t.Errorf("unknown point: %v", err)

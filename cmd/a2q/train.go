@@ -50,7 +50,8 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
 	foldGain := fs.Bool("fold-gain", true, "starting from float weights: give each accumulator-aware layer back the gain the projection takes from it, through its own scale (--fold-gain=false to opt out)")
-	fitGain := fs.Bool("fit-gain", true, "with --fold-gain: fit each accumulator-aware channel's gain and offset to the float model's channel on the first 1,024 training examples, instead of restoring the L1 norm the projection took (--fit-gain=false: the L1 gain, of layers followed by another through ReLU and pooling only)")
+	fitGain := fs.Bool("fit-gain", true, "with --fold-gain: fit the gain and offset of each channel of the accumulator-aware layers the L1 gain cannot reach (not followed by another layer through ReLU and pooling) to the float model's channel on the first 1,024 training examples; the others get the L1 gain (--fit-gain=false: the L1 gain only)")
+	fitAll := fs.Bool("fit-gain-all", false, "with --fit-gain: fit every accumulator-aware layer, also those the L1 gain reaches")
 	centre := fs.Bool("centre-on-data", true, "starting from float weights: zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false to opt out)")
 	restoreNorms := fs.Bool("restore-norms", true, "with an ONNX --model and --quant a2q or a2q+: insert a batch norm after each constrained layer whose projection gain cannot fold into the next layer (residual sums, clips), initialised on the first 1,024 training examples to the float model's statistics (--restore-norms=false to opt out)")
 	augment := fs.Bool("augment", false, "random crops (4-pixel padding) and horizontal flips of training images (for CIFAR-10)")
@@ -167,7 +168,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 		edge := quant.LayerConfig{Mode: em, WeightBits: *edgeBits, ActBits: *edgeBits, AccBits: *edgeAcc, Tile: *edgeTile}
 		cfg.First, cfg.Last = edge, edge
 	}
-	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, FitGain: *fitGain, RestoreNorms: *restoreNorms,
+	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, FitGain: *fitGain, L1WhereFolds: !*fitAll, RestoreNorms: *restoreNorms,
 		Train: trainSet, Test: testSet, Epochs: *epochs, Batch: *batch, LR: *lr, WeightDecay: *wd,
 		Schedule: sched, RawInput: !*standardise,
 		Threads: *threads, Dir: *out, WriteReport: true, Progress: e.stderr, Log: e.stderr}

@@ -36,10 +36,14 @@ func TestTrainInitDefaults(t *testing.T) {
 		extra                  []string
 		centred, fitted, folds bool
 	}{
-		{"defaults", nil, true, true, false},
+		// The CNN's hidden layer feeds the next through ReLU and pooling:
+		// by default it keeps the L1 gain, fitted only when told.
+		{"defaults", nil, true, false, true},
 		{"opted out", []string{"--fold-gain=false", "--centre-on-data=false"}, false, false, false},
 		{"l1 gain", []string{"--fit-gain=false"}, true, false, true},
-		{"a2q", []string{"--quant", "a2q"}, false, true, false},
+		{"fit all", []string{"--fit-gain-all"}, true, true, false},
+		{"a2q", []string{"--quant", "a2q"}, false, false, true},
+		{"a2q fit all", []string{"--quant", "a2q", "--fit-gain-all"}, false, true, false},
 	}
 	for i, cs := range cases {
 		args := append([]string{"train", "--quant", "a2q+", "--weight-bits", "4", "--act-bits", "4", "--acc-bits", "14",
