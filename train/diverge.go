@@ -24,7 +24,11 @@ var ErrDiverged = errors.New("training diverged")
 // uniform prediction), and for super-resolution the mean squared error of
 // a flat image at each input's mean brightness on the first batch. A model
 // started from good weights may so still fall back to chance level
-// without being stopped (the report says it ended at chance level).
+// without being stopped (the report says it ended at chance level). The
+// reference is at most DivergenceFactor times the loss at chance level: a
+// run that starts that far off (a broken initialisation) and stays there
+// has diverged from its first steps, rather than setting a line it never
+// crosses.
 const (
 	DivergenceFactor = 10
 	DivergenceWindow = 20
@@ -51,9 +55,13 @@ func newDivergence(st State) *divergence {
 }
 
 func (d *divergence) setReference(st State) {
-	if st.ChanceLoss > st.StartLoss {
+	switch {
+	case st.ChanceLoss > st.StartLoss:
 		d.limit, d.ref = DivergenceFactor*st.ChanceLoss, fmt.Sprintf("the loss at chance level, %.4g", st.ChanceLoss)
-	} else {
+	case st.ChanceLoss > 0 && st.StartLoss > DivergenceFactor*st.ChanceLoss:
+		r := DivergenceFactor * st.ChanceLoss
+		d.limit, d.ref = DivergenceFactor*r, fmt.Sprintf("%d× the loss at chance level, %.4g, below the starting loss %.4g", DivergenceFactor, r, st.StartLoss)
+	default:
 		d.limit, d.ref = DivergenceFactor*st.StartLoss, fmt.Sprintf("the starting loss, %.4g", st.StartLoss)
 	}
 }

@@ -339,6 +339,10 @@ func TestDivergenceRule(t *testing.T) {
 		{"a short epoch, half of it diverged", 2.3, 2.3, seq(1e4, 4, 2.0, 4), 0, true},
 		{"a blow-up at the end of an epoch", 2.3, 2.3, seq(2.0, 100, 1e4, quarter), 0, true},
 		{"a spike at the end of an epoch", 2.3, 2.3, seq(2.0, 100, 1e4, quarter-1), 0, false},
+		// A broken start sets no line of its own above 10× chance.
+		{"broken from the start", 1.6e18, 0.01, seq(1e17, 100), half, true},
+		{"a bad start that recovers", 5, 0.01, seq(5.0, 3, 0.5, 100), 0, false},
+		{"a bad start that stays", 5, 0.01, seq(5.0, 100), half, true},
 	}
 	for _, c := range cases {
 		d := newDivergence(State{StartLoss: c.start, ChanceLoss: c.chance})
