@@ -180,9 +180,12 @@ func RequantGrad(ds, db, ga, d, a, scale []float32) {
 		sameLen("RequantGrad", len(ga), len(d))
 	}
 	rowsOf("RequantGrad", len(d), c)
-	if useAVX2 {
+	switch {
+	case useAVX2 && len(ga) != 0:
+		requantGradGaAVX2(ds, db, ga, d, a, scale)
+	case useAVX2:
 		requantGradAVX2(ds, db, ga, d, a, scale)
-	} else {
+	default:
 		requantGradGo(ds, db, ga, d, a, scale)
 	}
 }

@@ -9,6 +9,26 @@
 // both are NaN. Vector bodies of 32 and 8 floats are followed by a scalar
 // tail, so any length works and nothing outside the slices is touched.
 
+// RQARGS loads the arguments the three requantisation backward kernels
+// share (ds, db, ga, d and its length in bytes, a at argument A, scale at
+// S and its length at SL) and jumps to rqbdone when there are no channels.
+// It is defined before the first TEXT: go vet reads the FP references of
+// a definition as those of the function above it.
+#define RQARGS(A, S, SL) \
+	MOVQ  ds_base+0(FP), R8; \
+	MOVQ  db_base+24(FP), R9; \
+	MOVQ  ga_base+48(FP), R10; \
+	MOVQ  d_base+72(FP), SI; \
+	MOVQ  d_len+80(FP), R12; \
+	MOVQ  A(FP), DI; \
+	MOVQ  S(FP), R11; \
+	MOVQ  SL(FP), CX; \
+	TESTQ CX, CX; \
+	JZ    rqbdone; \
+	SHLQ  $2, R12; \
+	MOVQ  CX, R13; \
+	SHLQ  $2, R13
+
 // BCAST32(imm, X, Y) fills Y with the 32-bit constant imm (clobbers AX).
 #define BCAST32(imm, X, Y) \
 	MOVL         imm, AX \
@@ -600,185 +620,102 @@ rqdone:
 	VADDSS X10, X11, X11      \
 	VMOVSS X11, (R10)(AX*1)
 
+// RQBLOCKS(BODY8, BODY1) walks the column blocks of 32, 8 and 1 channels,
+// keeping each block's ds and db in registers (Y0–Y3 and Y4–Y7; X0 and
+// X4 for one channel) while BODY8(off, S, B) or BODY1 visits the rows in
+// order; AX is the byte offset of the block in the current row of d, a
+// (and ga, out), R12 the bytes of d, R13 a row's bytes, BX the block's
+// first channel, CX the channels. It ends at the function's rqbdone.
+#define RQBLOCKS(BODY8, BODY1) \
+	XORQ BX, BX; \
+rqb32: \
+	LEAQ    32(BX), DX; \
+	CMPQ    DX, CX; \
+	JA      rqb8; \
+	VMOVUPS (R8)(BX*4), Y0; \
+	VMOVUPS 32(R8)(BX*4), Y1; \
+	VMOVUPS 64(R8)(BX*4), Y2; \
+	VMOVUPS 96(R8)(BX*4), Y3; \
+	VMOVUPS (R9)(BX*4), Y4; \
+	VMOVUPS 32(R9)(BX*4), Y5; \
+	VMOVUPS 64(R9)(BX*4), Y6; \
+	VMOVUPS 96(R9)(BX*4), Y7; \
+	LEAQ    (BX*4), AX; \
+rqb32r: \
+	CMPQ AX, R12; \
+	JAE  rqb32s; \
+	BODY8(0, Y0, Y4); \
+	BODY8(32, Y1, Y5); \
+	BODY8(64, Y2, Y6); \
+	BODY8(96, Y3, Y7); \
+	ADDQ R13, AX; \
+	JMP  rqb32r; \
+rqb32s: \
+	VMOVUPS Y0, (R8)(BX*4); \
+	VMOVUPS Y1, 32(R8)(BX*4); \
+	VMOVUPS Y2, 64(R8)(BX*4); \
+	VMOVUPS Y3, 96(R8)(BX*4); \
+	VMOVUPS Y4, (R9)(BX*4); \
+	VMOVUPS Y5, 32(R9)(BX*4); \
+	VMOVUPS Y6, 64(R9)(BX*4); \
+	VMOVUPS Y7, 96(R9)(BX*4); \
+	MOVQ    DX, BX; \
+	JMP     rqb32; \
+rqb8: \
+	LEAQ    8(BX), DX; \
+	CMPQ    DX, CX; \
+	JA      rqb1; \
+	VMOVUPS (R8)(BX*4), Y0; \
+	VMOVUPS (R9)(BX*4), Y4; \
+	LEAQ    (BX*4), AX; \
+rqb8r: \
+	CMPQ AX, R12; \
+	JAE  rqb8s; \
+	BODY8(0, Y0, Y4); \
+	ADDQ R13, AX; \
+	JMP  rqb8r; \
+rqb8s: \
+	VMOVUPS Y0, (R8)(BX*4); \
+	VMOVUPS Y4, (R9)(BX*4); \
+	MOVQ    DX, BX; \
+	JMP     rqb8; \
+rqb1: \
+	CMPQ   BX, CX; \
+	JAE    rqbdone; \
+	VMOVSS (R8)(BX*4), X0; \
+	VMOVSS (R9)(BX*4), X4; \
+	LEAQ   (BX*4), AX; \
+rqb1r: \
+	CMPQ AX, R12; \
+	JAE  rqb1s; \
+	BODY1; \
+	ADDQ R13, AX; \
+	JMP  rqb1r; \
+rqb1s: \
+	VMOVSS X0, (R8)(BX*4); \
+	VMOVSS X4, (R9)(BX*4); \
+	INCQ   BX; \
+	JMP    rqb1
+
 // func requantGradAVX2(ds, db, ga, d, a, scale []float32)
 //
-// Column blocks of 32, 8 and 1 keep their ds and db in registers (Y0–Y3
-// and Y4–Y7) while the rows are visited in order; AX is the byte offset of
-// the block in the current row of d, a and ga, R12 the bytes of d.
+// requantGrad without the accumulators' gradient (ga empty).
 TEXT ·requantGradAVX2(SB), NOSPLIT, $0-144
-	MOVQ  ds_base+0(FP), R8
-	MOVQ  db_base+24(FP), R9
-	MOVQ  ga_base+48(FP), R10
-	MOVQ  d_base+72(FP), SI
-	MOVQ  d_len+80(FP), R12
-	MOVQ  a_base+96(FP), DI
-	MOVQ  scale_base+120(FP), R11
-	MOVQ  scale_len+128(FP), CX
-	TESTQ CX, CX
-	JZ    gqdone
-	SHLQ  $2, R12            // bytes of d
-	MOVQ  CX, R13
-	SHLQ  $2, R13            // row stride in bytes
-	XORQ  BX, BX
-	MOVQ  ga_len+56(FP), AX
-	TESTQ AX, AX
-	JNZ   ga32
+	RQARGS(a_base+96, scale_base+120, scale_len+128)
+	RQBLOCKS(RQGRAD8, RQGRAD1)
 
-gq32:
-	LEAQ    32(BX), DX
-	CMPQ    DX, CX
-	JA      gq8
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS 32(R8)(BX*4), Y1
-	VMOVUPS 64(R8)(BX*4), Y2
-	VMOVUPS 96(R8)(BX*4), Y3
-	VMOVUPS (R9)(BX*4), Y4
-	VMOVUPS 32(R9)(BX*4), Y5
-	VMOVUPS 64(R9)(BX*4), Y6
-	VMOVUPS 96(R9)(BX*4), Y7
-	LEAQ    (BX*4), AX
+rqbdone:
+	VZEROUPPER
+	RET
 
-gq32r:
-	CMPQ AX, R12
-	JAE  gq32s
-	RQGRAD8(0, Y0, Y4)
-	RQGRAD8(32, Y1, Y5)
-	RQGRAD8(64, Y2, Y6)
-	RQGRAD8(96, Y3, Y7)
-	ADDQ R13, AX
-	JMP  gq32r
+// func requantGradGaAVX2(ds, db, ga, d, a, scale []float32)
+//
+// requantGrad adding into ga.
+TEXT ·requantGradGaAVX2(SB), NOSPLIT, $0-144
+	RQARGS(a_base+96, scale_base+120, scale_len+128)
+	RQBLOCKS(RQGRADGA8, RQGRADGA1)
 
-gq32s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y1, 32(R8)(BX*4)
-	VMOVUPS Y2, 64(R8)(BX*4)
-	VMOVUPS Y3, 96(R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	VMOVUPS Y5, 32(R9)(BX*4)
-	VMOVUPS Y6, 64(R9)(BX*4)
-	VMOVUPS Y7, 96(R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     gq32
-
-gq8:
-	LEAQ    8(BX), DX
-	CMPQ    DX, CX
-	JA      gq1
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS (R9)(BX*4), Y4
-	LEAQ    (BX*4), AX
-
-gq8r:
-	CMPQ AX, R12
-	JAE  gq8s
-	RQGRAD8(0, Y0, Y4)
-	ADDQ R13, AX
-	JMP  gq8r
-
-gq8s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     gq8
-
-gq1:
-	CMPQ   BX, CX
-	JAE    gqdone
-	VMOVSS (R8)(BX*4), X0
-	VMOVSS (R9)(BX*4), X4
-	LEAQ   (BX*4), AX
-
-gq1r:
-	CMPQ AX, R12
-	JAE  gq1s
-	RQGRAD1
-	ADDQ R13, AX
-	JMP  gq1r
-
-gq1s:
-	VMOVSS X0, (R8)(BX*4)
-	VMOVSS X4, (R9)(BX*4)
-	INCQ   BX
-	JMP    gq1
-
-ga32:
-	LEAQ    32(BX), DX
-	CMPQ    DX, CX
-	JA      ga8
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS 32(R8)(BX*4), Y1
-	VMOVUPS 64(R8)(BX*4), Y2
-	VMOVUPS 96(R8)(BX*4), Y3
-	VMOVUPS (R9)(BX*4), Y4
-	VMOVUPS 32(R9)(BX*4), Y5
-	VMOVUPS 64(R9)(BX*4), Y6
-	VMOVUPS 96(R9)(BX*4), Y7
-	LEAQ    (BX*4), AX
-
-ga32r:
-	CMPQ AX, R12
-	JAE  ga32s
-	RQGRADGA8(0, Y0, Y4)
-	RQGRADGA8(32, Y1, Y5)
-	RQGRADGA8(64, Y2, Y6)
-	RQGRADGA8(96, Y3, Y7)
-	ADDQ R13, AX
-	JMP  ga32r
-
-ga32s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y1, 32(R8)(BX*4)
-	VMOVUPS Y2, 64(R8)(BX*4)
-	VMOVUPS Y3, 96(R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	VMOVUPS Y5, 32(R9)(BX*4)
-	VMOVUPS Y6, 64(R9)(BX*4)
-	VMOVUPS Y7, 96(R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     ga32
-
-ga8:
-	LEAQ    8(BX), DX
-	CMPQ    DX, CX
-	JA      ga1
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS (R9)(BX*4), Y4
-	LEAQ    (BX*4), AX
-
-ga8r:
-	CMPQ AX, R12
-	JAE  ga8s
-	RQGRADGA8(0, Y0, Y4)
-	ADDQ R13, AX
-	JMP  ga8r
-
-ga8s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     ga8
-
-ga1:
-	CMPQ   BX, CX
-	JAE    gqdone
-	VMOVSS (R8)(BX*4), X0
-	VMOVSS (R9)(BX*4), X4
-	LEAQ   (BX*4), AX
-
-ga1r:
-	CMPQ AX, R12
-	JAE  ga1s
-	RQGRADGA1
-	ADDQ R13, AX
-	JMP  ga1r
-
-ga1s:
-	VMOVSS X0, (R8)(BX*4)
-	VMOVSS X4, (R9)(BX*4)
-	INCQ   BX
-	JMP    ga1
-
-gqdone:
+rqbdone:
 	VZEROUPPER
 	RET
 
@@ -812,104 +749,15 @@ gqdone:
 
 // func requantReLUGradToAVX2(ds, db, ga, d, out, a, scale []float32)
 //
-// requantGradAVX2's column blocks of 32, 8 and 1 with the gradient masked
-// by out and ga written; R14 is out.
+// requantGrad's column blocks with the gradient masked by out (R14) and
+// ga written (Y13 zero).
 TEXT ·requantReLUGradToAVX2(SB), NOSPLIT, $0-168
-	MOVQ   ds_base+0(FP), R8
-	MOVQ   db_base+24(FP), R9
-	MOVQ   ga_base+48(FP), R10
-	MOVQ   d_base+72(FP), SI
-	MOVQ   d_len+80(FP), R12
 	MOVQ   out_base+96(FP), R14
-	MOVQ   a_base+120(FP), DI
-	MOVQ   scale_base+144(FP), R11
-	MOVQ   scale_len+152(FP), CX
-	TESTQ  CX, CX
-	JZ     grdone
-	SHLQ   $2, R12           // bytes of d
-	MOVQ   CX, R13
-	SHLQ   $2, R13           // row stride in bytes
-	XORQ   BX, BX
 	VXORPS Y13, Y13, Y13
+	RQARGS(a_base+120, scale_base+144, scale_len+152)
+	RQBLOCKS(RQRGRAD8, RQRGRAD1)
 
-gr32:
-	LEAQ    32(BX), DX
-	CMPQ    DX, CX
-	JA      gr8
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS 32(R8)(BX*4), Y1
-	VMOVUPS 64(R8)(BX*4), Y2
-	VMOVUPS 96(R8)(BX*4), Y3
-	VMOVUPS (R9)(BX*4), Y4
-	VMOVUPS 32(R9)(BX*4), Y5
-	VMOVUPS 64(R9)(BX*4), Y6
-	VMOVUPS 96(R9)(BX*4), Y7
-	LEAQ    (BX*4), AX
-
-gr32r:
-	CMPQ AX, R12
-	JAE  gr32s
-	RQRGRAD8(0, Y0, Y4)
-	RQRGRAD8(32, Y1, Y5)
-	RQRGRAD8(64, Y2, Y6)
-	RQRGRAD8(96, Y3, Y7)
-	ADDQ R13, AX
-	JMP  gr32r
-
-gr32s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y1, 32(R8)(BX*4)
-	VMOVUPS Y2, 64(R8)(BX*4)
-	VMOVUPS Y3, 96(R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	VMOVUPS Y5, 32(R9)(BX*4)
-	VMOVUPS Y6, 64(R9)(BX*4)
-	VMOVUPS Y7, 96(R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     gr32
-
-gr8:
-	LEAQ    8(BX), DX
-	CMPQ    DX, CX
-	JA      gr1
-	VMOVUPS (R8)(BX*4), Y0
-	VMOVUPS (R9)(BX*4), Y4
-	LEAQ    (BX*4), AX
-
-gr8r:
-	CMPQ AX, R12
-	JAE  gr8s
-	RQRGRAD8(0, Y0, Y4)
-	ADDQ R13, AX
-	JMP  gr8r
-
-gr8s:
-	VMOVUPS Y0, (R8)(BX*4)
-	VMOVUPS Y4, (R9)(BX*4)
-	MOVQ    DX, BX
-	JMP     gr8
-
-gr1:
-	CMPQ   BX, CX
-	JAE    grdone
-	VMOVSS (R8)(BX*4), X0
-	VMOVSS (R9)(BX*4), X4
-	LEAQ   (BX*4), AX
-
-gr1r:
-	CMPQ AX, R12
-	JAE  gr1s
-	RQRGRAD1
-	ADDQ R13, AX
-	JMP  gr1r
-
-gr1s:
-	VMOVSS X0, (R8)(BX*4)
-	VMOVSS X4, (R9)(BX*4)
-	INCQ   BX
-	JMP    gr1
-
-grdone:
+rqbdone:
 	VZEROUPPER
 	RET
 

@@ -43,6 +43,9 @@ func requantAVX2(out, a, scale, bias []float32)
 func requantGradAVX2(ds, db, ga, d, a, scale []float32)
 
 //go:noescape
+func requantGradGaAVX2(ds, db, ga, d, a, scale []float32)
+
+//go:noescape
 func requantReLUGradToAVX2(ds, db, ga, d, out, a, scale []float32)
 
 //go:noescape

@@ -31,6 +31,10 @@ func requantGradAVX2(ds, db, ga, d, a, scale []float32) {
 	requantGradGo(ds, db, ga, d, a, scale)
 }
 
+func requantGradGaAVX2(ds, db, ga, d, a, scale []float32) {
+	requantGradGo(ds, db, ga, d, a, scale)
+}
+
 func quantizeAVX2(dst, x []float32, s, lo, hi float32) { quantizeGo(dst, x, s, lo, hi) }
 
 func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32, set bool) float64 {
