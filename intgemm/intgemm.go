@@ -427,10 +427,7 @@ func (kn *Kernel) rowsOn(kind, i0, i1 int, a []uint8, lda, gstride int, c []int3
 func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda, gstride int, c []int32, ldc int, signed, vnni bool) {
 	kPad := kn.groups * group
 	span := (kn.groups-1)*gstride + group // bytes a row's groups reach
-	full := (i1 - i0) / bRows
-	for full > 0 && len(a) < (i0+full*bRows-1)*lda+span {
-		full--
-	}
+	full := inPlaceBlocks(i0, i1, bRows, lda, span, len(a))
 	if full > 0 {
 		kn.bcastBlocks(a[i0*lda:], lda, gstride, c[i0*ldc:], ldc, full, bRows, signed, vnni)
 	}
@@ -460,6 +457,21 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda, gstride int, c []int32, 
 	if signed {
 		kn.unflip(c, i0, i1-i0, ldc)
 	}
+}
+
+// inPlaceBlocks returns how many whole blocks of rows rows, from row i0
+// and within rows [i0, i1), a holds entirely, each row starting lda bytes
+// after the one before and reaching span bytes: the blocks a kernel can
+// read in place.
+func inPlaceBlocks(i0, i1, rows, lda, span, la int) int {
+	n := (i1 - i0) / rows
+	if la < span {
+		return 0
+	}
+	if lda > 0 {
+		n = min(n, ((la-span)/lda+1-i0)/rows)
+	}
+	return max(n, 0)
 }
 
 // bcastBlocks computes blocks row blocks of bRows rows of a (only the

@@ -54,7 +54,7 @@ func (kn *Kernel) rowsB32(i0, i1 int, a []uint8, lda int, c []int32, ldc int, si
 	// odd: the blocks must stay inside a.
 	blocks, fits := 0, lda >= 2*pairs && len(a) >= 2*pairs
 	if fits {
-		blocks = min((i1-i0)/b32Rows, ((len(a)-2*pairs)/lda+1-i0)/b32Rows)
+		blocks = inPlaceBlocks(i0, i1, b32Rows, lda, 2*pairs, len(a))
 	}
 	if blocks > 0 && full > 0 {
 		kern32b(signed, a[i0*lda:], lda, kn.b32, c[i0*ldc:], ldc, pairs, full, blocks)
