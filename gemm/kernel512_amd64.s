@@ -299,37 +299,9 @@ TEXT ·kernel6x32Gather(SB), NOSPLIT, $0-140
 
 	GATHERROWS
 
-	MOVQ  kc+0(FP), CX
-	MOVQ  CX, R13
-	SHRQ  $2, R13            // R13 = kc / 4
-	ANDQ  $3, CX             // CX = kc % 4
-	TESTQ R13, R13
-	JZ    g6tail
+	GATHERK(G6, 64, 1024, 1280)
 
-g6loop4:
-	PREFETCHT0 1024(DI)
-	G6(0, 0, 64)
-	G6(4, 128, 192)
-	PREFETCHT0 1280(DI)
-	G6(8, 256, 320)
-	G6(12, 384, 448)
-	ADDQ $16, R12
-	ADDQ $512, DI
-	DECQ R13
-	JNZ  g6loop4
-
-g6tail:
-	TESTQ CX, CX
-	JZ    g6done
-
-g6loop1:
-	G6(0, 0, 64)
-	ADDQ $4, R12
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  g6loop1
-
-g6done:
+gkdone:
 	// C rows at DX, +R8, +2·R8 and R9 = DX+3·R8, +R8, +2·R8.
 	MOVQ c_base+104(FP), DX
 	MOVQ ldc+128(FP), R8

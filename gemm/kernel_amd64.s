@@ -337,37 +337,9 @@ TEXT ·kernel6x16Gather(SB), NOSPLIT, $0-140
 
 	GATHERROWS
 
-	MOVQ  kc+0(FP), CX
-	MOVQ  CX, R13
-	SHRQ  $2, R13            // R13 = kc / 4
-	ANDQ  $3, CX             // CX = kc % 4
-	TESTQ R13, R13
-	JZ    gtail
+	GATHERK(GSTEP, 32, 512, 576)
 
-gloop4:
-	PREFETCHT0 512(DI)
-	GSTEP(0, 0, 32)
-	GSTEP(4, 64, 96)
-	PREFETCHT0 576(DI)
-	GSTEP(8, 128, 160)
-	GSTEP(12, 192, 224)
-	ADDQ $16, R12
-	ADDQ $256, DI
-	DECQ R13
-	JNZ  gloop4
-
-gtail:
-	TESTQ CX, CX
-	JZ    gdone
-
-gloop1:
-	GSTEP(0, 0, 32)
-	ADDQ $4, R12
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  gloop1
-
-gdone:
+gkdone:
 	// The row pointers are spent: point DX, R9, R10 at C again.
 	MOVQ c_base+104(FP), DX
 	MOVQ ldc+128(FP), R8
