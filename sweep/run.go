@@ -183,17 +183,20 @@ func checkRecipe(dir string, g Grid) error {
 		hint, aligned := "use another directory", old
 		var flags []string
 		predates := false
+		// A default that refines another (in) counts only where the old
+		// recipe had that one: its flag alone extends the directory.
 		for _, d := range []struct {
 			old, now *bool
 			flag     string
+			in       bool
 		}{
-			{&aligned.FoldGain, &g.FoldGain, "--fold-gain=false"},
-			{&aligned.CentreOnData, &g.CentreOnData, "--centre-on-data=false"},
-			{&aligned.FitGain, &g.FitGain, "--fit-gain=false"},
-			{&aligned.L1WhereFolds, &g.L1WhereFolds, "--fit-gain-all"},
+			{&aligned.FoldGain, &g.FoldGain, "--fold-gain=false", true},
+			{&aligned.CentreOnData, &g.CentreOnData, "--centre-on-data=false", true},
+			{&aligned.FitGain, &g.FitGain, "--fit-gain=false", true},
+			{&aligned.L1WhereFolds, &g.L1WhereFolds, "--fit-gain-all", old.FitGain},
 		} {
-			if d.old == &aligned.L1WhereFolds && !old.FitGain {
-				aligned.L1WhereFolds = g.L1WhereFolds // --fit-gain=false already says it
+			if !d.in {
+				*d.old = *d.now
 				continue
 			}
 			if !*d.old && *d.now {
