@@ -183,3 +183,40 @@ func BenchmarkBatchNormGradRows(b *testing.B) {
 	v := benchData(benchC)
 	benchPaths(b, 12*len(g), func() { BatchNormGradRows(g, d, x, v, v, v, v, v, false) })
 }
+
+// BenchmarkRequantQuantize compares the requantisation, ReLU and next
+// quantizer in one pass against the three passes it replaces, forward
+// over the benchmark's rows and backward over one 64-row block (the unit
+// of quant's backward pass).
+func BenchmarkRequantQuantize(b *testing.B) {
+	a, xi, y := benchQuant(), make([]float32, benchRows*benchC), make([]float32, benchRows*benchC)
+	sc, bias := benchData(benchC), make([]float32, benchC)
+	for i := range sc {
+		sc[i] = 1 + sc[i]*sc[i]
+	}
+	b.Run("fused", func(b *testing.B) {
+		benchPaths(b, 8*len(a), func() { RequantQuantize(xi, a, sc, bias, true, 1.0/64, 0, 255) })
+	})
+	b.Run("separate", func(b *testing.B) {
+		benchPaths(b, 8*len(a), func() {
+			Requant(y, a, sc, bias)
+			ReLU(y, y)
+			Quantize(xi, y, 1.0/64, 0, 255)
+		})
+	})
+	const rows = 64
+	n := rows * benchC
+	d, ga, gy := benchData(n), make([]float32, n), make([]float32, n)
+	ds, db := make([]float32, benchC), make([]float32, benchC)
+	Requant(y[:n], a[:n], sc, bias)
+	ReLU(y[:n], y[:n])
+	b.Run("grad-fused", func(b *testing.B) {
+		benchPaths(b, 12*n, func() { RequantQuantizeGradTo(ds, db, ga, d, a[:n], sc, bias, true, 1.0/64, 0, 255) })
+	})
+	b.Run("grad-separate", func(b *testing.B) {
+		benchPaths(b, 12*n, func() {
+			QuantizeGradTo(gy, d, y[:n], 1.0/64, 0, 255)
+			RequantReLUGradTo(ds, db, ga, gy, y[:n], a[:n], sc)
+		})
+	})
+}

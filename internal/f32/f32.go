@@ -276,6 +276,75 @@ func quantizeGrad(name string, gx, d, x []float32, s, lo, hi float32, set bool) 
 	return quantizeGradGo(gx, d, x, s, lo, hi, set)
 }
 
+// RequantQuantize is Requant, then a ReLU when relu is set, then Quantize
+// with s, lo and hi, in one pass: a requantised layer's output handed
+// straight to the next layer's input quantizer,
+//
+//	y := thresh.Requant(a[r*c+i], scale[i], bias[i])
+//	if relu {
+//		y = max(y, 0)
+//	}
+//	xi[r*c+i] = thresh.Quantize(y, s, lo, hi)
+//
+// with c = len(scale): bit for bit Requant, ReLU and Quantize in turn,
+// without their intermediate values. xi and a have the same length, a
+// multiple of c; they may be the same slice.
+func RequantQuantize(xi, a, scale, bias []float32, relu bool, s, lo, hi float32) {
+	c := len(scale)
+	sameLen("RequantQuantize", len(bias), c)
+	sameLen("RequantQuantize", len(xi), len(a))
+	rowsOf("RequantQuantize", len(a), c)
+	if useAVX2 {
+		requantQuantizeAVX2(xi, a, scale, bias, relu, s, lo, hi)
+	} else {
+		requantQuantizeGo(xi, a, scale, bias, relu, s, lo, hi)
+	}
+}
+
+// RequantQuantizeGradTo is RequantQuantize's backward pass with Quantize's
+// straight-through gradient, for gradients d of its outputs. It
+// recomputes each element's y (after the ReLU) and quotient u = y/s from
+// the accumulators a, writes the accumulators' gradient ga, adds the
+// per-channel partial sums of the scale's and the bias's gradients into ds
+// and db, and returns the gradient with respect to ln s:
+//
+//	var p [8]float64
+//	for r := 0; r < len(d)/c; r++ {
+//		for i := 0; i < c; i++ {
+//			// y and u as in RequantQuantize
+//			dv := float32(0)
+//			if !(u < lo-0.5 || u > hi+0.5) {
+//				p[i%8] -= float64(d[r*c+i]) * float64(u)
+//				if !relu || y > 0 {
+//					dv = 0 + d[r*c+i]/s
+//				}
+//			}
+//			ds[i] += float32(dv * a[r*c+i])
+//			db[i] += dv
+//			ga[r*c+i] = 0 + float32(dv*scale[i])
+//		}
+//	}
+//	return ((p[0]+p[4]) + (p[2]+p[6])) + ((p[1]+p[5]) + (p[3]+p[7]))
+//
+// ga, ds and db are bit for bit what QuantizeGradTo, then RequantReLUGradTo
+// (with relu) or RequantGrad into a cleared ga (without) give; the sum
+// is QuantizeGrad's with its eight partial sums taken by channel instead
+// of by position (the same when c is a multiple of 8). The caller flushes
+// ds and db into wider sums every few rows.
+func RequantQuantizeGradTo(ds, db, ga, d, a, scale, bias []float32, relu bool, s, lo, hi float32) float64 {
+	c := len(scale)
+	sameLen("RequantQuantizeGradTo", len(ds), c)
+	sameLen("RequantQuantizeGradTo", len(db), c)
+	sameLen("RequantQuantizeGradTo", len(bias), c)
+	sameLen("RequantQuantizeGradTo", len(a), len(d))
+	sameLen("RequantQuantizeGradTo", len(ga), len(d))
+	rowsOf("RequantQuantizeGradTo", len(d), c)
+	if useAVX2 {
+		return requantQuantizeGradToAVX2(ds, db, ga, d, a, scale, bias, relu, s, lo, hi)
+	}
+	return requantQuantizeGradToGo(ds, db, ga, d, a, scale, bias, relu, s, lo, hi)
+}
+
 func sameLen(kernel string, a, b int) {
 	if a != b {
 		panic(fmt.Sprintf("f32: %s: slice lengths %d and %d differ", kernel, a, b))

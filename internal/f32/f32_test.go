@@ -663,6 +663,126 @@ func TestQuantizeGrad(t *testing.T) {
 	}
 }
 
+// rqqChannels returns c channels' scales and biases for the fused
+// requantisation tests: mostly exact ones (scale a power of two, bias 0),
+// so that quantData's ties and bounds reach the quantizer, the rest
+// random or special.
+func rqqChannels(rng *rand.Rand, c int, vs valueSet) (scale, bias []float32) {
+	scale, bias = data(rng, c, vs), data(rng, c, vs)
+	for i := range scale {
+		if rng.IntN(3) > 0 {
+			scale[i], bias[i] = []float32{1, 0.5, 2}[rng.IntN(3)], 0
+		}
+	}
+	return scale, bias
+}
+
+// TestRequantQuantize checks the fused kernel against its definition,
+// Requant, ReLU (or none) and Quantize in turn, bit for bit, on both
+// paths, in place too.
+func TestRequantQuantize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, relu := range []bool{false, true} {
+			for pi, p := range quantParams {
+				for _, sh := range shapes() {
+					if pi >= quantOrdinary && sh[0]*sh[1] > 300 {
+						continue
+					}
+					rows, c := sh[0], sh[1]
+					vs := arith(rng)
+					a := quantData(rng, rows*c, p, vs)
+					scale, bias := rqqChannels(rng, c, vs)
+					want := make([]float32, rows*c)
+					requantGo(want, a, scale, bias)
+					if relu {
+						reluGo(want, want)
+					}
+					quantizeGo(want, want, p.s, p.lo, p.hi)
+					what := fmt.Sprintf("%s relu=%v s=%g lo=%g hi=%g %dx%d", pathName(avx), relu, p.s, p.lo, p.hi, rows, c)
+					buf, xi := guarded(data(rng, rows*c, anyValue))
+					RequantQuantize(xi, a, scale, bias, relu, p.s, p.lo, p.hi)
+					wbuf, _ := guarded(want)
+					sameBits(t, what, buf, wbuf)
+					RequantQuantize(a, a, scale, bias, relu, p.s, p.lo, p.hi)
+					sameBits(t, what+" in place", a, want)
+				}
+			}
+		}
+	}
+}
+
+// TestRequantQuantizeGradTo checks the fused backward kernel against the
+// passes it replaces (QuantizeGradTo, then RequantReLUGradTo or a cleared
+// ga and RequantGrad), bit for bit for ga, ds and db, and its sum against
+// the documented loop (and against QuantizeGrad's when c is a multiple of
+// 8), with ga's old contents never read.
+func TestRequantQuantizeGradTo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, avx := range paths() {
+		use(t, avx)
+		for _, relu := range []bool{false, true} {
+			for pi, p := range quantParams {
+				for _, sh := range shapes() {
+					if pi >= quantOrdinary && sh[0]*sh[1] > 300 {
+						continue
+					}
+					rows, c := sh[0], sh[1]
+					vs := arith(rng)
+					if pi >= quantOrdinary {
+						vs = arithSets[0]
+					}
+					a, d := quantData(rng, rows*c, p, vs), data(rng, rows*c, vs)
+					scale, bias := rqqChannels(rng, c, vs)
+					ds, db := data(rng, c, vs), data(rng, c, vs)
+					// The unfused passes.
+					y := make([]float32, rows*c)
+					requantGo(y, a, scale, bias)
+					if relu {
+						reluGo(y, y)
+					}
+					gy := make([]float32, rows*c)
+					flat := quantizeGradGo(gy, d, y, p.s, p.lo, p.hi, true)
+					wantS, wantB := append([]float32(nil), ds...), append([]float32(nil), db...)
+					wantGa := make([]float32, rows*c)
+					if relu {
+						requantReLUGradToGo(wantS, wantB, wantGa, gy, y, a, scale)
+					} else {
+						requantGradGo(wantS, wantB, wantGa, gy, a, scale)
+					}
+					var part [8]float64
+					for r := 0; r < rows; r++ {
+						for i := 0; i < c; i++ {
+							if u := y[r*c+i] / p.s; !(u < p.lo-0.5 || u > p.hi+0.5) {
+								part[i%8] -= float64(d[r*c+i]) * float64(u)
+							}
+						}
+					}
+					want := ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]))
+					what := fmt.Sprintf("%s relu=%v s=%g lo=%g hi=%g %dx%d", pathName(avx), relu, p.s, p.lo, p.hi, rows, c)
+					if c%8 == 0 && math.Float64bits(flat) != math.Float64bits(want) && !(flat != flat && want != want) {
+						t.Fatalf("%s: the documented sum %v differs from QuantizeGrad's %v", what, want, flat)
+					}
+					sBuf, sv := guarded(ds)
+					bBuf, bv := guarded(db)
+					gaBuf, g := guarded(data(rng, rows*c, vs)) // stale contents, overwritten
+					got := RequantQuantizeGradTo(sv, bv, g, d, a, scale, bias, relu, p.s, p.lo, p.hi)
+					if math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
+						t.Fatalf("%s: sum %#016x (%v), want %#016x (%v)", what, math.Float64bits(got), got, math.Float64bits(want), want)
+					}
+					ws, _ := guarded(wantS)
+					wb, _ := guarded(wantB)
+					wg, _ := guarded(wantGa)
+					sameBits(t, what+" ga", gaBuf, wg)
+					sameBits(t, what+" ds", sBuf, ws)
+					sameBits(t, what+" db", bBuf, wb)
+				}
+			}
+		}
+	}
+}
+
 // TestLengthChecks checks that mismatched lengths panic instead of
 // reaching the assembly.
 func TestLengthChecks(t *testing.T) {
@@ -686,6 +806,10 @@ func TestLengthChecks(t *testing.T) {
 		"RequantReLUGradTo out":      func() { RequantReLUGradTo(s(2), s(2), s(4), s(4), s(2), s(4), s(2)) },
 		"RequantReLUGradTo ga":       func() { RequantReLUGradTo(s(2), s(2), nil, s(4), s(4), s(4), s(2)) },
 		"Quantize":                   func() { Quantize(s(3), s(4), 1, 0, 255) },
+		"RequantQuantize bias":       func() { RequantQuantize(s(4), s(4), s(2), s(1), true, 1, 0, 255) },
+		"RequantQuantize xi":         func() { RequantQuantize(s(3), s(4), s(2), s(2), true, 1, 0, 255) },
+		"RequantQuantizeGradTo ga":   func() { RequantQuantizeGradTo(s(2), s(2), s(2), s(4), s(4), s(2), s(2), true, 1, 0, 255) },
+		"RequantQuantizeGradTo rows": func() { RequantQuantizeGradTo(s(2), s(2), s(5), s(5), s(5), s(2), s(2), true, 1, 0, 255) },
 		"QuantizeGrad gx":            func() { QuantizeGrad(s(3), s(4), s(4), 1, 0, 255) },
 		"QuantizeGrad d":             func() { QuantizeGrad(nil, s(3), s(4), 1, 0, 255) },
 	})
@@ -708,6 +832,10 @@ func TestNoAllocs(t *testing.T) {
 		"RequantReLUGradTo": func() { RequantReLUGradTo(v, w, z, x, y, y, v) },
 		"Quantize":          func() { Quantize(x, y, 0.1, 0, 255) },
 		"QuantizeGrad":      func() { QuantizeGrad(x, y, z, 0.1, 0, 255) },
+		"RequantQuantize":   func() { RequantQuantize(x, y, v, w, true, 0.1, 0, 255) },
+		"RequantQuantizeGradTo": func() {
+			RequantQuantizeGradTo(v, w, z, x, y, v, w, true, 0.1, 0, 255)
+		},
 	})
 }
 

@@ -991,6 +991,254 @@ qgsum:
 	VZEROUPPER
 	RET
 
+// rqqmask holds the constants of the fused requantisation kernels: 8
+// dwords 0x7fffffff (the ReLU's sign clearing), 8 all-ones dwords and 8
+// zero dwords.
+DATA rqqmask<>+0(SB)/8, $0x7fffffff7fffffff
+DATA rqqmask<>+8(SB)/8, $0x7fffffff7fffffff
+DATA rqqmask<>+16(SB)/8, $0x7fffffff7fffffff
+DATA rqqmask<>+24(SB)/8, $0x7fffffff7fffffff
+DATA rqqmask<>+32(SB)/8, $-1
+DATA rqqmask<>+40(SB)/8, $-1
+DATA rqqmask<>+48(SB)/8, $-1
+DATA rqqmask<>+56(SB)/8, $-1
+DATA rqqmask<>+64(SB)/8, $0
+DATA rqqmask<>+72(SB)/8, $0
+DATA rqqmask<>+80(SB)/8, $0
+DATA rqqmask<>+88(SB)/8, $0
+GLOBL rqqmask<>(SB), RODATA|NOPTR, $96
+
+// RQQFLOOR sets up the optional ReLU of the fused kernels: with relu (the
+// byte at argument RELU) Y12 = +0, R13 the sign-clearing mask and R14 the
+// zero dwords, so that VMAXPS with Y12 as its first operand and VANDPS
+// with (R13) are RELU8's ReLU and (Y12 < y) | (R14) is the ReLU's
+// gradient mask; without, Y12 = −Inf and R13 = R14 all-ones, which leave
+// y unchanged and the mask all-ones. Clobbers AX.
+#define RQQFLOOR(RELU) \
+	LEAQ    rqqmask<>(SB), R13; \
+	BCAST32($0xff800000, X12, Y12); \
+	MOVBQZX RELU(FP), AX; \
+	TESTQ   AX, AX; \
+	JZ      rqqnorelu; \
+	VXORPS  Y12, Y12, Y12; \
+	LEAQ    64(R13), R14; \
+	JMP     rqqfloor; \
+rqqnorelu: \
+	LEAQ 32(R13), R13; \
+	MOVQ R13, R14; \
+rqqfloor:
+
+// RQQ8(off, V) writes 8 values of requantQuantize: REQUANT8's product and
+// sum, the ReLU (RQQFLOOR), then QUANT8's quotient, rounding and clamp.
+#define RQQ8(off, V) \
+	VMOVUPS  off(SI)(BX*4), V    \
+	VMULPS   off(R8)(BX*4), V, V \
+	VADDPS   off(R9)(BX*4), V, V \
+	VMAXPS   V, Y12, V           \
+	VANDPS   Y13, V, V           \
+	VDIVPS   Y8, V, V            \
+	VROUNDPS $8, V, V            \
+	CLAMP(V, Y4, Y5, Y9, Y10, Y11) \
+	VMOVUPS  V, off(DI)(BX*4)
+
+// func requantQuantizeAVX2(xi, a, scale, bias []float32, relu bool, s, lo, hi float32)
+TEXT ·requantQuantizeAVX2(SB), NOSPLIT, $0-112
+	RQQFLOOR(relu+96)
+	VMOVUPS      (R13), Y13
+	MOVQ         xi_base+0(FP), DI
+	MOVQ         a_base+24(FP), SI
+	MOVQ         scale_base+48(FP), R8
+	MOVQ         scale_len+56(FP), CX
+	MOVQ         bias_base+72(FP), R9
+	VBROADCASTSS s+100(FP), Y8
+	VBROADCASTSS lo+104(FP), Y9
+	VBROADCASTSS hi+108(FP), Y10
+	BCAST32($0x80000000, X11, Y11)
+	VXORPS       Y11, Y9, Y9      // −lo
+	MOVQ         a_len+32(FP), AX
+	TESTQ        CX, CX
+	JZ           rqqdone
+	LEAQ         (SI)(AX*4), R11  // end of a
+
+rqqrow:
+	CMPQ SI, R11
+	JAE  rqqdone
+	XORQ BX, BX
+
+rqq32:
+	LEAQ 32(BX), DX
+	CMPQ DX, CX
+	JA   rqq8
+	RQQ8(0, Y0)
+	RQQ8(32, Y1)
+	RQQ8(64, Y2)
+	RQQ8(96, Y3)
+	MOVQ DX, BX
+	JMP  rqq32
+
+rqq8:
+	LEAQ 8(BX), DX
+	CMPQ DX, CX
+	JA   rqq1
+	RQQ8(0, Y0)
+	MOVQ DX, BX
+	JMP  rqq8
+
+rqq1:
+	CMPQ     BX, CX
+	JAE      rqqnext
+	VMOVSS   (SI)(BX*4), X0
+	VMULSS   (R8)(BX*4), X0, X0
+	VADDSS   (R9)(BX*4), X0, X0
+	VMAXSS   X0, X12, X0
+	VANDPS   X13, X0, X0
+	VDIVPS   X8, X0, X0
+	VROUNDPS $8, X0, X0
+	CLAMP(X0, X4, X5, X9, X10, X11)
+	VMOVSS   X0, (DI)(BX*4)
+	INCQ     BX
+	JMP      rqq1
+
+rqqnext:
+	LEAQ (SI)(CX*4), SI
+	LEAQ (DI)(CX*4), DI
+	JMP  rqqrow
+
+rqqdone:
+	VZEROUPPER
+	RET
+
+// Loads and stores of whole 8-lane blocks (RQQLD, RQQST) and of a row's
+// last block of fewer lanes, through the mask in Y14 (RQQLDM, RQQSTM,
+// which read +0 and write nothing beyond it).
+#define RQQLD(m, r) VMOVUPS m, r
+#define RQQST(r, m) VMOVUPS r, m
+#define RQQLDM(m, r) VMASKMOVPS m, Y14, r
+#define RQQSTM(r, m) VMASKMOVPS r, Y14, m
+#define RQQALL
+#define RQQTAILU VANDPS Y14, Y2, Y2
+
+// RQQGRAD(LD, ST, MASKU) is one block of 8 channels of
+// requantQuantizeGradToAVX2 at channel BX: y recomputed from a (Y0),
+// scale (Y6) and bias; u = y/s (Y2, zeroed beyond a tail by MASKU); the
+// clamped lanes (Y3) and those also through the ReLU (Y5 kept); the
+// products d·u of the unclamped lanes subtracted from the float64 sums Y11
+// (lanes 0–3) and Y15 (lanes 4–7) as QGRADSUM does; dv = (+0 + d/s)
+// where kept (Y4); ds += dv·a, db += dv, ga = +0 + dv·scale.
+#define RQQGRAD(LD, ST, MASKU) \
+	LD((SI)(BX*4), Y0)          \
+	LD((R11)(BX*4), Y6)         \
+	VMULPS       Y6, Y0, Y1     \
+	LD((R10)(BX*4), Y7)         \
+	VADDPS       Y7, Y1, Y1     \
+	VMAXPS       Y1, Y12, Y1    \
+	VANDPS       (R13), Y1, Y1  \
+	VDIVPS       Y8, Y1, Y2     \
+	MASKU                       \
+	VCMPPS       $0x11, Y9, Y2, Y3  \
+	VCMPPS       $0x11, Y2, Y10, Y5 \
+	VORPS        Y5, Y3, Y3     \
+	VCMPPS       $0x11, Y1, Y12, Y5 \
+	VORPS        (R14), Y5, Y5  \
+	VANDNPS      Y5, Y3, Y5     \
+	LD((DX)(BX*4), Y4)          \
+	VANDNPS      Y2, Y3, Y2     \
+	VANDNPS      Y4, Y3, Y3     \
+	VCVTPS2PD    X2, Y7         \
+	VCVTPS2PD    X3, Y13        \
+	VMULPD       Y7, Y13, Y13   \
+	VSUBPD       Y13, Y11, Y11  \
+	VEXTRACTF128 $1, Y2, X2     \
+	VEXTRACTF128 $1, Y3, X3     \
+	VCVTPS2PD    X2, Y7         \
+	VCVTPS2PD    X3, Y13        \
+	VMULPD       Y7, Y13, Y13   \
+	VSUBPD       Y13, Y15, Y15  \
+	VDIVPS       Y8, Y4, Y4     \
+	VXORPS       Y7, Y7, Y7     \
+	VADDPS       Y4, Y7, Y4     \
+	VANDPS       Y5, Y4, Y4     \
+	VMULPS       Y0, Y4, Y2     \
+	LD((R8)(BX*4), Y3)          \
+	VADDPS       Y2, Y3, Y3     \
+	ST(Y3, (R8)(BX*4))          \
+	LD((R9)(BX*4), Y3)          \
+	VADDPS       Y4, Y3, Y3     \
+	ST(Y3, (R9)(BX*4))          \
+	VMULPS       Y6, Y4, Y2     \
+	VADDPS       Y2, Y7, Y2     \
+	ST(Y2, (DI)(BX*4))
+
+// func requantQuantizeGradToAVX2(ds, db, ga, d, a, scale, bias []float32, relu bool, s, lo, hi float32) float64
+//
+// Rows in order, each in blocks of 8 channels and a masked last block
+// (the mask of c mod 8 lanes in Y14), so that lane k of the sums holds
+// p[k] over channels k, k+8, … of every row.
+TEXT ·requantQuantizeGradToAVX2(SB), NOSPLIT, $0-192
+	RQQFLOOR(relu+168)
+	MOVQ         ds_base+0(FP), R8
+	MOVQ         db_base+24(FP), R9
+	MOVQ         ga_base+48(FP), DI
+	MOVQ         d_base+72(FP), DX
+	MOVQ         d_len+80(FP), R12
+	MOVQ         a_base+96(FP), SI
+	MOVQ         scale_base+120(FP), R11
+	MOVQ         scale_len+128(FP), CX
+	MOVQ         bias_base+144(FP), R10
+	VBROADCASTSS s+172(FP), Y8
+	MOVL         $0x3f000000, AX   // 0.5
+	VMOVD        AX, X7
+	VMOVSS       lo+176(FP), X9
+	VSUBSS       X7, X9, X9
+	VBROADCASTSS X9, Y9            // lo−0.5
+	VMOVSS       hi+180(FP), X10
+	VADDSS       X7, X10, X10
+	VBROADCASTSS X10, Y10          // hi+0.5
+	VXORPD       Y11, Y11, Y11
+	VXORPD       Y15, Y15, Y15
+	TESTQ        CX, CX
+	JZ           rqgsum
+	MOVQ         CX, AX
+	ANDQ         $7, AX
+	NEGQ         AX
+	LEAQ         tailmask<>(SB), BX
+	VMOVUPS      32(BX)(AX*4), Y14 // mask of the c mod 8 lanes of a row's last block
+	LEAQ         (DX)(R12*4), R12  // end of d
+
+rqgrow:
+	CMPQ DX, R12
+	JAE  rqgsum
+	XORQ BX, BX
+
+rqg8:
+	LEAQ 8(BX), AX
+	CMPQ AX, CX
+	JA   rqgtail
+	RQQGRAD(RQQLD, RQQST, RQQALL)
+	MOVQ AX, BX
+	JMP  rqg8
+
+rqgtail:
+	CMPQ BX, CX
+	JAE  rqgnext
+	RQQGRAD(RQQLDM, RQQSTM, RQQTAILU)
+
+rqgnext:
+	LEAQ (DX)(CX*4), DX
+	LEAQ (SI)(CX*4), SI
+	LEAQ (DI)(CX*4), DI
+	JMP  rqgrow
+
+rqgsum:
+	VADDPD       Y15, Y11, Y11 // p[k] + p[k+4]
+	VEXTRACTF128 $1, Y11, X15
+	VADDPD       X15, X11, X11 // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
+	VUNPCKHPD    X11, X11, X15
+	VADDSD       X15, X11, X11
+	VMOVSD       X11, ret+184(FP)
+	VZEROUPPER
+	RET
+
 // DWTAP(off, A, T) adds the product of 8 inputs at off(SI)(CX*4) and 8
 // weights at off(DX)(R12*4) into A (the input the product's first
 // operand, the sum's the accumulator).

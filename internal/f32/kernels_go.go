@@ -201,6 +201,51 @@ func quantizeGradGo(gx, d, x []float32, s, lo, hi float32, set bool) float64 {
 	return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
 }
 
+func requantQuantizeGo(xi, a, scale, bias []float32, relu bool, s, lo, hi float32) {
+	c := len(scale)
+	for r := 0; r+c <= len(a) && c > 0; r += c {
+		ar, xr := a[r:r+c], xi[r:r+c]
+		for i, v := range ar {
+			y := thresh.Requant(v, scale[i], bias[i])
+			if relu {
+				y = max(y, 0)
+			}
+			xr[i] = thresh.Quantize(y, s, lo, hi)
+		}
+	}
+}
+
+// requantQuantizeGradToGo keeps the partial sums of the scale's gradient
+// by channel, p[i%8], as the assembly's lanes do.
+func requantQuantizeGradToGo(ds, db, ga, d, a, scale, bias []float32, relu bool, s, lo, hi float32) float64 {
+	var p [8]float64
+	c := len(scale)
+	lo, hi = lo-0.5, hi+0.5
+	for r := 0; r+c <= len(d) && c > 0; r += c {
+		dr, ar, gr := d[r:r+c], a[r:r+c], ga[r:r+c]
+		for i, v := range ar {
+			y := thresh.Requant(v, scale[i], bias[i])
+			if relu {
+				y = max(y, 0)
+			}
+			u := y / s
+			dv := float32(0)
+			if !(u < lo || u > hi) {
+				p[i%8] -= float64(dr[i]) * float64(u)
+				if !relu || y > 0 {
+					z := float32(0)
+					dv = z + dr[i]/s
+				}
+			}
+			ds[i] += float32(dv * v)
+			db[i] += dv
+			z := float32(0)
+			gr[i] = z + float32(dv*scale[i])
+		}
+	}
+	return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]))
+}
+
 // depthwiseRunGo adds the taps into the output pixel one after the other,
 // each over contiguous channels: every value gets its sum in tap order.
 func depthwiseRunGo(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool) {

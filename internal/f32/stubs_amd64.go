@@ -55,6 +55,12 @@ func quantizeAVX2(dst, x []float32, s, lo, hi float32)
 func quantizeGradAVX2(gx, d, x []float32, s, lo, hi float32, set bool) float64
 
 //go:noescape
+func requantQuantizeAVX2(xi, a, scale, bias []float32, relu bool, s, lo, hi float32)
+
+//go:noescape
+func requantQuantizeGradToAVX2(ds, db, ga, d, a, scale, bias []float32, relu bool, s, lo, hi float32) float64
+
+//go:noescape
 func depthwiseRunAVX2(out []float32, ostep int, x []float32, xstep int, w []float32, taps []Tap, n, c int, acc bool)
 
 //go:noescape

@@ -68,3 +68,11 @@ func batchNormGradRowsAVX2(g, d, x, mu, invStd, a, b1, b2 []float32, acc bool) {
 func requantReLUGradToAVX2(ds, db, ga, d, out, a, scale []float32) {
 	requantReLUGradToGo(ds, db, ga, d, out, a, scale)
 }
+
+func requantQuantizeAVX2(xi, a, scale, bias []float32, relu bool, s, lo, hi float32) {
+	requantQuantizeGo(xi, a, scale, bias, relu, s, lo, hi)
+}
+
+func requantQuantizeGradToAVX2(ds, db, ga, d, a, scale, bias []float32, relu bool, s, lo, hi float32) float64 {
+	return requantQuantizeGradToGo(ds, db, ga, d, a, scale, bias, relu, s, lo, hi)
+}
