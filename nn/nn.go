@@ -157,8 +157,8 @@ func (c *Conv2d) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodi
 	return tp.Conv2d(x, c.Weight.Var(tp), b, c.Options)
 }
 
-// ForwardSplit implements Splitter.
-func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool) {
+// ForwardSplit implements Splitter. A Conv2d has no input stage.
+func (c *Conv2d) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train, staged bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest Rest, ok bool) {
 	if c.Bias != nil {
 		bias = c.Bias.Var(tp)
 	}
@@ -273,14 +273,22 @@ func (PixelShuffle) Params() []*Param { return nil }
 // Sequential runs modules one after another. A layer that can split off
 // the monotone end of its computation (Splitter) followed by a max pool,
 // with or without a ReLU before or after it, runs the pool first: the same values,
-// with the layer's end and the ReLU on the pooled values only.
+// with the layer's end and the ReLU on the pooled values only. When the
+// module after that pattern (after a Flatten, if one comes first) begins
+// with an input stage (Staged), the layer's end may take that stage over:
+// again the same values, in one pass instead of two.
 type Sequential []Module
 
 // Forward implements Module.
 func (s Sequential) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	staged := false // x has been through the input stage of s[i]
 	for i := 0; i < len(s); i++ {
-		if y, n := fusePool(tp, s[i:], x, train); n > 0 {
-			x, i = y, i+n-1
+		if y, n, st := fusePool(tp, s[i:], x, train, staged); n > 0 {
+			x, staged, i = y, st, i+n-1
+			continue
+		}
+		if staged {
+			x, staged = s[i].(Staged).ForwardStaged(tp, x, train), false
 			continue
 		}
 		x = s[i].Forward(tp, x, train)
@@ -296,38 +304,58 @@ type Splitter interface {
 	Module
 	// ForwardSplit records the layer's linear map on x and returns it with
 	// the rest of the layer: either a per-channel bias (nil for none) when
-	// rest is nil, or rest, which records the layer's end on a (pooled)
-	// output of the linear map, followed by a ReLU when its second
-	// argument is true. The linear map may leave out the outputs
+	// rest is nil, or rest. The linear map may leave out the outputs
 	// a poolK×poolK max pool moved by poolStride never reads
-	// (autodiff.ConvOptions.PoolK). ok false means the layer cannot split
-	// and nothing was recorded.
-	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool)
+	// (autodiff.ConvOptions.PoolK). staged means that x has been through
+	// the layer's input stage already (only for a Staged layer). ok false
+	// means the layer cannot split and nothing was recorded.
+	ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train, staged bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest Rest, ok bool)
 }
 
-// fusePool runs ms[0] (a Splitter) and a MaxPool that follows it, with a
-// ReLU before or after the pool or none, pool first, and returns the
-// result and the number of modules it covered, or 0 when ms does not
-// start with that pattern.
-func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*autodiff.Var, int) {
+// Rest records the end of a split layer (see Splitter) on a (pooled)
+// output of its linear map, followed by a ReLU when relu is set. next,
+// when not nil, is the module that reads that output: the rest may apply
+// next's input stage too, and then returns the stage's output with
+// staged true.
+type Rest func(lin *autodiff.Var, relu bool, next Staged) (y *autodiff.Var, staged bool)
+
+// Staged is a module that begins with an elementwise stage of its own (a
+// quantized layer's input quantizer), which the layer before it may take
+// over (see Rest).
+type Staged interface {
+	Module
+	// ForwardStaged is Forward for an input that has been through the
+	// module's input stage.
+	ForwardStaged(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var
+}
+
+// fusePool runs ms[0] (a Splitter, on an input through its stage when
+// staged is set) and a MaxPool that follows it, with a ReLU before or
+// after the pool or none, pool first, and returns the result, the number
+// of modules it covered and whether the result has been through the
+// input stage of the module that follows them; n is 0 when ms does not
+// start with that pattern. A Flatten between the pattern and a Staged
+// module is covered too when the stage is taken over (it commutes with an
+// elementwise stage).
+func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train, staged bool) (y *autodiff.Var, n int, nextStaged bool) {
 	if len(ms) < 2 {
-		return nil, 0
+		return nil, 0, false
 	}
 	l, ok := ms[0].(Splitter)
 	if !ok {
-		return nil, 0
+		return nil, 0, false
 	}
-	n := 1
+	n = 1
 	_, relu := ms[n].(ReLU)
 	if relu {
 		n++
 	}
 	if len(ms) <= n {
-		return nil, 0
+		return nil, 0, false
 	}
 	p, ok := ms[n].(MaxPool)
 	if !ok {
-		return nil, 0
+		return nil, 0, false
 	}
 	n++
 	if !relu && len(ms) > n {
@@ -335,14 +363,33 @@ func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train bool) (*aut
 			n++
 		}
 	}
-	lin, b, rest, ok := l.ForwardSplit(tp, x, train, p.K, p.Stride)
+	lin, b, rest, ok := l.ForwardSplit(tp, x, train, staged, p.K, p.Stride)
 	if !ok {
-		return nil, 0
+		return nil, 0, false
 	}
 	if rest == nil {
-		return tp.MaxPoolBias(lin, b, relu, p.K, p.Stride), n
+		return tp.MaxPoolBias(lin, b, relu, p.K, p.Stride), n, false
 	}
-	return rest(tp.MaxPool(lin, p.K, p.Stride), relu), n
+	flatten := false
+	if len(ms) > n+1 {
+		_, flatten = ms[n].(Flatten)
+	}
+	var next Staged
+	if k := n + b2i(flatten); len(ms) > k {
+		next, _ = ms[k].(Staged)
+	}
+	y, nextStaged = rest(tp.MaxPool(lin, p.K, p.Stride), relu, next)
+	if nextStaged && flatten {
+		y, n = tp.Flatten(y), n+1
+	}
+	return y, n, nextStaged
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Params implements Module.

@@ -625,3 +625,93 @@ func TestSequentialPoolFirst(t *testing.T) {
 		}
 	}
 }
+
+// stageSplitter is a Splitter whose rest takes over the next module's
+// stage when offered one (if take is set), recording what it was given.
+type stageSplitter struct {
+	take        bool
+	splitStaged *[]bool // the staged argument of each ForwardSplit
+	offered     *[]bool // whether each rest was offered a next module
+}
+
+func (s stageSplitter) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return x
+}
+func (s stageSplitter) Params() []*Param { return nil }
+func (s stageSplitter) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train, staged bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest Rest, ok bool) {
+	*s.splitStaged = append(*s.splitStaged, staged)
+	return x, nil, func(a *autodiff.Var, relu bool, next Staged) (*autodiff.Var, bool) {
+		*s.offered = append(*s.offered, next != nil)
+		return a, next != nil && s.take
+	}, true
+}
+
+// stageReader is a Staged module recording how it was run and the rank of
+// its input.
+type stageReader struct{ calls *[]string }
+
+func (r stageReader) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	*r.calls = append(*r.calls, "forward", string(rune('0'+len(x.Shape()))))
+	return x
+}
+func (r stageReader) ForwardStaged(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	*r.calls = append(*r.calls, "staged", string(rune('0'+len(x.Shape()))))
+	return x
+}
+func (r stageReader) Params() []*Param { return nil }
+
+// TestSequentialStages checks how Sequential hands a split layer's end
+// the next module's input stage: offered through a pool and a ReLU, and
+// through a Flatten (run before the staged module when taken, as a module
+// of its own when not); a split layer after a taken stage splits on a
+// staged input.
+func TestSequentialStages(t *testing.T) {
+	x := tensor.New(1, 4, 4, 2)
+	for _, tt := range []struct {
+		name      string
+		take      bool
+		net       func(s stageSplitter, r stageReader) Sequential
+		split     []bool
+		offered   []bool
+		readCalls []string
+	}{
+		{"pool relu flatten, taken", true,
+			func(s stageSplitter, r stageReader) Sequential {
+				return Sequential{s, MaxPool{K: 2}, ReLU{}, Flatten{}, r}
+			}, []bool{false}, []bool{true}, []string{"staged", "2"}},
+		{"pool relu flatten, declined", false,
+			func(s stageSplitter, r stageReader) Sequential {
+				return Sequential{s, MaxPool{K: 2}, ReLU{}, Flatten{}, r}
+			}, []bool{false}, []bool{true}, []string{"forward", "2"}},
+		{"relu pool, taken", true,
+			func(s stageSplitter, r stageReader) Sequential { return Sequential{s, ReLU{}, MaxPool{K: 2}, r} },
+			[]bool{false}, []bool{true}, []string{"staged", "4"}},
+		{"no reader", true,
+			func(s stageSplitter, r stageReader) Sequential { return Sequential{s, MaxPool{K: 2}, ReLU{}} },
+			[]bool{false}, []bool{false}, nil},
+		{"two splitters", true,
+			func(s stageSplitter, r stageReader) Sequential {
+				return Sequential{s, MaxPool{K: 2}, stagedSplitter{s, r}, MaxPool{K: 1}, ReLU{}}
+			}, []bool{false, true}, []bool{true, false}, nil},
+	} {
+		var split, offered []bool
+		var calls []string
+		s, r := stageSplitter{take: tt.take, splitStaged: &split, offered: &offered}, stageReader{&calls}
+		tp := autodiff.NewTape(1)
+		tt.net(s, r).Forward(tp, tp.Constant(x), false)
+		if !slices.Equal(split, tt.split) || !slices.Equal(offered, tt.offered) || !slices.Equal(calls, tt.readCalls) {
+			t.Errorf("%s: splits staged %v, rests offered %v, reader %v; want %v, %v, %v", tt.name, split, offered, calls, tt.split, tt.offered, tt.readCalls)
+		}
+	}
+}
+
+// stagedSplitter is a stageSplitter that is Staged too.
+type stagedSplitter struct {
+	stageSplitter
+	stageReader
+}
+
+func (s stagedSplitter) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return x
+}
+func (s stagedSplitter) Params() []*Param { return nil }

@@ -54,9 +54,9 @@ func TestScaleChannelsReLU(t *testing.T) {
 				}
 				var y *autodiff.Var
 				if fused {
-					y = scaleChannels(tp, vars[0], vars[1], vars[2], vars[3], true)
+					y = requantise(tp, vars[0], vars[1], vars[2], vars[3], true, nil)
 				} else {
-					y = tp.ReLU(scaleChannels(tp, vars[0], vars[1], vars[2], vars[3], false))
+					y = tp.ReLU(requantise(tp, vars[0], vars[1], vars[2], vars[3], false, nil))
 				}
 				w := rand.New(rand.NewPCG(1, 2))
 				loss := tp.NewValue(1)

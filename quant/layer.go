@@ -218,10 +218,20 @@ func (l *Layer) K() int { return l.Weight.Value.Len() / l.OutC }
 
 // Forward implements nn.Module.
 func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return l.forward(tp, x, train, false)
+}
+
+// ForwardStaged implements nn.Staged: x has been through the layer's
+// input quantizer (the previous layer's requantisation took it over).
+func (l *Layer) ForwardStaged(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodiff.Var {
+	return l.forward(tp, x, train, true)
+}
+
+func (l *Layer) forward(tp *autodiff.Tape, x *autodiff.Var, train, staged bool) *autodiff.Var {
 	if l.Kind == "linear" && len(x.Shape()) != 2 {
 		x = tp.Flatten(x)
 	}
-	if l.Observe != nil {
+	if l.Observe != nil && !staged {
 		l.Observe(x.Value)
 	}
 	var b *autodiff.Var
@@ -235,29 +245,47 @@ func (l *Layer) Forward(tp *autodiff.Tape, x *autodiff.Var, train bool) *autodif
 		}
 		return l.apply(tp, x, w, b)
 	}
-	acc, rest := l.accumulate(tp, x, b, train, 0, 0)
-	return rest(acc, false)
+	acc, rest := l.accumulate(tp, x, b, train, staged, 0, 0)
+	y, _ := rest(acc, false, nil)
+	return y
 }
 
 // accumulate records a quantized layer's integer-valued accumulators on x
-// and returns them with the requantisation that ends the layer. poolK and
-// poolStride are a convolution's autodiff.ConvOptions.PoolK and PoolStride.
-func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train bool, poolK, poolStride int) (*autodiff.Var, func(*autodiff.Var, bool) *autodiff.Var) {
-	xi := l.In.Apply(tp, x, train)
+// (already quantized when staged is set) and returns them with the
+// requantisation that ends the layer. poolK and poolStride are a
+// convolution's autodiff.ConvOptions.PoolK and PoolStride.
+func (l *Layer) accumulate(tp *autodiff.Tape, x, b *autodiff.Var, train, staged bool, poolK, poolStride int) (*autodiff.Var, nn.Rest) {
+	xi := x
+	if !staged {
+		xi = l.In.Apply(tp, x, train)
+	}
 	q, lw := l.W.Apply(tp)
 	acc := l.applyPooled(tp, xi, q, nil, poolK, poolStride)
 	lx := l.In.Log2Scale.Var(tp)
-	return acc, func(a *autodiff.Var, relu bool) *autodiff.Var { return scaleChannels(tp, a, lx, lw, b, relu) }
+	return acc, func(a *autodiff.Var, relu bool, next nn.Staged) (*autodiff.Var, bool) {
+		if n, ok := next.(*Layer); ok && n.takesStage() {
+			return requantise(tp, a, lx, lw, b, relu, n.In), true
+		}
+		return requantise(tp, a, lx, lw, b, relu, nil), false
+	}
+}
+
+// takesStage reports whether the layer before l may apply l's input
+// quantizer at its end: l quantizes its input with a calibrated scale and
+// has no observer of its float input.
+func (l *Layer) takesStage() bool {
+	return l.W != nil && l.In != nil && l.In.IsCalibrated() && l.Observe == nil
 }
 
 // ForwardSplit implements nn.Splitter for convolutions: a float layer
 // hands over its bias; a quantized layer its accumulators, the rest being
-// the requantisation (positive scales, then the bias).
-func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest func(*autodiff.Var, bool) *autodiff.Var, ok bool) {
+// the requantisation (positive scales, then the bias), which may take
+// over the next layer's input quantizer.
+func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train, staged bool, poolK, poolStride int) (lin, bias *autodiff.Var, rest nn.Rest, ok bool) {
 	if l.Kind != "conv" {
 		return nil, nil, nil, false
 	}
-	if l.Observe != nil {
+	if l.Observe != nil && !staged {
 		l.Observe(x.Value)
 	}
 	if l.Bias != nil {
@@ -269,7 +297,7 @@ func (l *Layer) ForwardSplit(tp *autodiff.Tape, x *autodiff.Var, train bool, poo
 		}
 		return l.applyPooled(tp, x, l.Weight.Var(tp), nil, poolK, poolStride), bias, nil, true
 	}
-	acc, rest := l.accumulate(tp, x, bias, train, poolK, poolStride)
+	acc, rest := l.accumulate(tp, x, bias, train, staged, poolK, poolStride)
 	return acc, nil, rest, true
 }
 
@@ -303,12 +331,15 @@ func (l *Layer) Penalty(tp *autodiff.Tape) *autodiff.Var {
 	return l.W.Penalty(tp)
 }
 
-// scaleChannels computes y[r, c] = thresh.Requant(acc[r, c], thresh.OutputScale(lx, lw[c]), b[c]).
+// requantise computes y[r, c] = thresh.Requant(acc[r, c], thresh.OutputScale(lx, lw[c]), b[c]).
 //
 // With relu set it is followed by a ReLU in the same operation: the same
 // values and gradients as a separate ReLU, without its pass, its output
-// and its gradient buffers.
-func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *autodiff.Var {
+// and its gradient buffers. With q (the next layer's input quantizer) it
+// is followed by q too, and returns q's integers: the same values as q's
+// own Apply, in one pass; the gradients are the same but for the order in
+// which the sum of q's scale gradient is taken.
+func requantise(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool, q *ActQuant) *autodiff.Var {
 	s := acc.Value.Shape
 	c := s[len(s)-1]
 	rows := acc.Value.Len() / c
@@ -320,6 +351,15 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 			bias[i] = b.Value.Data[i]
 		}
 	}
+	var (
+		ls           *autodiff.Var // q's log2 scale
+		qs, qlo, qhi float32
+	)
+	if q != nil {
+		ls = q.Log2Scale.Var(tp)
+		qs = q.Scale()
+		qlo, qhi = q.Range()
+	}
 	out := tp.NewOutput(s...)
 	ad := acc.Value.Data
 	threads := tp.Threads
@@ -327,9 +367,15 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 		threads = 1
 	}
 	tensor.For(threads, rows, func(lo, hi int) {
-		f32.Requant(out.Data[lo*c:hi*c], ad[lo*c:hi*c], sc, bias)
-		if relu {
-			f32.ReLU(out.Data[lo*c:hi*c], out.Data[lo*c:hi*c])
+		o, a := out.Data[lo*c:hi*c], ad[lo*c:hi*c]
+		switch {
+		case q != nil:
+			f32.RequantQuantize(o, a, sc, bias, relu, qs, qlo, qhi)
+		case relu:
+			f32.Requant(o, a, sc, bias)
+			f32.ReLU(o, o)
+		default:
+			f32.Requant(o, a, sc, bias)
 		}
 	})
 	return tp.CustomFresh(out, func(d *tensor.Tensor, g []*tensor.Tensor, fresh []bool) {
@@ -338,8 +384,9 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 				clear(g[i].Data)
 			}
 		}
-		ga, gx, gw, gb := g[0], g[1], g[2], g[3]
-		// Per-thread partial sums of dy·acc and dy per channel.
+		ga, gx, gw, gb, gl := g[0], g[1], g[2], g[3], g[4]
+		// Per thread: partial sums of dy·acc and dy per channel, and of
+		// q's ln-scale gradient.
 		nt := max(threads, 1)
 		parts := make([][]float64, nt)
 		chunk := (rows + nt - 1) / nt
@@ -347,36 +394,50 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 			for ti := tlo; ti < thi; ti++ {
 				// float32 partial sums over blocks of 64 rows, flushed into
 				// float64: fast, and accurate over millions of rows.
-				dsc := make([]float64, 2*c)
+				dsc := make([]float64, 2*c+1)
 				acc32 := make([]float32, 2*c)
-				// A fresh gradient behind a ReLU is written by one fused
-				// pass; otherwise the output gradient goes through the
-				// ReLU a block at a time, into masked.
-				fused := relu && ga != nil && fresh[0]
-				var masked []float32
-				if relu && !fused {
-					masked = make([]float32, 64*c)
+				// A fresh gradient is written by one fused pass (behind a
+				// ReLU or q); otherwise the pass writes a block buffer
+				// (with q) or the output gradient goes through the ReLU a
+				// block at a time into one (without).
+				write := ga != nil && fresh[0]
+				fused := write && (relu || q != nil)
+				var block []float32
+				if !fused && (relu || q != nil) {
+					block = make([]float32, 64*c)
 				}
 				lo, hi := ti*chunk, min((ti+1)*chunk, rows)
 				for r0 := lo; r0 < hi; r0 += 64 {
 					r1 := min(r0+64, hi)
-					dr := d.Data[r0*c : r1*c]
-					if fused {
-						f32.RequantReLUGradTo(acc32[:c], acc32[c:], ga.Data[r0*c:r1*c], dr, out.Data[r0*c:r1*c], ad[r0*c:r1*c], sc)
-					} else {
-						var gr []float32
-						if ga != nil {
-							gr = ga.Data[r0*c : r1*c]
-							if fresh[0] {
-								clear(gr) // in cache, just before it is added to
+					dr, ar := d.Data[r0*c:r1*c], ad[r0*c:r1*c]
+					var gr []float32
+					if ga != nil {
+						gr = ga.Data[r0*c : r1*c]
+					}
+					switch {
+					case q != nil:
+						to := gr
+						if !fused {
+							to = block[:len(dr)]
+						}
+						dsc[2*c] += f32.RequantQuantizeGradTo(acc32[:c], acc32[c:], to, dr, ar, sc, bias, relu, qs, qlo, qhi)
+						if ga != nil && !fused {
+							for i, v := range to {
+								gr[i] += v
 							}
 						}
+					case fused:
+						f32.RequantReLUGradTo(acc32[:c], acc32[c:], gr, dr, out.Data[r0*c:r1*c], ar, sc)
+					default:
+						if write {
+							clear(gr) // in cache, just before it is added to
+						}
 						if relu {
-							m := masked[:len(dr)]
+							m := block[:len(dr)]
 							f32.ReLUGradTo(m, dr, out.Data[r0*c:r1*c])
 							dr = m
 						}
-						f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ad[r0*c:r1*c], sc)
+						f32.RequantGrad(acc32[:c], acc32[c:], gr, dr, ar, sc)
 					}
 					for i, v := range acc32 {
 						dsc[i] += float64(v)
@@ -386,7 +447,10 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 				parts[ti] = dsc
 			}
 		})
-		var dx float64
+		var dx, dl float64
+		for _, p := range parts {
+			dl += p[2*c]
+		}
 		for i := 0; i < c; i++ {
 			var dsc, db float64
 			for _, p := range parts {
@@ -405,5 +469,8 @@ func scaleChannels(tp *autodiff.Tape, acc, lx, lw, b *autodiff.Var, relu bool) *
 		if gx != nil {
 			gx.Data[0] += float32(dx)
 		}
-	}, acc, lx, lw, b)
+		if gl != nil {
+			gl.Data[0] += float32(dl * math.Ln2)
+		}
+	}, acc, lx, lw, b, ls)
 }
