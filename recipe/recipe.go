@@ -97,6 +97,9 @@ type Options struct {
 	// (train.Options.FreshWeights) unless RawInput.
 	Schedule train.Schedule
 	RawInput bool
+	// Average is train.Options.Average for the main stage (not the float
+	// pre-training).
+	Average int
 	// Threads (default 1).
 	Threads int
 	// Dir receives the checkpoint, Dir/model.ckpt, and resumes from it;
@@ -234,7 +237,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	tr, err := train.New(m, train.Options{Epochs: o.Epochs, Batch: o.Batch, LR: lr, WeightDecay: o.WeightDecay,
 		Threads: o.Threads, Seed: cfg.Seed, Dir: o.Dir, Progress: o.Progress, Augment: o.Augment,
-		Schedule: o.Schedule, RawInput: o.RawInput, FreshWeights: start == nil})
+		Schedule: o.Schedule, RawInput: o.RawInput, FreshWeights: start == nil, Average: o.Average})
 	if err != nil {
 		return nil, &SetupError{"Dir", err}
 	}

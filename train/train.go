@@ -73,6 +73,14 @@ type Options struct {
 	// network fed standardised pixels, and folds them into weights that
 	// read [0, 1] pixels (w = v/σ, b = c − Σ μ·v/σ).
 	FreshWeights bool
+	// Average, when positive, makes the model a run leaves behind the
+	// mean of its parameters at the ends of the last Average epochs
+	// (stochastic weight averaging) instead of the last epoch's: the
+	// quantizers apply to the mean as to any weights, so the averaged
+	// model keeps every budget. Batch-norm statistics are then recomputed
+	// for the mean over the training set. The last epoch's test score and
+	// checkpoint are the averaged model's.
+	Average int
 }
 
 // History is the per-epoch record kept in checkpoints.
@@ -99,6 +107,11 @@ type State struct {
 	// Options.RawInput); nil when it steps them as they are.
 	InputMean []float64 `json:"input_mean,omitempty"`
 	InputStd  []float64 `json:"input_std,omitempty"`
+	// Averaged is the number of epochs whose end parameters the
+	// checkpoint's running sums (tensors "average.NAME") hold, from epoch
+	// AverageFrom (0-based) on; see Options.Average.
+	Averaged    int `json:"averaged,omitempty"`
+	AverageFrom int `json:"average_from,omitempty"`
 }
 
 // Schedule names a learning-rate schedule.
@@ -154,6 +167,7 @@ type Trainer struct {
 	o     Options
 	tape  *autodiff.Tape
 	std   *standardised // nil: the optimizer steps every parameter as it is
+	sums  [][]float32   // running sums of the parameters (Options.Average), by Model.Params index
 }
 
 // New prepares a trainer. If o.Dir holds a checkpoint of the same model
@@ -161,6 +175,9 @@ type Trainer struct {
 func New(m *models.Model, o Options) (*Trainer, error) {
 	if o.Epochs < 0 || o.Batch < 1 || !(o.LR > 0) {
 		return nil, fmt.Errorf("train: need epochs >= 0, batch >= 1 and a positive learning rate (got %d, %d, %g)", o.Epochs, o.Batch, o.LR)
+	}
+	if o.Average < 0 || o.Average > o.Epochs {
+		return nil, fmt.Errorf("train: averaging the weights of the last %d epochs of %d: want 0 (none) to %d", o.Average, o.Epochs, o.Epochs)
 	}
 	if o.Schedule == "" {
 		o.Schedule = DefaultSchedule
@@ -250,6 +267,9 @@ func (t *Trainer) resume() error {
 			optState[k[6:]] = v
 		}
 	}
+	if err := t.loadSums(c.Tensors); err != nil {
+		return fmt.Errorf("resuming from %s: %w", path, err)
+	}
 	if len(optState) > 0 {
 		if err := t.Opt.LoadState(optState); err != nil {
 			return fmt.Errorf("resuming from %s: %w", path, err)
@@ -267,6 +287,11 @@ func (t *Trainer) Save(path string) error {
 	extra := map[string]*tensor.Tensor{}
 	for k, v := range t.Opt.State() {
 		extra["optim."+k] = v
+	}
+	for i, p := range t.Model.Params() {
+		if t.sums != nil {
+			extra[averagePrefix+p.Name] = tensor.FromData(t.sums[i], p.Value.Shape...)
+		}
 	}
 	c, err := t.Model.Checkpoint(map[string]string{"train_state": string(st), "epoch": strconv.Itoa(t.State.Epoch)}, extra)
 	if err != nil {
@@ -345,6 +370,9 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 		if div.atEpochEnd() {
 			return t.diverged(fmt.Sprintf("end of epoch %d", ep+1), div)
+		}
+		if err := t.average(ctx, ep, train); err != nil {
+			return err
 		}
 		var score *float64
 		if test != nil {

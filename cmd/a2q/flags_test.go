@@ -39,6 +39,8 @@ func TestBadNumericFlags(t *testing.T) {
 		{"train", "--batch", []string{"--batch", "0"}},
 		{"train", "--threads", []string{"--threads", "0"}},
 		{"train", "--schedule", []string{"--schedule", "linear"}},
+		{"train", "--average", []string{"--average", "-1"}},
+		{"train", "--average", []string{"--average", "1"}}, // more than --epochs 0
 		{"sweep", "--lr", []string{"--lr", "NaN"}},
 		{"sweep", "--lr", []string{"--lr", "Inf"}},
 		{"sweep", "--lr", []string{"--lr", "0"}},

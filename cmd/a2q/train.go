@@ -46,6 +46,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	lr := fs.Float64("lr", 0, "peak learning rate (default 1e-3 from random weights, 1e-4 from float weights: --init-from, an ONNX --model or the float pre-training)")
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	schedule := fs.String("schedule", string(train.DefaultSchedule), "learning-rate schedule: flat-cosine (the peak for the first 3/4 of the run, then a cosine down to 1/100 of it), cosine (from the peak to 1/100 over the whole run) or constant")
+	average := fs.Int("average", 0, "leave the mean of the weights at the ends of the last N epochs instead of the last epoch's (stochastic weight averaging; batch-norm statistics recomputed for it; 0: none)")
 	standardise := fs.Bool("standardise-input", true, "classifiers: step the layers that read the image as if it were standardised (each channel's training mean and std), and start fresh weights as drawn for standardised inputs; the model still reads [0, 1] pixels (--standardise-input=false to opt out)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
@@ -106,6 +107,9 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	if err := nonNegativeFlag("--weight-decay", *wd); err != nil {
 		return err
+	}
+	if *average < 0 || *average > *epochs {
+		return usagef("--average %d: want 0 (none) to --epochs (%d)", *average, *epochs)
 	}
 	sched, ok := train.ParseSchedule(*schedule)
 	if !ok {
@@ -170,7 +174,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	}
 	o := recipe.Options{Config: cfg, FoldGain: *foldGain, CentreOnData: *centre, FitGain: *fitGain, L1WhereFolds: !*fitAll, RestoreNorms: *restoreNorms,
 		Train: trainSet, Test: testSet, Epochs: *epochs, Batch: *batch, LR: *lr, WeightDecay: *wd,
-		Schedule: sched, RawInput: !*standardise,
+		Schedule: sched, RawInput: !*standardise, Average: *average,
 		Threads: *threads, Dir: *out, WriteReport: true, Progress: e.stderr, Log: e.stderr}
 	if *augment {
 		o.Augment = data.Augment{Pad: 4, Flip: true, Seed: *seed}
