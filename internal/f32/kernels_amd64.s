@@ -526,63 +526,69 @@ TEXT ·maxPool2GradToAVX2(SB), NOSPLIT, $0-104
 	MAXPOOL2GRAD(GRADSET, GRADZERO1, GRADSET1)
 
 // REQUANT8(off, Y) writes 8 outputs: the product a·scale rounded, then
-// the bias added.
+// the bias added; REQUANT1 one output.
 #define REQUANT8(off, Y) \
 	VMOVUPS off(SI)(BX*4), Y      \
 	VMULPS  off(R8)(BX*4), Y, Y   \
 	VADDPS  off(R9)(BX*4), Y, Y   \
 	VMOVUPS Y, off(DI)(BX*4)
 
+#define REQUANT1 \
+	VMOVSS (SI)(BX*4), X0     \
+	VMULSS (R8)(BX*4), X0, X0 \
+	VADDSS (R9)(BX*4), X0, X0 \
+	VMOVSS X0, (DI)(BX*4)
+
+// RQROWS(BODY8, BODY1) walks rows of CX channels from a at SI to the
+// outputs at DI (scale at R8, bias at R9), each row in blocks of 32, 8
+// and 1 channel: BODY8(off, Y) writes 8 outputs of channel BX+off/4,
+// BODY1 the output of channel BX (both may clobber Y4, Y5). AX holds
+// len(a); the walk ends at the function's rqdone.
+#define RQROWS(BODY8, BODY1) \
+	TESTQ CX, CX; \
+	JZ    rqdone; \
+	LEAQ  (SI)(AX*4), R11; \
+rqrow: \
+	CMPQ SI, R11; \
+	JAE  rqdone; \
+	XORQ BX, BX; \
+rq32: \
+	LEAQ 32(BX), DX; \
+	CMPQ DX, CX; \
+	JA   rq8; \
+	BODY8(0, Y0); \
+	BODY8(32, Y1); \
+	BODY8(64, Y2); \
+	BODY8(96, Y3); \
+	MOVQ DX, BX; \
+	JMP  rq32; \
+rq8: \
+	LEAQ 8(BX), DX; \
+	CMPQ DX, CX; \
+	JA   rq1; \
+	BODY8(0, Y0); \
+	MOVQ DX, BX; \
+	JMP  rq8; \
+rq1: \
+	CMPQ BX, CX; \
+	JAE  rqnext; \
+	BODY1; \
+	INCQ BX; \
+	JMP  rq1; \
+rqnext: \
+	LEAQ (SI)(CX*4), SI; \
+	LEAQ (DI)(CX*4), DI; \
+	JMP  rqrow
+
 // func requantAVX2(out, a, scale, bias []float32)
 TEXT ·requantAVX2(SB), NOSPLIT, $0-96
-	MOVQ  out_base+0(FP), DI
-	MOVQ  a_base+24(FP), SI
-	MOVQ  a_len+32(FP), AX
-	MOVQ  scale_base+48(FP), R8
-	MOVQ  scale_len+56(FP), CX
-	MOVQ  bias_base+72(FP), R9
-	TESTQ CX, CX
-	JZ    rqdone
-	LEAQ  (SI)(AX*4), R11    // end of a
-
-rqrow:
-	CMPQ SI, R11
-	JAE  rqdone
-	XORQ BX, BX
-
-rq32:
-	LEAQ 32(BX), DX
-	CMPQ DX, CX
-	JA   rq8
-	REQUANT8(0, Y0)
-	REQUANT8(32, Y1)
-	REQUANT8(64, Y2)
-	REQUANT8(96, Y3)
-	MOVQ DX, BX
-	JMP  rq32
-
-rq8:
-	LEAQ 8(BX), DX
-	CMPQ DX, CX
-	JA   rq1
-	REQUANT8(0, Y0)
-	MOVQ DX, BX
-	JMP  rq8
-
-rq1:
-	CMPQ   BX, CX
-	JAE    rqnext
-	VMOVSS (SI)(BX*4), X0
-	VMULSS (R8)(BX*4), X0, X0
-	VADDSS (R9)(BX*4), X0, X0
-	VMOVSS X0, (DI)(BX*4)
-	INCQ   BX
-	JMP    rq1
-
-rqnext:
-	LEAQ (SI)(CX*4), SI
-	LEAQ (DI)(CX*4), DI
-	JMP  rqrow
+	MOVQ out_base+0(FP), DI
+	MOVQ a_base+24(FP), SI
+	MOVQ a_len+32(FP), AX
+	MOVQ scale_base+48(FP), R8
+	MOVQ scale_len+56(FP), CX
+	MOVQ bias_base+72(FP), R9
+	RQROWS(REQUANT8, REQUANT1)
 
 rqdone:
 	VZEROUPPER
@@ -848,6 +854,30 @@ DATA tailmask<>+48(SB)/8, $0
 DATA tailmask<>+56(SB)/8, $0
 GLOBL tailmask<>(SB), RODATA|NOPTR, $64
 
+// QGBOUNDS loads the quantizer's backward constants: Y8 = s, Y9 = lo−0.5
+// and Y10 = hi+0.5 from the arguments S, LO and HI (clobbers AX, X7).
+#define QGBOUNDS(S, LO, HI) \
+	VBROADCASTSS S, Y8; \
+	MOVL         $0x3f000000, AX; \
+	VMOVD        AX, X7; \
+	VMOVSS       LO, X9; \
+	VSUBSS       X7, X9, X9; \
+	VBROADCASTSS X9, Y9; \
+	VMOVSS       HI, X10; \
+	VADDSS       X7, X10, X10; \
+	VBROADCASTSS X10, Y10
+
+// QGSUM stores into RET the float64 sum of the eight partial sums p[0..3]
+// in YA (XA its low half) and p[4..7] in YB (XB), added pairwise:
+// ((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)).
+#define QGSUM(YA, XA, YB, XB, RET) \
+	VADDPD       YB, YA, YA; \
+	VEXTRACTF128 $1, YA, XB; \
+	VADDPD       XB, XA, XA; \
+	VUNPCKHPD    XA, XA, XB; \
+	VADDSD       XB, XA, XA; \
+	VMOVSD       XA, RET
+
 // QGRADU loads 8 values of x and d at BX into Y0 and Y2 and sets Y0 to
 // u = x/s and Y1 to the mask of the clamped lanes, u < lo−0.5 or
 // hi+0.5 < u (false for a NaN).
@@ -896,15 +926,7 @@ TEXT ·quantizeGradAVX2(SB), NOSPLIT, $0-96
 	MOVQ         d_base+24(FP), DX
 	MOVQ         x_base+48(FP), SI
 	MOVQ         x_len+56(FP), CX
-	VBROADCASTSS s+72(FP), Y8
-	MOVL         $0x3f000000, AX   // 0.5
-	VMOVD        AX, X7
-	VMOVSS       lo+76(FP), X9
-	VSUBSS       X7, X9, X9
-	VBROADCASTSS X9, Y9            // lo−0.5
-	VMOVSS       hi+80(FP), X10
-	VADDSS       X7, X10, X10
-	VBROADCASTSS X10, Y10          // hi+0.5
+	QGBOUNDS(s+72(FP), lo+76(FP), hi+80(FP))
 	VXORPD       Y12, Y12, Y12
 	VXORPD       Y13, Y13, Y13
 	MOVBQZX      set+84(FP), R11
@@ -982,12 +1004,7 @@ qgtailset:
 	QGRADSUM
 
 qgsum:
-	VADDPD       Y13, Y12, Y12 // p[k] + p[k+4]
-	VEXTRACTF128 $1, Y12, X13
-	VADDPD       X13, X12, X12 // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
-	VUNPCKHPD    X12, X12, X13
-	VADDSD       X13, X12, X12
-	VMOVSD       X12, ret+88(FP)
+	QGSUM(Y12, X12, Y13, X13, ret+88(FP))
 	VZEROUPPER
 	RET
 
@@ -1029,7 +1046,8 @@ rqqnorelu: \
 rqqfloor:
 
 // RQQ8(off, V) writes 8 values of requantQuantize: REQUANT8's product and
-// sum, the ReLU (RQQFLOOR), then QUANT8's quotient, rounding and clamp.
+// sum, the ReLU (RQQFLOOR), then QUANT8's quotient, rounding and clamp;
+// RQQ1 one value.
 #define RQQ8(off, V) \
 	VMOVUPS  off(SI)(BX*4), V    \
 	VMULPS   off(R8)(BX*4), V, V \
@@ -1041,70 +1059,35 @@ rqqfloor:
 	CLAMP(V, Y4, Y5, Y9, Y10, Y11) \
 	VMOVUPS  V, off(DI)(BX*4)
 
+#define RQQ1 \
+	VMOVSS   (SI)(BX*4), X0     \
+	VMULSS   (R8)(BX*4), X0, X0 \
+	VADDSS   (R9)(BX*4), X0, X0 \
+	VMAXSS   X0, X12, X0        \
+	VANDPS   X13, X0, X0        \
+	VDIVPS   X8, X0, X0         \
+	VROUNDPS $8, X0, X0         \
+	CLAMP(X0, X4, X5, X9, X10, X11) \
+	VMOVSS   X0, (DI)(BX*4)
+
 // func requantQuantizeAVX2(xi, a, scale, bias []float32, relu bool, s, lo, hi float32)
 TEXT ·requantQuantizeAVX2(SB), NOSPLIT, $0-112
 	RQQFLOOR(relu+96)
 	VMOVUPS      (R13), Y13
-	MOVQ         xi_base+0(FP), DI
-	MOVQ         a_base+24(FP), SI
-	MOVQ         scale_base+48(FP), R8
-	MOVQ         scale_len+56(FP), CX
-	MOVQ         bias_base+72(FP), R9
 	VBROADCASTSS s+100(FP), Y8
 	VBROADCASTSS lo+104(FP), Y9
 	VBROADCASTSS hi+108(FP), Y10
 	BCAST32($0x80000000, X11, Y11)
 	VXORPS       Y11, Y9, Y9      // −lo
+	MOVQ         xi_base+0(FP), DI
+	MOVQ         a_base+24(FP), SI
 	MOVQ         a_len+32(FP), AX
-	TESTQ        CX, CX
-	JZ           rqqdone
-	LEAQ         (SI)(AX*4), R11  // end of a
+	MOVQ         scale_base+48(FP), R8
+	MOVQ         scale_len+56(FP), CX
+	MOVQ         bias_base+72(FP), R9
+	RQROWS(RQQ8, RQQ1)
 
-rqqrow:
-	CMPQ SI, R11
-	JAE  rqqdone
-	XORQ BX, BX
-
-rqq32:
-	LEAQ 32(BX), DX
-	CMPQ DX, CX
-	JA   rqq8
-	RQQ8(0, Y0)
-	RQQ8(32, Y1)
-	RQQ8(64, Y2)
-	RQQ8(96, Y3)
-	MOVQ DX, BX
-	JMP  rqq32
-
-rqq8:
-	LEAQ 8(BX), DX
-	CMPQ DX, CX
-	JA   rqq1
-	RQQ8(0, Y0)
-	MOVQ DX, BX
-	JMP  rqq8
-
-rqq1:
-	CMPQ     BX, CX
-	JAE      rqqnext
-	VMOVSS   (SI)(BX*4), X0
-	VMULSS   (R8)(BX*4), X0, X0
-	VADDSS   (R9)(BX*4), X0, X0
-	VMAXSS   X0, X12, X0
-	VANDPS   X13, X0, X0
-	VDIVPS   X8, X0, X0
-	VROUNDPS $8, X0, X0
-	CLAMP(X0, X4, X5, X9, X10, X11)
-	VMOVSS   X0, (DI)(BX*4)
-	INCQ     BX
-	JMP      rqq1
-
-rqqnext:
-	LEAQ (SI)(CX*4), SI
-	LEAQ (DI)(CX*4), DI
-	JMP  rqqrow
-
-rqqdone:
+rqdone:
 	VZEROUPPER
 	RET
 
@@ -1185,15 +1168,7 @@ TEXT ·requantQuantizeGradToAVX2(SB), NOSPLIT, $0-192
 	MOVQ         scale_base+120(FP), R11
 	MOVQ         scale_len+128(FP), CX
 	MOVQ         bias_base+144(FP), R10
-	VBROADCASTSS s+172(FP), Y8
-	MOVL         $0x3f000000, AX   // 0.5
-	VMOVD        AX, X7
-	VMOVSS       lo+176(FP), X9
-	VSUBSS       X7, X9, X9
-	VBROADCASTSS X9, Y9            // lo−0.5
-	VMOVSS       hi+180(FP), X10
-	VADDSS       X7, X10, X10
-	VBROADCASTSS X10, Y10          // hi+0.5
+	QGBOUNDS(s+172(FP), lo+176(FP), hi+180(FP))
 	VXORPD       Y11, Y11, Y11
 	VXORPD       Y15, Y15, Y15
 	TESTQ        CX, CX
@@ -1230,12 +1205,7 @@ rqgnext:
 	JMP  rqgrow
 
 rqgsum:
-	VADDPD       Y15, Y11, Y11 // p[k] + p[k+4]
-	VEXTRACTF128 $1, Y11, X15
-	VADDPD       X15, X11, X11 // (p0+p4)+(p2+p6), (p1+p5)+(p3+p7)
-	VUNPCKHPD    X11, X11, X15
-	VADDSD       X15, X11, X11
-	VMOVSD       X11, ret+184(FP)
+	QGSUM(Y11, X11, Y15, X15, ret+184(FP))
 	VZEROUPPER
 	RET
 
