@@ -1008,22 +1008,14 @@ qgsum:
 	VZEROUPPER
 	RET
 
-// rqqmask holds the constants of the fused requantisation kernels: 8
-// dwords 0x7fffffff (the ReLU's sign clearing), 8 all-ones dwords and 8
-// zero dwords.
-DATA rqqmask<>+0(SB)/8, $0x7fffffff7fffffff
-DATA rqqmask<>+8(SB)/8, $0x7fffffff7fffffff
-DATA rqqmask<>+16(SB)/8, $0x7fffffff7fffffff
-DATA rqqmask<>+24(SB)/8, $0x7fffffff7fffffff
-DATA rqqmask<>+32(SB)/8, $-1
-DATA rqqmask<>+40(SB)/8, $-1
-DATA rqqmask<>+48(SB)/8, $-1
-DATA rqqmask<>+56(SB)/8, $-1
-DATA rqqmask<>+64(SB)/8, $0
-DATA rqqmask<>+72(SB)/8, $0
-DATA rqqmask<>+80(SB)/8, $0
-DATA rqqmask<>+88(SB)/8, $0
-GLOBL rqqmask<>(SB), RODATA|NOPTR, $96
+// absmask holds 8 dwords 0x7fffffff, the ReLU's sign clearing of the
+// fused requantisation kernels (which take their all-ones and zero dwords
+// from tailmask).
+DATA absmask<>+0(SB)/8, $0x7fffffff7fffffff
+DATA absmask<>+8(SB)/8, $0x7fffffff7fffffff
+DATA absmask<>+16(SB)/8, $0x7fffffff7fffffff
+DATA absmask<>+24(SB)/8, $0x7fffffff7fffffff
+GLOBL absmask<>(SB), RODATA|NOPTR, $32
 
 // RQQFLOOR sets up the optional ReLU of the fused kernels: with relu (the
 // byte at argument RELU) Y12 = +0, R13 the sign-clearing mask and R14 the
@@ -1032,17 +1024,15 @@ GLOBL rqqmask<>(SB), RODATA|NOPTR, $96
 // gradient mask; without, Y12 = −Inf and R13 = R14 all-ones, which leave
 // y unchanged and the mask all-ones. Clobbers AX.
 #define RQQFLOOR(RELU) \
-	LEAQ    rqqmask<>(SB), R13; \
+	LEAQ    tailmask<>(SB), R13; \
+	MOVQ    R13, R14; \
 	BCAST32($0xff800000, X12, Y12); \
 	MOVBQZX RELU(FP), AX; \
 	TESTQ   AX, AX; \
-	JZ      rqqnorelu; \
+	JZ      rqqfloor; \
 	VXORPS  Y12, Y12, Y12; \
-	LEAQ    64(R13), R14; \
-	JMP     rqqfloor; \
-rqqnorelu: \
-	LEAQ 32(R13), R13; \
-	MOVQ R13, R14; \
+	LEAQ    32(R14), R14; \
+	LEAQ    absmask<>(SB), R13; \
 rqqfloor:
 
 // RQQ8(off, V) writes 8 values of requantQuantize: REQUANT8's product and
