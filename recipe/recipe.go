@@ -100,6 +100,8 @@ type Options struct {
 	// Average is train.Options.Average for the main stage (not the float
 	// pre-training).
 	Average int
+	// KeepOutputBias is train.Options.KeepOutputBias, for every stage.
+	KeepOutputBias bool
 	// Threads (default 1).
 	Threads int
 	// Dir receives the checkpoint, Dir/model.ckpt, and resumes from it;
@@ -237,7 +239,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	tr, err := train.New(m, train.Options{Epochs: o.Epochs, Batch: o.Batch, LR: lr, WeightDecay: o.WeightDecay,
 		Threads: o.Threads, Seed: cfg.Seed, Dir: o.Dir, Progress: o.Progress, Augment: o.Augment,
-		Schedule: o.Schedule, RawInput: o.RawInput, FreshWeights: start == nil, Average: o.Average})
+		Schedule: o.Schedule, RawInput: o.RawInput, FreshWeights: start == nil, Average: o.Average, KeepOutputBias: o.KeepOutputBias})
 	if err != nil {
 		return nil, &SetupError{"Dir", err}
 	}
@@ -316,6 +318,7 @@ func runFloat(ctx context.Context, o Options) (*Result, error) {
 	f := o.Float
 	fo := o
 	fo.Config, fo.Float, fo.Epochs, fo.LR, fo.Dir = FloatConfig(o.Config), nil, f.Epochs, f.LR, f.Dir
+	fo.Average = 0 // the main stage's
 	if fo.LR == 0 {
 		fo.LR = LR
 	}

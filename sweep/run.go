@@ -194,6 +194,7 @@ func checkRecipe(dir string, g Grid) error {
 			{&aligned.CentreOnData, &g.CentreOnData, "--centre-on-data=false", true},
 			{&aligned.FitGain, &g.FitGain, "--fit-gain=false", true},
 			{&aligned.L1WhereFolds, &g.L1WhereFolds, "--fit-gain-all", old.FitGain},
+			{&aligned.CorrectBias, &g.CorrectBias, "--correct-bias=false", true},
 		} {
 			if !d.in {
 				*d.old = *d.now
@@ -291,7 +292,7 @@ func (r *run) trainFloat(ctx context.Context, threads int) (float64, error) {
 	r.logf("float: training %d epochs", r.g.FloatEpochs)
 	res, err := recipe.Run(ctx, recipe.Options{Config: r.config(quant.Float, 0, 0), Train: r.train, Test: r.test,
 		Epochs: r.g.FloatEpochs, Batch: r.g.Batch, LR: r.g.LR, Threads: threads, Dir: floatDir(r.o.Dir),
-		Progress: r.o.Progress, Log: r.prefixed("float")})
+		KeepOutputBias: !r.g.CorrectBias, Progress: r.o.Progress, Log: r.prefixed("float")})
 	if err != nil {
 		return 0, fmt.Errorf("sweep: float model: %w", err)
 	}
@@ -419,7 +420,7 @@ func (r *run) fineTune(ctx context.Context, p Point, cfg models.Config, fc *chec
 	r.logf("%s: fine-tuning %d epochs", p.ID, epochs)
 	rr, err := recipe.Run(ctx, recipe.Options{Config: cfg, InitFrom: fc, FoldGain: r.g.FoldGain, CentreOnData: r.g.CentreOnData, FitGain: r.g.FitGain, L1WhereFolds: r.g.L1WhereFolds,
 		Train: r.train, Test: r.test, Epochs: epochs, Batch: r.g.Batch, LR: r.g.FineTuneLR, Threads: threads,
-		Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
+		KeepOutputBias: !r.g.CorrectBias, Dir: pointDir(r.o.Dir, p.ID), Progress: prog, Log: r.prefixed(p.ID)})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -173,6 +173,12 @@ type Grid struct {
 	// reach; the others keep it (models.InitOptions.L1WhereFolds). The a2q
 	// sweep command sets it unless told --fit-gain-all.
 	L1WhereFolds bool `json:"l1_where_folds,omitempty"`
+	// CorrectBias corrects the output bias of super-resolution models
+	// after their last epoch, float and fine-tuned
+	// (train.Options.KeepOutputBias); it is no part of a classifier's
+	// recipe. The a2q sweep command sets it unless told
+	// --correct-bias=false.
+	CorrectBias bool `json:"correct_bias,omitempty"`
 	// CalibSize is the number of training examples the post-training
 	// points calibrate on (0: recipe.DefaultCalibSize). It is part of the
 	// recipe only with a post-training method: a grid of QAT points alone
@@ -202,6 +208,9 @@ func (g Grid) withDefaults() Grid {
 	// The gain is fitted only where it is given back at all.
 	g.FitGain = g.FitGain && g.FoldGain
 	g.L1WhereFolds = g.L1WhereFolds && g.FitGain
+	if t, _ := models.TaskOf(g.Model); t != models.SuperResolve {
+		g.CorrectBias = false
+	}
 	switch {
 	case !g.postTraining():
 		g.CalibSize = 0

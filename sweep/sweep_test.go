@@ -290,6 +290,23 @@ func TestTinySweep(t *testing.T) {
 	if err := checkRecipe(old, tinyGrid().withDefaults()); err == nil || !strings.Contains(err.Error(), "add --fit-gain-all to extend") {
 		t.Errorf("fitting where the L1 gain cannot reach in a directory fitting every layer: %v", err)
 	}
+	// The output-bias correction belongs to super-resolution recipes only:
+	// a classifier's grid drops it, an image-to-image one made before it
+	// existed is extended with --correct-bias=false.
+	cl := tinyGrid()
+	cl.CorrectBias = true
+	if cl.withDefaults().CorrectBias {
+		t.Error("a classifier's recipe records the output-bias correction")
+	}
+	sr, srOld := tinyGrid(), tinyGrid()
+	sr.Model, srOld.Model, sr.CorrectBias = "espcn", "espcn", true
+	old = t.TempDir()
+	if err := checkRecipe(old, srOld.withDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRecipe(old, sr.withDefaults()); err == nil || !strings.Contains(err.Error(), "add --correct-bias=false to extend") {
+		t.Errorf("a corrected output bias in a super-resolution directory without it: %v", err)
+	}
 	if _, err := RunPoint(ctx, tinyGrid(), o, "a2q-w8a8-p16"); err == nil || !strings.Contains(err.Error(), "a2q-w8a8-p16") {
 		t.Errorf("unknown point: %v", err)
 	}

@@ -81,6 +81,13 @@ type Options struct {
 	// for the mean over the training set. The last epoch's test score and
 	// checkpoint are the averaged model's.
 	Average int
+	// KeepOutputBias turns off the correction an image-to-image model
+	// (super-resolution) gets after its last epoch: its output layer's bias
+	// moved by the mean residual of each output channel over the first
+	// BiasExamples training examples (models.Model.CorrectOutputBias),
+	// kept when it lowers their mean squared error. The last epoch's test
+	// score and checkpoint are the corrected model's.
+	KeepOutputBias bool
 }
 
 // History is the per-epoch record kept in checkpoints.
@@ -373,6 +380,11 @@ func (t *Trainer) Run(ctx context.Context, train, test *data.Set) error {
 		}
 		if err := t.average(ctx, ep, train); err != nil {
 			return err
+		}
+		if ep == t.o.Epochs-1 && m.Task == models.SuperResolve && !t.o.KeepOutputBias {
+			if err := t.correctOutputBias(ctx, train); err != nil {
+				return err
+			}
 		}
 		var score *float64
 		if test != nil {

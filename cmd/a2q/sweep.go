@@ -46,6 +46,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	ftLR := fs.Float64("fine-tune-lr", 1e-4, "peak learning rate of the points' fine-tuning")
 	foldGain := fs.Bool("fold-gain", true, "give each accumulator-aware layer back the gain the projection takes from it, through its own scale (--fold-gain=false: the recipe of sweeps run before it was the default)")
 	fitGain := fs.Bool("fit-gain", true, "with --fold-gain: fit the gain and offset of each channel of the accumulator-aware layers the L1 gain cannot reach (not followed by another layer through ReLU and pooling) to the float model's channel on the first 1,024 training examples (--fit-gain=false: the recipe of sweeps run before it was the default)")
+	correctBias := fs.Bool("correct-bias", true, "super-resolution models: after the last epoch of each training (float and fine-tuned), shift the output layer's bias by each output channel's mean residual over the first 4,096 training examples, kept if it lowers their mean squared error (--correct-bias=false: the recipe of sweeps run before it existed)")
 	fitAll := fs.Bool("fit-gain-all", false, "with --fit-gain: fit every accumulator-aware layer, also those the L1 gain reaches (the recipe of sweeps run with --fit-gain before --fit-gain-all existed)")
 	centre := fs.Bool("centre-on-data", true, "zero-centre each A2Q+ layer on the first 1,024 training examples, where that reproduces the float model's outputs better than subtracting each channel's mean (--centre-on-data=false: the plain A2Q+ recipe)")
 	seed := fs.Uint64("seed", 1, "random seed")
@@ -72,7 +73,7 @@ func runSweep(ctx context.Context, e *env, args []string) error {
 	}
 	g := sweep.Grid{Model: *model, Data: *dataSpec, Epochs: *epochs, FloatEpochs: *floatEpochs, PlusEpochs: *plusEpochs, Batch: *batch,
 		LR: *lr, FineTuneLR: *ftLR, Seed: *seed, Scale: *scale, FoldGain: *foldGain,
-		CentreOnData: *centre, FitGain: *fitGain, L1WhereFolds: !*fitAll}
+		CentreOnData: *centre, FitGain: *fitGain, L1WhereFolds: !*fitAll, CorrectBias: *correctBias}
 	for _, q := range splitList(*quants) {
 		m, ok := quant.ParseMode(q)
 		if !ok || m == quant.Float {
