@@ -370,26 +370,21 @@ func fusePool(tp *autodiff.Tape, ms []Module, x *autodiff.Var, train, staged boo
 	if rest == nil {
 		return tp.MaxPoolBias(lin, b, relu, p.K, p.Stride), n, false
 	}
-	flatten := false
+	k := n // the module that reads the result, past a Flatten
 	if len(ms) > n+1 {
-		_, flatten = ms[n].(Flatten)
+		if _, ok := ms[n].(Flatten); ok {
+			k++
+		}
 	}
 	var next Staged
-	if k := n + b2i(flatten); len(ms) > k {
+	if len(ms) > k {
 		next, _ = ms[k].(Staged)
 	}
 	y, nextStaged = rest(tp.MaxPool(lin, p.K, p.Stride), relu, next)
-	if nextStaged && flatten {
-		y, n = tp.Flatten(y), n+1
+	if nextStaged && k > n {
+		y, n = tp.Flatten(y), k
 	}
 	return y, n, nextStaged
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Params implements Module.
