@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"iter"
 
 	"github.com/a2qtoolkit/a2q/autodiff"
 	"github.com/a2qtoolkit/a2q/nn"
@@ -21,8 +22,8 @@ type BiasCorrection struct {
 
 // CorrectOutputBias moves the bias of the layer that produces an
 // image-to-image model's output (the one layer whose output reaches the
-// network's output through no other layer) by one Gauss–Newton step on the mean
-// squared error over the examples each yields, with the model in
+// network's output through no other layer) by one Gauss–Newton step on the
+// mean squared error over batches of inputs and targets, with the model in
 // evaluation mode:
 //
 //	b[c] −= Σ_i (y_i − t_i)·∂y_i/∂b[c] / Σ_i ∂y_i/∂b[c]
@@ -33,31 +34,26 @@ type BiasCorrection struct {
 // training leaves such an offset when the quantized weights move in steps
 // faster than the bias follows; the quantizers do not depend on the bias,
 // so the weights, integers and budgets stay as they are. The step is kept
-// only if it lowers the mean squared error over the same examples. each
-// calls its argument on every batch of inputs and targets, in the same
-// order every time, and returns the first error.
-func (m *Model) CorrectOutputBias(ctx context.Context, each func(func(x, y *tensor.Tensor) error) error, threads int) (BiasCorrection, error) {
+// only if it lowers the mean squared error over the same examples, so
+// batches is read twice and must yield the same examples both times.
+func (m *Model) CorrectOutputBias(ctx context.Context, batches iter.Seq2[*tensor.Tensor, *tensor.Tensor], threads int) (BiasCorrection, error) {
 	l := m.outputLayer()
 	if l == nil || l.Bias == nil {
 		return BiasCorrection{}, fmt.Errorf("output bias: the network's output is not that of one layer with a bias")
 	}
 	res := BiasCorrection{Layer: l.Name}
 	b := l.Bias
-	grad := b.Grad
-	if grad == nil {
-		grad = tensor.New(b.Value.Shape...)
-	}
-	saved := append([]float32(nil), grad.Data...)
-	defer copy(grad.Data, saved)
-	g, s := make([]float64, len(b.Value.Data)), make([]float64, len(b.Value.Data))
+	grad := tensor.New(b.Value.Shape...)
+	defer m.onlyGrad(b, grad)()
+	g, s := make([]float64, len(grad.Data)), make([]float64, len(grad.Data))
 	var sq float64
 	var n int
 	tp := autodiff.NewTape(threads)
 	// pass records the model on x and backpropagates the output gradient
-	// dy(out) into the bias alone, adding it to sum.
-	pass := func(x *tensor.Tensor, sum []float64, dy func(out []float32, d []float32)) {
+	// dy(out) into the bias, adding it to sum.
+	pass := func(x *tensor.Tensor, sum []float64, dy func(out, d []float32)) {
 		clear(grad.Data)
-		out := m.forwardBiasLeaf(tp, x, b, grad)
+		out := m.Forward(tp, tp.Constant(x), false)
 		tp.Backward(tp.Custom(tp.NewValue(1), func(_ *tensor.Tensor, gs []*tensor.Tensor) {
 			dy(out.Value.Data, gs[0].Data)
 		}, out))
@@ -66,9 +62,9 @@ func (m *Model) CorrectOutputBias(ctx context.Context, each func(func(x, y *tens
 			sum[c] += float64(v)
 		}
 	}
-	err := each(func(x, y *tensor.Tensor) error {
+	for x, y := range batches {
 		if err := ctx.Err(); err != nil {
-			return err
+			return res, fmt.Errorf("output bias of %s: %w", l.Name, err)
 		}
 		pass(x, g, func(out, d []float32) {
 			for i, v := range out {
@@ -83,10 +79,6 @@ func (m *Model) CorrectOutputBias(ctx context.Context, each func(func(x, y *tens
 				d[i]++
 			}
 		})
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("output bias of %s: %w", l.Name, err)
 	}
 	if n == 0 {
 		return res, fmt.Errorf("output bias of %s: no examples", l.Name)
@@ -99,23 +91,16 @@ func (m *Model) CorrectOutputBias(ctx context.Context, each func(func(x, y *tens
 		}
 	}
 	sq = 0
-	err = each(func(x, y *tensor.Tensor) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	for x, y := range batches {
 		out, err := m.Infer(ctx, x, threads)
 		if err != nil {
-			return err
+			copy(b.Value.Data, old)
+			return res, fmt.Errorf("output bias of %s: %w", l.Name, err)
 		}
 		for i, v := range out.Data {
 			r := float64(v - y.Data[i])
 			sq += r * r
 		}
-		return nil
-	})
-	if err != nil {
-		copy(b.Value.Data, old)
-		return res, fmt.Errorf("output bias of %s: %w", l.Name, err)
 	}
 	if after := sq / float64(n); after < res.Before {
 		res.After, res.Kept = after, true
@@ -141,20 +126,19 @@ func (m *Model) outputLayer() *quant.Layer {
 	return nil
 }
 
-// forwardBiasLeaf records the model in evaluation mode on x with bias b
-// the only parameter whose gradient is kept (into grad); the others are
-// constants on the tape for the duration.
-func (m *Model) forwardBiasLeaf(tp *autodiff.Tape, x *tensor.Tensor, b *nn.Param, grad *tensor.Tensor) *autodiff.Var {
+// onlyGrad makes b, with gradient grad, the one parameter of the model
+// that a tape records as trainable (the others become constants) until
+// the function it returns restores every parameter's gradient.
+func (m *Model) onlyGrad(b *nn.Param, grad *tensor.Tensor) (restore func()) {
 	ps := m.Params()
 	grads := make([]*tensor.Tensor, len(ps))
 	for i, p := range ps {
 		grads[i], p.Grad = p.Grad, nil
 	}
 	b.Grad = grad
-	defer func() {
+	return func() {
 		for i, p := range ps {
 			p.Grad = grads[i]
 		}
-	}()
-	return m.Forward(tp, tp.Constant(x), false)
+	}
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"iter"
 	"math"
 	"testing"
 
@@ -42,19 +43,9 @@ func TestCorrectOutputBias(t *testing.T) {
 			}
 			ys = append(ys, y)
 		}
-		each := func(targets []*tensor.Tensor) func(func(x, y *tensor.Tensor) error) error {
-			return func(f func(x, y *tensor.Tensor) error) error {
-				for i, x := range xs {
-					if err := f(x, targets[i]); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-		}
 		bias := m.Layers[2].Bias.Value.Data
 		before := append([]float32(nil), bias...)
-		res, err := m.CorrectOutputBias(ctx, each(ys), 1)
+		res, err := m.CorrectOutputBias(ctx, pairs(xs, ys), 1)
 		if err != nil || res.Kept || res.Before != 0 || res.Layer != "conv3" {
 			t.Fatalf("%s: on its own outputs: %+v, %v (want nothing kept)", mode, res, err)
 		}
@@ -73,13 +64,28 @@ func TestCorrectOutputBias(t *testing.T) {
 			}
 			shifted = append(shifted, s)
 		}
-		res, err = m.CorrectOutputBias(ctx, each(shifted), 2)
+		res, err = m.CorrectOutputBias(ctx, pairs(xs, shifted), 2)
 		if err != nil || !res.Kept || !(res.After < 1e-9) || !(res.Before > 1e-4) {
 			t.Fatalf("%s: shifted targets: %+v, %v", mode, res, err)
 		}
 		for c := range bias {
 			if d := bias[c] - before[c]; math.Abs(float64(d-shift[c])) > 1e-5 {
 				t.Errorf("%s: channel %d moved by %v, want %v", mode, c, d, shift[c])
+			}
+		}
+	}
+}
+
+// pairs yields xs[i] with ys[i] (nil when ys is nil), in order.
+func pairs(xs, ys []*tensor.Tensor) iter.Seq2[*tensor.Tensor, *tensor.Tensor] {
+	return func(yield func(x, y *tensor.Tensor) bool) {
+		for i, x := range xs {
+			var y *tensor.Tensor
+			if ys != nil {
+				y = ys[i]
+			}
+			if !yield(x, y) {
+				return
 			}
 		}
 	}

@@ -32,14 +32,7 @@ func TestRecomputeNormStats(t *testing.T) {
 				bn.RunMean.Value.Data[i], bn.RunVar.Value.Data[i] = 5, 7 // stale
 			}
 		}
-		k := 0
-		n, err := m.RecomputeNormStats(context.Background(), func() (*tensor.Tensor, bool) {
-			if k == len(batches) {
-				return nil, false
-			}
-			k++
-			return batches[k-1], true
-		}, 1)
+		n, err := m.RecomputeNormStats(context.Background(), pairs(batches, nil), 1)
 		if err != nil || n != len(batches) {
 			t.Fatalf("%d batches: n = %d, err %v", len(batches), n, err)
 		}
@@ -67,10 +60,8 @@ func TestRecomputeNormStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := c.RecomputeNormStats(context.Background(), func() (*tensor.Tensor, bool) {
-		t.Fatal("a network without batch norms read a batch")
-		return nil, false
-	}, 1); n != 0 || err != nil {
+	never := func(yield func(x, y *tensor.Tensor) bool) { t.Fatal("a network without batch norms read a batch") }
+	if n, err := c.RecomputeNormStats(context.Background(), never, 1); n != 0 || err != nil {
 		t.Errorf("no batch norms: n = %d, err %v", n, err)
 	}
 }

@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 
 	"github.com/a2qtoolkit/a2q/data"
@@ -49,16 +48,7 @@ func (t *Trainer) average(ctx context.Context, ep int, train *data.Set) error {
 			p.Value.Data[j] = v / k
 		}
 	}
-	// The training set in order, a batch at a time, for the statistics.
-	b := NewBatch(train, t.o.Batch)
-	batcher := data.NewBatcher(train, t.o.Batch, rand.New(rand.NewPCG(t.o.Seed, 0)), data.Augment{})
-	n, err := t.Model.RecomputeNormStats(ctx, func() (*tensor.Tensor, bool) {
-		n, ok := b.Next(batcher)
-		if !ok {
-			return nil, false
-		}
-		return b.X(n), true
-	}, t.o.Threads)
+	n, err := t.Model.RecomputeNormStats(ctx, inOrder(train, t.o.Batch, 0), t.o.Threads)
 	if err != nil {
 		return fmt.Errorf("averaged weights: batch-norm statistics: %w", err)
 	}

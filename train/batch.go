@@ -1,6 +1,8 @@
 package train
 
 import (
+	"iter"
+
 	"github.com/a2qtoolkit/a2q/data"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
@@ -60,4 +62,32 @@ func FirstInputs(s *data.Set, n int) *tensor.Tensor {
 	b := NewBatch(s, n)
 	got, _ := b.Next(data.NewBatcher(s, n, nil, data.Augment{}))
 	return b.X(got)
+}
+
+// inOrder yields the first limit examples of s (all of them when limit is
+// 0), in the set's order and size at a time, as inputs and targets (nil
+// for a set without targets). The tensors are reused from one batch to
+// the next.
+func inOrder(s *data.Set, size, limit int) iter.Seq2[*tensor.Tensor, *tensor.Tensor] {
+	return func(yield func(x, y *tensor.Tensor) bool) {
+		b := NewBatch(s, size)
+		batcher := data.NewBatcher(s, size, nil, data.Augment{})
+		for seen := 0; limit == 0 || seen < limit; {
+			n, ok := b.Next(batcher)
+			if !ok {
+				return
+			}
+			if limit > 0 {
+				n = min(n, limit-seen)
+			}
+			var y *tensor.Tensor
+			if s.Y != nil {
+				y = b.Y(n)
+			}
+			if !yield(b.X(n), y) {
+				return
+			}
+			seen += n
+		}
+	}
 }

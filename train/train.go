@@ -295,8 +295,8 @@ func (t *Trainer) Save(path string) error {
 	for k, v := range t.Opt.State() {
 		extra["optim."+k] = v
 	}
-	for i, p := range t.Model.Params() {
-		if t.sums != nil {
+	if t.sums != nil {
+		for i, p := range t.Model.Params() {
 			extra[averagePrefix+p.Name] = tensor.FromData(t.sums[i], p.Value.Shape...)
 		}
 	}
