@@ -47,7 +47,7 @@ func runTrain(ctx context.Context, e *env, args []string) error {
 	wd := fs.Float64("weight-decay", 0, "decoupled weight decay (never on biases, g, s)")
 	schedule := fs.String("schedule", string(train.DefaultSchedule), "learning-rate schedule: flat-cosine (the peak for the first 3/4 of the run, then a cosine down to 1/100 of it), cosine (from the peak to 1/100 over the whole run) or constant")
 	average := fs.Int("average", 0, "leave the mean of the weights at the ends of the last N epochs instead of the last epoch's (stochastic weight averaging; batch-norm statistics recomputed for it; 0: none)")
-	correctBias := fs.Bool("correct-bias", true, "super-resolution models: after the last epoch, shift the output layer's bias by each output channel's mean residual over the first 4,096 training examples, kept if it lowers their mean squared error (--correct-bias=false to opt out)")
+	correctBias := fs.Bool("correct-bias", true, fmt.Sprintf("super-resolution models: after the last epoch, shift the output layer's bias by each output channel's mean residual over the first %d training examples, kept if it lowers their mean squared error (--correct-bias=false to opt out)", train.BiasExamples))
 	standardise := fs.Bool("standardise-input", true, "classifiers: step the layers that read the image as if it were standardised (each channel's training mean and std), and start fresh weights as drawn for standardised inputs; the model still reads [0, 1] pixels (--standardise-input=false to opt out)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	scale := fs.Int("scale", 2, "upscaling factor for super-resolution models")
