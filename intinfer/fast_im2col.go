@@ -113,9 +113,12 @@ func im2colValid(g *tensor.ConvGeom, x []uint8, col []uint8, lda int) {
 			// the word moves).
 			last := (oh-1)*sh + (ow-1)*sw + (kh-1)*rowLen
 			end := (r + oh*ow) * lda
-			if short && n*imgLen+last+8 <= len(x) && end+8 <= len(col) {
+			switch {
+			case short && kh == 3 && lda <= k+8 && n*imgLen+last+8 <= len(x) && end+8 <= len(col):
+				im2colWords3(&col[r*lda], lda, &img[0], oh, ow, sh, sw, rowLen, run, k)
+			case short && n*imgLen+last+8 <= len(x) && end+8 <= len(col):
 				im2colWords(&col[r*lda], lda, &img[0], oh, ow, sh, sw, rowLen, kh, run, k)
-			} else {
+			default:
 				_, _ = img[last+run-1], col[end-1]
 				im2colValidAVX2(&col[r*lda], lda, &img[0], oh, ow, sh, sw, rowLen, kh, run, k)
 			}

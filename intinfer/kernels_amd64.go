@@ -36,6 +36,12 @@ func im2colValidAVX2(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh
 //go:noescape
 func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, run, k int)
 
+// im2colWords3 is im2colWords for three kernel rows (kh = 3) and rows
+// with at most 8 bytes of padding (lda ≤ k+8).
+//
+//go:noescape
+func im2colWords3(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
+
 // requantAVX2 and quantizeAVX2 are requantAVX512 and quantizeAVX512 on
 // the first n &^ 7 channels (values).
 //

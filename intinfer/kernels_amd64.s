@@ -267,6 +267,55 @@ TEXT ·im2colValidAVX2(SB), NOSPLIT, $0-88
 TEXT ·im2colWords(SB), NOSPLIT, $0-88
 	IM2COL(MOVE_WORD, PAD_WORDS)
 
+// func im2colWords3(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
+//
+// im2colWords for three kernel rows whose padding fits one word (lda ≤ k
+// + 8): each patch row is three word moves and one word of zeros, with
+// every count and stride in a register. The same slack as im2colWords.
+//   DI patch row; BX lda; R9 first source byte of the output row; R8 rows
+//   left; AX source of the patch; CX patches left in the row; R12 rowLen;
+//   R13 run; DX k; R15 sw; R10, R11, R14 the words; SI sh.
+TEXT ·im2colWords3(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ lda+8(FP), BX
+	MOVQ src+16(FP), R9
+	MOVQ oh+24(FP), R8
+	MOVQ sh+40(FP), SI
+	MOVQ sw+48(FP), R15
+	MOVQ rowLen+56(FP), R12
+	MOVQ run+64(FP), R13
+	MOVQ k+72(FP), DX
+	TESTQ R8, R8
+	JZ    w3done
+
+w3row:
+	MOVQ  R9, AX
+	MOVQ  ow+32(FP), CX
+	TESTQ CX, CX
+	JZ    w3next
+
+w3patch:
+	MOVQ (AX), R10
+	MOVQ (AX)(R12*1), R11
+	MOVQ (AX)(R12*2), R14
+	MOVQ R10, (DI)
+	MOVQ R11, (DI)(R13*1)
+	LEAQ (DI)(R13*2), R10
+	MOVQ R14, (R10)
+	MOVQ $0, (DI)(DX*1)
+	ADDQ R15, AX
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  w3patch
+
+w3next:
+	ADDQ SI, R9
+	DECQ R8
+	JNZ  w3row
+
+w3done:
+	RET
+
 // func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 //
 // For pix pixels p and channels c < n: v = max(x0[p·step+c], x1[…], x2[…],
