@@ -297,6 +297,61 @@ func (kn *Kernel) MulS8(threads, m int, a []int8, lda int, c []int32, ldc int) {
 	kn.run(threads, m, asBytes(a), lda, group, c, ldc, true)
 }
 
+// UsesMax4 reports whether MulU8Max4 (signedInput false) or MulS8Max4
+// (true) can run the kernel: its product for that input runs on the
+// broadcast 32-bit kernel (K ≤ 128 on 32-bit lanes without VNNI).
+func (kn *Kernel) UsesMax4(signedInput bool) bool {
+	return kn.n > 0 && kn.k > 0 && kn.rowKernel(signedInput) == rowsB32
+}
+
+// MulU8Max4 computes the products of MulU8 for m activation rows (m a
+// multiple of 4) and keeps, of every 4 consecutive rows, the maximum:
+//
+//	C[i][j] = max_{r<4} Σₖ A[4i+r][k]·W[j][k],  i < m/4
+//
+// C has m/4 rows. A convolution followed by a 2×2 max pool of stride 2 is
+// this product when the patch rows of each pool window are consecutive,
+// and its full accumulators are then never stored. The reads are MulU8's.
+// It panics unless UsesMax4(false).
+func (kn *Kernel) MulU8Max4(threads, m int, a []uint8, lda int, c []int32, ldc int) {
+	kn.runMax4(threads, m, a, lda, c, ldc, false)
+}
+
+// MulS8Max4 is MulU8Max4 for int8 activations. It panics unless
+// UsesMax4(true).
+func (kn *Kernel) MulS8Max4(threads, m int, a []int8, lda int, c []int32, ldc int) {
+	kn.runMax4(threads, m, asBytes(a), lda, c, ldc, true)
+}
+
+// runMax4 checks a pooled product and hands contiguous ranges of output
+// rows to up to threads goroutines.
+func (kn *Kernel) runMax4(threads, m int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	out := m / max4Rows
+	switch {
+	case !kn.UsesMax4(signed):
+		panic("intgemm: pooled product needs the broadcast 32-bit kernel")
+	case m < 0 || m%max4Rows != 0:
+		panic("intgemm: pooled product of a row count that is not a multiple of 4")
+	case lda < kn.k || ldc < kn.n:
+		panic("intgemm: lda < k or ldc < n")
+	case m > 0 && len(a) < (m-1)*lda+kn.k:
+		panic("intgemm: activation slice too short")
+	case m > 0 && len(c) < (out-1)*ldc+kn.n:
+		panic("intgemm: output slice too short")
+	}
+	threads = max(1, min(threads, out))
+	if threads == 1 {
+		kn.rowsB32Max4(0, out, a, lda, c, ldc, signed)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		o0, o1 := t*out/threads, (t+1)*out/threads
+		wg.Go(func() { kn.rowsB32Max4(o0, o1, a, lda, c, ldc, signed) })
+	}
+	wg.Wait()
+}
+
 // UsesGroups reports whether MulU8Groups can run the kernel: its K is a
 // whole number of groups of 4 and its 32-bit path runs on VNNI.
 func (kn *Kernel) UsesGroups() bool { return kn.k%group == 0 && kn.UsesVNNI() }

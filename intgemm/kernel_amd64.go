@@ -137,3 +137,12 @@ func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, bl
 
 //go:noescape
 func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)
+
+// kern32bMax4U8AVX2 and kern32bMax4S8AVX2 are the pooled broadcast 32-bit
+// micro-kernel (kern32bMax4Go) for unsigned and signed activations.
+//
+//go:noescape
+func kern32bMax4U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)
+
+//go:noescape
+func kern32bMax4S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int)

@@ -39,3 +39,11 @@ func kern32bU8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, bl
 func kern32bS8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
 	panic("intgemm: AVX2 kernel without assembly")
 }
+
+func kern32bMax4U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
+	panic("intgemm: AVX2 kernel without assembly")
+}
+
+func kern32bMax4S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
+	panic("intgemm: AVX2 kernel without assembly")
+}

@@ -93,9 +93,13 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		}
 		outb := spare[:nb*st.preShuffle]
 		h, w := g.OH, g.OW
-		for pi, op := range st.pools {
+		pools := st.pools
+		if st.pooled {
+			pools = nil // pooled inside the product
+		}
+		for pi, op := range pools {
 			k, stride := op.K, tensor.PoolStride(op.K, op.Stride)
-			if pi == len(st.pools)-1 {
+			if pi == len(pools)-1 {
 				poolRequantGrid(nb, h, w, gh, gw, l.OutC, k, stride, acc, outb, &st.q)
 				break
 			}
@@ -107,7 +111,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 			maxPoolInto(nb, h, w, l.OutC, k, stride, acc, dst) // a sparse stage has one pool
 			acc, h, w, gh, gw = dst, oh, ow, oh, ow
 		}
-		if len(st.pools) == 0 {
+		if len(pools) == 0 {
 			st.q.rows(acc, outb)
 		}
 		for _, sh := range st.shuffles {
@@ -135,6 +139,9 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	}
 	if st.inPlace != nil {
 		return st.runInPlace(th, x, nb, g, s.acc), g.H, g.W
+	}
+	if st.pooled {
+		return st.runPooled(s, th, x, nb, g), g.OH / 2, g.OW / 2
 	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]

@@ -75,6 +75,9 @@ type fastStage struct {
 	// place (fast_inplace.go): the layer's weights repacked for
 	// intgemm.Kernel.MulU8Groups.
 	inPlace *intgemm.Kernel
+	// pooled: the layer's one 2×2 pool runs inside its product
+	// (fast_pooled.go); the accumulators are the pooled ones.
+	pooled bool
 }
 
 type shuffleOp struct{ h, w, c, r int }
@@ -250,6 +253,7 @@ func planFast(e *Engine) *fastPlan {
 	for i := range p.stages {
 		p.stages[i].chooseKernel(p.chunk, e.o.Path)
 		p.accSize = max(p.accSize, p.stages[i].fitInPlace())
+		p.stages[i].fitPooled()
 	}
 	p.scratch.New = func() any {
 		c := p.chunk

@@ -42,6 +42,12 @@ func im2colWords(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, kh, ru
 //go:noescape
 func im2colWords3(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
 
+// im2colWords3Pool is im2colWords3 with the rows in the order of 2×2 pool
+// windows (im2colPool2): oh·ow windows of four patch rows.
+//
+//go:noescape
+func im2colWords3Pool(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
+
 // requantAVX2 and quantizeAVX2 are requantAVX512 and quantizeAVX512 on
 // the first n &^ 7 channels (values).
 //

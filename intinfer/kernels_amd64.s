@@ -2,6 +2,35 @@
 
 #include "textflag.h"
 
+// PATCH3 writes the patch row at DI from the three kernel rows at SRC
+// (rowLen R12 apart): three word moves run R13 apart and a word of zeros
+// at k (DX), then steps DI to the next row (lda BX). Each word spills into
+// what is written after it: the next run, or the next row.
+#define PATCH3(SRC) \
+	MOVQ (SRC), R10; \
+	MOVQ (SRC)(R12*1), R11; \
+	MOVQ (SRC)(R12*2), R14; \
+	MOVQ R10, (DI); \
+	MOVQ R11, (DI)(R13*1); \
+	LEAQ (DI)(R13*2), R10; \
+	MOVQ R14, (R10); \
+	MOVQ $0, (DI)(DX*1); \
+	ADDQ BX, DI
+
+// W3ARGS loads the arguments the two three-row kernels share (defined
+// before the first TEXT: go vet reads a macro's FP references as those of
+// the function it is defined in).
+#define W3ARGS \
+	MOVQ dst+0(FP), DI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ src+16(FP), R9; \
+	MOVQ oh+24(FP), R8; \
+	MOVQ sh+40(FP), SI; \
+	MOVQ sw+48(FP), R15; \
+	MOVQ rowLen+56(FP), R12; \
+	MOVQ run+64(FP), R13; \
+	MOVQ k+72(FP), DX
+
 // Patch copies of an unpadded one-group convolution, one image: for each
 // output pixel (i, j), row r = i·ow + j of dst gets the kh runs of run
 // bytes at src[i·sh + j·sw + h·rowLen] at dst[r·lda + h·run], then zeros
@@ -274,17 +303,9 @@ TEXT ·im2colWords(SB), NOSPLIT, $0-88
 // every count and stride in a register. The same slack as im2colWords.
 //   DI patch row; BX lda; R9 first source byte of the output row; R8 rows
 //   left; AX source of the patch; CX patches left in the row; R12 rowLen;
-//   R13 run; DX k; R15 sw; R10, R11, R14 the words; SI sh.
+//   R13 run; DX k; R15 sw; SI sh; R10, R11, R14 the words.
 TEXT ·im2colWords3(SB), NOSPLIT, $0-80
-	MOVQ dst+0(FP), DI
-	MOVQ lda+8(FP), BX
-	MOVQ src+16(FP), R9
-	MOVQ oh+24(FP), R8
-	MOVQ sh+40(FP), SI
-	MOVQ sw+48(FP), R15
-	MOVQ rowLen+56(FP), R12
-	MOVQ run+64(FP), R13
-	MOVQ k+72(FP), DX
+	W3ARGS
 	TESTQ R8, R8
 	JZ    w3done
 
@@ -295,16 +316,8 @@ w3row:
 	JZ    w3next
 
 w3patch:
-	MOVQ (AX), R10
-	MOVQ (AX)(R12*1), R11
-	MOVQ (AX)(R12*2), R14
-	MOVQ R10, (DI)
-	MOVQ R11, (DI)(R13*1)
-	LEAQ (DI)(R13*2), R10
-	MOVQ R14, (R10)
-	MOVQ $0, (DI)(DX*1)
+	PATCH3(AX)
 	ADDQ R15, AX
-	ADDQ BX, DI
 	DECQ CX
 	JNZ  w3patch
 
@@ -314,6 +327,47 @@ w3next:
 	JNZ  w3row
 
 w3done:
+	RET
+
+// func im2colWords3Pool(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
+//
+// im2colWords3 in the order of 2×2 pool windows: for oh rows of ow
+// windows, the patches of positions (2i, 2j), (2i, 2j+1), (2i+1, 2j) and
+// (2i+1, 2j+1) one after the other (sh and sw are the steps of one
+// position). The rows are written in order, so every spill lands on a row
+// written after it. Registers as im2colWords3's; AX walks a window's
+// four positions.
+TEXT ·im2colWords3Pool(SB), NOSPLIT, $0-80
+	W3ARGS
+	TESTQ R8, R8
+	JZ    wpdone
+
+wprow:
+	MOVQ  R9, AX
+	MOVQ  ow+32(FP), CX
+	TESTQ CX, CX
+	JZ    wpnext
+
+wpwin:
+	PATCH3(AX)
+	ADDQ R15, AX
+	PATCH3(AX)
+	ADDQ SI, AX
+	SUBQ R15, AX
+	PATCH3(AX)
+	ADDQ R15, AX
+	PATCH3(AX)
+	SUBQ SI, AX
+	ADDQ R15, AX
+	DECQ CX
+	JNZ  wpwin
+
+wpnext:
+	LEAQ (R9)(SI*2), R9
+	DECQ R8
+	JNZ  wprow
+
+wpdone:
 	RET
 
 // func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
