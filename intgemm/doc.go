@@ -40,7 +40,9 @@
 // convolution on one channel has K = 9) runs a broadcast kernel instead
 // (kern32b.go): a pair of activations widened to int16 and broadcast to
 // every lane, one output column per 32-bit lane, VPMADDWD, so there is no
-// horizontal sum per output and no padding of K to 16.
+// horizontal sum per output and no padding of K to 16. [Kernel.MulU8Max4]
+// runs it with a 2×2 max pool inside: of every 4 consecutive rows (a pool
+// window's patches) only the maximum is stored.
 //
 // # Sparse layers
 //
