@@ -370,6 +370,110 @@ wpnext:
 wpdone:
 	RET
 
+// The requantisation's pixel loops (requantAVX512, requantAVX2), one
+// pixel of n channels at a time, for a source of four vectors (LOAD4: the
+// maximum of x0…x3, a 2×2 pool) or of one (LOAD1: x0 alone, no pool); the
+// labels are the loop's own.
+#define RQ512LOAD4 \
+	VMOVDQU32 (R8)(AX*4), Z0; \
+	VPMAXSD   (R9)(AX*4), Z0, Z0; \
+	VPMAXSD   (R10)(AX*4), Z0, Z0; \
+	VPMAXSD   (R11)(AX*4), Z0, Z0
+#define RQ512LOAD1 VMOVDQU32 (R8)(AX*4), Z0
+#define RQ512TAIL4 \
+	VMOVDQU32.Z (R8)(AX*4), K1, Z0; \
+	VMOVDQU32.Z (R9)(AX*4), K1, Z1; \
+	VMOVDQU32.Z (R10)(AX*4), K1, Z2; \
+	VMOVDQU32.Z (R11)(AX*4), K1, Z3; \
+	VPMAXSD     Z1, Z0, Z0; \
+	VPMAXSD     Z2, Z0, Z0; \
+	VPMAXSD     Z3, Z0, Z0
+#define RQ512TAIL1 VMOVDQU32.Z (R8)(AX*4), K1, Z0
+
+#define RQ512PIXELS(LOAD, TAILLOAD, pixel, loop, tail, next) \
+pixel: \
+	TESTQ R14, R14; \
+	JZ    done; \
+	XORQ  AX, AX; \
+	MOVQ  BX, CX; \
+loop: \
+	CMPQ CX, $16; \
+	JL   tail; \
+	LOAD; \
+	VCVTDQ2PS Z0, Z0; \
+	VMULPS    (R12)(AX*4), Z0, Z0; \
+	VADDPS    (R13)(AX*4), Z0, Z0; \
+	VDIVPS    Z28, Z0, Z0; \
+	VMAXPS    Z29, Z0, Z0; \
+	VMINPS    Z30, Z0, Z0; \
+	VCVTPS2DQ Z0, Z0; \
+	VPMOVDB   Z0, X0; \
+	VMOVDQU   X0, (DI)(AX*1); \
+	ADDQ      $16, AX; \
+	SUBQ      $16, CX; \
+	JMP       loop; \
+tail: \
+	TESTQ CX, CX; \
+	JZ    next; \
+	TAILLOAD; \
+	VMOVUPS.Z   (R12)(AX*4), K1, Z4; \
+	VMOVUPS.Z   (R13)(AX*4), K1, Z5; \
+	VCVTDQ2PS   Z0, Z0; \
+	VMULPS      Z4, Z0, Z0; \
+	VADDPS      Z5, Z0, Z0; \
+	VDIVPS      Z28, Z0, Z0; \
+	VMAXPS      Z29, Z0, Z0; \
+	VMINPS      Z30, Z0, Z0; \
+	VCVTPS2DQ   Z0, Z0; \
+	VPMOVDB     Z0, K1, (DI)(AX*1); \
+next: \
+	ADDQ R15, R8; \
+	ADDQ R15, R9; \
+	ADDQ R15, R10; \
+	ADDQ R15, R11; \
+	ADDQ BX, DI; \
+	DECQ R14; \
+	JMP  pixel
+
+#define RQ2LOAD4 \
+	VMOVDQU (R8)(AX*4), Y0; \
+	VPMAXSD (R9)(AX*4), Y0, Y0; \
+	VPMAXSD (R10)(AX*4), Y0, Y0; \
+	VPMAXSD (R11)(AX*4), Y0, Y0
+#define RQ2LOAD1 VMOVDQU (R8)(AX*4), Y0
+
+#define RQ2PIXELS(LOAD, pixel, loop, next) \
+pixel: \
+	TESTQ R14, R14; \
+	JZ    r2done; \
+	XORQ  AX, AX; \
+	MOVQ  BX, CX; \
+loop: \
+	CMPQ CX, $8; \
+	JL   next; \
+	LOAD; \
+	VCVTDQ2PS Y0, Y0; \
+	VMULPS    (R12)(AX*4), Y0, Y0; \
+	VADDPS    (R13)(AX*4), Y0, Y0; \
+	VDIVPS    Y12, Y0, Y0; \
+	VMAXPS    Y13, Y0, Y0; \
+	VMINPS    Y14, Y0, Y0; \
+	VCVTPS2DQ Y0, Y0; \
+	VPSHUFB   Y15, Y0, Y0; \
+	VPERMD    Y0, Y11, Y0; \
+	VMOVQ     X0, (DI)(AX*1); \
+	ADDQ      $8, AX; \
+	SUBQ      $8, CX; \
+	JMP       loop; \
+next: \
+	ADDQ R15, R8; \
+	ADDQ R15, R9; \
+	ADDQ R15, R10; \
+	ADDQ R15, R11; \
+	ADDQ BX, DI; \
+	DECQ R14; \
+	JMP  pixel
+
 // func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 //
 // For pix pixels p and channels c < n: v = max(x0[p·step+c], x1[…], x2[…],
@@ -404,61 +508,17 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-92
 	DECQ  DX
 	KMOVW DX, K1
 
-pixel:
-	TESTQ R14, R14
-	JZ    done
-	XORQ  AX, AX
-	MOVQ  BX, CX
+	// One source (x0 = x1 = x2 = x3: no pool) loads one vector a step.
+	CMPQ R8, R9
+	JNE  pixels4
+	CMPQ R8, R10
+	JNE  pixels4
+	CMPQ R8, R11
+	JNE  pixels4
+	RQ512PIXELS(RQ512LOAD1, RQ512TAIL1, pixel1, loop1, tail1, next1)
 
-loop:
-	CMPQ CX, $16
-	JL   tail
-	VMOVDQU32 (R8)(AX*4), Z0
-	VPMAXSD   (R9)(AX*4), Z0, Z0
-	VPMAXSD   (R10)(AX*4), Z0, Z0
-	VPMAXSD   (R11)(AX*4), Z0, Z0
-	VCVTDQ2PS Z0, Z0
-	VMULPS    (R12)(AX*4), Z0, Z0
-	VADDPS    (R13)(AX*4), Z0, Z0
-	VDIVPS    Z28, Z0, Z0
-	VMAXPS    Z29, Z0, Z0
-	VMINPS    Z30, Z0, Z0
-	VCVTPS2DQ Z0, Z0
-	VPMOVDB   Z0, X0
-	VMOVDQU   X0, (DI)(AX*1)
-	ADDQ      $16, AX
-	SUBQ      $16, CX
-	JMP       loop
-
-tail:
-	TESTQ CX, CX
-	JZ    next
-	VMOVDQU32.Z (R8)(AX*4), K1, Z0
-	VMOVDQU32.Z (R9)(AX*4), K1, Z1
-	VMOVDQU32.Z (R10)(AX*4), K1, Z2
-	VMOVDQU32.Z (R11)(AX*4), K1, Z3
-	VMOVUPS.Z   (R12)(AX*4), K1, Z4
-	VMOVUPS.Z   (R13)(AX*4), K1, Z5
-	VPMAXSD     Z1, Z0, Z0
-	VPMAXSD     Z2, Z0, Z0
-	VPMAXSD     Z3, Z0, Z0
-	VCVTDQ2PS   Z0, Z0
-	VMULPS      Z4, Z0, Z0
-	VADDPS      Z5, Z0, Z0
-	VDIVPS      Z28, Z0, Z0
-	VMAXPS      Z29, Z0, Z0
-	VMINPS      Z30, Z0, Z0
-	VCVTPS2DQ   Z0, Z0
-	VPMOVDB     Z0, K1, (DI)(AX*1)
-
-next:
-	ADDQ R15, R8
-	ADDQ R15, R9
-	ADDQ R15, R10
-	ADDQ R15, R11
-	ADDQ BX, DI
-	DECQ R14
-	JMP  pixel
+pixels4:
+	RQ512PIXELS(RQ512LOAD4, RQ512TAIL4, pixel4, loop4, tail4, next4)
 
 done:
 	VZEROUPPER
@@ -548,41 +608,17 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-92
 	VMOVDQU lowbytes<>(SB), Y15
 	VMOVDQU lanes<>(SB), Y11
 
-r2pixel:
-	TESTQ R14, R14
-	JZ    r2done
-	XORQ  AX, AX
-	MOVQ  BX, CX
+	// One source (x0 = x1 = x2 = x3: no pool) loads one vector a step.
+	CMPQ R8, R9
+	JNE  r2pixels4
+	CMPQ R8, R10
+	JNE  r2pixels4
+	CMPQ R8, R11
+	JNE  r2pixels4
+	RQ2PIXELS(RQ2LOAD1, r2pixel1, r2loop1, r2next1)
 
-r2loop:
-	CMPQ CX, $8
-	JL   r2next
-	VMOVDQU   (R8)(AX*4), Y0
-	VPMAXSD   (R9)(AX*4), Y0, Y0
-	VPMAXSD   (R10)(AX*4), Y0, Y0
-	VPMAXSD   (R11)(AX*4), Y0, Y0
-	VCVTDQ2PS Y0, Y0
-	VMULPS    (R12)(AX*4), Y0, Y0
-	VADDPS    (R13)(AX*4), Y0, Y0
-	VDIVPS    Y12, Y0, Y0
-	VMAXPS    Y13, Y0, Y0
-	VMINPS    Y14, Y0, Y0
-	VCVTPS2DQ Y0, Y0
-	VPSHUFB   Y15, Y0, Y0
-	VPERMD    Y0, Y11, Y0
-	VMOVQ     X0, (DI)(AX*1)
-	ADDQ      $8, AX
-	SUBQ      $8, CX
-	JMP       r2loop
-
-r2next:
-	ADDQ R15, R8
-	ADDQ R15, R9
-	ADDQ R15, R10
-	ADDQ R15, R11
-	ADDQ BX, DI
-	DECQ R14
-	JMP  r2pixel
+r2pixels4:
+	RQ2PIXELS(RQ2LOAD4, r2pixel4, r2loop4, r2next4)
 
 r2done:
 	VZEROUPPER
