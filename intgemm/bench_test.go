@@ -52,7 +52,7 @@ func BenchmarkMulU8(b *testing.B) {
 
 // BenchmarkSparseConv2 measures the reference CNN's conv2 (64 outputs,
 // 3×3×32 weights, 13×13×32 inputs, 11×11 outputs) on a chunk of 8 images:
-// the sparse kernel over channel-major int16 planes (all 13×13 positions of
+// the sparse kernel over channel-major byte planes (all 13×13 positions of
 // every image, those past the 11×11 outputs computed and ignored) at two
 // A2Q-like sparsities, against the dense AVX2 kernels on the im2col matrix.
 func BenchmarkSparseConv2(b *testing.B) {
@@ -81,9 +81,9 @@ func BenchmarkSparseConv2(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		x := make([]int16, max(cin*planeStride, s.InputLen(np)))
+		x := make([]uint8, max(cin*planeStride, s.InputLen(np)))
 		for i := range x {
-			x[i] = int16(xrng.IntN(256))
+			x[i] = uint8(xrng.IntN(256))
 		}
 		c := make([]int32, np*n)
 		for _, impl := range impls() {

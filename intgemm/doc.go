@@ -48,7 +48,7 @@
 //
 // [Sparse] holds a layer's non-zero weights, grouped by value per output
 // channel, for layers whose exact bound fits 16 bits: [Sparse.Mul] adds,
-// for blocks of output positions in 16-bit lanes, the activations each
+// for blocks of output positions in 16-bit lanes, the activation bytes each
 // non-zero weight reads (one multiplication per group of equal weights, none
 // for ±1), from any layout in which term k of position p lies at a fixed
 // offset plus p. It is exact modulo 2^16 since the true sums fit 16 bits,

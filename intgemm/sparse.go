@@ -14,19 +14,27 @@ import (
 // block of output positions adds the activations each one reads. Weights of
 // equal value share one multiplication: the activations of all weights of
 // value v are summed first, then multiplied by v (and ±1 need none). The
-// activations are int16 values laid out so that the positions of a block are
+// activations are bytes laid out so that the positions of a block are
 // contiguous for every term k of the dot product: term k of position p is
 // x[off[k] + p]. For a stride-1 convolution over channel-major planes that
 // is off[(kh, kw, cin)] = cin·planeStride + kh·W + kw, and no im2col copy is
-// needed at all.
+// needed at all. The kernels widen the bytes to 16-bit lanes as they load
+// them: half the memory of int16 planes, and a 16-byte load splits a cache
+// line less often than a 32-byte one.
+//
+// Signed activations are stored with 128 added (the int8's bits with the
+// sign bit flipped), so that every byte reads as unsigned; each channel's
+// sums start at −128·Σₖ W[j][k] instead of zero, which takes the offset out
+// again.
 //
 // Exactness. Two's-complement addition and multiplication in 16-bit lanes
 // are exact modulo 2^16, so the kernel's result equals the exact dot
 // product, whatever the order and grouping of the terms and however the
-// intermediate sums wrap, as long as the exact result itself lies in
-// [−2^15, 2^15). NewSparse checks that for every channel and every input in
-// the declared range from the weights themselves (docs/MATH.md, “Exact
-// bound”), so the kernel is never built on a certificate alone.
+// intermediate sums (and the offset of signed inputs) wrap, as long as the
+// exact result itself lies in [−2^15, 2^15). NewSparse checks that for
+// every channel and every input in the declared range from the weights
+// themselves (docs/MATH.md, “Exact bound”), so the kernel is never built
+// on a certificate alone.
 //
 // Outputs. The kernels produce, per block, one int16 vector of positions
 // per channel, while c holds a row of channels per position. The AVX2
@@ -51,20 +59,22 @@ const sparseBlock = 64
 type Sparse struct {
 	n, k int
 	// prog is the program the kernels walk, channel after channel: the
-	// number of value groups, then for each group its value, its count
-	// and the offsets of its activations.
+	// sums' start (the signed inputs' offset, as int16), the number of
+	// value groups, then for each group its value, its count and the
+	// offsets of its activations.
 	prog   []int32
 	nnz    int
 	groups int
 	muls   int // groups of a value other than ±1
 	maxOff int
 	bits   int
+	signed bool
 }
 
 // NewSparse prepares n×k weights w (row-major, values in [−127, 127]) for
 // the sparse kernel, with off[k] the offset of term k in the activation
-// layout (see Mul). The activations are inputBits-bit integers, signed or
-// not. It returns an error wrapping ErrNotCertified when certifiedBits
+// layout (see Mul). The activations are inputBits-bit integers (at most 8),
+// signed or not. It returns an error wrapping ErrNotCertified when certifiedBits
 // exceeds 16, or when the weights' exact bound for that input range does
 // not fit 16 bits (a certificate the weights break).
 func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool, certifiedBits int) (*Sparse, error) {
@@ -77,8 +87,8 @@ func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool,
 	if len(off) != k {
 		return nil, fmt.Errorf("intgemm: %d offsets for %d terms", len(off), k)
 	}
-	if inputBits < 1 || inputBits > 15 {
-		return nil, fmt.Errorf("intgemm: %d-bit activations do not fit the sparse kernel's 16-bit lanes", inputBits)
+	if inputBits < 1 || inputBits > 8 {
+		return nil, fmt.Errorf("intgemm: %d-bit activations: the sparse kernel reads bytes (1 to 8 bits)", inputBits)
 	}
 	if certifiedBits < 1 {
 		return nil, fmt.Errorf("intgemm: certified accumulator width %d bits is not positive", certifiedBits)
@@ -90,7 +100,7 @@ func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool,
 	if inputSigned {
 		xlo, xhi = -(int64(1) << (inputBits - 1)), int64(1)<<(inputBits-1)-1
 	}
-	s := &Sparse{n: n, k: k}
+	s := &Sparse{n: n, k: k, signed: inputSigned}
 	for i, o := range off {
 		if o < 0 {
 			return nil, fmt.Errorf("intgemm: offset of term %d is negative (%d)", i, o)
@@ -121,6 +131,11 @@ func NewSparse(w []int8, n, k int, off []int32, inputBits int, inputSigned bool,
 		// Group the non-zero weights by value, in increasing offset within
 		// a group (the activations are then read in memory order).
 		slices.SortStableFunc(order, func(a, b int) int { return int(row[a]) - int(row[b]) })
+		var start16 int32
+		if inputSigned {
+			start16 = int32(int16(-128 * (pos - neg))) // wraps like the lanes
+		}
+		s.prog = append(s.prog, start16)
 		start := len(s.prog)
 		s.prog = append(s.prog, 0)
 		for g := 0; g < len(order); {
@@ -182,12 +197,14 @@ func (s *Sparse) Impl() string {
 
 // Mul computes, for the np positions p and the n output channels j,
 //
-//	c[p·ldc + j] = Σ_k W[j][k] · x[off[k] + p]
+//	c[p·ldc + j] = Σ_k W[j][k] · a(x[off[k] + p])
 //
-// exactly, in 16-bit lanes. x must hold at least InputLen(np) values (those
-// past the positions' terms are read and ignored). Elements of c outside
-// the np×n block are not touched. Mul does not allocate.
-func (s *Sparse) Mul(np int, x []int16, c []int32, ldc int) {
+// exactly, in 16-bit lanes, where a(b) is the activation byte b holds: b
+// itself for unsigned inputs, b − 128 for signed ones (an int8 a is stored
+// as uint8(a) ^ 0x80). x must hold at least InputLen(np) bytes (those past
+// the positions' terms are read and ignored). Elements of c outside the
+// np×n block are not touched. Mul does not allocate.
+func (s *Sparse) Mul(np int, x []uint8, c []int32, ldc int) {
 	if np < 0 || ldc < s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with row stride %d for %d outputs", np, ldc, s.n))
 	}
@@ -195,7 +212,7 @@ func (s *Sparse) Mul(np int, x []int16, c []int32, ldc int) {
 		return
 	}
 	if len(x) < s.InputLen(np) {
-		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activations, has %d", s.InputLen(np), len(x)))
+		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activation bytes, has %d", s.InputLen(np), len(x)))
 	}
 	if len(c) < (np-1)*ldc+s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", (np-1)*ldc+s.n, len(c)))
@@ -204,16 +221,18 @@ func (s *Sparse) Mul(np int, x []int16, c []int32, ldc int) {
 }
 
 // sparseGo is the reference kernel: blocks of sparseBlock positions, for
-// each channel the program's groups summed in wrapping int16 lanes, as the
-// vector kernels do.
-func sparseGo(prog []int32, n, np int, x []int16, c []int32, ldc int) {
+// each channel its start plus the program's groups summed in wrapping int16
+// lanes, as the vector kernels do.
+func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 	var acc, t [sparseBlock]int16
 	for p0 := 0; p0 < np; p0 += sparseBlock {
 		pc := 0
 		for j := 0; j < n; j++ {
-			acc = [sparseBlock]int16{}
-			ng := int(prog[pc])
-			pc++
+			start, ng := int16(prog[pc]), int(prog[pc+1])
+			pc += 2
+			for l := range acc {
+				acc[l] = start
+			}
 			for g := 0; g < ng; g++ {
 				v, cnt := int16(prog[pc]), int(prog[pc+1])
 				offs := prog[pc+2 : pc+2+cnt]
@@ -223,14 +242,14 @@ func sparseGo(prog []int32, n, np int, x []int16, c []int32, ldc int) {
 					for _, o := range offs {
 						xs := x[int(o)+p0:][:sparseBlock]
 						for l := range acc {
-							acc[l] += xs[l]
+							acc[l] += int16(xs[l])
 						}
 					}
 				case -1:
 					for _, o := range offs {
 						xs := x[int(o)+p0:][:sparseBlock]
 						for l := range acc {
-							acc[l] -= xs[l]
+							acc[l] -= int16(xs[l])
 						}
 					}
 				default:
@@ -238,7 +257,7 @@ func sparseGo(prog []int32, n, np int, x []int16, c []int32, ldc int) {
 					for _, o := range offs {
 						xs := x[int(o)+p0:][:sparseBlock]
 						for l := range t {
-							t[l] += xs[l]
+							t[l] += int16(xs[l])
 						}
 					}
 					for l := range acc {

@@ -12,11 +12,11 @@ const sparseChunk = 8
 // int16). Its reference is sparseGo.
 //
 //go:noescape
-func sparseBlockAVX2(prog *int32, n int, x *int16, c *int32, ldc, rows int, buf *int16)
+func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 
 // sparseKernel runs the AVX2 kernel when useAVX2 is set, sparseGo
 // otherwise.
-func sparseKernel(prog []int32, n, np int, x []int16, c []int32, ldc int) {
+func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 	if !useAVX2 {
 		sparseGo(prog, n, np, x, c, ldc)
 		return

@@ -6,11 +6,13 @@
 // output channels, in chunks of 8 channels.
 //
 // Compute. For each channel of the chunk, Y0-Y3 accumulate the 64 positions
-// in int16 lanes while the program is walked: a group of value 1 adds its
-// activation vectors (memory operands at x + 2·off) to the accumulators, a
-// group of −1 subtracts them, any other group sums them into Y4-Y7, which
-// VPMULLW multiplies by the value broadcast in Y8 before they are added.
-// The 64 sums of channel j go to buf[64·j:], as int16.
+// in int16 lanes, from the channel's start, while the program is walked:
+// each term's 64 activation bytes (at x + off) are widened to int16 as they
+// are loaded (VPMOVZXBW, four 16-byte loads into Y9-Y12); a group of value
+// 1 adds them to the accumulators, a group of −1 subtracts them, any other
+// group sums them into Y4-Y7, which VPMULLW multiplies by the value
+// broadcast in Y8 before they are added. The 64 sums of channel j go to
+// buf[64·j:], as int16.
 //
 // Store. The chunk's 8×64 int16 block in buf is turned into rows of c in
 // tiles of 8 positions × 8 channels (HALF): the loads put channel j in the
@@ -63,13 +65,16 @@
 	save(Y6); ADDQ R11, R12; check; save(Y2); ADDQ R11, R12; check; \
 	save(Y7); ADDQ R11, R12; check; save(Y3); ADDQ R11, R12; check
 
-// Four activation vectors of the term at offset AX: op mem, acc.
+// The four activation vectors of the term at offset AX, widened: op them
+// into the accumulators.
 #define TERM(op, y0, y1, y2, y3) \
 	MOVL (SI), AX; ADDQ $4, SI; \
-	op 0(DI)(AX*2), y0, y0; op 32(DI)(AX*2), y1, y1; \
-	op 64(DI)(AX*2), y2, y2; op 96(DI)(AX*2), y3, y3
+	VPMOVZXBW 0(DI)(AX*1), Y9; op Y9, y0, y0; \
+	VPMOVZXBW 16(DI)(AX*1), Y10; op Y10, y1, y1; \
+	VPMOVZXBW 32(DI)(AX*1), Y11; op Y11, y2, y2; \
+	VPMOVZXBW 48(DI)(AX*1), Y12; op Y12, y3, y3
 
-// func sparseBlockAVX2(prog *int32, n int, x *int16, c *int32, ldc, rows int, buf *int16)
+// func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 TEXT ·sparseBlockAVX2(SB), NOSPLIT, $0-56
 	MOVQ prog+0(FP), SI
 	MOVQ n+8(FP), R14
@@ -85,13 +90,15 @@ chunk:
 	MOVQ    buf+48(FP), DX
 
 channel:
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	MOVL  (SI), BX
-	ADDQ  $4, SI
-	TESTL BX, BX
+	MOVL         (SI), AX
+	VMOVD        AX, X0
+	VPBROADCASTW X0, Y0
+	VMOVDQA      Y0, Y1
+	VMOVDQA      Y0, Y2
+	VMOVDQA      Y0, Y3
+	MOVL         4(SI), BX
+	ADDQ         $8, SI
+	TESTL        BX, BX
 	JZ    chdone
 
 group:
@@ -104,10 +111,10 @@ group:
 	JEQ  minus
 	MOVL    (SI), AX
 	ADDQ    $4, SI
-	VMOVDQU 0(DI)(AX*2), Y4
-	VMOVDQU 32(DI)(AX*2), Y5
-	VMOVDQU 64(DI)(AX*2), Y6
-	VMOVDQU 96(DI)(AX*2), Y7
+	VPMOVZXBW 0(DI)(AX*1), Y4
+	VPMOVZXBW 16(DI)(AX*1), Y5
+	VPMOVZXBW 32(DI)(AX*1), Y6
+	VPMOVZXBW 48(DI)(AX*1), Y7
 	DECL    CX
 	JZ      mul
 

@@ -20,9 +20,9 @@ func ExampleNewSparse() {
 		fmt.Println(err)
 		return
 	}
-	signal := []int16{0, 10, 20, 30, 25, 5}
+	signal := []uint8{0, 10, 20, 30, 25, 5}
 	np := len(signal) - 2
-	x := make([]int16, s.InputLen(np)) // whole blocks are read
+	x := make([]uint8, s.InputLen(np)) // whole blocks are read
 	copy(x, signal)
 	c := make([]int32, np*2)
 	s.Mul(np, x, c, 2)

@@ -88,15 +88,33 @@ func inputRange(inputBits int, signed bool) (lo, hi int) {
 	return 0, 1<<inputBits - 1
 }
 
-// sparseRef is the int64 oracle: c[p][j] = Σ_k w[j][k]·x[off[k]+p].
-func sparseRef(w []int8, n int, off []int32, np int, x []int16) []int64 {
+// actByte is the byte that holds activation v for Sparse.Mul: v itself,
+// or for signed inputs its int8 bits with the sign bit flipped (v + 128).
+func actByte(v int, signed bool) uint8 {
+	if signed {
+		return uint8(int8(v)) ^ 0x80
+	}
+	return uint8(v)
+}
+
+// actOf is the activation byte b holds (actByte's inverse).
+func actOf(b uint8, signed bool) int64 {
+	if signed {
+		return int64(b) - 128
+	}
+	return int64(b)
+}
+
+// sparseRef is the int64 oracle: c[p][j] = Σ_k w[j][k]·a(x[off[k]+p]), a
+// the activation each byte holds.
+func sparseRef(w []int8, n int, off []int32, np int, x []uint8, signed bool) []int64 {
 	k := len(off)
 	c := make([]int64, np*n)
 	for p := 0; p < np; p++ {
 		for j := 0; j < n; j++ {
 			var s int64
 			for i, o := range off {
-				s += int64(w[j*k+i]) * int64(x[int(o)+p])
+				s += int64(w[j*k+i]) * actOf(x[int(o)+p], signed)
 			}
 			c[p*n+j] = s
 		}
@@ -110,7 +128,7 @@ const sparseSentinel = -0x5a5a5a5b
 // row stride ldc, passed as the shortest slice Mul accepts, and checks every
 // entry of the block against want and every other entry of the backing
 // array against the sentinel. It returns the backing array.
-func sparseCheck(t *testing.T, s *Sparse, np int, x []int16, ldc int, want []int64) []int32 {
+func sparseCheck(t *testing.T, s *Sparse, np int, x []uint8, ldc int, want []int64) []int32 {
 	t.Helper()
 	n := s.N()
 	back := make([]int32, np*ldc+8)
@@ -191,11 +209,11 @@ func sparseMulCase(t *testing.T, rng *rand.Rand, zeros float64, signed bool, lay
 		t.Fatalf("NonZeros, Groups, Multiplies = %d, %d, %d; want %d, %d, %d", s.NonZeros(), s.Groups(), s.Multiplies(), nnz, groups, muls)
 	}
 	lo, hi := inputRange(8, signed)
-	x := make([]int16, s.InputLen(np)+rng.IntN(3))
+	x := make([]uint8, s.InputLen(np)+rng.IntN(3))
 	for i := range x {
-		x[i] = int16(lo + rng.IntN(hi-lo+1))
+		x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
 	}
-	want := sparseRef(w, n, off, np, x)
+	want := sparseRef(w, n, off, np, x, signed)
 	ldc := n + rng.IntN(4)
 	var outs [][]int32
 	for _, impl := range impls() {
@@ -234,8 +252,8 @@ func TestSparseExtremes(t *testing.T) {
 			append(ones(-2, 64), ones(1, 127)...),
 			{64, 60, -5, 3, -120},
 		}},
-		{"u15", 15, false, [][]int8{{1}, {-1}}},
-		{"s15", 15, true, [][]int8{{2}, {1, -1}}}, // −16384·2 = −2^15
+		{"u7", 7, false, [][]int8{ones(1, 258), append(ones(-1, 127), 3, -5, 0, 1)}}, // 127·258 = 32766
+		{"s4", 4, true, [][]int8{ones(-127, 32), {127, -1}, {7, 7}}},                 // 8·127·32 = 32512
 	}
 	for _, tc := range tests {
 		n := len(tc.rows)
@@ -263,7 +281,7 @@ func TestSparseExtremes(t *testing.T) {
 			t.Fatalf("%s: AccBits = %d, want the edge, 16", tc.name, s.AccBits())
 		}
 		lo, hi := inputRange(tc.inputBits, tc.signed)
-		x := make([]int16, s.InputLen(np))
+		x := make([]uint8, s.InputLen(np))
 		for j := 0; j < n; j++ {
 			for i := 0; i < k; i++ {
 				v := w[j*k+i]
@@ -272,14 +290,14 @@ func TestSparseExtremes(t *testing.T) {
 				}
 				for p := 0; p < np; p++ {
 					if (v > 0) == (p%2 == 0) {
-						x[int(off[i])+p] = int16(hi)
+						x[int(off[i])+p] = actByte(hi, tc.signed)
 					} else {
-						x[int(off[i])+p] = int16(lo)
+						x[int(off[i])+p] = actByte(lo, tc.signed)
 					}
 				}
 			}
 		}
-		want := sparseRef(w, n, off, np, x)
+		want := sparseRef(w, n, off, np, x, tc.signed)
 		for _, impl := range impls() {
 			t.Run(tc.name+"/"+impl, func(t *testing.T) {
 				forceImpl(t, impl)
@@ -314,14 +332,14 @@ func TestNewSparseRefuses(t *testing.T) {
 		{"edge accepted", ones(128), 1, 128, offs(128), 8, false, 16, "", false},
 		{"certificate 17", ones(4), 1, 4, offs(4), 8, false, 17, "17-bit", true},
 		{"weights need 17", ones(129), 1, 129, offs(129), 8, false, 16, "needs 17 bits", true},
-		{"signed weights need 17", []int8{-2, 2}, 2, 1, offs(1), 15, true, 16, "output 0", true},
-		{"second output needs 17", slices.Concat(ones(64), make([]int8, 64), ones(65), make([]int8, 63)), 2, 128, offs(128), 9, false, 12, "output 1", true},
+		{"signed weights need 17", slices.Concat(slices.Repeat([]int8{-127}, 130), slices.Repeat([]int8{127}, 130)), 2, 130, offs(130), 8, true, 16, "output 0", true},
+		{"second output needs 17", slices.Concat(ones(128), make([]int8, 1), ones(129)), 2, 129, offs(129), 8, false, 12, "output 1", true},
 		{"weight -128", []int8{1, -128}, 1, 2, offs(2), 8, false, 16, "-128", false},
 		{"short weights", ones(5), 2, 3, offs(3), 8, false, 16, "weights have 5 values", false},
 		{"short offsets", ones(6), 2, 3, offs(2), 8, false, 16, "2 offsets for 3 terms", false},
 		{"negative offset", ones(3), 1, 3, []int32{0, -1, 2}, 8, false, 16, "term 1 is negative", false},
 		{"negative shape", nil, -1, 0, nil, 8, false, 16, "negative shape", false},
-		{"16-bit inputs", ones(1), 1, 1, offs(1), 16, false, 16, "16-bit activations", false},
+		{"9-bit inputs", ones(1), 1, 1, offs(1), 9, false, 16, "9-bit activations", false},
 		{"0-bit inputs", ones(1), 1, 1, offs(1), 0, false, 16, "0-bit activations", false},
 		{"zero certificate", ones(1), 1, 1, offs(1), 8, false, 0, "not positive", false},
 	}
@@ -360,7 +378,7 @@ func TestSparseMulArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := make([]int16, s.InputLen(np))
+	x := make([]uint8, s.InputLen(np))
 	c := make([]int32, np*n)
 	panics := func(name string, f func()) {
 		t.Helper()
@@ -388,7 +406,7 @@ func TestSparseMulArgs(t *testing.T) {
 	}
 	for _, impl := range impls() {
 		forceImpl(t, impl)
-		sparseCheck(t, s0, np, make([]int16, s0.InputLen(np)), n+1, make([]int64, np*n))
+		sparseCheck(t, s0, np, make([]uint8, s0.InputLen(np)), n+1, make([]int64, np*n))
 	}
 }
 
@@ -417,7 +435,7 @@ func TestSparseAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := make([]int16, s.InputLen(np))
+	x := make([]uint8, s.InputLen(np))
 	c := make([]int32, np*n)
 	for _, impl := range impls() {
 		forceImpl(t, impl)

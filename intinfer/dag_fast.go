@@ -200,10 +200,10 @@ func planDAG(e *Engine) *dagFast {
 			s.src[i] = make([]int32, f.chunk*src.size)
 		}
 		s.fs.col = make([]uint8, f.chunk*colSize+slack)
-		s.fs.planes = make([][]int16, len(f.stages))
+		s.fs.planes = make([][]uint8, len(f.stages))
 		for i, st := range f.stages {
 			if st.sp != nil {
-				s.fs.planes[i] = make([]int16, st.sp.planeLen)
+				s.fs.planes[i] = st.sp.newPlanes(st.lr.l.InputSigned)
 			}
 		}
 		return s

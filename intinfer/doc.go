@@ -151,7 +151,7 @@
 // the fused pipeline on intgemm.Sparse, which walks only each output
 // channel's non-zero weights (grouped by value) over blocks of output
 // positions in 16-bit lanes: exact modulo 2^16 because the result itself
-// fits. Its input is not an im2col matrix but channel-major int16 planes of
+// fits. Its input is not an im2col matrix but channel-major byte planes of
 // the stage's input (fast_sparse.go: an AVX2 transpose of the bytes), in
 // which term (kh, kw, c) of every output position lies at one fixed offset;
 // the accumulators keep the padded grid's layout, which the pool and the

@@ -100,7 +100,7 @@ type fastPlan struct {
 // fastScratch holds one worker's buffers, sized for fastPlan.chunk images.
 type fastScratch struct {
 	col          []uint8
-	planes       [][]int16 // per stage, for the sparse ones
+	planes       [][]uint8 // per stage, for the sparse ones
 	acc          []int32
 	pool0, pool1 []int32
 	act0, act1   []uint8
@@ -257,10 +257,10 @@ func planFast(e *Engine) *fastPlan {
 	}
 	p.scratch.New = func() any {
 		c := p.chunk
-		planes := make([][]int16, len(p.stages))
+		planes := make([][]uint8, len(p.stages))
 		for i, st := range p.stages {
 			if st.sp != nil {
-				planes[i] = make([]int16, st.sp.planeLen)
+				planes[i] = st.sp.newPlanes(st.lr.l.InputSigned)
 			}
 		}
 		return &fastScratch{

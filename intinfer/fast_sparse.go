@@ -8,9 +8,10 @@ import (
 )
 
 // Sparse stages of the fused pipeline. A layer on the sparse kernel
-// (intgemm.Sparse) reads its input as channel-major planes of int16
-// activations: plane c holds channel c of every image of the chunk, each
-// image padded to hp×wp with zeros, images one after the other. Output
+// (intgemm.Sparse) reads its input as channel-major planes of activation
+// bytes (signed ones with 128 added, as intgemm.Sparse.Mul reads them):
+// plane c holds channel c of every image of the chunk, each image padded
+// to hp×wp with zeros, images one after the other. Output
 // position p = (b·hp + oh)·wp + ow of a stride-1 convolution then reads
 // term (kh, kw, c) at c·ldp + kh·wp + kw + p: the same offset for every
 // position, so the kernel needs no patch copies. It computes every
@@ -91,6 +92,19 @@ func (sr *sparseRun) perImage(nb int, g *tensor.ConvGeom, block int) (bool, int)
 	return false, all
 }
 
+// newPlanes returns a planes buffer for sr whose every byte holds the
+// activation 0 (0x80 for signed inputs): the padding, which toPlanes never
+// writes when it transposes rows into place, keeps that value.
+func (sr *sparseRun) newPlanes(signed bool) []uint8 {
+	p := make([]uint8, sr.planeLen)
+	if signed {
+		for i := range p {
+			p[i] = 0x80
+		}
+	}
+	return p
+}
+
 // toPlanes writes nb NHWC byte images x (h×w×c) into the planes, at
 // offset pad in each padded image. Without padding the pixels of the whole
 // chunk are one run in the planes as in x. With padding, rows of a
@@ -98,7 +112,7 @@ func (sr *sparseRun) perImage(nb int, g *tensor.ConvGeom, block int) (bool, int)
 // ragged rows are first copied into zero-bordered images in buf (grown as
 // needed), whose pixels are then one run, so that the transpose takes
 // whole blocks of 16 pixels rather than leaving each row's tail to Go.
-func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvGeom, signed bool, buf *[]uint8) {
+func (sr *sparseRun) toPlanes(planes []uint8, x []uint8, nb int, g *tensor.ConvGeom, signed bool, buf *[]uint8) {
 	h, w, c, pad := g.H, g.W, g.C, g.Pad
 	if pad == 0 {
 		transposeBytes(planes, sr.ldp, x[:nb*h*w*c], c, signed)
@@ -119,10 +133,10 @@ func (sr *sparseRun) toPlanes(planes []int16, x []uint8, nb int, g *tensor.ConvG
 }
 
 // transposeBytes writes the pixels of x (rows of c bytes) to dst as c
-// rows of int16, row i at dst[i·ld:], sign-extending the bytes when signed.
-// With AVX2 and c a multiple of 16, blocks of 16 pixels × 16 channels are
-// transposed in registers.
-func transposeBytes(dst []int16, ld int, x []uint8, c int, signed bool) {
+// rows of bytes, row i at dst[i·ld:], adding 128 to signed bytes (flipping
+// their sign bits). With AVX2 and c a multiple of 16, blocks of 16 pixels
+// × 16 channels are transposed in registers.
+func transposeBytes(dst []uint8, ld int, x []uint8, c int, signed bool) {
 	n := len(x) / c
 	done := 0
 	if useAVX2 && c%16 == 0 && n >= 16 {
@@ -137,14 +151,12 @@ func transposeBytes(dst []int16, ld int, x []uint8, c int, signed bool) {
 	for ci := 0; ci < c && done < n; ci++ {
 		row := dst[ci*ld:][done:n]
 		src := x[done*c+ci:]
+		var flip uint8
 		if signed {
-			for i := range row {
-				row[i] = int16(int8(src[i*c]))
-			}
-		} else {
-			for i := range row {
-				row[i] = int16(src[i*c])
-			}
+			flip = 0x80
+		}
+		for i := range row {
+			row[i] = src[i*c] ^ flip
 		}
 	}
 }

@@ -27,18 +27,18 @@ func TestTransposeBytes(t *testing.T) {
 							x[i] = uint8(rng.IntN(256))
 						}
 						ld := n + 7
-						const sentinel = -12345
-						dst := make([]int16, c*ld)
+						const sentinel = 0xA5
+						dst := make([]uint8, c*ld)
 						for i := range dst {
 							dst[i] = sentinel
 						}
 						transposeBytes(dst, ld, x, c, signed)
-						want := slices.Repeat([]int16{sentinel}, c*ld)
+						want := slices.Repeat([]uint8{sentinel}, c*ld)
 						for p := 0; p < n; p++ {
 							for ci := 0; ci < c; ci++ {
-								v := int16(x[p*c+ci])
+								v := x[p*c+ci]
 								if signed {
-									v = int16(int8(x[p*c+ci]))
+									v = uint8(int16(int8(v)) + 128) // the int8 value + 128
 								}
 								want[ci*ld+p] = v
 							}
@@ -70,16 +70,17 @@ func TestToPlanes(t *testing.T) {
 			for i := range x {
 				x[i] = uint8(rng.IntN(256))
 			}
-			planes := make([]int16, c*sr.ldp)
+			sr.planeLen = c * sr.ldp
+			planes := sr.newPlanes(true)
 			var buf []uint8
 			sr.toPlanes(planes, x, nb, &g, true, &buf)
 			for b := 0; b < nb; b++ {
 				for y := 0; y < sr.hp; y++ {
 					for xx := 0; xx < sr.wp; xx++ {
 						for ci := 0; ci < c; ci++ {
-							want := int16(0)
+							want := uint8(0x80) // the signed activation 0
 							if iy, ix := y-pad, xx-pad; iy >= 0 && iy < h && ix >= 0 && ix < w {
-								want = int16(int8(x[((b*h+iy)*w+ix)*c+ci]))
+								want = uint8(int16(int8(x[((b*h+iy)*w+ix)*c+ci])) + 128)
 							}
 							if got := planes[ci*sr.ldp+(b*sr.hp+y)*sr.wp+xx]; got != want {
 								t.Fatalf("%s, width %d: image %d (%d, %d) channel %d: %d, want %d", impl, w, b, y, xx, ci, got, want)
@@ -97,7 +98,7 @@ func TestToPlanes(t *testing.T) {
 func BenchmarkTransposeBytes(b *testing.B) {
 	const n, c = 8 * 169, 32
 	x := make([]uint8, n*c)
-	dst := make([]int16, c*n)
+	dst := make([]uint8, c*n)
 	for _, impl := range append(vecImpls(), "go") {
 		b.Run(impl, func(b *testing.B) {
 			old := useAVX2

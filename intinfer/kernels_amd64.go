@@ -58,13 +58,13 @@ func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, 
 func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32)
 
 // transposeU8AVX2 and transposeS8AVX2 are transposeBytes for c a multiple
-// of 16 and n (pixels) a multiple of 16, widening unsigned or signed bytes.
+// of 16 and n (pixels) a multiple of 16, for unsigned and signed bytes.
 //
 //go:noescape
-func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int)
+func transposeU8AVX2(dst *uint8, ld int, x *uint8, c, n int)
 
 //go:noescape
-func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int)
+func transposeS8AVX2(dst *uint8, ld int, x *uint8, c, n int)
 
 // mapAVX2 runs a vecMap's program on rows rows of n accumulators, the
 // first n &^ 7 channels of each; see vecMap.rows.

@@ -41,11 +41,11 @@ func quantizeAVX2(o *uint8, x *float32, n int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }
 
-func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int) {
+func transposeU8AVX2(dst *uint8, ld int, x *uint8, c, n int) {
 	panic("intinfer: no vector kernels in this build")
 }
 
-func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int) {
+func transposeS8AVX2(dst *uint8, ld int, x *uint8, c, n int) {
 	panic("intinfer: no vector kernels in this build")
 }
 

@@ -2,20 +2,20 @@
 
 #include "textflag.h"
 
-// Byte images to int16 planes (transposeBytes): blocks of 16 pixels × 16
+// Byte images to byte planes (transposeBytes): blocks of 16 pixels × 16
 // channels. Pixels i and i+8 of a block share a YMM (low and high lane);
 // three rounds of in-lane unpacks (bytes, words, double words) leave two
 // channels × 8 pixels in each lane, VPERMQ gathers each channel's 16
-// pixels into one lane, and the bytes are widened (EXT: VPMOVZXBW or
-// VPMOVSXBW) and stored as one row of 16 int16 per channel.
+// pixels into one lane, FLIP adds 128 to signed bytes (flips their sign
+// bits, as intgemm.Sparse reads them), and each lane is stored as one row
+// of 16 bytes of its channel.
 //   SI source block; DI destination block; R8 c (source pixel stride);
 //   R10 destination row stride in bytes; R11 pixel blocks left; R12
 //   channel blocks left; AX, BX source rows; DX destination row;
 //   R13 source pixel block stride (16·c); R14, R15 saved block origins.
-#define TRANSPOSE(EXT) \
+#define TRANSPOSE(FLIP) \
 	MOVQ dst+0(FP), DI; \
 	MOVQ ld+8(FP), R10; \
-	SHLQ $1, R10; \
 	MOVQ x+16(FP), SI; \
 	MOVQ c+24(FP), R8; \
 	MOVQ R8, R12; \
@@ -51,16 +51,16 @@ ploop: \
 	VPUNPCKLDQ Y6, Y2, Y12; VPUNPCKHDQ Y6, Y2, Y13; \
 	VPUNPCKLDQ Y7, Y3, Y14; VPUNPCKHDQ Y7, Y3, Y15; \
 	MOVQ DI, DX; \
-	VPERMQ $0xD8, Y8, Y8; EXT X8, Y0; VEXTRACTI128 $1, Y8, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y9, Y9; EXT X9, Y0; VEXTRACTI128 $1, Y9, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y10, Y10; EXT X10, Y0; VEXTRACTI128 $1, Y10, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y11, Y11; EXT X11, Y0; VEXTRACTI128 $1, Y11, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y12, Y12; EXT X12, Y0; VEXTRACTI128 $1, Y12, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y13, Y13; EXT X13, Y0; VEXTRACTI128 $1, Y13, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y14, Y14; EXT X14, Y0; VEXTRACTI128 $1, Y14, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); ADDQ R10, DX; \
-	VPERMQ $0xD8, Y15, Y15; EXT X15, Y0; VEXTRACTI128 $1, Y15, X1; EXT X1, Y1; VMOVDQU Y0, (DX); ADDQ R10, DX; VMOVDQU Y1, (DX); \
+	VPERMQ $0xD8, Y8, Y8; FLIP(Y8); VMOVDQU X8, (DX); VEXTRACTI128 $1, Y8, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y9, Y9; FLIP(Y9); VMOVDQU X9, (DX); VEXTRACTI128 $1, Y9, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y10, Y10; FLIP(Y10); VMOVDQU X10, (DX); VEXTRACTI128 $1, Y10, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y11, Y11; FLIP(Y11); VMOVDQU X11, (DX); VEXTRACTI128 $1, Y11, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y12, Y12; FLIP(Y12); VMOVDQU X12, (DX); VEXTRACTI128 $1, Y12, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y13, Y13; FLIP(Y13); VMOVDQU X13, (DX); VEXTRACTI128 $1, Y13, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y14, Y14; FLIP(Y14); VMOVDQU X14, (DX); VEXTRACTI128 $1, Y14, (DX)(R10*1); LEAQ (DX)(R10*2), DX; \
+	VPERMQ $0xD8, Y15, Y15; FLIP(Y15); VMOVDQU X15, (DX); VEXTRACTI128 $1, Y15, (DX)(R10*1); \
 	ADDQ R13, SI; \
-	ADDQ $32, DI; \
+	ADDQ $16, DI; \
 	DECQ R11; \
 	JNZ ploop; \
 	LEAQ 16(R14), SI; \
@@ -72,10 +72,20 @@ ploop: \
 	VZEROUPPER; \
 	RET
 
-// func transposeU8AVX2(dst *int16, ld int, x *uint8, c, n int)
-TEXT ·transposeU8AVX2(SB), NOSPLIT, $0-40
-	TRANSPOSE(VPMOVZXBW)
+#define KEEP(y)
+#define FLIPSIGN(y) VPXOR signbits<>(SB), y, y
 
-// func transposeS8AVX2(dst *int16, ld int, x *uint8, c, n int)
+// 0x80 in every byte.
+DATA signbits<>+0(SB)/8, $0x8080808080808080
+DATA signbits<>+8(SB)/8, $0x8080808080808080
+DATA signbits<>+16(SB)/8, $0x8080808080808080
+DATA signbits<>+24(SB)/8, $0x8080808080808080
+GLOBL signbits<>(SB), RODATA|NOPTR, $32
+
+// func transposeU8AVX2(dst *uint8, ld int, x *uint8, c, n int)
+TEXT ·transposeU8AVX2(SB), NOSPLIT, $0-40
+	TRANSPOSE(KEEP)
+
+// func transposeS8AVX2(dst *uint8, ld int, x *uint8, c, n int)
 TEXT ·transposeS8AVX2(SB), NOSPLIT, $0-40
-	TRANSPOSE(VPMOVSXBW)
+	TRANSPOSE(FLIPSIGN)
