@@ -41,8 +41,8 @@
 // (kern32b.go): a pair of activations widened to int16 and broadcast to
 // every lane, one output column per 32-bit lane, VPMADDWD, so there is no
 // horizontal sum per output and no padding of K to 16. [Kernel.MulU8Max4]
-// runs it with a 2×2 max pool inside: of every 4 consecutive rows (a pool
-// window's patches) only the maximum is stored.
+// runs it, or VNNI's kernels, with a 2×2 max pool inside: of every 4
+// consecutive rows (a pool window's patches) only the maximum is stored.
 //
 // # Sparse layers
 //

@@ -299,9 +299,19 @@ func (kn *Kernel) MulS8(threads, m int, a []int8, lda int, c []int32, ldc int) {
 
 // UsesMax4 reports whether MulU8Max4 (signedInput false) or MulS8Max4
 // (true) can run the kernel: its product for that input runs on the
-// broadcast 32-bit kernel (K ≤ 128 on 32-bit lanes without VNNI).
+// broadcast 32-bit kernel (K ≤ 128 on 32-bit lanes without VNNI), or, for
+// unsigned inputs and K ≤ 128, on VNNI's.
 func (kn *Kernel) UsesMax4(signedInput bool) bool {
-	return kn.n > 0 && kn.k > 0 && kn.rowKernel(signedInput) == rowsB32
+	if kn.n == 0 || kn.k == 0 {
+		return false
+	}
+	switch kn.rowKernel(signedInput) {
+	case rowsB32:
+		return true
+	case rowsVNNI:
+		return !signedInput && kn.k <= vnniMax4K
+	}
+	return false
 }
 
 // MulU8Max4 computes the products of MulU8 for m activation rows (m a
@@ -341,15 +351,25 @@ func (kn *Kernel) runMax4(threads, m int, a []uint8, lda int, c []int32, ldc int
 	}
 	threads = max(1, min(threads, out))
 	if threads == 1 {
-		kn.rowsB32Max4(0, out, a, lda, c, ldc, signed)
+		kn.rowsMax4(0, out, a, lda, c, ldc, signed)
 		return
 	}
 	var wg sync.WaitGroup
 	for t := 0; t < threads; t++ {
 		o0, o1 := t*out/threads, (t+1)*out/threads
-		wg.Go(func() { kn.rowsB32Max4(o0, o1, a, lda, c, ldc, signed) })
+		wg.Go(func() { kn.rowsMax4(o0, o1, a, lda, c, ldc, signed) })
 	}
 	wg.Wait()
+}
+
+// rowsMax4 computes output rows [o0, o1) of the pooled product on the
+// kernel's row kernel.
+func (kn *Kernel) rowsMax4(o0, o1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
+	if kn.rowKernel(signed) == rowsVNNI {
+		kn.rowsVNNIMax4(o0, o1, a, lda, c, ldc)
+		return
+	}
+	kn.rowsB32Max4(o0, o1, a, lda, c, ldc, signed)
 }
 
 // UsesGroups reports whether MulU8Groups can run the kernel: its K is a

@@ -105,6 +105,15 @@ func kernVNNI2U8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, block
 //go:noescape
 func kernVNNI2S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
 
+// kernVNNIMax4x2 and kernVNNIMax4x1 are the pooled VNNI micro-kernel
+// (kernVNNIMax4Go) on pairs of strips and on single strips.
+//
+//go:noescape
+func kernVNNIMax4x2(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+
+//go:noescape
+func kernVNNIMax4x1(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+
 // kernVNNIStrips runs the strip VNNI kernels over blocks row blocks, each row's
 // groups of 4 bytes gstride bytes apart: pairs of strips (kernVNNI2, each
 // broadcast serving both), then a last odd strip (kernVNNI1).

@@ -47,3 +47,11 @@ func kern32bMax4U8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels
 func kern32bMax4S8AVX2(a *uint8, lda int, b *int16, c *int32, ldc, pairs, panels, blocks int) {
 	panic("intgemm: AVX2 kernel without assembly")
 }
+
+func kernVNNIMax4x2(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int) {
+	panic("intgemm: VNNI kernel without assembly")
+}
+
+func kernVNNIMax4x1(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int) {
+	panic("intgemm: VNNI kernel without assembly")
+}

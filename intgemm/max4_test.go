@@ -3,12 +3,13 @@ package intgemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // TestMulMax4 checks the pooled product against the int64 oracle's
-// maximum over row quadruples, on every implementation without VNNI (the
-// Go twin and AVX2): unsigned and signed activations, K odd and even up to
+// maximum over row quadruples, on every implementation (the Go twin, AVX2's
+// broadcast kernel, VNNI's for unsigned inputs): unsigned and signed activations, K odd and even up to
 // the broadcast kernel's limit, whole and partial panels, the last rows
 // inside a or past it (copied), one and three threads, and guard bands
 // around C. It also checks that a product allocates nothing and that a
@@ -16,9 +17,6 @@ import (
 func TestMulMax4(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	for _, impl := range impls() {
-		if impl == "vnni" {
-			continue // UsesMax4 is false on VNNI's path
-		}
 		for _, tc := range []struct{ m, n, k, lda int }{
 			{676, 32, 9, 12}, // the reference CNN's conv1 on one image
 			{8, 32, 9, 9},
@@ -41,6 +39,9 @@ func TestMulMax4(t *testing.T) {
 							t.Fatal(err)
 						}
 						if !kn.UsesMax4(signed) {
+							if impl == "vnni" && signed {
+								continue // VNNI pools unsigned inputs only
+							}
 							t.Fatalf("%s: UsesMax4 false", name)
 						}
 						a := make([]uint8, (tc.m-1)*tc.lda+tc.k+slack)
@@ -109,4 +110,36 @@ func asInt8s(a []uint8) []int8 {
 		s[i] = int8(v)
 	}
 	return s
+}
+
+// TestVNNIMax4Kernel compares the pooled VNNI micro-kernels (pairs of
+// strips and a last odd one) with their Go reference on random bytes and
+// weights, several quadruples per call.
+func TestVNNIMax4Kernel(t *testing.T) {
+	if !haveVNNI {
+		t.Skip("no AVX-512 VNNI")
+	}
+	rng := rand.New(rand.NewPCG(43, 44))
+	for _, tc := range []struct{ groups, strips, blocks, lda int }{
+		{3, 2, 5, 12}, {1, 1, 1, 4}, {4, 3, 2, 17}, {32, 4, 3, 128},
+	} {
+		a := make([]uint8, (tc.blocks*4-1)*tc.lda+tc.groups*group)
+		for i := range a {
+			a[i] = uint8(rng.IntN(256))
+		}
+		b := make([]int8, tc.strips*tc.groups*group*vnniCols)
+		for i := range b {
+			b[i] = int8(rng.IntN(255) - 127)
+		}
+		ldc := tc.strips*vnniCols + 5
+		got, want := make([]int32, tc.blocks*ldc), make([]int32, tc.blocks*ldc)
+		forceImpl(t, "vnni")
+		kernVNNIMax4(a, tc.lda, b, got, ldc, tc.groups, tc.strips, tc.blocks)
+		for blk := 0; blk < tc.blocks; blk++ {
+			kernVNNIMax4Go(a[blk*4*tc.lda:], tc.lda, b, want[blk*ldc:], tc.groups, tc.strips)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: the VNNI kernel and its Go reference differ", tc)
+		}
+	}
 }

@@ -2,6 +2,83 @@
 
 #include "textflag.h"
 
+// The pooled VNNI micro-kernels (kernVNNIMax4Go is their reference):
+// quadruples of activation rows by strips of 16 columns, one output row per
+// quadruple, the maximum of the four rows' sums (intgemm.Kernel.MulU8Max4
+// on VNNI). For each group of 4 k values the four rows' groups are
+// broadcast (Z10-Z13) and multiplied into four accumulators per strip (Z0-Z3
+// for the first strip, Z4-Z7 for the second of a pair), whose maximum is
+// stored. kernVNNIMax4x2 runs pairs of strips (32 columns), kernVNNIMax4x1
+// one strip. Unsigned activations only.
+//   SI the quadruple's first row; BX lda; AX, R13 rows 0 and 3 at the
+//   current group; DI weights; R11 bytes per strip; CX groups left; DX
+//   output; R8 ldc in bytes; R9 strip pairs (or strips) per quadruple; R10
+//   those left; R12 quadruples left; R14 the weights; R15 the quadruple's
+//   output row. (Defined before the first TEXT: go vet reads a macro's FP
+//   references as those of the function it is defined in.)
+#define VMAXARGS \
+	MOVQ a+0(FP), SI; \
+	MOVQ lda+8(FP), BX; \
+	MOVQ b+16(FP), R14; \
+	MOVQ c+24(FP), R15; \
+	MOVQ ldc+32(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ groups+40(FP), R11; \
+	SHLQ $6, R11; \
+	MOVQ strips+48(FP), R9; \
+	MOVQ blocks+56(FP), R12
+
+#define VMAXLOADW2 VMOVDQU32 (DI), Z8; VMOVDQU32 (DI)(R11*1), Z9
+#define VMAXLOADW1 VMOVDQU32 (DI), Z8
+#define VMAXDP2(a, c0, c1) VPDPBUSD Z8, a, c0; VPDPBUSD Z9, a, c1
+#define VMAXDP1(a, c0, c1) VPDPBUSD Z8, a, c0
+#define VMAXST2 \
+	VPMAXSD Z1, Z0, Z0; VPMAXSD Z3, Z2, Z2; VPMAXSD Z2, Z0, Z0; VMOVDQU32 Z0, (DX); \
+	VPMAXSD Z5, Z4, Z4; VPMAXSD Z7, Z6, Z6; VPMAXSD Z6, Z4, Z4; VMOVDQU32 Z4, 64(DX); \
+	ADDQ R11, DI; \
+	ADDQ $128, DX
+#define VMAXST1 \
+	VPMAXSD Z1, Z0, Z0; VPMAXSD Z3, Z2, Z2; VPMAXSD Z2, Z0, Z0; VMOVDQU32 Z0, (DX); \
+	ADDQ $64, DX
+
+#define VMAXBODY(LOADW, DP, STORE) \
+vblock: \
+	MOVQ R14, DI; \
+	MOVQ R15, DX; \
+	MOVQ R9, R10; \
+vstrip: \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	MOVQ SI, AX; \
+	LEAQ (SI)(BX*2), R13; \
+	ADDQ BX, R13; \
+	MOVQ R11, CX; \
+	SHRQ $6, CX; \
+vgroup: \
+	LOADW; \
+	VPBROADCASTD (AX), Z10; \
+	VPBROADCASTD (AX)(BX*1), Z11; \
+	VPBROADCASTD (AX)(BX*2), Z12; \
+	VPBROADCASTD (R13), Z13; \
+	DP(Z10, Z0, Z4); \
+	DP(Z11, Z1, Z5); \
+	DP(Z12, Z2, Z6); \
+	DP(Z13, Z3, Z7); \
+	ADDQ $4, AX; \
+	ADDQ $4, R13; \
+	ADDQ $64, DI; \
+	DECQ CX; \
+	JNZ  vgroup; \
+	STORE; \
+	DECQ R10; \
+	JNZ  vstrip; \
+	LEAQ (SI)(BX*4), SI; \
+	ADDQ R8, R15; \
+	DECQ R12; \
+	JNZ  vblock; \
+	VZEROUPPER; \
+	RET
+
 // AVX-512 VNNI micro-kernels for the 32-bit path: blocks of 6 activation
 // rows, one after the other, against strips of 16 weight rows. A strip
 // holds, for each group of 4 k values, the 4 bytes of each of its 16 weight
@@ -253,3 +330,13 @@ TEXT ·kernVNNI2U8(SB), NOSPLIT, $16-72
 // func kernVNNI2S8(a *uint8, lda int, b *int8, c *int32, ldc, groups, pairs, blocks, gstride int)
 TEXT ·kernVNNI2S8(SB), NOSPLIT, $16-72
 	KERN2(FLIP)
+
+// func kernVNNIMax4x2(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+TEXT ·kernVNNIMax4x2(SB), NOSPLIT, $0-64
+	VMAXARGS
+	VMAXBODY(VMAXLOADW2, VMAXDP2, VMAXST2)
+
+// func kernVNNIMax4x1(a *uint8, lda int, b *int8, c *int32, ldc, groups, strips, blocks int)
+TEXT ·kernVNNIMax4x1(SB), NOSPLIT, $0-64
+	VMAXARGS
+	VMAXBODY(VMAXLOADW1, VMAXDP1, VMAXST1)

@@ -171,12 +171,13 @@
 //
 // On VNNI, a one-channel convolution at most 4 wide followed by a pool
 // (an image network's first layer) reads its image in place, without patch
-// copies (fast_inplace.go). Without VNNI, a convolution on the broadcast
-// 32-bit kernel (K ≤ 128: such a first layer again) followed by a 2×2 pool
-// of stride 2 writes its patches in pool-window order and keeps only each
-// window's maximum inside the product (fast_pooled.go,
-// intgemm.Kernel.MulU8Max4): a quarter of the accumulators is stored, and
-// the requantisation reads them without pooling.
+// copies (fast_inplace.go), unless the pool after it is one its product
+// takes: a convolution on 32-bit lanes with K ≤ 128 (such a first layer
+// again; on VNNI, unsigned inputs) followed by a 2×2 pool of stride 2
+// writes its patches in pool-window order and keeps only each window's
+// maximum inside the product (fast_pooled.go, intgemm.Kernel.MulU8Max4): a
+// quarter of the accumulators is stored, and the requantisation reads them
+// without pooling.
 //
 // A depthwise convolution (one input and one output channel per group)
 // runs on a direct kernel instead (depthwise.go, kernel "depthwise32"):

@@ -47,6 +47,23 @@ func fusedCases(t *testing.T) map[string]*Model {
 			t.Fatal(err)
 		}
 		out[cfg.Model] = im
+		if cfg.Model == "cnn" {
+			// The CNN with a 3×3 pool of stride 2 after conv1 (the same
+			// shapes after it): a pool the product cannot take, so on
+			// VNNI conv1 reads its image in place instead.
+			p3 := *im
+			p3.Ops = slices.Clone(im.Ops)
+			for i, op := range p3.Ops {
+				if op.Kind == OpMaxPool {
+					p3.Ops[i].K, p3.Ops[i].Stride = 3, 2
+					break
+				}
+			}
+			if err := p3.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			out["cnn-pool3"] = &p3
+		}
 	}
 	for i, sp := range []tinySpec{
 		{h: 12, w: 12, cin: 8, cout: 24, k: 3, pad: 1, classes: 5, l1: 128},
@@ -121,7 +138,7 @@ func TestFusedMatchesScalar(t *testing.T) {
 					if th > 1 {
 						e.plan.chunk = 3 // odd chunks; a single chunk runs its kernels on th threads
 					}
-					if models := name == "cnn" || name == "mlp" || name == "espcn"; models && len(vecImpls()) > 0 {
+					if models := name == "cnn" || name == "cnn-pool3" || name == "mlp" || name == "espcn"; models && len(vecImpls()) > 0 {
 						// Models built by FromModel keep the float form of
 						// their requantisation: the vector kernel must take it.
 						for _, st := range e.plan.stages {
@@ -130,10 +147,15 @@ func TestFusedMatchesScalar(t *testing.T) {
 							}
 						}
 					}
-					if name == "cnn" && intgemm.HasVNNI() && (path == PathPreferred || path == PathDense) && e.plan.stages[0].inPlace == nil {
-						// On VNNI the first layer (one channel, 3×3, a pool
-						// after it) reads its image in place: this test is
-						// where that path is checked.
+					if name == "cnn" && (path == PathPreferred || path == PathDense) && !e.plan.stages[0].pooled {
+						// The first layer (K = 9 on 32-bit lanes, a 2×2
+						// pool after it) pools inside its product.
+						t.Errorf("%s, %v: conv1 does not pool in its product (%s)", name, path, e.Layers()[0].Reason)
+					}
+					if name == "cnn-pool3" && intgemm.HasVNNI() && (path == PathPreferred || path == PathDense) && e.plan.stages[0].inPlace == nil {
+						// On VNNI a first layer (one channel, 3×3) whose
+						// pool the product cannot take reads its image in
+						// place: this test is where that path is checked.
 						t.Errorf("%s, %v: conv1 does not read its image in place (%s)", name, path, e.Layers()[0].Reason)
 					}
 					got := e.Run(x, n, false)

@@ -22,12 +22,12 @@ import (
 
 // fitInPlace gives st an in-place kernel (st.inPlace) when it can take one: a dense,
 // one-channel, one-group, stride-1, unpadded convolution at most 4 wide,
-// with unsigned inputs, followed by one pool, whose dense kernel runs on
-// VNNI. It returns the accumulators it needs per image (0 when it cannot).
+// with unsigned inputs, followed by one pool that it does not already run
+// inside its product (fast_pooled.go), whose dense kernel runs on VNNI. It returns the accumulators it needs per image (0 when it cannot).
 func (st *fastStage) fitInPlace() int {
 	lr, g := st.lr, &st.g
 	l := lr.l
-	if st.sp != nil || st.dw != nil || st.direct || l.Kind != "conv" || g.C != 1 || g.Groups != 1 ||
+	if st.sp != nil || st.dw != nil || st.direct || st.pooled || l.Kind != "conv" || g.C != 1 || g.Groups != 1 ||
 		g.Stride != 1 || g.Pad != 0 || g.KW > 4 || l.InputSigned || len(st.pools) != 1 ||
 		len(st.kerns) != 1 || !st.kerns[0].UsesVNNI() {
 		return 0

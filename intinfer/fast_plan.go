@@ -252,8 +252,8 @@ func planFast(e *Engine) *fastPlan {
 	p.chunk = min(chunkImages, max(1, chunkBytes/max(per, 1)))
 	for i := range p.stages {
 		p.stages[i].chooseKernel(p.chunk, e.o.Path)
-		p.accSize = max(p.accSize, p.stages[i].fitInPlace())
 		p.stages[i].fitPooled()
+		p.accSize = max(p.accSize, p.stages[i].fitInPlace())
 	}
 	p.scratch.New = func() any {
 		c := p.chunk

@@ -5,24 +5,26 @@ import (
 )
 
 // Pooled convolution: a 2×2 max pool of stride 2 computed inside the
-// product. Without VNNI a short first layer (K = 9 for a 3×3 kernel on one
-// channel) runs on intgemm's broadcast 32-bit kernel, and its 32-bit
-// accumulators, four per pooled output, are the largest buffer of the
-// pipeline: writing them and reading them back to pool and requantise
-// costs about as much as the products. With the patch rows of each pool
-// window written one after the other (im2colPool2),
-// intgemm.Kernel.MulU8Max4 keeps only each window's maximum, so a quarter
-// of the accumulators is ever stored and the requantisation reads them
-// without pooling. The maximum of the same sums is the same integer: the
-// outputs are those of the unpooled product followed by the pool.
+// product. A short first layer (K = 9 for a 3×3 kernel on one channel)
+// runs on 32-bit lanes, and its accumulators, four per pooled output, are
+// the largest buffer of the pipeline: writing them and reading them back
+// to pool and requantise costs about as much as the products. With the
+// patch rows of each pool window written one after the other
+// (im2colPool2), intgemm.Kernel.MulU8Max4 (on the broadcast 32-bit kernel,
+// or on VNNI's for unsigned inputs) keeps only each window's maximum, so a
+// quarter of the accumulators is ever stored and the requantisation reads
+// them without pooling. The maximum of the same sums is the same integer:
+// the outputs are those of the unpooled product followed by the pool. On
+// VNNI this beats reading a one-channel image in place (fast_inplace.go),
+// which stays for the pools the product cannot take.
 
 // fitPooled gives st the pooled product (st.pooled) when it can take it: a
 // dense convolution with patch copies (not sparse, depthwise, direct or in
 // place), one group, followed by exactly one max pool of 2×2 windows and
-// stride 2, whose kernel runs the product on the broadcast 32-bit kernel.
+// stride 2, whose kernel can run the pooled product (intgemm's UsesMax4).
 func (st *fastStage) fitPooled() {
 	l, g := st.lr.l, &st.g
-	if st.sp != nil || st.dw != nil || st.direct || st.inPlace != nil || l.Kind != "conv" || g.Groups != 1 ||
+	if st.sp != nil || st.dw != nil || st.direct || l.Kind != "conv" || g.Groups != 1 ||
 		len(st.pools) != 1 || st.pools[0].K != 2 || tensor.PoolStride(st.pools[0].K, st.pools[0].Stride) != 2 ||
 		len(st.kerns) != 1 || !st.kerns[0].UsesMax4(l.InputSigned) || g.OH%2 != 0 || g.OW%2 != 0 {
 		return

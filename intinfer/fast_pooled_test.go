@@ -69,10 +69,10 @@ func TestIm2colPool2(t *testing.T) {
 }
 
 // TestPooledProduct runs the layers whose 2×2 pool can run inside the
-// product (intgemm.Kernel.MulU8Max4, on the broadcast 32-bit kernel: the
-// reference CNN's conv1 without VNNI, the small models' convolutions on
-// the 32-bit path, signed inputs and padding among them) with and without
-// the vector kernels, and compares the outputs and captured inputs with
+// product (intgemm.Kernel.MulU8Max4, on the broadcast 32-bit kernel and on
+// VNNI's: the reference CNN's conv1, the small models' convolutions on the
+// 32-bit path, signed inputs and padding among them) with and without the
+// vector kernels and VNNI, and compares the outputs and captured inputs with
 // the scalar reference bit for bit.
 func TestPooledProduct(t *testing.T) {
 	cases := fusedCases(t)
@@ -92,20 +92,23 @@ func TestPooledProduct(t *testing.T) {
 		for _, impl := range append(vecImpls(), "go") {
 			forceVec(t, impl)
 			for _, th := range []int{1, 2} {
-				e, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: PathAcc32, NoVNNI: true, Threads: th})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !e.plan.stages[0].pooled {
-					t.Fatalf("%s, %s: the first layer does not pool in its product (%s)", name, impl, e.Layers()[0].Reason)
-				}
-				got := e.Run(x, n, true)
-				if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Overflows, want.Overflows) {
-					t.Errorf("%s, %s, %d threads: pooled output differs from the scalar reference", name, impl, th)
-				}
-				for li := range want.Inputs {
-					if !slices.Equal(got.Inputs[li], want.Inputs[li]) {
-						t.Errorf("%s, %s, %d threads: layer %d's input differs", name, impl, th, li)
+				for _, noVNNI := range []bool{true, false} {
+					e, err := NewEngine(m, Options{Mode: intgemm.Wrap, Path: PathAcc32, NoVNNI: noVNNI, Threads: th})
+					if err != nil {
+						t.Fatal(err)
+					}
+					// VNNI's kernels pool unsigned inputs only.
+					if want := noVNNI || !intgemm.HasVNNI() || !m.Layers()[0].InputSigned; e.plan.stages[0].pooled != want {
+						t.Fatalf("%s, %s, NoVNNI %v: the first layer pools in its product: %v, want %v (%s)", name, impl, noVNNI, !want, want, e.Layers()[0].Reason)
+					}
+					got := e.Run(x, n, true)
+					if !slices.Equal(got.Out, want.Out) || !slices.Equal(got.Overflows, want.Overflows) {
+						t.Errorf("%s, %s, %d threads: pooled output differs from the scalar reference", name, impl, th)
+					}
+					for li := range want.Inputs {
+						if !slices.Equal(got.Inputs[li], want.Inputs[li]) {
+							t.Errorf("%s, %s, %d threads: layer %d's input differs", name, impl, th, li)
+						}
 					}
 				}
 			}
