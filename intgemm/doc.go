@@ -52,7 +52,8 @@
 // non-zero weight reads (one multiplication per group of equal weights, none
 // for ±1), from any layout in which term k of position p lies at a fixed
 // offset plus p. It is exact modulo 2^16 since the true sums fit 16 bits,
-// which [NewSparse] checks from the weights.
+// which [NewSparse] checks from the weights. It runs on AVX-512 (BW) where
+// the CPU has it, on AVX2 otherwise.
 //
 // # Implementations
 //

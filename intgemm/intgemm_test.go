@@ -27,10 +27,11 @@ func impls() []string {
 }
 
 func forceImpl(t testing.TB, impl string) {
-	oldAVX2, oldVNNI := useAVX2, useVNNI
+	oldAVX2, oldVNNI, old512 := useAVX2, useVNNI, useAVX512
 	useAVX2 = impl == "avx2" || impl == "vnni"
 	useVNNI = impl == "vnni"
-	t.Cleanup(func() { useAVX2, useVNNI = oldAVX2, oldVNNI })
+	useAVX512 = impl == "vnni" && haveAVX512 // the AVX-512 kernel set
+	t.Cleanup(func() { useAVX2, useVNNI, useAVX512 = oldAVX2, oldVNNI, old512 })
 }
 
 // refMul is the int64 oracle: C[i][j] = Σ A[i][k]·W[j][k].

@@ -64,6 +64,14 @@ var (
 	useVNNI  = haveVNNI
 )
 
+// useAVX512 selects the AVX-512 form of the sparse kernel (16-bit lanes in
+// ZMM: AVX-512 BW); haveAVX512 says whether the CPU has it. Tests force it
+// with the VNNI kernel set.
+var (
+	haveAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	useAVX512  = haveAVX512
+)
+
 // VNNI micro-kernels: blocks of 6 activation rows against panels of 4
 // strips of 16 weight rows (kernVNNI4), pairs of strips (kernVNNI2) or
 // single strips (kernVNNI1), groups groups of 4 k values. For each row r,

@@ -18,10 +18,12 @@ func kern32(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, steps, p
 	kern32Go(a, lda, b, c, ldc, steps, panels, signed)
 }
 
-// Without assembly there are no VNNI kernels.
+// Without assembly there are no VNNI or AVX-512 kernels.
 var (
-	haveVNNI = false
-	useVNNI  = false
+	haveVNNI   = false
+	useVNNI    = false
+	haveAVX512 = false
+	useAVX512  = false
 )
 
 func kernVNNIStrips(signed bool, a []uint8, lda, gstride int, b []int8, c []int32, ldc, groups, cols, blocks int) {

@@ -14,8 +14,13 @@ const sparseChunk = 8
 //go:noescape
 func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 
-// sparseKernel runs the AVX2 kernel when useAVX2 is set, sparseGo
-// otherwise.
+// sparseBlockAVX512 is sparseBlockAVX2 with its sums in ZMM registers.
+//
+//go:noescape
+func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
+
+// sparseKernel runs the AVX-512 kernel when useAVX512 is set, the AVX2
+// kernel when useAVX2 is, sparseGo otherwise.
 func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 	if !useAVX2 {
 		sparseGo(prog, n, np, x, c, ldc)
@@ -23,6 +28,10 @@ func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 	}
 	var buf [sparseChunk * sparseBlock]int16
 	for p0 := 0; p0 < np; p0 += sparseBlock {
-		sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+		if useAVX512 {
+			sparseBlockAVX512(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+		} else {
+			sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+		}
 	}
 }

@@ -416,7 +416,7 @@ func TestSparseImpl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"go": "go-sparse16", "avx2": "avx2-sparse16", "vnni": "avx2-sparse16"}
+	want := map[string]string{"go": "go-sparse16", "avx2": "avx2-sparse16", "vnni": "avx512-sparse16"}
 	for _, impl := range impls() {
 		forceImpl(t, impl)
 		if s.Impl() != want[impl] {

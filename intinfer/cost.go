@@ -44,9 +44,9 @@ func costsFor(goKernels, vnni bool) kernelCosts {
 	// (Zen 3) and on one with AVX-512 VNNI (Zen 5), whose dense32 figure
 	// (a plan the choice never weighs there: the dense kernel of a
 	// certified layer is VNNI's) is scaled from the Zen 3 one. The Zen 5
-	// sparse costs are those of the kernel on byte planes; the Zen 3 ones
-	// were measured on int16 planes, which it reads no faster, so they err
-	// towards the dense kernel.
+	// sparse costs are those of the AVX-512 kernel on byte planes; the Zen 3
+	// ones were measured with int16 planes, which the AVX2 kernel reads no
+	// faster, so they err towards the dense kernel.
 	c := kernelCosts{
 		mac:    map[string]float64{"dense16": 0.0098, "dense32": 0.019},
 		col:    0.05,
@@ -60,9 +60,9 @@ func costsFor(goKernels, vnni bool) kernelCosts {
 		c = kernelCosts{
 			mac:    map[string]float64{"dense16": 0.0053, "dense32": 0.010, "dense32-vnni": 0.00224},
 			col:    0.025,
-			add:    0.19,
+			add:    0.13,
 			mul:    0.1,
-			ch:     0.76,
+			ch:     0.70,
 			plane:  0.045,
 			margin: 0.95,
 		}
