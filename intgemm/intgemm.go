@@ -309,7 +309,7 @@ func (kn *Kernel) UsesMax4(signedInput bool) bool {
 	case rowsB32:
 		return true
 	case rowsVNNI:
-		return !signedInput && kn.k <= vnniMax4K
+		return !signedInput && kn.k <= max4K
 	}
 	return false
 }
@@ -360,16 +360,6 @@ func (kn *Kernel) runMax4(threads, m int, a []uint8, lda int, c []int32, ldc int
 		wg.Go(func() { kn.rowsMax4(o0, o1, a, lda, c, ldc, signed) })
 	}
 	wg.Wait()
-}
-
-// rowsMax4 computes output rows [o0, o1) of the pooled product on the
-// kernel's row kernel.
-func (kn *Kernel) rowsMax4(o0, o1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-	if kn.rowKernel(signed) == rowsVNNI {
-		kn.rowsVNNIMax4(o0, o1, a, lda, c, ldc)
-		return
-	}
-	kn.rowsB32Max4(o0, o1, a, lda, c, ldc, signed)
 }
 
 // UsesGroups reports whether MulU8Groups can run the kernel: its K is a

@@ -123,75 +123,26 @@ func kern32b(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, 
 func kern32bGo(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pairs, panels int) {
 	for p := 0; p < panels; p++ {
 		for r := 0; r < b32Rows; r++ {
-			x := a[r*lda : r*lda+2*pairs]
 			for j := 0; j < b32Cols; j++ {
-				var acc int32
-				for q := 0; q < pairs; q++ {
-					w := b[((p*pairs+q)*b32Cols+j)*2:]
-					x0, x1 := int32(x[2*q]), int32(x[2*q+1])
-					if signed {
-						x0, x1 = int32(int8(x[2*q])), int32(int8(x[2*q+1]))
-					}
-					acc += x0*int32(w[0]) + x1*int32(w[1])
-				}
-				c[r*ldc+p*b32Cols+j] = acc
+				c[r*ldc+p*b32Cols+j] = pairDot(a[r*lda:r*lda+2*pairs], b, p, pairs, j, signed)
 			}
 		}
 	}
 }
 
-// The broadcast 32-bit kernel with a maximum over row quadruples: a 2×2 max
-// pool fused into the product. A convolution whose outputs go through a
-// 2×2 max pool needs only the maximum of each window's four accumulators;
-// with the patch rows of a window consecutive, the kernel computes the four
-// rows in two halves of two (eight accumulators and the pair's weights for
-// 32 columns fit the sixteen YMM registers, so each weight is loaded once
-// per pair and half) and stores only their maximum: a quarter of the
-// output, which the requantisation then reads without pooling.
-
-// max4Rows is the number of activation rows whose maximum is one output row.
-const max4Rows = 4
-
-// rowsB32Max4 computes output rows [o0, o1) of the pooled product with the
-// broadcast 32-bit kernel: output row o is the maximum of the products of
-// activation rows 4o … 4o+3. Whole quadruples that a holds are read in
-// place, whole panels straight into C; the rest goes one quadruple and
-// panel at a time through a zero-padded copy and a tile on the stack.
-func (kn *Kernel) rowsB32Max4(o0, o1 int, a []uint8, lda int, c []int32, ldc int, signed bool) {
-	pairs := (kn.k + 1) / 2
-	panels := (kn.n + b32Cols - 1) / b32Cols
-	full := kn.n / b32Cols
-	blocks, fits := 0, lda >= 2*pairs && len(a) >= 2*pairs
-	if fits {
-		blocks = inPlaceBlocks(max4Rows*o0, max4Rows*o1, max4Rows, lda, 2*pairs, len(a))
-	}
-	if blocks > 0 && full > 0 {
-		kern32bMax4(signed, a[max4Rows*o0*lda:], lda, kn.b32, c[o0*ldc:], ldc, pairs, full, blocks)
-	}
-	var pack [max4Rows * (b32MaxK + 1)]uint8
-	var tile [b32Cols]int32
-	for o := o0; o < o1; o++ {
-		p0 := 0
-		if o < o0+blocks {
-			if full == panels {
-				continue
-			}
-			p0 = full
+// pairDot is the broadcast 32-bit kernel's sum for one row x (uint8, or
+// int8 when signed) and column j of panel p of the packed weights b.
+func pairDot(x []uint8, b []int16, p, pairs, j int, signed bool) int32 {
+	var acc int32
+	for q := 0; q < pairs; q++ {
+		w := b[((p*pairs+q)*b32Cols+j)*2:]
+		x0, x1 := int32(x[2*q]), int32(x[2*q+1])
+		if signed {
+			x0, x1 = int32(int8(x[2*q])), int32(int8(x[2*q+1]))
 		}
-		ab, ld := a[max4Rows*o*lda:], lda
-		if !fits || (max4Rows*o+max4Rows-1)*lda+2*pairs > len(a) {
-			clear(pack[:])
-			for r := 0; r < max4Rows; r++ {
-				copy(pack[r*2*pairs:], a[(max4Rows*o+r)*lda:(max4Rows*o+r)*lda+kn.k])
-			}
-			ab, ld = pack[:], 2*pairs
-		}
-		for p := p0; p < panels; p++ {
-			kern32bMax4(signed, ab, ld, kn.b32[p*pairs*b32Cols*2:], tile[:], b32Cols, pairs, 1, 1)
-			cols := min(b32Cols, kn.n-p*b32Cols)
-			copy(c[o*ldc+p*b32Cols:o*ldc+p*b32Cols+cols], tile[:cols])
-		}
+		acc += x0*int32(w[0]) + x1*int32(w[1])
 	}
+	return acc
 }
 
 // kern32bMax4 runs the pooled broadcast 32-bit micro-kernel on blocks
@@ -222,21 +173,9 @@ func kern32bMax4(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, pai
 func kern32bMax4Go(signed bool, a []uint8, lda int, b []int16, c []int32, pairs, panels int) {
 	for p := 0; p < panels; p++ {
 		for j := 0; j < b32Cols; j++ {
-			var best int32
-			for r := 0; r < max4Rows; r++ {
-				x := a[r*lda : r*lda+2*pairs]
-				var acc int32
-				for q := 0; q < pairs; q++ {
-					w := b[((p*pairs+q)*b32Cols+j)*2:]
-					x0, x1 := int32(x[2*q]), int32(x[2*q+1])
-					if signed {
-						x0, x1 = int32(int8(x[2*q])), int32(int8(x[2*q+1]))
-					}
-					acc += x0*int32(w[0]) + x1*int32(w[1])
-				}
-				if r == 0 || acc > best {
-					best = acc
-				}
+			best := pairDot(a[:2*pairs], b, p, pairs, j, signed)
+			for r := 1; r < max4Rows; r++ {
+				best = max(best, pairDot(a[r*lda:r*lda+2*pairs], b, p, pairs, j, signed))
 			}
 			c[p*b32Cols+j] = best
 		}

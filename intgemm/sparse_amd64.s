@@ -81,6 +81,100 @@
 	VPMOVZXBW 0(DI)(AX*1), Z9; op Z9, z0, z0; \
 	VPMOVZXBW 32(DI)(AX*1), Z10; op Z10, z1, z1
 
+// The kernels' arguments.
+#define SPARSEARGS \
+	MOVQ prog+0(FP), SI; \
+	MOVQ n+8(FP), R14; \
+	MOVQ x+16(FP), DI; \
+	MOVQ c+24(FP), R10; \
+	MOVQ ldc+32(FP), R11; \
+	SHLQ $2, R11
+
+// The compute part of a chunk (both kernels), walking the program: each
+// channel's sums start at its start (INIT, from AX); a group of value 1
+// adds its terms (ADD), of −1 subtracts them (SUB), any other sums them
+// (FIRST, then SUM) and multiplies the sum by its value R9 (MUL); SAVE
+// writes the channel's 64 sums to buf at DX.
+#define SPARSECOMPUTE(INIT, FIRST, SUM, ADD, SUB, MUL, SAVE) \
+chunk: \
+	MOVQ    $8, R8; \
+	CMPQ    R14, R8; \
+	CMOVQLT R14, R8; \
+	MOVQ    buf+48(FP), DX; \
+channel: \
+	MOVL  (SI), AX; \
+	INIT; \
+	MOVL  4(SI), BX; \
+	ADDQ  $8, SI; \
+	TESTL BX, BX; \
+	JZ    chdone; \
+group: \
+	MOVL 0(SI), R9; \
+	MOVL 4(SI), CX; \
+	ADDQ $8, SI; \
+	CMPL R9, $1; \
+	JEQ  plus; \
+	CMPL R9, $-1; \
+	JEQ  minus; \
+	MOVL (SI), AX; \
+	ADDQ $4, SI; \
+	FIRST; \
+	DECL CX; \
+	JZ   mul; \
+sum: \
+	SUM; \
+	DECL CX; \
+	JNZ  sum; \
+mul: \
+	MUL; \
+	DECL BX; \
+	JNZ  group; \
+	JMP  chdone; \
+plus: \
+	ADD; \
+	DECL CX; \
+	JNZ  plus; \
+	DECL BX; \
+	JNZ  group; \
+	JMP  chdone; \
+minus: \
+	SUB; \
+	DECL CX; \
+	JNZ  minus; \
+	DECL BX; \
+	JNZ  group; \
+chdone: \
+	SAVE; \
+	ADDQ $128, DX; \
+	DECQ R8; \
+	JNZ  channel
+
+// The AVX2 steps: sums in Y0-Y3, group sums in Y4-Y7.
+#define SP2INIT VMOVD AX, X0; VPBROADCASTW X0, Y0; VMOVDQA Y0, Y1; VMOVDQA Y0, Y2; VMOVDQA Y0, Y3
+#define SP2FIRST \
+	VPMOVZXBW 0(DI)(AX*1), Y4; VPMOVZXBW 16(DI)(AX*1), Y5; \
+	VPMOVZXBW 32(DI)(AX*1), Y6; VPMOVZXBW 48(DI)(AX*1), Y7
+#define SP2SUM TERM(VPADDW, Y4, Y5, Y6, Y7)
+#define SP2ADD TERM(VPADDW, Y0, Y1, Y2, Y3)
+#define SP2SUB TERM(VPSUBW, Y0, Y1, Y2, Y3)
+#define SP2MUL \
+	VMOVD R9, X8; VPBROADCASTW X8, Y8; \
+	VPMULLW Y8, Y4, Y4; VPMULLW Y8, Y5, Y5; VPMULLW Y8, Y6, Y6; VPMULLW Y8, Y7, Y7; \
+	VPADDW Y4, Y0, Y0; VPADDW Y5, Y1, Y1; VPADDW Y6, Y2, Y2; VPADDW Y7, Y3, Y3
+#define SP2SAVE VMOVDQU Y0, 0(DX); VMOVDQU Y1, 32(DX); VMOVDQU Y2, 64(DX); VMOVDQU Y3, 96(DX)
+
+// The AVX-512 steps: sums in Z0-Z1, group sums in Z4-Z5.
+#define SP5INIT VMOVD AX, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1
+#define SP5FIRST VPMOVZXBW 0(DI)(AX*1), Z4; VPMOVZXBW 32(DI)(AX*1), Z5
+#define SP5SUM TERM512(VPADDW, Z4, Z5)
+#define SP5ADD TERM512(VPADDW, Z0, Z1)
+#define SP5SUB TERM512(VPSUBW, Z0, Z1)
+#define SP5MUL \
+	VMOVD R9, X8; VPBROADCASTW X8, Z8; \
+	VPMULLW Z8, Z4, Z4; VPMULLW Z8, Z5, Z5; \
+	VPADDW Z4, Z0, Z0; VPADDW Z5, Z1, Z1
+#define SP5SAVE VMOVDQU64 Z0, 0(DX); VMOVDQU64 Z1, 64(DX)
+
 // The store of a chunk (both kernels): rows positions × min(8, R14)
 // channels from buf into c, then the next chunk or the end.
 #define SPARSESTORE \
@@ -125,91 +219,8 @@ mtiles: \
 
 // func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 TEXT ·sparseBlockAVX2(SB), NOSPLIT, $0-56
-	MOVQ prog+0(FP), SI
-	MOVQ n+8(FP), R14
-	MOVQ x+16(FP), DI
-	MOVQ c+24(FP), R10
-	MOVQ ldc+32(FP), R11
-	SHLQ $2, R11
-
-chunk:
-	MOVQ    $8, R8
-	CMPQ    R14, R8
-	CMOVQLT R14, R8
-	MOVQ    buf+48(FP), DX
-
-channel:
-	MOVL         (SI), AX
-	VMOVD        AX, X0
-	VPBROADCASTW X0, Y0
-	VMOVDQA      Y0, Y1
-	VMOVDQA      Y0, Y2
-	VMOVDQA      Y0, Y3
-	MOVL         4(SI), BX
-	ADDQ         $8, SI
-	TESTL        BX, BX
-	JZ    chdone
-
-group:
-	MOVL 0(SI), R9
-	MOVL 4(SI), CX
-	ADDQ $8, SI
-	CMPL R9, $1
-	JEQ  plus
-	CMPL R9, $-1
-	JEQ  minus
-	MOVL    (SI), AX
-	ADDQ    $4, SI
-	VPMOVZXBW 0(DI)(AX*1), Y4
-	VPMOVZXBW 16(DI)(AX*1), Y5
-	VPMOVZXBW 32(DI)(AX*1), Y6
-	VPMOVZXBW 48(DI)(AX*1), Y7
-	DECL    CX
-	JZ      mul
-
-sum:
-	TERM(VPADDW, Y4, Y5, Y6, Y7)
-	DECL CX
-	JNZ  sum
-
-mul:
-	VMOVD        R9, X8
-	VPBROADCASTW X8, Y8
-	VPMULLW      Y8, Y4, Y4
-	VPMULLW      Y8, Y5, Y5
-	VPMULLW      Y8, Y6, Y6
-	VPMULLW      Y8, Y7, Y7
-	VPADDW       Y4, Y0, Y0
-	VPADDW       Y5, Y1, Y1
-	VPADDW       Y6, Y2, Y2
-	VPADDW       Y7, Y3, Y3
-	DECL         BX
-	JNZ          group
-	JMP          chdone
-
-plus:
-	TERM(VPADDW, Y0, Y1, Y2, Y3)
-	DECL CX
-	JNZ  plus
-	DECL BX
-	JNZ  group
-	JMP  chdone
-
-minus:
-	TERM(VPSUBW, Y0, Y1, Y2, Y3)
-	DECL CX
-	JNZ  minus
-	DECL BX
-	JNZ  group
-
-chdone:
-	VMOVDQU Y0, 0(DX)
-	VMOVDQU Y1, 32(DX)
-	VMOVDQU Y2, 64(DX)
-	VMOVDQU Y3, 96(DX)
-	ADDQ    $128, DX
-	DECQ    R8
-	JNZ     channel
+	SPARSEARGS
+	SPARSECOMPUTE(SP2INIT, SP2FIRST, SP2SUM, SP2ADD, SP2SUB, SP2MUL, SP2SAVE)
 	SPARSESTORE
 
 // func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
@@ -219,82 +230,8 @@ chdone:
 // (TERM512), half the instructions of the AVX2 form. The store is the
 // same.
 TEXT ·sparseBlockAVX512(SB), NOSPLIT, $0-56
-	MOVQ prog+0(FP), SI
-	MOVQ n+8(FP), R14
-	MOVQ x+16(FP), DI
-	MOVQ c+24(FP), R10
-	MOVQ ldc+32(FP), R11
-	SHLQ $2, R11
-
-chunk:
-	MOVQ    $8, R8
-	CMPQ    R14, R8
-	CMOVQLT R14, R8
-	MOVQ    buf+48(FP), DX
-
-channel:
-	MOVL         (SI), AX
-	VMOVD        AX, X0
-	VPBROADCASTW X0, Z0
-	VMOVDQA64    Z0, Z1
-	MOVL         4(SI), BX
-	ADDQ         $8, SI
-	TESTL        BX, BX
-	JZ           chdone
-
-group:
-	MOVL      0(SI), R9
-	MOVL      4(SI), CX
-	ADDQ      $8, SI
-	CMPL      R9, $1
-	JEQ       plus
-	CMPL      R9, $-1
-	JEQ       minus
-	MOVL      (SI), AX
-	ADDQ      $4, SI
-	VPMOVZXBW 0(DI)(AX*1), Z4
-	VPMOVZXBW 32(DI)(AX*1), Z5
-	DECL      CX
-	JZ        mul
-
-sum:
-	TERM512(VPADDW, Z4, Z5)
-	DECL CX
-	JNZ  sum
-
-mul:
-	VMOVD        R9, X8
-	VPBROADCASTW X8, Z8
-	VPMULLW      Z8, Z4, Z4
-	VPMULLW      Z8, Z5, Z5
-	VPADDW       Z4, Z0, Z0
-	VPADDW       Z5, Z1, Z1
-	DECL         BX
-	JNZ          group
-	JMP          chdone
-
-plus:
-	TERM512(VPADDW, Z0, Z1)
-	DECL CX
-	JNZ  plus
-	DECL BX
-	JNZ  group
-	JMP  chdone
-
-minus:
-	TERM512(VPSUBW, Z0, Z1)
-	DECL CX
-	JNZ  minus
-	DECL BX
-	JNZ  group
-
-chdone:
-	VMOVDQU64 Z0, 0(DX)
-	VMOVDQU64 Z1, 64(DX)
-	ADDQ      $128, DX
-	DECQ      R8
-	JNZ       channel
-
+	SPARSEARGS
+	SPARSECOMPUTE(SP5INIT, SP5FIRST, SP5SUM, SP5ADD, SP5SUB, SP5MUL, SP5SAVE)
 	SPARSESTORE
 
 // Eight int32 of all ones, then eight zeros: the store masks of the last
