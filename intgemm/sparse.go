@@ -55,6 +55,14 @@ import (
 // activations), so 64.
 const sparseBlock = 64
 
+// sparseBlock512 is the AVX-512 kernel's block: four ZMM of 32 lanes, the
+// per-term offset load and loop step shared by twice the positions.
+// sparseBlockMax is the largest block of any kernel.
+const (
+	sparseBlock512 = 128
+	sparseBlockMax = sparseBlock512
+)
+
 // Sparse is a layer's integer weights prepared for the sparse kernel. It is
 // read-only after NewSparse and safe for concurrent use.
 type Sparse struct {
@@ -182,9 +190,10 @@ func (s *Sparse) Multiplies() int { return s.muls }
 func (s *Sparse) AccBits() int { return s.bits }
 
 // InputLen returns the length the activations of a Mul over np positions
-// must have: the kernels read whole blocks of positions past np.
+// must have: the kernels read whole blocks of positions past np (of the
+// largest block of any kernel).
 func (s *Sparse) InputLen(np int) int {
-	return s.maxOff + (np+sparseBlock-1)/sparseBlock*sparseBlock
+	return s.maxOff + (np+sparseBlockMax-1)/sparseBlockMax*sparseBlockMax
 }
 
 // Impl names the implementation Mul runs with the current CPU features:
@@ -276,6 +285,11 @@ func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 	}
 }
 
-// Block returns the number of positions the kernel computes at a time:
-// Mul's work grows with np rounded up to a multiple of it.
-func (s *Sparse) Block() int { return sparseBlock }
+// Block returns the number of positions the running kernel computes at a
+// time: Mul's work grows with np rounded up to a multiple of it.
+func (s *Sparse) Block() int {
+	if useAVX2 && useAVX512 {
+		return sparseBlock512
+	}
+	return sparseBlock
+}

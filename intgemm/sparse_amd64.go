@@ -14,7 +14,8 @@ const sparseChunk = 8
 //go:noescape
 func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 
-// sparseBlockAVX512 is sparseBlockAVX2 with its sums in ZMM registers.
+// sparseBlockAVX512 is sparseBlockAVX2 on blocks of sparseBlock512
+// positions, its sums in ZMM registers.
 //
 //go:noescape
 func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
@@ -26,12 +27,14 @@ func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 		sparseGo(prog, n, np, x, c, ldc)
 		return
 	}
-	var buf [sparseChunk * sparseBlock]int16
-	for p0 := 0; p0 < np; p0 += sparseBlock {
-		if useAVX512 {
-			sparseBlockAVX512(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
-		} else {
-			sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+	var buf [sparseChunk * sparseBlockMax]int16
+	if useAVX512 {
+		for p0 := 0; p0 < np; p0 += sparseBlock512 {
+			sparseBlockAVX512(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock512, np-p0), &buf[0])
 		}
+		return
+	}
+	for p0 := 0; p0 < np; p0 += sparseBlock {
+		sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
 	}
 }

@@ -34,15 +34,16 @@
 //   Y13 store mask, Y14 (1, 0) and Y15 (0, 1) in every int16 pair
 // The Go twin sparseGo is the reference loop.
 
-// Eight positions of the tile at DX: the pairs of channel rows (j, j+4) in
+// Eight positions of the tile at DX (channel j's row at buf + j·2·block):
+// the pairs of channel rows (j, j+4) in
 // the lanes of Y0-Y3, widened (even positions in Y4-Y7, odd ones in
 // Y0-Y3) and transposed in each lane: positions 0, 2, 4, 6 in Y4-Y7 and 1,
 // 3, 5, 7 in Y0-Y3, channels 0-3 in the low lane and 4-7 in the high one.
-#define HALF \
-	VMOVDQU 0(DX), X0; VINSERTI128 $1, 512(DX), Y0, Y0; \
-	VMOVDQU 128(DX), X1; VINSERTI128 $1, 640(DX), Y1, Y1; \
-	VMOVDQU 256(DX), X2; VINSERTI128 $1, 768(DX), Y2, Y2; \
-	VMOVDQU 384(DX), X3; VINSERTI128 $1, 896(DX), Y3, Y3; \
+#define HALFAT(a, b, c, d, e, f, g, h) \
+	VMOVDQU a(DX), X0; VINSERTI128 $1, b(DX), Y0, Y0; \
+	VMOVDQU c(DX), X1; VINSERTI128 $1, d(DX), Y1, Y1; \
+	VMOVDQU e(DX), X2; VINSERTI128 $1, f(DX), Y2, Y2; \
+	VMOVDQU g(DX), X3; VINSERTI128 $1, h(DX), Y3, Y3; \
 	VPMADDWD Y14, Y0, Y4; VPMADDWD Y14, Y1, Y5; VPMADDWD Y14, Y2, Y6; VPMADDWD Y14, Y3, Y7; \
 	VPMADDWD Y15, Y0, Y0; VPMADDWD Y15, Y1, Y1; VPMADDWD Y15, Y2, Y2; VPMADDWD Y15, Y3, Y3; \
 	VPUNPCKLDQ Y5, Y4, Y8; VPUNPCKHDQ Y5, Y4, Y9; VPUNPCKLDQ Y7, Y6, Y10; VPUNPCKHDQ Y7, Y6, Y11; \
@@ -50,6 +51,10 @@
 	VPUNPCKLDQ Y1, Y0, Y8; VPUNPCKHDQ Y1, Y0, Y9; VPUNPCKLDQ Y3, Y2, Y10; VPUNPCKHDQ Y3, Y2, Y11; \
 	VPUNPCKLQDQ Y10, Y8, Y0; VPUNPCKHQDQ Y10, Y8, Y1; VPUNPCKLQDQ Y11, Y9, Y2; VPUNPCKHQDQ Y11, Y9, Y3; \
 	ADDQ $16, DX
+
+// HALF64 and HALF128: channel rows of 64 or 128 positions in buf.
+#define HALF64 HALFAT(0, 512, 128, 640, 256, 768, 384, 896)
+#define HALF128 HALFAT(0, 1024, 256, 1280, 512, 1536, 768, 1792)
 
 // Store a row (whole, or masked) and step to the next; check stops after
 // the last row of the block.
@@ -74,12 +79,14 @@
 	VPMOVZXBW 32(DI)(AX*1), Y11; op Y11, y2, y2; \
 	VPMOVZXBW 48(DI)(AX*1), Y12; op Y12, y3, y3
 
-// The 64 activation bytes of the term at offset AX, widened to two ZMM:
+// The 128 activation bytes of the term at offset AX, widened to four ZMM:
 // op them into the accumulators (AVX-512).
-#define TERM512(op, z0, z1) \
+#define TERM512(op, z0, z1, z2, z3) \
 	MOVL (SI), AX; ADDQ $4, SI; \
 	VPMOVZXBW 0(DI)(AX*1), Z9; op Z9, z0, z0; \
-	VPMOVZXBW 32(DI)(AX*1), Z10; op Z10, z1, z1
+	VPMOVZXBW 32(DI)(AX*1), Z10; op Z10, z1, z1; \
+	VPMOVZXBW 64(DI)(AX*1), Z11; op Z11, z2, z2; \
+	VPMOVZXBW 96(DI)(AX*1), Z12; op Z12, z3, z3
 
 // The kernels' arguments.
 #define SPARSEARGS \
@@ -145,7 +152,6 @@ minus: \
 	JNZ  group; \
 chdone: \
 	SAVE; \
-	ADDQ $128, DX; \
 	DECQ R8; \
 	JNZ  channel
 
@@ -161,23 +167,26 @@ chdone: \
 	VMOVD R9, X8; VPBROADCASTW X8, Y8; \
 	VPMULLW Y8, Y4, Y4; VPMULLW Y8, Y5, Y5; VPMULLW Y8, Y6, Y6; VPMULLW Y8, Y7, Y7; \
 	VPADDW Y4, Y0, Y0; VPADDW Y5, Y1, Y1; VPADDW Y6, Y2, Y2; VPADDW Y7, Y3, Y3
-#define SP2SAVE VMOVDQU Y0, 0(DX); VMOVDQU Y1, 32(DX); VMOVDQU Y2, 64(DX); VMOVDQU Y3, 96(DX)
+#define SP2SAVE VMOVDQU Y0, 0(DX); VMOVDQU Y1, 32(DX); VMOVDQU Y2, 64(DX); VMOVDQU Y3, 96(DX); ADDQ $128, DX
 
-// The AVX-512 steps: sums in Z0-Z1, group sums in Z4-Z5.
-#define SP5INIT VMOVD AX, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1
-#define SP5FIRST VPMOVZXBW 0(DI)(AX*1), Z4; VPMOVZXBW 32(DI)(AX*1), Z5
-#define SP5SUM TERM512(VPADDW, Z4, Z5)
-#define SP5ADD TERM512(VPADDW, Z0, Z1)
-#define SP5SUB TERM512(VPSUBW, Z0, Z1)
+// The AVX-512 steps: blocks of 128 positions, sums in Z0-Z3, group sums
+// in Z4-Z7.
+#define SP5INIT VMOVD AX, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1; VMOVDQA64 Z0, Z2; VMOVDQA64 Z0, Z3
+#define SP5FIRST \
+	VPMOVZXBW 0(DI)(AX*1), Z4; VPMOVZXBW 32(DI)(AX*1), Z5; \
+	VPMOVZXBW 64(DI)(AX*1), Z6; VPMOVZXBW 96(DI)(AX*1), Z7
+#define SP5SUM TERM512(VPADDW, Z4, Z5, Z6, Z7)
+#define SP5ADD TERM512(VPADDW, Z0, Z1, Z2, Z3)
+#define SP5SUB TERM512(VPSUBW, Z0, Z1, Z2, Z3)
 #define SP5MUL \
 	VMOVD R9, X8; VPBROADCASTW X8, Z8; \
-	VPMULLW Z8, Z4, Z4; VPMULLW Z8, Z5, Z5; \
-	VPADDW Z4, Z0, Z0; VPADDW Z5, Z1, Z1
-#define SP5SAVE VMOVDQU64 Z0, 0(DX); VMOVDQU64 Z1, 64(DX)
+	VPMULLW Z8, Z4, Z4; VPMULLW Z8, Z5, Z5; VPMULLW Z8, Z6, Z6; VPMULLW Z8, Z7, Z7; \
+	VPADDW Z4, Z0, Z0; VPADDW Z5, Z1, Z1; VPADDW Z6, Z2, Z2; VPADDW Z7, Z3, Z3
+#define SP5SAVE VMOVDQU64 Z0, 0(DX); VMOVDQU64 Z1, 64(DX); VMOVDQU64 Z2, 128(DX); VMOVDQU64 Z3, 192(DX); ADDQ $256, DX
 
 // The store of a chunk (both kernels): rows positions × min(8, R14)
 // channels from buf into c, then the next chunk or the end.
-#define SPARSESTORE \
+#define SPARSESTORE(HALF) \
 	MOVQ buf+48(FP), DX; \
 	MOVQ rows+40(FP), R13; \
 	MOVQ R10, R12; \
@@ -221,18 +230,19 @@ mtiles: \
 TEXT ·sparseBlockAVX2(SB), NOSPLIT, $0-56
 	SPARSEARGS
 	SPARSECOMPUTE(SP2INIT, SP2FIRST, SP2SUM, SP2ADD, SP2SUB, SP2MUL, SP2SAVE)
-	SPARSESTORE
+	SPARSESTORE(HALF64)
 
 // func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 //
-// sparseBlockAVX2 with the sums in two ZMM of 32 int16 lanes (Z0-Z1, group
-// sums Z4-Z5): each term's 64 bytes are two 32-byte loads widened to ZMM
-// (TERM512), half the instructions of the AVX2 form. The store is the
-// same.
+// sparseBlockAVX2 on blocks of 128 positions, the sums in four ZMM of 32
+// int16 lanes (Z0-Z3, group sums Z4-Z7): each term's 128 bytes are four
+// 32-byte loads widened to ZMM (TERM512), a quarter of the AVX2 form's
+// instructions per position, and each term's offset load serves twice the
+// positions. The store is the same, on rows of 128.
 TEXT ·sparseBlockAVX512(SB), NOSPLIT, $0-56
 	SPARSEARGS
 	SPARSECOMPUTE(SP5INIT, SP5FIRST, SP5SUM, SP5ADD, SP5SUB, SP5MUL, SP5SAVE)
-	SPARSESTORE
+	SPARSESTORE(HALF128)
 
 // Eight int32 of all ones, then eight zeros: the store masks of the last
 // chunk.

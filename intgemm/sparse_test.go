@@ -159,7 +159,7 @@ func sparseCheck(t *testing.T, s *Sparse, np int, x []uint8, ldc int, want []int
 // against each other, sentinels included, over sparsities, input types,
 // shapes that cut blocks and chunks, and offset layouts.
 func TestSparseMul(t *testing.T) {
-	ns, nps := []int{1, 7, 16, 17, 64, 70}, []int{1, 15, 64, 65, 200}
+	ns, nps := []int{1, 7, 16, 17, 64, 70}, []int{1, 15, 64, 65, 128, 129, 200}
 	if testing.Short() {
 		ns, nps = []int{1, 7, 17}, []int{1, 15, 65}
 	}

@@ -68,7 +68,10 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 		return nil, err
 	}
 	sr.kern = k
-	sr.planeLen = max(k.InputLen(sr.ldp), g.C*sr.ldp)
+	// The kernel reads whole blocks past the positions of a call: of the
+	// chunk's, or of its last image's when it runs image by image.
+	grid := sr.hp * sr.wp
+	sr.planeLen = max(k.InputLen(sr.ldp), (chunk-1)*grid+k.InputLen(sr.positions(1, g)), g.C*sr.ldp)
 	return sr, nil
 }
 
