@@ -61,7 +61,7 @@ func TestMulMax4(t *testing.T) {
 						for i := range c {
 							c[i] = guard
 						}
-						sa := asInt8s(a)
+						sa := asInt8(a)
 						mul := func(th int) {
 							if signed {
 								kn.MulS8Max4(th, tc.m, sa, tc.lda, c, ldc)
@@ -101,15 +101,6 @@ func TestMulMax4(t *testing.T) {
 	if long.UsesMax4(false) {
 		t.Error("K = 200: UsesMax4 true, want false (not the broadcast kernel)")
 	}
-}
-
-// asInt8s views bytes as int8.
-func asInt8s(a []uint8) []int8 {
-	s := make([]int8, len(a))
-	for i, v := range a {
-		s[i] = int8(v)
-	}
-	return s
 }
 
 // TestVNNIMax4Kernel compares the pooled VNNI micro-kernels (pairs of

@@ -201,10 +201,10 @@ func (s *Sparse) InputLen(np int) int {
 // Impl names the implementation Mul runs with the current CPU features:
 // "avx512-sparse16", "avx2-sparse16" or "go-sparse16".
 func (s *Sparse) Impl() string {
-	switch {
-	case useAVX2 && useAVX512:
+	switch sparseImpl() {
+	case sparseAVX512:
 		return "avx512-sparse16"
-	case useAVX2:
+	case sparseAVX2:
 		return "avx2-sparse16"
 	}
 	return "go-sparse16"
@@ -290,8 +290,28 @@ func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 // Block returns the number of positions the running kernel computes at a
 // time: Mul's work grows with np rounded up to a multiple of it.
 func (s *Sparse) Block() int {
-	if useAVX2 && useAVX512 {
+	if sparseImpl() == sparseAVX512 {
 		return sparseBlock512
 	}
 	return sparseBlock
+}
+
+// The sparse kernel's implementations.
+const (
+	sparseGoImpl = iota
+	sparseAVX2
+	sparseAVX512
+)
+
+// sparseImpl returns the implementation Mul runs with the current CPU
+// features: the one owner of the choice that Impl, Block and the kernels
+// follow.
+func sparseImpl() int {
+	switch {
+	case useAVX2 && useAVX512:
+		return sparseAVX512
+	case useAVX2:
+		return sparseAVX2
+	}
+	return sparseGoImpl
 }

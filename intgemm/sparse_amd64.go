@@ -20,15 +20,16 @@ func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf 
 //go:noescape
 func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 
-// sparseKernel runs the AVX-512 kernel when useAVX512 is set, the AVX2
-// kernel when useAVX2 is, sparseGo otherwise.
+// sparseKernel runs the implementation sparseImpl names: the AVX-512
+// kernel, the AVX2 kernel or sparseGo.
 func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
-	if !useAVX2 {
+	impl := sparseImpl()
+	if impl == sparseGoImpl {
 		sparseGo(prog, n, np, x, c, ldc)
 		return
 	}
 	var buf [sparseChunk * sparseBlockMax]int16
-	if useAVX512 {
+	if impl == sparseAVX512 {
 		for p0 := 0; p0 < np; p0 += sparseBlock512 {
 			sparseBlockAVX512(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock512, np-p0), &buf[0])
 		}

@@ -66,13 +66,21 @@ func im2colU8(g *tensor.ConvGeom, x []uint8, grp int, col []uint8, lda int) {
 }
 
 // im2colPadded is im2colU8 for one group with padding: it copies the
-// images into zero-bordered ones (padImages) and takes their unpadded
+// images into zero-bordered ones (unpadded) and takes their unpadded
 // patches, which im2colValid copies a kernel row at a time, where the
 // padded windows of im2colU8 go byte run by byte run.
 func im2colPadded(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uint8) {
+	gp, xp := unpadded(g, x, pad)
+	im2colValid(gp, xp, col, lda)
+}
+
+// unpadded returns the convolution g of the byte images x as one without
+// padding: the geometry of zero-bordered images and those images, copied
+// into buf (padImages). Its patches are those of g.
+func unpadded(g *tensor.ConvGeom, x []uint8, buf *[]uint8) (*tensor.ConvGeom, []uint8) {
 	gp := *g
 	gp.H, gp.W, gp.Pad = g.H+2*g.Pad, g.W+2*g.Pad, 0
-	im2colValid(&gp, padImages(pad, x, g.N, g.H, g.W, g.C, g.Pad), col, lda)
+	return &gp, padImages(buf, x, g.N, g.H, g.W, g.C, g.Pad)
 }
 
 // padImages copies n NHWC byte images x (h×w×c) into zero-bordered ones

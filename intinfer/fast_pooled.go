@@ -56,9 +56,7 @@ func (st *fastStage) runPooled(s *fastScratch, th int, x []uint8, nb int, g *ten
 // Padded images are first copied into zero-bordered ones in pad.
 func im2colPool2(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uint8) {
 	if g.Pad > 0 {
-		gp := *g
-		gp.H, gp.W, gp.Pad = g.H+2*g.Pad, g.W+2*g.Pad, 0
-		x, g = padImages(pad, x, g.N, g.H, g.W, g.C, g.Pad), &gp
+		g, x = unpadded(g, x, pad)
 	}
 	run, k := g.KW*g.C, g.KPerGroup
 	rowLen := g.W * g.C
@@ -66,12 +64,12 @@ func im2colPool2(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uin
 	sh, sw := g.Stride*rowLen, g.Stride*g.C
 	oh, ow := g.OH/2, g.OW/2
 	per := g.OH * g.OW * lda
+	// The word moves reach 8 bytes past the last run read and past the
+	// last row's k values.
+	last := (g.OH-1)*sh + (g.OW-1)*sw + (g.KH-1)*rowLen
 	for n := 0; n < g.N; n++ {
 		img := x[n*imgLen:]
 		dst := col[n*per:]
-		// The words reach 8 bytes past the last run read and past the
-		// last row's k values.
-		last := (g.OH-1)*sh + (g.OW-1)*sw + (g.KH-1)*rowLen
 		if useAVX2 && g.KH == 3 && run <= 8 && k <= lda && lda <= k+8 && last+8 <= len(img) && per+8 <= len(dst) {
 			im2colWords3Pool(&dst[0], lda, &img[0], oh, ow, sh, sw, rowLen, run, k)
 			continue
