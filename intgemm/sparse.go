@@ -18,9 +18,9 @@ import (
 // contiguous for every term k of the dot product: term k of position p is
 // x[off[k] + p]. For a stride-1 convolution over channel-major planes that
 // is off[(kh, kw, cin)] = cin·planeStride + kh·W + kw, and no im2col copy is
-// needed at all. The kernels widen the bytes to 16-bit lanes as they load
-// them: half the memory of int16 planes, and a 16-byte load splits a cache
-// line less often than a 32-byte one.
+// needed at all. Bytes are half the memory of int16 planes; the vector
+// kernels read them as 16-bit words of two positions each and take the two
+// apart only once per channel (sparse_amd64.s), not once per term.
 //
 // Signed activations are stored with 128 added (the int8's bits with the
 // sign bit flipped), so that every byte reads as unsigned; each channel's
@@ -38,17 +38,19 @@ import (
 //
 // Outputs. The kernels produce, per block, one int16 vector of positions
 // per channel, while c holds a row of channels per position. The vector
-// kernels (sparse_amd64.s: AVX2, and AVX-512 with its sums in two ZMM
-// instead of four YMM) compute a block for 8 channels at a time into a
-// small int16 scratch on the stack and transpose it in registers into rows
-// of 8 int32, so that every store writes 8 outputs.
+// kernels (sparse_amd64.s: AVX2, and AVX-512 on blocks twice as long)
+// compute a block for 8 channels at a time into a small int16 scratch on
+// the stack and transpose it in registers into rows of 8 int32, so that
+// every store writes 8 outputs.
 
 // sparseBlock is the number of positions the AVX2 kernel (and the Go
-// reference) computes per output channel at a time: four vectors of
-// sixteen 16-bit lanes. Inputs must be readable up to the end of the last
-// block of the largest kernel (see Sparse.InputLen).
+// reference) computes per output channel at a time: two 32-byte vectors,
+// their words and their high bytes summed in four registers. Inputs must be
+// readable up to the end of the last block of the largest kernel (see
+// Sparse.InputLen).
 //
-// Measured with the AVX2 kernel on the reference CNN's conv2 (AMD Zen 3):
+// Measured with the AVX2 kernel of int16 lanes on the reference CNN's
+// conv2 (AMD Zen 3):
 // blocks of 32 positions are clearly slower (the per-term offset load and
 // the per-group branches are paid for half the work), blocks of 128 (eight
 // accumulators, the other groups summed in two halves) slightly slower
@@ -56,9 +58,9 @@ import (
 // activations), so 64.
 const sparseBlock = 64
 
-// sparseBlock512 is the AVX-512 kernel's block: four ZMM of 32 lanes, the
+// sparseBlock512 is the AVX-512 kernel's block: two 64-byte vectors, the
 // per-term offset load and loop step shared by twice the positions
-// (measured a little faster than blocks of 64 in two ZMM). sparseBlockMax
+// (measured a little faster than blocks of 64). sparseBlockMax
 // is the largest block of any kernel.
 const (
 	sparseBlock512 = 128

@@ -5,14 +5,21 @@
 // The AVX2 sparse kernel: one block of sparseBlock = 64 positions for all n
 // output channels, in chunks of 8 channels.
 //
-// Compute. For each channel of the chunk, Y0-Y3 accumulate the 64 positions
-// in int16 lanes, from the channel's start, while the program is walked:
-// each term's 64 activation bytes (at x + off) are widened to int16 as they
-// are loaded (VPMOVZXBW, four 16-byte loads into Y9-Y12); a group of value
-// 1 adds them to the accumulators, a group of −1 subtracts them, any other
-// group sums them into Y4-Y7, which VPMULLW multiplies by the value
-// broadcast in Y8 before they are added. The 64 sums of channel j go to
-// buf[64·j:], as int16.
+// Compute, on words. A 32-byte load of activation bytes is read as sixteen
+// int16 words, word i holding position 2i in its low byte and 2i+1 in its
+// high byte. For each channel of the chunk the kernel sums, over the
+// program's terms and times their weights, both the words (T, in Y0-Y1)
+// and their high bytes (H, one shift each, in Y2-Y3). In 16-bit lanes,
+// modulo 2^16, T is Σ w·(even + 256·odd) and H is Σ w·odd: the odd
+// positions' sums are H and the even ones' T − 256·H, exact because each
+// lies in [−2^15, 2^15) (NewSparse checks that). A term costs two loads, a
+// shift and three adds per 32 positions, where widening every byte to a
+// lane (VPMOVZXBW) took four loads, each also a shuffle, and four adds. The
+// sums start at the channel's start (H) and 257 times it (T). A group of
+// value 1 adds its terms, of −1 subtracts them, any other sums them in
+// Y4-Y7, which VPMULLW multiplies by the value broadcast in Y8 before they
+// are added. At the channel's end the even and odd sums are interleaved
+// back into position order, and its 64 sums go to buf[64·j:], as int16.
 //
 // Store. The chunk's 8×64 int16 block in buf is turned into rows of c in
 // tiles of 8 positions × 8 channels (HALF): the loads put channel j in the
@@ -70,23 +77,15 @@
 	save(Y6); ADDQ R11, R12; check; save(Y2); ADDQ R11, R12; check; \
 	save(Y7); ADDQ R11, R12; check; save(Y3); ADDQ R11, R12; check
 
-// The four activation vectors of the term at offset AX, widened: op them
-// into the accumulators.
-#define TERM(op, y0, y1, y2, y3) \
+// The words of the term at offset AX, two vectors w bytes apart loaded
+// (MOV) into r9 and r10: op them into the sums t0, t1 and their high bytes
+// into h0, h1.
+#define TERMW(MOV, op, r9, r10, t0, t1, h0, h1, w) \
 	MOVL (SI), AX; ADDQ $4, SI; \
-	VPMOVZXBW 0(DI)(AX*1), Y9; op Y9, y0, y0; \
-	VPMOVZXBW 16(DI)(AX*1), Y10; op Y10, y1, y1; \
-	VPMOVZXBW 32(DI)(AX*1), Y11; op Y11, y2, y2; \
-	VPMOVZXBW 48(DI)(AX*1), Y12; op Y12, y3, y3
-
-// The 128 activation bytes of the term at offset AX, widened to four ZMM:
-// op them into the accumulators (AVX-512).
-#define TERM512(op, z0, z1, z2, z3) \
-	MOVL (SI), AX; ADDQ $4, SI; \
-	VPMOVZXBW 0(DI)(AX*1), Z9; op Z9, z0, z0; \
-	VPMOVZXBW 32(DI)(AX*1), Z10; op Z10, z1, z1; \
-	VPMOVZXBW 64(DI)(AX*1), Z11; op Z11, z2, z2; \
-	VPMOVZXBW 96(DI)(AX*1), Z12; op Z12, z3, z3
+	MOV 0(DI)(AX*1), r9; MOV w(DI)(AX*1), r10; \
+	op r9, t0, t0; op r10, t1, t1; \
+	VPSRLW $8, r9, r9; VPSRLW $8, r10, r10; \
+	op r9, h0, h0; op r10, h1, h1
 
 // The kernels' arguments.
 #define SPARSEARGS \
@@ -155,34 +154,62 @@ chdone: \
 	DECQ R8; \
 	JNZ  channel
 
-// The AVX2 steps: sums in Y0-Y3, group sums in Y4-Y7.
-#define SP2INIT VMOVD AX, X0; VPBROADCASTW X0, Y0; VMOVDQA Y0, Y1; VMOVDQA Y0, Y2; VMOVDQA Y0, Y3
+// The AVX2 steps: T in Y0-Y1, H in Y2-Y3 (group sums Y4-Y7). The start
+// in AX goes to H, 257 times it (its value in both bytes of a word) to T.
+#define SP2INIT \
+	MOVL AX, R9; SHLL $8, R9; ADDL AX, R9; \
+	VMOVD R9, X0; VPBROADCASTW X0, Y0; VMOVDQA Y0, Y1; \
+	VMOVD AX, X2; VPBROADCASTW X2, Y2; VMOVDQA Y2, Y3
 #define SP2FIRST \
-	VPMOVZXBW 0(DI)(AX*1), Y4; VPMOVZXBW 16(DI)(AX*1), Y5; \
-	VPMOVZXBW 32(DI)(AX*1), Y6; VPMOVZXBW 48(DI)(AX*1), Y7
-#define SP2SUM TERM(VPADDW, Y4, Y5, Y6, Y7)
-#define SP2ADD TERM(VPADDW, Y0, Y1, Y2, Y3)
-#define SP2SUB TERM(VPSUBW, Y0, Y1, Y2, Y3)
+	VMOVDQU 0(DI)(AX*1), Y4; VMOVDQU 32(DI)(AX*1), Y5; \
+	VPSRLW $8, Y4, Y6; VPSRLW $8, Y5, Y7
+#define SP2SUM TERMW(VMOVDQU, VPADDW, Y9, Y10, Y4, Y5, Y6, Y7, 32)
+#define SP2ADD TERMW(VMOVDQU, VPADDW, Y9, Y10, Y0, Y1, Y2, Y3, 32)
+#define SP2SUB TERMW(VMOVDQU, VPSUBW, Y9, Y10, Y0, Y1, Y2, Y3, 32)
 #define SP2MUL \
 	VMOVD R9, X8; VPBROADCASTW X8, Y8; \
 	VPMULLW Y8, Y4, Y4; VPMULLW Y8, Y5, Y5; VPMULLW Y8, Y6, Y6; VPMULLW Y8, Y7, Y7; \
 	VPADDW Y4, Y0, Y0; VPADDW Y5, Y1, Y1; VPADDW Y6, Y2, Y2; VPADDW Y7, Y3, Y3
-#define SP2SAVE VMOVDQU Y0, 0(DX); VMOVDQU Y1, 32(DX); VMOVDQU Y2, 64(DX); VMOVDQU Y3, 96(DX); ADDQ $128, DX
+// The even sums T − 256·H, interleaved with the odd ones H within each
+// 128-bit lane (positions 0-7 | 16-23 and 8-15 | 24-31), the lanes put in
+// order: the channel's 64 sums in position order to buf.
+#define SP2SAVE \
+	VPSLLW $8, Y2, Y9; VPSUBW Y9, Y0, Y0; \
+	VPSLLW $8, Y3, Y10; VPSUBW Y10, Y1, Y1; \
+	VPUNPCKLWD Y2, Y0, Y9; VPUNPCKHWD Y2, Y0, Y10; \
+	VPERM2I128 $0x20, Y10, Y9, Y11; VPERM2I128 $0x31, Y10, Y9, Y12; \
+	VMOVDQU Y11, 0(DX); VMOVDQU Y12, 32(DX); \
+	VPUNPCKLWD Y3, Y1, Y9; VPUNPCKHWD Y3, Y1, Y10; \
+	VPERM2I128 $0x20, Y10, Y9, Y11; VPERM2I128 $0x31, Y10, Y9, Y12; \
+	VMOVDQU Y11, 64(DX); VMOVDQU Y12, 96(DX); ADDQ $128, DX
 
-// The AVX-512 steps: blocks of 128 positions, sums in Z0-Z3, group sums
-// in Z4-Z7.
-#define SP5INIT VMOVD AX, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1; VMOVDQA64 Z0, Z2; VMOVDQA64 Z0, Z3
+// The AVX-512 steps: blocks of 128 positions, T in Z0-Z1, H in Z2-Z3
+// (group sums Z4-Z7).
+#define SP5INIT \
+	MOVL AX, R9; SHLL $8, R9; ADDL AX, R9; \
+	VMOVD R9, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1; \
+	VMOVD AX, X2; VPBROADCASTW X2, Z2; VMOVDQA64 Z2, Z3
 #define SP5FIRST \
-	VPMOVZXBW 0(DI)(AX*1), Z4; VPMOVZXBW 32(DI)(AX*1), Z5; \
-	VPMOVZXBW 64(DI)(AX*1), Z6; VPMOVZXBW 96(DI)(AX*1), Z7
-#define SP5SUM TERM512(VPADDW, Z4, Z5, Z6, Z7)
-#define SP5ADD TERM512(VPADDW, Z0, Z1, Z2, Z3)
-#define SP5SUB TERM512(VPSUBW, Z0, Z1, Z2, Z3)
+	VMOVDQU64 0(DI)(AX*1), Z4; VMOVDQU64 64(DI)(AX*1), Z5; \
+	VPSRLW $8, Z4, Z6; VPSRLW $8, Z5, Z7
+#define SP5SUM TERMW(VMOVDQU64, VPADDW, Z9, Z10, Z4, Z5, Z6, Z7, 64)
+#define SP5ADD TERMW(VMOVDQU64, VPADDW, Z9, Z10, Z0, Z1, Z2, Z3, 64)
+#define SP5SUB TERMW(VMOVDQU64, VPSUBW, Z9, Z10, Z0, Z1, Z2, Z3, 64)
 #define SP5MUL \
 	VMOVD R9, X8; VPBROADCASTW X8, Z8; \
 	VPMULLW Z8, Z4, Z4; VPMULLW Z8, Z5, Z5; VPMULLW Z8, Z6, Z6; VPMULLW Z8, Z7, Z7; \
 	VPADDW Z4, Z0, Z0; VPADDW Z5, Z1, Z1; VPADDW Z6, Z2, Z2; VPADDW Z7, Z3, Z3
-#define SP5SAVE VMOVDQU64 Z0, 0(DX); VMOVDQU64 Z1, 64(DX); VMOVDQU64 Z2, 128(DX); VMOVDQU64 Z3, 192(DX); ADDQ $256, DX
+// The even sums T − 256·H and the odd ones H interleaved by VPERMI2W with
+// the indices in Z16 (positions 0-31 of each half of the block) and Z17
+// (32-63): the channel's 128 sums in position order to buf.
+#define SP5SAVE \
+	VPSLLW $8, Z2, Z9; VPSUBW Z9, Z0, Z0; \
+	VPSLLW $8, Z3, Z10; VPSUBW Z10, Z1, Z1; \
+	VMOVDQA64 Z16, Z9; VPERMI2W Z2, Z0, Z9; \
+	VMOVDQA64 Z17, Z10; VPERMI2W Z2, Z0, Z10; \
+	VMOVDQA64 Z16, Z11; VPERMI2W Z3, Z1, Z11; \
+	VMOVDQA64 Z17, Z12; VPERMI2W Z3, Z1, Z12; \
+	VMOVDQU64 Z9, 0(DX); VMOVDQU64 Z10, 64(DX); VMOVDQU64 Z11, 128(DX); VMOVDQU64 Z12, 192(DX); ADDQ $256, DX
 
 // The store of a chunk (both kernels): rows positions × min(8, R14)
 // channels from buf into c, then the next chunk or the end.
@@ -235,12 +262,13 @@ TEXT ·sparseBlockAVX2(SB), NOSPLIT, $0-56
 // func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
 //
 // sparseBlockAVX2 on blocks of 128 positions, the sums in four ZMM of 32
-// int16 lanes (Z0-Z3, group sums Z4-Z7): each term's 128 bytes are four
-// 32-byte loads widened to ZMM (TERM512), a quarter of the AVX2 form's
-// instructions per position, and each term's offset load serves twice the
-// positions. The store is the same, on rows of 128.
+// int16 lanes (Z0-Z3, group sums Z4-Z7): each term's 128 bytes are two
+// 64-byte loads, and its offset load serves twice the positions. The store
+// is the same, on rows of 128.
 TEXT ·sparseBlockAVX512(SB), NOSPLIT, $0-56
 	SPARSEARGS
+	VMOVDQU64 sparseilv<>+0(SB), Z16
+	VMOVDQU64 sparseilv<>+64(SB), Z17
 	SPARSECOMPUTE(SP5INIT, SP5FIRST, SP5SUM, SP5ADD, SP5SUB, SP5MUL, SP5SAVE)
 	SPARSESTORE(HALF128)
 
@@ -255,3 +283,23 @@ DATA sparsemask<>+40(SB)/8, $0
 DATA sparsemask<>+48(SB)/8, $0
 DATA sparsemask<>+56(SB)/8, $0
 GLOBL sparsemask<>(SB), RODATA|NOPTR, $64
+
+// The word indices of VPERMI2W that interleave even (table 1) and odd
+// (table 2) positions: positions 0-31, then 32-63.
+DATA sparseilv<>+0(SB)/8, $0x0021000100200000
+DATA sparseilv<>+8(SB)/8, $0x0023000300220002
+DATA sparseilv<>+16(SB)/8, $0x0025000500240004
+DATA sparseilv<>+24(SB)/8, $0x0027000700260006
+DATA sparseilv<>+32(SB)/8, $0x0029000900280008
+DATA sparseilv<>+40(SB)/8, $0x002b000b002a000a
+DATA sparseilv<>+48(SB)/8, $0x002d000d002c000c
+DATA sparseilv<>+56(SB)/8, $0x002f000f002e000e
+DATA sparseilv<>+64(SB)/8, $0x0031001100300010
+DATA sparseilv<>+72(SB)/8, $0x0033001300320012
+DATA sparseilv<>+80(SB)/8, $0x0035001500340014
+DATA sparseilv<>+88(SB)/8, $0x0037001700360016
+DATA sparseilv<>+96(SB)/8, $0x0039001900380018
+DATA sparseilv<>+104(SB)/8, $0x003b001b003a001a
+DATA sparseilv<>+112(SB)/8, $0x003d001d003c001c
+DATA sparseilv<>+120(SB)/8, $0x003f001f003e001e
+GLOBL sparseilv<>(SB), RODATA|NOPTR, $128
