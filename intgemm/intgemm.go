@@ -656,3 +656,9 @@ func (kn *Kernel) rows(i0, i1 int, a []uint8, lda int, c []int32, ldc int, signe
 // HasVNNI reports whether the 32-bit path can run the AVX-512 VNNI kernels
 // on this CPU (and build).
 func HasVNNI() bool { return useVNNI }
+
+// CPUVendor returns the CPU's vendor identification string, such as
+// "GenuineIntel" or "AuthenticAMD", or "" where the package has no
+// assembly. Cores of the same instruction set differ by vendor in what
+// each kernel costs (see intinfer's cost model).
+func CPUVendor() string { return cpuVendor }

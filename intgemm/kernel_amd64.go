@@ -64,6 +64,22 @@ var (
 	useVNNI  = haveVNNI
 )
 
+// cpuVendor is the CPU's vendor identification string (CPUID leaf 0),
+// such as "GenuineIntel" or "AuthenticAMD".
+var cpuVendor = func() string {
+	_, b, c, d := cpuid(0, 0)
+	var v [12]byte
+	for i := range 4 {
+		v[i], v[4+i], v[8+i] = byte(b>>(8*i)), byte(d>>(8*i)), byte(c>>(8*i))
+	}
+	return string(v[:])
+}()
+
+// cpuid executes CPUID with EAX = leaf and ECX = sub.
+//
+//go:noescape
+func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+
 // useAVX512 selects the AVX-512 form of the sparse kernel (16-bit lanes in
 // ZMM: AVX-512 BW); haveAVX512 says whether the CPU has it. Tests force it
 // with the VNNI kernel set.

@@ -35,28 +35,59 @@ type kernelCosts struct {
 	margin float64
 }
 
-// costsFor returns the unit costs of the running CPU kind, with AVX-512
-// VNNI (vnni) or AVX2 only: of its vector kernels, or of the pure-Go ones
-// when goKernels is set.
-func costsFor(goKernels, vnni bool) kernelCosts {
-	// Calibrated with BenchmarkCostModel on conv2 of the reference CNN,
-	// dense and sparse at 60-99 % zeros, on an AMD EPYC with AVX2 only
-	// (Zen 3) and on one with AVX-512 VNNI (Zen 5), whose dense32 figure
-	// (a plan the choice never weighs there: the dense kernel of a
-	// certified layer is VNNI's) is scaled from the Zen 3 one. The Zen 5
-	// sparse costs are those of the AVX-512 kernel on byte planes; the Zen 3
-	// ones were measured with int16 planes, which the AVX2 kernel reads no
-	// faster, so they err towards the dense kernel.
-	c := kernelCosts{
-		mac:    map[string]float64{"dense16": 0.0098, "dense32": 0.019},
-		col:    0.05,
-		add:    0.37,
-		mul:    0.5,
-		ch:     4.4,
-		plane:  0.09,
-		margin: 0.9,
+// cpuKind is a kind of CPU the cost model is calibrated on.
+type cpuKind int
+
+const (
+	// kindAVX2 is a CPU with AVX2 and no AVX-512 VNNI (calibrated on an
+	// AMD EPYC Zen 3).
+	kindAVX2 cpuKind = iota
+	// kindVNNI is one with AVX-512 VNNI (calibrated on an AMD EPYC Zen 5).
+	kindVNNI
+	// kindIntelVNNI is an Intel core with AVX-512 VNNI (calibrated on a
+	// Xeon of the Emerald Rapids generation), where the sparse kernel's
+	// fixed work per output channel (its stores) weighs about three times
+	// as much against a VNNI multiply-add as on the Zen 5.
+	kindIntelVNNI
+)
+
+// runningKind returns the kind of the running CPU.
+func runningKind() cpuKind {
+	switch {
+	case !intgemm.HasVNNI():
+		return kindAVX2
+	case intgemm.CPUVendor() == "GenuineIntel":
+		return kindIntelVNNI
 	}
-	if vnni {
+	return kindVNNI
+}
+
+// costsFor returns the unit costs of a CPU kind's vector kernels, or of the
+// pure-Go ones when goKernels is set.
+func costsFor(goKernels bool, kind cpuKind) kernelCosts {
+	// Calibrated with BenchmarkCostModel on conv2 of the reference CNN,
+	// dense and sparse at 60-99 % zeros, on each kind. The Zen 5 dense32
+	// figure (a plan the choice never weighs there: the dense kernel of a
+	// certified layer is VNNI's) is scaled from the Zen 3 one, and so is
+	// the Intel one from the Zen 5's. The Zen 5 and Intel sparse costs are
+	// those of the AVX-512 kernel on byte planes; the Zen 3 ones were
+	// measured with int16 planes and an older AVX2 kernel, and err towards
+	// the dense kernel. The Intel set is fitted to the ratio of the sparse
+	// to the dense time in the same run (that shared machine's speed varied
+	// by up to 2× between runs), its scale to the median dense time.
+	var c kernelCosts
+	switch kind {
+	case kindAVX2:
+		c = kernelCosts{
+			mac:    map[string]float64{"dense16": 0.0098, "dense32": 0.019},
+			col:    0.05,
+			add:    0.37,
+			mul:    0.5,
+			ch:     4.4,
+			plane:  0.09,
+			margin: 0.9,
+		}
+	case kindVNNI:
 		c = kernelCosts{
 			mac:    map[string]float64{"dense16": 0.0053, "dense32": 0.010, "dense32-vnni": 0.00224},
 			col:    0.025,
@@ -65,6 +96,16 @@ func costsFor(goKernels, vnni bool) kernelCosts {
 			ch:     0.70,
 			plane:  0.045,
 			margin: 0.95,
+		}
+	case kindIntelVNNI:
+		c = kernelCosts{
+			mac:    map[string]float64{"dense16": 0.0111, "dense32": 0.019, "dense32-vnni": 0.00425},
+			col:    0.0475,
+			add:    0.24,
+			mul:    0.26,
+			ch:     4.0,
+			plane:  0.0855,
+			margin: 0.9,
 		}
 	}
 	if !goKernels {
@@ -81,7 +122,7 @@ func costsFor(goKernels, vnni bool) kernelCosts {
 // runningCosts returns the unit costs of the kernels that run now: sp's
 // implementation (vector or pure Go) on this CPU kind.
 func runningCosts(sp *intgemm.Sparse) kernelCosts {
-	return costsFor(strings.HasPrefix(sp.Impl(), "go-"), intgemm.HasVNNI())
+	return costsFor(strings.HasPrefix(sp.Impl(), "go-"), runningKind())
 }
 
 // denseCost predicts the dense kernel's time on a chunk of nb images.

@@ -36,11 +36,12 @@ func TestCostModelChoice(t *testing.T) {
 		}
 		nb := e.plan.chunk
 		for _, kind := range []struct {
-			goKernels, vnni bool
-			dense           string
-		}{{false, false, "dense16"}, {false, true, "dense32-vnni"}, {true, false, "dense16"}} {
-			t.Run(fmt.Sprintf("zeros=%.0f%%/go=%v/vnni=%v", 100*tc.sparsity, kind.goKernels, kind.vnni), func(t *testing.T) {
-				c := costsFor(kind.goKernels, kind.vnni)
+			goKernels bool
+			cpu       cpuKind
+			dense     string
+		}{{false, kindAVX2, "dense16"}, {false, kindVNNI, "dense32-vnni"}, {false, kindIntelVNNI, "dense32-vnni"}, {true, kindAVX2, "dense16"}} {
+			t.Run(fmt.Sprintf("zeros=%.0f%%/go=%v/cpu=%d", 100*tc.sparsity, kind.goKernels, kind.cpu), func(t *testing.T) {
+				c := costsFor(kind.goKernels, kind.cpu)
 				ts, td := c.sparseCost(st, st.sp, nb), c.denseCost(st, kind.dense, nb)
 				if ts <= 0 || td <= 0 {
 					t.Fatalf("costs sparse %v, %s %v: want positive", ts, kind.dense, td)
