@@ -222,6 +222,14 @@ func (s *Sparse) Impl() string {
 // the positions' terms are read and ignored). Elements of c outside the
 // np×n block are not touched. Mul does not allocate.
 func (s *Sparse) Mul(np int, x []uint8, c []int32, ldc int) {
+	s.MulRows(np, x, c, ldc, nil)
+}
+
+// MulRows is Mul with position p's outputs in row rows[p] of c:
+// c[rows[p]·ldc + j]. Positions may share a row (the last one's outputs
+// stay), which lets a caller send positions it does not need to one
+// scratch row instead of storing them among the others. A nil rows is Mul.
+func (s *Sparse) MulRows(np int, x []uint8, c []int32, ldc int, rows []int32) {
 	if np < 0 || ldc < s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with row stride %d for %d outputs", np, ldc, s.n))
 	}
@@ -231,16 +239,30 @@ func (s *Sparse) Mul(np int, x []uint8, c []int32, ldc int) {
 	if len(x) < s.InputLen(np) {
 		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activation bytes, has %d", s.InputLen(np), len(x)))
 	}
-	if len(c) < (np-1)*ldc+s.n {
-		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", (np-1)*ldc+s.n, len(c)))
+	last := np - 1
+	if rows != nil {
+		if len(rows) < np {
+			panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with %d rows", np, len(rows)))
+		}
+		last = 0
+		for _, r := range rows[:np] {
+			if r < 0 {
+				panic(fmt.Sprintf("intgemm: sparse Mul to row %d", r))
+			}
+			last = max(last, int(r))
+		}
 	}
-	sparseKernel(s.prog, s.n, np, x, c, ldc)
+	if len(c) < last*ldc+s.n {
+		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", last*ldc+s.n, len(c)))
+	}
+	sparseKernel(s.prog, s.n, np, x, c, ldc, rows)
 }
 
 // sparseGo is the reference kernel: blocks of sparseBlock positions, for
 // each channel its start plus the program's groups summed in wrapping int16
-// lanes, as the vector kernels do.
-func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
+// lanes, as the vector kernels do; position p's row is rows[p] (p when
+// rows is nil).
+func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows []int32) {
 	var acc, t [sparseBlock]int16
 	for p0 := 0; p0 < np; p0 += sparseBlock {
 		pc := 0
@@ -283,7 +305,11 @@ func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
 				}
 			}
 			for l := 0; l < sparseBlock && p0+l < np; l++ {
-				c[(p0+l)*ldc+j] = int32(acc[l])
+				r := p0 + l
+				if rows != nil {
+					r = int(rows[r])
+				}
+				c[r*ldc+j] = int32(acc[l])
 			}
 		}
 	}

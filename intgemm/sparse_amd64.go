@@ -6,36 +6,49 @@ package intgemm
 // computes into its int16 scratch before transposing them into c.
 const sparseChunk = 8
 
-// sparseBlockAVX2 computes positions [0, rows) of one block (x and c at the
+// sparseBlockAVX2 computes positions [0, rows) of one block (x at the
 // block's first position) for all n channels of prog, a chunk of
 // sparseChunk channels at a time through buf (sparseChunk·sparseBlock
-// int16). Its reference is sparseGo.
+// int16), position i's row at byte offset offs[i] from c. Its reference is
+// sparseGo.
 //
 //go:noescape
-func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
+func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16)
 
 // sparseBlockAVX512 is sparseBlockAVX2 on blocks of sparseBlock512
 // positions, its sums in ZMM registers.
 //
 //go:noescape
-func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
+func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16)
 
 // sparseKernel runs the implementation sparseImpl names: the AVX-512
-// kernel, the AVX2 kernel or sparseGo.
-func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int) {
+// kernel, the AVX2 kernel or sparseGo. Position p's row is rows[p] (p
+// itself when rows is nil).
+func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows []int32) {
 	impl := sparseImpl()
 	if impl == sparseGoImpl {
-		sparseGo(prog, n, np, x, c, ldc)
+		sparseGo(prog, n, np, x, c, ldc, rows)
 		return
 	}
 	var buf [sparseChunk * sparseBlockMax]int16
+	var offs [sparseBlockMax]int
+	block := sparseBlock
 	if impl == sparseAVX512 {
-		for p0 := 0; p0 < np; p0 += sparseBlock512 {
-			sparseBlockAVX512(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock512, np-p0), &buf[0])
-		}
-		return
+		block = sparseBlock512
 	}
-	for p0 := 0; p0 < np; p0 += sparseBlock {
-		sparseBlockAVX2(&prog[0], n, &x[p0], &c[p0*ldc], ldc, min(sparseBlock, np-p0), &buf[0])
+	for p0 := 0; p0 < np; p0 += block {
+		m := min(block, np-p0)
+		for i := range m {
+			r := p0 + i
+			if rows != nil {
+				r = int(rows[r])
+			}
+			offs[i] = 4 * r * ldc
+		}
+		if impl == sparseAVX512 {
+			sparseBlockAVX512(&prog[0], n, &x[p0], &c[0], &offs[0], m, &buf[0])
+		} else {
+			sparseBlockAVX2(&prog[0], n, &x[p0], &c[0], &offs[0], m, &buf[0])
+		}
 	}
 }

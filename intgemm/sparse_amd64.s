@@ -28,16 +28,19 @@
 // (0, 1) widens the even and the odd positions to int32 (on the multiplier
 // ports, leaving the shuffle ports to the transposes); two rounds of VPUNPCK
 // (32-, 64-bit) transpose each lane's 4×4 block. Each register then holds a
-// row of c: the int32 of channels 0-3 and 4-7 of one position. A chunk of
-// fewer than 8 channels (the last, when 8 ∤ n) stores through VPMASKMOVD,
-// so columns past n are never written, and only rows < rows are.
+// row of c: the int32 of channels 0-3 and 4-7 of one position, stored at
+// the byte offset the row table gives for it (the caller's map from
+// positions to rows). A chunk of fewer than 8 channels (the last, when
+// 8 ∤ n) stores through VPMASKMOVD, so columns past n are never written,
+// and only rows < rows are.
 //
 // Registers:
 //   SI  program, read sequentially     DI  x (block start)
 //   R14 channels left                  R10 c at the chunk's first column
-//   R11 ldc·4 (bytes per row of c)     DX  buf (channel or tile cursor)
+//   R11 8 (a step of the row table)    DX  buf (channel or tile cursor)
 //   R8  channels left in the chunk     BX  groups left, CX terms left
-//   AX  offset of a term, R9 its value R12 row of c, R13 rows left
+//   AX  offset of a term or of a row   R12 row table, R13 rows left
+//   R9  a group's value
 //   Y13 store mask, Y14 (1, 0) and Y15 (0, 1) in every int16 pair
 // The Go twin sparseGo is the reference loop.
 
@@ -65,8 +68,8 @@
 
 // Store a row (whole, or masked) and step to the next; check stops after
 // the last row of the block.
-#define SAVEFULL(r) VMOVDQU r, (R12)
-#define SAVEMASK(r) VPMASKMOVD r, Y13, (R12)
+#define SAVEFULL(r) MOVQ (R12), AX; VMOVDQU r, (R10)(AX*1)
+#define SAVEMASK(r) MOVQ (R12), AX; VPMASKMOVD r, Y13, (R10)(AX*1)
 #define NOCHECK
 #define CHECK DECQ R13; JZ chunkdone
 
@@ -93,8 +96,7 @@
 	MOVQ n+8(FP), R14; \
 	MOVQ x+16(FP), DI; \
 	MOVQ c+24(FP), R10; \
-	MOVQ ldc+32(FP), R11; \
-	SHLQ $2, R11
+	MOVQ $8, R11
 
 // The compute part of a chunk (both kernels), walking the program: each
 // channel's sums start at its start (INIT, from AX); a group of value 1
@@ -216,7 +218,7 @@ chdone: \
 #define SPARSESTORE(HALF) \
 	MOVQ buf+48(FP), DX; \
 	MOVQ rows+40(FP), R13; \
-	MOVQ R10, R12; \
+	MOVQ offs+32(FP), R12; \
 	VPCMPEQW Y15, Y15, Y15; \
 	VPSRLD   $31, Y15, Y14; \
 	VPSLLD   $16, Y14, Y15; \
@@ -253,13 +255,13 @@ mtiles: \
 	ROWS8(SAVEMASK, CHECK); \
 	JMP mtiles
 
-// func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
+// func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16)
 TEXT ·sparseBlockAVX2(SB), NOSPLIT, $0-56
 	SPARSEARGS
 	SPARSECOMPUTE(SP2INIT, SP2FIRST, SP2SUM, SP2ADD, SP2SUB, SP2MUL, SP2SAVE)
 	SPARSESTORE(HALF64)
 
-// func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, ldc, rows int, buf *int16)
+// func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16)
 //
 // sparseBlockAVX2 on blocks of 128 positions, the sums in four ZMM of 32
 // int16 lanes (Z0-Z3, group sums Z4-Z7): each term's 128 bytes are two

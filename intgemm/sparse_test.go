@@ -451,3 +451,75 @@ func b2iTest(b bool) int {
 	}
 	return 0
 }
+
+// TestSparseMulRows checks MulRows on every implementation: the kept
+// positions' outputs in the rows of a random permutation, every third
+// position sent to one scratch row (where the last of them stays), nothing
+// written anywhere else.
+func TestSparseMulRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	for _, np := range []int{1, 5, 64, 129, 300} {
+		for _, signed := range []bool{false, true} {
+			off := sparseLayout(rng, "conv", np)
+			n, k := 19, len(off)
+			w := sparseWeights(rng, n, k, 0.8)
+			s, err := NewSparse(w, n, k, off, 8, signed, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo, hi := inputRange(8, signed)
+			x := make([]uint8, s.InputLen(np))
+			for i := range x {
+				x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
+			}
+			want := sparseRef(w, n, off, np, x, signed)
+			var kept []int
+			for p := 0; p < np; p++ {
+				if p%3 != 2 {
+					kept = append(kept, p)
+				}
+			}
+			scratch := len(kept)
+			rows := make([]int32, np)
+			for p := range rows {
+				rows[p] = int32(scratch)
+			}
+			for i, r := range rng.Perm(len(kept)) {
+				rows[kept[i]] = int32(r)
+			}
+			ldc := n + 3
+			for _, impl := range impls() {
+				forceImpl(t, impl)
+				c := make([]int32, (scratch+2)*ldc)
+				for i := range c {
+					c[i] = sparseSentinel
+				}
+				s.MulRows(np, x, c, ldc, rows)
+				wantRow := func(r int) []int64 {
+					last := -1
+					for p, pr := range rows {
+						if int(pr) == r {
+							last = p
+						}
+					}
+					if last < 0 {
+						return nil
+					}
+					return want[last*n : (last+1)*n]
+				}
+				for r := 0; r < scratch+2; r++ {
+					wr := wantRow(r)
+					for j := 0; j < ldc; j++ {
+						got := c[r*ldc+j]
+						switch {
+						case j < n && wr != nil && int64(got) != wr[j]:
+							t.Fatalf("%s np=%d signed=%v: row %d channel %d = %d, want %d", impl, np, signed, r, j, got, wr[j])
+						case (j >= n || wr == nil) && got != sparseSentinel:
+							t.Fatalf("%s np=%d signed=%v: c[%d][%d] written (%d)", impl, np, signed, r, j, got)
+						}
+					}
+				}
+			}
+		}
+	}
+}
