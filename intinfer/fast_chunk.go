@@ -127,8 +127,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 // accumulate computes the stage's layer on the nb images of x (the
 // stage's input bytes, followed by slack) into the scratch accumulators,
 // which it returns with the grid of positions per image they are laid out
-// in: g.OH×g.OW, or the padded planes' grid of a sparse stage followed by
-// a pool.
+// in (g.OH×g.OW but for a pooled or in-place stage).
 func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g *tensor.ConvGeom) (acc []int32, gh, gw int) {
 	l := st.lr.l
 	xin := x[:nb*st.inSize]
@@ -146,20 +145,7 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
 		sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)
-		np := sp.positions(nb, g)
-		acc = s.acc[:np*l.OutC]
-		if each, _ := sp.perImage(nb, g, sp.kern.Block()); each {
-			one, grid := sp.positions(1, g), sp.hp*sp.wp
-			for b := 0; b < nb; b++ {
-				sp.kern.Mul(one, planes[b*grid:], acc[b*grid*l.OutC:], l.OutC)
-			}
-		} else {
-			sp.kern.Mul(np, planes, acc, l.OutC)
-		}
-		if len(st.pools) > 0 {
-			return acc, sp.hp, sp.wp
-		}
-		return sp.compact(acc, nb, l.OutC, g), g.OH, g.OW
+		return sp.mul(planes, s.acc, nb, l.OutC, g), g.OH, g.OW
 	}
 	rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
 	acc = s.acc[:rows*l.OutC]

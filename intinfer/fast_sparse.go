@@ -16,9 +16,12 @@ import (
 // term (kh, kw, c) at c·ldp + kh·wp + kw + p: the same offset for every
 // position, so the kernel needs no patch copies. It computes every
 // position of the padded grid, the valid ones (oh < OH, ow < OW) among
-// them; the accumulators keep that grid's layout, and the pools and the
-// requantisation read the valid rows in place. A linear layer is the 1×1
-// case: one position per image.
+// them, and stores the valid ones' accumulators in NHWC order (row
+// (b·OH + oh)·OW + ow), each other position's in the row of the next valid
+// one, which overwrites them (intgemm.Sparse.MulRows keeps the last
+// position's outputs): nothing is stored for the grid's padding but in
+// cache lines about to be written anyway, and the rows need no compaction
+// afterwards. A linear layer is the 1×1 case: one position per image.
 
 // sparseRun is a stage's sparse kernel with its plane layout.
 type sparseRun struct {
@@ -29,6 +32,10 @@ type sparseRun struct {
 	// planeLen is the length of the planes buffer (with the kernel's
 	// read-ahead).
 	planeLen int
+	// rows maps the grid positions of a chunk to accumulator rows: the
+	// valid ones in NHWC order, the others to the next valid one's (nil
+	// when every position is valid).
+	rows []int32
 }
 
 // sparseFit says whether the sparse kernel can run st (its geometry and
@@ -72,7 +79,48 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 	// chunk's, or of its last image's when it runs image by image.
 	grid := sr.hp * sr.wp
 	sr.planeLen = max(k.InputLen(sr.ldp), (chunk-1)*grid+k.InputLen(sr.positions(1, g)), g.C*sr.ldp)
+	if sr.hp != g.OH || sr.wp != g.OW {
+		// From the end: the positions past the last valid one are never
+		// computed.
+		sr.rows = make([]int32, chunk*grid)
+		next := int32(chunk*g.OH*g.OW - 1)
+		for q := len(sr.rows) - 1; q >= 0; q-- {
+			b, oh, ow := q/grid, q%grid/sr.wp, q%sr.wp
+			if oh < g.OH && ow < g.OW {
+				next = int32((b*g.OH+oh)*g.OW + ow)
+			}
+			sr.rows[q] = next
+		}
+	}
 	return sr, nil
+}
+
+// mul runs the kernel on the nb images of planes into acc, whose first
+// nb·OH·OW rows of n it returns: image by image or over the chunk
+// (perImage), the positions in the rows of sr.rows.
+func (sr *sparseRun) mul(planes []uint8, acc []int32, nb, n int, g *tensor.ConvGeom) []int32 {
+	grid := sr.hp * sr.wp
+	var rows []int32
+	if each, _ := sr.perImage(nb, g, sr.kern.Block()); each {
+		one := sr.positions(1, g)
+		for b := 0; b < nb; b++ {
+			if sr.rows != nil {
+				rows = sr.rows[b*grid:]
+			}
+			out := acc
+			if rows == nil {
+				out = acc[b*grid*n:]
+			}
+			sr.kern.MulRows(one, planes[b*grid:], out, n, rows)
+		}
+	} else {
+		np := sr.positions(nb, g)
+		if sr.rows != nil {
+			rows = sr.rows
+		}
+		sr.kern.MulRows(np, planes, acc, n, rows)
+	}
+	return acc[:nb*g.OH*g.OW*n]
 }
 
 // positions returns the number of grid positions the kernel computes for
@@ -162,21 +210,4 @@ func transposeBytes(dst []uint8, ld int, x []uint8, c int, signed bool) {
 			row[i] = src[i*c] ^ flip
 		}
 	}
-}
-
-// compact moves the valid rows (oh < OH, ow < OW) of nb images of grid
-// accumulators (rows of n) to the front of acc, in NHWC order, and
-// returns them.
-func (sr *sparseRun) compact(acc []int32, nb, n int, g *tensor.ConvGeom) []int32 {
-	if sr.hp == g.OH && sr.wp == g.OW {
-		return acc[:nb*g.OH*g.OW*n]
-	}
-	d := 0
-	for b := 0; b < nb; b++ {
-		for oh := 0; oh < g.OH; oh++ {
-			s := ((b*sr.hp + oh) * sr.wp) * n
-			d += copy(acc[d:], acc[s:s+g.OW*n])
-		}
-	}
-	return acc[:d]
 }
