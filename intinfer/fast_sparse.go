@@ -33,8 +33,7 @@ type sparseRun struct {
 	// read-ahead).
 	planeLen int
 	// rows maps the grid positions of a chunk to accumulator rows: the
-	// valid ones in NHWC order, the others to the next valid one's (nil
-	// when every position is valid).
+	// valid ones in NHWC order, the others to the next valid one's.
 	rows []int32
 }
 
@@ -79,18 +78,16 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 	// chunk's, or of its last image's when it runs image by image.
 	grid := sr.hp * sr.wp
 	sr.planeLen = max(k.InputLen(sr.ldp), (chunk-1)*grid+k.InputLen(sr.positions(1, g)), g.C*sr.ldp)
-	if sr.hp != g.OH || sr.wp != g.OW {
-		// From the end: the positions past the last valid one are never
-		// computed.
-		sr.rows = make([]int32, chunk*grid)
-		next := int32(chunk*g.OH*g.OW - 1)
-		for q := len(sr.rows) - 1; q >= 0; q-- {
-			b, oh, ow := q/grid, q%grid/sr.wp, q%sr.wp
-			if oh < g.OH && ow < g.OW {
-				next = int32((b*g.OH+oh)*g.OW + ow)
-			}
-			sr.rows[q] = next
+	// From the end: the positions past the last valid one are never
+	// computed.
+	sr.rows = make([]int32, chunk*grid)
+	next := int32(chunk*g.OH*g.OW - 1)
+	for q := len(sr.rows) - 1; q >= 0; q-- {
+		b, oh, ow := q/grid, q%grid/sr.wp, q%sr.wp
+		if oh < g.OH && ow < g.OW {
+			next = int32((b*g.OH+oh)*g.OW + ow)
 		}
+		sr.rows[q] = next
 	}
 	return sr, nil
 }
@@ -99,26 +96,13 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 // nb·OH·OW rows of n it returns: image by image or over the chunk
 // (perImage), the positions in the rows of sr.rows.
 func (sr *sparseRun) mul(planes []uint8, acc []int32, nb, n int, g *tensor.ConvGeom) []int32 {
-	grid := sr.hp * sr.wp
-	var rows []int32
 	if each, _ := sr.perImage(nb, g, sr.kern.Block()); each {
-		one := sr.positions(1, g)
+		one, grid := sr.positions(1, g), sr.hp*sr.wp
 		for b := 0; b < nb; b++ {
-			if sr.rows != nil {
-				rows = sr.rows[b*grid:]
-			}
-			out := acc
-			if rows == nil {
-				out = acc[b*grid*n:]
-			}
-			sr.kern.MulRows(one, planes[b*grid:], out, n, rows)
+			sr.kern.MulRows(one, planes[b*grid:], acc, n, sr.rows[b*grid:])
 		}
 	} else {
-		np := sr.positions(nb, g)
-		if sr.rows != nil {
-			rows = sr.rows
-		}
-		sr.kern.MulRows(np, planes, acc, n, rows)
+		sr.kern.MulRows(sr.positions(nb, g), planes, acc, n, sr.rows)
 	}
 	return acc[:nb*g.OH*g.OW*n]
 }
