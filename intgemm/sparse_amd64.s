@@ -156,28 +156,38 @@ chdone: \
 	DECQ R8; \
 	JNZ  channel
 
-// The AVX2 steps: T in Y0-Y1, H in Y2-Y3 (group sums Y4-Y7). The start
-// in AX goes to H, 257 times it (its value in both bytes of a word) to T.
-#define SP2INIT \
+// The steps of both kernels on the sums t0, t1 (T), h0, h1 (H) and the
+// group sums g0-g3, with MOVA a register move and MOV a load of the
+// width, w its bytes; x8 holds a group's value. The start in AX goes to
+// H, 257 times it (its value in both bytes of a word) to T.
+#define INITW(MOVA, t0, t1, h0, h1) \
 	MOVL AX, R9; SHLL $8, R9; ADDL AX, R9; \
-	VMOVD R9, X0; VPBROADCASTW X0, Y0; VMOVDQA Y0, Y1; \
-	VMOVD AX, X2; VPBROADCASTW X2, Y2; VMOVDQA Y2, Y3
-#define SP2FIRST \
-	VMOVDQU 0(DI)(AX*1), Y4; VMOVDQU 32(DI)(AX*1), Y5; \
-	VPSRLW $8, Y4, Y6; VPSRLW $8, Y5, Y7
+	VMOVD R9, X0; VPBROADCASTW X0, t0; MOVA t0, t1; \
+	VMOVD AX, X2; VPBROADCASTW X2, h0; MOVA h0, h1
+#define FIRSTW(MOV, g0, g1, g2, g3, w) \
+	MOV 0(DI)(AX*1), g0; MOV w(DI)(AX*1), g1; \
+	VPSRLW $8, g0, g2; VPSRLW $8, g1, g3
+#define MULW(x8, g0, g1, g2, g3, t0, t1, h0, h1) \
+	VMOVD R9, X8; VPBROADCASTW X8, x8; \
+	VPMULLW x8, g0, g0; VPMULLW x8, g1, g1; VPMULLW x8, g2, g2; VPMULLW x8, g3, g3; \
+	VPADDW g0, t0, t0; VPADDW g1, t1, t1; VPADDW g2, h0, h0; VPADDW g3, h1, h1
+// EVENW turns the sums T into the even positions' sums T − 256·H.
+#define EVENW(t0, t1, h0, h1, s0, s1) \
+	VPSLLW $8, h0, s0; VPSUBW s0, t0, t0; \
+	VPSLLW $8, h1, s1; VPSUBW s1, t1, t1
+
+// The AVX2 steps: T in Y0-Y1, H in Y2-Y3 (group sums Y4-Y7).
+#define SP2INIT INITW(VMOVDQA, Y0, Y1, Y2, Y3)
+#define SP2FIRST FIRSTW(VMOVDQU, Y4, Y5, Y6, Y7, 32)
 #define SP2SUM TERMW(VMOVDQU, VPADDW, Y9, Y10, Y4, Y5, Y6, Y7, 32)
 #define SP2ADD TERMW(VMOVDQU, VPADDW, Y9, Y10, Y0, Y1, Y2, Y3, 32)
 #define SP2SUB TERMW(VMOVDQU, VPSUBW, Y9, Y10, Y0, Y1, Y2, Y3, 32)
-#define SP2MUL \
-	VMOVD R9, X8; VPBROADCASTW X8, Y8; \
-	VPMULLW Y8, Y4, Y4; VPMULLW Y8, Y5, Y5; VPMULLW Y8, Y6, Y6; VPMULLW Y8, Y7, Y7; \
-	VPADDW Y4, Y0, Y0; VPADDW Y5, Y1, Y1; VPADDW Y6, Y2, Y2; VPADDW Y7, Y3, Y3
-// The even sums T − 256·H, interleaved with the odd ones H within each
-// 128-bit lane (positions 0-7 | 16-23 and 8-15 | 24-31), the lanes put in
-// order: the channel's 64 sums in position order to buf.
+#define SP2MUL MULW(Y8, Y4, Y5, Y6, Y7, Y0, Y1, Y2, Y3)
+// The even sums interleaved with the odd ones H within each 128-bit lane
+// (positions 0-7 | 16-23 and 8-15 | 24-31), the lanes put in order: the
+// channel's 64 sums in position order to buf.
 #define SP2SAVE \
-	VPSLLW $8, Y2, Y9; VPSUBW Y9, Y0, Y0; \
-	VPSLLW $8, Y3, Y10; VPSUBW Y10, Y1, Y1; \
+	EVENW(Y0, Y1, Y2, Y3, Y9, Y10); \
 	VPUNPCKLWD Y2, Y0, Y9; VPUNPCKHWD Y2, Y0, Y10; \
 	VPERM2I128 $0x20, Y10, Y9, Y11; VPERM2I128 $0x31, Y10, Y9, Y12; \
 	VMOVDQU Y11, 0(DX); VMOVDQU Y12, 32(DX); \
@@ -187,26 +197,17 @@ chdone: \
 
 // The AVX-512 steps: blocks of 128 positions, T in Z0-Z1, H in Z2-Z3
 // (group sums Z4-Z7).
-#define SP5INIT \
-	MOVL AX, R9; SHLL $8, R9; ADDL AX, R9; \
-	VMOVD R9, X0; VPBROADCASTW X0, Z0; VMOVDQA64 Z0, Z1; \
-	VMOVD AX, X2; VPBROADCASTW X2, Z2; VMOVDQA64 Z2, Z3
-#define SP5FIRST \
-	VMOVDQU64 0(DI)(AX*1), Z4; VMOVDQU64 64(DI)(AX*1), Z5; \
-	VPSRLW $8, Z4, Z6; VPSRLW $8, Z5, Z7
+#define SP5INIT INITW(VMOVDQA64, Z0, Z1, Z2, Z3)
+#define SP5FIRST FIRSTW(VMOVDQU64, Z4, Z5, Z6, Z7, 64)
 #define SP5SUM TERMW(VMOVDQU64, VPADDW, Z9, Z10, Z4, Z5, Z6, Z7, 64)
 #define SP5ADD TERMW(VMOVDQU64, VPADDW, Z9, Z10, Z0, Z1, Z2, Z3, 64)
 #define SP5SUB TERMW(VMOVDQU64, VPSUBW, Z9, Z10, Z0, Z1, Z2, Z3, 64)
-#define SP5MUL \
-	VMOVD R9, X8; VPBROADCASTW X8, Z8; \
-	VPMULLW Z8, Z4, Z4; VPMULLW Z8, Z5, Z5; VPMULLW Z8, Z6, Z6; VPMULLW Z8, Z7, Z7; \
-	VPADDW Z4, Z0, Z0; VPADDW Z5, Z1, Z1; VPADDW Z6, Z2, Z2; VPADDW Z7, Z3, Z3
-// The even sums T − 256·H and the odd ones H interleaved by VPERMI2W with
-// the indices in Z16 (positions 0-31 of each half of the block) and Z17
+#define SP5MUL MULW(Z8, Z4, Z5, Z6, Z7, Z0, Z1, Z2, Z3)
+// The even sums and the odd ones H interleaved by VPERMI2W with the
+// indices in Z16 (positions 0-31 of each half of the block) and Z17
 // (32-63): the channel's 128 sums in position order to buf.
 #define SP5SAVE \
-	VPSLLW $8, Z2, Z9; VPSUBW Z9, Z0, Z0; \
-	VPSLLW $8, Z3, Z10; VPSUBW Z10, Z1, Z1; \
+	EVENW(Z0, Z1, Z2, Z3, Z9, Z10); \
 	VMOVDQA64 Z16, Z9; VPERMI2W Z2, Z0, Z9; \
 	VMOVDQA64 Z17, Z10; VPERMI2W Z2, Z0, Z10; \
 	VMOVDQA64 Z16, Z11; VPERMI2W Z3, Z1, Z11; \
