@@ -317,8 +317,11 @@ func sparseGo(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows []int
 
 // Block returns the number of positions the running kernel computes at a
 // time: Mul's work grows with np rounded up to a multiple of it.
-func (s *Sparse) Block() int {
-	if sparseImpl() == sparseAVX512 {
+func (s *Sparse) Block() int { return implBlock(sparseImpl()) }
+
+// implBlock returns the block of the implementation impl.
+func implBlock(impl int) int {
+	if impl == sparseAVX512 {
 		return sparseBlock512
 	}
 	return sparseBlock

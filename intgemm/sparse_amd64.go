@@ -32,10 +32,7 @@ func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows [
 	}
 	var buf [sparseChunk * sparseBlockMax]int16
 	var offs [sparseBlockMax]int
-	block := sparseBlock
-	if impl == sparseAVX512 {
-		block = sparseBlock512
-	}
+	block := implBlock(impl)
 	for p0 := 0; p0 < np; p0 += block {
 		m := min(block, np-p0)
 		for i := range m {
