@@ -229,7 +229,40 @@ func (s *Sparse) Mul(np int, x []uint8, c []int32, ldc int) {
 // c[rows[p]·ldc + j]. Positions may share a row (the last one's outputs
 // stay), which lets a caller send positions it does not need to one
 // scratch row instead of storing them among the others. A nil rows is Mul.
+// MulRows prepares the map on every call (NewRowMap, which allocates); a
+// caller that runs the same map again and again prepares it once and calls
+// MulMap.
 func (s *Sparse) MulRows(np int, x []uint8, c []int32, ldc int, rows []int32) {
+	if rows == nil {
+		s.mul(np, x, c, ldc, nil, nil, np-1)
+		return
+	}
+	if len(rows) < np {
+		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with %d rows", np, len(rows)))
+	}
+	m, err := NewRowMap(rows[:np], ldc)
+	if err != nil {
+		panic("intgemm: sparse Mul: " + err.Error())
+	}
+	s.MulMap(np, x, c, m)
+}
+
+// MulMap is MulRows with the rows of m, for the first np of its
+// positions.
+func (s *Sparse) MulMap(np int, x []uint8, c []int32, m *RowMap) {
+	if np > len(m.rows) {
+		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with %d rows", np, len(m.rows)))
+	}
+	last := -1
+	if np > 0 {
+		last = int(m.last[np-1])
+	}
+	s.mul(np, x, c, m.ldc, m.rows, m.offs, last)
+}
+
+// mul checks the arguments of a product whose largest row is last and
+// runs the kernel.
+func (s *Sparse) mul(np int, x []uint8, c []int32, ldc int, rows []int32, offs []int, last int) {
 	if np < 0 || ldc < s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with row stride %d for %d outputs", np, ldc, s.n))
 	}
@@ -239,24 +272,43 @@ func (s *Sparse) MulRows(np int, x []uint8, c []int32, ldc int, rows []int32) {
 	if len(x) < s.InputLen(np) {
 		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activation bytes, has %d", s.InputLen(np), len(x)))
 	}
-	last := np - 1
-	if rows != nil {
-		if len(rows) < np {
-			panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with %d rows", np, len(rows)))
-		}
-		last = 0
-		for _, r := range rows[:np] {
-			if r < 0 {
-				panic(fmt.Sprintf("intgemm: sparse Mul to row %d", r))
-			}
-			last = max(last, int(r))
-		}
-	}
 	if len(c) < last*ldc+s.n {
 		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", last*ldc+s.n, len(c)))
 	}
-	sparseKernel(s.prog, s.n, np, x, c, ldc, rows)
+	sparseKernel(s.prog, s.n, np, x, c, ldc, rows, offs)
 }
+
+// RowMap is a map from positions to output rows (see MulRows), checked
+// and prepared once: with the byte offsets the vector kernels store at
+// and the largest row of every prefix, a product on it pays for neither.
+// It is read-only and safe for concurrent use.
+type RowMap struct {
+	rows []int32
+	ldc  int
+	offs []int   // 4·rows[p]·ldc: position p's row from c, in bytes
+	last []int32 // max(rows[:p+1])
+}
+
+// NewRowMap prepares rows (position p to row rows[p], none negative) for
+// outputs ldc apart. It keeps rows, which must not change afterwards.
+func NewRowMap(rows []int32, ldc int) (*RowMap, error) {
+	if ldc < 0 {
+		return nil, fmt.Errorf("intgemm: row stride %d is negative", ldc)
+	}
+	m := &RowMap{rows: rows, ldc: ldc, offs: make([]int, len(rows)), last: make([]int32, len(rows))}
+	var last int32
+	for p, r := range rows {
+		if r < 0 {
+			return nil, fmt.Errorf("intgemm: position %d maps to row %d", p, r)
+		}
+		last = max(last, r)
+		m.offs[p], m.last[p] = 4*int(r)*ldc, last
+	}
+	return m, nil
+}
+
+// Len returns the number of positions m maps.
+func (m *RowMap) Len() int { return len(m.rows) }
 
 // sparseGo is the reference kernel: blocks of sparseBlock positions, for
 // each channel its start plus the program's groups summed in wrapping int16

@@ -23,29 +23,32 @@ func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows i
 
 // sparseKernel runs the implementation sparseImpl names: the AVX-512
 // kernel, the AVX2 kernel or sparseGo. Position p's row is rows[p] (p
-// itself when rows is nil).
-func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows []int32) {
+// itself when rows is nil), at byte offset offs[p] from c when offs is
+// given (RowMap); otherwise the vector kernels' offsets are computed here,
+// block by block.
+func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows []int32, offs []int) {
 	impl := sparseImpl()
 	if impl == sparseGoImpl {
 		sparseGo(prog, n, np, x, c, ldc, rows)
 		return
 	}
 	var buf [sparseChunk * sparseBlockMax]int16
-	var offs [sparseBlockMax]int
+	var blockOffs [sparseBlockMax]int
 	block := implBlock(impl)
 	for p0 := 0; p0 < np; p0 += block {
 		m := min(block, np-p0)
-		for i := range m {
-			r := p0 + i
-			if rows != nil {
-				r = int(rows[r])
+		o := &blockOffs[0]
+		if offs != nil {
+			o = &offs[p0]
+		} else {
+			for i := range m {
+				blockOffs[i] = 4 * (p0 + i) * ldc
 			}
-			offs[i] = 4 * r * ldc
 		}
 		if impl == sparseAVX512 {
-			sparseBlockAVX512(&prog[0], n, &x[p0], &c[0], &offs[0], m, &buf[0])
+			sparseBlockAVX512(&prog[0], n, &x[p0], &c[0], o, m, &buf[0])
 		} else {
-			sparseBlockAVX2(&prog[0], n, &x[p0], &c[0], &offs[0], m, &buf[0])
+			sparseBlockAVX2(&prog[0], n, &x[p0], &c[0], o, m, &buf[0])
 		}
 	}
 }

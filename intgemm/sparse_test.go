@@ -452,10 +452,11 @@ func b2iTest(b bool) int {
 	return 0
 }
 
-// TestSparseMulRows checks MulRows on every implementation: the kept
-// positions' outputs in the rows of a random permutation, every third
+// TestSparseMulRows checks MulRows and MulMap on every implementation: the
+// kept positions' outputs in the rows of a random permutation, every third
 // position sent to one scratch row (where the last of them stays), nothing
-// written anywhere else.
+// written anywhere else. MulMap runs on a map of more positions than the
+// product's, whose rows past them would overwrite the kept ones.
 func TestSparseMulRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 21))
 	for _, np := range []int{1, 5, 64, 129, 300} {
@@ -488,38 +489,55 @@ func TestSparseMulRows(t *testing.T) {
 				rows[kept[i]] = int32(r)
 			}
 			ldc := n + 3
-			for _, impl := range impls() {
-				forceImpl(t, impl)
-				c := make([]int32, (scratch+2)*ldc)
-				for i := range c {
-					c[i] = sparseSentinel
-				}
-				s.MulRows(np, x, c, ldc, rows)
-				wantRow := func(r int) []int64 {
-					last := -1
-					for p, pr := range rows {
-						if int(pr) == r {
-							last = p
+			longer := slices.Clone(rows)
+			for _, r := range rng.Perm(scratch + 1) {
+				longer = append(longer, int32(r))
+			}
+			m, err := NewRowMap(longer, ldc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, run := range []string{"MulRows", "MulMap"} {
+				for _, impl := range impls() {
+					forceImpl(t, impl)
+					c := make([]int32, (scratch+2)*ldc)
+					for i := range c {
+						c[i] = sparseSentinel
+					}
+					if run == "MulRows" {
+						s.MulRows(np, x, c, ldc, rows)
+					} else {
+						s.MulMap(np, x, c, m)
+					}
+					wantRow := func(r int) []int64 {
+						last := -1
+						for p, pr := range rows {
+							if int(pr) == r {
+								last = p
+							}
 						}
+						if last < 0 {
+							return nil
+						}
+						return want[last*n : (last+1)*n]
 					}
-					if last < 0 {
-						return nil
-					}
-					return want[last*n : (last+1)*n]
-				}
-				for r := 0; r < scratch+2; r++ {
-					wr := wantRow(r)
-					for j := 0; j < ldc; j++ {
-						got := c[r*ldc+j]
-						switch {
-						case j < n && wr != nil && int64(got) != wr[j]:
-							t.Fatalf("%s np=%d signed=%v: row %d channel %d = %d, want %d", impl, np, signed, r, j, got, wr[j])
-						case (j >= n || wr == nil) && got != sparseSentinel:
-							t.Fatalf("%s np=%d signed=%v: c[%d][%d] written (%d)", impl, np, signed, r, j, got)
+					for r := 0; r < scratch+2; r++ {
+						wr := wantRow(r)
+						for j := 0; j < ldc; j++ {
+							got := c[r*ldc+j]
+							switch {
+							case j < n && wr != nil && int64(got) != wr[j]:
+								t.Fatalf("%s %s np=%d signed=%v: row %d channel %d = %d, want %d", run, impl, np, signed, r, j, got, wr[j])
+							case (j >= n || wr == nil) && got != sparseSentinel:
+								t.Fatalf("%s %s np=%d signed=%v: c[%d][%d] written (%d)", run, impl, np, signed, r, j, got)
+							}
 						}
 					}
 				}
 			}
 		}
+	}
+	if _, err := NewRowMap([]int32{0, 3, -1}, 4); err == nil || !strings.Contains(err.Error(), "position 2") {
+		t.Errorf("a negative row: error %v, want one naming position 2", err)
 	}
 }

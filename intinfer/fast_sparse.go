@@ -33,8 +33,10 @@ type sparseRun struct {
 	// read-ahead).
 	planeLen int
 	// rows maps the grid positions of a chunk to accumulator rows: the
-	// valid ones in NHWC order, the others to the next valid one's.
-	rows []int32
+	// valid ones in NHWC order, the others to the next valid one's; one
+	// maps those of the first image that the kernel computes when it runs
+	// image by image (every image's, from its own first row).
+	rows, one *intgemm.RowMap
 }
 
 // sparseFit says whether the sparse kernel can run st (its geometry and
@@ -80,29 +82,36 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 	sr.planeLen = max(k.InputLen(sr.ldp), (chunk-1)*grid+k.InputLen(sr.positions(1, g)), g.C*sr.ldp)
 	// From the end: the positions past the last valid one are never
 	// computed.
-	sr.rows = make([]int32, chunk*grid)
+	rows := make([]int32, chunk*grid)
 	next := int32(chunk*g.OH*g.OW - 1)
-	for q := len(sr.rows) - 1; q >= 0; q-- {
+	for q := len(rows) - 1; q >= 0; q-- {
 		b, oh, ow := q/grid, q%grid/sr.wp, q%sr.wp
 		if oh < g.OH && ow < g.OW {
 			next = int32((b*g.OH+oh)*g.OW + ow)
 		}
-		sr.rows[q] = next
+		rows[q] = next
+	}
+	if sr.rows, err = intgemm.NewRowMap(rows, l.OutC); err != nil {
+		return nil, err
+	}
+	if sr.one, err = intgemm.NewRowMap(rows[:sr.positions(1, g)], l.OutC); err != nil {
+		return nil, err
 	}
 	return sr, nil
 }
 
 // mul runs the kernel on the nb images of planes into acc, whose first
-// nb·OH·OW rows of n it returns: image by image or over the chunk
-// (perImage), the positions in the rows of sr.rows.
+// nb·OH·OW rows of n it returns: image by image (each from its own first
+// row, through sr.one) or over the chunk (perImage), the positions in the
+// rows of sr.rows.
 func (sr *sparseRun) mul(planes []uint8, acc []int32, nb, n int, g *tensor.ConvGeom) []int32 {
 	if each, _ := sr.perImage(nb, g, sr.kern.Block()); each {
-		one, grid := sr.positions(1, g), sr.hp*sr.wp
+		grid, out := sr.hp*sr.wp, g.OH*g.OW*n
 		for b := 0; b < nb; b++ {
-			sr.kern.MulRows(one, planes[b*grid:], acc, n, sr.rows[b*grid:])
+			sr.kern.MulMap(sr.one.Len(), planes[b*grid:], acc[b*out:], sr.one)
 		}
 	} else {
-		sr.kern.MulRows(sr.positions(nb, g), planes, acc, n, sr.rows)
+		sr.kern.MulMap(sr.positions(nb, g), planes, acc, sr.rows)
 	}
 	return acc[:nb*g.OH*g.OW*n]
 }
