@@ -21,6 +21,13 @@ func sparseBlockAVX2(prog *int32, n int, x *uint8, c *int32, offs *int, rows int
 //go:noescape
 func sparseBlockAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16)
 
+// sparsePoolAVX512 is sparseBlockAVX512 on the block of a PoolMap, whose
+// table is at tab: it stores the maxima of the rows windows, window q's
+// at byte offset offs[q] from c.
+//
+//go:noescape
+func sparsePoolAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16, tab *uint16)
+
 // sparseKernel runs the implementation sparseImpl names: the AVX-512
 // kernel, the AVX2 kernel or sparseGo. Position p's row is rows[p] (p
 // itself when rows is nil), at byte offset offs[p] from c when offs is
@@ -51,4 +58,10 @@ func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows [
 			sparseBlockAVX2(&prog[0], n, &x[p0], &c[0], o, m, &buf[0])
 		}
 	}
+}
+
+// sparsePoolKernel runs the AVX-512 pooled kernel on the block of m.
+func sparsePoolKernel(prog []int32, n int, x []uint8, c []int32, m *PoolMap) {
+	var buf [sparseChunk * sparseBlockMax]int16
+	sparsePoolAVX512(&prog[0], n, &x[0], &c[0], &m.offs[0], len(m.win), &buf[0], &m.tab.idx[0][0])
 }

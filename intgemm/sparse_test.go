@@ -541,3 +541,114 @@ func TestSparseMulRows(t *testing.T) {
 		t.Errorf("a negative row: error %v, want one naming position 2", err)
 	}
 }
+
+// TestSparseMulPool checks MulPool on every implementation against the
+// maxima of the reference product: 2×2 windows of grids of odd and even
+// widths, windows reading both halves of the block, as many windows as
+// lanes and a few, channels in whole chunks of 8 and not, and windows of
+// random positions (wp = 0), each tap in either half; nothing written
+// outside the windows' rows and the n columns.
+func TestSparseMulPool(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	cases := []struct{ wp, ph, pw, n int }{
+		{13, 5, 5, 64}, // the reference CNN's conv2: 10×10 outputs on a 13-wide grid
+		{12, 5, 6, 19},
+		{16, 4, 8, 8},
+		{11, 1, 3, 5},
+		{9, 6, 4, 24},
+		{0, 4, 8, 16},
+		{0, 3, 3, 11},
+	}
+	for _, tc := range cases {
+		var win [][4]int32
+		for q := 0; tc.wp == 0 && q < tc.ph*tc.pw; q++ {
+			var w [4]int32
+			for t := range w {
+				w[t] = int32(rng.IntN(128))
+			}
+			win = append(win, w)
+		}
+		for i := 0; tc.wp > 0 && i < tc.ph; i++ {
+			for j := 0; j < tc.pw; j++ {
+				p := int32(2*i*tc.wp + 2*j)
+				w := int32(tc.wp)
+				win = append(win, [4]int32{p, p + 1, p + w, p + w + 1})
+			}
+		}
+		for _, signed := range []bool{false, true} {
+			span := 0
+			for _, w := range win {
+				span = max(span, int(slices.Max(w[:]))+1)
+			}
+			off := sparseLayout(rng, "conv", span)
+			k := len(off)
+			w := sparseWeights(rng, tc.n, k, 0.8)
+			s, err := NewSparse(w, tc.n, k, off, 8, signed, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo, hi := inputRange(8, signed)
+			x := make([]uint8, s.InputLen(span))
+			for i := range x {
+				x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
+			}
+			want := sparseRef(w, tc.n, off, span, x, signed)
+			ldc := tc.n + 5
+			m, err := NewPoolMap(win, ldc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Span() != span || m.Len() != len(win) {
+				t.Fatalf("span %d, %d windows; want %d, %d", m.Span(), m.Len(), span, len(win))
+			}
+			for _, impl := range impls() {
+				forceImpl(t, impl)
+				c := make([]int32, (len(win)+2)*ldc)
+				for i := range c {
+					c[i] = sparseSentinel
+				}
+				s.MulPool(x, c[:(len(win)-1)*ldc+tc.n], m)
+				for r := 0; r < len(win)+2; r++ {
+					for j := 0; j < ldc; j++ {
+						got := c[r*ldc+j]
+						if r >= len(win) || j >= tc.n {
+							if got != sparseSentinel {
+								t.Fatalf("%s %+v signed=%v: c[%d][%d] written (%d)", impl, tc, signed, r, j, got)
+							}
+							continue
+						}
+						wv := want[int(win[r][0])*tc.n+j]
+						for _, p := range win[r][1:] {
+							wv = max(wv, want[int(p)*tc.n+j])
+						}
+						if int64(got) != wv {
+							t.Fatalf("%s %+v signed=%v: window %d channel %d = %d, want %d", impl, tc, signed, r, j, got, wv)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPoolMapErrors checks that NewPoolMap refuses windows the kernel
+// cannot pool, naming what is wrong.
+func TestPoolMapErrors(t *testing.T) {
+	many := make([][4]int32, 33)
+	for _, tc := range []struct {
+		name string
+		win  [][4]int32
+		ldc  int
+		want string
+	}{
+		{"none", nil, 4, "0 pool windows"},
+		{"too many", many, 4, "33 pool windows"},
+		{"past the block", [][4]int32{{0, 1, 2, 3}, {0, 1, 128, 3}}, 4, "window 1 reads position 128"},
+		{"negative position", [][4]int32{{0, -1, 2, 3}}, 4, "window 0 reads position -1"},
+		{"negative stride", [][4]int32{{0, 1, 2, 3}}, -1, "row stride -1"},
+	} {
+		if _, err := NewPoolMap(tc.win, tc.ldc); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -139,13 +139,16 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	if st.inPlace != nil {
 		return st.runInPlace(th, x, nb, g, s.acc), g.H, g.W
 	}
-	if st.pooled {
-		return st.runPooled(s, th, x, nb, g), g.OH / 2, g.OW / 2
-	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
 		sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)
+		if sp.pool != nil {
+			return sp.mulPooled(planes, s.acc, nb, l.OutC), g.OH / 2, g.OW / 2
+		}
 		return sp.mul(planes, s.acc, nb, l.OutC, g), g.OH, g.OW
+	}
+	if st.pooled {
+		return st.runPooled(s, th, x, nb, g), g.OH / 2, g.OW / 2
 	}
 	rows, k, cog := nb*g.OH*g.OW, st.lda, g.CoutPerGroup
 	acc = s.acc[:rows*l.OutC]

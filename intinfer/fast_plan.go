@@ -75,8 +75,9 @@ type fastStage struct {
 	// place (fast_inplace.go): the layer's weights repacked for
 	// intgemm.Kernel.MulU8Groups.
 	inPlace *intgemm.Kernel
-	// pooled: the layer's one 2×2 pool runs inside its product
-	// (fast_pooled.go); the accumulators are the pooled ones.
+	// pooled: the layer's one 2×2 pool runs inside its product (the dense
+	// kernel's, fast_pooled.go, or the sparse one's, sparseRun.pool); the
+	// accumulators are the pooled ones.
 	pooled bool
 }
 
@@ -330,6 +331,10 @@ func (st *fastStage) chooseKernel(chunk int, path Path) {
 		return
 	}
 	lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
+	if st.sp.fitPool(st) {
+		st.pooled = true
+		lr.info.Reason += "; pools its 2×2 windows inside the sparse kernel (a quarter of the accumulators)"
+	}
 }
 
 // padKernels gives st kernels for im2col rows padded to the multiple of

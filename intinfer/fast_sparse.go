@@ -37,6 +37,10 @@ type sparseRun struct {
 	// maps those of the first image that the kernel computes when it runs
 	// image by image (every image's, from its own first row).
 	rows, one *intgemm.RowMap
+	// pool, when set, is the layer's 2×2 max pool inside the kernel, on
+	// the grid of one image (fitPool); the kernel then runs image by image
+	// and stores the pooled accumulators.
+	pool *intgemm.PoolMap
 }
 
 // sparseFit says whether the sparse kernel can run st (its geometry and
@@ -98,6 +102,42 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 		return nil, err
 	}
 	return sr, nil
+}
+
+// fitPool gives sr the stage's max pool inside the kernel when it can take
+// it: one pool of 2×2 windows and stride 2, a kernel that pools in its
+// registers (intgemm.Sparse.PoolsInKernel), and an image whose computed
+// positions fit one block and whose windows fit one vector. It reports
+// whether it did.
+func (sr *sparseRun) fitPool(st *fastStage) bool {
+	g := &st.g
+	if len(st.pools) != 1 || st.pools[0].K != 2 || tensor.PoolStride(st.pools[0].K, st.pools[0].Stride) != 2 ||
+		g.OH%2 != 0 || g.OW%2 != 0 || !sr.kern.PoolsInKernel() || sr.positions(1, g) > sr.kern.Block() {
+		return false
+	}
+	var win [][4]int32
+	for i := 0; i < g.OH/2; i++ {
+		for j := 0; j < g.OW/2; j++ {
+			p, w := int32(2*i*sr.wp+2*j), int32(sr.wp)
+			win = append(win, [4]int32{p, p + 1, p + w, p + w + 1})
+		}
+	}
+	m, err := intgemm.NewPoolMap(win, st.lr.l.OutC)
+	if err != nil {
+		return false // more windows than the kernel pools at once
+	}
+	sr.pool = m
+	return true
+}
+
+// mulPooled runs the pooled kernel on the nb images of planes into acc,
+// image by image, and returns the nb·(OH/2)·(OW/2) rows of n it fills.
+func (sr *sparseRun) mulPooled(planes []uint8, acc []int32, nb, n int) []int32 {
+	grid, out := sr.hp*sr.wp, sr.pool.Len()*n
+	for b := 0; b < nb; b++ {
+		sr.kern.MulPool(planes[b*grid:], acc[b*out:], sr.pool)
+	}
+	return acc[:nb*out]
 }
 
 // mul runs the kernel on the nb images of planes into acc, whose first
