@@ -509,6 +509,11 @@ func (kn *Kernel) rowsBcast(i0, i1 int, a []uint8, lda, gstride int, c []int32, 
 		p := (*pack)[:bRows*kPad]
 		clear(p)
 		for r := 0; r < rows; r++ {
+			if gstride == group {
+				// A contiguous row: one copy.
+				copy(p[r*kPad:], a[(i+r)*lda:][:kn.k])
+				continue
+			}
 			for g := 0; g < kn.groups; g++ {
 				o := (i+r)*lda + g*gstride
 				copy(p[r*kPad+g*group:], a[o:o+min(group, kn.k-g*group)])
