@@ -667,3 +667,9 @@ func HasVNNI() bool { return useVNNI }
 // assembly. Cores of the same instruction set differ by vendor in what
 // each kernel costs (see intinfer's cost model).
 func CPUVendor() string { return cpuVendor }
+
+// CPUFamily returns the CPU's family number as Linux reports it ("cpu
+// family": 25 for AMD's Zen 3 and Zen 4, 26 for Zen 5, 6 for most Intel
+// cores), or 0 where the package has no assembly. Within a vendor,
+// families differ in how wide their vector units are.
+func CPUFamily() int { return cpuFamily }

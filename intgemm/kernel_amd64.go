@@ -75,6 +75,18 @@ var cpuVendor = func() string {
 	return string(v[:])
 }()
 
+// cpuFamily is the CPU's family (CPUID leaf 1: the base family, plus the
+// extended family when the base is 15), such as 25 for AMD's Zen 3 and
+// Zen 4 or 26 for Zen 5.
+var cpuFamily = func() int {
+	a, _, _, _ := cpuid(1, 0)
+	f := int(a>>8) & 0xf
+	if f == 0xf {
+		f += int(a>>20) & 0xff
+	}
+	return f
+}()
+
 // cpuid executes CPUID with EAX = leaf and ECX = sub.
 //
 //go:noescape

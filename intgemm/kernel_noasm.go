@@ -18,8 +18,11 @@ func kern32(signed bool, a []uint8, lda int, b []int16, c []int32, ldc, steps, p
 	kern32Go(a, lda, b, c, ldc, steps, panels, signed)
 }
 
-// Without assembly the CPU's vendor is not read.
-const cpuVendor = ""
+// Without assembly the CPU's vendor and family are not read.
+const (
+	cpuVendor = ""
+	cpuFamily = 0
+)
 
 // Without assembly there are no VNNI or AVX-512 kernels.
 var (

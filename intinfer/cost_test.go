@@ -39,7 +39,7 @@ func TestCostModelChoice(t *testing.T) {
 			goKernels bool
 			cpu       cpuKind
 			dense     string
-		}{{false, kindAVX2, "dense16"}, {false, kindVNNI, "dense32-vnni"}, {false, kindIntelVNNI, "dense32-vnni"}, {true, kindAVX2, "dense16"}} {
+		}{{false, kindAVX2, "dense16"}, {false, kindVNNI, "dense32-vnni"}, {false, kindIntelVNNI, "dense32-vnni"}, {false, kindZen4VNNI, "dense32-vnni"}, {true, kindAVX2, "dense16"}} {
 			t.Run(fmt.Sprintf("zeros=%.0f%%/go=%v/cpu=%d", 100*tc.sparsity, kind.goKernels, kind.cpu), func(t *testing.T) {
 				c := costsFor(kind.goKernels, kind.cpu)
 				ts, td := c.sparseCost(st, st.sp, nb), c.denseCost(st, kind.dense, nb)
