@@ -63,5 +63,5 @@ func sparseKernel(prog []int32, n, np int, x []uint8, c []int32, ldc int, rows [
 // sparsePoolKernel runs the AVX-512 pooled kernel on the block of m.
 func sparsePoolKernel(prog []int32, n int, x []uint8, c []int32, m *PoolMap) {
 	var buf [sparseChunk * sparseBlockMax]int16
-	sparsePoolAVX512(&prog[0], n, &x[0], &c[0], &m.offs[0], len(m.win), &buf[0], &m.tab.idx[0][0])
+	sparsePoolAVX512(&prog[0], n, &x[0], &c[0], &m.offs[0], len(m.win), &buf[0], &m.idx[0][0])
 }

@@ -276,21 +276,18 @@ TEXT ·sparseBlockAVX512(SB), NOSPLIT, $0-56
 	SPARSESTORE(HALF128)
 
 // The pooled kernel's steps (sparse_pool.go): the channel's sums, even
-// positions in Z0 (0-63) and Z1 (64-127), odd ones in Z2 and Z3, are
-// gathered per tap of the windows, from the first 64 positions (indices
-// in ia) and from the last 64 (ib, the lanes in k), into r.
-#define POOLTAP(ia, ib, k, r) \
-	VMOVDQA64 ia, r; VPERMI2W Z2, Z0, r; \
-	VMOVDQA64 ib, Z13; VPERMI2W Z3, Z1, Z13; \
-	VPBLENDMW Z13, r, k, r
-// The maximum over the four taps, each window's in its lane: the
-// channel's row of 32 windows to buf.
+// positions in Z0 (0-62) and Z1 (64-126), odd ones in Z2 and Z3, are
+// gathered per tap of the windows, the even taps' with the indices in
+// Z18 and Z19 from Z0-Z1, the odd ones' with Z20 and Z21 from Z2-Z3, and
+// the maximum over the four taps, each window's in its lane, is the
+// channel's row of 32 windows in buf.
 #define SP5POOLSAVE \
 	EVENW(Z0, Z1, Z2, Z3, Z9, Z10); \
-	POOLTAP(Z18, Z19, K2, Z11); \
-	POOLTAP(Z20, Z21, K3, Z12); VPMAXSW Z12, Z11, Z11; \
-	POOLTAP(Z22, Z23, K4, Z12); VPMAXSW Z12, Z11, Z11; \
-	POOLTAP(Z24, Z25, K5, Z12); VPMAXSW Z12, Z11, Z11; \
+	VMOVDQA64 Z18, Z11; VPERMI2W Z1, Z0, Z11; \
+	VMOVDQA64 Z19, Z12; VPERMI2W Z1, Z0, Z12; \
+	VMOVDQA64 Z20, Z9; VPERMI2W Z3, Z2, Z9; \
+	VMOVDQA64 Z21, Z10; VPERMI2W Z3, Z2, Z10; \
+	VPMAXSW Z12, Z11, Z11; VPMAXSW Z10, Z9, Z9; VPMAXSW Z9, Z11, Z11; \
 	VMOVDQU64 Z11, 0(DX); ADDQ $64, DX
 
 // HALF32: channel rows of 32 windows in buf.
@@ -299,9 +296,8 @@ TEXT ·sparseBlockAVX512(SB), NOSPLIT, $0-56
 // func sparsePoolAVX512(prog *int32, n int, x *uint8, c *int32, offs *int, rows int, buf *int16, tab *uint16)
 //
 // sparseBlockAVX512 on one block, each channel's sums reduced to the
-// maxima of up to 32 windows (PoolMap's table at tab: eight index vectors,
-// two per tap, then four lane masks), stored as rows rows of c like the
-// positions of the other kernels.
+// maxima of up to 32 windows (PoolMap's indices at tab: a vector per tap),
+// stored as rows rows of c like the positions of the other kernels.
 TEXT ·sparsePoolAVX512(SB), NOSPLIT, $0-64
 	SPARSEARGS
 	MOVQ      tab+56(FP), AX
@@ -309,14 +305,6 @@ TEXT ·sparsePoolAVX512(SB), NOSPLIT, $0-64
 	VMOVDQU64 64(AX), Z19
 	VMOVDQU64 128(AX), Z20
 	VMOVDQU64 192(AX), Z21
-	VMOVDQU64 256(AX), Z22
-	VMOVDQU64 320(AX), Z23
-	VMOVDQU64 384(AX), Z24
-	VMOVDQU64 448(AX), Z25
-	KMOVD     512(AX), K2
-	KMOVD     516(AX), K3
-	KMOVD     520(AX), K4
-	KMOVD     524(AX), K5
 	SPARSECOMPUTE(SP5INIT, SP5FIRST, SP5SUM, SP5ADD, SP5SUB, SP5MUL, SP5POOLSAVE)
 	SPARSESTORE(HALF32)
 

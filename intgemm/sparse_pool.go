@@ -10,11 +10,17 @@ import (
 // such as the reference CNN's second convolution: 10×10 valid outputs on a
 // 13-wide grid, 127 positions), every pool window lies within the block,
 // and the kernel can take each window's maximum of the int16 sums while
-// they are still in registers: four gathers of word lanes (VPERMI2W), one
-// per tap of the window, and three VPMAXSW. It then stores a quarter of the
+// they are still in registers. It then stores a quarter of the
 // accumulators (for 2×2 windows), and the layer's requantisation reads them
 // without a pool of its own. The maximum of the exact sums is the same
 // integer as the maximum of their int16 forms, since each is exact.
+//
+// The kernel holds a channel's sums of even positions in two registers and
+// those of odd positions in two others (sparse_amd64.s). A window of 2×2
+// positions (p, p+1, p+w, p+w+1) has two even positions and two odd ones,
+// whatever p and w, so its taps can be ordered even, even, odd, odd: each
+// tap is then one VPERMI2W from one parity's 64 lanes, and three VPMAXSW
+// take the maximum.
 
 // poolTaps is the number of positions in a window of MulPool.
 const poolTaps = 4
@@ -24,19 +30,16 @@ const poolLanes = 32
 
 // PoolMap is a max pool over the positions of one block of a sparse
 // product, prepared for Sparse.MulPool: up to 32 windows of four positions
-// each (repeat a position for smaller windows), every position below the
-// AVX-512 kernel's block of 128. It is read-only and safe for concurrent
-// use.
+// each, two of them even and two odd (as in any 2×2 window; repeat a
+// position of the same parity for smaller windows), every position below
+// the AVX-512 kernel's block of 128. It is read-only and safe for
+// concurrent use.
 type PoolMap struct {
 	win [][poolTaps]int32
-	// tab is what the AVX-512 kernel loads: for each tap, the VPERMI2W
-	// word indices of its positions among the block's first 64 positions
-	// (even sums in the first table, odd ones in the second) and among the
-	// last 64, then per tap the lanes that take the latter.
-	tab struct {
-		idx  [2 * poolTaps][poolLanes]uint16
-		high [poolTaps]uint32
-	}
+	// idx is what the AVX-512 kernel loads: for each tap, the VPERMI2W
+	// word index of each window's position among the block's even
+	// positions (taps 0 and 1) or its odd ones (taps 2 and 3).
+	idx  [poolTaps][poolLanes]uint16
 	span int
 	offs []int // 4·q·ldc, the row of window q
 	ldc  int
@@ -54,22 +57,24 @@ func NewPoolMap(win [][4]int32, ldc int) (*PoolMap, error) {
 	m := &PoolMap{win: slices.Clone(win), ldc: ldc, offs: make([]int, len(win))}
 	for q, w := range win {
 		m.offs[q] = 4 * q * ldc
-		for t, p := range w {
+		var even, odd []int32
+		for _, p := range w {
 			if p < 0 || p >= sparseBlock512 {
 				return nil, fmt.Errorf("intgemm: pool window %d reads position %d, outside the block [0, %d)", q, p, sparseBlock512)
 			}
 			m.span = max(m.span, int(p)+1)
-			// Lane l of the kernel's first (second) table holds the
-			// even (odd) positions' sums, 2l (2l + 1) of the half.
-			half, r := p/64, p%64
-			idx := uint16(r / 2)
-			if r%2 == 1 {
-				idx += 32
+			if p%2 == 0 {
+				even = append(even, p)
+			} else {
+				odd = append(odd, p)
 			}
-			m.tab.idx[2*t+int(half)][q] = idx
-			if half == 1 {
-				m.tab.high[t] |= 1 << q
-			}
+		}
+		if len(even) != 2 {
+			return nil, fmt.Errorf("intgemm: pool window %d reads %d even positions %v: the sparse kernel pools two even and two odd", q, len(even), w)
+		}
+		// Lane l of the even (odd) table holds position 2l (2l + 1).
+		for t, p := range append(even, odd...) {
+			m.idx[t][q] = uint16(p / 2)
 		}
 	}
 	return m, nil

@@ -546,7 +546,8 @@ func TestSparseMulRows(t *testing.T) {
 // maxima of the reference product: 2×2 windows of grids of odd and even
 // widths, windows reading both halves of the block, as many windows as
 // lanes and a few, channels in whole chunks of 8 and not, and windows of
-// random positions (wp = 0), each tap in either half; nothing written
+// random positions (wp = 0: two even and two odd, in any order, in either
+// half of the block); nothing written
 // outside the windows' rows and the n columns.
 func TestSparseMulPool(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
@@ -562,10 +563,12 @@ func TestSparseMulPool(t *testing.T) {
 	for _, tc := range cases {
 		var win [][4]int32
 		for q := 0; tc.wp == 0 && q < tc.ph*tc.pw; q++ {
+			// Two even and two odd positions, in any order.
 			var w [4]int32
 			for t := range w {
-				w[t] = int32(rng.IntN(128))
+				w[t] = int32(2*rng.IntN(64) + t%2)
 			}
+			rng.Shuffle(4, func(a, b int) { w[a], w[b] = w[b], w[a] })
 			win = append(win, w)
 		}
 		for i := 0; tc.wp > 0 && i < tc.ph; i++ {
@@ -645,6 +648,7 @@ func TestPoolMapErrors(t *testing.T) {
 		{"too many", many, 4, "33 pool windows"},
 		{"past the block", [][4]int32{{0, 1, 2, 3}, {0, 1, 128, 3}}, 4, "window 1 reads position 128"},
 		{"negative position", [][4]int32{{0, -1, 2, 3}}, 4, "window 0 reads position -1"},
+		{"three even positions", [][4]int32{{0, 1, 2, 3}, {4, 6, 9, 10}}, 4, "window 1 reads 3 even positions"},
 		{"negative stride", [][4]int32{{0, 1, 2, 3}}, -1, "row stride -1"},
 	} {
 		if _, err := NewPoolMap(tc.win, tc.ldc); err == nil || !strings.Contains(err.Error(), tc.want) {
