@@ -70,6 +70,11 @@ func im2colPool2(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uin
 	for n := 0; n < g.N; n++ {
 		img := x[n*imgLen:]
 		dst := col[n*per:]
+		if useAVX2 && g.KH == 3 && g.KW == 3 && g.C == 1 && g.Stride == 1 && k == 9 && lda == 12 {
+			_ = img[(2*oh+1)*rowLen+2*ow+1] // the last byte the window blocks read
+			im2col3x3Pool1(&dst[0], &img[0], oh, ow, rowLen)
+			continue
+		}
 		if useAVX2 && g.KH == 3 && run <= 8 && k <= lda && lda <= k+8 && last+8 <= len(img) && per+8 <= len(dst) {
 			im2colWords3Pool(&dst[0], lda, &img[0], oh, ow, sh, sw, rowLen, run, k)
 			continue

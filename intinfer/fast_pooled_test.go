@@ -12,11 +12,12 @@ import (
 // TestIm2colPool2 compares the patches in pool-window order with
 // im2colU8's, row by row, on random convolutions with even output sizes
 // (padded or not, strides 1 and 2, runs short enough for the word kernel
-// and longer), with and without the vector kernels; rows must come out in
-// window order and every padding byte zero.
+// and longer, and the one-channel 3×3 shape of the block kernel), with and
+// without the vector kernels; rows must come out in window order and every
+// padding byte zero.
 func TestIm2colPool2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(47, 48))
-	kernel := 0
+	kernel, blocks := 0, 0
 	for trial := 0; trial < 300; trial++ {
 		g := tensor.ConvGeom{N: 1 + rng.IntN(3), H: 3 + rng.IntN(12), W: 3 + rng.IntN(12), C: 1 + rng.IntN(6),
 			KH: 1 + rng.IntN(3), Stride: 1 + rng.IntN(2), Groups: 1, Cout: 1}
@@ -38,6 +39,9 @@ func TestIm2colPool2(t *testing.T) {
 		im2colU8(&g, x, 0, want, lda)
 		if g.KH == 3 && g.KW*g.C <= 8 {
 			kernel++
+		}
+		if g.KH == 3 && g.KW == 3 && g.C == 1 && g.Stride == 1 && lda == 12 {
+			blocks++
 		}
 		for _, impl := range append(vecImpls(), "go") {
 			forceVec(t, impl)
@@ -63,8 +67,8 @@ func TestIm2colPool2(t *testing.T) {
 			}
 		}
 	}
-	if kernel == 0 {
-		t.Fatal("no case for the word kernel")
+	if kernel == 0 || blocks == 0 {
+		t.Fatalf("%d cases for the word kernel, %d for the block kernel: want some of each", kernel, blocks)
 	}
 }
 

@@ -48,6 +48,13 @@ func im2colWords3(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, 
 //go:noescape
 func im2colWords3Pool(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, run, k int)
 
+// im2col3x3Pool1 is im2colWords3Pool for a 3×3 kernel of stride 1 on one
+// channel, rows of 12 bytes (rowLen = W): oh·ow windows of four patch rows
+// from src (the image).
+//
+//go:noescape
+func im2col3x3Pool1(dst *uint8, src *uint8, oh, ow, rowLen int)
+
 // requantAVX2 and quantizeAVX2 are requantAVX512 and quantizeAVX512 on
 // the first n &^ 7 channels (values).
 //

@@ -370,6 +370,70 @@ wpnext:
 wpdone:
 	RET
 
+// func im2col3x3Pool1(dst *uint8, src *uint8, oh, ow, rowLen int)
+//
+// im2colWords3Pool for a 3×3 kernel of stride 1 on one channel, rows of
+// lda = 12 (k = 9, then three zero bytes): a pool window's four patches
+// read a 4×4 block of the image, gathered into X0 (a dword per image row)
+// and spread by three VPSHUFB (pool3x3: the indices of the 48 patch bytes,
+// 0x80 for the zeros) into three 16-byte stores, where the word moves
+// took twelve loads and sixteen stores. Every read lies within the image
+// (OH ≤ H − 2 and OW ≤ W − 2).
+//   DI patch rows; R8 the window row's first image byte; R9 the window's;
+//   R12 rowLen, R13 3·rowLen; BX window rows left, CX windows left.
+TEXT ·im2col3x3Pool1(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), R8
+	MOVQ    oh+16(FP), BX
+	MOVQ    rowLen+32(FP), R12
+	LEAQ    (R12)(R12*2), R13
+	VMOVDQU pool3x3<>+0(SB), X5
+	VMOVDQU pool3x3<>+16(SB), X6
+	VMOVDQU pool3x3<>+32(SB), X7
+	TESTQ   BX, BX
+	JZ      p3done
+
+p3row:
+	MOVQ  R8, R9
+	MOVQ  ow+24(FP), CX
+	TESTQ CX, CX
+	JZ    p3next
+
+p3win:
+	VMOVD   (R9), X0
+	VPINSRD $1, (R9)(R12*1), X0, X0
+	VPINSRD $2, (R9)(R12*2), X0, X0
+	VPINSRD $3, (R9)(R13*1), X0, X0
+	VPSHUFB X5, X0, X1
+	VPSHUFB X6, X0, X2
+	VPSHUFB X7, X0, X3
+	VMOVDQU X1, (DI)
+	VMOVDQU X2, 16(DI)
+	VMOVDQU X3, 32(DI)
+	ADDQ    $2, R9
+	ADDQ    $48, DI
+	DECQ    CX
+	JNZ     p3win
+
+p3next:
+	LEAQ (R8)(R12*2), R8
+	DECQ BX
+	JNZ  p3row
+
+p3done:
+	RET
+
+// The bytes of the four patches of a 2×2 window, (0, 0), (0, 1), (1, 0),
+// (1, 1), as indices into its 4×4 block (row-major), three zeros after
+// each.
+DATA pool3x3<>+0(SB)/8, $0x0908060504020100
+DATA pool3x3<>+8(SB)/8, $0x050302018080800a
+DATA pool3x3<>+16(SB)/8, $0x8080800b0a090706
+DATA pool3x3<>+24(SB)/8, $0x0d0c0a0908060504
+DATA pool3x3<>+32(SB)/8, $0x090706058080800e
+DATA pool3x3<>+40(SB)/8, $0x8080800f0e0d0b0a
+GLOBL pool3x3<>(SB), RODATA|NOPTR, $48
+
 // The requantisation's pixel loops (requantAVX512, requantAVX2), one
 // pixel of n channels at a time, for a source of four vectors (LOAD4: the
 // maximum of x0…x3, a 2×2 pool) or of one (LOAD1: x0 alone, no pool); the

@@ -33,6 +33,10 @@ func im2colWords3Pool(dst *uint8, lda int, src *uint8, oh, ow, sh, sw, rowLen, r
 	panic("intinfer: no vector kernels in this build")
 }
 
+func im2col3x3Pool1(dst *uint8, src *uint8, oh, ow, rowLen int) {
+	panic("intinfer: no vector kernels in this build")
+}
+
 func requantAVX2(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }
