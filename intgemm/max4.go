@@ -40,7 +40,11 @@ func (kn *Kernel) rowsMax4(o0, o1 int, a []uint8, lda int, c []int32, ldc int, s
 	}
 	var pack [max4Rows * max4K]uint8
 	var tile [b32Cols]int32 // b32Cols ≥ vnniCols
-	for o := o0; o < o1; o++ {
+	first := o0
+	if blocks > 0 && full == panels {
+		first = o0 + blocks // the in-place blocks did all panels
+	}
+	for o := first; o < o1; o++ {
 		p0 := 0
 		if o < o0+blocks {
 			if full == panels {
