@@ -53,7 +53,10 @@
 // for ±1), from any layout in which term k of position p lies at a fixed
 // offset plus p. It is exact modulo 2^16 since the true sums fit 16 bits,
 // which [NewSparse] checks from the weights. It runs on AVX-512 (BW) where
-// the CPU has it, on AVX2 otherwise.
+// the CPU has it, on AVX2 otherwise. [Sparse.MulMap] stores positions in
+// the rows of a prepared [RowMap]; [Sparse.MulPool] takes the maxima of
+// 2×2 pool windows within one block in the AVX-512 kernel's registers
+// ([PoolMap]).
 //
 // # Implementations
 //

@@ -154,11 +154,16 @@
 // fits. Its input is not an im2col matrix but channel-major byte planes of
 // the stage's input (fast_sparse.go: an AVX2 transpose of the bytes), in
 // which term (kh, kw, c) of every output position lies at one fixed offset;
-// the accumulators keep the padded grid's layout, which the pool and the
-// requantisation read in place. Per layer, a cost model (cost.go) predicts
+// the accumulators are stored in NHWC rows, which the pool and the
+// requantisation read. A 2×2 max pool of stride 2 after the layer runs
+// inside the AVX-512 kernel when an image's positions fit one of its
+// blocks (intgemm.Sparse.MulPool): the kernel stores only each window's
+// maximum, and the requantisation reads them without pooling. Per layer, a
+// cost model (cost.go) predicts
 // the time of the sparse and of the dense kernel on a chunk from the
 // layer's shape, its non-zero weights and value groups, with unit costs
-// calibrated per CPU kind (AVX2 only, AVX-512 with VNNI) on the machines
+// calibrated per CPU kind (AVX2 only; AVX-512 with VNNI on AMD's Zen 4,
+// on its Zen 5 and later, on Intel's cores) on the machines
 // the project is measured on (BenchmarkCostModel shows prediction and
 // measurement side by side); the sparse kernel runs when it is predicted
 // faster by more than the kind's error. LayerInfo records the kernel
