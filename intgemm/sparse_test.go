@@ -122,6 +122,17 @@ func sparseRef(w []int8, n int, off []int32, np int, x []uint8, signed bool) []i
 	return c
 }
 
+// randActs returns n random 8-bit activations as the sparse kernel reads
+// them (signed ones with 128 added).
+func randActs(rng *rand.Rand, n int, signed bool) []uint8 {
+	lo, hi := inputRange(8, signed)
+	x := make([]uint8, n)
+	for i := range x {
+		x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
+	}
+	return x
+}
+
 const sparseSentinel = -0x5a5a5a5b
 
 // sparseCheck runs s.Mul on np positions of x into a sentinel-filled c with
@@ -208,11 +219,7 @@ func sparseMulCase(t *testing.T, rng *rand.Rand, zeros float64, signed bool, lay
 	if s.NonZeros() != nnz || s.Groups() != groups || s.Multiplies() != muls {
 		t.Fatalf("NonZeros, Groups, Multiplies = %d, %d, %d; want %d, %d, %d", s.NonZeros(), s.Groups(), s.Multiplies(), nnz, groups, muls)
 	}
-	lo, hi := inputRange(8, signed)
-	x := make([]uint8, s.InputLen(np)+rng.IntN(3))
-	for i := range x {
-		x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
-	}
+	x := randActs(rng, s.InputLen(np)+rng.IntN(3), signed)
 	want := sparseRef(w, n, off, np, x, signed)
 	ldc := n + rng.IntN(4)
 	var outs [][]int32
@@ -468,11 +475,7 @@ func TestSparseMulRows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lo, hi := inputRange(8, signed)
-			x := make([]uint8, s.InputLen(np))
-			for i := range x {
-				x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
-			}
+			x := randActs(rng, s.InputLen(np), signed)
 			want := sparseRef(w, n, off, np, x, signed)
 			var kept []int
 			for p := 0; p < np; p++ {
@@ -590,11 +593,7 @@ func TestSparseMulPool(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lo, hi := inputRange(8, signed)
-			x := make([]uint8, s.InputLen(span))
-			for i := range x {
-				x[i] = actByte(lo+rng.IntN(hi-lo+1), signed)
-			}
+			x := randActs(rng, s.InputLen(span), signed)
 			want := sparseRef(w, tc.n, off, span, x, signed)
 			ldc := tc.n + 5
 			m, err := NewPoolMap(win, ldc)
