@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/a2qtoolkit/a2q/intgemm"
+	"github.com/a2qtoolkit/a2q/quant"
 	"github.com/a2qtoolkit/a2q/tensor"
 )
 
@@ -153,5 +155,35 @@ func TestSparseNeedsTheWeights(t *testing.T) {
 	x := randImages(rand.New(rand.NewPCG(1, 1)), 4, back, 0.9, 1)
 	if r := e.Run(x, 4, false); r.Overflows[0] == 0 {
 		t.Fatalf("bright inputs through the broken conv: no overflow counted")
+	}
+}
+
+// TestSparsePoolTaken checks that the reference CNN's conv2 on the sparse
+// kernel takes the pool inside it where the kernel can (AVX-512: one block
+// holds an image's 127 positions) and says so, and runs unpooled
+// otherwise: the tests of the outputs pass either way, so they would not
+// notice the pooled kernel silently dropped.
+func TestSparsePoolTaken(t *testing.T) {
+	im, err := FromModel(calibrated(t, quant.A2QPlus, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(im, Options{Path: PathSparse, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &e.plan.stages[1]
+	if st.sp == nil {
+		t.Fatalf("conv2: no sparse kernel (%v)", st.fit)
+	}
+	want := st.sp.kern.PoolsInKernel()
+	reason := e.Layers()[1].Reason
+	said := strings.Contains(reason, "inside the sparse kernel")
+	if got := st.sp.pool != nil; got != want || st.pooled != want || said != want {
+		t.Errorf("%s: pool in the kernel %v, stage pooled %v, reason %q; want %v (the kernel pools: %v)",
+			st.sp.kern.Impl(), got, st.pooled, reason, want, want)
+	}
+	if want && st.sp.pool.Len() != 25 {
+		t.Errorf("%d windows, want 25 (5×5)", st.sp.pool.Len())
 	}
 }
