@@ -41,16 +41,13 @@ func (kn *Kernel) rowsMax4(o0, o1 int, a []uint8, lda int, c []int32, ldc int, s
 	var pack [max4Rows * max4K]uint8
 	var tile [b32Cols]int32 // b32Cols ≥ vnniCols
 	first := o0
-	if blocks > 0 && full == panels {
-		first = o0 + blocks // the in-place blocks did all panels
+	if full == panels {
+		first += blocks // the in-place blocks did all their panels
 	}
 	for o := first; o < o1; o++ {
 		p0 := 0
 		if o < o0+blocks {
-			if full == panels {
-				continue
-			}
-			p0 = full
+			p0 = full // the in-place blocks did the full panels
 		}
 		ab, ld := a[max4Rows*o*lda:], lda
 		if !fits || (max4Rows*o+max4Rows-1)*lda+span > len(a) {

@@ -260,22 +260,31 @@ func (s *Sparse) MulMap(np int, x []uint8, c []int32, m *RowMap) {
 	s.mul(np, x, c, m.ldc, m.rows, m.offs, last)
 }
 
-// mul checks the arguments of a product whose largest row is last and
-// runs the kernel.
+// mul runs the kernel on a product whose largest row is last, its
+// arguments checked.
 func (s *Sparse) mul(np int, x []uint8, c []int32, ldc int, rows []int32, offs []int, last int) {
+	if s.check("Mul", np, x, c, ldc, last) {
+		sparseKernel(s.prog, s.n, np, x, c, ldc, rows, offs)
+	}
+}
+
+// check panics, naming the method op, unless a product over np positions
+// can read its activations from x and write rows up to last of c, ldc
+// apart; it reports whether the product has anything to compute.
+func (s *Sparse) check(op string, np int, x []uint8, c []int32, ldc, last int) bool {
 	if np < 0 || ldc < s.n {
-		panic(fmt.Sprintf("intgemm: sparse Mul of %d positions with row stride %d for %d outputs", np, ldc, s.n))
+		panic(fmt.Sprintf("intgemm: sparse %s of %d positions with row stride %d for %d outputs", op, np, ldc, s.n))
 	}
 	if np == 0 || s.n == 0 {
-		return
+		return false
 	}
 	if len(x) < s.InputLen(np) {
-		panic(fmt.Sprintf("intgemm: sparse Mul reads %d activation bytes, has %d", s.InputLen(np), len(x)))
+		panic(fmt.Sprintf("intgemm: sparse %s reads %d activation bytes, has %d", op, s.InputLen(np), len(x)))
 	}
 	if len(c) < last*ldc+s.n {
-		panic(fmt.Sprintf("intgemm: sparse Mul writes %d outputs, has %d", last*ldc+s.n, len(c)))
+		panic(fmt.Sprintf("intgemm: sparse %s writes %d outputs, has %d", op, last*ldc+s.n, len(c)))
 	}
-	sparseKernel(s.prog, s.n, np, x, c, ldc, rows, offs)
+	return true
 }
 
 // RowMap is a map from positions to output rows (see MulRows), checked

@@ -100,17 +100,8 @@ func (s *Sparse) PoolsInKernel() bool { return sparseImpl() == sparseAVX512 }
 // Without the AVX-512 kernel it runs Mul on the span and pools in Go, and
 // allocates.
 func (s *Sparse) MulPool(x []uint8, c []int32, m *PoolMap) {
-	if m.ldc < s.n {
-		panic(fmt.Sprintf("intgemm: sparse MulPool with row stride %d for %d outputs", m.ldc, s.n))
-	}
-	if s.n == 0 {
+	if !s.check("MulPool", m.span, x, c, m.ldc, len(m.win)-1) {
 		return
-	}
-	if len(x) < s.InputLen(m.span) {
-		panic(fmt.Sprintf("intgemm: sparse MulPool reads %d activation bytes, has %d", s.InputLen(m.span), len(x)))
-	}
-	if last := len(m.win) - 1; len(c) < last*m.ldc+s.n {
-		panic(fmt.Sprintf("intgemm: sparse MulPool writes %d outputs, has %d", last*m.ldc+s.n, len(c)))
 	}
 	if sparseImpl() == sparseAVX512 {
 		sparsePoolKernel(s.prog, s.n, x, c, m)
