@@ -331,10 +331,6 @@ func (st *fastStage) chooseKernel(chunk int, path Path) {
 		return
 	}
 	lr.info.Kernel, lr.info.Impl, lr.info.Reason = "sparse16", st.sp.kern.Impl(), why
-	if st.sp.fitPool(st) {
-		st.pooled = true
-		lr.info.Reason += "; pools its 2×2 windows inside the sparse kernel (a quarter of the accumulators)"
-	}
 }
 
 // padKernels gives st kernels for im2col rows padded to the multiple of

@@ -18,19 +18,31 @@ import (
 // VNNI this beats reading a one-channel image in place (fast_inplace.go),
 // which stays for the pools the product cannot take.
 
-// fitPooled gives st the pooled product (st.pooled) when it can take it: a
-// dense convolution with patch copies (not sparse, depthwise, direct or in
-// place), one group, followed by exactly one max pool of 2×2 windows and
-// stride 2, whose kernel can run the pooled product (intgemm's UsesMax4).
+// fitPooled gives st the pooled product (st.pooled) when it can take it:
+// a stage followed by exactly one max pool of 2×2 windows and stride 2 on
+// an even output, and either the sparse kernel where it pools in its
+// registers (sparseRun.fitPool) or a dense convolution with patch copies
+// (not depthwise, direct or in place) of one group whose kernel can run
+// the pooled product (intgemm's UsesMax4).
 func (st *fastStage) fitPooled() {
 	l, g := st.lr.l, &st.g
-	if st.sp != nil || st.dw != nil || st.direct || l.Kind != "conv" || g.Groups != 1 ||
-		len(st.pools) != 1 || st.pools[0].K != 2 || tensor.PoolStride(st.pools[0].K, st.pools[0].Stride) != 2 ||
-		len(st.kerns) != 1 || !st.kerns[0].UsesMax4(l.InputSigned) || g.OH%2 != 0 || g.OW%2 != 0 {
+	if len(st.pools) != 1 || st.pools[0].K != 2 || tensor.PoolStride(st.pools[0].K, st.pools[0].Stride) != 2 ||
+		g.OH%2 != 0 || g.OW%2 != 0 {
+		return
+	}
+	where := "the product"
+	switch {
+	case st.sp != nil:
+		if !st.sp.fitPool(st) {
+			return
+		}
+		where = "the sparse kernel"
+	case st.dw != nil || st.direct || l.Kind != "conv" || g.Groups != 1 ||
+		len(st.kerns) != 1 || !st.kerns[0].UsesMax4(l.InputSigned):
 		return
 	}
 	st.pooled = true
-	st.lr.info.Reason += "; pools its 2×2 windows inside the product (a quarter of the accumulators)"
+	st.lr.info.Reason += "; pools its 2×2 windows inside " + where + " (a quarter of the accumulators)"
 }
 
 // runPooled computes st's pooled product on nb images x into acc: row
@@ -70,7 +82,7 @@ func im2colPool2(g *tensor.ConvGeom, x []uint8, col []uint8, lda int, pad *[]uin
 	for n := 0; n < g.N; n++ {
 		img := x[n*imgLen:]
 		dst := col[n*per:]
-		if useAVX2 && g.KH == 3 && g.KW == 3 && g.C == 1 && g.Stride == 1 && k == 9 && lda == 12 {
+		if useAVX2 && g.KH == 3 && g.KW == 3 && g.C == 1 && g.Stride == 1 && lda == 12 {
 			_ = img[(2*oh+1)*rowLen+2*ow+1] // the last byte the window blocks read
 			im2col3x3Pool1(&dst[0], &img[0], oh, ow, rowLen)
 			continue

@@ -104,15 +104,14 @@ func newSparseRun(st *fastStage, chunk int) (*sparseRun, error) {
 	return sr, nil
 }
 
-// fitPool gives sr the stage's max pool inside the kernel when it can take
-// it: one pool of 2×2 windows and stride 2, a kernel that pools in its
-// registers (intgemm.Sparse.PoolsInKernel), and an image whose computed
-// positions fit one block and whose windows fit one vector. It reports
-// whether it did.
+// fitPool gives sr the stage's 2×2 max pool of stride 2 (fitPooled checks
+// it) inside the kernel when it can take it: a kernel that pools in its
+// registers (intgemm.Sparse.PoolsInKernel), and an image whose windows fit
+// one vector and read positions within one block (intgemm.NewPoolMap
+// checks both). It reports whether it did.
 func (sr *sparseRun) fitPool(st *fastStage) bool {
 	g := &st.g
-	if len(st.pools) != 1 || st.pools[0].K != 2 || tensor.PoolStride(st.pools[0].K, st.pools[0].Stride) != 2 ||
-		g.OH%2 != 0 || g.OW%2 != 0 || !sr.kern.PoolsInKernel() || sr.positions(1, g) > sr.kern.Block() {
+	if !sr.kern.PoolsInKernel() {
 		return false
 	}
 	var win [][4]int32
@@ -124,7 +123,7 @@ func (sr *sparseRun) fitPool(st *fastStage) bool {
 	}
 	m, err := intgemm.NewPoolMap(win, st.lr.l.OutC)
 	if err != nil {
-		return false // more windows than the kernel pools at once
+		return false // an image too large for one block or one vector
 	}
 	sr.pool = m
 	return true
