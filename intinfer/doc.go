@@ -98,6 +98,13 @@
 // between thresholds, so that check proves them equal on the whole range;
 // a layer that fails it (one with a folded batch norm or clip, or a model
 // file whose thresholds do not come from its scales) keeps the tables.
+// With AVX-512 a cheaper map is tried first: one fused multiply-add per
+// channel (convert, multiply-add, round, clamp), its line fitted to each
+// channel's thresholds and, where the thresholds are off every line by one
+// accumulator, corrected at that accumulator in the kernel. It is held to
+// the same check (the corrected accumulators among the points), and a layer
+// whose channels need more than one correction each keeps the
+// four-operation map.
 //
 // The fake-quantized model sums the integer products in float32, which is
 // exact while every partial sum stays below 2^24 in magnitude; a layer

@@ -19,6 +19,19 @@ var (
 //go:noescape
 func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 
+// requantFMA512 requantises n channels of pix pixels in the fused form of
+// fmaForm, each the maximum of four accumulators as for requantAVX512; fix
+// holds n accumulators and then their n corrections, or is nil.
+//
+//go:noescape
+func requantFMA512(o *uint8, x0, x1, x2, x3 *int32, m, c *float32, fix *int32, n, pix, step int, lo, hi int32)
+
+// requantFMARows512 is requantFMA512 on total accumulators in rows of
+// channels that divide 64, the parameters repeated to 64 values.
+//
+//go:noescape
+func requantFMARows512(o *uint8, x *int32, m, c *float32, fix *int32, total int, lo, hi int32)
+
 // quantizeAVX512 quantizes n floats x to bytes as thresh.Quantize does.
 //
 //go:noescape

@@ -538,6 +538,115 @@ next: \
 	DECQ R14; \
 	JMP  pixel
 
+// The fused form's pixel loops (requantFMA512): LOAD and TAILLOAD as for
+// RQ512PIXELS; FIX, FIXTAIL the corrections of the whole and the masked
+// step (Z0 the accumulators, Z1 the levels).
+#define RQFMAFIX \
+	VPCMPEQD (SI)(AX*4), Z0, K2; \
+	VPADDD   (DX)(AX*4), Z1, K2, Z1
+#define RQFMAFIXTAIL \
+	VMOVDQU32.Z (SI)(AX*4), K1, Z2; \
+	VPCMPEQD    Z2, Z0, K1, K2; \
+	VPADDD      (DX)(AX*4), Z1, K2, Z1
+#define RQFMANOFIX
+
+#define RQFMAPIXELS(LOAD, TAILLOAD, FIX, FIXTAIL, pixel, loop, tail, next) \
+pixel: \
+	TESTQ R14, R14; \
+	JZ    fmadone; \
+	XORQ  AX, AX; \
+	MOVQ  BX, CX; \
+loop: \
+	CMPQ CX, $16; \
+	JL   tail; \
+	LOAD; \
+	VCVTDQ2PS   Z0, Z1; \
+	VMOVUPS     (R12)(AX*4), Z2; \
+	VFMADD213PS (R13)(AX*4), Z2, Z1; \
+	VCVTPS2DQ   Z1, Z1; \
+	FIX; \
+	VPMAXSD     Z29, Z1, Z1; \
+	VPMINSD     Z30, Z1, Z1; \
+	VPMOVDB     Z1, X1; \
+	VMOVDQU     X1, (DI)(AX*1); \
+	ADDQ        $16, AX; \
+	SUBQ        $16, CX; \
+	JMP         loop; \
+tail: \
+	TESTQ CX, CX; \
+	JZ    next; \
+	TAILLOAD; \
+	VCVTDQ2PS   Z0, Z1; \
+	VMOVUPS.Z   (R12)(AX*4), K1, Z2; \
+	VMOVUPS.Z   (R13)(AX*4), K1, Z3; \
+	VFMADD213PS Z3, Z2, Z1; \
+	VCVTPS2DQ   Z1, Z1; \
+	FIXTAIL; \
+	VPMAXSD     Z29, Z1, Z1; \
+	VPMINSD     Z30, Z1, Z1; \
+	VPMOVDB     Z1, K1, (DI)(AX*1); \
+next: \
+	ADDQ R15, R8; \
+	ADDQ R15, R9; \
+	ADDQ R15, R10; \
+	ADDQ R15, R11; \
+	ADDQ BX, DI; \
+	DECQ R14; \
+	JMP  pixel
+
+// The steps of requantFMARows512: FIX checks the step's accumulators
+// against the corrected ones and jumps to hit, whose masked adds correct
+// the levels, when one matches; PACKB, MAXB, MINB the byte pack and clamp
+// of the output's signedness; the labels are the loop's own.
+#define FRFIX(hit, pack) \
+	VPCMPEQD Z16, Z8, K2; \
+	VPCMPEQD Z17, Z9, K3; \
+	VPCMPEQD Z18, Z10, K4; \
+	VPCMPEQD Z19, Z11, K5; \
+	KORW     K2, K3, K6; \
+	KORW     K4, K5, K7; \
+	KORTESTW K6, K7; \
+	JZ       pack; \
+hit: \
+	VPADDD 256(R9), Z0, K2, Z0; \
+	VPADDD 320(R9), Z1, K3, Z1; \
+	VPADDD 384(R9), Z2, K4, Z2; \
+	VPADDD 448(R9), Z3, K5, Z3
+#define FRNOFIX(hit, pack)
+
+#define FMAROWS(FIX, PACKB, MAXB, MINB, loop, hit, pack) \
+loop: \
+	VMOVDQU32   (SI), Z8; \
+	VMOVDQU32   64(SI), Z9; \
+	VMOVDQU32   128(SI), Z10; \
+	VMOVDQU32   192(SI), Z11; \
+	VCVTDQ2PS   Z8, Z0; \
+	VCVTDQ2PS   Z9, Z1; \
+	VCVTDQ2PS   Z10, Z2; \
+	VCVTDQ2PS   Z11, Z3; \
+	VFMADD213PS Z12, Z4, Z0; \
+	VFMADD213PS Z13, Z5, Z1; \
+	VFMADD213PS Z14, Z6, Z2; \
+	VFMADD213PS Z15, Z7, Z3; \
+	VCVTPS2DQ   Z0, Z0; \
+	VCVTPS2DQ   Z1, Z1; \
+	VCVTPS2DQ   Z2, Z2; \
+	VCVTPS2DQ   Z3, Z3; \
+	FIX(hit, pack); \
+pack: \
+	VPACKSSDW   Z1, Z0, Z0; \
+	VPACKSSDW   Z3, Z2, Z2; \
+	PACKB       Z2, Z0, Z0; \
+	VPERMD      Z0, Z27, Z0; \
+	MAXB        Z29, Z0, Z0; \
+	MINB        Z30, Z0, Z0; \
+	VMOVDQU64   Z0, (DI); \
+	ADDQ        $256, SI; \
+	ADDQ        $64, DI; \
+	SUBQ        $64, CX; \
+	JG          loop; \
+	JMP         frdone
+
 // func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32)
 //
 // For pix pixels p and channels c < n: v = max(x0[p·step+c], x1[…], x2[…],
@@ -1034,3 +1143,131 @@ waset:
 wadone:
 	VZEROUPPER
 	RET
+
+// func requantFMA512(o *uint8, x0, x1, x2, x3 *int32, m, c *float32, fix *int32, n, pix, step int, lo, hi int32)
+//
+// The fused form (fmaForm): for pix pixels p and channels c < n, with v =
+// max(x0[p·step+c], x1[…], x2[…], x3[…]), o[p·n+c] = clamp(int32(
+// RoundToEven(fma(float32(v), m[c], c[c])) + d), lo, hi), d = fix[n+c]
+// where v = fix[c] and 0 elsewhere (fix nil: no corrections), sixteen
+// channels per step, the last step of a pixel masked. The product and sum round once, as VFMADD does.
+//   DI o; R8–R11 x0–x3; R12 m; R13 c; SI fix (accumulators); DX fix
+//   (corrections); BX n; CX channels left; AX channel; R14 pixels left;
+//   R15 step in bytes; Z29 lo, Z30 hi; K1 tail mask.
+TEXT ·requantFMA512(SB), NOSPLIT, $0-96
+	MOVQ o+0(FP), DI
+	MOVQ x0+8(FP), R8
+	MOVQ x1+16(FP), R9
+	MOVQ x2+24(FP), R10
+	MOVQ x3+32(FP), R11
+	MOVQ m+40(FP), R12
+	MOVQ c+48(FP), R13
+	MOVQ fix+56(FP), SI
+	MOVQ n+64(FP), BX
+	MOVQ pix+72(FP), R14
+	MOVQ step+80(FP), R15
+	SHLQ $2, R15
+	LEAQ (SI)(BX*4), DX
+	MOVL lo+88(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVL hi+92(FP), AX
+	VPBROADCASTD AX, Z30
+	MOVQ  BX, CX
+	ANDQ  $15, CX
+	MOVQ  $1, AX
+	SHLQ  CX, AX
+	DECQ  AX
+	KMOVW AX, K1
+	TESTQ SI, SI
+	JZ    fmanofix
+	CMPQ R8, R9
+	JNE  fmafix4
+	CMPQ R8, R10
+	JNE  fmafix4
+	CMPQ R8, R11
+	JNE  fmafix4
+	RQFMAPIXELS(RQ512LOAD1, RQ512TAIL1, RQFMAFIX, RQFMAFIXTAIL, fpix1f, floop1f, ftail1f, fnext1f)
+fmafix4:
+	RQFMAPIXELS(RQ512LOAD4, RQ512TAIL4, RQFMAFIX, RQFMAFIXTAIL, fpix4f, floop4f, ftail4f, fnext4f)
+fmanofix:
+	CMPQ R8, R9
+	JNE  fmaplain4
+	CMPQ R8, R10
+	JNE  fmaplain4
+	CMPQ R8, R11
+	JNE  fmaplain4
+	RQFMAPIXELS(RQ512LOAD1, RQ512TAIL1, RQFMANOFIX, RQFMANOFIX, fpix1, floop1, ftail1, fnext1)
+fmaplain4:
+	RQFMAPIXELS(RQ512LOAD4, RQ512TAIL4, RQFMANOFIX, RQFMANOFIX, fpix4, floop4, ftail4, fnext4)
+fmadone:
+	VZEROUPPER
+	RET
+
+// func requantFMARows512(o *uint8, x *int32, m, c *float32, fix *int32, total int, lo, hi int32)
+//
+// requantFMA512 on whole rows of 64 accumulators, total of them (a multiple
+// of 64), for a layer whose channels divide 64: m, c and fix (64
+// accumulators, then 64 corrections; nil for none) hold the channels'
+// values repeated to 64. The parameters stay in registers, four vectors
+// are converted per step, and their levels are narrowed with saturating
+// packs, which clamp to the byte range (unsigned when lo ≥ 0, signed
+// otherwise), then to [lo, hi] as bytes. A correction costs a compare per
+// vector; the masked adds run only in the rare step that hits one.
+//   DI o; SI x; R9 fix; CX values left; Z4–Z7 m; Z12–Z15 c; Z16–Z19 the
+//   corrected accumulators; Z27 the order of the packed double words;
+//   Z29 lo, Z30 hi (bytes); Z8–Z11 the accumulators; Z0–Z3 the levels.
+TEXT ·requantFMARows512(SB), NOSPLIT, $0-56
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ m+16(FP), R12
+	MOVQ c+24(FP), R13
+	MOVQ fix+32(FP), R9
+	MOVQ total+40(FP), CX
+	MOVL lo+48(FP), AX
+	MOVL hi+52(FP), BX
+	VPBROADCASTB AX, Z29
+	VPBROADCASTB BX, Z30
+	VMOVDQU32 packorder<>(SB), Z27
+	VMOVUPS (R12), Z4
+	VMOVUPS 64(R12), Z5
+	VMOVUPS 128(R12), Z6
+	VMOVUPS 192(R12), Z7
+	VMOVUPS (R13), Z12
+	VMOVUPS 64(R13), Z13
+	VMOVUPS 128(R13), Z14
+	VMOVUPS 192(R13), Z15
+	TESTQ CX, CX
+	JLE   frdone
+	TESTQ R9, R9
+	JZ    frplain
+	VMOVDQU32 (R9), Z16
+	VMOVDQU32 64(R9), Z17
+	VMOVDQU32 128(R9), Z18
+	VMOVDQU32 192(R9), Z19
+	TESTL AX, AX
+	JS    frfixs
+	FMAROWS(FRFIX, VPACKUSWB, VPMAXUB, VPMINUB, frfixu, frhitu, frpacku)
+frfixs:
+	FMAROWS(FRFIX, VPACKSSWB, VPMAXSB, VPMINSB, frfixs1, frhits, frpacks)
+frplain:
+	TESTL AX, AX
+	JS    frplains
+	FMAROWS(FRNOFIX, VPACKUSWB, VPMAXUB, VPMINUB, frplainu, frnohitu, frnopacku)
+frplains:
+	FMAROWS(FRNOFIX, VPACKSSWB, VPMAXSB, VPMINSB, frplains1, frnohits, frnopacks)
+frdone:
+	VZEROUPPER
+	RET
+
+// The double words of a step's packed bytes are in lane-major order
+// (VPACKSSDW and the byte pack work within 128-bit lanes): vector v's
+// lane l is double word 4·l + v. packorder puts them back in vector order.
+DATA packorder<>+0(SB)/8, $0x0000000400000000
+DATA packorder<>+8(SB)/8, $0x0000000c00000008
+DATA packorder<>+16(SB)/8, $0x0000000500000001
+DATA packorder<>+24(SB)/8, $0x0000000d00000009
+DATA packorder<>+32(SB)/8, $0x0000000600000002
+DATA packorder<>+40(SB)/8, $0x0000000e0000000a
+DATA packorder<>+48(SB)/8, $0x0000000700000003
+DATA packorder<>+56(SB)/8, $0x0000000f0000000b
+GLOBL packorder<>(SB), RODATA|NOPTR, $64

@@ -13,6 +13,14 @@ func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix
 	panic("intinfer: no vector kernels in this build")
 }
 
+func requantFMA512(o *uint8, x0, x1, x2, x3 *int32, m, c *float32, fix *int32, n, pix, step int, lo, hi int32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func requantFMARows512(o *uint8, x *int32, m, c *float32, fix *int32, total int, lo, hi int32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
 func quantizeAVX512(o *uint8, x *float32, n int, div, lo, hi float32) {
 	panic("intinfer: no vector kernels in this build")
 }

@@ -21,6 +21,9 @@ import "github.com/a2qtoolkit/a2q/thresh"
 type vecRequant struct {
 	scale, bias []float32
 	div, lo, hi float32
+	// fma, when set, is the fused form (requant_fma.go) the kernel
+	// evaluates instead: it gives the same levels at a third of the cost.
+	fma *fmaForm
 }
 
 // newVecRequant returns the vector form of q for layer l, whose outputs
@@ -32,6 +35,12 @@ func newVecRequant(q *requant, l, next *Layer, amin, amax int32) *vecRequant {
 	}
 	lo, hi := levels(l.OutBits, l.OutSigned)
 	v := &vecRequant{scale: l.Scale, bias: l.Bias, div: next.InputScale, lo: float32(max(lo, q.floor)), hi: float32(hi)}
+	if useAVX512 {
+		if v.fma = newFMAForm(q, v, amin, amax); v.fma != nil && v.verify(q, amin, amax) {
+			return v
+		}
+		v.fma = nil
+	}
 	if !v.verify(q, amin, amax) {
 		return nil
 	}
@@ -46,8 +55,10 @@ func (v *vecRequant) pixel(o []uint8, x0, x1, x2, x3 []int32) {
 		return
 	}
 	_, _, _, _ = x0[n-1], x1[n-1], x2[n-1], x3[n-1]
-	v.kernel(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], n, 1, 0)
-	for c := n &^ 7; c < n && !useAVX512; c++ {
+	if v.vecChans(n) > 0 {
+		v.kernel(&o[0], &x0[0], &x1[0], &x2[0], &x3[0], n, 1, 0)
+	}
+	for c := v.vecChans(n); c < n; c++ {
 		o[c] = v.level(c, max(x0[c], x1[c], x2[c], x3[c]))
 	}
 }
@@ -63,8 +74,25 @@ func (v *vecRequant) run(o []uint8, x []int32, n, pix, step int, off [4]int) {
 		panic("intinfer: negative requantisation stride or offset")
 	}
 	_, _ = o[pix*n-1], x[(pix-1)*step+max(off[0], off[1], off[2], off[3])+n-1]
-	v.kernel(&o[0], &x[off[0]], &x[off[1]], &x[off[2]], &x[off[3]], n, pix, step)
-	for c := n &^ 7; c < n && !useAVX512; c++ {
+	if f := v.fma; f != nil && f.row64 != nil && useAVX512 && step == n && off == [4]int{off[0], off[0], off[0], off[0]} {
+		// Whole rows of 64 first (whole pixels, as n divides 64).
+		r, rows := f.row64, pix*n/64*64
+		if rows > 0 {
+			var fix *int32
+			if r.fix != nil {
+				fix = &r.fix[0]
+			}
+			requantFMARows512(&o[0], &x[off[0]], &r.m[0], &r.c[0], fix, rows, f.lo, f.hi)
+		}
+		if pix -= rows / n; pix == 0 {
+			return
+		}
+		o, x = o[rows:], x[rows:]
+	}
+	if v.vecChans(n) > 0 {
+		v.kernel(&o[0], &x[off[0]], &x[off[1]], &x[off[2]], &x[off[3]], n, pix, step)
+	}
+	for c := v.vecChans(n); c < n; c++ {
 		for p := range pix {
 			b := p * step
 			o[p*n+c] = v.level(c, max(x[b+off[0]+c], x[b+off[1]+c], x[b+off[2]+c], x[b+off[3]+c]))
@@ -72,12 +100,30 @@ func (v *vecRequant) run(o []uint8, x []int32, n, pix, step int, off [4]int) {
 	}
 }
 
-// kernel runs the vector kernel on pix pixels; without AVX-512 it leaves
-// the last n mod 8 channels of each pixel to its callers. The callers have
-// checked the bounds.
+// vecChans returns how many of n channels the vector kernel requantises
+// (the first ones of each pixel); the callers' Go loops take the rest.
+func (v *vecRequant) vecChans(n int) int {
+	switch {
+	case useAVX512:
+		return n
+	case useAVX2 && v.fma == nil:
+		return n &^ 7
+	}
+	return 0
+}
+
+// kernel runs the vector kernel on pix pixels, on their first vecChans(n)
+// channels. The callers have checked the bounds.
 func (v *vecRequant) kernel(o *uint8, x0, x1, x2, x3 *int32, n, pix, step int) {
 	_, _ = v.scale[n-1], v.bias[n-1]
 	switch {
+	case v.fma != nil:
+		f := v.fma
+		var fix *int32
+		if f.fix != nil {
+			fix = &f.fix[0]
+		}
+		requantFMA512(o, x0, x1, x2, x3, &f.m[0], &f.c[0], fix, n, pix, step, f.lo, f.hi)
 	case useAVX512:
 		requantAVX512(o, x0, x1, x2, x3, &v.scale[0], &v.bias[0], n, pix, step, v.div, v.lo, v.hi)
 	case n >= 8:
@@ -85,8 +131,11 @@ func (v *vecRequant) kernel(o *uint8, x0, x1, x2, x3 *int32, n, pix, step int) {
 	}
 }
 
-// level is the float map of channel c for accumulator acc, in Go.
+// level is the kernel's map of channel c for accumulator acc, in Go.
 func (v *vecRequant) level(c int, acc int32) uint8 {
+	if v.fma != nil {
+		return v.fma.level(c, acc)
+	}
 	return uint8(int32(thresh.Quantize(thresh.Requant(float32(acc), v.scale[c], v.bias[c]), v.div, v.lo, v.hi)))
 }
 
@@ -96,10 +145,18 @@ func (v *vecRequant) level(c int, acc int32) uint8 {
 // rounding are each monotone in IEEE arithmetic), and the threshold map is
 // constant between consecutive thresholds; so agreeing at amin, at amax and
 // on both sides of every threshold inside the range proves agreement on the
-// whole range. That is at most 2·(2^N − 1) + 2 points per channel.
+// whole range. That is at most 2·(2^N − 1) + 2 points per channel. The
+// fused form's corrected accumulators are checked too: between them and
+// the other points its map is non-decreasing (a fused multiply-add rounds
+// monotonically as well).
 func (v *vecRequant) verify(q *requant, amin, amax int32) bool {
 	cout := len(v.scale)
 	x := q.critical(amin, amax)
+	if v.fma != nil && v.fma.fix != nil {
+		for c := range cout {
+			x = append(x, max(v.fma.fix[c], amin))
+		}
+	}
 	got := make([]uint8, len(x))
 	v.run(got, x, cout, len(x)/cout, cout, [4]int{})
 	return q.matches(x, got)
