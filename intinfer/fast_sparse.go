@@ -218,18 +218,22 @@ func (sr *sparseRun) toPlanes(planes []uint8, x []uint8, nb int, g *tensor.ConvG
 // transposeBytes writes the pixels of x (rows of c bytes) to dst as c
 // rows of bytes, row i at dst[i·ld:], adding 128 to signed bytes (flipping
 // their sign bits). With AVX2 and c a multiple of 16, blocks of 16 pixels
-// × 16 channels are transposed in registers.
+// × 16 channels are transposed in registers, the last block overlapping
+// the one before when 16 ∤ n (its pixels are written twice, the same).
 func transposeBytes(dst []uint8, ld int, x []uint8, c int, signed bool) {
 	n := len(x) / c
 	done := 0
 	if useAVX2 && c%16 == 0 && n >= 16 {
-		done = n &^ 15
-		_, _ = dst[(c-1)*ld+done-1], x[done*c-1]
+		_, _ = dst[(c-1)*ld+n-1], x[n*c-1]
+		t := transposeU8AVX2
 		if signed {
-			transposeS8AVX2(&dst[0], ld, &x[0], c, done)
-		} else {
-			transposeU8AVX2(&dst[0], ld, &x[0], c, done)
+			t = transposeS8AVX2
 		}
+		t(&dst[0], ld, &x[0], c, n&^15)
+		if n%16 != 0 {
+			t(&dst[n-16], ld, &x[(n-16)*c], c, 16)
+		}
+		done = n
 	}
 	for ci := 0; ci < c && done < n; ci++ {
 		row := dst[ci*ld:][done:n]
