@@ -125,12 +125,12 @@ func BenchmarkCostModel(b *testing.B) {
 			var ts, td, t16 time.Duration
 			for b.Loop() {
 				t0 := time.Now()
-				ss.accumulate(scs, si, 1, xb, nb, &g)
+				ss.accumulate(scs, si, 1, xb, nb, &g, false)
 				t1 := time.Now()
-				sd.accumulate(scd, si, 1, xb, nb, &g)
+				sd.accumulate(scd, si, 1, xb, nb, &g, false)
 				t2 := time.Now()
 				if s16 != nil {
-					s16.accumulate(sc16, si, 1, xb, nb, &g)
+					s16.accumulate(sc16, si, 1, xb, nb, &g, false)
 				}
 				ts, td, t16 = ts+t1.Sub(t0), td+t2.Sub(t1), t16+time.Since(t2)
 			}

@@ -325,7 +325,7 @@ func (f *dagFast) run(s *dagScratch, th int, x []float32, nb int, out []float32,
 			s.fs.acc = buf
 			// The patch copies may read words past the input, into the
 			// arena's slack.
-			st.accumulate(&s.fs, li, th, xin[:len(xin)+slack], nb, &g)
+			st.accumulate(&s.fs, li, th, xin[:len(xin)+slack], nb, &g, false)
 		case srcSum:
 			sum := buf[:nb*src.n]
 			for k, fe := range src.in {

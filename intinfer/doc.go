@@ -189,7 +189,13 @@
 // writes its patches in pool-window order and keeps only each window's
 // maximum inside the product (fast_pooled.go, intgemm.Kernel.MulU8Max4): a
 // quarter of the accumulators is stored, and the requantisation reads them
-// without pooling.
+// without pooling. When such a first layer (3×3, stride 1, unpadded, one
+// channel of unsigned bytes) feeds a sparse layer's planes and its
+// requantisation has the fused form, on a CPU with AVX-512 VBMI it runs
+// with the pool windows in the lanes instead (fast_planar.go): the same
+// VNNI multiply-adds, and each channel's window maxima requantised and
+// stored straight into the planes, with no patch copies, no accumulators
+// in memory and no transpose.
 //
 // A depthwise convolution (one input and one output channel per group)
 // runs on a direct kernel instead (depthwise.go, kernel "depthwise32"):

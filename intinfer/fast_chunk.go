@@ -76,6 +76,7 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		flo, fhi := float32(lo), float32(hi)
 		quantizeBytes(in[:len(x)], x, l.InputScale, flo, fhi)
 	}
+	planar := false // the stage's planes hold its input (the previous stage was planar)
 	for si := range p.stages {
 		st := &p.stages[si]
 		l := st.lr.l
@@ -86,7 +87,17 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 		if inputs != nil {
 			widenBytes(inputs[si][b0*st.inSize:(b0+nb)*st.inSize], xin, l.InputSigned)
 		}
-		acc, gh, gw := st.accumulate(s, si, th, in[:len(xin)+slack], nb, &g)
+		if pr := st.planar; pr != nil {
+			next := &p.stages[si+1]
+			pr.run(in[:len(xin)+slack], nb, s.planes[si+1], next.sp.ldp)
+			if inputs != nil {
+				pr.unplane(spare[:nb*st.outSize], s.planes[si+1], nb, l.OutC, next.sp.ldp)
+			}
+			in, spare, planar = spare, in, true
+			continue
+		}
+		acc, gh, gw := st.accumulate(s, si, th, in[:len(xin)+slack], nb, &g, planar)
+		planar = false
 		if l.OutBits == 0 {
 			e.finishFloat(s, st, acc, nb, out)
 			return
@@ -125,10 +136,11 @@ func (e *Engine) chunk(s *fastScratch, th int, x []float32, nb int, out []float3
 }
 
 // accumulate computes the stage's layer on the nb images of x (the
-// stage's input bytes, followed by slack) into the scratch accumulators,
+// stage's input bytes, followed by slack; with planar set, a sparse stage
+// finds them in its planes already) into the scratch accumulators,
 // which it returns with the grid of positions per image they are laid out
 // in (g.OH×g.OW but for a pooled or in-place stage).
-func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g *tensor.ConvGeom) (acc []int32, gh, gw int) {
+func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g *tensor.ConvGeom, planar bool) (acc []int32, gh, gw int) {
 	l := st.lr.l
 	xin := x[:nb*st.inSize]
 	if st.dw != nil {
@@ -141,7 +153,9 @@ func (st *fastStage) accumulate(s *fastScratch, si, th int, x []uint8, nb int, g
 	}
 	if sp := st.sp; sp != nil {
 		planes := s.planes[si]
-		sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)
+		if !planar {
+			sp.toPlanes(planes, xin, nb, g, l.InputSigned, &s.pad)
+		}
 		if sp.pool != nil {
 			return sp.mulPooled(planes, s.acc, nb, l.OutC), g.OH / 2, g.OW / 2
 		}

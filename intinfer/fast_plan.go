@@ -31,8 +31,8 @@ const (
 	chunkImages = 8
 	chunkBytes  = 4 << 20
 	// slack is the room after the byte buffers that word-wise copies may
-	// spill into.
-	slack = 64
+	// spill into and the planar first layer's row loads may read.
+	slack = 128
 )
 
 // fastStage is one layer of the fused pipeline with the ops that follow it.
@@ -65,6 +65,10 @@ type fastStage struct {
 	preShuffle int
 	// q requantises the accumulators to bytes.
 	q requant
+	// planar, when set, computes the stage with its pool and
+	// requantisation straight into the next stage's planes
+	// (fast_planar.go).
+	planar *planarRun
 	// sp, when set, runs the layer on the sparse kernel (fast_sparse.go)
 	// instead of kerns; fit says why it cannot, when it cannot.
 	sp  *sparseRun
@@ -255,6 +259,9 @@ func planFast(e *Engine) *fastPlan {
 		p.stages[i].chooseKernel(p.chunk, e.o.Path)
 		p.stages[i].fitPooled()
 		p.accSize = max(p.accSize, p.stages[i].fitInPlace())
+	}
+	for i := 1; i < len(p.stages); i++ {
+		p.stages[i-1].fitPlanar(&p.stages[i])
 	}
 	p.scratch.New = func() any {
 		c := p.chunk

@@ -12,6 +12,10 @@ var (
 	useAVX2   = cpu.X86.HasAVX2
 )
 
+// hasVBMI reports AVX-512 VBMI (byte permutes), which the planar first
+// layer (planarRun) needs besides AVX-512 and VNNI.
+var hasVBMI = cpu.X86.HasAVX512VBMI
+
 // requantAVX512 requantises n channels of pix pixels in the float form of
 // vecRequant, each the maximum of four accumulators (x0…x3 advance by step
 // values a pixel; pass the same pointer several times for fewer).
@@ -31,6 +35,13 @@ func requantFMA512(o *uint8, x0, x1, x2, x3 *int32, m, c *float32, fix *int32, n
 //
 //go:noescape
 func requantFMARows512(o *uint8, x *int32, m, c *float32, fix *int32, total int, lo, hi int32)
+
+// planarVNNI computes a 3×3 convolution of one byte channel, its 2×2 max
+// pool and its fused-form requantisation straight into the next layer's
+// planes; see planarRun.
+//
+//go:noescape
+func planarVNNI(img *uint8, nimg, imgLen int, tab *uint8, nblk int, w *int32, n int, m, c *float32, fix *int32, planes *uint8, ldp, perImg, rowLen int, lo, hi int32)
 
 // quantizeAVX512 quantizes n floats x to bytes as thresh.Quantize does.
 //

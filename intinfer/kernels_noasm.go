@@ -7,6 +7,7 @@ package intinfer
 var (
 	useAVX512 = false
 	useAVX2   = false
+	hasVBMI   = false
 )
 
 func requantAVX512(o *uint8, x0, x1, x2, x3 *int32, scale, bias *float32, n, pix, step int, div, lo, hi float32) {
@@ -18,6 +19,10 @@ func requantFMA512(o *uint8, x0, x1, x2, x3 *int32, m, c *float32, fix *int32, n
 }
 
 func requantFMARows512(o *uint8, x *int32, m, c *float32, fix *int32, total int, lo, hi int32) {
+	panic("intinfer: no vector kernels in this build")
+}
+
+func planarVNNI(img *uint8, nimg, imgLen int, tab *uint8, nblk int, w *int32, n int, m, c *float32, fix *int32, planes *uint8, ldp, perImg, rowLen int, lo, hi int32) {
 	panic("intinfer: no vector kernels in this build")
 }
 

@@ -89,3 +89,125 @@ TEXT ·transposeU8AVX2(SB), NOSPLIT, $0-40
 // func transposeS8AVX2(dst *uint8, ld int, x *uint8, c, n int)
 TEXT ·transposeS8AVX2(SB), NOSPLIT, $0-40
 	TRANSPOSE(FLIPSIGN)
+
+// func planarVNNI(img *uint8, nimg, imgLen int, tab *uint8, nblk int, w *int32, n int, m, c *float32, fix *int32, planes *uint8, ldp, perImg, rowLen int, lo, hi int32)
+//
+// A first layer straight into the next one's planes (planarRun): a 3×3
+// convolution of stride 1 on one unsigned byte channel, its 2×2 max pool
+// and its requantisation in the fused form (fmaForm), sixteen pool windows
+// per vector lane set. For each image and block of 16 windows (tab: per
+// block, 192 bytes: the byte indices of taps dx = 0 and dx = 1, the
+// block's first image row, its lane mask and its first window), the eight
+// vectors V(ρ, dx), lane k holding bytes dx + 2j_k + (row of window k) … +3
+// of image row ρ below the window's top, are gathered from two 64-byte
+// loads per row by VPERMI2B. Channel o's four positions of each window
+// then take three VPDPBUSD each, the weights of kernel row r broadcast
+// (w: 3 double words per channel, bytes w(r, 0), w(r, 1), w(r, 2), 0):
+// position (dy, dx) is Σ_r V(dy + r, dx)·w(r). Their maximum is
+// requantised (m, c broadcast; fix: per channel the corrected accumulator
+// and its correction, 0 for none) and its 16 bytes go to plane o at the
+// block's windows (masked for the last block of an image).
+//   SI image; R10 images left; BX the image's planes; R8 block; R9 blocks
+//   left; DX image row; DI plane of channel o; R11 w; R12 m; R13 c; R14
+//   fix; CX channels left; Z8–Z11 V(0…3, 0), Z12–Z15 V(0…3, 1); Z16, Z17
+//   the block's indices; Z29 lo, Z30 hi; K1 the block's lanes.
+TEXT ·planarVNNI(SB), NOSPLIT, $0-120
+	MOVL lo+112(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVL hi+116(FP), AX
+	VPBROADCASTD AX, Z30
+	MOVQ img+0(FP), SI
+	MOVQ nimg+8(FP), R10
+	MOVQ planes+80(FP), BX
+	TESTQ R10, R10
+	JZ    pldone
+
+plimg:
+	MOVQ tab+24(FP), R8
+	MOVQ nblk+32(FP), R9
+
+plblk:
+	VMOVDQU64 0(R8), Z16
+	VMOVDQU64 64(R8), Z17
+	MOVL      128(R8), AX
+	LEAQ      (SI)(AX*1), DX
+	KMOVW     132(R8), K1
+	MOVL      136(R8), AX
+	LEAQ      (BX)(AX*1), DI
+	MOVQ      rowLen+104(FP), AX
+	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
+	VMOVDQA64 Z16, Z8; VPERMI2B Z19, Z18, Z8
+	VMOVDQA64 Z17, Z12; VPERMI2B Z19, Z18, Z12
+	ADDQ      AX, DX
+	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
+	VMOVDQA64 Z16, Z9; VPERMI2B Z19, Z18, Z9
+	VMOVDQA64 Z17, Z13; VPERMI2B Z19, Z18, Z13
+	ADDQ      AX, DX
+	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
+	VMOVDQA64 Z16, Z10; VPERMI2B Z19, Z18, Z10
+	VMOVDQA64 Z17, Z14; VPERMI2B Z19, Z18, Z14
+	ADDQ      AX, DX
+	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
+	VMOVDQA64 Z16, Z11; VPERMI2B Z19, Z18, Z11
+	VMOVDQA64 Z17, Z15; VPERMI2B Z19, Z18, Z15
+	MOVQ w+40(FP), R11
+	MOVQ m+56(FP), R12
+	MOVQ c+64(FP), R13
+	MOVQ fix+72(FP), R14
+	MOVQ n+48(FP), CX
+
+plch:
+	VPXORD        Z0, Z0, Z0
+	VPXORD        Z1, Z1, Z1
+	VPXORD        Z2, Z2, Z2
+	VPXORD        Z3, Z3, Z3
+	VPDPBUSD.BCST 0(R11), Z8, Z0
+	VPDPBUSD.BCST 0(R11), Z12, Z1
+	VPDPBUSD.BCST 0(R11), Z9, Z2
+	VPDPBUSD.BCST 0(R11), Z13, Z3
+	VPDPBUSD.BCST 4(R11), Z9, Z0
+	VPDPBUSD.BCST 4(R11), Z13, Z1
+	VPDPBUSD.BCST 4(R11), Z10, Z2
+	VPDPBUSD.BCST 4(R11), Z14, Z3
+	VPDPBUSD.BCST 8(R11), Z10, Z0
+	VPDPBUSD.BCST 8(R11), Z14, Z1
+	VPDPBUSD.BCST 8(R11), Z11, Z2
+	VPDPBUSD.BCST 8(R11), Z15, Z3
+	VPMAXSD       Z1, Z0, Z0
+	VPMAXSD       Z3, Z2, Z2
+	VPMAXSD       Z2, Z0, Z0
+	VCVTDQ2PS     Z0, Z1
+	VBROADCASTSS  (R12), Z4
+	VFMADD213PS.BCST (R13), Z4, Z1
+	VCVTPS2DQ     Z1, Z1
+	MOVL          4(R14), AX
+	TESTL         AX, AX
+	JZ            plnofix
+	VPBROADCASTD  (R14), Z4
+	VPCMPEQD      Z4, Z0, K2
+	VPBROADCASTD  AX, Z5
+	VPADDD        Z5, Z1, K2, Z1
+
+plnofix:
+	VPMAXSD   Z29, Z1, Z1
+	VPMINSD   Z30, Z1, Z1
+	VPMOVDB   Z1, X1
+	VMOVDQU8  X1, K1, (DI)
+	ADDQ      $12, R11
+	ADDQ      $4, R12
+	ADDQ      $4, R13
+	ADDQ      $8, R14
+	ADDQ      ldp+88(FP), DI
+	DECQ      CX
+	JNZ       plch
+	ADDQ      $192, R8
+	DECQ      R9
+	JNZ       plblk
+	ADDQ      imgLen+16(FP), SI
+	ADDQ      perImg+96(FP), BX
+	DECQ      R10
+	JNZ       plimg
+
+pldone:
+	VZEROUPPER
+	RET
