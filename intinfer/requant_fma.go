@@ -161,64 +161,86 @@ type fmaLine struct {
 // change d; d = 0 for none), or ok = false. It sets f.m[ch], f.c[ch] as it
 // tries lines.
 func (f *fmaForm) fit(q *requant, ch int, scale, bias, div float32, amin, amax int32) (m, c float32, at, d int32, ok bool) {
-	// The steps inside the range: level j is reached at t[j].
-	type step struct {
-		j int32
-		t int32
-	}
-	var steps []step
+	var steps []fmaStep
 	row := q.t[ch*(q.n+1) : ch*(q.n+1)+q.n]
 	for j := f.lo + 1; j <= f.hi; j++ {
 		if t := row[j-q.lo-1]; t > amin && t <= amax {
-			steps = append(steps, step{j, t})
+			steps = append(steps, fmaStep{j, t})
 		}
 	}
-	// A line m·acc + c steps to level j between acc = t − 1 and t when
-	// (t − 1)·m + c < j − ½ ≤ t·m + c: c in [j − ½ − t·m, j − ½ − (t−1)·m)
-	// for every step.
 	m0, c0 := float32(float64(scale)/float64(div)), float32(float64(bias)/float64(div))
-	var lines []fmaLine
-	bits := int64(math.Float32bits(m0))
-	for i := int64(-fmaULPs); i <= fmaULPs; i++ {
-		mi := math.Float32frombits(uint32(bits + i))
-		if mi <= 0 || math.IsInf(float64(mi), 0) {
-			continue
-		}
-		lo, hi := math.Inf(-1), math.Inf(1)
-		for _, s := range steps {
-			lo = max(lo, float64(s.j)-0.5-float64(s.t)*float64(mi))
-			hi = min(hi, float64(s.j)-0.5-float64(s.t-1)*float64(mi))
-		}
-		ci := c0
-		if len(steps) > 0 {
-			ci = float32((lo + hi) / 2)
-		}
-		lines = append(lines, fmaLine{mi, ci, lo - hi})
-	}
-	slices.SortStableFunc(lines, func(a, b fmaLine) int { return cmp.Compare(a.miss, b.miss) })
-	// The plain quotients last: where a single threshold is off a line, the
-	// best compromise can miss on both sides of it, the quotients once.
-	lines = append(lines[:min(fmaTries, len(lines))], fmaLine{m0, c0, math.Inf(1)})
 	crit := q.critical(amin, amax)
-	best := -1
-	for i, ln := range lines {
+	try := func(ln fmaLine) bool {
 		f.m[ch], f.c[ch] = ln.m, ln.c
-		if r := f.raw(ch, amin); r == math.MinInt32 || f.raw(ch, amax) == math.MinInt32 {
-			continue // beyond int32 at an end
-		}
-		if f.agrees(q, ch, crit) {
+		return f.raw(ch, amin) != math.MinInt32 && f.raw(ch, amax) != math.MinInt32 // within int32 at both ends
+	}
+	// The lines through every step, nearest first; then the plain
+	// quotients, which where a single threshold is off every line can miss
+	// it once where the best compromise misses on both sides of it.
+	lines := append(fmaLines(steps, m0, c0, false), fmaLine{m0, c0, math.Inf(1)})
+	for _, ln := range lines {
+		if try(ln) && f.agrees(q, ch, crit) {
 			return ln.m, ln.c, 0, 0, true
 		}
-		if best < 0 {
-			if a, dd, one := f.oneMiss(q, ch, amin, amax); one {
-				best, at, d = i, a, dd
+	}
+	for _, ln := range append(lines[len(lines)-1:], fmaLines(steps, m0, c0, true)...) {
+		if !try(ln) {
+			continue
+		}
+		if a, dd, one := f.oneMiss(q, ch, amin, amax); one {
+			return ln.m, ln.c, a, dd, true
+		}
+	}
+	return 0, 0, 0, 0, false
+}
+
+// fmaStep is a step of a channel's thresholds: level j from accumulator t.
+type fmaStep struct{ j, t int32 }
+
+// fmaLines returns up to fmaTries lines for steps, m within fmaULPs of m0,
+// those that miss the steps least first. A line m·acc + c steps to level j
+// between acc = t − 1 and t when (t − 1)·m + c < j − ½ ≤ t·m + c: c in
+// [j − ½ − t·m, j − ½ − (t−1)·m); for each m, c is the middle of the
+// intersection over the steps, or with dropOne of the intersection over
+// all steps but one (a line for a single correction), for each step.
+func fmaLines(steps []fmaStep, m0, c0 float32, dropOne bool) []fmaLine {
+	var lines []fmaLine
+	n := len(steps)
+	lo, hi := make([]float64, n+2), make([]float64, n+2)   // prefix bounds
+	slo, shi := make([]float64, n+2), make([]float64, n+2) // suffix bounds
+	bits := int64(math.Float32bits(m0))
+	for i := int64(-fmaULPs); i <= fmaULPs; i++ {
+		m := math.Float32frombits(uint32(bits + i))
+		if m <= 0 || math.IsInf(float64(m), 0) {
+			continue
+		}
+		if n == 0 {
+			lines = append(lines, fmaLine{m, c0, math.Inf(-1)})
+			continue
+		}
+		lo[0], hi[0], slo[n+1], shi[n+1] = math.Inf(-1), math.Inf(1), math.Inf(-1), math.Inf(1)
+		for k, s := range steps {
+			lo[k+1] = max(lo[k], float64(s.j)-0.5-float64(s.t)*float64(m))
+			hi[k+1] = min(hi[k], float64(s.j)-0.5-float64(s.t-1)*float64(m))
+		}
+		if !dropOne {
+			lines = append(lines, fmaLine{m, float32((lo[n] + hi[n]) / 2), lo[n] - hi[n]})
+			continue
+		}
+		for k := n - 1; k >= 0; k-- {
+			s := steps[k]
+			slo[k+1] = max(slo[k+2], float64(s.j)-0.5-float64(s.t)*float64(m))
+			shi[k+1] = min(shi[k+2], float64(s.j)-0.5-float64(s.t-1)*float64(m))
+		}
+		for k := range n {
+			l, h := max(lo[k], slo[k+2]), min(hi[k], shi[k+2])
+			if l < h {
+				lines = append(lines, fmaLine{m, float32((l + h) / 2), l - h})
 			}
 		}
 	}
-	if best < 0 {
-		return 0, 0, 0, 0, false
-	}
-	return lines[best].m, lines[best].c, at, d, true
+	slices.SortStableFunc(lines, func(a, b fmaLine) int { return cmp.Compare(a.miss, b.miss) })
+	return lines[:min(fmaTries, len(lines))]
 }
 
 // agrees reports whether the uncorrected form gives q's levels for channel

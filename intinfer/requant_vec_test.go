@@ -107,7 +107,8 @@ func testVecRequant(t *testing.T) {
 
 // TestVecRequantRefuses checks that a float form that disagrees with the
 // thresholds anywhere in the range is refused: a threshold moved by one
-// is caught.
+// is caught. The fused form may take such thresholds only with the
+// corrections that give the moved levels.
 func TestVecRequantRefuses(t *testing.T) {
 	if len(vecImpls()) == 0 {
 		t.Skip("no vector kernels on this CPU (or a noasm build)")
@@ -132,8 +133,23 @@ func TestVecRequantRefuses(t *testing.T) {
 	if moved == 0 {
 		t.Fatal("no threshold inside the range to move")
 	}
-	if v := newVecRequant(&q, l, next, -1<<16, 1<<16); v != nil {
+	v := newVecRequant(&q, l, next, -1<<16, 1<<16)
+	if v != nil && v.fma == nil {
 		t.Error("a float form that differs from the thresholds at one accumulator was accepted")
+	}
+	four := &vecRequant{scale: l.Scale, bias: l.Bias, div: next.InputScale, lo: 0, hi: 255}
+	if four.verify(&q, -1<<16, 1<<16) {
+		t.Error("the four-operation form was verified against moved thresholds")
+	}
+	if v != nil {
+		// The fused form, corrected where the thresholds moved, must give
+		// the moved levels everywhere.
+		x := q.critical(-1<<16, 1<<16)
+		got := make([]uint8, len(x))
+		v.run(got, x, l.OutC, len(x)/l.OutC, l.OutC, [4]int{})
+		if !q.matches(x, got) {
+			t.Error("the fused form accepted for moved thresholds misses them")
+		}
 	}
 }
 
