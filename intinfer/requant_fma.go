@@ -174,16 +174,18 @@ func (f *fmaForm) fit(q *requant, ch int, scale, bias, div float32, amin, amax i
 		f.m[ch], f.c[ch] = ln.m, ln.c
 		return f.raw(ch, amin) != math.MinInt32 && f.raw(ch, amax) != math.MinInt32 // within int32 at both ends
 	}
-	// The lines through every step, nearest first; then the plain
-	// quotients, which where a single threshold is off every line can miss
-	// it once where the best compromise misses on both sides of it.
+	// The lines through every step, nearest first, and the plain
+	// quotients; failing those, the first of them, or of the lines through
+	// every step but one, to miss a single accumulator (where a threshold
+	// is off every line, the best compromise can miss on both sides of it,
+	// the quotients once).
 	lines := append(fmaLines(steps, m0, c0, false), fmaLine{m0, c0, math.Inf(1)})
 	for _, ln := range lines {
 		if try(ln) && f.agrees(q, ch, crit) {
 			return ln.m, ln.c, 0, 0, true
 		}
 	}
-	for _, ln := range append(lines[len(lines)-1:], fmaLines(steps, m0, c0, true)...) {
+	for _, ln := range append(lines, fmaLines(steps, m0, c0, true)...) {
 		if !try(ln) {
 			continue
 		}
