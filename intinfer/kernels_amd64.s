@@ -434,10 +434,12 @@ DATA pool3x3<>+32(SB)/8, $0x090706058080800e
 DATA pool3x3<>+40(SB)/8, $0x8080800f0e0d0b0a
 GLOBL pool3x3<>(SB), RODATA|NOPTR, $48
 
-// The requantisation's pixel loops (requantAVX512, requantAVX2), one
-// pixel of n channels at a time, for a source of four vectors (LOAD4: the
-// maximum of x0…x3, a 2×2 pool) or of one (LOAD1: x0 alone, no pool); the
-// labels are the loop's own.
+// The requantisation's pixel loops (RQPIXELS for requantAVX512 and
+// requantFMA512, RQ2PIXELS for requantAVX2), one pixel of n channels at a
+// time, for a source of four vectors (LOAD4: the maximum of x0…x3, a 2×2
+// pool) or of one (LOAD1: x0 alone, no pool); STEP and TAILSTEP are a
+// whole and the masked step of sixteen channels, done where the loop
+// ends, and the other labels are the loop's own.
 #define RQ512LOAD4 \
 	VMOVDQU32 (R8)(AX*4), Z0; \
 	VPMAXSD   (R9)(AX*4), Z0, Z0; \
@@ -454,7 +456,7 @@ GLOBL pool3x3<>(SB), RODATA|NOPTR, $48
 	VPMAXSD     Z3, Z0, Z0
 #define RQ512TAIL1 VMOVDQU32.Z (R8)(AX*4), K1, Z0
 
-#define RQ512PIXELS(LOAD, TAILLOAD, pixel, loop, tail, next) \
+#define RQPIXELS(STEP, TAILSTEP, done, pixel, loop, tail, next) \
 pixel: \
 	TESTQ R14, R14; \
 	JZ    done; \
@@ -463,6 +465,25 @@ pixel: \
 loop: \
 	CMPQ CX, $16; \
 	JL   tail; \
+	STEP; \
+	ADDQ $16, AX; \
+	SUBQ $16, CX; \
+	JMP  loop; \
+tail: \
+	TESTQ CX, CX; \
+	JZ    next; \
+	TAILSTEP; \
+next: \
+	ADDQ R15, R8; \
+	ADDQ R15, R9; \
+	ADDQ R15, R10; \
+	ADDQ R15, R11; \
+	ADDQ BX, DI; \
+	DECQ R14; \
+	JMP  pixel
+
+// A whole and a masked step of requantAVX512 (the four-operation form).
+#define RQ512STEP(LOAD) \
 	LOAD; \
 	VCVTDQ2PS Z0, Z0; \
 	VMULPS    (R12)(AX*4), Z0, Z0; \
@@ -472,13 +493,8 @@ loop: \
 	VMINPS    Z30, Z0, Z0; \
 	VCVTPS2DQ Z0, Z0; \
 	VPMOVDB   Z0, X0; \
-	VMOVDQU   X0, (DI)(AX*1); \
-	ADDQ      $16, AX; \
-	SUBQ      $16, CX; \
-	JMP       loop; \
-tail: \
-	TESTQ CX, CX; \
-	JZ    next; \
+	VMOVDQU   X0, (DI)(AX*1)
+#define RQ512TAILSTEP(TAILLOAD) \
 	TAILLOAD; \
 	VMOVUPS.Z   (R12)(AX*4), K1, Z4; \
 	VMOVUPS.Z   (R13)(AX*4), K1, Z5; \
@@ -489,15 +505,7 @@ tail: \
 	VMAXPS      Z29, Z0, Z0; \
 	VMINPS      Z30, Z0, Z0; \
 	VCVTPS2DQ   Z0, Z0; \
-	VPMOVDB     Z0, K1, (DI)(AX*1); \
-next: \
-	ADDQ R15, R8; \
-	ADDQ R15, R9; \
-	ADDQ R15, R10; \
-	ADDQ R15, R11; \
-	ADDQ BX, DI; \
-	DECQ R14; \
-	JMP  pixel
+	VPMOVDB     Z0, K1, (DI)(AX*1)
 
 #define RQ2LOAD4 \
 	VMOVDQU (R8)(AX*4), Y0; \
@@ -538,9 +546,8 @@ next: \
 	DECQ R14; \
 	JMP  pixel
 
-// The fused form's pixel loops (requantFMA512): LOAD and TAILLOAD as for
-// RQ512PIXELS; FIX, FIXTAIL the corrections of the whole and the masked
-// step (Z0 the accumulators, Z1 the levels).
+// The fused form's corrections (requantFMA512) in a whole step (FIX) and
+// the masked one (FIXTAIL): Z0 the accumulators, Z1 the levels.
 #define RQFMAFIX \
 	VPCMPEQD (SI)(AX*4), Z0, K2; \
 	VPADDD   (DX)(AX*4), Z1, K2, Z1
@@ -550,15 +557,10 @@ next: \
 	VPADDD      (DX)(AX*4), Z1, K2, Z1
 #define RQFMANOFIX
 
-#define RQFMAPIXELS(LOAD, TAILLOAD, FIX, FIXTAIL, pixel, loop, tail, next) \
-pixel: \
-	TESTQ R14, R14; \
-	JZ    fmadone; \
-	XORQ  AX, AX; \
-	MOVQ  BX, CX; \
-loop: \
-	CMPQ CX, $16; \
-	JL   tail; \
+// A whole and a masked step of requantFMA512: LOAD and TAILLOAD as for
+// RQ512STEP, FIX and FIXTAIL the corrections (Z0 the accumulators, Z1 the
+// levels).
+#define RQFMASTEP(LOAD, FIX) \
 	LOAD; \
 	VCVTDQ2PS   Z0, Z1; \
 	VMOVUPS     (R12)(AX*4), Z2; \
@@ -568,13 +570,8 @@ loop: \
 	VPMAXSD     Z29, Z1, Z1; \
 	VPMINSD     Z30, Z1, Z1; \
 	VPMOVDB     Z1, X1; \
-	VMOVDQU     X1, (DI)(AX*1); \
-	ADDQ        $16, AX; \
-	SUBQ        $16, CX; \
-	JMP         loop; \
-tail: \
-	TESTQ CX, CX; \
-	JZ    next; \
+	VMOVDQU     X1, (DI)(AX*1)
+#define RQFMATAILSTEP(TAILLOAD, FIXTAIL) \
 	TAILLOAD; \
 	VCVTDQ2PS   Z0, Z1; \
 	VMOVUPS.Z   (R12)(AX*4), K1, Z2; \
@@ -584,15 +581,7 @@ tail: \
 	FIXTAIL; \
 	VPMAXSD     Z29, Z1, Z1; \
 	VPMINSD     Z30, Z1, Z1; \
-	VPMOVDB     Z1, K1, (DI)(AX*1); \
-next: \
-	ADDQ R15, R8; \
-	ADDQ R15, R9; \
-	ADDQ R15, R10; \
-	ADDQ R15, R11; \
-	ADDQ BX, DI; \
-	DECQ R14; \
-	JMP  pixel
+	VPMOVDB     Z1, K1, (DI)(AX*1)
 
 // The steps of requantFMARows512: FIX checks the step's accumulators
 // against the corrected ones and jumps to hit, whose masked adds correct
@@ -688,10 +677,10 @@ TEXT ·requantAVX512(SB), NOSPLIT, $0-92
 	JNE  pixels4
 	CMPQ R8, R11
 	JNE  pixels4
-	RQ512PIXELS(RQ512LOAD1, RQ512TAIL1, pixel1, loop1, tail1, next1)
+	RQPIXELS(RQ512STEP(RQ512LOAD1), RQ512TAILSTEP(RQ512TAIL1), done, pixel1, loop1, tail1, next1)
 
 pixels4:
-	RQ512PIXELS(RQ512LOAD4, RQ512TAIL4, pixel4, loop4, tail4, next4)
+	RQPIXELS(RQ512STEP(RQ512LOAD4), RQ512TAILSTEP(RQ512TAIL4), done, pixel4, loop4, tail4, next4)
 
 done:
 	VZEROUPPER
@@ -1186,9 +1175,9 @@ TEXT ·requantFMA512(SB), NOSPLIT, $0-96
 	JNE  fmafix4
 	CMPQ R8, R11
 	JNE  fmafix4
-	RQFMAPIXELS(RQ512LOAD1, RQ512TAIL1, RQFMAFIX, RQFMAFIXTAIL, fpix1f, floop1f, ftail1f, fnext1f)
+	RQPIXELS(RQFMASTEP(RQ512LOAD1, RQFMAFIX), RQFMATAILSTEP(RQ512TAIL1, RQFMAFIXTAIL), fmadone, fpix1f, floop1f, ftail1f, fnext1f)
 fmafix4:
-	RQFMAPIXELS(RQ512LOAD4, RQ512TAIL4, RQFMAFIX, RQFMAFIXTAIL, fpix4f, floop4f, ftail4f, fnext4f)
+	RQPIXELS(RQFMASTEP(RQ512LOAD4, RQFMAFIX), RQFMATAILSTEP(RQ512TAIL4, RQFMAFIXTAIL), fmadone, fpix4f, floop4f, ftail4f, fnext4f)
 fmanofix:
 	CMPQ R8, R9
 	JNE  fmaplain4
@@ -1196,9 +1185,9 @@ fmanofix:
 	JNE  fmaplain4
 	CMPQ R8, R11
 	JNE  fmaplain4
-	RQFMAPIXELS(RQ512LOAD1, RQ512TAIL1, RQFMANOFIX, RQFMANOFIX, fpix1, floop1, ftail1, fnext1)
+	RQPIXELS(RQFMASTEP(RQ512LOAD1, RQFMANOFIX), RQFMATAILSTEP(RQ512TAIL1, RQFMANOFIX), fmadone, fpix1, floop1, ftail1, fnext1)
 fmaplain4:
-	RQFMAPIXELS(RQ512LOAD4, RQ512TAIL4, RQFMANOFIX, RQFMANOFIX, fpix4, floop4, ftail4, fnext4)
+	RQPIXELS(RQFMASTEP(RQ512LOAD4, RQFMANOFIX), RQFMATAILSTEP(RQ512TAIL4, RQFMANOFIX), fmadone, fpix4, floop4, ftail4, fnext4)
 fmadone:
 	VZEROUPPER
 	RET
