@@ -7,8 +7,8 @@ import (
 )
 
 // The fused form of the vector requantisation. The model's float map
-// (requant_vec.go) rounds four times, once in a division, and costs a
-// dozen cycles per sixteen channels on AVX-512. One fused multiply-add per
+// (requant_vec.go) rounds four times, once in a division, and costs about
+// six cycles per sixteen channels on AVX-512. One fused multiply-add per
 // channel,
 //
 //	level = clamp(RoundToEven(fma(float32(acc), m_c, c_c)), lo, hi),
@@ -26,9 +26,10 @@ import (
 // point where it could differ from the thresholds (the corrected points
 // among them).
 
-// fmaULPs is how far fitFMA moves m from scale/div, in units in the last
-// place; fmaTries is how many fitted lines it checks against the
-// thresholds before it gives up on a channel.
+// fmaULPs is how far fmaForm.fit moves m from scale/div, in units in the
+// last place; fmaTries is how many lines of each kind (through every step,
+// through every step but one) it checks against the thresholds before it
+// gives up on a channel.
 const (
 	fmaULPs  = 64
 	fmaTries = 8
@@ -134,20 +135,27 @@ func newFMAForm(q *requant, v *vecRequant, amin, amax int32) *fmaForm {
 		}
 		f.fix = fix
 	}
-	if 64%n == 0 {
-		r := &fmaRow64{}
-		if f.fix != nil {
-			r.fix = make([]int32, 128)
-		}
-		for i := range 64 {
-			r.m[i], r.c[i] = f.m[i%n], f.c[i%n]
-			if r.fix != nil {
-				r.fix[i], r.fix[64+i] = f.fix[i%n], f.fix[n+i%n]
-			}
-		}
-		f.row64 = r
-	}
+	f.tile()
 	return f
+}
+
+// tile sets f.row64 from f's parameters when its channels divide 64.
+func (f *fmaForm) tile() {
+	n := len(f.m)
+	if 64%n != 0 {
+		return
+	}
+	r := &fmaRow64{}
+	if f.fix != nil {
+		r.fix = make([]int32, 128)
+	}
+	for i := range 64 {
+		r.m[i], r.c[i] = f.m[i%n], f.c[i%n]
+		if r.fix != nil {
+			r.fix[i], r.fix[64+i] = f.fix[i%n], f.fix[n+i%n]
+		}
+	}
+	f.row64 = r
 }
 
 // fmaLine is a candidate line of a channel: how far its steps miss the

@@ -69,14 +69,7 @@ func fmaCase(rng *rand.Rand, n int, signed bool) *vecRequant {
 			f.fix[n+ch] = int32(rng.IntN(7)) - 3
 		}
 	}
-	if 64%n == 0 {
-		r := &fmaRow64{fix: make([]int32, 128)}
-		for i := range 64 {
-			r.m[i], r.c[i] = f.m[i%n], f.c[i%n]
-			r.fix[i], r.fix[64+i] = f.fix[i%n], f.fix[n+i%n]
-		}
-		f.row64 = r
-	}
+	f.tile()
 	return &vecRequant{scale: f.m, bias: f.c, fma: f}
 }
 
@@ -98,9 +91,7 @@ func TestFMAKernels(t *testing.T) {
 		f := v.fma
 		if trial%5 == 4 {
 			f.fix = nil
-			if f.row64 != nil {
-				f.row64.fix = nil
-			}
+			f.tile()
 		}
 		pix := 1 + rng.IntN(9)
 		if f.row64 != nil {
@@ -132,11 +123,7 @@ func TestFMAKernels(t *testing.T) {
 		if pix > 1 && trial%3 == 0 {
 			f.m[0], f.c[0] = fmaTie.m, fmaTie.c
 			x[n] = fmaTie.a
-			if f.row64 != nil {
-				for i := 0; i < 64; i += n {
-					f.row64.m[i], f.row64.c[i] = fmaTie.m, fmaTie.c
-				}
-			}
+			f.tile()
 		}
 		for _, sources := range []int{1, 4} {
 			off := [4]int{0, 0, 0, 0}
