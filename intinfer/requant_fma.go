@@ -114,11 +114,11 @@ func newFMAForm(q *requant, v *vecRequant, amin, amax int32) *fmaForm {
 	fix := make([]int32, 2*n)
 	fixes := false
 	for ch := range n {
-		m, c, at, d, ok := f.fit(q, ch, v.scale[ch], v.bias[ch], v.div, amin, amax)
+		m0, c0 := float32(float64(v.scale[ch])/float64(v.div)), float32(float64(v.bias[ch])/float64(v.div))
+		at, d, ok := f.fit(q, ch, m0, c0, amin, amax)
 		if !ok {
 			return nil
 		}
-		f.m[ch], f.c[ch] = m, c
 		fix[ch], fix[n+ch] = at, d
 		if d != 0 {
 			fixes = true
@@ -165,10 +165,11 @@ type fmaLine struct {
 	miss float64
 }
 
-// fit returns channel ch's line and its correction (accumulator at, level
-// change d; d = 0 for none), or ok = false. It sets f.m[ch], f.c[ch] as it
-// tries lines.
-func (f *fmaForm) fit(q *requant, ch int, scale, bias, div float32, amin, amax int32) (m, c float32, at, d int32, ok bool) {
+// fit sets channel ch's line (f.m[ch], f.c[ch]), m within fmaULPs of the
+// quotient m0, and returns its correction (accumulator at, level change
+// d; d = 0 for none), or ok = false when no line it tries needs at most
+// one.
+func (f *fmaForm) fit(q *requant, ch int, m0, c0 float32, amin, amax int32) (at, d int32, ok bool) {
 	var steps []fmaStep
 	row := q.t[ch*(q.n+1) : ch*(q.n+1)+q.n]
 	for j := f.lo + 1; j <= f.hi; j++ {
@@ -176,8 +177,6 @@ func (f *fmaForm) fit(q *requant, ch int, scale, bias, div float32, amin, amax i
 			steps = append(steps, fmaStep{j, t})
 		}
 	}
-	m0, c0 := float32(float64(scale)/float64(div)), float32(float64(bias)/float64(div))
-	crit := q.critical(amin, amax)
 	try := func(ln fmaLine) bool {
 		f.m[ch], f.c[ch] = ln.m, ln.c
 		return f.raw(ch, amin) != math.MinInt32 && f.raw(ch, amax) != math.MinInt32 // within int32 at both ends
@@ -189,19 +188,19 @@ func (f *fmaForm) fit(q *requant, ch int, scale, bias, div float32, amin, amax i
 	// the quotients once).
 	lines := append(fmaLines(steps, m0, c0, false), fmaLine{m0, c0, math.Inf(1)})
 	for _, ln := range lines {
-		if try(ln) && f.agrees(q, ch, crit) {
-			return ln.m, ln.c, 0, 0, true
+		if try(ln) && f.agrees(q, ch, steps, amin, amax) {
+			return 0, 0, true
 		}
 	}
 	for _, ln := range append(lines, fmaLines(steps, m0, c0, true)...) {
 		if !try(ln) {
 			continue
 		}
-		if a, dd, one := f.oneMiss(q, ch, amin, amax); one {
-			return ln.m, ln.c, a, dd, true
+		if at, d, ok := f.oneMiss(q, ch, amin, amax); ok {
+			return at, d, true
 		}
 	}
-	return 0, 0, 0, 0, false
+	return 0, 0, false
 }
 
 // fmaStep is a step of a channel's thresholds: level j from accumulator t.
@@ -254,13 +253,16 @@ func fmaLines(steps []fmaStep, m0, c0 float32, dropOne bool) []fmaLine {
 }
 
 // agrees reports whether the uncorrected form gives q's levels for channel
-// ch at its critical points (rows of crit): then, both maps being
-// non-decreasing, on the whole range.
-func (f *fmaForm) agrees(q *requant, ch int, crit []int32) bool {
-	n := len(f.m)
-	for r := ch; r < len(crit); r += n {
-		a := crit[r]
-		if uint8(min(max(f.raw(ch, a), f.lo), f.hi)) != q.level(ch, a) {
+// ch at both ends of the range and on both sides of each of its steps:
+// then, both maps being non-decreasing and q's constant between steps, on
+// the whole range.
+func (f *fmaForm) agrees(q *requant, ch int, steps []fmaStep, amin, amax int32) bool {
+	check := func(a int32) bool { return uint8(min(max(f.raw(ch, a), f.lo), f.hi)) == q.level(ch, a) }
+	if !check(amin) || !check(amax) {
+		return false
+	}
+	for _, s := range steps {
+		if !check(s.t-1) || !check(s.t) {
 			return false
 		}
 	}
