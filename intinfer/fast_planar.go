@@ -1,9 +1,6 @@
 package intinfer
 
-import (
-	"encoding/binary"
-	"math"
-)
+import "encoding/binary"
 
 // The planar first layer. A network's first layer often reads one channel
 // (a grey image) through a 3×3 kernel, and a 2×2 max pool follows. When the
@@ -39,9 +36,9 @@ type planarRun struct {
 	tab  []byte
 	nblk int
 	// w holds each channel's kernel rows as double words w(r, 0), w(r, 1),
-	// w(r, 2), 0; fix its corrected accumulator and correction (0 for none).
-	w, fix []int32
-	f      *fmaForm
+	// w(r, 2), 0.
+	w []int32
+	f *fmaForm
 	// perImg: windows per image (the planes' image size); rowLen, imgLen:
 	// the input image's row and size in bytes; reach: the bytes of an
 	// image the kernel reads, past which the input needs slack.
@@ -113,16 +110,11 @@ func newPlanarRun(h, w, oh, ow int, w8 []int8, n int, f *fmaForm) *planarRun {
 	if pr.reach > pr.imgLen+slack {
 		return nil
 	}
-	pr.w, pr.fix = make([]int32, 3*n), make([]int32, 2*n)
+	pr.w = make([]int32, 3*n)
 	for o := range n {
 		for r := range 3 {
 			row := w8[o*9+3*r:]
 			pr.w[3*o+r] = int32(uint32(uint8(row[0])) | uint32(uint8(row[1]))<<8 | uint32(uint8(row[2]))<<16)
-		}
-		if f.fix != nil && f.fix[n+o] != 0 {
-			pr.fix[2*o], pr.fix[2*o+1] = f.fix[o], f.fix[n+o]
-		} else {
-			pr.fix[2*o] = math.MinInt32
 		}
 	}
 	return pr
@@ -137,7 +129,7 @@ func (pr *planarRun) run(x []uint8, nb int, planes []uint8, ldp int) {
 	n := len(pr.f.m)
 	_ = x[(nb-1)*pr.imgLen+pr.reach-1]
 	_ = planes[(n-1)*ldp+nb*pr.perImg-1]
-	planarVNNI(&x[0], nb, pr.imgLen, &pr.tab[0], pr.nblk, &pr.w[0], n, &pr.f.m[0], &pr.f.c[0], &pr.fix[0],
+	planarVNNI(&x[0], nb, pr.imgLen, &pr.tab[0], pr.nblk, &pr.w[0], n, &pr.f.m[0], &pr.f.c[0], first(pr.f.fix),
 		&planes[0], ldp, pr.perImg, pr.rowLen, pr.f.lo, pr.f.hi)
 }
 

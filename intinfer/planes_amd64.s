@@ -90,6 +90,16 @@ TEXT ·transposeU8AVX2(SB), NOSPLIT, $0-40
 TEXT ·transposeS8AVX2(SB), NOSPLIT, $0-40
 	TRANSPOSE(FLIPSIGN)
 
+// PLROW gathers the vectors V(ρ, 0) and V(ρ, 1) of the image row at DX
+// into v0 and v1 (planarVNNI).
+#define PLROW(v0, v1) \
+	VMOVDQU64 (DX), Z18; \
+	VMOVDQU64 64(DX), Z19; \
+	VMOVDQA64 Z16, v0; \
+	VPERMI2B  Z19, Z18, v0; \
+	VMOVDQA64 Z17, v1; \
+	VPERMI2B  Z19, Z18, v1
+
 // func planarVNNI(img *uint8, nimg, imgLen int, tab *uint8, nblk int, w *int32, n int, m, c *float32, fix *int32, planes *uint8, ldp, perImg, rowLen int, lo, hi int32)
 //
 // A first layer straight into the next one's planes (planarRun): a 3×3
@@ -104,13 +114,14 @@ TEXT ·transposeS8AVX2(SB), NOSPLIT, $0-40
 // then take three VPDPBUSD each, the weights of kernel row r broadcast
 // (w: 3 double words per channel, bytes w(r, 0), w(r, 1), w(r, 2), 0):
 // position (dy, dx) is Σ_r V(dy + r, dx)·w(r). Their maximum is
-// requantised (m, c broadcast; fix: per channel the corrected accumulator
-// and its correction, 0 for none) and its 16 bytes go to plane o at the
-// block's windows (masked for the last block of an image).
+// requantised (m, c broadcast; fix as for requantFMA512: n corrected
+// accumulators, then their n corrections, or nil) and its 16 bytes go to
+// plane o at the block's windows (masked for the last block of an image).
 //   SI image; R10 images left; BX the image's planes; R8 block; R9 blocks
-//   left; DX image row; DI plane of channel o; R11 w; R12 m; R13 c; R14
-//   fix; CX channels left; Z8–Z11 V(0…3, 0), Z12–Z15 V(0…3, 1); Z16, Z17
-//   the block's indices; Z29 lo, Z30 hi; K1 the block's lanes.
+//   left; DX image row, then the corrections; DI plane of channel o; R11
+//   w; R12 m; R13 c; R14 fix; R15 channel o's offset in m, c and fix; CX
+//   channels left; Z8–Z11 V(0…3, 0), Z12–Z15 V(0…3, 1); Z16, Z17 the
+//   block's indices; Z29 lo, Z30 hi; K1 the block's lanes.
 TEXT ·planarVNNI(SB), NOSPLIT, $0-120
 	MOVL lo+112(FP), AX
 	VPBROADCASTD AX, Z29
@@ -119,6 +130,9 @@ TEXT ·planarVNNI(SB), NOSPLIT, $0-120
 	MOVQ img+0(FP), SI
 	MOVQ nimg+8(FP), R10
 	MOVQ planes+80(FP), BX
+	MOVQ m+56(FP), R12
+	MOVQ c+64(FP), R13
+	MOVQ fix+72(FP), R14
 	TESTQ R10, R10
 	JZ    pldone
 
@@ -135,26 +149,17 @@ plblk:
 	MOVL      136(R8), AX
 	LEAQ      (BX)(AX*1), DI
 	MOVQ      rowLen+104(FP), AX
-	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
-	VMOVDQA64 Z16, Z8; VPERMI2B Z19, Z18, Z8
-	VMOVDQA64 Z17, Z12; VPERMI2B Z19, Z18, Z12
+	PLROW(Z8, Z12)
 	ADDQ      AX, DX
-	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
-	VMOVDQA64 Z16, Z9; VPERMI2B Z19, Z18, Z9
-	VMOVDQA64 Z17, Z13; VPERMI2B Z19, Z18, Z13
+	PLROW(Z9, Z13)
 	ADDQ      AX, DX
-	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
-	VMOVDQA64 Z16, Z10; VPERMI2B Z19, Z18, Z10
-	VMOVDQA64 Z17, Z14; VPERMI2B Z19, Z18, Z14
+	PLROW(Z10, Z14)
 	ADDQ      AX, DX
-	VMOVDQU64 (DX), Z18; VMOVDQU64 64(DX), Z19
-	VMOVDQA64 Z16, Z11; VPERMI2B Z19, Z18, Z11
-	VMOVDQA64 Z17, Z15; VPERMI2B Z19, Z18, Z15
+	PLROW(Z11, Z15)
 	MOVQ w+40(FP), R11
-	MOVQ m+56(FP), R12
-	MOVQ c+64(FP), R13
-	MOVQ fix+72(FP), R14
 	MOVQ n+48(FP), CX
+	LEAQ (R14)(CX*4), DX
+	XORQ R15, R15
 
 plch:
 	VPXORD        Z0, Z0, Z0
@@ -177,13 +182,15 @@ plch:
 	VPMAXSD       Z3, Z2, Z2
 	VPMAXSD       Z2, Z0, Z0
 	VCVTDQ2PS     Z0, Z1
-	VBROADCASTSS  (R12), Z4
-	VFMADD213PS.BCST (R13), Z4, Z1
+	VBROADCASTSS  (R12)(R15*1), Z4
+	VFMADD213PS.BCST (R13)(R15*1), Z4, Z1
 	VCVTPS2DQ     Z1, Z1
-	MOVL          4(R14), AX
+	TESTQ         R14, R14
+	JZ            plnofix
+	MOVL          (DX)(R15*1), AX
 	TESTL         AX, AX
 	JZ            plnofix
-	VPBROADCASTD  (R14), Z4
+	VPBROADCASTD  (R14)(R15*1), Z4
 	VPCMPEQD      Z4, Z0, K2
 	VPBROADCASTD  AX, Z5
 	VPADDD        Z5, Z1, K2, Z1
@@ -194,9 +201,7 @@ plnofix:
 	VPMOVDB   Z1, X1
 	VMOVDQU8  X1, K1, (DI)
 	ADDQ      $12, R11
-	ADDQ      $4, R12
-	ADDQ      $4, R13
-	ADDQ      $8, R14
+	ADDQ      $4, R15
 	ADDQ      ldp+88(FP), DI
 	DECQ      CX
 	JNZ       plch

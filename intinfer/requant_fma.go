@@ -158,6 +158,15 @@ func (f *fmaForm) tile() {
 	f.row64 = r
 }
 
+// first returns &s[0], or nil for an empty s: the kernels take a nil
+// corrections table as none.
+func first(s []int32) *int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
 // fmaLine is a candidate line of a channel: how far its steps miss the
 // thresholds (≤ 0: none does, in exact arithmetic).
 type fmaLine struct {

@@ -78,11 +78,7 @@ func (v *vecRequant) run(o []uint8, x []int32, n, pix, step int, off [4]int) {
 		// Whole rows of 64 first (whole pixels, as n divides 64).
 		r, rows := f.row64, pix*n/64*64
 		if rows > 0 {
-			var fix *int32
-			if r.fix != nil {
-				fix = &r.fix[0]
-			}
-			requantFMARows512(&o[0], &x[off[0]], &r.m[0], &r.c[0], fix, rows, f.lo, f.hi)
+			requantFMARows512(&o[0], &x[off[0]], &r.m[0], &r.c[0], first(r.fix), rows, f.lo, f.hi)
 		}
 		if pix -= rows / n; pix == 0 {
 			return
@@ -119,11 +115,7 @@ func (v *vecRequant) kernel(o *uint8, x0, x1, x2, x3 *int32, n, pix, step int) {
 	switch {
 	case v.fma != nil:
 		f := v.fma
-		var fix *int32
-		if f.fix != nil {
-			fix = &f.fix[0]
-		}
-		requantFMA512(o, x0, x1, x2, x3, &f.m[0], &f.c[0], fix, n, pix, step, f.lo, f.hi)
+		requantFMA512(o, x0, x1, x2, x3, &f.m[0], &f.c[0], first(f.fix), n, pix, step, f.lo, f.hi)
 	case useAVX512:
 		requantAVX512(o, x0, x1, x2, x3, &v.scale[0], &v.bias[0], n, pix, step, v.div, v.lo, v.hi)
 	case n >= 8:
