@@ -456,6 +456,17 @@ GLOBL pool3x3<>(SB), RODATA|NOPTR, $48
 	VPMAXSD     Z3, Z0, Z0
 #define RQ512TAIL1 VMOVDQU32.Z (R8)(AX*4), K1, Z0
 
+// RQNEXTPIXEL steps the sources and the output to the next pixel and
+// loops to pixel.
+#define RQNEXTPIXEL(pixel) \
+	ADDQ R15, R8; \
+	ADDQ R15, R9; \
+	ADDQ R15, R10; \
+	ADDQ R15, R11; \
+	ADDQ BX, DI; \
+	DECQ R14; \
+	JMP  pixel
+
 #define RQPIXELS(STEP, TAILSTEP, done, pixel, loop, tail, next) \
 pixel: \
 	TESTQ R14, R14; \
@@ -474,13 +485,7 @@ tail: \
 	JZ    next; \
 	TAILSTEP; \
 next: \
-	ADDQ R15, R8; \
-	ADDQ R15, R9; \
-	ADDQ R15, R10; \
-	ADDQ R15, R11; \
-	ADDQ BX, DI; \
-	DECQ R14; \
-	JMP  pixel
+	RQNEXTPIXEL(pixel)
 
 // A whole and a masked step of requantAVX512 (the four-operation form).
 #define RQ512STEP(LOAD) \
@@ -538,13 +543,7 @@ loop: \
 	SUBQ      $8, CX; \
 	JMP       loop; \
 next: \
-	ADDQ R15, R8; \
-	ADDQ R15, R9; \
-	ADDQ R15, R10; \
-	ADDQ R15, R11; \
-	ADDQ BX, DI; \
-	DECQ R14; \
-	JMP  pixel
+	RQNEXTPIXEL(pixel)
 
 // The fused form's corrections (requantFMA512) in a whole step (FIX) and
 // the masked one (FIXTAIL): Z0 the accumulators, Z1 the levels.
